@@ -1,0 +1,128 @@
+/*
+ * The parsed command line. options.c turns argv into a StratusConfig and checks
+ * every value (ranges, combinations) so that machine creation never sees bad
+ * input. Nothing here touches the host: files are opened later.
+ */
+#ifndef STRATUS_CONFIG_H
+#define STRATUS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#define MAX_STRING_LENGTH 255   /* ids, names (StratoVirt's limit) */
+#define MAX_PATH_LENGTH 4096
+#define MAX_SOCK_PATH_LENGTH 108
+
+#define MIN_MEMORY_SIZE (128ULL << 20)
+#define MAX_MEMORY_SIZE (512ULL << 30)
+#define DEFAULT_MEMORY_SIZE (256ULL << 20)
+#define MAX_CPUS 254
+
+/* An option string "type,key=value,flag,..." split into ordered pairs. */
+typedef struct OptPair {
+    char *key;
+    char *value;        /* "on" for a bare flag such as "server" */
+} OptPair;
+
+typedef struct OptList {
+    GPtrArray *pairs;   /* OptPair* in command-line order */
+} OptList;
+
+/*
+ * implied_key: name given to a leading token without '=' (e.g. "type" for
+ * -machine microvm, "cpus" for -smp 4). Bare "key" tokens after the first
+ * become key=on. Commas inside values are written ",," as in QEMU.
+ */
+OptList *optlist_parse(const char *str, const char *implied_key, GError **err);
+void optlist_free(OptList *l);
+const char *optlist_get(const OptList *l, const char *key);   /* last wins */
+/* Fails naming the first key not in the NULL-terminated allowed list. */
+bool optlist_check_keys(const OptList *l, const char *const *allowed,
+                        const char *option, GError **err);
+
+typedef enum {
+    CHARDEV_STDIO,
+    CHARDEV_PTY,
+    CHARDEV_FILE,
+    CHARDEV_SOCKET,
+} ChardevBackendKind;
+
+typedef struct ChardevConfig {
+    char *id;
+    ChardevBackendKind kind;
+    char *path;          /* file path, or unix socket path; NULL for tcp */
+    char *host;          /* tcp host (default "0.0.0.0" as StratoVirt) */
+    int port;            /* tcp port, -1 if unix */
+    bool server;         /* listen (true) or connect out (false) */
+    bool nowait;         /* server: do not wait for a client before starting */
+    int fd;              /* socket,fd=N: an inherited connected socket, else -1 */
+} ChardevConfig;
+
+typedef enum {
+    QMP_MODE_LENIENT,    /* StratoVirt: commands work before qmp_capabilities */
+    QMP_MODE_STRICT,     /* QEMU: capabilities negotiation mode first */
+} QmpMode;
+
+typedef enum {
+    QMP_GREETING_QEMU,   /* {"QMP":{"version":{"qemu":{...}},"package":"Stratus-x"}...} */
+    QMP_GREETING_LEGACY, /* {"QMP":{"version":{"StratoVirt":{...}},"package":""}...} */
+} QmpGreeting;
+
+typedef struct MonitorConfig {
+    char *id;
+    char *chardev;       /* id of a ChardevConfig (a -qmp creates one named qmp<N>) */
+    QmpMode mode;
+    QmpGreeting greeting;
+} MonitorConfig;
+
+typedef struct SmpConfig {
+    uint32_t cpus, maxcpus, sockets, dies, clusters, cores, threads;
+} SmpConfig;
+
+typedef struct StratusConfig {
+    bool show_help;
+    bool show_version;
+
+    char *machine_type;          /* "microvm" (default) or "q35" */
+    char *accel;                 /* "kvm" (default) or "qtest" */
+    bool dump_guest_core;        /* default true */
+    bool mem_share;              /* default false */
+
+    SmpConfig smp;
+    uint64_t mem_size;
+
+    char *kernel;
+    char *initrd;
+    char *append;                /* NULL if not given; tokens joined by ' ' */
+
+    GPtrArray *chardevs;         /* ChardevConfig* (-chardev, -serial, -qmp) */
+    GPtrArray *monitors;         /* MonitorConfig* (-qmp, -mon) */
+    char *serial_chardev;        /* chardev id wired to COM1, NULL = no serial */
+
+    GPtrArray *drives;           /* OptList* of each -drive, in order */
+    GPtrArray *devices;          /* OptList* of each -device (implied key "driver") */
+
+    char *name;
+    char *uuid;
+    bool log_enabled;            /* -D given */
+    char *logfile;               /* -D file; NULL = stderr */
+    bool daemonize;
+    char *pidfile;
+    bool freeze_cpus;            /* -S */
+
+    char *qtest;                 /* -qtest unix:PATH | chardev:ID */
+    char *qtest_log;             /* -qtest-log FILE | none; NULL = stderr */
+} StratusConfig;
+
+/*
+ * Parse and validate argv. On error returns NULL and sets *err with a message
+ * that names the option, e.g. "invalid -m value '5x': ...". -help/-version
+ * return a config with show_help/show_version set and nothing else checked.
+ */
+StratusConfig *config_parse(int argc, char **argv, GError **err);
+void config_free(StratusConfig *cfg);
+const ChardevConfig *config_find_chardev(const StratusConfig *cfg, const char *id);
+void config_print_help(FILE *out);
+
+#endif

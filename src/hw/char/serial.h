@@ -1,0 +1,18 @@
+/* 16550A UART (COM1 at PIO 0x3F8, IRQ 4 on microvm). */
+#ifndef STRATUS_SERIAL_H
+#define STRATUS_SERIAL_H
+
+#include "machine.h"
+#include "chardev/chardev.h"
+
+#define SERIAL_COM1_BASE 0x3f8
+#define SERIAL_COM1_IRQ  4
+#define SERIAL_RX_FIFO   1024   /* StratoVirt's rx buffer */
+
+/* Registers 8 ports at base on m->pio, wires the chardev (may be NULL). */
+SerialState *serial_new(Machine *m, uint64_t base, unsigned gsi, Chardev *chr,
+                        GError **err);
+void serial_reset(SerialState *s);
+void serial_free(SerialState *s);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * x86 direct Linux boot (64-bit boot protocol), as StratoVirt's microvm:
+ * bzImage or raw vmlinux.bin, zero page with e820 and command line, initrd at
+ * the top of low memory, MP table, GDT/IDT and identity page tables, and the
+ * vCPU register state to enter the 64-bit entry point.
+ * See stratovirt-reference.md §5 for every address used here.
+ */
+#ifndef STRATUS_X86_LOADER_H
+#define STRATUS_X86_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include "memory.h"
+
+#define BOOT_GDT_ADDR        0x500
+#define BOOT_IDT_ADDR        0x520
+#define BOOT_ZERO_PAGE_ADDR  0x7000
+#define BOOT_STACK_ADDR      0x8ff0
+#define BOOT_PML4_ADDR       0x9000
+#define BOOT_PDPT_ADDR       0xa000
+#define BOOT_PD_ADDR         0xb000
+#define BOOT_CMDLINE_ADDR    0x20000
+#define BOOT_CMDLINE_MAX     0x10000   /* bytes reserved for the command line */
+#define BOOT_MPTABLE_ADDR    0x9fc00
+#define BOOT_EBDA_START      0x9fc00
+#define BOOT_VGA_START       0xa0000   /* unused hole up to 1 MiB */
+#define BOOT_BIOS_START      0xd0000
+#define BOOT_HIGH_MEM_START  0x100000
+#define BOOT_RAW_KERNEL_ADDR 0x1000000
+#define BOOT_INITRD_LIMIT    0x37ffffffULL
+
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_MAX_ENTRIES 128
+
+typedef struct E820Entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+} __attribute__((packed)) E820Entry;
+
+typedef enum {
+    KERNEL_BZIMAGE,
+    KERNEL_RAW,
+} KernelFormat;
+
+typedef struct X86BootConfig {
+    const char *kernel;          /* path */
+    const char *initrd;          /* path or NULL */
+    const char *cmdline;         /* full command line, already with auto params */
+    unsigned ncpus;
+    uint64_t ioapic_addr;        /* 0xfec00000 */
+} X86BootConfig;
+
+/* What the vCPUs are started with. Segment descriptors as in the GDT. */
+typedef struct X86BootState {
+    uint64_t rip;
+    uint64_t rsp;
+    uint64_t rsi;                /* zero page */
+    uint64_t cr0, cr3, cr4, efer;
+    uint64_t gdt_base;
+    uint16_t gdt_limit;
+    uint64_t idt_base;
+    uint16_t idt_limit;
+    uint64_t code_desc;          /* GDT[2], selector 0x10 */
+    uint64_t data_desc;          /* GDT[3], selector 0x18 */
+    KernelFormat format;
+    uint64_t initrd_addr, initrd_size;
+} X86BootState;
+
+/*
+ * Loads everything into guest RAM and fills *state. Errors name the file:
+ * missing/unreadable kernel or initrd, kernel too small/garbage, kernel or
+ * initrd not fitting in RAM, command line too long.
+ */
+bool x86_load_linux(GuestRam *ram, const X86BootConfig *cfg, X86BootState *state,
+                    GError **err);
+
+/* Pieces exposed for unit tests. */
+size_t x86_build_e820(const GuestRam *ram, E820Entry *table, size_t max);
+/* Writes the MP table at BOOT_MPTABLE_ADDR; returns bytes written. */
+size_t x86_build_mptable(uint8_t *dst, size_t room, uint64_t dst_gpa, unsigned ncpus,
+                         uint64_t ioapic_addr);
+/* Byte checksum helper: value that makes the sum of buf[0..len) zero. */
+uint8_t x86_mp_checksum(const uint8_t *buf, size_t len);
+/* Fill a 4 KiB zero page from the kernel's setup header (or a synthetic one). */
+bool x86_build_zero_page(uint8_t *zp, const uint8_t *setup_hdr, size_t hdr_len,
+                         KernelFormat fmt, uint64_t cmdline_addr, size_t cmdline_len,
+                         uint64_t initrd_addr, uint64_t initrd_size,
+                         const E820Entry *e820, size_t n_e820, GError **err);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * The machine object: the one place that owns mutable VM state.
+ *
+ * Concurrency model (as QEMU's big lock, and for the same reason: devices are
+ * simple single-threaded state machines):
+ *   - `lock` protects all device and machine state.
+ *   - The main thread runs the GLib main loop and holds `lock` except while it
+ *     sleeps in poll() (machine_run() installs a poll function that drops it).
+ *     So main-loop callbacks (chardev input, QMP, timers, eventfds) run locked.
+ *   - vCPU threads run guest code unlocked and take `lock` only to dispatch an
+ *     exit to the I/O buses.
+ *   - Anything a vCPU thread wants from the main loop (shutdown, reset) is a
+ *     request flag plus g_main_context_wakeup(); the main loop acts on it.
+ */
+#ifndef STRATUS_MACHINE_H
+#define STRATUS_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "config.h"
+#include "memory.h"
+
+typedef struct Machine Machine;
+typedef struct Vcpu Vcpu;
+typedef struct AccelOps AccelOps;
+typedef struct Chardev Chardev;
+typedef struct QmpServer QmpServer;
+typedef struct SerialState SerialState;
+typedef struct PmState PmState;
+
+/* QEMU's RunState names (query-status "status"). */
+typedef enum {
+    RUN_STATE_PRELAUNCH,
+    RUN_STATE_RUNNING,
+    RUN_STATE_PAUSED,
+    RUN_STATE_SHUTDOWN,
+    RUN_STATE_INTERNAL_ERROR,
+    RUN_STATE_GUEST_PANICKED,
+    RUN_STATE__MAX,
+} RunState;
+const char *runstate_name(RunState s);
+
+/* Why the machine is going away: the SHUTDOWN event's "reason". */
+typedef enum {
+    SHUTDOWN_NONE,
+    SHUTDOWN_HOST_QMP_QUIT,      /* "host-qmp-quit" */
+    SHUTDOWN_HOST_SIGNAL,        /* "host-signal" */
+    SHUTDOWN_GUEST_SHUTDOWN,     /* "guest-shutdown": PM1 S5, KVM_EXIT_SHUTDOWN */
+    SHUTDOWN_GUEST_RESET,        /* "guest-reset": i8042 reset on microvm */
+    SHUTDOWN_INTERNAL_ERROR,     /* vCPU died: exit status 1 */
+} ShutdownReason;
+const char *shutdown_reason_name(ShutdownReason r);
+
+struct Vcpu {
+    Machine *machine;
+    unsigned index;
+    uint32_t apic_id;
+    GThread *thread;
+    pid_t tid;                   /* host thread id (query-cpus thread_id) */
+    GCond cond;                  /* wakes this vCPU from the paused state */
+    bool stop_requested;         /* under machine lock */
+    bool stopped;                /* under machine lock: parked, not in guest */
+    bool exit_requested;         /* under machine lock: thread must end */
+    bool kick_pending;           /* accel-private use (immediate_exit) */
+    void *accel;                 /* accelerator's per-vCPU state */
+};
+
+/* An interrupt line wired to a GSI (IOAPIC pin). */
+typedef struct IrqLine {
+    Machine *machine;
+    unsigned gsi;
+} IrqLine;
+
+struct Machine {
+    StratusConfig *cfg;          /* owned */
+    GMutex lock;
+    GMainContext *ctx;
+    GMainLoop *loop;
+
+    GuestRam ram;
+    IoBus mmio;
+    IoBus pio;
+
+    const AccelOps *accel_ops;
+    void *accel;                 /* accelerator's VM state */
+
+    GPtrArray *vcpus;            /* Vcpu* */
+    GCond vcpu_state_cond;       /* signalled when a vCPU parks */
+
+    RunState runstate;
+    /* Set from any thread with the lock held; acted on by the main loop. */
+    ShutdownReason shutdown_request;
+    int exit_status;
+
+    GHashTable *chardevs;        /* id -> Chardev* */
+    SerialState *serial;
+    PmState *pm;
+    QmpServer *qmp;
+
+    GSList *reset_handlers;      /* MachineResetHandler*, called on system reset */
+    GSList *cleanup_paths;       /* char* removed at exit (sockets, pidfile) */
+    void *board;                 /* the machine type's private state */
+};
+
+typedef struct MachineResetHandler {
+    void (*reset)(void *opaque);
+    void *opaque;
+} MachineResetHandler;
+
+/* Builds everything the config describes; nothing runs yet. */
+Machine *machine_new(StratusConfig *cfg, GError **err);
+/* Starts vCPUs (unless -S) and runs the main loop until shutdown. Returns exit status. */
+int machine_run(Machine *m);
+void machine_free(Machine *m);
+
+void machine_lock(Machine *m);
+void machine_unlock(Machine *m);
+
+/* Thread-safe with the lock held: records the reason and wakes the main loop. */
+void machine_request_shutdown(Machine *m, ShutdownReason reason);
+/* Lifecycle for QMP (main loop, lock held). false + *err as QMP GenericError. */
+bool machine_pause(Machine *m, GError **err);
+bool machine_resume(Machine *m, GError **err);
+void machine_system_reset(Machine *m);
+void machine_powerdown(Machine *m);
+void machine_set_runstate(Machine *m, RunState s);
+
+void machine_add_reset_handler(Machine *m, void (*reset)(void *), void *opaque);
+void machine_add_cleanup_path(Machine *m, const char *path);
+
+/* Emits a QMP event (takes ownership of data; NULL = {}). Any thread, lock held. */
+void machine_emit_event(Machine *m, const char *name, JsonNode *data);
+
+/* Interrupts: devices never talk to the accelerator directly. */
+void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi);
+void irq_set_level(IrqLine *irq, bool level);
+void irq_pulse(IrqLine *irq);    /* edge: raise then lower */
+/*
+ * ioeventfd/irqfd helpers. Under an accelerator that cannot do them (qtest)
+ * these return false without error and the device must fall back to its MMIO
+ * write handler / irq_set_level, which it must implement anyway.
+ */
+bool machine_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err);
+void machine_remove_irqfd(Machine *m, unsigned gsi, int fd);
+bool machine_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                           bool datamatch, uint64_t data, int fd, GError **err);
+void machine_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                              bool datamatch, uint64_t data, int fd);
+
+/* Guest-physical helpers for devices (bounds-checked, see memory.h). */
+static inline void *machine_gpa(Machine *m, uint64_t gpa, uint64_t len)
+{
+    return guest_ram_ptr(&m->ram, gpa, len);
+}
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * Guest memory and the two I/O address spaces (MMIO and port I/O).
+ *
+ * RAM is a list of host mappings at guest-physical addresses. Every access a
+ * device makes on behalf of the guest goes through guest_ram_ptr()/read/write,
+ * which check that the whole range lies inside one RAM block: a hostile guest
+ * address can never make the VMM touch memory outside guest RAM.
+ *
+ * IoBus dispatches an access to the device region that contains it. vCPU exits
+ * (KVM) and qtest commands both land here, so a device behaves identically under
+ * either accelerator. Regions are kept sorted; lookup is a binary search.
+ * Callers hold the machine lock (see machine.h) around dispatch.
+ */
+#ifndef STRATUS_MEMORY_H
+#define STRATUS_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+typedef struct RamBlock {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *hva;
+} RamBlock;
+
+typedef struct GuestRam {
+    GArray *blocks;      /* RamBlock, sorted by gpa, non-overlapping */
+    void *mapping;       /* one host mapping backs all blocks */
+    size_t mapping_size;
+} GuestRam;
+
+/*
+ * Map `size` bytes of anonymous memory and split it at the layout's hole:
+ * [0, min(size, low_limit)) and the rest from 4 GiB. share = MAP_SHARED,
+ * dump = false -> MADV_DONTDUMP.
+ */
+bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
+                    bool share, bool dump, GError **err);
+void guest_ram_destroy(GuestRam *ram);
+uint64_t guest_ram_end(const GuestRam *ram);   /* highest gpa + 1 */
+/* NULL unless [gpa, gpa+len) is entirely inside one block (len 0 = just gpa). */
+void *guest_ram_ptr(const GuestRam *ram, uint64_t gpa, uint64_t len);
+bool guest_ram_read(const GuestRam *ram, uint64_t gpa, void *buf, size_t len);
+bool guest_ram_write(const GuestRam *ram, uint64_t gpa, const void *buf, size_t len);
+
+typedef struct IoRegionOps {
+    /* size is 1, 2, 4 or 8; offset is relative to the region base. */
+    uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+    void (*write)(void *opaque, uint64_t offset, uint64_t value, unsigned size);
+} IoRegionOps;
+
+typedef struct IoRegion {
+    uint64_t base;
+    uint64_t size;
+    const IoRegionOps *ops;
+    void *opaque;
+    char *name;
+} IoRegion;
+
+typedef struct IoBus {
+    const char *name;    /* "mmio" or "pio", for messages */
+    GArray *regions;     /* IoRegion sorted by base */
+} IoBus;
+
+void iobus_init(IoBus *bus, const char *name);
+void iobus_destroy(IoBus *bus);
+/* Fails if the range overlaps an existing region. */
+bool iobus_add(IoBus *bus, uint64_t base, uint64_t size, const IoRegionOps *ops,
+               void *opaque, const char *name, GError **err);
+/* Removes the region that starts at base; false if none. */
+bool iobus_remove(IoBus *bus, uint64_t base);
+/*
+ * Unassigned reads return all ones and unassigned writes are dropped, as on
+ * real hardware; both return false so callers can log.
+ * data points to `size` bytes in little-endian order.
+ */
+bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size);
+bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * The QMP server: monitors (from -qmp / -mon in the config), per-connection
+ * state (greeting, negotiation mode, rate bucket, received fds), the streaming
+ * JSON splitter, dispatch through one command table, and events.
+ */
+#ifndef STRATUS_QMP_H
+#define STRATUS_QMP_H
+
+#include <json-glib/json-glib.h>
+#include "machine.h"
+
+/* Creates and binds every monitor in m->cfg->monitors (lock held). */
+QmpServer *qmp_server_new(Machine *m, GError **err);
+/* Sends an event to every connected monitor in command mode. Takes data. */
+void qmp_server_emit_event(QmpServer *s, const char *name, JsonNode *data);
+/* Flush pending output (bounded) and close everything; unix sockets unlinked. */
+void qmp_server_free(QmpServer *s);
+
+#endif

@@ -1,0 +1,36 @@
+/* Small shared helpers: the one GError domain, size and number parsing. */
+#ifndef STRATUS_STRUTIL_H
+#define STRATUS_STRUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#define STRATUS_ERROR (stratus_error_quark())
+GQuark stratus_error_quark(void);
+
+/* Error codes of STRATUS_ERROR. QMP maps them to error classes. */
+typedef enum {
+    STRATUS_ERROR_GENERIC,
+    STRATUS_ERROR_COMMAND_NOT_FOUND,
+    STRATUS_ERROR_DEVICE_NOT_ACTIVE,
+    STRATUS_ERROR_DEVICE_NOT_FOUND,
+    STRATUS_ERROR_KVM_MISSING_CAP,
+} StratusErrorCode;
+
+#define set_error(err, ...) \
+    g_set_error(err, STRATUS_ERROR, STRATUS_ERROR_GENERIC, __VA_ARGS__)
+
+/*
+ * "512", "512M", "2G", "64k" -> bytes. A bare number is multiplied by
+ * default_unit (1 MiB for -m, as StratoVirt). Rejects overflow, junk, negatives.
+ */
+bool parse_size(const char *str, uint64_t default_unit, uint64_t *out, GError **err);
+
+/* Decimal or 0x-hex unsigned integer, whole string, no overflow. */
+bool parse_uint(const char *str, uint64_t *out);
+
+/* on|yes|true / off|no|false (StratoVirt also takes unmap/ignore for discard). */
+bool parse_bool(const char *str, bool *out);
+
+#endif
