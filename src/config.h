@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <glib.h>
 
 #define MAX_STRING_LENGTH 255   /* ids, names (StratoVirt's limit) */

@@ -1,1 +1,427 @@
-/* stub: being written */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib-unix.h>
+
+#include "machine.h"
+#include "accel/accel.h"
+#include "chardev/chardev.h"
+#include "cpus.h"
+#include "hw/char/serial.h"
+#include "hw/misc/pm.h"
+#include "hw/x86/microvm.h"
+#include "qmp/qmp.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+static const char *const runstate_names[RUN_STATE__MAX] = {
+    [RUN_STATE_PRELAUNCH] = "prelaunch",
+    [RUN_STATE_RUNNING] = "running",
+    [RUN_STATE_PAUSED] = "paused",
+    [RUN_STATE_SHUTDOWN] = "shutdown",
+    [RUN_STATE_INTERNAL_ERROR] = "internal-error",
+    [RUN_STATE_GUEST_PANICKED] = "guest-panicked",
+};
+
+const char *runstate_name(RunState s)
+{
+    return s < RUN_STATE__MAX ? runstate_names[s] : "unknown";
+}
+
+const char *shutdown_reason_name(ShutdownReason r)
+{
+    switch (r) {
+    case SHUTDOWN_HOST_QMP_QUIT: return "host-qmp-quit";
+    case SHUTDOWN_HOST_SIGNAL: return "host-signal";
+    case SHUTDOWN_GUEST_SHUTDOWN: return "guest-shutdown";
+    case SHUTDOWN_GUEST_RESET: return "guest-reset";
+    case SHUTDOWN_INTERNAL_ERROR: return "host-error";
+    default: return "none";
+    }
+}
+
+static bool shutdown_is_guest(ShutdownReason r)
+{
+    return r == SHUTDOWN_GUEST_SHUTDOWN || r == SHUTDOWN_GUEST_RESET;
+}
+
+void machine_lock(Machine *m)
+{
+    g_mutex_lock(&m->lock);
+}
+
+void machine_unlock(Machine *m)
+{
+    g_mutex_unlock(&m->lock);
+}
+
+void machine_set_runstate(Machine *m, RunState s)
+{
+    if (m->runstate != s) {
+        log_debug("runstate %s -> %s", runstate_name(m->runstate), runstate_name(s));
+        m->runstate = s;
+    }
+}
+
+void machine_emit_event(Machine *m, const char *name, JsonNode *data)
+{
+    log_info("EVENT: --> %s", name);
+    if (m->qmp) {
+        qmp_server_emit_event(m->qmp, name, data);
+    } else if (data) {
+        json_node_unref(data);
+    }
+}
+
+static JsonNode *shutdown_event_data(ShutdownReason r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "guest");
+    json_builder_add_boolean_value(b, shutdown_is_guest(r));
+    json_builder_set_member_name(b, "reason");
+    json_builder_add_string_value(b, shutdown_reason_name(r));
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* Main loop, lock held: the one place where the machine stops. */
+static gboolean handle_shutdown(gpointer opaque)
+{
+    Machine *m = opaque;
+    ShutdownReason r = m->shutdown_request;
+
+    log_info("shutdown requested: %s", shutdown_reason_name(r));
+    m->exit_status = r == SHUTDOWN_INTERNAL_ERROR ? 1 : 0;
+    machine_set_runstate(m, r == SHUTDOWN_INTERNAL_ERROR ? RUN_STATE_INTERNAL_ERROR
+                                                         : RUN_STATE_SHUTDOWN);
+    machine_emit_event(m, "SHUTDOWN", shutdown_event_data(r));
+    m->quit = true;
+    return G_SOURCE_REMOVE;
+}
+
+void machine_request_shutdown(Machine *m, ShutdownReason reason)
+{
+    GSource *src;
+
+    /* The first reason wins: a quit followed by the guest's reset is a quit. */
+    if (m->shutdown_request != SHUTDOWN_NONE) {
+        return;
+    }
+    m->shutdown_request = reason;
+    src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_HIGH);
+    g_source_set_callback(src, handle_shutdown, m, NULL);
+    g_source_attach(src, m->ctx);   /* thread-safe; wakes the loop */
+    g_source_unref(src);
+}
+
+bool machine_pause(Machine *m, GError **err)
+{
+    if (m->runstate != RUN_STATE_RUNNING) {
+        set_error(err, "VM is not running (status: %s)", runstate_name(m->runstate));
+        return false;
+    }
+    cpus_pause_all(m);
+    machine_set_runstate(m, RUN_STATE_PAUSED);
+    machine_emit_event(m, "STOP", NULL);
+    return true;
+}
+
+bool machine_resume(Machine *m, GError **err)
+{
+    if (m->runstate != RUN_STATE_PAUSED && m->runstate != RUN_STATE_PRELAUNCH) {
+        set_error(err, "VM is already running (status: %s)", runstate_name(m->runstate));
+        return false;
+    }
+    cpus_resume_all(m);
+    machine_set_runstate(m, RUN_STATE_RUNNING);
+    machine_emit_event(m, "RESUME", NULL);
+    return true;
+}
+
+void machine_add_reset_handler(Machine *m, void (*reset)(void *), void *opaque)
+{
+    MachineResetHandler *h = g_new0(MachineResetHandler, 1);
+
+    h->reset = reset;
+    h->opaque = opaque;
+    m->reset_handlers = g_slist_append(m->reset_handlers, h);
+}
+
+void machine_system_reset(Machine *m)
+{
+    bool was_running = m->runstate == RUN_STATE_RUNNING;
+
+    if (was_running) {
+        cpus_pause_all(m);
+    }
+    for (GSList *l = m->reset_handlers; l; l = l->next) {
+        MachineResetHandler *h = l->data;
+        h->reset(h->opaque);
+    }
+    if (was_running) {
+        cpus_resume_all(m);
+    }
+}
+
+void machine_powerdown(Machine *m)
+{
+    if (m->pm) {
+        pm_press_power_button(m->pm);
+    }
+    machine_emit_event(m, "POWERDOWN", NULL);
+}
+
+void machine_add_cleanup_path(Machine *m, const char *path)
+{
+    m->cleanup_paths = g_slist_prepend(m->cleanup_paths, g_strdup(path));
+}
+
+void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi)
+{
+    irq->machine = m;
+    irq->gsi = gsi;
+}
+
+void irq_set_level(IrqLine *irq, bool level)
+{
+    Machine *m = irq->machine;
+
+    if (m && m->accel_ops && m->accel_ops->set_irq) {
+        m->accel_ops->set_irq(m, irq->gsi, level);
+    }
+}
+
+void irq_pulse(IrqLine *irq)
+{
+    irq_set_level(irq, true);
+    irq_set_level(irq, false);
+}
+
+bool machine_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err)
+{
+    if (!m->accel_ops->add_irqfd) {
+        return false;
+    }
+    return m->accel_ops->add_irqfd(m, gsi, fd, err);
+}
+
+void machine_remove_irqfd(Machine *m, unsigned gsi, int fd)
+{
+    if (m->accel_ops->remove_irqfd) {
+        m->accel_ops->remove_irqfd(m, gsi, fd);
+    }
+}
+
+bool machine_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                           bool datamatch, uint64_t data, int fd, GError **err)
+{
+    if (!m->accel_ops->add_ioeventfd) {
+        return false;
+    }
+    return m->accel_ops->add_ioeventfd(m, pio, addr, size, datamatch, data, fd, err);
+}
+
+void machine_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                              bool datamatch, uint64_t data, int fd)
+{
+    if (m->accel_ops->remove_ioeventfd) {
+        m->accel_ops->remove_ioeventfd(m, pio, addr, size, datamatch, data, fd);
+    }
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+    Machine *m = opaque;
+
+    machine_request_shutdown(m, SHUTDOWN_HOST_SIGNAL);
+    return G_SOURCE_CONTINUE;
+}
+
+static void watch_signals(Machine *m)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(sigs); i++) {
+        GSource *src = g_unix_signal_source_new(sigs[i]);
+        g_source_set_callback(src, on_signal, m, NULL);
+        g_source_attach(src, m->ctx);
+        g_source_unref(src);
+    }
+}
+
+/* Is a chardev consumed by a monitor (the QMP server opens those itself)? */
+static bool chardev_is_monitor(const StratusConfig *cfg, const char *id)
+{
+    for (guint i = 0; i < cfg->monitors->len; i++) {
+        const MonitorConfig *mon = g_ptr_array_index(cfg->monitors, i);
+        if (g_strcmp0(mon->chardev, id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool create_chardevs(Machine *m, GError **err)
+{
+    const StratusConfig *cfg = m->cfg;
+
+    for (guint i = 0; i < cfg->chardevs->len; i++) {
+        const ChardevConfig *cc = g_ptr_array_index(cfg->chardevs, i);
+        Chardev *chr;
+
+        if (chardev_is_monitor(cfg, cc->id)) {
+            continue;
+        }
+        chr = chardev_new(cc, m->ctx, err);
+        if (!chr) {
+            return false;
+        }
+        g_hash_table_insert(m->chardevs, g_strdup(cc->id), chr);
+    }
+    return true;
+}
+
+Machine *machine_new(StratusConfig *cfg, GError **err)
+{
+    Machine *m = g_new0(Machine, 1);
+
+    m->cfg = cfg;
+    g_mutex_init(&m->lock);
+    g_cond_init(&m->vcpu_state_cond);
+    m->ctx = g_main_context_new();
+    m->vcpus = g_ptr_array_new();
+    m->chardevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify)chardev_free);
+    iobus_init(&m->mmio, "mmio");
+    iobus_init(&m->pio, "pio");
+    m->runstate = RUN_STATE_PRELAUNCH;
+    machine_lock(m);
+
+    m->accel_ops = accel_find(cfg->accel);
+    if (!m->accel_ops) {
+        set_error(err, "accelerator '%s' is not available", cfg->accel);
+        goto fail;
+    }
+    if (!m->accel_ops->init(m, err) || !create_chardevs(m, err) ||
+        !microvm_init(m, err)) {
+        goto fail;
+    }
+    m->qmp = qmp_server_new(m, err);
+    if (!m->qmp) {
+        goto fail;
+    }
+    log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
+             cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
+    machine_unlock(m);
+    return m;
+
+fail:
+    machine_unlock(m);
+    m->cfg = NULL;      /* the caller still owns cfg on failure */
+    machine_free(m);
+    return NULL;
+}
+
+/*
+ * The main loop, driven by hand so the lock can be dropped exactly around
+ * poll(): callbacks always run locked, vCPUs can take the lock while we sleep.
+ */
+static void main_loop(Machine *m)
+{
+    GMainContext *ctx = m->ctx;
+    g_autofree GPollFD *fds = NULL;
+    gint allocated = 0;
+
+    g_main_context_acquire(ctx);
+    while (!m->quit) {
+        gint max_prio, timeout, n;
+
+        g_main_context_prepare(ctx, &max_prio);
+        while ((n = g_main_context_query(ctx, max_prio, &timeout, fds, allocated)) >
+               allocated) {
+            allocated = n;
+            fds = g_renew(GPollFD, fds, allocated);
+        }
+        machine_unlock(m);
+        if (g_poll(fds, n, timeout) < 0 && errno != EINTR) {
+            log_warn("poll: %s", g_strerror(errno));
+        }
+        machine_lock(m);
+        if (g_main_context_check(ctx, max_prio, fds, n)) {
+            g_main_context_dispatch(ctx);
+        }
+    }
+    g_main_context_release(ctx);
+}
+
+int machine_run(Machine *m)
+{
+    GError *err = NULL;
+
+    machine_lock(m);
+    watch_signals(m);
+    if (!cpus_start_threads(m, &err)) {
+        report_error("%s", err->message);
+        g_error_free(err);
+        machine_unlock(m);
+        return 1;
+    }
+    if (!m->cfg->freeze_cpus) {
+        cpus_resume_all(m);
+        machine_set_runstate(m, RUN_STATE_RUNNING);
+    } else {
+        log_info("vCPUs frozen (-S): waiting for 'cont'");
+    }
+    main_loop(m);
+    cpus_stop_and_join(m);
+    machine_unlock(m);
+    return m->exit_status;
+}
+
+static void remove_cleanup_paths(Machine *m)
+{
+    for (GSList *l = m->cleanup_paths; l; l = l->next) {
+        if (unlink(l->data) < 0 && errno != ENOENT) {
+            log_warn("cannot remove %s: %s", (char *)l->data, g_strerror(errno));
+        }
+    }
+    g_slist_free_full(m->cleanup_paths, g_free);
+    m->cleanup_paths = NULL;
+}
+
+void machine_free(Machine *m)
+{
+    if (!m) {
+        return;
+    }
+    machine_lock(m);
+    if (m->qmp) {
+        qmp_server_free(m->qmp);
+        m->qmp = NULL;
+    }
+    cpus_stop_and_join(m);
+    cpus_destroy(m);
+    microvm_destroy(m);
+    g_hash_table_destroy(m->chardevs);
+    if (m->accel_ops && m->accel_ops->destroy) {
+        m->accel_ops->destroy(m);
+    }
+    guest_ram_destroy(&m->ram);
+    iobus_destroy(&m->mmio);
+    iobus_destroy(&m->pio);
+    g_slist_free_full(m->reset_handlers, g_free);
+    remove_cleanup_paths(m);
+    g_ptr_array_free(m->vcpus, TRUE);
+    machine_unlock(m);
+    g_main_context_unref(m->ctx);
+    g_cond_clear(&m->vcpu_state_cond);
+    g_mutex_clear(&m->lock);
+    if (m->cfg) {
+        config_free(m->cfg);
+    }
+    g_free(m);
+}

@@ -79,7 +79,7 @@ struct Machine {
     StratusConfig *cfg;          /* owned */
     GMutex lock;
     GMainContext *ctx;
-    GMainLoop *loop;
+    bool quit;                   /* main loop ends after this iteration */
 
     GuestRam ram;
     IoBus mmio;

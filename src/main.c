@@ -1,2 +1,181 @@
-/* stub: being written */
-int main(void) { return 0; }
+/*
+ * stratus: parse the command line, daemonize if asked, build the machine and
+ * run it. Every failure before the VM runs is one "stratus: error: ..." line
+ * and exit status 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "machine.h"
+#include "util/log.h"
+
+/*
+ * Fork twice and detach. The original process waits on a pipe until the
+ * daemon reports that the machine was built, so its exit status says whether
+ * the VM started (as QEMU does), and the pidfile exists when it returns.
+ */
+static int daemonize(int *ready_fd)
+{
+    int pipefd[2];
+    pid_t pid;
+
+    if (pipe(pipefd) < 0) {
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) {
+        char status = 1;
+        close(pipefd[1]);
+        if (read(pipefd[0], &status, 1) != 1) {
+            status = 1;
+        }
+        _exit(status);
+    }
+    close(pipefd[0]);
+    if (setsid() < 0) {
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    *ready_fd = pipefd[1];
+    return 0;
+}
+
+static void detach_stdio(void)
+{
+    int fd = open("/dev/null", O_RDWR);
+
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+}
+
+static void report_ready(int *ready_fd, char status)
+{
+    if (*ready_fd >= 0) {
+        if (write(*ready_fd, &status, 1) != 1) {
+            /* The parent is gone; nothing to tell. */
+        }
+        close(*ready_fd);
+        *ready_fd = -1;
+    }
+}
+
+/* StratoVirt: the pidfile must not exist already; it is created 0600. */
+static bool write_pidfile(const char *path, GError **err)
+{
+    g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "cannot create pidfile '%s': %s", path, g_strerror(errno));
+        return false;
+    }
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "cannot write pidfile '%s': %s", path, g_strerror(errno));
+        close(fd);
+        unlink(path);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+static int fail(GError *err, const char *pidfile, int *ready_fd)
+{
+    report_error("%s", err->message);
+    g_error_free(err);
+    if (pidfile) {
+        unlink(pidfile);
+    }
+    report_ready(ready_fd, 1);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    GError *err = NULL;
+    StratusConfig *cfg;
+    const char *pidfile = NULL;
+    Machine *m;
+    int ready_fd = -1;
+    int status;
+
+    signal(SIGPIPE, SIG_IGN);
+    cfg = config_parse(argc, argv, &err);
+    if (!cfg) {
+        return fail(err, NULL, &ready_fd);
+    }
+    if (cfg->show_help || cfg->show_version) {
+        if (cfg->show_help) {
+            config_print_help(stdout);
+        } else {
+            printf("Stratus version %s\n", STRATUS_VERSION);
+        }
+        config_free(cfg);
+        return 0;
+    }
+    if (cfg->log_enabled && !log_open(cfg->logfile, &err)) {
+        config_free(cfg);
+        return fail(err, NULL, &ready_fd);
+    }
+    if (cfg->daemonize) {
+        if (daemonize(&ready_fd) < 0) {
+            report_error("cannot daemonize: %s", g_strerror(errno));
+            config_free(cfg);
+            return 1;
+        }
+        if (cfg->pidfile) {
+            if (!write_pidfile(cfg->pidfile, &err)) {
+                config_free(cfg);
+                return fail(err, NULL, &ready_fd);
+            }
+            pidfile = cfg->pidfile;
+        }
+    }
+    log_info("VmConfig is machine=%s accel=%s cpus=%u mem=%" G_GUINT64_FORMAT
+             " kernel=%s initrd=%s append=%s", cfg->machine_type, cfg->accel,
+             cfg->smp.cpus, cfg->mem_size, cfg->kernel ? cfg->kernel : "",
+             cfg->initrd ? cfg->initrd : "", cfg->append ? cfg->append : "");
+
+    g_autofree char *pidfile_copy = g_strdup(pidfile);
+    m = machine_new(cfg, &err);
+    if (!m) {
+        config_free(cfg);
+        return fail(err, pidfile_copy, &ready_fd);
+    }
+    if (pidfile_copy) {
+        machine_add_cleanup_path(m, pidfile_copy);
+    }
+    if (cfg->daemonize) {
+        report_ready(&ready_fd, 0);
+        detach_stdio();
+    }
+    status = machine_run(m);
+    machine_free(m);
+    log_info("stratus exits with status %d", status);
+    log_close();
+    return status;
+}
