@@ -1,0 +1,109 @@
+/* Guest RAM bounds checks and I/O bus dispatch. */
+#include <string.h>
+#include "memory.h"
+
+#define MIB (1ULL << 20)
+#define GIB (1ULL << 30)
+
+static void test_ram_split_at_hole(void)
+{
+    GuestRam ram;
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(guest_ram_init(&ram, 3 * GIB + 512 * MIB, 3 * GIB, false, true, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(ram.blocks->len, ==, 2);
+    g_assert_cmphex(g_array_index(ram.blocks, RamBlock, 1).gpa, ==, 4 * GIB);
+    g_assert_cmphex(guest_ram_end(&ram), ==, 4 * GIB + 512 * MIB);
+    /* The hole is not RAM. */
+    g_assert_null(guest_ram_ptr(&ram, 3 * GIB, 1));
+    g_assert_nonnull(guest_ram_ptr(&ram, 4 * GIB, 4096));
+    guest_ram_destroy(&ram);
+}
+
+static void test_ram_bounds(void)
+{
+    GuestRam ram;
+    uint8_t buf[16] = { 0 };
+
+    g_assert_true(guest_ram_init(&ram, 128 * MIB, 3 * GIB, false, false, NULL));
+    g_assert_nonnull(guest_ram_ptr(&ram, 0, 128 * MIB));
+    g_assert_null(guest_ram_ptr(&ram, 0, 128 * MIB + 1));
+    g_assert_null(guest_ram_ptr(&ram, 128 * MIB - 8, 16));
+    /* Wrap-around attempts by a hostile guest. */
+    g_assert_null(guest_ram_ptr(&ram, UINT64_MAX, 2));
+    g_assert_null(guest_ram_ptr(&ram, 16, UINT64_MAX));
+    g_assert_null(guest_ram_ptr(&ram, UINT64_MAX - 4, 16));
+    g_assert_true(guest_ram_write(&ram, 0x1000, "hello", 5));
+    g_assert_true(guest_ram_read(&ram, 0x1000, buf, 5));
+    g_assert_cmpstr((char *)buf, ==, "hello");
+    g_assert_false(guest_ram_write(&ram, 128 * MIB - 2, "abc", 3));
+    g_assert_false(guest_ram_read(&ram, 128 * MIB, buf, 1));
+    guest_ram_destroy(&ram);
+}
+
+typedef struct Dev {
+    uint64_t last_offset, last_value;
+    unsigned last_size, writes;
+} Dev;
+
+static uint64_t dev_read(void *opaque, uint64_t offset, unsigned size)
+{
+    return 0x1100 + offset;
+}
+
+static void dev_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+    Dev *d = opaque;
+    d->last_offset = offset;
+    d->last_value = value;
+    d->last_size = size;
+    d->writes++;
+}
+
+static const IoRegionOps dev_ops = { .read = dev_read, .write = dev_write };
+
+static void test_bus_dispatch(void)
+{
+    IoBus bus;
+    Dev a = { 0 }, b = { 0 };
+    uint32_t v = 0;
+    uint64_t w = 0x1122334455667788ULL;
+    g_autoptr(GError) err = NULL;
+
+    iobus_init(&bus, "test");
+    g_assert_true(iobus_add(&bus, 0x3f8, 8, &dev_ops, &a, "a", NULL));
+    g_assert_true(iobus_add(&bus, 0x100, 0x10, &dev_ops, &b, "b", NULL));
+    g_assert_true(iobus_read(&bus, 0x3fd, &v, 2));
+    g_assert_cmphex(v, ==, 0x1105);
+    g_assert_true(iobus_write(&bus, 0x108, &w, 8));
+    g_assert_cmpuint(b.last_offset, ==, 8);
+    g_assert_cmphex(b.last_value, ==, w);
+    g_assert_cmpuint(b.last_size, ==, 8);
+    /* An access straddling the region end is unassigned: all ones, dropped. */
+    v = 0;
+    g_assert_false(iobus_read(&bus, 0x3fe, &v, 4));
+    g_assert_cmphex(v, ==, 0xffffffff);
+    g_assert_false(iobus_write(&bus, 0x10e, &w, 4));
+    g_assert_cmpuint(b.writes, ==, 1);
+    /* Bad sizes never reach a device. */
+    g_assert_false(iobus_write(&bus, 0x100, &w, 3));
+    /* Overlaps are refused with a message naming both regions. */
+    g_assert_false(iobus_add(&bus, 0x3fc, 8, &dev_ops, &a, "c", &err));
+    g_assert_nonnull(strstr(err->message, "'a'"));
+    g_assert_false(iobus_add(&bus, 0, 0, &dev_ops, &a, "empty", NULL));
+    g_assert_false(iobus_add(&bus, UINT64_MAX - 1, 4, &dev_ops, &a, "wrap", NULL));
+    g_assert_true(iobus_remove(&bus, 0x3f8));
+    g_assert_false(iobus_remove(&bus, 0x3f8));
+    g_assert_false(iobus_read(&bus, 0x3f8, &v, 1));
+    iobus_destroy(&bus);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/memory/ram/split", test_ram_split_at_hole);
+    g_test_add_func("/memory/ram/bounds", test_ram_bounds);
+    g_test_add_func("/memory/bus/dispatch", test_bus_dispatch);
+    return g_test_run();
+}
