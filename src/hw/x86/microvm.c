@@ -16,10 +16,17 @@ typedef struct MicrovmState {
     bool booted;                 /* a kernel was loaded (not with qtest and no -kernel) */
 } MicrovmState;
 
-static char *build_cmdline(const StratusConfig *cfg)
+static char *build_cmdline(const StratusConfig *cfg, const char *auto_params)
 {
-    /* virtio-mmio devices will append "virtio_mmio.device=512@0x...:IRQ" here. */
-    return g_strdup(cfg->append ? cfg->append : "");
+    GString *s = g_string_new(cfg->append ? cfg->append : "");
+
+    if (auto_params && *auto_params) {
+        if (s->len) {
+            g_string_append_c(s, ' ');
+        }
+        g_string_append(s, auto_params);
+    }
+    return g_string_free(s, FALSE);
 }
 
 static bool load_kernel(Machine *m, MicrovmState *s, GError **err)
@@ -104,7 +111,11 @@ bool microvm_init(Machine *m, GError **err)
         !m->accel_ops->map_ram(m, err) || !create_devices(m, err)) {
         return false;
     }
-    s->cmdline = build_cmdline(cfg);
+    g_autofree char *auto_params = NULL;
+    if (!microvm_virtio_init(m, &auto_params, err)) {
+        return false;
+    }
+    s->cmdline = build_cmdline(cfg, auto_params);
     if (cfg->kernel) {
         if (!load_kernel(m, s, err)) {
             return false;
@@ -133,6 +144,7 @@ void microvm_destroy(Machine *m)
         pm_free(m->pm);
         m->pm = NULL;
     }
+    microvm_virtio_destroy(m);
     if (s) {
         g_free(s->cmdline);
         g_free(s);

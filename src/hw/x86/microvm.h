@@ -14,4 +14,13 @@
 bool microvm_init(Machine *m, GError **err);
 void microvm_destroy(Machine *m);
 
+/*
+ * virtio-mmio on microvm (src/hw/x86/microvm-virtio.c): creates the fixed
+ * block/net slots and the -device virtio devices, and returns the
+ * "virtio_mmio.device=512@0x...:IRQ ..." parameters for the kernel command line
+ * (g_free'd by the caller; NULL or "" when there are none).
+ */
+bool microvm_virtio_init(Machine *m, char **cmdline_params, GError **err);
+void microvm_virtio_destroy(Machine *m);
+
 #endif
