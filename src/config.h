@@ -111,6 +111,7 @@ typedef struct StratusConfig {
     bool daemonize;
     char *pidfile;
     bool freeze_cpus;            /* -S */
+    bool no_shutdown;            /* -no-shutdown: pause instead of exit on guest shutdown */
 
     char *qtest;                 /* -qtest unix:PATH | chardev:ID */
     char *qtest_log;             /* -qtest-log FILE | none; NULL = stderr */
