@@ -29,6 +29,16 @@
 #define BOOT_HIGH_MEM_START  0x100000
 #define BOOT_RAW_KERNEL_ADDR 0x1000000
 #define BOOT_INITRD_LIMIT    0x37ffffffULL
+/*
+ * MP table placement: floating pointer always at BOOT_MPTABLE_ADDR (EBDA).
+ * The configuration table follows it when both fit in the 1 KiB EBDA
+ * (up to 40 vCPUs); otherwise it goes to BOOT_MPTABLE_HIGH_ADDR, inside the
+ * e820-reserved [0xd0000, 0x100000) BIOS area.
+ */
+#define BOOT_EBDA_SIZE         0x400
+#define BOOT_MPTABLE_HIGH_ADDR 0xf0000
+#define BOOT_MPTABLE_HIGH_SIZE 0x10000
+#define X86_MP_MAX_CPUS        254
 
 #define E820_RAM      1
 #define E820_RESERVED 2
@@ -78,10 +88,25 @@ bool x86_load_linux(GuestRam *ram, const X86BootConfig *cfg, X86BootState *state
                     GError **err);
 
 /* Pieces exposed for unit tests. */
+/*
+ * e820 map derived from ram->blocks (see bootparam.c for the layout). Returns
+ * the number of entries the layout needs; only the first `max` are written.
+ */
 size_t x86_build_e820(const GuestRam *ram, E820Entry *table, size_t max);
-/* Writes the MP table at BOOT_MPTABLE_ADDR; returns bytes written. */
+/*
+ * Builds the MP table (floating pointer, then the config table right after it)
+ * into dst, which the guest sees at dst_gpa; returns bytes written, 0 if it
+ * does not fit in room or ncpus is not 1..X86_MP_MAX_CPUS.
+ */
 size_t x86_build_mptable(uint8_t *dst, size_t room, uint64_t dst_gpa, unsigned ncpus,
                          uint64_t ioapic_addr);
+/* Size of the MP configuration table (header + entries); 0 if ncpus invalid. */
+size_t x86_mp_config_size(unsigned ncpus);
+/* The 16-byte floating pointer structure pointing at config_gpa; returns 16 or 0. */
+size_t x86_build_mp_floating(uint8_t *dst, size_t room, uint64_t config_gpa);
+/* The configuration table alone; returns its size or 0 (bad ncpus, no room). */
+size_t x86_build_mp_config(uint8_t *dst, size_t room, unsigned ncpus,
+                           uint64_t ioapic_addr);
 /* Byte checksum helper: value that makes the sum of buf[0..len) zero. */
 uint8_t x86_mp_checksum(const uint8_t *buf, size_t len);
 /* Fill a 4 KiB zero page from the kernel's setup header (or a synthetic one). */
