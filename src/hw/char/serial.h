@@ -9,7 +9,11 @@
 #define SERIAL_COM1_IRQ  4
 #define SERIAL_RX_FIFO   1024   /* StratoVirt's rx buffer */
 
-/* Registers 8 ports at base on m->pio, wires the chardev (may be NULL). */
+/*
+ * Registers 8 ports at base on m->pio and wires the chardev (may be NULL);
+ * sets m->serial if NULL. The board calls serial_reset() on system reset.
+ * The IRQ is a level driven from the interrupt-pending state, gated by MCR.OUT2.
+ */
 SerialState *serial_new(Machine *m, uint64_t base, unsigned gsi, Chardev *chr,
                         GError **err);
 void serial_reset(SerialState *s);

@@ -1,1 +1,270 @@
-/* stub: being written */
+/*
+ * microvm power control: PM1a event/control blocks, the i8042 reset line and
+ * the boot-time marker port (see pm.h for the guest-visible contract).
+ */
+#include "hw/misc/pm.h"
+#include "util/log.h"
+
+struct PmState {
+    Machine *machine;
+    IrqLine sci;
+    uint16_t sts;
+    uint16_t en;
+    uint16_t cnt;
+    bool have_evt, have_cnt, have_kbd_data, have_kbd_cmd, have_boot_port;
+};
+
+void pm_boot_time_signal(uint8_t value)
+{
+    if (value == 1) {
+        log_info("Kernel starts to boot!");
+    } else if (value == 2) {
+        log_info("Kernel boot complete!");
+    }
+}
+
+static void pm_sci_if_enabled(PmState *pm)
+{
+    if (pm->sts & pm->en & PM1_STS_PWRBTN) {
+        irq_pulse(&pm->sci);
+    }
+}
+
+/* ---- PM1a event block: PM1_STS (0..1), PM1_EN (2..3) ---- */
+
+static uint64_t pm_evt_read(void *opaque, uint64_t off, unsigned size)
+{
+    PmState *pm = opaque;
+    uint32_t both = pm->sts | ((uint32_t)pm->en << 16);
+
+    if (size == 1 && off < 4) {
+        return (both >> (8 * off)) & 0xff;
+    }
+    if (size == 2 && (off == 0 || off == 2)) {
+        return (both >> (8 * off)) & 0xffff;
+    }
+    return 0;
+}
+
+static void pm_write_sts(PmState *pm, uint16_t w1c)
+{
+    pm->sts &= ~w1c;
+}
+
+static void pm_write_en(PmState *pm, uint16_t en)
+{
+    uint16_t newly = en & ~pm->en;
+    pm->en = en;
+    /* Enabling an event whose status is already latched raises the SCI. */
+    if (newly & PM1_EN_PWRBTN) {
+        pm_sci_if_enabled(pm);
+    }
+}
+
+static void pm_evt_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+    PmState *pm = opaque;
+
+    if (size == 2 && off == 0) {
+        pm_write_sts(pm, (uint16_t)val);
+    } else if (size == 2 && off == 2) {
+        pm_write_en(pm, (uint16_t)val);
+    } else if (size == 1 && off < 2) {
+        pm_write_sts(pm, (uint16_t)((val & 0xff) << (8 * off)));
+    } else if (size == 1 && off < 4) {
+        unsigned sh = 8 * (unsigned)(off - 2);
+        pm_write_en(pm, (uint16_t)((pm->en & ~(0xffu << sh)) | ((val & 0xff) << sh)));
+    } else {
+        log_debug("pm: ignored %u-byte write to PM1a event block +%" G_GUINT64_FORMAT,
+                  size, off);
+    }
+}
+
+static const IoRegionOps pm_evt_ops = {
+    .read = pm_evt_read,
+    .write = pm_evt_write,
+};
+
+/* ---- PM1a control block ---- */
+
+static uint64_t pm_cnt_read(void *opaque, uint64_t off, unsigned size)
+{
+    PmState *pm = opaque;
+    if (size == 2 && off == 0) {
+        return pm->cnt;
+    }
+    if (size == 1 && off < 2) {
+        return (pm->cnt >> (8 * off)) & 0xff;
+    }
+    return 0;
+}
+
+static void pm_cnt_update(PmState *pm, uint16_t val)
+{
+    /* SLP_EN and GBL_RLS (bit 2) are write-only and read as 0. */
+    pm->cnt = val & ~(PM1_CNT_SLP_EN | (1u << 2));
+    if (!(val & PM1_CNT_SLP_EN)) {
+        return;
+    }
+    unsigned typ = (val & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT;
+    if (typ == 0) {
+        log_info("pm: guest requested power off (S5)");
+        machine_request_shutdown(pm->machine, SHUTDOWN_GUEST_SHUTDOWN);
+    } else {
+        log_warn("pm: unsupported sleep type %u requested by the guest, ignored", typ);
+    }
+}
+
+static void pm_cnt_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+    PmState *pm = opaque;
+    if (size == 2 && off == 0) {
+        pm_cnt_update(pm, (uint16_t)val);
+    } else if (size == 1 && off < 2) {
+        unsigned sh = 8 * (unsigned)off;
+        pm_cnt_update(pm, (uint16_t)((pm->cnt & ~(0xffu << sh)) | ((val & 0xff) << sh)));
+    } else {
+        log_debug("pm: ignored %u-byte write to PM1a control block +%" G_GUINT64_FORMAT,
+                  size, off);
+    }
+}
+
+static const IoRegionOps pm_cnt_ops = {
+    .read = pm_cnt_read,
+    .write = pm_cnt_write,
+};
+
+/* ---- i8042: just enough for reboot=k ---- */
+
+static uint64_t kbd_read(void *opaque, uint64_t off, unsigned size)
+{
+    return 0;           /* data: nothing; status: both buffers empty */
+}
+
+static void kbd_data_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+}
+
+static void kbd_cmd_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+    PmState *pm = opaque;
+    if (size != 1) {
+        return;
+    }
+    if ((val & 0xff) == 0xfe) {
+        log_info("pm: guest requested reset (i8042 0xFE)");
+        machine_request_shutdown(pm->machine, SHUTDOWN_GUEST_RESET);
+    } else {
+        log_debug("pm: ignored i8042 command 0x%02x", (unsigned)(val & 0xff));
+    }
+}
+
+static const IoRegionOps kbd_data_ops = {
+    .read = kbd_read,
+    .write = kbd_data_write,
+};
+
+static const IoRegionOps kbd_cmd_ops = {
+    .read = kbd_read,
+    .write = kbd_cmd_write,
+};
+
+/* ---- boot-time marker ---- */
+
+static uint64_t boot_port_read(void *opaque, uint64_t off, unsigned size)
+{
+    return 0;
+}
+
+static void boot_port_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+    if (size == 1) {
+        pm_boot_time_signal((uint8_t)val);
+    }
+}
+
+static const IoRegionOps boot_port_ops = {
+    .read = boot_port_read,
+    .write = boot_port_write,
+};
+
+/* ---- lifecycle ---- */
+
+void pm_reset(PmState *pm)
+{
+    pm->sts = 0;
+    pm->en = 0;
+    pm->cnt = 0;
+}
+
+void pm_press_power_button(PmState *pm)
+{
+    pm->sts |= PM1_STS_PWRBTN;
+    pm_sci_if_enabled(pm);
+}
+
+void pm_release_boot_time_port(Machine *m)
+{
+    PmState *pm = m->pm;
+    if (pm && pm->have_boot_port) {
+        iobus_remove(&m->pio, BOOT_TIME_PORT);
+        pm->have_boot_port = false;
+    }
+}
+
+void pm_free(PmState *pm)
+{
+    if (!pm) {
+        return;
+    }
+    Machine *m = pm->machine;
+    if (pm->have_evt) {
+        iobus_remove(&m->pio, PM1A_EVT_BASE);
+    }
+    if (pm->have_cnt) {
+        iobus_remove(&m->pio, PM1A_CNT_BASE);
+    }
+    if (pm->have_kbd_data) {
+        iobus_remove(&m->pio, I8042_DATA_PORT);
+    }
+    if (pm->have_kbd_cmd) {
+        iobus_remove(&m->pio, I8042_CMD_PORT);
+    }
+    if (pm->have_boot_port) {
+        iobus_remove(&m->pio, BOOT_TIME_PORT);
+    }
+    if (m->pm == pm) {
+        m->pm = NULL;
+    }
+    g_free(pm);
+}
+
+PmState *pm_new(Machine *m, GError **err)
+{
+    PmState *pm = g_new0(PmState, 1);
+    pm->machine = m;
+    irq_line_init(&pm->sci, m, PM_SCI_GSI);
+
+    if (!(pm->have_evt = iobus_add(&m->pio, PM1A_EVT_BASE, 4, &pm_evt_ops, pm,
+                                   "pm1a-evt", err)) ||
+        !(pm->have_cnt = iobus_add(&m->pio, PM1A_CNT_BASE, 2, &pm_cnt_ops, pm,
+                                   "pm1a-cnt", err)) ||
+        !(pm->have_kbd_data = iobus_add(&m->pio, I8042_DATA_PORT, 1, &kbd_data_ops, pm,
+                                        "i8042-data", err)) ||
+        !(pm->have_kbd_cmd = iobus_add(&m->pio, I8042_CMD_PORT, 1, &kbd_cmd_ops, pm,
+                                       "i8042-cmd", err))) {
+        pm_free(pm);
+        return NULL;
+    }
+    /* 0x3FF: ours unless a UART already covers it (it forwards the marker). */
+    GError *local = NULL;
+    pm->have_boot_port = iobus_add(&m->pio, BOOT_TIME_PORT, 1, &boot_port_ops, pm,
+                                   "boot-time", &local);
+    g_clear_error(&local);
+
+    pm_reset(pm);
+    if (!m->pm) {
+        m->pm = pm;
+    }
+    return pm;
+}

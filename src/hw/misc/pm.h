@@ -8,6 +8,13 @@
  *  - i8042 command port 0x64: 0xFE (pulse reset line) is a guest reset request;
  *    on microvm that ends the VM, as StratoVirt does. Reads of 0x64 return 0
  *    (buffers empty) so Linux's reboot=k does not spin.
+ *  - Boot-time marker (StratoVirt feature boot_time): the guest writes 1 / 2
+ *    to PIO 0x3FF at kernel start / boot complete, logged as "Kernel starts to
+ *    boot!" / "Kernel boot complete!". 0x3FF is also COM1's scratch register:
+ *    when a UART covers it, the UART forwards SCR writes to
+ *    pm_boot_time_signal() and pm gives the port up (either creation order).
+ *  - pm_new() / serial_new() set m->pm / m->serial when those are still NULL;
+ *    the board calls pm_reset() / serial_reset() on system reset.
  */
 #ifndef STRATUS_PM_H
 #define STRATUS_PM_H
@@ -18,11 +25,25 @@
 #define PM1A_CNT_BASE 0x604
 #define PM_SCI_GSI    9
 #define I8042_CMD_PORT 0x64
+#define I8042_DATA_PORT 0x60
+#define BOOT_TIME_PORT 0x3ff
+
+/* PM1 status/enable bits and PM1 control fields. */
+#define PM1_STS_PWRBTN  (1u << 8)
+#define PM1_EN_PWRBTN   (1u << 8)
+#define PM1_CNT_SLP_TYP_SHIFT 10
+#define PM1_CNT_SLP_TYP_MASK  (7u << PM1_CNT_SLP_TYP_SHIFT)
+#define PM1_CNT_SLP_EN  (1u << 13)
 
 PmState *pm_new(Machine *m, GError **err);
 /* system_powerdown: latch the power button. */
 void pm_press_power_button(PmState *pm);
 void pm_reset(PmState *pm);
 void pm_free(PmState *pm);
+
+/* Logs the boot-time marker for a value written to BOOT_TIME_PORT. */
+void pm_boot_time_signal(uint8_t value);
+/* Drops pm's own BOOT_TIME_PORT region, if any (a UART is taking the port). */
+void pm_release_boot_time_port(Machine *m);
 
 #endif

@@ -1,0 +1,204 @@
+/*
+ * microvm power control tests: PM1a S5, i8042 reset, power button latch/SCI,
+ * boot-time port sharing with the UART.
+ */
+#include <string.h>
+
+#include "accel/accel.h"
+#include "hw/char/serial.h"
+#include "hw/misc/pm.h"
+#include "machine.h"
+
+static bool irq_level[24];
+static unsigned irq_rises[24];
+
+static void fake_set_irq(Machine *m, unsigned gsi, bool level)
+{
+    g_assert_cmpuint(gsi, <, 24);
+    if (level && !irq_level[gsi]) {
+        irq_rises[gsi]++;
+    }
+    irq_level[gsi] = level;
+}
+
+static const AccelOps fake_accel = {
+    .name = "fake",
+    .set_irq = fake_set_irq,
+};
+
+static Machine *machine_fake(void)
+{
+    memset(irq_level, 0, sizeof(irq_level));
+    memset(irq_rises, 0, sizeof(irq_rises));
+    Machine *m = g_new0(Machine, 1);
+    m->ctx = g_main_context_new();
+    m->accel_ops = &fake_accel;
+    iobus_init(&m->pio, "pio");
+    return m;
+}
+
+static void machine_fake_free(Machine *m)
+{
+    iobus_destroy(&m->pio);
+    g_slist_free_full(m->reset_handlers, g_free);
+    g_main_context_unref(m->ctx);   /* drops any pending shutdown source */
+    g_free(m);
+}
+
+static PmState *pm_fake(Machine *m)
+{
+    GError *err = NULL;
+    PmState *pm = pm_new(m, &err);
+    g_assert_no_error(err);
+    g_assert_true(m->pm == pm);
+    return pm;
+}
+
+static void out(Machine *m, uint16_t port, uint32_t v, unsigned size)
+{
+    g_assert_true(iobus_write(&m->pio, port, &v, size));
+}
+
+static uint32_t in(Machine *m, uint16_t port, unsigned size)
+{
+    uint32_t v = 0;
+    g_assert_true(iobus_read(&m->pio, port, &v, size));
+    return v;
+}
+
+static void test_s5_poweroff(void)
+{
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+
+    /* SCI_EN alone, and a non-S5 sleep type, do nothing. */
+    out(m, PM1A_CNT_BASE, 0x0001, 2);
+    g_assert_cmphex(in(m, PM1A_CNT_BASE, 2), ==, 0x0001);
+    out(m, PM1A_CNT_BASE, PM1_CNT_SLP_EN | (5u << PM1_CNT_SLP_TYP_SHIFT), 2);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
+    /* SLP_EN reads back as 0, SLP_TYP is kept. */
+    g_assert_cmphex(in(m, PM1A_CNT_BASE, 2), ==, 5u << PM1_CNT_SLP_TYP_SHIFT);
+
+    /* S5 as the test guest does it: 16-bit 0x2000. */
+    out(m, PM1A_CNT_BASE, 0x2000, 2);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
+    pm_free(pm);
+    g_assert_null(m->pm);
+    machine_fake_free(m);
+
+    /* Byte access to the high byte works too. */
+    m = machine_fake();
+    pm = pm_fake(m);
+    out(m, PM1A_CNT_BASE + 1, 0x20, 1);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
+    pm_free(pm);
+    machine_fake_free(m);
+
+    /* Dword access is ignored. */
+    m = machine_fake();
+    pm = pm_fake(m);
+    uint32_t v = 0x2000;
+    iobus_write(&m->pio, PM1A_EVT_BASE, &v, 4);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
+    pm_free(pm);
+    machine_fake_free(m);
+}
+
+static void test_i8042_reset(void)
+{
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+
+    g_assert_cmphex(in(m, I8042_CMD_PORT, 1), ==, 0x00);   /* buffers empty */
+    g_assert_cmphex(in(m, I8042_DATA_PORT, 1), ==, 0x00);
+    out(m, I8042_CMD_PORT, 0xd1, 1);                        /* other commands */
+    out(m, I8042_DATA_PORT, 0xfe, 1);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
+    out(m, I8042_CMD_PORT, 0xfe, 1);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_RESET);
+    pm_free(pm);
+    machine_fake_free(m);
+}
+
+static void test_power_button(void)
+{
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+
+    /* Latched but not enabled: no SCI. */
+    pm_press_power_button(pm);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, PM1_STS_PWRBTN);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE + 1, 1), ==, 0x01);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 0);
+
+    /* Write 0 changes nothing; write 1 clears. */
+    out(m, PM1A_EVT_BASE, 0x0000, 2);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, PM1_STS_PWRBTN);
+    out(m, PM1A_EVT_BASE, PM1_STS_PWRBTN, 2);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, 0);
+
+    /* Enabled: each press pulses GSI 9 (ends low). */
+    out(m, PM1A_EVT_BASE + 2, PM1_EN_PWRBTN, 2);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE + 2, 2), ==, PM1_EN_PWRBTN);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 0);
+    pm_press_power_button(pm);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 1);
+    g_assert_false(irq_level[PM_SCI_GSI]);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, PM1_STS_PWRBTN);
+    /* Byte-wide W1C on the high status byte. */
+    out(m, PM1A_EVT_BASE + 1, 0x01, 1);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, 0);
+
+    /* Enabling while latched raises the SCI then. */
+    out(m, PM1A_EVT_BASE + 2, 0, 2);
+    pm_press_power_button(pm);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 1);
+    out(m, PM1A_EVT_BASE + 3, 0x01, 1);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 2);
+
+    /* Reset clears latch and enable; the press alone asks for no shutdown. */
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
+    pm_reset(pm);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, 0);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE + 2, 2), ==, 0);
+    pm_free(pm);
+    machine_fake_free(m);
+}
+
+static void test_boot_port_sharing(void)
+{
+    GError *err = NULL;
+
+    /* pm first, then the UART takes 0x3F8-0x3FF. */
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+    out(m, BOOT_TIME_PORT, 1, 1);
+    SerialState *s = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, NULL, &err);
+    g_assert_no_error(err);
+    out(m, BOOT_TIME_PORT, 2, 1);                    /* now the UART's SCR */
+    g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 2);
+    serial_free(s);
+    pm_free(pm);
+    machine_fake_free(m);
+
+    /* UART first, then pm leaves the port alone. */
+    m = machine_fake();
+    s = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, NULL, &err);
+    g_assert_no_error(err);
+    pm = pm_fake(m);
+    out(m, BOOT_TIME_PORT, 1, 1);
+    g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 1);
+    pm_free(pm);
+    serial_free(s);
+    machine_fake_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/pm/s5-poweroff", test_s5_poweroff);
+    g_test_add_func("/pm/i8042-reset", test_i8042_reset);
+    g_test_add_func("/pm/power-button", test_power_button);
+    g_test_add_func("/pm/boot-port-sharing", test_boot_port_sharing);
+    return g_test_run();
+}
