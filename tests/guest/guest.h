@@ -1,0 +1,216 @@
+/* Stratus test guest: constants shared by assembly and C, and C interfaces. */
+#ifndef GUEST_H
+#define GUEST_H
+
+/* GDT layout.  The TSS descriptors come last, one 16-byte slot per CPU. */
+#define KERNEL_CS       0x08            /* 64-bit code, DPL0 */
+#define KERNEL_DS       0x10            /* flat data, DPL0 (also used in 32-bit mode) */
+#define KERNEL_CS32     0x18            /* 32-bit code: 32-bit entry and AP trampoline */
+#define USER_DS         0x20            /* flat data, DPL3 */
+#define USER_CS         0x28            /* 64-bit code, DPL3 */
+#define TSS_SEL_BASE    0x30
+#define TSS_SEL(cpu)    (TSS_SEL_BASE + 16 * (cpu))
+#define MAX_CPUS        256
+#define GDT_SIZE        (TSS_SEL_BASE + 16 * MAX_CPUS)
+
+#define RFLAGS_USER     0x3002          /* IOPL=3, IF=0 */
+#define CR0_PE          0x00000001
+#define CR0_PG          0x80000000
+#define CR4_PAE         0x00000020
+#define MSR_EFER        0xC0000080
+#define EFER_LME        0x00000100
+
+/* Our real-mode setup tells the 32-bit entry it ran (loaders pass EBX=0). */
+#define BOOT16_MAGIC    0x36314253
+
+/* AP trampoline: copied to TRAMP_BASE, started by SIPI vector TRAMP_BASE>>12. */
+#define TRAMP_BASE      0x8000
+#define TRAMP_STACK     0xFF0           /* offset of the trampoline's stack top */
+
+#define BSP_KSTACK_SIZE 16384
+#define BSP_USTACK_SIZE 32768
+#define AP_STACK_SIZE   4096            /* per AP: kernel stack, then user stack */
+#define AP_USTACK_SIZE  1024
+#define PD_POOL_PAGES   28              /* 2 MiB-page directories for RAM above 4 GiB */
+
+#define NUM_EXCEPTIONS  32
+#define E820_MAX        128             /* entries in boot_params.e820_table */
+#define CMDLINE_MAX     4096
+#define GUEST_VERSION_STR "1"
+
+#ifndef __ASSEMBLER__
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+
+#define ARRAY_SIZE(a)   (sizeof(a) / sizeof((a)[0]))
+#define PAGE_SIZE       4096ULL
+#define MIB             (1ULL << 20)
+#define GIB             (1ULL << 30)
+#define ALIGN_UP(x, a)  (((x) + (a) - 1) & ~((u64)(a) - 1))
+#define ALIGN_DOWN(x, a) ((x) & ~((u64)(a) - 1))
+
+#define E820_RAM        1
+#define MAX_VIRTIO_MMIO 32
+#define MAX_RAM_FREE    (E820_MAX + 8)
+
+#define LAPIC_BASE      0xFEE00000ULL
+#define IOAPIC_DEFAULT  0xFEC00000ULL
+#define MMIO_LOW_BASE   0xF0000000ULL   /* start of the mandatory uncached window */
+
+/* ---- port I/O (allowed at CPL3 because IOPL=3) and misc instructions ---- */
+static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outw(u16 port, u16 v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
+static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline u16 inw(u16 port) { u16 v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline u64 rdtsc(void)
+{
+	u32 lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return lo | (u64)hi << 32;
+}
+static inline void cpuid(u32 leaf, u32 sub, u32 r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+/* Physical addresses are identity mapped; hiding the integer from the optimizer
+ * keeps gcc from treating small constants as (invalid) null-relative pointers. */
+static inline void *phys(u64 addr)
+{
+	__asm__("" : "+r"(addr));
+	return (void *)addr;
+}
+static inline u32 mmio_read32(u64 addr) { return *(volatile u32 *)phys(addr); }
+static inline void mmio_write32(u64 addr, u32 v) { *(volatile u32 *)phys(addr) = v; }
+
+/* ---- structures shared between CPL0 setup and CPL3 code ---- */
+struct tss64 {
+	u32 reserved0;
+	u64 rsp[3];
+	u64 reserved1;
+	u64 ist[7];
+	u64 reserved2;
+	u16 reserved3;
+	u16 iomap_base;
+} __attribute__((packed));
+
+struct e820_entry {
+	u64 base;
+	u64 size;
+	u32 type;
+} __attribute__((packed));
+
+struct range {
+	u64 base;
+	u64 size;
+};
+
+struct virtio_mmio_dev {
+	u64 base;
+	u64 size;
+	u32 irq;
+};
+
+/* Everything CPL3 needs from boot_params, copied before low memory is reused. */
+struct bootinfo {
+	u32 e820_count;
+	struct e820_entry e820[E820_MAX];
+	char cmdline[CMDLINE_MAX];
+	u64 initrd_base;
+	u64 initrd_size;
+	u32 nr_ram_free;
+	struct range ram_free[MAX_RAM_FREE];
+	u32 nr_virtio;
+	struct virtio_mmio_dev virtio[MAX_VIRTIO_MMIO];
+};
+
+struct pvclock {                 /* KVM's pvclock_vcpu_time_info */
+	volatile u32 version;
+	u32 pad0;
+	u64 tsc_timestamp;
+	u64 system_time;
+	volatile u32 tsc_to_system_mul;
+	volatile int8_t tsc_shift;
+	u8 flags;
+	u8 pad[2];
+};
+
+/* head.S */
+extern u64 gdt[GDT_SIZE / 8];
+extern u32 boot_entry;
+extern u64 boot_tsc[2];
+extern u64 pt_pml4[512], pt_pdpt[512], pt_pd_low[4 * 512], pt_pd_pool[PD_POOL_PAGES * 512];
+extern u8 ap_stacks[MAX_CPUS * AP_STACK_SIZE];
+extern const u64 fault_stubs[NUM_EXCEPTIONS];
+extern const u8 tramp_start[], tramp_end[], tramp_params[];
+extern u8 __image_start[], __image_end[];
+void lgdt_ltr_lidt(u16 tss_sel);
+
+/* cpl0.c */
+extern struct tss64 *const tss;
+extern u8 *boot_params;
+extern u64 map_limit;           /* RAM is identity mapped below this address */
+extern u64 mmio_map_base;       /* [mmio_map_base, 4 GiB) is mapped uncached */
+extern struct pvclock pvclock;
+void tss_init(unsigned cpu, u64 rsp0);
+
+/* lib.c */
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strncmp(const char *a, const char *b, size_t n);
+int parse_u64(const char *s, const char **end, u64 *out);
+u64 splitmix64(u64 z);
+u32 crc32_update(u32 crc, const u8 *p, u64 n);
+void kvprintf(const char *fmt, va_list ap);
+void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* uart.c */
+void uart_init(void);
+void uart_putc(char c);
+int uart_getc(void);            /* -1 if nothing received */
+
+/* time.c */
+extern u64 tsc_khz;
+void time_init(void);
+u64 tsc_to_us(u64 ticks);
+void udelay(u64 us);
+u64 tsc_deadline(u64 us);
+int tsc_passed(u64 deadline);
+
+/* bootinfo.c */
+extern struct bootinfo bi;
+void bootinfo_init(void);
+int cmdline_has(const char *word);
+u64 mem_total(void);
+const struct range *ram_free_find(u64 addr, u64 len);
+
+/* apic.c */
+extern u64 ioapic_base;
+u32 lapic_id(void);
+void apic_init(void);
+void lapic_send_ipi(u32 apic_id, u32 icr_low);
+void irq_command(void);
+
+/* mptable.c */
+extern unsigned nr_cpus;
+extern u8 cpu_apic_id[MAX_CPUS];
+void mptable_parse(void);
+
+/* smp.c */
+extern volatile u32 aps_online;
+void smp_start_aps(void);
+void ap_main(u64 cpu) __attribute__((noreturn));
+
+/* shell.c */
+void shell_run(void) __attribute__((noreturn));
+void power_off(void);
+#endif /* __ASSEMBLER__ */
+#endif
