@@ -1,0 +1,68 @@
+/*
+ * KVM accelerator internals shared by kvm.c (generic VM/vCPU plumbing) and
+ * kvm-x86.c (CPUID, MSRs, LAPIC and register state of an x86 vCPU).
+ */
+#ifndef STRATUS_KVM_INTERNAL_H
+#define STRATUS_KVM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <linux/kvm.h>
+#include <glib.h>
+
+#include "machine.h"
+#include "accel/accel.h"
+#include "hw/x86/loader.h"
+
+/* Guest-physical addresses KVM needs for its VMX real-mode helpers (§2.8). */
+#define KVM_IDENTITY_MAP_ADDR 0xFEF0C000ULL
+#define KVM_TSS_ADDR          0xFEF0D000ULL
+
+typedef struct KvmState {
+    int kvm_fd;                  /* /dev/kvm */
+    int vm_fd;
+    int vcpu_mmap_size;
+    struct kvm_cpuid2 *supported_cpuid;   /* KVM_GET_SUPPORTED_CPUID, owned */
+    uint32_t *msr_index;         /* KVM_GET_MSR_INDEX_LIST */
+    unsigned n_msr_index;
+    bool cap_xsave;
+    bool cap_xcrs;
+    bool cap_vcpu_events;
+    bool cap_tsc_deadline;
+    unsigned nr_slots;           /* user memory slots in use */
+} KvmState;
+
+typedef struct KvmVcpu {
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;            /* valid once thread_valid is set */
+    int thread_valid;            /* atomic */
+    bool tid_recorded;
+    /* Clean LAPIC image taken at creation, with LINT0/LINT1 programmed. */
+    struct kvm_lapic_state lapic;
+} KvmVcpu;
+
+static inline KvmState *kvm_state(Machine *m)
+{
+    return m->accel;
+}
+
+static inline KvmVcpu *kvm_vcpu(Vcpu *cpu)
+{
+    return cpu->accel;
+}
+
+/* kvm-x86.c */
+bool kvm_x86_vm_init(Machine *m, KvmState *s, GError **err);
+/* After KVM_CREATE_VCPU: CPUID, LAPIC image, MSRs. */
+bool kvm_x86_vcpu_init(Vcpu *cpu, GError **err);
+bool kvm_x86_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err);
+/*
+ * Logs "vcpu N: <what>" plus RIP/RSP/CR0/CR3/CR4/EFER/CS/SS. fatal: through
+ * log_error and as "stratus: error: vcpu N: ..." on stderr; else log_info.
+ */
+void kvm_x86_report_state(Vcpu *cpu, const char *what, bool fatal);
+
+#endif
