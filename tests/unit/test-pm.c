@@ -137,7 +137,7 @@ static void test_power_button(void)
     out(m, PM1A_EVT_BASE, PM1_STS_PWRBTN, 2);
     g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, 0);
 
-    /* Enabled: each press pulses GSI 9 (ends low). */
+    /* Enabled: each press pulses GSI 3 (ends low). */
     out(m, PM1A_EVT_BASE + 2, PM1_EN_PWRBTN, 2);
     g_assert_cmphex(in(m, PM1A_EVT_BASE + 2, 2), ==, PM1_EN_PWRBTN);
     g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 0);

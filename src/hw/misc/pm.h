@@ -2,7 +2,7 @@
  * microvm power control, documented in docs/microvm.md:
  *  - ACPI-style PM1a event block at PIO 0x600 (status 0x600, enable 0x602):
  *    PWRBTN_STS (bit 8) is set by system_powerdown; the guest clears it by
- *    writing 1 (write-1-to-clear), and an SCI (GSI 9) is pulsed when enabled.
+ *    writing 1 (write-1-to-clear), and an SCI (GSI 3) is pulsed when enabled.
  *  - PM1a control at PIO 0x604: writing SLP_EN (bit 13) with SLP_TYP 0 (S5)
  *    powers the machine off (guest-shutdown).
  *  - i8042 command port 0x64: 0xFE (pulse reset line) is a guest reset request;
@@ -23,7 +23,7 @@
 
 #define PM1A_EVT_BASE 0x600
 #define PM1A_CNT_BASE 0x604
-#define PM_SCI_GSI    9
+#define PM_SCI_GSI    3   /* 9 (QEMU's) is virtio-mmio slot 4 on microvm; COM2's ISA IRQ 3 is free */
 #define I8042_CMD_PORT 0x64
 #define I8042_DATA_PORT 0x60
 #define BOOT_TIME_PORT 0x3ff
