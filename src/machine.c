@@ -151,6 +151,18 @@ void machine_add_reset_handler(Machine *m, void (*reset)(void *), void *opaque)
     m->reset_handlers = g_slist_append(m->reset_handlers, h);
 }
 
+void machine_remove_reset_handler(Machine *m, void (*reset)(void *), void *opaque)
+{
+    for (GSList *l = m->reset_handlers; l; l = l->next) {
+        MachineResetHandler *h = l->data;
+        if (h->reset == reset && h->opaque == opaque) {
+            m->reset_handlers = g_slist_delete_link(m->reset_handlers, l);
+            g_free(h);
+            return;
+        }
+    }
+}
+
 void machine_system_reset(Machine *m)
 {
     bool was_running = m->runstate == RUN_STATE_RUNNING;

@@ -31,6 +31,7 @@ typedef struct Chardev Chardev;
 typedef struct QmpServer QmpServer;
 typedef struct SerialState SerialState;
 typedef struct PmState PmState;
+typedef struct MachineClock MachineClock;
 
 /* QEMU's RunState names (query-status "status"). */
 typedef enum {
@@ -104,6 +105,8 @@ struct Machine {
     GSList *reset_handlers;      /* MachineResetHandler*, called on system reset */
     GSList *cleanup_paths;       /* char* removed at exit (sockets, pidfile) */
     void *board;                 /* the machine type's private state */
+    void *virtio;                /* the board's virtio-mmio devices and block nodes */
+    MachineClock *clock;         /* util/clock.h: machine clock + timers (lazy) */
 };
 
 typedef struct MachineResetHandler {
@@ -130,6 +133,7 @@ void machine_powerdown(Machine *m);
 void machine_set_runstate(Machine *m, RunState s);
 
 void machine_add_reset_handler(Machine *m, void (*reset)(void *), void *opaque);
+void machine_remove_reset_handler(Machine *m, void (*reset)(void *), void *opaque);
 void machine_add_cleanup_path(Machine *m, const char *path);
 
 /* Emits a QMP event (takes ownership of data; NULL = {}). Any thread, lock held. */

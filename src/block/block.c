@@ -1,0 +1,895 @@
+/* Block backends: open/probe/lock, request submission, bounce buffers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <glib-unix.h>
+
+#include "block/block-internal.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#define BLOCK_MAX_PROBE_ALIGN 4096
+#define BLOCK_BOUNCE_MEM_ALIGN 4096
+
+const char *block_aio_name(BlockAioMode mode)
+{
+    switch (mode) {
+    case BLOCK_AIO_OFF: return "off";
+    case BLOCK_AIO_THREADS: return "threads";
+    case BLOCK_AIO_NATIVE: return "native";
+    case BLOCK_AIO_IO_URING: return "io_uring";
+    default: return "default";
+    }
+}
+
+bool block_aio_parse(const char *str, BlockAioMode *mode)
+{
+    static const struct { const char *name; BlockAioMode mode; } names[] = {
+        { "off", BLOCK_AIO_OFF }, { "threads", BLOCK_AIO_THREADS },
+        { "native", BLOCK_AIO_NATIVE }, { "io_uring", BLOCK_AIO_IO_URING },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (g_strcmp0(str, names[i].name) == 0) {
+            *mode = names[i].mode;
+            return true;
+        }
+    }
+    return false;
+}
+
+void block_options_init(BlockOptions *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->direct = true;
+    o->discard = true;
+    o->aio = BLOCK_AIO_DEFAULT;
+}
+
+static bool drive_bool(const OptList *l, const char *key, const char *id, bool *out,
+                       GError **err)
+{
+    const char *v = optlist_get(l, key);
+
+    if (v && !parse_bool(v, out)) {
+        set_error(err, "Invalid value '%s' for '%s' of drive '%s': expected on|off", v, key,
+                  id ? id : "");
+        return false;
+    }
+    return true;
+}
+
+bool block_options_from_drive(const OptList *l, BlockOptions *o, GError **err)
+{
+    static const char *const allowed[] = {
+        "id", "file", "if", "unit", "readonly", "direct", "throttling.iops-total", "aio",
+        "media", "discard", "detect-zeroes", "format", "l2-cache-size",
+        "refcount-cache-size", "bootindex", NULL,
+    };
+    const char *v;
+
+    block_options_init(o);
+    if (!optlist_check_keys(l, allowed, "-drive", err)) {
+        return false;
+    }
+    o->node_name = optlist_get(l, "id");
+    o->filename = optlist_get(l, "file");
+    if (!o->node_name || !*o->node_name) {
+        set_error(err, "Invalid -drive: 'id' is missing");
+        return false;
+    }
+    if (strlen(o->node_name) > MAX_STRING_LENGTH) {
+        set_error(err, "Drive id '%s' is longer than %d characters", o->node_name,
+                  MAX_STRING_LENGTH);
+        return false;
+    }
+    if (!o->filename || !*o->filename) {
+        set_error(err, "Invalid -drive '%s': 'file' is missing", o->node_name);
+        return false;
+    }
+    if (strlen(o->filename) > MAX_PATH_LENGTH) {
+        set_error(err, "Drive '%s': file path is longer than %d characters", o->node_name,
+                  MAX_PATH_LENGTH);
+        return false;
+    }
+    v = optlist_get(l, "if");
+    if (v && strcmp(v, "none") != 0) {
+        set_error(err, "Drive '%s': if=%s is not supported on this machine", o->node_name, v);
+        return false;
+    }
+    if (!drive_bool(l, "readonly", o->node_name, &o->read_only, err) ||
+        !drive_bool(l, "direct", o->node_name, &o->direct, err)) {
+        return false;
+    }
+    v = optlist_get(l, "aio");
+    if (v && !block_aio_parse(v, &o->aio)) {
+        set_error(err, "Invalid aio '%s' for drive '%s': expected native, io_uring, threads "
+                  "or off", v, o->node_name);
+        return false;
+    }
+    v = optlist_get(l, "discard");
+    if (v) {
+        if (!strcmp(v, "unmap") || !strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes")) {
+            o->discard = true;
+        } else if (!strcmp(v, "ignore") || !strcmp(v, "off") || !strcmp(v, "false") ||
+                   !strcmp(v, "no")) {
+            o->discard = false;
+        } else {
+            set_error(err, "Invalid discard '%s' for drive '%s': expected unmap or ignore", v,
+                      o->node_name);
+            return false;
+        }
+    }
+    v = optlist_get(l, "media");
+    if (v && strcmp(v, "disk") != 0 && strcmp(v, "cdrom") != 0) {
+        set_error(err, "Invalid media '%s' for drive '%s'", v, o->node_name);
+        return false;
+    }
+    o->format = optlist_get(l, "format");
+    if (optlist_get(l, "throttling.iops-total")) {
+        log_warn("drive '%s': throttling.iops-total is not implemented, ignored", o->node_name);
+    }
+    return true;
+}
+
+/* ---- completions ---- */
+
+void block_complete_threadsafe(BlockBackend *bb, BlockAiocb *acb, int ret)
+{
+    uint64_t one = 1;
+
+    acb->ret = ret;
+    g_mutex_lock(&bb->done_lock);
+    g_queue_push_tail(&bb->done, acb);
+    g_mutex_unlock(&bb->done_lock);
+    if (write(bb->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        log_error("block: eventfd write failed: %s", g_strerror(errno));
+    }
+}
+
+static void iov_memset(struct iovec *iov, int niov, uint64_t from, int c)
+{
+    for (int i = 0; i < niov; i++) {
+        if (from >= iov[i].iov_len) {
+            from -= iov[i].iov_len;
+            continue;
+        }
+        memset((uint8_t *)iov[i].iov_base + from, c, iov[i].iov_len - from);
+        from = 0;
+    }
+}
+
+/* Copies between a flat buffer and an iovec (dir: true = buffer -> iov). */
+static void iov_copy(struct iovec *iov, int niov, uint8_t *buf, bool to_iov)
+{
+    for (int i = 0; i < niov; i++) {
+        if (to_iov) {
+            memcpy(iov[i].iov_base, buf, iov[i].iov_len);
+        } else {
+            memcpy(buf, iov[i].iov_base, iov[i].iov_len);
+        }
+        buf += iov[i].iov_len;
+    }
+}
+
+static void acb_start(BlockBackend *bb, BlockAiocb *acb);
+
+static void run_pending(BlockBackend *bb)
+{
+    BlockAiocb *acb;
+
+    while ((acb = g_queue_peek_head(&bb->pending))) {
+        int r = bb->engine->submit(bb, acb);
+        if (r == -EAGAIN) {
+            return;
+        }
+        g_queue_pop_head(&bb->pending);
+        if (r < 0) {
+            block_complete_threadsafe(bb, acb, r);
+        }
+    }
+}
+
+static void acb_finish(BlockBackend *bb, BlockAiocb *acb, int ret)
+{
+    BlockRequest *req = acb->req;
+
+    free(acb->bounce);
+    g_free(acb);
+    bb->inflight--;
+    req->cb(req, ret < 0 ? ret : 0);
+}
+
+void block_engine_done(BlockBackend *bb, BlockAiocb *acb, long ret)
+{
+    BlockRequest *req = acb->req;
+
+    if (ret >= 0 && (acb->e_op == BLOCK_OP_READ || acb->e_op == BLOCK_OP_WRITE) &&
+        (uint64_t)ret < acb->e_len) {
+        if (acb->e_op == BLOCK_OP_READ) {
+            /* Short read: the end of the file; the rest reads as zeroes. */
+            iov_memset(acb->e_iov, acb->e_niov, ret, 0);
+            ret = acb->e_len;
+        } else {
+            ret = -EIO;
+        }
+    }
+    if (ret < 0) {
+        acb_finish(bb, acb, (int)ret);
+        return;
+    }
+    if (acb->rmw) {
+        /* The aligned span is read: merge the caller's data and write it. */
+        acb->rmw = false;
+        iov_copy(req->iov, req->niov, acb->bounce + (req->offset - acb->b_off), false);
+        acb->e_op = BLOCK_OP_WRITE;
+        acb_start(bb, acb);
+        return;
+    }
+    if (acb->bounce && req->op == BLOCK_OP_READ) {
+        iov_copy(req->iov, req->niov, acb->bounce + (req->offset - acb->b_off), true);
+    }
+    acb_finish(bb, acb, 0);
+}
+
+static void process_completions(BlockBackend *bb)
+{
+    uint64_t v;
+    BlockAiocb *acb;
+
+    if (read(bb->efd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+        log_error("block: eventfd read failed: %s", g_strerror(errno));
+    }
+    if (bb->engine->reap) {
+        bb->engine->reap(bb);
+    }
+    for (;;) {
+        g_mutex_lock(&bb->done_lock);
+        acb = g_queue_pop_head(&bb->done);
+        g_mutex_unlock(&bb->done_lock);
+        if (!acb) {
+            break;
+        }
+        block_engine_done(bb, acb, acb->ret);
+    }
+    run_pending(bb);
+}
+
+static gboolean on_completion(gint fd, GIOCondition cond, gpointer opaque)
+{
+    BlockBackend *bb = block_ref(opaque);
+
+    process_completions(bb);
+    block_unref(bb);
+    return G_SOURCE_CONTINUE;
+}
+
+void block_drain(BlockBackend *bb)
+{
+    block_ref(bb);
+    while (bb->inflight > 0) {
+        struct pollfd pfd = { .fd = bb->efd, .events = POLLIN };
+        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+            log_error("block: poll failed while draining: %s", g_strerror(errno));
+            break;
+        }
+        process_completions(bb);
+    }
+    block_unref(bb);
+}
+
+unsigned block_inflight(const BlockBackend *bb)
+{
+    return bb->inflight;
+}
+
+/* ---- the synchronous operations ---- */
+
+static int do_rw(int fd, bool write_op, const struct iovec *iov, int niov, uint64_t off,
+                 uint64_t len, long *done_out)
+{
+    struct iovec stackv[8];
+    struct iovec *v = niov <= 8 ? stackv : g_new(struct iovec, niov);
+    struct iovec *cur = v;
+    int n = niov;
+    uint64_t done = 0;
+    int ret = 0;
+
+    memcpy(v, iov, sizeof(*v) * niov);
+    while (done < len && n > 0) {
+        ssize_t r = write_op ? pwritev(fd, cur, MIN(n, IOV_MAX), off + done)
+                             : preadv(fd, cur, MIN(n, IOV_MAX), off + done);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            ret = -errno;
+            break;
+        }
+        if (r == 0) {
+            break;   /* EOF: the caller zero-fills a short read */
+        }
+        done += r;
+        while (n > 0 && (size_t)r >= cur->iov_len) {
+            r -= cur->iov_len;
+            cur++;
+            n--;
+        }
+        if (n > 0 && r) {
+            cur->iov_base = (uint8_t *)cur->iov_base + r;
+            cur->iov_len -= r;
+        }
+    }
+    if (v != stackv) {
+        g_free(v);
+    }
+    *done_out = done;
+    return ret;
+}
+
+static bool errno_unsupported(int e)
+{
+    return e == EOPNOTSUPP || e == ENOSYS || e == EINVAL || e == ENOTTY;
+}
+
+static int do_write_zeroes(BlockBackend *bb, uint64_t off, uint64_t len, bool may_unmap)
+{
+    if (may_unmap && bb->can_discard &&
+        fallocate(bb->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+        return 0;
+    }
+    if (fallocate(bb->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+        return 0;
+    }
+    if (!errno_unsupported(errno)) {
+        return -errno;
+    }
+    /* No zeroing primitive: write zeroes. */
+    const uint64_t chunk = 1 << 20;
+    void *zero;
+    int ret = 0;
+    if (posix_memalign(&zero, BLOCK_BOUNCE_MEM_ALIGN, chunk)) {
+        return -ENOMEM;
+    }
+    memset(zero, 0, chunk);
+    while (len) {
+        struct iovec iov = { zero, MIN(len, chunk) };
+        long done;
+        ret = do_rw(bb->fd, true, &iov, 1, off, iov.iov_len, &done);
+        if (ret == 0 && (uint64_t)done < iov.iov_len) {
+            ret = -EIO;
+        }
+        if (ret) {
+            break;
+        }
+        off += iov.iov_len;
+        len -= iov.iov_len;
+    }
+    free(zero);
+    return ret;
+}
+
+int block_do_sync(BlockBackend *bb, BlockAiocb *acb)
+{
+    long done = 0;
+    int ret;
+
+    switch (acb->e_op) {
+    case BLOCK_OP_READ:
+    case BLOCK_OP_WRITE:
+        ret = do_rw(bb->fd, acb->e_op == BLOCK_OP_WRITE, acb->e_iov, acb->e_niov, acb->e_off,
+                    acb->e_len, &done);
+        return ret < 0 ? ret : (int)MIN(done, INT_MAX);
+    case BLOCK_OP_FLUSH:
+        if (bb->no_flush) {
+            return 0;
+        }
+        return fdatasync(bb->fd) < 0 ? -errno : 0;
+    case BLOCK_OP_DISCARD:
+        if (!bb->can_discard) {
+            return 0;   /* a hint: ignoring it is correct */
+        }
+        if (fallocate(bb->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, acb->e_off,
+                      acb->e_len) < 0) {
+            return errno_unsupported(errno) ? 0 : -errno;
+        }
+        return 0;
+    case BLOCK_OP_WRITE_ZEROES:
+        return do_write_zeroes(bb, acb->e_off, acb->e_len, acb->req->may_unmap);
+    }
+    return -EINVAL;
+}
+
+static void helper_thread(gpointer data, gpointer user_data)
+{
+    BlockAiocb *acb = data;
+    BlockBackend *bb = user_data;
+
+    block_complete_threadsafe(bb, acb, block_do_sync(bb, acb));
+}
+
+int block_helper_submit(BlockBackend *bb, BlockAiocb *acb)
+{
+    if (!bb->helper) {
+        GError *err = NULL;
+        int max = bb->aio == BLOCK_AIO_THREADS ? 16 : 2;
+        bb->helper = g_thread_pool_new(helper_thread, bb, max, FALSE, &err);
+        if (!bb->helper) {
+            log_error("block: cannot create a thread pool: %s", err->message);
+            g_error_free(err);
+            return -ENOMEM;
+        }
+    }
+    g_thread_pool_push(bb->helper, acb, NULL);
+    return 0;
+}
+
+/* ---- submission ---- */
+
+static void acb_start(BlockBackend *bb, BlockAiocb *acb)
+{
+    int r;
+
+    if (!g_queue_is_empty(&bb->pending)) {
+        g_queue_push_tail(&bb->pending, acb);   /* keep submission order */
+        return;
+    }
+    r = bb->engine->submit(bb, acb);
+    if (r == -EAGAIN) {
+        g_queue_push_tail(&bb->pending, acb);
+    } else if (r < 0) {
+        block_complete_threadsafe(bb, acb, r);
+    }
+}
+
+static bool request_needs_bounce(const BlockBackend *bb, const BlockRequest *req, uint64_t len)
+{
+    uint64_t a = bb->align - 1;
+
+    if (req->niov > IOV_MAX) {
+        return true;
+    }
+    if (!a) {
+        return false;
+    }
+    if ((req->offset | len) & a) {
+        return true;
+    }
+    for (int i = 0; i < req->niov; i++) {
+        if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) & a) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void block_submit(BlockBackend *bb, BlockRequest *req)
+{
+    BlockAiocb *acb = g_new0(BlockAiocb, 1);
+    uint64_t len = 0;
+    int err = 0;
+
+    acb->bb = bb;
+    acb->req = req;
+    acb->e_op = req->op;
+    acb->e_off = req->offset;
+    bb->inflight++;
+
+    switch (req->op) {
+    case BLOCK_OP_READ:
+    case BLOCK_OP_WRITE:
+        if (req->niov < 0 || (req->niov && !req->iov)) {
+            err = -EINVAL;
+            break;
+        }
+        for (int i = 0; i < req->niov; i++) {
+            if (len + req->iov[i].iov_len < len) {
+                err = -EINVAL;
+            }
+            len += req->iov[i].iov_len;
+        }
+        acb->e_len = len;
+        acb->e_iov = req->iov;
+        acb->e_niov = req->niov;
+        break;
+    case BLOCK_OP_DISCARD:
+    case BLOCK_OP_WRITE_ZEROES:
+        len = acb->e_len = req->len;
+        break;
+    case BLOCK_OP_FLUSH:
+        break;
+    default:
+        err = -EINVAL;
+    }
+    if (!err && req->op != BLOCK_OP_FLUSH) {
+        if (req->offset > bb->size || len > bb->size - req->offset) {
+            err = -EINVAL;
+        } else if (bb->read_only && req->op != BLOCK_OP_READ) {
+            err = -EROFS;
+        }
+    }
+    if (err || ((req->op == BLOCK_OP_READ || req->op == BLOCK_OP_WRITE ||
+                 req->op == BLOCK_OP_DISCARD || req->op == BLOCK_OP_WRITE_ZEROES) && !len)) {
+        /* Completions are always asynchronous. */
+        block_complete_threadsafe(bb, acb, err);
+        return;
+    }
+    if ((req->op == BLOCK_OP_READ || req->op == BLOCK_OP_WRITE) &&
+        request_needs_bounce(bb, req, len)) {
+        uint64_t a = bb->align;
+        void *buf;
+
+        acb->b_off = req->offset / a * a;
+        acb->b_len = (req->offset + len + a - 1) / a * a - acb->b_off;
+        if (posix_memalign(&buf, MAX(a, BLOCK_BOUNCE_MEM_ALIGN), acb->b_len)) {
+            block_complete_threadsafe(bb, acb, -ENOMEM);
+            return;
+        }
+        acb->bounce = buf;
+        acb->biov.iov_base = buf;
+        acb->biov.iov_len = acb->b_len;
+        acb->e_iov = &acb->biov;
+        acb->e_niov = 1;
+        acb->e_off = acb->b_off;
+        acb->e_len = acb->b_len;
+        if (req->op == BLOCK_OP_WRITE) {
+            if ((req->offset | len) & (a - 1)) {
+                acb->rmw = true;
+                acb->e_op = BLOCK_OP_READ;
+            } else {
+                iov_copy(req->iov, req->niov, acb->bounce, false);
+            }
+        }
+    }
+    acb_start(bb, acb);
+}
+
+/* ---- open / close ---- */
+
+static const BlockEngine *engine_for(BlockAioMode mode)
+{
+    switch (mode) {
+    case BLOCK_AIO_THREADS: return &block_engine_threads;
+    case BLOCK_AIO_NATIVE: return &block_engine_native;
+    case BLOCK_AIO_IO_URING: return &block_engine_uring;
+    default: return &block_engine_sync;
+    }
+}
+
+/* The smallest O_DIRECT read size that works at offset 0 (files only). */
+static uint32_t probe_direct_align(int fd, const struct stat *st)
+{
+    void *buf;
+    uint32_t found = 0;
+
+    if (posix_memalign(&buf, BLOCK_MAX_PROBE_ALIGN, BLOCK_MAX_PROBE_ALIGN)) {
+        return BLOCK_MAX_PROBE_ALIGN;
+    }
+    for (uint32_t a = 512; a <= BLOCK_MAX_PROBE_ALIGN; a *= 2) {
+        ssize_t r = pread(fd, buf, a, 0);
+        if (r > 0) {
+            found = a;
+            break;
+        }
+        if (r == 0) {
+            break;   /* empty file: nothing to learn */
+        }
+    }
+    free(buf);
+    if (!found) {
+        found = st->st_blksize >= 512 && st->st_blksize <= BLOCK_MAX_PROBE_ALIGN &&
+                !(st->st_blksize & (st->st_blksize - 1)) ? st->st_blksize : BLOCK_MAX_PROBE_ALIGN;
+        found = MAX(found, BLOCK_MAX_PROBE_ALIGN);
+    }
+    return found;
+}
+
+static void backend_close(BlockBackend *bb)
+{
+    if (bb->src) {
+        g_source_destroy(bb->src);
+        g_source_unref(bb->src);
+    }
+    if (bb->helper) {
+        g_thread_pool_free(bb->helper, FALSE, TRUE);
+    }
+    if (bb->engine && bb->engine_state) {
+        bb->engine->cleanup(bb);
+    }
+    if (bb->fd >= 0) {
+        close(bb->fd);   /* also releases the OFD lock */
+    }
+    if (bb->efd >= 0) {
+        close(bb->efd);
+    }
+    g_mutex_clear(&bb->done_lock);
+    if (bb->ctx) {
+        g_main_context_unref(bb->ctx);
+    }
+    g_free(bb->owner);
+    g_free(bb->node_name);
+    g_free(bb->filename);
+    g_free(bb);
+}
+
+BlockBackend *block_open(const BlockOptions *o, GMainContext *ctx, GError **err)
+{
+    BlockBackend *bb;
+    struct stat st;
+    int flags;
+
+    if (!o->filename || !*o->filename) {
+        set_error(err, "Block device '%s' has no file name", o->node_name ? o->node_name : "");
+        return NULL;
+    }
+    if (o->format && strcmp(o->format, "raw") != 0) {
+        set_error(err, "format '%s' is not supported yet", o->format);
+        return NULL;
+    }
+    bb = g_new0(BlockBackend, 1);
+    bb->refcnt = 1;
+    bb->fd = -1;
+    bb->efd = -1;
+    g_mutex_init(&bb->done_lock);
+    g_queue_init(&bb->done);
+    g_queue_init(&bb->pending);
+    bb->node_name = g_strdup(o->node_name ? o->node_name : "");
+    bb->filename = g_strdup(o->filename);
+    bb->read_only = o->read_only;
+    bb->direct = o->direct;
+    bb->no_flush = o->no_flush;
+    bb->discard_opt = o->discard;
+    bb->aio = o->aio != BLOCK_AIO_DEFAULT ? o->aio
+                                          : (o->direct ? BLOCK_AIO_NATIVE : BLOCK_AIO_OFF);
+    bb->engine = engine_for(bb->aio);
+
+    flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->direct ? O_DIRECT : 0);
+    bb->fd = open(o->filename, flags);
+    if (bb->fd < 0 && errno == EINVAL && o->direct) {
+        set_error(err, "Failed to open block file '%s' with direct=on: its file system does not "
+                  "support O_DIRECT (use direct=off)", o->filename);
+        goto fail;
+    }
+    if (bb->fd < 0) {
+        set_error(err, "Failed to open block file '%s': %s", o->filename, g_strerror(errno));
+        goto fail;
+    }
+    if (fstat(bb->fd, &st) < 0) {
+        set_error(err, "Failed to stat block file '%s': %s", o->filename, g_strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        set_error(err, "Block file '%s' is not a regular file or a block device", o->filename);
+        goto fail;
+    }
+    bb->is_blockdev = S_ISBLK(st.st_mode);
+
+    struct flock fl = {
+        .l_type = o->read_only ? F_RDLCK : F_WRLCK,
+        .l_whence = SEEK_SET,
+    };
+    if (fcntl(bb->fd, F_OFD_SETLK, &fl) < 0) {
+        if (errno == EAGAIN || errno == EACCES) {
+            set_error(err, "Failed to lock image file '%s': another process holds it",
+                      o->filename);
+            goto fail;
+        }
+        log_warn("cannot lock image file '%s' (%s); continuing unlocked", o->filename,
+                 g_strerror(errno));
+    }
+
+    bb->lbs = 512;
+    if (bb->is_blockdev) {
+        int ssz = 0;
+        if (ioctl(bb->fd, BLKGETSIZE64, &bb->size) < 0) {
+            set_error(err, "Failed to get the size of '%s': %s", o->filename, g_strerror(errno));
+            goto fail;
+        }
+        if (ioctl(bb->fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && !(ssz & (ssz - 1))) {
+            bb->lbs = ssz;
+        }
+        bb->align = o->direct ? bb->lbs : 1;
+        bb->can_discard = !o->read_only && o->discard;
+    } else {
+        bb->size = st.st_size;
+        bb->align = o->direct ? probe_direct_align(bb->fd, &st) : 1;
+        if (!o->read_only && o->discard) {
+            /* Punching a hole beyond EOF changes nothing but tells us if it works. */
+            bb->can_discard = fallocate(bb->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                        bb->size, 1) == 0;
+        }
+    }
+
+    bb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (bb->efd < 0) {
+        set_error(err, "eventfd: %s", g_strerror(errno));
+        goto fail;
+    }
+    if (!bb->engine->init(bb, err)) {
+        g_prefix_error(err, "Block file '%s' (aio=%s): ", o->filename, block_aio_name(bb->aio));
+        goto fail;
+    }
+    bb->ctx = g_main_context_ref(ctx ? ctx : g_main_context_default());
+    bb->src = g_unix_fd_source_new(bb->efd, G_IO_IN);
+    g_source_set_callback(bb->src, G_SOURCE_FUNC(on_completion), bb, NULL);
+    g_source_attach(bb->src, bb->ctx);
+    log_info("block: opened '%s' as '%s' (%" G_GUINT64_FORMAT " bytes, %s, direct=%s, aio=%s, "
+             "align %u)", bb->filename, bb->node_name, bb->size,
+             bb->read_only ? "read-only" : "read-write", bb->direct ? "on" : "off",
+             block_aio_name(bb->aio), bb->align);
+    return bb;
+
+fail:
+    backend_close(bb);
+    return NULL;
+}
+
+BlockBackend *block_ref(BlockBackend *bb)
+{
+    bb->refcnt++;
+    return bb;
+}
+
+void block_unref(BlockBackend *bb)
+{
+    if (!bb) {
+        return;
+    }
+    g_assert(bb->refcnt > 0);
+    if (bb->refcnt == 1) {
+        /* Keep it alive while draining: drain takes temporary references. */
+        bb->refcnt++;
+        block_drain(bb);
+        bb->refcnt--;
+    }
+    if (--bb->refcnt == 0) {
+        backend_close(bb);
+    }
+}
+
+const char *block_node_name(const BlockBackend *bb) { return bb->node_name; }
+const char *block_filename(const BlockBackend *bb) { return bb->filename; }
+uint64_t block_size(const BlockBackend *bb) { return bb->size; }
+bool block_is_read_only(const BlockBackend *bb) { return bb->read_only; }
+bool block_is_direct(const BlockBackend *bb) { return bb->direct; }
+bool block_no_flush(const BlockBackend *bb) { return bb->no_flush; }
+BlockAioMode block_aio_mode(const BlockBackend *bb) { return bb->aio; }
+uint32_t block_logical_block_size(const BlockBackend *bb) { return bb->lbs; }
+bool block_can_discard(const BlockBackend *bb) { return bb->can_discard; }
+bool block_can_write_zeroes(const BlockBackend *bb) { return !bb->read_only; }
+const char *block_owner(const BlockBackend *bb) { return bb->owner; }
+
+bool block_attach(BlockBackend *bb, const char *owner, GError **err)
+{
+    if (bb->owner) {
+        set_error(err, "Drive '%s' is already in use by '%s'", bb->node_name, bb->owner);
+        return false;
+    }
+    bb->owner = g_strdup(owner ? owner : "");
+    return true;
+}
+
+void block_detach(BlockBackend *bb)
+{
+    g_clear_pointer(&bb->owner, g_free);
+}
+
+JsonNode *block_query_device_info(const BlockBackend *bb)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    struct stat st;
+    int64_t actual = 0;
+
+    if (fstat(bb->fd, &st) == 0) {
+        actual = (int64_t)st.st_blocks * 512;
+    }
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "file");
+    json_builder_add_string_value(b, bb->filename);
+    json_builder_set_member_name(b, "node-name");
+    json_builder_add_string_value(b, bb->node_name);
+    json_builder_set_member_name(b, "ro");
+    json_builder_add_boolean_value(b, bb->read_only);
+    json_builder_set_member_name(b, "drv");
+    json_builder_add_string_value(b, "raw");
+    json_builder_set_member_name(b, "backing_file_depth");
+    json_builder_add_int_value(b, 0);
+    json_builder_set_member_name(b, "encrypted");
+    json_builder_add_boolean_value(b, false);
+    json_builder_set_member_name(b, "detect_zeroes");
+    json_builder_add_string_value(b, "off");
+    static const char *const zero_keys[] = { "bps", "bps_rd", "bps_wr", "iops", "iops_rd",
+                                             "iops_wr" };
+    for (size_t i = 0; i < G_N_ELEMENTS(zero_keys); i++) {
+        json_builder_set_member_name(b, zero_keys[i]);
+        json_builder_add_int_value(b, 0);
+    }
+    json_builder_set_member_name(b, "image");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "filename");
+    json_builder_add_string_value(b, bb->filename);
+    json_builder_set_member_name(b, "format");
+    json_builder_add_string_value(b, "raw");
+    json_builder_set_member_name(b, "virtual-size");
+    json_builder_add_int_value(b, (int64_t)bb->size);
+    json_builder_set_member_name(b, "actual-size");
+    json_builder_add_int_value(b, actual);
+    json_builder_set_member_name(b, "dirty-flag");
+    json_builder_add_boolean_value(b, false);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "cache");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "writeback");
+    json_builder_add_boolean_value(b, true);
+    json_builder_set_member_name(b, "direct");
+    json_builder_add_boolean_value(b, bb->direct);
+    json_builder_set_member_name(b, "no-flush");
+    json_builder_add_boolean_value(b, bb->no_flush);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "write_threshold");
+    json_builder_add_int_value(b, 0);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* ---- registry ---- */
+
+struct BlockRegistry {
+    GPtrArray *nodes;
+};
+
+BlockRegistry *block_registry_new(void)
+{
+    BlockRegistry *r = g_new0(BlockRegistry, 1);
+    r->nodes = g_ptr_array_new_with_free_func((GDestroyNotify)block_unref);
+    return r;
+}
+
+void block_registry_free(BlockRegistry *r)
+{
+    if (r) {
+        g_ptr_array_free(r->nodes, TRUE);
+        g_free(r);
+    }
+}
+
+BlockBackend *block_registry_find(BlockRegistry *r, const char *node_name)
+{
+    for (guint i = 0; node_name && i < r->nodes->len; i++) {
+        BlockBackend *bb = g_ptr_array_index(r->nodes, i);
+        if (strcmp(bb->node_name, node_name) == 0) {
+            return bb;
+        }
+    }
+    return NULL;
+}
+
+bool block_registry_add(BlockRegistry *r, BlockBackend *bb, GError **err)
+{
+    if (block_registry_find(r, bb->node_name)) {
+        set_error(err, "Drive %s has been added", bb->node_name);
+        return false;
+    }
+    g_ptr_array_add(r->nodes, block_ref(bb));
+    return true;
+}
+
+bool block_registry_remove(BlockRegistry *r, const char *node_name)
+{
+    BlockBackend *bb = block_registry_find(r, node_name);
+
+    return bb && g_ptr_array_remove(r->nodes, bb);
+}
+
+GPtrArray *block_registry_list(BlockRegistry *r)
+{
+    return r->nodes;
+}
