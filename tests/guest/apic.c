@@ -85,3 +85,13 @@ void irq_command(void)
 	while (n--)
 		lapic_write(LAPIC_EOI, 0);
 }
+
+int lapic_irr_test(u32 vector)
+{
+	return (lapic_read(LAPIC_IRR + 0x10 * (vector / 32)) >> (vector % 32)) & 1;
+}
+
+void lapic_eoi(void)
+{
+	lapic_write(LAPIC_EOI, 0);
+}

@@ -198,6 +198,8 @@ u32 lapic_id(void);
 void apic_init(void);
 void lapic_send_ipi(u32 apic_id, u32 icr_low);
 void irq_command(void);
+int lapic_irr_test(u32 vector);
+void lapic_eoi(void);
 
 /* mptable.c */
 extern unsigned nr_cpus;
@@ -208,6 +210,20 @@ void mptable_parse(void);
 extern volatile u32 aps_online;
 void smp_start_aps(void);
 void ap_main(u64 cpu) __attribute__((noreturn));
+
+/* virtio_blk.c */
+void blk_init(void);
+void blk_command(char *args);
+
+/* md5.c */
+struct md5 {
+	u32 h[4];
+	u64 len;
+	u8 buf[64];
+};
+void md5_init(struct md5 *m);
+void md5_update(struct md5 *m, const void *p, u64 n);
+void md5_final(struct md5 *m, u8 out[16]);
 
 /* shell.c */
 void shell_run(void) __attribute__((noreturn));

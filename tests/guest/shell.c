@@ -218,6 +218,7 @@ static const struct command commands[] = {
 	{ "info", cmd_info },
 	{ "mem", cmd_mem },
 	{ "irq", cmd_irq },
+	{ "blk", blk_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
