@@ -615,6 +615,27 @@ static void test_blk_read_only(void)
     unlink(path);
 }
 
+/* A read-only disk inserted into an empty slot before the driver starts is RO. */
+static void test_blk_read_only_slot(void)
+{
+    g_autofree char *path = make_image("ros.img");
+    BlockBackend *bb = open_img(path, "ros", BLOCK_AIO_NATIVE, true, true);
+    g_autoptr(GError) err = NULL;
+    Rig r;
+
+    rig_init(&r, &fake_accel, NULL, true);
+    Drv *d = &r.d;
+    g_assert_false(device_features(d) & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+    g_assert_true(virtio_blk_set_backend(r.blk, "ros", bb, NULL, &err));
+    g_assert_no_error(err);
+    block_unref(bb);
+    g_assert_true(device_features(d) & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+    virtio_blk_clear_backend(r.blk);
+    g_assert_false(device_features(d) & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+    rig_free(&r);
+    unlink(path);
+}
+
 static void test_blk_hot_replace(void)
 {
     g_autofree char *path = make_image("hr.img");
@@ -861,6 +882,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/virtio-blk/indirect-event-idx", test_blk_indirect_event_idx);
     g_test_add_func("/virtio-blk/read-only", test_blk_read_only);
+    g_test_add_func("/virtio-blk/read-only-slot", test_blk_read_only_slot);
     g_test_add_func("/virtio-blk/hot-replace", test_blk_hot_replace);
     g_test_add_func("/microvm/slots", test_microvm_slots);
     g_test_add_func("/microvm/errors", test_microvm_errors);

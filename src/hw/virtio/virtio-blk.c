@@ -363,6 +363,23 @@ VirtioDevice *virtio_blk_vdev(VirtioBlk *blk) { return &blk->vdev; }
 BlockBackend *virtio_blk_backend(VirtioBlk *blk) { return blk->bb; }
 const char *virtio_blk_serial(VirtioBlk *blk) { return blk->serial; }
 
+/*
+ * The RO feature can only follow the backend while no driver has started
+ * negotiating (status 0): after that, features are fixed and a read-only
+ * disk plugged into a writable slot fails writes with IOERR instead.
+ */
+static void blk_refresh_ro_feature(VirtioBlk *blk)
+{
+    if (blk->vdev.status != 0) {
+        return;
+    }
+    if (blk->bb && block_is_read_only(blk->bb)) {
+        blk->vdev.host_features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+    } else {
+        blk->vdev.host_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_RO);
+    }
+}
+
 bool virtio_blk_set_backend(VirtioBlk *blk, const char *id, BlockBackend *bb,
                             const char *serial, GError **err)
 {
@@ -380,6 +397,7 @@ bool virtio_blk_set_backend(VirtioBlk *blk, const char *id, BlockBackend *bb,
     blk->bb = block_ref(bb);
     g_free(blk->serial);
     blk->serial = g_strdup(serial);
+    blk_refresh_ro_feature(blk);
     blk_update_config(blk);
     virtio_config_changed(&blk->vdev);
     return true;
@@ -395,6 +413,7 @@ void virtio_blk_clear_backend(VirtioBlk *blk)
     block_unref(blk->bb);
     blk->bb = NULL;
     g_clear_pointer(&blk->serial, g_free);
+    blk_refresh_ro_feature(blk);
     blk_update_config(blk);
     virtio_config_changed(&blk->vdev);
 }
