@@ -1,1 +1,842 @@
-/* stub: being written */
+/*
+ * Machine-level QMP commands: lifecycle, queries, getfd/closefd, a small HMP
+ * and a minimal QOM view of /machine. Handlers run on the main loop with the
+ * machine lock held; ctx->opaque is the Machine.
+ *
+ * Return objects are written with sorted keys (StratoVirt's serde output),
+ * e.g. query-status -> {"running":true,"singlestep":false,"status":"running"}.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine.h"
+#include "qmp/qmp-commands.h"
+#include "qmp/qmp-dispatch.h"
+#include "qmp/qmp-json.h"
+
+#ifndef STRATUS_VERSION
+#define STRATUS_VERSION "0.0.0"
+#endif
+
+#define QMP_CPU_TYPE "host-x86-cpu"
+
+/* ------------------------------------------------------------------------ */
+/* Schemas                                                                  */
+
+static const char *const runstate_values[] = {
+    "debug", "inmigrate", "internal-error", "io-error", "paused",
+    "postmigrate", "prelaunch", "finish-migrate", "restore-vm", "running",
+    "save-vm", "shutdown", "suspended", "watchdog", "guest-panicked", "colo",
+    "preconfig", NULL
+};
+static const QmpType runstate_enum = QMP_ENUM_TYPE(runstate_values);
+
+static const QmpMember status_info_m[] = {
+    { "running", &qmp_type_bool },
+    { "singlestep", &qmp_type_bool },
+    { "status", &runstate_enum },
+    { NULL }
+};
+static const QmpType status_info = QMP_OBJECT_TYPE(status_info_m);
+
+static const QmpMember version_triple_m[] = {
+    { "major", &qmp_type_int },
+    { "minor", &qmp_type_int },
+    { "micro", &qmp_type_int },
+    { NULL }
+};
+static const QmpType version_triple = QMP_OBJECT_TYPE(version_triple_m);
+static const QmpMember version_info_m[] = {
+    { "qemu", &version_triple },
+    { "package", &qmp_type_str },
+    { NULL }
+};
+static const QmpType version_info = QMP_OBJECT_TYPE(version_info_m);
+
+static const QmpMember target_info_m[] = {
+    { "arch", &qmp_type_str },
+    { NULL }
+};
+static const QmpType target_info = QMP_OBJECT_TYPE(target_info_m);
+
+static const QmpMember kvm_info_m[] = {
+    { "enabled", &qmp_type_bool },
+    { "present", &qmp_type_bool },
+    { NULL }
+};
+static const QmpType kvm_info = QMP_OBJECT_TYPE(kvm_info_m);
+
+static const QmpMember machine_info_m[] = {
+    { "name", &qmp_type_str },
+    { "cpu-max", &qmp_type_int },
+    { "deprecated", &qmp_type_bool },
+    { "hotpluggable-cpus", &qmp_type_bool },
+    { "numa-mem-supported", &qmp_type_bool },
+    { NULL }
+};
+static const QmpType machine_info = QMP_OBJECT_TYPE(machine_info_m);
+static const QmpType machine_info_list = QMP_ARRAY_TYPE(&machine_info);
+
+static const QmpMember name_info_m[] = {
+    { "name", &qmp_type_str, .optional = true },
+    { NULL }
+};
+static const QmpType name_info = QMP_OBJECT_TYPE(name_info_m);
+
+static const QmpMember uuid_info_m[] = {
+    { "UUID", &qmp_type_str },
+    { NULL }
+};
+static const QmpType uuid_info = QMP_OBJECT_TYPE(uuid_info_m);
+
+static const QmpMember cpu_props_m[] = {
+    { "core-id", &qmp_type_int, .optional = true },
+    { "socket-id", &qmp_type_int, .optional = true },
+    { "thread-id", &qmp_type_int, .optional = true },
+    { NULL }
+};
+static const QmpType cpu_props = QMP_OBJECT_TYPE(cpu_props_m);
+
+static const QmpMember cpu_info_m[] = {
+    { "CPU", &qmp_type_int },
+    { "arch", &qmp_type_str },
+    { "current", &qmp_type_bool },
+    { "halted", &qmp_type_bool },
+    { "props", &cpu_props },
+    { "qom_path", &qmp_type_str },
+    { "thread_id", &qmp_type_int },
+    { NULL }
+};
+static const QmpType cpu_info = QMP_OBJECT_TYPE(cpu_info_m);
+static const QmpType cpu_info_list = QMP_ARRAY_TYPE(&cpu_info);
+
+static const QmpMember cpu_info_fast_m[] = {
+    { "cpu-index", &qmp_type_int },
+    { "props", &cpu_props, .optional = true },
+    { "qom-path", &qmp_type_str },
+    { "target", &qmp_type_str },
+    { "thread-id", &qmp_type_int },
+    { NULL }
+};
+static const QmpType cpu_info_fast = QMP_OBJECT_TYPE(cpu_info_fast_m);
+static const QmpType cpu_info_fast_list = QMP_ARRAY_TYPE(&cpu_info_fast);
+
+static const QmpMember hotpluggable_cpu_m[] = {
+    { "props", &cpu_props },
+    { "qom-path", &qmp_type_str, .optional = true },
+    { "type", &qmp_type_str },
+    { "vcpus-count", &qmp_type_int },
+    { NULL }
+};
+static const QmpType hotpluggable_cpu = QMP_OBJECT_TYPE(hotpluggable_cpu_m);
+static const QmpType hotpluggable_cpu_list = QMP_ARRAY_TYPE(&hotpluggable_cpu);
+
+static const QmpMember fdname_args_m[] = {
+    { "fdname", &qmp_type_str },
+    { NULL }
+};
+static const QmpType fdname_args = QMP_OBJECT_TYPE(fdname_args_m);
+
+static const QmpMember hmp_args_m[] = {
+    { "command-line", &qmp_type_str },
+    { "cpu-index", &qmp_type_int, .optional = true },
+    { NULL }
+};
+static const QmpType hmp_args = QMP_OBJECT_TYPE(hmp_args_m);
+
+static const QmpMember qom_list_types_args_m[] = {
+    { "implements", &qmp_type_str, .optional = true },
+    { "abstract", &qmp_type_bool, .optional = true },
+    { NULL }
+};
+static const QmpType qom_list_types_args = QMP_OBJECT_TYPE(qom_list_types_args_m);
+static const QmpMember object_type_info_m[] = {
+    { "name", &qmp_type_str },
+    { "abstract", &qmp_type_bool, .optional = true },
+    { "parent", &qmp_type_str, .optional = true },
+    { NULL }
+};
+static const QmpType object_type_info = QMP_OBJECT_TYPE(object_type_info_m);
+static const QmpType object_type_info_list = QMP_ARRAY_TYPE(&object_type_info);
+
+/*
+ * StratoVirt's qom-list / qom-get take no arguments and answer []; QEMU's
+ * need path (and property). Both forms work: without path -> [].
+ */
+static const QmpMember qom_list_args_m[] = {
+    { "path", &qmp_type_str, .optional = true },
+    { NULL }
+};
+static const QmpType qom_list_args = QMP_OBJECT_TYPE(qom_list_args_m);
+static const QmpMember qom_get_args_m[] = {
+    { "path", &qmp_type_str, .optional = true },
+    { "property", &qmp_type_str, .optional = true },
+    { NULL }
+};
+static const QmpType qom_get_args = QMP_OBJECT_TYPE(qom_get_args_m);
+static const QmpMember property_info_m[] = {
+    { "name", &qmp_type_str },
+    { "type", &qmp_type_str },
+    { NULL }
+};
+static const QmpType property_info = QMP_OBJECT_TYPE(property_info_m);
+static const QmpType property_info_list = QMP_ARRAY_TYPE(&property_info);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+static Machine *M(QmpCommandCtx *ctx)
+{
+    return ctx->opaque;
+}
+
+static JsonNode *empty_array(void)
+{
+    return qmp_node_array(json_array_new());
+}
+
+static unsigned nonzero(unsigned v)
+{
+    return v ? v : 1;
+}
+
+static unsigned machine_max_cpus(Machine *m)
+{
+    unsigned n = m->cfg ? m->cfg->smp.maxcpus : 0;
+    unsigned online = m->vcpus ? m->vcpus->len : 0;
+    if (m->cfg && m->cfg->smp.cpus > n) {
+        n = m->cfg->smp.cpus;
+    }
+    return n > online ? n : online;
+}
+
+/* {"core-id","socket-id","thread-id"} for CPU index i (the seeds' props). */
+static JsonObject *cpu_props_for(Machine *m, unsigned i)
+{
+    const SmpConfig *smp = m->cfg ? &m->cfg->smp : NULL;
+    unsigned threads = smp ? nonzero(smp->threads) : 1;
+    unsigned cores = smp ? nonzero(smp->cores) : 1;
+    unsigned per_socket = threads * cores *
+        (smp ? nonzero(smp->dies) * nonzero(smp->clusters) : 1);
+    JsonObject *p = json_object_new();
+
+    json_object_set_int_member(p, "core-id", (i / threads) % cores);
+    json_object_set_int_member(p, "socket-id", i / per_socket);
+    json_object_set_int_member(p, "thread-id", i % threads);
+    return p;
+}
+
+static Vcpu *vcpu_at(Machine *m, unsigned i)
+{
+    if (!m->vcpus || i >= m->vcpus->len) {
+        return NULL;
+    }
+    return g_ptr_array_index(m->vcpus, i);
+}
+
+static char *cpu_qom_path(unsigned i)
+{
+    return g_strdup_printf("/machine/unattached/device[%u]", i);
+}
+
+static const char *machine_type(Machine *m)
+{
+    return m->cfg && m->cfg->machine_type ? m->cfg->machine_type : "microvm";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+static bool qmp_quit(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                     GError **err)
+{
+    /*
+     * machine.c's shutdown handler (an idle callback, so after this reply is
+     * written) emits SHUTDOWN {"guest":false,"reason":"host-qmp-quit"}; the
+     * server stops reading this connection's input.
+     */
+    machine_request_shutdown(M(ctx), SHUTDOWN_HOST_QMP_QUIT);
+    return true;
+}
+
+static bool qmp_stop(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                     GError **err)
+{
+    /* machine_pause emits STOP; "already paused" is a GenericError. */
+    return machine_pause(M(ctx), err);
+}
+
+static bool qmp_cont(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                     GError **err)
+{
+    return machine_resume(M(ctx), err);
+}
+
+static bool qmp_system_reset(QmpCommandCtx *ctx, JsonObject *args,
+                             JsonNode **ret, GError **err)
+{
+    machine_system_reset(M(ctx));
+    return true;
+}
+
+static bool qmp_system_powerdown(QmpCommandCtx *ctx, JsonObject *args,
+                                 JsonNode **ret, GError **err)
+{
+    machine_powerdown(M(ctx));
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queries                                                                  */
+
+static bool qmp_query_status(QmpCommandCtx *ctx, JsonObject *args,
+                             JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonObject *o = json_object_new();
+    json_object_set_boolean_member(o, "running", m->runstate == RUN_STATE_RUNNING);
+    json_object_set_boolean_member(o, "singlestep", FALSE);
+    json_object_set_string_member(o, "status", runstate_name(m->runstate));
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_query_version(QmpCommandCtx *ctx, JsonObject *args,
+                              JsonNode **ret, GError **err)
+{
+    JsonObject *o = json_object_new(), *q = json_object_new();
+    json_object_set_int_member(q, "major", 5);
+    json_object_set_int_member(q, "minor", 0);
+    json_object_set_int_member(q, "micro", 1);
+    json_object_set_object_member(o, "qemu", q);
+    json_object_set_string_member(o, "package", "Stratus-" STRATUS_VERSION);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_query_target(QmpCommandCtx *ctx, JsonObject *args,
+                             JsonNode **ret, GError **err)
+{
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "arch", "x86_64");
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_query_kvm(QmpCommandCtx *ctx, JsonObject *args,
+                          JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonObject *o = json_object_new();
+    const char *accel = m->cfg ? m->cfg->accel : NULL;
+    json_object_set_boolean_member(o, "enabled", !accel || !strcmp(accel, "kvm"));
+    json_object_set_boolean_member(o, "present", TRUE);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_query_machines(QmpCommandCtx *ctx, JsonObject *args,
+                               JsonNode **ret, GError **err)
+{
+    static const char *const names[] = { "none", "microvm", "q35" };
+    JsonArray *a = json_array_new();
+    for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
+        JsonObject *o = json_object_new();
+        json_object_set_int_member(o, "cpu-max", 255);
+        json_object_set_boolean_member(o, "deprecated", FALSE);
+        json_object_set_boolean_member(o, "hotpluggable-cpus", FALSE);
+        json_object_set_string_member(o, "name", names[i]);
+        json_object_set_boolean_member(o, "numa-mem-supported", FALSE);
+        json_array_add_object_element(a, o);
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
+static bool qmp_query_name(QmpCommandCtx *ctx, JsonObject *args,
+                           JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonObject *o = json_object_new();
+    if (m->cfg && m->cfg->name) {
+        json_object_set_string_member(o, "name", m->cfg->name);
+    }
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_query_uuid(QmpCommandCtx *ctx, JsonObject *args,
+                           JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "UUID",
+        m->cfg && m->cfg->uuid ? m->cfg->uuid
+                               : "00000000-0000-0000-0000-000000000000");
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_query_cpus(QmpCommandCtx *ctx, JsonObject *args,
+                           JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonArray *a = json_array_new();
+    Vcpu *v;
+    for (unsigned i = 0; (v = vcpu_at(m, i)); i++) {
+        JsonObject *o = json_object_new();
+        char *path = cpu_qom_path(i);
+        json_object_set_int_member(o, "CPU", i);
+        json_object_set_string_member(o, "arch", "x86");
+        json_object_set_boolean_member(o, "current", TRUE);
+        json_object_set_boolean_member(o, "halted", FALSE);
+        json_object_set_object_member(o, "props", cpu_props_for(m, i));
+        json_object_set_string_member(o, "qom_path", path);
+        json_object_set_int_member(o, "thread_id", v->tid);
+        json_array_add_object_element(a, o);
+        g_free(path);
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
+static bool qmp_query_cpus_fast(QmpCommandCtx *ctx, JsonObject *args,
+                                JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonArray *a = json_array_new();
+    Vcpu *v;
+    for (unsigned i = 0; (v = vcpu_at(m, i)); i++) {
+        JsonObject *o = json_object_new();
+        char *path = cpu_qom_path(i);
+        json_object_set_int_member(o, "cpu-index", i);
+        json_object_set_object_member(o, "props", cpu_props_for(m, i));
+        json_object_set_string_member(o, "qom-path", path);
+        json_object_set_string_member(o, "target", "x86_64");
+        json_object_set_int_member(o, "thread-id", v->tid);
+        json_array_add_object_element(a, o);
+        g_free(path);
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
+static bool qmp_query_hotpluggable_cpus(QmpCommandCtx *ctx, JsonObject *args,
+                                        JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    JsonArray *a = json_array_new();
+    unsigned max = machine_max_cpus(m);
+    for (unsigned i = 0; i < max; i++) {
+        JsonObject *o = json_object_new();
+        json_object_set_object_member(o, "props", cpu_props_for(m, i));
+        if (vcpu_at(m, i)) {
+            char *path = cpu_qom_path(i);
+            json_object_set_string_member(o, "qom-path", path);
+            g_free(path);
+        }
+        json_object_set_string_member(o, "type", QMP_CPU_TYPE);
+        json_object_set_int_member(o, "vcpus-count", 1);
+        json_array_add_object_element(a, o);
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* File descriptors                                                         */
+
+static bool qmp_getfd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                      GError **err)
+{
+    const char *name = json_object_get_string_member(args, "fdname");
+    QmpSession *s = ctx->session;
+    int fd;
+
+    if (g_ascii_isdigit(name[0])) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+                      "Parameter 'fdname' expects a name not starting with a digit");
+        return false;
+    }
+    fd = qmp_session_take_scm_fd(s);
+    if (fd < 0) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Invalid SCM message");
+        return false;
+    }
+    if (!s->named_fds) {
+        close(fd);
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Invalid SCM message");
+        return false;
+    }
+    /* Replaces (and closes) an fd of the same name. */
+    g_hash_table_replace(s->named_fds, g_strdup(name), GINT_TO_POINTER(fd));
+    return true;
+}
+
+static bool qmp_closefd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                        GError **err)
+{
+    const char *name = json_object_get_string_member(args, "fdname");
+    int fd = qmp_session_take_named_fd(ctx->session, name);
+    if (fd < 0) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+                      "File descriptor named '%s' not found", name);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* human-monitor-command                                                    */
+
+typedef struct {
+    char *prefix;
+    QmpHmpFn fn;
+} HmpHandler;
+
+static GPtrArray *hmp_handlers;
+
+void qmp_register_hmp(const char *prefix, QmpHmpFn fn)
+{
+    HmpHandler *h = g_new0(HmpHandler, 1);
+    if (!hmp_handlers) {
+        hmp_handlers = g_ptr_array_new();
+    }
+    h->prefix = g_strdup(prefix);
+    h->fn = fn;
+    g_ptr_array_add(hmp_handlers, h);
+}
+
+/* "info  status" and "info status" are the same command. */
+static char *normalize_words(const char *s)
+{
+    char **w = g_strsplit_set(s, " \t", -1);
+    GString *out = g_string_new(NULL);
+    for (char **p = w; *p; p++) {
+        if (**p) {
+            if (out->len) {
+                g_string_append_c(out, ' ');
+            }
+            g_string_append(out, *p);
+        }
+    }
+    g_strfreev(w);
+    return g_string_free(out, FALSE);
+}
+
+static bool word_prefix(const char *line, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return !strncmp(line, prefix, n) && (line[n] == '\0' || line[n] == ' ');
+}
+
+static char *hmp_info_status(Machine *m)
+{
+    switch (m->runstate) {
+    case RUN_STATE_RUNNING:
+        return g_strdup("VM status: running\r\n");
+    case RUN_STATE_PAUSED:
+        return g_strdup("VM status: paused\r\n");
+    default:
+        return g_strdup_printf("VM status: paused (%s)\r\n",
+                               runstate_name(m->runstate));
+    }
+}
+
+static char *hmp_info_cpus(Machine *m)
+{
+    GString *s = g_string_new(NULL);
+    Vcpu *v;
+    for (unsigned i = 0; (v = vcpu_at(m, i)); i++) {
+        g_string_append_printf(s, "%c CPU #%u: thread_id=%d\r\n",
+                               i == 0 ? '*' : ' ', i, (int)v->tid);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
+                                      JsonNode **ret, GError **err)
+{
+    Machine *m = M(ctx);
+    char *line = normalize_words(json_object_get_string_member(args, "command-line"));
+    char *out = NULL;
+
+    if (!*line) {
+        out = g_strdup("");
+    } else if (!strcmp(line, "info status")) {
+        out = hmp_info_status(m);
+    } else if (!strcmp(line, "info cpus")) {
+        out = hmp_info_cpus(m);
+    } else if (!strcmp(line, "info version")) {
+        out = g_strdup("5.0.1 (Stratus-" STRATUS_VERSION ")\r\n");
+    } else if (!strcmp(line, "info name")) {
+        out = m->cfg && m->cfg->name ? g_strdup_printf("%s\r\n", m->cfg->name)
+                                     : g_strdup("");
+    } else if (!strcmp(line, "info uuid")) {
+        out = g_strdup_printf("%s\r\n", m->cfg && m->cfg->uuid ? m->cfg->uuid
+                              : "00000000-0000-0000-0000-000000000000");
+    } else if (!strcmp(line, "info kvm")) {
+        const char *accel = m->cfg ? m->cfg->accel : NULL;
+        out = g_strdup_printf("kvm support: %s\r\n",
+                              !accel || !strcmp(accel, "kvm") ? "enabled" : "disabled");
+    } else {
+        for (guint i = 0; hmp_handlers && i < hmp_handlers->len; i++) {
+            HmpHandler *h = g_ptr_array_index(hmp_handlers, i);
+            if (word_prefix(line, h->prefix)) {
+                out = h->fn(m, line, err);
+                if (!out) {
+                    g_free(line);
+                    return false;
+                }
+                break;
+            }
+        }
+        if (!out) {
+            qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Unsupported command: %s",
+                          json_object_get_string_member(args, "command-line"));
+            g_free(line);
+            return false;
+        }
+    }
+    g_free(line);
+    *ret = qmp_node_str(out);
+    g_free(out);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* QOM (minimal: /, /machine and its containers, the CPUs)                  */
+
+static const struct { const char *name, *parent; } qom_types[] = {
+    { "ioh3420", "pcie-root-port-base" },
+    { "pcie-root-port", "pcie-root-port-base" },
+    { "pcie-pci-bridge", "base-pci-bridge" },
+    { "pci-bridge", "base-pci-bridge" },
+    { "virtio-blk-pci-transitional", "virtio-blk-pci-base" },
+    { "memory-backend-file", "memory-backend" },
+    { "virtio-rng-device", "virtio-device" },
+    { "rng-random", "rng-backend" },
+    { "vfio-pci", "pci-device" },
+    { "vhost-vsock-device", "virtio-device" },
+    { "iothread", "object" },
+    { "nec-usb-xhci", "base-xhci" },
+    { "usb-tablet", "usb-hid" },
+    { "usb-kbd", "usb-hid" },
+    { "usb-consumer", "usb-hid" },
+    { "usb-storage", "usb-storage-dev" },
+    { "virtio-gpu-pci", "virtio-gpu" },
+};
+
+static bool qmp_qom_list_types(QmpCommandCtx *ctx, JsonObject *args,
+                               JsonNode **ret, GError **err)
+{
+    const char *impl = json_object_has_member(args, "implements") ?
+                       json_object_get_string_member(args, "implements") : NULL;
+    JsonArray *a = json_array_new();
+    for (unsigned i = 0; i < G_N_ELEMENTS(qom_types); i++) {
+        JsonObject *o;
+        if (impl && strcmp(impl, qom_types[i].name) &&
+            strcmp(impl, qom_types[i].parent)) {
+            continue;
+        }
+        o = json_object_new();
+        json_object_set_string_member(o, "name", qom_types[i].name);
+        json_object_set_string_member(o, "parent", qom_types[i].parent);
+        json_array_add_object_element(a, o);
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
+typedef enum {
+    QOM_NONE, QOM_ROOT, QOM_MACHINE, QOM_CONTAINER, QOM_CPU,
+} QomKind;
+
+static QomKind qom_resolve(Machine *m, const char *path, unsigned *cpu)
+{
+    char *end;
+    unsigned long idx;
+
+    if (!strcmp(path, "/")) {
+        return QOM_ROOT;
+    }
+    if (!strcmp(path, "/machine") || !strcmp(path, "machine")) {
+        return QOM_MACHINE;
+    }
+    if (!strcmp(path, "/machine/peripheral") ||
+        !strcmp(path, "/machine/peripheral-anon") ||
+        !strcmp(path, "/machine/unattached")) {
+        return QOM_CONTAINER;
+    }
+    if (g_str_has_prefix(path, "/machine/unattached/device[")) {
+        const char *p = path + strlen("/machine/unattached/device[");
+        idx = strtoul(p, &end, 10);
+        if (end != p && !strcmp(end, "]") && vcpu_at(m, (unsigned)idx)) {
+            *cpu = (unsigned)idx;
+            return QOM_CPU;
+        }
+    }
+    return QOM_NONE;
+}
+
+static void add_prop(JsonArray *a, const char *name, const char *type)
+{
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "name", name);
+    json_object_set_string_member(o, "type", type);
+    json_array_add_object_element(a, o);
+}
+
+static char *qom_machine_type(Machine *m)
+{
+    return g_strdup_printf("%s-machine", machine_type(m));
+}
+
+static bool qmp_qom_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                         GError **err)
+{
+    Machine *m = M(ctx);
+    const char *path;
+    JsonArray *a;
+    unsigned cpu = 0;
+    char *t;
+
+    if (!json_object_has_member(args, "path")) {
+        *ret = empty_array();             /* StratoVirt's argument-less form */
+        return true;
+    }
+    path = json_object_get_string_member(args, "path");
+    a = json_array_new();
+    switch (qom_resolve(m, path, &cpu)) {
+    case QOM_ROOT:
+        add_prop(a, "type", "string");
+        add_prop(a, "machine", (t = g_strdup_printf("child<%s-machine>",
+                                                    machine_type(m))));
+        g_free(t);
+        break;
+    case QOM_MACHINE:
+        add_prop(a, "type", "string");
+        add_prop(a, "peripheral", "child<container>");
+        add_prop(a, "peripheral-anon", "child<container>");
+        add_prop(a, "unattached", "child<container>");
+        break;
+    case QOM_CONTAINER:
+        add_prop(a, "type", "string");
+        if (!strcmp(path, "/machine/unattached")) {
+            for (unsigned i = 0; vcpu_at(m, i); i++) {
+                char *n = g_strdup_printf("device[%u]", i);
+                add_prop(a, n, "child<" QMP_CPU_TYPE ">");
+                g_free(n);
+            }
+        }
+        break;
+    case QOM_CPU:
+        add_prop(a, "type", "string");
+        break;
+    case QOM_NONE:
+        json_array_unref(a);
+        qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND,
+                      "Device '%s' not found", path);
+        return false;
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
+static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                        GError **err)
+{
+    Machine *m = M(ctx);
+    const char *path, *prop;
+    unsigned cpu = 0;
+    char *tname = NULL;
+
+    if (!json_object_has_member(args, "path")) {
+        *ret = empty_array();             /* StratoVirt's argument-less form */
+        return true;
+    }
+    path = json_object_get_string_member(args, "path");
+    if (!json_object_has_member(args, "property")) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Parameter 'property' is missing");
+        return false;
+    }
+    prop = json_object_get_string_member(args, "property");
+    switch (qom_resolve(m, path, &cpu)) {
+    case QOM_ROOT:
+        tname = g_strdup("container");
+        break;
+    case QOM_MACHINE:
+        tname = qom_machine_type(m);
+        break;
+    case QOM_CONTAINER:
+        tname = g_strdup("container");
+        break;
+    case QOM_CPU:
+        tname = g_strdup(QMP_CPU_TYPE);
+        break;
+    case QOM_NONE:
+        qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND,
+                      "Device '%s' not found", path);
+        return false;
+    }
+    if (!strcmp(prop, "type")) {
+        *ret = qmp_node_str(tname);
+        g_free(tname);
+        return true;
+    }
+    qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Property '%s.%s' not found",
+                  tname, prop);
+    g_free(tname);
+    return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The table (query-commands order follows StratoVirt's catalogue)          */
+
+static const QmpCommand machine_commands[] = {
+    { "qmp_capabilities", qmp_cmd_qmp_capabilities, &qmp_capabilities_args,
+      NULL, QMP_CMD_NEGOTIATION },
+    { "quit", qmp_quit },
+    { "stop", qmp_stop, .flags = QMP_CMD_EVENTS_FIRST },
+    { "cont", qmp_cont, .flags = QMP_CMD_EVENTS_FIRST },
+    { "system_powerdown", qmp_system_powerdown },
+    { "system_reset", qmp_system_reset },
+    { "query-hotpluggable-cpus", qmp_query_hotpluggable_cpus, NULL,
+      &hotpluggable_cpu_list },
+    { "query-cpus", qmp_query_cpus, NULL, &cpu_info_list, QMP_CMD_DEPRECATED },
+    { "query-status", qmp_query_status, NULL, &status_info },
+    { "getfd", qmp_getfd, &fdname_args },
+    { "query-version", qmp_query_version, NULL, &version_info,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-commands", qmp_cmd_query_commands, NULL, &qmp_commands_ret,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-target", qmp_query_target, NULL, &target_info,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-kvm", qmp_query_kvm, NULL, &kvm_info, QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-machines", qmp_query_machines, NULL, &machine_info_list,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-events", qmp_cmd_query_events, NULL, &qmp_events_ret,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "qom-list-types", qmp_qom_list_types, &qom_list_types_args,
+      &object_type_info_list, QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-qmp-schema", qmp_cmd_query_qmp_schema, NULL, &qmp_schema_ret,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "qom-list", qmp_qom_list, &qom_list_args, &property_info_list,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "qom-get", qmp_qom_get, &qom_get_args, &qmp_type_any,
+      QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "human-monitor-command", qmp_human_monitor_command, &hmp_args,
+      &qmp_type_str },
+    { "query-cpus-fast", qmp_query_cpus_fast, NULL, &cpu_info_fast_list },
+    { "query-name", qmp_query_name, NULL, &name_info },
+    { "query-uuid", qmp_query_uuid, NULL, &uuid_info },
+    { "closefd", qmp_closefd, &fdname_args },
+    { NULL }
+};
+
+void qmp_register_machine_commands(QmpCommandTable *t)
+{
+    qmp_command_table_add(t, machine_commands);
+}

@@ -1,1 +1,52 @@
-/* stub: being written */
+/*
+ * The QMP events Stratus can emit, with their data types (query-events order
+ * follows StratoVirt's list; query-qmp-schema describes the data).
+ *
+ * Wire form (StratoVirt's, and what the seeds show):
+ *   {"event":"STOP","data":{},"timestamp":{"seconds":S,"microseconds":U}}
+ * "data" is always present ({} for events without data); members in the
+ * order the emitter inserted them. Timestamps are wall-clock (epoch).
+ *
+ * Ordering relative to command replies is handled by qmp-server.c: events
+ * emitted while a command runs are held and written right after its reply,
+ * or right before it for commands flagged QMP_CMD_EVENTS_FIRST.
+ */
+#include "qmp/qmp-events.h"
+
+static const QmpMember shutdown_members[] = {
+    { "guest", &qmp_type_bool },
+    { "reason", &qmp_type_str },
+    { NULL }
+};
+static const QmpType shutdown_data = QMP_OBJECT_TYPE(shutdown_members);
+
+static const QmpMember reset_members[] = {
+    { "guest", &qmp_type_bool },
+    { "reason", &qmp_type_str, .optional = true },
+    { NULL }
+};
+static const QmpType reset_data = QMP_OBJECT_TYPE(reset_members);
+
+static const QmpMember device_deleted_members[] = {
+    { "device", &qmp_type_str, .optional = true },
+    { "path", &qmp_type_str },
+    { NULL }
+};
+static const QmpType device_deleted_data = QMP_OBJECT_TYPE(device_deleted_members);
+
+static const QmpMember balloon_members[] = {
+    { "actual", &qmp_type_int },
+    { NULL }
+};
+static const QmpType balloon_data = QMP_OBJECT_TYPE(balloon_members);
+
+const QmpEventDef qmp_standard_events[] = {
+    { "SHUTDOWN", &shutdown_data },
+    { "RESET", &reset_data },
+    { "STOP", NULL },
+    { "RESUME", NULL },
+    { "POWERDOWN", NULL },
+    { "DEVICE_DELETED", &device_deleted_data },
+    { "BALLOON_CHANGED", &balloon_data },
+    { NULL }
+};

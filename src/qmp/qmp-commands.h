@@ -1,0 +1,18 @@
+/* Command tables implemented in src/qmp (private). */
+#ifndef STRATUS_QMP_COMMANDS_H
+#define STRATUS_QMP_COMMANDS_H
+
+#include "qmp/qmp-dispatch.h"
+
+/* qmp-commands-machine.c: lifecycle, queries, getfd/closefd, HMP, QOM. */
+void qmp_register_machine_commands(QmpCommandTable *t);
+
+/*
+ * Extra `human-monitor-command` handlers for other subsystems (e.g. "info
+ * snapshots"). `prefix` is matched against the start of the command line
+ * (whole words). Returns the text (with "\r\n" line ends) or NULL + *err.
+ */
+typedef char *(*QmpHmpFn)(void *opaque, const char *cmdline, GError **err);
+void qmp_register_hmp(const char *prefix, QmpHmpFn fn);
+
+#endif

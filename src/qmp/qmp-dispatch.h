@@ -1,0 +1,246 @@
+/*
+ * QMP dispatch core: the command table (one table: handler + argument schema
+ * + return type), request checking with QEMU's exact error texts, argument
+ * validation before any handler runs, query-commands / query-qmp-schema /
+ * query-events generated from the table, capabilities negotiation, response
+ * formatting and the per-connection leaky bucket.
+ *
+ * Nothing here knows about Machine or sockets: handlers get a QmpCommandCtx
+ * whose `opaque` is whatever the caller passed (the server passes Machine*),
+ * so the core is unit-testable on its own.
+ *
+ * Other subsystems add their commands with qmp_register_commands() (the
+ * server's table, see qmp-server.c) before or after the server is created:
+ *
+ *   static const QmpMember my_args_m[] = {
+ *       { "id", &qmp_type_str },
+ *       { "addr", &qmp_type_str, .optional = true },
+ *       { NULL }
+ *   };
+ *   static const QmpType my_args = QMP_OBJECT_TYPE(my_args_m);
+ *   static bool qmp_my_cmd(QmpCommandCtx *ctx, JsonObject *args,
+ *                          JsonNode **ret, GError **err) {
+ *       Machine *m = ctx->opaque;
+ *       ...;  on failure: qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "...");
+ *       return true;                 (*ret left NULL = {"return":{}})
+ *   }
+ *   static const QmpCommand my_cmds[] = {
+ *       { "my-cmd", qmp_my_cmd, &my_args },
+ *       { NULL }
+ *   };
+ *   qmp_register_commands(my_cmds);
+ */
+#ifndef STRATUS_QMP_DISPATCH_H
+#define STRATUS_QMP_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "config.h"
+
+/* ---- errors ------------------------------------------------------------- */
+
+#define QMP_ERROR qmp_error_quark()
+GQuark qmp_error_quark(void);
+
+/* The GError code in the QMP_ERROR domain is the error class. */
+typedef enum {
+    QMP_ERROR_CLASS_GENERIC,            /* "GenericError" */
+    QMP_ERROR_CLASS_COMMAND_NOT_FOUND,  /* "CommandNotFound" */
+    QMP_ERROR_CLASS_DEVICE_NOT_ACTIVE,  /* "DeviceNotActive" */
+    QMP_ERROR_CLASS_DEVICE_NOT_FOUND,   /* "DeviceNotFound" */
+    QMP_ERROR_CLASS_KVM_MISSING_CAP,    /* "KVMMissingCap" */
+    QMP_ERROR_CLASS_OPERATION_THROTTLED,/* "OperationThrottled" */
+} QmpErrorClass;
+
+const char *qmp_error_class_name(QmpErrorClass c);
+void qmp_error_set(GError **err, QmpErrorClass c, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* ---- types (argument schemas, return types, introspection) -------------- */
+
+typedef struct QmpType QmpType;
+
+typedef struct QmpMember {
+    const char *name;
+    const QmpType *type;
+    bool optional;
+} QmpMember;
+
+typedef enum {
+    QMP_KIND_BUILTIN,   /* str int bool number any null */
+    QMP_KIND_ENUM,
+    QMP_KIND_OBJECT,
+    QMP_KIND_ARRAY,
+} QmpTypeKind;
+
+struct QmpType {
+    QmpTypeKind kind;
+    const char *builtin;          /* BUILTIN: "str", "int", ... */
+    const char *const *values;    /* ENUM: NULL-terminated */
+    const QmpMember *members;     /* OBJECT: terminated by .name == NULL; may be NULL */
+    const QmpType *element;       /* ARRAY */
+    bool open;                    /* OBJECT: extra members accepted and ignored */
+};
+
+extern const QmpType qmp_type_str, qmp_type_int, qmp_type_bool,
+                     qmp_type_number, qmp_type_any, qmp_type_null;
+extern const QmpType qmp_type_empty;   /* object without members */
+
+#define QMP_OBJECT_TYPE(m) { .kind = QMP_KIND_OBJECT, .members = (m) }
+#define QMP_ENUM_TYPE(v)   { .kind = QMP_KIND_ENUM, .values = (v) }
+#define QMP_ARRAY_TYPE(e)  { .kind = QMP_KIND_ARRAY, .element = (e) }
+
+/* ---- sessions (one per connection) ------------------------------------- */
+
+typedef struct QmpSession {
+    QmpMode mode;
+    bool negotiated;              /* strict mode: qmp_capabilities done */
+    /* File descriptors that came (SCM_RIGHTS) with the data being processed. */
+    int *scm_fds;
+    unsigned n_scm_fds;
+    /* getfd'd descriptors: name -> fd, owned (per monitor). May be NULL. */
+    GHashTable *named_fds;
+} QmpSession;
+
+void qmp_session_init(QmpSession *s, QmpMode mode, GHashTable *named_fds);
+/* Closes unconsumed SCM fds; does not touch named_fds. */
+void qmp_session_clear_scm_fds(QmpSession *s);
+/* Replaces the SCM fds (takes the array; previous unconsumed ones are closed). */
+void qmp_session_set_scm_fds(QmpSession *s, int *fds, unsigned n);
+/* Strict-mode events are only delivered after negotiation. */
+bool qmp_session_wants_events(const QmpSession *s);
+/* name -> fd map with owned fds (closes them on destroy). */
+GHashTable *qmp_named_fds_new(void);
+/* Takes the last SCM_RIGHTS fd that came with this command; -1 if none. */
+int qmp_session_take_scm_fd(QmpSession *s);
+/* Removes and returns the getfd'd fd called `name` (caller owns it); -1 if none. */
+int qmp_session_take_named_fd(QmpSession *s, const char *name);
+
+/* ---- commands ---------------------------------------------------------- */
+
+typedef struct QmpCommandTable QmpCommandTable;
+
+typedef struct QmpCommandCtx {
+    void *opaque;                 /* the server passes Machine* */
+    QmpSession *session;
+    const QmpCommandTable *table;
+    const struct QmpCommand *cmd;
+} QmpCommandCtx;
+
+/*
+ * Runs after the arguments were validated against the schema. Returns true
+ * and sets *ret (NULL means {}), or false with *err set (any GError; a
+ * QMP_ERROR code selects the class, anything else is GenericError).
+ */
+typedef bool (*QmpCommandFn)(QmpCommandCtx *ctx, JsonObject *args,
+                             JsonNode **ret, GError **err);
+
+enum {
+    /* StratoVirt's "lenient" commands: unknown argument members are ignored. */
+    QMP_CMD_ALLOW_EXTRA_ARGS = 1u << 0,
+    /*
+     * Events the command causes are written before its reply (the seeds show
+     * stop/cont/device_del that way). Default: after the reply.
+     */
+    QMP_CMD_EVENTS_FIRST = 1u << 1,
+    /* Accepted in strict-mode capabilities negotiation (qmp_capabilities). */
+    QMP_CMD_NEGOTIATION = 1u << 2,
+    /* Listed with "features":["deprecated"] in query-qmp-schema. */
+    QMP_CMD_DEPRECATED = 1u << 3,
+};
+
+typedef struct QmpCommand {
+    const char *name;
+    QmpCommandFn fn;
+    const QmpType *args;          /* OBJECT type; NULL = no arguments */
+    const QmpType *ret;           /* NULL = empty object {} */
+    unsigned flags;
+} QmpCommand;
+
+typedef struct QmpEventDef {
+    const char *name;
+    const QmpType *data;          /* OBJECT type; NULL = no data */
+} QmpEventDef;
+
+QmpCommandTable *qmp_command_table_new(void);
+void qmp_command_table_free(QmpCommandTable *t);
+/*
+ * Adds commands (array terminated by .name == NULL; must stay valid). A name
+ * already present is replaced in place (its query-commands position kept).
+ */
+void qmp_command_table_add(QmpCommandTable *t, const QmpCommand *cmds);
+void qmp_command_table_add_events(QmpCommandTable *t, const QmpEventDef *evs);
+const QmpCommand *qmp_command_table_find(const QmpCommandTable *t, const char *name);
+guint qmp_command_table_size(const QmpCommandTable *t);
+
+/* Registers into the server's table (qmp-server.c). */
+void qmp_register_commands(const QmpCommand *cmds);
+void qmp_register_events(const QmpEventDef *evs);
+QmpCommandTable *qmp_default_table(void);
+
+/* Protocol commands implemented by the core, for use in command tables. */
+bool qmp_cmd_qmp_capabilities(QmpCommandCtx *, JsonObject *, JsonNode **, GError **);
+bool qmp_cmd_query_commands(QmpCommandCtx *, JsonObject *, JsonNode **, GError **);
+bool qmp_cmd_query_events(QmpCommandCtx *, JsonObject *, JsonNode **, GError **);
+bool qmp_cmd_query_qmp_schema(QmpCommandCtx *, JsonObject *, JsonNode **, GError **);
+extern const QmpType qmp_capabilities_args;
+extern const QmpType qmp_commands_ret, qmp_events_ret, qmp_schema_ret;
+
+/* Result builders used by the protocol commands (exposed for tests). */
+JsonNode *qmp_command_table_commands(const QmpCommandTable *t);
+JsonNode *qmp_command_table_events(const QmpCommandTable *t);
+JsonNode *qmp_command_table_schema(const QmpCommandTable *t);
+
+/*
+ * Validates `args` (may be NULL = {}) against an OBJECT type with QEMU's
+ * messages ("Parameter 'x' is missing", "Invalid parameter type for 'x',
+ * expected: string", "Parameter 'x' does not accept value 'y'", "Parameter
+ * 'x' is unexpected"). allow_extra ignores unknown members at the top level.
+ */
+bool qmp_validate_args(const QmpType *type, JsonObject *args, bool allow_extra,
+                       GError **err);
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+/*
+ * Handles one input message: `req` is the parsed value, or NULL with
+ * `parse_err` set for a JSON error. Always returns a response object
+ * {"return":...} or {"error":{"class","desc"}} plus "id" when the request was
+ * an object with an id. *flags_out receives the command's flags (0 if no
+ * command ran).
+ */
+JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
+                       JsonNode *req, const GError *parse_err, unsigned *flags_out);
+
+/* Error response for a request (id copied from req when it is an object). */
+JsonNode *qmp_error_response(JsonNode *req, QmpErrorClass c, const char *desc);
+
+/* Response -> one line without "\r\n": return payloads sorted by key. */
+char *qmp_format_response(JsonNode *resp);
+
+/* ---- output formats ----------------------------------------------------- */
+
+char *qmp_format_greeting(QmpGreeting g, const char *package_version);
+/* data may be NULL (written as {}); wall_us = microseconds since the epoch. */
+char *qmp_format_event(const char *name, JsonNode *data, gint64 wall_us);
+
+/* ---- leaky bucket (StratoVirt: 100 commands per second) ----------------- */
+
+#define QMP_RATE_LIMIT 100
+
+typedef struct QmpRateLimiter {
+    gint64 level;                 /* in 1/1000 command units */
+    gint64 last_us;               /* monotonic time of the last update */
+    bool started;
+} QmpRateLimiter;
+
+void qmp_rate_limiter_init(QmpRateLimiter *r);
+/* True if one more command may run at now_us (and accounts for it). */
+bool qmp_rate_limiter_admit(QmpRateLimiter *r, gint64 now_us);
+/* Microseconds until a command would be admitted (0 = now). */
+gint64 qmp_rate_limiter_delay(QmpRateLimiter *r, gint64 now_us);
+
+#endif

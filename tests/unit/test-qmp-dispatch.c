@@ -1,0 +1,1257 @@
+/*
+ * Unit tests for the QMP dispatch core (src/qmp/qmp-dispatch.c): request
+ * checking and its exact error texts, id echo, argument validation, the
+ * negotiation modes, query-commands / query-qmp-schema / query-events
+ * generated from the table, response/greeting/event bytes, the leaky bucket
+ * with a fake clock, and SCM/named fd bookkeeping. No Machine is involved:
+ * the handlers below get an opaque test context.
+ *
+ * The second half drives the real server (qmp-server.c) and the machine
+ * commands over sockets, with the handful of machine.c functions they call
+ * stubbed in this file.
+ */
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "qmp/json-splitter.h"
+#include "qmp/qmp-dispatch.h"
+#include "qmp/qmp-events.h"
+#include "qmp/qmp-json.h"
+
+typedef struct {
+    int calls;
+    char *last_cmd;
+} TestCtx;
+
+static bool h_echo(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                   GError **err)
+{
+    TestCtx *t = ctx->opaque;
+    t->calls++;
+    g_free(t->last_cmd);
+    t->last_cmd = g_strdup(ctx->cmd->name);
+    {
+        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+        json_node_set_object(n, args);       /* adds a reference */
+        *ret = n;
+    }
+    return true;
+}
+
+static bool h_status(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                     GError **err)
+{
+    JsonObject *o = json_object_new();
+    ((TestCtx *)ctx->opaque)->calls++;
+    json_object_set_string_member(o, "status", "running");
+    json_object_set_boolean_member(o, "singlestep", FALSE);
+    json_object_set_boolean_member(o, "running", TRUE);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool h_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                      GError **err)
+{
+    ((TestCtx *)ctx->opaque)->calls++;
+    return true;
+}
+
+static bool h_fail_dev(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                       GError **err)
+{
+    qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+                  json_object_get_string_member(args, "id"));
+    return false;
+}
+
+static bool h_fail_other(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                         GError **err)
+{
+    g_set_error_literal(err, G_IO_ERROR, G_IO_ERROR_FAILED, "plain failure");
+    return false;
+}
+
+static bool h_fail_silent(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                          GError **err)
+{
+    return false;   /* StratoVirt's "false -> empty desc" */
+}
+
+static bool h_take_fd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                      GError **err)
+{
+    int fd = qmp_session_take_scm_fd(ctx->session);
+    *ret = qmp_node_int(fd >= 0 ? 1 : 0);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return true;
+}
+
+static const char *const mode_values[] = { "fast", "slow", NULL };
+static const QmpType mode_enum = QMP_ENUM_TYPE(mode_values);
+static const QmpType str_list = QMP_ARRAY_TYPE(&qmp_type_str);
+static const QmpMember file_m[] = {
+    { "driver", &qmp_type_str },
+    { "direct", &qmp_type_bool, .optional = true },
+    { NULL }
+};
+static const QmpType file_type = QMP_OBJECT_TYPE(file_m);
+static const QmpMember typed_m[] = {
+    { "s", &qmp_type_str },
+    { "i", &qmp_type_int, .optional = true },
+    { "b", &qmp_type_bool, .optional = true },
+    { "n", &qmp_type_number, .optional = true },
+    { "a", &qmp_type_any, .optional = true },
+    { "o", &qmp_type_empty, .optional = true },
+    { "l", &str_list, .optional = true },
+    { "e", &mode_enum, .optional = true },
+    { "file", &file_type, .optional = true },
+    { NULL }
+};
+static const QmpType typed_args = QMP_OBJECT_TYPE(typed_m);
+static const QmpMember id_m[] = {
+    { "id", &qmp_type_str },
+    { NULL }
+};
+static const QmpType id_args = QMP_OBJECT_TYPE(id_m);
+static const QmpMember status_m[] = {
+    { "running", &qmp_type_bool },
+    { "singlestep", &qmp_type_bool },
+    { "status", &qmp_type_str },
+    { NULL }
+};
+static const QmpType status_ret = QMP_OBJECT_TYPE(status_m);
+
+static const QmpCommand test_cmds[] = {
+    { "qmp_capabilities", qmp_cmd_qmp_capabilities, &qmp_capabilities_args,
+      NULL, QMP_CMD_NEGOTIATION },
+    { "typed", h_echo, &typed_args, &qmp_type_any },
+    { "query-status", h_status, NULL, &status_ret },
+    { "stop", h_nothing, .flags = QMP_CMD_EVENTS_FIRST },
+    { "lenient", h_nothing, &id_args, NULL, QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "fail-dev", h_fail_dev, &id_args },
+    { "fail-other", h_fail_other },
+    { "fail-silent", h_fail_silent },
+    { "take-fd", h_take_fd, NULL, &qmp_type_int },
+    { "query-commands", qmp_cmd_query_commands, NULL, &qmp_commands_ret },
+    { "query-events", qmp_cmd_query_events, NULL, &qmp_events_ret },
+    { "query-qmp-schema", qmp_cmd_query_qmp_schema, NULL, &qmp_schema_ret },
+    { NULL }
+};
+
+typedef struct {
+    QmpCommandTable *t;
+    QmpSession sess;
+    TestCtx ctx;
+    unsigned flags;
+} Fixture;
+
+static void fx_setup(Fixture *f, QmpMode mode)
+{
+    memset(f, 0, sizeof(*f));
+    f->t = qmp_command_table_new();
+    qmp_command_table_add(f->t, test_cmds);
+    qmp_command_table_add_events(f->t, qmp_standard_events);
+    qmp_session_init(&f->sess, mode, qmp_named_fds_new());
+}
+
+static void fx_teardown(Fixture *f)
+{
+    qmp_session_clear_scm_fds(&f->sess);
+    g_hash_table_destroy(f->sess.named_fds);
+    qmp_command_table_free(f->t);
+    g_free(f->ctx.last_cmd);
+}
+
+/* One request (raw bytes) -> one response line. */
+static char *req(Fixture *f, const char *in)
+{
+    JsonSplitter *sp = json_splitter_new(0, 0);
+    JsonNode *msg = NULL, *resp;
+    GError *err = NULL;
+    char *line;
+
+    json_splitter_feed(sp, in, strlen(in));
+    if (!json_splitter_next(sp, &msg, &err)) {
+        g_assert_true(json_splitter_finish(sp, &msg, &err));
+    }
+    resp = qmp_dispatch(f->t, &f->sess, &f->ctx, msg, err, &f->flags);
+    line = qmp_format_response(resp);
+    json_node_unref(resp);
+    if (msg) {
+        json_node_unref(msg);
+    }
+    g_clear_error(&err);
+    json_splitter_free(sp);
+    return line;
+}
+
+#define GENERIC(d) "{\"error\":{\"class\":\"GenericError\",\"desc\":\"" d "\"}}"
+#define GENERIC_ID(d, id) \
+    "{\"error\":{\"class\":\"GenericError\",\"desc\":\"" d "\"},\"id\":" id "}"
+
+static void expect(Fixture *f, const char *in, const char *out)
+{
+    char *r = req(f, in);
+    g_assert_cmpstr(r, ==, out);
+    g_free(r);
+}
+
+static void test_request_errors(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+
+    expect(&f, "null", GENERIC("QMP input must be a JSON object"));
+    expect(&f, "[1,2]", GENERIC("QMP input must be a JSON object"));
+    expect(&f, "5 ", GENERIC("QMP input must be a JSON object"));
+    expect(&f, "\"execute\"", GENERIC("QMP input must be a JSON object"));
+    expect(&f, "{}", GENERIC("QMP input lacks member 'execute'"));
+    expect(&f, "{\"id\":5}", GENERIC_ID("QMP input lacks member 'execute'", "5"));
+    expect(&f, "{\"execute\":true}",
+           GENERIC("QMP input member 'execute' must be a string"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":[],\"id\":\"a\"}",
+           GENERIC_ID("QMP input member 'arguments' must be an object", "\"a\""));
+    expect(&f, "{\"execute\":\"typed\",\"extra\":true}",
+           GENERIC("QMP input member 'extra' is unexpected"));
+    expect(&f, "{\"exec-oob\":\"typed\",\"id\":1}",
+           GENERIC_ID("QMP input member 'exec-oob' is unexpected", "1"));
+    expect(&f, "{\"execute\":\"no-such-cmd\",\"id\":\"x\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"The command no-such-cmd has not been found\"},\"id\":\"x\"}");
+    /* JSON errors: no id */
+    expect(&f, "{]", GENERIC("JSON parse error, expecting value"));
+    expect(&f, "{\"execute\": }", GENERIC("JSON parse error, expecting value"));
+    expect(&f, "{\xff", GENERIC("JSON parse error, stray '\\uFFFD'"));
+    expect(&f, "{\x01", GENERIC("JSON parse error, stray '\\u0001'"));
+    expect(&f, "{\"id\":1,\"execute\":x}",
+           GENERIC("JSON parse error, invalid keyword 'x'"));
+    g_assert_cmpint(f.ctx.calls, ==, 0);
+    fx_teardown(&f);
+}
+
+static void test_argument_errors(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+
+    expect(&f, "{\"execute\":\"typed\"}", GENERIC("Parameter 's' is missing"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{},\"id\":[1]}",
+           GENERIC_ID("Parameter 's' is missing", "[1]"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":1}}",
+           GENERIC("Invalid parameter type for 's', expected: string"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"i\":1.5}}",
+           GENERIC("Invalid parameter type for 'i', expected: integer"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"b\":\"true\"}}",
+           GENERIC("Invalid parameter type for 'b', expected: boolean"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"n\":null}}",
+           GENERIC("Invalid parameter type for 'n', expected: number"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"o\":[]}}",
+           GENERIC("Invalid parameter type for 'o', expected: object"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"l\":{}}}",
+           GENERIC("Invalid parameter type for 'l', expected: array"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"l\":[\"a\",2]}}",
+           GENERIC("Invalid parameter type for 'l[1]', expected: string"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"e\":\"medium\"}}",
+           GENERIC("Parameter 'e' does not accept value 'medium'"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"e\":3}}",
+           GENERIC("Invalid parameter type for 'e', expected: string"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"bogus\":1}}",
+           GENERIC("Parameter 'bogus' is unexpected"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"file\":{}}}",
+           GENERIC("Parameter 'file.driver' is missing"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"file\":"
+               "{\"driver\":\"f\",\"x\":1}}}",
+           GENERIC("Parameter 'file.x' is unexpected"));
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"\",\"o\":{\"k\":1}}}",
+           GENERIC("Parameter 'o.k' is unexpected"));
+    /* missing/type errors win over unexpected ones (QEMU visitor order) */
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"zz\":1}}",
+           GENERIC("Parameter 's' is missing"));
+    /* commands without arguments reject any */
+    expect(&f, "{\"execute\":\"query-status\",\"arguments\":{\"x\":1}}",
+           GENERIC("Parameter 'x' is unexpected"));
+    g_assert_cmpint(f.ctx.calls, ==, 0);
+
+    /* lenient (StratoVirt's list): unknown members ignored, known checked */
+    expect(&f, "{\"execute\":\"lenient\",\"arguments\":{\"id\":\"a\",\"x\":1}}",
+           "{\"return\":{}}");
+    expect(&f, "{\"execute\":\"lenient\",\"arguments\":{\"x\":1}}",
+           GENERIC("Parameter 'id' is missing"));
+    g_assert_cmpint(f.ctx.calls, ==, 1);
+
+    /* all types accepted */
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"x\",\"i\":-3,"
+               "\"b\":false,\"n\":2,\"a\":[null],\"o\":{},\"l\":[],\"e\":\"slow\","
+               "\"file\":{\"driver\":\"raw\",\"direct\":true}}}",
+           "{\"return\":{\"a\":[null],\"b\":false,\"e\":\"slow\",\"file\":"
+           "{\"direct\":true,\"driver\":\"raw\"},\"i\":-3,\"l\":[],\"n\":2,"
+           "\"o\":{},\"s\":\"x\"}}");
+    expect(&f, "{\"execute\":\"typed\",\"arguments\":{\"s\":\"x\",\"n\":0.5}}",
+           "{\"return\":{\"n\":0.5,\"s\":\"x\"}}");
+    fx_teardown(&f);
+}
+
+static void test_id_echo(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+    expect(&f, "{\"execute\":\"stop\",\"id\":\"abc\"}", "{\"return\":{},\"id\":\"abc\"}");
+    expect(&f, "{\"execute\":\"stop\",\"id\":1}", "{\"return\":{},\"id\":1}");
+    expect(&f, "{\"execute\":\"stop\",\"id\":-2.5}", "{\"return\":{},\"id\":-2.5}");
+    expect(&f, "{\"execute\":\"stop\",\"id\":null}", "{\"return\":{},\"id\":null}");
+    expect(&f, "{\"execute\":\"stop\",\"id\":true}", "{\"return\":{},\"id\":true}");
+    /* objects keep their member order (not sorted like return values) */
+    expect(&f, "{\"id\":{\"z\":[1,2],\"a\":{}},\"execute\":\"stop\"}",
+           "{\"return\":{},\"id\":{\"z\":[1,2],\"a\":{}}}");
+    expect(&f, "{\"execute\":\"stop\",\"id\":[\"x\",{\"y\":1}]}",
+           "{\"return\":{},\"id\":[\"x\",{\"y\":1}]}");
+    expect(&f, "{'execute':'stop','id':'single\\'q'}",
+           "{\"return\":{},\"id\":\"single'q\"}");
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"id\":\"c\"}",
+           "{\"return\":{},\"id\":\"c\"}");
+    expect(&f, "{\"execute\":\"nope\",\"id\":{\"a\":1}}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"The command nope has not been found\"},\"id\":{\"a\":1}}");
+    fx_teardown(&f);
+}
+
+static void test_return_order_and_flags(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+    expect(&f, "{\"execute\":\"query-status\"}",
+           "{\"return\":{\"running\":true,\"singlestep\":false,\"status\":\"running\"}}");
+    g_assert_cmpuint(f.flags, ==, 0);
+    expect(&f, "{\"execute\":\"stop\"}", "{\"return\":{}}");
+    g_assert_cmpuint(f.flags & QMP_CMD_EVENTS_FIRST, !=, 0);
+    expect(&f, "{\"execute\":\"nope\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"The command nope has not been found\"}}");
+    g_assert_cmpuint(f.flags, ==, 0);
+    fx_teardown(&f);
+}
+
+static void test_handler_errors(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+    expect(&f, "{\"execute\":\"fail-dev\",\"arguments\":{\"id\":\"d0\"},\"id\":3}",
+           "{\"error\":{\"class\":\"DeviceNotFound\",\"desc\":"
+           "\"Device 'd0' not found\"},\"id\":3}");
+    expect(&f, "{\"execute\":\"fail-other\"}", GENERIC("plain failure"));
+    expect(&f, "{\"execute\":\"fail-silent\"}", GENERIC(""));
+    fx_teardown(&f);
+}
+
+static void test_strict_negotiation(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_STRICT);
+    g_assert_false(qmp_session_wants_events(&f.sess));
+    expect(&f, "{\"execute\":\"query-status\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"Expecting capabilities negotiation with 'qmp_capabilities'\"}}");
+    expect(&f, "{\"execute\":\"query-status\",\"id\":\"pre\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"Expecting capabilities negotiation with 'qmp_capabilities'\"},"
+           "\"id\":\"pre\"}");
+    expect(&f, "{\"execute\":\"no-such-cmd\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"Expecting capabilities negotiation with 'qmp_capabilities'\"}}");
+    /* malformed input is still diagnosed normally */
+    expect(&f, "{}", GENERIC("QMP input lacks member 'execute'"));
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":"
+               "{\"enable\":[\"cap-does-not-exist\"]}}",
+           GENERIC("Parameter 'enable[0]' does not accept value 'cap-does-not-exist'"));
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}",
+           GENERIC("Capability 'oob' not available"));
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"x\":1}}",
+           GENERIC("Parameter 'x' is unexpected"));
+    g_assert_false(f.sess.negotiated);
+    g_assert_cmpint(f.ctx.calls, ==, 0);
+
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"id\":1}", "{\"return\":{},\"id\":1}");
+    g_assert_true(f.sess.negotiated);
+    g_assert_true(qmp_session_wants_events(&f.sess));
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"id\":1}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"Capabilities negotiation is already complete, command ignored\"},"
+           "\"id\":1}");
+    expect(&f, "{\"execute\":\"query-status\"}",
+           "{\"return\":{\"running\":true,\"singlestep\":false,\"status\":\"running\"}}");
+    expect(&f, "{\"execute\":\"no-such-cmd\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"The command no-such-cmd has not been found\"}}");
+    fx_teardown(&f);
+}
+
+static void test_lenient_mode(void)
+{
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+    g_assert_true(qmp_session_wants_events(&f.sess));
+    expect(&f, "{\"execute\":\"query-status\"}",
+           "{\"return\":{\"running\":true,\"singlestep\":false,\"status\":\"running\"}}");
+    expect(&f, "{\"execute\":\"qmp_capabilities\"}", "{\"return\":{}}");
+    expect(&f, "{\"execute\":\"qmp_capabilities\"}", "{\"return\":{}}");
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[]}}",
+           "{\"return\":{}}");
+    fx_teardown(&f);
+}
+
+static void test_query_commands(void)
+{
+    Fixture f;
+    char *r;
+    GString *exp = g_string_new("{\"return\":[");
+    fx_setup(&f, QMP_MODE_LENIENT);
+    for (const QmpCommand *c = test_cmds; c->name; c++) {
+        g_string_append_printf(exp, "%s{\"name\":\"%s\"}",
+                               c == test_cmds ? "" : ",", c->name);
+    }
+    g_string_append(exp, "]}");
+    r = req(&f, "{\"execute\":\"query-commands\"}");
+    g_assert_cmpstr(r, ==, exp->str);
+    g_free(r);
+    g_string_free(exp, TRUE);
+
+    expect(&f, "{\"execute\":\"query-events\"}",
+           "{\"return\":[{\"name\":\"SHUTDOWN\"},{\"name\":\"RESET\"},"
+           "{\"name\":\"STOP\"},{\"name\":\"RESUME\"},{\"name\":\"POWERDOWN\"},"
+           "{\"name\":\"DEVICE_DELETED\"},{\"name\":\"BALLOON_CHANGED\"}]}");
+    fx_teardown(&f);
+}
+
+static void test_table_replace(void)
+{
+    static const QmpCommand over[] = {
+        { "query-status", h_nothing },
+        { "new-one", h_nothing },
+        { NULL }
+    };
+    Fixture f;
+    fx_setup(&f, QMP_MODE_LENIENT);
+    guint n = qmp_command_table_size(f.t);
+    qmp_command_table_add(f.t, over);
+    g_assert_cmpuint(qmp_command_table_size(f.t), ==, n + 1);
+    g_assert_true(qmp_command_table_find(f.t, "query-status") == &over[0]);
+    expect(&f, "{\"execute\":\"query-status\"}", "{\"return\":{}}");
+    fx_teardown(&f);
+}
+
+/* Every command in the table appears in the schema with resolvable types and
+ * arg-type members matching its argument schema. */
+static void test_schema_consistency(void)
+{
+    Fixture f;
+    GError *err = NULL;
+    char *r;
+    JsonNode *resp;
+    JsonArray *ents;
+    GHashTable *byname = g_hash_table_new(g_str_hash, g_str_equal);
+    unsigned ncmd = 0, nev = 0;
+
+    fx_setup(&f, QMP_MODE_LENIENT);
+    r = req(&f, "{\"execute\":\"query-qmp-schema\"}");
+    resp = json_parse_qmp(r, strlen(r), &err);
+    g_assert_no_error(err);
+    ents = json_object_get_array_member(json_node_get_object(resp), "return");
+    for (guint i = 0; i < json_array_get_length(ents); i++) {
+        JsonObject *e = json_array_get_object_element(ents, i);
+        const char *name = json_object_get_string_member(e, "name");
+        g_assert_false(g_hash_table_contains(byname, name));
+        g_hash_table_insert(byname, (gpointer)name, e);
+    }
+    /* "0" is the empty object, as in QEMU */
+    {
+        JsonObject *zero = g_hash_table_lookup(byname, "0");
+        g_assert_nonnull(zero);
+        g_assert_cmpstr(json_object_get_string_member(zero, "meta-type"), ==, "object");
+        g_assert_cmpuint(json_array_get_length(
+            json_object_get_array_member(zero, "members")), ==, 0);
+    }
+    for (guint i = 0; i < json_array_get_length(ents); i++) {
+        JsonObject *e = json_array_get_object_element(ents, i);
+        const char *mt = json_object_get_string_member(e, "meta-type");
+        if (!strcmp(mt, "command")) {
+            const char *name = json_object_get_string_member(e, "name");
+            const QmpCommand *c = qmp_command_table_find(f.t, name);
+            JsonObject *arg;
+            JsonArray *members;
+            unsigned nm = 0;
+            g_assert_nonnull(c);
+            ncmd++;
+            arg = g_hash_table_lookup(byname, json_object_get_string_member(e, "arg-type"));
+            g_assert_nonnull(arg);
+            g_assert_nonnull(g_hash_table_lookup(byname,
+                json_object_get_string_member(e, "ret-type")));
+            g_assert_cmpstr(json_object_get_string_member(arg, "meta-type"), ==, "object");
+            members = json_object_get_array_member(arg, "members");
+            for (const QmpMember *m = c->args ? c->args->members : NULL;
+                 m && m->name; m++, nm++) {
+                JsonObject *jm = json_array_get_object_element(members, nm);
+                g_assert_cmpstr(json_object_get_string_member(jm, "name"), ==, m->name);
+                g_assert_cmpint(json_object_has_member(jm, "default"), ==, m->optional);
+                g_assert_nonnull(g_hash_table_lookup(byname,
+                    json_object_get_string_member(jm, "type")));
+            }
+            g_assert_cmpuint(json_array_get_length(members), ==, nm);
+        } else if (!strcmp(mt, "event")) {
+            nev++;
+            g_assert_nonnull(g_hash_table_lookup(byname,
+                json_object_get_string_member(e, "arg-type")));
+        } else if (!strcmp(mt, "array")) {
+            g_assert_nonnull(g_hash_table_lookup(byname,
+                json_object_get_string_member(e, "element-type")));
+        } else if (!strcmp(mt, "enum")) {
+            g_assert_cmpuint(json_array_get_length(json_object_get_array_member(e, "values")),
+                             ==, json_array_get_length(json_object_get_array_member(e, "members")));
+        } else if (!strcmp(mt, "builtin")) {
+            g_assert_true(json_object_has_member(e, "json-type"));
+        } else {
+            g_assert_cmpstr(mt, ==, "object");
+        }
+    }
+    g_assert_cmpuint(ncmd, ==, qmp_command_table_size(f.t));
+    g_assert_cmpuint(nev, ==, 7);
+    /* spot checks */
+    {
+        JsonObject *q = g_hash_table_lookup(byname, "query-status");
+        JsonObject *ret = g_hash_table_lookup(byname,
+            json_object_get_string_member(q, "ret-type"));
+        g_assert_cmpstr(json_object_get_string_member(q, "arg-type"), ==, "0");
+        g_assert_cmpuint(json_array_get_length(
+            json_object_get_array_member(ret, "members")), ==, 3);
+        JsonObject *s = g_hash_table_lookup(byname, "str");
+        g_assert_cmpstr(json_object_get_string_member(s, "json-type"), ==, "string");
+        g_assert_nonnull(g_hash_table_lookup(byname, "[str]"));
+    }
+    g_hash_table_destroy(byname);
+    json_node_unref(resp);
+    g_free(r);
+    fx_teardown(&f);
+}
+
+static void test_greeting(void)
+{
+    char *g = qmp_format_greeting(QMP_GREETING_QEMU, "1.2.3");
+    g_assert_cmpstr(g, ==, "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0,"
+                           "\"major\":5},\"package\":\"Stratus-1.2.3\"},"
+                           "\"capabilities\":[]}}");
+    g_free(g);
+    g = qmp_format_greeting(QMP_GREETING_LEGACY, "1.2.3");
+    g_assert_cmpstr(g, ==, "{\"QMP\":{\"version\":{\"StratoVirt\":{\"micro\":1,"
+                           "\"minor\":0,\"major\":0},\"package\":\"\"},"
+                           "\"capabilities\":[]}}");
+    g_free(g);
+}
+
+static void test_event_format(void)
+{
+    JsonObject *d = json_object_new();
+    JsonNode *data;
+    char *e;
+
+    e = qmp_format_event("STOP", NULL, 1583908726162739LL);
+    g_assert_cmpstr(e, ==, "{\"event\":\"STOP\",\"data\":{},\"timestamp\":"
+                           "{\"seconds\":1583908726,\"microseconds\":162739}}");
+    g_free(e);
+    json_object_set_boolean_member(d, "guest", FALSE);
+    json_object_set_string_member(d, "reason", "host-qmp-quit");
+    data = qmp_node_object(d);
+    e = qmp_format_event("SHUTDOWN", data, 1590563776519808LL);
+    g_assert_cmpstr(e, ==, "{\"event\":\"SHUTDOWN\",\"data\":{\"guest\":false,"
+                           "\"reason\":\"host-qmp-quit\"},\"timestamp\":"
+                           "{\"seconds\":1590563776,\"microseconds\":519808}}");
+    g_free(e);
+    json_node_unref(data);
+    /* data members keep the emitter's order */
+    d = json_object_new();
+    json_object_set_string_member(d, "path", "p");
+    json_object_set_string_member(d, "device", "d");
+    data = qmp_node_object(d);
+    e = qmp_format_event("DEVICE_DELETED", data, 5);
+    g_assert_cmpstr(e, ==, "{\"event\":\"DEVICE_DELETED\",\"data\":{\"path\":\"p\","
+                           "\"device\":\"d\"},\"timestamp\":{\"seconds\":0,"
+                           "\"microseconds\":5}}");
+    g_free(e);
+    json_node_unref(data);
+}
+
+static void test_rate_limiter(void)
+{
+    QmpRateLimiter r;
+    gint64 t = 1000000000;
+
+    qmp_rate_limiter_init(&r);
+    for (int i = 0; i < QMP_RATE_LIMIT; i++) {
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    g_assert_false(qmp_rate_limiter_admit(&r, t));
+    g_assert_false(qmp_rate_limiter_admit(&r, t + 9999));
+    g_assert_cmpint(qmp_rate_limiter_delay(&r, t + 9999), ==, 1);
+    /* 10 ms later there is room for exactly one more */
+    g_assert_true(qmp_rate_limiter_admit(&r, t + 10000));
+    g_assert_false(qmp_rate_limiter_admit(&r, t + 10000));
+    g_assert_cmpint(qmp_rate_limiter_delay(&r, t + 10000), ==, 10000);
+    /* after a quiet second the whole burst is available again */
+    t += 2 * G_USEC_PER_SEC;
+    g_assert_cmpint(qmp_rate_limiter_delay(&r, t), ==, 0);
+    for (int i = 0; i < QMP_RATE_LIMIT; i++) {
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    g_assert_false(qmp_rate_limiter_admit(&r, t));
+    /* steady 100/s is sustainable */
+    for (int i = 0; i < 500; i++) {
+        t += 10000;
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    /* a clock going backwards never admits more than the capacity */
+    g_assert_false(qmp_rate_limiter_admit(&r, t - 5000000));
+}
+
+static void test_scm_fds(void)
+{
+    Fixture f;
+    int p[2], q[2];
+    int *fds;
+
+    fx_setup(&f, QMP_MODE_LENIENT);
+    expect(&f, "{\"execute\":\"take-fd\"}", "{\"return\":0}");
+    g_assert_cmpint(pipe(p), ==, 0);
+    g_assert_cmpint(pipe(q), ==, 0);
+    fds = g_new(int, 2);
+    fds[0] = p[0];
+    fds[1] = p[1];
+    qmp_session_set_scm_fds(&f.sess, fds, 2);
+    g_assert_cmpint(qmp_session_take_scm_fd(&f.sess), ==, p[1]);   /* the last */
+    close(p[1]);
+    /* new fds replace (and close) unconsumed ones */
+    fds = g_new(int, 1);
+    fds[0] = q[0];
+    qmp_session_set_scm_fds(&f.sess, fds, 1);
+    g_assert_cmpint(fcntl(p[0], F_GETFD), ==, -1);
+    expect(&f, "{\"execute\":\"take-fd\"}", "{\"return\":1}");
+    expect(&f, "{\"execute\":\"take-fd\"}", "{\"return\":0}");
+
+    /* named fds */
+    g_hash_table_insert(f.sess.named_fds, g_strdup("fd1"), GINT_TO_POINTER(q[1]));
+    g_assert_cmpint(qmp_session_take_named_fd(&f.sess, "nope"), ==, -1);
+    g_assert_cmpint(qmp_session_take_named_fd(&f.sess, "fd1"), ==, q[1]);
+    g_assert_cmpint(qmp_session_take_named_fd(&f.sess, "fd1"), ==, -1);
+    close(q[1]);
+    fx_teardown(&f);
+}
+
+
+/* ======================================================================== */
+/* The server over real sockets (qmp-server.c + qmp-commands-machine.c),    */
+/* with the few machine.c functions it calls stubbed here.                  */
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include "machine.h"
+#include "qmp/qmp.h"
+
+static gint64 fake_mono_us;
+static gint64 fake_clock(void *opaque)
+{
+    return fake_mono_us;
+}
+static gint64 fake_wall(void *opaque)
+{
+    return 1583908726162739LL;
+}
+
+const char *runstate_name(RunState st)
+{
+    static const char *const n[] = { "prelaunch", "running", "paused", "shutdown",
+                                     "internal-error", "guest-panicked" };
+    return st < G_N_ELEMENTS(n) ? n[st] : "unknown";
+}
+
+const ChardevConfig *config_find_chardev(const StratusConfig *cfg, const char *id)
+{
+    for (guint i = 0; i < cfg->chardevs->len; i++) {
+        const ChardevConfig *c = g_ptr_array_index(cfg->chardevs, i);
+        if (!strcmp(c->id, id)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+void machine_emit_event(Machine *m, const char *name, JsonNode *data)
+{
+    qmp_server_emit_event(m->qmp, name, data);
+}
+
+bool machine_pause(Machine *m, GError **err)
+{
+    if (m->runstate != RUN_STATE_RUNNING) {
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FAILED, "VM is not running");
+        return false;
+    }
+    m->runstate = RUN_STATE_PAUSED;
+    machine_emit_event(m, "STOP", NULL);
+    return true;
+}
+
+bool machine_resume(Machine *m, GError **err)
+{
+    if (m->runstate == RUN_STATE_RUNNING) {
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FAILED, "VM is already running");
+        return false;
+    }
+    m->runstate = RUN_STATE_RUNNING;
+    machine_emit_event(m, "RESUME", NULL);
+    return true;
+}
+
+void machine_system_reset(Machine *m)
+{
+}
+
+void machine_powerdown(Machine *m)
+{
+    machine_emit_event(m, "POWERDOWN", NULL);
+}
+
+static gboolean stub_shutdown(gpointer opaque)
+{
+    Machine *m = opaque;
+    JsonObject *d = json_object_new();
+    json_object_set_boolean_member(d, "guest", FALSE);
+    json_object_set_string_member(d, "reason", "host-qmp-quit");
+    machine_emit_event(m, "SHUTDOWN", qmp_node_object(d));
+    return G_SOURCE_REMOVE;
+}
+
+/* Like machine.c: record, then emit SHUTDOWN from the main loop. */
+void machine_request_shutdown(Machine *m, ShutdownReason reason)
+{
+    GSource *src;
+    if (m->shutdown_request != SHUTDOWN_NONE) {
+        return;
+    }
+    m->shutdown_request = reason;
+    src = g_idle_source_new();
+    g_source_set_callback(src, stub_shutdown, m, NULL);
+    g_source_attach(src, m->ctx);
+    g_source_unref(src);
+}
+
+typedef struct {
+    StratusConfig cfg;
+    ChardevConfig chr;
+    MonitorConfig mon;
+    Machine m;
+    int client;             /* our end of the socketpair, or a unix client */
+    GString *in;
+    char *dir;
+} Srv;
+
+static void srv_start(Srv *t, QmpMode mode, QmpGreeting greeting, const char *path)
+{
+    GError *err = NULL;
+    int sv[2];
+
+    memset(t, 0, sizeof(*t));
+    t->cfg.chardevs = g_ptr_array_new();
+    t->cfg.monitors = g_ptr_array_new();
+    t->chr.id = (char *)"mon";
+    t->chr.kind = CHARDEV_SOCKET;
+    t->chr.port = -1;
+    t->chr.fd = -1;
+    t->client = -1;
+    if (path) {
+        t->chr.path = (char *)path;
+        t->chr.server = true;
+        t->chr.nowait = true;
+    } else {
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+        t->chr.fd = sv[1];
+        t->client = sv[0];
+    }
+    t->mon.id = (char *)"monitor0";
+    t->mon.chardev = (char *)"mon";
+    t->mon.mode = mode;
+    t->mon.greeting = greeting;
+    g_ptr_array_add(t->cfg.chardevs, &t->chr);
+    g_ptr_array_add(t->cfg.monitors, &t->mon);
+    t->cfg.smp = (SmpConfig){ .cpus = 2, .maxcpus = 3, .sockets = 3, .dies = 1,
+                              .clusters = 1, .cores = 1, .threads = 1 };
+    t->m.cfg = &t->cfg;
+    t->m.ctx = g_main_context_new();
+    t->m.vcpus = g_ptr_array_new();
+    t->m.runstate = RUN_STATE_RUNNING;
+    t->in = g_string_new(NULL);
+    g_assert_true(g_main_context_acquire(t->m.ctx));
+    t->m.qmp = qmp_server_new(&t->m, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(t->m.qmp);
+    fake_mono_us = 1000000;
+    qmp_server_set_clock(t->m.qmp, fake_clock, fake_wall, NULL);
+}
+
+static void srv_stop(Srv *t)
+{
+    qmp_server_free(t->m.qmp);
+    if (t->client >= 0) {
+        close(t->client);
+    }
+    while (g_main_context_iteration(t->m.ctx, FALSE)) {
+    }
+    g_main_context_release(t->m.ctx);
+    g_main_context_unref(t->m.ctx);
+    g_ptr_array_free(t->cfg.chardevs, TRUE);
+    g_ptr_array_free(t->cfg.monitors, TRUE);
+    g_ptr_array_free(t->m.vcpus, TRUE);
+    g_string_free(t->in, TRUE);
+}
+
+static void srv_spin(Srv *t)
+{
+    for (int i = 0; i < 10; i++) {
+        g_main_context_iteration(t->m.ctx, FALSE);
+    }
+}
+
+static void srv_send(Srv *t, const void *buf, size_t len)
+{
+    g_assert_cmpint(send(t->client, buf, len, MSG_NOSIGNAL), ==, (ssize_t)len);
+}
+
+static void srv_sends(Srv *t, const char *s)
+{
+    srv_send(t, s, strlen(s));
+}
+
+/* Next line including its "\r\n" (NULL on timeout or EOF). */
+static char *srv_line_timeout(Srv *t, int ms)
+{
+    gint64 deadline = g_get_monotonic_time() + ms * 1000;
+    for (;;) {
+        char *nl = strstr(t->in->str, "\r\n");
+        char buf[65536];
+        ssize_t n;
+        if (nl) {
+            size_t len = nl - t->in->str + 2;
+            char *line = g_strndup(t->in->str, len);
+            g_string_erase(t->in, 0, len);
+            return line;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            return NULL;
+        }
+        g_main_context_iteration(t->m.ctx, FALSE);
+        n = recv(t->client, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0) {
+            return NULL;
+        }
+        if (n > 0) {
+            g_string_append_len(t->in, buf, n);
+        } else {
+            g_usleep(200);
+        }
+    }
+}
+
+static char *srv_line(Srv *t)
+{
+    char *l = srv_line_timeout(t, 2000);
+    g_assert_nonnull(l);
+    return l;
+}
+
+static void srv_expect(Srv *t, const char *expect)
+{
+    char *l = srv_line(t);
+    g_assert_cmpstr(l, ==, expect);
+    g_free(l);
+}
+
+static void srv_expect_nothing(Srv *t)
+{
+    char *l = srv_line_timeout(t, 100);
+    g_assert_null(l);
+}
+
+#define GREETING_QEMU "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0," \
+    "\"major\":5},\"package\":\"Stratus-" STRATUS_VERSION "\"},\"capabilities\":[]}}\r\n"
+#define TS "\"timestamp\":{\"seconds\":1583908726,\"microseconds\":162739}}\r\n"
+
+static void test_server_greeting_and_framing(void)
+{
+    Srv t;
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    /* two requests in one write, no newline */
+    srv_sends(&t, "{\"execute\":\"query-status\"}{\"execute\":\"query-name\",\"id\":1}");
+    srv_expect(&t, "{\"return\":{\"running\":true,\"singlestep\":false,"
+                   "\"status\":\"running\"}}\r\n");
+    srv_expect(&t, "{\"return\":{},\"id\":1}\r\n");
+    /* one request split over reads */
+    srv_sends(&t, "{\"execute\":\"query-t");
+    srv_spin(&t);
+    srv_expect_nothing(&t);
+    srv_sends(&t, "arget\"}");
+    srv_expect(&t, "{\"return\":{\"arch\":\"x86_64\"}}\r\n");
+    /* errors keep the connection usable */
+    srv_sends(&t, "{]\n{\"execute\":\"no-such\"}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"JSON parse error, expecting value\"}}\r\n");
+    srv_expect(&t, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+                   "\"The command no-such has not been found\"}}\r\n");
+    srv_stop(&t);
+
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_LEGACY, NULL);
+    srv_expect(&t, "{\"QMP\":{\"version\":{\"StratoVirt\":{\"micro\":1,\"minor\":0,"
+                   "\"major\":0},\"package\":\"\"},\"capabilities\":[]}}\r\n");
+    srv_stop(&t);
+}
+
+static void test_server_big_message(void)
+{
+    Srv t;
+    GString *big = g_string_new("{\"execute\":\"query-name\",\"arguments\":{\"x\":\"");
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    while (big->len < (1 << 20)) {
+        g_string_append(big, "0123456789abcdef");
+    }
+    g_string_append(big, "\"}}{\"execute\":\"query-name\",\"id\":\"after\"}");
+    /* the socket buffer is smaller than 1 MiB: feed and serve alternately */
+    for (size_t off = 0; off < big->len;) {
+        ssize_t n = send(t.client, big->str + off, MIN(big->len - off, 65536),
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            off += n;
+        }
+        srv_spin(&t);
+    }
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"The socket message is too long.\"}}\r\n");
+    srv_expect(&t, "{\"return\":{},\"id\":\"after\"}\r\n");
+    g_string_free(big, TRUE);
+    srv_stop(&t);
+}
+
+static void test_server_event_order(void)
+{
+    Srv t;
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    /* stop/cont: the event first (as the seeds show) */
+    srv_sends(&t, "{\"execute\":\"stop\"}");
+    srv_expect(&t, "{\"event\":\"STOP\",\"data\":{}," TS);
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_sends(&t, "{\"execute\":\"stop\"}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"VM is not running\"}}\r\n");
+    srv_sends(&t, "{\"execute\":\"cont\",\"id\":2}");
+    srv_expect(&t, "{\"event\":\"RESUME\",\"data\":{}," TS);
+    srv_expect(&t, "{\"return\":{},\"id\":2}\r\n");
+    /* other events caused by a command follow its reply */
+    srv_sends(&t, "{\"execute\":\"system_powerdown\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_expect(&t, "{\"event\":\"POWERDOWN\",\"data\":{}," TS);
+    /* an event outside a command goes out at once */
+    qmp_server_emit_event(t.m.qmp, "RESET", NULL);
+    srv_expect(&t, "{\"event\":\"RESET\",\"data\":{}," TS);
+    /* quit: reply, SHUTDOWN, and input after it is not served */
+    srv_sends(&t, "{\"execute\":\"quit\"}{\"execute\":\"query-name\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_expect(&t, "{\"event\":\"SHUTDOWN\",\"data\":{\"guest\":false,"
+                   "\"reason\":\"host-qmp-quit\"}," TS);
+    srv_expect_nothing(&t);
+    srv_stop(&t);
+}
+
+static gpointer emit_from_thread(gpointer opaque)
+{
+    Srv *t = opaque;
+    qmp_server_emit_event(t->m.qmp, "STOP", NULL);
+    return NULL;
+}
+
+static void test_server_thread_event(void)
+{
+    Srv t;
+    GThread *th;
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    th = g_thread_new("vcpu", emit_from_thread, &t);
+    g_thread_join(th);
+    srv_expect(&t, "{\"event\":\"STOP\",\"data\":{}," TS);
+    srv_stop(&t);
+}
+
+static void test_server_strict_events(void)
+{
+    Srv t;
+    srv_start(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    qmp_server_emit_event(t.m.qmp, "RESET", NULL);
+    srv_sends(&t, "{\"execute\":\"stop\"}");
+    srv_expect(&t, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+                   "\"Expecting capabilities negotiation with 'qmp_capabilities'\"}}\r\n");
+    srv_sends(&t, "{\"execute\":\"qmp_capabilities\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    qmp_server_emit_event(t.m.qmp, "RESET", NULL);
+    srv_expect(&t, "{\"event\":\"RESET\",\"data\":{}," TS);
+    srv_stop(&t);
+}
+
+static void test_server_throttle(void)
+{
+    Srv t;
+    GString *burst = g_string_new(NULL);
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    for (int i = 0; i < 102; i++) {
+        g_string_append_printf(burst, "{\"execute\":\"query-name\",\"id\":%d}", i);
+    }
+    srv_send(&t, burst->str, burst->len);
+    for (int i = 0; i < 100; i++) {
+        char *exp = g_strdup_printf("{\"return\":{},\"id\":%d}\r\n", i);
+        srv_expect(&t, exp);
+        g_free(exp);
+    }
+    /* the excess requests get the error (with their id); nothing else lost */
+    srv_expect(&t, "{\"error\":{\"class\":\"OperationThrottled\",\"desc\":"
+                   "\"More than 100 requests received during 1 second\"},\"id\":100}\r\n");
+    srv_expect(&t, "{\"error\":{\"class\":\"OperationThrottled\",\"desc\":"
+                   "\"More than 100 requests received during 1 second\"},\"id\":101}\r\n");
+    srv_sends(&t, "{\"execute\":\"query-name\"}");
+    srv_expect(&t, "{\"error\":{\"class\":\"OperationThrottled\",\"desc\":"
+                   "\"More than 100 requests received during 1 second\"}}\r\n");
+    fake_mono_us += 10000;      /* 10 ms: room for one */
+    srv_sends(&t, "{\"execute\":\"query-name\",\"id\":\"a\"}{\"execute\":\"query-name\",\"id\":\"b\"}");
+    srv_expect(&t, "{\"return\":{},\"id\":\"a\"}\r\n");
+    srv_expect(&t, "{\"error\":{\"class\":\"OperationThrottled\",\"desc\":"
+                   "\"More than 100 requests received during 1 second\"},\"id\":\"b\"}\r\n");
+    fake_mono_us += G_USEC_PER_SEC;
+    srv_sends(&t, "{\"execute\":\"query-status\"}");
+    srv_expect(&t, "{\"return\":{\"running\":true,\"singlestep\":false,"
+                   "\"status\":\"running\"}}\r\n");
+    g_string_free(burst, TRUE);
+    srv_stop(&t);
+}
+
+static void send_with_fd(Srv *t, const char *data, int fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { .iov_base = (void *)data, .iov_len = strlen(data) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    g_assert_cmpint(sendmsg(t->client, &mh, MSG_NOSIGNAL), ==, (ssize_t)strlen(data));
+}
+
+static void test_server_getfd(void)
+{
+    Srv t;
+    int p[2];
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    g_assert_cmpint(pipe(p), ==, 0);
+    srv_sends(&t, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"fd0\"}}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"Invalid SCM message\"}}\r\n");
+    /* qemu.qmp style: the fd rides on a lone space, the command follows */
+    send_with_fd(&t, " ", p[0]);
+    srv_spin(&t);
+    srv_sends(&t, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"fd1\"}}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    /* or with the command itself */
+    send_with_fd(&t, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"fd2\"}}", p[1]);
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_sends(&t, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"1x\"}}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"Parameter 'fdname' expects a name not starting with a digit\"}}\r\n");
+    srv_sends(&t, "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"fd1\"}}"
+                  "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"fd1\"}}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"File descriptor named 'fd1' not found\"}}\r\n");
+    close(p[0]);
+    close(p[1]);
+    srv_stop(&t);
+}
+
+static void test_server_machine_queries(void)
+{
+    Srv t;
+    Vcpu v[2] = { { .index = 0, .tid = 4242 }, { .index = 1, .tid = 4243 } };
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    g_ptr_array_add(t.m.vcpus, &v[0]);
+    g_ptr_array_add(t.m.vcpus, &v[1]);
+    srv_expect(&t, GREETING_QEMU);
+    /* the seeds' shapes (001/004), with -smp 2 as 2 sockets */
+    srv_sends(&t, "{ \"execute\": \"query-cpus\" }");
+    srv_expect(&t, "{\"return\":[{\"CPU\":0,\"arch\":\"x86\",\"current\":true,"
+        "\"halted\":false,\"props\":{\"core-id\":0,\"socket-id\":0,\"thread-id\":0},"
+        "\"qom_path\":\"/machine/unattached/device[0]\",\"thread_id\":4242},"
+        "{\"CPU\":1,\"arch\":\"x86\",\"current\":true,\"halted\":false,\"props\":"
+        "{\"core-id\":0,\"socket-id\":1,\"thread-id\":0},\"qom_path\":"
+        "\"/machine/unattached/device[1]\",\"thread_id\":4243}]}\r\n");
+    srv_sends(&t, "{ \"execute\": \"query-hotpluggable-cpus\" }");
+    srv_expect(&t, "{\"return\":[{\"props\":{\"core-id\":0,\"socket-id\":0,"
+        "\"thread-id\":0},\"qom-path\":\"/machine/unattached/device[0]\",\"type\":"
+        "\"host-x86-cpu\",\"vcpus-count\":1},{\"props\":{\"core-id\":0,\"socket-id\":1,"
+        "\"thread-id\":0},\"qom-path\":\"/machine/unattached/device[1]\",\"type\":"
+        "\"host-x86-cpu\",\"vcpus-count\":1},{\"props\":{\"core-id\":0,\"socket-id\":2,"
+        "\"thread-id\":0},\"type\":\"host-x86-cpu\",\"vcpus-count\":1}]}\r\n");
+    srv_sends(&t, "{\"execute\":\"query-cpus-fast\"}");
+    srv_expect(&t, "{\"return\":[{\"cpu-index\":0,\"props\":{\"core-id\":0,"
+        "\"socket-id\":0,\"thread-id\":0},\"qom-path\":\"/machine/unattached/device[0]\","
+        "\"target\":\"x86_64\",\"thread-id\":4242},{\"cpu-index\":1,\"props\":"
+        "{\"core-id\":0,\"socket-id\":1,\"thread-id\":0},\"qom-path\":"
+        "\"/machine/unattached/device[1]\",\"target\":\"x86_64\",\"thread-id\":4243}]}\r\n");
+    srv_sends(&t, "{\"execute\":\"query-version\"}");
+    srv_expect(&t, "{\"return\":{\"package\":\"Stratus-" STRATUS_VERSION "\",\"qemu\":"
+                   "{\"major\":5,\"micro\":1,\"minor\":0}}}\r\n");
+    srv_sends(&t, "{\"execute\":\"query-kvm\",\"arguments\":{\"libvirt\":1}}");
+    srv_expect(&t, "{\"return\":{\"enabled\":true,\"present\":true}}\r\n");
+    srv_sends(&t, "{\"execute\":\"query-uuid\"}{\"execute\":\"query-name\"}");
+    srv_expect(&t, "{\"return\":{\"UUID\":\"00000000-0000-0000-0000-000000000000\"}}\r\n");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"info  status\"}}");
+    srv_expect(&t, "{\"return\":\"VM status: running\\r\\n\"}\r\n");
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"info cpus\"}}");
+    srv_expect(&t, "{\"return\":\"* CPU #0: thread_id=4242\\r\\n  CPU #1: "
+                   "thread_id=4243\\r\\n\"}\r\n");
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"frobnicate\"}}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"Unsupported command: frobnicate\"}}\r\n");
+    srv_sends(&t, "{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine\","
+                  "\"property\":\"type\"}}");
+    srv_expect(&t, "{\"return\":\"microvm-machine\"}\r\n");
+    srv_sends(&t, "{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine\","
+                  "\"property\":\"nope\"}}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"Property 'microvm-machine.nope' not found\"}}\r\n");
+    srv_sends(&t, "{\"execute\":\"qom-list\",\"arguments\":{\"path\":\"/nonexist\"}}");
+    srv_expect(&t, "{\"error\":{\"class\":\"DeviceNotFound\",\"desc\":"
+                   "\"Device '/nonexist' not found\"}}\r\n");
+    srv_sends(&t, "{\"execute\":\"qom-list\"}");
+    srv_expect(&t, "{\"return\":[]}\r\n");
+    srv_sends(&t, "{\"execute\":\"query-status\",\"arguments\":{\"x\":1}}");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"Parameter 'x' is unexpected\"}}\r\n");
+    t.m.runstate = RUN_STATE_PRELAUNCH;
+    srv_sends(&t, "{\"execute\":\"query-status\"}");
+    srv_expect(&t, "{\"return\":{\"running\":false,\"singlestep\":false,"
+                   "\"status\":\"prelaunch\"}}\r\n");
+    srv_stop(&t);
+}
+
+static int unix_client(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), ==, 0);
+    return fd;
+}
+
+static void test_server_unix_listener(void)
+{
+    Srv t;
+    char *dir = g_dir_make_tmp("qmp-test-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "qmp.sock", NULL);
+    struct stat st;
+    int a, b;
+
+    /* a stale file is replaced */
+    g_assert_true(g_file_set_contents(path, "stale", -1, NULL));
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, path);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_true(S_ISSOCK(st.st_mode));
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+
+    a = unix_client(path);
+    t.client = a;
+    srv_expect(&t, GREETING_QEMU);
+    /* a second client waits: the listener is parked */
+    b = unix_client(path);
+    t.client = b;
+    srv_expect_nothing(&t);
+    t.client = a;
+    srv_sends(&t, "{\"execute\":\"query-name\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    close(a);
+    t.client = b;
+    srv_expect(&t, GREETING_QEMU);
+    srv_sends(&t, "{\"execute\":\"query-name\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_stop(&t);           /* closes b */
+    g_assert_cmpint(stat(path, &st), ==, -1);   /* unlinked */
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+
+static void test_server_peer_close(void)
+{
+    Srv t;
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    srv_sends(&t, "{\"execute\":\"query-name\"}");
+    close(t.client);
+    t.client = -1;
+    srv_spin(&t);
+    /* events to a closed peer are harmless */
+    qmp_server_emit_event(t.m.qmp, "RESET", NULL);
+    srv_spin(&t);
+    srv_stop(&t);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/qmp-dispatch/request-errors", test_request_errors);
+    g_test_add_func("/qmp-dispatch/argument-errors", test_argument_errors);
+    g_test_add_func("/qmp-dispatch/id-echo", test_id_echo);
+    g_test_add_func("/qmp-dispatch/return-order-and-flags", test_return_order_and_flags);
+    g_test_add_func("/qmp-dispatch/handler-errors", test_handler_errors);
+    g_test_add_func("/qmp-dispatch/strict-negotiation", test_strict_negotiation);
+    g_test_add_func("/qmp-dispatch/lenient-mode", test_lenient_mode);
+    g_test_add_func("/qmp-dispatch/query-commands-events", test_query_commands);
+    g_test_add_func("/qmp-dispatch/table-replace", test_table_replace);
+    g_test_add_func("/qmp-dispatch/schema-consistency", test_schema_consistency);
+    g_test_add_func("/qmp-dispatch/greeting", test_greeting);
+    g_test_add_func("/qmp-dispatch/event-format", test_event_format);
+    g_test_add_func("/qmp-dispatch/rate-limiter", test_rate_limiter);
+    g_test_add_func("/qmp-dispatch/scm-fds", test_scm_fds);
+    g_test_add_func("/qmp-server/greeting-and-framing", test_server_greeting_and_framing);
+    g_test_add_func("/qmp-server/big-message", test_server_big_message);
+    g_test_add_func("/qmp-server/event-order", test_server_event_order);
+    g_test_add_func("/qmp-server/thread-event", test_server_thread_event);
+    g_test_add_func("/qmp-server/strict-events", test_server_strict_events);
+    g_test_add_func("/qmp-server/throttle", test_server_throttle);
+    g_test_add_func("/qmp-server/getfd", test_server_getfd);
+    g_test_add_func("/qmp-server/machine-queries", test_server_machine_queries);
+    g_test_add_func("/qmp-server/unix-listener", test_server_unix_listener);
+    g_test_add_func("/qmp-server/peer-close", test_server_peer_close);
+    return g_test_run();
+}
