@@ -177,6 +177,13 @@ void machine_system_reset(Machine *m)
     if (was_running) {
         cpus_resume_all(m);
     }
+    /* Seed 000: {"event":"RESET","data":{"guest":true}} after system_reset. */
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "guest");
+    json_builder_add_boolean_value(b, true);
+    json_builder_end_object(b);
+    machine_emit_event(m, "RESET", json_builder_get_root(b));
 }
 
 void machine_powerdown(Machine *m)
@@ -386,6 +393,8 @@ int machine_run(Machine *m)
         cpus_resume_all(m);
         machine_set_runstate(m, RUN_STATE_RUNNING);
     } else {
+        /* StratoVirt reports a -S machine as "paused" (QEMU: "prelaunch"). */
+        machine_set_runstate(m, RUN_STATE_PAUSED);
         log_info("vCPUs frozen (-S): waiting for 'cont'");
     }
     main_loop(m);
