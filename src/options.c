@@ -1135,6 +1135,18 @@ static bool handle_uuid(ParseCtx *ctx, const char *opt, const char *value, GErro
     return true;
 }
 
+/* Does any OptList in the array have this id= ? */
+static bool optlists_have_id(const GPtrArray *lists, const char *id)
+{
+    for (guint i = 0; i < lists->len; i++) {
+        const char *other = optlist_get(g_ptr_array_index(lists, i), "id");
+        if (other && strcmp(other, id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool handle_drive(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = {
@@ -1195,14 +1207,9 @@ static bool handle_drive(ParseCtx *ctx, const char *opt, const char *value, GErr
         set_error(err, "%s: invalid media '%s' (expected disk or cdrom)", opt, v);
         goto fail;
     }
-    if (id) {
-        for (guint i = 0; i < ctx->cfg->drives->len; i++) {
-            const char *other = optlist_get(g_ptr_array_index(ctx->cfg->drives, i), "id");
-            if (other && strcmp(other, id) == 0) {
-                set_error(err, "%s: Drive %s has been added", opt, id);
-                goto fail;
-            }
-        }
+    if (id && optlists_have_id(ctx->cfg->drives, id)) {
+        set_error(err, "%s: Drive %s has been added", opt, id);
+        goto fail;
     }
     g_ptr_array_add(ctx->cfg->drives, l);
     return true;
@@ -1233,12 +1240,9 @@ static bool handle_device(ParseCtx *ctx, const char *opt, const char *value, GEr
         if (!check_str(opt, "id", id, MAX_STRING_LENGTH, err)) {
             goto fail;
         }
-        for (guint i = 0; i < ctx->cfg->devices->len; i++) {
-            const char *other = optlist_get(g_ptr_array_index(ctx->cfg->devices, i), "id");
-            if (other && strcmp(other, id) == 0) {
-                set_error(err, "%s: Device id '%s' has been added", opt, id);
-                goto fail;
-            }
+        if (optlists_have_id(ctx->cfg->devices, id)) {
+            set_error(err, "%s: Device id '%s' has been added", opt, id);
+            goto fail;
         }
     }
     g_ptr_array_add(ctx->cfg->devices, l);
