@@ -71,20 +71,6 @@
 
 #define MAX_CPUID_ENTRIES         256
 
-static void set_errno_error(GError **err, int errnum, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static void set_errno_error(GError **err, int errnum, const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    set_error(err, "%s: %s", msg, g_strerror(errnum));
-}
-
 /* ---- VM-wide: supported CPUID and MSR list ---- */
 
 bool kvm_x86_vm_init(Machine *m, KvmState *s, GError **err)
@@ -103,7 +89,7 @@ bool kvm_x86_vm_init(Machine *m, KvmState *s, GError **err)
         }
         g_free(c);
         if (errno != E2BIG || nent >= 4096) {
-            set_errno_error(err, errno, "KVM_GET_SUPPORTED_CPUID");
+            set_error_errno(err, errno, "KVM_GET_SUPPORTED_CPUID");
             return false;
         }
         nent *= 2;
@@ -111,13 +97,13 @@ bool kvm_x86_vm_init(Machine *m, KvmState *s, GError **err)
 
     /* First call fails with E2BIG and reports the count. */
     if (ioctl(s->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
-        set_errno_error(err, errno, "KVM_GET_MSR_INDEX_LIST");
+        set_error_errno(err, errno, "KVM_GET_MSR_INDEX_LIST");
         return false;
     }
     list = g_malloc0(sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
     list->nmsrs = probe.nmsrs;
     if (ioctl(s->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
-        set_errno_error(err, errno, "KVM_GET_MSR_INDEX_LIST");
+        set_error_errno(err, errno, "KVM_GET_MSR_INDEX_LIST");
         g_free(list);
         return false;
     }
@@ -298,7 +284,7 @@ static bool setup_cpuid(Vcpu *cpu, GError **err)
     }
 
     if (ioctl(kv->fd, KVM_SET_CPUID2, c) < 0) {
-        set_errno_error(err, errno, "KVM_SET_CPUID2 on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_SET_CPUID2 on vcpu %u", cpu->index);
         return false;
     }
     return true;
@@ -329,7 +315,7 @@ static bool setup_lapic_image(Vcpu *cpu, GError **err)
     KvmVcpu *kv = kvm_vcpu(cpu);
 
     if (ioctl(kv->fd, KVM_GET_LAPIC, &kv->lapic) < 0) {
-        set_errno_error(err, errno, "KVM_GET_LAPIC on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_GET_LAPIC on vcpu %u", cpu->index);
         return false;
     }
     lapic_set(&kv->lapic, APIC_LVT_LINT0,
@@ -345,7 +331,7 @@ static bool apply_lapic(Vcpu *cpu, GError **err)
     struct kvm_lapic_state l = kv->lapic;
 
     if (ioctl(kv->fd, KVM_SET_LAPIC, &l) < 0) {
-        set_errno_error(err, errno, "KVM_SET_LAPIC on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_SET_LAPIC on vcpu %u", cpu->index);
         return false;
     }
     return true;
@@ -425,7 +411,7 @@ static bool apply_reset_msrs(Vcpu *cpu, GError **err)
         memcpy(part.e, &msrs.e[done], (n - done) * sizeof(part.e[0]));
         r = ioctl(kv->fd, KVM_SET_MSRS, &part);
         if (r < 0) {
-            set_errno_error(err, errno, "KVM_SET_MSRS on vcpu %u", cpu->index);
+            set_error_errno(err, errno, "KVM_SET_MSRS on vcpu %u", cpu->index);
             return false;
         }
         done += r;
@@ -553,7 +539,7 @@ static bool apply_fpu(Vcpu *cpu, GError **err)
     fpu.fcw = 0x37f;
     fpu.mxcsr = 0x1f80;
     if (ioctl(kv->fd, KVM_SET_FPU, &fpu) < 0) {
-        set_errno_error(err, errno, "KVM_SET_FPU on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_SET_FPU on vcpu %u", cpu->index);
         return false;
     }
     return true;
@@ -579,7 +565,7 @@ bool kvm_x86_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)
     }
 
     if (ioctl(kv->fd, KVM_GET_SREGS, &sregs) < 0) {
-        set_errno_error(err, errno, "KVM_GET_SREGS on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_GET_SREGS on vcpu %u", cpu->index);
         return false;
     }
     memset(&regs, 0, sizeof(regs));
@@ -598,11 +584,11 @@ bool kvm_x86_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)
     sregs.apic_base = APIC_DEFAULT_BASE | APICBASE_ENABLE | (bsp ? APICBASE_BSP : 0);
     memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
     if (ioctl(kv->fd, KVM_SET_SREGS, &sregs) < 0) {
-        set_errno_error(err, errno, "KVM_SET_SREGS on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_SET_SREGS on vcpu %u", cpu->index);
         return false;
     }
     if (ioctl(kv->fd, KVM_SET_REGS, &regs) < 0) {
-        set_errno_error(err, errno, "KVM_SET_REGS on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_SET_REGS on vcpu %u", cpu->index);
         return false;
     }
     if (!apply_fpu(cpu, err) || !apply_lapic(cpu, err)) {
@@ -620,7 +606,7 @@ bool kvm_x86_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)
     /* BSP runs; APs wait in the kernel for INIT/SIPI from the guest. */
     mp.mp_state = bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED;
     if (ioctl(kv->fd, KVM_SET_MP_STATE, &mp) < 0) {
-        set_errno_error(err, errno, "KVM_SET_MP_STATE on vcpu %u", cpu->index);
+        set_error_errno(err, errno, "KVM_SET_MP_STATE on vcpu %u", cpu->index);
         return false;
     }
     return true;

@@ -24,20 +24,6 @@
 
 #define KVM_KICK_SIGNAL SIGUSR1
 
-static void set_errno_error(GError **err, int errnum, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static void set_errno_error(GError **err, int errnum, const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *msg = NULL;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    set_error(err, "%s: %s", msg, g_strerror(errnum));
-}
-
 static int kvm_ioctl_retry(int fd, unsigned long req, void *arg)
 {
     int r;
@@ -110,7 +96,7 @@ static bool kvm_init(Machine *m, GError **err)
 
     s->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (s->kvm_fd < 0) {
-        set_errno_error(err, errno, "failed to open /dev/kvm");
+        set_error_errno(err, errno, "failed to open /dev/kvm");
         goto fail;
     }
     r = ioctl(s->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -120,18 +106,18 @@ static bool kvm_init(Machine *m, GError **err)
     }
     s->vcpu_mmap_size = ioctl(s->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (s->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {
-        set_errno_error(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
+        set_error_errno(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
         goto fail;
     }
     do {
         s->vm_fd = ioctl(s->kvm_fd, KVM_CREATE_VM, 0);
     } while (s->vm_fd < 0 && errno == EINTR);
     if (s->vm_fd < 0) {
-        set_errno_error(err, errno, "KVM_CREATE_VM");
+        set_error_errno(err, errno, "KVM_CREATE_VM");
         goto fail;
     }
     if (fcntl(s->vm_fd, F_SETFD, FD_CLOEXEC) < 0) {
-        set_errno_error(err, errno, "fcntl(vm fd)");
+        set_error_errno(err, errno, "fcntl(vm fd)");
         goto fail;
     }
     if (!check_cap(s, KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", err) ||
@@ -151,25 +137,25 @@ static bool kvm_init(Machine *m, GError **err)
         ioctl(s->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 
     if (ioctl(s->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
-        set_errno_error(err, errno, "KVM_SET_TSS_ADDR");
+        set_error_errno(err, errno, "KVM_SET_TSS_ADDR");
         goto fail;
     }
     {
         uint64_t ident = KVM_IDENTITY_MAP_ADDR;
 
         if (ioctl(s->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0) {
-            set_errno_error(err, errno, "KVM_SET_IDENTITY_MAP_ADDR");
+            set_error_errno(err, errno, "KVM_SET_IDENTITY_MAP_ADDR");
             goto fail;
         }
     }
     if (ioctl(s->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        set_errno_error(err, errno, "KVM_CREATE_IRQCHIP");
+        set_error_errno(err, errno, "KVM_CREATE_IRQCHIP");
         goto fail;
     }
     memset(&pit, 0, sizeof(pit));
     pit.flags = KVM_PIT_SPEAKER_DUMMY;
     if (ioctl(s->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-        set_errno_error(err, errno, "KVM_CREATE_PIT2");
+        set_error_errno(err, errno, "KVM_CREATE_PIT2");
         goto fail;
     }
     if (!kvm_x86_vm_init(m, s, err)) {
@@ -202,7 +188,7 @@ static bool kvm_map_ram(Machine *m, GError **err)
         };
 
         if (ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
-            set_errno_error(err, errno,
+            set_error_errno(err, errno,
                             "KVM_SET_USER_MEMORY_REGION slot %u [0x%" G_GINT64_MODIFIER
                             "x, +0x%" G_GINT64_MODIFIER "x)",
                             reg.slot, (guint64)b->gpa, (guint64)b->size);
@@ -227,16 +213,16 @@ static bool kvm_vcpu_init(Vcpu *cpu, GError **err)
         kv->fd = ioctl(s->vm_fd, KVM_CREATE_VCPU, (unsigned long)cpu->apic_id);
     } while (kv->fd < 0 && errno == EINTR);
     if (kv->fd < 0) {
-        set_errno_error(err, errno, "KVM_CREATE_VCPU %u", cpu->index);
+        set_error_errno(err, errno, "KVM_CREATE_VCPU %u", cpu->index);
         goto fail;
     }
     if (fcntl(kv->fd, F_SETFD, FD_CLOEXEC) < 0) {
-        set_errno_error(err, errno, "fcntl(vcpu fd)");
+        set_error_errno(err, errno, "fcntl(vcpu fd)");
         goto fail;
     }
     run = mmap(NULL, s->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, kv->fd, 0);
     if (run == MAP_FAILED) {
-        set_errno_error(err, errno, "mmap of vcpu %u kvm_run", cpu->index);
+        set_error_errno(err, errno, "mmap of vcpu %u kvm_run", cpu->index);
         goto fail;
     }
     kv->run = run;
@@ -556,7 +542,7 @@ static bool kvm_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err)
     struct kvm_irqfd irqfd = { .fd = fd, .gsi = gsi };
 
     if (kvm_ioctl_retry(s->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-        set_errno_error(err, errno, "KVM_IRQFD gsi %u", gsi);
+        set_error_errno(err, errno, "KVM_IRQFD gsi %u", gsi);
         return false;
     }
     return true;
@@ -596,7 +582,7 @@ static bool kvm_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size
 
     fill_ioeventfd(&e, pio, addr, size, datamatch, data, fd);
     if (kvm_ioctl_retry(s->vm_fd, KVM_IOEVENTFD, &e) < 0) {
-        set_errno_error(err, errno,
+        set_error_errno(err, errno,
                         "KVM_IOEVENTFD %s 0x%" G_GINT64_MODIFIER "x size %u",
                         pio ? "pio" : "mmio", (guint64)addr, size);
         return false;

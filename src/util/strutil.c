@@ -3,6 +3,7 @@
  * parsing. Everything here is pure (no I/O, no logging) so it can be unit
  * tested in isolation.
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "util/strutil.h"
@@ -135,4 +136,15 @@ bool parse_bool(const char *str, bool *out)
         }
     }
     return false;
+}
+
+void set_error_errno(GError **err, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    set_error(err, "%s: %s", msg, g_strerror(errnum));
 }

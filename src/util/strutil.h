@@ -21,6 +21,9 @@ typedef enum {
 #define set_error(err, ...) \
     g_set_error(err, STRATUS_ERROR, STRATUS_ERROR_GENERIC, __VA_ARGS__)
 
+/* "<formatted message>: <strerror(errnum)>" as a STRATUS_ERROR. */
+void set_error_errno(GError **err, int errnum, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
 /*
  * "512", "512M", "2G", "64k" -> bytes. A bare number is multiplied by
  * default_unit (1 MiB for -m, as StratoVirt). Rejects overflow, junk, negatives.
