@@ -46,20 +46,10 @@ static int native_submit(BlockBackend *bb, BlockAiocb *acb)
 {
     NativeState *s = bb->engine_state;
     struct iocb *cb;
-    int r;
+    int r, ret;
 
-    switch (acb->e_op) {
-    case BLOCK_OP_DISCARD:
-    case BLOCK_OP_WRITE_ZEROES:
-        return block_helper_submit(bb, acb);
-    case BLOCK_OP_FLUSH:
-        if (bb->no_flush) {
-            block_complete_threadsafe(bb, acb, 0);
-            return 0;
-        }
-        break;
-    default:
-        break;
+    if (block_submit_offloaded(bb, acb, &ret)) {
+        return ret;
     }
     if (s->inflight >= NATIVE_DEPTH) {
         return -EAGAIN;

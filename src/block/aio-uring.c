@@ -63,19 +63,10 @@ static int uring_submit(BlockBackend *bb, BlockAiocb *acb)
 {
     UringState *s = bb->engine_state;
     struct io_uring_sqe *sqe;
+    int ret;
 
-    switch (acb->e_op) {
-    case BLOCK_OP_DISCARD:
-    case BLOCK_OP_WRITE_ZEROES:
-        return block_helper_submit(bb, acb);
-    case BLOCK_OP_FLUSH:
-        if (bb->no_flush) {
-            block_complete_threadsafe(bb, acb, 0);
-            return 0;
-        }
-        break;
-    default:
-        break;
+    if (block_submit_offloaded(bb, acb, &ret)) {
+        return ret;
     }
     /* The completion queue holds 2 * URING_DEPTH: never overflow it. */
     if (s->inflight >= URING_DEPTH) {

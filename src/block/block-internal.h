@@ -83,5 +83,12 @@ void block_complete_threadsafe(BlockBackend *bb, BlockAiocb *acb, int ret);
 void block_engine_done(BlockBackend *bb, BlockAiocb *acb, long ret);
 /* Run acb on the backend's helper thread pool (created on first use). */
 int block_helper_submit(BlockBackend *bb, BlockAiocb *acb);
+/*
+ * The part of submission the kernel-queue engines (native, io_uring) share:
+ * discard and write-zeroes go to the helper pool (neither interface has
+ * fallocate), and a flush with no-flush set completes at once. Returns true
+ * when it took the request, with the engine's return value in *ret.
+ */
+bool block_submit_offloaded(BlockBackend *bb, BlockAiocb *acb, int *ret);
 
 #endif

@@ -416,6 +416,25 @@ static void helper_thread(gpointer data, gpointer user_data)
     block_complete_threadsafe(bb, acb, block_do_sync(bb, acb));
 }
 
+bool block_submit_offloaded(BlockBackend *bb, BlockAiocb *acb, int *ret)
+{
+    switch (acb->e_op) {
+    case BLOCK_OP_DISCARD:
+    case BLOCK_OP_WRITE_ZEROES:
+        *ret = block_helper_submit(bb, acb);
+        return true;
+    case BLOCK_OP_FLUSH:
+        if (bb->no_flush) {
+            block_complete_threadsafe(bb, acb, 0);
+            *ret = 0;
+            return true;
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
 int block_helper_submit(BlockBackend *bb, BlockAiocb *acb)
 {
     if (!bb->helper) {
