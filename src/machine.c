@@ -12,6 +12,7 @@
 #include "hw/misc/pm.h"
 #include "hw/x86/microvm.h"
 #include "qmp/qmp.h"
+#include "qmp/qmp-commands.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -329,6 +330,8 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         !microvm_init(m, err)) {
         goto fail;
     }
+    /* Block/device commands need the microvm back ends (src/hw/x86/microvm.h). */
+    qmp_register_block_commands(qmp_default_table());
     m->qmp = qmp_server_new(m, err);
     if (!m->qmp) {
         goto fail;

@@ -6,6 +6,8 @@
 
 /* qmp-commands-machine.c: lifecycle, queries, getfd/closefd, HMP, QOM. */
 void qmp_register_machine_commands(QmpCommandTable *t);
+/* qmp-commands-block.c: blockdev-add/del, device_add/del, query-block(-nodes). */
+void qmp_register_block_commands(QmpCommandTable *t);
 
 /*
  * Extra `human-monitor-command` handlers for other subsystems (e.g. "info

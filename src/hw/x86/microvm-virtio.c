@@ -28,6 +28,12 @@ typedef struct MicrovmVirtio {
     GPtrArray *extra;          /* VirtioMmio* of non-replaceable devices */
     GPtrArray *extra_devs;     /* VirtioDevice* */
     BlockRegistry *nodes;
+    /*
+     * Node names device_del released (StratoVirt unregisters the drive with the
+     * device): a following blockdev-del of the name (QEMU/libvirt's unplug
+     * sequence) succeeds once instead of "Failed to find node".
+     */
+    GHashTable *released;
     GString *cmdline;
     unsigned next_index;       /* next transport index (base, IRQ) */
     unsigned blk_count;        /* -device virtio-blk-device fills slots in order */
@@ -259,6 +265,7 @@ static void state_free(MicrovmVirtio *s)
     g_ptr_array_free(s->extra, TRUE);
     g_ptr_array_free(s->extra_devs, TRUE);
     block_registry_free(s->nodes);
+    g_hash_table_destroy(s->released);
     g_string_free(s->cmdline, TRUE);
     g_free(s);
 }
@@ -273,6 +280,7 @@ bool microvm_virtio_init(Machine *m, char **cmdline_params, GError **err)
     s->extra = g_ptr_array_new();
     s->extra_devs = g_ptr_array_new();
     s->nodes = block_registry_new();
+    s->released = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     s->cmdline = g_string_new("");
     m->virtio = s;
 
@@ -353,6 +361,9 @@ bool microvm_blockdev_add(Machine *m, const BlockOptions *o, GError **err)
     }
     ok = block_registry_add(s->nodes, bb, err);
     block_unref(bb);
+    if (ok) {
+        g_hash_table_remove(s->released, o->node_name);
+    }
     return ok;
 }
 
@@ -362,6 +373,9 @@ bool microvm_blockdev_del(Machine *m, const char *node_name, GError **err)
     BlockBackend *bb = s ? block_registry_find(s->nodes, node_name) : NULL;
 
     if (!bb) {
+        if (s && node_name && g_hash_table_remove(s->released, node_name)) {
+            return true;   /* already released by device_del */
+        }
         set_error(err, "Failed to find node with node-name='%s'", node_name ? node_name : "");
         return false;
     }
@@ -440,6 +454,7 @@ bool microvm_device_del(Machine *m, const char *id, GError **err)
         node = g_strdup(slot->node);
         empty_slot(s, slot);
         block_registry_remove(s->nodes, node);
+        g_hash_table_add(s->released, g_strdup(node));
     } else {
         BlockBackend *bb = s && id ? block_registry_find(s->nodes, id) : NULL;
         if (!bb || block_owner(bb)) {
@@ -447,6 +462,7 @@ bool microvm_device_del(Machine *m, const char *id, GError **err)
             return false;
         }
         block_registry_remove(s->nodes, id);
+        g_hash_table_add(s->released, g_strdup(id));
     }
     JsonObject *o = json_object_new();
     json_object_set_string_member(o, "device", id);
