@@ -135,6 +135,11 @@ if [ -x "$ASAN_BUILD/stratus" ] && [ "${STRATUS_SKIP_ASAN:-0}" != 1 -o $CI_MODE 
     record "functional on ASan/UBSan VMM (pytest)" $?
 fi
 
+# ---- 6. fuzzers for a fixed count (QMP, option parser, kernel loader, qtest protocol)
+step "fuzz (scripts/fuzz.sh ${STRATUS_FUZZ_RUNS:-20000})"
+FUZZ_OUT="$ROOT/build-fuzz" scripts/fuzz.sh "${STRATUS_FUZZ_RUNS:-20000}"
+record "fuzz: qmp options loader qtest (${STRATUS_FUZZ_RUNS:-20000} runs each)" $?
+
 # ---- summary
 step "summary ($((SECONDS - t_start)) s)"
 printf '%s\n' "${results[@]}"

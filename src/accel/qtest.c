@@ -54,6 +54,7 @@ typedef struct QtestState {
     bool opened;
 
     GString *inbuf;
+    size_t inbuf_scanned;   /* bytes of inbuf known to hold no '\n' */
     FILE *log;              /* NULL = no log */
     bool own_log;
     gint64 log_t0;          /* µs, g_get_monotonic_time at OPENED */
@@ -88,8 +89,9 @@ static void send_line(QtestState *s, const char *text)
 {
     log_line(s, 'S', text);
     if (s->chr) {
-        chardev_write(s->chr, text, strlen(text));
-        chardev_write(s->chr, "\n", 1);
+        /* Replies must arrive whole (a read can be 512 MiB of hex). */
+        chardev_write_all(s->chr, text, strlen(text));
+        chardev_write_all(s->chr, "\n", 1);
     }
 }
 
@@ -359,9 +361,10 @@ static void cmd_read(QtestState *s, char **w)
     }
     out = g_string_sized_new(5 + 2 * len);
     g_string_append(out, "OK 0x");
+    g_string_set_size(out, 5 + 2 * len);    /* up to 512 MiB: no per-char append */
     for (uint64_t i = 0; i < len; i++) {
-        g_string_append_c(out, hex[buf[i] >> 4]);
-        g_string_append_c(out, hex[buf[i] & 15]);
+        out->str[5 + 2 * i] = hex[buf[i] >> 4];
+        out->str[6 + 2 * i] = hex[buf[i] & 15];
     }
     send_line(s, out->str);
     g_string_free(out, TRUE);
@@ -643,19 +646,24 @@ static void qtest_read(void *opaque, const uint8_t *buf, size_t len)
     char *nl;
 
     g_string_append_len(s->inbuf, (const char *)buf, (gssize)len);
-    while ((nl = memchr(s->inbuf->str, '\n', s->inbuf->len)) != NULL) {
+    /* Only scan the new bytes: a long line arrives in many small reads. */
+    while ((nl = memchr(s->inbuf->str + s->inbuf_scanned, '\n',
+                        s->inbuf->len - s->inbuf_scanned)) != NULL) {
         size_t n = (size_t)(nl - s->inbuf->str);
         char *line = g_strndup(s->inbuf->str, n);
 
         g_string_erase(s->inbuf, 0, (gssize)n + 1);
+        s->inbuf_scanned = 0;
         if (n && line[n - 1] == '\r') {
             line[n - 1] = '\0';
         }
         process_line(s, line);
         g_free(line);
     }
+    s->inbuf_scanned = s->inbuf->len;
     if (s->inbuf->len > QTEST_MAX_LINE) {
         g_string_truncate(s->inbuf, 0);
+        s->inbuf_scanned = 0;
         send_line(s, "FAIL line too long");
     }
 }
@@ -669,6 +677,7 @@ static void qtest_event(void *opaque, bool connected)
         s->log_t0 = g_get_monotonic_time();
         memset(s->irq_level, 0, sizeof(s->irq_level));
         g_string_truncate(s->inbuf, 0);
+        s->inbuf_scanned = 0;
         if (s->log) {
             fprintf(s->log, "[I %.6f] OPENED\n", 0.0);
             fflush(s->log);

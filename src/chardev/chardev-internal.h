@@ -29,6 +29,8 @@
 #define CHARDEV_OUTQ_MAX   (1u << 20)
 /* Largest single read handed to the front end. */
 #define CHARDEV_READ_CHUNK 4096
+/* chardev_write_all gives up after this long without any progress. */
+#define CHARDEV_WRITE_ALL_TIMEOUT_MS 10000
 /* chardev_free waits at most this long for pending output. */
 #define CHARDEV_FLUSH_TIMEOUT_MS 1000
 

@@ -346,6 +346,67 @@ size_t chardev_write(Chardev *chr, const void *buf, size_t len)
     return len;
 }
 
+/*
+ * Writes buf[0..len) to out_fd, waiting (poll) while the peer is slow. Gives up
+ * only on an error or after CHARDEV_WRITE_ALL_TIMEOUT_MS without any progress.
+ * Returns 0 or an errno.
+ */
+static int write_blocking(Chardev *chr, const uint8_t *p, size_t len)
+{
+    gint64 deadline = g_get_monotonic_time() + CHARDEV_WRITE_ALL_TIMEOUT_MS * 1000;
+
+    while (len) {
+        ssize_t n = write_some(chr, p, len);
+        if (n < 0) {
+            return errno;
+        }
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            deadline = g_get_monotonic_time() + CHARDEV_WRITE_ALL_TIMEOUT_MS * 1000;
+            continue;
+        }
+        gint64 now = g_get_monotonic_time();
+        if (now >= deadline) {
+            return ETIMEDOUT;
+        }
+        struct pollfd pfd = { .fd = chr->out_fd, .events = POLLOUT };
+        int r = poll(&pfd, 1, (int)((deadline - now + 999) / 1000));
+        if (r < 0 && errno != EINTR) {
+            return errno;
+        }
+        if (r > 0 && !(pfd.revents & POLLOUT)) {
+            return (pfd.revents & POLLHUP) ? EPIPE : EIO;
+        }
+    }
+    return 0;
+}
+
+size_t chardev_write_all(Chardev *chr, const void *buf, size_t len)
+{
+    int e;
+
+    if (!chr || len == 0 || chr->out_fd < 0) {
+        return len;        /* nobody to talk to: discarded */
+    }
+    if (chr->outq->len) {
+        /* Queued output goes first, in order. */
+        e = write_blocking(chr, chr->outq->data, chr->outq->len);
+        if (e) {
+            output_failed(chr, e);
+            return len;
+        }
+        g_byte_array_set_size(chr->outq, 0);
+        chr->outq_warned = false;
+        source_clear(&chr->out_src);
+    }
+    e = write_blocking(chr, buf, len);
+    if (e) {
+        output_failed(chr, e);
+    }
+    return len;
+}
+
 /* ---- attach / detach ---- */
 
 void chardev_attach_fds(Chardev *chr, int in_fd, int out_fd, bool is_socket)

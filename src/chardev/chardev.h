@@ -36,6 +36,13 @@ void chardev_set_handlers(Chardev *chr, const ChardevHandlers *h, void *opaque);
 void chardev_accept_input(Chardev *chr);
 /* Queues and writes what it can; returns len (never blocks, never fails). */
 size_t chardev_write(Chardev *chr, const void *buf, size_t len);
+/*
+ * For protocols whose replies must arrive whole (qtest): writes everything,
+ * waiting for a slow reader instead of dropping output. Blocks the caller;
+ * gives up (as an output failure: a socket disconnects) on an error or after
+ * 10 s without progress. Returns len.
+ */
+size_t chardev_write_all(Chardev *chr, const void *buf, size_t len);
 const char *chardev_id(const Chardev *chr);
 /* pty: the slave path ("/dev/pts/N"); socket: the unix path; else NULL. */
 const char *chardev_filename(const Chardev *chr);

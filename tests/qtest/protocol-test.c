@@ -267,6 +267,60 @@ static void test_mmio_dispatch(void)
     check_prefix("read 0xf0100000 4", "OK ");
 }
 
+/*
+ * Regression: replies larger than the chardev's 1 MiB output queue lost their
+ * oldest bytes when the harness was slower than the VMM, so big read/b64read
+ * replies arrived corrupted. Every byte must arrive.
+ */
+static void test_large_replies(void)
+{
+    enum { N = 4 << 20 };
+    g_autofree char *r = NULL;
+    g_autofree char *expect = NULL;
+    g_autofree uint8_t *data = g_malloc(N);
+
+    check("memset 0x200000 0x400000 0x5a", "OK");
+    r = qtest_cmd(qts, "b64read 0x200000 0x%x", N);
+    memset(data, 0x5a, N);
+    expect = g_base64_encode(data, N);
+    g_assert_cmpuint(strlen(r), ==, 3 + strlen(expect));
+    g_assert_true(strncmp(r, "OK ", 3) == 0 && strcmp(r + 3, expect) == 0);
+    g_free(r);
+    r = qtest_cmd(qts, "read 0x200000 0x%x", N / 2);
+    g_assert_cmpuint(strlen(r), ==, 5 + N);
+    g_assert_true(strncmp(r, "OK 0x", 5) == 0);
+    for (size_t i = 5; i < 5 + (size_t)N; i += 2) {
+        g_assert_true(r[i] == '5' && r[i + 1] == 'a');
+    }
+}
+
+/*
+ * Regression: the input buffer was rescanned for '\n' from its start after
+ * every 4 KiB read, so one long line cost O(n^2): a 64 MiB b64write took
+ * minutes. It must take well under the harness timeout.
+ */
+static void test_long_line(void)
+{
+    enum { N = 64 << 20 };
+    g_autofree uint8_t *data = g_malloc(N);
+    g_autofree char *enc = NULL;
+    g_autofree char *r = NULL;
+    gint64 t0;
+
+    for (size_t i = 0; i < N; i++) {
+        data[i] = (uint8_t)(i * 7 + (i >> 12));
+    }
+    enc = g_base64_encode(data, N);
+    t0 = g_get_monotonic_time();
+    r = qtest_cmd(qts, "b64write 0x200000 0x%x %s", N, enc);
+    g_assert_cmpstr(r, ==, "OK");
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 20 * G_USEC_PER_SEC);
+    g_assert_cmphex(qtest_readq(qts, 0x200000 + 0x123458), ==,
+                    GUINT64_FROM_LE(*(uint64_t *)(data + 0x123458)));
+    g_assert_cmphex(qtest_readq(qts, 0x200000 + N - 8), ==,
+                    GUINT64_FROM_LE(*(uint64_t *)(data + N - 8)));
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -283,6 +337,8 @@ int main(int argc, char **argv)
     g_test_add_func("/protocol/clock-values", test_clock_values);
     g_test_add_func("/protocol/irq", test_irq_commands);
     g_test_add_func("/protocol/mmio-dispatch", test_mmio_dispatch);
+    g_test_add_func("/protocol/large-replies", test_large_replies);
+    g_test_add_func("/protocol/long-line", test_long_line);
     ret = g_test_run();
     qtest_quit(qts);
     return ret;

@@ -482,6 +482,95 @@ static void test_flow_control_and_queue(void)
     g_main_context_unref(ctx);
 }
 
+/* A reader thread that drains a socket slowly, keeping what it got. */
+typedef struct SlowReader {
+    int fd;
+    GByteArray *got;
+} SlowReader;
+
+static gpointer slow_reader(gpointer opaque)
+{
+    SlowReader *sr = opaque;
+    uint8_t buf[16 * 1024];
+
+    for (;;) {
+        struct pollfd pfd = { .fd = sr->fd, .events = POLLIN };
+        if (poll(&pfd, 1, 5000) <= 0) {
+            break;
+        }
+        ssize_t n = read(sr->fd, buf, sizeof(buf));
+        if (n <= 0) {
+            break;
+        }
+        g_byte_array_append(sr->got, buf, (guint)n);
+        g_usleep(200);
+    }
+    return NULL;
+}
+
+/*
+ * Regression: qtest replies went through chardev_write, which drops the oldest
+ * output beyond 1 MiB, so a large "read"/"b64read" reply reached the harness
+ * corrupted. chardev_write_all waits for a slow reader and loses nothing, in
+ * order after already-queued output; a peer that hung up just disconnects.
+ */
+static void test_write_all_slow_reader(void)
+{
+    GMainContext *ctx = g_main_context_new();
+    GError *err = NULL;
+    Recorder r;
+    int sv[2];
+    enum { BIG = 4 << 20, HEAD = 512 << 10 };
+
+    rec_init(&r);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+    ChardevConfig cfg = { .id = (char *)"fdw", .kind = CHARDEV_SOCKET, .port = -1,
+                          .fd = sv[0] };
+    Chardev *chr = chardev_new(&cfg, ctx, &err);
+    g_assert_no_error(err);
+    chardev_set_handlers(chr, &rec_handlers, &r);
+
+    uint8_t *big = g_malloc(BIG);
+    for (size_t i = 0; i < BIG; i++) {
+        big[i] = (uint8_t)(i * 31 + i / 4096);
+    }
+    /* Fill the socket buffer and part of the queue with a first message... */
+    uint8_t *head = g_malloc(HEAD);
+    memset(head, 'H', HEAD);
+    g_assert_cmpuint(chardev_write(chr, head, HEAD), ==, HEAD);
+    SlowReader sr = { .fd = sv[1], .got = g_byte_array_new() };
+    GThread *t = g_thread_new("slow-reader", slow_reader, &sr);
+    /* ...then 4 MiB that must arrive whole, after it. */
+    g_assert_cmpuint(chardev_write_all(chr, big, BIG), ==, BIG);
+    g_assert_cmpuint(chardev_write_all(chr, "\n", 1), ==, 1);
+    shutdown(sv[1], SHUT_WR);
+    chardev_free(chr);      /* nothing left queued: no flush timeout */
+    g_thread_join(t);
+    g_assert_cmpuint(sr.got->len, ==, HEAD + BIG + 1);
+    g_assert_true(memcmp(sr.got->data, head, HEAD) == 0);
+    g_assert_true(memcmp(sr.got->data + HEAD, big, BIG) == 0);
+    g_assert_cmpint(sr.got->data[HEAD + BIG], ==, '\n');
+    g_free(head);
+    g_byte_array_unref(sr.got);
+    close(sv[1]);
+    g_assert_cmpint(r.disconnects, ==, 0);
+
+    /* Peer gone before/while writing: a disconnect, no crash, no hang. */
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+    cfg.fd = sv[0];
+    chr = chardev_new(&cfg, ctx, &err);
+    g_assert_no_error(err);
+    chardev_set_handlers(chr, &rec_handlers, &r);
+    close(sv[1]);
+    g_assert_cmpuint(chardev_write_all(chr, big, BIG), ==, BIG);
+    g_assert_cmpint(r.disconnects, ==, 1);
+    g_assert_cmpuint(chardev_write_all(chr, "x", 1), ==, 1);   /* discarded */
+    chardev_free(chr);
+    g_free(big);
+    rec_clear(&r);
+    g_main_context_unref(ctx);
+}
+
 static void test_file(void)
 {
     g_autofree char *dir = make_tmpdir();
@@ -570,6 +659,7 @@ int main(int argc, char **argv)
     g_test_add_func("/chardev/unix-server-wait", test_unix_server_wait);
     g_test_add_func("/chardev/tcp", test_tcp);
     g_test_add_func("/chardev/flow-control-and-queue", test_flow_control_and_queue);
+    g_test_add_func("/chardev/write-all-slow-reader", test_write_all_slow_reader);
     g_test_add_func("/chardev/file", test_file);
     g_test_add_func("/chardev/pty", test_pty);
     return g_test_run();

@@ -8,6 +8,8 @@
 #include "hw/char/serial.h"
 #include "hw/misc/pm.h"
 #include "machine.h"
+#include "util/log.h"
+#include <glib/gstdio.h>
 
 static bool irq_level[24];
 static unsigned irq_rises[24];
@@ -193,6 +195,63 @@ static void test_boot_port_sharing(void)
     machine_fake_free(m);
 }
 
+static unsigned count_in_file(const char *path, const char *needle)
+{
+    g_autofree char *text = NULL;
+    unsigned n = 0;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Regression: every guest write of 1/2 to the boot-time port (pm's or the
+ * UART's SCR) and every unsupported SLP_TYP logged a line, so a guest looping
+ * on them could fill the host disk through -D. Now once per reset.
+ */
+static void test_guest_log_flood(void)
+{
+    GError *err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("stratus-pm-XXXXXX", &err);
+    g_autofree char *path = g_build_filename(dir, "log", NULL);
+
+    g_assert_no_error(err);
+    g_assert_true(log_open(path, &err));
+    g_assert_no_error(err);
+
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+    for (int i = 0; i < 1000; i++) {
+        out(m, BOOT_TIME_PORT, 1, 1);
+        out(m, BOOT_TIME_PORT, 2, 1);
+        out(m, PM1A_CNT_BASE, PM1_CNT_SLP_EN | (5u << PM1_CNT_SLP_TYP_SHIFT), 2);
+    }
+    /* The UART's SCR forwards to the same once-only marker. */
+    SerialState *s = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, NULL, &err);
+    g_assert_no_error(err);
+    for (int i = 0; i < 1000; i++) {
+        out(m, BOOT_TIME_PORT, 1, 1);
+    }
+    g_assert_cmpuint(count_in_file(path, "Kernel starts to boot!"), ==, 1);
+    g_assert_cmpuint(count_in_file(path, "Kernel boot complete!"), ==, 1);
+    g_assert_cmpuint(count_in_file(path, "unsupported sleep type"), ==, 1);
+    /* After a system reset the next boot is logged again. */
+    pm_reset(pm);
+    out(m, BOOT_TIME_PORT, 1, 1);
+    out(m, BOOT_TIME_PORT, 1, 1);
+    g_assert_cmpuint(count_in_file(path, "Kernel starts to boot!"), ==, 2);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
+    serial_free(s);
+    pm_free(pm);
+    machine_fake_free(m);
+    log_close();
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -200,5 +259,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pm/i8042-reset", test_i8042_reset);
     g_test_add_func("/pm/power-button", test_power_button);
     g_test_add_func("/pm/boot-port-sharing", test_boot_port_sharing);
+    g_test_add_func("/pm/guest-log-flood", test_guest_log_flood);
     return g_test_run();
 }

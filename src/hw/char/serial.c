@@ -363,7 +363,7 @@ static void serial_write_reg(SerialState *s, unsigned off, uint8_t v)
     case UART_SCR:
         s->scr = v;
         if (s->base + UART_SCR == BOOT_TIME_PORT) {
-            pm_boot_time_signal(v);
+            pm_boot_time_signal(s->machine, v);
         }
         return;
     }

@@ -12,14 +12,27 @@ struct PmState {
     uint16_t en;
     uint16_t cnt;
     bool have_evt, have_cnt, have_kbd_data, have_kbd_cmd, have_boot_port;
+    /*
+     * Guest-triggered messages are logged once per machine reset, so a guest
+     * writing the same port in a loop cannot flood the -D log (and the disk).
+     */
+    bool logged_boot_start, logged_boot_done, logged_bad_sleep;
 };
 
-void pm_boot_time_signal(uint8_t value)
+void pm_boot_time_signal(Machine *m, uint8_t value)
 {
-    if (value == 1) {
+    PmState *pm = m ? m->pm : NULL;
+
+    if (value == 1 && !(pm && pm->logged_boot_start)) {
         log_info("Kernel starts to boot!");
-    } else if (value == 2) {
+        if (pm) {
+            pm->logged_boot_start = true;
+        }
+    } else if (value == 2 && !(pm && pm->logged_boot_done)) {
         log_info("Kernel boot complete!");
+        if (pm) {
+            pm->logged_boot_done = true;
+        }
     }
 }
 
@@ -110,8 +123,10 @@ static void pm_cnt_update(PmState *pm, uint16_t val)
     if (typ == 0) {
         log_info("pm: guest requested power off (S5)");
         machine_request_shutdown(pm->machine, SHUTDOWN_GUEST_SHUTDOWN);
-    } else {
-        log_warn("pm: unsupported sleep type %u requested by the guest, ignored", typ);
+    } else if (!pm->logged_bad_sleep) {
+        pm->logged_bad_sleep = true;
+        log_warn("pm: unsupported sleep type %u requested by the guest, ignored "
+                 "(logged once)", typ);
     }
 }
 
@@ -178,8 +193,10 @@ static uint64_t boot_port_read(void *opaque, uint64_t off, unsigned size)
 
 static void boot_port_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 {
+    PmState *pm = opaque;
+
     if (size == 1) {
-        pm_boot_time_signal((uint8_t)val);
+        pm_boot_time_signal(pm->machine, (uint8_t)val);
     }
 }
 
@@ -195,6 +212,7 @@ void pm_reset(PmState *pm)
     pm->sts = 0;
     pm->en = 0;
     pm->cnt = 0;
+    pm->logged_boot_start = pm->logged_boot_done = pm->logged_bad_sleep = false;
 }
 
 void pm_press_power_button(PmState *pm)

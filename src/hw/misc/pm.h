@@ -41,8 +41,11 @@ void pm_press_power_button(PmState *pm);
 void pm_reset(PmState *pm);
 void pm_free(PmState *pm);
 
-/* Logs the boot-time marker for a value written to BOOT_TIME_PORT. */
-void pm_boot_time_signal(uint8_t value);
+/*
+ * Logs the boot-time marker for a value written to BOOT_TIME_PORT: each marker
+ * once until pm_reset() (a guest looping on the port cannot flood the log).
+ */
+void pm_boot_time_signal(Machine *m, uint8_t value);
 /* Drops pm's own BOOT_TIME_PORT region, if any (a UART is taking the port). */
 void pm_release_boot_time_port(Machine *m);
 
