@@ -10,6 +10,8 @@ PACKAGES=(
     libglib2.0-dev libjson-glib-dev libaio-dev liburing-dev
     # tests (Debian's pytest, run with /usr/bin/python3 -m pytest)
     python3 python3-pytest
+    # the seeds' `ncat -U` QMP session
+    ncat
     # QEMU cross-check and boot benchmark
     qemu-system-x86
     # fuzzing

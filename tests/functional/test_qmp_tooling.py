@@ -1,0 +1,517 @@
+"""Stratus driven the way existing tools drive QEMU/StratoVirt:
+
+* `ncat -U socket` as in the seeds (newline-terminated input typed into ncat);
+* QEMU's python client conventions (qemu-reference section 4): python3-qemu.qmp is not
+  packaged for Debian 12, so LegacyQMP below re-implements exactly the sync
+  `qemu.qmp.legacy.QEMUMonitorProtocol` flow: connect, read and validate the greeting,
+  negotiate with `{"execute":"qmp_capabilities","arguments":{}}` (no id, no newline,
+  since no "oob" is offered), requests as compact JSON without a newline and without
+  id (cmd_obj/cmd_raw) or with `__qmp#NNNNN` ids (the async client), replies read
+  with readline(), events queued for pull_event(), fds sent with a lone b' ';
+* qmp-shell-style `command key=value` lines (dotted keys nest, values are JSON
+  literals or strings) and its -H HMP mode;
+* lifecycle: SIGTERM, guest poweroff/reboot and the SHUTDOWN events, query-cpus
+  thread ids against /proc/PID/task.
+"""
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import shutil
+import time
+
+import pytest
+
+from stratus_vm import connect_unix
+from test_golden import GoldenVm, Normaliser, parse, wire_problems
+
+pytestmark = pytest.mark.kvm
+
+LEGACY_GREETING = ('{"QMP":{"version":{"StratoVirt":{"micro":1,"minor":0,"major":0},'
+                   '"package":""},"capabilities":[]}}')
+
+
+def boot(make_vm, qmp_opts="", **kw):
+    vm = make_vm(cls=GoldenVm, qmp_opts=qmp_opts, connect_qmp=False, **kw)
+    vm.launch()
+    if not kw.get("freeze"):
+        vm.console.wait_prompt()
+    return vm
+
+
+def same(actual_line, expected_line, vm):
+    """Golden-style comparison (member order kept, timestamps/tids normalised)."""
+    return Normaliser(vm, actual=True)(parse(actual_line)) == Normaliser()(parse(expected_line))
+
+
+# ---------------------------------------------------------------------------
+# ncat -U, as in the seeds
+
+class Ncat:
+    def __init__(self, path):
+        self.p = subprocess.Popen(["ncat", "-U", path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self.buf = b""
+
+    def type(self, line):
+        self.p.stdin.write(line.encode() + b"\n")
+
+    def line(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("ncat printed nothing within %.1fs (have %r)"
+                                     % (timeout, self.buf))
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if r:
+                data = os.read(self.p.stdout.fileno(), 65536)
+                if not data:
+                    raise AssertionError("ncat exited: %r" % self.p.stderr.read())
+                self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+@pytest.fixture(scope="module")
+def ncat_bin():
+    path = shutil.which("ncat")
+    if not path:
+        pytest.skip("ncat not installed (apt-get install ncat)")
+    return path
+
+
+def test_ncat_session(make_vm, ncat_bin):
+    """The seeds' session: greeting, then commands typed one per line."""
+    vm = boot(make_vm, ",qmp-greeting=legacy")
+    nc = Ncat(vm.qmp_path)
+    try:
+        g = nc.line()
+        assert g == LEGACY_GREETING.encode() + b"\r\n"
+        script = [
+            ('{ "execute": "query-status" }',
+             ['{"return":{"running":true,"singlestep":false,"status":"running"}}']),
+            ('{"execute":"stop"}',
+             ['{"event":"STOP","data":{},"timestamp":{"seconds":1,"microseconds":1}}',
+              '{"return":{}}']),
+            ('{"execute":"cont"}',
+             ['{"event":"RESUME","data":{},"timestamp":{"seconds":1,"microseconds":1}}',
+              '{"return":{}}']),
+            ('{"execute":"quit"}',
+             ['{"return":{}}',
+              '{"event":"SHUTDOWN","data":{"guest":false,"reason":"host-qmp-quit"},'
+              '"timestamp":{"seconds":1,"microseconds":1}}']),
+        ]
+        for typed, replies in script:
+            nc.type(typed)
+            for want in replies:
+                raw = nc.line()
+                assert not wire_problems(raw), (raw, wire_problems(raw))
+                assert same(raw.decode(), want, vm), (typed, raw, want)
+        assert vm.wait(15) == 0
+        nc.p.stdin.close()
+        assert nc.p.wait(10) == 0       # ncat ends when Stratus hangs up
+    finally:
+        nc.close()
+
+
+def test_ncat_piped_script(make_vm, ncat_bin):
+    """The whole session piped into ncat at once (stdin EOF after quit)."""
+    vm = boot(make_vm)
+    script = ('{"execute":"qmp_capabilities"}\n{"execute":"query-name"}\n'
+              '{"execute":"query-kvm"}\n{"execute":"quit"}\n')
+    out = subprocess.run(["ncat", "-U", vm.qmp_path], input=script.encode(),
+                         capture_output=True, timeout=20)
+    lines = out.stdout.split(b"\r\n")
+    assert lines[-1] == b""
+    assert lines[1:-2] == [b'{"return":{}}', b'{"return":{}}',
+                           b'{"return":{"enabled":true,"present":true}}', b'{"return":{}}']
+    assert json.loads(lines[-2])["data"] == {"guest": False, "reason": "host-qmp-quit"}
+    assert vm.wait(15) == 0
+
+
+# ---------------------------------------------------------------------------
+# qemu.qmp's legacy sync client, re-implemented after qemu-reference section 4
+
+class QMPError(Exception):
+    pass
+
+
+class GreetingError(QMPError):
+    pass
+
+
+class NegotiationError(QMPError):
+    pass
+
+
+class ExecuteError(QMPError):
+    def __init__(self, reply):
+        self.reply = reply
+        self.error_class = reply["error"]["class"]
+        self.desc = reply["error"]["desc"]
+        super().__init__("%s: %s" % (self.error_class, self.desc))
+
+
+class LegacyQMP:
+    """qemu.qmp.legacy.QEMUMonitorProtocol: QEMUMonitorProtocol(address) then
+    connect(negotiate=True) -> greeting; cmd_obj/cmd_raw -> raw reply (no id);
+    cmd(name, **args) -> return value or ExecuteError; pull_event/get_events;
+    send_fd_scm; close."""
+
+    def __init__(self, address, nickname=None):
+        self.address = address
+        self.sock = None
+        self.rfile = None
+        self._events = []
+        self._greeting = None
+        self._next_id = 0
+
+    # -- transport: compact JSON, no newline (QMPClient._do_send); readline replies
+    def _send(self, msg):
+        self.sock.sendall(json.dumps(msg, separators=(",", ":")).encode())
+
+    def _readline(self):
+        line = self.rfile.readline(65536)
+        if not line:
+            raise EOFError("server hung up")
+        if not line.endswith(b"\n"):
+            raise QMPError("reply longer than the 64 KiB StreamReader limit")
+        return json.loads(line)
+
+    def _reply(self, want_id=None):
+        while True:
+            msg = self._readline()
+            if "event" in msg:
+                self._events.append(msg)
+                continue
+            if msg.get("id") != want_id:
+                # qemu.qmp: an id-less error while no id-less request is pending is a
+                # ServerParseError; a reply with an unknown id is dropped
+                if want_id is not None and "id" not in msg and "error" in msg:
+                    raise QMPError("ServerParseError: %r" % msg)
+                continue
+            if "return" not in msg and "error" not in msg:
+                raise QMPError("BadReplyError: %r" % msg)
+            return msg
+
+    def connect(self, negotiate=True):
+        # (the harness waits for the socket to appear; the protocol starts after)
+        self.sock = connect_unix(self.address, 10.0)
+        self.rfile = self.sock.makefile("rb")
+        greeting = self._readline()
+        qmp = greeting.get("QMP") if isinstance(greeting, dict) else None
+        if not (isinstance(qmp, dict) and isinstance(qmp.get("version"), dict) and
+                isinstance(qmp.get("capabilities"), list)):
+            raise GreetingError(repr(greeting))
+        self._greeting = greeting
+        if negotiate:
+            caps = qmp["capabilities"]
+            args = {"enable": ["oob"]} if "oob" in caps else {}
+            self._send({"execute": "qmp_capabilities", "arguments": args})
+            reply = self._reply()
+            if "return" not in reply:
+                raise NegotiationError(repr(reply))
+        return greeting
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def cmd_obj(self, qmp_cmd):
+        self._send(qmp_cmd)
+        return self._reply(qmp_cmd.get("id"))
+
+    def cmd_raw(self, name, args=None):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        return self.cmd_obj(msg)
+
+    def cmd(self, cmd, args=None, **kwargs):
+        reply = self.cmd_raw(cmd, args or kwargs or None)
+        if "error" in reply:
+            raise ExecuteError(reply)
+        return reply["return"]
+
+    def execute(self, cmd, args=None):
+        """The async QMPClient's way: an auto-assigned '__qmp#NNNNN' id."""
+        msg_id = "__qmp#%05d" % self._next_id
+        self._next_id += 1
+        msg = {"execute": cmd, "id": msg_id}
+        if args:
+            msg["arguments"] = args
+        reply = self.cmd_obj(msg)
+        assert reply["id"] == msg_id
+        if "error" in reply:
+            raise ExecuteError(reply)
+        return reply["return"]
+
+    def pull_event(self, wait=False):
+        if not self._events and wait:
+            if wait is not True:
+                self.sock.settimeout(wait)
+            try:
+                self._events.append(self._readline())
+            finally:
+                self.sock.settimeout(None)
+        return self._events.pop(0) if self._events else None
+
+    def get_events(self, wait=False):
+        if wait:
+            self.pull_event(wait)
+            self._events.insert(0, None)
+            self._events.pop(0)
+        events, self._events = self._events, []
+        return events
+
+    def clear_events(self):
+        self._events = []
+
+    def send_fd_scm(self, fd):
+        socket.send_fds(self.sock, [b" "], [fd])
+
+    def close(self):
+        if self.rfile:
+            self.rfile.close()
+        if self.sock:
+            self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["lenient", "strict"])
+def test_python_legacy_client(make_vm, mode):
+    vm = boot(make_vm, ",qmp-mode=" + mode, smp=2)
+    qmp = LegacyQMP(vm.qmp_path)
+    greeting = qmp.connect(negotiate=True)
+    assert greeting["QMP"]["version"]["qemu"] == {"micro": 1, "minor": 0, "major": 5}
+    assert greeting["QMP"]["capabilities"] == []
+
+    assert qmp.cmd("query-status") == {"running": True, "singlestep": False,
+                                       "status": "running"}
+    assert qmp.cmd_raw("query-name") == {"return": {}}      # no id: reply without id
+    assert qmp.execute("query-target") == {"arch": "x86_64"}
+    with pytest.raises(ExecuteError) as e:
+        qmp.cmd("no-such-command")
+    assert e.value.error_class == "CommandNotFound"
+    with pytest.raises(ExecuteError) as e:
+        qmp.execute("human-monitor-command", {"command-line": 5})
+    assert e.value.error_class == "GenericError"
+    hmp = qmp.cmd("human-monitor-command", **{"command-line": "info status"})
+    assert hmp == "VM status: running\r\n"
+
+    # events: QEMUMachine.event_wait-style
+    assert qmp.cmd("stop") == {}
+    ev = qmp.pull_event(wait=5.0)
+    assert ev["event"] == "STOP" and ev["data"] == {}
+    assert set(ev["timestamp"]) == {"seconds", "microseconds"}
+    assert qmp.cmd("query-status")["status"] == "paused"
+    assert qmp.cmd("cont") == {}
+    assert [e["event"] for e in qmp.get_events()] == ["RESUME"]
+
+    # fd passing the qemu.qmp way: a lone space with SCM_RIGHTS, then getfd
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        qmp.send_fd_scm(fd)
+    finally:
+        os.close(fd)
+    assert qmp.cmd("getfd", fdname="fd-from-python") == {}
+    assert qmp.cmd("closefd", fdname="fd-from-python") == {}
+
+    # query-cpus for QEMUMachine users: thread ids are the VMM's threads
+    tids = {c["thread_id"] for c in qmp.cmd("query-cpus")}
+    fast = {c["thread-id"] for c in qmp.cmd("query-cpus-fast")}
+    assert tids == fast and len(tids) == 2
+    assert tids <= {int(t) for t in os.listdir("/proc/%d/task" % vm.pid)}
+
+    # QEMUMachine.shutdown(): quit, close tolerating EOF, wait for exit 0
+    assert qmp.cmd("quit") == {}
+    ev = qmp.pull_event(wait=5.0)
+    assert ev["event"] == "SHUTDOWN"
+    assert ev["data"] == {"guest": False, "reason": "host-qmp-quit"}
+    with pytest.raises(EOFError):
+        qmp.pull_event(wait=5.0)
+    qmp.close()
+    assert vm.wait(15) == 0
+
+
+def test_strict_mode_refuses_commands_before_negotiation(make_vm):
+    vm = boot(make_vm, ",qmp-mode=strict")
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect(negotiate=False)
+    reply = qmp.cmd_raw("query-status")
+    assert reply == {"error": {"class": "CommandNotFound",
+                               "desc": "Expecting capabilities negotiation with "
+                                       "'qmp_capabilities'"}}
+    # no events before negotiation: stop must fail without STOP reaching us
+    assert qmp.cmd_raw("stop")["error"]["class"] == "CommandNotFound"
+    assert qmp.cmd_raw("qmp_capabilities") == {"return": {}}
+    assert qmp.get_events() == []
+    assert qmp.cmd("query-status")["status"] == "running"
+    qmp.close()
+
+
+# ---------------------------------------------------------------------------
+# qmp-shell-style usage
+
+def shell_parse(line):
+    """qmp-shell's `cmd key=value ...`: values are JSON/Python literals where they
+    parse, else strings; dotted keys nest."""
+    parts = line.split()
+    cmd, args = parts[0], {}
+    for kv in parts[1:]:
+        key, _, val = kv.partition("=")
+        try:
+            value = json.loads(val)
+        except ValueError:
+            value = {"True": True, "False": False, "None": None}.get(val, val)
+        d = args
+        keys = key.split(".")
+        for k in keys[:-1]:
+            d = d.setdefault(k, {})
+        d[keys[-1]] = value
+    msg = {"execute": cmd}
+    if args:
+        msg["arguments"] = args
+    return msg
+
+
+def test_qmp_shell_style(make_vm):
+    vm = boot(make_vm, ",qmp-mode=strict", smp=2)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    # qmp-shell builds its completion list from query-commands
+    names = [c["name"] for c in qmp.cmd("query-commands")]
+    for required in ("qmp_capabilities", "quit", "stop", "cont", "query-status",
+                     "human-monitor-command", "query-commands"):
+        assert required in names
+    transcript = [
+        ("query-status", {"return": {"running": True, "singlestep": False,
+                                     "status": "running"}}),
+        ("qom-get path=/machine property=type", {"return": "microvm-machine"}),
+        ("human-monitor-command command-line=info", None),
+        ("getfd fdname=x", {"error": {"class": "GenericError",
+                                      "desc": "Invalid SCM message"}}),
+        ("qom-list-types implements=usb-storage-dev abstract=False",
+         {"return": [{"name": "usb-storage", "parent": "usb-storage-dev"}]}),
+    ]
+    for line, want in transcript:
+        reply = qmp.cmd_obj(shell_parse(line))
+        if want is not None:
+            assert reply == want, (line, reply)
+        else:
+            assert reply["error"]["desc"] == "Unsupported command: info", reply
+    # -H: HMP through human-monitor-command
+    for hmp, want in [("info status", "VM status: running\r\n"),
+                      ("info kvm", "kvm support: enabled\r\n")]:
+        assert qmp.cmd("human-monitor-command", **{"command-line": hmp}) == want
+    cpus = qmp.cmd("human-monitor-command", **{"command-line": "info cpus"})
+    assert cpus.startswith("* CPU #0: thread_id=") and cpus.count("\r\n") == 2
+    qmp.close()
+
+
+# ---------------------------------------------------------------------------
+# Lifecycle through QMP
+
+def test_sigterm_shutdown_event(make_vm):
+    vm = boot(make_vm)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    vm.send_signal(signal.SIGTERM)
+    ev = qmp.pull_event(wait=10.0)
+    assert ev["event"] == "SHUTDOWN"
+    assert ev["data"] == {"guest": False, "reason": "host-signal"}
+    assert vm.wait(15) == 0
+    qmp.close()
+
+
+@pytest.mark.parametrize("cmd,reason", [("poweroff", "guest-shutdown"),
+                                        ("reboot", "guest-reset")])
+def test_guest_initiated_shutdown_event(make_vm, cmd, reason):
+    vm = boot(make_vm)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    vm.console.write(cmd + "\n")
+    ev = qmp.pull_event(wait=10.0)
+    assert ev["event"] == "SHUTDOWN"
+    assert ev["data"] == {"guest": True, "reason": reason}
+    assert vm.wait(15) == 0
+    qmp.close()
+
+
+def test_system_reset_reboots_the_guest(make_vm):
+    """system_reset resets vCPUs and devices: the guest boots again from its entry
+    point (banner, prompt) and works; repeated resets too."""
+    vm = boot(make_vm, smp=2)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    banner = vm.console.banner()
+    for i in range(3):
+        vm.console.drain(0.05)
+        assert qmp.cmd("system_reset") == {}
+        ev = qmp.pull_event(wait=5.0)
+        assert ev["event"] == "RESET" and ev["data"] == {"guest": True}
+        out = vm.console.read_until(r"stratus-testguest [^\r\n]*\r\n", timeout=30)
+        assert banner in out
+        vm.console.wait_prompt()
+        info = vm.info()
+        assert info["online"] == 2
+        assert vm.run("echo reset-%d" % i).get("text") == "reset-%d" % i
+    assert qmp.cmd("query-status")["status"] == "running"
+    qmp.close()
+
+
+def test_system_reset_while_paused_stays_paused(make_vm):
+    vm = boot(make_vm)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    qmp.cmd("stop")
+    vm.console.drain(0.05)
+    assert qmp.cmd("system_reset") == {}
+    assert qmp.cmd("query-status")["status"] == "paused"
+    got = vm.console.expect_silence(1.0)
+    assert "stratus-testguest" not in got, got
+    qmp.cmd("cont")
+    vm.console.read_until(r"stratus-testguest", timeout=30)
+    vm.console.wait_prompt()
+    qmp.close()
+
+
+def test_powerdown_of_frozen_guest_is_delivered_on_cont(make_vm):
+    """The power button is latched: a -S guest that is continued later sees it."""
+    vm = boot(make_vm, freeze=True)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    assert qmp.cmd("system_powerdown") == {}
+    assert qmp.pull_event(wait=5.0)["event"] == "POWERDOWN"
+    assert qmp.cmd("query-status")["status"] == "paused"
+    assert qmp.cmd("cont") == {}
+    events = []
+    while not any(e["event"] == "SHUTDOWN" for e in events):
+        events.append(qmp.pull_event(wait=30.0))
+    assert [e["event"] for e in events] == ["RESUME", "SHUTDOWN"]
+    assert events[-1]["data"] == {"guest": True, "reason": "guest-shutdown"}
+    assert vm.wait(15) == 0
+    assert "powerbutton=pressed" in vm.console.drain(0.2) + vm.console.transcript
+
+
+def test_query_cpus_thread_ids_are_vcpu_threads(make_vm):
+    vm = boot(make_vm, smp=4)
+    qmp = LegacyQMP(vm.qmp_path)
+    qmp.connect()
+    cpus = qmp.cmd("query-cpus")
+    assert [c["CPU"] for c in cpus] == [0, 1, 2, 3]
+    tasks = {int(t) for t in os.listdir("/proc/%d/task" % vm.pid)}
+    tids = [c["thread_id"] for c in cpus]
+    assert len(set(tids)) == 4 and set(tids) <= tasks and vm.pid not in tids
+    # each is busy in KVM_RUN or halted in it: not the main thread
+    for t in tids:
+        with open("/proc/%d/task/%d/stat" % (vm.pid, t)) as f:
+            assert f.read().split()[0] == str(t)
+    qmp.close()
