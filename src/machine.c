@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -270,6 +271,19 @@ static void watch_signals(Machine *m)
         g_source_set_callback(src, on_signal, m, NULL);
         g_source_attach(src, m->ctx);
         g_source_unref(src);
+    }
+    /*
+     * main() blocks these until now so that one arriving while the machine
+     * was built is not fatal: it is delivered here and shuts down cleanly.
+     */
+    {
+        sigset_t set;
+
+        sigemptyset(&set);
+        for (unsigned i = 0; i < G_N_ELEMENTS(sigs); i++) {
+            sigaddset(&set, sigs[i]);
+        }
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     }
 }
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,30 @@ static bool write_pidfile(const char *path, GError **err)
     return true;
 }
 
+/*
+ * The signal mask the machine is built with, inherited by every thread it
+ * starts:
+ *  - SIGTERM, SIGINT and SIGHUP stay pending until machine_run() has its
+ *    handlers in place (watch_signals() in machine.c unblocks them), so a
+ *    stop request that arrives while the machine is being built still ends
+ *    in an orderly shutdown (SHUTDOWN event, sockets and pidfile removed,
+ *    status 0) instead of killing the process and leaving its sockets behind.
+ *  - SIGUSR1 is the KVM vCPU kick (accel/kvm.c): only vCPU threads unblock
+ *    it, so a stray `kill -USR1` cannot interrupt a system call of the main
+ *    loop or of a helper thread.
+ */
+static void block_signals_for_startup(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static int fail(GError *err, const char *pidfile, int *ready_fd)
 {
     report_error("%s", err->message);
@@ -147,6 +172,7 @@ int main(int argc, char **argv)
             config_free(cfg);
             return 1;
         }
+        block_signals_for_startup();        /* the daemon, before its pidfile */
         if (cfg->pidfile) {
             if (!write_pidfile(cfg->pidfile, &err)) {
                 config_free(cfg);
@@ -161,6 +187,7 @@ int main(int argc, char **argv)
              cfg->initrd ? cfg->initrd : "", cfg->append ? cfg->append : "");
 
     g_autofree char *pidfile_copy = g_strdup(pidfile);
+    block_signals_for_startup();
     m = machine_new(cfg, &err);
     if (!m) {
         config_free(cfg);

@@ -31,6 +31,14 @@ typedef struct KvmState {
     bool cap_vcpu_events;
     bool cap_tsc_deadline;
     unsigned nr_slots;           /* user memory slots in use */
+    unsigned nr_vcpus;           /* vCPUs created and not yet destroyed */
+    /*
+     * Set when the last vCPU is destroyed: vCPUs go away only when the
+     * machine does (machine_free: cpus_destroy, then the devices, then the
+     * VM), so from then on the VM is dying and nothing will run in it again.
+     * irqfd/ioeventfd deassigns are then skipped (see kvm_remove_irqfd).
+     */
+    bool dying;
 } KvmState;
 
 typedef struct KvmVcpu {

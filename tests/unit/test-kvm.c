@@ -88,6 +88,14 @@ static const uint8_t guest_spin[] = {
     0xeb, 0xf6,                                     /* jmp 1b */
 };
 
+/* io_loop_test: forever { PIO write to 0x510; incq 0x200000 } (an exit per iteration). */
+static const uint8_t guest_io_loop[] = {
+    0x66, 0xba, 0x10, 0x05,                         /* 1: mov $0x510,%dx */
+    0xee,                                           /* out %al,(%dx) */
+    0x48, 0xff, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00, /* incq 0x200000 */
+    0xeb, 0xf1,                                     /* jmp 1b */
+};
+
 /* evt_test: PIO write 0x42 to 0x600, MMIO write 7 to 0x10001000, done, spin. */
 static const uint8_t guest_evt[] = {
     0x66, 0xba, 0x00, 0x06,                         /* mov $0x600,%dx */
@@ -140,6 +148,8 @@ typedef struct TestVm {
     uint64_t mmio_last_value, mmio_last_offset;
     unsigned mmio_last_size;
     unsigned evt_pio_hits, evt_mmio_hits;
+    /* When nonzero: the vCPU requests a guest shutdown at this pio_writes count. */
+    unsigned shutdown_at;
 } TestVm;
 
 static uint64_t test_pio_read(void *opaque, uint64_t offset, unsigned size)
@@ -163,6 +173,10 @@ static void test_pio_write(void *opaque, uint64_t offset, uint64_t value, unsign
         vm->pio_writes++;
         vm->pio_last_value = value;
         vm->pio_last_size = size;
+        if (vm->shutdown_at && vm->pio_writes == vm->shutdown_at) {
+            /* As the PM device does: from the vCPU thread, lock held. */
+            machine_request_shutdown(vm->m, SHUTDOWN_GUEST_SHUTDOWN);
+        }
     }
     g_cond_broadcast(&test_cond);
 }
@@ -780,6 +794,254 @@ static void test_cpuid_and_lapic(void)
     vm_free(vm);
 }
 
+/* ---- concurrency: kicks, pause protocol, teardown ---- */
+
+/* Lock held. Does the guest still make progress (a new PIO write within 5 s)? */
+static bool guest_progresses(TestVm *vm)
+{
+    unsigned target = vm->pio_writes + 1;
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    while (vm->pio_writes < target) {
+        if (!g_cond_wait_until(&test_cond, &vm->m->lock, deadline)) {
+            return vm->pio_writes >= target;
+        }
+    }
+    return true;
+}
+
+/*
+ * A kick racing with the vCPU consuming an earlier kick can leave
+ * run->immediate_exit set with kick_pending clear (kicker: kick_pending=1,
+ * immediate_exit=1; vCPU: immediate_exit=0 ... kick_pending=0 interleaved).
+ * Every KVM_RUN then fails with EINTR at once: the vCPU must clear it and
+ * run the guest, not spin forever. Also the opposite leftover.
+ */
+static void test_stale_kick_state(void)
+{
+    TestVm *vm;
+    Vcpu *cpu;
+
+    if (!have_kvm()) {
+        return;
+    }
+    vm = vm_new(1, guest_io_loop, sizeof(guest_io_loop));
+    cpu = g_ptr_array_index(vm->m->vcpus, 0);
+    vm_start(vm);
+    machine_lock(vm->m);
+    g_assert_true(guest_progresses(vm));
+
+    cpus_pause_all(vm->m);
+    __atomic_store_n(&kvm_vcpu(cpu)->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cpu->kick_pending, false, __ATOMIC_SEQ_CST);
+    cpus_resume_all(vm->m);
+    g_assert_true(guest_progresses(vm));
+
+    cpus_pause_all(vm->m);
+    __atomic_store_n(&kvm_vcpu(cpu)->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cpu->kick_pending, true, __ATOMIC_SEQ_CST);
+    cpus_resume_all(vm->m);
+    g_assert_true(guest_progresses(vm));
+    machine_unlock(vm->m);
+    vm_free(vm);
+}
+
+/* A kick before the vCPU thread ever entered KVM_RUN is not lost, nor sticky. */
+static void test_kick_before_run(void)
+{
+    TestVm *vm;
+    Vcpu *cpu;
+
+    if (!have_kvm()) {
+        return;
+    }
+    vm = vm_new(1, guest_io_loop, sizeof(guest_io_loop));
+    cpu = g_ptr_array_index(vm->m->vcpus, 0);
+    kvm_accel_ops.vcpu_kick(cpu);           /* no thread yet */
+    vm_start(vm);
+    machine_lock(vm->m);
+    g_assert_true(guest_progresses(vm));
+    /* Kick parked threads (they sleep in g_cond_wait): they must still resume. */
+    cpus_pause_all(vm->m);
+    for (int i = 0; i < 5; i++) {
+        kvm_accel_ops.vcpu_kick(cpu);
+    }
+    cpus_resume_all(vm->m);
+    g_assert_true(guest_progresses(vm));
+    machine_unlock(vm->m);
+    vm_free(vm);
+}
+
+typedef struct Kicker {
+    TestVm *vm;
+    gint stop;                                /* atomic */
+    unsigned kicks;
+} Kicker;
+
+/* Spurious kicks at random moments, from a thread that is not the main one. */
+static gpointer kicker_fn(gpointer opaque)
+{
+    Kicker *k = opaque;
+    GRand *r = g_rand_new_with_seed(42);
+
+    while (!g_atomic_int_get(&k->stop)) {
+        Machine *m = k->vm->m;
+        Vcpu *cpu = g_ptr_array_index(m->vcpus, g_rand_int_range(r, 0, m->vcpus->len));
+
+        kvm_accel_ops.vcpu_kick(cpu);     /* "any thread": no lock needed */
+        k->kicks++;
+        g_usleep(g_rand_int_range(r, 0, 300));
+    }
+    g_rand_free(r);
+    return NULL;
+}
+
+/*
+ * Hammers stop/cont/system_reset (as machine.c does them: pause, reset the
+ * vCPUs, resume), back-to-back stop/cont/stop, a vCPU requesting shutdown
+ * while the main thread pauses, and random extra kicks, while the guest does
+ * a PIO exit per loop iteration. After every step the guest must make
+ * progress (no lost wakeup, no livelock) and must not run while paused.
+ * Ends with cpus_stop_and_join while a vCPU is blocked in machine_lock, twice.
+ */
+static void test_stress_stop_cont_reset(void)
+{
+    TestVm *vm;
+    Kicker k = { 0 };
+    GThread *kt;
+    GRand *r;
+    gint64 end;
+    unsigned steps = 0;
+
+    if (!have_kvm()) {
+        return;
+    }
+    vm = vm_new(2, guest_io_loop, sizeof(guest_io_loop));
+    vm_start(vm);
+    k.vm = vm;
+    kt = g_thread_new("kicker", kicker_fn, &k);
+    r = g_rand_new_with_seed(7);
+    end = g_get_monotonic_time() + 4 * G_USEC_PER_SEC;
+
+    machine_lock(vm->m);
+    g_assert_true(guest_progresses(vm));
+    while (g_get_monotonic_time() < end) {
+        unsigned op = steps++ % 5;
+        uint64_t c1, c2;
+
+        switch (op) {
+        case 0:         /* stop ... cont, checking the guest is really stopped */
+            cpus_pause_all(vm->m);
+            for (guint i = 0; i < vm->m->vcpus->len; i++) {
+                g_assert_true(((Vcpu *)g_ptr_array_index(vm->m->vcpus, i))->stopped);
+            }
+            c1 = read_counter(vm);
+            machine_unlock(vm->m);
+            g_usleep(g_rand_int_range(r, 0, 500));
+            c2 = read_counter(vm);
+            machine_lock(vm->m);
+            g_assert_cmpuint(c1, ==, c2);
+            cpus_resume_all(vm->m);
+            break;
+        case 1:         /* system_reset */
+            cpus_pause_all(vm->m);
+            reset_all(vm);
+            cpus_resume_all(vm->m);
+            break;
+        case 2:         /* stop/cont/stop/cont with no pause in between */
+            for (int i = 0; i < 4; i++) {
+                cpus_pause_all(vm->m);
+                cpus_resume_all(vm->m);
+            }
+            break;
+        case 3:         /* the vCPU requests shutdown while we pause */
+            vm->shutdown_at = vm->pio_writes + 1 + g_rand_int_range(r, 0, 3);
+            machine_unlock(vm->m);
+            g_usleep(g_rand_int_range(r, 0, 200));
+            machine_lock(vm->m);
+            cpus_pause_all(vm->m);
+            if (vm->m->shutdown_request == SHUTDOWN_NONE) {
+                /* Paused first: resume, and the request comes while running. */
+                cpus_resume_all(vm->m);
+                g_assert_true(wait_shutdown(vm));
+                cpus_pause_all(vm->m);
+            }
+            /* A pending shutdown keeps the vCPUs parked even when resumed. */
+            cpus_resume_all(vm->m);
+            c1 = vm->pio_writes;
+            machine_unlock(vm->m);
+            g_usleep(2000);
+            machine_lock(vm->m);
+            g_assert_cmpuint(vm->pio_writes, ==, c1);
+            /* The main loop would quit here; the test clears it and goes on. */
+            cpus_pause_all(vm->m);
+            vm->shutdown_at = 0;
+            vm->m->shutdown_request = SHUTDOWN_NONE;
+            cpus_resume_all(vm->m);
+            break;
+        case 4:         /* hold the lock so the vCPU blocks in machine_lock, then stop */
+            machine_unlock(vm->m);
+            g_usleep(g_rand_int_range(r, 0, 300));
+            machine_lock(vm->m);
+            g_usleep(1000);
+            cpus_pause_all(vm->m);
+            cpus_resume_all(vm->m);
+            break;
+        }
+        if (!guest_progresses(vm)) {
+            g_error("step %u (op %u): the guest stopped making progress", steps, op);
+        }
+    }
+    g_atomic_int_set(&k.stop, 1);
+    machine_unlock(vm->m);
+    g_thread_join(kt);
+    g_rand_free(r);
+    machine_lock(vm->m);
+    g_test_message("%u steps, %u extra kicks, %u guest PIO exits", steps, k.kicks,
+                   vm->pio_writes);
+    machine_unlock(vm->m);
+
+    /* Quit with the BSP blocked on the lock (we hold it) and the AP in KVM_RUN. */
+    machine_lock(vm->m);
+    g_usleep(2000);
+    cpus_stop_and_join(vm->m);
+    cpus_stop_and_join(vm->m);       /* twice: a no-op */
+    machine_unlock(vm->m);
+    vm_free(vm);
+}
+
+/*
+ * Once every vCPU is destroyed the VM is dying: irqfd/ioeventfd deassigns are
+ * skipped (closing the VM fd releases them). Still assigned afterwards, so
+ * assigning the same fd again is refused.
+ */
+static void test_teardown_skips_deassign(void)
+{
+    TestVm *vm;
+    GError *err = NULL;
+    int efd;
+
+    if (!have_kvm()) {
+        return;
+    }
+    vm = vm_new(1, guest_spin, sizeof(guest_spin));
+    efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    g_assert_true(kvm_accel_ops.add_irqfd(vm->m, 5, efd, &err));
+    g_assert_no_error(err);
+    g_assert_false(kvm_state(vm->m)->dying);
+    machine_lock(vm->m);
+    cpus_stop_and_join(vm->m);
+    cpus_destroy(vm->m);
+    machine_unlock(vm->m);
+    g_assert_true(kvm_state(vm->m)->dying);
+    kvm_accel_ops.remove_irqfd(vm->m, 5, efd);
+    g_assert_false(kvm_accel_ops.add_irqfd(vm->m, 5, efd, &err));
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+    close(efd);                 /* KVM keeps its own reference */
+    vm_free(vm);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -795,5 +1057,9 @@ int main(int argc, char **argv)
     g_test_add_func("/kvm/ioeventfd", test_ioeventfd);
     g_test_add_func("/kvm/cpuid-and-lapic", test_cpuid_and_lapic);
     g_test_add_func("/kvm/smp-init-sipi", test_smp_init_sipi);
+    g_test_add_func("/kvm/stale-kick-state", test_stale_kick_state);
+    g_test_add_func("/kvm/kick-before-run", test_kick_before_run);
+    g_test_add_func("/kvm/stress-stop-cont-reset", test_stress_stop_cont_reset);
+    g_test_add_func("/kvm/teardown-skips-deassign", test_teardown_skips_deassign);
     return g_test_run();
 }
