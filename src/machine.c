@@ -344,12 +344,12 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         !microvm_init(m, err)) {
         goto fail;
     }
-    /* Block/device commands need the microvm back ends (src/hw/x86/microvm.h). */
-    qmp_register_block_commands(qmp_default_table());
     m->qmp = qmp_server_new(m, err);
     if (!m->qmp) {
         goto fail;
     }
+    /* Block/device commands need the microvm back ends (src/hw/x86/microvm.h). */
+    qmp_register_block_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);

@@ -491,24 +491,6 @@ static bool qmp_closefd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 /* ------------------------------------------------------------------------ */
 /* human-monitor-command                                                    */
 
-typedef struct {
-    char *prefix;
-    QmpHmpFn fn;
-} HmpHandler;
-
-static GPtrArray *hmp_handlers;
-
-void qmp_register_hmp(const char *prefix, QmpHmpFn fn)
-{
-    HmpHandler *h = g_new0(HmpHandler, 1);
-    if (!hmp_handlers) {
-        hmp_handlers = g_ptr_array_new();
-    }
-    h->prefix = g_strdup(prefix);
-    h->fn = fn;
-    g_ptr_array_add(hmp_handlers, h);
-}
-
 /* "info  status" and "info status" are the same command. */
 static char *normalize_words(const char *s)
 {
@@ -524,12 +506,6 @@ static char *normalize_words(const char *s)
     }
     g_strfreev(w);
     return g_string_free(out, FALSE);
-}
-
-static bool word_prefix(const char *line, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return !strncmp(line, prefix, n) && (line[n] == '\0' || line[n] == ' ');
 }
 
 static char *hmp_info_status(Machine *m)
@@ -582,23 +558,10 @@ static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
         out = g_strdup_printf("kvm support: %s\r\n",
                               !accel || !strcmp(accel, "kvm") ? "enabled" : "disabled");
     } else {
-        for (guint i = 0; hmp_handlers && i < hmp_handlers->len; i++) {
-            HmpHandler *h = g_ptr_array_index(hmp_handlers, i);
-            if (word_prefix(line, h->prefix)) {
-                out = h->fn(m, line, err);
-                if (!out) {
-                    g_free(line);
-                    return false;
-                }
-                break;
-            }
-        }
-        if (!out) {
-            qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Unsupported command: %s",
-                          json_object_get_string_member(args, "command-line"));
-            g_free(line);
-            return false;
-        }
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Unsupported command: %s",
+                      json_object_get_string_member(args, "command-line"));
+        g_free(line);
+        return false;
     }
     g_free(line);
     *ret = qmp_node_str(out);

@@ -9,12 +9,4 @@ void qmp_register_machine_commands(QmpCommandTable *t);
 /* qmp-commands-block.c: blockdev-add/del, device_add/del, query-block(-nodes). */
 void qmp_register_block_commands(QmpCommandTable *t);
 
-/*
- * Extra `human-monitor-command` handlers for other subsystems (e.g. "info
- * snapshots"). `prefix` is matched against the start of the command line
- * (whole words). Returns the text (with "\r\n" line ends) or NULL + *err.
- */
-typedef char *(*QmpHmpFn)(void *opaque, const char *cmdline, GError **err);
-void qmp_register_hmp(const char *prefix, QmpHmpFn fn);
-
 #endif

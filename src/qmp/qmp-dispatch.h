@@ -9,8 +9,9 @@
  * whose `opaque` is whatever the caller passed (the server passes Machine*),
  * so the core is unit-testable on its own.
  *
- * Other subsystems add their commands with qmp_register_commands() (the
- * server's table, see qmp-server.c) before or after the server is created:
+ * Other subsystems add their commands to the server's table
+ * (qmp_server_table() in qmp.h) after the server is created and before the
+ * main loop runs:
  *
  *   static const QmpMember my_args_m[] = {
  *       { "id", &qmp_type_str },
@@ -28,7 +29,7 @@
  *       { "my-cmd", qmp_my_cmd, &my_args },
  *       { NULL }
  *   };
- *   qmp_register_commands(my_cmds);
+ *   qmp_command_table_add(qmp_server_table(m->qmp), my_cmds);
  */
 #ifndef STRATUS_QMP_DISPATCH_H
 #define STRATUS_QMP_DISPATCH_H
@@ -176,10 +177,6 @@ void qmp_command_table_add_events(QmpCommandTable *t, const QmpEventDef *evs);
 const QmpCommand *qmp_command_table_find(const QmpCommandTable *t, const char *name);
 guint qmp_command_table_size(const QmpCommandTable *t);
 
-/* Registers into the server's table (qmp-server.c). */
-void qmp_register_commands(const QmpCommand *cmds);
-void qmp_register_events(const QmpEventDef *evs);
-QmpCommandTable *qmp_default_table(void);
 
 /* Protocol commands implemented by the core, for use in command tables. */
 bool qmp_cmd_qmp_capabilities(QmpCommandCtx *, JsonObject *, JsonNode **, GError **);

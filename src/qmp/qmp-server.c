@@ -89,31 +89,6 @@ struct QmpServer {
 };
 
 /* ------------------------------------------------------------------------ */
-/* The command table                                                        */
-
-static QmpCommandTable *default_table;
-
-QmpCommandTable *qmp_default_table(void)
-{
-    if (!default_table) {
-        default_table = qmp_command_table_new();
-        qmp_register_machine_commands(default_table);
-        qmp_command_table_add_events(default_table, qmp_standard_events);
-    }
-    return default_table;
-}
-
-void qmp_register_commands(const QmpCommand *cmds)
-{
-    qmp_command_table_add(qmp_default_table(), cmds);
-}
-
-void qmp_register_events(const QmpEventDef *evs)
-{
-    qmp_command_table_add_events(qmp_default_table(), evs);
-}
-
-/* ------------------------------------------------------------------------ */
 /* Clocks                                                                   */
 
 void qmp_server_set_clock(QmpServer *s, QmpClockFn monotonic, QmpClockFn wall,
@@ -799,7 +774,10 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
     s->m = m;
     s->ctx = m->ctx ? m->ctx : g_main_context_default();
     s->monitors = g_ptr_array_new();
-    s->table = qmp_default_table();
+    /* Each server owns its table, so nothing global is mutated at run time. */
+    s->table = qmp_command_table_new();
+    qmp_register_machine_commands(s->table);
+    qmp_command_table_add_events(s->table, qmp_standard_events);
     g_queue_init(&s->events);
 
     for (guint i = 0; cfg && cfg->monitors && i < cfg->monitors->len; i++) {
@@ -857,5 +835,11 @@ void qmp_server_free(QmpServer *s)
     }
     g_ptr_array_free(s->monitors, TRUE);
     g_queue_clear_full(&s->events, g_free);
+    qmp_command_table_free(s->table);
     g_free(s);
+}
+
+QmpCommandTable *qmp_server_table(QmpServer *s)
+{
+    return s->table;
 }

@@ -11,6 +11,9 @@
 
 /* Creates and binds every monitor in m->cfg->monitors (lock held). */
 QmpServer *qmp_server_new(Machine *m, GError **err);
+typedef struct QmpCommandTable QmpCommandTable;
+/* The server's command table, for boards to add their commands. */
+QmpCommandTable *qmp_server_table(QmpServer *s);
 /* Sends an event to every connected monitor in command mode. Takes data. */
 void qmp_server_emit_event(QmpServer *s, const char *name, JsonNode *data);
 /* Flush pending output (bounded) and close everything; unix sockets unlinked. */
