@@ -135,6 +135,7 @@ static void clock_source_finalize(GSource *source)
     g_free(clk);
 }
 
+/* Not const only because g_source_new() takes a non-const pointer; never written. */
 static GSourceFuncs clock_source_funcs = {
     .dispatch = clock_source_dispatch,
     .finalize = clock_source_finalize,
