@@ -491,6 +491,73 @@ static bool one_of(const char *value, const char *const *choices)
     return false;
 }
 
+/*
+ * Parses an option's "key=value,..." argument. Syntax errors get the option
+ * name in front, as every other error here has; keys, if given, are the
+ * parameters the option accepts.
+ */
+static OptList *parse_opts(const char *opt, const char *value, const char *implied_key,
+                           bool force_implied, const char *const *keys, GError **err)
+{
+    OptList *l = optlist_parse_full(value, implied_key, force_implied, err);
+
+    if (!l) {
+        g_prefix_error(err, "%s: ", opt);
+        return NULL;
+    }
+    if (keys && !optlist_check_keys(l, keys, opt, err)) {
+        optlist_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/*
+ * A string parameter that must pass check_str() when present; required: its
+ * absence is an error too. *out is NULL when it is absent.
+ */
+static bool get_str(const OptList *l, const char *key, const char *opt, size_t max,
+                    bool required, const char **out, GError **err)
+{
+    *out = optlist_get(l, key);
+    if (!*out) {
+        if (required) {
+            set_error(err, "%s: '%s' is required", opt, key);
+            return false;
+        }
+        return true;
+    }
+    return check_str(opt, key, *out, max, err);
+}
+
+/*
+ * An optional parameter with a fixed set of values; expected is the list as
+ * the error message spells it. *out is NULL when it is absent.
+ */
+static bool get_choice(const OptList *l, const char *key, const char *const *choices,
+                       const char *expected, const char *opt, const char **out,
+                       GError **err)
+{
+    *out = optlist_get(l, key);
+    if (*out && !one_of(*out, choices)) {
+        set_error(err, "%s: invalid %s '%s' (expected %s)", opt, key, *out, expected);
+        return false;
+    }
+    return true;
+}
+
+/* "chardev:ID" names a -chardev; finalize() checks that it exists. */
+static bool get_chardev_ref(const char *opt, const char *value, char **out, GError **err)
+{
+    const char *id = value + strlen("chardev:");
+
+    if (!check_str(opt, "chardev id", id, MAX_STRING_LENGTH, err)) {
+        return false;
+    }
+    *out = g_strdup(id);
+    return true;
+}
+
 static void add_chardev(ParseCtx *ctx, ChardevConfig *c, const char *origin)
 {
     g_ptr_array_add(ctx->cfg->chardevs, c);
@@ -526,33 +593,19 @@ static bool parse_server_flags(const OptList *l, const char *option, bool *serve
 static bool parse_qmp_mode(const OptList *l, const char *option, MonitorConfig *m,
                            GError **err)
 {
-    const char *mode = optlist_get(l, "qmp-mode");
-    const char *greeting = optlist_get(l, "qmp-greeting");
+    static const char *const modes[] = { "lenient", "strict", NULL };
+    static const char *const greetings[] = { "qemu", "legacy", NULL };
+    const char *mode, *greeting;
 
-    m->mode = QMP_MODE_LENIENT;
-    m->greeting = QMP_GREETING_QEMU;
-    if (mode) {
-        if (strcmp(mode, "lenient") == 0) {
-            m->mode = QMP_MODE_LENIENT;
-        } else if (strcmp(mode, "strict") == 0) {
-            m->mode = QMP_MODE_STRICT;
-        } else {
-            set_error(err, "%s: invalid qmp-mode '%s' (expected lenient or strict)",
-                      option, mode);
-            return false;
-        }
+    if (!get_choice(l, "qmp-mode", modes, "lenient or strict", option, &mode, err) ||
+        !get_choice(l, "qmp-greeting", greetings, "qemu or legacy", option, &greeting,
+                    err)) {
+        return false;
     }
-    if (greeting) {
-        if (strcmp(greeting, "qemu") == 0) {
-            m->greeting = QMP_GREETING_QEMU;
-        } else if (strcmp(greeting, "legacy") == 0) {
-            m->greeting = QMP_GREETING_LEGACY;
-        } else {
-            set_error(err, "%s: invalid qmp-greeting '%s' (expected qemu or legacy)",
-                      option, greeting);
-            return false;
-        }
-    }
+    /* Absent means the default: lenient mode, the QEMU greeting. */
+    m->mode = mode && strcmp(mode, "strict") == 0 ? QMP_MODE_STRICT : QMP_MODE_LENIENT;
+    m->greeting = greeting && strcmp(greeting, "legacy") == 0 ? QMP_GREETING_LEGACY
+                                                              : QMP_GREETING_QEMU;
     return true;
 }
 
@@ -602,15 +655,8 @@ static ChardevConfig *chardev_from_opts(const OptList *l, const char *option,
             goto fail;
         }
         id = forced_id;
-    } else {
-        id = optlist_get(l, "id");
-        if (!id) {
-            set_error(err, "%s: 'id' is required", option);
-            goto fail;
-        }
-        if (!check_str(option, "id", id, MAX_STRING_LENGTH, err)) {
-            goto fail;
-        }
+    } else if (!get_str(l, "id", option, MAX_STRING_LENGTH, true, &id, err)) {
+        goto fail;
     }
     c->id = g_strdup(id);
 
@@ -684,22 +730,21 @@ fail:
 /* Per-option handlers                                                       */
 /* ------------------------------------------------------------------------ */
 
+/* -machine accel= and -accel */
+static const char *const accels[] = { "kvm", "qtest", NULL };
+
 static bool handle_machine(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "type", "accel", "dump-guest-core", "mem-share",
                                         "usb", NULL };
     static const char *const types[] = { "microvm", "q35", NULL };
     StratusConfig *cfg = ctx->cfg;
-    OptList *l = optlist_parse(value, "type", err);
+    OptList *l = parse_opts(opt, value, "type", false, keys, err);
     const char *type, *accel, *usb;
     bool ok = false;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
-    }
-    if (!optlist_check_keys(l, keys, opt, err)) {
-        goto out;
     }
     type = optlist_get(l, "type");
     if (type) {
@@ -713,7 +758,7 @@ static bool handle_machine(ParseCtx *ctx, const char *opt, const char *value, GE
     }
     accel = optlist_get(l, "accel");
     if (accel) {
-        if (strcmp(accel, "kvm") != 0 && strcmp(accel, "qtest") != 0) {
+        if (!one_of(accel, accels)) {
             set_error(err, "%s: unsupported accel '%s' (expected kvm or qtest)", opt, accel);
             goto out;
         }
@@ -739,7 +784,7 @@ out:
 
 static bool handle_accel(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
-    if (strcmp(value, "kvm") != 0 && strcmp(value, "qtest") != 0) {
+    if (!one_of(value, accels)) {
         set_error(err, "%s: unsupported accelerator '%s' (expected kvm or qtest)", opt, value);
         return false;
     }
@@ -773,16 +818,14 @@ static bool handle_smp(ParseCtx *ctx, const char *opt, const char *value, GError
 {
     static const char *const keys[] = { "cpus", "maxcpus", "sockets", "dies", "clusters",
                                         "cores", "threads", NULL };
-    OptList *l = optlist_parse(value, "cpus", err);
+    OptList *l = parse_opts(opt, value, "cpus", false, keys, err);
     uint64_t cpus, maxcpus, sockets, dies, clusters, cores, threads;
     bool ok = false;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
     }
-    if (!optlist_check_keys(l, keys, opt, err) ||
-        !smp_value(l, "cpus", opt, &cpus, err) ||
+    if (!smp_value(l, "cpus", opt, &cpus, err) ||
         !smp_value(l, "maxcpus", opt, &maxcpus, err) ||
         !smp_value(l, "sockets", opt, &sockets, err) ||
         !smp_value(l, "dies", opt, &dies, err) ||
@@ -853,18 +896,14 @@ out:
 static bool handle_mem(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "size", "maxmem", NULL };
-    OptList *l = optlist_parse(value, "size", err);
+    OptList *l = parse_opts(opt, value, "size", false, keys, err);
     const char *size, *maxmem;
     uint64_t bytes, max;
     GError *local = NULL;
     bool ok = false;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
-    }
-    if (!optlist_check_keys(l, keys, opt, err)) {
-        goto out;
     }
     size = optlist_get(l, "size");
     if (!size) {
@@ -911,72 +950,57 @@ static bool handle_path(const char *opt, const char *value, char **out, GError *
     return true;
 }
 
-static bool handle_serial(ParseCtx *ctx, const char *opt, const char *value, GError **err)
+/* A chardev given inline by -chardev or -serial; origin names that option. */
+static bool add_chardev_opts(ParseCtx *ctx, const char *opt, const char *value,
+                             const char *forced_id, const char *origin, GError **err)
 {
-    StratusConfig *cfg = ctx->cfg;
+    OptList *l = parse_opts(opt, value, "backend", false, NULL, err);
     ChardevConfig *c;
-    OptList *l;
 
-    if (g_str_has_prefix(value, "chardev:")) {
-        const char *id = value + strlen("chardev:");
-        if (!check_str(opt, "chardev id", id, MAX_STRING_LENGTH, err)) {
-            return false;
-        }
-        cfg->serial_chardev = g_strdup(id);
-        return true;
-    }
-    if (strcmp(value, "none") == 0 || strcmp(value, "null") == 0) {
-        return true;    /* no backend: COM1 is not wired */
-    }
-    l = optlist_parse(value, "backend", err);
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
     }
-    c = chardev_from_opts(l, opt, SERIAL_CHARDEV_ID, err);
+    c = chardev_from_opts(l, opt, forced_id, err);
     optlist_free(l);
     if (!c) {
         return false;
     }
-    add_chardev(ctx, c, "-serial");
-    cfg->serial_chardev = g_strdup(SERIAL_CHARDEV_ID);
+    add_chardev(ctx, c, origin);
+    return true;
+}
+
+static bool handle_serial(ParseCtx *ctx, const char *opt, const char *value, GError **err)
+{
+    if (g_str_has_prefix(value, "chardev:")) {
+        return get_chardev_ref(opt, value, &ctx->cfg->serial_chardev, err);
+    }
+    if (strcmp(value, "none") == 0 || strcmp(value, "null") == 0) {
+        return true;    /* no backend: COM1 is not wired */
+    }
+    if (!add_chardev_opts(ctx, opt, value, SERIAL_CHARDEV_ID, "-serial", err)) {
+        return false;
+    }
+    ctx->cfg->serial_chardev = g_strdup(SERIAL_CHARDEV_ID);
     return true;
 }
 
 static bool handle_chardev(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
-    OptList *l = optlist_parse(value, "backend", err);
-    ChardevConfig *c;
-
-    if (!l) {
-        g_prefix_error(err, "%s: ", opt);
-        return false;
-    }
-    c = chardev_from_opts(l, opt, NULL, err);
-    optlist_free(l);
-    if (!c) {
-        return false;
-    }
-    add_chardev(ctx, c, "-chardev");
-    return true;
+    return add_chardev_opts(ctx, opt, value, NULL, "-chardev", err);
 }
 
 static bool handle_qmp(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "uri", "server", "nowait", "wait", "qmp-mode",
                                         "qmp-greeting", NULL };
-    OptList *l = optlist_parse_full(value, "uri", true, err);
+    OptList *l = parse_opts(opt, value, "uri", true, keys, err);
     ChardevConfig *c = NULL;
     MonitorConfig *m = NULL;
     const char *uri;
     bool ok = false;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
-    }
-    if (!optlist_check_keys(l, keys, opt, err)) {
-        goto out;
     }
     c = chardev_config_new();
     c->kind = CHARDEV_SOCKET;
@@ -1046,29 +1070,17 @@ static bool handle_mon(ParseCtx *ctx, const char *opt, const char *value, GError
 {
     static const char *const keys[] = { "chardev", "id", "mode", "pretty", "qmp-mode",
                                         "qmp-greeting", NULL };
-    OptList *l = optlist_parse(value, "chardev", err);
+    OptList *l = parse_opts(opt, value, "chardev", false, keys, err);
     MonitorConfig *m = NULL;
     const char *chardev, *id, *mode;
     bool pretty;
     bool ok = false;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
     }
-    if (!optlist_check_keys(l, keys, opt, err)) {
-        goto out;
-    }
-    chardev = optlist_get(l, "chardev");
-    if (!chardev) {
-        set_error(err, "%s: 'chardev' is required", opt);
-        goto out;
-    }
-    if (!check_str(opt, "chardev", chardev, MAX_STRING_LENGTH, err)) {
-        goto out;
-    }
-    id = optlist_get(l, "id");
-    if (id && !check_str(opt, "id", id, MAX_STRING_LENGTH, err)) {
+    if (!get_str(l, "chardev", opt, MAX_STRING_LENGTH, true, &chardev, err) ||
+        !get_str(l, "id", opt, MAX_STRING_LENGTH, false, &id, err)) {
         goto out;
     }
     mode = optlist_get(l, "mode");
@@ -1104,13 +1116,9 @@ static bool handle_name(ParseCtx *ctx, const char *opt, const char *value, GErro
     /* libvirt style: -name guest=NAME[,debug-threads=on][,process=P] */
     if (g_str_has_prefix(value, "guest=")) {
         static const char *const keys[] = { "guest", "debug-threads", "process", NULL };
-        l = optlist_parse(value, NULL, err);
+        l = parse_opts(opt, value, NULL, false, keys, err);
         if (!l) {
-            g_prefix_error(err, "%s: ", opt);
             return false;
-        }
-        if (!optlist_check_keys(l, keys, opt, err)) {
-            goto out;
         }
         name = optlist_get(l, "guest");
     }
@@ -1157,54 +1165,24 @@ static bool handle_drive(ParseCtx *ctx, const char *opt, const char *value, GErr
     static const char *const formats[] = { "raw", "qcow2", NULL };
     static const char *const aios[] = { "native", "io_uring", "threads", "off", NULL };
     static const char *const medias[] = { "disk", "cdrom", NULL };
-    OptList *l = optlist_parse(value, NULL, err);
+    OptList *l = parse_opts(opt, value, NULL, false, keys, err);
     const char *id, *file, *iface, *v;
-    bool b;
+    bool pflash, b;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
     }
-    if (!optlist_check_keys(l, keys, opt, err)) {
+    if (!get_choice(l, "if", ifs, "none or pflash", opt, &iface, err)) {
         goto fail;
     }
-    iface = optlist_get(l, "if");
-    if (iface && !one_of(iface, ifs)) {
-        set_error(err, "%s: invalid if '%s' (expected none or pflash)", opt, iface);
-        goto fail;
-    }
-    id = optlist_get(l, "id");
-    if (!id && !(iface && strcmp(iface, "pflash") == 0)) {
-        set_error(err, "%s: 'id' is required", opt);
-        goto fail;
-    }
-    if (id && !check_str(opt, "id", id, MAX_STRING_LENGTH, err)) {
-        goto fail;
-    }
-    file = optlist_get(l, "file");
-    if (!file) {
-        set_error(err, "%s: 'file' is required", opt);
-        goto fail;
-    }
-    if (!check_str(opt, "file", file, MAX_PATH_LENGTH, err) ||
+    pflash = iface && strcmp(iface, "pflash") == 0;   /* the one kind without an id */
+    if (!get_str(l, "id", opt, MAX_STRING_LENGTH, !pflash, &id, err) ||
+        !get_str(l, "file", opt, MAX_PATH_LENGTH, true, &file, err) ||
         !get_bool(l, "readonly", opt, &b, NULL, err) ||
-        !get_bool(l, "direct", opt, &b, NULL, err)) {
-        goto fail;
-    }
-    v = optlist_get(l, "format");
-    if (v && !one_of(v, formats)) {
-        set_error(err, "%s: invalid format '%s' (expected raw or qcow2)", opt, v);
-        goto fail;
-    }
-    v = optlist_get(l, "aio");
-    if (v && !one_of(v, aios)) {
-        set_error(err, "%s: invalid aio '%s' (expected native, io_uring, threads or off)",
-                  opt, v);
-        goto fail;
-    }
-    v = optlist_get(l, "media");
-    if (v && !one_of(v, medias)) {
-        set_error(err, "%s: invalid media '%s' (expected disk or cdrom)", opt, v);
+        !get_bool(l, "direct", opt, &b, NULL, err) ||
+        !get_choice(l, "format", formats, "raw or qcow2", opt, &v, err) ||
+        !get_choice(l, "aio", aios, "native, io_uring, threads or off", opt, &v, err) ||
+        !get_choice(l, "media", medias, "disk or cdrom", opt, &v, err)) {
         goto fail;
     }
     if (id && optlists_have_id(ctx->cfg->drives, id)) {
@@ -1220,11 +1198,10 @@ fail:
 
 static bool handle_device(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
-    OptList *l = optlist_parse(value, "driver", err);
+    OptList *l = parse_opts(opt, value, "driver", false, NULL, err);
     const char *driver, *id;
 
     if (!l) {
-        g_prefix_error(err, "%s: ", opt);
         return false;
     }
     driver = optlist_get(l, "driver");
@@ -1232,18 +1209,13 @@ static bool handle_device(ParseCtx *ctx, const char *opt, const char *value, GEr
         set_error(err, "%s: the driver name must come first", opt);
         goto fail;
     }
-    if (!check_str(opt, "driver", driver, MAX_STRING_LENGTH, err)) {
+    if (!check_str(opt, "driver", driver, MAX_STRING_LENGTH, err) ||
+        !get_str(l, "id", opt, MAX_STRING_LENGTH, false, &id, err)) {
         goto fail;
     }
-    id = optlist_get(l, "id");
-    if (id) {
-        if (!check_str(opt, "id", id, MAX_STRING_LENGTH, err)) {
-            goto fail;
-        }
-        if (optlists_have_id(ctx->cfg->devices, id)) {
-            set_error(err, "%s: Device id '%s' has been added", opt, id);
-            goto fail;
-        }
+    if (id && optlists_have_id(ctx->cfg->devices, id)) {
+        set_error(err, "%s: Device id '%s' has been added", opt, id);
+        goto fail;
     }
     g_ptr_array_add(ctx->cfg->devices, l);
     return true;
@@ -1259,11 +1231,9 @@ static bool handle_qtest(ParseCtx *ctx, const char *opt, const char *value, GErr
             return false;
         }
     } else if (g_str_has_prefix(value, "chardev:")) {
-        const char *id = value + strlen("chardev:");
-        if (!check_str(opt, "chardev id", id, MAX_STRING_LENGTH, err)) {
+        if (!get_chardev_ref(opt, value, &ctx->qtest_chardev, err)) {
             return false;
         }
-        ctx->qtest_chardev = g_strdup(id);
     } else {
         set_error(err, "%s: invalid value '%.64s' (expected unix:PATH or chardev:ID)",
                   opt, value);
@@ -1378,10 +1348,35 @@ typedef struct ChardevUser {
     bool monitor;
 } ChardevUser;
 
+static const char *chardev_id(gconstpointer p)
+{
+    return ((const ChardevConfig *)p)->id;
+}
+
+static const char *monitor_id(gconstpointer p)
+{
+    return ((const MonitorConfig *)p)->id;
+}
+
+/* Index of the first item whose id an earlier item has already, or -1. */
+static int first_repeated_id(const GPtrArray *items, const char *(*id_of)(gconstpointer))
+{
+    for (guint i = 0; i < items->len; i++) {
+        for (guint j = 0; j < i; j++) {
+            if (strcmp(id_of(g_ptr_array_index(items, i)),
+                       id_of(g_ptr_array_index(items, j))) == 0) {
+                return (int)i;
+            }
+        }
+    }
+    return -1;
+}
+
 static bool finalize(ParseCtx *ctx, GError **err)
 {
     StratusConfig *cfg = ctx->cfg;
     GArray *users;
+    int dup;
     const char *accel = "kvm";
     bool explicit_accel = false;
     guint stdio_count = 0;
@@ -1420,29 +1415,20 @@ static bool finalize(ParseCtx *ctx, GError **err)
     g_free(cfg->accel);
     cfg->accel = g_strdup(accel);
 
-    /* Chardev ids are unique. */
-    for (guint i = 0; i < cfg->chardevs->len; i++) {
-        const ChardevConfig *a = g_ptr_array_index(cfg->chardevs, i);
-        for (guint j = 0; j < i; j++) {
-            const ChardevConfig *b = g_ptr_array_index(cfg->chardevs, j);
-            if (strcmp(a->id, b->id) == 0) {
-                set_error(err, "%s: chardev id '%s' is already in use",
-                          (const char *)g_ptr_array_index(ctx->chardev_origin, i), a->id);
-                return false;
-            }
-        }
+    /* Chardev ids are unique, and so are monitor ids. */
+    dup = first_repeated_id(cfg->chardevs, chardev_id);
+    if (dup >= 0) {
+        set_error(err, "%s: chardev id '%s' is already in use",
+                  (const char *)g_ptr_array_index(ctx->chardev_origin, dup),
+                  chardev_id(g_ptr_array_index(cfg->chardevs, dup)));
+        return false;
     }
-    /* Monitor ids are unique. */
-    for (guint i = 0; i < cfg->monitors->len; i++) {
-        const MonitorConfig *a = g_ptr_array_index(cfg->monitors, i);
-        for (guint j = 0; j < i; j++) {
-            const MonitorConfig *b = g_ptr_array_index(cfg->monitors, j);
-            if (strcmp(a->id, b->id) == 0) {
-                set_error(err, "%s: monitor id '%s' is already in use",
-                          (const char *)g_ptr_array_index(ctx->monitor_origin, i), a->id);
-                return false;
-            }
-        }
+    dup = first_repeated_id(cfg->monitors, monitor_id);
+    if (dup >= 0) {
+        set_error(err, "%s: monitor id '%s' is already in use",
+                  (const char *)g_ptr_array_index(ctx->monitor_origin, dup),
+                  monitor_id(g_ptr_array_index(cfg->monitors, dup)));
+        return false;
     }
 
     /* Every reference names an existing chardev, used by one front end only. */
@@ -1533,6 +1519,81 @@ out:
 /* Entry points                                                              */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * ARG_TOKENS: the inline value and the following argv tokens up to the next
+ * one starting with '-', joined by spaces (advances *i). NULL if there are none.
+ */
+static char *join_tokens(const char *inline_val, int argc, char **argv, int *i)
+{
+    GString *s = g_string_new(NULL);
+    bool any = false;
+
+    if (inline_val) {
+        g_string_append(s, inline_val);
+        any = true;
+    }
+    while (*i + 1 < argc && argv[*i + 1][0] != '-') {
+        if (any) {
+            g_string_append_c(s, ' ');
+        }
+        g_string_append(s, argv[++*i]);
+        any = true;
+    }
+    if (!any) {
+        g_string_free(s, TRUE);
+        return NULL;
+    }
+    return g_string_free(s, FALSE);
+}
+
+/*
+ * Takes option opt's value as def->arg says: inline ("--opt=v") or from the
+ * next argv tokens (advancing *i). *value stays NULL for a flag or an absent
+ * optional value; the caller frees it, also on failure.
+ */
+static bool take_value(const OptDef *def, const char *opt, const char *inline_val,
+                       int argc, char **argv, int *i, char **value, GError **err)
+{
+    switch (def->arg) {
+    case ARG_NONE:
+        if (inline_val) {
+            set_error(err, "option '%s' does not take a value", opt);
+            return false;
+        }
+        return true;
+    case ARG_REQUIRED:
+        if (inline_val) {
+            *value = g_strdup(inline_val);
+        } else if (*i + 1 < argc && !is_known_option(argv[*i + 1])) {
+            *value = g_strdup(argv[++*i]);
+        } else {
+            set_error(err, "option '%s' requires a value", opt);
+            return false;
+        }
+        break;
+    case ARG_OPTIONAL:
+        if (inline_val) {
+            *value = g_strdup(inline_val);
+        } else if (*i + 1 < argc && argv[*i + 1][0] != '-') {
+            *value = g_strdup(argv[++*i]);
+        }
+        break;
+    case ARG_TOKENS:
+        /* An empty inline value is kept: "--append=" is an empty command line. */
+        *value = join_tokens(inline_val, argc, argv, i);
+        if (!*value) {
+            set_error(err, "option '%s' requires a value", opt);
+            return false;
+        }
+        return true;
+    }
+    if (*value && (*value)[0] == '\0') {
+        set_error(err, "option '%s' requires a non-empty value", opt);
+        return false;
+    }
+    return true;
+}
+
 StratusConfig *config_parse(int argc, char **argv, GError **err)
 {
     ParseCtx ctx = { 0 };
@@ -1587,75 +1648,11 @@ StratusConfig *config_parse(int argc, char **argv, GError **err)
         opt = g_strdup_printf("-%.*s", (int)name_len, name);
         if (++seen[def->id] > 1 && !def->multiple) {
             set_error(err, "option '%s' given more than once", opt);
-            g_free(opt);
-            goto out;
+            ok = false;
+        } else {
+            ok = take_value(def, opt, inline_val, argc, argv, &i, &value, err) &&
+                 handle_option(&ctx, def, opt, value, err);
         }
-
-        switch (def->arg) {
-        case ARG_NONE:
-            if (inline_val) {
-                set_error(err, "option '%s' does not take a value", opt);
-                g_free(opt);
-                goto out;
-            }
-            break;
-        case ARG_REQUIRED:
-            if (inline_val) {
-                value = g_strdup(inline_val);
-            } else if (i + 1 < argc && !is_known_option(argv[i + 1])) {
-                value = g_strdup(argv[++i]);
-            } else {
-                set_error(err, "option '%s' requires a value", opt);
-                g_free(opt);
-                goto out;
-            }
-            if (value[0] == '\0') {
-                set_error(err, "option '%s' requires a non-empty value", opt);
-                g_free(value);
-                g_free(opt);
-                goto out;
-            }
-            break;
-        case ARG_OPTIONAL:
-            if (inline_val) {
-                value = g_strdup(inline_val);
-            } else if (i + 1 < argc && argv[i + 1][0] != '-') {
-                value = g_strdup(argv[++i]);
-            }
-            if (value && value[0] == '\0') {
-                set_error(err, "option '%s' requires a non-empty value", opt);
-                g_free(value);
-                g_free(opt);
-                goto out;
-            }
-            break;
-        case ARG_TOKENS: {
-            GString *s = g_string_new(NULL);
-            bool any = false;
-
-            if (inline_val) {
-                g_string_append(s, inline_val);
-                any = true;
-            }
-            while (i + 1 < argc && argv[i + 1][0] != '-') {
-                if (any) {
-                    g_string_append_c(s, ' ');
-                }
-                g_string_append(s, argv[++i]);
-                any = true;
-            }
-            if (!any) {
-                set_error(err, "option '%s' requires a value", opt);
-                g_string_free(s, TRUE);
-                g_free(opt);
-                goto out;
-            }
-            value = g_string_free(s, FALSE);
-            break;
-        }
-        }
-
-        ok = handle_option(&ctx, def, opt, value, err);
         g_free(value);
         g_free(opt);
         if (!ok) {
