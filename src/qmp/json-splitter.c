@@ -212,6 +212,17 @@ static const Token *pop_tok(Parser *p)
     return p->pos < p->n ? &p->toks[p->pos++] : NULL;
 }
 
+/* pop_tok() for a token that must be there: running out is premature EOI. */
+static const Token *pop_tok_or_eoi(Parser *p)
+{
+    const Token *t = pop_tok(p);
+
+    if (!t) {
+        parse_error(p, "premature EOI");
+    }
+    return t;
+}
+
 static const char *tok_text(Parser *p, const Token *t)
 {
     return p->s->msg->str + t->off;
@@ -351,7 +362,8 @@ static JsonNode *parse_keyword(Parser *p, const Token *t)
     return node;
 }
 
-static bool parse_pair(Parser *p, JsonObject *obj)
+/* One "key": value member of an object (obj is the JsonObject). */
+static bool parse_pair(Parser *p, void *obj)
 {
     const Token *peek = peek_tok(p), *t;
     JsonNode *key, *value;
@@ -372,9 +384,8 @@ static bool parse_pair(Parser *p, JsonObject *obj)
     k = json_node_dup_string(key);
     json_node_unref(key);
 
-    t = pop_tok(p);
+    t = pop_tok_or_eoi(p);
     if (!t) {
-        parse_error(p, "premature EOI");
         goto fail;
     }
     if (t->type != TK_COLON) {
@@ -400,104 +411,84 @@ fail:
     return false;
 }
 
+/*
+ * The rest of an object or array once its opening token is popped: the
+ * closing token at once, or elements separated by commas up to it. elem
+ * parses one element into container; sep_error says what a token that is
+ * neither comma nor closing token lacks.
+ */
+static bool parse_elements(Parser *p, TokType close, bool (*elem)(Parser *, void *),
+                           void *container, const char *sep_error)
+{
+    const Token *t = peek_tok(p);
+
+    if (!t) {
+        parse_error(p, "premature EOI");
+        return false;
+    }
+    if (t->type == close) {
+        pop_tok(p);
+        return true;
+    }
+    for (;;) {
+        if (!elem(p, container)) {
+            return false;
+        }
+        t = pop_tok_or_eoi(p);
+        if (!t) {
+            return false;
+        }
+        if (t->type == close) {
+            return true;
+        }
+        if (t->type != TK_COMMA) {
+            parse_error(p, "%s", sep_error);
+            return false;
+        }
+    }
+}
+
+static bool parse_array_element(Parser *p, void *arr)
+{
+    JsonNode *v = parse_value(p);
+
+    if (!v) {
+        parse_error(p, "expecting value");
+        return false;
+    }
+    json_array_add_element(arr, v);
+    return true;
+}
+
 static JsonNode *parse_object(Parser *p)
 {
     JsonObject *obj = json_object_new();
     JsonNode *node;
-    const Token *t;
 
     pop_tok(p);                 /* '{' */
-    t = peek_tok(p);
-    if (!t) {
-        parse_error(p, "premature EOI");
-        goto fail;
-    }
-    if (t->type != TK_RCURLY) {
-        if (!parse_pair(p, obj)) {
-            goto fail;
-        }
-        t = pop_tok(p);
-        if (!t) {
-            parse_error(p, "premature EOI");
-            goto fail;
-        }
-        while (t->type != TK_RCURLY) {
-            if (t->type != TK_COMMA) {
-                parse_error(p, "expected separator in dict");
-                goto fail;
-            }
-            if (!parse_pair(p, obj)) {
-                goto fail;
-            }
-            t = pop_tok(p);
-            if (!t) {
-                parse_error(p, "premature EOI");
-                goto fail;
-            }
-        }
-    } else {
-        pop_tok(p);
+    if (!parse_elements(p, TK_RCURLY, parse_pair, obj, "expected separator in dict")) {
+        json_object_unref(obj);
+        return NULL;
     }
     node = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(node, obj);
     return node;
-
-fail:
-    json_object_unref(obj);
-    return NULL;
 }
 
 static JsonNode *parse_array(Parser *p)
 {
     JsonArray *arr = json_array_new();
-    JsonNode *node, *v;
-    const Token *t;
+    JsonNode *node;
 
     pop_tok(p);                 /* '[' */
-    t = peek_tok(p);
-    if (!t) {
-        parse_error(p, "premature EOI");
-        goto fail;
-    }
-    if (t->type != TK_RSQUARE) {
-        v = parse_value(p);
-        if (!v) {
-            parse_error(p, "expecting value");
-            goto fail;
-        }
-        json_array_add_element(arr, v);
-        t = pop_tok(p);
-        if (!t) {
-            parse_error(p, "premature EOI");
-            goto fail;
-        }
-        while (t->type != TK_RSQUARE) {
-            if (t->type != TK_COMMA) {
-                parse_error(p, "expected separator in list");
-                goto fail;
-            }
-            v = parse_value(p);
-            if (!v) {
-                parse_error(p, "expecting value");
-                goto fail;
-            }
-            json_array_add_element(arr, v);
-            t = pop_tok(p);
-            if (!t) {
-                parse_error(p, "premature EOI");
-                goto fail;
-            }
-        }
-    } else {
-        pop_tok(p);
+    if (!parse_elements(p, TK_RSQUARE, parse_array_element, arr,
+                        "expected separator in list")) {
+        json_array_unref(arr);
+        return NULL;
     }
     node = json_node_new(JSON_NODE_ARRAY);
     json_node_take_array(node, arr);
     return node;
-
-fail:
-    json_array_unref(arr);
-    return NULL;
 }
 
 static JsonNode *parse_value(Parser *p)
@@ -552,6 +543,20 @@ static void parse_message(JsonSplitter *s)
 /* ------------------------------------------------------------------------ */
 /* Streamer                                                                 */
 
+/*
+ * A limit was exceeded: report it and drop what is stored of this message.
+ * The brace/bracket counts stay, so lexing goes on to the end of the value
+ * and the stream resynchronises there.
+ */
+static void start_discarding(JsonSplitter *s, int code, const char *why)
+{
+    emit_error(s, code, "%s", why);
+    s->discarding = true;
+    g_string_truncate(s->msg, 0);
+    g_array_set_size(s->tokens, 0);
+    g_string_truncate(s->tok, 0);
+}
+
 static void token_done(JsonSplitter *s, TokType type)
 {
     Token t;
@@ -576,13 +581,8 @@ static void token_done(JsonSplitter *s, TokType type)
         return;
     }
     if (s->brace + s->bracket > (int)s->max_depth) {
-        emit_error(s, JSON_SPLITTER_ERROR_TOO_DEEP,
-                   "JSON nesting depth limit exceeded");
-        /* Keep the counts: the rest of this value is skipped. */
-        s->discarding = true;
-        g_string_truncate(s->msg, 0);
-        g_array_set_size(s->tokens, 0);
-        g_string_truncate(s->tok, 0);
+        start_discarding(s, JSON_SPLITTER_ERROR_TOO_DEEP,
+                         "JSON nesting depth limit exceeded");
         return;
     }
     t.type = type;
@@ -598,15 +598,21 @@ static void token_done(JsonSplitter *s, TokType type)
     }
 }
 
-static void lex_error(JsonSplitter *s)
+/* Reports the token lexed so far as stray (nothing, if the message is dropped). */
+static void emit_stray(JsonSplitter *s)
 {
-    s->state = LX_RECOVERY;
     if (!s->discarding) {
         char *txt = sanitize_bytes(s->tok->str, s->tok->len);
         emit_error(s, JSON_SPLITTER_ERROR_PARSE,
                    "JSON parse error, stray '%s'", txt);
         g_free(txt);
     }
+}
+
+static void lex_error(JsonSplitter *s)
+{
+    s->state = LX_RECOVERY;
+    emit_stray(s);
     g_string_truncate(s->tok, 0);
     message_reset(s);
 }
@@ -622,12 +628,7 @@ static void take(JsonSplitter *s, guint8 ch)
         return;
     }
     if (++s->msg_bytes > s->max_message) {
-        emit_error(s, JSON_SPLITTER_ERROR_TOO_LONG,
-                   "The socket message is too long.");
-        s->discarding = true;
-        g_string_truncate(s->msg, 0);
-        g_array_set_size(s->tokens, 0);
-        g_string_truncate(s->tok, 0);
+        start_discarding(s, JSON_SPLITTER_ERROR_TOO_LONG, "The socket message is too long.");
         return;
     }
     g_string_append_c(s->tok, (char)ch);
@@ -645,13 +646,12 @@ static bool step(JsonSplitter *s, guint8 ch)
     case LX_START:
         switch (ch) {
         case ' ': case '\t': case '\r': case '\n':
+            /* Whitespace inside a message counts towards its size. */
             if (s->in_message && !s->discarding &&
                 ++s->msg_bytes > s->max_message) {
-                emit_error(s, JSON_SPLITTER_ERROR_TOO_LONG,
-                           "The socket message is too long.");
-                s->discarding = true;
-                g_string_truncate(s->msg, 0);
-                g_array_set_size(s->tokens, 0);
+                /* Between tokens: s->tok is empty already. */
+                start_discarding(s, JSON_SPLITTER_ERROR_TOO_LONG,
+                                 "The socket message is too long.");
             }
             return true;
         case '{': take(s, ch); token_done(s, TK_LCURLY); return true;
@@ -896,12 +896,7 @@ bool json_splitter_finish(JsonSplitter *s, JsonNode **msg, GError **err)
         break;
     default:
         /* Inside a string or a number that needs more characters. */
-        if (!s->discarding) {
-            char *txt = sanitize_bytes(s->tok->str, s->tok->len);
-            emit_error(s, JSON_SPLITTER_ERROR_PARSE,
-                       "JSON parse error, stray '%s'", txt);
-            g_free(txt);
-        }
+        emit_stray(s);
         break;
     }
     if (!s->emitted && !s->discarding && s->tokens->len) {
