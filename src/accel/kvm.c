@@ -202,6 +202,19 @@ static bool kvm_map_ram(Machine *m, GError **err)
     return true;
 }
 
+/* Undoes whatever part of kvm_vcpu_init() got done (kv->run/fd: NULL/-1 if not). */
+static void kvm_vcpu_release(Vcpu *cpu, KvmVcpu *kv)
+{
+    if (kv->run) {
+        munmap(kv->run, kv->run_size);
+    }
+    if (kv->fd >= 0) {
+        close(kv->fd);
+    }
+    g_free(kv);
+    cpu->accel = NULL;
+}
+
 static bool kvm_vcpu_init(Vcpu *cpu, GError **err)
 {
     KvmState *s = kvm_state(cpu->machine);
@@ -235,14 +248,7 @@ static bool kvm_vcpu_init(Vcpu *cpu, GError **err)
     return true;
 
 fail:
-    if (kv->run) {
-        munmap(kv->run, kv->run_size);
-    }
-    if (kv->fd >= 0) {
-        close(kv->fd);
-    }
-    g_free(kv);
-    cpu->accel = NULL;
+    kvm_vcpu_release(cpu, kv);
     return false;
 }
 
@@ -257,14 +263,7 @@ static void kvm_vcpu_destroy(Vcpu *cpu)
     if (s && s->nr_vcpus > 0 && --s->nr_vcpus == 0) {
         s->dying = true;
     }
-    if (kv->run) {
-        munmap(kv->run, kv->run_size);
-    }
-    if (kv->fd >= 0) {
-        close(kv->fd);
-    }
-    g_free(kv);
-    cpu->accel = NULL;
+    kvm_vcpu_release(cpu, kv);
 }
 
 static bool kvm_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)

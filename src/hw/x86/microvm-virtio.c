@@ -9,6 +9,7 @@
 #include "hw/x86/microvm.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "qmp/qmp-json.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -467,16 +468,13 @@ bool microvm_device_del(Machine *m, const char *id, GError **err)
     JsonObject *o = json_object_new();
     json_object_set_string_member(o, "device", id);
     json_object_set_string_member(o, "path", id);
-    JsonNode *data = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(data, o);
-    machine_emit_event(m, "DEVICE_DELETED", data);
+    machine_emit_event(m, "DEVICE_DELETED", qmp_node_object(o));
     return true;
 }
 
 static JsonNode *block_info(const char *device, const char *qdev, BlockBackend *bb)
 {
     JsonObject *o = json_object_new();
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
 
     json_object_set_string_member(o, "device", device);
     if (qdev) {
@@ -489,15 +487,13 @@ static JsonNode *block_info(const char *device, const char *qdev, BlockBackend *
         json_object_set_member(o, "inserted", block_query_device_info(bb));
         json_object_set_string_member(o, "io-status", "ok");
     }
-    json_node_take_object(n, o);
-    return n;
+    return qmp_node_object(o);
 }
 
 JsonNode *microvm_query_block(Machine *m)
 {
     MicrovmVirtio *s = get_state(m);
     JsonArray *arr = json_array_new();
-    JsonNode *n = json_node_new(JSON_NODE_ARRAY);
 
     if (s) {
         for (unsigned i = 0; i < MICROVM_BLK_SLOTS; i++) {
@@ -515,15 +511,13 @@ JsonNode *microvm_query_block(Machine *m)
             }
         }
     }
-    json_node_take_array(n, arr);
-    return n;
+    return qmp_node_array(arr);
 }
 
 JsonNode *microvm_query_named_block_nodes(Machine *m)
 {
     MicrovmVirtio *s = get_state(m);
     JsonArray *arr = json_array_new();
-    JsonNode *n = json_node_new(JSON_NODE_ARRAY);
 
     if (s) {
         GPtrArray *nodes = block_registry_list(s->nodes);
@@ -531,8 +525,7 @@ JsonNode *microvm_query_named_block_nodes(Machine *m)
             json_array_add_element(arr, block_query_device_info(g_ptr_array_index(nodes, i)));
         }
     }
-    json_node_take_array(n, arr);
-    return n;
+    return qmp_node_array(arr);
 }
 
 VirtioDevice *microvm_blk_slot_device(Machine *m, unsigned slot)

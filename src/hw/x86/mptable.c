@@ -63,6 +63,25 @@ static void put_le32(uint8_t *p, uint32_t v)
     }
 }
 
+/*
+ * I/O and local interrupt assignment entries share one layout: type,
+ * interrupt type, flags (0: polarity and trigger conform to the bus), source
+ * bus id (always 0, the ISA bus), source bus IRQ, destination id (IOAPIC or
+ * local APIC), destination pin (IOAPIC INTIN# or LINTn). Returns the next entry.
+ */
+static uint8_t *put_int_entry(uint8_t *p, uint8_t entry_type, uint8_t int_type,
+                              uint8_t src_irq, uint8_t dst_id, uint8_t dst_pin)
+{
+    p[0] = entry_type;
+    p[1] = int_type;
+    put_le16(p + 2, 0);
+    p[4] = 0;
+    p[5] = src_irq;
+    p[6] = dst_id;
+    p[7] = dst_pin;
+    return p + MPC_SHORT_ENTRY_SIZE;
+}
+
 uint8_t x86_mp_checksum(const uint8_t *buf, size_t len)
 {
     uint8_t sum = 0;
@@ -149,38 +168,21 @@ size_t x86_build_mp_config(uint8_t *dst, size_t room, unsigned ncpus,
     p += MPC_SHORT_ENTRY_SIZE;
     count++;
 
+    /* ISA IRQ n goes to IOAPIC pin n. */
     for (unsigned irq = 0; irq < MP_ISA_IRQS; irq++) {
-        p[0] = MP_ENTRY_IOINTR;
-        p[1] = MP_INT_INT;
-        put_le16(p + 2, 0);                    /* polarity/trigger: conform to bus */
-        p[4] = 0;                              /* source bus: ISA */
-        p[5] = (uint8_t)irq;                   /* source bus IRQ */
-        p[6] = ioapic_id;
-        p[7] = (uint8_t)irq;                   /* IOAPIC INTIN# */
-        p += MPC_SHORT_ENTRY_SIZE;
+        p = put_int_entry(p, MP_ENTRY_IOINTR, MP_INT_INT, (uint8_t)irq, ioapic_id,
+                          (uint8_t)irq);
         count++;
     }
 
     /* Virtual wire: the 8259 output (ExtINT) reaches the BSP's LINT0. */
-    p[0] = MP_ENTRY_LINTR;
-    p[1] = MP_INT_EXTINT;
-    put_le16(p + 2, 0);
-    p[4] = 0;
-    p[5] = 0;
-    p[6] = 0;                                  /* destination: BSP local APIC */
-    p[7] = 0;                                  /* LINT0 */
-    p += MPC_SHORT_ENTRY_SIZE;
+    p = put_int_entry(p, MP_ENTRY_LINTR, MP_INT_EXTINT, 0, 0 /* BSP local APIC */,
+                      0 /* LINT0 */);
     count++;
 
     /* NMI on LINT1 of every local APIC. */
-    p[0] = MP_ENTRY_LINTR;
-    p[1] = MP_INT_NMI;
-    put_le16(p + 2, 0);
-    p[4] = 0;
-    p[5] = 0;
-    p[6] = 0xff;                               /* all local APICs */
-    p[7] = 1;                                  /* LINT1 */
-    p += MPC_SHORT_ENTRY_SIZE;
+    p = put_int_entry(p, MP_ENTRY_LINTR, MP_INT_NMI, 0, 0xff /* all local APICs */,
+                      1 /* LINT1 */);
     count++;
 
     g_assert((size_t)(p - dst) == total);
