@@ -5,27 +5,13 @@
 #include <glib/gstdio.h>
 
 #include "hw/x86/loader.h"
+#include "le-bytes.h"
 
 #define KIB (1ULL << 10)
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
 
 static char *tmpdir;
-
-static uint16_t le16(const uint8_t *p)
-{
-    return p[0] | (p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-    return le32(p) | ((uint64_t)le32(p + 4) << 32);
-}
 
 static void put16(uint8_t *p, uint16_t v)
 {

@@ -3,6 +3,7 @@
 #include <glib.h>
 
 #include "hw/x86/loader.h"
+#include "le-bytes.h"
 
 #define GPA 0x9fc00u
 
@@ -13,16 +14,6 @@ static uint8_t sum8(const uint8_t *p, size_t len)
         s += p[i];
     }
     return s;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-    return p[0] | (p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* Walks a config table and checks every entry against what the spec says. */

@@ -4,47 +4,16 @@
  */
 #include <string.h>
 
-#include "accel/accel.h"
+#include "fake-machine.h"
 #include "hw/char/serial.h"
 #include "hw/misc/pm.h"
-#include "machine.h"
 #include "util/log.h"
 #include <glib/gstdio.h>
 
-static bool irq_level[24];
-static unsigned irq_rises[24];
-
-static void fake_set_irq(Machine *m, unsigned gsi, bool level)
-{
-    g_assert_cmpuint(gsi, <, 24);
-    if (level && !irq_level[gsi]) {
-        irq_rises[gsi]++;
-    }
-    irq_level[gsi] = level;
-}
-
-static const AccelOps fake_accel = {
-    .name = "fake",
-    .set_irq = fake_set_irq,
-};
-
 static Machine *machine_fake(void)
 {
-    memset(irq_level, 0, sizeof(irq_level));
-    memset(irq_rises, 0, sizeof(irq_rises));
-    Machine *m = g_new0(Machine, 1);
-    m->ctx = g_main_context_new();
-    m->accel_ops = &fake_accel;
-    iobus_init(&m->pio, "pio");
-    return m;
-}
-
-static void machine_fake_free(Machine *m)
-{
-    iobus_destroy(&m->pio);
-    g_slist_free_full(m->reset_handlers, g_free);
-    g_main_context_unref(m->ctx);   /* drops any pending shutdown source */
-    g_free(m);
+    fake_irq_clear();
+    return fake_machine_new();
 }
 
 static PmState *pm_fake(Machine *m)
@@ -86,7 +55,7 @@ static void test_s5_poweroff(void)
     g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
     pm_free(pm);
     g_assert_null(m->pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
 
     /* Byte access to the high byte works too. */
     m = machine_fake();
@@ -94,7 +63,7 @@ static void test_s5_poweroff(void)
     out(m, PM1A_CNT_BASE + 1, 0x20, 1);
     g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
     pm_free(pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
 
     /* Dword access is ignored. */
     m = machine_fake();
@@ -103,7 +72,7 @@ static void test_s5_poweroff(void)
     iobus_write(&m->pio, PM1A_EVT_BASE, &v, 4);
     g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
     pm_free(pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
 }
 
 static void test_i8042_reset(void)
@@ -119,7 +88,7 @@ static void test_i8042_reset(void)
     out(m, I8042_CMD_PORT, 0xfe, 1);
     g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_RESET);
     pm_free(pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
 }
 
 static void test_power_button(void)
@@ -164,7 +133,7 @@ static void test_power_button(void)
     g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, 0);
     g_assert_cmphex(in(m, PM1A_EVT_BASE + 2, 2), ==, 0);
     pm_free(pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
 }
 
 static void test_boot_port_sharing(void)
@@ -181,7 +150,7 @@ static void test_boot_port_sharing(void)
     g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 2);
     serial_free(s);
     pm_free(pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
 
     /* UART first, then pm leaves the port alone. */
     m = machine_fake();
@@ -192,7 +161,7 @@ static void test_boot_port_sharing(void)
     g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 1);
     pm_free(pm);
     serial_free(s);
-    machine_fake_free(m);
+    fake_machine_free(m);
 }
 
 static unsigned count_in_file(const char *path, const char *needle)
@@ -246,7 +215,7 @@ static void test_guest_log_flood(void)
     g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
     serial_free(s);
     pm_free(pm);
-    machine_fake_free(m);
+    fake_machine_free(m);
     log_close();
     g_unlink(path);
     g_rmdir(dir);

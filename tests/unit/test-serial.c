@@ -9,33 +9,15 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include "accel/accel.h"
 #include "chardev/chardev.h"
+#include "fake-machine.h"
 #include "hw/char/serial.h"
-#include "machine.h"
 
 #define BASE SERIAL_COM1_BASE
 #define GSI  SERIAL_COM1_IRQ
 
 enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3,
        MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
-
-static bool irq_level[24];
-static unsigned irq_rises[24];
-
-static void fake_set_irq(Machine *m, unsigned gsi, bool level)
-{
-    g_assert_cmpuint(gsi, <, 24);
-    if (level && !irq_level[gsi]) {
-        irq_rises[gsi]++;
-    }
-    irq_level[gsi] = level;
-}
-
-static const AccelOps fake_accel = {
-    .name = "fake",
-    .set_irq = fake_set_irq,
-};
 
 typedef struct Fixture {
     Machine *m;
@@ -49,13 +31,8 @@ static void fx_setup(Fixture *f, gconstpointer data)
     int sv[2];
     GError *err = NULL;
 
-    memset(irq_level, 0, sizeof(irq_level));
-    memset(irq_rises, 0, sizeof(irq_rises));
-
-    f->m = g_new0(Machine, 1);
-    f->m->ctx = g_main_context_new();
-    f->m->accel_ops = &fake_accel;
-    iobus_init(&f->m->pio, "pio");
+    fake_irq_clear();
+    f->m = fake_machine_new();
 
     g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
     ChardevConfig cc = { .id = (char *)"ser0", .kind = CHARDEV_SOCKET, .port = -1,
@@ -76,10 +53,7 @@ static void fx_teardown(Fixture *f, gconstpointer data)
     g_assert_null(f->m->serial);
     chardev_free(f->chr);
     close(f->peer);
-    iobus_destroy(&f->m->pio);
-    g_slist_free_full(f->m->reset_handlers, g_free);
-    g_main_context_unref(f->m->ctx);
-    g_free(f->m);
+    fake_machine_free(f->m);
 }
 
 static uint8_t inb(Fixture *f, unsigned reg)
@@ -395,10 +369,7 @@ static void test_out2_gating(Fixture *f, gconstpointer data)
 static void test_no_chardev(void)
 {
     GError *err = NULL;
-    Machine *m = g_new0(Machine, 1);
-    m->ctx = g_main_context_new();
-    m->accel_ops = &fake_accel;
-    iobus_init(&m->pio, "pio");
+    Machine *m = fake_machine_new();
 
     SerialState *s = serial_new(m, BASE, GSI, NULL, &err);
     g_assert_no_error(err);
@@ -415,10 +386,7 @@ static void test_no_chardev(void)
     serial_free(s);
     uint8_t probe = 0;
     g_assert_false(iobus_read(&m->pio, BASE + LSR, &probe, 1));
-    iobus_destroy(&m->pio);
-    g_slist_free_full(m->reset_handlers, g_free);
-    g_main_context_unref(m->ctx);
-    g_free(m);
+    fake_machine_free(m);
 }
 
 #define ADD(name, fn) \
