@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
+#include "block-test-util.h"
 #include "block/block.h"
 
 #define IMG_SIZE (1 << 20)
@@ -56,11 +57,6 @@ static int run(BlockBackend *bb, BlockOp op, uint64_t off, void *buf, size_t len
     wait_done(&d);
     return d.ret;
 }
-
-typedef struct EngineCase {
-    BlockAioMode aio;
-    bool direct;
-} EngineCase;
 
 static BlockBackend *open_img(const char *path, BlockAioMode aio, bool direct, bool ro,
                               GError **err)
@@ -346,28 +342,15 @@ static void test_drive_options(void)
 
 int main(int argc, char **argv)
 {
-    static const EngineCase cases[] = {
-        { BLOCK_AIO_OFF, false }, { BLOCK_AIO_OFF, true },
-        { BLOCK_AIO_THREADS, false }, { BLOCK_AIO_THREADS, true },
-        { BLOCK_AIO_NATIVE, false }, { BLOCK_AIO_NATIVE, true },
-        { BLOCK_AIO_IO_URING, false }, { BLOCK_AIO_IO_URING, true },
-    };
     int ret;
 
     g_test_init(&argc, &argv, NULL);
-    /* O_DIRECT needs a real file system (tmpfs may refuse it). */
-    if (access("/var/tmp", W_OK) == 0) {
-        tmpdir = g_strdup("/var/tmp/stratus-block-XXXXXX");
-        g_assert_nonnull(g_mkdtemp(tmpdir));
-    } else {
-        tmpdir = g_dir_make_tmp("stratus-block-XXXXXX", NULL);
-        g_assert_nonnull(tmpdir);
-    }
-    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    tmpdir = make_image_dir("stratus-block");
+    for (size_t i = 0; i < G_N_ELEMENTS(engine_cases); i++) {
         g_autofree char *name = g_strdup_printf("/block/engine/%s/direct-%s",
-                                                block_aio_name(cases[i].aio),
-                                                cases[i].direct ? "on" : "off");
-        g_test_add_data_func(name, &cases[i], test_engine);
+                                                block_aio_name(engine_cases[i].aio),
+                                                engine_cases[i].direct ? "on" : "off");
+        g_test_add_data_func(name, &engine_cases[i], test_engine);
     }
     g_test_add_func("/block/read-only", test_read_only);
     g_test_add_func("/block/ofd-lock", test_lock);

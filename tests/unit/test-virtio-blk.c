@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <glib/gstdio.h>
 
+#include "block-test-util.h"
 #include "accel/accel.h"
 #include "machine.h"
 #include "hw/virtio/virtio-blk.h"
@@ -466,11 +467,6 @@ static void test_needs_reset(void)
     unlink(path);
 }
 
-typedef struct EngineCase {
-    BlockAioMode aio;
-    bool direct;
-} EngineCase;
-
 static void test_blk_io(gconstpointer data)
 {
     const EngineCase *c = data;
@@ -854,31 +850,19 @@ static void test_microvm_errors(void)
 
 int main(int argc, char **argv)
 {
-    static const EngineCase cases[] = {
-        { BLOCK_AIO_OFF, false }, { BLOCK_AIO_OFF, true },
-        { BLOCK_AIO_THREADS, false }, { BLOCK_AIO_THREADS, true },
-        { BLOCK_AIO_NATIVE, false }, { BLOCK_AIO_NATIVE, true },
-        { BLOCK_AIO_IO_URING, false }, { BLOCK_AIO_IO_URING, true },
-    };
     int ret;
 
     g_test_init(&argc, &argv, NULL);
-    if (access("/var/tmp", W_OK) == 0) {
-        tmpdir = g_strdup("/var/tmp/stratus-vblk-XXXXXX");
-        g_assert_nonnull(g_mkdtemp(tmpdir));
-    } else {
-        tmpdir = g_dir_make_tmp("stratus-vblk-XXXXXX", NULL);
-        g_assert_nonnull(tmpdir);
-    }
+    tmpdir = make_image_dir("stratus-vblk");
     g_test_add_func("/virtio-mmio/registers", test_registers);
     g_test_add_func("/virtio-mmio/features-status", test_features_status);
     g_test_add_func("/virtio-mmio/bad-queue-size", test_bad_queue_size);
     g_test_add_func("/virtio-mmio/needs-reset", test_needs_reset);
-    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    for (size_t i = 0; i < G_N_ELEMENTS(engine_cases); i++) {
         g_autofree char *name = g_strdup_printf("/virtio-blk/io/%s/direct-%s",
-                                                block_aio_name(cases[i].aio),
-                                                cases[i].direct ? "on" : "off");
-        g_test_add_data_func(name, &cases[i], test_blk_io);
+                                                block_aio_name(engine_cases[i].aio),
+                                                engine_cases[i].direct ? "on" : "off");
+        g_test_add_data_func(name, &engine_cases[i], test_blk_io);
     }
     g_test_add_func("/virtio-blk/indirect-event-idx", test_blk_indirect_event_idx);
     g_test_add_func("/virtio-blk/read-only", test_blk_read_only);
