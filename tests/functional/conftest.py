@@ -6,13 +6,25 @@ Paths (override with environment variables):
   STRATUS_GUEST_BZIMAGE  test guest bzImage (default $STRATUS_BUILD_DIR/tests/guest/bzImage)
   STRATUS_GUEST_VMLINUX  test guest vmlinux.bin (default .../tests/guest/vmlinux.bin)
   QEMU                   qemu-system-x86_64 for the cross-check
+  STRATUS_EMU_PENDING    "run": also run the [emu] instances marked emu_pending
+
+Accelerators: every test that boots a VM (through make_vm / booted_vm, which use
+the `accel` fixture) runs once per accelerator of ACCELS, ids [emu] and [kvm];
+the VM gets `-accel <name>`.  A test may pin the accelerator with
+@pytest.mark.parametrize("accel", ["emu"]).  The [kvm] instance, and any test
+marked `kvm` (KVM-only), skips where /dev/kvm is not usable with a reason
+starting with KVM_ONLY_SKIP.  @pytest.mark.emu_pending("why") makes the [emu]
+instance skip with KVM_ONLY_SKIP + ": emu does not run this yet (why)" until the
+software CPU runs it (STRATUS_EMU_PENDING=run ignores the marker).
 
 Skip policy: every skip prints its reason (run pytest with -ra).  With CI=true any
-skip is a failure of the session except the documented Linux-lane skip whose reason
-starts with ALLOWED_CI_SKIP ("guest CPL0 not native").  An empty run (pytest exit
+skip is a failure of the session except those whose reason starts with one of
+ALLOWED_CI_SKIPS: the Linux lane's LINUX_LANE_SKIP ("guest CPL0 not native") and
+KVM_ONLY_SKIP ("KVM-only test on a host without KVM").  An empty run (pytest exit
 status 5) is turned into a failure too.
 """
 
+import fcntl
 import os
 import shutil
 import signal
@@ -28,7 +40,12 @@ from stratus_vm import Vm, QemuVm, short_tmpdir  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("STRATUS_BUILD_DIR", ROOT / "build"))
 CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
-ALLOWED_CI_SKIP = "guest CPL0 not native"
+ACCELS = ("emu", "kvm")
+LINUX_LANE_SKIP = "guest CPL0 not native"
+KVM_ONLY_SKIP = "KVM-only test on a host without KVM"
+EMU_PENDING_SKIP = KVM_ONLY_SKIP + ": emu does not run this yet"
+ALLOWED_CI_SKIPS = (LINUX_LANE_SKIP, KVM_ONLY_SKIP)
+EMU_PENDING_RUN = os.environ.get("STRATUS_EMU_PENDING", "") == "run"
 DEFAULT_TEST_TIMEOUT = int(os.environ.get("STRATUS_TEST_TIMEOUT", "120"))
 
 _skips = []          # (nodeid, reason)
@@ -43,12 +60,63 @@ GUEST_BZIMAGE = _path("STRATUS_GUEST_BZIMAGE", BUILD_DIR / "tests/guest/bzImage"
 GUEST_VMLINUX = _path("STRATUS_GUEST_VMLINUX", BUILD_DIR / "tests/guest/vmlinux.bin")
 
 
+KVM_GET_API_VERSION = 0xAE00
+KVM_API_VERSION = 12
+_kvm_problem = []
+
+
 def kvm_problem():
-    """None if /dev/kvm is usable, else why not."""
+    """None if /dev/kvm is usable (what Stratus checks: it opens read-write and
+    reports KVM API version 12), else why not, naming /dev/kvm."""
+    if not _kvm_problem:
+        _kvm_problem.append(_probe_kvm())
+    return _kvm_problem[0]
+
+
+def kvm_usable():
+    return kvm_problem() is None
+
+
+def _probe_kvm():
     if not os.path.exists("/dev/kvm"):
         return "/dev/kvm does not exist"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "/dev/kvm is not readable and writable by uid %d" % os.getuid()
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return "/dev/kvm cannot be opened: %s" % e.strerror
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as e:
+        return "/dev/kvm: KVM_GET_API_VERSION failed: %s" % e.strerror
+    finally:
+        os.close(fd)
+    if version != KVM_API_VERSION:
+        return "/dev/kvm reports KVM API version %d, not %d" % (version, KVM_API_VERSION)
+    return None
+
+
+def skip_allowed_in_ci(reason):
+    """The CI skip policy: may a test skip with this reason under CI=true?"""
+    return reason.startswith(ALLOWED_CI_SKIPS)
+
+
+def item_accel(item):
+    """The accelerator a collected test runs on ('emu', 'kvm'), None if it does
+    not take the `accel` parameter."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("accel") if callspec is not None else None
+
+
+def accel_skip_reason(accel, kvm_only, pending, why_no_kvm, pending_run):
+    """Why a test must skip, or None.  accel: its `accel` parameter (or None);
+    kvm_only: marked `kvm`; pending: the emu_pending reason (or None);
+    why_no_kvm: kvm_problem(); pending_run: STRATUS_EMU_PENDING=run."""
+    if (accel == "kvm" or kvm_only) and why_no_kvm:
+        return "%s: %s" % (KVM_ONLY_SKIP, why_no_kvm)
+    if accel == "emu" and pending is not None and not pending_run:
+        return "%s (%s)" % (EMU_PENDING_SKIP, pending)
     return None
 
 
@@ -56,7 +124,13 @@ def kvm_problem():
 # hooks
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "kvm: needs a usable /dev/kvm")
+    config.addinivalue_line("markers", "kvm: a KVM-only test (skips with '%s: ...' where "
+                            "/dev/kvm is not usable)" % KVM_ONLY_SKIP)
+    config.addinivalue_line("markers", "emu_pending(why): the [emu] instance skips with '%s "
+                            "(why)' (STRATUS_EMU_PENDING=run runs it)" % EMU_PENDING_SKIP)
+    for a in ACCELS:
+        config.addinivalue_line("markers", "accel_%s: added to every test instance that "
+                                "runs on %s (select with -m accel_%s)" % (a, a, a))
     config.addinivalue_line("markers", "qemu: needs qemu-system-x86_64 (cross-check)")
     config.addinivalue_line("markers", "linux: the Linux-guest lane (needs native guest CPL0)")
     config.addinivalue_line("markers", "test_timeout(seconds): per-test wall-clock limit")
@@ -67,16 +141,33 @@ def pytest_configure(config):
 def pytest_report_header(config):
     return ["stratus: %s (%s)" % (STRATUS_BIN, "present" if STRATUS_BIN.exists() else "MISSING"),
             "guest: %s (%s)" % (GUEST_BZIMAGE, "present" if GUEST_BZIMAGE.exists() else "MISSING"),
-            "kvm: %s" % (kvm_problem() or "usable"),
-            "CI skip policy: %s" % ("ON (only '%s...' may skip)" % ALLOWED_CI_SKIP if CI else "off")]
+            "accelerators: %s; kvm: %s" % (", ".join(ACCELS), kvm_problem() or "usable"),
+            "emu_pending: %s" % ("ignored (STRATUS_EMU_PENDING=run)" if EMU_PENDING_RUN
+                                 else "marked [emu] tests skip"),
+            "CI skip policy: %s" % ("ON (only %s may skip)" % " or ".join(
+                "'%s...'" % r for r in ALLOWED_CI_SKIPS) if CI else "off")]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        accel = item_accel(item)
+        if accel in ACCELS:
+            item.add_marker("accel_" + accel)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    if item.get_closest_marker("kvm"):
-        why = kvm_problem()
-        if why:
-            pytest.skip("needs /dev/kvm: " + why)
+    pending = item.get_closest_marker("emu_pending")
+    why_pending = None
+    if pending is not None:
+        if not pending.args or not str(pending.args[0]).strip():
+            pytest.fail("@pytest.mark.emu_pending needs a reason: emu_pending(\"why\")",
+                        pytrace=False)
+        why_pending = str(pending.args[0])
+    reason = accel_skip_reason(item_accel(item), item.get_closest_marker("kvm") is not None,
+                               why_pending, kvm_problem(), EMU_PENDING_RUN)
+    if reason:
+        pytest.skip(reason)
 
 
 class _TestTimeout(Exception):
@@ -123,7 +214,7 @@ def pytest_runtest_logreport(report):
 
 
 def _forbidden_skips():
-    return [(n, r) for n, r in _skips if not r.startswith(ALLOWED_CI_SKIP)]
+    return [(n, r) for n, r in _skips if not skip_allowed_in_ci(r)]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -133,10 +224,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.section("skipped tests and why")
         for nodeid, reason in _skips:
             tr.write_line("SKIP %s: %s" % (nodeid, reason))
+    pending = [n for n, r in _skips if r.startswith(EMU_PENDING_SKIP)]
+    if pending:
+        tr.write_line("emu_pending: %d [emu] test(s) skipped because the software CPU does not"
+                      " run them yet (STRATUS_EMU_PENDING=run runs them)" % len(pending),
+                      yellow=True)
     if CI and _forbidden_skips():
         tr.section("CI skip policy violated")
-        tr.write_line("CI=true: only skips whose reason starts with %r are allowed;"
-                      " these lanes could have run:" % ALLOWED_CI_SKIP, red=True)
+        tr.write_line("CI=true: only skips whose reason starts with %s are allowed;"
+                      " these lanes could have run:"
+                      % " or ".join(repr(r) for r in ALLOWED_CI_SKIPS), red=True)
         for nodeid, reason in _forbidden_skips():
             tr.write_line("  %s: %s" % (nodeid, reason), red=True)
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -190,14 +287,24 @@ def sockdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(params=ACCELS)
+def accel(request):
+    """The accelerator of this test instance: 'emu' or 'kvm' (ids [emu]/[kvm]).
+    The skips are in pytest_runtest_setup (they also apply to tests that pin
+    the accelerator with @pytest.mark.parametrize("accel", [...]))."""
+    return request.param
+
+
 @pytest.fixture
-def make_vm(request, tmp_path, bzimage):
-    """Factory: make_vm(**Vm kwargs) -> unlaunched Vm with the test guest.
+def make_vm(request, tmp_path, bzimage, accel):
+    """Factory: make_vm(**Vm kwargs) -> unlaunched Vm with the test guest, on the
+    test's accelerator (accel=None: no -accel option; QemuVm maps emu to tcg).
     Every VM is killed on teardown; a failed test prints each VM's command line,
     stderr, console transcript and log."""
     vms = []
 
     def factory(cls=Vm, binary=None, **kw):
+        kw.setdefault("accel", accel)
         kw.setdefault("kernel", bzimage)
         kw.setdefault("workdir", tmp_path)
         kw.setdefault("name", "vm%d" % len(vms))
@@ -225,7 +332,8 @@ def make_vm(request, tmp_path, bzimage):
 
 @pytest.fixture
 def booted_vm(make_vm):
-    """A 256 MiB, 1-vCPU VM at its prompt (console over a unix socket)."""
+    """A 256 MiB, 1-vCPU VM on the test's accelerator at its prompt (console over
+    a unix socket)."""
     vm = make_vm()
     vm.boot()
     return vm

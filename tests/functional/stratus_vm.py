@@ -536,16 +536,20 @@ class Vm:
       console over the process's stdin/stdout pipes) or None (no serial).
     qmp: True -> -qmp unix:<sockdir>/qmp.sock,server,nowait (connected at launch
       unless connect_qmp=False).
+    accel: None (no -accel option: the VMM's own default, kvm if /dev/kvm is
+      usable, else emu) or an accelerator name ('emu', 'kvm', 'tcg', 'kvm:tcg'...)
+      -> -accel <name>.
     Any other option goes into extra_args (list of strings), appended last.
     """
 
     def __init__(self, binary, kernel=None, *, mem="256M", smp=None, initrd=None,
                  append=None, console="socket", qmp=True, connect_qmp=True,
                  log_file=None, freeze=False, daemonize=False, pidfile=None,
-                 machine="microvm", extra_args=(), env=None, workdir=None,
+                 machine="microvm", accel=None, extra_args=(), env=None, workdir=None,
                  sockdir=None, name="stratus"):
         self.binary = str(binary)
         self.kernel = kernel
+        self.accel = accel
         self.mem = mem
         self.smp = smp
         self.initrd = initrd
@@ -582,6 +586,8 @@ class Vm:
         a = [self.binary]
         if self.machine:
             a += ["-machine", self.machine]
+        if self.accel:
+            a += ["-accel", self.accel]
         if self.mem:
             a += ["-m", str(self.mem)]
         if self.smp is not None:
@@ -824,13 +830,30 @@ class Vm:
         return self.wait(timeout)
 
 
+# Stratus accelerator -> QEMU's: emu is Stratus's software CPU, QEMU's is tcg.
+QEMU_ACCEL = {None: "kvm", "kvm": "kvm", "emu": "tcg", "tcg": "tcg"}
+# The vCPU model for each: on KVM the host's (minus arch-capabilities, which
+# QEMU 7.2 cannot always set), on tcg QEMU's most complete model.
+QEMU_CPU = {"kvm": "host,-arch-capabilities", "tcg": "max"}
+
+
 class QemuVm(Vm):
-    """The same guest on qemu-system-x86_64 -M microvm (cross-check, benchmark)."""
+    """The same guest on qemu-system-x86_64 -M microvm (cross-check, benchmark).
+
+    accel: None or 'kvm' -> -enable-kvm -cpu host,-arch-capabilities;
+    'emu' or 'tcg' -> -accel tcg -cpu max (QEMU's software CPU, the counterpart
+    of Stratus's emu)."""
 
     def __init__(self, binary="qemu-system-x86_64", kernel=None, **kw):
         kw.setdefault("machine", "microvm,acpi=off")
         kw.setdefault("name", "qemu")
         super().__init__(binary, kernel, **kw)
+        if self.accel not in QEMU_ACCEL:
+            raise ValueError("QemuVm: no QEMU counterpart for accel=%r" % (self.accel,))
+
+    @property
+    def qemu_accel(self):
+        return QEMU_ACCEL[self.accel]
 
     def qmp_handshake(self):
         resp = self.qmp.execute("qmp_capabilities")
@@ -838,8 +861,11 @@ class QemuVm(Vm):
             self.fail("qmp_capabilities answered %r" % (resp,))
 
     def build_args(self):
-        a = [self.binary, "-M", self.machine, "-enable-kvm", "-cpu", "host,-arch-capabilities",
-             "-m", str(self.mem), "-nodefaults", "-no-user-config", "-display", "none"]
+        accel = self.qemu_accel
+        a = [self.binary, "-M", self.machine]
+        a += ["-enable-kvm"] if accel == "kvm" else ["-accel", accel]
+        a += ["-cpu", QEMU_CPU[accel],
+              "-m", str(self.mem), "-nodefaults", "-no-user-config", "-display", "none"]
         if self.smp is not None:
             a += ["-smp", str(self.smp)]
         a += ["-kernel", str(self.kernel)]

@@ -25,8 +25,6 @@ import pytest
 import test_golden as tg
 from stratus_vm import short_tmpdir
 
-pytestmark = pytest.mark.kvm
-
 MASK = (1 << 64) - 1
 IMG_SIZE = 64 << 20
 SECTORS = IMG_SIZE // 512
@@ -574,7 +572,7 @@ def _parse_images(path):
     return sizes
 
 
-@pytest.mark.parametrize("path", _block_golden_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path,accel", tg.golden_params(_block_golden_files()))
 def test_block_golden(path, make_vm, tmp_path):
     """Replays a block golden file with the runner's code (test_golden.py).
     `# images: block=64M` creates sparse files in the VM's socket directory,

@@ -8,8 +8,6 @@ import pytest
 
 from stratus_vm import parse_info, PROMPT
 
-pytestmark = pytest.mark.kvm
-
 MiB = 1 << 20
 GiB = 1 << 30
 LOW_RAM_MAX = 3 * GiB            # microvm: RAM below 4G is [0, 3G), the rest from 4G

@@ -1,5 +1,10 @@
 """Command-line handling: every bad option exits 1 with exactly one
-`stratus: error: ...` line on stderr naming the option; -version/-help; -D log."""
+`stratus: error: ...` line on stderr naming the option; -version/-help; -D log;
+choosing the accelerator (-accel, -machine accel=, -enable-kvm, tcg = emu).
+
+The error table needs no guest CPU: options rejected by the parser never get to
+an accelerator, and the cases that get past it (kernel and initrd loading) run
+once with -accel emu, which every host has."""
 
 import os
 import re
@@ -8,7 +13,8 @@ import time
 
 import pytest
 
-from stratus_vm import short_tmpdir
+from conftest import kvm_usable
+from stratus_vm import Vm, short_tmpdir
 
 ERROR_TIMEOUT = 10
 
@@ -60,7 +66,9 @@ def argv_of(opts, tail, subst):
 
 
 # (id, {option: replacement values or None to drop it}, extra tail args, words one of
-#  which the error line must contain (case-insensitive), needs_kvm)
+#  which the error line must contain (case-insensitive), loads: the error comes after
+#  the parser, when the machine is built and the kernel/initrd loaded, so the case
+#  runs with -accel emu (available on every host) appended)
 CASES = [
     ("unknown-option", {}, ["-bogus-option"], ["-bogus-option"], False),
     ("unknown-double-dash", {}, ["--no-such-thing"], ["no-such-thing"], False),
@@ -117,6 +125,11 @@ CASES = [
      ["-machine", "dump-guest-core"], False),
     ("machine-bad-accel", {"-machine": ["microvm,accel=xen"]}, [], ["accel", "xen"], False),
     ("accel-bad", {}, ["-accel", "hvf"], ["-accel", "hvf"], False),
+    ("accel-bogus", {}, ["-accel", "bogus"], ["-accel", "bogus"], False),
+    ("accel-list-bogus", {}, ["-accel", "kvm:bogus"], ["-accel", "bogus"], False),
+    ("accel-list-empty-name", {}, ["-accel", "kvm:"], ["-accel"], False),
+    ("machine-accel-bogus", {"-machine": ["microvm,accel=bogus"]}, [], ["accel", "bogus"],
+     False),
     ("serial-bad-backend", {"-serial": ["bogus"]}, [], ["-serial", "bogus"], False),
     ("serial-socket-no-path", {"-serial": ["socket,server,nowait"]}, [], ["-serial", "path"],
      False),
@@ -146,14 +159,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case_id,change,tail,words,needs_kvm", CASES,
+@pytest.mark.parametrize("case_id,change,tail,words,loads", CASES,
                          ids=[c[0] for c in CASES])
-def test_bad_option(request, stratus, files, case_id, change, tail, words, needs_kvm):
-    if needs_kvm:
-        request.applymarker(pytest.mark.kvm)
-        from conftest import kvm_problem
-        if kvm_problem():
-            pytest.skip("needs /dev/kvm: " + kvm_problem())
+def test_bad_option(stratus, files, case_id, change, tail, words, loads):
+    if loads:
+        tail = list(tail) + ["-accel", "emu"]
     sock = short_tmpdir()
     try:
         opts = base_opts()
@@ -201,7 +211,7 @@ def test_help(stratus):
     p = subprocess.run([str(stratus), "-help"], capture_output=True, timeout=10)
     assert p.returncode == 0, p
     out = p.stdout.decode()
-    for opt in ("-machine", "-smp", "-m ", "-kernel", "-initrd", "-append", "-serial",
+    for opt in ("-machine", "-accel", "-smp", "-m ", "-kernel", "-initrd", "-append", "-serial",
                 "-chardev", "-qmp", "-mon", "-D", "-daemonize", "-pidfile", "-S"):
         assert opt in out, "-help does not mention %s" % opt
 
@@ -234,7 +244,6 @@ def wait_vcpu_lines(read, n, timeout=5.0):
         time.sleep(0.05)
 
 
-@pytest.mark.kvm
 @pytest.mark.parametrize("smp", [1, 3])
 def test_log_file(make_vm, tmp_path, smp):
     log = tmp_path / "stratus.log"
@@ -248,7 +257,6 @@ def test_log_file(make_vm, tmp_path, smp):
     check_log_lines(vm.log_text(), vm.pid)
 
 
-@pytest.mark.kvm
 def test_log_stderr(make_vm):
     """-D without a file logs to stderr."""
     vm = make_vm(smp=2, env={"STRATUS_LOG_LEVEL": "info"}, extra_args=["-D"])
@@ -259,7 +267,6 @@ def test_log_stderr(make_vm):
     check_log_lines(vm.stderr_text(), vm.pid)
 
 
-@pytest.mark.kvm
 def test_log_level_error(make_vm, tmp_path):
     log = tmp_path / "stratus.log"
     vm = make_vm(smp=2, log_file=log, env={"STRATUS_LOG_LEVEL": "error"})
@@ -269,3 +276,72 @@ def test_log_level_error(make_vm, tmp_path):
     assert ":INFO:" not in text and ":DEBUG:" not in text, text
     if text:
         check_log_lines(text, vm.pid)
+
+
+# ---------------------------------------------------------------------------
+# Choosing the accelerator: QEMU's spellings; tcg is Stratus's emu
+
+KVM_OK = kvm_usable()
+
+# (id, -machine value, extra arguments, the accelerator the VM runs on on this host)
+ACCEL_SPELLINGS = [
+    ("accel-emu", "microvm", ["-accel", "emu"], "emu"),
+    ("accel-tcg", "microvm", ["-accel", "tcg"], "emu"),
+    ("machine-accel-emu", "microvm,accel=emu", [], "emu"),
+    ("machine-accel-tcg", "microvm,accel=tcg", [], "emu"),
+    ("accel-kvm-tcg", "microvm", ["-accel", "kvm:tcg"], "kvm" if KVM_OK else "emu"),
+    ("machine-accel-kvm-tcg", "microvm,accel=kvm:tcg", [], "kvm" if KVM_OK else "emu"),
+    ("accel-overrides-machine-accel", "microvm,accel=kvm", ["-accel", "tcg"], "emu"),
+]
+
+
+@pytest.mark.parametrize("case,machine,args,accel", [
+    pytest.param(*c, id="%s-%s" % (c[3], c[0])) for c in ACCEL_SPELLINGS])
+def test_accel_spelling(make_vm, case, machine, args, accel):
+    """Accepted; the VM runs on `accel` (query-kvm: enabled only on kvm, present
+    iff /dev/kvm is usable) and boots the guest."""
+    vm = make_vm(accel=None, machine=machine, extra_args=args, freeze=True)
+    vm.launch()
+    assert vm.qmp.execute("query-kvm") == \
+        {"return": {"enabled": accel == "kvm", "present": KVM_OK}}, vm.describe()
+    assert vm.qmp.execute("cont") == {"return": {}}
+    vm.console.wait_prompt()
+    r = vm.run("echo runs-on-" + accel)
+    assert r.ok and r.get("text") == "runs-on-" + accel, r
+    assert vm.quit() == 0
+
+
+KVM_SPELLINGS = [
+    ("accel-kvm", "microvm", ["-accel", "kvm"]),
+    ("enable-kvm", "microvm", ["-enable-kvm"]),
+    ("machine-accel-kvm", "microvm,accel=kvm", []),
+]
+
+
+@pytest.mark.parametrize("case,machine,args", KVM_SPELLINGS, ids=[c[0] for c in KVM_SPELLINGS])
+def test_accel_kvm_needs_kvm(stratus, bzimage, tmp_path, case, machine, args):
+    """Asking for KVM alone: where /dev/kvm is not usable, exit 1 with one
+    `stratus: error:` line naming /dev/kvm (no fall-back to emu); where it is
+    usable, the VM runs on KVM.  Never skips."""
+    if not KVM_OK:
+        sock = short_tmpdir()
+        try:
+            opts = base_opts()
+            opts["-machine"] = [machine]
+            argv = [str(stratus)] + argv_of(opts, args, dict(KERNEL=str(bzimage), SOCK=sock))
+            check_error_exit(argv, ["/dev/kvm"])
+        finally:
+            import shutil
+            shutil.rmtree(sock, ignore_errors=True)
+        return
+    vm = Vm(stratus, kernel=bzimage, machine=machine, extra_args=args, freeze=True,
+            workdir=tmp_path, name="kvm-" + case)
+    try:
+        vm.launch()
+        assert vm.qmp.execute("query-kvm") == {"return": {"enabled": True, "present": True}}
+        assert vm.qmp.execute("cont") == {"return": {}}
+        vm.console.wait_prompt()
+        assert vm.run("echo on-kvm").get("text") == "on-kvm"
+        assert vm.quit() == 0
+    finally:
+        vm.cleanup()

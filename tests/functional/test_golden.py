@@ -28,8 +28,10 @@ message Stratus writes with the next `->` line:
 * after the last line nothing else may arrive (0.3 s of quiet), or, with
   `# exit: N`, the monitor must hang up and the VMM exit with status N.
 
-Header keys (all optional): seed, note (free text); args (extra VMM arguments,
-shell-split); greeting: qemu|legacy; mode: lenient|strict; boot: prompt (default:
+Header keys (all optional): seed, note (free text); accel: emu|kvm (the file is
+replayed only on that accelerator, for answers that depend on it such as
+query-kvm; without it, on every accelerator of conftest.ACCELS); args (extra VMM
+arguments, shell-split); greeting: qemu|legacy; mode: lenient|strict; boot: prompt (default:
 wait for the guest prompt first) | frozen (-S: assert the guest stays silent) | none;
 send: step (default: each `<-` then its replies) | batch (all `<-` lines in one
 write, then all replies); input: text (default) | escaped (`<-` text is
@@ -53,13 +55,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ACCELS
 from stratus_vm import Vm, PROMPT, connect_unix
-
-pytestmark = pytest.mark.kvm
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.txt"))
-HEADER_KEYS = {"seed", "note", "args", "greeting", "mode", "boot", "send", "input",
+HEADER_KEYS = {"seed", "note", "accel", "args", "greeting", "mode", "boot", "send", "input",
                "scm-fd", "exit", "console", "quiet", "images"}
 SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 PRINT = os.environ.get("STRATUS_GOLDEN_PRINT", "") not in ("", "0")
@@ -423,7 +424,20 @@ def run_golden(g, make_vm, vm_factory_kw=None):
     return vm, failures, actual
 
 
-@pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda p: p.stem)
+def golden_params(paths):
+    """pytest.param(path, accel) for every file and every accelerator it is
+    replayed on (its `# accel:` header, else all of ACCELS); ids accel-stem, like
+    the other accelerator-parametrised tests."""
+    out = []
+    for p in paths:
+        only = Golden(p).h("accel")
+        for a in ACCELS:
+            if only is None or only == a:
+                out.append(pytest.param(p, a, id="%s-%s" % (a, p.stem)))
+    return out
+
+
+@pytest.mark.parametrize("path,accel", golden_params(GOLDEN_FILES))
 def test_golden(path, make_vm):
     g = Golden(path)
     vm, failures, actual = run_golden(g, make_vm)
@@ -451,6 +465,7 @@ def test_golden_files_are_well_formed():
     for p in GOLDEN_FILES:
         g = Golden(p)
         assert g.h("seed") or g.h("note"), "%s: needs a '# seed:' or '# note:' header" % p.name
+        assert g.h("accel") in (None,) + ACCELS, "%s: accel must be one of %s" % (p.name, ACCELS)
         if g.h("seed") and seeds_dir.is_dir():
             seed_file = g.h("seed").split()[0]
             assert (seeds_dir / seed_file).exists(), "%s: no seed %s" % (p.name, seed_file)

@@ -9,8 +9,6 @@ import pytest
 
 from stratus_vm import QMP_GREETING, PROMPT, file_mode, proc_cmdline, pid_alive
 
-pytestmark = pytest.mark.kvm
-
 
 def assert_cleaned_up(vm):
     leftovers = [p for p in (vm.qmp_path, vm.console_path, vm.pidfile)

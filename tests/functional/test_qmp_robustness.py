@@ -12,8 +12,6 @@ import pytest
 
 from stratus_vm import QmpClient
 
-pytestmark = pytest.mark.kvm
-
 THROTTLED = {"error": {"class": "OperationThrottled",
                        "desc": "More than 100 requests received during 1 second"}}
 

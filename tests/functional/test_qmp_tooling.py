@@ -11,7 +11,9 @@
 * qmp-shell-style `command key=value` lines (dotted keys nest, values are JSON
   literals or strings) and its -H HMP mode;
 * lifecycle: SIGTERM, guest poweroff/reboot and the SHUTDOWN events, query-cpus
-  thread ids against /proc/PID/task.
+  thread ids against /proc/PID/task;
+* query-kvm / `info kvm` answer for the accelerator the VM runs on: enabled only
+  on kvm, present iff /dev/kvm is usable on this host.
 """
 
 import json
@@ -25,10 +27,19 @@ import time
 
 import pytest
 
+from conftest import kvm_usable
 from stratus_vm import connect_unix
 from test_golden import GoldenVm, Normaliser, parse, wire_problems
 
-pytestmark = pytest.mark.kvm
+def query_kvm_answer(accel):
+    """query-kvm's return for a VM on accel: "enabled" iff it runs on KVM,
+    "present" iff /dev/kvm is usable on this host (whatever the VM runs on)."""
+    return {"enabled": accel == "kvm", "present": kvm_usable()}
+
+
+def info_kvm_answer(accel):
+    return "kvm support: %s\r\n" % ("enabled" if accel == "kvm" else "disabled")
+
 
 LEGACY_GREETING = ('{"QMP":{"version":{"StratoVirt":{"micro":1,"minor":0,"major":0},'
                    '"package":""},"capabilities":[]}}')
@@ -123,7 +134,7 @@ def test_ncat_session(make_vm, ncat_bin):
         nc.close()
 
 
-def test_ncat_piped_script(make_vm, ncat_bin):
+def test_ncat_piped_script(make_vm, ncat_bin, accel):
     """The whole session piped into ncat at once (stdin EOF after quit)."""
     vm = boot(make_vm)
     script = ('{"execute":"qmp_capabilities"}\n{"execute":"query-name"}\n'
@@ -132,8 +143,9 @@ def test_ncat_piped_script(make_vm, ncat_bin):
                          capture_output=True, timeout=20)
     lines = out.stdout.split(b"\r\n")
     assert lines[-1] == b""
+    kvm = json.dumps(query_kvm_answer(accel), separators=(",", ":")).encode()
     assert lines[1:-2] == [b'{"return":{}}', b'{"return":{}}',
-                           b'{"return":{"enabled":true,"present":true}}', b'{"return":{}}']
+                           b'{"return":' + kvm + b'}', b'{"return":{}}']
     assert json.loads(lines[-2])["data"] == {"guest": False, "reason": "host-qmp-quit"}
     assert vm.wait(15) == 0
 
@@ -382,7 +394,7 @@ def shell_parse(line):
     return msg
 
 
-def test_qmp_shell_style(make_vm):
+def test_qmp_shell_style(make_vm, accel):
     vm = boot(make_vm, ",qmp-mode=strict", smp=2)
     qmp = LegacyQMP(vm.qmp_path)
     qmp.connect()
@@ -409,11 +421,27 @@ def test_qmp_shell_style(make_vm):
             assert reply["error"]["desc"] == "Unsupported command: info", reply
     # -H: HMP through human-monitor-command
     for hmp, want in [("info status", "VM status: running\r\n"),
-                      ("info kvm", "kvm support: enabled\r\n")]:
+                      ("info kvm", info_kvm_answer(accel))]:
         assert qmp.cmd("human-monitor-command", **{"command-line": hmp}) == want
     cpus = qmp.cmd("human-monitor-command", **{"command-line": "info cpus"})
     assert cpus.startswith("* CPU #0: thread_id=") and cpus.count("\r\n") == 2
     qmp.close()
+
+
+def test_query_kvm_follows_the_accelerator(make_vm, accel):
+    """query-kvm and `info kvm` say what the VM runs on (enabled only on kvm) and
+    whether this host could run KVM (present iff /dev/kvm is usable), in both
+    negotiation modes and before the guest has run (-S)."""
+    for opts, freeze in (("", False), (",qmp-mode=strict", True)):
+        vm = boot(make_vm, opts, freeze=freeze, name="vm-%s" % ("frozen" if freeze else "run"))
+        qmp = LegacyQMP(vm.qmp_path)
+        qmp.connect()
+        assert qmp.cmd("query-kvm") == query_kvm_answer(accel)
+        assert qmp.cmd("human-monitor-command", **{"command-line": "info kvm"}) == \
+            info_kvm_answer(accel)
+        assert qmp.cmd("quit") == {}
+        qmp.close()
+        assert vm.wait(15) == 0
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +538,7 @@ def test_query_cpus_thread_ids_are_vcpu_threads(make_vm):
     tasks = {int(t) for t in os.listdir("/proc/%d/task" % vm.pid)}
     tids = [c["thread_id"] for c in cpus]
     assert len(set(tids)) == 4 and set(tids) <= tasks and vm.pid not in tids
-    # each is busy in KVM_RUN or halted in it: not the main thread
+    # each is a vCPU thread (running or halted in the guest), not the main thread
     for t in tids:
         with open("/proc/%d/task/%d/stat" % (vm.pid, t)) as f:
             assert f.read().split()[0] == str(t)
