@@ -86,7 +86,16 @@ typedef struct StratusConfig {
     bool show_version;
 
     char *machine_type;          /* "microvm" (default) or "q35" */
-    char *accel;                 /* "kvm" (default) or "qtest" */
+    /*
+     * Accelerators to try in order, canonical names joined by ':' ("kvm",
+     * "emu", "qtest", "kvm:emu"; "tcg" is stored as "emu"). machine_new()
+     * replaces it with the one that was chosen.
+     */
+    char *accel;
+    bool accel_auto;             /* none named: "kvm:emu", fall-back is a warning */
+    char *accel_option;          /* where accel came from, for messages ("-accel kvm",
+                                    "-machine accel=kvm:tcg", "-enable-kvm");
+                                    NULL when accel_auto */
     bool dump_guest_core;        /* default true */
     bool mem_share;              /* default false */
 

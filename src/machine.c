@@ -319,6 +319,55 @@ static bool create_chardevs(Machine *m, GError **err)
     return true;
 }
 
+/* accel_select()'s init: on failure nothing of this accelerator remains. */
+static bool init_accel(const AccelOps *ops, void *opaque, GError **err)
+{
+    Machine *m = opaque;
+
+    m->accel_ops = ops;
+    if (ops->init(m, err)) {
+        return true;
+    }
+    if (ops->destroy) {
+        ops->destroy(m);
+    }
+    m->accel_ops = NULL;
+    m->accel = NULL;
+    return false;
+}
+
+/*
+ * Picks and initialises the accelerator from cfg->accel (see accel_select()),
+ * then records the choice in cfg->accel so that logs and QMP show it.
+ */
+static bool select_accel(Machine *m, GError **err)
+{
+    StratusConfig *cfg = m->cfg;
+    g_autofree char *kvm_why = NULL;
+    const AccelOps *ops;
+
+    m->kvm_present = accel_kvm_usable(&kvm_why);
+    ops = accel_select(&(AccelSelect){
+                           .list = cfg->accel,
+                           .automatic = cfg->accel_auto,
+                           .option = cfg->accel_option,
+                           .kvm_usable = m->kvm_present,
+                           .kvm_why = kvm_why,
+                           .init = init_accel,
+                           .opaque = m,
+                       }, err);
+    if (!ops) {
+        return false;
+    }
+    g_free(cfg->accel);
+    cfg->accel = g_strdup(ops->name);
+    log_info("VmConfig is machine=%s accel=%s cpus=%u mem=%" G_GUINT64_FORMAT
+             " kernel=%s initrd=%s append=%s", cfg->machine_type, cfg->accel,
+             cfg->smp.cpus, cfg->mem_size, cfg->kernel ? cfg->kernel : "",
+             cfg->initrd ? cfg->initrd : "", cfg->append ? cfg->append : "");
+    return true;
+}
+
 Machine *machine_new(StratusConfig *cfg, GError **err)
 {
     Machine *m = g_new0(Machine, 1);
@@ -335,13 +384,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     m->runstate = RUN_STATE_PRELAUNCH;
     machine_lock(m);
 
-    m->accel_ops = accel_find(cfg->accel);
-    if (!m->accel_ops) {
-        set_error(err, "accelerator '%s' is not available", cfg->accel);
-        goto fail;
-    }
-    if (!m->accel_ops->init(m, err) || !create_chardevs(m, err) ||
-        !microvm_init(m, err)) {
+    if (!select_accel(m, err) || !create_chardevs(m, err) || !microvm_init(m, err)) {
         goto fail;
     }
     m->qmp = qmp_server_new(m, err);

@@ -86,8 +86,9 @@ struct Machine {
     IoBus mmio;
     IoBus pio;
 
-    const AccelOps *accel_ops;
+    const AccelOps *accel_ops;   /* the chosen one (cfg->accel names it) */
     void *accel;                 /* accelerator's VM state */
+    bool kvm_present;            /* /dev/kvm usable (query-kvm "present") */
 
     GPtrArray *vcpus;            /* Vcpu* */
     GCond vcpu_state_cond;       /* signalled when a vCPU parks */

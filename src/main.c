@@ -181,11 +181,7 @@ int main(int argc, char **argv)
             pidfile = cfg->pidfile;
         }
     }
-    log_info("VmConfig is machine=%s accel=%s cpus=%u mem=%" G_GUINT64_FORMAT
-             " kernel=%s initrd=%s append=%s", cfg->machine_type, cfg->accel,
-             cfg->smp.cpus, cfg->mem_size, cfg->kernel ? cfg->kernel : "",
-             cfg->initrd ? cfg->initrd : "", cfg->append ? cfg->append : "");
-
+    /* machine_new() logs "VmConfig is ..." once the accelerator is chosen. */
     g_autofree char *pidfile_copy = g_strdup(pidfile);
     block_signals_for_startup();
     m = machine_new(cfg, &err);

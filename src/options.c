@@ -208,7 +208,8 @@ static StratusConfig *config_new_default(void)
     StratusConfig *cfg = g_new0(StratusConfig, 1);
 
     cfg->machine_type = g_strdup("microvm");
-    cfg->accel = g_strdup("kvm");
+    cfg->accel = g_strdup("kvm:emu");
+    cfg->accel_auto = true;
     cfg->dump_guest_core = true;
     cfg->mem_share = false;
     cfg->smp = (SmpConfig){ .cpus = 1, .maxcpus = 1, .sockets = 1, .dies = 1,
@@ -228,6 +229,7 @@ void config_free(StratusConfig *cfg)
     }
     g_free(cfg->machine_type);
     g_free(cfg->accel);
+    g_free(cfg->accel_option);
     g_free(cfg->kernel);
     g_free(cfg->initrd);
     g_free(cfg->append);
@@ -294,10 +296,11 @@ typedef struct OptDef {
 
 static const OptDef opt_defs[] = {
     { "machine", "M", OPT_MACHINE, ARG_REQUIRED, false,
-      "[type=]microvm|q35[,accel=kvm|qtest][,dump-guest-core=on|off][,mem-share=on|off]",
-      "machine type and properties (default microvm, accel kvm)" },
-    { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, false, "kvm|qtest",
-      "accelerator; overrides -machine accel=" },
+      "[type=]microvm|q35[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off][,mem-share=on|off]",
+      "machine type and properties (default microvm; accel as -accel)" },
+    { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, false, "kvm|emu|tcg|qtest[:...]",
+      "accelerator, or a list tried in order (tcg = emu, the software CPU); overrides "
+      "-machine accel=; default kvm if /dev/kvm is usable, else emu" },
     { "enable-kvm", NULL, OPT_ENABLE_KVM, ARG_NONE, false, NULL,
       "same as -accel kvm" },
     { "smp", NULL, OPT_SMP, ARG_REQUIRED, false,
@@ -413,8 +416,10 @@ typedef struct ParseCtx {
     StratusConfig *cfg;
     GPtrArray *chardev_origin;   /* static option name per cfg->chardevs entry */
     GPtrArray *monitor_origin;   /* static option name per cfg->monitors entry */
-    char *machine_accel;         /* -machine accel= */
-    char *accel_opt;             /* -accel */
+    char *machine_accel;         /* -machine accel=, canonical (parse_accel_list) */
+    char *machine_accel_origin;  /* "-machine accel=<as given>", for messages */
+    char *accel_opt;             /* -accel, canonical */
+    char *accel_opt_origin;      /* "-accel <as given>" */
     bool enable_kvm;
     unsigned qmp_count;
     unsigned mon_count;
@@ -730,8 +735,71 @@ fail:
 /* Per-option handlers                                                       */
 /* ------------------------------------------------------------------------ */
 
-/* -machine accel= and -accel */
-static const char *const accels[] = { "kvm", "qtest", NULL };
+/*
+ * -machine accel= and -accel: one accelerator or QEMU's ':'-separated
+ * fall-back list ("kvm:tcg": the first that is available and initialises
+ * wins, see accel_select()). "tcg", QEMU's software CPU, is an alias of emu.
+ */
+static const char *const accels[] = { "kvm", "emu", "tcg", "qtest", NULL };
+#define ACCEL_EXPECTED "expected kvm, emu, tcg or qtest, or a list such as kvm:tcg"
+
+/*
+ * Returns the list with canonical names ("tcg" -> "emu") and repeats dropped,
+ * or NULL with *err naming opt. qtest cannot be part of a list: it runs no
+ * guest code, so it is no substitute for the others.
+ */
+static char *parse_accel_list(const char *opt, const char *what, const char *value,
+                              GError **err)
+{
+    g_auto(GStrv) names = g_strsplit(value, ":", -1);
+    g_autoptr(GPtrArray) out = g_ptr_array_new();
+    bool list = names[0] && names[1];
+
+    if (!names[0]) {
+        set_error(err, "%s: empty %s name (" ACCEL_EXPECTED ")", opt, what);
+        return NULL;
+    }
+    for (char **p = names; *p; p++) {
+        const char *name = *p;
+        bool seen = false;
+
+        if (!*name) {
+            set_error(err, "%s: empty %s name in '%s' (" ACCEL_EXPECTED ")", opt, what,
+                      value);
+            return NULL;
+        }
+        if (!one_of(name, accels)) {
+            if (list) {
+                set_error(err, "%s: unsupported %s '%s' in '%s' (" ACCEL_EXPECTED ")", opt,
+                          what, name, value);
+            } else {
+                set_error(err, "%s: unsupported %s '%s' (" ACCEL_EXPECTED ")", opt, what,
+                          name);
+            }
+            return NULL;
+        }
+        if (strcmp(name, "tcg") == 0) {
+            name = "emu";
+        }
+        for (guint i = 0; i < out->len; i++) {
+            seen = seen || strcmp(g_ptr_array_index(out, i), name) == 0;
+        }
+        if (!seen) {
+            g_ptr_array_add(out, (gpointer)name);
+        }
+    }
+    if (out->len > 1) {
+        for (guint i = 0; i < out->len; i++) {
+            if (strcmp(g_ptr_array_index(out, i), "qtest") == 0) {
+                set_error(err, "%s: qtest cannot be combined with other accelerators "
+                          "('%s')", opt, value);
+                return NULL;
+            }
+        }
+    }
+    g_ptr_array_add(out, NULL);
+    return g_strjoinv(":", (char **)out->pdata);
+}
 
 static bool handle_machine(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
@@ -758,11 +826,11 @@ static bool handle_machine(ParseCtx *ctx, const char *opt, const char *value, GE
     }
     accel = optlist_get(l, "accel");
     if (accel) {
-        if (!one_of(accel, accels)) {
-            set_error(err, "%s: unsupported accel '%s' (expected kvm or qtest)", opt, accel);
+        ctx->machine_accel = parse_accel_list(opt, "accel", accel, err);
+        if (!ctx->machine_accel) {
             goto out;
         }
-        ctx->machine_accel = g_strdup(accel);
+        ctx->machine_accel_origin = g_strdup_printf("%s accel=%s", opt, accel);
     }
     if (!get_bool(l, "dump-guest-core", opt, &cfg->dump_guest_core, NULL, err) ||
         !get_bool(l, "mem-share", opt, &cfg->mem_share, NULL, err)) {
@@ -784,11 +852,11 @@ out:
 
 static bool handle_accel(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
-    if (!one_of(value, accels)) {
-        set_error(err, "%s: unsupported accelerator '%s' (expected kvm or qtest)", opt, value);
+    ctx->accel_opt = parse_accel_list(opt, "accelerator", value, err);
+    if (!ctx->accel_opt) {
         return false;
     }
-    ctx->accel_opt = g_strdup(value);
+    ctx->accel_opt_origin = g_strdup_printf("%s %s", opt, value);
     return true;
 }
 
@@ -1377,8 +1445,8 @@ static bool finalize(ParseCtx *ctx, GError **err)
     StratusConfig *cfg = ctx->cfg;
     GArray *users;
     int dup;
-    const char *accel = "kvm";
-    bool explicit_accel = false;
+    const char *accel = "kvm:emu";
+    const char *origin = NULL;      /* NULL: no accelerator named */
     guint stdio_count = 0;
     bool ok = false;
 
@@ -1387,26 +1455,30 @@ static bool finalize(ParseCtx *ctx, GError **err)
         return false;
     }
 
-    /* Accelerator: -accel > -enable-kvm > -machine accel= > -qtest > kvm. */
+    /*
+     * Accelerator: -accel > -enable-kvm > -machine accel= > -qtest > the
+     * automatic "kvm:emu" (kvm if /dev/kvm is usable, else emu with a warning).
+     */
     if (ctx->machine_accel) {
         accel = ctx->machine_accel;
-        explicit_accel = true;
+        origin = ctx->machine_accel_origin;
     }
     if (ctx->enable_kvm) {
         if (ctx->accel_opt && strcmp(ctx->accel_opt, "kvm") != 0) {
-            set_error(err, "-enable-kvm conflicts with -accel %s", ctx->accel_opt);
+            set_error(err, "-enable-kvm conflicts with %s", ctx->accel_opt_origin);
             return false;
         }
         accel = "kvm";
-        explicit_accel = true;
+        origin = "-enable-kvm";
     }
     if (ctx->accel_opt) {
         accel = ctx->accel_opt;
-        explicit_accel = true;
+        origin = ctx->accel_opt_origin;
     }
     if (cfg->qtest) {
-        if (!explicit_accel) {
+        if (!origin) {
             accel = "qtest";
+            origin = "-qtest";
         } else if (strcmp(accel, "qtest") != 0) {
             set_error(err, "-qtest can only be used with accel qtest");
             return false;
@@ -1414,6 +1486,9 @@ static bool finalize(ParseCtx *ctx, GError **err)
     }
     g_free(cfg->accel);
     cfg->accel = g_strdup(accel);
+    cfg->accel_auto = origin == NULL;
+    g_free(cfg->accel_option);
+    cfg->accel_option = g_strdup(origin);
 
     /* Chardev ids are unique, and so are monitor ids. */
     dup = first_repeated_id(cfg->chardevs, chardev_id);
@@ -1671,7 +1746,9 @@ out:
     g_ptr_array_unref(ctx.chardev_origin);
     g_ptr_array_unref(ctx.monitor_origin);
     g_free(ctx.machine_accel);
+    g_free(ctx.machine_accel_origin);
     g_free(ctx.accel_opt);
+    g_free(ctx.accel_opt_origin);
     g_free(ctx.qtest_chardev);
     return result;
 }

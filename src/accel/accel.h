@@ -1,7 +1,9 @@
 /*
- * The accelerator interface. Two implementations: kvm (runs vCPUs) and qtest
- * (no vCPU runs; a test harness drives the buses). Machine code and devices go
- * through these ops only, never through KVM ioctls.
+ * The accelerator interface. Three implementations: kvm (runs vCPUs on
+ * /dev/kvm), emu (runs vCPUs in a software CPU; QEMU's name "tcg" is accepted
+ * on the command line) and qtest (no vCPU runs; a test harness drives the
+ * buses). Machine code and devices go through these ops only, never through
+ * KVM ioctls.
  */
 #ifndef STRATUS_ACCEL_H
 #define STRATUS_ACCEL_H
@@ -12,7 +14,11 @@ typedef struct X86BootState X86BootState;
 
 struct AccelOps {
     const char *name;
-    /* Create the VM: in-kernel irqchip, PIT, TSS/identity map (kvm). */
+    /*
+     * Create the VM: in-kernel irqchip, PIT, TSS/identity map (kvm). On
+     * failure destroy must still be safe to call (machine_new() calls it
+     * before trying the next accelerator of a fall-back list).
+     */
     bool (*init)(Machine *m, GError **err);
     void (*destroy)(Machine *m);
     /* Register every block of m->ram with the hypervisor. */
@@ -45,7 +51,44 @@ struct AccelOps {
 };
 
 extern const AccelOps kvm_accel_ops;
+extern const AccelOps emu_accel_ops;
 extern const AccelOps qtest_accel_ops;
 const AccelOps *accel_find(const char *name);   /* NULL if unknown */
+
+/*
+ * Is KVM usable: /dev/kvm opens read-write and reports API version 12 (what
+ * query-kvm calls "present"). When not, and why is not NULL, *why is set to a
+ * message naming /dev/kvm, e.g. "/dev/kvm: No such file or directory".
+ */
+bool accel_kvm_usable(char **why);
+
+/*
+ * Picking the accelerator (QEMU's -accel / -machine accel= semantics): the
+ * names of `list` are tried in order and the first that is available and
+ * initialises wins. kvm is available iff kvm_usable; emu and qtest always are.
+ *
+ *  - automatic (no accelerator named; list is "kvm:emu"): falling back from
+ *    kvm to emu logs exactly one warning, "KVM is not available (<why>);
+ *    using the emu software CPU".
+ *  - a named list ("kvm:emu"): falling through is logged at info level only.
+ *  - the last candidate failing is the error: for kvm
+ *    "<option>: KVM is not available: <why>", for a failed init its own error.
+ *
+ * Nothing here touches the host: availability comes in as values and
+ * initialisation through init(), so the rules are unit-tested with fakes.
+ */
+typedef struct AccelSelect {
+    const char *list;       /* StratusConfig.accel: names joined by ':' */
+    bool automatic;         /* StratusConfig.accel_auto */
+    const char *option;     /* StratusConfig.accel_option, for messages */
+    bool kvm_usable;        /* accel_kvm_usable() */
+    const char *kvm_why;    /* its reason when false */
+    /* Initialise one accelerator; on failure the next one is tried. */
+    bool (*init)(const AccelOps *ops, void *opaque, GError **err);
+    void *opaque;
+} AccelSelect;
+
+/* The accelerator that initialised, or NULL with *err. */
+const AccelOps *accel_select(const AccelSelect *s, GError **err);
 
 #endif

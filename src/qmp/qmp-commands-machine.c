@@ -324,14 +324,22 @@ static bool qmp_query_target(QmpCommandCtx *ctx, JsonObject *args,
     return true;
 }
 
+/*
+ * query-kvm "enabled": the machine runs on KVM (cfg->accel is the accelerator
+ * machine_new() chose). "present" is m->kvm_present: /dev/kvm is usable.
+ */
+static bool machine_kvm_enabled(const Machine *m)
+{
+    return m->cfg && g_strcmp0(m->cfg->accel, "kvm") == 0;
+}
+
 static bool qmp_query_kvm(QmpCommandCtx *ctx, JsonObject *args,
                           JsonNode **ret, GError **err)
 {
     Machine *m = M(ctx);
     JsonObject *o = json_object_new();
-    const char *accel = m->cfg ? m->cfg->accel : NULL;
-    json_object_set_boolean_member(o, "enabled", !accel || !strcmp(accel, "kvm"));
-    json_object_set_boolean_member(o, "present", TRUE);
+    json_object_set_boolean_member(o, "enabled", machine_kvm_enabled(m));
+    json_object_set_boolean_member(o, "present", m->kvm_present);
     *ret = qmp_node_object(o);
     return true;
 }
@@ -554,9 +562,8 @@ static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
         out = g_strdup_printf("%s\r\n", m->cfg && m->cfg->uuid ? m->cfg->uuid
                               : "00000000-0000-0000-0000-000000000000");
     } else if (!strcmp(line, "info kvm")) {
-        const char *accel = m->cfg ? m->cfg->accel : NULL;
         out = g_strdup_printf("kvm support: %s\r\n",
-                              !accel || !strcmp(accel, "kvm") ? "enabled" : "disabled");
+                              machine_kvm_enabled(m) ? "enabled" : "disabled");
     } else {
         qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Unsupported command: %s",
                       json_object_get_string_member(args, "command-line"));

@@ -91,7 +91,9 @@ static void test_defaults(void)
     g_assert_false(cfg->show_help);
     g_assert_false(cfg->show_version);
     g_assert_cmpstr(cfg->machine_type, ==, "microvm");
-    g_assert_cmpstr(cfg->accel, ==, "kvm");
+    g_assert_cmpstr(cfg->accel, ==, "kvm:emu");     /* kvm if usable, else emu */
+    g_assert_true(cfg->accel_auto);
+    g_assert_null(cfg->accel_option);
     g_assert_true(cfg->dump_guest_core);
     g_assert_false(cfg->mem_share);
     g_assert_cmpuint(cfg->smp.cpus, ==, 1);
@@ -276,30 +278,33 @@ static void test_machine(void)
         const char *type, *accel;
         bool dump, share;
     } oks[] = {
-        { BASE "-machine microvm", "microvm", "kvm", true, false },
-        { BASE "-M microvm", "microvm", "kvm", true, false },
-        { BASE "-machine type=q35", "q35", "kvm", true, false },
+        { BASE "-machine microvm", "microvm", "kvm:emu", true, false },
+        { BASE "-M microvm", "microvm", "kvm:emu", true, false },
+        { BASE "-machine type=q35", "q35", "kvm:emu", true, false },
         { BASE "-machine q35,accel=kvm", "q35", "kvm", true, false },
         { "-machine microvm,accel=qtest", "microvm", "qtest", true, false },
         { "-machine accel=qtest", "microvm", "qtest", true, false },
-        { BASE "-machine microvm,dump-guest-core=off", "microvm", "kvm", false, false },
-        { BASE "-machine microvm,dump-guest-core=on,mem-share=on", "microvm", "kvm",
+        { BASE "-machine microvm,dump-guest-core=off", "microvm", "kvm:emu", false,
+          false },
+        { BASE "-machine microvm,dump-guest-core=on,mem-share=on", "microvm", "kvm:emu",
           true, true },
-        { BASE "-machine microvm,mem-share=yes,usb=off", "microvm", "kvm", true, true },
-        { BASE "-machine microvm,usb=false", "microvm", "kvm", true, false },
+        { BASE "-machine microvm,mem-share=yes,usb=off", "microvm", "kvm:emu", true,
+          true },
+        { BASE "-machine microvm,usb=false", "microvm", "kvm:emu", true, false },
         { BASE "-accel kvm", "microvm", "kvm", true, false },
         { "-accel qtest", "microvm", "qtest", true, false },
         { "-machine accel=kvm -accel qtest", "microvm", "qtest", true, false },
         { BASE "-machine accel=qtest -accel kvm", "microvm", "kvm", true, false },
         { BASE "-machine accel=qtest -enable-kvm", "microvm", "kvm", true, false },
         { BASE "-enable-kvm -accel kvm", "microvm", "kvm", true, false },
-        { "-machine q35 -qmp unix:/q,server,nowait", "q35", "kvm", true, false },
+        { "-machine q35 -qmp unix:/q,server,nowait", "q35", "kvm:emu", true, false },
     };
     static const FailCase fails[] = {
         { BASE "-machine pc", "-machine: unsupported machine type 'pc'" },
         { BASE "-machine virt", "unsupported machine type 'virt'" },
         { BASE "-M none", "-M: unsupported machine type 'none'" },
-        { BASE "-machine microvm,accel=tcg", "-machine: unsupported accel 'tcg'" },
+        { BASE "-machine microvm,accel=xen", "-machine: unsupported accel 'xen' (expected "
+          "kvm, emu, tcg or qtest, or a list such as kvm:tcg)" },
         { BASE "-machine microvm,foo=bar", "-machine: unknown parameter 'foo'" },
         { BASE "-machine microvm,gic-version=3", "unknown parameter 'gic-version'" },
         { BASE "-machine microvm,usb=on", "-machine: only usb=off is supported" },
@@ -311,7 +316,8 @@ static void test_machine(void)
         { BASE "-machine ,microvm", "-machine: empty parameter" },
         { BASE "-machine =", "-machine: parameter '=' has no name" },
         { BASE "-machine microvm,=on", "has no name" },
-        { BASE "-accel tcg", "-accel: unsupported accelerator 'tcg'" },
+        { BASE "-accel hvf", "-accel: unsupported accelerator 'hvf' (expected kvm, emu, "
+          "tcg or qtest, or a list such as kvm:tcg)" },
         { BASE "-accel kvm,thread=single", "unsupported accelerator" },
         { BASE "-accel qtest -enable-kvm", "-enable-kvm conflicts with -accel qtest" },
         { BASE "-accel kvm -accel qtest", "option '-accel' given more than once" },
@@ -326,6 +332,89 @@ static void test_machine(void)
         g_assert_cmpstr(cfg->accel, ==, oks[i].accel);
         g_assert_cmpint(cfg->dump_guest_core, ==, oks[i].dump);
         g_assert_cmpint(cfg->mem_share, ==, oks[i].share);
+        config_free(cfg);
+    }
+    run_fail_table(fails, G_N_ELEMENTS(fails));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Accelerator lists, the tcg alias, -enable-kvm (accel_select() resolves)   */
+
+static void test_accel(void)
+{
+    static const struct {
+        const char *cmdline;
+        const char *accel;      /* canonical list */
+        const char *option;     /* cfg->accel_option; NULL = automatic */
+    } oks[] = {
+        { BASE, "kvm:emu", NULL },
+        { BASE "-machine microvm", "kvm:emu", NULL },
+        { BASE "-accel emu", "emu", "-accel emu" },
+        { BASE "-accel tcg", "emu", "-accel tcg" },
+        { BASE "--accel=tcg", "emu", "-accel tcg" },
+        { BASE "-accel kvm", "kvm", "-accel kvm" },
+        { BASE "-accel kvm:tcg", "kvm:emu", "-accel kvm:tcg" },
+        { BASE "-accel kvm:emu", "kvm:emu", "-accel kvm:emu" },
+        { BASE "-accel tcg:kvm", "emu:kvm", "-accel tcg:kvm" },
+        { BASE "-accel kvm:tcg:emu:kvm", "kvm:emu", "-accel kvm:tcg:emu:kvm" },
+        { BASE "-accel tcg:emu", "emu", "-accel tcg:emu" },
+        { BASE "-machine accel=tcg", "emu", "-machine accel=tcg" },
+        { BASE "-machine accel=kvm:tcg", "kvm:emu", "-machine accel=kvm:tcg" },
+        { BASE "-machine q35,accel=kvm:emu", "kvm:emu", "-machine accel=kvm:emu" },
+        { BASE "-M microvm,accel=emu", "emu", "-M accel=emu" },
+        { BASE "-machine accel=kvm:tcg -accel tcg", "emu", "-accel tcg" },
+        { BASE "-machine accel=tcg -accel kvm", "kvm", "-accel kvm" },
+        { BASE "-enable-kvm", "kvm", "-enable-kvm" },
+        { BASE "-machine accel=tcg -enable-kvm", "kvm", "-enable-kvm" },
+        { BASE "-machine accel=kvm:tcg -enable-kvm", "kvm", "-enable-kvm" },
+        { BASE "-enable-kvm -accel kvm", "kvm", "-accel kvm" },
+        { BASE "-accel kvm:kvm -enable-kvm", "kvm", "-accel kvm:kvm" },
+        { "-accel qtest", "qtest", "-accel qtest" },
+        { "-accel qtest:qtest", "qtest", "-accel qtest:qtest" },
+        { "-machine accel=qtest", "qtest", "-machine accel=qtest" },
+        { "-qtest unix:/q", "qtest", "-qtest" },
+        { "-qtest unix:/q -accel qtest", "qtest", "-accel qtest" },
+    };
+    static const FailCase fails[] = {
+        { BASE "-accel hvf", "-accel: unsupported accelerator 'hvf' (expected kvm, emu, "
+          "tcg or qtest, or a list such as kvm:tcg)" },
+        { BASE "-accel KVM", "-accel: unsupported accelerator 'KVM' (expected" },
+        { BASE "-accel kvm:hvf", "-accel: unsupported accelerator 'hvf' in 'kvm:hvf' "
+          "(expected kvm, emu, tcg or qtest, or a list such as kvm:tcg)" },
+        { BASE "-accel kvm,thread=single", "-accel: unsupported accelerator "
+          "'kvm,thread=single'" },
+        { BASE "-accel kvm:", "-accel: empty accelerator name in 'kvm:' (expected" },
+        { BASE "-accel :tcg", "-accel: empty accelerator name in ':tcg'" },
+        { BASE "-accel kvm::tcg", "-accel: empty accelerator name in 'kvm::tcg'" },
+        { BASE "-accel :", "-accel: empty accelerator name in ':'" },
+        { BASE "-accel kvm:qtest", "-accel: qtest cannot be combined with other "
+          "accelerators ('kvm:qtest')" },
+        { BASE "-accel qtest:tcg", "qtest cannot be combined" },
+        { BASE "-machine accel=xen", "-machine: unsupported accel 'xen' (expected kvm, emu, "
+          "tcg or qtest, or a list such as kvm:tcg)" },
+        { BASE "-machine accel=kvm:xen", "-machine: unsupported accel 'xen' in 'kvm:xen'" },
+        { BASE "-machine accel=tcg:", "-machine: empty accel name in 'tcg:'" },
+        { BASE "-machine accel=", "-machine: empty accel name" },
+        { BASE "-M accel=qtest:kvm", "-M: qtest cannot be combined with other "
+          "accelerators ('qtest:kvm')" },
+        { BASE "-accel tcg -enable-kvm", "-enable-kvm conflicts with -accel tcg" },
+        { BASE "-enable-kvm -accel emu", "-enable-kvm conflicts with -accel emu" },
+        { BASE "-enable-kvm -accel kvm:tcg", "-enable-kvm conflicts with -accel kvm:tcg" },
+        { BASE "-accel tcg -accel kvm", "option '-accel' given more than once" },
+        { BASE "-qtest unix:/q -accel tcg", "-qtest can only be used with accel qtest" },
+        { BASE "-qtest unix:/q -machine accel=kvm:tcg",
+          "-qtest can only be used with accel qtest" },
+        /* emu runs a guest: a monitor and (microvm) a kernel are required */
+        { "-accel tcg -qmp unix:/q,server,nowait", "-kernel: kernel file is required" },
+        { "-accel emu -kernel /k", "Please use '-qmp' or '-mon'" },
+        { "-machine accel=kvm:tcg -kernel /k", "Please use '-qmp' or '-mon'" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(oks); i++) {
+        StratusConfig *cfg = parse_ok(oks[i].cmdline);
+        g_assert_cmpstr(cfg->accel, ==, oks[i].accel);
+        g_assert_cmpstr(cfg->accel_option, ==, oks[i].option);
+        g_assert_cmpint(cfg->accel_auto, ==, oks[i].option == NULL);
         config_free(cfg);
     }
     run_fail_table(fails, G_N_ELEMENTS(fails));
@@ -1278,6 +1367,7 @@ int main(int argc, char **argv)
     g_test_add_func("/options/parser-rules", test_parser_rules);
     g_test_add_func("/options/no-crash-junk", test_no_crash_junk);
     g_test_add_func("/options/machine", test_machine);
+    g_test_add_func("/options/accel", test_accel);
     g_test_add_func("/options/smp", test_smp);
     g_test_add_func("/options/mem", test_mem);
     g_test_add_func("/options/boot", test_boot);

@@ -1127,8 +1127,14 @@ static void test_server_machine_queries(void)
     srv_sends(&t, "{\"execute\":\"query-version\"}");
     srv_expect(&t, "{\"return\":{\"package\":\"Stratus-" STRATUS_VERSION "\",\"qemu\":"
                    "{\"major\":5,\"micro\":1,\"minor\":0}}}\r\n");
+    /* machine_new() chose kvm on a host with a usable /dev/kvm */
+    t.cfg.accel = (char *)"kvm";
+    t.m.kvm_present = true;
     srv_sends(&t, "{\"execute\":\"query-kvm\",\"arguments\":{\"libvirt\":1}}");
     srv_expect(&t, "{\"return\":{\"enabled\":true,\"present\":true}}\r\n");
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"info kvm\"}}");
+    srv_expect(&t, "{\"return\":\"kvm support: enabled\\r\\n\"}\r\n");
     srv_sends(&t, "{\"execute\":\"query-uuid\"}{\"execute\":\"query-name\"}");
     srv_expect(&t, "{\"return\":{\"UUID\":\"00000000-0000-0000-0000-000000000000\"}}\r\n");
     srv_expect(&t, "{\"return\":{}}\r\n");
@@ -1163,6 +1169,40 @@ static void test_server_machine_queries(void)
     srv_expect(&t, "{\"return\":{\"running\":false,\"singlestep\":false,"
                    "\"status\":\"prelaunch\"}}\r\n");
     srv_stop(&t);
+}
+
+/* query-kvm and "info kvm" for each accelerator machine_new() may choose. */
+static void test_server_query_kvm(void)
+{
+    static const struct {
+        const char *accel;      /* cfg->accel after machine_new() */
+        bool kvm_present;       /* /dev/kvm usable */
+        const char *query, *info;
+    } cases[] = {
+        { "kvm", true, "{\"enabled\":true,\"present\":true}", "enabled" },
+        { "emu", true, "{\"enabled\":false,\"present\":true}", "disabled" },
+        { "emu", false, "{\"enabled\":false,\"present\":false}", "disabled" },
+        { "qtest", true, "{\"enabled\":false,\"present\":true}", "disabled" },
+        { "qtest", false, "{\"enabled\":false,\"present\":false}", "disabled" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        Srv t;
+        g_autofree char *query = g_strdup_printf("{\"return\":%s}\r\n", cases[i].query);
+        g_autofree char *info =
+            g_strdup_printf("{\"return\":\"kvm support: %s\\r\\n\"}\r\n", cases[i].info);
+
+        srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+        t.cfg.accel = (char *)cases[i].accel;
+        t.m.kvm_present = cases[i].kvm_present;
+        srv_expect(&t, GREETING_QEMU);
+        srv_sends(&t, "{\"execute\":\"query-kvm\"}");
+        srv_expect(&t, query);
+        srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                      "{\"command-line\":\"info kvm\"}}");
+        srv_expect(&t, info);
+        srv_stop(&t);
+    }
 }
 
 static int unix_client(const char *path)
@@ -1251,6 +1291,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp-server/throttle", test_server_throttle);
     g_test_add_func("/qmp-server/getfd", test_server_getfd);
     g_test_add_func("/qmp-server/machine-queries", test_server_machine_queries);
+    g_test_add_func("/qmp-server/query-kvm", test_server_query_kvm);
     g_test_add_func("/qmp-server/unix-listener", test_server_unix_listener);
     g_test_add_func("/qmp-server/peer-close", test_server_peer_close);
     return g_test_run();
