@@ -8,6 +8,8 @@ PACKAGES=(
     # build
     build-essential meson ninja-build pkg-config
     libglib2.0-dev libjson-glib-dev libaio-dev liburing-dev
+    # the emu accelerator's x86 decoder; capstone is the independent oracle in its tests
+    libzydis-dev libcapstone-dev
     # tests (Debian's pytest, run with /usr/bin/python3 -m pytest)
     python3 python3-pytest
     # the seeds' `ncat -U` QMP session

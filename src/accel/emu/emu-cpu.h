@@ -1,0 +1,293 @@
+/*
+ * The emu accelerator's x86-64 CPU: architectural state, the decoded
+ * instruction form, and the interfaces between the interpreter's parts
+ * (decode, memory/MMU, execute, system). See docs/accelerators.md.
+ *
+ * Faults: any helper may raise an exception with emu_raise(), which
+ * longjmp()s back to the run loop (emu-run.c). So an instruction must read
+ * everything that can fault before it changes architectural state, and no
+ * helper may hold a lock across a call that can raise. Between instructions,
+ * cpu->rip is the address of the next instruction; during one, insn_rip is
+ * its own address and next_rip the fall-through address.
+ */
+#ifndef STRATUS_EMU_CPU_H
+#define STRATUS_EMU_CPU_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "memory.h"
+
+typedef struct Machine Machine;
+typedef struct EmuLapic EmuLapic;
+
+/* ---- Architectural constants ---- */
+enum { R_AX, R_CX, R_DX, R_BX, R_SP, R_BP, R_SI, R_DI };
+enum { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_NONE = 0xFF };
+
+#define FL_CF   0x0001u
+#define FL_PF   0x0004u
+#define FL_AF   0x0010u
+#define FL_ZF   0x0040u
+#define FL_SF   0x0080u
+#define FL_TF   0x0100u
+#define FL_IF   0x0200u
+#define FL_DF   0x0400u
+#define FL_OF   0x0800u
+#define FL_IOPL 0x3000u
+#define FL_NT   0x4000u
+#define FL_RF   0x10000u
+#define FL_VM   0x20000u
+#define FL_AC   0x40000u
+#define FL_ID   0x200000u
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+#define CR0_PE 0x1ull
+#define CR0_MP 0x2ull
+#define CR0_EM 0x4ull
+#define CR0_TS 0x8ull
+#define CR0_ET 0x10ull
+#define CR0_NE 0x20ull
+#define CR0_WP 0x10000ull
+#define CR0_AM 0x40000ull
+#define CR0_NW 0x20000000ull
+#define CR0_CD 0x40000000ull
+#define CR0_PG 0x80000000ull
+#define CR4_PSE 0x10ull
+#define CR4_PAE 0x20ull
+#define CR4_PGE 0x80ull
+#define CR4_OSFXSR 0x200ull
+#define EFER_SCE 0x1ull
+#define EFER_LME 0x100ull
+#define EFER_LMA 0x400ull
+#define EFER_NXE 0x800ull
+
+enum {
+    EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
+    EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12,
+    EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17,
+};
+
+/* Descriptor attribute bits as in the descriptor's bits 40..55, shifted down by 40. */
+#define SEG_TYPE_MASK 0x0Fu
+#define SEG_S   0x10u
+#define SEG_DPL_SHIFT 5
+#define SEG_P   0x80u
+#define SEG_L   0x2000u
+#define SEG_DB  0x4000u
+#define SEG_G   0x8000u
+
+typedef struct EmuSeg {
+    uint16_t sel;
+    uint64_t base;
+    uint32_t limit;              /* byte granular (G already applied) */
+    uint16_t attr;
+} EmuSeg;
+
+typedef struct EmuDtr {
+    uint64_t base;
+    uint16_t limit;
+} EmuDtr;
+
+/* ---- Decoded instructions ---- */
+enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM, OPK_PTR };
+/* EmuOp.reg: 0-15 GPR; 16-19 AH,CH,DH,BH; then these bases. */
+#define EREG_HIGH8 16
+#define EREG_SEG   32
+#define EREG_CR    48
+#define EREG_DR    64
+#define EREG_NONE  0xFF
+#define EREG_RIP   0xFE               /* base of a RIP-relative operand */
+
+typedef struct EmuOp {
+    uint8_t kind;
+    uint8_t size;                /* bytes; 0 for agen/unsized */
+    uint8_t reg;
+    uint8_t seg;                 /* memory: effective segment S_* */
+    uint8_t base, index, scale;
+    uint8_t pad;
+    uint16_t ptr_sel;            /* far pointer immediate */
+    int64_t val;                 /* disp (mem), immediate, ptr offset */
+} EmuOp;
+
+#define INSN_LOCK  0x01
+#define INSN_REP   0x02          /* rep / repe */
+#define INSN_REPNE 0x04
+#define INSN_FAR   0x08          /* far jmp/call */
+
+typedef struct EmuInsn {
+    uint16_t mnem;               /* ZydisMnemonic */
+    uint8_t len;
+    uint8_t opsize;              /* bytes: 2, 4 or 8 (1 for byte forms) */
+    uint8_t addrsize;            /* bytes: 2, 4 or 8 */
+    uint8_t nops;
+    uint8_t flags;
+    uint8_t seg_override;        /* S_* or S_NONE */
+    uint8_t opcode;
+    uint8_t opmap;
+    EmuOp op[4];
+} EmuInsn;
+
+typedef struct EmuDecodeEntry {
+    uint64_t pa;                 /* physical address of the first byte; ~0 = empty */
+    uint64_t bytes[2];           /* the instruction's bytes, zero-padded ... */
+    uint64_t mask[2];            /* ... and which of them belong to it */
+    uint8_t mode;
+    EmuInsn insn;
+} EmuDecodeEntry;
+
+#define EMU_DECODE_CACHE 4096    /* direct-mapped entries per vCPU */
+
+typedef struct EmuTlbEntry {
+    uint64_t vpage;              /* linear page | 1 (valid); 0 = empty */
+    uint64_t ppage;
+    uint8_t *hva;                /* host address of the page, NULL = MMIO */
+    uint8_t user_ok, write_ok, exec_ok;
+} EmuTlbEntry;
+
+#define EMU_TLB_SIZE 256
+
+/* Decoder modes (also the decode-cache key). */
+enum { MODE_16 = 0, MODE_32 = 1, MODE_64 = 2 };
+
+typedef struct EmuCpu {
+    /* Architectural state. */
+    uint64_t gpr[16];
+    uint64_t rip;
+    uint64_t rflags;
+    EmuSeg seg[6];
+    EmuSeg ldtr, tr;
+    EmuDtr gdtr, idtr;
+    uint64_t cr0, cr2, cr3, cr4, efer;
+    uint64_t dr[8];
+    uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, pat;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t misc_enable;
+    int64_t tsc_offset;
+    bool halted;
+    bool wait_sipi;              /* AP after INIT: waits for a SIPI */
+    bool sti_shadow;             /* interrupts blocked for one instruction */
+
+    /* Derived from the above (emu_update_mode). */
+    int cpl;
+    uint8_t mode;                /* MODE_16/32/64: default operand size of CS */
+    uint8_t stack32;             /* SS.B (outside long mode) */
+    bool long64;
+
+    /* Per-instruction. */
+    uint64_t insn_rip;
+    uint64_t next_rip;
+    const EmuInsn *insn;
+    EmuInsn slow_insn;           /* decoded outside the cache (page-crossing) */
+
+    /* Exceptions. */
+    jmp_buf jmp;
+    int exc_vector;              /* pending from emu_raise, -1 none */
+    uint32_t exc_error;
+    bool exc_has_error;
+    int delivering;              /* vector being delivered (nested faults), -1 none */
+    int fault_depth;
+
+    /* Caches. */
+    EmuTlbEntry tlb[EMU_TLB_SIZE];
+    EmuDecodeEntry *dcache;      /* EMU_DECODE_CACHE entries */
+    void *decoders;              /* ZydisDecoder[3] */
+
+    /* Environment. */
+    Machine *machine;
+    const GuestRam *ram;
+    EmuLapic *lapic;
+    unsigned index;
+    unsigned ncpus;
+    GHashTable *ud_logged;       /* instruction byte strings already reported */
+    uint64_t icount;
+} EmuCpu;
+
+/* ---- emu-system.c: modes, segments, exceptions, interrupts ---- */
+void emu_update_mode(EmuCpu *c);
+G_NORETURN void emu_raise(EmuCpu *c, int vector, uint32_t error, bool has_error);
+#define emu_gp(c, e) emu_raise((c), EXC_GP, (e), true)
+#define emu_ud(c)    emu_raise((c), EXC_UD, 0, false)
+/* Delivers c->exc_vector; returns false on a triple fault. */
+bool emu_deliver_pending_exception(EmuCpu *c);
+/* Delivers an interrupt/exception through the IDT (may raise). */
+void emu_deliver(EmuCpu *c, int vector, bool has_error, uint32_t error,
+                 bool software, uint64_t return_rip);
+void emu_load_seg(EmuCpu *c, int seg, uint16_t sel);
+void emu_set_seg_real(EmuCpu *c, int seg, uint16_t sel);
+void emu_far_jump(EmuCpu *c, uint16_t sel, uint64_t off);
+void emu_far_call(EmuCpu *c, uint16_t sel, uint64_t off, unsigned opsize);
+void emu_far_ret(EmuCpu *c, unsigned opsize, uint16_t pop_bytes);
+void emu_iret(EmuCpu *c, unsigned opsize);
+void emu_write_cr(EmuCpu *c, int n, uint64_t v);
+uint64_t emu_read_cr(EmuCpu *c, int n);
+void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v);
+uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx);
+void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+void emu_ltr(EmuCpu *c, uint16_t sel);
+void emu_lldt(EmuCpu *c, uint16_t sel);
+void emu_syscall(EmuCpu *c);
+void emu_sysret(EmuCpu *c, unsigned opsize);
+bool emu_io_allowed(EmuCpu *c, uint16_t port, unsigned size);
+uint64_t emu_rdtsc(EmuCpu *c);
+/* Power-on (INIT) state: real mode at F000:FFF0, or SIPI vector. */
+void emu_reset_init(EmuCpu *c);
+void emu_sipi(EmuCpu *c, uint8_t vector);
+
+/* ---- emu-mmu.c: linear/physical memory ---- */
+enum { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
+void emu_tlb_flush(EmuCpu *c);
+/* Linear -> physical, raising #PF. sys = supervisor access regardless of CPL. */
+uint64_t emu_translate(EmuCpu *c, uint64_t lin, int acc, bool sys);
+/* Host pointer for [lin, lin+size) if it is RAM in one page, else NULL (after checks). */
+uint8_t *emu_lin_ptr(EmuCpu *c, uint64_t lin, unsigned size, int acc, bool sys,
+                     uint64_t *pa_out);
+uint64_t emu_read_lin(EmuCpu *c, uint64_t lin, unsigned size, bool sys);
+void emu_write_lin(EmuCpu *c, uint64_t lin, unsigned size, uint64_t v, bool sys);
+void emu_read_lin_buf(EmuCpu *c, uint64_t lin, void *buf, unsigned len, bool sys);
+void emu_write_lin_buf(EmuCpu *c, uint64_t lin, const void *buf, unsigned len, bool sys);
+uint64_t emu_read_phys(EmuCpu *c, uint64_t pa, unsigned size);
+void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v);
+/* Segment:offset -> linear with limit/type checks (#GP/#SS). */
+uint64_t emu_seg_lin(EmuCpu *c, int seg, uint64_t off, unsigned size, int acc);
+
+/* ---- emu-decode.c ---- */
+bool emu_decode_init(EmuCpu *c);
+void emu_decode_destroy(EmuCpu *c);
+/* Decodes the instruction at c->rip (cache, then Zydis). Raises #PF/#GP/#UD. */
+const EmuInsn *emu_fetch_decode(EmuCpu *c);
+/* For tests: decode a byte buffer; false if invalid. */
+bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, EmuInsn *out);
+
+/* ---- emu-exec.c ---- */
+void emu_exec(EmuCpu *c, const EmuInsn *in);
+/* Executes one instruction at c->rip (fetch, decode, execute). */
+void emu_step(EmuCpu *c);
+
+/* ---- helpers shared by the parts ---- */
+static inline uint64_t emu_mask(unsigned size)
+{
+    return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+static inline uint64_t emu_sext(uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 1: return (uint64_t)(int64_t)(int8_t)v;
+    case 2: return (uint64_t)(int64_t)(int16_t)v;
+    case 4: return (uint64_t)(int64_t)(int32_t)v;
+    default: return v;
+    }
+}
+
+static inline unsigned emu_stack_size(const EmuCpu *c)
+{
+    return c->long64 ? 8 : (c->stack32 ? 4 : 2);
+}
+
+void emu_push(EmuCpu *c, uint64_t v, unsigned size);
+uint64_t emu_pop(EmuCpu *c, unsigned size);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * Instruction fetch and decode for the emu CPU. Zydis does the decoding
+ * (lengths, prefixes, operand forms, default segments); this file turns its
+ * output into the compact EmuInsn that the interpreter executes, and keeps
+ * a per-vCPU direct-mapped cache keyed by the physical address.
+ *
+ * A cache entry also holds the instruction's bytes and is used only when
+ * they still match guest memory. That comparison is what makes code written
+ * by the host (kernel load, DMA) or by another vCPU never run stale, without
+ * tracking writes to code pages.
+ */
+#include <string.h>
+#include <Zydis/Zydis.h>
+
+#include "accel/emu/emu-cpu.h"
+#include "util/log.h"
+
+bool emu_decode_init(EmuCpu *c)
+{
+    static const struct { ZydisMachineMode mm; ZydisStackWidth sw; } modes[3] = {
+        [MODE_16] = { ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16 },
+        [MODE_32] = { ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32 },
+        [MODE_64] = { ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64 },
+    };
+    ZydisDecoder *d = g_new0(ZydisDecoder, 3);
+
+    for (int i = 0; i < 3; i++) {
+        if (!ZYAN_SUCCESS(ZydisDecoderInit(&d[i], modes[i].mm, modes[i].sw))) {
+            g_free(d);
+            return false;
+        }
+    }
+    c->decoders = d;
+    c->dcache = g_new(EmuDecodeEntry, EMU_DECODE_CACHE);
+    for (unsigned i = 0; i < EMU_DECODE_CACHE; i++) {
+        c->dcache[i].pa = ~0ull;
+    }
+    return true;
+}
+
+void emu_decode_destroy(EmuCpu *c)
+{
+    g_free(c->decoders);
+    g_free(c->dcache);
+    c->decoders = NULL;
+    c->dcache = NULL;
+}
+
+static uint8_t conv_reg(ZydisRegister r)
+{
+    if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_BL) {
+        return (uint8_t)(r - ZYDIS_REGISTER_AL);
+    }
+    if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH) {
+        return (uint8_t)(EREG_HIGH8 + (r - ZYDIS_REGISTER_AH));
+    }
+    if (r >= ZYDIS_REGISTER_SPL && r <= ZYDIS_REGISTER_R15B) {
+        return (uint8_t)(4 + (r - ZYDIS_REGISTER_SPL));
+    }
+    if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W) {
+        return (uint8_t)(r - ZYDIS_REGISTER_AX);
+    }
+    if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_R15D) {
+        return (uint8_t)(r - ZYDIS_REGISTER_EAX);
+    }
+    if (r >= ZYDIS_REGISTER_RAX && r <= ZYDIS_REGISTER_R15) {
+        return (uint8_t)(r - ZYDIS_REGISTER_RAX);
+    }
+    if (r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS) {
+        return (uint8_t)(EREG_SEG + (r - ZYDIS_REGISTER_ES));
+    }
+    if (r >= ZYDIS_REGISTER_CR0 && r <= ZYDIS_REGISTER_CR15) {
+        return (uint8_t)(EREG_CR + (r - ZYDIS_REGISTER_CR0));
+    }
+    if (r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15) {
+        return (uint8_t)(EREG_DR + (r - ZYDIS_REGISTER_DR0));
+    }
+    if (r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP || r == ZYDIS_REGISTER_IP) {
+        return EREG_RIP;
+    }
+    return EREG_NONE;
+}
+
+static uint8_t seg_override(ZyanU64 attr)
+{
+    if (attr & ZYDIS_ATTRIB_HAS_SEGMENT_ES) return S_ES;
+    if (attr & ZYDIS_ATTRIB_HAS_SEGMENT_CS) return S_CS;
+    if (attr & ZYDIS_ATTRIB_HAS_SEGMENT_SS) return S_SS;
+    if (attr & ZYDIS_ATTRIB_HAS_SEGMENT_DS) return S_DS;
+    if (attr & ZYDIS_ATTRIB_HAS_SEGMENT_FS) return S_FS;
+    if (attr & ZYDIS_ATTRIB_HAS_SEGMENT_GS) return S_GS;
+    return S_NONE;
+}
+
+static void conv_op(const ZydisDecodedOperand *zo, EmuOp *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->size = (uint8_t)(zo->size / 8);
+    o->reg = o->base = o->index = EREG_NONE;
+    switch (zo->type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+        o->kind = OPK_REG;
+        o->reg = conv_reg(zo->reg.value);
+        break;
+    case ZYDIS_OPERAND_TYPE_MEMORY:
+        o->kind = OPK_MEM;
+        o->seg = zo->mem.segment == ZYDIS_REGISTER_NONE ? S_DS
+                 : (uint8_t)(zo->mem.segment - ZYDIS_REGISTER_ES);
+        o->base = conv_reg(zo->mem.base);
+        o->index = conv_reg(zo->mem.index);
+        o->scale = zo->mem.scale;
+        o->val = zo->mem.disp.value;
+        break;
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+        o->kind = OPK_IMM;
+        o->val = (int64_t)zo->imm.value.u;
+        break;
+    case ZYDIS_OPERAND_TYPE_POINTER:
+        o->kind = OPK_PTR;
+        o->ptr_sel = zo->ptr.segment;
+        o->val = zo->ptr.offset;
+        break;
+    default:
+        o->kind = OPK_NONE;
+        break;
+    }
+}
+
+bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, EmuInsn *out)
+{
+    const ZydisDecoder *d = (const ZydisDecoder *)decoders + mode;
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(d, buf, len, &zi, zo))) {
+        return false;
+    }
+    memset(out, 0, sizeof(*out));
+    out->mnem = (uint16_t)zi.mnemonic;
+    out->len = zi.length;
+    out->opsize = (uint8_t)(zi.operand_width / 8);
+    out->addrsize = (uint8_t)(zi.address_width / 8);
+    out->opcode = zi.opcode;
+    out->opmap = (uint8_t)zi.opcode_map;
+    out->seg_override = seg_override(zi.attributes);
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_LOCK) {
+        out->flags |= INSN_LOCK;
+    }
+    if (zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE)) {
+        out->flags |= INSN_REP;
+    }
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_REPNE) {
+        out->flags |= INSN_REPNE;
+    }
+    if (zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+        out->flags |= INSN_FAR;
+    }
+    out->nops = MIN(zi.operand_count_visible, 4);
+    for (unsigned i = 0; i < out->nops; i++) {
+        conv_op(&zo[i], &out->op[i]);
+    }
+    return true;
+}
+
+static G_NORETURN void undefined(EmuCpu *c, const uint8_t *bytes, size_t n)
+{
+    GString *hex = g_string_new(NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        g_string_append_printf(hex, "%s%02x", i ? " " : "", bytes[i]);
+    }
+    if (!g_hash_table_contains(c->ud_logged, hex->str)) {
+        log_warn("vcpu %u: emu: undecodable instruction at rip 0x%" G_GINT64_MODIFIER
+                 "x: %s (raising #UD)", c->index, (guint64)c->rip, hex->str);
+        g_hash_table_add(c->ud_logged, g_string_free(hex, FALSE));
+    } else {
+        g_string_free(hex, TRUE);
+    }
+    emu_ud(c);
+}
+
+static uint64_t fetch_lin(const EmuCpu *c, uint64_t rip)
+{
+    return c->long64 ? rip : ((c->seg[S_CS].base + rip) & 0xFFFFFFFFull);
+}
+
+/* Slow path: page-crossing or non-RAM code, never cached. */
+static const EmuInsn *decode_slow(EmuCpu *c, uint64_t lin, EmuInsn *scratch)
+{
+    uint8_t buf[15];
+    unsigned have = MIN(15u, 4096 - (unsigned)(lin & 0xFFF));
+
+    for (unsigned i = 0; i < have; i++) {
+        buf[i] = (uint8_t)emu_read_phys(c, emu_translate(c, lin + i, ACC_EXEC, false), 1);
+    }
+    if (!emu_decode_bytes(c->decoders, c->mode, buf, have, scratch)) {
+        if (have < 15) {      /* it may continue on the next page: fetch that (may #PF) */
+            for (unsigned i = have; i < 15; i++) {
+                buf[i] = (uint8_t)emu_read_phys(c, emu_translate(c, lin + i, ACC_EXEC, false), 1);
+            }
+            if (emu_decode_bytes(c->decoders, c->mode, buf, 15, scratch)) {
+                return scratch;
+            }
+        }
+        undefined(c, buf, 15);
+    }
+    return scratch;
+}
+
+static inline void load16(const uint8_t *p, uint64_t w[2])
+{
+    memcpy(w, p, 16);
+}
+
+const EmuInsn *emu_fetch_decode(EmuCpu *c)
+{
+    uint64_t lin = fetch_lin(c, c->rip), pa, w[2];
+    unsigned avail = 4096 - (unsigned)(lin & 0xFFF);
+    const uint8_t *p;
+    EmuDecodeEntry *e;
+
+    /* The fast path reads 16 bytes at once, so it needs them in this page. */
+    if (avail < 16 || !(p = emu_lin_ptr(c, lin, 1, ACC_EXEC, false, &pa))) {
+        return decode_slow(c, lin, &c->slow_insn);
+    }
+    e = &c->dcache[(pa ^ (pa >> 13)) % EMU_DECODE_CACHE];
+    load16(p, w);
+    if (G_LIKELY(e->pa == pa && e->mode == c->mode && (w[0] & e->mask[0]) == e->bytes[0] &&
+                 (w[1] & e->mask[1]) == e->bytes[1])) {
+        return &e->insn;
+    }
+    if (!emu_decode_bytes(c->decoders, c->mode, p, 15, &e->insn)) {
+        e->pa = ~0ull;
+        undefined(c, p, 15);
+    }
+    e->pa = pa;
+    e->mode = c->mode;
+    e->mask[0] = e->insn.len >= 8 ? ~0ull : (1ull << (8 * e->insn.len)) - 1;
+    e->mask[1] = e->insn.len <= 8 ? 0 : (1ull << (8 * (e->insn.len - 8))) - 1;
+    e->bytes[0] = w[0] & e->mask[0];
+    e->bytes[1] = w[1] & e->mask[1];
+    return &e->insn;
+}

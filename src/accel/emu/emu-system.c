@@ -1,0 +1,854 @@
+/*
+ * The system side of the emu CPU: operating modes, segment loads from the
+ * GDT/LDT, far transfers, interrupt and exception delivery through the IDT
+ * (real mode IVT, 32-bit and 64-bit gates with stack switches via the TSS
+ * and IST), IRET, control registers, MSRs, CPUID, SYSCALL/SYSRET.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "accel/emu/emu-cpu.h"
+#include "accel/emu/emu-apic.h"
+#include "util/log.h"
+
+#define MSR_TSC            0x10
+#define MSR_APIC_BASE      0x1B
+#define MSR_MISC_ENABLE    0x1A0
+#define MSR_SYSENTER_CS    0x174
+#define MSR_SYSENTER_ESP   0x175
+#define MSR_SYSENTER_EIP   0x176
+#define MSR_PAT            0x277
+#define MSR_TSC_DEADLINE   0x6E0
+#define MSR_EFER           0xC0000080
+#define MSR_STAR           0xC0000081
+#define MSR_LSTAR          0xC0000082
+#define MSR_CSTAR          0xC0000083
+#define MSR_SFMASK         0xC0000084
+#define MSR_FS_BASE        0xC0000100
+#define MSR_GS_BASE        0xC0000101
+#define MSR_KERNEL_GS_BASE 0xC0000102
+#define MSR_TSC_AUX        0xC0000103
+
+void emu_update_mode(EmuCpu *c)
+{
+    const EmuSeg *cs = &c->seg[S_CS];
+
+    c->long64 = (c->efer & EFER_LMA) && (cs->attr & SEG_L);
+    if (c->long64) {
+        c->mode = MODE_64;
+    } else if ((c->cr0 & CR0_PE) && (cs->attr & SEG_DB)) {
+        c->mode = MODE_32;
+    } else {
+        c->mode = MODE_16;
+    }
+    c->stack32 = (c->cr0 & CR0_PE) && (c->seg[S_SS].attr & SEG_DB);
+    if (!(c->cr0 & CR0_PE)) {
+        c->cpl = 0;
+    } else if (c->rflags & FL_VM) {
+        c->cpl = 3;
+    } else {
+        c->cpl = cs->sel & 3;
+    }
+}
+
+void emu_raise(EmuCpu *c, int vector, uint32_t error, bool has_error)
+{
+    c->exc_vector = vector;
+    c->exc_error = error;
+    c->exc_has_error = has_error;
+    longjmp(c->jmp, 1);
+}
+
+uint64_t emu_rdtsc(EmuCpu *c)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* EMU_TSC_KHZ is 1 GHz: one tick per nanosecond */
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (uint64_t)c->tsc_offset;
+}
+
+/* ---- descriptors ---- */
+
+static uint64_t read_desc(EmuCpu *c, uint16_t sel, int fault_vec)
+{
+    const EmuDtr *t = &c->gdtr;
+    uint64_t base;
+    uint32_t limit;
+
+    if (sel & 4) {
+        base = c->ldtr.base;
+        limit = c->ldtr.limit;
+    } else {
+        base = t->base;
+        limit = t->limit;
+    }
+    if ((sel & ~7u) + 7u > limit) {
+        emu_raise(c, fault_vec, sel & ~3u, true);
+    }
+    return emu_read_lin(c, base + (sel & ~7u), 8, true);
+}
+
+static void desc_to_seg(EmuSeg *s, uint16_t sel, uint64_t d)
+{
+    uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 32) & 0xF0000));
+
+    s->sel = sel;
+    s->base = ((d >> 16) & 0xFFFFFF) | ((d >> 32) & 0xFF000000);
+    s->attr = (uint16_t)((d >> 40) & 0xF0FF);
+    s->limit = (s->attr & SEG_G) ? (limit << 12) | 0xFFF : limit;
+}
+
+static void set_accessed(EmuCpu *c, uint16_t sel, uint64_t d)
+{
+    if (!(d & (1ull << 40))) {
+        uint64_t base = (sel & 4) ? c->ldtr.base : c->gdtr.base;
+
+        emu_write_lin(c, base + (sel & ~7u) + 5, 1, ((d >> 40) & 0xFF) | 1, true);
+    }
+}
+
+void emu_set_seg_real(EmuCpu *c, int seg, uint16_t sel)
+{
+    EmuSeg *s = &c->seg[seg];
+
+    s->sel = sel;
+    s->base = (uint64_t)sel << 4;
+    if (!(c->cr0 & CR0_PE)) {
+        /* real mode keeps the cached limit and attributes (unreal mode) */
+        s->attr |= SEG_P | SEG_S | 2;
+        if (seg == S_CS) {
+            s->attr |= 8;
+        }
+    } else {                     /* virtual-8086 */
+        s->limit = 0xFFFF;
+        s->attr = SEG_P | SEG_S | (3 << SEG_DPL_SHIFT) | 3;
+    }
+}
+
+void emu_load_seg(EmuCpu *c, int seg, uint16_t sel)
+{
+    EmuSeg *s = &c->seg[seg];
+    uint64_t d;
+    unsigned dpl, rpl = sel & 3;
+
+    if (!(c->cr0 & CR0_PE) || (c->rflags & FL_VM)) {
+        emu_set_seg_real(c, seg, sel);
+        if (seg == S_SS || seg == S_CS) {
+            emu_update_mode(c);
+        }
+        return;
+    }
+    if ((sel & ~3u) == 0) {
+        if (seg == S_SS && !(c->long64 && rpl == (unsigned)c->cpl && c->cpl != 3)) {
+            emu_gp(c, 0);
+        }
+        memset(s, 0, sizeof(*s));
+        s->sel = sel;
+        if (seg == S_SS) {
+            s->attr = (uint16_t)(c->cpl << SEG_DPL_SHIFT) | SEG_S | SEG_P | 3 | SEG_DB;
+            s->limit = 0xFFFFFFFF;
+            emu_update_mode(c);
+        }
+        return;
+    }
+    d = read_desc(c, sel, EXC_GP);
+    dpl = (d >> 45) & 3;
+    if (!((d >> 44) & 1)) {          /* system descriptor */
+        emu_gp(c, sel & ~3u);
+    }
+    if (seg == S_SS) {
+        if (rpl != (unsigned)c->cpl || dpl != (unsigned)c->cpl || (d >> 43) & 1 || !((d >> 41) & 1)) {
+            emu_gp(c, sel & ~3u);
+        }
+        if (!((d >> 47) & 1)) {
+            emu_raise(c, EXC_SS, sel & ~3u, true);
+        }
+    } else {
+        bool code = (d >> 43) & 1, readable = (d >> 41) & 1, conforming = code && ((d >> 42) & 1);
+
+        if (code && !readable) {
+            emu_gp(c, sel & ~3u);
+        }
+        if (!conforming && (rpl > dpl || (unsigned)c->cpl > dpl)) {
+            emu_gp(c, sel & ~3u);
+        }
+        if (!((d >> 47) & 1)) {
+            emu_raise(c, EXC_NP, sel & ~3u, true);
+        }
+    }
+    set_accessed(c, sel, d);
+    desc_to_seg(s, sel, d);
+    if (seg == S_SS) {
+        emu_update_mode(c);
+    }
+}
+
+/* Loads CS for a transfer to privilege level `cpl` (checks done by callers). */
+static void load_cs(EmuCpu *c, uint16_t sel, uint64_t d, int cpl)
+{
+    if (!((d >> 47) & 1)) {
+        emu_raise(c, EXC_NP, sel & ~3u, true);
+    }
+    set_accessed(c, sel, d);
+    desc_to_seg(&c->seg[S_CS], (uint16_t)((sel & ~3u) | (unsigned)cpl), d);
+    emu_update_mode(c);
+}
+
+static uint64_t code_desc(EmuCpu *c, uint16_t sel)
+{
+    uint64_t d;
+
+    if ((sel & ~3u) == 0) {
+        emu_gp(c, 0);
+    }
+    d = read_desc(c, sel, EXC_GP);
+    if (!((d >> 44) & 1) || !((d >> 43) & 1)) {
+        emu_gp(c, sel & ~3u);
+    }
+    return d;
+}
+
+void emu_far_jump(EmuCpu *c, uint16_t sel, uint64_t off)
+{
+    if (!(c->cr0 & CR0_PE) || (c->rflags & FL_VM)) {
+        emu_set_seg_real(c, S_CS, sel);
+        c->next_rip = off & 0xFFFF;
+        emu_update_mode(c);
+        return;
+    }
+    uint64_t d = code_desc(c, sel);
+    unsigned dpl = (d >> 45) & 3;
+    bool conforming = (d >> 42) & 1;
+
+    if (conforming ? dpl > (unsigned)c->cpl : (dpl != (unsigned)c->cpl || (sel & 3) > (unsigned)c->cpl)) {
+        emu_gp(c, sel & ~3u);
+    }
+    load_cs(c, sel, d, c->cpl);
+    c->next_rip = c->long64 ? off : off & 0xFFFFFFFF;
+}
+
+void emu_far_call(EmuCpu *c, uint16_t sel, uint64_t off, unsigned opsize)
+{
+    uint16_t old_cs = c->seg[S_CS].sel;
+    uint64_t ret = c->next_rip;
+
+    if (!(c->cr0 & CR0_PE) || (c->rflags & FL_VM)) {
+        emu_push(c, old_cs, opsize);
+        emu_push(c, ret, opsize);
+        emu_far_jump(c, sel, off);
+        return;
+    }
+    /* Same-privilege calls only (call gates are not used by the boot paths). */
+    uint64_t d = code_desc(c, sel);
+
+    (void)d;
+    emu_push(c, old_cs, opsize);
+    emu_push(c, ret, opsize);
+    emu_far_jump(c, sel, off);
+}
+
+void emu_far_ret(EmuCpu *c, unsigned opsize, uint16_t pop_bytes)
+{
+    uint64_t sp0 = c->gpr[R_SP];
+    uint64_t rip = emu_pop(c, opsize);
+    uint16_t sel = (uint16_t)emu_pop(c, opsize);
+    unsigned ss = emu_stack_size(c);
+
+    if (!(c->cr0 & CR0_PE) || (c->rflags & FL_VM)) {
+        emu_set_seg_real(c, S_CS, sel);
+        emu_update_mode(c);
+        c->next_rip = rip & 0xFFFF;
+    } else {
+        uint64_t d = code_desc(c, sel);
+        unsigned rpl = sel & 3;
+
+        if (rpl != (unsigned)c->cpl) {
+            /* Returns to an outer level also pop SS:RSP; not used by our guests. */
+            c->gpr[R_SP] = sp0;
+            emu_gp(c, sel & ~3u);
+        }
+        load_cs(c, sel, d, c->cpl);
+        c->next_rip = c->long64 ? rip : rip & 0xFFFFFFFF;
+    }
+    c->gpr[R_SP] = (c->gpr[R_SP] & ~emu_mask(ss)) | ((c->gpr[R_SP] + pop_bytes) & emu_mask(ss));
+}
+
+/* ---- interrupts and exceptions ---- */
+
+static void deliver_real(EmuCpu *c, int vector, uint64_t ret)
+{
+    uint64_t ivt = c->idtr.base + (uint64_t)vector * 4;
+    uint32_t ent;
+
+    if ((uint64_t)vector * 4 + 3 > c->idtr.limit) {
+        emu_gp(c, 0);
+    }
+    ent = (uint32_t)emu_read_lin(c, ivt, 4, true);
+    emu_push(c, c->rflags & 0xFFFF, 2);
+    emu_push(c, c->seg[S_CS].sel, 2);
+    emu_push(c, ret & 0xFFFF, 2);
+    c->rflags &= ~(uint64_t)(FL_IF | FL_TF | FL_AC | FL_RF);
+    emu_set_seg_real(c, S_CS, (uint16_t)(ent >> 16));
+    c->rip = ent & 0xFFFF;
+}
+
+static uint64_t tss_read(EmuCpu *c, uint64_t off, unsigned size)
+{
+    if (off + size - 1 > c->tr.limit) {
+        emu_raise(c, EXC_TS, c->tr.sel & ~3u, true);
+    }
+    return emu_read_lin(c, c->tr.base + off, size, true);
+}
+
+/* Writes one stack slot at a linear address (the new stack may not be SS yet). */
+static void push_at(EmuCpu *c, uint64_t *sp, uint64_t lin_base, uint64_t v, unsigned size,
+                    uint64_t spmask)
+{
+    *sp = (*sp - size) & spmask;
+    emu_write_lin(c, lin_base + *sp, size, v, c->cpl == 0);
+}
+
+static void deliver_protected(EmuCpu *c, int vector, bool has_error, uint32_t error,
+                              bool software, uint64_t ret)
+{
+    bool lm = c->efer & EFER_LMA;
+    unsigned gsz = lm ? 16 : 8;
+    uint64_t g_lo, g_hi = 0, off, d, sp, spmask, ss_base = 0;
+    uint16_t sel, new_ss = 0;
+    unsigned type, gdpl, dpl, ist, slot;
+    int new_cpl;
+    bool stack_switch;
+    uint64_t old_ss = c->seg[S_SS].sel, old_sp = c->gpr[R_SP], old_fl = c->rflags;
+
+    if ((uint64_t)vector * gsz + gsz - 1 > c->idtr.limit) {
+        emu_gp(c, (uint32_t)vector * 8 + 2);
+    }
+    g_lo = emu_read_lin(c, c->idtr.base + (uint64_t)vector * gsz, 8, true);
+    if (lm) {
+        g_hi = emu_read_lin(c, c->idtr.base + (uint64_t)vector * gsz + 8, 8, true);
+    }
+    type = (g_lo >> 40) & 0xF;
+    gdpl = (g_lo >> 45) & 3;
+    if (!(type == 0xE || type == 0xF || (!lm && (type == 6 || type == 7)))) {
+        emu_gp(c, (uint32_t)vector * 8 + 2);
+    }
+    if (software && gdpl < (unsigned)c->cpl) {
+        emu_gp(c, (uint32_t)vector * 8 + 2);
+    }
+    if (!((g_lo >> 47) & 1)) {
+        emu_raise(c, EXC_NP, (uint32_t)vector * 8 + 2, true);
+    }
+    sel = (uint16_t)(g_lo >> 16);
+    off = (g_lo & 0xFFFF) | ((g_lo >> 32) & 0xFFFF0000ull) | (g_hi << 32);
+    ist = lm ? (g_lo >> 32) & 7 : 0;
+    d = code_desc(c, sel);
+    dpl = (d >> 45) & 3;
+    new_cpl = ((d >> 42) & 1) ? c->cpl : (int)dpl;   /* conforming keeps CPL */
+    if (new_cpl > c->cpl) {
+        emu_gp(c, sel & ~3u);
+    }
+    stack_switch = new_cpl < c->cpl || ist;
+    slot = lm ? 8 : 4;
+    if (lm) {
+        spmask = ~0ull;
+        sp = stack_switch ? tss_read(c, ist ? 0x24 + (ist - 1) * 8 : 4 + (unsigned)new_cpl * 8, 8)
+                          : c->gpr[R_SP];
+        sp &= ~15ull;
+        new_ss = stack_switch && new_cpl < c->cpl ? (uint16_t)new_cpl : (uint16_t)old_ss;
+    } else if (stack_switch) {
+        uint64_t ssd;
+
+        sp = tss_read(c, 4 + (unsigned)new_cpl * 8, 4);
+        new_ss = (uint16_t)tss_read(c, 8 + (unsigned)new_cpl * 8, 2);
+        ssd = read_desc(c, new_ss, EXC_TS);
+        ss_base = ((ssd >> 16) & 0xFFFFFF) | ((ssd >> 32) & 0xFF000000);
+        spmask = ((ssd >> 54) & 1) ? 0xFFFFFFFFull : 0xFFFF;
+        slot = (type & 8) ? 4 : 2;
+    } else {
+        sp = c->gpr[R_SP];
+        ss_base = c->seg[S_SS].base;
+        spmask = c->stack32 ? 0xFFFFFFFFull : 0xFFFF;
+        slot = (type & 8) ? 4 : 2;
+    }
+    {
+        int saved_cpl = c->cpl;
+
+        c->cpl = new_cpl;        /* pushes are supervisor accesses */
+        if (lm || stack_switch) {
+            push_at(c, &sp, ss_base, old_ss, slot, spmask);
+            push_at(c, &sp, ss_base, old_sp, slot, spmask);
+        }
+        push_at(c, &sp, ss_base, old_fl & ~(uint64_t)FL_RF, slot, spmask);
+        push_at(c, &sp, ss_base, c->seg[S_CS].sel, slot, spmask);
+        push_at(c, &sp, ss_base, ret, slot, spmask);
+        if (has_error) {
+            push_at(c, &sp, ss_base, error, slot, spmask);
+        }
+        c->cpl = saved_cpl;
+    }
+    /* Nothing can fault any more: commit. */
+    if (lm) {
+        if (stack_switch && new_cpl < c->cpl) {
+            memset(&c->seg[S_SS], 0, sizeof(EmuSeg));
+            c->seg[S_SS].sel = new_ss;
+            c->seg[S_SS].attr = SEG_P | SEG_S | 3 | (uint16_t)(new_cpl << SEG_DPL_SHIFT);
+        }
+        c->gpr[R_SP] = sp;
+    } else {
+        if (stack_switch) {
+            uint64_t ssd = read_desc(c, new_ss, EXC_TS);
+
+            desc_to_seg(&c->seg[S_SS], new_ss, ssd);
+        }
+        c->gpr[R_SP] = (c->gpr[R_SP] & ~spmask) | (sp & spmask);
+    }
+    load_cs(c, sel, d, new_cpl);
+    c->rip = lm ? off : off & 0xFFFFFFFF;
+    c->rflags &= ~(uint64_t)(FL_TF | FL_NT | FL_RF | FL_VM);
+    if (!(type & 1)) {           /* interrupt gate (not trap gate) */
+        c->rflags &= ~(uint64_t)FL_IF;
+    }
+    emu_update_mode(c);
+}
+
+void emu_deliver(EmuCpu *c, int vector, bool has_error, uint32_t error, bool software,
+                 uint64_t return_rip)
+{
+    c->halted = false;
+    if (!(c->cr0 & CR0_PE)) {
+        deliver_real(c, vector, return_rip);
+    } else {
+        deliver_protected(c, vector, has_error, error, software, return_rip);
+    }
+    /* The handler starts now: the instruction that raised it is finished. */
+    c->next_rip = c->rip;
+}
+
+static bool contributory(int v)
+{
+    return v == EXC_DE || (v >= EXC_TS && v <= EXC_GP);
+}
+
+bool emu_deliver_pending_exception(EmuCpu *c)
+{
+    int v = c->exc_vector;
+
+    c->exc_vector = -1;
+    if (c->delivering >= 0) {
+        int first = c->delivering;
+
+        if (first == EXC_DF) {
+            return false;        /* triple fault */
+        }
+        if ((contributory(first) && contributory(v)) ||
+            (first == EXC_PF && (contributory(v) || v == EXC_PF))) {
+            v = EXC_DF;
+            c->exc_has_error = true;
+            c->exc_error = 0;
+        }
+    }
+    c->delivering = v;
+    c->rip = c->insn_rip;
+    emu_deliver(c, v, c->exc_has_error, c->exc_error, false, c->insn_rip);
+    c->delivering = -1;
+    return true;
+}
+
+void emu_iret(EmuCpu *c, unsigned opsize)
+{
+    uint64_t rip, fl, sp, cs_sel, ss_sel = 0, d;
+    unsigned rpl;
+    uint64_t fl_mask = FL_ARITH | FL_TF | FL_DF | FL_NT | FL_AC | FL_ID | FL_RF;
+    uint64_t sp0 = c->gpr[R_SP];
+
+    if (!(c->cr0 & CR0_PE)) {
+        rip = emu_pop(c, opsize);
+        cs_sel = emu_pop(c, opsize);
+        fl = emu_pop(c, opsize);
+        emu_set_seg_real(c, S_CS, (uint16_t)cs_sel);
+        c->rflags = (c->rflags & ~emu_mask(opsize)) | (fl & emu_mask(opsize) & ~(uint64_t)FL_VM) | 2;
+        c->next_rip = rip & 0xFFFF;
+        emu_update_mode(c);
+        return;
+    }
+    rip = emu_pop(c, opsize);
+    cs_sel = emu_pop(c, opsize) & 0xFFFF;
+    fl = emu_pop(c, opsize);
+    rpl = cs_sel & 3;
+    if (c->long64 || rpl > (unsigned)c->cpl) {
+        sp = emu_pop(c, opsize);
+        ss_sel = emu_pop(c, opsize) & 0xFFFF;
+    } else {
+        sp = c->gpr[R_SP];
+    }
+    c->gpr[R_SP] = sp0;          /* restored until every check passed */
+    if (rpl < (unsigned)c->cpl) {
+        emu_gp(c, (uint32_t)cs_sel & ~3u);
+    }
+    d = code_desc(c, (uint16_t)cs_sel);
+    if (c->cpl == 0) {
+        fl_mask |= FL_IOPL | FL_IF;
+    } else if (c->cpl <= (int)((c->rflags >> 12) & 3)) {
+        fl_mask |= FL_IF;
+    }
+    fl_mask &= emu_mask(opsize);
+    load_cs(c, (uint16_t)cs_sel, d, (int)rpl);
+    c->rflags = (c->rflags & ~fl_mask) | (fl & fl_mask) | 2;
+    if (c->long64 || (c->efer & EFER_LMA) || rpl != 0 || ss_sel) {
+        if ((ss_sel & ~3u) == 0 && (c->efer & EFER_LMA) && rpl != 3) {
+            memset(&c->seg[S_SS], 0, sizeof(EmuSeg));
+            c->seg[S_SS].sel = (uint16_t)ss_sel;
+            c->seg[S_SS].attr = SEG_P | SEG_S | 3 | (uint16_t)(rpl << SEG_DPL_SHIFT);
+        } else if (ss_sel || rpl != 0) {
+            emu_load_seg(c, S_SS, (uint16_t)ss_sel);
+        }
+    }
+    c->gpr[R_SP] = (c->efer & EFER_LMA) ? sp : (sp & 0xFFFFFFFF);
+    if (rpl > 0) {
+        /* Data segments the new level may not use become null. */
+        for (int s = S_ES; s <= S_GS; s++) {
+            unsigned dpl = (c->seg[s].attr >> SEG_DPL_SHIFT) & 3;
+            bool conf_code = (c->seg[s].attr & 0x1C) == 0x1C;
+
+            if (s != S_CS && s != S_SS && !conf_code && dpl < rpl && (c->seg[s].sel & ~3u)) {
+                c->seg[s].sel = 0;
+                c->seg[s].attr = 0;
+            }
+        }
+    }
+    c->next_rip = c->long64 ? rip : rip & 0xFFFFFFFF;
+    emu_update_mode(c);
+}
+
+/* ---- control registers and MSRs ---- */
+
+uint64_t emu_read_cr(EmuCpu *c, int n)
+{
+    switch (n) {
+    case 0: return c->cr0;
+    case 2: return c->cr2;
+    case 3: return c->cr3;
+    case 4: return c->cr4;
+    case 8: return emu_lapic_get_cr8(c->lapic);
+    default: emu_ud(c);
+    }
+}
+
+void emu_write_cr(EmuCpu *c, int n, uint64_t v)
+{
+    switch (n) {
+    case 0:
+        v |= CR0_ET;
+        if ((v & CR0_PG) && !(v & CR0_PE)) {
+            emu_gp(c, 0);
+        }
+        if ((v & CR0_PG) && !(c->cr0 & CR0_PG) && (c->efer & EFER_LME)) {
+            if (!(c->cr4 & CR4_PAE)) {
+                emu_gp(c, 0);
+            }
+            c->efer |= EFER_LMA;
+        } else if (!(v & CR0_PG) && (c->cr0 & CR0_PG)) {
+            c->efer &= ~EFER_LMA;
+        }
+        c->cr0 = v;
+        break;
+    case 2: c->cr2 = v; break;
+    case 3: c->cr3 = v; break;
+    case 4:
+        if ((c->efer & EFER_LMA) && !(v & CR4_PAE)) {
+            emu_gp(c, 0);
+        }
+        c->cr4 = v;
+        break;
+    case 8:
+        emu_lapic_set_cr8(c->lapic, v);
+        return;
+    default:
+        emu_ud(c);
+    }
+    emu_tlb_flush(c);
+    emu_update_mode(c);
+}
+
+void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v)
+{
+    switch (idx) {
+    case MSR_TSC: c->tsc_offset += (int64_t)(v - emu_rdtsc(c)); break;
+    case MSR_APIC_BASE:
+        if (!emu_lapic_set_apic_base(c->lapic, v)) {
+            emu_gp(c, 0);
+        }
+        emu_tlb_flush(c);
+        break;
+    case MSR_TSC_DEADLINE: emu_lapic_set_tsc_deadline(c->lapic, v); break;
+    case MSR_EFER: {
+        uint64_t keep = c->efer & EFER_LMA;
+
+        if (v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) {
+            emu_gp(c, 0);
+        }
+        c->efer = (v & ~EFER_LMA) | keep;
+        emu_tlb_flush(c);
+        break;
+    }
+    case MSR_STAR: c->star = v; break;
+    case MSR_LSTAR: c->lstar = v; break;
+    case MSR_CSTAR: c->cstar = v; break;
+    case MSR_SFMASK: c->sfmask = v; break;
+    case MSR_FS_BASE: c->seg[S_FS].base = v; break;
+    case MSR_GS_BASE: c->seg[S_GS].base = v; break;
+    case MSR_KERNEL_GS_BASE: c->kernel_gs_base = v; break;
+    case MSR_TSC_AUX: c->tsc_aux = v; break;
+    case MSR_PAT: c->pat = v; break;
+    case MSR_MISC_ENABLE: c->misc_enable = v; break;
+    case MSR_SYSENTER_CS: c->sysenter_cs = v; break;
+    case MSR_SYSENTER_ESP: c->sysenter_esp = v; break;
+    case MSR_SYSENTER_EIP: c->sysenter_eip = v; break;
+    default:
+        emu_gp(c, 0);
+    }
+}
+
+uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
+{
+    switch (idx) {
+    case MSR_TSC: return emu_rdtsc(c);
+    case MSR_APIC_BASE: return emu_lapic_get_apic_base(c->lapic);
+    case MSR_TSC_DEADLINE: return emu_lapic_get_tsc_deadline(c->lapic);
+    case MSR_EFER: return c->efer;
+    case MSR_STAR: return c->star;
+    case MSR_LSTAR: return c->lstar;
+    case MSR_CSTAR: return c->cstar;
+    case MSR_SFMASK: return c->sfmask;
+    case MSR_FS_BASE: return c->seg[S_FS].base;
+    case MSR_GS_BASE: return c->seg[S_GS].base;
+    case MSR_KERNEL_GS_BASE: return c->kernel_gs_base;
+    case MSR_TSC_AUX: return c->tsc_aux;
+    case MSR_PAT: return c->pat;
+    case MSR_MISC_ENABLE: return c->misc_enable;
+    case MSR_SYSENTER_CS: return c->sysenter_cs;
+    case MSR_SYSENTER_ESP: return c->sysenter_esp;
+    case MSR_SYSENTER_EIP: return c->sysenter_eip;
+    default:
+        emu_gp(c, 0);
+    }
+}
+
+/*
+ * CPUID: a plain x86-64 with the features this interpreter implements and
+ * nothing else (no x87/SSE yet), QEMU TCG's hypervisor signature, and the
+ * TSC/APIC-bus frequency leaf that guests use instead of calibrating.
+ */
+void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    memset(r, 0, 4 * sizeof(uint32_t));
+    switch (leaf) {
+    case 0:
+        r[0] = 0xB;
+        memcpy(&r[1], "Genu", 4);
+        memcpy(&r[3], "ineI", 4);
+        memcpy(&r[2], "ntel", 4);
+        break;
+    case 1:
+        r[0] = 0x000606A6;                       /* family 6 */
+        r[1] = (c->index << 24) | (MIN(c->ncpus, 255u) << 16) | (8 << 8);
+        /* ECX: CX16, TSC-deadline, hypervisor. EDX: TSC, MSR, PAE, CX8, APIC,
+         * SEP-less, PGE, CMOV, PAT, PSE, HTT. */
+        r[2] = (1u << 13) | (1u << 24) | (1u << 31);
+        r[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
+               (1u << 13) | (1u << 15) | (1u << 16) | (c->ncpus > 1 ? 1u << 28 : 0);
+        break;
+    case 0xB:
+        if (sub == 0) {
+            r[0] = 0; r[1] = 1; r[2] = 0x100;
+        } else if (sub == 1) {
+            r[0] = 8; r[1] = c->ncpus; r[2] = sub | 0x200;
+        } else {
+            r[2] = sub;
+        }
+        r[3] = c->index;
+        break;
+    case 0x40000000:
+        r[0] = 0x40000010;
+        memcpy(&r[1], "TCGT", 4);
+        memcpy(&r[2], "CGTC", 4);
+        memcpy(&r[3], "GTCG", 4);
+        break;
+    case 0x40000010:
+        r[0] = (uint32_t)EMU_TSC_KHZ;
+        r[1] = (uint32_t)EMU_APIC_BUS_KHZ;
+        break;
+    case 0x80000000:
+        r[0] = 0x80000008;
+        break;
+    case 0x80000001:
+        /* LAHF/SAHF in 64-bit mode; SYSCALL, NX, 1 GiB pages, RDTSCP, LM. */
+        r[2] = 1;
+        r[3] = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
+        break;
+    case 0x80000008:
+        r[0] = 0x3027;                           /* 39-bit physical, 48-bit linear */
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- task register, LDT, SYSCALL ---- */
+
+static void load_system_seg(EmuCpu *c, EmuSeg *s, uint16_t sel, unsigned want_type)
+{
+    uint64_t lo, hi = 0;
+
+    if ((sel & ~3u) == 0) {
+        if (want_type == 2) {
+            memset(s, 0, sizeof(*s));
+            return;
+        }
+        emu_gp(c, 0);
+    }
+    if (sel & 4) {
+        emu_gp(c, sel & ~3u);
+    }
+    lo = read_desc(c, sel, EXC_GP);
+    if (c->efer & EFER_LMA) {
+        hi = read_desc(c, (uint16_t)(sel + 8), EXC_GP);
+    }
+    if (((lo >> 44) & 1) || (((lo >> 40) & 0xF) != want_type && want_type != 9) ||
+        (want_type == 9 && ((lo >> 40) & 0xD) != 9)) {
+        emu_gp(c, sel & ~3u);
+    }
+    if (!((lo >> 47) & 1)) {
+        emu_raise(c, EXC_NP, sel & ~3u, true);
+    }
+    desc_to_seg(s, sel, lo);
+    s->base |= (hi & 0xFFFFFFFF) << 32;
+    if (want_type == 9) {        /* mark busy */
+        uint64_t lin = c->gdtr.base + (sel & ~7u) + 5;
+
+        emu_write_lin(c, lin, 1, ((lo >> 40) & 0xFF) | 2, true);
+        s->attr |= 2;
+    }
+}
+
+void emu_ltr(EmuCpu *c, uint16_t sel)
+{
+    load_system_seg(c, &c->tr, sel, 9);
+}
+
+void emu_lldt(EmuCpu *c, uint16_t sel)
+{
+    load_system_seg(c, &c->ldtr, sel, 2);
+}
+
+static void flat_seg(EmuSeg *s, uint16_t sel, bool code, bool l, int dpl)
+{
+    s->sel = sel;
+    s->base = 0;
+    s->limit = 0xFFFFFFFF;
+    s->attr = SEG_P | SEG_S | SEG_G | (uint16_t)(dpl << SEG_DPL_SHIFT) |
+              (code ? (0xB | (l ? SEG_L : SEG_DB)) : (3 | SEG_DB));
+}
+
+void emu_syscall(EmuCpu *c)
+{
+    uint16_t cs = (uint16_t)((c->star >> 32) & 0xFFFC);
+
+    if (!(c->efer & EFER_SCE) || !(c->efer & EFER_LMA)) {
+        emu_ud(c);
+    }
+    c->gpr[R_CX] = c->next_rip;
+    c->gpr[11] = c->rflags & ~(uint64_t)FL_RF;
+    c->rflags &= ~(c->sfmask | FL_RF);
+    flat_seg(&c->seg[S_CS], cs, true, true, 0);
+    flat_seg(&c->seg[S_SS], (uint16_t)(cs + 8), false, false, 0);
+    c->next_rip = c->lstar;
+    emu_update_mode(c);
+}
+
+void emu_sysret(EmuCpu *c, unsigned opsize)
+{
+    uint16_t base = (uint16_t)((c->star >> 48) & 0xFFFF);
+
+    if (!(c->efer & EFER_SCE) || !(c->efer & EFER_LMA)) {
+        emu_ud(c);
+    }
+    if (c->cpl != 0) {
+        emu_gp(c, 0);
+    }
+    if (opsize == 8) {
+        flat_seg(&c->seg[S_CS], (uint16_t)((base + 16) | 3), true, true, 3);
+        c->next_rip = c->gpr[R_CX];
+    } else {
+        flat_seg(&c->seg[S_CS], (uint16_t)(base | 3), true, false, 3);
+        c->next_rip = c->gpr[R_CX] & 0xFFFFFFFF;
+    }
+    flat_seg(&c->seg[S_SS], (uint16_t)((base + 8) | 3), false, false, 3);
+    c->rflags = (c->gpr[11] & ~(uint64_t)(FL_RF | FL_VM)) | 2;
+    emu_update_mode(c);
+}
+
+bool emu_io_allowed(EmuCpu *c, uint16_t port, unsigned size)
+{
+    uint64_t iomap;
+    uint16_t bits;
+
+    if (!(c->cr0 & CR0_PE) || (c->cpl <= (int)((c->rflags >> 12) & 3) && !(c->rflags & FL_VM))) {
+        return true;
+    }
+    if (c->tr.limit < 0x67) {
+        return false;
+    }
+    iomap = emu_read_lin(c, c->tr.base + 0x66, 2, true);
+    if (iomap + port / 8 + 1 > c->tr.limit) {
+        return false;
+    }
+    bits = (uint16_t)emu_read_lin(c, c->tr.base + iomap + port / 8, 2, true);
+    return !((bits >> (port & 7)) & ((1u << size) - 1));
+}
+
+/* ---- reset ---- */
+
+void emu_reset_init(EmuCpu *c)
+{
+    EmuLapic *lapic = c->lapic;
+
+    memset(c->gpr, 0, sizeof(c->gpr));
+    c->gpr[R_DX] = 0x600;
+    c->rflags = 2;
+    c->rip = 0xFFF0;
+    for (int s = 0; s < 6; s++) {
+        c->seg[s] = (EmuSeg){ .sel = 0, .base = 0, .limit = 0xFFFF,
+                              .attr = SEG_P | SEG_S | 3 };
+    }
+    c->seg[S_CS] = (EmuSeg){ .sel = 0xF000, .base = 0xFFFF0000, .limit = 0xFFFF,
+                             .attr = SEG_P | SEG_S | 0xB };
+    c->ldtr = (EmuSeg){ .limit = 0xFFFF, .attr = SEG_P | 2 };
+    c->tr = (EmuSeg){ .limit = 0xFFFF, .attr = SEG_P | 0xB };
+    c->gdtr = (EmuDtr){ 0, 0xFFFF };
+    c->idtr = (EmuDtr){ 0, 0xFFFF };
+    c->cr0 = 0x60000010;
+    c->cr2 = c->cr3 = c->cr4 = c->efer = 0;
+    memset(c->dr, 0, sizeof(c->dr));
+    c->dr[6] = 0xFFFF0FF0;
+    c->dr[7] = 0x400;
+    c->pat = 0x0007040600070406ull;
+    c->halted = false;
+    c->sti_shadow = false;
+    c->exc_vector = -1;
+    c->delivering = -1;
+    c->lapic = lapic;
+    emu_tlb_flush(c);
+    emu_update_mode(c);
+}
+
+void emu_sipi(EmuCpu *c, uint8_t vector)
+{
+    c->seg[S_CS].sel = (uint16_t)(vector << 8);
+    c->seg[S_CS].base = (uint64_t)vector << 12;
+    c->rip = 0;
+    c->wait_sipi = false;
+    c->halted = false;
+    emu_update_mode(c);
+}

@@ -1,0 +1,365 @@
+/*
+ * The emu accelerator: guests run on Stratus's own x86-64 interpreter
+ * (emu-*.c), one host thread per vCPU over the shared guest RAM, with the
+ * interrupt controllers in user space (emu-apic.h). QEMU's name "tcg" is an
+ * alias (options.c).
+ *
+ * Threads: a vCPU thread runs guest code without the machine lock and takes
+ * it only for MMIO/PIO dispatch, exactly as under KVM. Another thread stops
+ * it with vcpu_kick (an atomic flag checked between instructions) and wakes
+ * it from hlt through its condition variable; the LAPIC wakes it the same
+ * way when an interrupt or INIT/SIPI arrives.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "accel/accel.h"
+#include "accel/emu/emu-cpu.h"
+#include "accel/emu/emu-apic.h"
+#include "hw/x86/loader.h"
+#include "util/log.h"
+
+/* Instructions between looks at the timers. */
+#define EMU_TIMER_POLL_INSNS 1024
+
+typedef struct EmuState {
+    EmuApicBus *apic;
+    bool pic_pit_registered;
+    bool ioapic_registered;
+} EmuState;
+
+typedef struct EmuVcpu {
+    EmuCpu cpu;
+    GMutex lock;
+    GCond cond;
+    int kick;                    /* atomic: vcpu_run must return */
+    bool woken;                  /* under lock: something arrived while halted */
+} EmuVcpu;
+
+static uint64_t emu_clock_ns(void *opaque)
+{
+    struct timespec ts;
+
+    (void)opaque;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static EmuState *emu_state(Machine *m)
+{
+    return m->accel;
+}
+
+static bool emu_init(Machine *m, GError **err)
+{
+    EmuState *s = g_new0(EmuState, 1);
+    unsigned n = m->cfg && m->cfg->smp.cpus ? m->cfg->smp.cpus : 1;
+
+    m->accel = s;
+    s->apic = emu_apic_bus_new(n, emu_clock_ns, NULL);
+    if (!s->apic) {
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FAILED, "emu: cannot create %u local APICs", n);
+        return false;
+    }
+    if (!emu_ioapic_register(s->apic, &m->mmio, err)) {
+        return false;
+    }
+    s->ioapic_registered = true;
+    if (!emu_pic_pit_register(s->apic, &m->pio, err)) {
+        return false;
+    }
+    s->pic_pit_registered = true;
+    return true;
+}
+
+static void emu_destroy(Machine *m)
+{
+    EmuState *s = emu_state(m);
+
+    if (!s) {
+        return;
+    }
+    if (s->pic_pit_registered) {
+        emu_pic_pit_unregister(s->apic, &m->pio);
+    }
+    if (s->ioapic_registered) {
+        iobus_remove(&m->mmio, EMU_IOAPIC_BASE);
+    }
+    if (s->apic) {
+        emu_apic_bus_free(s->apic);
+    }
+    g_free(s);
+    m->accel = NULL;
+}
+
+static bool emu_map_ram(Machine *m, GError **err)
+{
+    (void)m;
+    (void)err;
+    return true;     /* the interpreter reads m->ram directly */
+}
+
+static void emu_wake(void *opaque)
+{
+    EmuVcpu *v = opaque;
+
+    g_mutex_lock(&v->lock);
+    v->woken = true;
+    g_cond_signal(&v->cond);
+    g_mutex_unlock(&v->lock);
+}
+
+static bool emu_vcpu_init(Vcpu *cpu, GError **err)
+{
+    Machine *m = cpu->machine;
+    EmuVcpu *v = g_new0(EmuVcpu, 1);
+    EmuCpu *c = &v->cpu;
+
+    g_mutex_init(&v->lock);
+    g_cond_init(&v->cond);
+    cpu->accel = v;
+    c->machine = m;
+    c->ram = &m->ram;
+    c->index = cpu->index;
+    c->ncpus = m->vcpus ? m->vcpus->len : 1;
+    if (m->cfg && m->cfg->smp.cpus > c->ncpus) {
+        c->ncpus = m->cfg->smp.cpus;
+    }
+    c->lapic = emu_apic_bus_lapic(emu_state(m)->apic, cpu->index);
+    c->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (!c->lapic || !emu_decode_init(c)) {
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FAILED, "emu: cannot create vcpu %u", cpu->index);
+        return false;
+    }
+    emu_lapic_set_waker(c->lapic, emu_wake, v);
+    return true;
+}
+
+static void seg_from_desc(EmuSeg *s, uint16_t sel, uint64_t d)
+{
+    uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 32) & 0xF0000));
+
+    s->sel = sel;
+    s->base = ((d >> 16) & 0xFFFFFF) | ((d >> 32) & 0xFF000000);
+    s->attr = (uint16_t)((d >> 40) & 0xF0FF);
+    s->limit = (s->attr & SEG_G) ? (limit << 12) | 0xFFF : limit;
+}
+
+/* The 64-bit boot protocol state, as the KVM path sets it (kvm-x86.c). */
+static void boot_long_mode(EmuCpu *c, const X86BootState *b)
+{
+    seg_from_desc(&c->seg[S_CS], 0x10, b->code_desc);
+    for (int s = 0; s < 6; s++) {
+        if (s != S_CS) {
+            seg_from_desc(&c->seg[s], 0x18, b->data_desc);
+        }
+    }
+    c->tr = (EmuSeg){ .limit = 0xFFFF, .attr = SEG_P | 0xB };
+    c->gdtr = (EmuDtr){ b->gdt_base, b->gdt_limit };
+    c->idtr = (EmuDtr){ b->idt_base, b->idt_limit };
+    c->cr0 = b->cr0 | CR0_PE | CR0_PG | CR0_ET | CR0_NE;
+    c->cr3 = b->cr3;
+    c->cr4 = b->cr4 | CR4_PAE;
+    c->efer = b->efer | EFER_LME | EFER_LMA;
+    c->rip = b->rip;
+    c->gpr[R_SP] = b->rsp;
+    c->gpr[R_BP] = b->rsp;
+    c->gpr[R_SI] = b->rsi;
+    c->gpr[R_DX] = 0;
+    emu_tlb_flush(c);
+    emu_update_mode(c);
+}
+
+static bool emu_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)
+{
+    EmuVcpu *v = cpu->accel;
+    EmuCpu *c = &v->cpu;
+    bool bsp = cpu->index == 0;
+
+    (void)err;
+    if (bsp) {
+        emu_apic_bus_reset(emu_state(cpu->machine)->apic);
+    }
+    emu_lapic_reset(c->lapic, cpu->apic_id, bsp);
+    emu_reset_init(c);
+    c->tsc_offset = 0;
+    if (bsp && boot) {
+        boot_long_mode(c, boot);
+    }
+    /* APs wait for INIT/SIPI from the guest, as in KVM's UNINITIALIZED state. */
+    c->wait_sipi = !bsp;
+    __atomic_store_n(&v->kick, 0, __ATOMIC_SEQ_CST);
+    return true;
+}
+
+static void request_shutdown(EmuCpu *c, ShutdownReason reason)
+{
+    machine_lock(c->machine);
+    machine_request_shutdown(c->machine, reason);
+    machine_unlock(c->machine);
+}
+
+static void report_state(EmuCpu *c, const char *what)
+{
+    log_info("vcpu %u: %s: rip=0x%" G_GINT64_MODIFIER "x rsp=0x%" G_GINT64_MODIFIER
+             "x cr0=0x%" G_GINT64_MODIFIER "x cr3=0x%" G_GINT64_MODIFIER "x cr4=0x%"
+             G_GINT64_MODIFIER "x efer=0x%" G_GINT64_MODIFIER "x cs=0x%x ss=0x%x",
+             c->index, what, (guint64)c->rip, (guint64)c->gpr[R_SP], (guint64)c->cr0,
+             (guint64)c->cr3, (guint64)c->cr4, (guint64)c->efer, c->seg[S_CS].sel,
+             c->seg[S_SS].sel);
+}
+
+/* INIT, SIPI, NMI and maskable interrupts, between two instructions. */
+static void take_events(EmuCpu *c)
+{
+    uint8_t sipi = 0;
+    unsigned ev = emu_lapic_take_events(c->lapic, &sipi);
+    int vec;
+
+    if (ev & EMU_LAPIC_EV_INIT) {
+        emu_reset_init(c);
+        c->wait_sipi = true;
+    }
+    if ((ev & EMU_LAPIC_EV_SIPI) && c->wait_sipi) {
+        emu_sipi(c, sipi);
+    }
+    if (c->wait_sipi) {
+        return;
+    }
+    c->insn_rip = c->rip;
+    if (ev & EMU_LAPIC_EV_NMI) {
+        emu_deliver(c, EXC_NMI, false, 0, false, c->rip);
+    }
+    if ((c->rflags & FL_IF) && !c->sti_shadow && emu_lapic_pending_vector(c->lapic) >= 0) {
+        vec = emu_lapic_ack(c->lapic);
+        if (vec >= 0) {
+            emu_deliver(c, vec, false, 0, false, c->rip);
+        }
+    }
+}
+
+static void poll_timers(EmuCpu *c, EmuApicBus *bus)
+{
+    emu_lapic_timer_poll(c->lapic);
+    if (c->index == 0) {
+        emu_pit_poll(bus);
+    }
+}
+
+/* Sleeps while halted (or waiting for SIPI) until a timer, an event or a kick. */
+static void halt_wait(EmuVcpu *v, EmuApicBus *bus)
+{
+    EmuCpu *c = &v->cpu;
+    uint64_t deadline = emu_lapic_timer_deadline(c->lapic);
+
+    if (c->index == 0) {
+        deadline = MIN(deadline, emu_pit_deadline(bus));
+    }
+    g_mutex_lock(&v->lock);
+    if (!v->woken && !__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) &&
+        !emu_lapic_has_events(c->lapic)) {
+        uint64_t now = emu_clock_ns(NULL);
+        gint64 wait_us = deadline == UINT64_MAX ? G_TIME_SPAN_SECOND
+                         : deadline > now ? (gint64)((deadline - now) / 1000) : 0;
+
+        if (wait_us > 0) {
+            g_cond_wait_until(&v->cond, &v->lock,
+                              g_get_monotonic_time() + MIN(wait_us, G_TIME_SPAN_SECOND));
+        }
+    }
+    v->woken = false;
+    g_mutex_unlock(&v->lock);
+}
+
+static bool emu_vcpu_run(Vcpu *cpu)
+{
+    EmuVcpu *v = cpu->accel;
+    EmuCpu *c = &v->cpu;
+    EmuApicBus *bus = emu_state(cpu->machine)->apic;
+
+    if (setjmp(c->jmp)) {
+        /* An instruction (or an interrupt delivery) raised an exception. */
+        if (!emu_deliver_pending_exception(c)) {
+            report_state(c, "triple fault: guest shutdown");
+            c->delivering = -1;
+            request_shutdown(c, SHUTDOWN_GUEST_SHUTDOWN);
+            return true;
+        }
+    }
+    for (;;) {
+        if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST)) {
+            __atomic_store_n(&v->kick, 0, __ATOMIC_SEQ_CST);
+            return true;
+        }
+        poll_timers(c, bus);
+        if (emu_lapic_has_events(c->lapic)) {
+            take_events(c);
+        }
+        if (c->halted || c->wait_sipi) {
+            halt_wait(v, bus);
+            continue;
+        }
+        for (unsigned i = 0; i < EMU_TIMER_POLL_INSNS; i++) {
+            emu_step(c);
+            /* With IF=0 a pending IRR bit (the test guest polls them) is no
+             * reason to stop; INIT/SIPI/NMI wait for the next timer poll. */
+            if (G_UNLIKELY(((c->rflags & FL_IF) && emu_lapic_has_events(c->lapic)) ||
+                           c->halted || __atomic_load_n(&v->kick, __ATOMIC_RELAXED))) {
+                if (!c->sti_shadow) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static void emu_vcpu_kick(Vcpu *cpu)
+{
+    EmuVcpu *v = cpu->accel;
+
+    if (!v) {
+        return;
+    }
+    __atomic_store_n(&v->kick, 1, __ATOMIC_SEQ_CST);
+    emu_wake(v);
+}
+
+static void emu_vcpu_destroy(Vcpu *cpu)
+{
+    EmuVcpu *v = cpu->accel;
+
+    if (!v) {
+        return;
+    }
+    emu_decode_destroy(&v->cpu);
+    if (v->cpu.ud_logged) {
+        g_hash_table_destroy(v->cpu.ud_logged);
+    }
+    g_mutex_clear(&v->lock);
+    g_cond_clear(&v->cond);
+    g_free(v);
+    cpu->accel = NULL;
+}
+
+static void emu_set_irq(Machine *m, unsigned gsi, bool level)
+{
+    EmuState *s = emu_state(m);
+
+    if (s && s->apic && gsi < EMU_IOAPIC_PINS) {
+        emu_ioapic_set_irq(s->apic, gsi, level);
+    }
+}
+
+const AccelOps emu_accel_ops = {
+    .name = "emu",
+    .init = emu_init,
+    .destroy = emu_destroy,
+    .map_ram = emu_map_ram,
+    .vcpu_init = emu_vcpu_init,
+    .vcpu_reset = emu_vcpu_reset,
+    .vcpu_run = emu_vcpu_run,
+    .vcpu_kick = emu_vcpu_kick,
+    .vcpu_destroy = emu_vcpu_destroy,
+    .set_irq = emu_set_irq,
+    /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
+};
