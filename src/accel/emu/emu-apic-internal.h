@@ -1,0 +1,162 @@
+/*
+ * State shared by emu-lapic.c, emu-ioapic.c, emu-pic.c and emu-pit.c.
+ * Nothing outside these four files includes it.
+ */
+#ifndef STRATUS_EMU_APIC_INTERNAL_H
+#define STRATUS_EMU_APIC_INTERNAL_H
+
+#include "accel/emu/emu-apic.h"
+
+#define EMU_LAPIC_NR_LVT 6
+
+/*
+ * LAPICs to wake once every lock is released: wakers must never run under
+ * our locks (see emu-apic.h), so deliveries record targets here and the
+ * public entry point calls emu_wake_flush() on the way out.
+ */
+typedef struct EmuWake {
+    uint64_t bits[(EMU_APIC_MAX_CPUS + 63) / 64];
+} EmuWake;
+
+static inline void emu_wake_add(EmuWake *w, unsigned index)
+{
+    w->bits[index / 64] |= 1ULL << (index % 64);
+}
+
+struct EmuLapic {
+    EmuApicBus *bus;
+    unsigned index;
+    GMutex lock;
+    void (*wake)(void *opaque);
+    void *wake_opaque;
+
+    /* Under lock. */
+    uint32_t id;                  /* the ID register (id in bits 31:24) */
+    uint64_t apic_base;
+    uint32_t tpr, ldr, dfr, svr;
+    uint32_t esr, esr_pending;    /* ESR as read, errors since the last ESR write */
+    uint32_t icr_lo, icr_hi;
+    uint32_t lvt[EMU_LAPIC_NR_LVT];
+    uint32_t irr[8], isr[8], tmr[8];
+    uint32_t timer_icr, timer_dcr;
+    uint64_t timer_base_ns;       /* at this time the current count was... */
+    uint32_t timer_base_count;    /* ...this (1..icr) */
+    uint64_t timer_deadline_ns;   /* next expiry, UINT64_MAX: disarmed */
+    uint64_t tsc_deadline;        /* MSR value, 0: disarmed */
+    int64_t tsc_offset;           /* guest TSC - clock-derived TSC */
+    unsigned events;              /* EMU_LAPIC_EV_* */
+    uint8_t sipi_vector;
+    bool wait_for_sipi;
+    bool extint_latched;          /* an ExtINT message from the IOAPIC */
+
+    /* Atomic, for the lock-free emu_lapic_has_events(). */
+    gint hint;                    /* events, deliverable IRR or latched ExtINT */
+    gint extint_ok;               /* this LAPIC passes the PIC's INT through */
+};
+
+typedef struct EmuIoapic {
+    GMutex lock;
+    /* Under lock. */
+    uint32_t id;
+    uint32_t regsel;
+    uint64_t redir[EMU_IOAPIC_PINS];
+    uint32_t ext_level;           /* GSI line levels driven by devices */
+    bool pit_level;               /* PIT channel 0 output (GSI 0 source) */
+    uint32_t irr;                 /* pin asserted (after polarity) */
+    unsigned pit_pin;
+} EmuIoapic;
+
+typedef struct EmuPicChip {
+    uint8_t last_irr;             /* input levels, for edge detection */
+    uint8_t irr, imr, isr;
+    uint8_t priority_add;         /* the IR with the highest priority */
+    uint8_t irq_base;
+    uint8_t init_state;           /* 0: OCW, 1..3: expecting ICW2..ICW4 */
+    uint8_t elcr, elcr_mask;
+    bool read_isr, poll, special_mask, auto_eoi, rotate_on_auto_eoi;
+    bool special_fully_nested, init4, single_mode;
+} EmuPicChip;
+
+typedef struct EmuPic {
+    GMutex lock;
+    EmuPicChip chip[2];           /* master, slave; under lock */
+} EmuPic;
+
+typedef struct EmuPitChannel {
+    uint32_t count;               /* reload value, 1..0x10000 */
+    uint64_t load_ns;             /* when counting started */
+    bool loaded;                  /* count written since the control word */
+    uint8_t mode, bcd, rw_mode, read_state, write_state, write_latch;
+    uint16_t latched_count;
+    uint8_t count_latched;        /* rw state of the latch being read, 0: none */
+    bool status_latched;
+    uint8_t status;
+    bool gate;
+    uint64_t fired;               /* channel 0: expiries already signalled */
+} EmuPitChannel;
+
+typedef struct EmuPit {
+    GMutex lock;
+    EmuPitChannel ch[3];          /* under lock */
+    bool speaker_data_on;
+} EmuPit;
+
+struct EmuApicBus {
+    unsigned ncpus;
+    EmuLapic *lapics;
+    EmuClockFn clock;
+    void *clock_opaque;
+    EmuIoapic ioapic;
+    EmuPic pic;
+    EmuPit pit;
+    gint pic_out;                 /* atomic: the master 8259's INT output */
+    bool pio_registered, mmio_registered;
+};
+
+static inline uint64_t emu_now(EmuApicBus *bus)
+{
+    return bus->clock(bus->clock_opaque);
+}
+
+/* a * b / c without overflow (c != 0); saturates at UINT64_MAX. */
+static inline uint64_t emu_muldiv(uint64_t a, uint64_t b, uint64_t c)
+{
+    unsigned __int128 r = (unsigned __int128)a * b / c;
+    return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+}
+
+void emu_wake_flush(EmuApicBus *bus, EmuWake *w);
+
+/* emu-lapic.c: deliver to the matching LAPICs; returns how many accepted. */
+unsigned emu_apic_bus_deliver_w(EmuApicBus *bus, uint32_t dest, bool logical,
+                                unsigned delivery_mode, uint8_t vector,
+                                bool level_trig, EmuWake *w);
+/* emu-lapic.c: the PIC's INT output rose; wake the LAPICs that take it. */
+void emu_lapic_pic_output_rose(EmuApicBus *bus, EmuWake *w);
+
+/* emu-ioapic.c */
+void emu_ioapic_init(EmuApicBus *bus);
+void emu_ioapic_destroy(EmuApicBus *bus);
+void emu_ioapic_reset(EmuApicBus *bus);
+void emu_ioapic_eoi(EmuApicBus *bus, uint8_t vector, EmuWake *w);
+/* PIT channel 0's output: GSI 0 on the PIC and the PIT's IOAPIC pin. */
+void emu_ioapic_set_pit_line(EmuApicBus *bus, bool level, EmuWake *w);
+
+/* emu-pic.c (caller holds no PIC lock) */
+void emu_pic_init(EmuApicBus *bus);
+void emu_pic_destroy(EmuApicBus *bus);
+void emu_pic_reset(EmuApicBus *bus, EmuWake *w);
+void emu_pic_set_irq(EmuApicBus *bus, unsigned irq, bool level, EmuWake *w);
+int emu_pic_peek_vector(EmuApicBus *bus);   /* -1 if INT is low */
+int emu_pic_intack(EmuApicBus *bus);        /* -1 if INT is low */
+bool emu_pic_register(EmuApicBus *bus, IoBus *pio, GError **err);
+void emu_pic_unregister(IoBus *pio);
+
+/* emu-pit.c */
+void emu_pit_init(EmuApicBus *bus);
+void emu_pit_destroy(EmuApicBus *bus);
+void emu_pit_reset(EmuApicBus *bus);
+bool emu_pit_register(EmuApicBus *bus, IoBus *pio, GError **err);
+void emu_pit_unregister(IoBus *pio);
+
+#endif
