@@ -313,6 +313,8 @@ def run_golden(g, make_vm, vm_factory_kw=None):
         i = args.index("-smp")
         smp = args[i + 1]
         del args[i:i + 2]
+    if "-accel" in args:         # the file names its accelerator (e.g. qtest)
+        vm_factory_kw = dict(vm_factory_kw or {}, accel=None)
     freeze = "-S" in args
     if freeze:
         args.remove("-S")

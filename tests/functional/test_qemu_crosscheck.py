@@ -131,8 +131,8 @@ def session_vm(make_vm, tmp_path, **kw):
     initrd = tmp_path / "session-initrd.bin"
     if not initrd.exists():
         initrd.write_bytes(SESSION_INITRD)
-    return make_vm(mem=SESSION_MEM, smp=SESSION_SMP, append=SESSION_APPEND, initrd=initrd,
-                   console="stdio", **kw)
+    kw.setdefault("mem", SESSION_MEM)
+    return make_vm(smp=SESSION_SMP, append=SESSION_APPEND, initrd=initrd, console="stdio", **kw)
 
 
 def diff(a, b, na, nb):

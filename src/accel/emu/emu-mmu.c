@@ -57,7 +57,8 @@ uint64_t emu_read_phys(EmuCpu *c, uint64_t pa, unsigned size)
         return v;
     }
     if (lapic_page(c, pa)) {
-        v = emu_lapic_read(c->lapic, (uint32_t)(pa & 0xFF0));
+        /* As KVM: narrow reads come from the containing dword. */
+        v = emu_lapic_read(c->lapic, (uint32_t)(pa & 0xFFC));
         return (v >> ((pa & 3) * 8)) & emu_mask(size);
     }
     machine_lock(c->machine);
@@ -75,9 +76,10 @@ void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v)
         return;
     }
     if (lapic_page(c, pa)) {
-        /* Registers are 32-bit and 16-byte aligned; narrower writes are not
-         * architecturally defined, so they are applied to the whole register. */
-        emu_lapic_write(c->lapic, (uint32_t)(pa & 0xFF0), (uint32_t)v);
+        /* As KVM: only dword writes reach the registers. */
+        if (size == 4 && !(pa & 3)) {
+            emu_lapic_write(c->lapic, (uint32_t)(pa & 0xFFC), (uint32_t)v);
+        }
         return;
     }
     machine_lock(c->machine);

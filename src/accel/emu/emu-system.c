@@ -574,7 +574,10 @@ void emu_write_cr(EmuCpu *c, int n, uint64_t v)
 void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v)
 {
     switch (idx) {
-    case MSR_TSC: c->tsc_offset += (int64_t)(v - emu_rdtsc(c)); break;
+    case MSR_TSC:
+        c->tsc_offset += (int64_t)(v - emu_rdtsc(c));
+        emu_lapic_set_tsc_offset(c->lapic, c->tsc_offset);
+        break;
     case MSR_APIC_BASE:
         if (!emu_lapic_set_apic_base(c->lapic, v)) {
             emu_gp(c, 0);

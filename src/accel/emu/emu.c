@@ -183,6 +183,7 @@ static bool emu_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)
     emu_lapic_reset(c->lapic, cpu->apic_id, bsp);
     emu_reset_init(c);
     c->tsc_offset = 0;
+    emu_lapic_set_tsc_offset(c->lapic, 0);
     if (bsp && boot) {
         boot_long_mode(c, boot);
     }
@@ -217,8 +218,9 @@ static void take_events(EmuCpu *c)
     int vec;
 
     if (ev & EMU_LAPIC_EV_INIT) {
+        /* As KVM: the BSP restarts at the reset vector, an AP waits for SIPI. */
         emu_reset_init(c);
-        c->wait_sipi = true;
+        c->wait_sipi = !emu_lapic_is_bsp(c->lapic);
     }
     if ((ev & EMU_LAPIC_EV_SIPI) && c->wait_sipi) {
         emu_sipi(c, sipi);
