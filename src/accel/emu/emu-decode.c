@@ -158,6 +158,14 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
     out->nops = MIN(zi.operand_count_visible, 4);
     for (unsigned i = 0; i < out->nops; i++) {
         conv_op(&zo[i], &out->op[i]);
+        /* Zydis < 4.1 (issue #592): with 67 and REX.B, SIB base 101 in mod 00
+         * is decoded as [r13d] without the disp32; it is [disp32] */
+        if (zo[i].type == ZYDIS_OPERAND_TYPE_MEMORY && zi.machine_mode == ZYDIS_MACHINE_MODE_LONG_64 &&
+            zi.address_width == 32 && (zi.attributes & ZYDIS_ATTRIB_HAS_SIB) &&
+            zi.raw.modrm.mod == 0 && zi.raw.sib.base == 5) {
+            out->op[i].base = EREG_NONE;
+            out->op[i].val = zi.raw.disp.value;
+        }
     }
     return true;
 }

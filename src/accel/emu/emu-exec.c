@@ -312,7 +312,11 @@ static void exec_shift(EmuCpu *c, const EmuInsn *in, int op)
     cnt &= size == 8 ? 0x3F : 0x1F;
     loc_resolve(c, in, &in->op[0], size, ACC_WRITE, &l);
     if (!cnt) {
-        loc_read(c, &l);           /* the access still happens (and may fault) */
+        uint64_t v = loc_read(c, &l);  /* the access still happens (and may fault) */
+
+        if (!l.mem && size == 4) {
+            loc_write(c, &l, v);       /* a 32-bit register is still zero-extended */
+        }
         return;
     }
     r = alu_shift(op, loc_read(c, &l), cnt, size, &fl);
@@ -329,6 +333,9 @@ static void exec_shxd(EmuCpu *c, const EmuInsn *in, bool left)
 
     loc_resolve(c, in, &in->op[0], size, ACC_WRITE, &l);
     if (!cnt) {
+        if (!l.mem && size == 4) {
+            loc_write(c, &l, loc_read(c, &l));   /* zero-extends a 32-bit register */
+        }
         return;
     }
     r = alu_shxd(left, loc_read(c, &l), b, cnt, size, &fl);
@@ -493,7 +500,11 @@ static void exec_cmpxchg(EmuCpu *c, const EmuInsn *in)
         }
     } else {
         old = loc_read(c, &l);
-        loc_write(c, &l, old == acc ? src : old);   /* always writes, as the CPU does */
+        if (l.mem || old == acc) {
+            /* memory is always written; a register only on success (a failed
+             * 32-bit cmpxchg does not zero-extend its destination) */
+            loc_write(c, &l, old == acc ? src : old);
+        }
     }
     alu_sub(acc, old, 0, size, &fl);
     c->rflags = fl;
