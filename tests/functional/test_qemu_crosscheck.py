@@ -178,7 +178,8 @@ def test_normalise_touches_only_vmm_differences():
             "cmdline=console=ttyS0\r\nstatus=ok\r\n")
     assert normalise(stratus) == normalise(qemu)
     for a, b in [("size=0x9fc00 type=1", "size=0x9f000 type=1"),     # RAM entry
-                 ("base=0xf0000 size=0x10000", "base=0xe0000 size=0x20000"),  # BIOS
+                 ("base=0x9fc00 size=0x400", "base=0x9f800 size=0x800"),  # EBDA
+                 ("base=0xf0000 size=0x10000 type=2", "base=0xf0000 size=0x10000 type=1"),
                  ("cmdline=console=ttyS0 ", "cmdline=console=ttyS1 "),
                  ("guest# info\r\n", "guest# info\n"),                # line ends
                  ("status=ok", "status=error")]:
