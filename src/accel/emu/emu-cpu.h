@@ -179,7 +179,6 @@ typedef struct EmuCpu {
     /* Per-instruction. */
     uint64_t insn_rip;
     uint64_t next_rip;
-    const EmuInsn *insn;
     EmuInsn slow_insn;           /* decoded outside the cache (page-crossing) */
 
     /* Exceptions. */
@@ -202,11 +201,16 @@ typedef struct EmuCpu {
     unsigned index;
     unsigned ncpus;
     GHashTable *ud_logged;       /* instruction byte strings already reported */
-    uint64_t icount;
 } EmuCpu;
 
 /* ---- emu-system.c: modes, segments, exceptions, interrupts ---- */
 void emu_update_mode(EmuCpu *c);
+/* CLOCK_MONOTONIC in ns: the LAPIC's clock and (at EMU_TSC_KHZ = 1 GHz) the TSC. */
+uint64_t emu_clock_ns(void *opaque);
+/* A segment cache from an 8-byte GDT/LDT descriptor. */
+void emu_desc_to_seg(EmuSeg *s, uint16_t sel, uint64_t desc);
+/* Logs "unimplemented/undecodable instruction" once per byte string. */
+void emu_log_ud_once(EmuCpu *c, const char *what, const uint8_t *bytes, size_t n);
 G_NORETURN void emu_raise(EmuCpu *c, int vector, uint32_t error, bool has_error);
 #define emu_gp(c, e) emu_raise((c), EXC_GP, (e), true)
 #define emu_ud(c)    emu_raise((c), EXC_UD, 0, false)
@@ -247,7 +251,6 @@ uint8_t *emu_lin_ptr(EmuCpu *c, uint64_t lin, unsigned size, int acc, bool sys,
 uint64_t emu_read_lin(EmuCpu *c, uint64_t lin, unsigned size, bool sys);
 void emu_write_lin(EmuCpu *c, uint64_t lin, unsigned size, uint64_t v, bool sys);
 void emu_read_lin_buf(EmuCpu *c, uint64_t lin, void *buf, unsigned len, bool sys);
-void emu_write_lin_buf(EmuCpu *c, uint64_t lin, const void *buf, unsigned len, bool sys);
 uint64_t emu_read_phys(EmuCpu *c, uint64_t pa, unsigned size);
 void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v);
 /* Segment:offset -> linear with limit/type checks (#GP/#SS). */

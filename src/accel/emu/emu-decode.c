@@ -170,7 +170,7 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
     return true;
 }
 
-static G_NORETURN void undefined(EmuCpu *c, const uint8_t *bytes, size_t n)
+void emu_log_ud_once(EmuCpu *c, const char *what, const uint8_t *bytes, size_t n)
 {
     GString *hex = g_string_new(NULL);
 
@@ -178,12 +178,17 @@ static G_NORETURN void undefined(EmuCpu *c, const uint8_t *bytes, size_t n)
         g_string_append_printf(hex, "%s%02x", i ? " " : "", bytes[i]);
     }
     if (!g_hash_table_contains(c->ud_logged, hex->str)) {
-        log_warn("vcpu %u: emu: undecodable instruction at rip 0x%" G_GINT64_MODIFIER
-                 "x: %s (raising #UD)", c->index, (guint64)c->rip, hex->str);
+        log_warn("vcpu %u: emu: %s at rip 0x%" G_GINT64_MODIFIER "x: %s (raising #UD)",
+                 c->index, what, (guint64)c->rip, hex->str);
         g_hash_table_add(c->ud_logged, g_string_free(hex, FALSE));
     } else {
         g_string_free(hex, TRUE);
     }
+}
+
+static G_NORETURN void undefined(EmuCpu *c, const uint8_t *bytes, size_t n)
+{
+    emu_log_ud_once(c, "undecodable instruction", bytes, n);
     emu_ud(c);
 }
 

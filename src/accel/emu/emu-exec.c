@@ -139,6 +139,11 @@ static void op_write(EmuCpu *c, const EmuInsn *in, int i, unsigned size, uint64_
     loc_write(c, &l, v);
 }
 
+static inline bool op_is_sreg(const EmuOp *o)
+{
+    return o->kind == OPK_REG && o->reg >= EREG_SEG && o->reg < EREG_CR;
+}
+
 static inline unsigned opsz(const EmuInsn *in, int i)
 {
     return in->op[i].size ? in->op[i].size : in->opsize;
@@ -495,9 +500,7 @@ static void exec_cmpxchg(EmuCpu *c, const EmuInsn *in)
     loc_resolve(c, in, &in->op[0], size, ACC_WRITE, &l);
     if (l.mem && l.hva && ((uintptr_t)l.hva & (size - 1)) == 0) {
         old = acc;
-        if (!cas(l.hva, size, &old, src)) {
-            /* failed: old holds the current value */
-        }
+        cas(l.hva, size, &old, src);     /* on failure old is the current value */
     } else {
         old = loc_read(c, &l);
         if (l.mem || old == acc) {
@@ -664,20 +667,10 @@ static void exec_string(EmuCpu *c, const EmuInsn *in)
         if (!cnt) {
             return;
         }
-        go_on = str_once(c, in);
+        go_on = str_once(c, in);      /* false only for a cmps/scas that ends */
         reg_write(c, R_CX, in->addrsize, cnt - 1);
-        if (cnt - 1 == 0) {
+        if (cnt - 1 == 0 || !go_on) {
             return;
-        }
-        if (!go_on) {
-            switch (in->mnem) {
-            case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-            case ZYDIS_MNEMONIC_CMPSQ: case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW:
-            case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ:
-                return;
-            default:
-                break;
-            }
         }
     }
     c->next_rip = c->insn_rip;
@@ -698,20 +691,11 @@ G_NORETURN static void emu_unimplemented(EmuCpu *c, const EmuInsn *in)
 {
     uint8_t bytes[15];
     uint64_t lin = c->long64 ? c->insn_rip : c->seg[S_CS].base + c->insn_rip;
-    GString *hex = g_string_new(NULL);
+    char what[64];
 
     emu_read_lin_buf(c, lin, bytes, in->len, false);
-    for (unsigned i = 0; i < in->len; i++) {
-        g_string_append_printf(hex, "%s%02x", i ? " " : "", bytes[i]);
-    }
-    if (!g_hash_table_contains(c->ud_logged, hex->str)) {
-        log_warn("vcpu %u: emu: unimplemented instruction %s at rip 0x%" G_GINT64_MODIFIER
-                 "x: %s (raising #UD)", c->index, ZydisMnemonicGetString(in->mnem),
-                 (guint64)c->insn_rip, hex->str);
-        g_hash_table_add(c->ud_logged, g_string_free(hex, FALSE));
-    } else {
-        g_string_free(hex, TRUE);
-    }
+    snprintf(what, sizeof(what), "unimplemented instruction %s", ZydisMnemonicGetString(in->mnem));
+    emu_log_ud_once(c, what, bytes, in->len);
     emu_ud(c);
 }
 
@@ -1100,10 +1084,9 @@ static bool exec_data(EmuCpu *c, const EmuInsn *in)
 
     switch (in->mnem) {
     case ZYDIS_MNEMONIC_MOV:
-        if (in->op[0].kind == OPK_REG && in->op[0].reg >= EREG_SEG && in->op[0].reg < EREG_CR) {
+        if (op_is_sreg(&in->op[0])) {
             emu_load_seg(c, in->op[0].reg - EREG_SEG, (uint16_t)op_read(c, in, 1, 2));
-        } else if (in->op[1].kind == OPK_REG && in->op[1].reg >= EREG_SEG &&
-                   in->op[1].reg < EREG_CR) {
+        } else if (op_is_sreg(&in->op[1])) {
             uint16_t sel = c->seg[in->op[1].reg - EREG_SEG].sel;
 
             /* to a register: zero-extended to the operand size; to memory: 16 bits */
@@ -1199,11 +1182,9 @@ static bool exec_data(EmuCpu *c, const EmuInsn *in)
 
 static bool exec_stack(EmuCpu *c, const EmuInsn *in)
 {
-    unsigned size = opsz(in, 0);
-
     switch (in->mnem) {
     case ZYDIS_MNEMONIC_PUSH:
-        if (in->op[0].kind == OPK_REG && in->op[0].reg >= EREG_SEG && in->op[0].reg < EREG_CR) {
+        if (op_is_sreg(&in->op[0])) {
             emu_push(c, c->seg[in->op[0].reg - EREG_SEG].sel, in->opsize);
         } else if (in->op[0].kind == OPK_IMM) {
             emu_push(c, (uint64_t)in->op[0].val & emu_mask(in->opsize), in->opsize);
@@ -1212,7 +1193,7 @@ static bool exec_stack(EmuCpu *c, const EmuInsn *in)
         }
         return true;
     case ZYDIS_MNEMONIC_POP:
-        if (in->op[0].kind == OPK_REG && in->op[0].reg >= EREG_SEG && in->op[0].reg < EREG_CR) {
+        if (op_is_sreg(&in->op[0])) {
             uint64_t sp = c->gpr[R_SP];
             uint16_t sel = (uint16_t)emu_pop(c, in->opsize);
 
@@ -1268,7 +1249,6 @@ static bool exec_stack(EmuCpu *c, const EmuInsn *in)
         exec_enter(c, in);
         return true;
     default:
-        (void)size;
         return false;
     }
 }
@@ -1432,12 +1412,10 @@ void emu_step(EmuCpu *c)
 
     c->insn_rip = c->rip;
     in = emu_fetch_decode(c);
-    c->insn = in;
     c->next_rip = c->rip + in->len;
     if (!c->long64) {
         c->next_rip &= c->mode == MODE_16 ? 0xFFFFull : 0xFFFFFFFFull;
     }
     emu_exec(c, in);
     c->rip = c->next_rip;
-    c->icount++;
 }

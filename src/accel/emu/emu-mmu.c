@@ -328,18 +328,6 @@ void emu_read_lin_buf(EmuCpu *c, uint64_t lin, void *buf, unsigned len, bool sys
     }
 }
 
-void emu_write_lin_buf(EmuCpu *c, uint64_t lin, const void *buf, unsigned len, bool sys)
-{
-    const uint8_t *b = buf;
-
-    for (unsigned i = 0; i < len; i++) {
-        emu_translate(c, lin + i, ACC_WRITE, sys);
-    }
-    for (unsigned i = 0; i < len; i++) {
-        emu_write_lin(c, lin + i, 1, b[i], sys);
-    }
-}
-
 /* ---- segmentation ---- */
 
 static bool canonical(uint64_t a)

@@ -59,13 +59,19 @@ void emu_raise(EmuCpu *c, int vector, uint32_t error, bool has_error)
     longjmp(c->jmp, 1);
 }
 
-uint64_t emu_rdtsc(EmuCpu *c)
+uint64_t emu_clock_ns(void *opaque)
 {
     struct timespec ts;
 
+    (void)opaque;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t emu_rdtsc(EmuCpu *c)
+{
     /* EMU_TSC_KHZ is 1 GHz: one tick per nanosecond */
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (uint64_t)c->tsc_offset;
+    return emu_clock_ns(NULL) + (uint64_t)c->tsc_offset;
 }
 
 /* ---- descriptors ---- */
@@ -89,7 +95,7 @@ static uint64_t read_desc(EmuCpu *c, uint16_t sel, int fault_vec)
     return emu_read_lin(c, base + (sel & ~7u), 8, true);
 }
 
-static void desc_to_seg(EmuSeg *s, uint16_t sel, uint64_t d)
+void emu_desc_to_seg(EmuSeg *s, uint16_t sel, uint64_t d)
 {
     uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 32) & 0xF0000));
 
@@ -178,7 +184,7 @@ void emu_load_seg(EmuCpu *c, int seg, uint16_t sel)
         }
     }
     set_accessed(c, sel, d);
-    desc_to_seg(s, sel, d);
+    emu_desc_to_seg(s, sel, d);
     if (seg == S_SS) {
         emu_update_mode(c);
     }
@@ -191,7 +197,7 @@ static void load_cs(EmuCpu *c, uint16_t sel, uint64_t d, int cpl)
         emu_raise(c, EXC_NP, sel & ~3u, true);
     }
     set_accessed(c, sel, d);
-    desc_to_seg(&c->seg[S_CS], (uint16_t)((sel & ~3u) | (unsigned)cpl), d);
+    emu_desc_to_seg(&c->seg[S_CS], (uint16_t)((sel & ~3u) | (unsigned)cpl), d);
     emu_update_mode(c);
 }
 
@@ -239,10 +245,9 @@ void emu_far_call(EmuCpu *c, uint16_t sel, uint64_t off, unsigned opsize)
         emu_far_jump(c, sel, off);
         return;
     }
-    /* Same-privilege calls only (call gates are not used by the boot paths). */
-    uint64_t d = code_desc(c, sel);
-
-    (void)d;
+    /* Same-privilege calls only (call gates are not used by the boot paths).
+     * The target is checked before the pushes change RSP. */
+    code_desc(c, sel);
     emu_push(c, old_cs, opsize);
     emu_push(c, ret, opsize);
     emu_far_jump(c, sel, off);
@@ -399,7 +404,7 @@ static void deliver_protected(EmuCpu *c, int vector, bool has_error, uint32_t er
         if (stack_switch) {
             uint64_t ssd = read_desc(c, new_ss, EXC_TS);
 
-            desc_to_seg(&c->seg[S_SS], new_ss, ssd);
+            emu_desc_to_seg(&c->seg[S_SS], new_ss, ssd);
         }
         c->gpr[R_SP] = (c->gpr[R_SP] & ~spmask) | (sp & spmask);
     }
@@ -725,7 +730,7 @@ static void load_system_seg(EmuCpu *c, EmuSeg *s, uint16_t sel, unsigned want_ty
     if (!((lo >> 47) & 1)) {
         emu_raise(c, EXC_NP, sel & ~3u, true);
     }
-    desc_to_seg(s, sel, lo);
+    emu_desc_to_seg(s, sel, lo);
     s->base |= (hi & 0xFFFFFFFF) << 32;
     if (want_type == 9) {        /* mark busy */
         uint64_t lin = c->gdtr.base + (sel & ~7u) + 5;

@@ -11,7 +11,6 @@
  * way when an interrupt or INIT/SIPI arrives.
  */
 #include <string.h>
-#include <time.h>
 
 #include "accel/accel.h"
 #include "accel/emu/emu-cpu.h"
@@ -35,15 +34,6 @@ typedef struct EmuVcpu {
     int kick;                    /* atomic: vcpu_run must return */
     bool woken;                  /* under lock: something arrived while halted */
 } EmuVcpu;
-
-static uint64_t emu_clock_ns(void *opaque)
-{
-    struct timespec ts;
-
-    (void)opaque;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static EmuState *emu_state(Machine *m)
 {
@@ -135,23 +125,13 @@ static bool emu_vcpu_init(Vcpu *cpu, GError **err)
     return true;
 }
 
-static void seg_from_desc(EmuSeg *s, uint16_t sel, uint64_t d)
-{
-    uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 32) & 0xF0000));
-
-    s->sel = sel;
-    s->base = ((d >> 16) & 0xFFFFFF) | ((d >> 32) & 0xFF000000);
-    s->attr = (uint16_t)((d >> 40) & 0xF0FF);
-    s->limit = (s->attr & SEG_G) ? (limit << 12) | 0xFFF : limit;
-}
-
 /* The 64-bit boot protocol state, as the KVM path sets it (kvm-x86.c). */
 static void boot_long_mode(EmuCpu *c, const X86BootState *b)
 {
-    seg_from_desc(&c->seg[S_CS], 0x10, b->code_desc);
+    emu_desc_to_seg(&c->seg[S_CS], 0x10, b->code_desc);
     for (int s = 0; s < 6; s++) {
         if (s != S_CS) {
-            seg_from_desc(&c->seg[s], 0x18, b->data_desc);
+            emu_desc_to_seg(&c->seg[s], 0x18, b->data_desc);
         }
     }
     c->tr = (EmuSeg){ .limit = 0xFFFF, .attr = SEG_P | 0xB };
