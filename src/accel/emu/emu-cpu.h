@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <glib.h>
 
 #include "memory.h"
@@ -117,7 +118,12 @@ typedef struct EmuOp {
 #define INSN_REPNE 0x04
 #define INSN_FAR   0x08          /* far jmp/call */
 
-typedef struct EmuInsn {
+typedef struct EmuCpu EmuCpu;
+typedef struct EmuInsn EmuInsn;
+typedef void EmuHandler(EmuCpu *c, const EmuInsn *in);
+
+struct EmuInsn {
+    EmuHandler *fn;              /* the mnemonic's handler (emu_handler_for) */
     uint16_t mnem;               /* ZydisMnemonic */
     uint8_t len;
     uint8_t opsize;              /* bytes: 2, 4 or 8 (1 for byte forms) */
@@ -128,7 +134,7 @@ typedef struct EmuInsn {
     uint8_t opcode;
     uint8_t opmap;
     EmuOp op[4];
-} EmuInsn;
+};
 
 typedef struct EmuDecodeEntry {
     uint64_t pa;                 /* physical address of the first byte; ~0 = empty */
@@ -152,7 +158,7 @@ typedef struct EmuTlbEntry {
 /* Decoder modes (also the decode-cache key). */
 enum { MODE_16 = 0, MODE_32 = 1, MODE_64 = 2 };
 
-typedef struct EmuCpu {
+struct EmuCpu {
     /* Architectural state. */
     uint64_t gpr[16];
     uint64_t rip;
@@ -191,6 +197,11 @@ typedef struct EmuCpu {
 
     /* Caches. */
     EmuTlbEntry tlb[EMU_TLB_SIZE];
+    /* The code page of the last fetch (a copy of its TLB entry), valid for
+     * fetch_cpl until the next TLB flush; fetch_vpage is page | 1, 0 = empty. */
+    uint64_t fetch_vpage, fetch_ppage;
+    uint8_t *fetch_hva;
+    int fetch_cpl;
     EmuDecodeEntry *dcache;      /* EMU_DECODE_CACHE entries */
     void *decoders;              /* ZydisDecoder[3] */
 
@@ -201,7 +212,7 @@ typedef struct EmuCpu {
     unsigned index;
     unsigned ncpus;
     GHashTable *ud_logged;       /* instruction byte strings already reported */
-} EmuCpu;
+};
 
 /* ---- emu-system.c: modes, segments, exceptions, interrupts ---- */
 void emu_update_mode(EmuCpu *c);
@@ -266,6 +277,7 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
 
 /* ---- emu-exec.c ---- */
 void emu_exec(EmuCpu *c, const EmuInsn *in);
+EmuHandler *emu_handler_for(unsigned mnemonic);
 /* Executes one instruction at c->rip (fetch, decode, execute). */
 void emu_step(EmuCpu *c);
 
@@ -273,6 +285,37 @@ void emu_step(EmuCpu *c);
 static inline uint64_t emu_mask(unsigned size)
 {
     return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+/*
+ * Guest accesses of 1, 2, 4 or 8 bytes as one host load or store each: a
+ * memcpy with a variable size would be a libc call that may split them.
+ */
+static inline uint64_t emu_ld(const void *p, unsigned size)
+{
+    uint16_t w;
+    uint32_t d;
+    uint64_t q;
+
+    switch (size) {
+    case 1: return *(const uint8_t *)p;
+    case 2: memcpy(&w, p, 2); return w;
+    case 4: memcpy(&d, p, 4); return d;
+    default: memcpy(&q, p, 8); return q;
+    }
+}
+
+static inline void emu_st(void *p, unsigned size, uint64_t v)
+{
+    uint16_t w = (uint16_t)v;
+    uint32_t d = (uint32_t)v;
+
+    switch (size) {
+    case 1: *(uint8_t *)p = (uint8_t)v; break;
+    case 2: memcpy(p, &w, 2); break;
+    case 4: memcpy(p, &d, 4); break;
+    default: memcpy(p, &v, 8); break;
+    }
 }
 
 static inline uint64_t emu_sext(uint64_t v, unsigned size)
@@ -288,6 +331,29 @@ static inline uint64_t emu_sext(uint64_t v, unsigned size)
 static inline unsigned emu_stack_size(const EmuCpu *c)
 {
     return c->long64 ? 8 : (c->stack32 ? 4 : 2);
+}
+
+/* The TLB-hit path of emu_lin_ptr, inlined into the operand accessors. */
+static inline uint8_t *emu_lin_ptr_fast(EmuCpu *c, uint64_t lin, unsigned size, int acc)
+{
+    const EmuTlbEntry *e = &c->tlb[(lin >> 12) % EMU_TLB_SIZE];
+
+    if (__builtin_expect((lin & 0xFFF) + size <= 4096 && e->vpage == ((lin & ~0xFFFull) | 1) &&
+                         e->hva && (c->cpl != 3 || e->user_ok) &&
+                         (acc != ACC_WRITE || e->write_ok), 1)) {
+        return e->hva + (lin & 0xFFF);
+    }
+    return emu_lin_ptr(c, lin, size, acc, false, NULL);
+}
+
+/* emu_seg_lin's 64-bit-mode path for segments without a base, inlined. */
+static inline uint64_t emu_seg_lin_fast(EmuCpu *c, int seg, uint64_t off, unsigned size, int acc)
+{
+    if (__builtin_expect(c->long64 && seg != S_FS && seg != S_GS &&
+                         (uint64_t)((int64_t)(off << 16) >> 16) == off, 1)) {
+        return off;
+    }
+    return emu_seg_lin(c, seg, off, size, acc);
 }
 
 void emu_push(EmuCpu *c, uint64_t v, unsigned size);

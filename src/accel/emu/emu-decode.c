@@ -137,6 +137,7 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
     }
     memset(out, 0, sizeof(*out));
     out->mnem = (uint16_t)zi.mnemonic;
+    out->fn = emu_handler_for(zi.mnemonic);
     out->len = zi.length;
     out->opsize = (uint8_t)(zi.operand_width / 8);
     out->addrsize = (uint8_t)(zi.address_width / 8);
@@ -233,7 +234,18 @@ const EmuInsn *emu_fetch_decode(EmuCpu *c)
     EmuDecodeEntry *e;
 
     /* The fast path reads 16 bytes at once, so it needs them in this page. */
-    if (avail < 16 || !(p = emu_lin_ptr(c, lin, 1, ACC_EXEC, false, &pa))) {
+    if (avail < 16) {
+        return decode_slow(c, lin, &c->slow_insn);
+    }
+    if (G_LIKELY(((lin & ~0xFFFull) | 1) == c->fetch_vpage && c->cpl == c->fetch_cpl)) {
+        p = c->fetch_hva + (lin & 0xFFF);
+        pa = c->fetch_ppage | (lin & 0xFFF);
+    } else if ((p = emu_lin_ptr(c, lin, 1, ACC_EXEC, false, &pa))) {
+        c->fetch_vpage = (lin & ~0xFFFull) | 1;
+        c->fetch_ppage = pa & ~0xFFFull;
+        c->fetch_hva = (uint8_t *)p - (lin & 0xFFF);
+        c->fetch_cpl = c->cpl;
+    } else {
         return decode_slow(c, lin, &c->slow_insn);
     }
     e = &c->dcache[(pa ^ (pa >> 13)) % EMU_DECODE_CACHE];

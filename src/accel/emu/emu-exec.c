@@ -79,8 +79,8 @@ static void loc_resolve(EmuCpu *c, const EmuInsn *in, const EmuOp *o, unsigned s
         return;
     }
     l->mem = true;
-    l->lin = emu_seg_lin(c, o->seg, op_ea(c, in, o), size, acc);
-    l->hva = emu_lin_ptr(c, l->lin, size, acc, false, NULL);
+    l->lin = emu_seg_lin_fast(c, o->seg, op_ea(c, in, o), size, acc);
+    l->hva = emu_lin_ptr_fast(c, l->lin, size, acc);
     if (!l->hva && acc == ACC_WRITE) {
         /* MMIO or page-crossing: make sure both ends are writable now. */
         emu_translate(c, l->lin, ACC_WRITE, false);
@@ -90,14 +90,11 @@ static void loc_resolve(EmuCpu *c, const EmuInsn *in, const EmuOp *o, unsigned s
 
 static inline uint64_t loc_read(EmuCpu *c, const Loc *l)
 {
-    uint64_t v = 0;
-
     if (!l->mem) {
         return reg_read(c, l->reg, l->size);
     }
     if (l->hva) {
-        memcpy(&v, l->hva, l->size);
-        return v;
+        return emu_ld(l->hva, l->size);
     }
     return emu_read_lin(c, l->lin, l->size, false);
 }
@@ -107,7 +104,7 @@ static inline void loc_write(EmuCpu *c, const Loc *l, uint64_t v)
     if (!l->mem) {
         reg_write(c, l->reg, l->size, v);
     } else if (l->hva) {
-        memcpy(l->hva, &v, l->size);
+        emu_st(l->hva, l->size, v);
     } else {
         emu_write_lin(c, l->lin, l->size, v, false);
     }
@@ -287,6 +284,15 @@ static void exec_alu(EmuCpu *c, const EmuInsn *in, int op)
     uint64_t b = op_read(c, in, 1, size);
     Loc l;
 
+    if (in->op[0].kind == OPK_REG) {       /* the common case, without a Loc */
+        uint64_t fl = c->rflags, r = alu_op(op, reg_read(c, in->op[0].reg, size), b, size, &fl);
+
+        if (op != ALU_CMP) {
+            reg_write(c, in->op[0].reg, size, r);
+        }
+        c->rflags = fl;
+        return;
+    }
     loc_resolve(c, in, &in->op[0], size, op == ALU_CMP ? ACC_READ : ACC_WRITE, &l);
     rmw(c, in, &l, fns[op], b, op != ALU_CMP);
 }
@@ -1258,15 +1264,6 @@ static bool exec_stack(EmuCpu *c, const EmuInsn *in)
 static bool exec_arith(EmuCpu *c, const EmuInsn *in)
 {
     switch (in->mnem) {
-    case ZYDIS_MNEMONIC_ADD: exec_alu(c, in, ALU_ADD); return true;
-    case ZYDIS_MNEMONIC_OR:  exec_alu(c, in, ALU_OR);  return true;
-    case ZYDIS_MNEMONIC_ADC: exec_alu(c, in, ALU_ADC); return true;
-    case ZYDIS_MNEMONIC_SBB: exec_alu(c, in, ALU_SBB); return true;
-    case ZYDIS_MNEMONIC_AND: exec_alu(c, in, ALU_AND); return true;
-    case ZYDIS_MNEMONIC_SUB: exec_alu(c, in, ALU_SUB); return true;
-    case ZYDIS_MNEMONIC_XOR: exec_alu(c, in, ALU_XOR); return true;
-    case ZYDIS_MNEMONIC_CMP: exec_alu(c, in, ALU_CMP); return true;
-    case ZYDIS_MNEMONIC_TEST: exec_test(c, in); return true;
     case ZYDIS_MNEMONIC_INC: exec_unary(c, in, rmw_inc); return true;
     case ZYDIS_MNEMONIC_DEC: exec_unary(c, in, rmw_dec); return true;
     case ZYDIS_MNEMONIC_NEG: exec_unary(c, in, rmw_neg); return true;
@@ -1312,16 +1309,6 @@ static bool exec_flow(EmuCpu *c, const EmuInsn *in)
             jump(c, in, rel_target(c, in));
         } else {
             jump(c, in, op_read(c, in, 0, c->long64 ? 8 : in->opsize));
-        }
-        return true;
-    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB:
-    case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ:
-    case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE: case ZYDIS_MNEMONIC_JS:
-    case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
-    case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE:
-    case ZYDIS_MNEMONIC_JNLE:
-        if (alu_cond(c->rflags, in->opcode & 0xF)) {
-            jump(c, in, rel_target(c, in));
         }
         return true;
     case ZYDIS_MNEMONIC_JCXZ: case ZYDIS_MNEMONIC_JECXZ: case ZYDIS_MNEMONIC_JRCXZ:
@@ -1376,34 +1363,291 @@ static bool exec_flow(EmuCpu *c, const EmuInsn *in)
     }
 }
 
+/* ---- dispatch ---- */
+
+static void h_data(EmuCpu *c, const EmuInsn *in) { exec_data(c, in); }
+static void h_stack(EmuCpu *c, const EmuInsn *in) { exec_stack(c, in); }
+static void h_arith(EmuCpu *c, const EmuInsn *in) { exec_arith(c, in); }
+static void h_flow(EmuCpu *c, const EmuInsn *in) { exec_flow(c, in); }
+
+static void h_sys(EmuCpu *c, const EmuInsn *in)
+{
+    if (!exec_sys(c, in)) {
+        emu_unimplemented(c, in);
+    }
+}
+
+#define ALU_HANDLER(name, op) \
+    static void h_##name(EmuCpu *c, const EmuInsn *in) { exec_alu(c, in, op); }
+ALU_HANDLER(add, ALU_ADD)
+ALU_HANDLER(or, ALU_OR)
+ALU_HANDLER(adc, ALU_ADC)
+ALU_HANDLER(sbb, ALU_SBB)
+ALU_HANDLER(and, ALU_AND)
+ALU_HANDLER(sub, ALU_SUB)
+ALU_HANDLER(xor, ALU_XOR)
+ALU_HANDLER(cmp, ALU_CMP)
+
+static void h_test(EmuCpu *c, const EmuInsn *in) { exec_test(c, in); }
+
+static void h_jcc(EmuCpu *c, const EmuInsn *in)
+{
+    if (alu_cond(c->rflags, in->opcode & 0xF)) {
+        jump(c, in, rel_target(c, in));
+    }
+}
+
+/* Plain GPR/memory moves skip exec_data's checks for segment and control registers. */
+static void h_mov(EmuCpu *c, const EmuInsn *in)
+{
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    unsigned size = opsz(in, 0);
+
+    if (d->kind == OPK_REG && d->reg < EREG_SEG && s->kind != OPK_REG) {
+        reg_write(c, d->reg, size, op_read(c, in, 1, size));
+    } else if (s->kind == OPK_REG && s->reg < EREG_SEG && d->kind != OPK_REG) {
+        op_write(c, in, 0, size, reg_read(c, s->reg, size));
+    } else {
+        exec_data(c, in);
+    }
+}
+
+static void h_string(EmuCpu *c, const EmuInsn *in)
+{
+    /* MOVSD and CMPSD are also SSE2 mnemonics (0F map) */
+    if ((in->mnem == ZYDIS_MNEMONIC_MOVSD || in->mnem == ZYDIS_MNEMONIC_CMPSD) &&
+        in->opmap != ZYDIS_OPCODE_MAP_DEFAULT) {
+        emu_unimplemented(c, in);
+    }
+    exec_string(c, in);
+}
+
+/* Indexed by mnemonic; decoding stores the entry in EmuInsn.fn. */
+static EmuHandler *const handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
+    [ZYDIS_MNEMONIC_ADC] = h_adc,
+    [ZYDIS_MNEMONIC_ADD] = h_add,
+    [ZYDIS_MNEMONIC_AND] = h_and,
+    [ZYDIS_MNEMONIC_BSF] = h_arith,
+    [ZYDIS_MNEMONIC_BSR] = h_arith,
+    [ZYDIS_MNEMONIC_BSWAP] = h_data,
+    [ZYDIS_MNEMONIC_BT] = h_arith,
+    [ZYDIS_MNEMONIC_BTC] = h_arith,
+    [ZYDIS_MNEMONIC_BTR] = h_arith,
+    [ZYDIS_MNEMONIC_BTS] = h_arith,
+    [ZYDIS_MNEMONIC_CALL] = h_flow,
+    [ZYDIS_MNEMONIC_CBW] = h_data,
+    [ZYDIS_MNEMONIC_CDQ] = h_data,
+    [ZYDIS_MNEMONIC_CDQE] = h_data,
+    [ZYDIS_MNEMONIC_CLC] = h_sys,
+    [ZYDIS_MNEMONIC_CLD] = h_sys,
+    [ZYDIS_MNEMONIC_CLFLUSH] = h_sys,
+    [ZYDIS_MNEMONIC_CLI] = h_sys,
+    [ZYDIS_MNEMONIC_CLTS] = h_sys,
+    [ZYDIS_MNEMONIC_CMC] = h_sys,
+    [ZYDIS_MNEMONIC_CMOVB] = h_data,
+    [ZYDIS_MNEMONIC_CMOVBE] = h_data,
+    [ZYDIS_MNEMONIC_CMOVL] = h_data,
+    [ZYDIS_MNEMONIC_CMOVLE] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNB] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNBE] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNL] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNLE] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNO] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNP] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNS] = h_data,
+    [ZYDIS_MNEMONIC_CMOVNZ] = h_data,
+    [ZYDIS_MNEMONIC_CMOVO] = h_data,
+    [ZYDIS_MNEMONIC_CMOVP] = h_data,
+    [ZYDIS_MNEMONIC_CMOVS] = h_data,
+    [ZYDIS_MNEMONIC_CMOVZ] = h_data,
+    [ZYDIS_MNEMONIC_CMP] = h_cmp,
+    [ZYDIS_MNEMONIC_CMPSB] = h_string,
+    [ZYDIS_MNEMONIC_CMPSD] = h_string,
+    [ZYDIS_MNEMONIC_CMPSQ] = h_string,
+    [ZYDIS_MNEMONIC_CMPSW] = h_string,
+    [ZYDIS_MNEMONIC_CMPXCHG] = h_data,
+    [ZYDIS_MNEMONIC_CMPXCHG16B] = h_data,
+    [ZYDIS_MNEMONIC_CMPXCHG8B] = h_data,
+    [ZYDIS_MNEMONIC_CPUID] = h_sys,
+    [ZYDIS_MNEMONIC_CQO] = h_data,
+    [ZYDIS_MNEMONIC_CWD] = h_data,
+    [ZYDIS_MNEMONIC_CWDE] = h_data,
+    [ZYDIS_MNEMONIC_DEC] = h_arith,
+    [ZYDIS_MNEMONIC_DIV] = h_arith,
+    [ZYDIS_MNEMONIC_ENDBR32] = h_sys,
+    [ZYDIS_MNEMONIC_ENDBR64] = h_sys,
+    [ZYDIS_MNEMONIC_ENTER] = h_stack,
+    [ZYDIS_MNEMONIC_HLT] = h_sys,
+    [ZYDIS_MNEMONIC_IDIV] = h_arith,
+    [ZYDIS_MNEMONIC_IMUL] = h_arith,
+    [ZYDIS_MNEMONIC_IN] = h_sys,
+    [ZYDIS_MNEMONIC_INC] = h_arith,
+    [ZYDIS_MNEMONIC_INSB] = h_string,
+    [ZYDIS_MNEMONIC_INSD] = h_string,
+    [ZYDIS_MNEMONIC_INSW] = h_string,
+    [ZYDIS_MNEMONIC_INT] = h_sys,
+    [ZYDIS_MNEMONIC_INT1] = h_sys,
+    [ZYDIS_MNEMONIC_INT3] = h_sys,
+    [ZYDIS_MNEMONIC_INTO] = h_sys,
+    [ZYDIS_MNEMONIC_INVD] = h_sys,
+    [ZYDIS_MNEMONIC_INVLPG] = h_sys,
+    [ZYDIS_MNEMONIC_IRET] = h_sys,
+    [ZYDIS_MNEMONIC_IRETD] = h_sys,
+    [ZYDIS_MNEMONIC_IRETQ] = h_sys,
+    [ZYDIS_MNEMONIC_JB] = h_jcc,
+    [ZYDIS_MNEMONIC_JBE] = h_jcc,
+    [ZYDIS_MNEMONIC_JCXZ] = h_flow,
+    [ZYDIS_MNEMONIC_JECXZ] = h_flow,
+    [ZYDIS_MNEMONIC_JL] = h_jcc,
+    [ZYDIS_MNEMONIC_JLE] = h_jcc,
+    [ZYDIS_MNEMONIC_JMP] = h_flow,
+    [ZYDIS_MNEMONIC_JNB] = h_jcc,
+    [ZYDIS_MNEMONIC_JNBE] = h_jcc,
+    [ZYDIS_MNEMONIC_JNL] = h_jcc,
+    [ZYDIS_MNEMONIC_JNLE] = h_jcc,
+    [ZYDIS_MNEMONIC_JNO] = h_jcc,
+    [ZYDIS_MNEMONIC_JNP] = h_jcc,
+    [ZYDIS_MNEMONIC_JNS] = h_jcc,
+    [ZYDIS_MNEMONIC_JNZ] = h_jcc,
+    [ZYDIS_MNEMONIC_JO] = h_jcc,
+    [ZYDIS_MNEMONIC_JP] = h_jcc,
+    [ZYDIS_MNEMONIC_JRCXZ] = h_flow,
+    [ZYDIS_MNEMONIC_JS] = h_jcc,
+    [ZYDIS_MNEMONIC_JZ] = h_jcc,
+    [ZYDIS_MNEMONIC_LAHF] = h_sys,
+    [ZYDIS_MNEMONIC_LDS] = h_sys,
+    [ZYDIS_MNEMONIC_LEA] = h_data,
+    [ZYDIS_MNEMONIC_LEAVE] = h_stack,
+    [ZYDIS_MNEMONIC_LES] = h_sys,
+    [ZYDIS_MNEMONIC_LFENCE] = h_sys,
+    [ZYDIS_MNEMONIC_LFS] = h_sys,
+    [ZYDIS_MNEMONIC_LGDT] = h_sys,
+    [ZYDIS_MNEMONIC_LGS] = h_sys,
+    [ZYDIS_MNEMONIC_LIDT] = h_sys,
+    [ZYDIS_MNEMONIC_LLDT] = h_sys,
+    [ZYDIS_MNEMONIC_LMSW] = h_sys,
+    [ZYDIS_MNEMONIC_LODSB] = h_string,
+    [ZYDIS_MNEMONIC_LODSD] = h_string,
+    [ZYDIS_MNEMONIC_LODSQ] = h_string,
+    [ZYDIS_MNEMONIC_LODSW] = h_string,
+    [ZYDIS_MNEMONIC_LOOP] = h_flow,
+    [ZYDIS_MNEMONIC_LOOPE] = h_flow,
+    [ZYDIS_MNEMONIC_LOOPNE] = h_flow,
+    [ZYDIS_MNEMONIC_LSS] = h_sys,
+    [ZYDIS_MNEMONIC_LTR] = h_sys,
+    [ZYDIS_MNEMONIC_MFENCE] = h_sys,
+    [ZYDIS_MNEMONIC_MOV] = h_mov,
+    [ZYDIS_MNEMONIC_MOVSB] = h_string,
+    [ZYDIS_MNEMONIC_MOVSD] = h_string,
+    [ZYDIS_MNEMONIC_MOVSQ] = h_string,
+    [ZYDIS_MNEMONIC_MOVSW] = h_string,
+    [ZYDIS_MNEMONIC_MOVSX] = h_data,
+    [ZYDIS_MNEMONIC_MOVSXD] = h_data,
+    [ZYDIS_MNEMONIC_MOVZX] = h_data,
+    [ZYDIS_MNEMONIC_MUL] = h_arith,
+    [ZYDIS_MNEMONIC_NEG] = h_arith,
+    [ZYDIS_MNEMONIC_NOP] = h_sys,
+    [ZYDIS_MNEMONIC_NOT] = h_arith,
+    [ZYDIS_MNEMONIC_OR] = h_or,
+    [ZYDIS_MNEMONIC_OUT] = h_sys,
+    [ZYDIS_MNEMONIC_OUTSB] = h_string,
+    [ZYDIS_MNEMONIC_OUTSD] = h_string,
+    [ZYDIS_MNEMONIC_OUTSW] = h_string,
+    [ZYDIS_MNEMONIC_PAUSE] = h_sys,
+    [ZYDIS_MNEMONIC_POP] = h_stack,
+    [ZYDIS_MNEMONIC_POPA] = h_stack,
+    [ZYDIS_MNEMONIC_POPAD] = h_stack,
+    [ZYDIS_MNEMONIC_POPF] = h_stack,
+    [ZYDIS_MNEMONIC_POPFD] = h_stack,
+    [ZYDIS_MNEMONIC_POPFQ] = h_stack,
+    [ZYDIS_MNEMONIC_PREFETCH] = h_sys,
+    [ZYDIS_MNEMONIC_PREFETCHNTA] = h_sys,
+    [ZYDIS_MNEMONIC_PREFETCHT0] = h_sys,
+    [ZYDIS_MNEMONIC_PREFETCHT1] = h_sys,
+    [ZYDIS_MNEMONIC_PREFETCHT2] = h_sys,
+    [ZYDIS_MNEMONIC_PREFETCHW] = h_sys,
+    [ZYDIS_MNEMONIC_PUSH] = h_stack,
+    [ZYDIS_MNEMONIC_PUSHA] = h_stack,
+    [ZYDIS_MNEMONIC_PUSHAD] = h_stack,
+    [ZYDIS_MNEMONIC_PUSHF] = h_stack,
+    [ZYDIS_MNEMONIC_PUSHFD] = h_stack,
+    [ZYDIS_MNEMONIC_PUSHFQ] = h_stack,
+    [ZYDIS_MNEMONIC_RCL] = h_arith,
+    [ZYDIS_MNEMONIC_RCR] = h_arith,
+    [ZYDIS_MNEMONIC_RDMSR] = h_sys,
+    [ZYDIS_MNEMONIC_RDTSC] = h_sys,
+    [ZYDIS_MNEMONIC_RDTSCP] = h_sys,
+    [ZYDIS_MNEMONIC_RET] = h_flow,
+    [ZYDIS_MNEMONIC_ROL] = h_arith,
+    [ZYDIS_MNEMONIC_ROR] = h_arith,
+    [ZYDIS_MNEMONIC_SAHF] = h_sys,
+    [ZYDIS_MNEMONIC_SAR] = h_arith,
+    [ZYDIS_MNEMONIC_SBB] = h_sbb,
+    [ZYDIS_MNEMONIC_SCASB] = h_string,
+    [ZYDIS_MNEMONIC_SCASD] = h_string,
+    [ZYDIS_MNEMONIC_SCASQ] = h_string,
+    [ZYDIS_MNEMONIC_SCASW] = h_string,
+    [ZYDIS_MNEMONIC_SETB] = h_data,
+    [ZYDIS_MNEMONIC_SETBE] = h_data,
+    [ZYDIS_MNEMONIC_SETL] = h_data,
+    [ZYDIS_MNEMONIC_SETLE] = h_data,
+    [ZYDIS_MNEMONIC_SETNB] = h_data,
+    [ZYDIS_MNEMONIC_SETNBE] = h_data,
+    [ZYDIS_MNEMONIC_SETNL] = h_data,
+    [ZYDIS_MNEMONIC_SETNLE] = h_data,
+    [ZYDIS_MNEMONIC_SETNO] = h_data,
+    [ZYDIS_MNEMONIC_SETNP] = h_data,
+    [ZYDIS_MNEMONIC_SETNS] = h_data,
+    [ZYDIS_MNEMONIC_SETNZ] = h_data,
+    [ZYDIS_MNEMONIC_SETO] = h_data,
+    [ZYDIS_MNEMONIC_SETP] = h_data,
+    [ZYDIS_MNEMONIC_SETS] = h_data,
+    [ZYDIS_MNEMONIC_SETZ] = h_data,
+    [ZYDIS_MNEMONIC_SFENCE] = h_sys,
+    [ZYDIS_MNEMONIC_SGDT] = h_sys,
+    [ZYDIS_MNEMONIC_SHL] = h_arith,
+    [ZYDIS_MNEMONIC_SHLD] = h_arith,
+    [ZYDIS_MNEMONIC_SHR] = h_arith,
+    [ZYDIS_MNEMONIC_SHRD] = h_arith,
+    [ZYDIS_MNEMONIC_SIDT] = h_sys,
+    [ZYDIS_MNEMONIC_SLDT] = h_sys,
+    [ZYDIS_MNEMONIC_SMSW] = h_sys,
+    [ZYDIS_MNEMONIC_STC] = h_sys,
+    [ZYDIS_MNEMONIC_STD] = h_sys,
+    [ZYDIS_MNEMONIC_STI] = h_sys,
+    [ZYDIS_MNEMONIC_STOSB] = h_string,
+    [ZYDIS_MNEMONIC_STOSD] = h_string,
+    [ZYDIS_MNEMONIC_STOSQ] = h_string,
+    [ZYDIS_MNEMONIC_STOSW] = h_string,
+    [ZYDIS_MNEMONIC_STR] = h_sys,
+    [ZYDIS_MNEMONIC_SUB] = h_sub,
+    [ZYDIS_MNEMONIC_SWAPGS] = h_sys,
+    [ZYDIS_MNEMONIC_SYSCALL] = h_sys,
+    [ZYDIS_MNEMONIC_SYSRET] = h_sys,
+    [ZYDIS_MNEMONIC_TEST] = h_test,
+    [ZYDIS_MNEMONIC_WBINVD] = h_sys,
+    [ZYDIS_MNEMONIC_WRMSR] = h_sys,
+    [ZYDIS_MNEMONIC_XADD] = h_data,
+    [ZYDIS_MNEMONIC_XCHG] = h_data,
+    [ZYDIS_MNEMONIC_XLAT] = h_data,
+    [ZYDIS_MNEMONIC_XOR] = h_xor,
+};
+
+static void h_unimplemented(EmuCpu *c, const EmuInsn *in)
+{
+    emu_unimplemented(c, in);
+}
+
+EmuHandler *emu_handler_for(unsigned mnemonic)
+{
+    EmuHandler *h = mnemonic <= ZYDIS_MNEMONIC_MAX_VALUE ? handlers[mnemonic] : NULL;
+
+    return h ? h : h_unimplemented;
+}
+
 void emu_exec(EmuCpu *c, const EmuInsn *in)
 {
-    if (exec_data(c, in) || exec_arith(c, in) || exec_flow(c, in) || exec_stack(c, in) ||
-        exec_sys(c, in)) {
-        return;
-    }
-    switch (in->mnem) {
-    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSQ:
-    case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
-    case ZYDIS_MNEMONIC_STOSQ: case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW:
-    case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ: case ZYDIS_MNEMONIC_CMPSB:
-    case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSQ: case ZYDIS_MNEMONIC_SCASB:
-    case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ:
-    case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
-    case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-        exec_string(c, in);
-        return;
-    case ZYDIS_MNEMONIC_MOVSD:
-    case ZYDIS_MNEMONIC_CMPSD:
-        if (in->opmap == ZYDIS_OPCODE_MAP_DEFAULT) {   /* not the SSE forms */
-            exec_string(c, in);
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    emu_unimplemented(c, in);
+    in->fn(c, in);
 }
 
 void emu_step(EmuCpu *c)

@@ -31,6 +31,7 @@
 void emu_tlb_flush(EmuCpu *c)
 {
     memset(c->tlb, 0, sizeof(c->tlb));
+    c->fetch_vpage = 0;
 }
 
 /* ---- physical ---- */
@@ -53,7 +54,7 @@ uint64_t emu_read_phys(EmuCpu *c, uint64_t pa, unsigned size)
     uint64_t v = 0;
 
     if (p) {
-        memcpy(&v, p, size);
+        v = emu_ld(p, size);
         return v;
     }
     if (lapic_page(c, pa)) {
@@ -72,7 +73,7 @@ void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v)
     uint8_t *p = guest_ram_ptr(c->ram, pa, size);
 
     if (p) {
-        memcpy(p, &v, size);
+        emu_st(p, size, v);
         return;
     }
     if (lapic_page(c, pa)) {
@@ -287,7 +288,7 @@ uint64_t emu_read_lin(EmuCpu *c, uint64_t lin, unsigned size, bool sys)
     uint8_t *p = emu_lin_ptr(c, lin, size, ACC_READ, sys, &pa);
 
     if (G_LIKELY(p)) {
-        memcpy(&v, p, size);
+        v = emu_ld(p, size);
         return v;
     }
     if ((lin & 0xFFF) + size <= 4096) {
@@ -306,7 +307,7 @@ void emu_write_lin(EmuCpu *c, uint64_t lin, unsigned size, uint64_t v, bool sys)
     uint8_t *p = emu_lin_ptr(c, lin, size, ACC_WRITE, sys, &pa);
 
     if (G_LIKELY(p)) {
-        memcpy(p, &v, size);
+        emu_st(p, size, v);
         return;
     }
     if ((lin & 0xFFF) + size <= 4096) {
