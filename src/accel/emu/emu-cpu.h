@@ -137,14 +137,32 @@ struct EmuInsn {
 };
 
 typedef struct EmuDecodeEntry {
-    uint64_t pa;                 /* physical address of the first byte; ~0 = empty */
+    uint64_t pa;                 /* physical address of the first byte */
     uint64_t bytes[2];           /* the instruction's bytes, zero-padded ... */
     uint64_t mask[2];            /* ... and which of them belong to it */
-    uint8_t mode;
+    uint8_t mode;                /* MODE_* + 1; 0 = empty (zeroed memory is empty) */
     EmuInsn insn;
 } EmuDecodeEntry;
 
-#define EMU_DECODE_CACHE 4096    /* direct-mapped entries per vCPU */
+#define EMU_DECODE_CACHE 1024    /* direct-mapped entries per vCPU */
+
+/*
+ * A straight-line run of decoded instructions within one page, ending at
+ * the first control transfer (or size limits). Like a decode-cache entry it
+ * keeps its bytes and is used only while guest memory still holds them.
+ */
+#define EMU_BLOCK_INSNS 24
+#define EMU_BLOCK_BYTES 128
+#define EMU_BLOCK_CACHE 1024
+
+typedef struct EmuBlock {
+    uint64_t pa;
+    uint8_t mode;                /* MODE_* + 1; 0 = empty */
+    uint8_t n;
+    uint16_t len;
+    uint8_t bytes[EMU_BLOCK_BYTES];
+    EmuInsn insn[EMU_BLOCK_INSNS];
+} EmuBlock;
 
 typedef struct EmuTlbEntry {
     uint64_t vpage;              /* linear page | 1 (valid); 0 = empty */
@@ -197,12 +215,15 @@ struct EmuCpu {
 
     /* Caches. */
     EmuTlbEntry tlb[EMU_TLB_SIZE];
-    /* The code page of the last fetch (a copy of its TLB entry), valid for
-     * fetch_cpl until the next TLB flush; fetch_vpage is page | 1, 0 = empty. */
-    uint64_t fetch_vpage, fetch_ppage;
-    uint8_t *fetch_hva;
-    int fetch_cpl;
     EmuDecodeEntry *dcache;      /* EMU_DECODE_CACHE entries */
+    EmuBlock *blocks;            /* EMU_BLOCK_CACHE entries */
+    /*
+     * While a block runs: its code page (host address), and block_exit, set
+     * by what makes the rest of the block stale or premature: a mode or
+     * paging change, a store into the code page, hlt.
+     */
+    uintptr_t block_page;
+    bool block_exit;
     void *decoders;              /* ZydisDecoder[3] */
 
     /* Environment. */
@@ -278,8 +299,22 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
 /* ---- emu-exec.c ---- */
 void emu_exec(EmuCpu *c, const EmuInsn *in);
 EmuHandler *emu_handler_for(unsigned mnemonic);
+/* A handler specialised for the instruction's operand shape, or the generic one. */
+EmuHandler *emu_specialize(const EmuInsn *in);
 /* Executes one instruction at c->rip (fetch, decode, execute). */
 void emu_step(EmuCpu *c);
+/* Executes the block at c->rip (or one instruction); returns how many ran. */
+unsigned emu_run_block(EmuCpu *c);
+/* The block at c->rip, decoded or from the cache; NULL: use emu_step. */
+const EmuBlock *emu_block_get(EmuCpu *c);
+
+/* Stores into the running block's code page end the block (self-modifying code). */
+static inline void emu_note_store(EmuCpu *c, const void *hva)
+{
+    if (__builtin_expect(((uintptr_t)hva & ~(uintptr_t)0xFFF) == c->block_page, 0)) {
+        c->block_exit = true;
+    }
+}
 
 /* ---- helpers shared by the parts ---- */
 static inline uint64_t emu_mask(unsigned size)

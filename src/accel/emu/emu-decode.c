@@ -31,10 +31,9 @@ bool emu_decode_init(EmuCpu *c)
         }
     }
     c->decoders = d;
-    c->dcache = g_new(EmuDecodeEntry, EMU_DECODE_CACHE);
-    for (unsigned i = 0; i < EMU_DECODE_CACHE; i++) {
-        c->dcache[i].pa = ~0ull;
-    }
+    /* Zeroed (empty) and left untouched until used: no RSS for unused entries. */
+    c->dcache = g_new0(EmuDecodeEntry, EMU_DECODE_CACHE);
+    c->blocks = g_new0(EmuBlock, EMU_BLOCK_CACHE);
     return true;
 }
 
@@ -42,8 +41,10 @@ void emu_decode_destroy(EmuCpu *c)
 {
     g_free(c->decoders);
     g_free(c->dcache);
+    g_free(c->blocks);
     c->decoders = NULL;
     c->dcache = NULL;
+    c->blocks = NULL;
 }
 
 static uint8_t conv_reg(ZydisRegister r)
@@ -137,7 +138,6 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
     }
     memset(out, 0, sizeof(*out));
     out->mnem = (uint16_t)zi.mnemonic;
-    out->fn = emu_handler_for(zi.mnemonic);
     out->len = zi.length;
     out->opsize = (uint8_t)(zi.operand_width / 8);
     out->addrsize = (uint8_t)(zi.address_width / 8);
@@ -168,6 +168,7 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
             out->op[i].val = zi.raw.disp.value;
         }
     }
+    out->fn = emu_specialize(out);
     return true;
 }
 
@@ -221,6 +222,19 @@ static const EmuInsn *decode_slow(EmuCpu *c, uint64_t lin, EmuInsn *scratch)
     return scratch;
 }
 
+/* Host address of the code byte at lin (through the fetch-page cache), NULL if not RAM. */
+static const uint8_t *fetch_ptr(EmuCpu *c, uint64_t lin, uint64_t *pa)
+{
+    const EmuTlbEntry *e = &c->tlb[(lin >> 12) % EMU_TLB_SIZE];
+
+    if (G_LIKELY(e->vpage == ((lin & ~0xFFFull) | 1) && e->hva && e->exec_ok &&
+                 (c->cpl != 3 || e->user_ok))) {
+        *pa = e->ppage | (lin & 0xFFF);
+        return e->hva + (lin & 0xFFF);
+    }
+    return emu_lin_ptr(c, lin, 1, ACC_EXEC, false, pa);
+}
+
 static inline void load16(const uint8_t *p, uint64_t w[2])
 {
     memcpy(w, p, 16);
@@ -234,35 +248,108 @@ const EmuInsn *emu_fetch_decode(EmuCpu *c)
     EmuDecodeEntry *e;
 
     /* The fast path reads 16 bytes at once, so it needs them in this page. */
-    if (avail < 16) {
-        return decode_slow(c, lin, &c->slow_insn);
-    }
-    if (G_LIKELY(((lin & ~0xFFFull) | 1) == c->fetch_vpage && c->cpl == c->fetch_cpl)) {
-        p = c->fetch_hva + (lin & 0xFFF);
-        pa = c->fetch_ppage | (lin & 0xFFF);
-    } else if ((p = emu_lin_ptr(c, lin, 1, ACC_EXEC, false, &pa))) {
-        c->fetch_vpage = (lin & ~0xFFFull) | 1;
-        c->fetch_ppage = pa & ~0xFFFull;
-        c->fetch_hva = (uint8_t *)p - (lin & 0xFFF);
-        c->fetch_cpl = c->cpl;
-    } else {
+    if (avail < 16 || !(p = fetch_ptr(c, lin, &pa))) {
         return decode_slow(c, lin, &c->slow_insn);
     }
     e = &c->dcache[(pa ^ (pa >> 13)) % EMU_DECODE_CACHE];
     load16(p, w);
-    if (G_LIKELY(e->pa == pa && e->mode == c->mode && (w[0] & e->mask[0]) == e->bytes[0] &&
+    if (G_LIKELY(e->pa == pa && e->mode == c->mode + 1 && (w[0] & e->mask[0]) == e->bytes[0] &&
                  (w[1] & e->mask[1]) == e->bytes[1])) {
         return &e->insn;
     }
     if (!emu_decode_bytes(c->decoders, c->mode, p, 15, &e->insn)) {
-        e->pa = ~0ull;
+        e->mode = 0;
         undefined(c, p, 15);
     }
     e->pa = pa;
-    e->mode = c->mode;
+    e->mode = (uint8_t)(c->mode + 1);
     e->mask[0] = e->insn.len >= 8 ? ~0ull : (1ull << (8 * e->insn.len)) - 1;
     e->mask[1] = e->insn.len <= 8 ? 0 : (1ull << (8 * (e->insn.len - 8))) - 1;
     e->bytes[0] = w[0] & e->mask[0];
     e->bytes[1] = w[1] & e->mask[1];
     return &e->insn;
+}
+
+/* Instructions after which a block ends: every control transfer. */
+static bool ends_block(unsigned mnem)
+{
+    switch (mnem) {
+    case ZYDIS_MNEMONIC_JMP: case ZYDIS_MNEMONIC_CALL: case ZYDIS_MNEMONIC_RET:
+    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB:
+    case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ:
+    case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE: case ZYDIS_MNEMONIC_JS:
+    case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE:
+    case ZYDIS_MNEMONIC_JNLE: case ZYDIS_MNEMONIC_JCXZ: case ZYDIS_MNEMONIC_JECXZ:
+    case ZYDIS_MNEMONIC_JRCXZ: case ZYDIS_MNEMONIC_LOOP: case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE: case ZYDIS_MNEMONIC_INT: case ZYDIS_MNEMONIC_INT1:
+    case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO: case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ: case ZYDIS_MNEMONIC_SYSCALL:
+    case ZYDIS_MNEMONIC_SYSRET: case ZYDIS_MNEMONIC_HLT: case ZYDIS_MNEMONIC_UD2:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, uint64_t pa)
+{
+    unsigned room = 4096 - (unsigned)(lin & 0xFFF), off = 0, n = 0;
+
+    /* Each instruction is decoded from 15 bytes that must lie in this page. */
+    while (n < EMU_BLOCK_INSNS && off + 16 <= room && off + 15 <= EMU_BLOCK_BYTES &&
+           emu_decode_bytes(c->decoders, c->mode, p + off, 15, &b->insn[n])) {
+        off += b->insn[n].len;
+        if (ends_block(b->insn[n++].mnem)) {
+            break;
+        }
+    }
+    b->n = (uint8_t)n;
+    b->len = (uint16_t)off;
+    b->pa = pa;
+    b->mode = n ? (uint8_t)(c->mode + 1) : 0;
+    memcpy(b->bytes, p, off);
+}
+
+/* The block's bytes against memory, a word at a time (inline: libc's
+ * memcmp call costs more than the comparison for these short runs). */
+static inline bool same_bytes(const EmuBlock *b, const uint8_t *p)
+{
+    unsigned i = 0;
+    uint64_t x, y;
+
+    for (; i + 8 <= b->len; i += 8) {
+        memcpy(&x, b->bytes + i, 8);
+        memcpy(&y, p + i, 8);
+        if (x != y) {
+            return false;
+        }
+    }
+    for (; i < b->len; i++) {
+        if (b->bytes[i] != p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const EmuBlock *emu_block_get(EmuCpu *c)
+{
+    uint64_t lin = fetch_lin(c, c->rip), pa;
+    const uint8_t *p;
+    EmuBlock *b;
+
+    if (4096 - (lin & 0xFFF) < 16 || !(p = fetch_ptr(c, lin, &pa))) {
+        return NULL;
+    }
+    c->block_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
+    b = &c->blocks[(pa ^ (pa >> 12)) % EMU_BLOCK_CACHE];
+    if (G_LIKELY(b->pa == pa && b->mode == c->mode + 1 && same_bytes(b, p))) {
+        return b;
+    }
+    block_build(c, b, p, lin, pa);
+    if (!b->n) {
+        return NULL;     /* undecodable first instruction: emu_step raises #UD */
+    }
+    return b;
 }

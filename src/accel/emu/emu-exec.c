@@ -104,6 +104,7 @@ static inline void loc_write(EmuCpu *c, const Loc *l, uint64_t v)
     if (!l->mem) {
         reg_write(c, l->reg, l->size, v);
     } else if (l->hva) {
+        emu_note_store(c, l->hva);
         emu_st(l->hva, l->size, v);
     } else {
         emu_write_lin(c, l->lin, l->size, v, false);
@@ -182,6 +183,7 @@ static uint64_t rmw(EmuCpu *c, const EmuInsn *in, const Loc *l, RmwFn *fn, uint6
             fl = c->rflags;
             new = fn(c, old, arg, l->size, &fl);
         } while (store && !cas(l->hva, l->size, &old, new));
+        emu_note_store(c, l->hva);
     } else {
         old = loc_read(c, l);
         fl = c->rflags;
@@ -930,6 +932,7 @@ static bool exec_privileged(EmuCpu *c, const EmuInsn *in)
     case ZYDIS_MNEMONIC_HLT:
         need_cpl0(c);
         c->halted = true;
+        c->block_exit = true;
         return true;
     case ZYDIS_MNEMONIC_LGDT: exec_dtr(c, in, &c->gdtr, true); return true;
     case ZYDIS_MNEMONIC_LIDT: exec_dtr(c, in, &c->idtr, true); return true;
@@ -1403,7 +1406,7 @@ static void h_mov(EmuCpu *c, const EmuInsn *in)
     const EmuOp *d = &in->op[0], *s = &in->op[1];
     unsigned size = opsz(in, 0);
 
-    if (d->kind == OPK_REG && d->reg < EREG_SEG && s->kind != OPK_REG) {
+    if (d->kind == OPK_REG && d->reg < EREG_SEG && (s->kind != OPK_REG || s->reg < EREG_SEG)) {
         reg_write(c, d->reg, size, op_read(c, in, 1, size));
     } else if (s->kind == OPK_REG && s->reg < EREG_SEG && d->kind != OPK_REG) {
         op_write(c, in, 0, size, reg_read(c, s->reg, size));
@@ -1633,6 +1636,204 @@ static EmuHandler *const handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
     [ZYDIS_MNEMONIC_XOR] = h_xor,
 };
 
+/* ---- specialised handlers for the most common operand shapes ----
+ * Chosen once at decode time (emu_specialize); each falls back to the
+ * generic handler for anything its fast path does not cover (MMIO,
+ * page-crossing accesses), so behaviour is the same, only cheaper. */
+
+static inline bool is_gpr(const EmuOp *o)
+{
+    return o->kind == OPK_REG && o->reg < 16;
+}
+
+/* Host address of a memory operand in RAM (TLB hit or fill), NULL otherwise. */
+static inline uint8_t *mem_fast(EmuCpu *c, const EmuInsn *in, const EmuOp *o, unsigned size,
+                                int acc)
+{
+    uint64_t lin = emu_seg_lin_fast(c, o->seg, op_ea(c, in, o), size, acc);
+
+    return emu_lin_ptr_fast(c, lin, size, acc);
+}
+
+static void h_mov_rr(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned s = in->op[0].size;
+
+    reg_write(c, in->op[0].reg, s, c->gpr[in->op[1].reg] & emu_mask(s));
+}
+
+static void h_mov_ri(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned s = in->op[0].size;
+
+    reg_write(c, in->op[0].reg, s, (uint64_t)in->op[1].val & emu_mask(s));
+}
+
+static void h_mov_rm(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned s = in->op[0].size;
+    const uint8_t *p = mem_fast(c, in, &in->op[1], s, ACC_READ);
+
+    if (G_UNLIKELY(!p)) {
+        h_mov(c, in);
+        return;
+    }
+    reg_write(c, in->op[0].reg, s, emu_ld(p, s));
+}
+
+static void h_mov_mr(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned s = in->op[1].size;
+    uint8_t *p = mem_fast(c, in, &in->op[0], s, ACC_WRITE);
+
+    if (G_UNLIKELY(!p)) {
+        h_mov(c, in);
+        return;
+    }
+    emu_note_store(c, p);
+    emu_st(p, s, c->gpr[in->op[1].reg]);
+}
+
+#define ALU_FAST(name, aop)                                                          \
+    static void h_##name##_rr(EmuCpu *c, const EmuInsn *in)                         \
+    {                                                                               \
+        unsigned s = in->op[0].size;                                                \
+        uint64_t fl = c->rflags;                                                    \
+        uint64_t r = alu_op(aop, c->gpr[in->op[0].reg], c->gpr[in->op[1].reg], s, &fl); \
+                                                                                    \
+        if (aop != ALU_CMP) {                                                        \
+            reg_write(c, in->op[0].reg, s, r);                                      \
+        }                                                                           \
+        c->rflags = fl;                                                             \
+    }                                                                               \
+    static void h_##name##_ri(EmuCpu *c, const EmuInsn *in)                         \
+    {                                                                               \
+        unsigned s = in->op[0].size;                                                \
+        uint64_t fl = c->rflags;                                                    \
+        uint64_t r = alu_op(aop, c->gpr[in->op[0].reg], (uint64_t)in->op[1].val, s, &fl); \
+                                                                                    \
+        if (aop != ALU_CMP) {                                                        \
+            reg_write(c, in->op[0].reg, s, r);                                      \
+        }                                                                           \
+        c->rflags = fl;                                                             \
+    }
+ALU_FAST(add, ALU_ADD)
+ALU_FAST(or, ALU_OR)
+ALU_FAST(and, ALU_AND)
+ALU_FAST(sub, ALU_SUB)
+ALU_FAST(xor, ALU_XOR)
+ALU_FAST(cmp, ALU_CMP)
+
+static void h_test_rr(EmuCpu *c, const EmuInsn *in)
+{
+    alu_logic(c->gpr[in->op[0].reg] & c->gpr[in->op[1].reg], in->op[0].size, &c->rflags);
+}
+
+#define SHIFT_FAST(name, aop)                                                        \
+    static void h_##name##_ri(EmuCpu *c, const EmuInsn *in)                         \
+    {                                                                               \
+        unsigned s = in->op[0].size;                                                \
+        unsigned cnt = (unsigned)in->op[1].val & (s == 8 ? 0x3F : 0x1F);            \
+        uint64_t fl = c->rflags;                                                    \
+                                                                                    \
+        if (!cnt) {                                                                 \
+            exec_shift(c, in, aop);                                                  \
+            return;                                                                 \
+        }                                                                           \
+        reg_write(c, in->op[0].reg, s, alu_shift(aop, c->gpr[in->op[0].reg], cnt, s, &fl)); \
+        c->rflags = fl;                                                             \
+    }
+SHIFT_FAST(shl, SH_SHL)
+SHIFT_FAST(shr, SH_SHR)
+SHIFT_FAST(sar, SH_SAR)
+
+static void h_imul_rr(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned s = in->op[0].size;
+    __int128 p = (__int128)(int64_t)emu_sext(c->gpr[in->op[0].reg], s) *
+                 (int64_t)emu_sext(c->gpr[in->op[1].reg], s);
+    uint64_t lo = (uint64_t)p & emu_mask(s);
+
+    reg_write(c, in->op[0].reg, s, lo);
+    set_mul_flags(c, (__int128)(int64_t)emu_sext(lo, s) != p, lo, s);
+}
+
+/* Near call/ret in 64-bit code with the stack slot in RAM; else generic. */
+static void h_call_rel64(EmuCpu *c, const EmuInsn *in)
+{
+    uint64_t sp = c->gpr[R_SP] - 8;
+    uint8_t *p;
+
+    if (!c->long64 || !(p = emu_lin_ptr_fast(c, emu_seg_lin_fast(c, S_SS, sp, 8, ACC_WRITE), 8,
+                                             ACC_WRITE))) {
+        exec_flow(c, in);
+        return;
+    }
+    emu_note_store(c, p);
+    emu_st(p, 8, c->next_rip);
+    c->gpr[R_SP] = sp;
+    c->next_rip += (uint64_t)in->op[0].val;
+}
+
+static void h_ret64(EmuCpu *c, const EmuInsn *in)
+{
+    uint64_t sp = c->gpr[R_SP];
+    const uint8_t *p;
+
+    if (!c->long64 || !(p = emu_lin_ptr_fast(c, emu_seg_lin_fast(c, S_SS, sp, 8, ACC_READ), 8,
+                                             ACC_READ))) {
+        exec_flow(c, in);
+        return;
+    }
+    c->next_rip = emu_ld(p, 8);
+    c->gpr[R_SP] = sp + 8;
+}
+
+/* The shapes above, in 64-bit code; everything else keeps the generic handler. */
+EmuHandler *emu_specialize(const EmuInsn *in)
+{
+    const EmuOp *a = &in->op[0], *b = &in->op[1];
+    bool rr = in->nops == 2 && is_gpr(a) && is_gpr(b) && a->size == b->size && a->size >= 4;
+    bool ri = in->nops == 2 && is_gpr(a) && b->kind == OPK_IMM && a->size >= 4;
+    bool plain = !(in->flags & (INSN_LOCK | INSN_REP | INSN_REPNE));
+
+    if (!plain) {
+        return emu_handler_for(in->mnem);
+    }
+    switch (in->mnem) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (rr) return h_mov_rr;
+        if (ri) return h_mov_ri;
+        if (is_gpr(a) && a->size >= 4 && b->kind == OPK_MEM) return h_mov_rm;
+        if (is_gpr(b) && b->size >= 4 && a->kind == OPK_MEM && in->nops == 2) return h_mov_mr;
+        break;
+    case ZYDIS_MNEMONIC_ADD: if (rr) return h_add_rr; if (ri) return h_add_ri; break;
+    case ZYDIS_MNEMONIC_OR:  if (rr) return h_or_rr;  if (ri) return h_or_ri;  break;
+    case ZYDIS_MNEMONIC_AND: if (rr) return h_and_rr; if (ri) return h_and_ri; break;
+    case ZYDIS_MNEMONIC_SUB: if (rr) return h_sub_rr; if (ri) return h_sub_ri; break;
+    case ZYDIS_MNEMONIC_XOR: if (rr) return h_xor_rr; if (ri) return h_xor_ri; break;
+    case ZYDIS_MNEMONIC_CMP: if (rr) return h_cmp_rr; if (ri) return h_cmp_ri; break;
+    case ZYDIS_MNEMONIC_TEST: if (rr) return h_test_rr; break;
+    case ZYDIS_MNEMONIC_SHL: if (ri) return h_shl_ri; break;
+    case ZYDIS_MNEMONIC_SHR: if (ri) return h_shr_ri; break;
+    case ZYDIS_MNEMONIC_SAR: if (ri) return h_sar_ri; break;
+    case ZYDIS_MNEMONIC_IMUL: if (rr && in->opcode == 0xAF) return h_imul_rr; break;
+    case ZYDIS_MNEMONIC_CALL:
+        if (in->nops == 1 && a->kind == OPK_IMM && !(in->flags & INSN_FAR) && in->opsize == 8) {
+            return h_call_rel64;
+        }
+        break;
+    case ZYDIS_MNEMONIC_RET:
+        if (in->nops == 0 && in->opcode == 0xC3 && in->opsize == 8) {
+            return h_ret64;
+        }
+        break;
+    default:
+        break;
+    }
+    return emu_handler_for(in->mnem);
+}
+
 static void h_unimplemented(EmuCpu *c, const EmuInsn *in)
 {
     emu_unimplemented(c, in);
@@ -1650,16 +1851,51 @@ void emu_exec(EmuCpu *c, const EmuInsn *in)
     in->fn(c, in);
 }
 
-void emu_step(EmuCpu *c)
+/* Runs one decoded instruction at c->rip; returns its fall-through address. */
+static inline uint64_t exec_one(EmuCpu *c, const EmuInsn *in, uint64_t ripmask)
 {
-    const EmuInsn *in;
+    uint64_t fall = (c->rip + in->len) & ripmask;
 
     c->insn_rip = c->rip;
-    in = emu_fetch_decode(c);
-    c->next_rip = c->rip + in->len;
-    if (!c->long64) {
-        c->next_rip &= c->mode == MODE_16 ? 0xFFFFull : 0xFFFFFFFFull;
-    }
-    emu_exec(c, in);
+    c->next_rip = fall;
+    c->sti_shadow = false;       /* sti/mov ss set it again for the next one */
+    in->fn(c, in);
     c->rip = c->next_rip;
+    return fall;
+}
+
+/* IP wraps at 16 bits in 16-bit code and at 32 bits outside long mode. */
+static inline uint64_t rip_mask(const EmuCpu *c)
+{
+    return c->long64 ? ~0ull : c->mode == MODE_16 ? 0xFFFFull : 0xFFFFFFFFull;
+}
+
+void emu_step(EmuCpu *c)
+{
+    const EmuInsn *in = emu_fetch_decode(c);
+
+    exec_one(c, in, rip_mask(c));
+}
+
+unsigned emu_run_block(EmuCpu *c)
+{
+    const EmuBlock *b = emu_block_get(c);
+    uint64_t ripmask = rip_mask(c);
+    unsigned i;
+
+    if (!b) {
+        emu_step(c);
+        return 1;
+    }
+    c->block_exit = false;
+    for (i = 0; i < b->n;) {
+        uint64_t fall = exec_one(c, &b->insn[i++], ripmask);
+
+        /* A taken branch, a mode or paging change, hlt or a store into
+         * this code page: the rest of the block may not apply any more. */
+        if (c->next_rip != fall || c->block_exit) {
+            break;
+        }
+    }
+    return i;
 }

@@ -31,7 +31,7 @@
 void emu_tlb_flush(EmuCpu *c)
 {
     memset(c->tlb, 0, sizeof(c->tlb));
-    c->fetch_vpage = 0;
+    c->block_exit = true;
 }
 
 /* ---- physical ---- */
@@ -307,6 +307,7 @@ void emu_write_lin(EmuCpu *c, uint64_t lin, unsigned size, uint64_t v, bool sys)
     uint8_t *p = emu_lin_ptr(c, lin, size, ACC_WRITE, sys, &pa);
 
     if (G_LIKELY(p)) {
+        emu_note_store(c, p);
         emu_st(p, size, v);
         return;
     }

@@ -33,6 +33,7 @@ void emu_update_mode(EmuCpu *c)
 {
     const EmuSeg *cs = &c->seg[S_CS];
 
+    c->block_exit = true;    /* instructions decoded for the old mode are stale */
     c->long64 = (c->efer & EFER_LMA) && (cs->attr & SEG_L);
     if (c->long64) {
         c->mode = MODE_64;

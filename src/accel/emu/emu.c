@@ -281,8 +281,8 @@ static bool emu_vcpu_run(Vcpu *cpu)
             halt_wait(v, bus);
             continue;
         }
-        for (unsigned i = 0; i < EMU_TIMER_POLL_INSNS; i++) {
-            emu_step(c);
+        for (unsigned i = 0; i < EMU_TIMER_POLL_INSNS;) {
+            i += emu_run_block(c);
             /* With IF=0 a pending IRR bit (the test guest polls them) is no
              * reason to stop; INIT/SIPI/NMI wait for the next timer poll. */
             if (G_UNLIKELY(((c->rflags & FL_IF) && emu_lapic_has_events(c->lapic)) ||
