@@ -912,6 +912,7 @@ static bool exec_flags(EmuCpu *c, const EmuInsn *in)
         check_if_change(c);
         if (!(c->rflags & FL_IF)) {
             c->sti_shadow = true;     /* sti; hlt must not miss the interrupt */
+            c->block_exit = true;
         }
         c->rflags |= FL_IF;
         return true;
@@ -1211,6 +1212,7 @@ static bool exec_stack(EmuCpu *c, const EmuInsn *in)
             emu_pop(c, in->opsize);       /* ... and popped for real once it did not */
             if (in->op[0].reg == EREG_SEG + S_SS) {
                 c->sti_shadow = true;
+                c->block_exit = true;
             }
         } else {
             uint64_t sp = c->gpr[R_SP];
@@ -1729,6 +1731,11 @@ static void h_test_rr(EmuCpu *c, const EmuInsn *in)
     alu_logic(c->gpr[in->op[0].reg] & c->gpr[in->op[1].reg], in->op[0].size, &c->rflags);
 }
 
+static void h_lea(EmuCpu *c, const EmuInsn *in)
+{
+    reg_write(c, in->op[0].reg, in->op[0].size, op_ea(c, in, &in->op[1]));
+}
+
 #define SHIFT_FAST(name, aop)                                                        \
     static void h_##name##_ri(EmuCpu *c, const EmuInsn *in)                         \
     {                                                                               \
@@ -1814,6 +1821,7 @@ EmuHandler *emu_specialize(const EmuInsn *in)
     case ZYDIS_MNEMONIC_XOR: if (rr) return h_xor_rr; if (ri) return h_xor_ri; break;
     case ZYDIS_MNEMONIC_CMP: if (rr) return h_cmp_rr; if (ri) return h_cmp_ri; break;
     case ZYDIS_MNEMONIC_TEST: if (rr) return h_test_rr; break;
+    case ZYDIS_MNEMONIC_LEA: if (is_gpr(a) && a->size >= 4) return h_lea; break;
     case ZYDIS_MNEMONIC_SHL: if (ri) return h_shl_ri; break;
     case ZYDIS_MNEMONIC_SHR: if (ri) return h_shr_ri; break;
     case ZYDIS_MNEMONIC_SAR: if (ri) return h_sar_ri; break;
@@ -1858,7 +1866,6 @@ static inline uint64_t exec_one(EmuCpu *c, const EmuInsn *in, uint64_t ripmask)
 
     c->insn_rip = c->rip;
     c->next_rip = fall;
-    c->sti_shadow = false;       /* sti/mov ss set it again for the next one */
     in->fn(c, in);
     c->rip = c->next_rip;
     return fall;
@@ -1874,6 +1881,7 @@ void emu_step(EmuCpu *c)
 {
     const EmuInsn *in = emu_fetch_decode(c);
 
+    c->sti_shadow = false;       /* the shadow covered the previous instruction */
     exec_one(c, in, rip_mask(c));
 }
 
@@ -1888,6 +1896,10 @@ unsigned emu_run_block(EmuCpu *c)
         return 1;
     }
     c->block_exit = false;
+    /* sti and mov/pop ss end their block, so a shadow they set covers
+     * exactly this block's first instruction: interrupts are only taken
+     * between blocks. */
+    c->sti_shadow = false;
     for (i = 0; i < b->n;) {
         uint64_t fall = exec_one(c, &b->insn[i++], ripmask);
 
