@@ -9,6 +9,7 @@
 #define STRATUS_ACCEL_H
 
 #include "machine.h"
+#include "accel/x86-cpu-state.h"
 
 typedef struct X86BootState X86BootState;
 
@@ -39,6 +40,27 @@ struct AccelOps {
     /* Make vcpu_run return soon. Any thread. */
     void (*vcpu_kick)(Vcpu *cpu);
     void (*vcpu_destroy)(Vcpu *cpu);
+    /*
+     * The vCPU's architectural state (x86-cpu-state.h), for snapshots and
+     * migration. Called on the main thread with the machine lock held and
+     * the vCPU parked: after cpus_pause_all() (or before its thread ever
+     * ran), never while vcpu_run may be executing. NULL when the
+     * accelerator runs no vCPU (qtest).
+     *
+     * get fills every field of *st (version included). It may complete
+     * what the vCPU would do first thing anyway (kvm: acting on a latched
+     * INIT or SIPI; emu: moving a due LAPIC timer expiry into IRR), never
+     * anything the guest could tell apart.
+     *
+     * set checks the whole state first (x86_vcpu_state_check plus the
+     * accelerator's own limits) and on a problem returns false with *err
+     * and the vCPU unchanged. An error from the hypervisor while loading
+     * (kvm ioctls) can leave the vCPU partly loaded: reset it or give up
+     * the VM. Loading the LAPIC does not touch the IOAPIC/PIC/PIT, which
+     * are VM state.
+     */
+    bool (*vcpu_get_state)(Vcpu *cpu, X86VcpuState *st, GError **err);
+    bool (*vcpu_set_state)(Vcpu *cpu, const X86VcpuState *st, GError **err);
     /* Drive a GSI (IOAPIC pin). */
     void (*set_irq)(Machine *m, unsigned gsi, bool level);
     /* NULL when unsupported (see machine_add_irqfd). */

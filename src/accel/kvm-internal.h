@@ -30,6 +30,7 @@ typedef struct KvmState {
     bool cap_xcrs;
     bool cap_vcpu_events;
     bool cap_tsc_deadline;
+    bool cap_debugregs;
     unsigned nr_slots;           /* user memory slots in use */
     unsigned nr_vcpus;           /* vCPUs created and not yet destroyed */
     /*
@@ -67,6 +68,9 @@ bool kvm_x86_vm_init(Machine *m, KvmState *s, GError **err);
 /* After KVM_CREATE_VCPU: CPUID, LAPIC image, MSRs. */
 bool kvm_x86_vcpu_init(Vcpu *cpu, GError **err);
 bool kvm_x86_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err);
+/* AccelOps.vcpu_get_state / vcpu_set_state (the vCPU parked). */
+bool kvm_x86_vcpu_get_state(Vcpu *cpu, X86VcpuState *st, GError **err);
+bool kvm_x86_vcpu_set_state(Vcpu *cpu, const X86VcpuState *st, GError **err);
 /*
  * Logs "vcpu N: <what>" plus RIP/RSP/CR0/CR3/CR4/EFER/CS/SS. fatal: through
  * log_error and as "stratus: error: vcpu N: ..." on stderr; else log_info.

@@ -136,6 +136,7 @@ static bool kvm_init(Machine *m, GError **err)
     s->cap_vcpu_events = ioctl(s->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_EVENTS) > 0;
     s->cap_tsc_deadline =
         ioctl(s->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    s->cap_debugregs = ioctl(s->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DEBUGREGS) > 0;
 
     if (ioctl(s->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
         set_error_errno(err, errno, "KVM_SET_TSS_ADDR");
@@ -643,6 +644,8 @@ const AccelOps kvm_accel_ops = {
     .vcpu_run = kvm_vcpu_run,
     .vcpu_kick = kvm_vcpu_kick,
     .vcpu_destroy = kvm_vcpu_destroy,
+    .vcpu_get_state = kvm_x86_vcpu_get_state,
+    .vcpu_set_state = kvm_x86_vcpu_set_state,
     .set_irq = kvm_set_irq,
     .add_irqfd = kvm_add_irqfd,
     .remove_irqfd = kvm_remove_irqfd,

@@ -882,5 +882,6 @@ const AccelOps qtest_accel_ops = {
     .vcpu_kick = qtest_vcpu_kick,
     .vcpu_destroy = qtest_vcpu_destroy,
     .set_irq = qtest_set_irq,
+    /* vcpu_get_state / vcpu_set_state: NULL, no vCPU ever runs. */
     /* add_irqfd / ioeventfd: NULL, devices fall back to MMIO handlers and irq_set_level. */
 };

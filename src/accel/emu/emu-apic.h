@@ -165,6 +165,34 @@ bool emu_lapic_is_bsp(EmuLapic *l);
 bool emu_lapic_waiting_for_sipi(EmuLapic *l);
 
 /*
+ * Saving and loading one LAPIC with its vCPU parked (accel.h vcpu_get_state).
+ * regs is the first KiB of the register page as KVM's struct
+ * kvm_lapic_state has it: each register's 32-bit little-endian value at its
+ * MMIO offset, TMCCT being the current count at the save (a load restarts
+ * the timer from it; a TSC-deadline timer from tsc_deadline). The other
+ * fields are the state the page does not show.
+ */
+typedef struct EmuLapicState {
+    uint8_t regs[1024];
+    uint64_t apic_base;          /* IA32_APIC_BASE, BSP bit included */
+    uint64_t tsc_deadline;       /* IA32_TSC_DEADLINE, 0: disarmed */
+    int64_t tsc_offset;          /* as emu_lapic_set_tsc_offset */
+    uint32_t esr_pending;        /* errors since the last ESR write */
+    unsigned events;             /* EMU_LAPIC_EV_* the CPU has not taken */
+    uint8_t sipi_vector;         /* with EMU_LAPIC_EV_SIPI */
+    bool wait_for_sipi;          /* INIT accepted, SIPI not yet */
+    bool extint_latched;         /* an ExtINT message from the IOAPIC */
+} EmuLapicState;
+void emu_lapic_save(EmuLapic *l, EmuLapicState *s);
+/*
+ * false, changing nothing, if apic_base has reserved bits set (as
+ * emu_lapic_set_apic_base). Read-only registers (LVR, PPR) are ignored and
+ * writable ones masked as guest writes are. Wakes nobody: the vCPU is parked
+ * and looks at its events when it runs again.
+ */
+bool emu_lapic_load(EmuLapic *l, const EmuLapicState *s);
+
+/*
  * Interrupt delivery (IOAPIC redirection, MSI-style). dest is the 8-bit xAPIC
  * destination (0xFF = broadcast); logical selects flat/cluster matching by
  * each LAPIC's DFR/LDR. Lowest priority goes to the lowest-index match.

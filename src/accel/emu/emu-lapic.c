@@ -830,6 +830,92 @@ bool emu_lapic_waiting_for_sipi(EmuLapic *l)
     return v;
 }
 
+/* ---- saving and loading (the vCPU is parked) ---- */
+
+static void page_put(uint8_t *regs, uint32_t offset, uint32_t value)
+{
+    uint32_t v = GUINT32_TO_LE(value);
+
+    memcpy(regs + offset, &v, sizeof(v));
+}
+
+static uint32_t page_get(const uint8_t *regs, uint32_t offset)
+{
+    uint32_t v;
+
+    memcpy(&v, regs + offset, sizeof(v));
+    return GUINT32_FROM_LE(v);
+}
+
+void emu_lapic_save(EmuLapic *l, EmuLapicState *s)
+{
+    memset(s, 0, sizeof(*s));
+    g_mutex_lock(&l->lock);
+    /* An expiry the vCPU has not polled yet goes to IRR first, as it would. */
+    timer_poll_locked(l, emu_now(l->bus));
+    update_hint(l);
+    for (uint32_t offset = 0; offset < sizeof(s->regs); offset += 0x10) {
+        page_put(s->regs, offset, read_reg(l, offset));
+    }
+    s->apic_base = l->apic_base;
+    s->tsc_deadline = timer_mode(l) == TIMER_TSC_DEADLINE ? l->tsc_deadline : 0;
+    s->tsc_offset = l->tsc_offset;
+    s->esr_pending = l->esr_pending;
+    s->events = l->events;
+    s->sipi_vector = l->sipi_vector;
+    s->wait_for_sipi = l->wait_for_sipi;
+    s->extint_latched = l->extint_latched;
+    g_mutex_unlock(&l->lock);
+}
+
+bool emu_lapic_load(EmuLapic *l, const EmuLapicState *s)
+{
+    const uint64_t reserved = ~((1ULL << EMU_APIC_PHYS_BITS) - 1) | 0x2FF | APIC_BASE_X2APIC;
+    const uint8_t *r = s->regs;
+
+    if (s->apic_base & reserved) {
+        return false;
+    }
+    g_mutex_lock(&l->lock);
+    l->apic_base = s->apic_base;
+    l->id = page_get(r, APIC_ID) & 0xFF000000;
+    l->tpr = page_get(r, APIC_TPR) & 0xFF;
+    l->ldr = page_get(r, APIC_LDR) & 0xFF000000;
+    l->dfr = page_get(r, APIC_DFR) | 0x0FFFFFFF;
+    l->svr = page_get(r, APIC_SVR) & 0x3FF;
+    l->esr = page_get(r, APIC_ESR) & 0xFF;
+    l->esr_pending = s->esr_pending & 0xFF;
+    l->icr_lo = page_get(r, APIC_ICR_LO) & ICR_WRITABLE;
+    l->icr_hi = page_get(r, APIC_ICR_HI) & 0xFF000000;
+    for (unsigned i = 0; i < EMU_LAPIC_NR_LVT; i++) {
+        l->lvt[i] = page_get(r, APIC_LVT_FIRST + 0x10 * i) & lvt_writable[i];
+    }
+    for (unsigned i = 0; i < 8; i++) {
+        l->isr[i] = page_get(r, APIC_ISR + 0x10 * i);
+        l->tmr[i] = page_get(r, APIC_TMR + 0x10 * i);
+        l->irr[i] = page_get(r, APIC_IRR + 0x10 * i);
+    }
+    l->timer_dcr = page_get(r, APIC_TDCR) & 0xB;
+    l->timer_icr = page_get(r, APIC_TMICT);
+    l->tsc_offset = s->tsc_offset;
+    if (timer_mode(l) == TIMER_TSC_DEADLINE) {
+        l->timer_base_ns = 0;
+        l->timer_base_count = 0;
+        l->tsc_deadline = s->tsc_deadline;
+        tsc_deadline_arm(l);
+    } else {
+        l->tsc_deadline = 0;
+        timer_start(l, emu_now(l->bus), page_get(r, APIC_TMCCT));
+    }
+    l->events = s->events & (EMU_LAPIC_EV_INIT | EMU_LAPIC_EV_SIPI | EMU_LAPIC_EV_NMI);
+    l->sipi_vector = s->sipi_vector;
+    l->wait_for_sipi = s->wait_for_sipi;
+    l->extint_latched = s->extint_latched;
+    update_hint(l);
+    g_mutex_unlock(&l->lock);
+    return true;
+}
+
 /* Does the PIC's INT reach this CPU now? Clears a stale IOAPIC ExtINT. */
 static bool extint_route(EmuLapic *l)
 {

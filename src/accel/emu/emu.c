@@ -15,6 +15,7 @@
 #include "accel/accel.h"
 #include "accel/emu/emu-cpu.h"
 #include "accel/emu/emu-apic.h"
+#include "accel/emu/emu-state.h"
 #include "hw/x86/loader.h"
 #include "util/log.h"
 
@@ -323,6 +324,27 @@ static void emu_vcpu_destroy(Vcpu *cpu)
     cpu->accel = NULL;
 }
 
+/* The vCPU is parked (accel.h): its thread is not inside emu_vcpu_run. */
+static bool emu_vcpu_get_state(Vcpu *cpu, X86VcpuState *st, GError **err)
+{
+    EmuVcpu *v = cpu->accel;
+
+    (void)err;
+    emu_cpu_save_state(&v->cpu, st);
+    return true;
+}
+
+static bool emu_vcpu_set_state(Vcpu *cpu, const X86VcpuState *st, GError **err)
+{
+    EmuVcpu *v = cpu->accel;
+
+    if (!emu_cpu_load_state(&v->cpu, st, err)) {
+        g_prefix_error(err, "vcpu %u: ", cpu->index);
+        return false;
+    }
+    return true;
+}
+
 static void emu_set_irq(Machine *m, unsigned gsi, bool level)
 {
     EmuState *s = emu_state(m);
@@ -342,6 +364,8 @@ const AccelOps emu_accel_ops = {
     .vcpu_run = emu_vcpu_run,
     .vcpu_kick = emu_vcpu_kick,
     .vcpu_destroy = emu_vcpu_destroy,
+    .vcpu_get_state = emu_vcpu_get_state,
+    .vcpu_set_state = emu_vcpu_set_state,
     .set_irq = emu_set_irq,
     /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
 };
