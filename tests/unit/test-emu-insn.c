@@ -1236,6 +1236,58 @@ static void test_div_faults(void)
     expect_de("48 f7 f9", 0x8000000000000000ull, 0, 1);            /* idiv rcx: 2^63 / 1 */
 }
 
+/* ---- what the interpreter does not implement: #UD, logged once ---- */
+
+static int run_hex_catch(const char *hex, bool block)
+{
+    EmuCpu *cpu = env.cpu;
+    uint8_t code[16];
+    size_t n = 0;
+
+    for (const char *p = hex; *p; n++) {
+        char *end;
+
+        code[n] = (uint8_t)strtoul(p, &end, 16);
+        p = end;
+    }
+    cpu->rip = CODE_GPA;
+    cpu->gpr[R_SP] = EMU_RSP;
+    g_assert_true(guest_ram_write(&env.ram, CODE_GPA, code, n));
+    cpu->exc_vector = -1;
+    if (setjmp(cpu->jmp) == 0) {
+        if (block) {
+            emu_run_block(cpu);
+        } else {
+            emu_step(cpu);
+        }
+        return -1;
+    }
+    return cpu->exc_vector;
+}
+
+static void test_unimplemented_ud(void)
+{
+    static const char *const cases[] = {
+        "0f 58 c1",        /* addps: SSE is not implemented */
+        "d8 c1",           /* fadd: nor is x87 */
+        "0f 04",           /* no such opcode: undecodable */
+        "0f 0b",           /* ud2 */
+    };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        for (int block = 0; block < 2; block++) {
+            unsigned logged = g_hash_table_size(env.cpu->ud_logged);
+
+            g_assert_cmpint(run_hex_catch(cases[i], block), ==, EXC_UD);
+            g_assert_cmphex(env.cpu->rip, ==, CODE_GPA);   /* a fault: not executed */
+            /* the first time is logged (ud2 is architectural, never logged),
+             * a second time is not */
+            g_assert_cmpuint(g_hash_table_size(env.cpu->ud_logged), ==,
+                             logged + (block == 0 && i < 3 ? 1 : 0));
+        }
+    }
+}
+
 /* ---- setup ---- */
 
 /* A bare CPU in 64-bit mode without paging (CR0.PG=0: linear = physical). */
@@ -1297,6 +1349,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, &families[i], test_family);
     }
     g_test_add_func("/emu-insn/div-faults", test_div_faults);
+    g_test_add_func("/emu-insn/unimplemented-ud", test_unimplemented_ud);
     rc = g_test_run();
     env_destroy();
     return rc;

@@ -1847,9 +1847,21 @@ static void h_unimplemented(EmuCpu *c, const EmuInsn *in)
     emu_unimplemented(c, in);
 }
 
+/* ud0/ud1/ud2 are defined to raise #UD: nothing to report. */
+static void h_ud(EmuCpu *c, const EmuInsn *in)
+{
+    (void)in;
+    emu_ud(c);
+}
+
 EmuHandler *emu_handler_for(unsigned mnemonic)
 {
     EmuHandler *h = mnemonic <= ZYDIS_MNEMONIC_MAX_VALUE ? handlers[mnemonic] : NULL;
+
+    if (mnemonic == ZYDIS_MNEMONIC_UD0 || mnemonic == ZYDIS_MNEMONIC_UD1 ||
+        mnemonic == ZYDIS_MNEMONIC_UD2) {
+        return h_ud;
+    }
 
     return h ? h : h_unimplemented;
 }
