@@ -1,5 +1,6 @@
 /* Local APIC and IOAPIC, programmed from CPL3 through the uncached user
- * mapping.  Interrupts are never taken (IF=0): they are observed in the IRR. */
+ * mapping.  Interrupts are normally not taken (IF=0): they are observed in the
+ * IRR.  Only the `intr` command (intr.c) takes them, and uses the timer. */
 #include "guest.h"
 
 #define LAPIC_ID      0x020
@@ -8,9 +9,13 @@
 #define LAPIC_IRR     0x200
 #define LAPIC_ICR_LO  0x300
 #define LAPIC_ICR_HI  0x310
+#define LAPIC_LVT_TIMER 0x320
 #define LAPIC_LINT0   0x350
+#define LAPIC_TIMER_ICR 0x380
+#define LAPIC_TIMER_DCR 0x3E0
 #define ICR_BUSY      (1U << 12)
 #define LVT_MASKED    (1U << 16)
+#define LVT_PERIODIC  (1U << 17)
 
 #define IOAPIC_REGSEL 0x00
 #define IOAPIC_WIN    0x10
@@ -53,9 +58,16 @@ static void ioapic_route(u32 pin, u32 vector)
 	ioapic_write(IOREDTBL(pin), vector);
 }
 
+/* Software-enables this CPU's LAPIC, spurious vector 0xFF.  APs stay disabled
+ * (as after INIT) unless `intr` needs them to accept fixed IPIs. */
+void lapic_enable(void)
+{
+	lapic_write(LAPIC_SVR, 0x100 | 0xFF);
+}
+
 void apic_init(void)
 {
-	lapic_write(LAPIC_SVR, 0x100 | 0xFF);           /* enable, spurious vector 0xFF */
+	lapic_enable();
 	lapic_write(LAPIC_LINT0, lapic_read(LAPIC_LINT0) | LVT_MASKED); /* keep the PIC out */
 	ioapic_route(COM1_IRQ, IRQ_VECTOR(COM1_IRQ));
 	for (u32 i = 0; i < bi.nr_virtio; i++)
@@ -94,4 +106,18 @@ int lapic_irr_test(u32 vector)
 void lapic_eoi(void)
 {
 	lapic_write(LAPIC_EOI, 0);
+}
+
+/* dcr: the Divide Configuration Register encoding. */
+void lapic_timer_periodic(u32 vector, u32 count, u32 dcr)
+{
+	lapic_write(LAPIC_TIMER_DCR, dcr);
+	lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | vector);
+	lapic_write(LAPIC_TIMER_ICR, count);
+}
+
+void lapic_timer_stop(void)
+{
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);
+	lapic_write(LAPIC_TIMER_ICR, 0);
 }

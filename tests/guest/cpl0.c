@@ -37,7 +37,9 @@ static struct {
 } __attribute__((packed, aligned(16))) tss_area CPL0_DATA = { .iomap[IOMAP_BYTES] = 0xFF };
 
 struct tss64 *const tss = tss_area.tss;
-u64 idt[NUM_EXCEPTIONS * 2] __attribute__((aligned(16))) CPL0_DATA;
+/* All 256 vectors, so that CPL3 code (intr.c) can add gates for 32-255 without
+ * a lidt; only the exception gates are written here. */
+u64 idt[NUM_VECTORS * 2] __attribute__((aligned(16))) CPL0_DATA;
 u8 *boot_params CPL0_DATA;
 u64 map_limit CPL0_DATA;
 u64 mmio_map_base CPL0_DATA;

@@ -14,6 +14,7 @@
 #define GDT_SIZE        (TSS_SEL_BASE + 16 * MAX_CPUS)
 
 #define RFLAGS_USER     0x3002          /* IOPL=3, IF=0 */
+#define RFLAGS_IF       0x0200
 #define CR0_PE          0x00000001
 #define CR0_PG          0x80000000
 #define CR4_PAE         0x00000020
@@ -34,6 +35,8 @@
 #define PD_POOL_PAGES   28              /* 2 MiB-page directories for RAM above 4 GiB */
 
 #define NUM_EXCEPTIONS  32
+#define NUM_VECTORS     256             /* IDT size; 32..255 are empty until `intr` */
+#define IST_STACK_SIZE  1024            /* per CPU, IST1: the `intr` timer vector */
 #define E820_MAX        128             /* entries in boot_params.e820_table */
 #define CMDLINE_MAX     4096
 #define GUEST_VERSION_STR "1"
@@ -69,6 +72,9 @@ static inline void outw(u16 port, u16 v) { __asm__ volatile("outw %0, %1" : : "a
 static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline u16 inw(u16 port) { u16 v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+/* Allowed at CPL3 because IOPL=3; only the `intr` and `smp` commands use them. */
+static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
+static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline u64 rdtsc(void)
 {
 	u32 lo, hi;
@@ -148,12 +154,15 @@ extern u64 boot_tsc[2];
 extern u64 pt_pml4[512], pt_pdpt[512], pt_pd_low[4 * 512], pt_pd_pool[PD_POOL_PAGES * 512];
 extern u8 ap_stacks[MAX_CPUS * AP_STACK_SIZE];
 extern const u64 fault_stubs[NUM_EXCEPTIONS];
+extern const u8 intr_stubs[NUM_VECTORS * 16];  /* one 16-byte stub per vector (intr.c) */
+extern u8 ist_stacks[MAX_CPUS * IST_STACK_SIZE];
 extern const u8 tramp_start[], tramp_end[], tramp_params[];
 extern u8 __image_start[], __image_end[];
 void lgdt_ltr_lidt(u16 tss_sel);
 
 /* cpl0.c */
 extern struct tss64 *const tss;
+extern u64 idt[NUM_VECTORS * 2];
 extern u8 *boot_params;
 extern u64 map_limit;           /* RAM is identity mapped below this address */
 extern u64 mmio_map_base;       /* [mmio_map_base, 4 GiB) is mapped uncached */
@@ -176,10 +185,13 @@ void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void uart_init(void);
 void uart_putc(char c);
 int uart_getc(void);            /* -1 if nothing received */
+u8 uart_iir(void);
+void uart_set_ier(u8 ier);
 
 /* time.c */
 extern u64 tsc_khz;
 void time_init(void);
+u32 apic_bus_khz(void);         /* CPUID 0x40000010 EBX, 0 if not offered */
 u64 tsc_to_us(u64 ticks);
 void udelay(u64 us);
 u64 tsc_deadline(u64 us);
@@ -196,10 +208,13 @@ const struct range *ram_free_find(u64 addr, u64 len);
 extern u64 ioapic_base;
 u32 lapic_id(void);
 void apic_init(void);
+void lapic_enable(void);
 void lapic_send_ipi(u32 apic_id, u32 icr_low);
 void irq_command(void);
 int lapic_irr_test(u32 vector);
 void lapic_eoi(void);
+void lapic_timer_periodic(u32 vector, u32 count, u32 dcr);
+void lapic_timer_stop(void);
 
 /* mptable.c */
 extern unsigned nr_cpus;
@@ -208,12 +223,24 @@ void mptable_parse(void);
 
 /* smp.c */
 extern volatile u32 aps_online;
+extern u8 slot_apic_id[MAX_CPUS];       /* CPU slot (TSS index) -> APIC ID; 0 = BSP */
 void smp_start_aps(void);
 void ap_main(u64 cpu) __attribute__((noreturn));
+/* Runs fn(slot, arg) on every online AP (and on the BSP as well if `bsp`),
+ * waits up to `us` for the APs; returns how many APs finished it. */
+unsigned smp_run(void (*fn)(unsigned slot, u64 arg), u64 arg, int bsp, u64 us);
+void smp_command(char *args);
+
+/* intr.c */
+void intr_command(char *args);
 
 /* virtio_blk.c */
+struct virtio_dev;
 void blk_init(void);
 void blk_command(char *args);
+const char *blk_status_msg(int st);
+int blk_read_intr(u32 index, u64 sector, u32 count, void (*wait)(struct virtio_dev *vd),
+		  const u8 **data);
 
 /* md5.c */
 struct md5 {

@@ -130,6 +130,60 @@ fault_common:
 	hlt
 	jmp 2b
 
+/* ---------------------------------------------------------------------------
+ * Interrupt stubs for the `intr` and `smp` commands (intr.c): 16 bytes per
+ * vector at intr_stubs + 16 * vector, for vectors without an error code.
+ * Gates point here only while those commands run with IF=1 (or, for #UD and
+ * #BP, while `intr fault` provokes them); boot never uses them.  They push the
+ * vector, save the caller-saved registers (struct intr_frame in intr.c), call
+ * intr_dispatch on a 16-byte aligned stack and iretq.
+ */
+	.balign 16
+	.globl intr_stubs
+intr_stubs:
+	.set v, 0
+	.rept NUM_VECTORS
+1:	.byte 0x68                      /* pushq $v (imm32): fixed size, */
+	.long v
+	.byte 0xE9                      /* jmp rel32, so the stubs are 10 bytes */
+	.long intr_common - (. + 4)
+	.if . - 1b > 16
+	.error "interrupt stub longer than 16 bytes"
+	.endif
+	.balign 16
+	.set v, v + 1
+	.endr
+
+intr_common:
+	cld
+	pushq %rax
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	movq %rsp, %rdi
+	pushq %rbp
+	movq %rsp, %rbp
+	andq $-16, %rsp
+	call intr_dispatch
+	movq %rbp, %rsp
+	popq %rbp
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rcx
+	popq %rax
+	addq $8, %rsp                   /* the vector */
+	iretq
+
 	.section .rodata
 	.balign 8
 	.globl fault_stubs
@@ -257,8 +311,8 @@ gdt_desc:
 	.quad gdt
 	.balign 8
 	.globl idt_desc
-idt_desc:
-	.word NUM_EXCEPTIONS * 16 - 1
+idt_desc:                               /* all 256 vectors; cpl0.c fills 0-31 */
+	.word NUM_VECTORS * 16 - 1
 	.quad idt
 
 	.balign 4
@@ -283,6 +337,9 @@ bsp_ustack_top:
 	.globl ap_stacks
 ap_stacks:
 	.skip MAX_CPUS * AP_STACK_SIZE
+	.globl ist_stacks
+ist_stacks:                             /* TSS IST1 of each CPU, set by intr.c */
+	.skip MAX_CPUS * IST_STACK_SIZE
 
 	.section .pgtable, "aw", @nobits
 	.balign 4096

@@ -199,8 +199,6 @@ static void cmd_poweroff(char *args)
 
 static void cmd_reboot(char *args)
 {
-	extern u64 idt[NUM_EXCEPTIONS * 2];
-
 	(void)args;
 	kprintf("reboot=requested\r\n");
 	outb(0x64, 0xFE);
@@ -219,6 +217,8 @@ static const struct command commands[] = {
 	{ "mem", cmd_mem },
 	{ "irq", cmd_irq },
 	{ "blk", blk_command },
+	{ "intr", intr_command },
+	{ "smp", smp_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },

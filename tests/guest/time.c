@@ -11,10 +11,9 @@
 
 u64 tsc_khz;
 
-static u64 khz_from_hypervisor_leaf(void)
+/* The KVM/VMware timing leaf: EAX = TSC kHz, EBX = APIC bus kHz. */
+static int timing_leaf(u32 r[4])
 {
-	u32 r[4];
-
 	cpuid(1, 0, r);
 	if (!(r[2] & (1U << 31)))
 		return 0;
@@ -22,7 +21,21 @@ static u64 khz_from_hypervisor_leaf(void)
 	if (r[0] < 0x40000010)
 		return 0;
 	cpuid(0x40000010, 0, r);
-	return r[0];
+	return 1;
+}
+
+static u64 khz_from_hypervisor_leaf(void)
+{
+	u32 r[4];
+
+	return timing_leaf(r) ? r[0] : 0;
+}
+
+u32 apic_bus_khz(void)
+{
+	u32 r[4];
+
+	return timing_leaf(r) ? r[1] : 0;
 }
 
 static u64 khz_from_cpuid(void)

@@ -1,5 +1,6 @@
 /* 16550 UART on COM1, polled.  Its interrupts are still enabled so that they
- * show up in the LAPIC IRR (IOAPIC pin 4) for the `irq` command. */
+ * show up in the LAPIC IRR (IOAPIC pin 4) for the `irq` command, and are taken
+ * by `intr serial` (intr.c). */
 #include "guest.h"
 
 #define COM1     0x3F8
@@ -8,6 +9,7 @@
 #define UART_DLL 0
 #define UART_IER 1
 #define UART_DLM 1
+#define UART_IIR 2
 #define UART_FCR 2
 #define UART_LCR 3
 #define UART_MCR 4
@@ -40,4 +42,14 @@ int uart_getc(void)
 	if (!(inb(COM1 + UART_LSR) & LSR_DR))
 		return -1;
 	return inb(COM1 + UART_RBR);
+}
+
+u8 uart_iir(void)
+{
+	return inb(COM1 + UART_IIR);
+}
+
+void uart_set_ier(u8 ier)
+{
+	outb(COM1 + UART_IER, ier);
 }
