@@ -27,9 +27,9 @@
 #include "util/log.h"
 #include "util/strutil.h"
 #include "vcpu-state-assert.h"
+#include "kvm-test-vm.h"
 
-#define RAM_SIZE        (32ULL << 20)
-#define CODE_ADDR       0x100000ULL
+#define CODE_ADDR       KVM_TEST_CODE_ADDR
 #define RESULT_ADDR     0x200000ULL
 
 #define MSR_TSC_AUX     0xc0000103
@@ -89,100 +89,19 @@ typedef struct TestVm {
     X86BootState boot;
 } TestVm;
 
-static bool have_kvm(void)
-{
-    if (access("/dev/kvm", F_OK) != 0) {
-        g_test_skip("/dev/kvm is not present on this host");
-        return false;
-    }
-    return true;
-}
-
-/* As test-kvm.c: GDT, empty IDT, identity-mapped 1 GiB, the code. */
-static void write_boot_layout(TestVm *vm)
-{
-    GuestRam *ram = &vm->m->ram;
-    const uint64_t gdt[4] = { 0, 0, 0x00af9b000000ffffULL, 0x00cf93000000ffffULL };
-    const uint64_t idt = 0;
-    uint64_t pml4e = 0xa000 | 0x3, pdpte = 0xb000 | 0x3;
-
-    g_assert_true(guest_ram_write(ram, BOOT_GDT_ADDR, gdt, sizeof(gdt)));
-    g_assert_true(guest_ram_write(ram, BOOT_IDT_ADDR, &idt, sizeof(idt)));
-    g_assert_true(guest_ram_write(ram, BOOT_PML4_ADDR, &pml4e, 8));
-    g_assert_true(guest_ram_write(ram, BOOT_PDPT_ADDR, &pdpte, 8));
-    for (uint64_t i = 0; i < 512; i++) {
-        uint64_t pde = (i << 21) | 0x83;
-
-        g_assert_true(guest_ram_write(ram, BOOT_PD_ADDR + i * 8, &pde, 8));
-    }
-    g_assert_true(guest_ram_write(ram, CODE_ADDR, guest_code, sizeof(guest_code)));
-
-    vm->boot = (X86BootState) {
-        .rip = CODE_ADDR,
-        .rsp = BOOT_STACK_ADDR,
-        .rsi = BOOT_ZERO_PAGE_ADDR,
-        .cr0 = 0x80000031,
-        .cr3 = BOOT_PML4_ADDR,
-        .cr4 = 0x20,
-        .efer = 0x500,
-        .gdt_base = BOOT_GDT_ADDR,
-        .gdt_limit = sizeof(gdt) - 1,
-        .idt_base = BOOT_IDT_ADDR,
-        .idt_limit = 7,
-        .code_desc = gdt[2],
-        .data_desc = gdt[3],
-    };
-}
-
 static TestVm *vm_new(void)
 {
     TestVm *vm = g_new0(TestVm, 1);
-    Machine *m = g_new0(Machine, 1);
-    GError *err = NULL;
 
-    vm->m = m;
-    vm->cfg.smp = (SmpConfig) { .cpus = 1, .maxcpus = 1, .sockets = 1, .dies = 1,
-                                .clusters = 1, .cores = 1, .threads = 1 };
-    m->cfg = &vm->cfg;
-    g_mutex_init(&m->lock);
-    g_cond_init(&m->vcpu_state_cond);
-    m->vcpus = g_ptr_array_new();
-    iobus_init(&m->mmio, "mmio");
-    iobus_init(&m->pio, "pio");
-    m->accel_ops = &kvm_accel_ops;
-
-    g_assert_true(kvm_accel_ops.init(m, &err));
-    g_assert_no_error(err);
-    g_assert_true(guest_ram_init(&m->ram, RAM_SIZE, 0xc0000000ULL, false, false, &err));
-    g_assert_no_error(err);
-    g_assert_true(kvm_accel_ops.map_ram(m, &err));
-    g_assert_no_error(err);
-    write_boot_layout(vm);
-    machine_lock(m);
-    g_assert_true(cpus_create(m, &err));
-    machine_unlock(m);
-    g_assert_no_error(err);
-    g_assert_true(kvm_accel_ops.vcpu_reset(g_ptr_array_index(m->vcpus, 0), &vm->boot, &err));
-    g_assert_no_error(err);
+    vm->m = kvm_test_machine_new(&vm->cfg, 1);
+    kvm_test_boot_layout(&vm->m->ram, guest_code, sizeof(guest_code), &vm->boot);
+    kvm_test_cpus_create(vm->m, &vm->boot);
     return vm;
 }
 
 static void vm_free(TestVm *vm)
 {
-    Machine *m = vm->m;
-
-    machine_lock(m);
-    cpus_stop_and_join(m);
-    cpus_destroy(m);
-    machine_unlock(m);
-    kvm_accel_ops.destroy(m);
-    guest_ram_destroy(&m->ram);
-    iobus_destroy(&m->mmio);
-    iobus_destroy(&m->pio);
-    g_ptr_array_free(m->vcpus, TRUE);
-    g_cond_clear(&m->vcpu_state_cond);
-    g_mutex_clear(&m->lock);
-    g_free(m);
+    kvm_test_machine_free(vm->m);
     g_free(vm);
 }
 
@@ -231,7 +150,7 @@ static void test_round_trip(void)
     TestVm *vm;
     Vcpu *cpu;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new();
@@ -327,7 +246,7 @@ static void test_rejects(void)
     TestVm *vm;
     Vcpu *cpu;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new();

@@ -24,9 +24,9 @@
 #include "machine.h"
 #include "memory.h"
 #include "util/log.h"
+#include "kvm-test-vm.h"
 
-#define RAM_SIZE        (32ULL << 20)
-#define CODE_ADDR       0x100000ULL
+#define CODE_ADDR       KVM_TEST_CODE_ADDR
 #define RESULT_ADDR     0x200000ULL
 #define TEST_PORT       0x510        /* data port (r/w) */
 #define DONE_PORT       0x511        /* guest says "done" / "spinning" */
@@ -231,88 +231,19 @@ static void evt_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsign
 static const IoRegionOps evt_pio_ops = { .read = evt_read, .write = evt_pio_write };
 static const IoRegionOps evt_mmio_ops = { .read = evt_read, .write = evt_mmio_write };
 
-static bool have_kvm(void)
-{
-    if (access("/dev/kvm", F_OK) != 0) {
-        g_test_skip("/dev/kvm is not present on this host");
-        return false;
-    }
-    return true;
-}
-
-static void write_boot_layout(TestVm *vm, const uint8_t *code, size_t len)
-{
-    GuestRam *ram = &vm->m->ram;
-    const uint64_t gdt[4] = { 0, 0, 0x00af9b000000ffffULL, 0x00cf93000000ffffULL };
-    const uint64_t idt = 0;
-    uint64_t pml4e = 0xa000 | 0x3, pdpte = 0xb000 | 0x3;
-    uint64_t zero = 0;
-
-    g_assert_true(guest_ram_write(ram, BOOT_GDT_ADDR, gdt, sizeof(gdt)));
-    g_assert_true(guest_ram_write(ram, BOOT_IDT_ADDR, &idt, sizeof(idt)));
-    g_assert_true(guest_ram_write(ram, BOOT_PML4_ADDR, &pml4e, 8));
-    g_assert_true(guest_ram_write(ram, BOOT_PDPT_ADDR, &pdpte, 8));
-    for (uint64_t i = 0; i < 512; i++) {
-        uint64_t pde = (i << 21) | 0x83;
-
-        g_assert_true(guest_ram_write(ram, BOOT_PD_ADDR + i * 8, &pde, 8));
-    }
-    g_assert_true(guest_ram_write(ram, CODE_ADDR, code, len));
-    g_assert_true(guest_ram_write(ram, RESULT_ADDR, &zero, 8));
-
-    vm->boot = (X86BootState) {
-        .rip = CODE_ADDR,
-        .rsp = BOOT_STACK_ADDR,
-        .rsi = BOOT_ZERO_PAGE_ADDR,
-        .cr0 = 0x80000031,           /* PG | NE | ET | PE */
-        .cr3 = BOOT_PML4_ADDR,
-        .cr4 = 0x20,                 /* PAE */
-        .efer = 0x500,               /* LMA | LME */
-        .gdt_base = BOOT_GDT_ADDR,
-        .gdt_limit = sizeof(gdt) - 1,
-        .idt_base = BOOT_IDT_ADDR,
-        .idt_limit = 7,
-        .code_desc = gdt[2],
-        .data_desc = gdt[3],
-    };
-}
-
 static void reset_all(TestVm *vm)
 {
-    GError *err = NULL;
-
-    for (guint i = 0; i < vm->m->vcpus->len; i++) {
-        Vcpu *cpu = g_ptr_array_index(vm->m->vcpus, i);
-
-        g_assert_true(kvm_accel_ops.vcpu_reset(cpu, &vm->boot, &err));
-        g_assert_no_error(err);
-    }
+    kvm_test_reset_all(vm->m, &vm->boot);
 }
 
 static TestVm *vm_new(unsigned ncpus, const uint8_t *code, size_t len)
 {
     TestVm *vm = g_new0(TestVm, 1);
-    Machine *m = g_new0(Machine, 1);
+    Machine *m = kvm_test_machine_new(&vm->cfg, ncpus);
+    uint64_t zero = 0;
     GError *err = NULL;
 
     vm->m = m;
-    vm->cfg.smp = (SmpConfig) { .cpus = ncpus, .maxcpus = ncpus, .sockets = 1,
-                                .dies = 1, .clusters = 1, .cores = ncpus, .threads = 1 };
-    m->cfg = &vm->cfg;
-    g_mutex_init(&m->lock);
-    g_cond_init(&m->vcpu_state_cond);
-    m->vcpus = g_ptr_array_new();
-    iobus_init(&m->mmio, "mmio");
-    iobus_init(&m->pio, "pio");
-    m->accel_ops = &kvm_accel_ops;
-
-    g_assert_true(kvm_accel_ops.init(m, &err));
-    g_assert_no_error(err);
-    g_assert_true(guest_ram_init(&m->ram, RAM_SIZE, 0xc0000000ULL, false, false, &err));
-    g_assert_no_error(err);
-    g_assert_true(kvm_accel_ops.map_ram(m, &err));
-    g_assert_no_error(err);
-
     g_assert_true(iobus_add(&m->pio, TEST_PORT, 0x10, &test_pio_ops, vm, "test-pio", &err));
     g_assert_true(iobus_add(&m->mmio, TEST_MMIO, 0x1000, &test_mmio_ops, vm, "test-mmio",
                             &err));
@@ -320,13 +251,9 @@ static TestVm *vm_new(unsigned ncpus, const uint8_t *code, size_t len)
     g_assert_true(iobus_add(&m->mmio, EVT_MMIO, 4, &evt_mmio_ops, vm, "evt-mmio", &err));
     g_assert_no_error(err);
 
-    write_boot_layout(vm, code, len);
-    machine_lock(m);
-    g_assert_true(cpus_create(m, &err));
-    machine_unlock(m);
-    g_assert_no_error(err);
-    g_assert_cmpuint(m->vcpus->len, ==, ncpus);
-    reset_all(vm);
+    kvm_test_boot_layout(&m->ram, code, len, &vm->boot);
+    g_assert_true(guest_ram_write(&m->ram, RESULT_ADDR, &zero, 8));
+    kvm_test_cpus_create(m, &vm->boot);
     return vm;
 }
 
@@ -343,20 +270,7 @@ static void vm_start(TestVm *vm)
 
 static void vm_free(TestVm *vm)
 {
-    Machine *m = vm->m;
-
-    machine_lock(m);
-    cpus_stop_and_join(m);
-    cpus_destroy(m);
-    machine_unlock(m);
-    kvm_accel_ops.destroy(m);
-    guest_ram_destroy(&m->ram);
-    iobus_destroy(&m->mmio);
-    iobus_destroy(&m->pio);
-    g_ptr_array_free(m->vcpus, TRUE);
-    g_cond_clear(&m->vcpu_state_cond);
-    g_mutex_clear(&m->lock);
-    g_free(m);
+    kvm_test_machine_free(vm->m);
     g_free(vm);
 }
 
@@ -407,7 +321,7 @@ static void test_io_dispatch_and_triple_fault(void)
     TestVm *vm;
     Vcpu *cpu;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_io, sizeof(guest_io));
@@ -461,7 +375,7 @@ static void test_guest_dies(void)
     TestVm *vm;
     Vcpu *cpu;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_int, sizeof(guest_int));
@@ -485,7 +399,7 @@ static void test_pause_resume(void)
     struct kvm_mp_state mp;
     uint64_t c1, c2, c3;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(2, guest_spin, sizeof(guest_spin));
@@ -542,7 +456,7 @@ static void test_stop_while_running(void)
 {
     TestVm *vm;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     /* Quit without pausing first, and with -S-style parked threads. */
@@ -580,7 +494,7 @@ static void test_irq_and_irqfd(void)
     uint64_t one = 1;
     bool seen = false;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_spin, sizeof(guest_spin));
@@ -622,7 +536,7 @@ static void test_ioeventfd(void)
     int pio_fd, mmio_fd;
     uint64_t v = 0;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_evt, sizeof(guest_evt));
@@ -686,7 +600,7 @@ static void test_smp_init_sipi(void)
     /* PDPT[3] -> PD at 0xc000 mapping the LAPIC page (2 MiB, PCD|PWT). */
     uint64_t pdpte3 = 0xc000 | 0x3, pde = 0xfee00000ULL | 0x83 | 0x18;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(2, guest_smp_bsp, sizeof(guest_smp_bsp));
@@ -731,7 +645,7 @@ static void test_cpuid_and_lapic(void)
     g_autofree struct kvm_cpuid2 *c = NULL;
     bool seen_leaf1 = false, seen_b = false;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(2, guest_spin, sizeof(guest_spin));
@@ -822,7 +736,7 @@ static void test_stale_kick_state(void)
     TestVm *vm;
     Vcpu *cpu;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_io_loop, sizeof(guest_io_loop));
@@ -852,7 +766,7 @@ static void test_kick_before_run(void)
     TestVm *vm;
     Vcpu *cpu;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_io_loop, sizeof(guest_io_loop));
@@ -913,7 +827,7 @@ static void test_stress_stop_cont_reset(void)
     gint64 end;
     unsigned steps = 0;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(2, guest_io_loop, sizeof(guest_io_loop));
@@ -1021,7 +935,7 @@ static void test_teardown_skips_deassign(void)
     GError *err = NULL;
     int efd;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
     vm = vm_new(1, guest_spin, sizeof(guest_spin));

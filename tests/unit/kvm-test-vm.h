@@ -1,0 +1,32 @@
+/*
+ * Set-up shared by the kvm-suite tests (test-kvm, test-kvm-state): a bare
+ * Machine on the real KVM accelerator, with the 64-bit boot layout of the
+ * Linux loader (GDT, empty IDT, identity-mapped first GiB) and test code.
+ * Every function asserts success.
+ */
+#ifndef STRATUS_KVM_TEST_VM_H
+#define STRATUS_KVM_TEST_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "hw/x86/loader.h"
+#include "machine.h"
+
+#define KVM_TEST_RAM_SIZE  (32ULL << 20)
+#define KVM_TEST_CODE_ADDR 0x100000ULL
+
+/* False (and the test marked skipped) where /dev/kvm does not exist. */
+bool kvm_test_have_kvm(void);
+/* KVM initialised and RAM mapped; cfg (owned by the caller) says ncpus. No vCPUs yet. */
+Machine *kvm_test_machine_new(StratusConfig *cfg, unsigned ncpus);
+/* Writes the boot layout and `code` at KVM_TEST_CODE_ADDR; fills *boot. */
+void kvm_test_boot_layout(GuestRam *ram, const void *code, size_t len, X86BootState *boot);
+/* Creates the vCPUs and puts each in the boot state. */
+void kvm_test_cpus_create(Machine *m, const X86BootState *boot);
+void kvm_test_reset_all(Machine *m, const X86BootState *boot);
+/* Joins the vCPU threads and frees everything kvm_test_machine_new made. */
+void kvm_test_machine_free(Machine *m);
+
+#endif
