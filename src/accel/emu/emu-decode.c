@@ -223,7 +223,8 @@ static const EmuInsn *decode_slow(EmuCpu *c, uint64_t lin, EmuInsn *scratch)
 }
 
 /* Host address of the code byte at lin (through the fetch-page cache), NULL if not RAM. */
-static const uint8_t *fetch_ptr(EmuCpu *c, uint64_t lin, uint64_t *pa)
+static inline __attribute__((always_inline)) const uint8_t *
+fetch_ptr(EmuCpu *c, uint64_t lin, uint64_t *pa)
 {
     const EmuTlbEntry *e = &c->tlb[(lin >> 12) % EMU_TLB_SIZE];
 
@@ -315,22 +316,28 @@ static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, 
  * memcmp call costs more than the comparison for these short runs). */
 static inline bool same_bytes(const EmuBlock *b, const uint8_t *p)
 {
-    unsigned i = 0;
+    unsigned i = 0, n = b->len;
     uint64_t x, y;
 
-    for (; i + 8 <= b->len; i += 8) {
+    if (n < 8) {
+        for (; i < n; i++) {
+            if (b->bytes[i] != p[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+    for (; i + 8 < n; i += 8) {
         memcpy(&x, b->bytes + i, 8);
         memcpy(&y, p + i, 8);
         if (x != y) {
             return false;
         }
     }
-    for (; i < b->len; i++) {
-        if (b->bytes[i] != p[i]) {
-            return false;
-        }
-    }
-    return true;
+    /* the last word, overlapping the previous one rather than reading past the end */
+    memcpy(&x, b->bytes + n - 8, 8);
+    memcpy(&y, p + n - 8, 8);
+    return x == y;
 }
 
 const EmuBlock *emu_block_get(EmuCpu *c)
