@@ -1,0 +1,1482 @@
+/*
+ * The emu CPU's system behaviour, which the random instruction oracle
+ * (test-emu-insn.c) cannot reach because the host runs its instructions at
+ * CPL3 without control over paging, descriptor tables or privilege:
+ *
+ *  - paging: 4 KiB, 2 MiB and 1 GiB translations, accessed/dirty bits,
+ *    #PF error codes and CR2 (not present, U/S, R/W, CR0.WP, NX), and the
+ *    TLB keeping a translation until invlpg or a CR3 load;
+ *  - code that changes under the interpreter (written by the host or by
+ *    the guest inside the running block) must run in its new form;
+ *  - exception and interrupt delivery through a 64-bit IDT and TSS (RSP0,
+ *    IST, gate DPL, the frame, iretq back), #DF and the triple fault;
+ *  - the mode switches of an AP trampoline (real -> protected -> long);
+ *  - syscall/sysret; I/O permission through the TSS I/O bitmap.
+ *
+ * Every expectation is the architectural result (Intel SDM vol. 3). Each
+ * test gets a fresh bare EmuCpu (no LAPIC) over its own guest RAM and a
+ * minimal Machine (only the port I/O and MMIO buses, which in/out use),
+ * in 64-bit mode at CPL0 with paging as laid out below. Exceptions are
+ * caught at the setjmp in step()/run_block() and delivered, when a test
+ * wants that, the way emu_vcpu_run does (deliver()).
+ */
+#include <setjmp.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "accel/emu/emu-cpu.h"
+#include "machine.h"
+
+/* ---- guest-physical layout (linear = physical below 2 MiB) ---- */
+#define RAM_SIZE     (8ull << 20)
+#define GDT_ADDR     0x1000ull
+#define IDT_ADDR     0x2000ull
+#define TRAMP_ADDR   0x8000ull       /* AP trampoline (SIPI vector 8) */
+#define TRAMP_GDT    0x9000ull
+#define TSS_ADDR     0x10000ull
+#define TSS_IOMAP    0x68u           /* I/O bitmap offset in the TSS */
+#define TSS_LIMIT    (TSS_IOMAP + 8192u)  /* the bitmap and its terminating 0xFF byte */
+#define PML4_ADDR    0x20000ull
+#define PDPT_ADDR    0x21000ull
+#define PD_ADDR      0x22000ull
+#define PT_ADDR      0x23000ull      /* 4 KiB pages for linear [0, 2 MiB) */
+#define KSTACK       0x8F000ull      /* RSP at CPL0 */
+#define RSP0         0x90008ull      /* TSS.RSP0: deliberately not 16-byte aligned */
+#define IST1         0xA0008ull
+#define IST2         0xB0008ull
+#define KCODE        0x100000ull     /* CPL0 code */
+#define HANDLERS     0x101000ull     /* vector v's handler: HANDLERS + 16 * v */
+#define UCODE        0x102000ull     /* user code page */
+#define USTACK_PAGE  0x104000ull     /* user stack page */
+#define USP          0x104F08ull     /* user RSP: not 16-byte aligned either */
+#define U_RO_PAGE    0x106000ull     /* user, read-only */
+#define SUP_PAGE     0x107000ull     /* supervisor, read/write */
+#define NP_PAGE      0x108000ull     /* not present */
+#define NX_PAGE      0x109000ull     /* supervisor, read/write, no-execute */
+#define S_RO_PAGE    0x10A000ull     /* supervisor, read-only */
+#define AD_PAGE      0x10B000ull     /* accessed and dirty clear */
+#define MAP4K_LIN    0x10C000ull     /* -> MAP4K_PA */
+#define MAP4K_PA     0x300000ull
+#define TLB_LIN      0x10D000ull     /* -> TLB_PA_A, later TLB_PA_B */
+#define TLB_PA_A     0x301000ull
+#define TLB_PA_B     0x302000ull
+#define MAP2M_LIN    0x200000ull     /* one 2 MiB page -> MAP2M_PA */
+#define MAP2M_PA     0x400000ull
+#define MAP1G_LIN    0x40000000ull   /* one 1 GiB page -> physical 0 */
+
+/* ---- selectors ---- */
+#define SEL_KCODE    0x08
+#define SEL_KDATA    0x10
+#define SEL_UCODE32  0x18            /* STAR[63:48]: sysretl's CS */
+#define SEL_UDATA    0x20            /* ... + 8: sysret's SS */
+#define SEL_UCODE64  0x28            /* ... + 16: sysretq's CS */
+#define SEL_TSS      0x30
+
+#define PG_P   0x1ull
+#define PG_RW  0x2ull
+#define PG_US  0x4ull
+#define PG_A   0x20ull
+#define PG_D   0x40ull
+#define PG_PS  0x80ull
+#define PG_NX  (1ull << 63)
+
+/* #PF error code bits */
+#define PF_P 0x1u
+#define PF_W 0x2u
+#define PF_U 0x4u
+#define PF_I 0x10u
+
+#define IO_PORT_OK     0x510         /* a device the bitmap allows (with 0x511) */
+#define IO_PORT_DENIED 0x512         /* nothing behind it, denied by the bitmap */
+
+#define MAX_STEPS 200
+
+#define LE32(x) (uint8_t)(x), (uint8_t)((x) >> 8), (uint8_t)((x) >> 16), (uint8_t)((x) >> 24)
+#define LE64(x) LE32(x), LE32((uint64_t)(x) >> 32)
+/* A byte array literal and its length, for put_code(). */
+#define BYTES(...) ((const uint8_t[]){ __VA_ARGS__ }), sizeof((const uint8_t[]){ __VA_ARGS__ })
+
+static const uint64_t gdt[] = {
+    0,
+    0x00af9b000000ffffull,           /* 0x08 kernel code, 64-bit */
+    0x00cf93000000ffffull,           /* 0x10 kernel data */
+    0x00cffb000000ffffull,           /* 0x18 user code, 32-bit */
+    0x00cff3000000ffffull,           /* 0x20 user data */
+    0x00affb000000ffffull,           /* 0x28 user code, 64-bit */
+    0, 0,                            /* 0x30 TSS (16 bytes, filled in) */
+};
+
+typedef struct Fx {
+    GuestRam ram;
+    Machine *m;
+    EmuCpu *cpu;
+    /* the test port device */
+    uint64_t io_last_write;
+    unsigned io_writes;
+} Fx;
+
+/* ---- guest memory ---- */
+
+static void wr(Fx *f, uint64_t gpa, const void *buf, size_t len)
+{
+    g_assert_true(guest_ram_write(&f->ram, gpa, buf, len));
+}
+
+static void wr64(Fx *f, uint64_t gpa, uint64_t v)
+{
+    wr(f, gpa, &v, 8);
+}
+
+static uint64_t rd64(Fx *f, uint64_t gpa)
+{
+    uint64_t v;
+
+    g_assert_true(guest_ram_read(&f->ram, gpa, &v, 8));
+    return v;
+}
+
+static uint8_t rd8(Fx *f, uint64_t gpa)
+{
+    uint8_t v;
+
+    g_assert_true(guest_ram_read(&f->ram, gpa, &v, 1));
+    return v;
+}
+
+/* The 4 KiB page-table entry of a linear address below 2 MiB. */
+static uint64_t pte_addr(uint64_t lin)
+{
+    g_assert_cmphex(lin, <, 2ull << 20);
+    return PT_ADDR + (lin >> 12) * 8;
+}
+
+static void set_pte(Fx *f, uint64_t lin, uint64_t v)
+{
+    wr64(f, pte_addr(lin), v);
+}
+
+static void put_code(Fx *f, uint64_t addr, const uint8_t *code, size_t len)
+{
+    wr(f, addr, code, len);
+}
+
+static void set_gate(Fx *f, uint64_t idt, unsigned vec, uint64_t handler, unsigned type,
+                     unsigned dpl, unsigned ist, bool present)
+{
+    uint64_t lo = (handler & 0xFFFF) | (uint64_t)SEL_KCODE << 16 | (uint64_t)ist << 32 |
+                  (uint64_t)type << 40 | (uint64_t)dpl << 45 | (uint64_t)present << 47 |
+                  ((handler >> 16) & 0xFFFF) << 48;
+
+    wr64(f, idt + vec * 16, lo);
+    wr64(f, idt + vec * 16 + 8, handler >> 32);
+}
+
+static uint64_t handler(unsigned vec)
+{
+    return HANDLERS + 16 * vec;
+}
+
+/* ---- running ---- */
+
+/* One emu_step; the vector it raised (not delivered), or -1. */
+static int step(EmuCpu *c)
+{
+    c->exc_vector = -1;
+    if (setjmp(c->jmp) == 0) {
+        emu_step(c);
+        return -1;
+    }
+    return c->exc_vector;
+}
+
+/* One emu_run_block; the vector it raised, or -1. */
+static int run_block(EmuCpu *c)
+{
+    c->exc_vector = -1;
+    if (setjmp(c->jmp) == 0) {
+        emu_run_block(c);
+        return -1;
+    }
+    return c->exc_vector;
+}
+
+/* Runs (steps or blocks) until hlt; -1, or the vector raised on the way. */
+static int run_to_hlt(EmuCpu *c, bool blocks)
+{
+    c->halted = false;
+    for (int i = 0; i < MAX_STEPS && !c->halted; i++) {
+        int v = blocks ? run_block(c) : step(c);
+
+        if (v >= 0) {
+            return v;
+        }
+    }
+    g_assert_true(c->halted);
+    return -1;
+}
+
+/*
+ * Delivers the pending exception as emu_vcpu_run does: a fault raised while
+ * delivering longjmps back here and is delivered in its turn (which is how
+ * #DF and the triple fault come about). The vectors raised during delivery
+ * go to nested[] (up to 4). False: triple fault.
+ */
+static bool deliver(EmuCpu *c, int *nested, volatile unsigned *n_nested)
+{
+    *n_nested = 0;
+    if (setjmp(c->jmp) != 0) {
+        if (*n_nested < 4) {
+            nested[*n_nested] = c->exc_vector;
+        }
+        (*n_nested)++;
+    }
+    if (*n_nested > 4) {
+        g_assert_not_reached();
+    }
+    return emu_deliver_pending_exception(c);
+}
+
+/* Delivers the pending exception, which must not fault on the way. */
+static void deliver_clean(EmuCpu *c)
+{
+    int nested[4];
+    volatile unsigned n;
+
+    g_assert_true(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 0);
+}
+
+/* A call into the CPU that must not raise an exception. */
+#define NO_FAULT(c, call)                                                  \
+    do {                                                                   \
+        (c)->exc_vector = -1;                                              \
+        if (setjmp((c)->jmp) == 0) {                                       \
+            call;                                                          \
+        } else {                                                           \
+            g_error("%s raised exception %d (error 0x%x)", #call,         \
+                    (c)->exc_vector, (c)->exc_error);                     \
+        }                                                                  \
+    } while (0)
+
+/* emu_translate, which must not fault. */
+static uint64_t translate(EmuCpu *c, uint64_t lin, int acc)
+{
+    c->exc_vector = -1;
+    if (setjmp(c->jmp) == 0) {
+        return emu_translate(c, lin, acc, false);
+    }
+    g_error("translating 0x%" G_GINT64_MODIFIER "x raised exception %d", (guint64)lin,
+            c->exc_vector);
+}
+
+static void expect_pf(EmuCpu *c, int vec, uint64_t cr2, uint32_t err)
+{
+    g_assert_cmpint(vec, ==, EXC_PF);
+    g_assert_true(c->exc_has_error);
+    g_assert_cmphex(c->exc_error, ==, err);
+    g_assert_cmphex(c->cr2, ==, cr2);
+}
+
+static void expect_gp(EmuCpu *c, int vec, uint32_t err)
+{
+    g_assert_cmpint(vec, ==, EXC_GP);
+    g_assert_true(c->exc_has_error);
+    g_assert_cmphex(c->exc_error, ==, err);
+}
+
+/* Loads a segment register from our GDT as the CPU would (no checks). */
+static void load_seg(EmuCpu *c, int seg, uint16_t sel)
+{
+    if ((sel & ~3u) == 0) {
+        memset(&c->seg[seg], 0, sizeof(EmuSeg));
+        c->seg[seg].sel = sel;
+        return;
+    }
+    emu_desc_to_seg(&c->seg[seg], sel, gdt[sel >> 3]);
+}
+
+/* CPL3, 64-bit, at rip with the user stack. */
+static void to_user(Fx *f, uint64_t rip, uint64_t rflags)
+{
+    EmuCpu *c = f->cpu;
+
+    load_seg(c, S_CS, SEL_UCODE64 | 3);
+    load_seg(c, S_SS, SEL_UDATA | 3);
+    load_seg(c, S_DS, SEL_UDATA | 3);
+    load_seg(c, S_ES, SEL_UDATA | 3);
+    c->rip = rip;
+    c->gpr[R_SP] = USP;
+    c->rflags = rflags;
+    emu_update_mode(c);
+    g_assert_cmpint(c->cpl, ==, 3);
+    g_assert_true(c->long64);
+}
+
+/*
+ * One data access (movabs rax,[addr] / movabs [addr],rax) at the current CPL,
+ * from the kernel or the user code page, or an instruction fetch at addr
+ * (RIP = addr). Returns the vector raised, or -1; on a fault RIP must
+ * still be the faulting instruction.
+ */
+static int do_access(Fx *f, uint64_t addr, int acc)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t at = c->cpl == 3 ? UCODE : KCODE;
+    int v;
+
+    if (acc == ACC_EXEC) {
+        at = addr;
+    } else if (acc == ACC_READ) {
+        put_code(f, at, BYTES(0x48, 0xa1, LE64(addr)));      /* movabs rax,[addr] */
+    } else {
+        put_code(f, at, BYTES(0x48, 0xa3, LE64(addr)));      /* movabs [addr],rax */
+    }
+    c->rip = at;
+    v = step(c);
+    if (v >= 0) {
+        g_assert_cmphex(c->rip, ==, at);
+    }
+    return v;
+}
+
+static uint64_t read_at(Fx *f, uint64_t addr)
+{
+    int v = do_access(f, addr, ACC_READ);
+
+    g_assert_cmpint(v, ==, -1);
+    return f->cpu->gpr[R_AX];
+}
+
+static void write_at(Fx *f, uint64_t addr, uint64_t val)
+{
+    f->cpu->gpr[R_AX] = val;
+    g_assert_cmpint(do_access(f, addr, ACC_WRITE), ==, -1);
+}
+
+/* ---- the test port device at IO_PORT_OK (2 ports) ---- */
+
+static uint64_t port_read(void *opaque, uint64_t off, unsigned size)
+{
+    (void)opaque;
+    return (0xA5A5A5A5A5A5A5A5ull + off) & ((1ull << (size * 8)) - 1);
+}
+
+static void port_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
+{
+    Fx *f = opaque;
+
+    (void)size;
+    f->io_last_write = v | off << 32;
+    f->io_writes++;
+}
+
+static const IoRegionOps port_ops = { .read = port_read, .write = port_write };
+
+/* ---- fixture ---- */
+
+static void build_tables(Fx *f)
+{
+    uint64_t tss_lo = (TSS_LIMIT & 0xFFFF) | (TSS_ADDR & 0xFFFFFF) << 16 | 0x89ull << 40 |
+                      (uint64_t)((TSS_LIMIT >> 16) & 0xF) << 48 | ((TSS_ADDR >> 24) & 0xFF) << 56;
+    uint16_t iomap = TSS_IOMAP;
+    uint8_t ff[8192 + 1];
+
+    wr(f, GDT_ADDR, gdt, sizeof(gdt));
+    wr64(f, GDT_ADDR + SEL_TSS, tss_lo);
+    wr64(f, GDT_ADDR + SEL_TSS + 8, TSS_ADDR >> 32);
+
+    /* TSS: RSP0, IST1, IST2, and an I/O bitmap denying every port */
+    wr64(f, TSS_ADDR + 4, RSP0);
+    wr64(f, TSS_ADDR + 0x24, IST1);
+    wr64(f, TSS_ADDR + 0x2C, IST2);
+    wr(f, TSS_ADDR + 0x66, &iomap, 2);
+    memset(ff, 0xFF, sizeof(ff));
+    wr(f, TSS_ADDR + TSS_IOMAP, ff, sizeof(ff));
+
+    /* IDT: exceptions are DPL0 interrupt gates; 0x80 DPL3 interrupt gate,
+     * 0x81 DPL3 trap gate, 0x82 DPL0 interrupt gate */
+    for (unsigned v = 0; v < 32; v++) {
+        set_gate(f, IDT_ADDR, v, handler(v), 0xE, 0, 0, true);
+    }
+    set_gate(f, IDT_ADDR, 0x80, handler(0x80), 0xE, 3, 0, true);
+    set_gate(f, IDT_ADDR, 0x81, handler(0x81), 0xF, 3, 0, true);
+    set_gate(f, IDT_ADDR, 0x82, handler(0x82), 0xE, 0, 0, true);
+
+    /* paging: PML4[0] -> PDPT; PDPT[0] -> PD, PDPT[1] = 1 GiB page at 0;
+     * PD[0] -> PT (4 KiB pages, identity unless listed), PD[1] = 2 MiB page */
+    wr64(f, PML4_ADDR, PDPT_ADDR | PG_P | PG_RW | PG_US);
+    wr64(f, PDPT_ADDR, PD_ADDR | PG_P | PG_RW | PG_US);
+    wr64(f, PDPT_ADDR + 8, 0 | PG_P | PG_RW | PG_PS);
+    wr64(f, PD_ADDR, PT_ADDR | PG_P | PG_RW | PG_US);
+    wr64(f, PD_ADDR + 8, MAP2M_PA | PG_P | PG_RW | PG_PS);
+    for (uint64_t i = 0; i < 512; i++) {
+        set_pte(f, i << 12, i << 12 | PG_P | PG_RW);
+    }
+    set_pte(f, UCODE, UCODE | PG_P | PG_RW | PG_US);
+    set_pte(f, USTACK_PAGE, USTACK_PAGE | PG_P | PG_RW | PG_US);
+    set_pte(f, U_RO_PAGE, U_RO_PAGE | PG_P | PG_US);
+    set_pte(f, NP_PAGE, 0);
+    set_pte(f, NX_PAGE, NX_PAGE | PG_P | PG_RW | PG_NX);
+    set_pte(f, S_RO_PAGE, S_RO_PAGE | PG_P);
+    set_pte(f, MAP4K_LIN, MAP4K_PA | PG_P | PG_RW);
+    set_pte(f, TLB_LIN, TLB_PA_A | PG_P | PG_RW);
+}
+
+static void fx_setup(Fx *f, gconstpointer data)
+{
+    EmuCpu *c;
+    GError *err = NULL;
+
+    (void)data;
+    memset(f, 0, sizeof(*f));
+    g_assert_true(guest_ram_init(&f->ram, RAM_SIZE, RAM_SIZE, false, false, NULL));
+
+    /* in/out take the machine lock and dispatch on its port bus */
+    f->m = g_new0(Machine, 1);
+    g_mutex_init(&f->m->lock);
+    iobus_init(&f->m->mmio, "mmio");
+    iobus_init(&f->m->pio, "pio");
+    g_assert_true(iobus_add(&f->m->pio, IO_PORT_OK, 2, &port_ops, f, "test-port", &err));
+    g_assert_no_error(err);
+
+    c = f->cpu = g_new0(EmuCpu, 1);
+    g_assert_true(emu_decode_init(c));
+    c->ram = &f->ram;
+    c->machine = f->m;
+    c->ncpus = 1;
+    c->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    c->exc_vector = -1;
+    c->delivering = -1;
+
+    build_tables(f);
+
+    /* 64-bit mode, CPL0, paging with CR0.WP and EFER.NXE as an OS has them */
+    c->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+    c->cr3 = PML4_ADDR;
+    c->cr4 = CR4_PAE;
+    c->efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+    c->gdtr = (EmuDtr){ GDT_ADDR, sizeof(gdt) - 1 };
+    c->idtr = (EmuDtr){ IDT_ADDR, 0xFFF };
+    load_seg(c, S_CS, SEL_KCODE);
+    load_seg(c, S_SS, SEL_KDATA);
+    load_seg(c, S_DS, SEL_KDATA);
+    load_seg(c, S_ES, SEL_KDATA);
+    load_seg(c, S_FS, 0);
+    load_seg(c, S_GS, 0);
+    emu_desc_to_seg(&c->tr, SEL_TSS, rd64(f, GDT_ADDR + SEL_TSS));
+    c->rip = KCODE;
+    c->gpr[R_SP] = KSTACK;
+    c->rflags = 2;
+    emu_tlb_flush(c);
+    emu_update_mode(c);
+    g_assert_true(c->long64);
+    g_assert_cmpint(c->cpl, ==, 0);
+}
+
+static void fx_teardown(Fx *f, gconstpointer data)
+{
+    (void)data;
+    g_hash_table_destroy(f->cpu->ud_logged);
+    emu_decode_destroy(f->cpu);
+    g_free(f->cpu);
+    iobus_destroy(&f->m->pio);
+    iobus_destroy(&f->m->mmio);
+    g_mutex_clear(&f->m->lock);
+    g_free(f->m);
+    guest_ram_destroy(&f->ram);
+}
+
+/* ==== 1. paging ==== */
+
+/* 4 KiB, 2 MiB and 1 GiB pages reach the physical bytes they map, for reads and writes. */
+static void test_page_sizes(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    wr64(f, MAP4K_PA + 0x120, 0x0123456789ABCDEFull);
+    wr64(f, MAP4K_LIN + 0x120, 0xDEADDEADDEADDEADull);   /* the identity page: not this */
+    wr64(f, MAP2M_PA + 0xABCD8, 0x1122334455667788ull);
+    wr64(f, 0x345670, 0x99AABBCCDDEEFF00ull);
+    wr64(f, RAM_SIZE - 8, 0x5A5A5A5A00000001ull);
+
+    g_assert_cmphex(read_at(f, MAP4K_LIN + 0x120), ==, 0x0123456789ABCDEFull);
+    g_assert_cmphex(read_at(f, MAP2M_LIN + 0xABCD8), ==, 0x1122334455667788ull);
+    g_assert_cmphex(read_at(f, MAP1G_LIN + 0x345670), ==, 0x99AABBCCDDEEFF00ull);
+    g_assert_cmphex(read_at(f, MAP1G_LIN + RAM_SIZE - 8), ==, 0x5A5A5A5A00000001ull);
+
+    write_at(f, MAP4K_LIN + 0x128, 0xCAFE0001);
+    write_at(f, MAP2M_LIN + 0x1FFFF8, 0xCAFE0002);        /* the last qword of the 2 MiB page */
+    write_at(f, MAP1G_LIN + 0x7F0000, 0xCAFE0003);
+    g_assert_cmphex(rd64(f, MAP4K_PA + 0x128), ==, 0xCAFE0001);
+    g_assert_cmphex(rd64(f, MAP2M_PA + 0x1FFFF8), ==, 0xCAFE0002);
+    g_assert_cmphex(rd64(f, 0x7F0000), ==, 0xCAFE0003);
+
+    g_assert_cmphex(translate(c, MAP4K_LIN + 0xFFF, ACC_READ), ==, MAP4K_PA + 0xFFF);
+    g_assert_cmphex(translate(c, MAP2M_LIN + 0x12345, ACC_WRITE), ==, MAP2M_PA + 0x12345);
+    g_assert_cmphex(translate(c, MAP1G_LIN + 0x765432, ACC_EXEC), ==, 0x765432);
+}
+
+/* Accessed bits on every level used; the dirty bit on the leaf, and only for a write. */
+static void test_accessed_dirty(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    set_pte(f, AD_PAGE, AD_PAGE | PG_P | PG_RW);
+    wr64(f, PD_ADDR + 8, MAP2M_PA | PG_P | PG_RW | PG_PS);
+    wr64(f, PDPT_ADDR + 8, PG_P | PG_RW | PG_PS);
+    emu_tlb_flush(c);
+
+    read_at(f, AD_PAGE + 8);
+    g_assert_cmphex(rd64(f, pte_addr(AD_PAGE)), ==, AD_PAGE | PG_P | PG_RW | PG_A);
+    g_assert_cmphex(rd64(f, PD_ADDR), ==, PT_ADDR | PG_P | PG_RW | PG_US | PG_A);
+    g_assert_cmphex(rd64(f, PDPT_ADDR), ==, PD_ADDR | PG_P | PG_RW | PG_US | PG_A);
+    g_assert_cmphex(rd64(f, PML4_ADDR), ==, PDPT_ADDR | PG_P | PG_RW | PG_US | PG_A);
+    /* a write after the read (the TLB has the page, but not as dirty) */
+    write_at(f, AD_PAGE + 8, 1);
+    g_assert_cmphex(rd64(f, pte_addr(AD_PAGE)), ==, AD_PAGE | PG_P | PG_RW | PG_A | PG_D);
+    /* non-leaf entries have no dirty bit: bit 6 stays clear */
+    g_assert_cmphex(rd64(f, PD_ADDR) & PG_D, ==, 0);
+
+    /* a first access that is a write sets both at once */
+    set_pte(f, AD_PAGE, AD_PAGE | PG_P | PG_RW);
+    emu_tlb_flush(c);
+    write_at(f, AD_PAGE + 16, 2);
+    g_assert_cmphex(rd64(f, pte_addr(AD_PAGE)), ==, AD_PAGE | PG_P | PG_RW | PG_A | PG_D);
+
+    /* 2 MiB and 1 GiB pages: the bits are in the PDE / PDPTE that maps the page */
+    read_at(f, MAP2M_LIN + 0x1000);
+    g_assert_cmphex(rd64(f, PD_ADDR + 8), ==, MAP2M_PA | PG_P | PG_RW | PG_PS | PG_A);
+    write_at(f, MAP2M_LIN + 0x1000, 3);
+    g_assert_cmphex(rd64(f, PD_ADDR + 8), ==, MAP2M_PA | PG_P | PG_RW | PG_PS | PG_A | PG_D);
+    read_at(f, MAP1G_LIN + 0x500000);
+    g_assert_cmphex(rd64(f, PDPT_ADDR + 8), ==, PG_P | PG_RW | PG_PS | PG_A);
+    write_at(f, MAP1G_LIN + 0x500000, 4);
+    g_assert_cmphex(rd64(f, PDPT_ADDR + 8), ==, PG_P | PG_RW | PG_PS | PG_A | PG_D);
+
+    /* a write that faults (user write to a read-only page) does not dirty */
+    to_user(f, UCODE, 0x202);
+    read_at(f, U_RO_PAGE);
+    c->gpr[R_AX] = 5;
+    expect_pf(c, do_access(f, U_RO_PAGE, ACC_WRITE), U_RO_PAGE, PF_P | PF_W | PF_U);
+    g_assert_cmphex(rd64(f, pte_addr(U_RO_PAGE)) & PG_D, ==, 0);
+    g_assert_cmphex(rd64(f, U_RO_PAGE), ==, 0);
+}
+
+/* Not-present pages: #PF with P=0, CR2 = the address, W/U/I as the access was. */
+static void test_not_present(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t nc = 0x0000800000000000ull;     /* the first non-canonical address */
+
+    (void)data;
+    c->gpr[R_AX] = 0x1234;
+    expect_pf(c, do_access(f, NP_PAGE + 0x10, ACC_READ), NP_PAGE + 0x10, 0);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x1234);            /* not executed */
+    expect_pf(c, do_access(f, NP_PAGE + 0xFF8, ACC_WRITE), NP_PAGE + 0xFF8, PF_W);
+    expect_pf(c, do_access(f, NP_PAGE + 0x20, ACC_EXEC), NP_PAGE + 0x20, PF_I);
+    /* an upper level not present: PML4[1] (512 GiB) and PDPT[2] (2 GiB) */
+    expect_pf(c, do_access(f, 0x8000000008ull, ACC_READ), 0x8000000008ull, 0);
+    expect_pf(c, do_access(f, 0x80000010ull, ACC_WRITE), 0x80000010ull, PF_W);
+
+    /* I is reported only with EFER.NXE (no SMEP here) */
+    NO_FAULT(c, emu_wrmsr(c, 0xC0000080, c->efer & ~EFER_NXE));
+    expect_pf(c, do_access(f, NP_PAGE + 0x20, ACC_EXEC), NP_PAGE + 0x20, 0);
+    NO_FAULT(c, emu_wrmsr(c, 0xC0000080, c->efer | EFER_NXE));
+
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, NP_PAGE + 0x30, ACC_READ), NP_PAGE + 0x30, PF_U);
+    expect_pf(c, do_access(f, NP_PAGE + 0x38, ACC_WRITE), NP_PAGE + 0x38, PF_U | PF_W);
+    expect_pf(c, do_access(f, NP_PAGE + 0x40, ACC_EXEC), NP_PAGE + 0x40, PF_U | PF_I);
+
+    /* a non-canonical address is #GP(0), not #PF */
+    c->cr2 = 0;
+    expect_gp(c, do_access(f, nc, ACC_READ), 0);
+    g_assert_cmphex(c->cr2, ==, 0);
+}
+
+/* U/S and R/W protection, and CR0.WP for supervisor writes. */
+static void test_protection(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    wr64(f, SUP_PAGE, 0x77);
+    wr64(f, U_RO_PAGE, 0x66);
+    wr64(f, S_RO_PAGE, 0x55);
+
+    /* CPL0 reads and writes user pages (no SMAP) */
+    g_assert_cmphex(read_at(f, U_RO_PAGE), ==, 0x66);
+
+    /* CR0.WP=1: a supervisor write to a read-only page faults, P=1 W=1 U=0 */
+    c->gpr[R_AX] = 9;
+    expect_pf(c, do_access(f, S_RO_PAGE + 8, ACC_WRITE), S_RO_PAGE + 8, PF_P | PF_W);
+    expect_pf(c, do_access(f, U_RO_PAGE + 8, ACC_WRITE), U_RO_PAGE + 8, PF_P | PF_W);
+    g_assert_cmphex(rd64(f, S_RO_PAGE + 8), ==, 0);
+
+    /* CR0.WP=0 (mov cr0 from the guest): it is allowed */
+    c->gpr[R_AX] = c->cr0 & ~CR0_WP;
+    put_code(f, KCODE, BYTES(0x0f, 0x22, 0xc0));            /* mov cr0,rax */
+    c->rip = KCODE;
+    g_assert_cmpint(step(c), ==, -1);
+    write_at(f, S_RO_PAGE + 8, 0xAB);
+    write_at(f, U_RO_PAGE + 8, 0xCD);
+    g_assert_cmphex(rd64(f, S_RO_PAGE + 8), ==, 0xAB);
+    g_assert_cmphex(rd64(f, U_RO_PAGE + 8), ==, 0xCD);
+    /* and WP=1 again faults (the TLB must not keep the permission) */
+    c->gpr[R_AX] = c->cr0 | CR0_WP;
+    put_code(f, KCODE, BYTES(0x0f, 0x22, 0xc0));
+    c->rip = KCODE;
+    g_assert_cmpint(step(c), ==, -1);
+    expect_pf(c, do_access(f, S_RO_PAGE + 8, ACC_WRITE), S_RO_PAGE + 8, PF_P | PF_W);
+
+    /* CPL3: supervisor pages fault with P=1 U=1, for read, write and fetch */
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, SUP_PAGE + 0x10, ACC_READ), SUP_PAGE + 0x10, PF_P | PF_U);
+    expect_pf(c, do_access(f, SUP_PAGE + 0x18, ACC_WRITE), SUP_PAGE + 0x18, PF_P | PF_U | PF_W);
+    expect_pf(c, do_access(f, SUP_PAGE + 0x20, ACC_EXEC), SUP_PAGE + 0x20,
+              PF_P | PF_U | PF_I);
+    /* ... a user read-only page reads, and a write faults with P=1 W=1 U=1
+     * (CR0.WP does not matter at CPL3) */
+    g_assert_cmphex(read_at(f, U_RO_PAGE), ==, 0x66);
+    c->cr0 &= ~CR0_WP;
+    emu_tlb_flush(c);
+    expect_pf(c, do_access(f, U_RO_PAGE + 0x10, ACC_WRITE), U_RO_PAGE + 0x10,
+              PF_P | PF_U | PF_W);
+    g_assert_cmphex(rd64(f, U_RO_PAGE + 0x10), ==, 0);
+
+    /* U=0 or R/W=0 in an upper level applies to the whole range: the PDE */
+    c->cr0 |= CR0_WP;
+    wr64(f, PD_ADDR, PT_ADDR | PG_P | PG_US);
+    emu_tlb_flush(c);
+    g_assert_cmphex(read_at(f, U_RO_PAGE), ==, 0x66);
+    expect_pf(c, do_access(f, USTACK_PAGE, ACC_WRITE), USTACK_PAGE, PF_P | PF_U | PF_W);
+    wr64(f, PD_ADDR, PT_ADDR | PG_P | PG_RW);
+    emu_tlb_flush(c);
+    /* (the user code page itself is no longer user: this is a fetch fault) */
+    expect_pf(c, do_access(f, USTACK_PAGE, ACC_READ), UCODE, PF_P | PF_U | PF_I);
+}
+
+/* EFER.NXE: a no-execute page (or range) faults on fetch with P=1 I=1 and reads normally. */
+static void test_nx(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    put_code(f, NX_PAGE, BYTES(0x90, 0xf4));                /* nop; hlt */
+    wr64(f, NX_PAGE + 0x800, 0x4242);
+    expect_pf(c, do_access(f, NX_PAGE, ACC_EXEC), NX_PAGE, PF_P | PF_I);
+    g_assert_cmphex(read_at(f, NX_PAGE + 0x800), ==, 0x4242);
+    write_at(f, NX_PAGE + 0x808, 1);
+
+    /* jumping there: the fault is on the fetch at the target */
+    c->gpr[R_AX] = NX_PAGE;
+    put_code(f, KCODE, BYTES(0xff, 0xe0));                  /* jmp rax */
+    c->rip = KCODE;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, NX_PAGE);
+    expect_pf(c, step(c), NX_PAGE, PF_P | PF_I);
+    g_assert_cmphex(c->rip, ==, NX_PAGE);
+
+    /* NX in the PDE of a 2 MiB page */
+    put_code(f, MAP2M_PA, BYTES(0x90, 0xf4));
+    wr64(f, PD_ADDR + 8, MAP2M_PA | PG_P | PG_RW | PG_PS | PG_NX);
+    emu_tlb_flush(c);
+    expect_pf(c, do_access(f, MAP2M_LIN, ACC_EXEC), MAP2M_LIN, PF_P | PF_I);
+    wr64(f, PD_ADDR + 8, MAP2M_PA | PG_P | PG_RW | PG_PS);
+    emu_tlb_flush(c);
+    c->rip = MAP2M_LIN;
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+
+    /* a user NX page at CPL3: P=1 U=1 I=1 */
+    set_pte(f, USTACK_PAGE, USTACK_PAGE | PG_P | PG_RW | PG_US | PG_NX);
+    emu_tlb_flush(c);
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, USTACK_PAGE, ACC_EXEC), USTACK_PAGE, PF_P | PF_U | PF_I);
+}
+
+/* A changed PTE is not seen until invlpg or a CR3 load: the TLB keeps the old one. */
+static void test_tlb_stale(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    static const uint8_t invlpg[] = { 0x0f, 0x01, 0x3c, 0x25, LE32(TLB_LIN), 0xf4 };
+    static const uint8_t reload_cr3[] = { 0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8, 0xf4 };
+
+    (void)data;
+    wr64(f, TLB_PA_A, 0xAAAA);
+    wr64(f, TLB_PA_B, 0xBBBB);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xAAAA);
+
+    set_pte(f, TLB_LIN, TLB_PA_B | PG_P | PG_RW);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xAAAA);       /* stale, as allowed */
+    put_code(f, KCODE + 0x100, invlpg, sizeof(invlpg));     /* invlpg [TLB_LIN]; hlt */
+    c->rip = KCODE + 0x100;
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xBBBB);
+
+    set_pte(f, TLB_LIN, TLB_PA_A | PG_P | PG_RW);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xBBBB);
+    put_code(f, KCODE + 0x200, reload_cr3, sizeof(reload_cr3));  /* mov rax,cr3; mov cr3,rax; hlt */
+    c->rip = KCODE + 0x200;
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xAAAA);
+
+    /* a page made not present still reads until invlpg, then faults */
+    wr64(f, TLB_PA_A + 8, 0xA8);
+    set_pte(f, TLB_LIN, 0);
+    g_assert_cmphex(read_at(f, TLB_LIN + 8), ==, 0xA8);
+    c->rip = KCODE + 0x100;
+    g_assert_cmpint(run_to_hlt(c, false), ==, -1);
+    expect_pf(c, do_access(f, TLB_LIN + 8, ACC_READ), TLB_LIN + 8, 0);
+}
+
+/* ==== 2. code that changes ==== */
+
+/*
+ * A block of six mov r32,imm32 (and hlt) runs; then the host changes one
+ * instruction's immediate (no flush of any kind: as a DMA or another vCPU
+ * would) and the block must run with the new value; for every instruction
+ * of the block and byte of the immediate, by blocks and by single steps.
+ */
+static void test_code_host_write(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint8_t code[6 * 5 + 1];
+
+    (void)data;
+    for (int blocks = 0; blocks < 2; blocks++) {
+        for (unsigned k = 0; k < 6; k++) {
+            code[k * 5] = (uint8_t)(0xB8 + k);                 /* mov e(ax+k), imm32 */
+            memcpy(&code[k * 5 + 1], &(uint32_t){ 0x100 + k }, 4);
+        }
+        code[30] = 0xF4;
+        put_code(f, KCODE, code, sizeof(code));
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        for (unsigned k = 0; k < 6; k++) {
+            g_assert_cmphex(c->gpr[k], ==, 0x100 + k);
+        }
+        for (unsigned k = 0; k < 6; k++) {
+            for (unsigned b = 0; b < 4; b++) {
+                uint8_t nv = (uint8_t)(0x11 * (k + 1) + b);
+
+                wr(f, KCODE + k * 5 + 1 + b, &nv, 1);
+                code[k * 5 + 1 + b] = nv;
+                c->rip = KCODE;
+                g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+                for (unsigned j = 0; j < 6; j++) {
+                    uint32_t want;
+
+                    memcpy(&want, &code[j * 5 + 1], 4);
+                    g_assert_cmphex(c->gpr[j], ==, want);
+                }
+            }
+        }
+        /* a different instruction of another length in place of the first */
+        put_code(f, KCODE, BYTES(0x48, 0xc7, 0xc0, LE32(0x7777), 0xf4));  /* mov rax,0x7777; hlt */
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_AX], ==, 0x7777);
+        g_assert_cmphex(c->rip, ==, KCODE + 8);
+    }
+}
+
+typedef struct SmcCase {
+    const char *name;
+    uint8_t code[16];      /* the store; then mov eax,1; hlt; nop; nop */
+    unsigned len;
+    uint64_t rax, rcx;
+    uint32_t want_eax;
+} SmcCase;
+
+/*
+ * An instruction stores into the next instruction of its own block (the
+ * immediate of mov eax,1): the modified instruction must execute, by
+ * blocks and by single steps. One case per way the interpreter writes
+ * memory (plain stores, read-modify-write, the host atomics of locked or
+ * aligned xchg, string stores, another linear alias of the page).
+ */
+static void test_code_same_block(Fx *f, gconstpointer data)
+{
+    static const SmcCase cases[] = {
+        { "mov byte [rip+1],7", { 0xc6, 0x05, LE32(1), 0x07 }, 7, 0, 0, 7 },
+        { "mov dword [rip+1],ecx", { 0x89, 0x0d, LE32(1) }, 6, 0, 0x12345678, 0x12345678 },
+        { "add byte [rip+1],6", { 0x80, 0x05, LE32(1), 0x06 }, 7, 0, 0, 7 },
+        { "lock add byte [rip+1],6", { 0xf0, 0x80, 0x05, LE32(1), 0x06 }, 8, 0, 0, 7 },
+        /* xchg with memory is atomic: a host atomic when aligned (imm at +8) */
+        { "xchg dword [rip+1],ecx", { 0x90, 0x87, 0x0d, LE32(1) }, 7, 0, 0x12345678,
+          0x12345678 },
+        { "xchg dword [rip+1],ecx (unaligned)", { 0x87, 0x0d, LE32(1) }, 6, 0, 0x12345678,
+          0x12345678 },
+        { "stosb (rdi = the immediate, al = 7)", { 0xaa }, 1, 7, 0, 7 },
+        /* through another linear alias of the same page (the 1 GiB mapping) */
+        { "mov byte [alias],7", { 0xc6, 0x04, 0x25, LE32(MAP1G_LIN + KCODE + 9), 0x07 }, 8, 0, 0,
+          7 },
+    };
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    for (int blocks = 0; blocks < 2; blocks++) {
+        for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+            const SmcCase *k = &cases[i];
+            uint8_t code[24];
+
+            memcpy(code, k->code, k->len);
+            memcpy(code + k->len, (const uint8_t[]){ 0xb8, 1, 0, 0, 0, 0xf4, 0x90, 0x90 }, 8);
+            put_code(f, KCODE, code, k->len + 8);
+            c->gpr[R_AX] = k->rax;
+            c->gpr[R_CX] = k->rcx;
+            c->gpr[R_DX] = 0x9090f400;
+            c->gpr[R_BX] = 0x345678b8;
+            c->gpr[R_DI] = KCODE + k->len + 1;
+            c->rflags = 2;
+            c->rip = KCODE;
+            g_test_message("%s (%s)", k->name, blocks ? "blocks" : "steps");
+            g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+            g_assert_cmphex(c->gpr[R_AX], ==, k->want_eax);
+            g_assert_cmphex(c->rip, ==, KCODE + k->len + 6);
+        }
+    }
+}
+
+/* ==== 3. exceptions and interrupts through the IDT ==== */
+
+/* The 64-bit frame at RSP: [error code,] RIP, CS, RFLAGS, RSP, SS. */
+static void expect_frame(Fx *f, bool has_err, uint32_t err, uint64_t rip, uint16_t cs,
+                         uint64_t rflags, uint64_t rsp, uint16_t ss)
+{
+    uint64_t sp = f->cpu->gpr[R_SP];
+
+    if (has_err) {
+        g_assert_cmphex(rd64(f, sp), ==, err);
+        sp += 8;
+    }
+    g_assert_cmphex(rd64(f, sp), ==, rip);
+    g_assert_cmphex(rd64(f, sp + 8), ==, cs);
+    g_assert_cmphex(rd64(f, sp + 16), ==, rflags);
+    g_assert_cmphex(rd64(f, sp + 24), ==, rsp);
+    g_assert_cmphex(rd64(f, sp + 32), ==, ss);
+}
+
+/* In the CPL0 handler of `vec` after a transfer from CPL3 onto the stack at `top`. */
+static void expect_kernel_entry(EmuCpu *c, unsigned vec, uint64_t top, unsigned frame_words)
+{
+    g_assert_cmphex(c->rip, ==, handler(vec));
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_KCODE);
+    g_assert_cmpint(c->cpl, ==, 0);
+    g_assert_true(c->long64);
+    g_assert_cmpint(c->mode, ==, MODE_64);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, 0);               /* null SS with RPL = new CPL */
+    g_assert_cmphex(c->gpr[R_SP], ==, (top & ~15ull) - 8 * frame_words);
+}
+
+/*
+ * #PF at CPL3 to a CPL0 interrupt gate: the stack is TSS.RSP0 aligned down
+ * to 16, the frame is SS, RSP, RFLAGS, CS, RIP, error code; IF is cleared;
+ * iretq (after the handler pops the error code) returns to CPL3 with
+ * everything restored and the instruction re-executes.
+ */
+static void test_pf_user_to_kernel(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t fl = 0x202 | FL_CF | FL_ZF | FL_DF | FL_OF;
+
+    (void)data;
+    put_code(f, handler(EXC_PF), BYTES(0x48, 0x83, 0xc4, 0x08, 0x48, 0xcf));  /* add rsp,8; iretq */
+    to_user(f, UCODE, fl);
+    expect_pf(c, do_access(f, NP_PAGE + 0x10, ACC_READ), NP_PAGE + 0x10, PF_U);
+    deliver_clean(c);
+    expect_kernel_entry(c, EXC_PF, RSP0, 6);
+    expect_frame(f, true, PF_U, UCODE, SEL_UCODE64 | 3, fl, USP, SEL_UDATA | 3);
+    g_assert_cmphex(c->rflags, ==, fl & ~(uint64_t)FL_IF);
+    g_assert_cmphex(c->cr2, ==, NP_PAGE + 0x10);
+
+    /* the "handler" maps the page; iretq back re-executes the load */
+    set_pte(f, NP_PAGE, NP_PAGE | PG_P | PG_RW | PG_US);
+    wr64(f, NP_PAGE + 0x10, 0xFEED);
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmpint(step(c), ==, -1);                         /* iretq */
+    g_assert_cmphex(c->rip, ==, UCODE);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_UCODE64 | 3);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_UDATA | 3);
+    g_assert_cmphex(c->gpr[R_SP], ==, USP);
+    g_assert_cmphex(c->rflags, ==, fl);
+    g_assert_cmpint(c->cpl, ==, 3);
+    g_assert_true(c->long64);
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0xFEED);
+}
+
+/* IST gates switch stacks even without a privilege change; SS changes only with one. */
+static void test_ist(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    set_gate(f, IDT_ADDR, EXC_PF, handler(EXC_PF), 0xE, 0, 2, true);
+
+    /* CPL0 -> CPL0 on IST2: SS stays the kernel's, the frame has the old RSP */
+    c->gpr[R_SP] = KSTACK + 8;
+    c->rflags = 0x202;
+    expect_pf(c, do_access(f, NP_PAGE, ACC_READ), NP_PAGE, 0);
+    deliver_clean(c);
+    g_assert_cmphex(c->rip, ==, handler(EXC_PF));
+    g_assert_cmphex(c->gpr[R_SP], ==, (IST2 & ~15ull) - 48);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_KDATA);
+    expect_frame(f, true, 0, KCODE, SEL_KCODE, 0x202, KSTACK + 8, SEL_KDATA);
+
+    /* CPL3 -> CPL0 on IST2 (not RSP0) */
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, NP_PAGE, ACC_WRITE), NP_PAGE, PF_U | PF_W);
+    deliver_clean(c);
+    expect_kernel_entry(c, EXC_PF, IST2, 6);
+    expect_frame(f, true, PF_U | PF_W, UCODE, SEL_UCODE64 | 3, 0x202, USP, SEL_UDATA | 3);
+
+    /* without IST and without a privilege change: the current stack, aligned to 16 */
+    set_gate(f, IDT_ADDR, EXC_PF, handler(EXC_PF), 0xE, 0, 0, true);
+    load_seg(c, S_CS, SEL_KCODE);
+    load_seg(c, S_SS, SEL_KDATA);
+    emu_update_mode(c);
+    c->gpr[R_SP] = KSTACK + 8;
+    c->rflags = 0x202;
+    expect_pf(c, do_access(f, NP_PAGE, ACC_READ), NP_PAGE, 0);
+    deliver_clean(c);
+    g_assert_cmphex(c->gpr[R_SP], ==, KSTACK - 48);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_KDATA);
+    expect_frame(f, true, 0, KCODE, SEL_KCODE, 0x202, KSTACK + 8, SEL_KDATA);
+}
+
+/*
+ * int n from CPL3: through a DPL3 interrupt gate (IF cleared) and trap gate
+ * (IF kept), with iretq back; through a DPL0 gate it is #GP(vector*8+2) at
+ * the int instruction.
+ */
+static void test_int_gates(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t fl = 0x202 | FL_SF | FL_AF;
+
+    (void)data;
+    for (unsigned vec = 0x80; vec <= 0x81; vec++) {
+        put_code(f, handler(vec), BYTES(0x48, 0xcf));           /* iretq */
+        put_code(f, UCODE, BYTES(0xcd, (uint8_t)vec, 0x90));     /* int vec; nop */
+        to_user(f, UCODE, fl);
+        c->gpr[R_BP] = 0;
+        g_assert_cmpint(step(c), ==, -1);
+        expect_kernel_entry(c, vec, RSP0, 5);
+        expect_frame(f, false, 0, UCODE + 2, SEL_UCODE64 | 3, fl, USP, SEL_UDATA | 3);
+        g_assert_cmphex(c->rflags, ==, vec == 0x80 ? fl & ~(uint64_t)FL_IF : fl);
+
+        g_assert_cmpint(step(c), ==, -1);                      /* iretq */
+        g_assert_cmphex(c->rip, ==, UCODE + 2);
+        g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_UCODE64 | 3);
+        g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_UDATA | 3);
+        g_assert_cmphex(c->gpr[R_SP], ==, USP);
+        g_assert_cmphex(c->rflags, ==, fl);
+        g_assert_cmpint(c->cpl, ==, 3);
+        g_assert_cmpint(c->mode, ==, MODE_64);
+    }
+
+    /* the same by blocks: int ends a block and the handler's block follows */
+    to_user(f, UCODE, fl);
+    g_assert_cmpint(run_block(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, handler(0x81));
+    g_assert_cmpint(run_block(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, UCODE + 2);
+    g_assert_cmpint(c->cpl, ==, 3);
+
+    /* DPL0 gate from CPL3: #GP with the IDT error code (vector*8 + 2: IDT bit) */
+    put_code(f, UCODE, BYTES(0xcd, 0x82));
+    to_user(f, UCODE, fl);
+    expect_gp(c, step(c), 0x82 * 8 + 2);
+    g_assert_cmphex(c->rip, ==, UCODE);
+    g_assert_cmpint(c->cpl, ==, 3);
+    deliver_clean(c);
+    expect_kernel_entry(c, EXC_GP, RSP0, 6);
+    expect_frame(f, true, 0x82 * 8 + 2, UCODE, SEL_UCODE64 | 3, fl, USP, SEL_UDATA | 3);
+
+    /* the DPL0 gate from CPL0 is fine */
+    load_seg(c, S_CS, SEL_KCODE);
+    load_seg(c, S_SS, SEL_KDATA);
+    emu_update_mode(c);
+    put_code(f, KCODE, BYTES(0xcd, 0x82));
+    c->rip = KCODE;
+    c->gpr[R_SP] = KSTACK;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, handler(0x82));
+    g_assert_cmphex(c->gpr[R_SP], ==, KSTACK - 40);
+}
+
+/* An iretq frame on the kernel stack; RSP points at it. */
+static void iret_frame(Fx *f, uint64_t rip, uint64_t cs, uint64_t rflags, uint64_t rsp,
+                       uint64_t ss)
+{
+    uint64_t frame[5] = { rip, cs, rflags, rsp, ss };
+
+    wr(f, KSTACK - sizeof(frame), frame, sizeof(frame));
+    f->cpu->gpr[R_SP] = KSTACK - sizeof(frame);
+}
+
+/* iretq from CPL0 to CPL3 loads IOPL and IF from the frame (CPL0 may change both). */
+static void test_iret_to_user(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0xcf));                  /* iretq */
+    iret_frame(f, UCODE, SEL_UCODE64 | 3, 0x3202 | FL_CF, USP, SEL_UDATA | 3);
+    c->rip = KCODE;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, UCODE);
+    g_assert_cmphex(c->rflags, ==, 0x3202 | FL_CF);        /* IOPL and IF: CPL0 may */
+    g_assert_cmpint(c->cpl, ==, 3);
+    g_assert_cmphex(c->gpr[R_SP], ==, USP);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_UCODE64 | 3);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_UDATA | 3);
+}
+
+/*
+ * A fault while delivering a #PF becomes #DF (error code 0): the IDT entry
+ * of #PF is in a not-present page (#PF on #PF), or the gate is not present
+ * (#NP, contributory, on #PF); so does a contributory fault while
+ * delivering a contributory one (#GP on #GP). A #PF while delivering a
+ * contributory exception (#GP) is not a #DF: it is delivered as itself.
+ */
+static void test_double_fault(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    /* an IDT at 0x2F40: vector 8 at 0x2FC0 (mapped), vector 14 at 0x3020 (not) */
+    uint64_t idt = 0x2F40;
+    int nested[4];
+    volatile unsigned n;
+
+    (void)data;
+    set_gate(f, idt, EXC_DF, handler(EXC_DF), 0xE, 0, 0, true);
+    set_pte(f, 0x3000, 0);
+    c->idtr = (EmuDtr){ idt, 0xFFF };
+    emu_tlb_flush(c);
+
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, NP_PAGE, ACC_READ), NP_PAGE, PF_U);
+    g_assert_true(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_cmpint(nested[0], ==, EXC_PF);
+    /* the IDT read is a supervisor access (U=0) to the gate's address */
+    g_assert_cmphex(c->cr2, ==, idt + EXC_PF * 16);
+    expect_kernel_entry(c, EXC_DF, RSP0, 6);
+    /* (the saved CS:RIP of a #DF are undefined: only the rest is checked) */
+    g_assert_cmphex(rd64(f, c->gpr[R_SP]), ==, 0);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP] + 24), ==, 0x202);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP] + 32), ==, USP);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP] + 40), ==, SEL_UDATA | 3);
+    g_assert_cmphex(c->rflags & FL_IF, ==, 0);
+
+    /* #PF's gate not present: #NP(14*8+2) during #PF -> #DF */
+    c->idtr = (EmuDtr){ IDT_ADDR, 0xFFF };
+    set_gate(f, IDT_ADDR, EXC_PF, handler(EXC_PF), 0xE, 0, 0, false);
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, NP_PAGE, ACC_READ), NP_PAGE, PF_U);
+    g_assert_true(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_cmpint(nested[0], ==, EXC_NP);
+    expect_kernel_entry(c, EXC_DF, RSP0, 6);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP]), ==, 0);
+
+    /* #GP's gate of an invalid type: #GP(13*8+2) during #GP -> #DF */
+    set_gate(f, IDT_ADDR, EXC_PF, handler(EXC_PF), 0xE, 0, 0, true);
+    set_gate(f, IDT_ADDR, EXC_GP, handler(EXC_GP), 0x0, 0, 0, true);
+    put_code(f, UCODE, BYTES(0xcd, 0x82));                  /* int 0x82: DPL0 -> #GP */
+    to_user(f, UCODE, 0x202);
+    expect_gp(c, step(c), 0x82 * 8 + 2);
+    g_assert_true(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_cmpint(nested[0], ==, EXC_GP);
+    expect_kernel_entry(c, EXC_DF, RSP0, 6);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP]), ==, 0);
+    set_gate(f, IDT_ADDR, EXC_GP, handler(EXC_GP), 0xE, 0, 0, true);
+
+    /* #GP whose IDT entry is in a not-present page: the #PF is delivered,
+     * not a #DF (contributory then page fault: serially). IDT at 0x2F20:
+     * vector 13 at 0x2FF0 (page 0x2000, not present), 14 at 0x3000. */
+    set_pte(f, 0x3000, 0x3000 | PG_P | PG_RW);
+    set_pte(f, 0x2000, 0);
+    idt = 0x2F20;
+    set_gate(f, idt, EXC_PF, handler(EXC_PF), 0xE, 0, 0, true);
+    c->idtr = (EmuDtr){ idt, 0xFFF };
+    emu_tlb_flush(c);
+    put_code(f, UCODE, BYTES(0xcd, 0x82));
+    set_gate(f, idt, 0x82, handler(0x82), 0xE, 0, 0, true);  /* at 0x3740: DPL0 -> #GP */
+    to_user(f, UCODE, 0x202);
+    expect_gp(c, step(c), 0x82 * 8 + 2);
+    g_assert_true(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_cmpint(nested[0], ==, EXC_PF);
+    g_assert_cmphex(c->cr2, ==, idt + EXC_GP * 16);
+    expect_kernel_entry(c, EXC_PF, RSP0, 6);
+    expect_frame(f, true, 0, UCODE, SEL_UCODE64 | 3, 0x202, USP, SEL_UDATA | 3);
+}
+
+/* A fault while delivering #DF is a triple fault: emu_deliver_pending_exception returns false. */
+static void test_triple_fault(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    int nested[4];
+    volatile unsigned n;
+
+    (void)data;
+    /* the whole IDT not present: #PF -> #PF (IDT) = #DF -> #PF (IDT) */
+    set_pte(f, IDT_ADDR, 0);
+    emu_tlb_flush(c);
+    expect_pf(c, do_access(f, NP_PAGE, ACC_READ), NP_PAGE, 0);
+    g_assert_false(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 2);
+    g_assert_cmpint(nested[0], ==, EXC_PF);
+    g_assert_cmpint(nested[1], ==, EXC_PF);
+    g_assert_cmphex(c->cr2, ==, IDT_ADDR + EXC_DF * 16);
+}
+
+/* ==== 4. mode switches: an AP trampoline ==== */
+
+/*
+ * Started by a SIPI with vector 8 (CS = 0x0800, base 0x8000, IP = 0), the
+ * trampoline goes real -> 32-bit protected -> long mode like the test
+ * guest's and Linux's (trampoline GDT at 0x9000: 0x08 code32, 0x10 data,
+ * 0x18 code64). Each step's expected mode after it.
+ */
+static const uint8_t tramp[] = {
+    /* 16-bit, at 0x8000 */
+    0xfa,                                       /* 00 cli */
+    0x2e, 0x0f, 0x01, 0x16, 0x68, 0x00,         /* 01 lgdt cs:[0x68] */
+    0x0f, 0x20, 0xc0,                           /* 07 mov eax,cr0 */
+    0x0c, 0x01,                                 /* 0a or al,1 */
+    0x0f, 0x22, 0xc0,                           /* 0c mov cr0,eax */
+    0x66, 0xea, LE32(0x8017), 0x08, 0x00,       /* 0f jmp far 0x08:0x8017 */
+    /* 32-bit */
+    0x66, 0xb8, 0x10, 0x00,                     /* 17 mov ax,0x10 */
+    0x8e, 0xd8,                                 /* 1b mov ds,ax */
+    0x8e, 0xc0,                                 /* 1d mov es,ax */
+    0x8e, 0xd0,                                 /* 1f mov ss,ax */
+    0xbc, LE32(0x7000),                         /* 21 mov esp,0x7000 */
+    0x0f, 0x20, 0xe0,                           /* 26 mov eax,cr4 */
+    0x83, 0xc8, 0x20,                           /* 29 or eax,0x20 (PAE) */
+    0x0f, 0x22, 0xe0,                           /* 2c mov cr4,eax */
+    0xb8, LE32(PML4_ADDR),                      /* 2f mov eax,PML4 */
+    0x0f, 0x22, 0xd8,                           /* 34 mov cr3,eax */
+    0xb9, LE32(0xC0000080),                     /* 37 mov ecx,EFER */
+    0x0f, 0x32,                                 /* 3c rdmsr */
+    0x0d, LE32(0x100),                          /* 3e or eax,0x100 (LME) */
+    0x0f, 0x30,                                 /* 43 wrmsr */
+    0x0f, 0x20, 0xc0,                           /* 45 mov eax,cr0 */
+    0x0d, LE32(0x80000000),                     /* 48 or eax,0x80000000 (PG) */
+    0x0f, 0x22, 0xc0,                           /* 4d mov cr0,eax */
+    0xea, LE32(0x8057), 0x18, 0x00,             /* 50 jmp far 0x18:0x8057 */
+    /* 64-bit */
+    0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,  /* 57 mov rax,imm64 */
+    0x50,                                       /* 61 push rax */
+    0xf4,                                       /* 62 hlt */
+    0x0f, 0x1f, 0x44, 0x00, 0x00,               /* 63 (padding) */
+    0x1f, 0x00, LE32(TRAMP_GDT),                /* 68 GDT pointer: limit 0x1f, base */
+};
+
+typedef struct TrampStep {
+    uint16_t ip;           /* the instruction's offset (checks the decoding) */
+    uint8_t mode;
+    bool long64, pe, pg, lme, lma;
+} TrampStep;
+
+static const TrampStep tramp_steps[] = {
+    { 0x00, MODE_16, false, false, false, false, false },   /* cli */
+    { 0x01, MODE_16, false, false, false, false, false },   /* lgdt */
+    { 0x07, MODE_16, false, false, false, false, false },
+    { 0x0a, MODE_16, false, false, false, false, false },
+    { 0x0c, MODE_16, false, true, false, false, false },    /* PE: CS still 16-bit */
+    { 0x0f, MODE_32, false, true, false, false, false },    /* far jmp: 32-bit CS */
+    { 0x17, MODE_32, false, true, false, false, false },
+    { 0x1b, MODE_32, false, true, false, false, false },
+    { 0x1d, MODE_32, false, true, false, false, false },
+    { 0x1f, MODE_32, false, true, false, false, false },    /* mov ss */
+    { 0x21, MODE_32, false, true, false, false, false },
+    { 0x26, MODE_32, false, true, false, false, false },
+    { 0x29, MODE_32, false, true, false, false, false },
+    { 0x2c, MODE_32, false, true, false, false, false },    /* cr4.PAE */
+    { 0x2f, MODE_32, false, true, false, false, false },
+    { 0x34, MODE_32, false, true, false, false, false },    /* cr3 */
+    { 0x37, MODE_32, false, true, false, false, false },
+    { 0x3c, MODE_32, false, true, false, false, false },
+    { 0x3e, MODE_32, false, true, false, false, false },
+    { 0x43, MODE_32, false, true, false, true, false },     /* wrmsr EFER.LME */
+    { 0x45, MODE_32, false, true, false, true, false },
+    { 0x48, MODE_32, false, true, false, true, false },
+    { 0x4d, MODE_32, false, true, true, true, true },       /* PG: LMA, compatibility mode */
+    { 0x50, MODE_64, true, true, true, true, true },        /* far jmp: 64-bit CS */
+    { 0x57, MODE_64, true, true, true, true, true },        /* mov rax,imm64 */
+    { 0x61, MODE_64, true, true, true, true, true },        /* push rax */
+    { 0x62, MODE_64, true, true, true, true, true },        /* hlt */
+};
+
+static void ap_reset(Fx *f)
+{
+    static const uint64_t tgdt[4] = {
+        0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull, 0x00af9a000000ffffull,
+    };
+    EmuCpu *c = f->cpu;
+
+    wr(f, TRAMP_ADDR, tramp, sizeof(tramp));
+    wr(f, TRAMP_GDT, tgdt, sizeof(tgdt));
+    emu_reset_init(c);
+    emu_sipi(c, TRAMP_ADDR >> 12);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, 0x0800);
+    g_assert_cmphex(c->seg[S_CS].base, ==, TRAMP_ADDR);
+    g_assert_cmphex(c->rip, ==, 0);
+    g_assert_cmpint(c->mode, ==, MODE_16);
+    g_assert_false(c->long64);
+    g_assert_cmpint(c->cpl, ==, 0);
+}
+
+static void check_tramp_end(Fx *f)
+{
+    EmuCpu *c = f->cpu;
+
+    g_assert_true(c->halted);
+    g_assert_cmphex(c->rip, ==, 0x8063);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x1122334455667788ull);
+    g_assert_cmphex(c->gpr[R_SP], ==, 0x7000 - 8);
+    g_assert_cmphex(rd64(f, 0x7000 - 8), ==, 0x1122334455667788ull);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, 0x18);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, 0x10);
+    g_assert_cmphex(c->seg[S_DS].sel, ==, 0x10);
+    g_assert_cmphex(c->gdtr.base, ==, TRAMP_GDT);
+    g_assert_cmphex(c->gdtr.limit, ==, 0x1f);
+    g_assert_cmphex(c->cr3, ==, PML4_ADDR);
+    g_assert_cmphex(c->efer, ==, EFER_LME | EFER_LMA);
+    g_assert_cmpint(c->mode, ==, MODE_64);
+    g_assert_true(c->long64);
+    g_assert_cmpint(c->cpl, ==, 0);
+}
+
+static void test_ap_trampoline(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    ap_reset(f);
+    for (unsigned i = 0; i < G_N_ELEMENTS(tramp_steps); i++) {
+        const TrampStep *s = &tramp_steps[i];
+        uint64_t ip = c->seg[S_CS].base + c->rip - TRAMP_ADDR;
+
+        g_test_message("step at 0x%02x", s->ip);
+        g_assert_cmphex(ip, ==, s->ip);
+        g_assert_cmpint(step(c), ==, -1);
+        g_assert_cmpint(c->mode, ==, s->mode);
+        g_assert_cmpint(c->long64, ==, s->long64);
+        g_assert_cmpint(c->cpl, ==, 0);
+        g_assert_cmpint(!!(c->cr0 & CR0_PE), ==, s->pe);
+        g_assert_cmpint(!!(c->cr0 & CR0_PG), ==, s->pg);
+        g_assert_cmpint(!!(c->efer & EFER_LME), ==, s->lme);
+        g_assert_cmpint(!!(c->efer & EFER_LMA), ==, s->lma);
+        if (s->ip == 0x1f) {
+            g_assert_cmpint(c->stack32, ==, 1);               /* SS is 32-bit now */
+        }
+    }
+    check_tramp_end(f);
+
+    /* again by blocks, twice (the second time from the block cache): each
+     * mode change must end its block, and blocks are per decoding mode */
+    for (int i = 0; i < 2; i++) {
+        ap_reset(f);
+        g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+        check_tramp_end(f);
+    }
+}
+
+/* ==== 5. syscall / sysret ==== */
+
+static void test_syscall(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    /* (not TF: the single-step trap is not implemented and would follow syscall) */
+    uint64_t fl = 0x202 | FL_CF | FL_DF | FL_AC;
+    uint64_t mask = FL_IF | FL_DF | FL_TF | FL_AC;
+
+    (void)data;
+    NO_FAULT(c, emu_wrmsr(c, 0xC0000081, (uint64_t)SEL_UCODE32 << 48 | (uint64_t)SEL_KCODE << 32));
+    NO_FAULT(c, emu_wrmsr(c, 0xC0000082, KCODE + 0x800));
+    NO_FAULT(c, emu_wrmsr(c, 0xC0000084, mask));
+    put_code(f, UCODE, BYTES(0x0f, 0x05, 0x90, 0x0f, 0x05));     /* syscall; nop; syscall */
+    put_code(f, KCODE + 0x800, BYTES(0x48, 0x0f, 0x07));        /* sysretq */
+
+    to_user(f, UCODE, fl);
+    c->gpr[R_CX] = 0x1111;
+    c->gpr[11] = 0x2222;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, KCODE + 0x800);
+    g_assert_cmphex(c->gpr[R_CX], ==, UCODE + 2);
+    g_assert_cmphex(c->gpr[11], ==, fl);
+    g_assert_cmphex(c->rflags, ==, fl & ~mask);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_KCODE);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_KDATA);
+    g_assert_cmpint(c->cpl, ==, 0);
+    g_assert_true(c->long64);
+    g_assert_cmphex(c->gpr[R_SP], ==, USP);                  /* syscall keeps RSP */
+
+    /* sysretq: CS = STAR[63:48]+16 | 3, SS = STAR[63:48]+8 | 3, RFLAGS from R11 */
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, UCODE + 2);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_UCODE64 | 3);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_UDATA | 3);
+    g_assert_cmphex(c->rflags, ==, fl);
+    g_assert_cmpint(c->cpl, ==, 3);
+    g_assert_true(c->long64);
+    g_assert_cmpint(c->mode, ==, MODE_64);
+
+    /* sysret at CPL3 is #GP(0) */
+    put_code(f, UCODE + 0x100, BYTES(0x48, 0x0f, 0x07));
+    c->rip = UCODE + 0x100;
+    expect_gp(c, step(c), 0);
+
+    /* sysretl returns to compatibility mode: CS = STAR[63:48] | 3, RIP = ECX */
+    put_code(f, KCODE + 0x800, BYTES(0x0f, 0x07));             /* sysretl */
+    c->rip = UCODE + 3;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->gpr[R_CX], ==, UCODE + 5);
+    c->gpr[R_CX] = 0xFFFFFFFF00000000ull | (UCODE + 0x40);
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, UCODE + 0x40);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_UCODE32 | 3);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_UDATA | 3);
+    g_assert_cmpint(c->cpl, ==, 3);
+    g_assert_false(c->long64);
+    g_assert_cmpint(c->mode, ==, MODE_32);
+
+    /* EFER.SCE clear: syscall is #UD */
+    to_user(f, UCODE, 0x202);
+    c->efer &= ~EFER_SCE;
+    g_assert_cmpint(step(c), ==, EXC_UD);
+    g_assert_cmphex(c->rip, ==, UCODE);
+}
+
+/* ==== 6. I/O permission ==== */
+
+static void set_io_bits(Fx *f, uint16_t port, unsigned n, bool deny)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t a = TSS_ADDR + TSS_IOMAP + (port + i) / 8;
+        uint8_t b = rd8(f, a), bit = (uint8_t)(1u << ((port + i) & 7));
+
+        b = deny ? b | bit : b & ~bit;
+        wr(f, a, &b, 1);
+    }
+}
+
+/* Runs one in/out at CPL3; the vector raised or -1. */
+static int user_io(Fx *f, const uint8_t *code, size_t len, uint16_t port, uint64_t rflags)
+{
+    EmuCpu *c = f->cpu;
+
+    put_code(f, UCODE, code, len);
+    to_user(f, UCODE, rflags);
+    c->gpr[R_DX] = port;
+    c->gpr[R_AX] = 0x12345678;
+    c->gpr[R_SI] = USP;
+    c->gpr[R_DI] = USP;
+    return step(c);
+}
+
+#define IN_AL_DX   BYTES(0xec)
+#define IN_AX_DX   BYTES(0x66, 0xed)
+#define IN_EAX_DX  BYTES(0xed)
+#define OUT_DX_AL  BYTES(0xee)
+#define IN_AL_IMM(p) BYTES(0xe4, (p))
+#define OUTSB      BYTES(0x6e)
+#define INSB       BYTES(0x6c)
+
+/*
+ * CPL3 with IOPL=0: the TSS I/O bitmap decides, bit by bit for multi-byte
+ * accesses; a denied access is #GP(0) before any I/O. IOPL=3 allows all.
+ */
+static void test_io_permission(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    set_io_bits(f, IO_PORT_OK, 2, false);
+
+    g_assert_cmpint(user_io(f, IN_AL_DX, IO_PORT_OK, 0x202), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x123456A5);
+    g_assert_cmpint(user_io(f, IN_AX_DX, IO_PORT_OK, 0x202), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x1234A5A5);
+    g_assert_cmpint(user_io(f, OUT_DX_AL, IO_PORT_OK + 1, 0x202), ==, -1);
+    g_assert_cmpuint(f->io_writes, ==, 1);
+    g_assert_cmphex(f->io_last_write, ==, 1ull << 32 | 0x78);
+    g_assert_cmpint(user_io(f, OUTSB, IO_PORT_OK, 0x202), ==, -1);
+    g_assert_cmpuint(f->io_writes, ==, 2);
+
+    /* denied: the port, a dword reaching a denied port, the imm8 form, string forms */
+    expect_gp(c, user_io(f, IN_AL_DX, IO_PORT_DENIED, 0x202), 0);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x12345678);
+    g_assert_cmphex(c->rip, ==, UCODE);
+    expect_gp(c, user_io(f, IN_EAX_DX, IO_PORT_OK, 0x202), 0);
+    expect_gp(c, user_io(f, IN_AX_DX, IO_PORT_OK - 1, 0x202), 0);
+    expect_gp(c, user_io(f, IN_AL_IMM(0x80), 0, 0x202), 0);
+    expect_gp(c, user_io(f, OUT_DX_AL, IO_PORT_DENIED, 0x202), 0);
+    expect_gp(c, user_io(f, OUTSB, IO_PORT_DENIED, 0x202), 0);
+    expect_gp(c, user_io(f, INSB, IO_PORT_DENIED, 0x202), 0);
+    g_assert_cmphex(c->gpr[R_DI], ==, USP);
+    g_assert_cmpuint(f->io_writes, ==, 2);
+
+    /* IOPL=3: everything is allowed (nothing behind the port reads all ones) */
+    g_assert_cmpint(user_io(f, IN_AL_DX, IO_PORT_DENIED, 0x3202), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x123456FF);
+
+    /* CPL0 with IOPL=0 is allowed too */
+    load_seg(c, S_CS, SEL_KCODE);
+    load_seg(c, S_SS, SEL_KDATA);
+    emu_update_mode(c);
+    put_code(f, KCODE, IN_AL_DX);
+    c->rip = KCODE;
+    c->gpr[R_DX] = IO_PORT_DENIED;
+    g_assert_cmpint(step(c), ==, -1);
+
+    /* the two bitmap bytes read for a port must both be inside the TSS limit */
+    c->tr.limit = TSS_IOMAP + IO_PORT_OK / 8;
+    expect_gp(c, user_io(f, IN_AL_DX, IO_PORT_OK, 0x202), 0);
+    c->tr.limit = TSS_IOMAP + IO_PORT_OK / 8 + 1;
+    g_assert_cmpint(user_io(f, IN_AL_DX, IO_PORT_OK, 0x202), ==, -1);
+    /* a TSS without a bitmap (base beyond the limit) denies all */
+    c->tr.limit = 0x67;
+    expect_gp(c, user_io(f, IN_AL_DX, IO_PORT_OK, 0x202), 0);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *path;
+        void (*fn)(Fx *, gconstpointer);
+    } tests[] = {
+        { "/emu-system/paging/sizes", test_page_sizes },
+        { "/emu-system/paging/accessed-dirty", test_accessed_dirty },
+        { "/emu-system/paging/not-present", test_not_present },
+        { "/emu-system/paging/protection", test_protection },
+        { "/emu-system/paging/nx", test_nx },
+        { "/emu-system/paging/tlb-stale", test_tlb_stale },
+        { "/emu-system/code/host-write", test_code_host_write },
+        { "/emu-system/code/same-block", test_code_same_block },
+        { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
+        { "/emu-system/intr/ist", test_ist },
+        { "/emu-system/intr/int-gates", test_int_gates },
+        { "/emu-system/intr/iret-to-user", test_iret_to_user },
+        { "/emu-system/intr/double-fault", test_double_fault },
+        { "/emu-system/intr/triple-fault", test_triple_fault },
+        { "/emu-system/mode/ap-trampoline", test_ap_trampoline },
+        { "/emu-system/syscall/syscall-sysret", test_syscall },
+        { "/emu-system/io/permission", test_io_permission },
+    };
+
+    g_test_init(&argc, &argv, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+        g_test_add(tests[i].path, Fx, NULL, fx_setup, tests[i].fn, fx_teardown);
+    }
+    return g_test_run();
+}
