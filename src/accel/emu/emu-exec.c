@@ -509,6 +509,7 @@ static void exec_cmpxchg(EmuCpu *c, const EmuInsn *in)
     if (l.mem && l.hva && ((uintptr_t)l.hva & (size - 1)) == 0) {
         old = acc;
         cas(l.hva, size, &old, src);     /* on failure old is the current value */
+        emu_note_store(c, l.hva);
     } else {
         old = loc_read(c, &l);
         if (l.mem || old == acc) {
@@ -754,6 +755,7 @@ static void exec_cmpxchg_wide(EmuCpu *c, const EmuInsn *in)
                                          __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         cur_lo = exp & m;
         cur_hi = exp >> 32;
+        emu_note_store(c, p);
     } else if (p && half == 8) {
         /* 16-byte CAS: GCC would call libatomic; the instruction is what we want. */
         cur_lo = exp_lo;
@@ -761,6 +763,7 @@ static void exec_cmpxchg_wide(EmuCpu *c, const EmuInsn *in)
         __asm__ volatile("lock cmpxchg16b %1"
                          : "=@ccz"(eq), "+m"(*(unsigned __int128 *)p), "+a"(cur_lo), "+d"(cur_hi)
                          : "b"(new_lo), "c"(new_hi) : "memory");
+        emu_note_store(c, p);
     } else {
         cur_lo = emu_read_lin(c, lin, half, false);
         cur_hi = emu_read_lin(c, lin + half, half, false);
@@ -1891,7 +1894,10 @@ static inline uint64_t rip_mask(const EmuCpu *c)
 
 void emu_step(EmuCpu *c)
 {
-    const EmuInsn *in = emu_fetch_decode(c);
+    const EmuInsn *in;
+
+    c->insn_rip = c->rip;        /* a fetch or decode fault reports this instruction */
+    in = emu_fetch_decode(c);
 
     c->sti_shadow = false;       /* the shadow covered the previous instruction */
     exec_one(c, in, rip_mask(c));
@@ -1899,7 +1905,10 @@ void emu_step(EmuCpu *c)
 
 unsigned emu_run_block(EmuCpu *c)
 {
-    const EmuBlock *b = emu_block_get(c);
+    const EmuBlock *b;
+
+    c->insn_rip = c->rip;        /* a fetch or decode fault reports this instruction */
+    b = emu_block_get(c);
     uint64_t ripmask = rip_mask(c);
     unsigned i;
 

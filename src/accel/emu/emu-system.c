@@ -309,10 +309,10 @@ static uint64_t tss_read(EmuCpu *c, uint64_t off, unsigned size)
 
 /* Writes one stack slot at a linear address (the new stack may not be SS yet). */
 static void push_at(EmuCpu *c, uint64_t *sp, uint64_t lin_base, uint64_t v, unsigned size,
-                    uint64_t spmask)
+                    uint64_t spmask, bool sys)
 {
     *sp = (*sp - size) & spmask;
-    emu_write_lin(c, lin_base + *sp, size, v, c->cpl == 0);
+    emu_write_lin(c, lin_base + *sp, size, v, sys);
 }
 
 static void deliver_protected(EmuCpu *c, int vector, bool has_error, uint32_t error,
@@ -378,20 +378,20 @@ static void deliver_protected(EmuCpu *c, int vector, bool has_error, uint32_t er
         slot = (type & 8) ? 4 : 2;
     }
     {
-        int saved_cpl = c->cpl;
+        /* The frame goes on the new level's stack: supervisor accesses
+         * unless the handler runs at CPL3. CPL itself changes only below. */
+        bool sys = new_cpl < 3;
 
-        c->cpl = new_cpl;        /* pushes are supervisor accesses */
         if (lm || stack_switch) {
-            push_at(c, &sp, ss_base, old_ss, slot, spmask);
-            push_at(c, &sp, ss_base, old_sp, slot, spmask);
+            push_at(c, &sp, ss_base, old_ss, slot, spmask, sys);
+            push_at(c, &sp, ss_base, old_sp, slot, spmask, sys);
         }
-        push_at(c, &sp, ss_base, old_fl & ~(uint64_t)FL_RF, slot, spmask);
-        push_at(c, &sp, ss_base, c->seg[S_CS].sel, slot, spmask);
-        push_at(c, &sp, ss_base, ret, slot, spmask);
+        push_at(c, &sp, ss_base, old_fl & ~(uint64_t)FL_RF, slot, spmask, sys);
+        push_at(c, &sp, ss_base, c->seg[S_CS].sel, slot, spmask, sys);
+        push_at(c, &sp, ss_base, ret, slot, spmask, sys);
         if (has_error) {
-            push_at(c, &sp, ss_base, error, slot, spmask);
+            push_at(c, &sp, ss_base, error, slot, spmask, sys);
         }
-        c->cpl = saved_cpl;
     }
     /* Nothing can fault any more: commit. */
     if (lm) {
@@ -461,10 +461,40 @@ bool emu_deliver_pending_exception(EmuCpu *c)
     return true;
 }
 
+/*
+ * The descriptor of the SS an IRET to privilege level `cpl` loads, checked
+ * as the SDM's IRET pseudo-code does; 0 for a null SS, which long mode
+ * allows when returning to CPL 0-2.
+ */
+static uint64_t iret_ss_desc(EmuCpu *c, uint16_t sel, unsigned cpl)
+{
+    uint64_t d;
+
+    if ((sel & ~3u) == 0) {
+        if ((c->efer & EFER_LMA) && cpl != 3) {
+            return 0;
+        }
+        emu_gp(c, 0);
+    }
+    if ((sel & 3u) != cpl) {
+        emu_gp(c, sel & ~3u);
+    }
+    d = read_desc(c, sel, EXC_GP);
+    /* a writable data segment whose DPL is the new CPL */
+    if (!((d >> 44) & 1) || ((d >> 43) & 1) || !((d >> 41) & 1) || ((d >> 45) & 3) != cpl) {
+        emu_gp(c, sel & ~3u);
+    }
+    if (!((d >> 47) & 1)) {
+        emu_raise(c, EXC_SS, sel & ~3u, true);
+    }
+    return d;
+}
+
 void emu_iret(EmuCpu *c, unsigned opsize)
 {
-    uint64_t rip, fl, sp, cs_sel, ss_sel = 0, d;
+    uint64_t rip, fl, sp, cs_sel, ss_sel = 0, d, ssd;
     unsigned rpl;
+    bool need_ss;
     uint64_t fl_mask = FL_ARITH | FL_TF | FL_DF | FL_NT | FL_AC | FL_ID | FL_RF;
     uint64_t sp0 = c->gpr[R_SP];
 
@@ -482,17 +512,26 @@ void emu_iret(EmuCpu *c, unsigned opsize)
     cs_sel = emu_pop(c, opsize) & 0xFFFF;
     fl = emu_pop(c, opsize);
     rpl = cs_sel & 3;
-    if (c->long64 || rpl > (unsigned)c->cpl) {
+    need_ss = c->long64 || rpl > (unsigned)c->cpl;
+    if (need_ss) {
         sp = emu_pop(c, opsize);
         ss_sel = emu_pop(c, opsize) & 0xFFFF;
     } else {
         sp = c->gpr[R_SP];
     }
     c->gpr[R_SP] = sp0;          /* restored until every check passed */
+    /* Every check before any change, so a faulting IRET changes nothing. */
     if (rpl < (unsigned)c->cpl) {
         emu_gp(c, (uint32_t)cs_sel & ~3u);
     }
     d = code_desc(c, (uint16_t)cs_sel);
+    if (((d >> 42) & 1) ? ((d >> 45) & 3) > rpl : ((d >> 45) & 3) != rpl) {
+        emu_gp(c, (uint32_t)cs_sel & ~3u);
+    }
+    if (!((d >> 47) & 1)) {
+        emu_raise(c, EXC_NP, (uint32_t)cs_sel & ~3u, true);
+    }
+    ssd = need_ss ? iret_ss_desc(c, (uint16_t)ss_sel, rpl) : 0;
     if (c->cpl == 0) {
         fl_mask |= FL_IOPL | FL_IF;
     } else if (c->cpl <= (int)((c->rflags >> 12) & 3)) {
@@ -501,14 +540,12 @@ void emu_iret(EmuCpu *c, unsigned opsize)
     fl_mask &= emu_mask(opsize);
     load_cs(c, (uint16_t)cs_sel, d, (int)rpl);
     c->rflags = (c->rflags & ~fl_mask) | (fl & fl_mask) | 2;
-    if (c->long64 || (c->efer & EFER_LMA) || rpl != 0 || ss_sel) {
-        if ((ss_sel & ~3u) == 0 && (c->efer & EFER_LMA) && rpl != 3) {
-            memset(&c->seg[S_SS], 0, sizeof(EmuSeg));
-            c->seg[S_SS].sel = (uint16_t)ss_sel;
-            c->seg[S_SS].attr = SEG_P | SEG_S | 3 | (uint16_t)(rpl << SEG_DPL_SHIFT);
-        } else if (ss_sel || rpl != 0) {
-            emu_load_seg(c, S_SS, (uint16_t)ss_sel);
-        }
+    if (need_ss && ssd) {
+        emu_desc_to_seg(&c->seg[S_SS], (uint16_t)ss_sel, ssd);
+    } else if (need_ss) {        /* null SS, allowed in 64-bit mode below CPL3 */
+        memset(&c->seg[S_SS], 0, sizeof(EmuSeg));
+        c->seg[S_SS].sel = (uint16_t)ss_sel;
+        c->seg[S_SS].attr = SEG_P | SEG_S | 3 | (uint16_t)(rpl << SEG_DPL_SHIFT);
     }
     c->gpr[R_SP] = (c->efer & EFER_LMA) ? sp : (sp & 0xFFFFFFFF);
     if (rpl > 0) {
@@ -794,7 +831,7 @@ void emu_sysret(EmuCpu *c, unsigned opsize)
         c->next_rip = c->gpr[R_CX] & 0xFFFFFFFF;
     }
     flat_seg(&c->seg[S_SS], (uint16_t)((base + 8) | 3), false, false, 3);
-    c->rflags = (c->gpr[11] & ~(uint64_t)(FL_RF | FL_VM)) | 2;
+    c->rflags = (c->gpr[11] & 0x3C7FD7) | 2;    /* the bits SYSRET may load */
     emu_update_mode(c);
 }
 
