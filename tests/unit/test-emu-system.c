@@ -796,7 +796,7 @@ typedef struct SmcCase {
  * immediate of mov eax,1): the modified instruction must execute, by
  * blocks and by single steps. One case per way the interpreter writes
  * memory (plain stores, read-modify-write, the host atomics of locked or
- * aligned xchg, string stores, another linear alias of the page).
+ * aligned xchg/cmpxchg, string stores, another linear alias of the page).
  */
 static void test_code_same_block(Fx *f, gconstpointer data)
 {
@@ -809,6 +809,14 @@ static void test_code_same_block(Fx *f, gconstpointer data)
         { "xchg dword [rip+1],ecx", { 0x90, 0x87, 0x0d, LE32(1) }, 7, 0, 0x12345678,
           0x12345678 },
         { "xchg dword [rip+1],ecx (unaligned)", { 0x87, 0x0d, LE32(1) }, 6, 0, 0x12345678,
+          0x12345678 },
+        /* eax = 1 = the immediate: the compare succeeds and ecx is stored
+         * (aligned: a host compare-and-swap) */
+        { "cmpxchg dword [rip+1],ecx", { 0x0f, 0xb1, 0x0d, LE32(1) }, 7, 1, 0x12345678,
+          0x12345678 },
+        /* edx:eax = the 8 bytes of mov eax,1; hlt; nop; nop, replaced by
+         * ecx:ebx = mov eax,0x12345678; hlt; nop; nop */
+        { "lock cmpxchg8b [rip+0]", { 0xf0, 0x0f, 0xc7, 0x0d, LE32(0) }, 8, 0x1b8, 0x9090f412,
           0x12345678 },
         { "stosb (rdi = the immediate, al = 7)", { 0xaa }, 1, 7, 0, 7 },
         /* through another linear alias of the same page (the 1 GiB mapping) */
@@ -907,6 +915,57 @@ static void test_pf_user_to_kernel(Fx *f, gconstpointer data)
     g_assert_true(c->long64);
     g_assert_cmpint(step(c), ==, -1);
     g_assert_cmphex(c->gpr[R_AX], ==, 0xFEED);
+}
+
+/*
+ * A #PF on an instruction fetch is reported at the instruction that could
+ * not be fetched: the frame's RIP is that address, not the previous
+ * instruction's (which has completed and must not run again). The same
+ * for the #UD of bytes that do not decode.
+ */
+static void test_pf_fetch_rip(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    for (int blocks = 0; blocks < 2; blocks++) {
+        /* falling through from the last instruction of a page: inc rbx */
+        c->rip = NP_PAGE - 3;
+        c->gpr[R_BX] = 0;
+        c->gpr[R_SP] = KSTACK;
+        put_code(f, NP_PAGE - 3, BYTES(0x48, 0xff, 0xc3));
+        g_assert_cmpint(blocks ? run_block(c) : step(c), ==, -1);
+        expect_pf(c, blocks ? run_block(c) : step(c), NP_PAGE, PF_I);
+        g_assert_cmphex(c->gpr[R_BX], ==, 1);
+        deliver_clean(c);
+        g_assert_cmphex(c->rip, ==, handler(EXC_PF));
+        g_assert_cmphex(rd64(f, c->gpr[R_SP]), ==, PF_I);
+        g_assert_cmphex(rd64(f, c->gpr[R_SP] + 8), ==, NP_PAGE);
+
+        /* a jump into a not-present page from CPL3 */
+        to_user(f, UCODE, 0x202);
+        c->gpr[R_AX] = NP_PAGE + 0x40;
+        put_code(f, UCODE, BYTES(0xff, 0xe0));                /* jmp rax */
+        g_assert_cmpint(blocks ? run_block(c) : step(c), ==, -1);
+        expect_pf(c, blocks ? run_block(c) : step(c), NP_PAGE + 0x40, PF_U | PF_I);
+        deliver_clean(c);
+        expect_kernel_entry(c, EXC_PF, RSP0, 6);
+        expect_frame(f, true, PF_U | PF_I, NP_PAGE + 0x40, SEL_UCODE64 | 3, 0x202, USP,
+                     SEL_UDATA | 3);
+        load_seg(c, S_CS, SEL_KCODE);
+        load_seg(c, S_SS, SEL_KDATA);
+        emu_update_mode(c);
+
+        /* the #UD of bytes that do not decode, after a nop: at those bytes */
+        put_code(f, KCODE, BYTES(0x90, 0x0f, 0x04));
+        c->rip = KCODE;
+        c->gpr[R_SP] = KSTACK;
+        g_assert_cmpint(step(c), ==, -1);
+        g_assert_cmpint(blocks ? run_block(c) : step(c), ==, EXC_UD);
+        deliver_clean(c);
+        g_assert_cmphex(c->rip, ==, handler(EXC_UD));
+        g_assert_cmphex(rd64(f, c->gpr[R_SP]), ==, KCODE + 1);
+    }
 }
 
 /* IST gates switch stacks even without a privilege change; SS changes only with one. */
@@ -1019,8 +1078,32 @@ static void iret_frame(Fx *f, uint64_t rip, uint64_t cs, uint64_t rflags, uint64
     f->cpu->gpr[R_SP] = KSTACK - sizeof(frame);
 }
 
-/* iretq from CPL0 to CPL3 loads IOPL and IF from the frame (CPL0 may change both). */
-static void test_iret_to_user(Fx *f, gconstpointer data)
+/* The iretq faulted with #GP(err) and changed nothing (it is a fault). */
+static void expect_iret_gp(Fx *f, uint32_t err)
+{
+    EmuCpu *c = f->cpu;
+
+    c->rip = KCODE;
+    c->rflags = 2;
+    expect_gp(c, step(c), err);
+    g_assert_cmphex(c->rip, ==, KCODE);
+    g_assert_cmphex(c->gpr[R_SP], ==, KSTACK - 40);
+    g_assert_cmphex(c->rflags, ==, 2);
+    g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_KCODE);
+    g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_KDATA);
+    g_assert_cmpint(c->cpl, ==, 0);
+    g_assert_true(c->long64);
+    /* (independent cases even when one fails: back to CPL0) */
+    load_seg(c, S_CS, SEL_KCODE);
+    load_seg(c, S_SS, SEL_KDATA);
+    emu_update_mode(c);
+}
+
+/*
+ * iretq to CPL3 checks the frame before it changes anything: the return CS
+ * must have DPL = its RPL, the SS RPL = DPL = the new CPL and be non-null.
+ */
+static void test_iret_checks(Fx *f, gconstpointer data)
 {
     EmuCpu *c = f->cpu;
 
@@ -1035,6 +1118,19 @@ static void test_iret_to_user(Fx *f, gconstpointer data)
     g_assert_cmphex(c->gpr[R_SP], ==, USP);
     g_assert_cmphex(c->seg[S_CS].sel, ==, SEL_UCODE64 | 3);
     g_assert_cmphex(c->seg[S_SS].sel, ==, SEL_UDATA | 3);
+
+    load_seg(c, S_CS, SEL_KCODE);
+    load_seg(c, S_SS, SEL_KDATA);
+    emu_update_mode(c);
+    /* SS is the kernel's data segment (DPL0) with RPL3 */
+    iret_frame(f, UCODE, SEL_UCODE64 | 3, 0x202, USP, SEL_KDATA | 3);
+    expect_iret_gp(f, SEL_KDATA);
+    /* a null SS for CPL3 */
+    iret_frame(f, UCODE, SEL_UCODE64 | 3, 0x202, USP, 0);
+    expect_iret_gp(f, 0);
+    /* CS with RPL3 but DPL0 (non-conforming) */
+    iret_frame(f, UCODE, SEL_KCODE | 3, 0x202, USP, SEL_UDATA | 3);
+    expect_iret_gp(f, SEL_KCODE);
 }
 
 /*
@@ -1135,6 +1231,50 @@ static void test_triple_fault(Fx *f, gconstpointer data)
     g_assert_cmpint(nested[0], ==, EXC_PF);
     g_assert_cmpint(nested[1], ==, EXC_PF);
     g_assert_cmphex(c->cr2, ==, IDT_ADDR + EXC_DF * 16);
+}
+
+/*
+ * From CPL3 with TSS.RSP0 on a not-present page: pushing the #PF frame
+ * faults (#DF), and the #DF through a non-IST gate needs the same stack:
+ * triple fault. With an IST for #DF, the #DF is delivered there, as any
+ * CPL3 -> CPL0 transfer (null SS, the user CS/SS in the frame).
+ */
+static void test_fault_on_kernel_stack(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    int nested[4];
+    volatile unsigned n;
+
+    (void)data;
+    wr64(f, TSS_ADDR + 4, NP_PAGE + 0x1000);
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, SUP_PAGE, ACC_READ), SUP_PAGE, PF_P | PF_U);
+    g_assert_false(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 2);
+    g_assert_cmpint(nested[0], ==, EXC_PF);
+    g_assert_cmpint(nested[1], ==, EXC_PF);
+    g_assert_cmphex(c->cr2, ==, NP_PAGE + 0x1000 - 8);
+    g_assert_cmphex(rd64(f, (USP & ~15ull) - 8), ==, 0);    /* nothing on the user stack */
+}
+
+static void test_fault_on_kernel_stack_ist(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    int nested[4];
+    volatile unsigned n;
+
+    (void)data;
+    wr64(f, TSS_ADDR + 4, NP_PAGE + 0x1000);
+    set_gate(f, IDT_ADDR, EXC_DF, handler(EXC_DF), 0xE, 0, 1, true);
+    to_user(f, UCODE, 0x202);
+    expect_pf(c, do_access(f, SUP_PAGE, ACC_READ), SUP_PAGE, PF_P | PF_U);
+    g_assert_true(deliver(c, nested, &n));
+    g_assert_cmpuint(n, ==, 1);
+    expect_kernel_entry(c, EXC_DF, IST1, 6);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP]), ==, 0);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP] + 16), ==, SEL_UCODE64 | 3);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP] + 32), ==, USP);
+    g_assert_cmphex(rd64(f, c->gpr[R_SP] + 40), ==, SEL_UDATA | 3);
 }
 
 /* ==== 4. mode switches: an AP trampoline ==== */
@@ -1357,6 +1497,21 @@ static void test_syscall(Fx *f, gconstpointer data)
     g_assert_cmphex(c->rip, ==, UCODE);
 }
 
+/* sysret loads RFLAGS from R11 with the reserved bits fixed: (R11 & 0x3C7FD7) | 2. */
+static void test_sysret_rflags(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    NO_FAULT(c, emu_wrmsr(c, 0xC0000081, (uint64_t)SEL_UCODE32 << 48 | (uint64_t)SEL_KCODE << 32));
+    put_code(f, KCODE, BYTES(0x48, 0x0f, 0x07));               /* sysretq */
+    c->gpr[R_CX] = UCODE;
+    c->gpr[11] = 0x202 | (1u << 3) | (1u << 5) | (1u << 15) | FL_RF | FL_VM | (1u << 22) |
+                 (1ull << 40);
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->rflags, ==, 0x202);
+}
+
 /* ==== 6. I/O permission ==== */
 
 static void set_io_bits(Fx *f, uint16_t port, unsigned n, bool deny)
@@ -1464,13 +1619,17 @@ int main(int argc, char **argv)
         { "/emu-system/code/host-write", test_code_host_write },
         { "/emu-system/code/same-block", test_code_same_block },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
+        { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },
         { "/emu-system/intr/int-gates", test_int_gates },
-        { "/emu-system/intr/iret-to-user", test_iret_to_user },
+        { "/emu-system/intr/iret-checks", test_iret_checks },
         { "/emu-system/intr/double-fault", test_double_fault },
         { "/emu-system/intr/triple-fault", test_triple_fault },
+        { "/emu-system/intr/fault-on-kernel-stack", test_fault_on_kernel_stack },
+        { "/emu-system/intr/fault-on-kernel-stack-ist", test_fault_on_kernel_stack_ist },
         { "/emu-system/mode/ap-trampoline", test_ap_trampoline },
         { "/emu-system/syscall/syscall-sysret", test_syscall },
+        { "/emu-system/syscall/sysret-rflags", test_sysret_rflags },
         { "/emu-system/io/permission", test_io_permission },
     };
 
