@@ -155,11 +155,15 @@ typedef struct EmuDecodeEntry {
 #define EMU_BLOCK_BYTES 128
 #define EMU_BLOCK_CACHE 1024
 
+/* Generated host code for a block: runs it, returns how many instructions ran. */
+typedef unsigned EmuJitFn(EmuCpu *c);
+
 typedef struct EmuBlock {
     uint64_t pa;
     uint8_t mode;                /* MODE_* + 1; 0 = empty */
     uint8_t n;
     uint16_t len;
+    EmuJitFn *jit;               /* host code for the block, NULL = interpret */
     uint8_t bytes[EMU_BLOCK_BYTES];
     EmuInsn insn[EMU_BLOCK_INSNS];
 } EmuBlock;
@@ -217,6 +221,7 @@ struct EmuCpu {
     EmuTlbEntry tlb[EMU_TLB_SIZE];
     EmuDecodeEntry *dcache;      /* EMU_DECODE_CACHE entries */
     EmuBlock *blocks;            /* EMU_BLOCK_CACHE entries */
+    uint8_t *jit_code;           /* EMU_BLOCK_CACHE slots of host code, NULL = no JIT */
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or
@@ -301,6 +306,18 @@ void emu_exec(EmuCpu *c, const EmuInsn *in);
 EmuHandler *emu_handler_for(unsigned mnemonic);
 /* A handler specialised for the instruction's operand shape, or the generic one. */
 EmuHandler *emu_specialize(const EmuInsn *in);
+typedef enum {
+    SHAPE_NONE, SHAPE_MOV_RR, SHAPE_MOV_RI, SHAPE_ALU_RR, SHAPE_ALU_RI, SHAPE_TEST_RR,
+    SHAPE_IMUL_RR, SHAPE_SHIFT_RI, SHAPE_JCC,
+} EmuShape;
+/* The operand shape of a specialised handler (aop: its ALU_* or SH_* operation). */
+EmuShape emu_insn_shape(const EmuInsn *in, int *aop);
+
+/* ---- emu-jit.c: host code for decoded blocks (x86-64 hosts) ---- */
+bool emu_jit_init(EmuCpu *c);
+void emu_jit_destroy(EmuCpu *c);
+/* Compiles block number idx; NULL when it cannot (the block then runs interpreted). */
+EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *b);
 /* Executes one instruction at c->rip (fetch, decode, execute). */
 void emu_step(EmuCpu *c);
 /* Executes the block at c->rip (or one instruction); returns how many ran. */

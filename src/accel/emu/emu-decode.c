@@ -34,6 +34,7 @@ bool emu_decode_init(EmuCpu *c)
     /* Zeroed (empty) and left untouched until used: no RSS for unused entries. */
     c->dcache = g_new0(EmuDecodeEntry, EMU_DECODE_CACHE);
     c->blocks = g_new0(EmuBlock, EMU_BLOCK_CACHE);
+    emu_jit_init(c);             /* without it blocks are interpreted */
     return true;
 }
 
@@ -42,6 +43,7 @@ void emu_decode_destroy(EmuCpu *c)
     g_free(c->decoders);
     g_free(c->dcache);
     g_free(c->blocks);
+    emu_jit_destroy(c);
     c->decoders = NULL;
     c->dcache = NULL;
     c->blocks = NULL;
@@ -297,6 +299,8 @@ static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, 
 {
     unsigned room = 4096 - (unsigned)(lin & 0xFFF), off = 0, n = 0;
 
+    b->jit = NULL;               /* the old block's code no longer applies */
+
     /* Each instruction is decoded from 15 bytes that must lie in this page. */
     while (n < EMU_BLOCK_INSNS && off + 16 <= room && off + 15 <= EMU_BLOCK_BYTES &&
            emu_decode_bytes(c->decoders, c->mode, p + off, 15, &b->insn[n])) {
@@ -345,12 +349,14 @@ const EmuBlock *emu_block_get(EmuCpu *c)
     uint64_t lin = fetch_lin(c, c->rip), pa;
     const uint8_t *p;
     EmuBlock *b;
+    unsigned idx;
 
     if (4096 - (lin & 0xFFF) < 16 || !(p = fetch_ptr(c, lin, &pa))) {
         return NULL;
     }
     c->block_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
-    b = &c->blocks[(pa ^ (pa >> 12)) % EMU_BLOCK_CACHE];
+    idx = (unsigned)((pa ^ (pa >> 12)) % EMU_BLOCK_CACHE);
+    b = &c->blocks[idx];
     if (G_LIKELY(b->pa == pa && b->mode == c->mode + 1 && same_bytes(b, p))) {
         return b;
     }
@@ -358,5 +364,6 @@ const EmuBlock *emu_block_get(EmuCpu *c)
     if (!b->n) {
         return NULL;     /* undecodable first instruction: emu_step raises #UD */
     }
+    b->jit = emu_jit_compile(c, idx, b);
     return b;
 }

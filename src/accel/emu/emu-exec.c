@@ -1800,6 +1800,31 @@ static void h_ret64(EmuCpu *c, const EmuInsn *in)
 }
 
 /* The shapes above, in 64-bit code; everything else keeps the generic handler. */
+/* Which specialised handler an instruction got, for the code generator. */
+EmuShape emu_insn_shape(const EmuInsn *in, int *aop)
+{
+    static const struct { EmuHandler *h; EmuShape shape; int aop; } shapes[] = {
+        { h_mov_rr, SHAPE_MOV_RR, 0 }, { h_mov_ri, SHAPE_MOV_RI, 0 },
+        { h_add_rr, SHAPE_ALU_RR, ALU_ADD }, { h_add_ri, SHAPE_ALU_RI, ALU_ADD },
+        { h_or_rr, SHAPE_ALU_RR, ALU_OR }, { h_or_ri, SHAPE_ALU_RI, ALU_OR },
+        { h_and_rr, SHAPE_ALU_RR, ALU_AND }, { h_and_ri, SHAPE_ALU_RI, ALU_AND },
+        { h_sub_rr, SHAPE_ALU_RR, ALU_SUB }, { h_sub_ri, SHAPE_ALU_RI, ALU_SUB },
+        { h_xor_rr, SHAPE_ALU_RR, ALU_XOR }, { h_xor_ri, SHAPE_ALU_RI, ALU_XOR },
+        { h_cmp_rr, SHAPE_ALU_RR, ALU_CMP }, { h_cmp_ri, SHAPE_ALU_RI, ALU_CMP },
+        { h_test_rr, SHAPE_TEST_RR, 0 }, { h_imul_rr, SHAPE_IMUL_RR, 0 },
+        { h_shl_ri, SHAPE_SHIFT_RI, SH_SHL }, { h_shr_ri, SHAPE_SHIFT_RI, SH_SHR },
+        { h_sar_ri, SHAPE_SHIFT_RI, SH_SAR }, { h_jcc, SHAPE_JCC, 0 },
+    };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(shapes); i++) {
+        if (shapes[i].h == in->fn) {
+            *aop = shapes[i].aop;
+            return shapes[i].shape;
+        }
+    }
+    return SHAPE_NONE;
+}
+
 EmuHandler *emu_specialize(const EmuInsn *in)
 {
     const EmuOp *a = &in->op[0], *b = &in->op[1];
@@ -1921,6 +1946,9 @@ unsigned emu_run_block(EmuCpu *c)
      * exactly this block's first instruction: interrupts are only taken
      * between blocks. */
     c->sti_shadow = false;
+    if (b->jit) {
+        return b->jit(c);
+    }
     for (i = 0; i < b->n;) {
         uint64_t fall = exec_one(c, &b->insn[i++], ripmask);
 

@@ -1,0 +1,332 @@
+/*
+ * Host code for decoded blocks (64-bit guest code on an x86-64 host).
+ *
+ * A block's register-only instructions of the shapes emu_insn_shape()
+ * names (mov, the ALU ops, test, imul, shifts by an immediate) become the
+ * same host instruction working on the EmuCpu register array: guest and
+ * host are both x86, so the host computes exactly the guest's result and
+ * flags (captured with pushfq). Everything else becomes a call to the
+ * instruction's interpreter handler, with the rip bookkeeping a handler
+ * expects, followed by the same "leave the block?" test emu_run_block
+ * makes. Native instructions touch only the EmuCpu, so they cannot fault;
+ * a handler that faults longjmps out of the generated code, which keeps
+ * nothing on its stack that needs unwinding.
+ *
+ * Generated function: unsigned fn(EmuCpu *c) -> instructions executed;
+ * it leaves c->rip at the next instruction. rbx = c, r12 = the block's rip.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "accel/emu/emu-cpu.h"
+#include "accel/emu/emu-alu.h"
+#include "util/log.h"
+
+#if defined(__x86_64__)
+
+#define JIT_SLOT 2048            /* bytes of code per block slot */
+
+typedef struct Emit {
+    uint8_t *p, *end;
+    bool overflow;
+} Emit;
+
+static void b(Emit *e, uint8_t v)
+{
+    if (e->p < e->end) {
+        *e->p++ = v;
+    } else {
+        e->overflow = true;
+    }
+}
+
+static void b32(Emit *e, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        b(e, (uint8_t)(v >> (8 * i)));
+    }
+}
+
+static void b64(Emit *e, uint64_t v)
+{
+    b32(e, (uint32_t)v);
+    b32(e, (uint32_t)(v >> 32));
+}
+
+#define OFF(field) ((uint32_t)offsetof(EmuCpu, field))
+#define GPR(r) ((uint32_t)(offsetof(EmuCpu, gpr) + 8 * (r)))
+
+/* op reg, [rbx + disp32] with an optional REX.W; reg is 0..7 (rax..rdi). */
+static void rbx_mem(Emit *e, bool w, const uint8_t *op, int oplen, int reg, uint32_t disp)
+{
+    if (w) {
+        b(e, 0x48);
+    }
+    for (int i = 0; i < oplen; i++) {
+        b(e, op[i]);
+    }
+    b(e, (uint8_t)(0x80 | (reg << 3) | 3));
+    b32(e, disp);
+}
+
+static void load_rax(Emit *e, unsigned size, uint32_t disp)   /* mov rax|eax, [rbx+d] */
+{
+    static const uint8_t mov[] = { 0x8B };
+
+    rbx_mem(e, size == 8, mov, 1, 0, disp);
+}
+
+static void store_rax(Emit *e, uint32_t disp)                   /* mov [rbx+d], rax */
+{
+    static const uint8_t mov[] = { 0x89 };
+
+    rbx_mem(e, true, mov, 1, 0, disp);
+}
+
+/* rflags = (rflags & ~arith) | (host flags & arith): the flags just computed. */
+static void merge_flags(Emit *e)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+
+    b(e, 0x9C);                                   /* pushfq */
+    b(e, 0x5A);                                   /* pop rdx */
+    rbx_mem(e, true, mov_ld, 1, 1, OFF(rflags));  /* mov rcx, [rbx+rflags] */
+    b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, (uint32_t)~FL_ARITH);   /* and rcx, ~arith */
+    b(e, 0x81); b(e, 0xE2); b32(e, FL_ARITH);     /* and edx, arith */
+    b(e, 0x48); b(e, 0x09); b(e, 0xD1);           /* or rcx, rdx */
+    rbx_mem(e, true, mov_st, 1, 1, OFF(rflags));  /* mov [rbx+rflags], rcx */
+}
+
+/* lea rax|rcx, [r12 + disp32] */
+static void lea_r12(Emit *e, int reg, int32_t disp)
+{
+    b(e, 0x49); b(e, 0x8D); b(e, (uint8_t)(0x84 | (reg << 3))); b(e, 0x24); b32(e, (uint32_t)disp);
+}
+
+static const uint8_t alu_rm_op[8] = {           /* op r, r/m by ALU_* */
+    [ALU_ADD] = 0x03, [ALU_OR] = 0x0B, [ALU_AND] = 0x23, [ALU_SUB] = 0x2B,
+    [ALU_XOR] = 0x33, [ALU_CMP] = 0x3B,
+};
+static const uint8_t alu_imm_ext[8] = {         /* the /n of 81 /n by ALU_* */
+    [ALU_ADD] = 0, [ALU_OR] = 1, [ALU_AND] = 4, [ALU_SUB] = 5, [ALU_XOR] = 6, [ALU_CMP] = 7,
+};
+
+/* Emits the native form; false if this instance has no native form. */
+static bool emit_native(Emit *e, const EmuInsn *in)
+{
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    unsigned size = d->size;
+    bool w = size == 8;
+    int aop = 0;
+    uint8_t op[2];
+
+    switch (emu_insn_shape(in, &aop)) {
+    case SHAPE_MOV_RR:
+        load_rax(e, size, GPR(s->reg));           /* a 32-bit load zero-extends */
+        store_rax(e, GPR(d->reg));
+        return true;
+    case SHAPE_MOV_RI:
+        b(e, 0x48); b(e, 0xB8); b64(e, (uint64_t)s->val & emu_mask(size));
+        store_rax(e, GPR(d->reg));
+        return true;
+    case SHAPE_ALU_RR:
+        load_rax(e, size, GPR(d->reg));
+        op[0] = alu_rm_op[aop];
+        rbx_mem(e, w, op, 1, 0, GPR(s->reg));
+        break;
+    case SHAPE_ALU_RI:
+        if ((int64_t)(int32_t)s->val != (int64_t)emu_sext((uint64_t)s->val, size)) {
+            return false;                         /* not an imm32 encoding */
+        }
+        load_rax(e, size, GPR(d->reg));
+        if (w) {
+            b(e, 0x48);
+        }
+        b(e, 0x81); b(e, (uint8_t)(0xC0 | (alu_imm_ext[aop] << 3))); b32(e, (uint32_t)s->val);
+        break;
+    case SHAPE_TEST_RR:
+        load_rax(e, size, GPR(d->reg));
+        op[0] = 0x85;                             /* test [rbx+s], rax */
+        rbx_mem(e, w, op, 1, 0, GPR(s->reg));
+        merge_flags(e);
+        return true;
+    case SHAPE_IMUL_RR:
+        load_rax(e, size, GPR(d->reg));
+        op[0] = 0x0F; op[1] = 0xAF;
+        rbx_mem(e, w, op, 2, 0, GPR(s->reg));
+        break;
+    case SHAPE_SHIFT_RI: {
+        unsigned cnt = (unsigned)s->val & (w ? 0x3F : 0x1F);
+
+        if (!cnt) {
+            return false;                         /* flags unchanged: pushfq would lie */
+        }
+        load_rax(e, size, GPR(d->reg));
+        if (w) {
+            b(e, 0x48);
+        }
+        b(e, 0xC1); b(e, (uint8_t)(0xC0 | ((aop == SH_SHL ? 4 : aop == SH_SHR ? 5 : 7) << 3)));
+        b(e, (uint8_t)cnt);
+        break;
+    }
+    default:
+        return false;
+    }
+    merge_flags(e);                               /* before the store: it does not touch flags */
+    if (!(emu_insn_shape(in, &aop) == SHAPE_ALU_RR || emu_insn_shape(in, &aop) == SHAPE_ALU_RI) ||
+        aop != ALU_CMP) {
+        store_rax(e, GPR(d->reg));                /* 32-bit results are already zero-extended */
+    }
+    return true;
+}
+
+/* c->rip = rax; return count (the block is left after this many instructions). */
+static void emit_exit(Emit *e, unsigned count)
+{
+    store_rax(e, OFF(rip));
+    b(e, 0xB8); b32(e, count);                    /* mov eax, count */
+    b(e, 0x48); b(e, 0x83); b(e, 0xC4); b(e, 0x08);   /* add rsp, 8 */
+    b(e, 0x41); b(e, 0x5C);                       /* pop r12 */
+    b(e, 0x5B);                                   /* pop rbx */
+    b(e, 0xC3);                                   /* ret */
+}
+
+/*
+ * A conditional jump (the last instruction of its block): the guest's
+ * arithmetic flags go into the host's (popfq with only those bits, so
+ * TF, DF and the rest keep their host values) and the same jcc picks the
+ * exit address.
+ */
+static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+    int64_t target = (int64_t)next + in->op[0].val;
+    uint8_t *jcc;
+
+    rbx_mem(e, true, mov_ld, 1, 0, OFF(rflags));  /* mov rax, [rbx+rflags] */
+    b(e, 0x25); b32(e, FL_ARITH);                 /* and eax, arith */
+    b(e, 0x50);                                   /* push rax */
+    b(e, 0x9D);                                   /* popfq */
+    b(e, (uint8_t)(0x70 | (in->opcode & 0xF)));   /* jcc taken (rel8) */
+    jcc = e->p;
+    b(e, 0);
+    lea_r12(e, 0, next);
+    emit_exit(e, count);
+    if (!e->overflow) {
+        *jcc = (uint8_t)(e->p - (jcc + 1));
+    }
+    lea_r12(e, 0, (int32_t)target);
+    emit_exit(e, count);
+}
+
+/* A call to the handler, then leave the block unless it fell through. */
+static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+    uint8_t *jne1, *jne2;
+
+    lea_r12(e, 0, off);
+    store_rax(e, OFF(insn_rip));
+    lea_r12(e, 0, next);
+    store_rax(e, OFF(next_rip));
+    b(e, 0x48); b(e, 0x89); b(e, 0xDF);           /* mov rdi, rbx */
+    b(e, 0x48); b(e, 0xBE); b64(e, (uint64_t)(uintptr_t)in);        /* mov rsi, in */
+    b(e, 0x48); b(e, 0xB8); b64(e, (uint64_t)(uintptr_t)in->fn);    /* mov rax, fn */
+    b(e, 0xFF); b(e, 0xD0);                       /* call rax */
+    rbx_mem(e, true, mov_ld, 1, 0, OFF(next_rip));   /* mov rax, [rbx+next_rip] */
+    lea_r12(e, 1, next);                          /* lea rcx, [r12+next] */
+    b(e, 0x48); b(e, 0x39); b(e, 0xC8);           /* cmp rax, rcx */
+    b(e, 0x75); jne1 = e->p; b(e, 0);             /* jne exit (rel8) */
+    b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);   /* cmp byte [rbx+block_exit], 0 */
+    b(e, 0x74); jne2 = e->p; b(e, 0);             /* je continue (rel8) */
+    if (!e->overflow) {
+        *jne1 = (uint8_t)(e->p - (jne1 + 1));
+    }
+    emit_exit(e, count);
+    if (!e->overflow) {
+        *jne2 = (uint8_t)(e->p - (jne2 + 1));
+    }
+}
+
+EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
+{
+    Emit e = { .p = c->jit_code + (size_t)idx * JIT_SLOT };
+    uint8_t *start = e.p;
+    int32_t off = 0;
+
+    if (!c->jit_code || bl->mode != MODE_64 + 1 || !bl->n) {
+        return NULL;
+    }
+    e.end = start + JIT_SLOT;
+    b(&e, 0x53);                                  /* push rbx */
+    b(&e, 0x41); b(&e, 0x54);                     /* push r12 */
+    b(&e, 0x48); b(&e, 0x83); b(&e, 0xEC); b(&e, 0x08);   /* sub rsp, 8: calls stay aligned */
+    b(&e, 0x48); b(&e, 0x89); b(&e, 0xFB);        /* mov rbx, rdi */
+    b(&e, 0x4C); b(&e, 0x8B); b(&e, 0xA3); b32(&e, OFF(rip));   /* mov r12, [rbx+rip] */
+    for (unsigned i = 0; i < bl->n; i++) {
+        const EmuInsn *in = &bl->insn[i];
+        int32_t next = off + in->len;
+
+        int aop;
+
+        if (emu_insn_shape(in, &aop) == SHAPE_JCC && i + 1 == bl->n &&
+            (int64_t)(int32_t)((int64_t)next + in->op[0].val) == (int64_t)next + in->op[0].val) {
+            emit_jcc(&e, in, next, i + 1);
+            return e.overflow ? NULL : (EmuJitFn *)(void *)start;
+        }
+        if (!emit_native(&e, in)) {
+            emit_call(&e, in, off, next, i + 1);
+        }
+        off = next;
+    }
+    lea_r12(&e, 0, off);                          /* fell through the whole block */
+    emit_exit(&e, bl->n);
+    return e.overflow ? NULL : (EmuJitFn *)(void *)start;
+}
+
+bool emu_jit_init(EmuCpu *c)
+{
+    /* Reserved, not committed: only the slots of blocks that run get pages. */
+    void *p = mmap(NULL, (size_t)EMU_BLOCK_CACHE * JIT_SLOT, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (p == MAP_FAILED) {
+        log_warn("emu: no executable memory for generated code (%s); interpreting only",
+                 g_strerror(errno));
+        c->jit_code = NULL;
+        return false;
+    }
+    c->jit_code = p;
+    return true;
+}
+
+void emu_jit_destroy(EmuCpu *c)
+{
+    if (c->jit_code) {
+        munmap(c->jit_code, (size_t)EMU_BLOCK_CACHE * JIT_SLOT);
+        c->jit_code = NULL;
+    }
+}
+
+#else   /* not an x86-64 host: blocks are interpreted */
+
+EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
+{
+    (void)c; (void)idx; (void)bl;
+    return NULL;
+}
+
+bool emu_jit_init(EmuCpu *c)
+{
+    c->jit_code = NULL;
+    return false;
+}
+
+void emu_jit_destroy(EmuCpu *c)
+{
+    (void)c;
+}
+
+#endif
