@@ -26,7 +26,7 @@
 
 #if defined(__x86_64__)
 
-#define JIT_SLOT 2048            /* bytes of code per block slot */
+#define JIT_SLOT 4096            /* bytes of code per block slot */
 
 typedef struct Emit {
     uint8_t *p, *end;
@@ -193,6 +193,163 @@ static void emit_exit(Emit *e, unsigned count)
     b(e, 0xC3);                                   /* ret */
 }
 
+/* j<cc> rel32 / jmp rel32 to a label defined later by land(). */
+static uint8_t *jcc32(Emit *e, uint8_t cc)
+{
+    uint8_t *at;
+
+    b(e, 0x0F);
+    b(e, (uint8_t)(0x80 | cc));
+    at = e->p;
+    b32(e, 0);
+    return at;
+}
+
+static uint8_t *jmp32(Emit *e)
+{
+    uint8_t *at;
+
+    b(e, 0xE9);
+    at = e->p;
+    b32(e, 0);
+    return at;
+}
+
+static void land(Emit *e, uint8_t *at)
+{
+    if (!e->overflow && at) {
+        uint32_t d = (uint32_t)(e->p - (at + 4));
+
+        memcpy(at, &d, 4);
+    }
+}
+
+enum { CC_NE = 0x5, CC_E = 0x4, CC_A = 0x7 };
+
+/*
+ * rax = the linear address of a memory operand that emu_insn_shape()
+ * accepted (64-bit code, no FS/GS base, 64-bit addressing); false if this
+ * operand's form is not handled here.
+ */
+static bool emit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+    int64_t disp = o->val;
+
+    if (in->addrsize != 8 || o->seg == S_FS || o->seg == S_GS || o->scale > 8) {
+        return false;
+    }
+    if (o->base == EREG_RIP) {
+        if (o->index != EREG_NONE || (int64_t)(int32_t)(next + disp) != next + disp) {
+            return false;
+        }
+        lea_r12(e, 0, (int32_t)(next + disp));
+        return true;
+    }
+    if (o->base != EREG_NONE) {
+        rbx_mem(e, true, mov_ld, 1, 0, GPR(o->base));            /* mov rax, [base] */
+    } else {
+        b(e, 0x31); b(e, 0xC0);                                  /* xor eax, eax */
+    }
+    if (o->index != EREG_NONE) {
+        static const uint8_t sib_scale[9] = { 0, 0, 1, 0, 2, 0, 0, 0, 3 };
+
+        rbx_mem(e, true, mov_ld, 1, 1, GPR(o->index));           /* mov rcx, [index] */
+        b(e, 0x48); b(e, 0x8D); b(e, 0x84);                      /* lea rax, [rax+rcx*s+d32] */
+        b(e, (uint8_t)(sib_scale[o->scale ? o->scale : 1] << 6 | 1 << 3 | 0));
+        b32(e, (uint32_t)disp);
+    } else if (disp) {
+        b(e, 0x48); b(e, 0x05); b32(e, (uint32_t)disp);          /* add rax, imm32 */
+    }
+    return true;
+}
+
+/*
+ * The TLB hit path inline: rcx = the host address of [rax, rax+size) or a
+ * jump to `slow` (returned for patching) when it is not a plain RAM hit
+ * for this access at the current CPL. Mirrors emu_lin_ptr_fast().
+ */
+static void emit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
+{
+    b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
+    b(e, 0x48); b(e, 0xC1); b(e, 0xE9); b(e, 12);                /* shr rcx, 12 */
+    b(e, 0x81); b(e, 0xE1); b32(e, EMU_TLB_SIZE - 1);            /* and ecx, size-1 */
+    b(e, 0x48); b(e, 0xC1); b(e, 0xE1); b(e, 5);                 /* shl rcx, 5 (32-byte entries) */
+    b(e, 0x48); b(e, 0x8D); b(e, 0x94); b(e, 0x0B); b32(e, OFF(tlb));   /* lea rdx, [rbx+rcx+tlb] */
+    b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
+    b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, 0xFFFFF000u);     /* and rcx, ~0xfff */
+    b(e, 0x48); b(e, 0x83); b(e, 0xC9); b(e, 0x01);              /* or rcx, 1 */
+    b(e, 0x48); b(e, 0x3B); b(e, 0x0A);                          /* cmp rcx, [rdx] (vpage) */
+    slow[0] = jcc32(e, CC_NE);
+    b(e, 0x89); b(e, 0xC1);                                      /* mov ecx, eax */
+    b(e, 0x81); b(e, 0xE1); b32(e, 0xFFF);                       /* and ecx, 0xfff */
+    b(e, 0x81); b(e, 0xF9); b32(e, 4096 - size);                 /* cmp ecx, 4096-size */
+    slow[1] = jcc32(e, CC_A);
+    b(e, 0x83); b(e, 0xBB); b32(e, OFF(cpl)); b(e, 3);           /* cmp dword [rbx+cpl], 3 */
+    b(e, 0x75); b(e, 10);                                        /* jne +10: skip the check */
+    b(e, 0x80); b(e, 0x7A); b(e, (uint8_t)offsetof(EmuTlbEntry, user_ok)); b(e, 0);   /* cmp byte [rdx+user_ok], 0 */
+    slow[2] = jcc32(e, CC_E);
+    slow[3] = NULL;
+    if (write) {
+        b(e, 0x80); b(e, 0x7A); b(e, (uint8_t)offsetof(EmuTlbEntry, write_ok)); b(e, 0);
+        slow[3] = jcc32(e, CC_E);
+    }
+    b(e, 0x48); b(e, 0x8B); b(e, 0x4A); b(e, (uint8_t)offsetof(EmuTlbEntry, hva));   /* mov rcx, [rdx+hva] */
+    b(e, 0x48); b(e, 0x85); b(e, 0xC9);                          /* test rcx, rcx */
+    slow[4] = jcc32(e, CC_E);
+    b(e, 0x25); b32(e, 0xFFF);                                   /* and eax, 0xfff */
+    b(e, 0x48); b(e, 0x01); b(e, 0xC1);                          /* add rcx, rax */
+}
+
+static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count);
+
+/* mov reg, [mem] / mov [mem], reg with the TLB hit inline, the handler otherwise. */
+static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, int32_t next,
+                         unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+    const EmuOp *reg = &in->op[store ? 1 : 0], *mem = &in->op[store ? 0 : 1];
+    unsigned size = reg->size;
+    uint8_t *slow[5], *done;
+    Emit probe = *e;
+
+    if (!emit_ea(&probe, in, mem, next)) {        /* a dry run: only the test matters */
+        return false;
+    }
+    emit_ea(e, in, mem, next);
+    emit_tlb(e, size, store, slow);
+    if (store) {
+        /* a store into the running block's code page ends the block */
+        b(e, 0x48); b(e, 0x89); b(e, 0xC8);                      /* mov rax, rcx */
+        b(e, 0x48); b(e, 0x25); b32(e, 0xFFFFF000u);             /* and rax, ~0xfff */
+        b(e, 0x48); b(e, 0x3B); b(e, 0x83); b32(e, OFF(block_page));   /* cmp rax, [rbx+block_page] */
+        b(e, 0x75); b(e, 7);                                     /* jne +7 */
+        b(e, 0xC6); b(e, 0x83); b32(e, OFF(block_exit)); b(e, 1);      /* mov byte [rbx+block_exit], 1 */
+        rbx_mem(e, size == 8, mov_ld, 1, 0, GPR(reg->reg));      /* mov rax|eax, [rbx+reg] */
+        if (size == 8) {
+            b(e, 0x48);
+        }
+        b(e, 0x89); b(e, 0x01);                                  /* mov [rcx], rax|eax */
+        b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);      /* cmp byte [rbx+block_exit], 0 */
+        done = jcc32(e, CC_E);
+        lea_r12(e, 0, next);                                     /* rip = next; leave */
+        emit_exit(e, count);
+    } else {
+        if (size == 8) {
+            b(e, 0x48);
+        }
+        b(e, 0x8B); b(e, 0x01);                                  /* mov rax|eax, [rcx] */
+        rbx_mem(e, true, mov_st, 1, 0, GPR(reg->reg));           /* 32-bit loads zero-extend */
+        done = jmp32(e);                                         /* jmp done */
+    }
+    for (int i = 0; i < 5; i++) {
+        land(e, slow[i]);
+    }
+    emit_call(e, in, off, next, count);
+    land(e, done);
+    return true;
+}
+
 /*
  * A conditional jump (the last instruction of its block): the guest's
  * arithmetic flags go into the host's (popfq with only those bits, so
@@ -276,7 +433,14 @@ EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
             emit_jcc(&e, in, next, i + 1);
             return e.overflow ? NULL : (EmuJitFn *)(void *)start;
         }
-        if (!emit_native(&e, in)) {
+        if (emit_native(&e, in)) {
+            /* done */
+        } else if ((emu_insn_shape(in, &aop) == SHAPE_MOV_RM ||
+                    emu_insn_shape(in, &aop) == SHAPE_MOV_MR) &&
+                   emit_mem_mov(&e, in, emu_insn_shape(in, &aop) == SHAPE_MOV_MR, off, next,
+                                i + 1)) {
+            /* done */
+        } else {
             emit_call(&e, in, off, next, i + 1);
         }
         off = next;
