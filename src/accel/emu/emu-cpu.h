@@ -309,6 +309,7 @@ EmuHandler *emu_specialize(const EmuInsn *in);
 typedef enum {
     SHAPE_NONE, SHAPE_MOV_RR, SHAPE_MOV_RI, SHAPE_ALU_RR, SHAPE_ALU_RI, SHAPE_TEST_RR,
     SHAPE_IMUL_RR, SHAPE_SHIFT_RI, SHAPE_JCC, SHAPE_MOV_RM, SHAPE_MOV_MR,
+    SHAPE_CALL_REL, SHAPE_RET,
 } EmuShape;
 /* The operand shape of a specialised handler (aop: its ALU_* or SH_* operation). */
 EmuShape emu_insn_shape(const EmuInsn *in, int *aop);

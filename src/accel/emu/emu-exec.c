@@ -1815,6 +1815,7 @@ EmuShape emu_insn_shape(const EmuInsn *in, int *aop)
         { h_shl_ri, SHAPE_SHIFT_RI, SH_SHL }, { h_shr_ri, SHAPE_SHIFT_RI, SH_SHR },
         { h_sar_ri, SHAPE_SHIFT_RI, SH_SAR }, { h_jcc, SHAPE_JCC, 0 },
         { h_mov_rm, SHAPE_MOV_RM, 0 }, { h_mov_mr, SHAPE_MOV_MR, 0 },
+        { h_call_rel64, SHAPE_CALL_REL, 0 }, { h_ret64, SHAPE_RET, 0 },
     };
 
     for (unsigned i = 0; i < G_N_ELEMENTS(shapes); i++) {

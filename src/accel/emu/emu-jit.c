@@ -407,6 +407,63 @@ static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, uns
     }
 }
 
+/* The store of a return address / load of one, through the inline TLB. */
+static void emit_rsp_minus8(Emit *e)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+
+    rbx_mem(e, true, mov_ld, 1, 0, GPR(R_SP));                   /* mov rax, [rbx+rsp] */
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+}
+
+/* Near call rel32 (ends its block): push the return address, jump. */
+static void emit_call_rel(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    int64_t target = (int64_t)next + in->op[0].val;
+    uint8_t *slow[5];
+
+    if ((int64_t)(int32_t)target != target) {
+        emit_call(e, in, off, next, count);
+        return;
+    }
+    emit_rsp_minus8(e);
+    emit_tlb(e, 8, true, slow);
+    b(e, 0x48); b(e, 0x89); b(e, 0xC8);                          /* mov rax, rcx */
+    b(e, 0x48); b(e, 0x25); b32(e, 0xFFFFF000u);                 /* and rax, ~0xfff */
+    b(e, 0x48); b(e, 0x3B); b(e, 0x83); b32(e, OFF(block_page)); /* cmp rax, [rbx+block_page] */
+    b(e, 0x75); b(e, 7);                                         /* jne +7 */
+    b(e, 0xC6); b(e, 0x83); b32(e, OFF(block_exit)); b(e, 1);    /* (the block ends anyway) */
+    lea_r12(e, 0, next);
+    b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
+    emit_rsp_minus8(e);
+    store_rax(e, GPR(R_SP));
+    lea_r12(e, 0, (int32_t)target);
+    emit_exit(e, count);
+    for (int i = 0; i < 5; i++) {
+        land(e, slow[i]);
+    }
+    emit_call(e, in, off, next, count);
+}
+
+/* Near ret (ends its block): pop the return address into rip. */
+static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+    uint8_t *slow[5];
+
+    rbx_mem(e, true, mov_ld, 1, 0, GPR(R_SP));                   /* mov rax, [rbx+rsp] */
+    emit_tlb(e, 8, false, slow);
+    b(e, 0x48); b(e, 0x8B); b(e, 0x01);                          /* mov rax, [rcx] */
+    rbx_mem(e, true, mov_ld, 1, 1, GPR(R_SP));                   /* mov rcx, [rbx+rsp] */
+    b(e, 0x48); b(e, 0x83); b(e, 0xC1); b(e, 8);                 /* add rcx, 8 */
+    rbx_mem(e, true, mov_st, 1, 1, GPR(R_SP));                   /* mov [rbx+rsp], rcx */
+    emit_exit(e, count);
+    for (int i = 0; i < 5; i++) {
+        land(e, slow[i]);
+    }
+    emit_call(e, in, off, next, count);
+}
+
 EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
 {
     Emit e = { .p = c->jit_code + (size_t)idx * JIT_SLOT };
@@ -433,7 +490,11 @@ EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
             emit_jcc(&e, in, next, i + 1);
             return e.overflow ? NULL : (EmuJitFn *)(void *)start;
         }
-        if (emit_native(&e, in)) {
+        if (emu_insn_shape(in, &aop) == SHAPE_CALL_REL && i + 1 == bl->n) {
+            emit_call_rel(&e, in, off, next, i + 1);
+        } else if (emu_insn_shape(in, &aop) == SHAPE_RET && i + 1 == bl->n) {
+            emit_ret(&e, in, off, next, i + 1);
+        } else if (emit_native(&e, in)) {
             /* done */
         } else if ((emu_insn_shape(in, &aop) == SHAPE_MOV_RM ||
                     emu_insn_shape(in, &aop) == SHAPE_MOV_MR) &&
