@@ -164,6 +164,15 @@ typedef struct EmuBlock {
     uint8_t n;
     uint16_t len;
     EmuJitFn *jit;               /* host code for the block, NULL = interpret */
+    /*
+     * The block that last followed this one (64-bit code): where it starts,
+     * its host address, and the TLB generation and CPL the translation was
+     * made under. Saves the lookup, never the byte check.
+     */
+    struct EmuBlock *succ;
+    uint64_t succ_rip, succ_pa, succ_gen;
+    const uint8_t *succ_hva;
+    int succ_cpl;
     uint8_t bytes[EMU_BLOCK_BYTES];
     EmuInsn insn[EMU_BLOCK_INSNS];
 } EmuBlock;
@@ -229,6 +238,8 @@ struct EmuCpu {
      */
     uintptr_t block_page;
     bool block_exit;
+    EmuBlock *prev_block;        /* the block that ran last (for succ) */
+    uint64_t tlb_gen;            /* counts TLB flushes */
     void *decoders;              /* ZydisDecoder[3] */
 
     /* Environment. */

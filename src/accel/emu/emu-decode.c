@@ -300,6 +300,7 @@ static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, 
     unsigned room = 4096 - (unsigned)(lin & 0xFFF), off = 0, n = 0;
 
     b->jit = NULL;               /* the old block's code no longer applies */
+    b->succ = NULL;
 
     /* Each instruction is decoded from 15 bytes that must lie in this page. */
     while (n < EMU_BLOCK_INSNS && off + 16 <= room && off + 15 <= EMU_BLOCK_BYTES &&
@@ -344,26 +345,57 @@ static inline bool same_bytes(const EmuBlock *b, const uint8_t *p)
     return x == y;
 }
 
+/* The block that followed the previous one last time, if it still applies. */
+static EmuBlock *chained(EmuCpu *c)
+{
+    EmuBlock *prev = c->prev_block, *b;
+
+    if (!prev || !(b = prev->succ) || prev->succ_rip != c->rip || !c->long64 ||
+        prev->succ_gen != c->tlb_gen || prev->succ_cpl != c->cpl ||
+        b->pa != prev->succ_pa || b->mode != c->mode + 1 || !same_bytes(b, prev->succ_hva)) {
+        return NULL;
+    }
+    c->block_page = (uintptr_t)prev->succ_hva & ~(uintptr_t)0xFFF;
+    c->prev_block = b;
+    return b;
+}
+
 const EmuBlock *emu_block_get(EmuCpu *c)
 {
-    uint64_t lin = fetch_lin(c, c->rip), pa;
+    uint64_t lin, pa;
     const uint8_t *p;
-    EmuBlock *b;
+    EmuBlock *b = chained(c);
     unsigned idx;
 
+    if (b) {
+        return b;
+    }
+    lin = fetch_lin(c, c->rip);
     if (4096 - (lin & 0xFFF) < 16 || !(p = fetch_ptr(c, lin, &pa))) {
+        c->prev_block = NULL;
         return NULL;
     }
     c->block_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
     idx = (unsigned)((pa ^ (pa >> 12)) % EMU_BLOCK_CACHE);
     b = &c->blocks[idx];
-    if (G_LIKELY(b->pa == pa && b->mode == c->mode + 1 && same_bytes(b, p))) {
-        return b;
+    if (!(b->pa == pa && b->mode == c->mode + 1 && same_bytes(b, p))) {
+        block_build(c, b, p, lin, pa);
+        if (!b->n) {
+            c->prev_block = NULL;
+            return NULL;     /* undecodable first instruction: emu_step raises #UD */
+        }
+        b->jit = emu_jit_compile(c, idx, b);
     }
-    block_build(c, b, p, lin, pa);
-    if (!b->n) {
-        return NULL;     /* undecodable first instruction: emu_step raises #UD */
+    if (c->prev_block && c->long64) {
+        EmuBlock *prev = c->prev_block;
+
+        prev->succ = b;
+        prev->succ_rip = c->rip;
+        prev->succ_pa = pa;
+        prev->succ_hva = p;
+        prev->succ_gen = c->tlb_gen;
+        prev->succ_cpl = c->cpl;
     }
-    b->jit = emu_jit_compile(c, idx, b);
+    c->prev_block = b;
     return b;
 }

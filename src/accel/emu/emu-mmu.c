@@ -31,6 +31,7 @@
 void emu_tlb_flush(EmuCpu *c)
 {
     memset(c->tlb, 0, sizeof(c->tlb));
+    c->tlb_gen++;
     c->block_exit = true;
 }
 
