@@ -155,8 +155,12 @@ typedef struct EmuDecodeEntry {
 #define EMU_BLOCK_BYTES 128
 #define EMU_BLOCK_CACHE 1024
 
-/* Generated host code for a block: runs it, returns how many instructions ran. */
-typedef unsigned EmuJitFn(EmuCpu *c);
+/*
+ * Generated host code for a block. code = the host address of the block's
+ * first byte: the code checks its bytes are still there, returns 0 if not
+ * (nothing executed), else runs the block and returns how many ran.
+ */
+typedef unsigned EmuJitFn(EmuCpu *c, const uint8_t *code);
 
 typedef struct EmuBlock {
     uint64_t pa;
@@ -239,6 +243,9 @@ struct EmuCpu {
     uintptr_t block_page;
     bool block_exit;
     EmuBlock *prev_block;        /* the block that ran last (for succ) */
+    const uint8_t *block_hva;    /* where emu_block_get found the current block */
+    uint64_t block_lin, block_pa;
+    unsigned block_idx;
     uint64_t tlb_gen;            /* counts TLB flushes */
     void *decoders;              /* ZydisDecoder[3] */
 
@@ -334,8 +341,13 @@ EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *b);
 void emu_step(EmuCpu *c);
 /* Executes the block at c->rip (or one instruction); returns how many ran. */
 unsigned emu_run_block(EmuCpu *c);
-/* The block at c->rip, decoded or from the cache; NULL: use emu_step. */
-const EmuBlock *emu_block_get(EmuCpu *c);
+/*
+ * The block at c->rip, decoded or from the cache; NULL: use emu_step. A
+ * block with generated code is returned unchecked (its code checks its
+ * bytes); emu_block_rebuild() re-decodes it when that check fails.
+ */
+EmuBlock *emu_block_get(EmuCpu *c);
+EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b);
 
 /* Stores into the running block's code page end the block (self-modifying code). */
 static inline void emu_note_store(EmuCpu *c, const void *hva)

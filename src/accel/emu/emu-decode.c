@@ -352,15 +352,31 @@ static EmuBlock *chained(EmuCpu *c)
 
     if (!prev || !(b = prev->succ) || prev->succ_rip != c->rip || !c->long64 ||
         prev->succ_gen != c->tlb_gen || prev->succ_cpl != c->cpl ||
-        b->pa != prev->succ_pa || b->mode != c->mode + 1 || !same_bytes(b, prev->succ_hva)) {
+        b->pa != prev->succ_pa || b->mode != c->mode + 1 ||
+        (!b->jit && !same_bytes(b, prev->succ_hva))) {
         return NULL;
     }
-    c->block_page = (uintptr_t)prev->succ_hva & ~(uintptr_t)0xFFF;
+    c->block_hva = prev->succ_hva;
+    c->block_pa = prev->succ_pa;
+    c->block_lin = c->rip;                /* chains exist only in 64-bit code */
+    c->block_idx = (unsigned)(b - c->blocks);
+    c->block_page = (uintptr_t)c->block_hva & ~(uintptr_t)0xFFF;
     c->prev_block = b;
     return b;
 }
 
-const EmuBlock *emu_block_get(EmuCpu *c)
+EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)
+{
+    block_build(c, b, c->block_hva, c->block_lin, c->block_pa);
+    if (!b->n) {
+        c->prev_block = NULL;
+        return NULL;     /* undecodable first instruction: emu_step raises #UD */
+    }
+    b->jit = emu_jit_compile(c, c->block_idx, b);
+    return b;
+}
+
+EmuBlock *emu_block_get(EmuCpu *c)
 {
     uint64_t lin, pa;
     const uint8_t *p;
@@ -378,13 +394,13 @@ const EmuBlock *emu_block_get(EmuCpu *c)
     c->block_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
     idx = (unsigned)((pa ^ (pa >> 12)) % EMU_BLOCK_CACHE);
     b = &c->blocks[idx];
-    if (!(b->pa == pa && b->mode == c->mode + 1 && same_bytes(b, p))) {
-        block_build(c, b, p, lin, pa);
-        if (!b->n) {
-            c->prev_block = NULL;
-            return NULL;     /* undecodable first instruction: emu_step raises #UD */
-        }
-        b->jit = emu_jit_compile(c, idx, b);
+    c->block_hva = p;
+    c->block_lin = lin;
+    c->block_pa = pa;
+    c->block_idx = idx;
+    if (!(b->pa == pa && b->mode == c->mode + 1 && (b->jit || same_bytes(b, p))) &&
+        !emu_block_rebuild(c, b)) {
+        return NULL;
     }
     if (c->prev_block && c->long64) {
         EmuBlock *prev = c->prev_block;

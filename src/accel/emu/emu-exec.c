@@ -1932,7 +1932,7 @@ void emu_step(EmuCpu *c)
 
 unsigned emu_run_block(EmuCpu *c)
 {
-    const EmuBlock *b;
+    EmuBlock *b;
 
     c->insn_rip = c->rip;        /* a fetch or decode fault reports this instruction */
     b = emu_block_get(c);
@@ -1949,7 +1949,19 @@ unsigned emu_run_block(EmuCpu *c)
      * between blocks. */
     c->sti_shadow = false;
     if (b->jit) {
-        return b->jit(c);
+        unsigned n = b->jit(c, c->block_hva);
+
+        if (n) {
+            return n;
+        }
+        /* memory no longer holds the block's bytes: decode it again */
+        if (!(b = emu_block_rebuild(c, b))) {
+            emu_step(c);
+            return 1;
+        }
+        if (b->jit) {
+            return b->jit(c, c->block_hva);
+        }
     }
     for (i = 0; i < b->n;) {
         uint64_t fall = exec_one(c, &b->insn[i++], ripmask);

@@ -113,8 +113,40 @@ static const uint8_t alu_imm_ext[8] = {         /* the /n of 81 /n by ALU_* */
     [ALU_ADD] = 0, [ALU_OR] = 1, [ALU_AND] = 4, [ALU_SUB] = 5, [ALU_XOR] = 6, [ALU_CMP] = 7,
 };
 
-/* Emits the native form; false if this instance has no native form. */
-static bool emit_native(Emit *e, const EmuInsn *in)
+/* What a block instruction does to the arithmetic flags, for liveness. */
+enum { FLAGS_READ, FLAGS_KEEP, FLAGS_WRITE };
+
+static int flag_effect(const EmuInsn *in)
+{
+    int aop = 0;
+
+    switch (emu_insn_shape(in, &aop)) {
+    case SHAPE_MOV_RR:
+    case SHAPE_MOV_RI:
+        return FLAGS_KEEP;
+    case SHAPE_ALU_RR:
+    case SHAPE_TEST_RR:
+    case SHAPE_IMUL_RR:
+        return FLAGS_WRITE;
+    case SHAPE_ALU_RI:
+        return (int64_t)(int32_t)in->op[1].val ==
+               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size) ? FLAGS_WRITE
+                                                                          : FLAGS_READ;
+    case SHAPE_SHIFT_RI:
+        return ((unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F)) ? FLAGS_WRITE
+                                                                               : FLAGS_READ;
+    default:
+        /* handlers, jcc, and anything that may fault (RFLAGS is then pushed) */
+        return FLAGS_READ;
+    }
+}
+
+/*
+ * Emits the native form; false if this instance has no native form.
+ * flags_live: some later instruction (or the block's end, or a fault) may
+ * see the flags this one writes; if not, they are not stored at all.
+ */
+static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
 {
     const EmuOp *d = &in->op[0], *s = &in->op[1];
     unsigned size = d->size;
@@ -147,10 +179,12 @@ static bool emit_native(Emit *e, const EmuInsn *in)
         b(e, 0x81); b(e, (uint8_t)(0xC0 | (alu_imm_ext[aop] << 3))); b32(e, (uint32_t)s->val);
         break;
     case SHAPE_TEST_RR:
-        load_rax(e, size, GPR(d->reg));
-        op[0] = 0x85;                             /* test [rbx+s], rax */
-        rbx_mem(e, w, op, 1, 0, GPR(s->reg));
-        merge_flags(e);
+        if (flags_live) {                         /* test writes nothing else */
+            load_rax(e, size, GPR(d->reg));
+            op[0] = 0x85;                         /* test [rbx+s], rax */
+            rbx_mem(e, w, op, 1, 0, GPR(s->reg));
+            merge_flags(e);
+        }
         return true;
     case SHAPE_IMUL_RR:
         load_rax(e, size, GPR(d->reg));
@@ -174,7 +208,9 @@ static bool emit_native(Emit *e, const EmuInsn *in)
     default:
         return false;
     }
-    merge_flags(e);                               /* before the store: it does not touch flags */
+    if (flags_live) {
+        merge_flags(e);                           /* before the store: it does not touch flags */
+    }
     if (!(emu_insn_shape(in, &aop) == SHAPE_ALU_RR || emu_insn_shape(in, &aop) == SHAPE_ALU_RI) ||
         aop != ALU_CMP) {
         store_rax(e, GPR(d->reg));                /* 32-bit results are already zero-extended */
@@ -464,37 +500,97 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     emit_call(e, in, off, next, count);
 }
 
+/* The "bytes changed" exit (return 0, nothing pushed yet), then the result. */
+static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad)
+{
+    for (int i = 0; bad[i]; i++) {
+        land(e, bad[i]);
+    }
+    b(e, 0x31); b(e, 0xC0);                       /* xor eax, eax */
+    b(e, 0xC3);                                   /* ret */
+    return e->overflow ? NULL : (EmuJitFn *)(void *)start;
+}
+
+/*
+ * The block's own validity test, before anything runs: its bytes against
+ * guest memory at rsi, 8 at a time (the last word overlapping), unrolled.
+ * Blocks shorter than 8 bytes compare a masked word: the decoder only
+ * builds blocks with 16 readable bytes after each instruction start.
+ */
+static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK_BYTES / 8 + 2])
+{
+    unsigned n = bl->len, k = 0, i = 0;
+    uint64_t w;
+
+    if (n < 8) {
+        memcpy(&w, bl->bytes, n);
+        w &= (1ull << (8 * n)) - 1;
+        b(e, 0x48); b(e, 0x8B); b(e, 0x06);              /* mov rax, [rsi] */
+        b(e, 0x48); b(e, 0xB9); b64(e, (1ull << (8 * n)) - 1);   /* mov rcx, mask */
+        b(e, 0x48); b(e, 0x21); b(e, 0xC8);              /* and rax, rcx */
+        b(e, 0x48); b(e, 0xB9); b64(e, w);               /* mov rcx, bytes */
+        b(e, 0x48); b(e, 0x39); b(e, 0xC8);              /* cmp rax, rcx */
+        bad[i++] = jcc32(e, CC_NE);
+        bad[i] = NULL;
+        return;
+    }
+    for (;;) {
+        if (k + 8 > n) {
+            k = n - 8;                                   /* the last word overlaps */
+        }
+        memcpy(&w, bl->bytes + k, 8);
+        b(e, 0x48); b(e, 0xB8); b64(e, w);               /* mov rax, bytes */
+        b(e, 0x48); b(e, 0x3B); b(e, 0x46); b(e, (uint8_t)k);   /* cmp rax, [rsi+k] */
+        bad[i++] = jcc32(e, CC_NE);
+        if (k + 8 >= n) {
+            break;
+        }
+        k += 8;
+    }
+    bad[i] = NULL;
+}
+
 EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
 {
     Emit e = { .p = c->jit_code + (size_t)idx * JIT_SLOT };
     uint8_t *start = e.p;
+    uint8_t *bad[EMU_BLOCK_BYTES / 8 + 2];
     int32_t off = 0;
 
     if (!c->jit_code || bl->mode != MODE_64 + 1 || !bl->n) {
         return NULL;
     }
     e.end = start + JIT_SLOT;
+    emit_check_bytes(&e, bl, bad);
     b(&e, 0x53);                                  /* push rbx */
     b(&e, 0x41); b(&e, 0x54);                     /* push r12 */
     b(&e, 0x48); b(&e, 0x83); b(&e, 0xEC); b(&e, 0x08);   /* sub rsp, 8: calls stay aligned */
     b(&e, 0x48); b(&e, 0x89); b(&e, 0xFB);        /* mov rbx, rdi */
     b(&e, 0x4C); b(&e, 0x8B); b(&e, 0xA3); b32(&e, OFF(rip));   /* mov r12, [rbx+rip] */
+    bool live[EMU_BLOCK_INSNS];
+
+    /* flags live after each instruction: at the end, and before a reader */
+    live[bl->n - 1] = true;
+    for (unsigned i = bl->n - 1; i > 0; i--) {
+        int fx = flag_effect(&bl->insn[i]);
+
+        live[i - 1] = fx == FLAGS_READ || (fx == FLAGS_KEEP && live[i]);
+    }
     for (unsigned i = 0; i < bl->n; i++) {
         const EmuInsn *in = &bl->insn[i];
         int32_t next = off + in->len;
-
         int aop;
 
         if (emu_insn_shape(in, &aop) == SHAPE_JCC && i + 1 == bl->n &&
             (int64_t)(int32_t)((int64_t)next + in->op[0].val) == (int64_t)next + in->op[0].val) {
             emit_jcc(&e, in, next, i + 1);
-            return e.overflow ? NULL : (EmuJitFn *)(void *)start;
+            return finish(&e, start, bad);
         }
         if (emu_insn_shape(in, &aop) == SHAPE_CALL_REL && i + 1 == bl->n) {
             emit_call_rel(&e, in, off, next, i + 1);
         } else if (emu_insn_shape(in, &aop) == SHAPE_RET && i + 1 == bl->n) {
             emit_ret(&e, in, off, next, i + 1);
-        } else if (emit_native(&e, in)) {
+        } else if (emit_native(&e, in, live[i])) {
             /* done */
         } else if ((emu_insn_shape(in, &aop) == SHAPE_MOV_RM ||
                     emu_insn_shape(in, &aop) == SHAPE_MOV_MR) &&
@@ -508,7 +604,7 @@ EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
     }
     lea_r12(&e, 0, off);                          /* fell through the whole block */
     emit_exit(&e, bl->n);
-    return e.overflow ? NULL : (EmuJitFn *)(void *)start;
+    return finish(&e, start, bad);
 }
 
 bool emu_jit_init(EmuCpu *c)
