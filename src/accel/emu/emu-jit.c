@@ -339,6 +339,17 @@ static void emit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
 
 static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count);
 
+/* emu_note_store() for the host address in rcx: a store into the running
+ * block's code page ends the block. Clobbers rax. */
+static void emit_note_store(Emit *e)
+{
+    b(e, 0x48); b(e, 0x89); b(e, 0xC8);                          /* mov rax, rcx */
+    b(e, 0x48); b(e, 0x25); b32(e, 0xFFFFF000u);                 /* and rax, ~0xfff */
+    b(e, 0x48); b(e, 0x3B); b(e, 0x83); b32(e, OFF(block_page)); /* cmp rax, [rbx+block_page] */
+    b(e, 0x75); b(e, 7);                                         /* jne +7 */
+    b(e, 0xC6); b(e, 0x83); b32(e, OFF(block_exit)); b(e, 1);    /* mov byte [rbx+block_exit], 1 */
+}
+
 /* mov reg, [mem] / mov [mem], reg with the TLB hit inline, the handler otherwise. */
 static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, int32_t next,
                          unsigned count)
@@ -355,12 +366,7 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
     emit_ea(e, in, mem, next);
     emit_tlb(e, size, store, slow);
     if (store) {
-        /* a store into the running block's code page ends the block */
-        b(e, 0x48); b(e, 0x89); b(e, 0xC8);                      /* mov rax, rcx */
-        b(e, 0x48); b(e, 0x25); b32(e, 0xFFFFF000u);             /* and rax, ~0xfff */
-        b(e, 0x48); b(e, 0x3B); b(e, 0x83); b32(e, OFF(block_page));   /* cmp rax, [rbx+block_page] */
-        b(e, 0x75); b(e, 7);                                     /* jne +7 */
-        b(e, 0xC6); b(e, 0x83); b32(e, OFF(block_exit)); b(e, 1);      /* mov byte [rbx+block_exit], 1 */
+        emit_note_store(e);
         rbx_mem(e, size == 8, mov_ld, 1, 0, GPR(reg->reg));      /* mov rax|eax, [rbx+reg] */
         if (size == 8) {
             b(e, 0x48);
@@ -464,11 +470,7 @@ static void emit_call_rel(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     }
     emit_rsp_minus8(e);
     emit_tlb(e, 8, true, slow);
-    b(e, 0x48); b(e, 0x89); b(e, 0xC8);                          /* mov rax, rcx */
-    b(e, 0x48); b(e, 0x25); b32(e, 0xFFFFF000u);                 /* and rax, ~0xfff */
-    b(e, 0x48); b(e, 0x3B); b(e, 0x83); b32(e, OFF(block_page)); /* cmp rax, [rbx+block_page] */
-    b(e, 0x75); b(e, 7);                                         /* jne +7 */
-    b(e, 0xC6); b(e, 0x83); b32(e, OFF(block_exit)); b(e, 1);    /* (the block ends anyway) */
+    emit_note_store(e);
     lea_r12(e, 0, next);
     b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
     emit_rsp_minus8(e);
