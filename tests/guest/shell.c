@@ -7,6 +7,9 @@
 #define PM1_PWRBTN_STS  0x0100
 #define PM1_SLP_EN      0x2000  /* SLP_TYP=0 (S5 on QEMU/Stratus) | SLP_EN */
 #define PWRBTN_POLL_US  10000
+#define PVPANIC_PORT    0x505   /* QEMU's ISA pvpanic default */
+#define PVPANIC_PANICKED     1
+#define PVPANIC_CRASH_LOADED 2
 
 struct command {
 	const char *name;
@@ -210,6 +213,42 @@ static void cmd_reboot(char *args)
 	fail("reboot-ignored");
 }
 
+/* True if s is exactly the word w, apart from spaces around it. */
+static int is_word(char *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	s = skip_spaces(s);
+	return !strncmp(s, w, n) && !*skip_spaces(s + n);
+}
+
+/*
+ * The write is unconditional (no probe first, unlike Linux's driver) so tests
+ * can check that the device ignores events it was not configured for.  The
+ * 100 ms wait gives a host that pauses on panic time to do so before the
+ * status line, which then only appears after `cont`.
+ */
+static void cmd_panic(char *args)
+{
+	u8 value;
+
+	if (is_word(args, "probe")) {
+		kprintf("events=%u\r\n", inb(PVPANIC_PORT));
+		ok();
+		return;
+	}
+	if (*skip_spaces(args) && !is_word(args, "crash")) {
+		fail("bad-arguments");
+		return;
+	}
+	value = *skip_spaces(args) ? PVPANIC_CRASH_LOADED : PVPANIC_PANICKED;
+	kprintf("panic=%s value=%u\r\n", value == PVPANIC_PANICKED ? "panicked" : "crash-loaded",
+		value);
+	outb(PVPANIC_PORT, value);
+	udelay(100000);
+	ok();
+}
+
 static const struct command commands[] = {
 	{ "help", cmd_help },
 	{ "echo", cmd_echo },
@@ -219,6 +258,7 @@ static const struct command commands[] = {
 	{ "blk", blk_command },
 	{ "intr", intr_command },
 	{ "smp", smp_command },
+	{ "panic", cmd_panic },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
