@@ -41,7 +41,9 @@ sources() {   # the sources each target links, besides tests/fuzz/fuzz-TARGET.c
     case "$1" in
     qmp)     echo "$s/qmp/json-splitter.c $s/qmp/qmp-json.c $s/qmp/qmp-dispatch.c" \
                   "$s/qmp/qmp-events.c" ;;
-    options) echo "$s/options.c $s/util/strutil.c" ;;
+    options) echo "$s/options/options.c $s/options/opt-table.c $s/options/optlist.c" \
+                  "$s/options/opt-chardev.c $s/options/opt-machine.c" \
+                  "$s/options/opt-drive.c $s/util/strutil.c" ;;
     loader)  echo "$s/hw/x86/loader.c $s/hw/x86/bootparam.c $s/hw/x86/mptable.c" \
                   "$s/memory.c $s/util/strutil.c" ;;
     qtest)   echo "$s/accel/qtest.c $s/util/clock.c $s/util/log.c $s/memory.c" \

@@ -1,7 +1,7 @@
 /*
- * The parsed command line. options.c turns argv into a StratusConfig and checks
- * every value (ranges, combinations) so that machine creation never sees bad
- * input. Nothing here touches the host: files are opened later.
+ * The parsed command line. src/options/ turns argv into a StratusConfig and
+ * checks every value (ranges, combinations) so that machine creation never
+ * sees bad input. Nothing here touches the host: files are opened later.
  */
 #ifndef STRATUS_CONFIG_H
 #define STRATUS_CONFIG_H

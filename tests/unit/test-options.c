@@ -1,4 +1,4 @@
-/* Unit tests for src/options.c: config_parse() and the OptList helpers. */
+/* Unit tests for src/options/: config_parse() and the OptList helpers. */
 #include <stdio.h>
 #include <string.h>
 #include <glib.h>

@@ -1,0 +1,147 @@
+/*
+ * The option table: every option's spellings, how it takes its value, and
+ * its line in -help. One table serves the argv walk (options.c) and the help
+ * text, so an option cannot be accepted without being documented or the
+ * other way round; the handlers that give options their meaning live in the
+ * opt-*.c files.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "options/options-internal.h"
+
+static const OptDef opt_defs[] = {
+    { "machine", "M", OPT_MACHINE, ARG_REQUIRED, false,
+      "[type=]microvm|q35[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off][,mem-share=on|off]",
+      "machine type and properties (default microvm; accel as -accel)" },
+    { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, false, "kvm|emu|tcg|qtest[:...]",
+      "accelerator, or a list tried in order (tcg = emu, the software CPU); overrides "
+      "-machine accel=; default kvm if /dev/kvm is usable, else emu" },
+    { "enable-kvm", NULL, OPT_ENABLE_KVM, ARG_NONE, false, NULL,
+      "same as -accel kvm" },
+    { "smp", NULL, OPT_SMP, ARG_REQUIRED, false,
+      "[cpus=]n[,maxcpus=n][,sockets=n][,dies=n][,clusters=n][,cores=n][,threads=n]",
+      "number of vCPUs (1..254) and topology (default 1)" },
+    { "m", NULL, OPT_MEM, ARG_REQUIRED, false, "[size=]N[K|M|G][,maxmem=N[K|M|G]]",
+      "guest RAM, bare number = MiB, 128M..512G (default 256M)" },
+    { "kernel", NULL, OPT_KERNEL, ARG_REQUIRED, false, "PATH",
+      "guest kernel (vmlinux ELF or bzImage); required for microvm" },
+    { "initrd", NULL, OPT_INITRD, ARG_REQUIRED, false, "PATH", "initial ramdisk" },
+    { "append", NULL, OPT_APPEND, ARG_TOKENS, true, "CMDLINE...",
+      "kernel command line; tokens up to the next option are joined by spaces" },
+    { "serial", NULL, OPT_SERIAL, ARG_REQUIRED, false,
+      "stdio|pty|file,path=P|socket,path=P,server,nowait|socket,port=N[,host=H],server,nowait|chardev:ID",
+      "COM1 backend (at most one)" },
+    { "chardev", NULL, OPT_CHARDEV, ARG_REQUIRED, true,
+      "stdio|pty|file|socket,id=ID[,path=P][,host=H,port=N][,fd=N][,server][,nowait]",
+      "character device backend" },
+    { "qmp", NULL, OPT_QMP, ARG_REQUIRED, true,
+      "unix:PATH|tcp:HOST:PORT,server,nowait[,qmp-mode=lenient|strict][,qmp-greeting=qemu|legacy]",
+      "QMP monitor listening on a socket" },
+    { "mon", NULL, OPT_MON, ARG_REQUIRED, true,
+      "[chardev=]ID[,id=ID][,mode=control][,pretty=on|off][,qmp-mode=..][,qmp-greeting=..]",
+      "QMP monitor on a -chardev socket" },
+    { "name", NULL, OPT_NAME, ARG_REQUIRED, false, "NAME", "guest name" },
+    { "uuid", NULL, OPT_UUID, ARG_REQUIRED, false, "UUID", "guest UUID" },
+    { "D", NULL, OPT_LOG, ARG_OPTIONAL, false, "[LOGFILE]",
+      "enable logging, to LOGFILE or to stderr" },
+    { "daemonize", NULL, OPT_DAEMONIZE, ARG_NONE, false, NULL,
+      "run in the background after parsing the command line" },
+    { "pidfile", NULL, OPT_PIDFILE, ARG_REQUIRED, false, "PATH",
+      "write the pid to PATH (needs -daemonize)" },
+    { "S", "freeze", OPT_FREEZE, ARG_NONE, false, NULL,
+      "start with vCPUs paused ('cont' starts them)" },
+    { "drive", NULL, OPT_DRIVE, ARG_REQUIRED, true,
+      "id=ID,file=PATH[,if=none|pflash][,readonly=on|off][,direct=on|off][,format=raw|qcow2]...",
+      "block device backend" },
+    { "device", NULL, OPT_DEVICE, ARG_REQUIRED, true, "DRIVER[,prop=value...]",
+      "add a device" },
+    { "qtest", NULL, OPT_QTEST, ARG_REQUIRED, false, "unix:PATH|chardev:ID",
+      "qtest protocol socket (implies -accel qtest)" },
+    { "qtest-log", NULL, OPT_QTEST_LOG, ARG_REQUIRED, false, "FILE|none",
+      "qtest protocol log (default stderr)" },
+    { "nodefaults", NULL, OPT_NODEFAULTS, ARG_NONE, false, NULL, "accepted and ignored" },
+    { "no-user-config", NULL, OPT_NO_USER_CONFIG, ARG_NONE, false, NULL,
+      "accepted and ignored" },
+    { "nographic", NULL, OPT_NOGRAPHIC, ARG_NONE, false, NULL, "accepted and ignored" },
+    { "no-shutdown", NULL, OPT_NO_SHUTDOWN, ARG_NONE, false, NULL,
+      "pause instead of exiting when the guest shuts down" },
+    { "display", NULL, OPT_DISPLAY, ARG_REQUIRED, false, "none",
+      "accepted; only 'none' is supported" },
+    { "vga", NULL, OPT_VGA, ARG_REQUIRED, false, "none",
+      "accepted; only 'none' is supported" },
+    { "version", "V", OPT_VERSION, ARG_NONE, false, NULL, "print the version and exit" },
+    { "help", "h", OPT_HELP, ARG_NONE, false, NULL, "print this help and exit" },
+};
+
+static const OptDef *opt_lookup(const char *name, size_t len)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(opt_defs); i++) {
+        const OptDef *d = &opt_defs[i];
+        if ((strlen(d->name) == len && strncmp(d->name, name, len) == 0) ||
+            (d->alias && strlen(d->alias) == len && strncmp(d->alias, name, len) == 0)) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+const OptDef *opt_from_token(const char *tok, const char **name, size_t *name_len,
+                             const char **inline_val)
+{
+    const char *n;
+    const char *eq = NULL;
+
+    *inline_val = NULL;
+    if (tok[0] != '-' || tok[1] == '\0') {
+        return NULL;
+    }
+    n = tok + 1;
+    if (*n == '-') {
+        n++;
+        eq = strchr(n, '=');
+    }
+    *name = n;
+    *name_len = eq ? (size_t)(eq - n) : strlen(n);
+    if (eq) {
+        *inline_val = eq + 1;
+    }
+    if (*name_len == 0) {
+        return NULL;
+    }
+    return opt_lookup(n, *name_len);
+}
+
+bool opt_is_known(const char *tok)
+{
+    const char *name, *val;
+    size_t len;
+
+    return opt_from_token(tok, &name, &len, &val) != NULL;
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Usage: stratus [options]\n\n"
+                 "Options may be written with one or two dashes; '--opt=value' is also "
+                 "accepted.\n\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(opt_defs); i++) {
+        const OptDef *d = &opt_defs[i];
+        char *head;
+
+        if (d->alias) {
+            head = g_strdup_printf("-%s, -%s", d->name, d->alias);
+        } else {
+            head = g_strdup_printf("-%s", d->name);
+        }
+        if (d->argdesc) {
+            fprintf(out, "  %s %s\n", head, d->argdesc);
+        } else {
+            fprintf(out, "  %s\n", head);
+        }
+        fprintf(out, "        %s\n", d->help);
+        g_free(head);
+    }
+    fprintf(out, "\nSee docs/command-line.md for details.\n");
+}

@@ -1,0 +1,138 @@
+/*
+ * What the files of the command-line parser share (config.h is the public
+ * side). The parser is split by concern so that each file can be read on
+ * its own:
+ *
+ *   options.c      config_parse(): argv walk, per-option dispatch, the
+ *                  cross-option rules, the StratusConfig object
+ *   opt-table.c    the option table (names, argument kinds) and the help text
+ *   optlist.c      the "key=value,..." parser and the typed value checks
+ *   opt-chardev.c  -chardev, -serial, -qmp, -mon, -qtest and the chardev rules
+ *   opt-machine.c  -machine, -accel, -smp, -m, -name, -uuid and the accelerator
+ *   opt-drive.c    -drive and -device
+ *
+ * Every function here reports problems as a one-line GError that names the
+ * option, as config_parse() promises.
+ */
+#ifndef STRATUS_OPTIONS_INTERNAL_H
+#define STRATUS_OPTIONS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <glib.h>
+
+#include "config.h"
+
+/* sun_path holds the path and its NUL. */
+#define MAX_SOCK_PATH_BYTES (MAX_SOCK_PATH_LENGTH - 1)
+
+/* ---- the option table (opt-table.c) ------------------------------------- */
+
+typedef enum {
+    OPT_MACHINE, OPT_ACCEL, OPT_ENABLE_KVM, OPT_SMP, OPT_MEM,
+    OPT_KERNEL, OPT_INITRD, OPT_APPEND,
+    OPT_SERIAL, OPT_CHARDEV, OPT_QMP, OPT_MON,
+    OPT_NAME, OPT_UUID, OPT_LOG, OPT_DAEMONIZE, OPT_PIDFILE, OPT_FREEZE,
+    OPT_DRIVE, OPT_DEVICE, OPT_QTEST, OPT_QTEST_LOG,
+    OPT_NODEFAULTS, OPT_NO_USER_CONFIG, OPT_NOGRAPHIC, OPT_NO_SHUTDOWN,
+    OPT_DISPLAY, OPT_VGA,
+    OPT_VERSION, OPT_HELP,
+    OPT__COUNT
+} OptId;
+
+typedef enum {
+    ARG_NONE,       /* flag */
+    ARG_REQUIRED,   /* exactly the next token */
+    ARG_OPTIONAL,   /* the next token if it does not start with '-' */
+    ARG_TOKENS,     /* one or more tokens up to the next option, joined by ' ' */
+} ArgKind;
+
+typedef struct OptDef {
+    const char *name;
+    const char *alias;      /* second spelling or NULL */
+    OptId id;
+    ArgKind arg;
+    bool multiple;
+    const char *argdesc;    /* for the help text */
+    const char *help;
+} OptDef;
+
+/*
+ * Split an argv token into option name and inline "--name=value" value.
+ * Returns the definition or NULL if the token is not a known option.
+ */
+const OptDef *opt_from_token(const char *tok, const char **name, size_t *name_len,
+                             const char **inline_val);
+bool opt_is_known(const char *tok);
+
+/* ---- parser state (options.c owns it; the handlers fill it in) ---------- */
+
+typedef struct ParseCtx {
+    StratusConfig *cfg;
+    GPtrArray *chardev_origin;   /* static option name per cfg->chardevs entry */
+    GPtrArray *monitor_origin;   /* static option name per cfg->monitors entry */
+    char *machine_accel;         /* -machine accel=, canonical (parse_accel_list) */
+    char *machine_accel_origin;  /* "-machine accel=<as given>", for messages */
+    char *accel_opt;             /* -accel, canonical */
+    char *accel_opt_origin;      /* "-accel <as given>" */
+    bool enable_kvm;
+    unsigned qmp_count;
+    unsigned mon_count;
+    char *qtest_chardev;         /* -qtest chardev:ID */
+} ParseCtx;
+
+/* ---- OptList and value checks (optlist.c) ------------------------------- */
+
+/*
+ * force_implied: the first token is always the implied key's value, even if it
+ * contains '=' (used for URIs such as "unix:/tmp/a=b,server").
+ */
+OptList *optlist_parse_full(const char *str, const char *implied_key,
+                            bool force_implied, GError **err);
+/* Parses an option's "key=value,..." argument; keys: accepted keys or NULL. */
+OptList *opt_parse_params(const char *opt, const char *value, const char *implied_key,
+                          bool force_implied, const char *const *keys, GError **err);
+/* Non-empty and at most max characters; what names the value in the message. */
+bool opt_check_str(const char *option, const char *what, const char *value,
+                   size_t max, GError **err);
+bool opt_check_sock_path(const char *option, const char *value, GError **err);
+bool opt_parse_port(const char *option, const char *value, int *port, GError **err);
+bool opt_one_of(const char *value, const char *const *choices);
+/* on/off parameter; *out is untouched and *present false when it is absent. */
+bool opt_get_bool(const OptList *l, const char *key, const char *option,
+                  bool *out, bool *present, GError **err);
+bool opt_get_str(const OptList *l, const char *key, const char *opt, size_t max,
+                 bool required, const char **out, GError **err);
+bool opt_get_choice(const OptList *l, const char *key, const char *const *choices,
+                    const char *expected, const char *opt, const char **out,
+                    GError **err);
+
+/* ---- per-option handlers: opt is the option as written ("-m", "--smp") -- */
+
+/* opt-chardev.c */
+ChardevConfig *opt_chardev_config_new(void);
+void opt_chardev_config_free(gpointer p);
+void opt_monitor_config_free(gpointer p);
+bool opt_handle_serial(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_chardev(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_qmp(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_mon(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_qtest(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+/* After all options: chardev references resolve, ids are unique, one stdio. */
+bool opt_check_chardevs(ParseCtx *ctx, GError **err);
+
+/* opt-machine.c */
+bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_accel(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_smp(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_mem(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_name(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_uuid(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+/* After all options: sets cfg->accel, accel_auto and accel_option. */
+bool opt_resolve_accel(ParseCtx *ctx, GError **err);
+
+/* opt-drive.c */
+bool opt_handle_drive(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_device(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+
+#endif

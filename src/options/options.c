@@ -1,0 +1,386 @@
+/*
+ * Command-line parsing (StratoVirt's syntax, plus the QEMU spellings that QEMU
+ * tooling passes). config_parse() turns argv into a StratusConfig and checks
+ * every value and every cross-option rule, so that machine creation never
+ * sees bad input. Nothing here touches the host and nothing here logs: every
+ * problem is reported as a one-line GError that names the option.
+ *
+ * This file walks argv, hands each option to its handler (the opt-*.c files,
+ * grouped by what the options configure; see options-internal.h) and applies
+ * the rules that span them; it also owns the StratusConfig object.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "options/options-internal.h"
+#include "util/strutil.h"
+
+/* ------------------------------------------------------------------------ */
+/* Config objects                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void optlist_free_gp(gpointer p)
+{
+    optlist_free(p);
+}
+
+static StratusConfig *config_new_default(void)
+{
+    StratusConfig *cfg = g_new0(StratusConfig, 1);
+
+    cfg->machine_type = g_strdup("microvm");
+    cfg->accel = g_strdup("kvm:emu");
+    cfg->accel_auto = true;
+    cfg->dump_guest_core = true;
+    cfg->mem_share = false;
+    cfg->smp = (SmpConfig){ .cpus = 1, .maxcpus = 1, .sockets = 1, .dies = 1,
+                            .clusters = 1, .cores = 1, .threads = 1 };
+    cfg->mem_size = DEFAULT_MEMORY_SIZE;
+    cfg->chardevs = g_ptr_array_new_with_free_func(opt_chardev_config_free);
+    cfg->monitors = g_ptr_array_new_with_free_func(opt_monitor_config_free);
+    cfg->drives = g_ptr_array_new_with_free_func(optlist_free_gp);
+    cfg->devices = g_ptr_array_new_with_free_func(optlist_free_gp);
+    return cfg;
+}
+
+void config_free(StratusConfig *cfg)
+{
+    if (!cfg) {
+        return;
+    }
+    g_free(cfg->machine_type);
+    g_free(cfg->accel);
+    g_free(cfg->accel_option);
+    g_free(cfg->kernel);
+    g_free(cfg->initrd);
+    g_free(cfg->append);
+    g_ptr_array_unref(cfg->chardevs);
+    g_ptr_array_unref(cfg->monitors);
+    g_free(cfg->serial_chardev);
+    g_ptr_array_unref(cfg->drives);
+    g_ptr_array_unref(cfg->devices);
+    g_free(cfg->name);
+    g_free(cfg->uuid);
+    g_free(cfg->logfile);
+    g_free(cfg->pidfile);
+    g_free(cfg->qtest);
+    g_free(cfg->qtest_log);
+    g_free(cfg);
+}
+
+const ChardevConfig *config_find_chardev(const StratusConfig *cfg, const char *id)
+{
+    if (!cfg || !id) {
+        return NULL;
+    }
+    for (guint i = 0; i < cfg->chardevs->len; i++) {
+        const ChardevConfig *c = g_ptr_array_index(cfg->chardevs, i);
+        if (strcmp(c->id, id) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-option dispatch                                                       */
+/* ------------------------------------------------------------------------ */
+
+static bool handle_path(const char *opt, const char *value, char **out, GError **err)
+{
+    if (!opt_check_str(opt, "path", value, MAX_PATH_LENGTH, err)) {
+        return false;
+    }
+    g_free(*out);
+    *out = g_strdup(value);
+    return true;
+}
+
+static bool handle_none_only(const char *opt, const char *value, GError **err)
+{
+    if (strcmp(value, "none") != 0) {
+        set_error(err, "%s: unsupported value '%.64s' (only 'none' is supported)", opt, value);
+        return false;
+    }
+    return true;
+}
+
+static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
+                          const char *value, GError **err)
+{
+    StratusConfig *cfg = ctx->cfg;
+
+    switch (def->id) {
+    case OPT_MACHINE:
+        return opt_handle_machine(ctx, opt, value, err);
+    case OPT_ACCEL:
+        return opt_handle_accel(ctx, opt, value, err);
+    case OPT_ENABLE_KVM:
+        ctx->enable_kvm = true;
+        return true;
+    case OPT_SMP:
+        return opt_handle_smp(ctx, opt, value, err);
+    case OPT_MEM:
+        return opt_handle_mem(ctx, opt, value, err);
+    case OPT_KERNEL:
+        return handle_path(opt, value, &cfg->kernel, err);
+    case OPT_INITRD:
+        return handle_path(opt, value, &cfg->initrd, err);
+    case OPT_APPEND:
+        if (cfg->append) {
+            char *joined = g_strjoin(" ", cfg->append, value, NULL);
+            g_free(cfg->append);
+            cfg->append = joined;
+        } else {
+            cfg->append = g_strdup(value);
+        }
+        return true;
+    case OPT_SERIAL:
+        return opt_handle_serial(ctx, opt, value, err);
+    case OPT_CHARDEV:
+        return opt_handle_chardev(ctx, opt, value, err);
+    case OPT_QMP:
+        return opt_handle_qmp(ctx, opt, value, err);
+    case OPT_MON:
+        return opt_handle_mon(ctx, opt, value, err);
+    case OPT_NAME:
+        return opt_handle_name(ctx, opt, value, err);
+    case OPT_UUID:
+        return opt_handle_uuid(ctx, opt, value, err);
+    case OPT_LOG:
+        cfg->log_enabled = true;
+        if (value) {
+            return handle_path(opt, value, &cfg->logfile, err);
+        }
+        return true;
+    case OPT_DAEMONIZE:
+        cfg->daemonize = true;
+        return true;
+    case OPT_PIDFILE:
+        return handle_path(opt, value, &cfg->pidfile, err);
+    case OPT_FREEZE:
+        cfg->freeze_cpus = true;
+        return true;
+    case OPT_DRIVE:
+        return opt_handle_drive(ctx, opt, value, err);
+    case OPT_DEVICE:
+        return opt_handle_device(ctx, opt, value, err);
+    case OPT_QTEST:
+        return opt_handle_qtest(ctx, opt, value, err);
+    case OPT_QTEST_LOG:
+        if (strcmp(value, "none") == 0) {
+            cfg->qtest_log = g_strdup(value);
+            return true;
+        }
+        return handle_path(opt, value, &cfg->qtest_log, err);
+    case OPT_NO_SHUTDOWN:
+        cfg->no_shutdown = true;
+        return true;
+    case OPT_NODEFAULTS:
+    case OPT_NO_USER_CONFIG:
+    case OPT_NOGRAPHIC:
+        return true;
+    case OPT_DISPLAY:
+    case OPT_VGA:
+        return handle_none_only(opt, value, err);
+    case OPT_VERSION:
+    case OPT_HELP:
+    case OPT__COUNT:
+        break;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cross-option checks                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Rules that span options; the order decides which error a user sees first. */
+static bool finalize(ParseCtx *ctx, GError **err)
+{
+    StratusConfig *cfg = ctx->cfg;
+
+    if (cfg->pidfile && !cfg->daemonize) {
+        set_error(err, "-pidfile must be used with -daemonize together.");
+        return false;
+    }
+    if (!opt_resolve_accel(ctx, err) || !opt_check_chardevs(ctx, err)) {
+        return false;
+    }
+    if (strcmp(cfg->accel, "qtest") != 0) {
+        if (cfg->monitors->len == 0) {
+            set_error(err, "Please use '-qmp' or '-mon' to give a qmp path for Unix socket");
+            return false;
+        }
+        if (strcmp(cfg->machine_type, "microvm") == 0 && !cfg->kernel) {
+            set_error(err, "-kernel: kernel file is required for microvm machine type, "
+                      "which is not provided");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Entry points                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * ARG_TOKENS: the inline value and the following argv tokens up to the next
+ * one starting with '-', joined by spaces (advances *i). NULL if there are none.
+ */
+static char *join_tokens(const char *inline_val, int argc, char **argv, int *i)
+{
+    GString *s = g_string_new(NULL);
+    bool any = false;
+
+    if (inline_val) {
+        g_string_append(s, inline_val);
+        any = true;
+    }
+    while (*i + 1 < argc && argv[*i + 1][0] != '-') {
+        if (any) {
+            g_string_append_c(s, ' ');
+        }
+        g_string_append(s, argv[++*i]);
+        any = true;
+    }
+    if (!any) {
+        g_string_free(s, TRUE);
+        return NULL;
+    }
+    return g_string_free(s, FALSE);
+}
+
+/*
+ * Takes option opt's value as def->arg says: inline ("--opt=v") or from the
+ * next argv tokens (advancing *i). *value stays NULL for a flag or an absent
+ * optional value; the caller frees it, also on failure.
+ */
+static bool take_value(const OptDef *def, const char *opt, const char *inline_val,
+                       int argc, char **argv, int *i, char **value, GError **err)
+{
+    switch (def->arg) {
+    case ARG_NONE:
+        if (inline_val) {
+            set_error(err, "option '%s' does not take a value", opt);
+            return false;
+        }
+        return true;
+    case ARG_REQUIRED:
+        if (inline_val) {
+            *value = g_strdup(inline_val);
+        } else if (*i + 1 < argc && !opt_is_known(argv[*i + 1])) {
+            *value = g_strdup(argv[++*i]);
+        } else {
+            set_error(err, "option '%s' requires a value", opt);
+            return false;
+        }
+        break;
+    case ARG_OPTIONAL:
+        if (inline_val) {
+            *value = g_strdup(inline_val);
+        } else if (*i + 1 < argc && argv[*i + 1][0] != '-') {
+            *value = g_strdup(argv[++*i]);
+        }
+        break;
+    case ARG_TOKENS:
+        /* An empty inline value is kept: "--append=" is an empty command line. */
+        *value = join_tokens(inline_val, argc, argv, i);
+        if (!*value) {
+            set_error(err, "option '%s' requires a value", opt);
+            return false;
+        }
+        return true;
+    }
+    if (*value && (*value)[0] == '\0') {
+        set_error(err, "option '%s' requires a non-empty value", opt);
+        return false;
+    }
+    return true;
+}
+
+StratusConfig *config_parse(int argc, char **argv, GError **err)
+{
+    ParseCtx ctx = { 0 };
+    unsigned seen[OPT__COUNT] = { 0 };
+    StratusConfig *result = NULL;
+
+    /* -help / -version anywhere: nothing else is checked. */
+    {
+        bool help = false, version = false;
+
+        for (int i = 1; i < argc; i++) {
+            const char *name, *val;
+            size_t len;
+            const OptDef *d = opt_from_token(argv[i], &name, &len, &val);
+            if (d && d->id == OPT_HELP) {
+                help = true;
+            } else if (d && d->id == OPT_VERSION) {
+                version = true;
+            }
+        }
+        if (help || version) {
+            StratusConfig *cfg = config_new_default();
+            cfg->show_help = help;
+            cfg->show_version = version;
+            return cfg;
+        }
+    }
+
+    ctx.cfg = config_new_default();
+    ctx.chardev_origin = g_ptr_array_new();
+    ctx.monitor_origin = g_ptr_array_new();
+
+    for (int i = 1; i < argc; i++) {
+        const char *tok = argv[i];
+        const char *name, *inline_val;
+        size_t name_len;
+        const OptDef *def = opt_from_token(tok, &name, &name_len, &inline_val);
+        char *opt;
+        char *value = NULL;
+        bool ok;
+
+        if (tok[0] != '-' || tok[1] == '\0') {
+            set_error(err, "unexpected argument '%.64s' (options start with '-')", tok);
+            goto out;
+        }
+        if (!def) {
+            set_error(err, "unknown option '%.*s'",
+                      (int)MIN(inline_val ? (size_t)(inline_val - 1 - tok) : strlen(tok),
+                               (size_t)64), tok);
+            goto out;
+        }
+        opt = g_strdup_printf("-%.*s", (int)name_len, name);
+        if (++seen[def->id] > 1 && !def->multiple) {
+            set_error(err, "option '%s' given more than once", opt);
+            ok = false;
+        } else {
+            ok = take_value(def, opt, inline_val, argc, argv, &i, &value, err) &&
+                 handle_option(&ctx, def, opt, value, err);
+        }
+        g_free(value);
+        g_free(opt);
+        if (!ok) {
+            goto out;
+        }
+    }
+
+    if (!finalize(&ctx, err)) {
+        goto out;
+    }
+    result = ctx.cfg;
+    ctx.cfg = NULL;
+
+out:
+    config_free(ctx.cfg);
+    g_ptr_array_unref(ctx.chardev_origin);
+    g_ptr_array_unref(ctx.monitor_origin);
+    g_free(ctx.machine_accel);
+    g_free(ctx.machine_accel_origin);
+    g_free(ctx.accel_opt);
+    g_free(ctx.accel_opt_origin);
+    g_free(ctx.qtest_chardev);
+    return result;
+}
