@@ -3,7 +3,9 @@
  * + return type), request checking with QEMU's exact error texts, argument
  * validation before any handler runs, query-commands / query-qmp-schema /
  * query-events generated from the table, capabilities negotiation, response
- * formatting and the per-connection leaky bucket.
+ * formatting and the per-connection leaky bucket. Implemented in
+ * qmp-dispatch.c (table, dispatch, formats), qmp-schema.c (errors, types,
+ * schema) and qmp-session.c (sessions, fds, rate limiter).
  *
  * Nothing here knows about Machine or sockets: handlers get a QmpCommandCtx
  * whose `opaque` is whatever the caller passed (the server passes Machine*),

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the QMP dispatch core (src/qmp/qmp-dispatch.c): request
+ * Unit tests for the QMP dispatch core (src/qmp/qmp-dispatch.h): request
  * checking and its exact error texts, id echo, argument validation, the
  * negotiation modes, query-commands / query-qmp-schema / query-events
  * generated from the table, response/greeting/event bytes, the leaky bucket
