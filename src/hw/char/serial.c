@@ -460,3 +460,58 @@ void serial_free(SerialState *s)
     }
     g_free(s);
 }
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/* The FIFO is saved as its bytes in order: rotate the ring to start at rx[0]. */
+static bool serial_pre_save(void *opaque, GError **err)
+{
+    SerialState *s = opaque;
+    uint8_t tmp[SERIAL_RX_FIFO];
+
+    for (unsigned i = 0; i < s->rx_count; i++) {
+        tmp[i] = s->rx[(s->rx_head + i) % SERIAL_RX_FIFO];
+    }
+    memcpy(s->rx, tmp, s->rx_count);
+    s->rx_head = 0;
+    return true;
+}
+
+/* IIR and the IRQ level follow from the registers; LSR.DR from the FIFO. */
+static bool serial_post_load(void *opaque, uint32_t version, GError **err)
+{
+    SerialState *s = opaque;
+
+    if ((s->ier & ~0x0fu) || (s->mcr & ~0x1fu)) {
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                    "IER 0x%02x or MCR 0x%02x has bits a 16550A does not have", s->ier,
+                    s->mcr);
+        return false;
+    }
+    s->rx_head = 0;
+    s->lsr = (s->lsr & ~UART_LSR_DR) | (s->rx_count ? UART_LSR_DR : 0);
+    serial_update_irq(s);
+    serial_accept_input(s);
+    return true;
+}
+
+const VMStateDescription vmstate_serial = {
+    .name = "serial",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = serial_pre_save,
+    .post_load = serial_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U8(ier, SerialState),
+        VMSTATE_U8(fcr, SerialState),
+        VMSTATE_U8(lcr, SerialState),
+        VMSTATE_U8(mcr, SerialState),
+        VMSTATE_U8(lsr, SerialState),
+        VMSTATE_U8(msr, SerialState),
+        VMSTATE_U8(scr, SerialState),
+        VMSTATE_U16(div, SerialState),
+        VMSTATE_BOOL(thr_ipending, SerialState),
+        VMSTATE_VARRAY(rx, SerialState, rx_count, SERIAL_RX_FIFO, uint8_t, VMS_U8),
+        VMSTATE_END_OF_LIST()
+    },
+};

@@ -19,4 +19,8 @@ SerialState *serial_new(Machine *m, uint64_t base, unsigned gsi, Chardev *chr,
 void serial_reset(SerialState *s);
 void serial_free(SerialState *s);
 
+#include "migration/vmstate.h"
+/* Registers and receive FIFO; opaque is the SerialState. */
+extern const VMStateDescription vmstate_serial;
+
 #endif

@@ -286,3 +286,32 @@ PmState *pm_new(Machine *m, GError **err)
     }
     return pm;
 }
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/* SLP_EN and GBL_RLS are write-only: no register state has them. */
+static bool pm_post_load(void *opaque, uint32_t version, GError **err)
+{
+    PmState *pm = opaque;
+
+    if (pm->cnt & (PM1_CNT_SLP_EN | (1u << 2))) {
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                    "PM1a control 0x%04x has write-only bits set", pm->cnt);
+        return false;
+    }
+    return true;
+}
+
+/* The SCI is an edge already delivered; "logged once" flags are the host's. */
+const VMStateDescription vmstate_pm = {
+    .name = "pm",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = pm_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U16(sts, PmState),
+        VMSTATE_U16(en, PmState),
+        VMSTATE_U16(cnt, PmState),
+        VMSTATE_END_OF_LIST()
+    },
+};

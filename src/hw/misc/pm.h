@@ -49,4 +49,8 @@ void pm_boot_time_signal(Machine *m, uint8_t value);
 /* Drops pm's own BOOT_TIME_PORT region, if any (a UART is taking the port). */
 void pm_release_boot_time_port(Machine *m);
 
+#include "migration/vmstate.h"
+/* PM1a status, enable and control; opaque is the PmState. */
+extern const VMStateDescription vmstate_pm;
+
 #endif

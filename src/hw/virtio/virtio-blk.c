@@ -417,3 +417,53 @@ void virtio_blk_clear_backend(VirtioBlk *blk)
     blk_update_config(blk);
     virtio_config_changed(&blk->vdev);
 }
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/*
+ * A popped request holds guest buffers the stream cannot describe: saving
+ * it would lose the request. The caller drains the block layer first.
+ */
+static bool virtio_blk_pre_save(void *opaque, GError **err)
+{
+    VirtioBlk *blk = opaque;
+
+    if (blk->inflight) {
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                    "'%s' has %u requests in flight", blk->vdev.id, blk->inflight);
+        return false;
+    }
+    return true;
+}
+
+/* The guest sized its disk from the saved config: this backend must agree. */
+static bool virtio_blk_post_load(void *opaque, uint32_t version, GError **err)
+{
+    VirtioBlk *blk = opaque;
+    uint64_t saved = virtio_config_read(&blk->vdev, VIRTIO_BLK_CFG_CAPACITY, 8);
+    uint64_t here = blk->bb ? block_size(blk->bb) >> SECTOR_SHIFT : 0;
+
+    if (saved != here) {
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                    "'%s' had %" G_GUINT64_FORMAT " sectors, its backend here has %"
+                    G_GUINT64_FORMAT, blk->vdev.id, saved, here);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Everything the guest sees is in the virtio core; the backend, the serial
+ * and the hot-swap flag are configuration.
+ */
+const VMStateDescription vmstate_virtio_blk = {
+    .name = "virtio-blk",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = virtio_blk_pre_save,
+    .post_load = virtio_blk_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_STRUCT(vdev, VirtioBlk, vmstate_virtio_device, VirtioDevice),
+        VMSTATE_END_OF_LIST()
+    },
+};

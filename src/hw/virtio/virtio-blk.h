@@ -78,4 +78,8 @@ bool virtio_blk_set_backend(VirtioBlk *blk, const char *id, BlockBackend *bb,
 void virtio_blk_clear_backend(VirtioBlk *blk);
 bool virtio_blk_check_serial(const char *serial, GError **err);
 
+#include "migration/vmstate.h"
+/* The device with its virtio core; opaque is the VirtioBlk. */
+extern const VMStateDescription vmstate_virtio_blk;
+
 #endif

@@ -324,3 +324,23 @@ char *virtio_mmio_cmdline_param(const VirtioMmio *t)
     return g_strdup_printf("virtio_mmio.device=%u@0x%08" PRIx64 ":%u", VIRTIO_MMIO_REGION_SIZE,
                            t->base, t->irq.gsi);
 }
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/*
+ * The registers the guest can read back that live in the transport; the
+ * device behind it (features, status, queues, interrupt status) is its own
+ * section. The irqfd, ioeventfds and the mapping are rebuilt by creation.
+ */
+const VMStateDescription vmstate_virtio_mmio = {
+    .name = "virtio-mmio",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U32(queue_sel, VirtioMmio),
+        VMSTATE_U32(dev_features_sel, VirtioMmio),
+        VMSTATE_U32(drv_features_sel, VirtioMmio),
+        VMSTATE_U32(shm_sel, VirtioMmio),
+        VMSTATE_END_OF_LIST()
+    },
+};

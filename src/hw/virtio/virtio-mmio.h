@@ -62,4 +62,8 @@ char *virtio_mmio_cmdline_param(const VirtioMmio *t);
 /* The register handlers (tests drive them directly). */
 extern const IoRegionOps virtio_mmio_ops;
 
+#include "migration/vmstate.h"
+/* The transport's selector registers; opaque is the VirtioMmio. */
+extern const VMStateDescription vmstate_virtio_mmio;
+
 #endif

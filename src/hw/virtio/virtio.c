@@ -239,3 +239,45 @@ void virtio_notify_vring(VirtioDevice *vdev)
 {
     raise_irq(vdev, VIRTIO_INT_VRING);
 }
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/* Sane bounds for the stream; the device's own sizes are checked exactly. */
+#define VIRTIO_STATE_MAX_QUEUES 1024
+#define VIRTIO_STATE_MAX_CONFIG 4096
+
+/*
+ * Offered features are configuration (the destination's command line), so
+ * negotiated ones it does not offer mean the two sides differ.
+ */
+static bool virtio_device_post_load(void *opaque, uint32_t version, GError **err)
+{
+    VirtioDevice *vdev = opaque;
+    uint64_t unoffered = vdev->guest_features & ~vdev->host_features;
+
+    if ((vdev->status & VIRTIO_STATUS_FEATURES_OK) && unoffered) {
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                    "negotiated features 0x%" G_GINT64_MODIFIER "x are not offered by '%s'",
+                    unoffered, vdev->id);
+        return false;
+    }
+    return true;
+}
+
+const VMStateDescription vmstate_virtio_device = {
+    .name = "virtio-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = virtio_device_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U64(guest_features, VirtioDevice),
+        VMSTATE_U8(status, VirtioDevice),
+        VMSTATE_U32(isr, VirtioDevice),
+        VMSTATE_U32(config_generation, VirtioDevice),
+        VMSTATE_VBUFFER_PTR(config, VirtioDevice, config_len, VIRTIO_STATE_MAX_CONFIG),
+        VMSTATE_STRUCT_VARRAY_PTR(vqs, VirtioDevice, nvqs, VIRTIO_STATE_MAX_QUEUES,
+                                  vmstate_virtqueue, VirtQueue),
+        VMSTATE_BOOL(broken, VirtioDevice),
+        VMSTATE_END_OF_LIST()
+    },
+};

@@ -135,4 +135,8 @@ void virtio_notify_vring(VirtioDevice *vdev);
  */
 void virtio_error(VirtioDevice *vdev, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+#include "migration/vmstate.h"
+/* Features, status, ISR, config image and queues (docs/migration.md). */
+extern const VMStateDescription vmstate_virtio_device;
+
 #endif

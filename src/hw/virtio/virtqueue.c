@@ -397,3 +397,49 @@ struct iovec *iov_slice(const struct iovec *iov, unsigned n, size_t offset, size
     *out_n = k;
     return r;
 }
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/*
+ * A ready queue from the stream must pass the checks virtqueue_enable() made
+ * on the source, against this machine's RAM: the data path indexes the rings
+ * with num and trusts them to be mapped. The check runs on a copy because
+ * enabling resets the indices the stream just restored.
+ */
+static bool virtqueue_post_load(void *opaque, uint32_t version, GError **err)
+{
+    VirtQueue *vq = opaque;
+    VirtQueue probe = *vq;
+    const char *why = NULL;
+
+    if (vq->ready && !virtqueue_enable(&probe, vq->event_idx, vq->indirect, &why)) {
+        vq->ready = false;
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID, "ready queue of size %u: %s",
+                    vq->num, why);
+        return false;
+    }
+    return true;
+}
+
+/* num_max and the RAM the rings live in are configuration, not state. */
+const VMStateDescription vmstate_virtqueue = {
+    .name = "virtqueue",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = virtqueue_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U32(num, VirtQueue),
+        VMSTATE_BOOL(ready, VirtQueue),
+        VMSTATE_U64(desc, VirtQueue),
+        VMSTATE_U64(avail, VirtQueue),
+        VMSTATE_U64(used, VirtQueue),
+        VMSTATE_BOOL(event_idx, VirtQueue),
+        VMSTATE_BOOL(indirect, VirtQueue),
+        VMSTATE_U16(last_avail_idx, VirtQueue),
+        VMSTATE_U16(used_idx, VirtQueue),
+        VMSTATE_U16(signalled_used, VirtQueue),
+        VMSTATE_BOOL(signalled_used_valid, VirtQueue),
+        VMSTATE_BOOL(notification, VirtQueue),
+        VMSTATE_END_OF_LIST()
+    },
+};

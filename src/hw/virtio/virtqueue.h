@@ -97,4 +97,8 @@ size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const vo
 struct iovec *iov_slice(const struct iovec *iov, unsigned n, size_t offset, size_t len,
                         unsigned *out_n);
 
+#include "migration/vmstate.h"
+/* The guest-visible state of one queue (docs/migration.md). */
+extern const VMStateDescription vmstate_virtqueue;
+
 #endif
