@@ -13,7 +13,7 @@
 
 #include "machine.h"
 #include "accel/accel.h"
-#include "hw/x86/loader.h"
+#include "accel/x86-boot-state.h"
 
 /* Guest-physical addresses KVM needs for its VMX real-mode helpers (§2.8). */
 #define KVM_IDENTITY_MAP_ADDR 0xFEF0C000ULL

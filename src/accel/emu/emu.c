@@ -16,7 +16,7 @@
 #include "accel/emu/emu-cpu.h"
 #include "accel/emu/emu-apic.h"
 #include "accel/emu/emu-state.h"
-#include "hw/x86/loader.h"
+#include "accel/x86-boot-state.h"
 #include "util/log.h"
 
 /* Instructions between looks at the timers. */

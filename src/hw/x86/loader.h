@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <glib.h>
+#include "accel/x86-boot-state.h"   /* X86BootState, KernelFormat */
 #include "memory.h"
 
 #define BOOT_GDT_ADDR        0x500
@@ -50,11 +51,6 @@ typedef struct E820Entry {
     uint32_t type;
 } __attribute__((packed)) E820Entry;
 
-typedef enum {
-    KERNEL_BZIMAGE,
-    KERNEL_RAW,
-} KernelFormat;
-
 typedef struct X86BootConfig {
     const char *kernel;          /* path */
     const char *initrd;          /* path or NULL */
@@ -62,22 +58,6 @@ typedef struct X86BootConfig {
     unsigned ncpus;
     uint64_t ioapic_addr;        /* 0xfec00000 */
 } X86BootConfig;
-
-/* What the vCPUs are started with. Segment descriptors as in the GDT. */
-typedef struct X86BootState {
-    uint64_t rip;
-    uint64_t rsp;
-    uint64_t rsi;                /* zero page */
-    uint64_t cr0, cr3, cr4, efer;
-    uint64_t gdt_base;
-    uint16_t gdt_limit;
-    uint64_t idt_base;
-    uint16_t idt_limit;
-    uint64_t code_desc;          /* GDT[2], selector 0x10 */
-    uint64_t data_desc;          /* GDT[3], selector 0x18 */
-    KernelFormat format;
-    uint64_t initrd_addr, initrd_size;
-} X86BootState;
 
 /*
  * Loads everything into guest RAM and fills *state. Errors name the file:
