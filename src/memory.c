@@ -104,6 +104,162 @@ bool guest_ram_write(const GuestRam *ram, uint64_t gpa, const void *buf, size_t 
     return true;
 }
 
+/* ---- dirty-page bitmap ---- */
+
+static uint64_t dirty_words(const DirtyBlock *b)
+{
+    return (b->npages + 63) / 64;
+}
+
+DirtyBitmap *dirty_bitmap_new(const GuestRam *ram)
+{
+    DirtyBitmap *d = g_new0(DirtyBitmap, 1);
+
+    d->nblocks = ram->blocks ? ram->blocks->len : 0;
+    d->blocks = g_new0(DirtyBlock, d->nblocks ? d->nblocks : 1);
+    for (guint i = 0; i < d->nblocks; i++) {
+        const RamBlock *rb = &g_array_index(ram->blocks, RamBlock, i);
+        DirtyBlock *b = &d->blocks[i];
+
+        b->gpa = rb->gpa;
+        b->npages = (rb->size + GUEST_PAGE_SIZE - 1) >> GUEST_PAGE_SHIFT;
+        b->bits = g_new0(uint64_t, dirty_words(b) ? dirty_words(b) : 1);
+    }
+    return d;
+}
+
+void dirty_bitmap_free(DirtyBitmap *d)
+{
+    if (!d) {
+        return;
+    }
+    for (guint i = 0; i < d->nblocks; i++) {
+        g_free(d->blocks[i].bits);
+    }
+    g_free(d->blocks);
+    g_free(d);
+}
+
+bool dirty_bitmap_fits(const DirtyBitmap *d, const GuestRam *ram)
+{
+    if (d->nblocks != (ram->blocks ? ram->blocks->len : 0)) {
+        return false;
+    }
+    for (guint i = 0; i < d->nblocks; i++) {
+        const RamBlock *rb = &g_array_index(ram->blocks, RamBlock, i);
+
+        if (d->blocks[i].gpa != rb->gpa ||
+            d->blocks[i].npages != (rb->size + GUEST_PAGE_SIZE - 1) >> GUEST_PAGE_SHIFT) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The block holding gpa's page and the page's index in it, or NULL. */
+static DirtyBlock *dirty_block(const DirtyBitmap *d, uint64_t gpa, uint64_t *page)
+{
+    for (guint i = 0; i < d->nblocks; i++) {
+        DirtyBlock *b = &d->blocks[i];
+
+        if (gpa >= b->gpa && ((gpa - b->gpa) >> GUEST_PAGE_SHIFT) < b->npages) {
+            *page = (gpa - b->gpa) >> GUEST_PAGE_SHIFT;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+void dirty_bitmap_mark(DirtyBitmap *d, uint64_t gpa, uint64_t len)
+{
+    uint64_t first = gpa & ~(GUEST_PAGE_SIZE - 1);
+    uint64_t last = len ? gpa + (len - 1) : gpa;
+
+    if (!len || last < gpa) {
+        return;
+    }
+    for (uint64_t a = first; a <= last && a >= first; a += GUEST_PAGE_SIZE) {
+        uint64_t p;
+        DirtyBlock *b = dirty_block(d, a, &p);
+
+        if (b) {
+            __atomic_fetch_or(&b->bits[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+        }
+    }
+}
+
+bool dirty_bitmap_test(const DirtyBitmap *d, uint64_t gpa)
+{
+    uint64_t p;
+    const DirtyBlock *b = dirty_block(d, gpa, &p);
+
+    return b && (__atomic_load_n(&b->bits[p / 64], __ATOMIC_RELAXED) >> (p % 64)) & 1;
+}
+
+uint64_t dirty_bitmap_next(const DirtyBitmap *d, uint64_t gpa)
+{
+    for (guint i = 0; i < d->nblocks; i++) {
+        const DirtyBlock *b = &d->blocks[i];
+        uint64_t p = gpa > b->gpa ? (gpa - b->gpa + GUEST_PAGE_SIZE - 1) >> GUEST_PAGE_SHIFT : 0;
+
+        for (; p < b->npages; p++) {
+            if ((__atomic_load_n(&b->bits[p / 64], __ATOMIC_RELAXED) >> (p % 64)) & 1) {
+                return b->gpa + (p << GUEST_PAGE_SHIFT);
+            }
+        }
+    }
+    return UINT64_MAX;
+}
+
+uint64_t dirty_bitmap_count(const DirtyBitmap *d)
+{
+    uint64_t n = 0;
+
+    for (guint i = 0; i < d->nblocks; i++) {
+        for (uint64_t w = 0; w < dirty_words(&d->blocks[i]); w++) {
+            n += __builtin_popcountll(__atomic_load_n(&d->blocks[i].bits[w], __ATOMIC_RELAXED));
+        }
+    }
+    return n;
+}
+
+void dirty_bitmap_clear(DirtyBitmap *d)
+{
+    for (guint i = 0; i < d->nblocks; i++) {
+        for (uint64_t w = 0; w < dirty_words(&d->blocks[i]); w++) {
+            __atomic_store_n(&d->blocks[i].bits[w], 0, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+void dirty_bitmap_or_block(DirtyBitmap *d, guint b, const uint64_t *words)
+{
+    g_assert(b < d->nblocks);
+    for (uint64_t w = 0; w < dirty_words(&d->blocks[b]); w++) {
+        if (words[w]) {
+            __atomic_fetch_or(&d->blocks[b].bits[w], words[w], __ATOMIC_RELAXED);
+        }
+    }
+}
+
+void dirty_bitmap_take(DirtyBitmap *dst, DirtyBitmap *src)
+{
+    g_assert(dst->nblocks == src->nblocks);
+    for (guint i = 0; i < src->nblocks; i++) {
+        g_assert(dst->blocks[i].npages == src->blocks[i].npages);
+        for (uint64_t w = 0; w < dirty_words(&src->blocks[i]); w++) {
+            uint64_t *word = &src->blocks[i].bits[w];
+            /* Most words are clear: read before paying for an exchange. */
+            uint64_t v = __atomic_load_n(word, __ATOMIC_RELAXED)
+                         ? __atomic_exchange_n(word, 0, __ATOMIC_ACQ_REL) : 0;
+
+            if (v) {
+                __atomic_fetch_or(&dst->blocks[i].bits[w], v, __ATOMIC_RELAXED);
+            }
+        }
+    }
+}
+
 static void region_clear(gpointer data)
 {
     IoRegion *r = data;

@@ -45,6 +45,47 @@ void *guest_ram_ptr(const GuestRam *ram, uint64_t gpa, uint64_t len);
 bool guest_ram_read(const GuestRam *ram, uint64_t gpa, void *buf, size_t len);
 bool guest_ram_write(const GuestRam *ram, uint64_t gpa, const void *buf, size_t len);
 
+/*
+ * The dirty-page log's bitmap: one bit per 4 KiB page of each RAM block,
+ * set when something wrote the page. Accelerators OR the guest's writes
+ * into one (AccelOps.dirty_log_sync); migration ORs device DMA into the
+ * same one. Marking and taking are atomic word by word, so vCPU threads and
+ * the main thread may use one bitmap at once without losing a mark.
+ */
+#define GUEST_PAGE_SHIFT 12
+#define GUEST_PAGE_SIZE  (1ULL << GUEST_PAGE_SHIFT)
+
+typedef struct DirtyBlock {
+    uint64_t gpa;            /* the RAM block's first address */
+    uint64_t npages;
+    uint64_t *bits;          /* bit p % 64 of bits[p / 64]: page gpa + p * GUEST_PAGE_SIZE */
+} DirtyBlock;
+
+typedef struct DirtyBitmap {
+    guint nblocks;
+    DirtyBlock *blocks;      /* one per RamBlock, in GuestRam order */
+} DirtyBitmap;
+
+/* All clear, shaped after ram's blocks. */
+DirtyBitmap *dirty_bitmap_new(const GuestRam *ram);
+void dirty_bitmap_free(DirtyBitmap *d);
+/* Made for a RAM of this shape (the same blocks at the same addresses)? */
+bool dirty_bitmap_fits(const DirtyBitmap *d, const GuestRam *ram);
+/* Marks every page [gpa, gpa + len) touches; outside RAM nothing. Any thread. */
+void dirty_bitmap_mark(DirtyBitmap *d, uint64_t gpa, uint64_t len);
+bool dirty_bitmap_test(const DirtyBitmap *d, uint64_t gpa);
+/* The address of the first dirty page starting at or above gpa, UINT64_MAX if none. */
+uint64_t dirty_bitmap_next(const DirtyBitmap *d, uint64_t gpa);
+uint64_t dirty_bitmap_count(const DirtyBitmap *d);
+void dirty_bitmap_clear(DirtyBitmap *d);
+/* ORs words (KVM_GET_DIRTY_LOG's layout: (npages + 63) / 64 of them) into block b. */
+void dirty_bitmap_or_block(DirtyBitmap *d, guint b, const uint64_t *words);
+/*
+ * dst |= src and src = 0, each word moved atomically, so a page src gets
+ * marked meanwhile ends up in one of the two. Same shape required.
+ */
+void dirty_bitmap_take(DirtyBitmap *dst, DirtyBitmap *src);
+
 typedef struct IoRegionOps {
     /* size is 1, 2, 4 or 8; offset is relative to the region base. */
     uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
