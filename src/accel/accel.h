@@ -10,6 +10,7 @@
 
 #include "machine.h"
 #include "accel/x86-cpu-state.h"
+#include "accel/x86-vm-state.h"
 
 typedef struct X86BootState X86BootState;
 
@@ -61,6 +62,34 @@ struct AccelOps {
      */
     bool (*vcpu_get_state)(Vcpu *cpu, X86VcpuState *st, GError **err);
     bool (*vcpu_set_state)(Vcpu *cpu, const X86VcpuState *st, GError **err);
+    /*
+     * The VM's state outside its vCPUs and RAM (x86-vm-state.h): IOAPIC,
+     * PIC pair, PIT, GSI levels, guest clock. Same calling rules and
+     * contract as vcpu_get_state / vcpu_set_state, for every vCPU: main
+     * thread, machine lock held, all vCPUs parked. get may complete what
+     * would happen first thing anyway (emu: signalling a PIT expiry that is
+     * due), which can reach a LAPIC: take the VM state before the vCPUs'.
+     * set checks everything (x86_vm_state_check plus the accelerator's
+     * limits) before changing anything; a part the state lacks is put in
+     * its power-on state. NULL only for an accelerator without VM state.
+     */
+    bool (*vm_get_state)(Machine *m, X86VmState *st, GError **err);
+    bool (*vm_set_state)(Machine *m, const X86VmState *st, GError **err);
+    /*
+     * The dirty-page log: which 4 KiB RAM pages the guest wrote. Main
+     * thread, machine lock held; vCPUs may be running (live migration).
+     * start: from now on writes are recorded (the log starts empty).
+     * sync: ORs the pages written since start or the previous sync into
+     * *dirty (dirty_bitmap_new(&m->ram)) and empties the log. A write made
+     * while sync runs is reported by this sync or the next, so a page
+     * copied after sync returns is either current or reported again.
+     * stop: recording ends (no-op when not started). A VMM-side write to
+     * RAM (loader, device DMA) is not the accelerator's to report, except
+     * qtest's protocol writes, which stand for the guest's.
+     */
+    bool (*dirty_log_start)(Machine *m, GError **err);
+    bool (*dirty_log_sync)(Machine *m, DirtyBitmap *dirty, GError **err);
+    void (*dirty_log_stop)(Machine *m);
     /* Drive a GSI (IOAPIC pin). */
     void (*set_irq)(Machine *m, unsigned gsi, bool level);
     /* NULL when unsupported (see machine_add_irqfd). */
