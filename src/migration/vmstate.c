@@ -497,6 +497,7 @@ static bool load_field(const VMStateField *f, void *opaque, Reader *r, const cha
     if ((f->flags & VMS_ARRAY) && !load_count(f, opaque, r, sec, &n, err)) {
         return false;
     }
+    g_assert(elems || n == 0);
     for (uint64_t i = 0; i < n; i++) {
         if (!load_elem(f, elems + i * f->size, i, r, sec, err)) {
             return false;

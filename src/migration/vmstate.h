@@ -40,8 +40,9 @@
  *                 (loading sets it, at most the array's capacity), or a
  *                 pointer to storage the device allocated, whose count member
  *                 must already equal the stream's (loading never allocates)
- *   struct        a nested description; encoded as a section of its own, so
- *                 it carries its own version
+ *   struct        a nested description, inline or behind a pointer member;
+ *                 encoded as a section of its own, so it carries its own
+ *                 version
  * The macros check at compile time that the member has the declared type.
  */
 #ifndef STRATUS_MIGRATION_VMSTATE_H
@@ -194,6 +195,12 @@ bool vmstate_peek(const uint8_t *buf, size_t len, char **name, uint32_t *version
     .name = #f, .type = VMS_STRUCT, .offset = offsetof(st, f) + VMS_TYPE_CHECK(st, f, t), \
     .size = sizeof(t), .version_id = (v), .vmsd = &(d) }
 #define VMSTATE_STRUCT(f, st, d, t) VMSTATE_STRUCT_V(f, st, d, t, 0)
+
+/* t *f, pointing at one struct the device allocated (never NULL when saved or loaded). */
+#define VMSTATE_STRUCT_POINTER_V(f, st, d, t, v) {                           \
+    .name = #f, .type = VMS_STRUCT, .offset = offsetof(st, f) + VMS_TYPE_CHECK(st, f, t *), \
+    .size = sizeof(t), .flags = VMS_POINTER, .version_id = (v), .vmsd = &(d) }
+#define VMSTATE_STRUCT_POINTER(f, st, d, t) VMSTATE_STRUCT_POINTER_V(f, st, d, t, 0)
 
 /* t f[n]. */
 #define VMSTATE_STRUCT_ARRAY_V(f, st, n, d, t, v) {                          \

@@ -40,6 +40,7 @@ typedef struct Everything {
     uint32_t pbuf_len;
     Inner *pinners;            /* npinners elements */
     unsigned npinners;
+    Inner *one;                /* a single struct behind a pointer */
     uint32_t added_v2;         /* in the stream from version 2 on */
     uint32_t sub_value;        /* in subsection "everything/sub" */
     bool sub_wanted;           /* host side: not saved */
@@ -116,7 +117,8 @@ static bool everything_post_load(void *opaque, uint32_t version, GError **err)
     VMSTATE_VARRAY(vbuf, Everything, vbuf_len, 16, uint8_t, VMS_U8),        \
     VMSTATE_VARRAY(vu32, Everything, vu32_n, 4, uint32_t, VMS_U32),         \
     VMSTATE_VBUFFER_PTR(pbuf, Everything, pbuf_len, 64),                    \
-    VMSTATE_STRUCT_VARRAY_PTR(pinners, Everything, npinners, 8, vmstate_inner, Inner)
+    VMSTATE_STRUCT_VARRAY_PTR(pinners, Everything, npinners, 8, vmstate_inner, Inner), \
+    VMSTATE_STRUCT_POINTER(one, Everything, vmstate_inner, Inner)
 
 static const VMStateDescription vmstate_everything = {
     .name = "everything",
@@ -185,6 +187,7 @@ static Everything *everything_new(uint32_t pbuf_len, unsigned npinners)
     e->pbuf = g_malloc0(pbuf_len ? pbuf_len : 1);
     e->npinners = npinners;
     e->pinners = g_new0(Inner, npinners ? npinners : 1);
+    e->one = g_new0(Inner, 1);
     return e;
 }
 
@@ -192,6 +195,7 @@ static void everything_free(Everything *e)
 {
     g_free(e->pbuf);
     g_free(e->pinners);
+    g_free(e->one);
     g_free(e);
 }
 
@@ -211,12 +215,13 @@ static Everything *everything_filled(void)
         .inners = { { 1, -1, false }, { 2, INT32_MAX, true } },
         .vbuf = { 9, 8, 7 }, .vbuf_len = 3,
         .vu32 = { 100, 200 }, .vu32_n = 2,
-        .pbuf = e->pbuf, .pbuf_len = 5, .pinners = e->pinners, .npinners = 2,
+        .pbuf = e->pbuf, .pbuf_len = 5, .pinners = e->pinners, .npinners = 2, .one = e->one,
         .added_v2 = 0xfeedface, .sub_value = 0xabcdef01, .sub_wanted = true,
     };
     memcpy(e->pbuf, "\x10\x20\x30\x40\x50", 5);
     e->pinners[0] = (Inner) { 0xaaaa, -77, true };
     e->pinners[1] = (Inner) { 0xbbbb, 77, false };
+    *e->one = (Inner) { 0xcccc, -99, true };
     return e;
 }
 
@@ -291,6 +296,9 @@ static void test_roundtrip_all_types(void)
     g_assert_cmpmem(dst->pbuf, 5, src->pbuf, 5);
     g_assert_cmpuint(dst->pinners[0].a, ==, 0xaaaa);
     g_assert_cmpint(dst->pinners[1].b, ==, 77);
+    g_assert_cmpuint(dst->one->a, ==, 0xcccc);
+    g_assert_cmpint(dst->one->b, ==, -99);
+    g_assert_true(dst->one->c);
     g_assert_cmpuint(dst->added_v2, ==, 0xfeedface);
     g_assert_cmpuint(dst->sub_value, ==, 0xabcdef01);
     g_assert_cmpuint(dst->version_loaded, ==, 2);
