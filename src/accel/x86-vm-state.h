@@ -49,8 +49,10 @@ typedef struct X86IoapicState {
     /*
      * Pins with a request the IOAPIC has latched (KVM's meaning): a
      * level-triggered pin whose line is asserted, or an edge-triggered pin
-     * whose edge has not been delivered yet. Loading re-evaluates the pins
-     * from it (kvm delivers such an edge at once).
+     * whose edge has not been delivered yet. kvm re-injects these at a
+     * load (an undelivered edge is then delivered); emu, which delivers
+     * edges at once, drops such an edge and takes level pins from the
+     * line levels.
      */
     uint32_t irr;
     uint32_t pad;

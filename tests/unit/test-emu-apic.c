@@ -893,6 +893,183 @@ static void test_pit_port61(Fixture *f, gconstpointer data)
     g_assert_cmpuint(emu_pit_deadline(f->bus), ==, UINT64_MAX);
 }
 
+/* ---- VM state (emu_apic_bus_save / _load) ---- */
+
+/*
+ * Every chip in a state a guest can reach: both PICs initialised with
+ * masks, ELCR, a rotated priority, an ISR read selected and a level
+ * request; IOAPIC id, entries (one level and asserted, one edge), a
+ * request on the (masked) slave; PIT channel 0 periodic,
+ * channel 1 stopped after its control word, channel 2 one-shot and half
+ * way through reading a latched count, the speaker on.
+ */
+static void program_chips(Fixture *f)
+{
+    f->now = 1000;
+    pic_init(f, 0x01, 0xB8, 0x7F);
+    outb(f, 0x4D0, 0x20);
+    outb(f, 0x4D1, 0x0C);
+    outb(f, 0xA0, 0xC5);               /* OCW2: IR5 lowest priority */
+    outb(f, 0x20, 0x0B);               /* OCW3: reads return ISR */
+    ioapic_wr(f, 0x00, 7u << 24);
+    redir(f, 4, 0x18034, 1);           /* level, masked */
+    redir(f, 9, 0x10039, 0);           /* edge, masked */
+    emu_ioapic_set_irq(f->bus, 4, true);
+    emu_ioapic_set_irq(f->bus, 11, true);
+    outb(f, 0x43, 0x34);               /* channel 0: mode 2, 1193 */
+    outb(f, 0x40, 1193 & 0xFF);
+    outb(f, 0x40, 1193 >> 8);
+    outb(f, 0x43, 0x76);               /* channel 1: mode 3, no count yet */
+    outb(f, 0x61, 0x03);               /* gate 2, speaker data */
+    outb(f, 0x43, 0xB0);               /* channel 2: mode 0, 1000 */
+    outb(f, 0x42, 1000 & 0xFF);
+    outb(f, 0x42, 1000 >> 8);
+    f->now += pit_ns(3 * 1193 + 100);
+    outb(f, 0x43, 0x80);               /* latch channel 2 ... */
+    g_assert_cmpuint(inb(f, 0x42), ==, (1000 - 3679) & 0xFF);   /* ... and read half */
+}
+
+static void save(Fixture *f, X86VmState *st)
+{
+    x86_vm_state_init(st);
+    emu_apic_bus_save(f->bus, st);
+}
+
+static void test_vm_state_save(Fixture *f, gconstpointer data)
+{
+    X86VmState st;
+
+    program_chips(f);
+    save(f, &st);
+    g_assert_cmphex(st.flags, ==, X86_VM_STATE_IRQCHIP | X86_VM_STATE_PIT);
+    g_assert_cmphex(st.gsi_level, ==, (1u << 4) | (1u << 11));
+    g_assert_cmpuint(st.ioapic.id, ==, 7);
+    g_assert_cmphex(st.ioapic.redir[4], ==, 0x0100000000018034ULL);
+    g_assert_cmphex(st.ioapic.redir[9], ==, 0x10039);
+    g_assert_cmphex(st.ioapic.irr, ==, 1u << 4);    /* the edge pins hold nothing */
+    g_assert_cmphex(st.pic[0].irq_base, ==, 0x20);
+    g_assert_cmphex(st.pic[0].imr, ==, 0xB8);
+    g_assert_cmphex(st.pic[0].elcr, ==, 0x20);
+    g_assert_cmpuint(st.pic[0].read_isr, ==, 1);
+    g_assert_cmphex(st.pic[0].irr, ==, 0x11);       /* IRQ0 from the save's poll, GSI 4 */
+    g_assert_cmphex(st.pic[1].irr, ==, 0x08);       /* IRQ11, level */
+    g_assert_cmpuint(st.pic[1].priority_add, ==, 6);
+    g_assert_cmphex(st.pic[1].elcr_mask, ==, 0xDE);
+    g_assert_cmpuint(st.pit.ch[0].mode, ==, 2);
+    g_assert_cmpuint(st.pit.ch[0].count, ==, 1193);
+    g_assert_cmpuint(st.pit.ch[0].counting, ==, 1);
+    g_assert_cmpuint(st.pit.ch[0].elapsed_ns, ==, pit_ns(3 * 1193 + 100));
+    g_assert_cmpuint(st.pit.ch[1].mode, ==, 3);
+    g_assert_cmpuint(st.pit.ch[1].counting, ==, 0);
+    g_assert_cmpuint(st.pit.ch[2].count_latched, ==, 2);   /* the high byte is next */
+    g_assert_cmpuint(st.pit.ch[2].latched_count, ==, (1000 - 3679) & 0xFFFF);
+    g_assert_cmpuint(st.pit.ch[2].gate, ==, 1);
+    g_assert_cmpuint(st.pit.speaker_data_on, ==, 1);
+}
+
+/* A second bus on another clock gets the state and gives back the same one. */
+static void test_vm_state_round_trip(Fixture *f, gconstpointer data)
+{
+    Fixture g;
+    X86VmState a, b;
+    GError *err = NULL;
+
+    program_chips(f);
+    save(f, &a);
+    fixture_setup(&g, NULL);
+    g.now = 5000000000ULL;
+    g_assert_true(emu_apic_bus_load(g.bus, &a, &err));
+    g_assert_no_error(err);
+    save(&g, &b);
+    g_assert_cmpmem(&a, sizeof(a), &b, sizeof(b));
+    /* The guest-visible registers: the half-read latch, the ISR select, the IOAPIC id. */
+    g_assert_cmpuint(inb(&g, 0x42), ==, ((1000 - 3679) & 0xFFFF) >> 8);
+    g_assert_cmphex(inb(&g, 0x20), ==, 0x00);
+    g_assert_cmphex(ioapic_rd(&g, 0x00), ==, 7u << 24);
+    g_assert_cmphex(ioapic_rd(&g, 0x18), ==, 0x18034);
+    fixture_teardown(&g, NULL);
+}
+
+/*
+ * The PIT carries on from where it was: channel 0's next expiry is its
+ * fourth period counted from the original load, nothing fires at the load
+ * (the expiries before it were signalled), channel 2 counts on.
+ */
+static void test_vm_state_pit_continues(Fixture *f, gconstpointer data)
+{
+    Fixture g;
+    X86VmState st;
+    const uint64_t t = 5000000000ULL;
+    const uint64_t start = t - pit_ns(3 * 1193 + 100);   /* the load, on g's clock */
+
+    program_chips(f);
+    save(f, &st);
+    fixture_setup(&g, NULL);
+    enable(g.l[0]);
+    redir(&g, 0, 0x30, 0);
+    g.now = t;
+    st.ioapic.redir[0] = 0x30;         /* IRQ0 unmasked, to LAPIC 0 */
+    g_assert_true(emu_apic_bus_load(g.bus, &st, NULL));
+    g_assert_cmpuint(emu_pit_deadline(g.bus), ==, start + pit_ns(4 * 1193));
+    emu_pit_poll(g.bus);
+    g_assert_false(bank_bit(g.l[0], APIC_IRR, 0x30));
+    g.now = start + pit_ns(4 * 1193);
+    emu_pit_poll(g.bus);
+    g_assert_true(bank_bit(g.l[0], APIC_IRR, 0x30));
+    g_assert_cmpuint(emu_pit_deadline(g.bus), ==, start + pit_ns(5 * 1193));
+    g_assert_cmpuint(inb(&g, 0x42), ==, ((1000 - 3679) & 0xFFFF) >> 8);   /* the old latch */
+    outb(&g, 0x43, 0x80);
+    g_assert_cmpuint(in_lohi(&g, 0x42), ==, (1000 - 4 * 1193) & 0xFFFF);
+    fixture_teardown(&g, NULL);
+}
+
+/* What emu cannot hold is refused and nothing changes. */
+static void test_vm_state_refused(Fixture *f, gconstpointer data)
+{
+    X86VmState before, bad, after;
+    GError *err = NULL;
+
+    program_chips(f);
+    save(f, &before);
+    bad = before;
+    bad.pit.ch[0].count = 7;
+    bad.gsi_level |= 1ULL << 30;
+    g_assert_false(emu_apic_bus_load(f->bus, &bad, &err));
+    g_assert_nonnull(strstr(err->message, "above GSI 23"));
+    g_clear_error(&err);
+    bad = before;
+    bad.pic[0].elcr_mask = 0xFF;
+    g_assert_false(emu_apic_bus_load(f->bus, &bad, &err));
+    g_assert_nonnull(strstr(err->message, "ELCR mask 0xff"));
+    g_clear_error(&err);
+    save(f, &after);
+    g_assert_cmpmem(&before, sizeof(before), &after, sizeof(after));
+}
+
+/* A state without interrupt controllers (qtest's) resets them; the lines stay. */
+static void test_vm_state_absent_parts(Fixture *f, gconstpointer data)
+{
+    X86VmState st;
+
+    program_chips(f);
+    x86_vm_state_init(&st);
+    st.gsi_level = 1u << 5;
+    g_assert_true(emu_apic_bus_load(f->bus, &st, NULL));
+    save(f, &st);
+    g_assert_cmphex(st.gsi_level, ==, 1u << 5);
+    g_assert_cmpuint(st.ioapic.id, ==, 0);
+    for (unsigned pin = 0; pin < X86_IOAPIC_PINS; pin++) {
+        g_assert_cmphex(st.ioapic.redir[pin], ==, X86_IOAPIC_RTE_MASKED);
+    }
+    g_assert_cmphex(st.pic[0].imr | st.pic[0].irq_base | st.pic[1].elcr, ==, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        g_assert_cmpuint(st.pit.ch[i].mode, ==, X86_PIT_MODE_UNSET);
+        g_assert_cmpuint(st.pit.ch[i].counting, ==, 0);
+        g_assert_cmpuint(st.pit.ch[i].count, ==, 0x10000);
+    }
+    g_assert_cmpuint(emu_pit_deadline(f->bus), ==, UINT64_MAX);
+}
+
 /* ---- hostile input ---- */
 
 static void hostile_lapic(Fixture *f, GRand *r)
@@ -1084,6 +1261,11 @@ int main(int argc, char **argv)
     ADD("/emu-apic/pit/mode2", test_pit_mode2);
     ADD("/emu-apic/pit/mode0", test_pit_mode0);
     ADD("/emu-apic/pit/port61", test_pit_port61);
+    ADD("/emu-apic/vm-state/save", test_vm_state_save);
+    ADD("/emu-apic/vm-state/round-trip", test_vm_state_round_trip);
+    ADD("/emu-apic/vm-state/pit-continues", test_vm_state_pit_continues);
+    ADD("/emu-apic/vm-state/refused", test_vm_state_refused);
+    ADD("/emu-apic/vm-state/absent-parts", test_vm_state_absent_parts);
     ADD("/emu-apic/hostile", test_hostile);
     ADD("/emu-apic/threads", test_threads);
     return g_test_run();

@@ -1,6 +1,7 @@
 /*
  * State shared by emu-lapic.c, emu-ioapic.c, emu-pic.c and emu-pit.c.
- * Nothing outside these four files includes it.
+ * Nothing outside these four files includes it. VM state (X86VmState)
+ * is saved and loaded chip by chip here, put together in emu-ioapic.c.
  */
 #ifndef STRATUS_EMU_APIC_INTERNAL_H
 #define STRATUS_EMU_APIC_INTERNAL_H
@@ -92,6 +93,7 @@ typedef struct EmuPitChannel {
     bool status_latched;
     uint8_t status;
     bool gate;
+    bool programmed;              /* a control word since reset */
     uint64_t fired;               /* channel 0: expiries already signalled */
 } EmuPitChannel;
 
@@ -142,6 +144,10 @@ void emu_ioapic_eoi(EmuApicBus *bus, uint8_t vector, EmuWake *w);
 /* PIT channel 0's output: GSI 0 on the PIC and the PIT's IOAPIC pin. */
 void emu_ioapic_set_pit_line(EmuApicBus *bus, bool level, EmuWake *w);
 
+/* emu-ioapic.c: VM state; NULL s = power-on registers. Line levels from gsi_level. */
+void emu_ioapic_save(EmuApicBus *bus, X86IoapicState *s, uint64_t *gsi_level);
+void emu_ioapic_load(EmuApicBus *bus, const X86IoapicState *s, uint64_t gsi_level);
+
 /* emu-pic.c (caller holds no PIC lock) */
 void emu_pic_init(EmuApicBus *bus);
 void emu_pic_destroy(EmuApicBus *bus);
@@ -151,6 +157,10 @@ int emu_pic_peek_vector(EmuApicBus *bus);   /* -1 if INT is low */
 int emu_pic_intack(EmuApicBus *bus);        /* -1 if INT is low */
 bool emu_pic_register(EmuApicBus *bus, IoBus *pio, GError **err);
 void emu_pic_unregister(IoBus *pio);
+void emu_pic_save(EmuApicBus *bus, X86PicState s[2]);
+/* The ELCR mask of chip i (0 master, 1 slave): what emu_apic_bus_load insists on. */
+uint8_t emu_pic_elcr_mask(unsigned chip);
+void emu_pic_load(EmuApicBus *bus, const X86PicState s[2], EmuWake *w);
 
 /* emu-pit.c */
 void emu_pit_init(EmuApicBus *bus);
@@ -158,5 +168,7 @@ void emu_pit_destroy(EmuApicBus *bus);
 void emu_pit_reset(EmuApicBus *bus);
 bool emu_pit_register(EmuApicBus *bus, IoBus *pio, GError **err);
 void emu_pit_unregister(IoBus *pio);
+void emu_pit_save(EmuApicBus *bus, X86PitState *s);
+void emu_pit_load(EmuApicBus *bus, const X86PitState *s);
 
 #endif

@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <glib.h>
 
+#include "accel/x86-vm-state.h"
 #include "memory.h"
 
 #define EMU_LAPIC_BASE   0xFEE00000ULL
@@ -191,6 +192,21 @@ void emu_lapic_save(EmuLapic *l, EmuLapicState *s);
  * and looks at its events when it runs again.
  */
 bool emu_lapic_load(EmuLapic *l, const EmuLapicState *s);
+
+/*
+ * The IOAPIC, PIC pair, PIT and GSI line levels as an X86VmState (accel.h
+ * vm_get_state), with every vCPU parked. save first signals a PIT channel 0
+ * expiry that is due (as the BSP's next poll would), then fills ioapic,
+ * pic[], pit and gsi_level and sets X86_VM_STATE_IRQCHIP and _PIT; version
+ * and clock_ns are the caller's. load refuses, changing nothing, what emu
+ * cannot hold beyond x86_vm_state_check (a GSI above 23 asserted, an ELCR
+ * mask of another chipset); parts st lacks go to their power-on state. It
+ * delivers nothing: an edge the IOAPIC held undelivered (kvm's irr) is
+ * dropped, the PIC's output is recomputed and the BSP woken to re-read the
+ * PIT deadline.
+ */
+void emu_apic_bus_save(EmuApicBus *bus, X86VmState *st);
+bool emu_apic_bus_load(EmuApicBus *bus, const X86VmState *st, GError **err);
 
 /*
  * Interrupt delivery (IOAPIC redirection, MSI-style). dest is the 8-bit xAPIC

@@ -5,7 +5,10 @@
  * The IOAPIC lock also guards the line levels, so a GSI reaches the IOAPIC
  * and the PIC in one step (lock order ioapic -> pic, ioapic -> lapic).
  */
+#include <string.h>
+
 #include "accel/emu/emu-apic-internal.h"
+#include "util/strutil.h"
 
 #define IOAPIC_REGSEL   0x00
 #define IOAPIC_WINDOW   0x10
@@ -301,4 +304,98 @@ void emu_ioapic_init(EmuApicBus *bus)
 void emu_ioapic_destroy(EmuApicBus *bus)
 {
     g_mutex_clear(&bus->ioapic.lock);
+}
+
+/* ---- VM state ---- */
+
+/* The redirection entry bits a guest can set, plus Remote IRR. */
+#define RTE_LOADABLE (RTE_LOW_WRITABLE | RTE_REMOTE_IRR | 0xFF00000000000000ULL)
+
+void emu_ioapic_save(EmuApicBus *bus, X86IoapicState *s, uint64_t *gsi_level)
+{
+    EmuIoapic *io = &bus->ioapic;
+
+    memset(s, 0, sizeof(*s));
+    g_mutex_lock(&io->lock);
+    s->id = io->id;
+    s->regsel = io->regsel;
+    for (unsigned pin = 0; pin < EMU_IOAPIC_PINS; pin++) {
+        s->redir[pin] = io->redir[pin];
+        /* emu services an edge at once, so only level pins hold a request. */
+        if (rte_level(io->redir[pin])) {
+            s->irr |= io->irr & (1u << pin);
+        }
+    }
+    *gsi_level = io->ext_level;
+    g_mutex_unlock(&io->lock);
+}
+
+void emu_ioapic_load(EmuApicBus *bus, const X86IoapicState *s, uint64_t gsi_level)
+{
+    EmuIoapic *io = &bus->ioapic;
+
+    g_mutex_lock(&io->lock);
+    io->id = s ? s->id : 0;
+    io->regsel = s ? s->regsel & 0xFF : 0;
+    io->ext_level = (uint32_t)gsi_level;
+    io->irr = 0;
+    for (unsigned pin = 0; pin < EMU_IOAPIC_PINS; pin++) {
+        uint64_t e = s ? s->redir[pin] & RTE_LOADABLE : RTE_MASKED;
+
+        io->redir[pin] = rte_level(e) ? e : e & ~RTE_REMOTE_IRR;
+        io->irr |= (uint32_t)pin_asserted(io, pin) << pin;
+    }
+    g_mutex_unlock(&io->lock);
+}
+
+static bool bus_state_check(const X86VmState *st, GError **err)
+{
+    if (st->gsi_level >> EMU_IOAPIC_PINS) {
+        set_error(err, "emu: GSI levels 0x%" G_GINT64_MODIFIER "x assert a line above GSI %u",
+                  (guint64)st->gsi_level, EMU_IOAPIC_PINS - 1);
+        return false;
+    }
+    if (!(st->flags & X86_VM_STATE_IRQCHIP)) {
+        return true;
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (st->pic[i].elcr_mask != emu_pic_elcr_mask(i)) {
+            set_error(err, "emu: %s PIC ELCR mask 0x%02x is not this chipset's 0x%02x",
+                      i ? "slave" : "master", st->pic[i].elcr_mask, emu_pic_elcr_mask(i));
+            return false;
+        }
+    }
+    return true;
+}
+
+void emu_apic_bus_save(EmuApicBus *bus, X86VmState *st)
+{
+    emu_pit_poll(bus);
+    emu_pit_save(bus, &st->pit);
+    emu_ioapic_save(bus, &st->ioapic, &st->gsi_level);
+    emu_pic_save(bus, st->pic);
+    st->flags |= X86_VM_STATE_IRQCHIP | X86_VM_STATE_PIT;
+}
+
+bool emu_apic_bus_load(EmuApicBus *bus, const X86VmState *st, GError **err)
+{
+    bool chip = st->flags & X86_VM_STATE_IRQCHIP;
+    EmuWake w = { { 0 } };
+
+    if (!bus_state_check(st, err)) {
+        return false;
+    }
+    if (st->flags & X86_VM_STATE_PIT) {
+        emu_pit_load(bus, &st->pit);
+    } else {
+        emu_pit_reset(bus);
+    }
+    emu_ioapic_load(bus, chip ? &st->ioapic : NULL, st->gsi_level);
+    if (chip) {
+        emu_pic_load(bus, st->pic, &w);
+    } else {
+        emu_pic_reset(bus, &w);
+    }
+    emu_wake_flush(bus, &w);
+    return true;
 }

@@ -387,6 +387,57 @@ void emu_pic_unregister(IoBus *pio)
     }
 }
 
+/* ---- VM state ---- */
+
+uint8_t emu_pic_elcr_mask(unsigned chip)
+{
+    return elcr_mask[chip & 1];
+}
+
+static void chip_save(const EmuPicChip *c, X86PicState *s)
+{
+    *s = (X86PicState) {
+        .last_irr = c->last_irr, .irr = c->irr, .imr = c->imr, .isr = c->isr,
+        .priority_add = c->priority_add, .irq_base = c->irq_base,
+        .read_isr = c->read_isr, .poll = c->poll, .special_mask = c->special_mask,
+        .init_state = c->init_state, .auto_eoi = c->auto_eoi,
+        .rotate_on_auto_eoi = c->rotate_on_auto_eoi,
+        .special_fully_nested = c->special_fully_nested, .init4 = c->init4,
+        .single_mode = c->single_mode, .elcr = c->elcr, .elcr_mask = c->elcr_mask,
+    };
+}
+
+static void chip_load(EmuPicChip *c, const X86PicState *s)
+{
+    *c = (EmuPicChip) {
+        .last_irr = s->last_irr, .irr = s->irr, .imr = s->imr, .isr = s->isr,
+        .priority_add = s->priority_add, .irq_base = s->irq_base,
+        .init_state = s->init_state, .elcr = s->elcr, .elcr_mask = s->elcr_mask,
+        .read_isr = s->read_isr, .poll = s->poll, .special_mask = s->special_mask,
+        .auto_eoi = s->auto_eoi, .rotate_on_auto_eoi = s->rotate_on_auto_eoi,
+        .special_fully_nested = s->special_fully_nested, .init4 = s->init4,
+        .single_mode = s->single_mode,
+    };
+}
+
+void emu_pic_save(EmuApicBus *bus, X86PicState s[2])
+{
+    g_mutex_lock(&bus->pic.lock);
+    chip_save(&bus->pic.chip[0], &s[0]);
+    chip_save(&bus->pic.chip[1], &s[1]);
+    g_mutex_unlock(&bus->pic.lock);
+}
+
+/* The INT output follows the loaded registers; a LAPIC that takes it is woken. */
+void emu_pic_load(EmuApicBus *bus, const X86PicState s[2], EmuWake *w)
+{
+    g_mutex_lock(&bus->pic.lock);
+    chip_load(&bus->pic.chip[0], &s[0]);
+    chip_load(&bus->pic.chip[1], &s[1]);
+    pic_update(bus, w);
+    g_mutex_unlock(&bus->pic.lock);
+}
+
 /* ---- lifecycle ---- */
 
 /* Power-on: uninitialised chips, edge everywhere, INT low until programmed. */

@@ -8,6 +8,8 @@
  * pulses IRQ0 once per expiry, like kvm's in-kernel PIT (an edge each
  * period whatever the mode, so the waveform of mode 3 is not replayed).
  */
+#include <string.h>
+
 #include "accel/emu/emu-apic-internal.h"
 
 #define PIT_BASE        0x40
@@ -129,6 +131,7 @@ static void write_control(EmuPit *p, uint8_t val, uint64_t now)
         latch_count(c, now);
         return;
     }
+    c->programmed = true;
     c->rw_mode = access;
     c->read_state = c->write_state = access;
     c->mode = (val >> 1) & 7;
@@ -347,6 +350,76 @@ void emu_pit_poll(EmuApicBus *bus)
         emu_ioapic_set_pit_line(bus, true, &w);
         emu_ioapic_set_pit_line(bus, false, &w);
     }
+    g_mutex_unlock(&bus->pit.lock);
+    emu_wake_flush(bus, &w);
+}
+
+/* ---- VM state ---- */
+
+static void channel_save(const EmuPitChannel *c, X86PitChannel *s, uint64_t now)
+{
+    *s = (X86PitChannel) {
+        .count = c->count, .latched_count = c->latched_count,
+        .count_latched = c->count_latched, .status_latched = c->status_latched,
+        .status = c->status, .read_state = c->read_state, .write_state = c->write_state,
+        .write_latch = c->write_latch, .rw_mode = c->rw_mode,
+        .mode = c->programmed ? c->mode : X86_PIT_MODE_UNSET,
+        .bcd = c->bcd, .gate = c->gate, .counting = c->loaded,
+        .elapsed_ns = c->loaded && now > c->load_ns ? now - c->load_ns : 0,
+    };
+}
+
+/*
+ * Expiries up to the load count as signalled: emu_apic_bus_save signalled
+ * any that was due before the state was taken. An elapsed time longer than
+ * this host's clock has run is cut to it (counting restarts at clock 0).
+ */
+static void channel_load(EmuPitChannel *c, const X86PitChannel *s, uint64_t now)
+{
+    uint64_t ticks;
+
+    *c = (EmuPitChannel) {
+        .count = s->count, .latched_count = s->latched_count,
+        .count_latched = s->count_latched, .status_latched = s->status_latched,
+        .status = s->status, .read_state = s->read_state, .write_state = s->write_state,
+        .write_latch = s->write_latch, .rw_mode = s->rw_mode,
+        .programmed = s->mode != X86_PIT_MODE_UNSET,
+        .mode = s->mode != X86_PIT_MODE_UNSET ? s->mode : 0,
+        .bcd = s->bcd, .gate = s->gate,
+        .loaded = s->counting && s->mode != X86_PIT_MODE_UNSET,
+        .load_ns = now > s->elapsed_ns ? now - s->elapsed_ns : 0,
+    };
+    ticks = ticks_since_load(c, now);
+    c->fired = mode_periodic(c->mode) ? ticks / c->count : ticks >= c->count;
+}
+
+void emu_pit_save(EmuApicBus *bus, X86PitState *s)
+{
+    uint64_t now;
+
+    memset(s, 0, sizeof(*s));
+    g_mutex_lock(&bus->pit.lock);
+    now = emu_now(bus);
+    for (unsigned i = 0; i < 3; i++) {
+        channel_save(&bus->pit.ch[i], &s->ch[i], now);
+    }
+    s->speaker_data_on = bus->pit.speaker_data_on;
+    g_mutex_unlock(&bus->pit.lock);
+}
+
+/* The BSP sleeps on the old channel 0 deadline: wake it to re-read it. */
+void emu_pit_load(EmuApicBus *bus, const X86PitState *s)
+{
+    EmuWake w = { { 0 } };
+    uint64_t now;
+
+    g_mutex_lock(&bus->pit.lock);
+    now = emu_now(bus);
+    for (unsigned i = 0; i < 3; i++) {
+        channel_load(&bus->pit.ch[i], &s->ch[i], now);
+    }
+    bus->pit.speaker_data_on = s->speaker_data_on;
+    emu_wake_add(&w, 0);
     g_mutex_unlock(&bus->pit.lock);
     emu_wake_flush(bus, &w);
 }

@@ -26,6 +26,12 @@ typedef struct EmuState {
     EmuApicBus *apic;
     bool pic_pit_registered;
     bool ioapic_registered;
+    /*
+     * Guest time (X86VmState.clock_ns) = emu_clock_ns() + clock_offset. The
+     * guest sees no clock of its own under emu (no kvmclock); this keeps
+     * the one a state carries going, for a later load elsewhere.
+     */
+    int64_t clock_offset;
 } EmuState;
 
 typedef struct EmuVcpu {
@@ -345,6 +351,31 @@ static bool emu_vcpu_set_state(Vcpu *cpu, const X86VcpuState *st, GError **err)
     return true;
 }
 
+/* ---- VM state ---- */
+
+/* Every vCPU parked (accel.h): the bus's chips change under their own locks only. */
+static bool emu_vm_get_state(Machine *m, X86VmState *st, GError **err)
+{
+    EmuState *s = emu_state(m);
+
+    (void)err;
+    x86_vm_state_init(st);
+    emu_apic_bus_save(s->apic, st);
+    st->clock_ns = emu_clock_ns(NULL) + s->clock_offset;
+    return true;
+}
+
+static bool emu_vm_set_state(Machine *m, const X86VmState *st, GError **err)
+{
+    EmuState *s = emu_state(m);
+
+    if (!x86_vm_state_check(st, err) || !emu_apic_bus_load(s->apic, st, err)) {
+        return false;
+    }
+    s->clock_offset = (int64_t)(st->clock_ns - emu_clock_ns(NULL));
+    return true;
+}
+
 static void emu_set_irq(Machine *m, unsigned gsi, bool level)
 {
     EmuState *s = emu_state(m);
@@ -366,6 +397,8 @@ const AccelOps emu_accel_ops = {
     .vcpu_destroy = emu_vcpu_destroy,
     .vcpu_get_state = emu_vcpu_get_state,
     .vcpu_set_state = emu_vcpu_set_state,
+    .vm_get_state = emu_vm_get_state,
+    .vm_set_state = emu_vm_set_state,
     .set_irq = emu_set_irq,
     /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
 };
