@@ -190,6 +190,20 @@ typedef struct EmuTlbEntry {
 
 #define EMU_TLB_SIZE 256
 
+/*
+ * The dirty-page log (accel.h dirty_log_*), shared by a machine's vCPUs.
+ * While it is on, a TLB entry lets stores through only if it was filled
+ * for a store, and the fill marks the page first; the MMU marks the page
+ * tables whose accessed/dirty bits it sets. A flush of every vCPU's TLB
+ * after taking the bits (emu.c) makes the next store to each page mark it
+ * again. So nothing on a TLB hit looks at the log, and with it off a fill
+ * pays one load.
+ */
+typedef struct EmuDirtyLog {
+    int on;                      /* atomic */
+    DirtyBitmap *bits;           /* pages marked since the last take */
+} EmuDirtyLog;
+
 /* Decoder modes (also the decode-cache key). */
 enum { MODE_16 = 0, MODE_32 = 1, MODE_64 = 2 };
 
@@ -252,6 +266,7 @@ struct EmuCpu {
     /* Environment. */
     Machine *machine;
     const GuestRam *ram;
+    EmuDirtyLog *dirty;          /* the machine's; NULL: none (bare CPUs in tests) */
     EmuLapic *lapic;
     unsigned index;
     unsigned ncpus;

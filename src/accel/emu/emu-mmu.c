@@ -89,6 +89,19 @@ void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v)
     machine_unlock(c->machine);
 }
 
+/* ---- dirty-page log (EmuDirtyLog in emu-cpu.h) ---- */
+
+static bool dirty_logging(const EmuCpu *c)
+{
+    return c->dirty && __atomic_load_n(&c->dirty->on, __ATOMIC_ACQUIRE);
+}
+
+/* Before the store, so that a take running meanwhile cannot miss it. */
+static void dirty_mark(EmuCpu *c, uint64_t pa)
+{
+    dirty_bitmap_mark(c->dirty->bits, pa, 1);
+}
+
 /* ---- page walk ---- */
 
 static uint64_t *pte_ptr(EmuCpu *c, uint64_t pa, unsigned size)
@@ -113,6 +126,9 @@ static void set_pte_bits(EmuCpu *c, uint64_t pa, bool pae, uint64_t bits, uint64
 
     if ((old & bits) == bits || !(p = pte_ptr(c, pa, pae ? 8 : 4))) {
         return;
+    }
+    if (dirty_logging(c)) {
+        dirty_mark(c, pa);
     }
     if (pae) {
         __atomic_fetch_or((uint64_t *)p, bits, __ATOMIC_RELAXED);
@@ -240,6 +256,17 @@ static EmuTlbEntry *tlb_fill(EmuCpu *c, uint64_t lin, int acc, bool sys)
     /* A TLB hit may write only when the walk has already set the dirty bit. */
     e->write_ok = w.rw && w.dirty;
     e->exec_ok = !w.nx;
+    if (G_UNLIKELY(dirty_logging(c))) {
+        /*
+         * A read fill stays read-only: the first store refills and marks.
+         * A store fill marks even without write_ok (CR0.WP=0 lets CPL0
+         * write a read-only page, refilling on every store).
+         */
+        e->write_ok &= acc == ACC_WRITE;
+        if (acc == ACC_WRITE && e->hva) {
+            dirty_mark(c, e->ppage);
+        }
+    }
     return e;
 }
 

@@ -18,6 +18,7 @@
 #include "accel/emu/emu-state.h"
 #include "accel/x86-boot-state.h"
 #include "util/log.h"
+#include "util/strutil.h"
 
 /* Instructions between looks at the timers. */
 #define EMU_TIMER_POLL_INSNS 1024
@@ -32,6 +33,12 @@ typedef struct EmuState {
      * the one a state carries going, for a later load elsewhere.
      */
     int64_t clock_offset;
+    EmuDirtyLog dirty;
+    /*
+     * Bumped (under the machine lock) to make every vCPU flush its TLB
+     * before it runs guest code again; atomic for the vCPUs' unlocked look.
+     */
+    uint64_t tlb_flush_gen;
 } EmuState;
 
 typedef struct EmuVcpu {
@@ -40,6 +47,7 @@ typedef struct EmuVcpu {
     GCond cond;
     int kick;                    /* atomic: vcpu_run must return */
     bool woken;                  /* under lock: something arrived while halted */
+    uint64_t tlb_flushed_gen;    /* under the machine lock: last tlb_flush_gen obeyed */
 } EmuVcpu;
 
 static EmuState *emu_state(Machine *m)
@@ -85,6 +93,7 @@ static void emu_destroy(Machine *m)
     if (s->apic) {
         emu_apic_bus_free(s->apic);
     }
+    dirty_bitmap_free(s->dirty.bits);
     g_free(s);
     m->accel = NULL;
 }
@@ -117,6 +126,7 @@ static bool emu_vcpu_init(Vcpu *cpu, GError **err)
     cpu->accel = v;
     c->machine = m;
     c->ram = &m->ram;
+    c->dirty = &emu_state(m)->dirty;
     c->index = cpu->index;
     c->ncpus = m->vcpus ? m->vcpus->len : 1;
     if (m->cfg && m->cfg->smp.cpus > c->ncpus) {
@@ -260,12 +270,32 @@ static void halt_wait(EmuVcpu *v, EmuApicBus *bus)
     g_mutex_unlock(&v->lock);
 }
 
+/*
+ * A TLB flush the main thread asked for (flush_all_tlbs), done before any
+ * guest code runs and acknowledged under the machine lock. Only here: a
+ * request comes with a kick, and a kicked vCPU always comes back through.
+ */
+static void obey_tlb_flush(EmuVcpu *v, Machine *m)
+{
+    uint64_t gen = __atomic_load_n(&emu_state(m)->tlb_flush_gen, __ATOMIC_ACQUIRE);
+
+    if (G_LIKELY(gen == __atomic_load_n(&v->tlb_flushed_gen, __ATOMIC_RELAXED))) {
+        return;
+    }
+    emu_tlb_flush(&v->cpu);
+    machine_lock(m);
+    __atomic_store_n(&v->tlb_flushed_gen, gen, __ATOMIC_RELAXED);
+    g_cond_broadcast(&m->vcpu_state_cond);
+    machine_unlock(m);
+}
+
 static bool emu_vcpu_run(Vcpu *cpu)
 {
     EmuVcpu *v = cpu->accel;
     EmuCpu *c = &v->cpu;
     EmuApicBus *bus = emu_state(cpu->machine)->apic;
 
+    obey_tlb_flush(v, cpu->machine);
     if (setjmp(c->jmp)) {
         /* An instruction (or an interrupt delivery) raised an exception. */
         if (!emu_deliver_pending_exception(c)) {
@@ -376,6 +406,97 @@ static bool emu_vm_set_state(Machine *m, const X86VmState *st, GError **err)
     return true;
 }
 
+/* ---- dirty-page log ---- */
+
+static bool vcpu_parked(const Vcpu *cpu)
+{
+    return !cpu->thread || cpu->stopped;
+}
+
+static bool tlb_flush_pending(Machine *m, uint64_t gen)
+{
+    for (guint i = 0; i < m->vcpus->len; i++) {
+        Vcpu *cpu = g_ptr_array_index(m->vcpus, i);
+        EmuVcpu *v = cpu->accel;
+
+        if (vcpu_parked(cpu)) {
+            /* Its thread waits for the lock we hold: flush for it. */
+            if (v->tlb_flushed_gen != gen) {
+                emu_tlb_flush(&v->cpu);
+                __atomic_store_n(&v->tlb_flushed_gen, gen, __ATOMIC_RELAXED);
+            }
+        } else if (__atomic_load_n(&v->tlb_flushed_gen, __ATOMIC_RELAXED) != gen) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Returns once no vCPU holds a TLB entry made before the call (lock held,
+ * dropped while waiting, as cpus_pause_all does): running vCPUs are kicked
+ * and flush on their way back into the guest (obey_tlb_flush).
+ */
+static void flush_all_tlbs(Machine *m)
+{
+    EmuState *s = emu_state(m);
+    uint64_t gen = s->tlb_flush_gen + 1;
+
+    __atomic_store_n(&s->tlb_flush_gen, gen, __ATOMIC_RELEASE);
+    for (guint i = 0; i < m->vcpus->len; i++) {
+        Vcpu *cpu = g_ptr_array_index(m->vcpus, i);
+
+        if (!vcpu_parked(cpu)) {
+            emu_vcpu_kick(cpu);
+        }
+    }
+    while (tlb_flush_pending(m, gen)) {
+        g_cond_wait(&m->vcpu_state_cond, &m->lock);
+    }
+}
+
+/* On before the flush: a fill that saw it off made an entry the flush removes. */
+static bool emu_dirty_log_start(Machine *m, GError **err)
+{
+    EmuState *s = emu_state(m);
+
+    (void)err;
+    if (!s->dirty.bits) {
+        s->dirty.bits = dirty_bitmap_new(&m->ram);
+    }
+    dirty_bitmap_clear(s->dirty.bits);
+    __atomic_store_n(&s->dirty.on, 1, __ATOMIC_RELEASE);
+    flush_all_tlbs(m);
+    return true;
+}
+
+/*
+ * Take, then flush: a store through an entry older than the flush goes to
+ * a page its fill marked, which is in what we took or is marked again.
+ */
+static bool emu_dirty_log_sync(Machine *m, DirtyBitmap *dirty, GError **err)
+{
+    EmuState *s = emu_state(m);
+
+    if (!__atomic_load_n(&s->dirty.on, __ATOMIC_RELAXED)) {
+        set_error(err, "emu: the dirty-page log is not started");
+        return false;
+    }
+    if (!dirty_bitmap_fits(dirty, &m->ram)) {
+        set_error(err, "emu: the dirty bitmap does not match the guest RAM");
+        return false;
+    }
+    dirty_bitmap_take(dirty, s->dirty.bits);
+    flush_all_tlbs(m);
+    return true;
+}
+
+/* Entries stay read-only until refilled, which costs a refill, nothing more. */
+static void emu_dirty_log_stop(Machine *m)
+{
+    __atomic_store_n(&emu_state(m)->dirty.on, 0, __ATOMIC_RELEASE);
+}
+
 static void emu_set_irq(Machine *m, unsigned gsi, bool level)
 {
     EmuState *s = emu_state(m);
@@ -399,6 +520,9 @@ const AccelOps emu_accel_ops = {
     .vcpu_set_state = emu_vcpu_set_state,
     .vm_get_state = emu_vm_get_state,
     .vm_set_state = emu_vm_set_state,
+    .dirty_log_start = emu_dirty_log_start,
+    .dirty_log_sync = emu_dirty_log_sync,
+    .dirty_log_stop = emu_dirty_log_stop,
     .set_irq = emu_set_irq,
     /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
 };
