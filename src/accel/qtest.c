@@ -17,6 +17,9 @@
  *   level change of a GSI is sent as an IRQ line, NUM = GSI.
  * - vCPUs: threads exist (cpus.c is accelerator-independent) but vcpu_run
  *   just sleeps until kicked.
+ * - VM state (vm_get_state): the virtual clock and the GSI levels set_irq
+ *   recorded; no interrupt controller is modelled. The dirty-page log
+ *   records the protocol's RAM writes, which stand for the guest's.
  *
  * All of this runs on the main loop with the machine lock held, except
  * vcpu_run / vcpu_kick, which use a per-vCPU mutex.
@@ -62,6 +65,9 @@ typedef struct QtestState {
     bool gsi_level[QTEST_MAX_GSI];     /* last level seen on each GSI */
     bool irq_level[QTEST_MAX_GSI];     /* as reported to the harness */
     char *intercept_dev;    /* NULL = no interception */
+
+    DirtyBitmap *dirty;     /* pages written by the protocol since the last sync */
+    bool dirty_on;
 } QtestState;
 
 static QtestState *qtest_state(Machine *m)
@@ -184,11 +190,22 @@ static int hexval(char c)
 /* ------------------------------------------------------------------------ */
 /* Memory                                                                   */
 
+/* The dirty-page log sees the RAM the harness writes as the guest's. */
+static void note_ram_write(Machine *m, uint64_t addr, uint64_t len)
+{
+    QtestState *s = qtest_state(m);
+
+    if (s->dirty_on) {
+        dirty_bitmap_mark(s->dirty, addr, len);
+    }
+}
+
 /* One access of 1/2/4/8 bytes: RAM if it lies inside RAM, else the MMIO bus. */
 static void mem_access(Machine *m, uint64_t addr, void *buf, unsigned size, bool write)
 {
     if (guest_ram_ptr(&m->ram, addr, size)) {
         if (write) {
+            note_ram_write(m, addr, size);
             guest_ram_write(&m->ram, addr, buf, size);
         } else {
             guest_ram_read(&m->ram, addr, buf, size);
@@ -216,8 +233,11 @@ static bool bulk_access(Machine *m, uint64_t addr, uint8_t *buf, uint64_t len, b
         return false;
     }
     if (guest_ram_ptr(&m->ram, addr, len)) {
-        return write ? guest_ram_write(&m->ram, addr, buf, len)
-                     : guest_ram_read(&m->ram, addr, buf, len);
+        if (write) {
+            note_ram_write(m, addr, len);
+            return guest_ram_write(&m->ram, addr, buf, len);
+        }
+        return guest_ram_read(&m->ram, addr, buf, len);
     }
     if (len > QTEST_MAX_MMIO_BULK) {
         *why = "address range is not guest RAM";
@@ -763,6 +783,7 @@ static void qtest_destroy(Machine *m)
         fclose(s->log);
     }
     g_string_free(s->inbuf, TRUE);
+    dirty_bitmap_free(s->dirty);
     g_free(s->chardev_id);
     g_free(s->intercept_dev);
     g_free(s);
@@ -816,6 +837,78 @@ fail:
 static bool qtest_map_ram(Machine *m, GError **err)
 {
     return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* VM state and dirty-page log                                              */
+
+static bool qtest_vm_get_state(Machine *m, X86VmState *st, GError **err)
+{
+    QtestState *s = qtest_state(m);
+
+    x86_vm_state_init(st);
+    st->clock_ns = (uint64_t)machine_clock_ns(m);
+    for (unsigned gsi = 0; gsi < QTEST_MAX_GSI && gsi < X86_VM_MAX_GSI; gsi++) {
+        st->gsi_level |= (uint64_t)s->gsi_level[gsi] << gsi;
+    }
+    return true;
+}
+
+/*
+ * The virtual clock only moves forward, as with clock_set: timers due on
+ * the way fire, in order. Interrupt controller parts are ignored (there
+ * is none to load them into).
+ */
+static bool qtest_vm_set_state(Machine *m, const X86VmState *st, GError **err)
+{
+    int64_t now = machine_clock_ns(m);
+
+    if (!x86_vm_state_check(st, err)) {
+        return false;
+    }
+    if ((int64_t)st->clock_ns < now) {
+        set_error(err, "qtest: the virtual clock cannot go back from %" PRIi64 " to %"
+                  PRIu64 " ns", now, st->clock_ns);
+        return false;
+    }
+    machine_clock_advance_to(m, (int64_t)st->clock_ns);
+    for (unsigned gsi = 0; gsi < QTEST_MAX_GSI && gsi < X86_VM_MAX_GSI; gsi++) {
+        qtest_set_irq(m, gsi, (st->gsi_level >> gsi) & 1);
+    }
+    return true;
+}
+
+static bool qtest_dirty_log_start(Machine *m, GError **err)
+{
+    QtestState *s = qtest_state(m);
+
+    if (!s->dirty) {
+        s->dirty = dirty_bitmap_new(&m->ram);
+    }
+    dirty_bitmap_clear(s->dirty);
+    s->dirty_on = true;
+    return true;
+}
+
+static bool qtest_dirty_log_sync(Machine *m, DirtyBitmap *dirty, GError **err)
+{
+    QtestState *s = qtest_state(m);
+
+    if (!s->dirty_on) {
+        set_error(err, "qtest: the dirty-page log is not started");
+        return false;
+    }
+    if (!dirty_bitmap_fits(dirty, &m->ram)) {
+        set_error(err, "qtest: the dirty bitmap does not match the guest RAM");
+        return false;
+    }
+    dirty_bitmap_take(dirty, s->dirty);
+    return true;
+}
+
+static void qtest_dirty_log_stop(Machine *m)
+{
+    qtest_state(m)->dirty_on = false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -881,6 +974,11 @@ const AccelOps qtest_accel_ops = {
     .vcpu_run = qtest_vcpu_run,
     .vcpu_kick = qtest_vcpu_kick,
     .vcpu_destroy = qtest_vcpu_destroy,
+    .vm_get_state = qtest_vm_get_state,
+    .vm_set_state = qtest_vm_set_state,
+    .dirty_log_start = qtest_dirty_log_start,
+    .dirty_log_sync = qtest_dirty_log_sync,
+    .dirty_log_stop = qtest_dirty_log_stop,
     .set_irq = qtest_set_irq,
     /* vcpu_get_state / vcpu_set_state: NULL, no vCPU ever runs. */
     /* add_irqfd / ioeventfd: NULL, devices fall back to MMIO handlers and irq_set_level. */
