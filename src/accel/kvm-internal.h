@@ -32,6 +32,8 @@ typedef struct KvmState {
     bool cap_tsc_deadline;
     bool cap_debugregs;
     unsigned nr_slots;           /* user memory slots in use */
+    unsigned ram_slot0;          /* the slot of m->ram's block 0; block i is slot ram_slot0 + i */
+    bool dirty_logging;          /* KVM_MEM_LOG_DIRTY_PAGES set on the RAM slots */
     unsigned nr_vcpus;           /* vCPUs created and not yet destroyed */
     /*
      * Set when the last vCPU is destroyed: vCPUs go away only when the
@@ -62,6 +64,17 @@ static inline KvmVcpu *kvm_vcpu(Vcpu *cpu)
 {
     return cpu->accel;
 }
+
+/* kvm.c: (re)registers RAM block b as memory slot `slot` with KVM_MEM_* flags. */
+bool kvm_set_ram_slot(KvmState *s, unsigned slot, const RamBlock *b, uint32_t flags,
+                      GError **err);
+
+/* kvm-vm-state.c: AccelOps.vm_get_state / vm_set_state and the dirty-page log. */
+bool kvm_vm_get_state(Machine *m, X86VmState *st, GError **err);
+bool kvm_vm_set_state(Machine *m, const X86VmState *st, GError **err);
+bool kvm_dirty_log_start(Machine *m, GError **err);
+bool kvm_dirty_log_sync(Machine *m, DirtyBitmap *dirty, GError **err);
+void kvm_dirty_log_stop(Machine *m);
 
 /* kvm-x86.c */
 bool kvm_x86_vm_init(Machine *m, KvmState *s, GError **err);

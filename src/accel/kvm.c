@@ -171,6 +171,27 @@ fail:
     return false;
 }
 
+bool kvm_set_ram_slot(KvmState *s, unsigned slot, const RamBlock *b, uint32_t flags,
+                      GError **err)
+{
+    struct kvm_userspace_memory_region reg = {
+        .slot = slot,
+        .flags = flags,
+        .guest_phys_addr = b->gpa,
+        .memory_size = b->size,
+        .userspace_addr = (uintptr_t)b->hva,
+    };
+
+    if (ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
+        set_error_errno(err, errno,
+                        "KVM_SET_USER_MEMORY_REGION slot %u [0x%" G_GINT64_MODIFIER
+                        "x, +0x%" G_GINT64_MODIFIER "x)",
+                        reg.slot, (guint64)b->gpa, (guint64)b->size);
+        return false;
+    }
+    return true;
+}
+
 static bool kvm_map_ram(Machine *m, GError **err)
 {
     KvmState *s = kvm_state(m);
@@ -179,26 +200,16 @@ static bool kvm_map_ram(Machine *m, GError **err)
     if (!blocks) {
         return true;
     }
+    s->ram_slot0 = s->nr_slots;
     for (guint i = 0; i < blocks->len; i++) {
         const RamBlock *b = &g_array_index(blocks, RamBlock, i);
-        struct kvm_userspace_memory_region reg = {
-            .slot = s->nr_slots,
-            .flags = 0,
-            .guest_phys_addr = b->gpa,
-            .memory_size = b->size,
-            .userspace_addr = (uintptr_t)b->hva,
-        };
 
-        if (ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
-            set_error_errno(err, errno,
-                            "KVM_SET_USER_MEMORY_REGION slot %u [0x%" G_GINT64_MODIFIER
-                            "x, +0x%" G_GINT64_MODIFIER "x)",
-                            reg.slot, (guint64)b->gpa, (guint64)b->size);
+        if (!kvm_set_ram_slot(s, s->nr_slots, b, 0, err)) {
             return false;
         }
-        s->nr_slots++;
         log_debug("kvm: RAM slot %u: gpa 0x%" G_GINT64_MODIFIER "x size 0x%"
-                  G_GINT64_MODIFIER "x", reg.slot, (guint64)b->gpa, (guint64)b->size);
+                  G_GINT64_MODIFIER "x", s->nr_slots, (guint64)b->gpa, (guint64)b->size);
+        s->nr_slots++;
     }
     return true;
 }
@@ -646,6 +657,11 @@ const AccelOps kvm_accel_ops = {
     .vcpu_destroy = kvm_vcpu_destroy,
     .vcpu_get_state = kvm_x86_vcpu_get_state,
     .vcpu_set_state = kvm_x86_vcpu_set_state,
+    .vm_get_state = kvm_vm_get_state,
+    .vm_set_state = kvm_vm_set_state,
+    .dirty_log_start = kvm_dirty_log_start,
+    .dirty_log_sync = kvm_dirty_log_sync,
+    .dirty_log_stop = kvm_dirty_log_stop,
     .set_irq = kvm_set_irq,
     .add_irqfd = kvm_add_irqfd,
     .remove_irqfd = kvm_remove_irqfd,
