@@ -14,7 +14,7 @@ bool kvm_test_have_kvm(void)
     return true;
 }
 
-Machine *kvm_test_machine_new(StratusConfig *cfg, unsigned ncpus)
+Machine *test_vm_machine_new(const AccelOps *ops, StratusConfig *cfg, unsigned ncpus)
 {
     Machine *m = g_new0(Machine, 1);
     GError *err = NULL;
@@ -24,18 +24,24 @@ Machine *kvm_test_machine_new(StratusConfig *cfg, unsigned ncpus)
     m->cfg = cfg;
     g_mutex_init(&m->lock);
     g_cond_init(&m->vcpu_state_cond);
+    m->ctx = g_main_context_new();
     m->vcpus = g_ptr_array_new();
     iobus_init(&m->mmio, "mmio");
     iobus_init(&m->pio, "pio");
-    m->accel_ops = &kvm_accel_ops;
+    m->accel_ops = ops;
 
-    g_assert_true(kvm_accel_ops.init(m, &err));
+    g_assert_true(ops->init(m, &err));
     g_assert_no_error(err);
     g_assert_true(guest_ram_init(&m->ram, KVM_TEST_RAM_SIZE, 0xc0000000ULL, false, false, &err));
     g_assert_no_error(err);
-    g_assert_true(kvm_accel_ops.map_ram(m, &err));
+    g_assert_true(ops->map_ram(m, &err));
     g_assert_no_error(err);
     return m;
+}
+
+Machine *kvm_test_machine_new(StratusConfig *cfg, unsigned ncpus)
+{
+    return test_vm_machine_new(&kvm_accel_ops, cfg, ncpus);
 }
 
 void kvm_test_boot_layout(GuestRam *ram, const void *code, size_t len, X86BootState *boot)
@@ -77,7 +83,7 @@ void kvm_test_reset_all(Machine *m, const X86BootState *boot)
     GError *err = NULL;
 
     for (guint i = 0; i < m->vcpus->len; i++) {
-        g_assert_true(kvm_accel_ops.vcpu_reset(g_ptr_array_index(m->vcpus, i), boot, &err));
+        g_assert_true(m->accel_ops->vcpu_reset(g_ptr_array_index(m->vcpus, i), boot, &err));
         g_assert_no_error(err);
     }
 }
@@ -94,18 +100,25 @@ void kvm_test_cpus_create(Machine *m, const X86BootState *boot)
     kvm_test_reset_all(m, boot);
 }
 
-void kvm_test_machine_free(Machine *m)
+void test_vm_machine_free(Machine *m)
 {
     machine_lock(m);
     cpus_stop_and_join(m);
     cpus_destroy(m);
     machine_unlock(m);
-    kvm_accel_ops.destroy(m);
+    m->accel_ops->destroy(m);
     guest_ram_destroy(&m->ram);
     iobus_destroy(&m->mmio);
     iobus_destroy(&m->pio);
     g_ptr_array_free(m->vcpus, TRUE);
+    /* Destroys the sources attached to it, the machine clock's among them. */
+    g_main_context_unref(m->ctx);
     g_cond_clear(&m->vcpu_state_cond);
     g_mutex_clear(&m->lock);
     g_free(m);
+}
+
+void kvm_test_machine_free(Machine *m)
+{
+    test_vm_machine_free(m);
 }

@@ -1,8 +1,9 @@
 /*
- * Set-up shared by the kvm-suite tests (test-kvm, test-kvm-state): a bare
- * Machine on the real KVM accelerator, with the 64-bit boot layout of the
- * Linux loader (GDT, empty IDT, identity-mapped first GiB) and test code.
- * Every function asserts success.
+ * Set-up shared by the tests that build a bare Machine by hand (the kvm
+ * suite's test-kvm, test-kvm-state, test-kvm-vm-state on the real KVM
+ * accelerator; test-vm-state and test-dirty-log on emu and qtest), with
+ * the 64-bit boot layout of the Linux loader (GDT, empty IDT,
+ * identity-mapped first GiB) and test code. Every function asserts success.
  */
 #ifndef STRATUS_KVM_TEST_VM_H
 #define STRATUS_KVM_TEST_VM_H
@@ -19,14 +20,21 @@
 
 /* False (and the test marked skipped) where /dev/kvm does not exist. */
 bool kvm_test_have_kvm(void);
-/* KVM initialised and RAM mapped; cfg (owned by the caller) says ncpus. No vCPUs yet. */
+/*
+ * The accelerator initialised and RAM mapped; cfg (owned by the caller,
+ * zeroed or with its qtest fields set) gets ncpus. A main context exists
+ * (qtest's clock and socket live there). No vCPUs yet.
+ */
+Machine *test_vm_machine_new(const AccelOps *ops, StratusConfig *cfg, unsigned ncpus);
+/* The same on kvm. */
 Machine *kvm_test_machine_new(StratusConfig *cfg, unsigned ncpus);
 /* Writes the boot layout and `code` at KVM_TEST_CODE_ADDR; fills *boot. */
 void kvm_test_boot_layout(GuestRam *ram, const void *code, size_t len, X86BootState *boot);
 /* Creates the vCPUs and puts each in the boot state. */
 void kvm_test_cpus_create(Machine *m, const X86BootState *boot);
 void kvm_test_reset_all(Machine *m, const X86BootState *boot);
-/* Joins the vCPU threads and frees everything kvm_test_machine_new made. */
+/* Joins the vCPU threads and frees everything test_vm_machine_new made. */
+void test_vm_machine_free(Machine *m);
 void kvm_test_machine_free(Machine *m);
 
 #endif
