@@ -32,7 +32,6 @@
 
 #include "accel/accel.h"
 #include "chardev/chardev.h"
-#include "qmp/qmp.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -507,7 +506,7 @@ static bool clock_can_run(QtestState *s)
 static void cmd_clock_step(QtestState *s, char **w)
 {
     Machine *m = s->m;
-    int64_t old = machine_clock_ns(m), ns, now;
+    int64_t old = machine_clock_ns(m->clock), ns, now;
 
     if (w[1]) {
         if (!parse_i64(w[1], &ns) || ns < 0) {
@@ -515,7 +514,7 @@ static void cmd_clock_step(QtestState *s, char **w)
             return;
         }
     } else {
-        int64_t deadline = machine_clock_next_deadline(m);
+        int64_t deadline = machine_clock_next_deadline(m->clock);
         if (deadline < 0) {
             send_line(s, "FAIL cannot advance clock to the next deadline because there "
                       "is no pending deadline");
@@ -527,7 +526,7 @@ static void cmd_clock_step(QtestState *s, char **w)
         send_line(s, "FAIL could not advance time");
         return;
     }
-    now = machine_clock_advance_to(m, ns > INT64_MAX - old ? INT64_MAX : old + ns);
+    now = machine_clock_advance_to(m->clock, ns > INT64_MAX - old ? INT64_MAX : old + ns);
     if (now <= old && w[1]) {
         send_line(s, "FAIL could not advance time");
         return;
@@ -546,9 +545,9 @@ static void cmd_clock_set(QtestState *s, char **w)
         cmd_fail(s, "clock_set: invalid number '%s'", w[1]);
         return;
     }
-    now = machine_clock_ns(s->m);
+    now = machine_clock_ns(s->m->clock);
     if (ns > now && clock_can_run(s)) {
-        now = machine_clock_advance_to(s->m, ns);
+        now = machine_clock_advance_to(s->m->clock, ns);
     }
     sendf(s, "%s %" PRIi64, now == ns ? "OK" : "FAIL", now);
 }
@@ -717,11 +716,6 @@ static const ChardevHandlers qtest_handlers = {
     .event = qtest_event,
 };
 
-static gint64 qtest_qmp_clock(void *opaque)
-{
-    return machine_clock_us(opaque);
-}
-
 /* First main-loop iteration: the machine is complete. */
 static gboolean qtest_start(gpointer opaque)
 {
@@ -730,10 +724,6 @@ static gboolean qtest_start(gpointer opaque)
 
     g_source_unref(s->start_src);   /* the context keeps it alive until we return */
     s->start_src = NULL;
-    /* The QMP rate limiter runs on the virtual clock too. */
-    if (m->qmp) {
-        qmp_server_set_clock(m->qmp, qtest_qmp_clock, NULL, m);
-    }
     if (s->chardev_id && !s->chr) {
         s->chr = g_hash_table_lookup(m->chardevs, s->chardev_id);
         if (!s->chr) {
@@ -799,7 +789,7 @@ static bool qtest_init(Machine *m, GError **err)
     s->inbuf = g_string_new(NULL);
     s->log_t0 = g_get_monotonic_time();
     m->accel = s;
-    machine_clock_use_virtual(m);
+    machine_clock_use_virtual(machine_clock_get(&m->clock, m->ctx));
 
     if (cfg->qtest && !open_log(s, cfg->qtest_log, err)) {
         goto fail;
@@ -847,7 +837,7 @@ static bool qtest_vm_get_state(Machine *m, X86VmState *st, GError **err)
     QtestState *s = qtest_state(m);
 
     x86_vm_state_init(st);
-    st->clock_ns = (uint64_t)machine_clock_ns(m);
+    st->clock_ns = (uint64_t)machine_clock_ns(m->clock);
     for (unsigned gsi = 0; gsi < QTEST_MAX_GSI && gsi < X86_VM_MAX_GSI; gsi++) {
         st->gsi_level |= (uint64_t)s->gsi_level[gsi] << gsi;
     }
@@ -861,7 +851,7 @@ static bool qtest_vm_get_state(Machine *m, X86VmState *st, GError **err)
  */
 static bool qtest_vm_set_state(Machine *m, const X86VmState *st, GError **err)
 {
-    int64_t now = machine_clock_ns(m);
+    int64_t now = machine_clock_ns(m->clock);
 
     if (!x86_vm_state_check(st, err)) {
         return false;
@@ -871,7 +861,7 @@ static bool qtest_vm_set_state(Machine *m, const X86VmState *st, GError **err)
                   PRIu64 " ns", now, st->clock_ns);
         return false;
     }
-    machine_clock_advance_to(m, (int64_t)st->clock_ns);
+    machine_clock_advance_to(m->clock, (int64_t)st->clock_ns);
     for (unsigned gsi = 0; gsi < QTEST_MAX_GSI && gsi < X86_VM_MAX_GSI; gsi++) {
         qtest_set_irq(m, gsi, (st->gsi_level >> gsi) & 1);
     }

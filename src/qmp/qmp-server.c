@@ -37,6 +37,7 @@
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-events.h"
 #include "qmp/qmp-json.h"
+#include "util/clock.h"
 
 #ifndef STRATUS_VERSION
 #define STRATUS_VERSION "0.0.0"
@@ -99,9 +100,11 @@ void qmp_server_set_clock(QmpServer *s, QmpClockFn monotonic, QmpClockFn wall,
     s->clock_opaque = opaque;
 }
 
+/* The machine clock, so that the rate limiter follows qtest's virtual time. */
 static gint64 mono_now(QmpServer *s)
 {
-    return s->mono_clock ? s->mono_clock(s->clock_opaque) : g_get_monotonic_time();
+    return s->mono_clock ? s->mono_clock(s->clock_opaque)
+                         : machine_clock_us(s->m ? s->m->clock : NULL);
 }
 
 static gint64 wall_now(QmpServer *s)

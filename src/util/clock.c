@@ -1,10 +1,11 @@
 /*
  * The machine clock (see clock.h).
  *
- * One MachineClock per machine, reached through Machine.clock. Timers are kept
- * in a small array (a machine has a handful): the earliest one is found by a
- * linear scan, which also makes it trivial for a callback to add, re-arm or
- * free timers while we are firing them (we rescan after every callback).
+ * One MachineClock per main context, reached through its owner's slot
+ * (Machine.clock). Timers are kept in a small array (a machine has a
+ * handful): the earliest one is found by a linear scan, which also makes it
+ * trivial for a callback to add, re-arm or free timers while we are firing
+ * them (we rescan after every callback).
  *
  * Real-time mode: one GSource on the machine context, its ready time set to
  * the earliest deadline (rounded up to the microsecond GLib works in).
@@ -13,27 +14,27 @@
  *
  * Lifetime: the context owns the GSource (we keep no reference); when
  * machine_free() drops the context the source is finalized and the clock
- * state goes with it. Timers still alive then are detached (their clock
- * pointer cleared) so a late machine_timer_free() stays safe.
+ * state goes with it, clearing the owner's slot. Timers still alive then are
+ * detached (their clock pointer cleared) so a late machine_timer_free() stays
+ * safe.
  */
 #include <inttypes.h>
 #include <time.h>
 #include <glib.h>
 
 #include "util/clock.h"
-#include "machine.h"
 #include "util/log.h"
 
 /* A timer re-arming itself in the past would otherwise spin forever. */
 #define MAX_FIRINGS_PER_RUN 1000000
 
 struct MachineClock {
-    Machine *m;
+    MachineClock **slot;     /* the owner's pointer to us, cleared when we go */
     bool virt;
     int64_t virt_ns;
     GPtrArray *timers;       /* MachineTimer*, armed or not */
     uint64_t next_seq;
-    GSource *src;            /* owned by m->ctx */
+    GSource *src;            /* owned by the context */
 };
 
 struct MachineTimer {
@@ -58,7 +59,7 @@ static int64_t host_monotonic_ns(void)
     return (int64_t)ts.tv_sec * CLOCK_NS_PER_SEC + ts.tv_nsec;
 }
 
-static MachineTimer *earliest(MachineClock *clk, int64_t limit)
+static MachineTimer *earliest(const MachineClock *clk, int64_t limit)
 {
     MachineTimer *best = NULL;
 
@@ -129,8 +130,8 @@ static void clock_source_finalize(GSource *source)
         t->pending = false;
     }
     g_ptr_array_free(clk->timers, TRUE);
-    if (clk->m && clk->m->clock == clk) {
-        clk->m->clock = NULL;
+    if (clk->slot && *clk->slot == clk) {
+        *clk->slot = NULL;
     }
     g_free(clk);
 }
@@ -141,49 +142,48 @@ static GSourceFuncs clock_source_funcs = {
     .finalize = clock_source_finalize,
 };
 
-static MachineClock *clock_get(Machine *m)
+MachineClock *machine_clock_get(MachineClock **slot, GMainContext *ctx)
 {
-    MachineClock *clk = m->clock;
+    MachineClock *clk = *slot;
 
     if (!clk) {
         GSource *src;
 
         clk = g_new0(MachineClock, 1);
-        clk->m = m;
+        clk->slot = slot;
         clk->timers = g_ptr_array_new();
         src = g_source_new(&clock_source_funcs, sizeof(ClockSource));
         ((ClockSource *)src)->clk = clk;
         g_source_set_name(src, "machine-clock");
         g_source_set_priority(src, G_PRIORITY_DEFAULT);
-        g_source_attach(src, m->ctx);
+        g_source_attach(src, ctx);
         clk->src = src;
         g_source_unref(src);     /* the context owns it; see the header comment */
-        m->clock = clk;
+        *slot = clk;
     }
     return clk;
 }
 
-int64_t machine_clock_ns(Machine *m)
+int64_t machine_clock_ns(const MachineClock *clk)
 {
-    if (m && m->clock && m->clock->virt) {
-        return m->clock->virt_ns;
+    if (clk && clk->virt) {
+        return clk->virt_ns;
     }
     return host_monotonic_ns();
 }
 
-int64_t machine_clock_us(Machine *m)
+int64_t machine_clock_us(const MachineClock *clk)
 {
-    return machine_clock_ns(m) / 1000;
+    return machine_clock_ns(clk) / 1000;
 }
 
-bool machine_clock_is_virtual(Machine *m)
+bool machine_clock_is_virtual(const MachineClock *clk)
 {
-    return m && m->clock && m->clock->virt;
+    return clk && clk->virt;
 }
 
-MachineTimer *machine_timer_new(Machine *m, MachineTimerFn *cb, void *opaque)
+MachineTimer *machine_timer_new(MachineClock *clk, MachineTimerFn *cb, void *opaque)
 {
-    MachineClock *clk = clock_get(m);
     MachineTimer *t = g_new0(MachineTimer, 1);
 
     t->clk = clk;
@@ -229,7 +229,7 @@ void machine_timer_mod_in(MachineTimer *t, int64_t delta_ns)
     if (!t->clk) {
         return;
     }
-    now = machine_clock_ns(t->clk->m);
+    now = machine_clock_ns(t->clk);
     if (delta_ns > INT64_MAX - now) {
         delta_ns = INT64_MAX - now;
     }
@@ -256,10 +256,8 @@ int64_t machine_timer_expire(const MachineTimer *t)
     return t->pending ? t->expire : -1;
 }
 
-void machine_clock_use_virtual(Machine *m)
+void machine_clock_use_virtual(MachineClock *clk)
 {
-    MachineClock *clk = clock_get(m);
-
     if (!clk->virt) {
         clk->virt = true;
         clk->virt_ns = 0;
@@ -267,26 +265,27 @@ void machine_clock_use_virtual(Machine *m)
     }
 }
 
-int64_t machine_clock_next_deadline(Machine *m)
+int64_t machine_clock_next_deadline(const MachineClock *clk)
 {
     MachineTimer *t;
 
-    if (!m->clock) {
+    if (!clk) {
         return -1;
     }
-    t = earliest(m->clock, INT64_MAX);
+    t = earliest(clk, INT64_MAX);
     return t ? t->expire : -1;
 }
 
-int64_t machine_clock_advance_to(Machine *m, int64_t target)
+int64_t machine_clock_advance_to(MachineClock *clk, int64_t target)
 {
-    MachineClock *clk = m->clock;
+    MachineClock **slot;
     MachineTimer *t;
     unsigned n = 0;
 
     if (!clk || !clk->virt) {
-        return machine_clock_ns(m);
+        return machine_clock_ns(clk);
     }
+    slot = clk->slot;
     while ((t = earliest(clk, target)) != NULL) {
         if (++n > MAX_FIRINGS_PER_RUN) {
             log_warn("clock: more than %d timer firings in one step; stopping at %" PRId64,
@@ -298,8 +297,8 @@ int64_t machine_clock_advance_to(Machine *m, int64_t target)
         }
         t->pending = false;
         t->cb(t->opaque);
-        if (m->clock != clk) {
-            return machine_clock_ns(m);   /* cannot happen: the context outlives us */
+        if (*slot != clk) {
+            return machine_clock_ns(*slot);   /* cannot happen: the context outlives us */
         }
     }
     if (target > clk->virt_ns) {

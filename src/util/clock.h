@@ -15,10 +15,16 @@
  *     order (ties: in arming order), with machine_clock_ns() reading exactly
  *     the timer's deadline inside its callback.
  *
- * The state lives in Machine.clock (created on first use, freed when the
- * machine's GMainContext is destroyed). All functions need the machine lock
- * (main-loop callbacks and vCPU-thread device handlers hold it); timer
- * callbacks run with it held, on the main thread. A callback may re-arm,
+ * A MachineClock belongs to one GMainContext (the machine's): created on
+ * first use by machine_clock_get() and freed when that context is destroyed.
+ * Its owner keeps the pointer (Machine.clock), which the clock clears when it
+ * goes. The functions that only read or advance time accept NULL, "no clock
+ * yet": real time and no timers. This file knows nothing of Machine, so that
+ * util/ stays the lowest layer.
+ *
+ * All functions need the caller's lock (the machine lock: main-loop
+ * callbacks and vCPU-thread device handlers hold it); timer callbacks run
+ * from the context, on the main thread, with it held. A callback may re-arm,
  * delete or free any timer, including its own.
  */
 #ifndef STRATUS_CLOCK_H
@@ -26,8 +32,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <glib.h>
 
-typedef struct Machine Machine;
+typedef struct MachineClock MachineClock;
 typedef struct MachineTimer MachineTimer;
 typedef void MachineTimerFn(void *opaque);
 
@@ -35,15 +42,21 @@ typedef void MachineTimerFn(void *opaque);
 #define CLOCK_NS_PER_MS 1000000LL
 #define CLOCK_NS_PER_SEC 1000000000LL
 
+/*
+ * *slot, after creating it on ctx if it is NULL. The clock stores slot and
+ * sets *slot to NULL when ctx destroys it, so slot must outlive ctx.
+ */
+MachineClock *machine_clock_get(MachineClock **slot, GMainContext *ctx);
+
 /* Nanoseconds on the machine clock (see above). Any thread, lock held. */
-int64_t machine_clock_ns(Machine *m);
+int64_t machine_clock_ns(const MachineClock *clk);
 /* Same in microseconds (the unit GLib and the QMP clock hook use). */
-int64_t machine_clock_us(Machine *m);
+int64_t machine_clock_us(const MachineClock *clk);
 /* True when the clock is the qtest-driven virtual clock. */
-bool machine_clock_is_virtual(Machine *m);
+bool machine_clock_is_virtual(const MachineClock *clk);
 
 /* A disarmed timer. cb runs on the main thread with the machine lock held. */
-MachineTimer *machine_timer_new(Machine *m, MachineTimerFn *cb, void *opaque);
+MachineTimer *machine_timer_new(MachineClock *clk, MachineTimerFn *cb, void *opaque);
 /* Disarms and frees; NULL is a no-op. */
 void machine_timer_free(MachineTimer *t);
 /* Arms (or re-arms) for an absolute machine-clock time in ns (past = asap). */
@@ -57,14 +70,14 @@ int64_t machine_timer_expire(const MachineTimer *t);
 
 /* ---- For the qtest accelerator ---- */
 
-/* Switches the machine to the virtual clock (at 0). Call before timers exist. */
-void machine_clock_use_virtual(Machine *m);
+/* Switches the clock to virtual time (at 0). Call before timers exist. */
+void machine_clock_use_virtual(MachineClock *clk);
 /* Earliest pending deadline (absolute ns), -1 if no timer is armed. */
-int64_t machine_clock_next_deadline(Machine *m);
+int64_t machine_clock_next_deadline(const MachineClock *clk);
 /*
  * Virtual clock only: moves time forward to `target` (never backwards),
  * firing every timer that expires on the way, in order. Returns the new time.
  */
-int64_t machine_clock_advance_to(Machine *m, int64_t target);
+int64_t machine_clock_advance_to(MachineClock *clk, int64_t target);
 
 #endif

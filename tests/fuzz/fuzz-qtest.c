@@ -22,7 +22,6 @@
 #include "accel/accel.h"
 #include "chardev/chardev.h"
 #include "machine.h"
-#include "qmp/qmp.h"
 #include "util/clock.h"
 
 #define RAM_SIZE   (4ULL << 20)   /* a whole-RAM read reply stays cheap */
@@ -107,11 +106,6 @@ Chardev *chardev_new(const ChardevConfig *cfg, GMainContext *ctx, GError **err)
 void chardev_free(Chardev *chr)
 {
     abort();                    /* a borrowed chardev is never freed by qtest */
-}
-
-void qmp_server_set_clock(QmpServer *s, QmpClockFn monotonic, QmpClockFn wall,
-                          void *opaque)
-{
 }
 
 /* ---- the dummy device ---------------------------------------------------- */
@@ -220,7 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     dev.m = &m;
-    dev.timer = machine_timer_new(&m, dummy_timer, &dev);
+    dev.timer = machine_timer_new(machine_clock_get(&m.clock, m.ctx), dummy_timer, &dev);
     if (!iobus_add(&m.pio, DUMMY_PIO, 16, &dummy_ops, &dev, "dummy", &err) ||
         !iobus_add(&m.mmio, DUMMY_MMIO, DUMMY_SIZE, &dummy_ops, &dev, "dummy", &err) ||
         /* right after RAM: bulk accesses that straddle RAM and MMIO */

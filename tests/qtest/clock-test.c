@@ -4,11 +4,12 @@
  * machine's main context; callbacks may re-arm and free timers.
  */
 #include <glib.h>
-#include "machine.h"
 #include "util/clock.h"
 
+/* What a machine gives the clock: its context and the slot for the clock. */
 typedef struct {
-    Machine *m;
+    GMainContext *ctx;
+    MachineClock *clock;
     GString *trace;
 } Env;
 
@@ -27,7 +28,7 @@ static void tick(void *opaque)
     Tick *k = opaque;
 
     k->count++;
-    k->seen_ns = machine_clock_ns(k->env->m);
+    k->seen_ns = machine_clock_ns(k->env->clock);
     g_string_append_printf(k->env->trace, "%s@%" G_GINT64_FORMAT " ", k->name, k->seen_ns);
     if (k->free_self) {
         machine_timer_free(k->t);
@@ -37,113 +38,121 @@ static void tick(void *opaque)
     }
 }
 
-static Machine *machine_stub(void)
+static void env_init(Env *env)
 {
-    Machine *m = g_new0(Machine, 1);
-
-    m->ctx = g_main_context_new();
-    return m;
+    env->ctx = g_main_context_new();
+    env->clock = NULL;
+    env->trace = g_string_new(NULL);
 }
 
-static void machine_stub_free(Machine *m)
+static MachineClock *env_clock(Env *env)
 {
-    g_main_context_unref(m->ctx);   /* also frees the clock state */
-    g_assert_null(m->clock);
-    g_free(m);
+    return machine_clock_get(&env->clock, env->ctx);
+}
+
+static void env_free(Env *env)
+{
+    g_main_context_unref(env->ctx);   /* also frees the clock state */
+    g_assert_null(env->clock);
 }
 
 static void test_virtual_order(void)
 {
-    Env env = { machine_stub(), g_string_new(NULL) };
+    Env env;
     Tick a = { &env, "a" }, b = { &env, "b" }, c = { &env, "c" }, d = { &env, "d" };
 
-    machine_clock_use_virtual(env.m);
-    g_assert_true(machine_clock_is_virtual(env.m));
-    g_assert_cmpint(machine_clock_ns(env.m), ==, 0);
-    g_assert_cmpint(machine_clock_next_deadline(env.m), ==, -1);
+    env_init(&env);
 
-    a.t = machine_timer_new(env.m, tick, &a);
-    b.t = machine_timer_new(env.m, tick, &b);
-    c.t = machine_timer_new(env.m, tick, &c);
-    d.t = machine_timer_new(env.m, tick, &d);
+    machine_clock_use_virtual(env_clock(&env));
+    g_assert_true(machine_clock_is_virtual(env.clock));
+    g_assert_cmpint(machine_clock_ns(env.clock), ==, 0);
+    g_assert_cmpint(machine_clock_next_deadline(env.clock), ==, -1);
+
+    a.t = machine_timer_new(env_clock(&env), tick, &a);
+    b.t = machine_timer_new(env_clock(&env), tick, &b);
+    c.t = machine_timer_new(env_clock(&env), tick, &c);
+    d.t = machine_timer_new(env_clock(&env), tick, &d);
     machine_timer_mod(a.t, 300);
     machine_timer_mod(b.t, 100);
     machine_timer_mod_in(c.t, 200);
     machine_timer_mod(d.t, 200);            /* same deadline as c, armed later */
     c.rearm_ns = 1000;
-    g_assert_cmpint(machine_clock_next_deadline(env.m), ==, 100);
+    g_assert_cmpint(machine_clock_next_deadline(env.clock), ==, 100);
     g_assert_true(machine_timer_pending(b.t));
     g_assert_cmpint(machine_timer_expire(a.t), ==, 300);
 
     /* Nothing fires by itself, even if the main context runs. */
     g_usleep(2000);
-    while (g_main_context_iteration(env.m->ctx, FALSE)) {
+    while (g_main_context_iteration(env.ctx, FALSE)) {
     }
     g_assert_cmpstr(env.trace->str, ==, "");
 
-    g_assert_cmpint(machine_clock_advance_to(env.m, 250), ==, 250);
+    g_assert_cmpint(machine_clock_advance_to(env.clock, 250), ==, 250);
     g_assert_cmpstr(env.trace->str, ==, "b@100 c@200 d@200 ");
     g_assert_false(machine_timer_pending(b.t));
     g_assert_cmpint(machine_timer_expire(b.t), ==, -1);
-    g_assert_cmpint(machine_clock_next_deadline(env.m), ==, 300);
+    g_assert_cmpint(machine_clock_next_deadline(env.clock), ==, 300);
 
     g_string_truncate(env.trace, 0);
     machine_timer_del(a.t);
-    g_assert_cmpint(machine_clock_advance_to(env.m, 3000), ==, 3000);
+    g_assert_cmpint(machine_clock_advance_to(env.clock, 3000), ==, 3000);
     g_assert_cmpstr(env.trace->str, ==, "c@1200 c@2200 ");
     /* Never backwards. */
-    g_assert_cmpint(machine_clock_advance_to(env.m, 10), ==, 3000);
+    g_assert_cmpint(machine_clock_advance_to(env.clock, 10), ==, 3000);
 
     /* A past deadline fires on the next advance, at the current time. */
     g_string_truncate(env.trace, 0);
     machine_timer_del(c.t);
     machine_timer_mod(b.t, 5);
-    g_assert_cmpint(machine_clock_advance_to(env.m, 3000), ==, 3000);
+    g_assert_cmpint(machine_clock_advance_to(env.clock, 3000), ==, 3000);
     g_assert_cmpstr(env.trace->str, ==, "b@3000 ");
 
     /* A callback may free its own timer. */
     d.free_self = true;
     machine_timer_mod(d.t, 4000);
-    machine_clock_advance_to(env.m, 5000);
+    machine_clock_advance_to(env.clock, 5000);
     g_assert_null(d.t);
 
     machine_timer_free(a.t);
     machine_timer_free(b.t);
     /* c is left allocated on purpose: freed after the clock goes away. */
-    machine_stub_free(env.m);
+    env_free(&env);
     machine_timer_free(c.t);       /* detached: still safe */
     g_string_free(env.trace, TRUE);
 }
 
 static void test_realtime(void)
 {
-    Env env = { machine_stub(), g_string_new(NULL) };
+    Env env;
     Tick a = { &env, "a" }, b = { &env, "b" };
-    int64_t t0 = machine_clock_ns(env.m);
+    int64_t t0;
     gint64 deadline;
 
-    g_assert_false(machine_clock_is_virtual(env.m));
+    env_init(&env);
+    t0 = machine_clock_ns(env.clock);
+
+    g_assert_false(machine_clock_is_virtual(env.clock));
     g_assert_cmpint(t0, >, 0);
-    a.t = machine_timer_new(env.m, tick, &a);
-    b.t = machine_timer_new(env.m, tick, &b);
+    a.t = machine_timer_new(env_clock(&env), tick, &a);
+    b.t = machine_timer_new(env_clock(&env), tick, &b);
     machine_timer_mod_in(a.t, 20 * CLOCK_NS_PER_MS);
     machine_timer_mod_in(b.t, 5 * CLOCK_NS_PER_MS);
     b.rearm_ns = 5 * CLOCK_NS_PER_MS;
 
     deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
     while (a.count == 0 && g_get_monotonic_time() < deadline) {
-        g_main_context_iteration(env.m->ctx, TRUE);
+        g_main_context_iteration(env.ctx, TRUE);
     }
     g_assert_cmpint(a.count, ==, 1);
     g_assert_cmpint(a.seen_ns - t0, >=, 20 * CLOCK_NS_PER_MS);
     g_assert_cmpint(b.count, >=, 2);
     g_assert_true(g_str_has_prefix(env.trace->str, "b@"));
     machine_timer_del(b.t);
-    g_assert_cmpint(machine_clock_next_deadline(env.m), ==, -1);
+    g_assert_cmpint(machine_clock_next_deadline(env.clock), ==, -1);
 
     machine_timer_free(a.t);
     machine_timer_free(b.t);
-    machine_stub_free(env.m);
+    env_free(&env);
     g_string_free(env.trace, TRUE);
 }
 
