@@ -9,9 +9,8 @@
 #include "accel/accel.h"
 #include "chardev/chardev.h"
 #include "cpus.h"
-#include "hw/char/serial.h"
-#include "hw/misc/pm.h"
-#include "hw/x86/microvm.h"
+#include "block/block.h"
+#include "hw/device.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
 #include "util/log.h"
@@ -132,9 +131,44 @@ bool machine_pause(Machine *m, GError **err)
     return true;
 }
 
+/* Main loop: a guest panic stops the machine where the guest left it. */
+static gboolean handle_panic(gpointer opaque)
+{
+    Machine *m = opaque;
+
+    if (m->runstate == RUN_STATE_RUNNING) {
+        cpus_pause_all(m);
+        machine_set_runstate(m, RUN_STATE_GUEST_PANICKED);
+        machine_emit_event(m, "STOP", NULL);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+void machine_request_panic(Machine *m)
+{
+    GSource *src = g_idle_source_new();
+
+    g_source_set_priority(src, G_PRIORITY_HIGH);
+    g_source_set_callback(src, handle_panic, m, NULL);
+    g_source_attach(src, m->ctx);
+    g_source_unref(src);
+}
+
+void machine_boot_time_signal(Machine *m, uint8_t value)
+{
+    if (value == 1 && !m->logged_boot_start) {
+        log_info("Kernel starts to boot!");
+        m->logged_boot_start = true;
+    } else if (value == 2 && !m->logged_boot_done) {
+        log_info("Kernel boot complete!");
+        m->logged_boot_done = true;
+    }
+}
+
 bool machine_resume(Machine *m, GError **err)
 {
-    if (m->runstate != RUN_STATE_PAUSED && m->runstate != RUN_STATE_PRELAUNCH) {
+    if (m->runstate != RUN_STATE_PAUSED && m->runstate != RUN_STATE_PRELAUNCH &&
+        m->runstate != RUN_STATE_GUEST_PANICKED) {
         set_error(err, "VM is already running (status: %s)", runstate_name(m->runstate));
         return false;
     }
@@ -144,25 +178,43 @@ bool machine_resume(Machine *m, GError **err)
     return true;
 }
 
-void machine_add_reset_handler(Machine *m, void (*reset)(void *), void *opaque)
+static GSList *notifier_add(GSList *list, void (*fn)(void *), void *opaque)
 {
-    MachineResetHandler *h = g_new0(MachineResetHandler, 1);
+    MachineNotifier *h = g_new0(MachineNotifier, 1);
 
-    h->reset = reset;
+    h->fn = fn;
     h->opaque = opaque;
-    m->reset_handlers = g_slist_append(m->reset_handlers, h);
+    return g_slist_append(list, h);
 }
 
-void machine_remove_reset_handler(Machine *m, void (*reset)(void *), void *opaque)
+static GSList *notifier_remove(GSList *list, void (*fn)(void *), void *opaque)
 {
-    for (GSList *l = m->reset_handlers; l; l = l->next) {
-        MachineResetHandler *h = l->data;
-        if (h->reset == reset && h->opaque == opaque) {
-            m->reset_handlers = g_slist_delete_link(m->reset_handlers, l);
+    for (GSList *l = list; l; l = l->next) {
+        MachineNotifier *h = l->data;
+        if (h->fn == fn && h->opaque == opaque) {
             g_free(h);
-            return;
+            return g_slist_delete_link(list, l);
         }
     }
+    return list;
+}
+
+static void notifiers_call(GSList *list)
+{
+    for (GSList *l = list; l; l = l->next) {
+        MachineNotifier *h = l->data;
+        h->fn(h->opaque);
+    }
+}
+
+void machine_add_powerdown_notifier(Machine *m, void (*fn)(void *), void *opaque)
+{
+    m->powerdown_notifiers = notifier_add(m->powerdown_notifiers, fn, opaque);
+}
+
+void machine_remove_powerdown_notifier(Machine *m, void (*fn)(void *), void *opaque)
+{
+    m->powerdown_notifiers = notifier_remove(m->powerdown_notifiers, fn, opaque);
 }
 
 void machine_system_reset(Machine *m)
@@ -172,9 +224,10 @@ void machine_system_reset(Machine *m)
     if (was_running) {
         cpus_pause_all(m);
     }
-    for (GSList *l = m->reset_handlers; l; l = l->next) {
-        MachineResetHandler *h = l->data;
-        h->reset(h->opaque);
+    m->logged_boot_start = m->logged_boot_done = false;
+    machine_reset_devices(m);
+    if (m->machine_class->reset) {
+        m->machine_class->reset(m);
     }
     if (was_running) {
         cpus_resume_all(m);
@@ -190,9 +243,7 @@ void machine_system_reset(Machine *m)
 
 void machine_powerdown(Machine *m)
 {
-    if (m->pm) {
-        pm_press_power_button(m->pm);
-    }
+    notifiers_call(m->powerdown_notifiers);
     machine_emit_event(m, "POWERDOWN", NULL);
 }
 
@@ -319,6 +370,36 @@ static bool create_chardevs(Machine *m, GError **err)
     return true;
 }
 
+bool machine_open_drives(Machine *m, GError **err)
+{
+    GPtrArray *drives = m->cfg->drives;
+
+    for (guint i = 0; drives && i < drives->len; i++) {
+        const OptList *l = g_ptr_array_index(drives, i);
+        BlockOptions o;
+        if (g_strcmp0(optlist_get(l, "if"), "pflash") == 0) {
+            continue;
+        }
+        if (!block_options_from_drive(l, &o, err)) {
+            return false;
+        }
+        if (block_registry_find(m->block_nodes, o.node_name)) {
+            set_error(err, "Drive %s has been added", o.node_name);
+            return false;
+        }
+        BlockBackend *bb = block_open(&o, m->ctx, err);
+        if (!bb) {
+            return false;
+        }
+        bool ok = block_registry_add(m->block_nodes, bb, err);
+        block_unref(bb);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* accel_select()'s init: on failure nothing of this accelerator remains. */
 static bool init_accel(const AccelOps *ops, void *opaque, GError **err)
 {
@@ -381,17 +462,26 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
                                         (GDestroyNotify)chardev_free);
     iobus_init(&m->mmio, "mmio");
     iobus_init(&m->pio, "pio");
+    m->devices = g_ptr_array_new();
+    m->block_nodes = block_registry_new();
+    m->released_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     m->runstate = RUN_STATE_PRELAUNCH;
     machine_lock(m);
+    m->machine_class = machine_class_find(cfg->machine_type);
+    if (!m->machine_class) {
+        set_error(err, "unsupported machine type '%s' (use -machine help to list them)",
+                  cfg->machine_type);
+        goto fail;
+    }
 
-    if (!select_accel(m, err) || !create_chardevs(m, err) || !microvm_init(m, err)) {
+    if (!select_accel(m, err) || !create_chardevs(m, err) ||
+        !m->machine_class->init(m, err)) {
         goto fail;
     }
     m->qmp = qmp_server_new(m, err);
     if (!m->qmp) {
         goto fail;
     }
-    /* Block/device commands need the microvm back ends (src/hw/x86/microvm.h). */
     qmp_register_block_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
@@ -486,7 +576,12 @@ void machine_free(Machine *m)
     }
     cpus_stop_and_join(m);
     cpus_destroy(m);
-    microvm_destroy(m);
+    machine_destroy_devices(m);
+    if (m->machine_class && m->machine_class->destroy) {
+        m->machine_class->destroy(m);
+    }
+    block_registry_free(m->block_nodes);
+    g_hash_table_destroy(m->released_nodes);
     g_hash_table_destroy(m->chardevs);
     if (m->accel_ops && m->accel_ops->destroy) {
         m->accel_ops->destroy(m);
@@ -494,7 +589,8 @@ void machine_free(Machine *m)
     guest_ram_destroy(&m->ram);
     iobus_destroy(&m->mmio);
     iobus_destroy(&m->pio);
-    g_slist_free_full(m->reset_handlers, g_free);
+    g_slist_free_full(m->powerdown_notifiers, g_free);
+    g_ptr_array_free(m->devices, TRUE);
     remove_cleanup_paths(m);
     g_ptr_array_free(m->vcpus, TRUE);
     machine_unlock(m);

@@ -24,13 +24,14 @@
 #include "config.h"
 #include "memory.h"
 
+typedef struct BlockRegistry BlockRegistry;
+
 typedef struct Machine Machine;
 typedef struct Vcpu Vcpu;
 typedef struct AccelOps AccelOps;
 typedef struct Chardev Chardev;
 typedef struct QmpServer QmpServer;
-typedef struct SerialState SerialState;
-typedef struct PmState PmState;
+typedef struct MachineClass MachineClass;
 typedef struct MachineClock MachineClock;
 
 /* QEMU's RunState names (query-status "status"). */
@@ -99,21 +100,39 @@ struct Machine {
     int exit_status;
 
     GHashTable *chardevs;        /* id -> Chardev* */
-    SerialState *serial;
-    PmState *pm;
     QmpServer *qmp;
 
-    GSList *reset_handlers;      /* MachineResetHandler*, called on system reset */
+    const MachineClass *machine_class;   /* hw/device.h */
+    GPtrArray *devices;          /* Device*, creation order (hw/device.h) */
+    unsigned n_peripheral_anon;  /* next /machine/peripheral-anon/device[N] */
+    unsigned n_unattached;       /* next board device after the CPUs in /machine/unattached */
+    GSList *powerdown_notifiers; /* MachineNotifier*: system_powerdown reaches the guest */
+    /* Boot-time markers (PIO 0x3FF) are logged once per reset each. */
+    bool logged_boot_start, logged_boot_done;
+
     GSList *cleanup_paths;       /* char* removed at exit (sockets, pidfile) */
-    void *board;                 /* the machine type's private state */
-    void *virtio;                /* the board's virtio-mmio devices and block nodes */
+    void *board;                 /* the machine class's private state */
+    BlockRegistry *block_nodes;  /* -drive / blockdev-add nodes by name */
+    /*
+     * Node names device_del released (StratoVirt unregisters the drive with
+     * the device): a following blockdev-del of the name (QEMU/libvirt's
+     * unplug sequence) succeeds once instead of "Failed to find node".
+     */
+    GHashTable *released_nodes;
     MachineClock *clock;         /* util/clock.h: machine clock + timers (lazy) */
 };
 
-typedef struct MachineResetHandler {
-    void (*reset)(void *opaque);
+/* A callback registered with the machine (powerdown notifiers). */
+typedef struct MachineNotifier {
+    void (*fn)(void *opaque);
     void *opaque;
-} MachineResetHandler;
+} MachineNotifier;
+
+/*
+ * Opens every -drive (except if=pflash, which boards read themselves) into
+ * m->block_nodes. Machine classes call it from init.
+ */
+bool machine_open_drives(Machine *m, GError **err);
 
 /* Builds everything the config describes; nothing runs yet. */
 Machine *machine_new(StratusConfig *cfg, GError **err);
@@ -133,9 +152,21 @@ void machine_system_reset(Machine *m);
 void machine_powerdown(Machine *m);
 void machine_set_runstate(Machine *m, RunState s);
 
-void machine_add_reset_handler(Machine *m, void (*reset)(void *), void *opaque);
-void machine_remove_reset_handler(Machine *m, void (*reset)(void *), void *opaque);
 void machine_add_cleanup_path(Machine *m, const char *path);
+/* system_powerdown: devices that signal it to the guest (the PM block). */
+void machine_add_powerdown_notifier(Machine *m, void (*fn)(void *), void *opaque);
+void machine_remove_powerdown_notifier(Machine *m, void (*fn)(void *), void *opaque);
+/*
+ * A guest panic (pvpanic): from any thread with the lock held; the main loop
+ * pauses the vCPUs, sets runstate guest-panicked and emits STOP. `cont`
+ * resumes from guest-panicked.
+ */
+void machine_request_panic(Machine *m);
+/*
+ * StratoVirt's boot_time markers written to PIO 0x3FF: 1 -> "Kernel starts
+ * to boot!", 2 -> "Kernel boot complete!", each logged once until reset.
+ */
+void machine_boot_time_signal(Machine *m, uint8_t value);
 
 /* Emits a QMP event (takes ownership of data; NULL = {}). Any thread, lock held. */
 void machine_emit_event(Machine *m, const char *name, JsonNode *data);

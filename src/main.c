@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "machine.h"
+#include "hw/device-help.h"
 #include "util/log.h"
 
 /*
@@ -139,6 +140,39 @@ static int fail(GError *err, const char *pidfile, int *ready_fd)
     return 1;
 }
 
+/*
+ * `-device help` and `-device DRIVER,help` answer before the rest of the
+ * command line is checked, as in QEMU, so they work without -qmp or a
+ * kernel. Returns true (and the exit status) when one was asked for.
+ */
+static bool device_help(int argc, char **argv, int *status)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *val = NULL;
+        g_autofree char *text = NULL;
+        GError *err = NULL;
+
+        if ((!strcmp(argv[i], "-device") || !strcmp(argv[i], "--device")) && i + 1 < argc) {
+            val = argv[++i];
+        } else if (g_str_has_prefix(argv[i], "--device=")) {
+            val = argv[i] + strlen("--device=");
+        }
+        if (!val || !device_help_for_option(val, &text, &err)) {
+            continue;
+        }
+        if (!text) {
+            report_error("-device: %s", err->message);
+            g_error_free(err);
+            *status = 1;
+            return true;
+        }
+        fputs(text, stdout);
+        *status = 0;
+        return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     GError *err = NULL;
@@ -149,6 +183,9 @@ int main(int argc, char **argv)
     int status;
 
     signal(SIGPIPE, SIG_IGN);
+    if (device_help(argc, argv, &status)) {
+        return status;
+    }
     cfg = config_parse(argc, argv, &err);
     if (!cfg) {
         return fail(err, NULL, &ready_fd);

@@ -17,8 +17,6 @@
 
 G_DEFINE_QUARK(stratus-vmstate-error-quark, vmstate_error)
 
-#define HEADER_FIXED 9   /* name_len, version, payload_len */
-
 /* ---- memory side: members of the device struct ---- */
 
 static unsigned wire_width(VMStateType t)

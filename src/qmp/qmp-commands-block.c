@@ -1,15 +1,15 @@
 /*
- * Block and device QMP commands on microvm (docs/qmp.md "Block devices",
- * docs/block.md "QMP hot-replace"): blockdev-add, blockdev-del, device_add,
- * device_del, query-block, query-named-block-nodes.
+ * Block and device QMP commands (docs/qmp.md "Block devices", docs/block.md
+ * "QMP hot-replace", docs/devices.md): blockdev-add, blockdev-del,
+ * device_add, device_del, query-block, query-named-block-nodes.
  *
- * The argument schemas list exactly the members StratoVirt's argument structs
- * accept (they are deny_unknown_fields, nested ones too), so an unknown key
- * gets QEMU's "Parameter 'x' is unexpected" / "Parameter 'file.x' is
- * unexpected". Every command except the two queries needs its required
- * members, so a request without "arguments" gets "Parameter 'x' is missing".
- * The real work is done by the microvm back ends (src/hw/x86/microvm.h),
- * whose error texts are StratoVirt's.
+ * The blockdev argument schemas list exactly the members StratoVirt's
+ * argument structs accept (they are deny_unknown_fields, nested ones too), so
+ * an unknown key gets QEMU's "Parameter 'x' is unexpected". device_add is
+ * open as QEMU's is: members beyond id/driver/bus/addr/lun are device
+ * properties, checked by the device registry (hw/device.h). Nodes live in
+ * the machine's block registry; devices are placed by the machine class,
+ * whose error texts on microvm are StratoVirt's.
  *
  * Handlers run on the main loop with the machine lock held; ctx->opaque is
  * the Machine.
@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "machine.h"
-#include "hw/x86/microvm.h"
+#include "block/block.h"
+#include "hw/device.h"
+#include "hw/virtio/virtio-blk.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -88,45 +90,20 @@ static const QmpMember node_name_m[] = {
 };
 static const QmpType node_name_args = QMP_OBJECT_TYPE(node_name_m);
 
-/* StratoVirt's DeviceAddArgument (every member it accepts). */
+/*
+ * device_add: QEMU's members plus StratoVirt's "lun" (slot lun+1); the rest
+ * are device properties (an open object, as QEMU's 'gen': false command).
+ */
 static const QmpMember device_add_m[] = {
     { "id", &qmp_type_str },
     { "driver", &qmp_type_str },
+    { "bus", &qmp_type_str, .optional = true },
     { "addr", &qmp_type_str, .optional = true },
     { "lun", &qmp_type_int, .optional = true },
-    { "drive", &qmp_type_str, .optional = true },
-    { "romfile", &qmp_type_str, .optional = true },
-    { "share-rw", &qmp_type_str, .optional = true },
-    { "bus", &qmp_type_str, .optional = true },
-    { "mac", &qmp_type_str, .optional = true },
-    { "netdev", &qmp_type_str, .optional = true },
-    { "chardev", &qmp_type_str, .optional = true },
-    { "disable-modern", &qmp_type_str, .optional = true },
-    { "mq", &qmp_type_str, .optional = true },
-    { "vectors", &qmp_type_str, .optional = true },
-    { "serial", &qmp_type_str, .optional = true },
-    { "iothread", &qmp_type_str, .optional = true },
-    { "multifunction", &qmp_type_bool, .optional = true },
-    { "host", &qmp_type_str, .optional = true },
-    { "num-queues", &qmp_type_int, .optional = true },
-    { "boot_index", &qmp_type_int, .optional = true },
-    { "sysfsdev", &qmp_type_str, .optional = true },
-    { "queue-size", &qmp_type_int, .optional = true },
-    { "port", &qmp_type_str, .optional = true },
-    { "backend", &qmp_type_str, .optional = true },
-    { "path", &qmp_type_str, .optional = true },
-    { "cameradev", &qmp_type_str, .optional = true },
-    { "hostbus", &qmp_type_str, .optional = true },
-    { "hostaddr", &qmp_type_str, .optional = true },
-    { "hostport", &qmp_type_str, .optional = true },
-    { "vendorid", &qmp_type_str, .optional = true },
-    { "productid", &qmp_type_str, .optional = true },
-    { "isobufs", &qmp_type_str, .optional = true },
-    { "isobsize", &qmp_type_str, .optional = true },
-    { "cpu-id", &qmp_type_int, .optional = true },
     { NULL }
 };
-static const QmpType device_add_args = QMP_OBJECT_TYPE(device_add_m);
+static const QmpType device_add_args = { .kind = QMP_KIND_OBJECT, .members = device_add_m,
+                                         .open = true };
 
 static const QmpMember device_del_m[] = {
     { "id", &qmp_type_str },
@@ -232,6 +209,28 @@ static BlockAioMode aio_from_qmp(const char *v)
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                 */
 
+/* Errors: "Drive <n> has been added", open and lock errors of the block layer. */
+static bool blockdev_add(Machine *m, const BlockOptions *o, GError **err)
+{
+    BlockBackend *bb;
+    bool ok;
+
+    if (block_registry_find(m->block_nodes, o->node_name)) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Drive %s has been added", o->node_name);
+        return false;
+    }
+    bb = block_open(o, m->ctx, err);
+    if (!bb) {
+        return false;
+    }
+    ok = block_registry_add(m->block_nodes, bb, err);
+    block_unref(bb);
+    if (ok) {
+        g_hash_table_remove(m->released_nodes, o->node_name);
+    }
+    return ok;
+}
+
 static bool qmp_blockdev_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                              GError **err)
 {
@@ -265,26 +264,57 @@ static bool qmp_blockdev_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **re
     if (json_object_has_member(args, "backing")) {
         log_warn("blockdev-add '%s': 'backing' is ignored for raw images", o.node_name);
     }
-    return microvm_blockdev_add(m, &o, err);
+    return blockdev_add(m, &o, err);
 }
 
 static bool qmp_blockdev_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                              GError **err)
 {
+    Machine *m = ctx->opaque;
+    const char *name = json_object_get_string_member(args, "node-name");
+    BlockBackend *bb = block_registry_find(m->block_nodes, name);
+
     (void)ret;
-    return microvm_blockdev_del(ctx->opaque, json_object_get_string_member(args, "node-name"),
-                                err);
+    if (!bb) {
+        if (g_hash_table_remove(m->released_nodes, name)) {
+            return true;   /* already released by device_del */
+        }
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+                      "Failed to find node with node-name='%s'", name);
+        return false;
+    }
+    if (block_owner(bb)) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Node %s is in use", name);
+        return false;
+    }
+    block_registry_remove(m->block_nodes, name);
+    return true;
+}
+
+/* Device properties are every member but the ones device_add itself takes. */
+static bool is_device_add_member(const char *name)
+{
+    for (const QmpMember *mb = device_add_m; mb->name; mb++) {
+        if (!strcmp(mb->name, name)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool qmp_device_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                            GError **err)
 {
-    MicrovmDeviceAddArgs a = {
+    g_autoptr(GArray) props = g_array_new(FALSE, TRUE, sizeof(DevicePropValue));
+    g_autoptr(GList) members = json_object_get_members(args);
+    g_autofree char *lun_addr = NULL;
+    DeviceCreateArgs a = {
         .id = json_object_get_string_member(args, "id"),
         .driver = json_object_get_string_member(args, "driver"),
+        .bus = opt_str(args, "bus"),
         .addr = opt_str(args, "addr"),
-        .drive = opt_str(args, "drive"),
-        .serial = opt_str(args, "serial"),
+        .user = true,
+        .hotplug = true,
     };
 
     (void)ret;
@@ -295,38 +325,124 @@ static bool qmp_device_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                           "Parameter 'lun' expects a non-negative integer");
             return false;
         }
-        a.has_lun = true;
-        a.lun = (uint64_t)lun;
+        if (!a.addr) {
+            a.addr = lun_addr = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", lun + 1);
+        }
     }
-    if (!*a.id) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Device id is empty");
+    for (GList *l = members; l; l = l->next) {
+        if (!is_device_add_member(l->data)) {
+            DevicePropValue v = { .name = l->data,
+                                  .json = json_object_get_member(args, l->data) };
+            g_array_append_val(props, v);
+        }
+    }
+    a.props = (const DevicePropValue *)(void *)props->data;
+    a.n_props = props->len;
+    return device_create(ctx->opaque, &a, err) != NULL;
+}
+
+/* StratoVirt: device_del of an unattached node's name removes the node. */
+static bool delete_unattached_node(Machine *m, const char *id)
+{
+    BlockBackend *bb = block_registry_find(m->block_nodes, id);
+    JsonObject *o;
+
+    if (!bb || block_owner(bb)) {
         return false;
     }
-    return microvm_device_add(ctx->opaque, &a, err);
+    block_registry_remove(m->block_nodes, id);
+    g_hash_table_add(m->released_nodes, g_strdup(id));
+    o = json_object_new();
+    json_object_set_string_member(o, "device", id);
+    json_object_set_string_member(o, "path", id);
+    machine_emit_event(m, "DEVICE_DELETED", qmp_node_object(o));
+    return true;
 }
 
 static bool qmp_device_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                            GError **err)
 {
+    Machine *m = ctx->opaque;
+    const char *id = json_object_get_string_member(args, "id");
+    Device *d = machine_find_device_path(m, id);
+    bool pending = false;
+
     (void)ret;
-    return microvm_device_del(ctx->opaque, json_object_get_string_member(args, "id"), err);
+    if (!d || !d->user_created) {
+        if (!d && delete_unattached_node(m, id)) {
+            return true;
+        }
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Device %s not found", id);
+        return false;
+    }
+    if (!d->klass->hotpluggable || !m->machine_class->unplug_request) {
+        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+                      "Device '%s' does not support hotplugging", id);
+        return false;
+    }
+    return m->machine_class->unplug_request(m, d, &pending, err);
 }
 
+static JsonNode *block_info_node(const char *device, const char *qdev, BlockBackend *bb)
+{
+    JsonObject *o = json_object_new();
+
+    json_object_set_string_member(o, "device", device);
+    if (qdev) {
+        json_object_set_string_member(o, "qdev", qdev);
+    }
+    json_object_set_string_member(o, "type", "unknown");
+    json_object_set_boolean_member(o, "removable", false);
+    json_object_set_boolean_member(o, "locked", false);
+    if (bb) {
+        json_object_set_member(o, "inserted", block_query_device_info(bb));
+        json_object_set_string_member(o, "io-status", "ok");
+    }
+    return qmp_node_object(o);
+}
+
+/* [BlockInfo]: the disks attached to devices, then the unattached nodes. */
 static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                             GError **err)
 {
+    Machine *m = ctx->opaque;
+    GPtrArray *devs = machine_devices(m);
+    GPtrArray *nodes = block_registry_list(m->block_nodes);
+    JsonArray *arr = json_array_new();
+
     (void)args;
     (void)err;
-    *ret = microvm_query_block(ctx->opaque);
+    for (guint i = 0; i < devs->len; i++) {
+        Device *d = g_ptr_array_index(devs, i);
+        BlockBackend *bb = virtio_blk_device_backend(d);
+        if (bb) {
+            const char *node = block_node_name(bb);
+            json_array_add_element(arr, block_info_node(node, d->id ? d->id : node, bb));
+        }
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockBackend *bb = g_ptr_array_index(nodes, i);
+        if (!block_owner(bb)) {
+            json_array_add_element(arr, block_info_node(block_node_name(bb), NULL, bb));
+        }
+    }
+    *ret = qmp_node_array(arr);
     return true;
 }
 
 static bool qmp_query_named_block_nodes(QmpCommandCtx *ctx, JsonObject *args,
                                         JsonNode **ret, GError **err)
 {
+    Machine *m = ctx->opaque;
+    GPtrArray *nodes = block_registry_list(m->block_nodes);
+    JsonArray *arr = json_array_new();
+
     (void)args;
     (void)err;
-    *ret = microvm_query_named_block_nodes(ctx->opaque);
+    for (guint i = 0; i < nodes->len; i++) {
+        json_array_add_element(arr, block_query_device_info(g_ptr_array_index(nodes, i)));
+    }
+    *ret = qmp_node_array(arr);
     return true;
 }
 

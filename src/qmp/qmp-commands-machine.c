@@ -1,7 +1,7 @@
 /*
- * Machine-level QMP commands: lifecycle, queries, getfd/closefd, a small HMP
- * and a minimal QOM view of /machine. Handlers run on the main loop with the
- * machine lock held; ctx->opaque is the Machine.
+ * Machine-level QMP commands: lifecycle, queries, getfd/closefd and a small
+ * HMP (the QOM commands are in qmp-commands-qom.c). Handlers run on the main
+ * loop with the machine lock held; ctx->opaque is the Machine.
  *
  * Return objects are written with sorted keys (StratoVirt's serde output),
  * e.g. query-status -> {"running":true,"singlestep":false,"status":"running"}.
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "hw/device.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -73,6 +74,7 @@ static const QmpMember machine_info_m[] = {
     { "deprecated", &qmp_type_bool },
     { "hotpluggable-cpus", &qmp_type_bool },
     { "numa-mem-supported", &qmp_type_bool },
+    { "is-default", &qmp_type_bool, .optional = true },
     { NULL }
 };
 static const QmpType machine_info = QMP_OBJECT_TYPE(machine_info_m);
@@ -145,55 +147,12 @@ static const QmpMember hmp_args_m[] = {
 };
 static const QmpType hmp_args = QMP_OBJECT_TYPE(hmp_args_m);
 
-static const QmpMember qom_list_types_args_m[] = {
-    { "implements", &qmp_type_str, .optional = true },
-    { "abstract", &qmp_type_bool, .optional = true },
-    { NULL }
-};
-static const QmpType qom_list_types_args = QMP_OBJECT_TYPE(qom_list_types_args_m);
-static const QmpMember object_type_info_m[] = {
-    { "name", &qmp_type_str },
-    { "abstract", &qmp_type_bool, .optional = true },
-    { "parent", &qmp_type_str, .optional = true },
-    { NULL }
-};
-static const QmpType object_type_info = QMP_OBJECT_TYPE(object_type_info_m);
-static const QmpType object_type_info_list = QMP_ARRAY_TYPE(&object_type_info);
-
-/*
- * StratoVirt's qom-list / qom-get take no arguments and answer []; QEMU's
- * need path (and property). Both forms work: without path -> [].
- */
-static const QmpMember qom_list_args_m[] = {
-    { "path", &qmp_type_str, .optional = true },
-    { NULL }
-};
-static const QmpType qom_list_args = QMP_OBJECT_TYPE(qom_list_args_m);
-static const QmpMember qom_get_args_m[] = {
-    { "path", &qmp_type_str, .optional = true },
-    { "property", &qmp_type_str, .optional = true },
-    { NULL }
-};
-static const QmpType qom_get_args = QMP_OBJECT_TYPE(qom_get_args_m);
-static const QmpMember property_info_m[] = {
-    { "name", &qmp_type_str },
-    { "type", &qmp_type_str },
-    { NULL }
-};
-static const QmpType property_info = QMP_OBJECT_TYPE(property_info_m);
-static const QmpType property_info_list = QMP_ARRAY_TYPE(&property_info);
-
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 
 static Machine *M(QmpCommandCtx *ctx)
 {
     return ctx->opaque;
-}
-
-static JsonNode *empty_array(void)
-{
-    return qmp_node_array(json_array_new());
 }
 
 static unsigned nonzero(unsigned v)
@@ -238,11 +197,6 @@ static Vcpu *vcpu_at(Machine *m, unsigned i)
 static char *cpu_qom_path(unsigned i)
 {
     return g_strdup_printf("/machine/unattached/device[%u]", i);
-}
-
-static const char *machine_type(Machine *m)
-{
-    return m->cfg && m->cfg->machine_type ? m->cfg->machine_type : "microvm";
 }
 
 /* ------------------------------------------------------------------------ */
@@ -344,17 +298,21 @@ static bool qmp_query_kvm(QmpCommandCtx *ctx, JsonObject *args,
     return true;
 }
 
+/* The registered machine classes (hw/device.h), QEMU's MachineInfo shape. */
 static bool qmp_query_machines(QmpCommandCtx *ctx, JsonObject *args,
                                JsonNode **ret, GError **err)
 {
-    static const char *const names[] = { "none", "microvm", "q35" };
     JsonArray *a = json_array_new();
-    for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
+
+    for (const MachineClass *const *mc = machine_class_all(); *mc; mc++) {
         JsonObject *o = json_object_new();
-        json_object_set_int_member(o, "cpu-max", 255);
+        json_object_set_int_member(o, "cpu-max", (*mc)->max_cpus);
         json_object_set_boolean_member(o, "deprecated", FALSE);
         json_object_set_boolean_member(o, "hotpluggable-cpus", FALSE);
-        json_object_set_string_member(o, "name", names[i]);
+        json_object_set_string_member(o, "name", (*mc)->name);
+        if ((*mc)->is_default) {
+            json_object_set_boolean_member(o, "is-default", TRUE);
+        }
         json_object_set_boolean_member(o, "numa-mem-supported", FALSE);
         json_array_add_object_element(a, o);
     }
@@ -564,6 +522,8 @@ static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
     } else if (!strcmp(line, "info kvm")) {
         out = g_strdup_printf("kvm support: %s\r\n",
                               machine_kvm_enabled(m) ? "enabled" : "disabled");
+    } else if ((out = qmp_hmp_qom_command(m, line))) {
+        /* info qtree / info qdm: qmp-commands-qom.c */
     } else {
         qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Unsupported command: %s",
                       json_object_get_string_member(args, "command-line"));
@@ -574,192 +534,6 @@ static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
     *ret = qmp_node_str(out);
     g_free(out);
     return true;
-}
-
-/* ------------------------------------------------------------------------ */
-/* QOM (minimal: /, /machine and its containers, the CPUs)                  */
-
-static const struct { const char *name, *parent; } qom_types[] = {
-    { "ioh3420", "pcie-root-port-base" },
-    { "pcie-root-port", "pcie-root-port-base" },
-    { "pcie-pci-bridge", "base-pci-bridge" },
-    { "pci-bridge", "base-pci-bridge" },
-    { "virtio-blk-pci-transitional", "virtio-blk-pci-base" },
-    { "memory-backend-file", "memory-backend" },
-    { "virtio-rng-device", "virtio-device" },
-    { "rng-random", "rng-backend" },
-    { "vfio-pci", "pci-device" },
-    { "vhost-vsock-device", "virtio-device" },
-    { "iothread", "object" },
-    { "nec-usb-xhci", "base-xhci" },
-    { "usb-tablet", "usb-hid" },
-    { "usb-kbd", "usb-hid" },
-    { "usb-consumer", "usb-hid" },
-    { "usb-storage", "usb-storage-dev" },
-    { "virtio-gpu-pci", "virtio-gpu" },
-};
-
-static bool qmp_qom_list_types(QmpCommandCtx *ctx, JsonObject *args,
-                               JsonNode **ret, GError **err)
-{
-    const char *impl = json_object_has_member(args, "implements") ?
-                       json_object_get_string_member(args, "implements") : NULL;
-    JsonArray *a = json_array_new();
-    for (unsigned i = 0; i < G_N_ELEMENTS(qom_types); i++) {
-        JsonObject *o;
-        if (impl && strcmp(impl, qom_types[i].name) &&
-            strcmp(impl, qom_types[i].parent)) {
-            continue;
-        }
-        o = json_object_new();
-        json_object_set_string_member(o, "name", qom_types[i].name);
-        json_object_set_string_member(o, "parent", qom_types[i].parent);
-        json_array_add_object_element(a, o);
-    }
-    *ret = qmp_node_array(a);
-    return true;
-}
-
-typedef enum {
-    QOM_NONE, QOM_ROOT, QOM_MACHINE, QOM_CONTAINER, QOM_CPU,
-} QomKind;
-
-static QomKind qom_resolve(Machine *m, const char *path, unsigned *cpu)
-{
-    char *end;
-    unsigned long idx;
-
-    if (!strcmp(path, "/")) {
-        return QOM_ROOT;
-    }
-    if (!strcmp(path, "/machine") || !strcmp(path, "machine")) {
-        return QOM_MACHINE;
-    }
-    if (!strcmp(path, "/machine/peripheral") ||
-        !strcmp(path, "/machine/peripheral-anon") ||
-        !strcmp(path, "/machine/unattached")) {
-        return QOM_CONTAINER;
-    }
-    if (g_str_has_prefix(path, "/machine/unattached/device[")) {
-        const char *p = path + strlen("/machine/unattached/device[");
-        idx = strtoul(p, &end, 10);
-        if (end != p && !strcmp(end, "]") && vcpu_at(m, (unsigned)idx)) {
-            *cpu = (unsigned)idx;
-            return QOM_CPU;
-        }
-    }
-    return QOM_NONE;
-}
-
-static void add_prop(JsonArray *a, const char *name, const char *type)
-{
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "name", name);
-    json_object_set_string_member(o, "type", type);
-    json_array_add_object_element(a, o);
-}
-
-static char *qom_machine_type(Machine *m)
-{
-    return g_strdup_printf("%s-machine", machine_type(m));
-}
-
-static bool qmp_qom_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                         GError **err)
-{
-    Machine *m = M(ctx);
-    const char *path;
-    JsonArray *a;
-    unsigned cpu = 0;
-    char *t;
-
-    if (!json_object_has_member(args, "path")) {
-        *ret = empty_array();             /* StratoVirt's argument-less form */
-        return true;
-    }
-    path = json_object_get_string_member(args, "path");
-    a = json_array_new();
-    switch (qom_resolve(m, path, &cpu)) {
-    case QOM_ROOT:
-        add_prop(a, "type", "string");
-        add_prop(a, "machine", (t = g_strdup_printf("child<%s-machine>",
-                                                    machine_type(m))));
-        g_free(t);
-        break;
-    case QOM_MACHINE:
-        add_prop(a, "type", "string");
-        add_prop(a, "peripheral", "child<container>");
-        add_prop(a, "peripheral-anon", "child<container>");
-        add_prop(a, "unattached", "child<container>");
-        break;
-    case QOM_CONTAINER:
-        add_prop(a, "type", "string");
-        if (!strcmp(path, "/machine/unattached")) {
-            for (unsigned i = 0; vcpu_at(m, i); i++) {
-                char *n = g_strdup_printf("device[%u]", i);
-                add_prop(a, n, "child<" QMP_CPU_TYPE ">");
-                g_free(n);
-            }
-        }
-        break;
-    case QOM_CPU:
-        add_prop(a, "type", "string");
-        break;
-    case QOM_NONE:
-        json_array_unref(a);
-        qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND,
-                      "Device '%s' not found", path);
-        return false;
-    }
-    *ret = qmp_node_array(a);
-    return true;
-}
-
-static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                        GError **err)
-{
-    Machine *m = M(ctx);
-    const char *path, *prop;
-    unsigned cpu = 0;
-    char *tname = NULL;
-
-    if (!json_object_has_member(args, "path")) {
-        *ret = empty_array();             /* StratoVirt's argument-less form */
-        return true;
-    }
-    path = json_object_get_string_member(args, "path");
-    if (!json_object_has_member(args, "property")) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Parameter 'property' is missing");
-        return false;
-    }
-    prop = json_object_get_string_member(args, "property");
-    switch (qom_resolve(m, path, &cpu)) {
-    case QOM_ROOT:
-        tname = g_strdup("container");
-        break;
-    case QOM_MACHINE:
-        tname = qom_machine_type(m);
-        break;
-    case QOM_CONTAINER:
-        tname = g_strdup("container");
-        break;
-    case QOM_CPU:
-        tname = g_strdup(QMP_CPU_TYPE);
-        break;
-    case QOM_NONE:
-        qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND,
-                      "Device '%s' not found", path);
-        return false;
-    }
-    if (!strcmp(prop, "type")) {
-        *ret = qmp_node_str(tname);
-        g_free(tname);
-        return true;
-    }
-    qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Property '%s.%s' not found",
-                  tname, prop);
-    g_free(tname);
-    return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -789,13 +563,7 @@ static const QmpCommand machine_commands[] = {
       QMP_CMD_ALLOW_EXTRA_ARGS },
     { "query-events", qmp_cmd_query_events, NULL, &qmp_events_ret,
       QMP_CMD_ALLOW_EXTRA_ARGS },
-    { "qom-list-types", qmp_qom_list_types, &qom_list_types_args,
-      &object_type_info_list, QMP_CMD_ALLOW_EXTRA_ARGS },
     { "query-qmp-schema", qmp_cmd_query_qmp_schema, NULL, &qmp_schema_ret,
-      QMP_CMD_ALLOW_EXTRA_ARGS },
-    { "qom-list", qmp_qom_list, &qom_list_args, &property_info_list,
-      QMP_CMD_ALLOW_EXTRA_ARGS },
-    { "qom-get", qmp_qom_get, &qom_get_args, &qmp_type_any,
       QMP_CMD_ALLOW_EXTRA_ARGS },
     { "human-monitor-command", qmp_human_monitor_command, &hmp_args,
       &qmp_type_str },

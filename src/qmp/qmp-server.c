@@ -769,6 +769,37 @@ static bool monitor_open(QmpMonitor *mon, const ChardevConfig *chr, GError **err
     return true;
 }
 
+/*
+ * query-commands answers in StratoVirt's catalogue order (golden
+ * qmp-query-commands.txt), in which the QOM commands sit between machine
+ * ones. Naming the catalogue up to its last QOM command first fixes those
+ * positions; each table then replaces its entries in place
+ * (qmp_command_table_add), and the other commands follow in registration
+ * order.
+ */
+static bool qmp_cmd_unregistered(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    /* Only reachable if a table stopped registering a catalogued name. */
+    qmp_error_set(err, QMP_ERROR_CLASS_COMMAND_NOT_FOUND,
+                  "The command %s has not been found", ctx->cmd->name);
+    return false;
+}
+
+#define CATALOGUED(name) { name, qmp_cmd_unregistered }
+static const QmpCommand stratovirt_catalogue[] = {
+    CATALOGUED("qmp_capabilities"), CATALOGUED("quit"), CATALOGUED("stop"),
+    CATALOGUED("cont"), CATALOGUED("system_powerdown"), CATALOGUED("system_reset"),
+    CATALOGUED("query-hotpluggable-cpus"), CATALOGUED("query-cpus"),
+    CATALOGUED("query-status"), CATALOGUED("getfd"), CATALOGUED("query-version"),
+    CATALOGUED("query-commands"), CATALOGUED("query-target"), CATALOGUED("query-kvm"),
+    CATALOGUED("query-machines"), CATALOGUED("query-events"),
+    CATALOGUED("qom-list-types"), CATALOGUED("query-qmp-schema"),
+    CATALOGUED("qom-list"), CATALOGUED("qom-get"),
+    { NULL }
+};
+#undef CATALOGUED
+
 QmpServer *qmp_server_new(Machine *m, GError **err)
 {
     QmpServer *s = g_new0(QmpServer, 1);
@@ -779,7 +810,9 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
     s->monitors = g_ptr_array_new();
     /* Each server owns its table, so nothing global is mutated at run time. */
     s->table = qmp_command_table_new();
+    qmp_command_table_add(s->table, stratovirt_catalogue);
     qmp_register_machine_commands(s->table);
+    qmp_register_qom_commands(s->table);
     qmp_command_table_add_events(s->table, qmp_standard_events);
     g_queue_init(&s->events);
 

@@ -355,7 +355,13 @@ def test_qmp_errors(make_vm, imgdir):
         # device_add
         ("device_add", None, "Parameter 'id' is missing"),
         ("device_add", {"id": "x"}, "Parameter 'driver' is missing"),
-        ("device_add", dict(blk, id="x", addr="0x1", bogus="1"), "Parameter 'bogus' is unexpected"),
+        # members other than id/driver/bus/addr/lun are device properties (QEMU's texts)
+        ("device_add", dict(blk, id="x", addr="0x1", bogus="1"),
+         "Property 'virtio-blk-device.bogus' not found"),
+        ("device_add", dict(blk, id="x", addr="0x1", serial=5),
+         "Invalid parameter type for 'serial', expected: string"),
+        ("device_add", {"id": "x", "driver": "virtio-gpu"},
+         "'virtio-gpu' is not a valid device model name"),
         ("device_add", dict(blk, id="nope", addr="0x1"), "Failed to find device configuration."),
         ("device_add", dict(blk, id="nope", drive="nope", addr="0x1"),
          "Failed to find device configuration."),
@@ -391,7 +397,8 @@ def test_qmp_errors(make_vm, imgdir):
         (G, "A maximum of 6 block replaceable devices are supported.")
     assert qerr(vm, "device_add", dict(blk, id="drive-0", lun=-1)) == \
         (G, "Parameter 'lun' expects a non-negative integer")
-    assert qerr(vm, "device_add", {"id": "drive-0", "driver": "virtio-rng-device"}) == \
+    # a registered type that is not a replaceable slot device (StratoVirt's text)
+    assert qerr(vm, "device_add", {"id": "drive-0", "driver": "pvpanic"}) == \
         (G, "Unsupported replaceable device type.")
     qok(vm, "device_add", dict(blk, id="drive-0", addr="0x1"))
     # occupied slot, duplicate id, backend used twice, backend still in use
@@ -402,9 +409,9 @@ def test_qmp_errors(make_vm, imgdir):
     assert qerr(vm, "device_add", dict(blk, id="other", drive="drive-0", addr="0x2")) == \
         (G, "Drive 'drive-0' is already in use by 'drive-0'")
     assert qerr(vm, "blockdev-del", {"node-name": "drive-0"}) == (G, "Node drive-0 is in use")
-    # net slots: no virtio-net yet
+    # net slots: no virtio-net device type yet (issue 10)
     assert qerr(vm, "device_add", {"id": "net-0", "driver": "virtio-net-mmio", "addr": "0x0"}) \
-        == (G, "virtio-net is not supported yet")
+        == (G, "'virtio-net-mmio' is not a valid device model name")
     # nothing above changed the state
     qb = vm.qmp.execute("query-block")["return"]
     assert [(x["device"], x.get("qdev")) for x in qb] == [("drive-0", "drive-0"),

@@ -410,8 +410,8 @@ def test_qmp_shell_style(make_vm, accel):
         ("human-monitor-command command-line=info", None),
         ("getfd fdname=x", {"error": {"class": "GenericError",
                                       "desc": "Invalid SCM message"}}),
-        ("qom-list-types implements=usb-storage-dev abstract=False",
-         {"return": [{"name": "usb-storage", "parent": "usb-storage-dev"}]}),
+        ("qom-list-types implements=microvm-machine abstract=False",
+         {"return": [{"name": "microvm-machine", "parent": "machine"}]}),
     ]
     for line, want in transcript:
         reply = qmp.cmd_obj(shell_parse(line))

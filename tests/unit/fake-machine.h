@@ -49,7 +49,6 @@ static inline Machine *fake_machine_new(void)
 static inline void fake_machine_free(Machine *m)
 {
     iobus_destroy(&m->pio);
-    g_slist_free_full(m->reset_handlers, g_free);
     g_main_context_unref(m->ctx);   /* drops any pending shutdown source */
     g_free(m);
 }

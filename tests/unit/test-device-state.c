@@ -15,6 +15,7 @@
 #include "block-test-util.h"
 #include "fake-machine.h"
 #include "hw/char/serial.h"
+#include "hw/misc/pm.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-mmio.h"
 #include "migration/vmstate.h"
@@ -264,6 +265,108 @@ static void test_serial_refused(void)
         uart_in(&b, i % 8);
     }
     serial_rig_free(&b);
+}
+
+/* ---- PM block ---- */
+
+typedef struct PmRig {
+    Machine *m;
+    PmState *pm;
+} PmRig;
+
+static void pm_rig_init(PmRig *r)
+{
+    GError *err = NULL;
+
+    fake_irq_clear();
+    r->m = fake_machine_new();
+    r->pm = pm_new(r->m, false, &err);
+    g_assert_no_error(err);
+}
+
+static void pm_rig_free(PmRig *r)
+{
+    pm_free(r->pm);
+    fake_machine_free(r->m);
+}
+
+static void pm_out(PmRig *r, uint16_t port, uint16_t v)
+{
+    g_assert_true(iobus_write(&r->m->pio, port, &v, 2));
+}
+
+static uint16_t pm_in(PmRig *r, uint16_t port)
+{
+    uint16_t v = 0;
+
+    g_assert_true(iobus_read(&r->m->pio, port, &v, 2));
+    return v;
+}
+
+/* Power button enabled and pressed; SCI_EN and a sleep type that does nothing. */
+static void pm_dirty(PmRig *r)
+{
+    pm_out(r, PM1A_EVT_BASE + 2, PM1_EN_PWRBTN);
+    pm_press_power_button(r->pm);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 1);
+    pm_out(r, PM1A_CNT_BASE, 0x0001 | (5u << PM1_CNT_SLP_TYP_SHIFT));
+    g_assert_cmpint(r->m->shutdown_request, ==, SHUTDOWN_NONE);
+}
+
+static void test_pm_roundtrip(void)
+{
+    PmRig a, b;
+    g_autoptr(GByteArray) sa = NULL, sb = NULL;
+
+    pm_rig_init(&a);
+    pm_dirty(&a);
+    sa = save(&vmstate_pm, a.pm);
+    pm_rig_free(&a);
+
+    pm_rig_init(&b);
+    load(&vmstate_pm, b.pm, sa);
+    sb = save(&vmstate_pm, b.pm);
+    assert_same(sa, sb);
+    g_assert_cmphex(pm_in(&b, PM1A_EVT_BASE), ==, PM1_STS_PWRBTN);
+    g_assert_cmphex(pm_in(&b, PM1A_EVT_BASE + 2), ==, PM1_EN_PWRBTN);
+    g_assert_cmphex(pm_in(&b, PM1A_CNT_BASE), ==, 0x1401);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 0);   /* the edge was the source's */
+    g_assert_cmpint(b.m->shutdown_request, ==, SHUTDOWN_NONE);
+    /* The guest acknowledges the button as it would have on the source. */
+    pm_out(&b, PM1A_EVT_BASE, PM1_STS_PWRBTN);
+    g_assert_cmphex(pm_in(&b, PM1A_EVT_BASE), ==, 0);
+    pm_rig_free(&b);
+}
+
+static void test_pm_refused(void)
+{
+    PmRig a, b;
+    SerialRig s;
+    g_autoptr(GByteArray) sa = NULL, ss = NULL;
+
+    pm_rig_init(&a);
+    pm_dirty(&a);
+    sa = save(&vmstate_pm, a.pm);
+    pm_rig_free(&a);
+    serial_rig_init(&s);
+    ss = save(&vmstate_serial, s.s);
+    pm_rig_init(&b);
+
+    truncations_refused(&vmstate_pm, b.pm, sa);
+    newer_refused(&vmstate_pm, b.pm, sa);
+    refused(&vmstate_pm, b.pm, ss->data, ss->len, VMSTATE_ERROR_WRONG_SECTION,
+            "pm: the stream holds section 'serial'");
+    refused(&vmstate_serial, s.s, sa->data, sa->len, VMSTATE_ERROR_WRONG_SECTION,
+            "serial: the stream holds section 'pm'");
+    g_assert_cmphex(pm_in(&b, PM1A_CNT_BASE), ==, 0);
+    /* cnt's high byte with SLP_EN. */
+    refused_patched(&vmstate_pm, b.pm, sa, payload_at(&vmstate_pm) + 5, 0x34,
+                    VMSTATE_ERROR_INVALID, "pm: PM1a control 0x3401 has write-only bits set");
+    flips_survive(&vmstate_pm, b.pm, sa);
+    pm_in(&b, PM1A_EVT_BASE);
+    pm_in(&b, PM1A_CNT_BASE);
+    pm_rig_free(&b);
+    serial_rig_free(&s);
 }
 
 /* ---- virtqueue ---- */
@@ -792,6 +895,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/device-state/serial/roundtrip", test_serial_roundtrip);
     g_test_add_func("/device-state/serial/refused", test_serial_refused);
+    g_test_add_func("/device-state/pm/roundtrip", test_pm_roundtrip);
+    g_test_add_func("/device-state/pm/refused", test_pm_refused);
     g_test_add_func("/device-state/virtqueue/roundtrip", test_virtqueue_roundtrip);
     g_test_add_func("/device-state/virtqueue/refused", test_virtqueue_refused);
     g_test_add_func("/device-state/virtio-core/shape-refused", test_virtio_core_shape_refused);

@@ -16,13 +16,18 @@ static Machine *machine_fake(void)
     return fake_machine_new();
 }
 
-static PmState *pm_fake(Machine *m)
+static PmState *pm_fake_port(Machine *m, bool boot_time_port)
 {
     GError *err = NULL;
-    PmState *pm = pm_new(m, &err);
+    PmState *pm = pm_new(m, boot_time_port, &err);
     g_assert_no_error(err);
-    g_assert_true(m->pm == pm);
+    g_assert_nonnull(pm);
     return pm;
+}
+
+static PmState *pm_fake(Machine *m)
+{
+    return pm_fake_port(m, true);
 }
 
 static void out(Machine *m, uint16_t port, uint32_t v, unsigned size)
@@ -54,7 +59,6 @@ static void test_s5_poweroff(void)
     out(m, PM1A_CNT_BASE, 0x2000, 2);
     g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
     pm_free(pm);
-    g_assert_null(m->pm);
     fake_machine_free(m);
 
     /* Byte access to the high byte works too. */
@@ -136,31 +140,36 @@ static void test_power_button(void)
     fake_machine_free(m);
 }
 
+/*
+ * Port 0x3FF is COM1's scratch register: the board creates pm with
+ * boot-time-port=off when a UART covers it, and the UART forwards the
+ * marker. pm claiming a taken port is an error, not a silent overlap.
+ */
 static void test_boot_port_sharing(void)
 {
     GError *err = NULL;
 
-    /* pm first, then the UART takes 0x3F8-0x3FF. */
     Machine *m = machine_fake();
-    PmState *pm = pm_fake(m);
-    out(m, BOOT_TIME_PORT, 1, 1);
     SerialState *s = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, NULL, &err);
     g_assert_no_error(err);
-    out(m, BOOT_TIME_PORT, 2, 1);                    /* now the UART's SCR */
-    g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 2);
-    serial_free(s);
+    g_assert_null(pm_new(m, true, &err));
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+    PmState *pm = pm_fake_port(m, false);
+    out(m, BOOT_TIME_PORT, 1, 1);
+    g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 1);   /* the UART's SCR */
+    g_assert_true(m->logged_boot_start);
     pm_free(pm);
+    serial_free(s);
     fake_machine_free(m);
 
-    /* UART first, then pm leaves the port alone. */
+    /* Without a UART, pm owns the port: reads 0, writes are markers. */
     m = machine_fake();
-    s = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, NULL, &err);
-    g_assert_no_error(err);
     pm = pm_fake(m);
-    out(m, BOOT_TIME_PORT, 1, 1);
-    g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 1);
+    out(m, BOOT_TIME_PORT, 2, 1);
+    g_assert_cmphex(in(m, BOOT_TIME_PORT, 1), ==, 0);
+    g_assert_true(m->logged_boot_done);
     pm_free(pm);
-    serial_free(s);
     fake_machine_free(m);
 }
 
@@ -199,15 +208,18 @@ static void test_guest_log_flood(void)
         out(m, PM1A_CNT_BASE, PM1_CNT_SLP_EN | (5u << PM1_CNT_SLP_TYP_SHIFT), 2);
     }
     /* The UART's SCR forwards to the same once-only marker. */
+    pm_free(pm);
     SerialState *s = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, NULL, &err);
     g_assert_no_error(err);
+    pm = pm_fake_port(m, false);
     for (int i = 0; i < 1000; i++) {
         out(m, BOOT_TIME_PORT, 1, 1);
     }
     g_assert_cmpuint(count_in_file(path, "Kernel starts to boot!"), ==, 1);
     g_assert_cmpuint(count_in_file(path, "Kernel boot complete!"), ==, 1);
     g_assert_cmpuint(count_in_file(path, "unsupported sleep type"), ==, 1);
-    /* After a system reset the next boot is logged again. */
+    /* machine_system_reset() re-arms the markers; the next boot is logged again. */
+    m->logged_boot_start = m->logged_boot_done = false;
     pm_reset(pm);
     out(m, BOOT_TIME_PORT, 1, 1);
     out(m, BOOT_TIME_PORT, 1, 1);

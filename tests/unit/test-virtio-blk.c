@@ -1,7 +1,7 @@
 /*
  * virtio-mmio + virtio-blk driven through the MMIO registers of a hand-built
  * Machine (no KVM): feature negotiation, status machine, NEEDS_RESET on a
- * malformed ring, block requests on every engine, hot-replace, microvm slots.
+ * malformed ring, block requests on every engine, hot-replace (microvm slots: test-device.c).
  */
 #include <endian.h>
 #include <errno.h>
@@ -77,7 +77,6 @@ static void machine_fake_free(Machine *m)
     iobus_destroy(&m->mmio);
     iobus_destroy(&m->pio);
     guest_ram_destroy(&m->ram);
-    g_slist_free_full(m->reset_handlers, g_free);
     g_main_context_unref(m->ctx);
     g_free(m);
 }
@@ -686,168 +685,6 @@ static void test_blk_hot_replace(void)
     unlink(path);
 }
 
-static void test_microvm_slots(void)
-{
-    g_autofree char *p1 = make_image("root.img");
-    g_autofree char *p2 = make_image("data.img");
-    g_autofree char *drive1 = g_strdup_printf("id=rootfs,file=%s,direct=off", p1);
-    g_autoptr(GError) err = NULL;
-    Machine *m = machine_fake(&fake_accel);
-    StratusConfig *cfg = g_new0(StratusConfig, 1);
-    char *params = NULL;
-
-    cfg->drives = g_ptr_array_new_with_free_func((GDestroyNotify)optlist_free);
-    cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)optlist_free);
-    g_ptr_array_add(cfg->drives, optlist_parse(drive1, NULL, &err));
-    g_ptr_array_add(cfg->devices, optlist_parse("virtio-blk-device,drive=rootfs,id=vda,"
-                                                "serial=ROOT", "driver", &err));
-    g_assert_no_error(err);
-    m->cfg = cfg;
-    g_assert_true(microvm_virtio_init(m, &params, &err));
-    g_assert_no_error(err);
-    g_assert_cmpstr(params, ==,
-                    "virtio_mmio.device=512@0xf0100000:5 virtio_mmio.device=512@0xf0100200:6 "
-                    "virtio_mmio.device=512@0xf0100400:7 virtio_mmio.device=512@0xf0100600:8 "
-                    "virtio_mmio.device=512@0xf0100800:9 virtio_mmio.device=512@0xf0100a00:10 "
-                    "virtio_mmio.device=512@0xf0100c00:11 virtio_mmio.device=512@0xf0100e00:12");
-    g_free(params);
-    Drv d0 = { .m = m, .base = 0xF0100000 }, d1 = { .m = m, .base = 0xF0100200 };
-    Drv dn = { .m = m, .base = 0xF0100C00 };
-    g_assert_cmpuint(rd(&d0, VIRTIO_MMIO_DEVICE_ID), ==, VIRTIO_ID_BLOCK);
-    g_assert_cmpuint(cfg64(&d0, VIRTIO_BLK_CFG_CAPACITY), ==, IMG_SIZE / 512);
-    g_assert_cmpuint(cfg64(&d1, VIRTIO_BLK_CFG_CAPACITY), ==, 0);
-    g_assert_cmpuint(rd(&dn, VIRTIO_MMIO_DEVICE_ID), ==, VIRTIO_ID_NET);
-
-    /* QMP: blockdev-add + device_add into slot 1 */
-    BlockOptions o;
-    block_options_init(&o);
-    o.node_name = "drive-1";
-    o.filename = p2;
-    o.direct = false;
-    g_assert_true(microvm_blockdev_add(m, &o, &err));
-    g_assert_false(microvm_blockdev_add(m, &o, &err));
-    g_assert_cmpstr(err->message, ==, "Drive drive-1 has been added");
-    g_clear_error(&err);
-    MicrovmDeviceAddArgs a = { .id = "drive-1", .driver = "virtio-blk-mmio", .addr = "0x0" };
-    g_assert_false(microvm_device_add(m, &a, &err));
-    g_assert_cmpstr(err->message, ==, "The slot 0 is occupied already.");
-    g_clear_error(&err);
-    a.addr = "0x6";
-    g_assert_false(microvm_device_add(m, &a, &err));
-    g_assert_cmpstr(err->message, ==, "A maximum of 6 block replaceable devices are supported.");
-    g_clear_error(&err);
-    a.addr = "zz";
-    g_assert_false(microvm_device_add(m, &a, &err));
-    g_assert_cmpstr(err->message, ==, "Invalid addr for device drive-1");
-    g_clear_error(&err);
-    a.addr = "0x1";
-    a.id = "nope";
-    g_assert_false(microvm_device_add(m, &a, &err));
-    g_assert_cmpstr(err->message, ==, "Failed to find device configuration.");
-    g_clear_error(&err);
-    a.id = "drive-1";
-    a.driver = "virtio-gpu";
-    g_assert_false(microvm_device_add(m, &a, &err));
-    g_assert_cmpstr(err->message, ==, "Unsupported replaceable device type.");
-    g_clear_error(&err);
-    a.driver = "virtio-blk-mmio";
-    g_assert_true(microvm_blockdev_del(m, "drive-1", &err));   /* a free node */
-    g_assert_true(microvm_blockdev_add(m, &o, &err));
-    g_assert_no_error(err);
-    g_assert_true(microvm_device_add(m, &a, &err));
-    g_assert_no_error(err);
-    g_assert_cmpuint(cfg64(&d1, VIRTIO_BLK_CFG_CAPACITY), ==, IMG_SIZE / 512);
-    g_assert_false(microvm_blockdev_del(m, "drive-1", &err));
-    g_assert_cmpstr(err->message, ==, "Node drive-1 is in use");
-    g_clear_error(&err);
-
-    JsonNode *q = microvm_query_block(m);
-    JsonArray *arr = json_node_get_array(q);
-    g_assert_cmpuint(json_array_get_length(arr), ==, 2);
-    JsonObject *e0 = json_array_get_object_element(arr, 0);
-    g_assert_cmpstr(json_object_get_string_member(e0, "device"), ==, "rootfs");
-    g_assert_cmpstr(json_object_get_string_member(e0, "qdev"), ==, "vda");
-    g_assert_true(json_object_has_member(e0, "inserted"));
-    json_node_unref(q);
-    q = microvm_query_named_block_nodes(m);
-    g_assert_cmpuint(json_array_get_length(json_node_get_array(q)), ==, 2);
-    json_node_unref(q);
-
-    /* device_del frees the slot and the node; then it is gone */
-    g_assert_true(microvm_device_del(m, "drive-1", &err));
-    g_assert_cmpuint(cfg64(&d1, VIRTIO_BLK_CFG_CAPACITY), ==, 0);
-    g_assert_false(microvm_device_del(m, "drive-1", &err));
-    g_assert_cmpstr(err->message, ==, "Device drive-1 not found");
-    g_clear_error(&err);
-    /* the image is unlocked again: it can be added back */
-    g_assert_true(microvm_blockdev_add(m, &o, &err));
-    a.lun = 0;
-    a.has_lun = true;
-    a.addr = NULL;
-    g_assert_true(microvm_device_add(m, &a, &err));   /* lun 0 -> slot 1 */
-    g_assert_cmpuint(cfg64(&d1, VIRTIO_BLK_CFG_CAPACITY), ==, IMG_SIZE / 512);
-
-    machine_system_reset(m);   /* runs the virtio reset handler */
-    microvm_virtio_destroy(m);
-    g_assert_null(m->reset_handlers);
-    g_ptr_array_free(cfg->drives, TRUE);
-    g_ptr_array_free(cfg->devices, TRUE);
-    g_free(cfg);
-    machine_fake_free(m);
-    unlink(p1);
-    unlink(p2);
-}
-
-static void test_microvm_errors(void)
-{
-    g_autofree char *p1 = make_image("e.img");
-    g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", p1);
-    g_autofree char *qcow = g_strdup_printf("id=q0,file=%s,format=qcow2", p1);
-    static const struct { const char *drive_fmt, *device, *msg; } cases[] = {
-        { NULL, "virtio-blk-device,drive=missing", "Drive 'missing' for virtio-blk-device "
-          "not found" },
-        { "qcow", NULL, "format 'qcow2' is not supported yet" },
-        { "seven", NULL, "A maximum of 6 block replaceable devices are supported." },
-    };
-
-    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autoptr(GError) err = NULL;
-        Machine *m = machine_fake(&fake_accel);
-        StratusConfig *cfg = g_new0(StratusConfig, 1);
-        char *params = NULL;
-
-        cfg->drives = g_ptr_array_new_with_free_func((GDestroyNotify)optlist_free);
-        cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)optlist_free);
-        if (cases[i].device) {
-            g_ptr_array_add(cfg->devices, optlist_parse(cases[i].device, "driver", NULL));
-        }
-        if (g_strcmp0(cases[i].drive_fmt, "qcow") == 0) {
-            g_ptr_array_add(cfg->drives, optlist_parse(qcow, NULL, NULL));
-        } else if (g_strcmp0(cases[i].drive_fmt, "seven") == 0) {
-            g_ptr_array_add(cfg->drives, optlist_parse(drive, NULL, NULL));
-            for (int k = 0; k < 7; k++) {
-                g_autofree char *dev = g_strdup_printf("virtio-blk-device,drive=d0,id=v%d", k);
-                g_ptr_array_add(cfg->devices, optlist_parse(dev, "driver", NULL));
-            }
-        }
-        m->cfg = cfg;
-        g_assert_false(microvm_virtio_init(m, &params, &err));
-        g_assert_nonnull(err);
-        if (i == 2) {
-            /* the second device already fails: the drive is in use */
-            g_assert_nonnull(strstr(err->message, "already in use"));
-        } else {
-            g_assert_cmpstr(err->message, ==, cases[i].msg);
-        }
-        microvm_virtio_destroy(m);
-        g_ptr_array_free(cfg->drives, TRUE);
-        g_ptr_array_free(cfg->devices, TRUE);
-        g_free(cfg);
-        machine_fake_free(m);
-    }
-    unlink(p1);
-}
-
 int main(int argc, char **argv)
 {
     int ret;
@@ -868,8 +705,6 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-blk/read-only", test_blk_read_only);
     g_test_add_func("/virtio-blk/read-only-slot", test_blk_read_only_slot);
     g_test_add_func("/virtio-blk/hot-replace", test_blk_hot_replace);
-    g_test_add_func("/microvm/slots", test_microvm_slots);
-    g_test_add_func("/microvm/errors", test_microvm_errors);
     ret = g_test_run();
     g_rmdir(tmpdir);
     g_free(tmpdir);

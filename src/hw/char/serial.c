@@ -23,6 +23,7 @@
 #include "hw/char/serial.h"
 #include "hw/misc/pm.h"
 #include "util/log.h"
+#include "util/strutil.h"
 
 /* Register offsets. */
 #define UART_RX   0   /* RBR (read, DLAB=0) */
@@ -363,7 +364,7 @@ static void serial_write_reg(SerialState *s, unsigned off, uint8_t v)
     case UART_SCR:
         s->scr = v;
         if (s->base + UART_SCR == BOOT_TIME_PORT) {
-            pm_boot_time_signal(s->machine, v);
+            machine_boot_time_signal(s->machine, v);
         }
         return;
     }
@@ -422,10 +423,6 @@ SerialState *serial_new(Machine *m, uint64_t base, unsigned gsi, Chardev *chr,
     s->chr = chr;
     irq_line_init(&s->irq, m, gsi);
 
-    /* The 0x3FF boot-time port is ours when the UART covers it. */
-    if (base <= BOOT_TIME_PORT && BOOT_TIME_PORT < base + 8) {
-        pm_release_boot_time_port(m);
-    }
     if (!iobus_add(&m->pio, base, 8, &serial_ops, s, "serial", err)) {
         g_free(s);
         return NULL;
@@ -437,9 +434,6 @@ SerialState *serial_new(Machine *m, uint64_t base, unsigned gsi, Chardev *chr,
     serial_reset(s);
     if (chr) {
         chardev_set_handlers(chr, &serial_chr_handlers, s);
-    }
-    if (!m->serial) {
-        m->serial = s;
     }
     return s;
 }
@@ -455,11 +449,74 @@ void serial_free(SerialState *s)
     if (s->registered) {
         iobus_remove(&s->machine->pio, s->base);
     }
-    if (s->machine->serial == s) {
-        s->machine->serial = NULL;
-    }
     g_free(s);
 }
+
+/* ---- the isa-serial type (hw/device.h) ---- */
+
+typedef struct SerialDevice {
+    Device dev;
+    char *chardev;
+    uint32_t iobase;
+    uint32_t irq;
+    SerialState *s;
+} SerialDevice;
+
+static bool serial_dev_realize(Device *d, GError **err)
+{
+    SerialDevice *sd = (SerialDevice *)d;
+    Chardev *chr = NULL;
+
+    if (sd->chardev) {
+        chr = g_hash_table_lookup(d->machine->chardevs, sd->chardev);
+        if (!chr) {
+            set_error(err, "Property 'isa-serial.chardev' can't find value '%s'", sd->chardev);
+            return false;
+        }
+    }
+    sd->s = serial_new(d->machine, sd->iobase, sd->irq, chr, err);
+    return sd->s != NULL;
+}
+
+static void serial_dev_unrealize(Device *d)
+{
+    SerialDevice *sd = (SerialDevice *)d;
+
+    g_clear_pointer(&sd->s, serial_free);
+}
+
+static void serial_dev_reset(Device *d)
+{
+    serial_reset(((SerialDevice *)d)->s);
+}
+
+static const Property serial_props[] = {
+    DEFINE_PROP("chardev", PROP_STR, SerialDevice, chardev, NULL,
+                "ID of a chardev to use as a backend"),
+    DEFINE_PROP_RANGE("iobase", PROP_U32, SerialDevice, iobase, "0x3f8", 0, 0xfff8,
+                      "Base I/O port of the 8 UART registers"),
+    DEFINE_PROP_RANGE("irq", PROP_U32, SerialDevice, irq, "4", 0, 15, "ISA IRQ (GSI)"),
+    DEFINE_PROP_END,
+};
+
+static void *isa_serial_vmstate_opaque(Device *d)
+{
+    return ((SerialDevice *)d)->s;
+}
+
+const DeviceClass isa_serial_device_class = {
+    .name = "isa-serial",
+    .parent = "isa-device",
+    .description = "16550A UART",
+    .bus = DEVICE_BUS_ISA,
+    .instance_size = sizeof(SerialDevice),
+    .props = serial_props,
+    .realize = serial_dev_realize,
+    .unrealize = serial_dev_unrealize,
+    .reset = serial_dev_reset,
+    .vmsd = &vmstate_serial,
+    .vmstate_opaque = isa_serial_vmstate_opaque,
+};
 
 /* ---- saved state (migration/vmstate.h) ---- */
 

@@ -4,14 +4,19 @@
 
 #include "machine.h"
 #include "chardev/chardev.h"
+#include "hw/device.h"
+
+typedef struct SerialState SerialState;
+extern const DeviceClass isa_serial_device_class;
 
 #define SERIAL_COM1_BASE 0x3f8
 #define SERIAL_COM1_IRQ  4
 #define SERIAL_RX_FIFO   1024   /* StratoVirt's rx buffer */
 
 /*
- * Registers 8 ports at base on m->pio and wires the chardev (may be NULL);
- * sets m->serial if NULL. The board calls serial_reset() on system reset.
+ * Registers 8 ports at base on m->pio and wires the chardev (may be NULL).
+ * The registered type "isa-serial" (serial_device_class) wraps it; when the
+ * scratch register is port 0x3FF it forwards boot-time markers to the machine.
  * The IRQ is a level driven from the interrupt-pending state, gated by MCR.OUT2.
  */
 SerialState *serial_new(Machine *m, uint64_t base, unsigned gsi, Chardev *chr,

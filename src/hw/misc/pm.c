@@ -16,25 +16,8 @@ struct PmState {
      * Guest-triggered messages are logged once per machine reset, so a guest
      * writing the same port in a loop cannot flood the -D log (and the disk).
      */
-    bool logged_boot_start, logged_boot_done, logged_bad_sleep;
+    bool logged_bad_sleep;
 };
-
-void pm_boot_time_signal(Machine *m, uint8_t value)
-{
-    PmState *pm = m ? m->pm : NULL;
-
-    if (value == 1 && !(pm && pm->logged_boot_start)) {
-        log_info("Kernel starts to boot!");
-        if (pm) {
-            pm->logged_boot_start = true;
-        }
-    } else if (value == 2 && !(pm && pm->logged_boot_done)) {
-        log_info("Kernel boot complete!");
-        if (pm) {
-            pm->logged_boot_done = true;
-        }
-    }
-}
 
 static void pm_sci_if_enabled(PmState *pm)
 {
@@ -196,7 +179,7 @@ static void boot_port_write(void *opaque, uint64_t off, uint64_t val, unsigned s
     PmState *pm = opaque;
 
     if (size == 1) {
-        pm_boot_time_signal(pm->machine, (uint8_t)val);
+        machine_boot_time_signal(pm->machine, (uint8_t)val);
     }
 }
 
@@ -212,22 +195,13 @@ void pm_reset(PmState *pm)
     pm->sts = 0;
     pm->en = 0;
     pm->cnt = 0;
-    pm->logged_boot_start = pm->logged_boot_done = pm->logged_bad_sleep = false;
+    pm->logged_bad_sleep = false;
 }
 
 void pm_press_power_button(PmState *pm)
 {
     pm->sts |= PM1_STS_PWRBTN;
     pm_sci_if_enabled(pm);
-}
-
-void pm_release_boot_time_port(Machine *m)
-{
-    PmState *pm = m->pm;
-    if (pm && pm->have_boot_port) {
-        iobus_remove(&m->pio, BOOT_TIME_PORT);
-        pm->have_boot_port = false;
-    }
 }
 
 void pm_free(PmState *pm)
@@ -251,13 +225,10 @@ void pm_free(PmState *pm)
     if (pm->have_boot_port) {
         iobus_remove(&m->pio, BOOT_TIME_PORT);
     }
-    if (m->pm == pm) {
-        m->pm = NULL;
-    }
     g_free(pm);
 }
 
-PmState *pm_new(Machine *m, GError **err)
+PmState *pm_new(Machine *m, bool boot_time_port, GError **err)
 {
     PmState *pm = g_new0(PmState, 1);
     pm->machine = m;
@@ -274,18 +245,78 @@ PmState *pm_new(Machine *m, GError **err)
         pm_free(pm);
         return NULL;
     }
-    /* 0x3FF: ours unless a UART already covers it (it forwards the marker). */
-    GError *local = NULL;
-    pm->have_boot_port = iobus_add(&m->pio, BOOT_TIME_PORT, 1, &boot_port_ops, pm,
-                                   "boot-time", &local);
-    g_clear_error(&local);
-
-    pm_reset(pm);
-    if (!m->pm) {
-        m->pm = pm;
+    if (boot_time_port &&
+        !(pm->have_boot_port = iobus_add(&m->pio, BOOT_TIME_PORT, 1, &boot_port_ops, pm,
+                                         "boot-time", err))) {
+        pm_free(pm);
+        return NULL;
     }
+    pm_reset(pm);
     return pm;
 }
+
+/* ---- the microvm-pm type (hw/device.h) ---- */
+
+typedef struct PmDevice {
+    Device dev;
+    bool boot_time_port;
+    PmState *pm;
+} PmDevice;
+
+static void pm_dev_powerdown(void *opaque)
+{
+    pm_press_power_button(opaque);
+}
+
+static bool pm_dev_realize(Device *d, GError **err)
+{
+    PmDevice *pd = (PmDevice *)d;
+
+    pd->pm = pm_new(d->machine, pd->boot_time_port, err);
+    if (!pd->pm) {
+        return false;
+    }
+    machine_add_powerdown_notifier(d->machine, pm_dev_powerdown, pd->pm);
+    return true;
+}
+
+static void pm_dev_unrealize(Device *d)
+{
+    PmDevice *pd = (PmDevice *)d;
+
+    machine_remove_powerdown_notifier(d->machine, pm_dev_powerdown, pd->pm);
+    g_clear_pointer(&pd->pm, pm_free);
+}
+
+static void pm_dev_reset(Device *d)
+{
+    pm_reset(((PmDevice *)d)->pm);
+}
+
+static const Property pm_props[] = {
+    DEFINE_PROP("boot-time-port", PROP_BOOL, PmDevice, boot_time_port, "on",
+                "Log boot-time markers written to port 0x3FF (off when a UART covers it)"),
+    DEFINE_PROP_END,
+};
+
+static void *microvm_pm_vmstate_opaque(Device *d)
+{
+    return ((PmDevice *)d)->pm;
+}
+
+const DeviceClass microvm_pm_device_class = {
+    .name = "microvm-pm",
+    .parent = "sys-bus-device",
+    .description = "microvm PM1a power button, S5 and i8042 reset",
+    .bus = DEVICE_BUS_NONE,
+    .instance_size = sizeof(PmDevice),
+    .props = pm_props,
+    .realize = pm_dev_realize,
+    .unrealize = pm_dev_unrealize,
+    .reset = pm_dev_reset,
+    .vmsd = &vmstate_pm,
+    .vmstate_opaque = microvm_pm_vmstate_opaque,
+};
 
 /* ---- saved state (migration/vmstate.h) ---- */
 

@@ -12,14 +12,16 @@
  *    to PIO 0x3FF at kernel start / boot complete, logged as "Kernel starts to
  *    boot!" / "Kernel boot complete!". 0x3FF is also COM1's scratch register:
  *    when a UART covers it, the UART forwards SCR writes to
- *    pm_boot_time_signal() and pm gives the port up (either creation order).
- *  - pm_new() / serial_new() set m->pm / m->serial when those are still NULL;
- *    the board calls pm_reset() / serial_reset() on system reset.
+ *    machine_boot_time_signal() and the board creates pm with
+ *    boot-time-port=off.
+ *  - The registered type "microvm-pm" wraps it: reset with the machine, and
+ *    system_powerdown presses the button through a powerdown notifier.
  */
 #ifndef STRATUS_PM_H
 #define STRATUS_PM_H
 
 #include "machine.h"
+#include "hw/device.h"
 
 #define PM1A_EVT_BASE 0x600
 #define PM1A_CNT_BASE 0x604
@@ -35,19 +37,15 @@
 #define PM1_CNT_SLP_TYP_MASK  (7u << PM1_CNT_SLP_TYP_SHIFT)
 #define PM1_CNT_SLP_EN  (1u << 13)
 
-PmState *pm_new(Machine *m, GError **err);
+typedef struct PmState PmState;
+extern const DeviceClass microvm_pm_device_class;
+
+/* boot_time_port: also claim BOOT_TIME_PORT (fails if it is taken). */
+PmState *pm_new(Machine *m, bool boot_time_port, GError **err);
 /* system_powerdown: latch the power button. */
 void pm_press_power_button(PmState *pm);
 void pm_reset(PmState *pm);
 void pm_free(PmState *pm);
-
-/*
- * Logs the boot-time marker for a value written to BOOT_TIME_PORT: each marker
- * once until pm_reset() (a guest looping on the port cannot flood the log).
- */
-void pm_boot_time_signal(Machine *m, uint8_t value);
-/* Drops pm's own BOOT_TIME_PORT region, if any (a UART is taking the port). */
-void pm_release_boot_time_port(Machine *m);
 
 #include "migration/vmstate.h"
 /* PM1a status, enable and control; opaque is the PmState. */

@@ -418,6 +418,101 @@ void virtio_blk_clear_backend(VirtioBlk *blk)
     virtio_config_changed(&blk->vdev);
 }
 
+/* ---- the virtio-blk-device type (hw/device.h) ---- */
+
+/*
+ * The user-visible device. On microvm it fills one of the board's
+ * replaceable slots (whose VirtioBlk exists from boot so the guest probes
+ * it): realize resolves the drive, the machine's plug hook inserts it.
+ */
+typedef struct VirtioBlkDevice {
+    Device dev;
+    char *drive;
+    char *serial;
+    char *iothread;
+    uint16_t num_queues;
+    uint16_t queue_size;
+    uint32_t bootindex;
+    BlockBackend *bb;           /* resolved by realize; a reference */
+} VirtioBlkDevice;
+
+static bool blk_dev_realize(Device *d, GError **err)
+{
+    VirtioBlkDevice *b = (VirtioBlkDevice *)d;
+    const char *node = b->drive && *b->drive ? b->drive : d->id;
+
+    if (!virtio_blk_check_serial(b->serial, err)) {
+        return false;
+    }
+    b->bb = node ? block_registry_find(d->machine->block_nodes, node) : NULL;
+    if (!b->bb) {
+        /* device_add keeps StratoVirt's text; -device names the drive. */
+        if (d->hotplugged) {
+            set_error(err, "Failed to find device configuration.");
+        } else if (!node) {
+            set_error(err, "No drive set for virtio-blk-device");
+        } else {
+            set_error(err, "Drive '%s' for virtio-blk-device not found", node);
+        }
+        return false;
+    }
+    if (!b->drive || !*b->drive) {
+        g_free(b->drive);
+        b->drive = g_strdup(node);
+    }
+    block_ref(b->bb);
+    return true;
+}
+
+static void blk_dev_unrealize(Device *d)
+{
+    VirtioBlkDevice *b = (VirtioBlkDevice *)d;
+
+    g_clear_pointer(&b->bb, block_unref);
+}
+
+BlockBackend *virtio_blk_device_backend(Device *d)
+{
+    return d->klass == &virtio_blk_device_class ? ((VirtioBlkDevice *)d)->bb : NULL;
+}
+
+const char *virtio_blk_device_serial(Device *d)
+{
+    return d->klass == &virtio_blk_device_class ? ((VirtioBlkDevice *)d)->serial : NULL;
+}
+
+static const Property virtio_blk_props[] = {
+    DEFINE_PROP("drive", PROP_STR, VirtioBlkDevice, drive, NULL,
+                "Node name or ID of a block device to use as a backend"),
+    DEFINE_PROP("serial", PROP_STR, VirtioBlkDevice, serial, NULL,
+                "Disk serial number (GET_ID), at most 20 characters"),
+    DEFINE_PROP("iothread", PROP_STR, VirtioBlkDevice, iothread, NULL,
+                "Accepted for compatibility; I/O runs on the main loop"),
+    DEFINE_PROP_RANGE("num-queues", PROP_U16, VirtioBlkDevice, num_queues, "1", 1, 1,
+                      "Number of request queues (one on microvm)"),
+    DEFINE_PROP_RANGE("queue-size", PROP_U16, VirtioBlkDevice, queue_size, "256", 256, 256,
+                      "Size of the request queue"),
+    DEFINE_PROP("bootindex", PROP_U32, VirtioBlkDevice, bootindex, NULL,
+                "Accepted for compatibility; direct kernel boot has no boot order"),
+    DEFINE_PROP_END,
+};
+
+static const char *const virtio_blk_aliases[] = { "virtio-blk-mmio", NULL };
+
+const DeviceClass virtio_blk_device_class = {
+    .name = "virtio-blk-device",
+    .aliases = virtio_blk_aliases,
+    .parent = "virtio-device",
+    .description = "Virtio block device",
+    .bus = DEVICE_BUS_VIRTIO,
+    .instance_size = sizeof(VirtioBlkDevice),
+    .props = virtio_blk_props,
+    .user_creatable = true,
+    .hotpluggable = true,
+    .realize = blk_dev_realize,
+    .unrealize = blk_dev_unrealize,
+};
+
 /* ---- saved state (migration/vmstate.h) ---- */
 
 /*

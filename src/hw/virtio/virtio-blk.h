@@ -78,6 +78,16 @@ bool virtio_blk_set_backend(VirtioBlk *blk, const char *id, BlockBackend *bb,
 void virtio_blk_clear_backend(VirtioBlk *blk);
 bool virtio_blk_check_serial(const char *serial, GError **err);
 
+/*
+ * The registered device type "virtio-blk-device" (alias virtio-blk-mmio).
+ * The machine's plug hook reads the resolved backend and serial of an
+ * instance; both return NULL for a device of another type.
+ */
+#include "hw/device.h"
+extern const DeviceClass virtio_blk_device_class;
+BlockBackend *virtio_blk_device_backend(Device *d);
+const char *virtio_blk_device_serial(Device *d);
+
 #include "migration/vmstate.h"
 /* The device with its virtio core; opaque is the VirtioBlk. */
 extern const VMStateDescription vmstate_virtio_blk;

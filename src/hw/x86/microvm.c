@@ -1,11 +1,15 @@
+/*
+ * The microvm machine class: RAM, COM1 and the PM block as registered
+ * devices, the virtio-mmio slots, the -device devices, direct kernel boot.
+ */
 #include <string.h>
 
 #include "hw/x86/microvm.h"
 #include "accel/accel.h"
-#include "chardev/chardev.h"
+#include "block/block.h"
 #include "cpus.h"
 #include "hw/char/serial.h"
-#include "hw/misc/pm.h"
+#include "hw/virtio/virtio-blk.h"
 #include "hw/x86/loader.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -14,7 +18,13 @@ typedef struct MicrovmState {
     char *cmdline;               /* -append plus the auto-appended parameters */
     X86BootState boot;
     bool booted;                 /* a kernel was loaded (not with qtest and no -kernel) */
+    MicrovmVirtio *virtio;
 } MicrovmState;
+
+static MicrovmState *state(Machine *m)
+{
+    return m->board;
+}
 
 static char *build_cmdline(const StratusConfig *cfg, const char *auto_params)
 {
@@ -53,21 +63,16 @@ static bool reset_vcpus(Machine *m, MicrovmState *s, GError **err)
 }
 
 /*
- * system_reset: the guest may have overwritten its kernel, so load it again
- * (as a reboot through firmware would) and restart every vCPU at the entry.
+ * system_reset, after every device's reset: the guest may have overwritten
+ * its kernel, so load it again (as a reboot through firmware would) and
+ * restart every vCPU at the entry.
  */
-static void microvm_reset(void *opaque)
+static void microvm_reset(Machine *m)
 {
-    Machine *m = opaque;
-    MicrovmState *s = m->board;
+    MicrovmState *s = state(m);
     g_autoptr(GError) err = NULL;
 
-    if (m->serial) {
-        serial_reset(m->serial);
-    }
-    if (m->pm) {
-        pm_reset(m->pm);
-    }
+    microvm_virtio_reset(s->virtio);
     if (!s->booted) {
         return;
     }
@@ -77,46 +82,49 @@ static void microvm_reset(void *opaque)
     }
 }
 
-static bool create_devices(Machine *m, GError **err)
+static bool board_device(Machine *m, const char *driver, const DevicePropValue *props,
+                         unsigned n, GError **err)
+{
+    DeviceCreateArgs a = { .driver = driver, .props = props, .n_props = n };
+
+    return device_create(m, &a, err) != NULL;
+}
+
+/*
+ * COM1 (when -serial names a chardev) and the PM block. The PM block owns
+ * the boot-time port 0x3FF unless COM1 covers it (its scratch register
+ * forwards the marker instead).
+ */
+static bool create_board_devices(Machine *m, GError **err)
 {
     const char *serial_id = m->cfg->serial_chardev;
 
     if (serial_id) {
-        Chardev *chr = g_hash_table_lookup(m->chardevs, serial_id);
-        if (!chr) {
-            set_error(err, "chardev '%s' for the serial port does not exist", serial_id);
-            return false;
-        }
-        m->serial = serial_new(m, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, chr, err);
-        if (!m->serial) {
+        DevicePropValue p[] = { { .name = "chardev", .text = serial_id } };
+        if (!board_device(m, "isa-serial", p, G_N_ELEMENTS(p), err)) {
             return false;
         }
     }
-    m->pm = pm_new(m, err);
-    return m->pm != NULL;
+    DevicePropValue pm[] = { { .name = "boot-time-port", .text = serial_id ? "off" : "on" } };
+    return board_device(m, "microvm-pm", pm, G_N_ELEMENTS(pm), err);
 }
 
-bool microvm_init(Machine *m, GError **err)
+static bool create_cli_devices(Machine *m, GError **err)
 {
-    const StratusConfig *cfg = m->cfg;
-    MicrovmState *s = g_new0(MicrovmState, 1);
+    GPtrArray *devices = m->cfg->devices;
 
-    m->board = s;
-    if (g_strcmp0(cfg->machine_type, "microvm") != 0) {
-        set_error(err, "machine type '%s' is not supported yet", cfg->machine_type);
-        return false;
+    for (guint i = 0; devices && i < devices->len; i++) {
+        if (!device_create_from_opts(m, g_ptr_array_index(devices, i), err)) {
+            return false;
+        }
     }
-    if (!guest_ram_init(&m->ram, cfg->mem_size, MICROVM_LOW_RAM_LIMIT, cfg->mem_share,
-                        cfg->dump_guest_core, err) ||
-        !m->accel_ops->map_ram(m, err) || !create_devices(m, err)) {
-        return false;
-    }
-    g_autofree char *auto_params = NULL;
-    if (!microvm_virtio_init(m, &auto_params, err)) {
-        return false;
-    }
-    s->cmdline = build_cmdline(cfg, auto_params);
-    if (cfg->kernel) {
+    return true;
+}
+
+static bool boot(Machine *m, MicrovmState *s, GError **err)
+{
+    s->cmdline = build_cmdline(m->cfg, microvm_virtio_cmdline(s->virtio));
+    if (m->cfg->kernel) {
         if (!load_kernel(m, s, err)) {
             return false;
         }
@@ -125,29 +133,135 @@ bool microvm_init(Machine *m, GError **err)
     if (!cpus_create(m, err)) {
         return false;
     }
-    if (s->booted && !reset_vcpus(m, s, err)) {
-        return false;
-    }
-    machine_add_reset_handler(m, microvm_reset, m);
-    return true;
+    return !s->booted || reset_vcpus(m, s, err);
 }
 
-void microvm_destroy(Machine *m)
+static bool microvm_init(Machine *m, GError **err)
 {
-    MicrovmState *s = m->board;
+    const StratusConfig *cfg = m->cfg;
+    MicrovmState *s = g_new0(MicrovmState, 1);
 
-    if (m->serial) {
-        serial_free(m->serial);
-        m->serial = NULL;
+    m->board = s;
+    for (guint i = 0; cfg->drives && i < cfg->drives->len; i++) {
+        if (!g_strcmp0(optlist_get(g_ptr_array_index(cfg->drives, i), "if"), "pflash")) {
+            log_warn("-drive if=pflash is ignored on microvm");
+        }
     }
-    if (m->pm) {
-        pm_free(m->pm);
-        m->pm = NULL;
+    if (!guest_ram_init(&m->ram, cfg->mem_size, MICROVM_LOW_RAM_LIMIT, cfg->mem_share,
+                        cfg->dump_guest_core, err) ||
+        !m->accel_ops->map_ram(m, err) || !create_board_devices(m, err) ||
+        !machine_open_drives(m, err)) {
+        return false;
     }
-    microvm_virtio_destroy(m);
+    s->virtio = microvm_virtio_new(m, err);
+    return s->virtio && create_cli_devices(m, err) && boot(m, s, err);
+}
+
+static void microvm_destroy(Machine *m)
+{
+    MicrovmState *s = state(m);
+
     if (s) {
+        microvm_virtio_free(s->virtio);
         g_free(s->cmdline);
         g_free(s);
         m->board = NULL;
     }
 }
+
+/*
+ * bus=: microvm has one ISA bus ("isa.0") and the virtio-mmio slots, whose
+ * position is given by addr= (StratoVirt), so only the bus names are checked.
+ */
+static bool check_bus(const Device *d, GError **err)
+{
+    const char *want = d->klass->bus == DEVICE_BUS_ISA ? "isa.0"
+                     : d->klass->bus == DEVICE_BUS_VIRTIO ? "virtio-mmio-bus" : NULL;
+
+    if (!d->bus || (want && g_str_has_prefix(d->bus, want))) {
+        return true;
+    }
+    set_error(err, "Bus '%s' not found", d->bus);
+    return false;
+}
+
+static bool microvm_plug(Machine *m, Device *d, GError **err)
+{
+    MicrovmState *s = state(m);
+
+    /* StratoVirt's microvm hot-plugs nothing but its replaceable slots. */
+    if (d->hotplugged && !d->klass->hotpluggable) {
+        set_error(err, "Unsupported replaceable device type.");
+        return false;
+    }
+    if (!check_bus(d, err)) {
+        return false;
+    }
+    if (d->klass->bus != DEVICE_BUS_VIRTIO) {
+        return true;        /* ISA and board devices placed themselves */
+    }
+    if (!s->virtio) {
+        set_error(err, "virtio-mmio is not initialised");
+        return false;
+    }
+    return microvm_virtio_plug(s->virtio, d, err);
+}
+
+static void microvm_unplug(Machine *m, Device *d)
+{
+    MicrovmState *s = state(m);
+
+    if (d->klass->bus == DEVICE_BUS_VIRTIO && s && s->virtio) {
+        microvm_virtio_unplug(s->virtio, d);
+    }
+}
+
+/*
+ * device_del completes at once (StratoVirt): the slot empties, the drive is
+ * unregistered with the device, and DEVICE_DELETED {"device":id,"path":id}
+ * is emitted before the reply.
+ */
+static bool microvm_unplug_request(Machine *m, Device *d, bool *pending, GError **err)
+{
+    g_autofree char *id = g_strdup(d->id);
+    BlockBackend *bb = virtio_blk_device_backend(d);
+    g_autofree char *node = bb ? g_strdup(block_node_name(bb)) : NULL;
+
+    (void)err;
+    *pending = false;
+    device_destroy(d);
+    if (node) {
+        block_registry_remove(m->block_nodes, node);
+        g_hash_table_add(m->released_nodes, g_strdup(node));
+    }
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "device");
+    json_builder_add_string_value(b, id);
+    json_builder_set_member_name(b, "path");
+    json_builder_add_string_value(b, id);
+    json_builder_end_object(b);
+    machine_emit_event(m, "DEVICE_DELETED", json_builder_get_root(b));
+    return true;
+}
+
+VirtioDevice *microvm_blk_slot_device(Machine *m, unsigned slot)
+{
+    MicrovmState *s = m->machine_class == &microvm_machine_class ? state(m) : NULL;
+
+    return s && s->virtio ? microvm_virtio_blk_slot(s->virtio, slot) : NULL;
+}
+
+const MachineClass microvm_machine_class = {
+    .name = "microvm",
+    .description = "microvm (i386)",
+    .qom_type = "microvm-machine",
+    .is_default = true,
+    .max_cpus = 254,
+    .init = microvm_init,
+    .destroy = microvm_destroy,
+    .reset = microvm_reset,
+    .plug = microvm_plug,
+    .unplug = microvm_unplug,
+    .unplug_request = microvm_unplug_request,
+};

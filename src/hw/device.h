@@ -1,0 +1,220 @@
+/*
+ * The device model: device types, their typed properties, device instances
+ * owned by the machine, and machine classes (docs/devices.md).
+ *
+ * A device type is one `const DeviceClass` in one file under src/hw/<family>/,
+ * named `<sym>_device_class`, and one line in src/hw/meson.build's
+ * `device_types` list; the build turns that list into the registry below, so
+ * the registry is constant data (no registration-time mutable globals, no
+ * inheritance tree). Every way of making a device goes through
+ * device_create(): -device, device_add, board-internal devices, and later
+ * snapshots; device-list-properties, qom-*, info qtree read the same tables.
+ *
+ * A device instance embeds `Device` as its first member (instance_size says
+ * how big the whole struct is); property values live in that struct at the
+ * offsets the property table gives, so realize() reads plain C fields.
+ *
+ * Locking: all of it runs on the main thread with the machine lock held.
+ */
+#ifndef STRATUS_DEVICE_H
+#define STRATUS_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "machine.h"
+
+typedef struct Device Device;
+typedef struct DeviceClass DeviceClass;
+typedef struct VMStateDescription VMStateDescription;   /* migration/vmstate.h */
+
+/* ---- properties ---------------------------------------------------------- */
+
+typedef enum {
+    PROP_STR,        /* char* (g_free'd); "str" */
+    PROP_BOOL,       /* bool; on/off yes/no true/false; "bool" */
+    PROP_U8,         /* uint8_t; "uint8" */
+    PROP_U16,        /* uint16_t; "uint16" */
+    PROP_U32,        /* uint32_t; "uint32" */
+    PROP_U64,        /* uint64_t; "uint64" */
+    PROP_SIZE,       /* uint64_t, accepts 4K/1M/2G suffixes; "size" */
+} PropType;
+
+typedef struct Property {
+    const char *name;
+    PropType type;
+    size_t offset;             /* into the instance struct */
+    const char *defval;        /* default as command-line text; NULL = none/0/false */
+    const char *description;   /* device-list-properties "description" */
+    /* Integers: inclusive limits unless both are 0 (then the type's range). */
+    uint64_t min, max;
+} Property;
+
+#define DEFINE_PROP(_name, _type, _state, _field, _def, _desc) \
+    { .name = (_name), .type = (_type), .offset = offsetof(_state, _field), \
+      .defval = (_def), .description = (_desc) }
+#define DEFINE_PROP_RANGE(_name, _type, _state, _field, _def, _min, _max, _desc) \
+    { .name = (_name), .type = (_type), .offset = offsetof(_state, _field), \
+      .defval = (_def), .description = (_desc), .min = (_min), .max = (_max) }
+#define DEFINE_PROP_END { .name = NULL }
+
+/* QEMU's property type names ("str", "bool", "uint32", "size", ...). */
+const char *prop_type_name(PropType t);
+
+/* ---- device classes ------------------------------------------------------ */
+
+/* What a device plugs into; the machine class decides where that is. */
+typedef enum {
+    DEVICE_BUS_NONE,     /* board-internal or sysbus: placed by the machine */
+    DEVICE_BUS_ISA,      /* fixed I/O ports and an ISA IRQ */
+    DEVICE_BUS_VIRTIO,   /* a virtio transport (virtio-mmio on microvm) */
+} DeviceBusType;
+
+struct DeviceClass {
+    const char *name;                  /* "virtio-blk-device" */
+    const char *const *aliases;        /* NULL-terminated, e.g. "virtio-blk-mmio" */
+    const char *parent;                /* QOM-shaped parent for qom-list-types */
+    const char *description;
+    DeviceBusType bus;
+    size_t instance_size;              /* >= sizeof(Device), Device first */
+    const Property *props;             /* terminated by DEFINE_PROP_END; may be NULL */
+    bool user_creatable;               /* -device / device_add allowed */
+    bool hotpluggable;                 /* device_add / device_del while running */
+
+    /*
+     * Acquire resources (ports, IRQs, back ends) from the property values;
+     * on failure release what was taken and set *err (the instance is then
+     * freed without unrealize).
+     */
+    bool (*realize)(Device *d, GError **err);
+    void (*unrealize)(Device *d);      /* optional: undo realize */
+    void (*reset)(Device *d);          /* optional: system_reset */
+    /* Guest-visible state for snapshots (migration/vmstate.h); NULL = none. */
+    const VMStateDescription *vmsd;
+    /* The state struct vmsd describes, when it is not the instance itself. */
+    void *(*vmstate_opaque)(Device *d);
+};
+
+/* ---- device instances ---------------------------------------------------- */
+
+struct Device {
+    const DeviceClass *klass;
+    Machine *machine;
+    char *id;                  /* NULL for anonymous devices */
+    char *qom_path;            /* /machine/peripheral/ID, .../peripheral-anon/device[N],
+                                  /machine/unattached/device[N] */
+    char *bus;                 /* "bus=" as given, or NULL */
+    char *addr;                /* "addr=" as given (board-specific), or NULL */
+    bool user_created;         /* -device or device_add (peripheral containers) */
+    bool hotplugged;           /* device_add: StratoVirt's error texts differ */
+    bool realized;
+    void *machine_data;        /* the machine class's placement bookkeeping */
+};
+
+/* Registry lookups (name or alias). NULL if unknown. */
+const DeviceClass *device_class_find(const char *name);
+/* Every registered class, in registration order (NULL-terminated array). */
+const DeviceClass *const *device_class_all(void);
+
+/* A property value to apply: text (command line) or JSON (QMP). */
+typedef struct DevicePropValue {
+    const char *name;
+    const char *text;          /* set for command-line values */
+    JsonNode *json;            /* set for QMP values */
+} DevicePropValue;
+
+/*
+ * The one way to create a device: looks the driver up, fills defaults,
+ * applies the values (unknown property / wrong type -> QEMU's texts), checks
+ * the id, asks the machine class to place it, realizes it and adds it to the
+ * machine's device list. `user` selects the peripheral containers and the
+ * user_creatable check; `hotplug` (device_add on a running machine) the
+ * hotpluggable check. Errors:
+ *   "'foo' is not a valid device model name"
+ *   "Property 'virtio-blk-device.foo' not found"
+ *   "Parameter 'num-queues' expects uint32_t" (text), "Invalid parameter type
+ *   for 'serial', expected: string" (JSON)
+ *   "Duplicate device ID 'x'"
+ */
+typedef struct DeviceCreateArgs {
+    const char *driver;
+    const char *id;            /* NULL = anonymous */
+    const char *bus;
+    const char *addr;
+    const DevicePropValue *props;
+    unsigned n_props;
+    bool user;
+    bool hotplug;
+} DeviceCreateArgs;
+Device *device_create(Machine *m, const DeviceCreateArgs *a, GError **err);
+
+/* Unplug hook + unrealize + removal from the machine + free. */
+void device_destroy(Device *d);
+
+/* Machine teardown (newest first) and system_reset (oldest first). */
+void machine_destroy_devices(Machine *m);
+void machine_reset_devices(Machine *m);
+
+/* Machine device list (ordered by creation). */
+Device *machine_find_device(Machine *m, const char *id);          /* by id */
+Device *machine_find_device_path(Machine *m, const char *path);   /* QOM path or id */
+GPtrArray *machine_devices(Machine *m);                           /* Device*, borrowed */
+
+/*
+ * A device's guest-visible state (klass->vmsd, migration/vmstate.h): save
+ * appends one section; load reads exactly one section into the realized
+ * device (a stream for another type, a newer version, a truncated or
+ * over-long one are refused with the encoder's error, the device unchanged
+ * by a refused stream only as far as its post_load hook guarantees).
+ * Devices without a description save nothing and load only an empty input.
+ */
+bool device_save_state(Device *d, GByteArray *out, GError **err);
+bool device_load_state(Device *d, const uint8_t *buf, size_t len, GError **err);
+
+/* Property access for qom-get, info qtree and tests. */
+const Property *device_class_find_prop(const DeviceClass *dc, const char *name);
+JsonNode *device_prop_get_json(const Device *d, const Property *p);
+char *device_prop_get_text(const Device *d, const Property *p);    /* "on", "4096", ... */
+
+/* [ObjectPropertyInfo] for device-list-properties. */
+JsonNode *device_class_properties_json(const DeviceClass *dc);
+
+/* Command-line "-device driver,key=value,..." (an OptList) -> device_create. */
+typedef struct OptList OptList;
+Device *device_create_from_opts(Machine *m, const OptList *l, GError **err);
+
+/* ---- machine classes ----------------------------------------------------- */
+
+typedef struct MachineClass {
+    const char *name;                  /* "microvm" */
+    const char *const *aliases;
+    const char *description;           /* -machine help / query-machines */
+    const char *qom_type;              /* "microvm-machine" */
+    bool is_default;
+    unsigned max_cpus;
+    /* Build RAM, board devices, -device devices, load the kernel, create vCPUs. */
+    bool (*init)(Machine *m, GError **err);
+    void (*destroy)(Machine *m);
+    /* Board part of system_reset, after every device's reset. */
+    void (*reset)(Machine *m);
+    /*
+     * Place a device (bus=/addr= or the next free slot) before realize;
+     * unplug undoes it. Devices of a bus the machine lacks are refused here.
+     */
+    bool (*plug)(Machine *m, Device *d, GError **err);
+    void (*unplug)(Machine *m, Device *d);
+    /*
+     * device_del: either completes at once (returns true and the caller
+     * destroys the device and emits DEVICE_DELETED) or starts a guest-
+     * cooperative unplug (returns true with *pending set).
+     */
+    bool (*unplug_request)(Machine *m, Device *d, bool *pending, GError **err);
+} MachineClass;
+
+const MachineClass *machine_class_find(const char *name);
+const MachineClass *const *machine_class_all(void);
+
+#endif
