@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "machine.h"
+#include "hw/device.h"
 #include "hw/device-help.h"
 #include "util/log.h"
 
@@ -173,6 +174,30 @@ static bool device_help(int argc, char **argv, int *status)
     return false;
 }
 
+/* `-machine help` / `-M ?`, QEMU's listing, from the machine registry. */
+static bool machine_help(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++) {
+        g_autofree char *type = NULL;
+
+        if (strcmp(argv[i], "-machine") && strcmp(argv[i], "-M") &&
+            strcmp(argv[i], "--machine")) {
+            continue;
+        }
+        type = g_strndup(argv[i + 1], strcspn(argv[i + 1], ","));
+        if (strcmp(type, "help") && strcmp(type, "?")) {
+            continue;
+        }
+        printf("Supported machines are:\n");
+        for (const MachineClass *const *mc = machine_class_all(); *mc; mc++) {
+            printf("%-20s %s%s\n", (*mc)->name, (*mc)->description,
+                   (*mc)->is_default ? " (default)" : "");
+        }
+        return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     GError *err = NULL;
@@ -185,6 +210,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (device_help(argc, argv, &status)) {
         return status;
+    }
+    if (machine_help(argc, argv)) {
+        return 0;
     }
     cfg = config_parse(argc, argv, &err);
     if (!cfg) {

@@ -216,6 +216,27 @@ def test_help(stratus):
         assert opt in out, "-help does not mention %s" % opt
 
 
+@pytest.mark.parametrize("spelling", [["-machine", "help"], ["-M", "?"],
+                                      ["-machine", "help,accel=kvm"]])
+def test_machine_help(stratus, spelling):
+    """QEMU's listing of the registered machine classes, before any other check."""
+    p = subprocess.run([str(stratus)] + spelling, capture_output=True, timeout=10)
+    assert p.returncode == 0, p
+    assert p.stdout.decode().splitlines() == [
+        "Supported machines are:",
+        "microvm              microvm (i386) (default)",
+    ]
+
+
+def test_unknown_machine_type(stratus, files):
+    """A name the parser accepts but no machine class registers (q35, issue 13)."""
+    p = subprocess.run([str(stratus), "-machine", "q35", "-accel", "qtest"],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 1, p
+    assert p.stderr.decode().strip() == \
+        "stratus: error: unsupported machine type 'q35' (use -machine help to list them)"
+
+
 # ---------------------------------------------------------------------------
 # -D log
 
