@@ -304,10 +304,24 @@ static void test_emu_not_started(void)
     emu_vm_free(vm);
 }
 
+/* Returns once the guest has stored a new value at gpa. */
+static void wait_for_store(Machine *m, uint64_t gpa)
+{
+    const uint64_t *p = guest_ram_ptr(&m->ram, gpa, 8);
+    uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    gint64 end = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
+
+    while (__atomic_load_n(p, __ATOMIC_RELAXED) == old) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(100);
+    }
+}
+
 /*
- * vCPU threads running: the BSP stores to one page in a loop, the AP
- * sleeps waiting for SIPI. Each sync (which must get both to flush their
- * TLBs) reports the page again; after the first, nothing else.
+ * vCPU threads running: the BSP stores a counter to one page in a loop,
+ * the AP sleeps waiting for SIPI. Each sync made after the guest stored
+ * again (which must get both vCPUs to flush their TLBs) reports the page;
+ * after the first (which also has the page tables), nothing else.
  */
 static void test_emu_running(void)
 {
@@ -324,7 +338,7 @@ static void test_emu_running(void)
     for (unsigned i = 0; i < 20; i++) {
         DirtyBitmap *d;
 
-        g_usleep(2000);
+        wait_for_store(vm->m, 0x700000);
         d = log_sync(vm->m);
         g_assert_true(dirty_bitmap_test(d, 0x700000));
         if (i == 0) {
