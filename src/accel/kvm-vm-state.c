@@ -333,7 +333,12 @@ bool kvm_dirty_log_start(Machine *m, GError **err)
     KvmState *s = kvm_state(m);
 
     if (s->dirty_logging) {
-        return true;
+        /* Already on: a start still means an empty log. */
+        DirtyBitmap *scratch = dirty_bitmap_new(&m->ram);
+        bool ok = kvm_dirty_log_sync(m, scratch, err);
+
+        dirty_bitmap_free(scratch);
+        return ok;
     }
     if (!set_ram_flags(m, ram_blocks(m), KVM_MEM_LOG_DIRTY_PAGES, 0, err)) {
         g_prefix_error(err, "kvm: cannot start the dirty-page log: ");
