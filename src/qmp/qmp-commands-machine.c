@@ -12,6 +12,7 @@
 
 #include "machine.h"
 #include "hw/device.h"
+#include "hw/qom-types.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -20,7 +21,6 @@
 #define STRATUS_VERSION "0.0.0"
 #endif
 
-#define QMP_CPU_TYPE "host-x86-cpu"
 
 /* ------------------------------------------------------------------------ */
 /* Schemas                                                                  */
@@ -402,7 +402,7 @@ static bool qmp_query_hotpluggable_cpus(QmpCommandCtx *ctx, JsonObject *args,
             json_object_set_string_member(o, "qom-path", path);
             g_free(path);
         }
-        json_object_set_string_member(o, "type", QMP_CPU_TYPE);
+        json_object_set_string_member(o, "type", QOM_TYPE_CPU);
         json_object_set_int_member(o, "vcpus-count", 1);
         json_array_add_object_element(a, o);
     }
