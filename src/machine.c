@@ -231,6 +231,9 @@ void machine_system_reset(Machine *m)
     }
     if (was_running) {
         cpus_resume_all(m);
+    } else if (m->runstate == RUN_STATE_GUEST_PANICKED) {
+        /* QEMU: a reset machine is no longer the one that panicked. */
+        machine_set_runstate(m, RUN_STATE_PRELAUNCH);
     }
     /* Seed 000: {"event":"RESET","data":{"guest":true}} after system_reset. */
     g_autoptr(JsonBuilder) b = json_builder_new();

@@ -108,7 +108,8 @@ bool device_prop_set_text(Device *d, const Property *p, const char *text, GError
     }
     default:
         if (!parse_uint(text, &v)) {
-            set_error(err, "Parameter '%s' expects %s", p->name, prop_c_type(p->type));
+            /* QEMU: junk "expects integer", a number out of range the C type. */
+            set_error(err, "Parameter '%s' expects integer", p->name);
             return false;
         }
         return store_uint(d, p, v, err);

@@ -185,6 +185,7 @@ Device *device_create(Machine *m, const DeviceCreateArgs *a, GError **err)
     d->user_created = a->user;
     d->hotplugged = a->hotplug;
     if (!device_props_set_defaults(d, err) || !apply_props(d, a, err) ||
+        (mc && mc->pre_plug && !mc->pre_plug(m, d, err)) ||
         (dc->realize && !dc->realize(d, err))) {
         device_free(d);
         return NULL;

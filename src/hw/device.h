@@ -137,7 +137,7 @@ typedef struct DevicePropValue {
  *   "Property 'virtio-blk-device.foo' not found"
  *   "Parameter 'num-queues' expects uint32_t" (text), "Invalid parameter type
  *   for 'serial', expected: string" (JSON)
- *   "Duplicate device ID 'x'"
+ *   "x is already registered." (StratoVirt's duplicate-id text)
  */
 typedef struct DeviceCreateArgs {
     const char *driver;
@@ -201,8 +201,14 @@ typedef struct MachineClass {
     /* Board part of system_reset, after every device's reset. */
     void (*reset)(Machine *m);
     /*
-     * Place a device (bus=/addr= or the next free slot) before realize;
-     * unplug undoes it. Devices of a bus the machine lacks are refused here.
+     * Before realize (properties set, nothing acquired): refuse what the
+     * machine cannot take — an unknown bus=, a hot-plug of a type it cannot
+     * hot-plug — so a refused device never touches ports or back ends.
+     */
+    bool (*pre_plug)(Machine *m, Device *d, GError **err);
+    /*
+     * After realize: place the device (addr= or the next free slot);
+     * unplug undoes it.
      */
     bool (*plug)(Machine *m, Device *d, GError **err);
     void (*unplug)(Machine *m, Device *d);

@@ -40,6 +40,17 @@ static const QmpMember balloon_members[] = {
 };
 static const QmpType balloon_data = QMP_OBJECT_TYPE(balloon_members);
 
+/* QEMU's GuestPanicAction; pvpanic (docs/devices.md) sends pause and run. */
+static const char *const panic_action_values[] = { "pause", "poweroff", "run", NULL };
+static const QmpType panic_action_enum = QMP_ENUM_TYPE(panic_action_values);
+
+static const QmpMember guest_panic_members[] = {
+    { "action", &panic_action_enum },
+    { "info", &qmp_type_any, .optional = true },
+    { NULL }
+};
+static const QmpType guest_panic_data = QMP_OBJECT_TYPE(guest_panic_members);
+
 const QmpEventDef qmp_standard_events[] = {
     { "SHUTDOWN", &shutdown_data },
     { "RESET", &reset_data },
@@ -48,5 +59,7 @@ const QmpEventDef qmp_standard_events[] = {
     { "POWERDOWN", NULL },
     { "DEVICE_DELETED", &device_deleted_data },
     { "BALLOON_CHANGED", &balloon_data },
+    { "GUEST_PANICKED", &guest_panic_data },
+    { "GUEST_CRASHLOADED", &guest_panic_data },
     { NULL }
 };

@@ -182,7 +182,7 @@ BAD_DEVICE = [
     ("events-9", ["pvpanic,events=9"],
      "Property pvpanic.events doesn't take value 9 (minimum: 0, maximum: 3)"),
     ("events-256", ["pvpanic,events=256"], "Parameter 'events' expects uint8_t"),
-    ("ioport-zz", ["pvpanic,ioport=zz"], "Parameter 'ioport' expects uint16_t"),
+    ("ioport-zz", ["pvpanic,ioport=zz"], "Parameter 'ioport' expects integer"),
     ("ioport-70000", ["pvpanic,ioport=70000"], "Parameter 'ioport' expects uint16_t"),
     ("unknown-property", ["pvpanic,nope=1"], "Property 'pvpanic.nope' not found"),
     ("same-port", ["pvpanic", "pvpanic"], "pvpanic: ioport 0x505 already in use"),

@@ -227,6 +227,23 @@ static void test_reset(void)
     qtest_quit(s);
 }
 
+/* A reset panicked machine waits in prelaunch (QEMU's transition) for cont. */
+static void test_reset_after_panic(void)
+{
+    QTestState *s = qtest_init("-device pvpanic");
+
+    qtest_outb(s, PORT, PANICKED);
+    qtest_qmp_eventwait(s, "STOP");
+    assert_status(s, "guest-panicked", false);
+    qtest_qmp_assert_success(s, "{'execute': 'system_reset'}");
+    qtest_qmp_eventwait(s, "RESET");
+    assert_status(s, "prelaunch", false);
+    qtest_qmp_assert_success(s, "{'execute': 'cont'}");
+    qtest_qmp_eventwait(s, "RESUME");
+    assert_status(s, "running", true);
+    qtest_quit(s);
+}
+
 static void test_absent(void)
 {
     QTestState *s = qtest_init("");
@@ -249,6 +266,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pvpanic/properties", test_properties);
     g_test_add_func("/pvpanic/not-hotpluggable", test_not_hotpluggable);
     g_test_add_func("/pvpanic/reset", test_reset);
+    g_test_add_func("/pvpanic/reset-after-panic", test_reset_after_panic);
     g_test_add_func("/pvpanic/absent", test_absent);
     return g_test_run();
 }

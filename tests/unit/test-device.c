@@ -127,7 +127,7 @@ static void test_cli_errors(void)
              "Property 'virtio-blk-device.foo' not found");
     vm_fails((const char *const[]){ "-drive", drive, "-device",
                                     "virtio-blk-device,drive=d0,num-queues=x", NULL },
-             "Parameter 'num-queues' expects uint16_t");
+             "Parameter 'num-queues' expects integer");
     vm_fails((const char *const[]){ "-drive", drive, "-device",
                                     "virtio-blk-device,drive=d0,num-queues=70000", NULL },
              "Parameter 'num-queues' expects uint16_t");

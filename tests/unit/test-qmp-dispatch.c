@@ -423,7 +423,8 @@ static void test_query_commands(void)
     expect(&f, "{\"execute\":\"query-events\"}",
            "{\"return\":[{\"name\":\"SHUTDOWN\"},{\"name\":\"RESET\"},"
            "{\"name\":\"STOP\"},{\"name\":\"RESUME\"},{\"name\":\"POWERDOWN\"},"
-           "{\"name\":\"DEVICE_DELETED\"},{\"name\":\"BALLOON_CHANGED\"}]}");
+           "{\"name\":\"DEVICE_DELETED\"},{\"name\":\"BALLOON_CHANGED\"},"
+           "{\"name\":\"GUEST_PANICKED\"},{\"name\":\"GUEST_CRASHLOADED\"}]}");
     fx_teardown(&f);
 }
 
@@ -518,7 +519,7 @@ static void test_schema_consistency(void)
         }
     }
     g_assert_cmpuint(ncmd, ==, qmp_command_table_size(f.t));
-    g_assert_cmpuint(nev, ==, 7);
+    g_assert_cmpuint(nev, ==, 9);
     /* spot checks */
     {
         JsonObject *q = g_hash_table_lookup(byname, "query-status");

@@ -185,18 +185,21 @@ static bool check_bus(const Device *d, GError **err)
     return false;
 }
 
-static bool microvm_plug(Machine *m, Device *d, GError **err)
+static bool microvm_pre_plug(Machine *m, Device *d, GError **err)
 {
-    MicrovmState *s = state(m);
-
+    (void)m;
     /* StratoVirt's microvm hot-plugs nothing but its replaceable slots. */
     if (d->hotplugged && !d->klass->hotpluggable) {
         set_error(err, "Unsupported replaceable device type.");
         return false;
     }
-    if (!check_bus(d, err)) {
-        return false;
-    }
+    return check_bus(d, err);
+}
+
+static bool microvm_plug(Machine *m, Device *d, GError **err)
+{
+    MicrovmState *s = state(m);
+
     if (d->klass->bus != DEVICE_BUS_VIRTIO) {
         return true;        /* ISA and board devices placed themselves */
     }
@@ -261,6 +264,7 @@ const MachineClass microvm_machine_class = {
     .init = microvm_init,
     .destroy = microvm_destroy,
     .reset = microvm_reset,
+    .pre_plug = microvm_pre_plug,
     .plug = microvm_plug,
     .unplug = microvm_unplug,
     .unplug_request = microvm_unplug_request,
