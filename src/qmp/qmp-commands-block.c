@@ -216,7 +216,7 @@ static bool blockdev_add(Machine *m, const BlockOptions *o, GError **err)
     bool ok;
 
     if (block_registry_find(m->block_nodes, o->node_name)) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Drive %s has been added", o->node_name);
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Drive %s has been added", o->node_name);
         return false;
     }
     bb = block_open(o, m->ctx, err);
@@ -254,7 +254,7 @@ static bool qmp_blockdev_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **re
         o.discard = !strcmp(discard, "unmap") || !strcmp(discard, "on");
     }
     if (!*o.node_name) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Parameter 'node-name' is missing");
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Parameter 'node-name' is missing");
         return false;
     }
     if (json_object_has_member(args, "throttling.iops-total")) {
@@ -279,12 +279,12 @@ static bool qmp_blockdev_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **re
         if (g_hash_table_remove(m->released_nodes, name)) {
             return true;   /* already released by device_del */
         }
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
                       "Failed to find node with node-name='%s'", name);
         return false;
     }
     if (block_owner(bb)) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Node %s is in use", name);
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Node %s is in use", name);
         return false;
     }
     block_registry_remove(m->block_nodes, name);
@@ -321,7 +321,7 @@ static bool qmp_device_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     if (json_object_has_member(args, "lun")) {
         gint64 lun = json_object_get_int_member(args, "lun");
         if (lun < 0) {
-            qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+            qmp_error_set(err, STRATUS_ERROR_GENERIC,
                           "Parameter 'lun' expects a non-negative integer");
             return false;
         }
@@ -372,11 +372,11 @@ static bool qmp_device_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
         if (!d && delete_unattached_node(m, id)) {
             return true;
         }
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Device %s not found", id);
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Device %s not found", id);
         return false;
     }
     if (!d->klass->hotpluggable || !m->machine_class->unplug_request) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
                       "Device '%s' does not support hotplugging", id);
         return false;
     }

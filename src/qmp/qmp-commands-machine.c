@@ -421,18 +421,18 @@ static bool qmp_getfd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     int fd;
 
     if (g_ascii_isdigit(name[0])) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
                       "Parameter 'fdname' expects a name not starting with a digit");
         return false;
     }
     fd = qmp_session_take_scm_fd(s);
     if (fd < 0) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Invalid SCM message");
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Invalid SCM message");
         return false;
     }
     if (!s->named_fds) {
         close(fd);
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Invalid SCM message");
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Invalid SCM message");
         return false;
     }
     /* Replaces (and closes) an fd of the same name. */
@@ -446,7 +446,7 @@ static bool qmp_closefd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     const char *name = json_object_get_string_member(args, "fdname");
     int fd = qmp_session_take_named_fd(ctx->session, name);
     if (fd < 0) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
                       "File descriptor named '%s' not found", name);
         return false;
     }
@@ -525,7 +525,7 @@ static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
     } else if ((out = qmp_hmp_qom_command(m, line))) {
         /* info qtree / info qdm: qmp-commands-qom.c */
     } else {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Unsupported command: %s",
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Unsupported command: %s",
                       json_object_get_string_member(args, "command-line"));
         g_free(line);
         return false;

@@ -125,7 +125,7 @@ static bool qmp_device_list_properties(QmpCommandCtx *ctx, JsonObject *args,
 
     if (!dc) {
         qmp_error_set(err, g_error_matches(e, STRATUS_ERROR, STRATUS_ERROR_DEVICE_NOT_FOUND)
-                           ? QMP_ERROR_CLASS_DEVICE_NOT_FOUND : QMP_ERROR_CLASS_GENERIC,
+                           ? STRATUS_ERROR_DEVICE_NOT_FOUND : STRATUS_ERROR_GENERIC,
                       "%s", e->message);
         return false;
     }
@@ -149,7 +149,7 @@ static bool qmp_qom_list_properties(QmpCommandCtx *ctx, JsonObject *args,
         return true;
     }
     if (!qom_type_find(name, &t)) {
-        qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND,
+        qmp_error_set(err, STRATUS_ERROR_DEVICE_NOT_FOUND,
                       "Class '%s' not found", name);
         return false;
     }
@@ -355,14 +355,14 @@ static bool qom_lookup(Machine *m, const char *path, bool report_ambiguous,
         return true;
     case RESOLVE_AMBIGUOUS:
         if (report_ambiguous) {
-            qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Path '%s' is ambiguous", path);
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "Path '%s' is ambiguous", path);
             return false;
         }
         break;
     case RESOLVE_NONE:
         break;
     }
-    qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found", path);
+    qmp_error_set(err, STRATUS_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
     return false;
 }
 
@@ -423,7 +423,7 @@ static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     }
     /* Optional only for StratoVirt's form; QEMU's needs it, checked first. */
     if (!json_object_has_member(args, "property")) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Parameter 'property' is missing");
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Parameter 'property' is missing");
         return false;
     }
     prop = json_object_get_string_member(args, "property");
@@ -456,7 +456,7 @@ static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
             return true;
         }
     }
-    qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Property '%s.%s' not found",
+    qmp_error_set(err, STRATUS_ERROR_GENERIC, "Property '%s.%s' not found",
                   node_type(m, n), prop);
     return false;
 }

@@ -144,7 +144,7 @@ bool qmp_cmd_qmp_capabilities(QmpCommandCtx *ctx, JsonObject *args,
     JsonArray *enable;
 
     if (s->mode == QMP_MODE_STRICT && s->negotiated) {
-        qmp_error_set(err, QMP_ERROR_CLASS_COMMAND_NOT_FOUND,
+        qmp_error_set(err, STRATUS_ERROR_COMMAND_NOT_FOUND,
                       "Capabilities negotiation is already complete, command ignored");
         return false;
     }
@@ -152,7 +152,7 @@ bool qmp_cmd_qmp_capabilities(QmpCommandCtx *ctx, JsonObject *args,
              json_object_get_array_member(args, "enable") : NULL;
     if (enable && json_array_get_length(enable) > 0) {
         /* No capability is offered (the greeting lists none). */
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "Capability '%s' not available",
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Capability '%s' not available",
                       json_array_get_string_element(enable, 0));
         return false;
     }
@@ -194,7 +194,7 @@ static JsonNode *request_id(JsonNode *req)
     return id ? json_node_copy(id) : NULL;
 }
 
-JsonNode *qmp_error_response(JsonNode *req, QmpErrorClass c, const char *desc)
+JsonNode *qmp_error_response(JsonNode *req, StratusErrorCode c, const char *desc)
 {
     JsonObject *resp = json_object_new(), *e = json_object_new();
     JsonNode *id = request_id(req);
@@ -210,9 +210,9 @@ JsonNode *qmp_error_response(JsonNode *req, QmpErrorClass c, const char *desc)
 
 static JsonNode *error_from_gerror(JsonNode *req, const GError *err)
 {
-    QmpErrorClass c = QMP_ERROR_CLASS_GENERIC;
-    if (err->domain == QMP_ERROR) {
-        c = (QmpErrorClass)err->code;
+    StratusErrorCode c = STRATUS_ERROR_GENERIC;
+    if (err->domain == STRATUS_ERROR) {
+        c = (StratusErrorCode)err->code;
     }
     return qmp_error_response(req, c, err->message);
 }
@@ -233,12 +233,12 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
         *flags_out = 0;
     }
     if (!req) {
-        return qmp_error_response(NULL, QMP_ERROR_CLASS_GENERIC,
+        return qmp_error_response(NULL, STRATUS_ERROR_GENERIC,
                                   parse_err ? parse_err->message
                                             : "JSON parse error, expecting value");
     }
     if (!JSON_NODE_HOLDS_OBJECT(req)) {
-        return qmp_error_response(NULL, QMP_ERROR_CLASS_GENERIC,
+        return qmp_error_response(NULL, STRATUS_ERROR_GENERIC,
                                   "QMP input must be a JSON object");
     }
     obj = json_node_get_object(req);
@@ -248,25 +248,25 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
         if (!strcmp(key, "execute")) {
             if (!JSON_NODE_HOLDS_VALUE(val) ||
                 json_node_get_value_type(val) != G_TYPE_STRING) {
-                return qmp_error_response(req, QMP_ERROR_CLASS_GENERIC,
+                return qmp_error_response(req, STRATUS_ERROR_GENERIC,
                     "QMP input member 'execute' must be a string");
             }
         } else if (!strcmp(key, "arguments")) {
             if (!JSON_NODE_HOLDS_OBJECT(val)) {
-                return qmp_error_response(req, QMP_ERROR_CLASS_GENERIC,
+                return qmp_error_response(req, STRATUS_ERROR_GENERIC,
                     "QMP input member 'arguments' must be an object");
             }
         } else if (!strcmp(key, "id")) {
             continue;
         } else {
             char *d = g_strdup_printf("QMP input member '%s' is unexpected", key);
-            resp = qmp_error_response(req, QMP_ERROR_CLASS_GENERIC, d);
+            resp = qmp_error_response(req, STRATUS_ERROR_GENERIC, d);
             g_free(d);
             return resp;
         }
     }
     if (!json_object_has_member(obj, "execute")) {
-        return qmp_error_response(req, QMP_ERROR_CLASS_GENERIC,
+        return qmp_error_response(req, STRATUS_ERROR_GENERIC,
                                   "QMP input lacks member 'execute'");
     }
     name = json_object_get_string_member(obj, "execute");
@@ -274,12 +274,12 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
     negotiating = sess->mode == QMP_MODE_STRICT && !sess->negotiated;
     cmd = qmp_command_table_find(t, name);
     if (negotiating && (!cmd || !(cmd->flags & QMP_CMD_NEGOTIATION))) {
-        return qmp_error_response(req, QMP_ERROR_CLASS_COMMAND_NOT_FOUND,
+        return qmp_error_response(req, STRATUS_ERROR_COMMAND_NOT_FOUND,
             "Expecting capabilities negotiation with 'qmp_capabilities'");
     }
     if (!cmd) {
         char *d = g_strdup_printf("The command %s has not been found", name);
-        resp = qmp_error_response(req, QMP_ERROR_CLASS_COMMAND_NOT_FOUND, d);
+        resp = qmp_error_response(req, STRATUS_ERROR_COMMAND_NOT_FOUND, d);
         g_free(d);
         return resp;
     }
@@ -309,7 +309,7 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
             json_node_unref(ret);
         }
         if (!err) {
-            g_set_error_literal(&err, QMP_ERROR, QMP_ERROR_CLASS_GENERIC, "");
+            g_set_error_literal(&err, STRATUS_ERROR, STRATUS_ERROR_GENERIC, "");
         }
         resp = error_from_gerror(req, err);
         g_error_free(err);

@@ -24,7 +24,7 @@
  *   static bool qmp_my_cmd(QmpCommandCtx *ctx, JsonObject *args,
  *                          JsonNode **ret, GError **err) {
  *       Machine *m = ctx->opaque;
- *       ...;  on failure: qmp_error_set(err, QMP_ERROR_CLASS_GENERIC, "...");
+ *       ...;  on failure: qmp_error_set(err, STRATUS_ERROR_GENERIC, "...");
  *       return true;                 (*ret left NULL = {"return":{}})
  *   }
  *   static const QmpCommand my_cmds[] = {
@@ -42,24 +42,18 @@
 #include <json-glib/json-glib.h>
 
 #include "config.h"
+#include "util/strutil.h"
 
 /* ---- errors ------------------------------------------------------------- */
 
-#define QMP_ERROR qmp_error_quark()
-GQuark qmp_error_quark(void);
-
-/* The GError code in the QMP_ERROR domain is the error class. */
-typedef enum {
-    QMP_ERROR_CLASS_GENERIC,            /* "GenericError" */
-    QMP_ERROR_CLASS_COMMAND_NOT_FOUND,  /* "CommandNotFound" */
-    QMP_ERROR_CLASS_DEVICE_NOT_ACTIVE,  /* "DeviceNotActive" */
-    QMP_ERROR_CLASS_DEVICE_NOT_FOUND,   /* "DeviceNotFound" */
-    QMP_ERROR_CLASS_KVM_MISSING_CAP,    /* "KVMMissingCap" */
-    QMP_ERROR_CLASS_OPERATION_THROTTLED,/* "OperationThrottled" */
-} QmpErrorClass;
-
-const char *qmp_error_class_name(QmpErrorClass c);
-void qmp_error_set(GError **err, QmpErrorClass c, const char *fmt, ...)
+/*
+ * QMP errors are GErrors of the one STRATUS_ERROR domain (util/strutil.h):
+ * the code is the QMP error class, so a lower layer's error keeps its class
+ * (DeviceNotFound from the type registry, KVMMissingCap from kvm) without a
+ * translation table. Errors of any other domain answer GenericError.
+ */
+const char *qmp_error_class_name(StratusErrorCode c);
+void qmp_error_set(GError **err, StratusErrorCode c, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 
 /* ---- types (argument schemas, return types, introspection) -------------- */
@@ -136,7 +130,7 @@ typedef struct QmpCommandCtx {
 /*
  * Runs after the arguments were validated against the schema. Returns true
  * and sets *ret (NULL means {}), or false with *err set (any GError; a
- * QMP_ERROR code selects the class, anything else is GenericError).
+ * STRATUS_ERROR code selects the class, anything else is GenericError).
  */
 typedef bool (*QmpCommandFn)(QmpCommandCtx *ctx, JsonObject *args,
                              JsonNode **ret, GError **err);
@@ -215,7 +209,7 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
                        JsonNode *req, const GError *parse_err, unsigned *flags_out);
 
 /* Error response for a request (id copied from req when it is an object). */
-JsonNode *qmp_error_response(JsonNode *req, QmpErrorClass c, const char *desc);
+JsonNode *qmp_error_response(JsonNode *req, StratusErrorCode c, const char *desc);
 
 /* Response -> one line without "\r\n": return payloads sorted by key. */
 char *qmp_format_response(JsonNode *resp);

@@ -15,18 +15,16 @@
 /* ------------------------------------------------------------------------ */
 /* Error classes                                                            */
 
-G_DEFINE_QUARK(stratus-qmp-error, qmp_error)
-
 static const char *const error_class_names[] = {
-    [QMP_ERROR_CLASS_GENERIC] = "GenericError",
-    [QMP_ERROR_CLASS_COMMAND_NOT_FOUND] = "CommandNotFound",
-    [QMP_ERROR_CLASS_DEVICE_NOT_ACTIVE] = "DeviceNotActive",
-    [QMP_ERROR_CLASS_DEVICE_NOT_FOUND] = "DeviceNotFound",
-    [QMP_ERROR_CLASS_KVM_MISSING_CAP] = "KVMMissingCap",
-    [QMP_ERROR_CLASS_OPERATION_THROTTLED] = "OperationThrottled",
+    [STRATUS_ERROR_GENERIC] = "GenericError",
+    [STRATUS_ERROR_COMMAND_NOT_FOUND] = "CommandNotFound",
+    [STRATUS_ERROR_DEVICE_NOT_ACTIVE] = "DeviceNotActive",
+    [STRATUS_ERROR_DEVICE_NOT_FOUND] = "DeviceNotFound",
+    [STRATUS_ERROR_KVM_MISSING_CAP] = "KVMMissingCap",
+    [STRATUS_ERROR_OPERATION_THROTTLED] = "OperationThrottled",
 };
 
-const char *qmp_error_class_name(QmpErrorClass c)
+const char *qmp_error_class_name(StratusErrorCode c)
 {
     if ((unsigned)c < G_N_ELEMENTS(error_class_names)) {
         return error_class_names[c];
@@ -34,14 +32,14 @@ const char *qmp_error_class_name(QmpErrorClass c)
     return "GenericError";
 }
 
-void qmp_error_set(GError **err, QmpErrorClass c, const char *fmt, ...)
+void qmp_error_set(GError **err, StratusErrorCode c, const char *fmt, ...)
 {
     va_list ap;
     if (!err) {
         return;
     }
     va_start(ap, fmt);
-    *err = g_error_new_valist(QMP_ERROR, c, fmt, ap);
+    *err = g_error_new_valist(STRATUS_ERROR, c, fmt, ap);
     va_end(ap);
 }
 
@@ -116,7 +114,7 @@ static bool check_value(const QmpType *t, JsonNode *v, const char *path,
                 return true;
             }
         }
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
                       "Parameter '%s' does not accept value '%s'",
                       path, json_node_get_string(v));
         return false;
@@ -145,7 +143,7 @@ static bool check_value(const QmpType *t, JsonNode *v, const char *path,
         return check_members(t, json_node_get_object(v), path, t->open, err);
     }
     if (!ok) {
-        qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
                       "Invalid parameter type for '%s', expected: %s",
                       path, expected_name(t));
     }
@@ -174,7 +172,7 @@ static bool check_members(const QmpType *t, JsonObject *obj, const char *prefix,
                 continue;
             }
             path = member_path(prefix, m->name);
-            qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+            qmp_error_set(err, STRATUS_ERROR_GENERIC,
                           "Parameter '%s' is missing", path);
             g_free(path);
             return false;
@@ -200,7 +198,7 @@ static bool check_members(const QmpType *t, JsonObject *obj, const char *prefix,
         }
         if (!known) {
             char *path = member_path(prefix, key);
-            qmp_error_set(err, QMP_ERROR_CLASS_GENERIC,
+            qmp_error_set(err, STRATUS_ERROR_GENERIC,
                           "Parameter '%s' is unexpected", path);
             g_free(path);
             return false;

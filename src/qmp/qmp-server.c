@@ -283,7 +283,7 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
     if (!qmp_rate_limiter_admit(&c->bucket, mono_now(s))) {
         char *d = g_strdup_printf("More than %d requests received during 1 second",
                                   QMP_RATE_LIMIT);
-        resp = qmp_error_response(msg, QMP_ERROR_CLASS_OPERATION_THROTTLED, d);
+        resp = qmp_error_response(msg, STRATUS_ERROR_OPERATION_THROTTLED, d);
         g_free(d);
         conn_send_response(c, resp);
         json_node_unref(resp);
@@ -781,7 +781,7 @@ static bool qmp_cmd_unregistered(QmpCommandCtx *ctx, JsonObject *args, JsonNode 
                                  GError **err)
 {
     /* Only reachable if a table stopped registering a catalogued name. */
-    qmp_error_set(err, QMP_ERROR_CLASS_COMMAND_NOT_FOUND,
+    qmp_error_set(err, STRATUS_ERROR_COMMAND_NOT_FOUND,
                   "The command %s has not been found", ctx->cmd->name);
     return false;
 }

@@ -9,13 +9,18 @@
 #define STRATUS_ERROR (stratus_error_quark())
 GQuark stratus_error_quark(void);
 
-/* Error codes of STRATUS_ERROR. QMP maps them to error classes. */
+/*
+ * The one error enum: codes of STRATUS_ERROR, which are QMP's error classes
+ * (qmp_error_class_name() names them), so any layer can say which class a
+ * failure is without knowing about QMP.
+ */
 typedef enum {
-    STRATUS_ERROR_GENERIC,
-    STRATUS_ERROR_COMMAND_NOT_FOUND,
-    STRATUS_ERROR_DEVICE_NOT_ACTIVE,
-    STRATUS_ERROR_DEVICE_NOT_FOUND,
-    STRATUS_ERROR_KVM_MISSING_CAP,
+    STRATUS_ERROR_GENERIC,             /* "GenericError" */
+    STRATUS_ERROR_COMMAND_NOT_FOUND,   /* "CommandNotFound" */
+    STRATUS_ERROR_DEVICE_NOT_ACTIVE,   /* "DeviceNotActive" */
+    STRATUS_ERROR_DEVICE_NOT_FOUND,    /* "DeviceNotFound" */
+    STRATUS_ERROR_KVM_MISSING_CAP,     /* "KVMMissingCap" */
+    STRATUS_ERROR_OPERATION_THROTTLED, /* "OperationThrottled" */
 } StratusErrorCode;
 
 #define set_error(err, ...) \

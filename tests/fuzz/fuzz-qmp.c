@@ -28,7 +28,7 @@ static bool h_args(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 static bool h_fail(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                    GError **err)
 {
-    qmp_error_set(err, QMP_ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+    qmp_error_set(err, STRATUS_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found",
                   json_object_get_string_member(args, "id"));
     return false;
 }
