@@ -22,6 +22,7 @@
 #include "kvm-test-vm.h"
 #include "machine.h"
 #include "memory.h"
+#include "migration/vmstate-x86.h"
 
 #define IOAPIC_BASE 0xFEC00000ULL
 #define PIT_HZ      1193182ULL
@@ -259,6 +260,43 @@ static void test_emu_round_trip(void)
 }
 
 /*
+ * The state as a vmstate section (migration/vmstate-x86.h): an emu state
+ * encodes, decodes to the same struct, loads into another VM; a truncated
+ * stream and one with an impossible register are refused by the decoder.
+ */
+static void test_encoded_round_trip(void)
+{
+    Vm *a = vm_new(&emu_accel_ops), *b = vm_new(&emu_accel_ops);
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_autoptr(GError) err = NULL;
+    X86VmState sa, sd;
+    size_t used = 0;
+
+    program_chips(a->m);
+    get_state(a->m, &sa);
+    g_assert_true(vmstate_save(&vmstate_x86_vm, &sa, out, &err));
+    g_assert_no_error(err);
+    x86_vm_state_init(&sd);
+    g_assert_true(vmstate_load(&vmstate_x86_vm, &sd, out->data, out->len, &used, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(used, ==, out->len);
+    g_assert_cmpmem(&sa, sizeof(sa), &sd, sizeof(sd));
+    g_assert_true(set_state(b->m, &sd, NULL));
+    for (guint cut = 0; cut < out->len; cut += 7) {
+        x86_vm_state_init(&sd);
+        g_assert_false(vmstate_load(&vmstate_x86_vm, &sd, out->data, cut, &used, &err));
+        g_clear_error(&err);
+    }
+    sa.ioapic.id = 99;
+    g_byte_array_set_size(out, 0);
+    g_assert_true(vmstate_save(&vmstate_x86_vm, &sa, out, &err));
+    g_assert_false(vmstate_load(&vmstate_x86_vm, &sd, out->data, out->len, &used, &err));
+    g_assert_nonnull(err);
+    vm_free(a);
+    vm_free(b);
+}
+
+/*
  * Channel 2 counts on in the new VM from where it was: a count read from
  * the port agrees with the elapsed time a get reports right after (ticks
  * are taken modulo 0x10000: mode 0 wraps), and that time includes the
@@ -417,6 +455,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vm-state/check/rejects", test_check_rejects);
     g_test_add_func("/vm-state/check/absent-parts", test_check_absent_parts);
     g_test_add_func("/vm-state/emu/round-trip", test_emu_round_trip);
+    g_test_add_func("/vm-state/emu/encoded-round-trip", test_encoded_round_trip);
     g_test_add_func("/vm-state/emu/pit-continues", test_emu_pit_continues);
     g_test_add_func("/vm-state/emu/pit-fires", test_emu_pit_fires);
     g_test_add_func("/vm-state/emu/set-refused", test_emu_set_refused);
