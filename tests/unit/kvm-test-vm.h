@@ -14,6 +14,7 @@
 #include "config.h"
 #include "hw/x86/loader.h"
 #include "machine.h"
+#include "accel/x86-vm-state.h"
 
 #define KVM_TEST_RAM_SIZE  (32ULL << 20)
 #define KVM_TEST_CODE_ADDR 0x100000ULL
@@ -35,6 +36,17 @@ void kvm_test_cpus_create(Machine *m, const X86BootState *boot);
 void kvm_test_reset_all(Machine *m, const X86BootState *boot);
 /* Joins the vCPU threads and frees everything test_vm_machine_new made. */
 void test_vm_machine_free(Machine *m);
+
+/* A machine with its config, for tests that build several (VM state, dirty log). */
+typedef struct TestMachine {
+    StratusConfig cfg;
+    Machine *m;
+} TestMachine;
+TestMachine *test_machine_new(const AccelOps *ops);
+void test_machine_free(TestMachine *vm);
+/* The accelerator's vm_get_state / dirty_log_sync under the lock, asserting success. */
+void test_vm_get_state(Machine *m, X86VmState *st);
+DirtyBitmap *test_vm_dirty_sync(Machine *m);
 void kvm_test_machine_free(Machine *m);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "block-test-util.h"
 #include "fake-machine.h"
+#include "pio-test.h"
 #include "hw/char/serial.h"
 #include "hw/misc/pm.h"
 #include "hw/virtio/virtio-blk.h"
@@ -158,15 +159,12 @@ static void serial_rig_free(SerialRig *r)
 
 static uint8_t uart_in(SerialRig *r, unsigned reg)
 {
-    uint8_t v = 0;
-
-    g_assert_true(iobus_read(&r->m->pio, SERIAL_COM1_BASE + reg, &v, 1));
-    return v;
+    return test_pio_inb(&r->m->pio, SERIAL_COM1_BASE + reg);
 }
 
 static void uart_out(SerialRig *r, unsigned reg, uint8_t v)
 {
-    g_assert_true(iobus_write(&r->m->pio, SERIAL_COM1_BASE + reg, &v, 1));
+    test_pio_outb(&r->m->pio, SERIAL_COM1_BASE + reg, v);
 }
 
 /*

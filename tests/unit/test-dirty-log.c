@@ -143,19 +143,6 @@ static void log_start(Machine *m)
     g_assert_no_error(err);
 }
 
-/* A fresh bitmap with what one sync reports. */
-static DirtyBitmap *log_sync(Machine *m)
-{
-    DirtyBitmap *d = dirty_bitmap_new(&m->ram);
-    GError *err = NULL;
-
-    machine_lock(m);
-    g_assert_true(m->accel_ops->dirty_log_sync(m, d, &err));
-    machine_unlock(m);
-    g_assert_no_error(err);
-    return d;
-}
-
 static void assert_pages(DirtyBitmap *d, const uint64_t *pages, size_t n)
 {
     uint64_t gpa = 0;
@@ -231,10 +218,10 @@ static void test_emu_stores(void)
     run_once(vm);                                    /* page-table A/D bits set */
     log_start(vm->m);
     run_once(vm);
-    assert_pages(log_sync(vm->m), stores_pages, G_N_ELEMENTS(stores_pages));
-    assert_pages(log_sync(vm->m), NULL, 0);
+    assert_pages(test_vm_dirty_sync(vm->m), stores_pages, G_N_ELEMENTS(stores_pages));
+    assert_pages(test_vm_dirty_sync(vm->m), NULL, 0);
     run_once(vm);
-    assert_pages(log_sync(vm->m), stores_pages, G_N_ELEMENTS(stores_pages));
+    assert_pages(test_vm_dirty_sync(vm->m), stores_pages, G_N_ELEMENTS(stores_pages));
     emu_vm_free(vm);
 }
 
@@ -249,7 +236,7 @@ static void test_emu_page_tables(void)
 
     log_start(vm->m);
     run_once(vm);
-    assert_pages(log_sync(vm->m), pages, G_N_ELEMENTS(pages));
+    assert_pages(test_vm_dirty_sync(vm->m), pages, G_N_ELEMENTS(pages));
     emu_vm_free(vm);
 }
 
@@ -276,7 +263,7 @@ static void test_emu_jit(void)
     log_start(vm->m);
     for (unsigned round = 0; round < 3; round++) {
         run_once(vm);
-        assert_pages(log_sync(vm->m), pages, JIT_PAGES);
+        assert_pages(test_vm_dirty_sync(vm->m), pages, JIT_PAGES);
     }
     emu_vm_free(vm);
 }
@@ -299,7 +286,7 @@ static void test_emu_not_started(void)
     machine_unlock(vm->m);
     run_once(vm);
     log_start(vm->m);                                /* starts empty */
-    assert_pages(log_sync(vm->m), NULL, 0);
+    assert_pages(test_vm_dirty_sync(vm->m), NULL, 0);
     dirty_bitmap_free(d);
     emu_vm_free(vm);
 }
@@ -339,7 +326,7 @@ static void test_emu_running(void)
         DirtyBitmap *d;
 
         wait_for_store(vm->m, 0x700000);
-        d = log_sync(vm->m);
+        d = test_vm_dirty_sync(vm->m);
         g_assert_true(dirty_bitmap_test(d, 0x700000));
         if (i == 0) {
             dirty_bitmap_free(d);
@@ -457,15 +444,15 @@ static void test_qtest(void)
     qtest_ok(q, "readq 0x70000");
     qtest_ok(q, "read 0x80000 0x10");
     qtest_ok(q, "b64read 0x90000 0x10");
-    assert_pages(log_sync(q->m), pages, G_N_ELEMENTS(pages));
-    assert_pages(log_sync(q->m), NULL, 0);
+    assert_pages(test_vm_dirty_sync(q->m), pages, G_N_ELEMENTS(pages));
+    assert_pages(test_vm_dirty_sync(q->m), NULL, 0);
     qtest_ok(q, "writew 0x5000 0x1");
     machine_lock(q->m);
     q->m->accel_ops->dirty_log_stop(q->m);
     machine_unlock(q->m);
     qtest_ok(q, "writew 0x6000 0x1");
     log_start(q->m);
-    assert_pages(log_sync(q->m), NULL, 0);
+    assert_pages(test_vm_dirty_sync(q->m), NULL, 0);
     qtest_vm_free(q);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "accel/emu/emu-apic.h"
+#include "pio-test.h"
 
 #define NCPUS 4
 
@@ -125,15 +126,12 @@ static void redir(Fixture *f, unsigned pin, uint32_t low, uint8_t dest)
 
 static void outb(Fixture *f, uint16_t port, uint8_t v)
 {
-    g_assert_true(iobus_write(&f->pio, port, &v, 1));
+    test_pio_outb(&f->pio, port, v);
 }
 
 static uint8_t inb(Fixture *f, uint16_t port)
 {
-    uint8_t v = 0;
-
-    g_assert_true(iobus_read(&f->pio, port, &v, 1));
-    return v;
+    return test_pio_inb(&f->pio, port);
 }
 
 /* A 16-bit count read as two bytes, low first. */

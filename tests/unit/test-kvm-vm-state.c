@@ -33,48 +33,6 @@ static const uint8_t guest_code[] = {
     0x0F, 0x0B,
 };
 
-typedef struct Vm {
-    StratusConfig cfg;
-    Machine *m;
-} Vm;
-
-static bool have_kvm(void)
-{
-    g_autofree char *why = NULL;
-    g_autofree char *msg = NULL;
-
-    if (accel_kvm_usable(&why)) {
-        return true;
-    }
-    msg = g_strdup_printf("KVM-only test on a host without KVM: %s", why);
-    g_test_skip(msg);
-    return false;
-}
-
-static Vm *vm_new(const AccelOps *ops)
-{
-    Vm *vm = g_new0(Vm, 1);
-
-    vm->m = test_vm_machine_new(ops, &vm->cfg, 1);
-    return vm;
-}
-
-static void vm_free(Vm *vm)
-{
-    test_vm_machine_free(vm->m);
-    g_free(vm);
-}
-
-static void get_state(Machine *m, X86VmState *st)
-{
-    GError *err = NULL;
-
-    machine_lock(m);
-    g_assert_true(m->accel_ops->vm_get_state(m, st, &err));
-    machine_unlock(m);
-    g_assert_no_error(err);
-}
-
 static void set_state(Machine *m, const X86VmState *st)
 {
     GError *err = NULL;
@@ -135,14 +93,14 @@ static void assert_same_chips(const X86VmState *a, const X86VmState *b)
 
 static void test_round_trip(void)
 {
-    Vm *vm;
+    TestMachine *vm;
     X86VmState st, got;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
-    vm = vm_new(&kvm_accel_ops);
-    get_state(vm->m, &st);
+    vm = test_machine_new(&kvm_accel_ops);
+    test_vm_get_state(vm->m, &st);
     g_assert_cmphex(st.flags, ==, X86_VM_STATE_IRQCHIP | X86_VM_STATE_PIT);
     g_assert_cmphex(st.ioapic.redir[0], ==, X86_IOAPIC_RTE_MASKED);
     g_assert_cmphex(st.pic[0].elcr_mask, ==, 0xF8);
@@ -150,45 +108,45 @@ static void test_round_trip(void)
     program(&st);
     st.clock_ns += 10ULL * 1000 * 1000 * 1000;
     set_state(vm->m, &st);
-    get_state(vm->m, &got);
+    test_vm_get_state(vm->m, &got);
     assert_same_chips(&st, &got);
-    vm_free(vm);
+    test_machine_free(vm);
 }
 
 static void test_cross_emu(void)
 {
-    Vm *k, *e;
+    TestMachine *k, *e;
     X86VmState sk, se, back;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
-    k = vm_new(&kvm_accel_ops);
-    e = vm_new(&emu_accel_ops);
-    get_state(k->m, &sk);
+    k = test_machine_new(&kvm_accel_ops);
+    e = test_machine_new(&emu_accel_ops);
+    test_vm_get_state(k->m, &sk);
     program(&sk);
     set_state(k->m, &sk);
-    get_state(k->m, &sk);
+    test_vm_get_state(k->m, &sk);
     set_state(e->m, &sk);
-    get_state(e->m, &se);
+    test_vm_get_state(e->m, &se);
     set_state(k->m, &se);
-    get_state(k->m, &back);
+    test_vm_get_state(k->m, &back);
     assert_same_chips(&sk, &back);
-    vm_free(k);
-    vm_free(e);
+    test_machine_free(k);
+    test_machine_free(e);
 }
 
 static void test_refused(void)
 {
-    Vm *vm;
+    TestMachine *vm;
     X86VmState before, bad, after;
     GError *err = NULL;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
-    vm = vm_new(&kvm_accel_ops);
-    get_state(vm->m, &before);
+    vm = test_machine_new(&kvm_accel_ops);
+    test_vm_get_state(vm->m, &before);
     bad = before;
     program(&bad);
     bad.pic[1].single_mode = 1;
@@ -198,34 +156,22 @@ static void test_refused(void)
     machine_unlock(vm->m);
     g_assert_nonnull(strstr(err->message, "single-mode"));
     g_clear_error(&err);
-    get_state(vm->m, &after);
+    test_vm_get_state(vm->m, &after);
     assert_same_chips(&before, &after);
-    vm_free(vm);
-}
-
-static DirtyBitmap *sync_log(Machine *m)
-{
-    DirtyBitmap *d = dirty_bitmap_new(&m->ram);
-    GError *err = NULL;
-
-    machine_lock(m);
-    g_assert_true(m->accel_ops->dirty_log_sync(m, d, &err));
-    machine_unlock(m);
-    g_assert_no_error(err);
-    return d;
+    test_machine_free(vm);
 }
 
 static void test_dirty_log(void)
 {
-    Vm *vm;
+    TestMachine *vm;
     X86BootState boot;
     DirtyBitmap *d;
     GError *err = NULL;
 
-    if (!have_kvm()) {
+    if (!kvm_test_have_kvm()) {
         return;
     }
-    vm = vm_new(&kvm_accel_ops);
+    vm = test_machine_new(&kvm_accel_ops);
     kvm_test_boot_layout(&vm->m->ram, guest_code, sizeof(guest_code), &boot);
     kvm_test_cpus_create(vm->m, &boot);
     machine_lock(vm->m);
@@ -234,20 +180,20 @@ static void test_dirty_log(void)
     g_assert_no_error(err);
     g_assert_true(vm->m->accel_ops->vcpu_run(g_ptr_array_index(vm->m->vcpus, 0)));
     g_assert_cmpint(vm->m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
-    d = sync_log(vm->m);
+    d = test_vm_dirty_sync(vm->m);
     g_assert_true(dirty_bitmap_test(d, 0x300000));
     g_assert_true(dirty_bitmap_test(d, 0x305000));
     g_assert_true(dirty_bitmap_test(d, 0x400000));
     g_assert_false(dirty_bitmap_test(d, 0x301000));
     g_assert_false(dirty_bitmap_test(d, 0x600000));
     dirty_bitmap_free(d);
-    d = sync_log(vm->m);
+    d = test_vm_dirty_sync(vm->m);
     g_assert_cmpuint(dirty_bitmap_count(d), ==, 0);
     dirty_bitmap_free(d);
     machine_lock(vm->m);
     vm->m->accel_ops->dirty_log_stop(vm->m);
     machine_unlock(vm->m);
-    vm_free(vm);
+    test_machine_free(vm);
 }
 
 int main(int argc, char **argv)

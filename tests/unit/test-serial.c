@@ -11,6 +11,7 @@
 
 #include "chardev/chardev.h"
 #include "fake-machine.h"
+#include "pio-test.h"
 #include "hw/char/serial.h"
 
 #define BASE SERIAL_COM1_BASE
@@ -56,14 +57,12 @@ static void fx_teardown(Fixture *f, gconstpointer data)
 
 static uint8_t inb(Fixture *f, unsigned reg)
 {
-    uint8_t v = 0;
-    g_assert_true(iobus_read(&f->m->pio, BASE + reg, &v, 1));
-    return v;
+    return test_pio_inb(&f->m->pio, BASE + reg);
 }
 
 static void outb(Fixture *f, unsigned reg, uint8_t v)
 {
-    g_assert_true(iobus_write(&f->m->pio, BASE + reg, &v, 1));
+    test_pio_outb(&f->m->pio, BASE + reg, v);
 }
 
 /* Runs the chardev's main context until nothing is pending. */

@@ -20,6 +20,7 @@
 
 #include "accel/accel.h"
 #include "kvm-test-vm.h"
+#include "pio-test.h"
 #include "machine.h"
 #include "memory.h"
 #include "migration/vmstate-x86.h"
@@ -29,52 +30,20 @@
 #define SLACK_NS    (30ULL * 1000 * 1000 * 1000)
 #define GUEST_T     (1000ULL * 1000 * 1000 * 1000)     /* 1000 s of guest time */
 
-typedef struct Vm {
-    StratusConfig cfg;
-    Machine *m;
-} Vm;
-
-static Vm *vm_new(const AccelOps *ops)
-{
-    Vm *vm = g_new0(Vm, 1);
-
-    vm->m = test_vm_machine_new(ops, &vm->cfg, 1);
-    return vm;
-}
-
-static void vm_free(Vm *vm)
-{
-    test_vm_machine_free(vm->m);
-    g_free(vm);
-}
-
 static void outb(Machine *m, uint16_t port, uint8_t v)
 {
-    g_assert_true(iobus_write(&m->pio, port, &v, 1));
+    test_pio_outb(&m->pio, port, v);
 }
 
 static uint8_t inb(Machine *m, uint16_t port)
 {
-    uint8_t v = 0;
-
-    g_assert_true(iobus_read(&m->pio, port, &v, 1));
-    return v;
+    return test_pio_inb(&m->pio, port);
 }
 
 static void ioapic_write(Machine *m, uint32_t reg, uint32_t v)
 {
     g_assert_true(iobus_write(&m->mmio, IOAPIC_BASE, &reg, 4));
     g_assert_true(iobus_write(&m->mmio, IOAPIC_BASE + 0x10, &v, 4));
-}
-
-static void get_state(Machine *m, X86VmState *st)
-{
-    GError *err = NULL;
-
-    machine_lock(m);
-    g_assert_true(m->accel_ops->vm_get_state(m, st, &err));
-    machine_unlock(m);
-    g_assert_no_error(err);
 }
 
 /* false with the error's message in *msg (freed by the caller). */
@@ -202,12 +171,12 @@ static const Reject rejects[] = {
 
 static void test_check_rejects(void)
 {
-    Vm *vm = vm_new(&emu_accel_ops);
+    TestMachine *vm = test_machine_new(&emu_accel_ops);
     X86VmState good;
     GError *err = NULL;
 
     program_chips(vm->m);
-    get_state(vm->m, &good);
+    test_vm_get_state(vm->m, &good);
     g_assert_true(x86_vm_state_check(&good, &err));
     g_assert_no_error(err);
     for (unsigned i = 0; i < G_N_ELEMENTS(rejects); i++) {
@@ -221,7 +190,7 @@ static void test_check_rejects(void)
         }
         g_clear_error(&err);
     }
-    vm_free(vm);
+    test_machine_free(vm);
 }
 
 /* Parts a state lacks are not checked: their values mean nothing. */
@@ -239,12 +208,12 @@ static void test_check_absent_parts(void)
 
 static void test_emu_round_trip(void)
 {
-    Vm *a = vm_new(&emu_accel_ops), *b = vm_new(&emu_accel_ops);
+    TestMachine *a = test_machine_new(&emu_accel_ops), *b = test_machine_new(&emu_accel_ops);
     X86VmState sa, sb;
 
     program_chips(a->m);
     g_usleep(5000);
-    get_state(a->m, &sa);
+    test_vm_get_state(a->m, &sa);
     g_assert_cmphex(sa.flags, ==, X86_VM_STATE_IRQCHIP | X86_VM_STATE_PIT);
     g_assert_cmpuint(sa.ioapic.id, ==, 5);
     g_assert_cmphex(sa.gsi_level, ==, (1u << 4) | (1u << 10));
@@ -253,10 +222,10 @@ static void test_emu_round_trip(void)
     g_assert_cmpuint(sa.pit.ch[1].counting, ==, 0);
     g_assert_cmpuint(sa.pit.ch[2].elapsed_ns, >=, 5000000);
     g_assert_true(set_state(b->m, &sa, NULL));
-    get_state(b->m, &sb);
+    test_vm_get_state(b->m, &sb);
     assert_vm_state_later(&sa, &sb);
-    vm_free(a);
-    vm_free(b);
+    test_machine_free(a);
+    test_machine_free(b);
 }
 
 /*
@@ -266,14 +235,14 @@ static void test_emu_round_trip(void)
  */
 static void test_encoded_round_trip(void)
 {
-    Vm *a = vm_new(&emu_accel_ops), *b = vm_new(&emu_accel_ops);
+    TestMachine *a = test_machine_new(&emu_accel_ops), *b = test_machine_new(&emu_accel_ops);
     g_autoptr(GByteArray) out = g_byte_array_new();
     g_autoptr(GError) err = NULL;
     X86VmState sa, sd;
     size_t used = 0;
 
     program_chips(a->m);
-    get_state(a->m, &sa);
+    test_vm_get_state(a->m, &sa);
     g_assert_true(vmstate_save(&vmstate_x86_vm, &sa, out, &err));
     g_assert_no_error(err);
     x86_vm_state_init(&sd);
@@ -292,8 +261,8 @@ static void test_encoded_round_trip(void)
     g_assert_true(vmstate_save(&vmstate_x86_vm, &sa, out, &err));
     g_assert_false(vmstate_load(&vmstate_x86_vm, &sd, out->data, out->len, &used, &err));
     g_assert_nonnull(err);
-    vm_free(a);
-    vm_free(b);
+    test_machine_free(a);
+    test_machine_free(b);
 }
 
 /*
@@ -304,55 +273,55 @@ static void test_encoded_round_trip(void)
  */
 static void test_emu_pit_continues(void)
 {
-    Vm *a = vm_new(&emu_accel_ops), *b = vm_new(&emu_accel_ops);
+    TestMachine *a = test_machine_new(&emu_accel_ops), *b = test_machine_new(&emu_accel_ops);
     X86VmState sa, sb;
     uint64_t t0, ticks, read_ticks, window;
     unsigned count;
 
     program_chips(a->m);
     g_usleep(10000);
-    get_state(a->m, &sa);
+    test_vm_get_state(a->m, &sa);
     g_assert_true(set_state(b->m, &sa, NULL));
     t0 = g_get_monotonic_time();
     outb(b->m, 0x43, 0x80);
     count = inb(b->m, 0x42);
     count |= (unsigned)inb(b->m, 0x42) << 8;
-    get_state(b->m, &sb);
+    test_vm_get_state(b->m, &sb);
     window = pit_ticks((uint64_t)(g_get_monotonic_time() - t0 + 1000) * 1000);
     g_assert_cmpuint(sb.pit.ch[2].elapsed_ns, >=, sa.pit.ch[2].elapsed_ns);
     ticks = pit_ticks(sb.pit.ch[2].elapsed_ns);
     read_ticks = (0xFFFFu - count) & 0xFFFF;
     g_assert_cmpuint((ticks - read_ticks) & 0xFFFF, <=, window + 2);
-    vm_free(a);
-    vm_free(b);
+    test_machine_free(a);
+    test_machine_free(b);
 }
 
 /* Channel 0 of the new VM raises IRQ0 (in the master PIC's IRR). */
 static void test_emu_pit_fires(void)
 {
-    Vm *a = vm_new(&emu_accel_ops), *b = vm_new(&emu_accel_ops);
+    TestMachine *a = test_machine_new(&emu_accel_ops), *b = test_machine_new(&emu_accel_ops);
     X86VmState st;
 
     program_chips(a->m);
-    get_state(a->m, &st);
+    test_vm_get_state(a->m, &st);
     st.pic[0].irr &= ~1u;
     g_assert_true(set_state(b->m, &st, NULL));
     g_usleep(3000);                            /* > 1000 ticks */
-    get_state(b->m, &st);
+    test_vm_get_state(b->m, &st);
     g_assert_cmphex(st.pic[0].irr & 1, ==, 1);
-    vm_free(a);
-    vm_free(b);
+    test_machine_free(a);
+    test_machine_free(b);
 }
 
 /* Refused: by the common check, then by emu's own; the VM reads back as before. */
 static void test_emu_set_refused(void)
 {
-    Vm *vm = vm_new(&emu_accel_ops);
+    TestMachine *vm = test_machine_new(&emu_accel_ops);
     X86VmState before, bad, after;
     char *msg = NULL;
 
     program_chips(vm->m);
-    get_state(vm->m, &before);
+    test_vm_get_state(vm->m, &before);
     bad = before;
     bad.pic[0].imr = 0;
     bad.pit.ch[1].mode = 7;
@@ -365,41 +334,41 @@ static void test_emu_set_refused(void)
     g_assert_false(set_state(vm->m, &bad, &msg));
     g_assert_cmpstr(msg, ==, "emu: GSI levels 0x10000000000 assert a line above GSI 23");
     g_free(msg);
-    get_state(vm->m, &after);
+    test_vm_get_state(vm->m, &after);
     assert_vm_state_later(&before, &after);
-    vm_free(vm);
+    test_machine_free(vm);
 }
 
 /* The guest clock continues from the state's, not from this host's. */
 static void test_emu_clock(void)
 {
-    Vm *vm = vm_new(&emu_accel_ops);
+    TestMachine *vm = test_machine_new(&emu_accel_ops);
     X86VmState st;
 
-    get_state(vm->m, &st);
+    test_vm_get_state(vm->m, &st);
     st.clock_ns = GUEST_T;
     g_assert_true(set_state(vm->m, &st, NULL));
-    get_state(vm->m, &st);
+    test_vm_get_state(vm->m, &st);
     g_assert_cmpuint(st.clock_ns, >=, GUEST_T);
     g_assert_cmpuint(st.clock_ns, <, GUEST_T + SLACK_NS);
-    vm_free(vm);
+    test_machine_free(vm);
 }
 
 /* ---- qtest and across accelerators ---- */
 
 static void test_qtest_state(void)
 {
-    Vm *vm = vm_new(&qtest_accel_ops);
+    TestMachine *vm = test_machine_new(&qtest_accel_ops);
     X86VmState st;
     char *msg = NULL;
 
-    get_state(vm->m, &st);
+    test_vm_get_state(vm->m, &st);
     g_assert_cmphex(st.flags, ==, 0);
     g_assert_cmpuint(st.clock_ns, ==, 0);
     st.clock_ns = 123456789;
     st.gsi_level = (1ULL << 3) | (1ULL << 40);
     g_assert_true(set_state(vm->m, &st, NULL));
-    get_state(vm->m, &st);
+    test_vm_get_state(vm->m, &st);
     g_assert_cmpuint(st.clock_ns, ==, 123456789);
     g_assert_cmphex(st.gsi_level, ==, (1ULL << 3) | (1ULL << 40));
     /* Backwards: refused, nothing changes. */
@@ -408,10 +377,10 @@ static void test_qtest_state(void)
     g_assert_false(set_state(vm->m, &st, &msg));
     g_assert_cmpstr(msg, ==, "qtest: the virtual clock cannot go back from 123456789 to 1000 ns");
     g_free(msg);
-    get_state(vm->m, &st);
+    test_vm_get_state(vm->m, &st);
     g_assert_cmpuint(st.clock_ns, ==, 123456789);
     g_assert_cmphex(st.gsi_level, ==, (1ULL << 3) | (1ULL << 40));
-    vm_free(vm);
+    test_machine_free(vm);
 }
 
 /*
@@ -421,19 +390,19 @@ static void test_qtest_state(void)
  */
 static void test_cross_emu_qtest(void)
 {
-    Vm *a = vm_new(&emu_accel_ops), *q = vm_new(&qtest_accel_ops), *c = vm_new(&emu_accel_ops);
+    TestMachine *a = test_machine_new(&emu_accel_ops), *q = test_machine_new(&qtest_accel_ops), *c = test_machine_new(&emu_accel_ops);
     X86VmState sa, sq, sc;
     char *msg = NULL;
 
     program_chips(a->m);
-    get_state(a->m, &sa);
+    test_vm_get_state(a->m, &sa);
     g_assert_true(set_state(q->m, &sa, NULL));
-    get_state(q->m, &sq);
+    test_vm_get_state(q->m, &sq);
     g_assert_cmpuint(sq.clock_ns, ==, sa.clock_ns);
     g_assert_cmphex(sq.gsi_level, ==, sa.gsi_level);
     g_assert_cmphex(sq.flags, ==, 0);
     g_assert_true(set_state(c->m, &sq, NULL));
-    get_state(c->m, &sc);
+    test_vm_get_state(c->m, &sc);
     g_assert_cmphex(sc.gsi_level, ==, sa.gsi_level);
     g_assert_cmpuint(sc.clock_ns, >=, sq.clock_ns);
     g_assert_cmpuint(sc.clock_ns - sq.clock_ns, <, SLACK_NS);
@@ -444,9 +413,9 @@ static void test_cross_emu_qtest(void)
     g_assert_false(set_state(c->m, &sq, &msg));
     g_assert_nonnull(strstr(msg, "above GSI 23"));
     g_free(msg);
-    vm_free(a);
-    vm_free(q);
-    vm_free(c);
+    test_machine_free(a);
+    test_machine_free(q);
+    test_machine_free(c);
 }
 
 int main(int argc, char **argv)
