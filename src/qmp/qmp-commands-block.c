@@ -19,7 +19,6 @@
 #include "machine.h"
 #include "block/block.h"
 #include "hw/device.h"
-#include "hw/virtio/virtio-blk.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -401,6 +400,19 @@ static JsonNode *block_info_node(const char *device, const char *qdev, BlockBack
     return qmp_node_object(o);
 }
 
+/*
+ * The node a device's "drive" property names, when the device holds it: read
+ * through the registry, so this file knows no device type.
+ */
+static BlockBackend *device_drive(Machine *m, Device *d)
+{
+    const Property *p = device_class_find_prop(d->klass, "drive");
+    g_autofree char *node = p ? device_prop_get_text(d, p) : NULL;
+    BlockBackend *bb = node && *node ? block_registry_find(m->block_nodes, node) : NULL;
+
+    return bb && block_owner(bb) ? bb : NULL;
+}
+
 /* [BlockInfo]: the disks attached to devices, then the unattached nodes. */
 static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                             GError **err)
@@ -414,7 +426,7 @@ static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret
     (void)err;
     for (guint i = 0; i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
-        BlockBackend *bb = virtio_blk_device_backend(d);
+        BlockBackend *bb = device_drive(m, d);
         if (bb) {
             const char *node = block_node_name(bb);
             json_array_add_element(arr, block_info_node(node, d->id ? d->id : node, bb));
