@@ -447,6 +447,7 @@ static inline uint64_t emu_seg_lin_fast(EmuCpu *c, int seg, uint64_t off, unsign
     return emu_seg_lin(c, seg, off, size, acc);
 }
 
+/* emu-exec-data.c: push and pop on the guest stack (SS, its address size). */
 void emu_push(EmuCpu *c, uint64_t v, unsigned size);
 uint64_t emu_pop(EmuCpu *c, unsigned size);
 
