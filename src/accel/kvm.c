@@ -1,7 +1,8 @@
 /*
  * The KVM accelerator: VM creation, memory slots, vCPU threads' run loop and
  * exit dispatch, kicks, interrupts, irqfd and ioeventfd. The x86-specific vCPU
- * state (CPUID, MSRs, LAPIC, registers) lives in kvm-x86.c.
+ * setup (CPUID, MSRs, LAPIC, registers) lives in kvm-x86.c, saving and loading
+ * its state in kvm-x86-state.c.
  *
  * Kicks: vcpu_kick sets kick_pending and run->immediate_exit, then sends
  * SIGUSR1 to the vCPU thread. immediate_exit covers a thread that is about to

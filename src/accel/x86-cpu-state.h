@@ -63,7 +63,7 @@ typedef struct X86DescTable {
     uint16_t pad[3];
 } X86DescTable;
 
-/* mp_state: KVM's KVM_MP_STATE_* numbers (kvm-x86.c checks they agree). */
+/* mp_state: KVM's KVM_MP_STATE_* numbers (kvm-x86-state.c checks they agree). */
 enum {
     X86_MP_STATE_RUNNABLE = 0,
     X86_MP_STATE_UNINITIALIZED = 1,     /* an AP before its first INIT: ignores SIPI */
