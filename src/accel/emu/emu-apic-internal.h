@@ -1,7 +1,8 @@
 /*
- * State shared by emu-lapic.c, emu-ioapic.c, emu-pic.c and emu-pit.c.
- * Nothing outside these four files includes it. VM state (X86VmState)
- * is saved and loaded chip by chip here, put together in emu-ioapic.c.
+ * State shared by emu-lapic.c, emu-lapic-timer.c, emu-apic-bus.c,
+ * emu-ioapic.c, emu-pic.c and emu-pit.c; nothing outside these files
+ * includes it. VM state (X86VmState) is saved and loaded chip by chip
+ * here, put together in emu-ioapic.c.
  */
 #ifndef STRATUS_EMU_APIC_INTERNAL_H
 #define STRATUS_EMU_APIC_INTERNAL_H
@@ -127,13 +128,69 @@ static inline uint64_t emu_muldiv(uint64_t a, uint64_t b, uint64_t c)
     return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
 }
 
-void emu_wake_flush(EmuApicBus *bus, EmuWake *w);
+/*
+ * One LAPIC's internals, shared by emu-lapic.c (registers, acceptance, the
+ * CPU side), emu-lapic-timer.c (the timer) and emu-apic-bus.c (delivery to
+ * the LAPICs).
+ */
+#define APIC_BASE_BSP    (1ULL << 8)
+#define APIC_BASE_X2APIC (1ULL << 10)
+#define APIC_BASE_ENABLE (1ULL << 11)
 
-/* emu-lapic.c: deliver to the matching LAPICs; returns how many accepted. */
+enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR };
+enum { TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE, TIMER_RESERVED };
+enum { SH_NONE, SH_SELF, SH_ALL, SH_OTHERS };
+
+typedef struct EmuIpi {
+    unsigned shorthand;
+    unsigned self;
+    uint8_t dest;
+    bool logical;
+    unsigned mode;
+    uint8_t vector;
+    bool level_trig;
+} EmuIpi;
+
+static inline bool hw_enabled(const EmuLapic *l)
+{
+    return l->apic_base & APIC_BASE_ENABLE;
+}
+
+static inline unsigned timer_mode(const EmuLapic *l)
+{
+    return (l->lvt[LVT_TIMER] >> 17) & 3;
+}
+
+/* emu-lapic.c (the LAPIC's lock held) */
+/* Keeps the lock-free view used by emu_lapic_has_events() in step. */
+void emu_lapic_update_hint(EmuLapic *l);
+/* A local (LVT) interrupt into this LAPIC's own IRR. */
+void emu_lapic_local_deliver(EmuLapic *l, uint32_t lvt);
+/* An interrupt or INIT/SIPI/NMI/ExtINT message; false if not accepted. */
+bool emu_lapic_accept(EmuLapic *l, unsigned mode, uint8_t vector, bool level_trig);
+
+/* emu-lapic-timer.c (the LAPIC's lock held) */
+uint32_t emu_lapic_timer_current(const EmuLapic *l, uint64_t now);
+/* Counting from `count` at `now`. */
+void emu_lapic_timer_start(EmuLapic *l, uint64_t now, uint32_t count);
+/* An expiry due at `now` goes to IRR; a periodic timer is re-armed. */
+void emu_lapic_timer_poll_locked(EmuLapic *l, uint64_t now);
+void emu_lapic_timer_write_icr(EmuLapic *l, uint32_t value);
+void emu_lapic_timer_write_dcr(EmuLapic *l, uint32_t value);
+void emu_lapic_timer_write_lvt(EmuLapic *l, uint32_t value);
+/* Arms the timer at the clock time of the TSC deadline (0: disarmed). */
+void emu_lapic_tsc_deadline_arm(EmuLapic *l);
+
+/* emu-apic-bus.c: an IPI to the LAPICs it names, each one's lock taken in turn. */
+unsigned emu_apic_deliver_ipi(EmuApicBus *bus, const EmuIpi *ipi, EmuWake *w);
+
+/* emu-apic-bus.c: wakes the LAPICs in w (no lock held). */
+void emu_wake_flush(EmuApicBus *bus, EmuWake *w);
+/* emu-apic-bus.c: deliver to the matching LAPICs; returns how many accepted. */
 unsigned emu_apic_bus_deliver_w(EmuApicBus *bus, uint32_t dest, bool logical,
                                 unsigned delivery_mode, uint8_t vector,
                                 bool level_trig, EmuWake *w);
-/* emu-lapic.c: the PIC's INT output rose; wake the LAPICs that take it. */
+/* emu-apic-bus.c: the PIC's INT output rose; wake the LAPICs that take it. */
 void emu_lapic_pic_output_rose(EmuApicBus *bus, EmuWake *w);
 
 /* emu-ioapic.c */

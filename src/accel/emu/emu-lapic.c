@@ -1,6 +1,10 @@
 /*
- * Local xAPIC (Intel SDM vol. 3, ch. 10/11) and the APIC bus that connects
- * the LAPICs, the IOAPIC, the PIC and the PIT of one machine.
+ * Local xAPIC (Intel SDM vol. 3, ch. 10/11): one LAPIC's register file
+ * (reads, writes, ICR sends, EOI), the IRR/ISR/TMR and priority, accepting
+ * interrupts and INIT/SIPI/NMI, IA32_APIC_BASE and CR8, what the CPU takes
+ * (pending vector, acknowledge, events), and saving and loading it. The
+ * timer is emu-lapic-timer.c; the APIC bus that connects the LAPICs, the
+ * IOAPIC, the PIC and the PIT of one machine is emu-apic-bus.c.
  *
  * Register state is behind the LAPIC's mutex; the vCPU thread itself and
  * other senders (IPIs, IOAPIC) both take it. A delivery never holds two
@@ -33,10 +37,6 @@
 /* Version 0x14, max LVT entry 5: what kvm reports without CMCI. */
 #define LAPIC_VERSION  0x00050014u
 
-#define APIC_BASE_BSP    (1ULL << 8)
-#define APIC_BASE_X2APIC (1ULL << 10)
-#define APIC_BASE_ENABLE (1ULL << 11)
-
 #define SVR_ENABLE     (1u << 8)
 #define LVT_MASKED     (1u << 16)
 #define LVT_MODE_MASK  (7u << 8)
@@ -51,10 +51,6 @@
 #define ESR_SEND_ILLEGAL (1u << 5)
 #define ESR_RECV_ILLEGAL (1u << 6)
 
-enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR };
-enum { TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE, TIMER_RESERVED };
-enum { SH_NONE, SH_SELF, SH_ALL, SH_OTHERS };
-
 /*
  * Writable bits per LVT (kvm's apic_lvt_mask): delivery status and remote
  * IRR are read-only and, as nothing is ever in flight, read 0.
@@ -67,16 +63,6 @@ static const uint32_t lvt_writable[EMU_LAPIC_NR_LVT] = {
     [LVT_LINT1] = 0x0001A7FF,
     [LVT_ERROR] = 0x000100FF,
 };
-
-typedef struct EmuIpi {
-    unsigned shorthand;
-    unsigned self;
-    uint8_t dest;
-    bool logical;
-    unsigned mode;
-    uint8_t vector;
-    bool level_trig;
-} EmuIpi;
 
 /* ---- 256-bit vector banks (ISR, TMR, IRR) ---- */
 
@@ -107,19 +93,9 @@ static int vec_highest(const uint32_t *bank)
 
 /* ---- state predicates (lock held) ---- */
 
-static bool hw_enabled(const EmuLapic *l)
-{
-    return l->apic_base & APIC_BASE_ENABLE;
-}
-
 static bool sw_enabled(const EmuLapic *l)
 {
     return l->svr & SVR_ENABLE;
-}
-
-static unsigned timer_mode(const EmuLapic *l)
-{
-    return (l->lvt[LVT_TIMER] >> 17) & 3;
 }
 
 static uint32_t lapic_ppr(const EmuLapic *l)
@@ -145,7 +121,7 @@ static int deliverable_irr(const EmuLapic *l)
 }
 
 /* Keeps the lock-free view used by emu_lapic_has_events() in step. */
-static void update_hint(EmuLapic *l)
+void emu_lapic_update_hint(EmuLapic *l)
 {
     bool lint0_extint = (l->lvt[LVT_LINT0] & (LVT_MASKED | LVT_MODE_MASK)) == LVT_MODE_EXTINT;
 
@@ -179,7 +155,7 @@ static void lapic_error(EmuLapic *l, uint32_t bits)
 }
 
 /* A local (LVT) interrupt into this LAPIC's own IRR. */
-static void local_deliver(EmuLapic *l, uint32_t lvt)
+void emu_lapic_local_deliver(EmuLapic *l, uint32_t lvt)
 {
     if ((lvt & LVT_MASKED) || !sw_enabled(l)) {
         return;
@@ -233,176 +209,7 @@ void emu_lapic_reset(EmuLapic *l, uint32_t apic_id, bool bsp)
     l->events = 0;
     l->sipi_vector = 0;
     l->wait_for_sipi = false;
-    update_hint(l);
-    g_mutex_unlock(&l->lock);
-}
-
-/* ---- timer ---- */
-
-/* DCR bits 3,1:0 -> log2(divisor); encoding 0b111 is divide by 1. */
-static unsigned timer_shift(const EmuLapic *l)
-{
-    unsigned enc = (l->timer_dcr & 3) | ((l->timer_dcr >> 1) & 4);
-
-    return (enc + 1) & 7;
-}
-
-static uint64_t timer_ticks_to_ns(const EmuLapic *l, uint64_t ticks)
-{
-    return emu_muldiv(ticks << timer_shift(l), 1000000, EMU_APIC_BUS_KHZ);
-}
-
-static uint64_t timer_ns_to_ticks(const EmuLapic *l, uint64_t ns)
-{
-    return emu_muldiv(ns, EMU_APIC_BUS_KHZ, 1000000) >> timer_shift(l);
-}
-
-static uint32_t timer_current(const EmuLapic *l, uint64_t now)
-{
-    uint64_t t;
-
-    if (timer_mode(l) == TIMER_TSC_DEADLINE || !l->timer_base_count) {
-        return 0;
-    }
-    t = now > l->timer_base_ns ? timer_ns_to_ticks(l, now - l->timer_base_ns) : 0;
-    if (t < l->timer_base_count) {
-        return l->timer_base_count - (uint32_t)t;
-    }
-    if (timer_mode(l) != TIMER_PERIODIC || !l->timer_icr) {
-        return 0;
-    }
-    return l->timer_icr - (uint32_t)((t - l->timer_base_count) % l->timer_icr);
-}
-
-/* Counting from `count` at `now`. */
-static void timer_start(EmuLapic *l, uint64_t now, uint32_t count)
-{
-    l->timer_base_ns = now;
-    l->timer_base_count = count;
-    l->timer_deadline_ns = count ? now + timer_ticks_to_ns(l, count) : UINT64_MAX;
-}
-
-static void timer_poll_locked(EmuLapic *l, uint64_t now)
-{
-    uint64_t period, next;
-
-    if (now < l->timer_deadline_ns) {
-        return;
-    }
-    local_deliver(l, l->lvt[LVT_TIMER]);
-    if (timer_mode(l) == TIMER_TSC_DEADLINE) {
-        l->tsc_deadline = 0;
-        l->timer_deadline_ns = UINT64_MAX;
-        return;
-    }
-    if (timer_mode(l) != TIMER_PERIODIC || !l->timer_icr) {
-        l->timer_deadline_ns = UINT64_MAX;
-        return;
-    }
-    /* Periods the vCPU slept through are one interrupt, as a late hrtimer. */
-    period = timer_ticks_to_ns(l, l->timer_icr);
-    next = l->timer_deadline_ns + ((now - l->timer_deadline_ns) / period + 1) * period;
-    l->timer_base_ns = next - period;
-    l->timer_base_count = l->timer_icr;
-    l->timer_deadline_ns = next;
-}
-
-static void timer_write_icr(EmuLapic *l, uint32_t value)
-{
-    /* In TSC-deadline mode the initial count is ignored (SDM 10.5.4.1). */
-    if (timer_mode(l) == TIMER_TSC_DEADLINE) {
-        return;
-    }
-    l->timer_icr = value;
-    timer_start(l, emu_now(l->bus), value);
-}
-
-/* A new divider keeps the current count and counts on at the new rate. */
-static void timer_write_dcr(EmuLapic *l, uint32_t value)
-{
-    uint64_t now = emu_now(l->bus);
-    uint32_t cur;
-
-    timer_poll_locked(l, now);
-    cur = timer_current(l, now);
-    l->timer_dcr = value & 0xB;
-    if (cur) {
-        timer_start(l, now, cur);
-    }
-}
-
-/* Switching timer mode disarms the timer, as kvm does. */
-static void timer_write_lvt(EmuLapic *l, uint32_t value)
-{
-    unsigned old_mode = timer_mode(l);
-
-    l->lvt[LVT_TIMER] = value;
-    if (timer_mode(l) != old_mode) {
-        l->timer_icr = 0;
-        l->timer_base_count = 0;
-        l->tsc_deadline = 0;
-        l->timer_deadline_ns = UINT64_MAX;
-    }
-}
-
-uint64_t emu_lapic_timer_deadline(EmuLapic *l)
-{
-    uint64_t d;
-
-    g_mutex_lock(&l->lock);
-    d = l->timer_deadline_ns;
-    g_mutex_unlock(&l->lock);
-    return d;
-}
-
-void emu_lapic_timer_poll(EmuLapic *l)
-{
-    g_mutex_lock(&l->lock);
-    timer_poll_locked(l, emu_now(l->bus));
-    update_hint(l);
-    g_mutex_unlock(&l->lock);
-}
-
-uint64_t emu_lapic_get_tsc_deadline(EmuLapic *l)
-{
-    uint64_t v;
-
-    g_mutex_lock(&l->lock);
-    v = timer_mode(l) == TIMER_TSC_DEADLINE ? l->tsc_deadline : 0;
-    g_mutex_unlock(&l->lock);
-    return v;
-}
-
-/* Clock time at which the guest TSC reaches tsc; 0 if it already has. */
-static uint64_t tsc_to_ns(const EmuLapic *l, uint64_t tsc)
-{
-    __int128 clock_tsc = (__int128)tsc - l->tsc_offset;
-
-    return clock_tsc <= 0 ? 0 : emu_muldiv((uint64_t)clock_tsc, 1000000, EMU_TSC_KHZ);
-}
-
-static void tsc_deadline_arm(EmuLapic *l)
-{
-    l->timer_deadline_ns = l->tsc_deadline ? tsc_to_ns(l, l->tsc_deadline) : UINT64_MAX;
-}
-
-void emu_lapic_set_tsc_deadline(EmuLapic *l, uint64_t tsc)
-{
-    g_mutex_lock(&l->lock);
-    if (timer_mode(l) == TIMER_TSC_DEADLINE) {
-        l->tsc_deadline = tsc;
-        tsc_deadline_arm(l);
-    }
-    g_mutex_unlock(&l->lock);
-}
-
-void emu_lapic_set_tsc_offset(EmuLapic *l, int64_t offset)
-{
-    g_mutex_lock(&l->lock);
-    l->tsc_offset = offset;
-    if (timer_mode(l) == TIMER_TSC_DEADLINE) {
-        tsc_deadline_arm(l);
-    }
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
 }
 
@@ -417,7 +224,7 @@ static bool accept_init(EmuLapic *l)
     return true;
 }
 
-static bool lapic_accept(EmuLapic *l, unsigned mode, uint8_t vector, bool level_trig)
+bool emu_lapic_accept(EmuLapic *l, unsigned mode, uint8_t vector, bool level_trig)
 {
     switch (mode) {
     case EMU_APIC_DM_FIXED:
@@ -453,97 +260,6 @@ static bool lapic_accept(EmuLapic *l, unsigned mode, uint8_t vector, bool level_
         return true;
     default:
         return false;   /* SMI and the reserved modes */
-    }
-}
-
-/* ---- destination matching (target's lock held) ---- */
-
-static bool match_logical(const EmuLapic *l, uint8_t dest)
-{
-    uint8_t lid = l->ldr >> 24;
-
-    if (dest == 0xFF) {
-        return true;
-    }
-    switch (l->dfr >> 28) {
-    case 0xF:   /* flat */
-        return (lid & dest) != 0;
-    case 0x0:   /* cluster */
-        return (lid >> 4) == (dest >> 4) && (lid & dest & 0xF) != 0;
-    default:
-        return false;
-    }
-}
-
-static bool ipi_targets(const EmuLapic *l, const EmuIpi *ipi)
-{
-    switch (ipi->shorthand) {
-    case SH_SELF:
-        return l->index == ipi->self;
-    case SH_ALL:
-        return true;
-    case SH_OTHERS:
-        return l->index != ipi->self;
-    default:
-        if (ipi->logical) {
-            return match_logical(l, ipi->dest);
-        }
-        return ipi->dest == 0xFF || ipi->dest == (l->id >> 24);
-    }
-}
-
-static unsigned deliver_ipi(EmuApicBus *bus, const EmuIpi *ipi, EmuWake *w)
-{
-    unsigned n = 0;
-
-    for (unsigned i = 0; i < bus->ncpus; i++) {
-        EmuLapic *l = &bus->lapics[i];
-        bool hit;
-
-        g_mutex_lock(&l->lock);
-        hit = hw_enabled(l) && ipi_targets(l, ipi) &&
-              lapic_accept(l, ipi->mode, ipi->vector, ipi->level_trig);
-        update_hint(l);
-        g_mutex_unlock(&l->lock);
-        if (hit) {
-            emu_wake_add(w, i);
-            n++;
-            /* Lowest priority: the lowest-index acceptor stands for arbitration. */
-            if (ipi->mode == EMU_APIC_DM_LOWEST) {
-                break;
-            }
-        }
-    }
-    return n;
-}
-
-unsigned emu_apic_bus_deliver_w(EmuApicBus *bus, uint32_t dest, bool logical,
-                                unsigned delivery_mode, uint8_t vector,
-                                bool level_trig, EmuWake *w)
-{
-    EmuIpi ipi = {
-        .shorthand = SH_NONE, .dest = dest & 0xFF, .logical = logical,
-        .mode = delivery_mode & 7, .vector = vector, .level_trig = level_trig,
-    };
-
-    return deliver_ipi(bus, &ipi, w);
-}
-
-void emu_apic_bus_deliver(EmuApicBus *bus, uint32_t dest, bool logical, unsigned delivery_mode,
-                          uint8_t vector, bool level_trig)
-{
-    EmuWake w = { { 0 } };
-
-    emu_apic_bus_deliver_w(bus, dest, logical, delivery_mode, vector, level_trig, &w);
-    emu_wake_flush(bus, &w);
-}
-
-void emu_lapic_pic_output_rose(EmuApicBus *bus, EmuWake *w)
-{
-    for (unsigned i = 0; i < bus->ncpus; i++) {
-        if (g_atomic_int_get(&bus->lapics[i].extint_ok)) {
-            emu_wake_add(w, i);
-        }
     }
 }
 
@@ -605,7 +321,7 @@ static void write_lvt(EmuLapic *l, unsigned idx, uint32_t value)
         value |= LVT_MASKED;
     }
     if (idx == LVT_TIMER) {
-        timer_write_lvt(l, value);
+        emu_lapic_timer_write_lvt(l, value);
     } else {
         l->lvt[idx] = value;
     }
@@ -637,10 +353,10 @@ static void write_reg(EmuLapic *l, uint32_t offset, uint32_t value)
         l->icr_hi = value & 0xFF000000;
         break;
     case APIC_TMICT:
-        timer_write_icr(l, value);
+        emu_lapic_timer_write_icr(l, value);
         break;
     case APIC_TDCR:
-        timer_write_dcr(l, value);
+        emu_lapic_timer_write_dcr(l, value);
         break;
     default:
         if (offset >= APIC_LVT_FIRST && offset <= APIC_LVT_LAST) {
@@ -668,14 +384,14 @@ void emu_lapic_write(EmuLapic *l, uint32_t offset, uint32_t value)
     } else {
         write_reg(l, offset, value);
     }
-    update_hint(l);
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
 
     if (eoi_vector >= 0) {
         emu_ioapic_eoi(l->bus, eoi_vector, &w);
     }
     if (send) {
-        deliver_ipi(l->bus, &ipi, &w);
+        emu_apic_deliver_ipi(l->bus, &ipi, &w);
     }
     emu_wake_flush(l->bus, &w);
 }
@@ -706,7 +422,7 @@ static uint32_t read_reg(const EmuLapic *l, uint32_t offset)
     case APIC_ICR_LO: return l->icr_lo;
     case APIC_ICR_HI: return l->icr_hi;
     case APIC_TMICT: return l->timer_icr;
-    case APIC_TMCCT: return timer_current(l, emu_now(l->bus));
+    case APIC_TMCCT: return emu_lapic_timer_current(l, emu_now(l->bus));
     case APIC_TDCR: return l->timer_dcr;
     default:
         break;
@@ -761,7 +477,7 @@ bool emu_lapic_set_apic_base(EmuLapic *l, uint64_t v)
         lapic_regs_reset(l);
         l->id = (uint32_t)l->index << 24;
     }
-    update_hint(l);
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
     return true;
 }
@@ -780,7 +496,7 @@ void emu_lapic_set_cr8(EmuLapic *l, uint64_t v)
 {
     g_mutex_lock(&l->lock);
     l->tpr = (uint32_t)(v & 0xF) << 4;
-    update_hint(l);
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
 }
 
@@ -804,7 +520,7 @@ unsigned emu_lapic_take_events(EmuLapic *l, uint8_t *sipi_vector)
     if (sipi_vector) {
         *sipi_vector = l->sipi_vector;
     }
-    update_hint(l);
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
     return ev;
 }
@@ -852,8 +568,8 @@ void emu_lapic_save(EmuLapic *l, EmuLapicState *s)
     memset(s, 0, sizeof(*s));
     g_mutex_lock(&l->lock);
     /* An expiry the vCPU has not polled yet goes to IRR first, as it would. */
-    timer_poll_locked(l, emu_now(l->bus));
-    update_hint(l);
+    emu_lapic_timer_poll_locked(l, emu_now(l->bus));
+    emu_lapic_update_hint(l);
     for (uint32_t offset = 0; offset < sizeof(s->regs); offset += 0x10) {
         page_put(s->regs, offset, read_reg(l, offset));
     }
@@ -902,16 +618,16 @@ bool emu_lapic_load(EmuLapic *l, const EmuLapicState *s)
         l->timer_base_ns = 0;
         l->timer_base_count = 0;
         l->tsc_deadline = s->tsc_deadline;
-        tsc_deadline_arm(l);
+        emu_lapic_tsc_deadline_arm(l);
     } else {
         l->tsc_deadline = 0;
-        timer_start(l, emu_now(l->bus), page_get(r, APIC_TMCCT));
+        emu_lapic_timer_start(l, emu_now(l->bus), page_get(r, APIC_TMCCT));
     }
     l->events = s->events & (EMU_LAPIC_EV_INIT | EMU_LAPIC_EV_SIPI | EMU_LAPIC_EV_NMI);
     l->sipi_vector = s->sipi_vector;
     l->wait_for_sipi = s->wait_for_sipi;
     l->extint_latched = s->extint_latched;
-    update_hint(l);
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
     return true;
 }
@@ -924,7 +640,7 @@ static bool extint_route(EmuLapic *l)
     g_mutex_lock(&l->lock);
     if (l->extint_latched && !g_atomic_int_get(&l->bus->pic_out)) {
         l->extint_latched = false;
-        update_hint(l);
+        emu_lapic_update_hint(l);
     }
     route = (g_atomic_int_get(&l->extint_ok) || l->extint_latched) &&
             g_atomic_int_get(&l->bus->pic_out);
@@ -958,7 +674,7 @@ int emu_lapic_ack(EmuLapic *l)
         if (v >= 0) {
             g_mutex_lock(&l->lock);
             l->extint_latched = false;
-            update_hint(l);
+            emu_lapic_update_hint(l);
             g_mutex_unlock(&l->lock);
             return v;
         }
@@ -969,86 +685,7 @@ int emu_lapic_ack(EmuLapic *l)
         vec_clear(l->irr, v);
         vec_set(l->isr, v);
     }
-    update_hint(l);
+    emu_lapic_update_hint(l);
     g_mutex_unlock(&l->lock);
     return v;
-}
-
-/* ---- the bus ---- */
-
-void emu_wake_flush(EmuApicBus *bus, EmuWake *w)
-{
-    for (unsigned word = 0; word < G_N_ELEMENTS(w->bits); word++) {
-        while (w->bits[word]) {
-            unsigned i = word * 64 + __builtin_ctzll(w->bits[word]);
-            void (*wake)(void *);
-            void *opaque;
-
-            w->bits[word] &= w->bits[word] - 1;
-            if (i >= bus->ncpus) {
-                continue;
-            }
-            g_mutex_lock(&bus->lapics[i].lock);
-            wake = bus->lapics[i].wake;
-            opaque = bus->lapics[i].wake_opaque;
-            g_mutex_unlock(&bus->lapics[i].lock);
-            if (wake) {
-                wake(opaque);
-            }
-        }
-    }
-}
-
-EmuApicBus *emu_apic_bus_new(unsigned ncpus, EmuClockFn clock, void *clock_opaque)
-{
-    EmuApicBus *bus;
-
-    if (!ncpus || ncpus > EMU_APIC_MAX_CPUS || !clock) {
-        return NULL;
-    }
-    bus = g_new0(EmuApicBus, 1);
-    bus->ncpus = ncpus;
-    bus->clock = clock;
-    bus->clock_opaque = clock_opaque;
-    bus->lapics = g_new0(EmuLapic, ncpus);
-    for (unsigned i = 0; i < ncpus; i++) {
-        bus->lapics[i].bus = bus;
-        bus->lapics[i].index = i;
-        g_mutex_init(&bus->lapics[i].lock);
-        emu_lapic_reset(&bus->lapics[i], i, i == 0);
-    }
-    emu_ioapic_init(bus);
-    emu_pic_init(bus);
-    emu_pit_init(bus);
-    return bus;
-}
-
-void emu_apic_bus_free(EmuApicBus *bus)
-{
-    if (!bus) {
-        return;
-    }
-    emu_pit_destroy(bus);
-    emu_pic_destroy(bus);
-    emu_ioapic_destroy(bus);
-    for (unsigned i = 0; i < bus->ncpus; i++) {
-        g_mutex_clear(&bus->lapics[i].lock);
-    }
-    g_free(bus->lapics);
-    g_free(bus);
-}
-
-EmuLapic *emu_apic_bus_lapic(EmuApicBus *bus, unsigned cpu_index)
-{
-    return cpu_index < bus->ncpus ? &bus->lapics[cpu_index] : NULL;
-}
-
-void emu_apic_bus_reset(EmuApicBus *bus)
-{
-    EmuWake w = { { 0 } };
-
-    emu_pit_reset(bus);
-    emu_ioapic_reset(bus);
-    emu_pic_reset(bus, &w);
-    emu_wake_flush(bus, &w);
 }
