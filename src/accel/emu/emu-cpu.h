@@ -275,8 +275,6 @@ struct EmuCpu {
 
 /* ---- emu-system.c: modes, segments, exceptions, interrupts ---- */
 void emu_update_mode(EmuCpu *c);
-/* CLOCK_MONOTONIC in ns: the LAPIC's clock and (at EMU_TSC_KHZ = 1 GHz) the TSC. */
-uint64_t emu_clock_ns(void *opaque);
 /* A segment cache from an 8-byte GDT/LDT descriptor. */
 void emu_desc_to_seg(EmuSeg *s, uint16_t sel, uint64_t desc);
 /* Logs "unimplemented/undecodable instruction" once per byte string. */
@@ -297,18 +295,22 @@ void emu_far_ret(EmuCpu *c, unsigned opsize, uint16_t pop_bytes);
 void emu_iret(EmuCpu *c, unsigned opsize);
 void emu_write_cr(EmuCpu *c, int n, uint64_t v);
 uint64_t emu_read_cr(EmuCpu *c, int n);
-void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v);
-uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx);
-void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 void emu_ltr(EmuCpu *c, uint16_t sel);
 void emu_lldt(EmuCpu *c, uint16_t sel);
 void emu_syscall(EmuCpu *c);
 void emu_sysret(EmuCpu *c, unsigned opsize);
 bool emu_io_allowed(EmuCpu *c, uint16_t port, unsigned size);
-uint64_t emu_rdtsc(EmuCpu *c);
 /* Power-on (INIT) state: real mode at F000:FFF0, or SIPI vector. */
 void emu_reset_init(EmuCpu *c);
 void emu_sipi(EmuCpu *c, uint8_t vector);
+
+/* ---- emu-msr-cpuid.c: MSRs, the TSC, CPUID ---- */
+/* CLOCK_MONOTONIC in ns: the LAPIC's clock and (at EMU_TSC_KHZ = 1 GHz) the TSC. */
+uint64_t emu_clock_ns(void *opaque);
+uint64_t emu_rdtsc(EmuCpu *c);
+void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v);
+uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx);
+void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 
 /* ---- emu-mmu.c: linear/physical memory ---- */
 enum { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };

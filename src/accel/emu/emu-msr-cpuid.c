@@ -1,0 +1,175 @@
+/*
+ * The emu CPU's model-specific registers (RDMSR/WRMSR: the TSC, APIC_BASE,
+ * TSC_DEADLINE, EFER, the SYSCALL and SYSENTER MSRs, FS/GS bases, PAT,
+ * MISC_ENABLE), the TSC and the clock it counts, and CPUID. Modes, segments
+ * and control registers are emu-system.c.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "accel/emu/emu-cpu.h"
+#include "accel/emu/emu-apic.h"
+
+#define MSR_TSC            0x10
+#define MSR_APIC_BASE      0x1B
+#define MSR_MISC_ENABLE    0x1A0
+#define MSR_SYSENTER_CS    0x174
+#define MSR_SYSENTER_ESP   0x175
+#define MSR_SYSENTER_EIP   0x176
+#define MSR_PAT            0x277
+#define MSR_TSC_DEADLINE   0x6E0
+#define MSR_EFER           0xC0000080
+#define MSR_STAR           0xC0000081
+#define MSR_LSTAR          0xC0000082
+#define MSR_CSTAR          0xC0000083
+#define MSR_SFMASK         0xC0000084
+#define MSR_FS_BASE        0xC0000100
+#define MSR_GS_BASE        0xC0000101
+#define MSR_KERNEL_GS_BASE 0xC0000102
+#define MSR_TSC_AUX        0xC0000103
+
+/* ---- the clock and the TSC ---- */
+
+uint64_t emu_clock_ns(void *opaque)
+{
+    struct timespec ts;
+
+    (void)opaque;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t emu_rdtsc(EmuCpu *c)
+{
+    /* EMU_TSC_KHZ is 1 GHz: one tick per nanosecond */
+    return emu_clock_ns(NULL) + (uint64_t)c->tsc_offset;
+}
+
+/* ---- MSRs ---- */
+
+void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v)
+{
+    switch (idx) {
+    case MSR_TSC:
+        c->tsc_offset += (int64_t)(v - emu_rdtsc(c));
+        emu_lapic_set_tsc_offset(c->lapic, c->tsc_offset);
+        break;
+    case MSR_APIC_BASE:
+        if (!emu_lapic_set_apic_base(c->lapic, v)) {
+            emu_gp(c, 0);
+        }
+        emu_tlb_flush(c);
+        break;
+    case MSR_TSC_DEADLINE: emu_lapic_set_tsc_deadline(c->lapic, v); break;
+    case MSR_EFER: {
+        uint64_t keep = c->efer & EFER_LMA;
+
+        if (v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) {
+            emu_gp(c, 0);
+        }
+        c->efer = (v & ~EFER_LMA) | keep;
+        emu_tlb_flush(c);
+        break;
+    }
+    case MSR_STAR: c->star = v; break;
+    case MSR_LSTAR: c->lstar = v; break;
+    case MSR_CSTAR: c->cstar = v; break;
+    case MSR_SFMASK: c->sfmask = v; break;
+    case MSR_FS_BASE: c->seg[S_FS].base = v; break;
+    case MSR_GS_BASE: c->seg[S_GS].base = v; break;
+    case MSR_KERNEL_GS_BASE: c->kernel_gs_base = v; break;
+    case MSR_TSC_AUX: c->tsc_aux = v; break;
+    case MSR_PAT: c->pat = v; break;
+    case MSR_MISC_ENABLE: c->misc_enable = v; break;
+    case MSR_SYSENTER_CS: c->sysenter_cs = v; break;
+    case MSR_SYSENTER_ESP: c->sysenter_esp = v; break;
+    case MSR_SYSENTER_EIP: c->sysenter_eip = v; break;
+    default:
+        emu_gp(c, 0);
+    }
+}
+
+uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
+{
+    switch (idx) {
+    case MSR_TSC: return emu_rdtsc(c);
+    case MSR_APIC_BASE: return emu_lapic_get_apic_base(c->lapic);
+    case MSR_TSC_DEADLINE: return emu_lapic_get_tsc_deadline(c->lapic);
+    case MSR_EFER: return c->efer;
+    case MSR_STAR: return c->star;
+    case MSR_LSTAR: return c->lstar;
+    case MSR_CSTAR: return c->cstar;
+    case MSR_SFMASK: return c->sfmask;
+    case MSR_FS_BASE: return c->seg[S_FS].base;
+    case MSR_GS_BASE: return c->seg[S_GS].base;
+    case MSR_KERNEL_GS_BASE: return c->kernel_gs_base;
+    case MSR_TSC_AUX: return c->tsc_aux;
+    case MSR_PAT: return c->pat;
+    case MSR_MISC_ENABLE: return c->misc_enable;
+    case MSR_SYSENTER_CS: return c->sysenter_cs;
+    case MSR_SYSENTER_ESP: return c->sysenter_esp;
+    case MSR_SYSENTER_EIP: return c->sysenter_eip;
+    default:
+        emu_gp(c, 0);
+    }
+}
+
+/*
+ * CPUID: a plain x86-64 with the features this interpreter implements and
+ * nothing else (no x87/SSE yet), QEMU TCG's hypervisor signature, and the
+ * TSC/APIC-bus frequency leaf that guests use instead of calibrating.
+ */
+void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    memset(r, 0, 4 * sizeof(uint32_t));
+    switch (leaf) {
+    case 0:
+        r[0] = 0xB;
+        memcpy(&r[1], "Genu", 4);
+        memcpy(&r[3], "ineI", 4);
+        memcpy(&r[2], "ntel", 4);
+        break;
+    case 1:
+        r[0] = 0x000606A6;                       /* family 6 */
+        r[1] = (c->index << 24) | (MIN(c->ncpus, 255u) << 16) | (8 << 8);
+        /* ECX: CX16, TSC-deadline, hypervisor. EDX: TSC, MSR, PAE, CX8, APIC,
+         * SEP-less, PGE, CMOV, PAT, PSE, HTT. */
+        r[2] = (1u << 13) | (1u << 24) | (1u << 31);
+        r[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
+               (1u << 13) | (1u << 15) | (1u << 16) | (c->ncpus > 1 ? 1u << 28 : 0);
+        break;
+    case 0xB:
+        if (sub == 0) {
+            r[0] = 0; r[1] = 1; r[2] = 0x100;
+        } else if (sub == 1) {
+            r[0] = 8; r[1] = c->ncpus; r[2] = sub | 0x200;
+        } else {
+            r[2] = sub;
+        }
+        r[3] = c->index;
+        break;
+    case 0x40000000:
+        r[0] = 0x40000010;
+        memcpy(&r[1], "TCGT", 4);
+        memcpy(&r[2], "CGTC", 4);
+        memcpy(&r[3], "GTCG", 4);
+        break;
+    case 0x40000010:
+        r[0] = (uint32_t)EMU_TSC_KHZ;
+        r[1] = (uint32_t)EMU_APIC_BUS_KHZ;
+        break;
+    case 0x80000000:
+        r[0] = 0x80000008;
+        break;
+    case 0x80000001:
+        /* LAHF/SAHF in 64-bit mode; SYSCALL, NX, 1 GiB pages, RDTSCP, LM. */
+        r[2] = 1;
+        r[3] = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
+        break;
+    case 0x80000008:
+        r[0] = 0x3027;                           /* 39-bit physical, 48-bit linear */
+        break;
+    default:
+        break;
+    }
+}
