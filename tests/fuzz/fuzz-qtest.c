@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the qtest line protocol (src/accel/qtest.c): the input
+ * libFuzzer target for the qtest line protocol (src/accel/qtest*.c): the input
  * is the byte stream a harness would send, fed through the accelerator's real
  * chardev read handler in input-dependent chunk sizes. The machine is fake
  * but real where qtest touches it: 4 MiB of guest RAM from guest_ram_init,
