@@ -46,8 +46,8 @@ sources() {   # the sources each target links, besides tests/fuzz/fuzz-TARGET.c
                   "$s/options/opt-drive.c $s/util/strutil.c" ;;
     loader)  echo "$s/hw/x86/loader.c $s/hw/x86/bootparam.c $s/hw/x86/mptable.c" \
                   "$s/memory.c $s/util/strutil.c" ;;
-    qtest)   echo "$s/accel/qtest.c $s/accel/qtest-cmds.c $s/util/clock.c $s/util/log.c" \
-                  "$s/memory.c $s/util/strutil.c" ;;
+    qtest)   echo "$s/accel/qtest.c $s/accel/qtest-cmds.c $s/accel/x86-vm-state.c" \
+                  "$s/util/clock.c $s/util/log.c $s/memory.c $s/util/strutil.c" ;;
     esac
 }
 max_len() {
