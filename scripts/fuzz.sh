@@ -39,7 +39,8 @@ s="$here/src"
 
 sources() {   # the sources each target links, besides tests/fuzz/fuzz-TARGET.c
     case "$1" in
-    qmp)     echo "$s/qmp/json-splitter.c $s/qmp/qmp-json.c $s/qmp/qmp-dispatch.c" \
+    qmp)     echo "$s/qmp/json-splitter.c $s/qmp/json-parser.c $s/qmp/qmp-json.c" \
+                  "$s/qmp/qmp-dispatch.c" \
                   "$s/qmp/qmp-schema.c $s/qmp/qmp-session.c $s/qmp/qmp-events.c $s/util/strutil.c" ;;
     options) echo "$s/options/options.c $s/options/opt-table.c $s/options/optlist.c" \
                   "$s/options/opt-chardev.c $s/options/opt-machine.c" \
