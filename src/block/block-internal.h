@@ -75,7 +75,7 @@ extern const BlockEngine block_engine_threads;
 extern const BlockEngine block_engine_native;
 extern const BlockEngine block_engine_uring;
 
-/* The synchronous operation (used by sync and the thread pools). */
+/* block-io.c: the synchronous operation (used by sync and the thread pools). */
 int block_do_sync(BlockBackend *bb, BlockAiocb *acb);
 /* Any thread: acb finished with ret; wakes the main loop. */
 void block_complete_threadsafe(BlockBackend *bb, BlockAiocb *acb, int ret);
@@ -90,5 +90,7 @@ int block_helper_submit(BlockBackend *bb, BlockAiocb *acb);
  * when it took the request, with the engine's return value in *ret.
  */
 bool block_submit_offloaded(BlockBackend *bb, BlockAiocb *acb, int *ret);
+/* block-io.c: the completion eventfd's main-loop callback (opaque: the backend). */
+gboolean block_on_completion(gint fd, GIOCondition cond, gpointer opaque);
 
 #endif
