@@ -82,6 +82,23 @@ static void store_str(Device *d, const Property *p, const char *s)
     *f = g_strdup(s);
 }
 
+/*
+ * QEMU's qapi_bool_parse(): these six words only (util's parse_bool() also
+ * takes -drive discard's "unmap"/"ignore", which mean nothing here).
+ */
+static bool parse_prop_bool(const char *text, bool *out)
+{
+    static const char *const words[] = { "on", "yes", "true", "off", "no", "false" };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+        if (!strcmp(text, words[i])) {
+            *out = i < 3;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool device_prop_set_text(Device *d, const Property *p, const char *text, GError **err)
 {
     uint64_t v;
@@ -92,7 +109,7 @@ bool device_prop_set_text(Device *d, const Property *p, const char *text, GError
         store_str(d, p, text);
         return true;
     case PROP_BOOL:
-        if (!parse_bool(text, &b)) {
+        if (!parse_prop_bool(text, &b)) {
             set_error(err, "Parameter '%s' expects 'on' or 'off'", p->name);
             return false;
         }
@@ -243,7 +260,7 @@ static JsonNode *default_json(const Property *p)
     if (p->type == PROP_STR) {
         json_node_set_string(n, p->defval);
     } else if (p->type == PROP_BOOL) {
-        parse_bool(p->defval, &b);
+        parse_prop_bool(p->defval, &b);
         json_node_set_boolean(n, b);
     } else {
         if (p->type == PROP_SIZE) {

@@ -133,6 +133,24 @@ static bool apply_props(Device *d, const DeviceCreateArgs *a, GError **err)
     return true;
 }
 
+/*
+ * QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'. The
+ * id is a QOM path component (/machine/peripheral/ID), so a '/' would hide
+ * the device from its container and "[" could pass for an anonymous one.
+ */
+static bool id_wellformed(const char *id)
+{
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (const char *p = id + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool check_creatable(Machine *m, const DeviceCreateArgs *a, const DeviceClass *dc,
                             GError **err)
 {
@@ -142,6 +160,16 @@ static bool check_creatable(Machine *m, const DeviceCreateArgs *a, const DeviceC
     }
     if (a->id && !*a->id) {
         set_error(err, "Device id is empty");
+        return false;
+    }
+    if (a->id && !id_wellformed(a->id)) {
+        set_error(err, "Parameter 'id' expects an identifier");
+        return false;
+    }
+    if (a->id && !strcmp(a->id, "type")) {
+        /* Every QOM container already has a "type" property (QEMU's text). */
+        set_error(err, "attempt to add duplicate property 'type' to object "
+                  "(type 'container')");
         return false;
     }
     if (a->id && machine_find_device(m, a->id)) {

@@ -138,6 +138,8 @@ typedef struct DevicePropValue {
  *   "Parameter 'num-queues' expects uint32_t" (text), "Invalid parameter type
  *   for 'serial', expected: string" (JSON)
  *   "x is already registered." (StratoVirt's duplicate-id text)
+ *   "Parameter 'id' expects an identifier" (QEMU's id_wellformed(): a letter,
+ *   then letters, digits, '-', '.', '_'; the id is a QOM path component)
  */
 typedef struct DeviceCreateArgs {
     const char *driver;

@@ -325,7 +325,8 @@ static bool qmp_device_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
             return false;
         }
         if (!a.addr) {
-            a.addr = lun_addr = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", lun + 1);
+            /* Unsigned: the largest lun is a slot too far, not an overflow. */
+            a.addr = lun_addr = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", (guint64)lun + 1);
         }
     }
     for (GList *l = members; l; l = l->next) {

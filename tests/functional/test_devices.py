@@ -296,6 +296,30 @@ def test_qom_follows_hotplug(make_vm, tmp_path):
         [{"name": "type", "type": "string"}]
 
 
+def test_device_del_of_an_anonymous_device(make_vm, tmp_path):
+    """A -device without id is removed by its QOM path; DEVICE_DELETED then
+    carries that path and no "device" (QEMU's shape for id-less devices),
+    never null members."""
+    img = tmp_path / "anon.img"
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    vm = launched(make_vm, "-drive", "id=d0,file=%s" % img,
+                  "-device", "virtio-blk-device,drive=d0")
+    q = vm.qmp
+    path = "/machine/peripheral-anon/device[0]"
+    assert q.cmd("device_del", id=path) == {}
+    assert q.wait_event("DEVICE_DELETED")["data"] == {"path": path}
+    assert q.cmd("qom-list", path="/machine/peripheral-anon") == \
+        [{"name": "type", "type": "string"}]
+    assert q.cmd("query-block") == []
+    assert q.cmd("blockdev-del", **{"node-name": "d0"}) == {}
+    # the slot and the image are free again
+    q.cmd("blockdev-add", **{"node-name": "d0",
+                             "file": {"driver": "file", "filename": str(img)}})
+    assert q.cmd("device_add", id="d0", driver="virtio-blk-mmio") == {}
+    assert [b["qdev"] for b in q.cmd("query-block")] == ["d0"]
+
+
 QOM_ERRORS = [
     ("device-list-properties", {"typename": "nope"},
      "DeviceNotFound", "Device 'nope' not found"),

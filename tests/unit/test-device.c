@@ -11,9 +11,12 @@
 #include "machine.h"
 #include "block/block.h"
 #include "hw/device.h"
+#include "hw/device-internal.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/x86/microvm.h"
+#include "qmp/qmp-commands.h"
+#include "qmp/qmp-dispatch.h"
 
 #define IMG_SIZE (1024 * 1024)
 
@@ -87,10 +90,22 @@ static void test_registry(void)
         }
         g_assert_cmpuint(dc->instance_size, >=, sizeof(Device));
         g_assert_nonnull(dc->parent);
-        /* Property names are unique and every default parses (checked at create). */
+        /* Property names are unique. */
         for (const Property *p = dc->props; p && p->name; p++) {
             g_assert_true(device_class_find_prop(dc, p->name) == p);
         }
+        /*
+         * Every default parses and is within its range: a bad one would
+         * fail every creation of the type, and device-list-properties
+         * would show 0 for it.
+         */
+        g_autoptr(GError) err = NULL;
+        Device *scratch = g_malloc0(dc->instance_size);
+        scratch->klass = dc;
+        g_assert_true(device_props_set_defaults(scratch, &err));
+        g_assert_no_error(err);
+        device_props_free(scratch);
+        g_free(scratch);
     }
     g_assert_cmpuint(n, >=, 3);
     g_assert_true(device_class_find("virtio-blk-mmio") == &virtio_blk_device_class);
@@ -259,6 +274,238 @@ static void test_json_types(void)
     unlink(img);
 }
 
+/* One QMP request against the machine's block and QOM commands -> the reply line. */
+static char *qmp(Machine *m, const char *request)
+{
+    QmpCommandTable *t = qmp_command_table_new();
+    g_autoptr(JsonNode) msg = json_from_string(request, NULL);
+    g_autoptr(JsonNode) resp = NULL;
+    QmpSession sess;
+    unsigned flags;
+
+    g_assert_nonnull(msg);
+    qmp_register_block_commands(t);
+    qmp_register_qom_commands(t);
+    qmp_session_init(&sess, QMP_MODE_LENIENT, NULL);
+    resp = qmp_dispatch(t, &sess, m, msg, NULL, &flags);
+    qmp_command_table_free(t);
+    return qmp_format_response(resp);
+}
+
+#define QMP_OK "{\"return\":{}}"
+#define QMP_ERR(d) "{\"error\":{\"class\":\"GenericError\",\"desc\":\"" d "\"}}"
+
+static void expect_qmp(Machine *m, const char *request, const char *reply)
+{
+    g_autofree char *r = qmp(m, request);
+
+    g_assert_cmpstr(r, ==, reply);
+}
+
+/*
+ * Device ids become QOM path components (/machine/peripheral/ID), so they
+ * must be QEMU identifiers: a letter, then letters, digits, '-', '.', '_'.
+ * A '/' hid the device from every listing, "type" shadowed the container's
+ * own property. Refused from -device and device_add alike, before any node
+ * lookup, leaving nothing behind.
+ */
+static void test_ids(void)
+{
+    static const char *const bad[] = {
+        "../x", "a/b", "/machine/peripheral/x", "device[0]", "a,b", "1disk", "-x", "_x",
+        "a b", "\u00e9", ".",
+    };
+    g_autofree char *img = make_image("ids.img");
+    g_autofree char *other = make_image("ids-other.img");
+    g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
+    g_autoptr(GError) err = NULL;
+    Machine *m;
+
+    vm_fails((const char *const[]){ "-device", "pvpanic,id=../x", NULL },
+             "Parameter 'id' expects an identifier");
+    vm_fails((const char *const[]){ "-device", "pvpanic,id=device[0]", NULL },
+             "Parameter 'id' expects an identifier");
+    vm_fails((const char *const[]){ "-device", "pvpanic,id=type", NULL },
+             "attempt to add duplicate property 'type' to object (type 'container')");
+    m = vm_new((const char *const[]){ "-drive", drive, "-device",
+                                      "pvpanic,id=Pv-0.a_b", NULL }, &err);
+    g_assert_no_error(err);
+    machine_lock(m);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *node = g_strdup_printf(
+            "{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"%s\","
+            "\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}}", bad[i], other);
+        g_autofree char *add = g_strdup_printf(
+            "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"%s\","
+            "\"driver\":\"virtio-blk-mmio\"}}", bad[i]);
+        g_autofree char *del = g_strdup_printf(
+            "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"%s\"}}", bad[i]);
+
+        g_test_message("id '%s'", bad[i]);
+        /* Node names stay free-form (StratoVirt); only device ids are checked. */
+        expect_qmp(m, node, QMP_OK);
+        expect_qmp(m, add, QMP_ERR("Parameter 'id' expects an identifier"));
+        expect_qmp(m, del, QMP_OK);
+    }
+    expect_qmp(m, "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"type\","
+                  "\"driver\":\"virtio-blk-mmio\",\"drive\":\"d0\"}}",
+               QMP_ERR("attempt to add duplicate property 'type' to object "
+                       "(type 'container')"));
+    /* Nothing was left: microvm-pm and Pv-0.a_b only, the node free. */
+    g_assert_cmpuint(machine_devices(m)->len, ==, 2);
+    g_assert_null(block_owner(block_registry_find(m->block_nodes, "d0")));
+    expect_qmp(m, "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"vd-a.1_x\","
+                  "\"driver\":\"virtio-blk-mmio\",\"drive\":\"d0\"}}", QMP_OK);
+    g_assert_cmpstr(machine_find_device(m, "vd-a.1_x")->qom_path, ==,
+                    "/machine/peripheral/vd-a.1_x");
+    machine_unlock(m);
+    machine_free(m);
+    unlink(img);
+    unlink(other);
+}
+
+/*
+ * bus= and addr= are the machine's to interpret; microvm knows "isa.0" for
+ * ISA devices, "virtio-mmio-bus[.N]" (one per transport) and a hex slot
+ * number for virtio-blk. Anything else is refused rather than ignored, and a
+ * refused device claims nothing: the same ioport works right after.
+ */
+static void test_placement(void)
+{
+    g_autofree char *img = make_image("place.img");
+    g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
+    g_autoptr(GError) err = NULL;
+    static const struct { const char *dev, *msg; } cases[] = {
+        { "pvpanic,ioport=0x510,addr=0x5", "Property 'pvpanic.addr' not found" },
+        { "pvpanic,ioport=0x510,addr=", "Property 'pvpanic.addr' not found" },
+        { "pvpanic,ioport=0x510,bus=isa.0x", "Bus 'isa.0x' not found" },
+        { "pvpanic,ioport=0x510,bus=isa.1", "Bus 'isa.1' not found" },
+        { "pvpanic,ioport=0x510,bus=virtio-mmio-bus", "Bus 'virtio-mmio-bus' not found" },
+        { "virtio-blk-device,drive=d0,bus=virtio-mmio-busfoo",
+          "Bus 'virtio-mmio-busfoo' not found" },
+        { "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.", "Bus 'virtio-mmio-bus.' not found" },
+        { "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.8", "Bus 'virtio-mmio-bus.8' not found" },
+        { "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.-1",
+          "Bus 'virtio-mmio-bus.-1' not found" },
+        { "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.01",
+          "Bus 'virtio-mmio-bus.01' not found" },
+        { "virtio-blk-device,drive=d0,bus=isa.0", "Bus 'isa.0' not found" },
+        { "virtio-blk-device,drive=d0,addr=-1", "Invalid addr for device d0" },
+        { "virtio-blk-device,drive=d0,addr=+1", "Invalid addr for device d0" },
+        { "virtio-blk-device,drive=d0,addr= 1", "Invalid addr for device d0" },
+        { "virtio-blk-device,drive=d0,addr=0x-1", "Invalid addr for device d0" },
+        { "virtio-blk-device,drive=d0,addr=", "Invalid addr for device d0" },
+        { "virtio-blk-device,drive=d0,id=v,addr=0x", "Invalid addr for device v" },
+    };
+    Machine *m;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_test_message("-device %s", cases[i].dev);
+        vm_fails((const char *const[]){ "-drive", drive, "-device", cases[i].dev, NULL },
+                 cases[i].msg);
+    }
+    m = vm_new((const char *const[]){ "-drive", drive, "-device", "pvpanic,bus=isa.0",
+                                      "-device", "virtio-blk-device,drive=d0,id=v,"
+                                      "bus=virtio-mmio-bus.7,addr=0x5", NULL }, &err);
+    g_assert_no_error(err);
+    machine_lock(m);
+    g_assert_cmpuint(slot_capacity(m, 5), ==, IMG_SIZE / 512);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *dev = cases[i].dev;
+        if (g_str_has_prefix(dev, "pvpanic,")) {
+            OptList *l = optlist_parse(dev, "driver", NULL);
+            g_assert_null(device_create_from_opts(m, l, &err));
+            g_assert_cmpstr(err->message, ==, cases[i].msg);
+            g_clear_error(&err);
+            optlist_free(l);
+        }
+    }
+    /* None of the refused pvpanics holds 0x510. */
+    OptList *ok = optlist_parse("pvpanic,ioport=0x510,bus=isa.0", "driver", NULL);
+    g_assert_nonnull(device_create_from_opts(m, ok, &err));
+    g_assert_no_error(err);
+    optlist_free(ok);
+    machine_unlock(m);
+    machine_free(m);
+    unlink(img);
+}
+
+/*
+ * Property text: booleans are QEMU's six words (not -drive's discard values
+ * "unmap"/"ignore"), integers decimal or 0x hex at their exact limits.
+ */
+static void test_text_values(void)
+{
+    static const struct { const char *driver, *prop, *text, *msg; } cases[] = {
+        { "microvm-pm", "boot-time-port", "unmap",
+          "Parameter 'boot-time-port' expects 'on' or 'off'" },
+        { "microvm-pm", "boot-time-port", "ignore",
+          "Parameter 'boot-time-port' expects 'on' or 'off'" },
+        { "microvm-pm", "boot-time-port", "", "Parameter 'boot-time-port' expects 'on' or 'off'" },
+        { "pvpanic", "ioport", "65536", "Parameter 'ioport' expects uint16_t" },
+        { "pvpanic", "ioport", "0x10000", "Parameter 'ioport' expects uint16_t" },
+        { "pvpanic", "ioport", "-1", "Parameter 'ioport' expects integer" },
+        { "pvpanic", "ioport", "", "Parameter 'ioport' expects integer" },
+        { "pvpanic", "events", "4",
+          "Property pvpanic.events doesn't take value 4 (minimum: 0, maximum: 3)" },
+        { "pvpanic", "events", "256", "Parameter 'events' expects uint8_t" },
+        { "isa-serial", "iobase", "0xfff9",
+          "Property isa-serial.iobase doesn't take value 65529 (minimum: 0, maximum: 65528)" },
+        { "isa-serial", "irq", "4294967296", "Parameter 'irq' expects uint32_t" },
+    };
+    g_autoptr(GError) err = NULL;
+    Machine *m = vm_new(NULL, &err);
+
+    g_assert_no_error(err);
+    machine_lock(m);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        DevicePropValue v = { .name = cases[i].prop, .text = cases[i].text };
+        DeviceCreateArgs a = { .driver = cases[i].driver, .props = &v, .n_props = 1 };
+        g_test_message("%s,%s=%s", cases[i].driver, cases[i].prop, cases[i].text);
+        g_assert_null(device_create(m, &a, &err));
+        g_assert_cmpstr(err->message, ==, cases[i].msg);
+        g_clear_error(&err);
+    }
+    /* The exact limits are accepted (the board's devices left these ports free). */
+    static const char *const ok[][3] = {
+        { "pvpanic", "ioport", "65535" }, { "pvpanic", "events", "3" },
+        { "pvpanic", "ioport", "0xfffe" }, { "pvpanic", "events", "0" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(ok); i += 2) {
+        DevicePropValue v[] = { { .name = ok[i][1], .text = ok[i][2] },
+                                { .name = ok[i + 1][1], .text = ok[i + 1][2] } };
+        DeviceCreateArgs a = { .driver = "pvpanic", .props = v, .n_props = 2, .user = true };
+        g_assert_nonnull(device_create(m, &a, &err));
+        g_assert_no_error(err);
+    }
+    machine_unlock(m);
+    machine_free(m);
+}
+
+/* device_add's lun is StratoVirt's slot - 1: the largest one is just a slot too far. */
+static void test_qmp_lun(void)
+{
+    g_autofree char *img = make_image("lun.img");
+    g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
+    g_autoptr(GError) err = NULL;
+    Machine *m = vm_new((const char *const[]){ "-drive", drive, NULL }, &err);
+
+    g_assert_no_error(err);
+    machine_lock(m);
+    expect_qmp(m, "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"d0\","
+                  "\"driver\":\"virtio-blk-mmio\",\"lun\":9223372036854775807}}",
+               QMP_ERR("A maximum of 6 block replaceable devices are supported."));
+    expect_qmp(m, "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"d0\","
+                  "\"driver\":\"virtio-blk-mmio\",\"lun\":9223372036854775806}}",
+               QMP_ERR("A maximum of 6 block replaceable devices are supported."));
+    expect_qmp(m, "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"d0\","
+                  "\"driver\":\"virtio-blk-mmio\",\"lun\":4}}", QMP_OK);
+    g_assert_cmpuint(slot_capacity(m, 5), ==, IMG_SIZE / 512);
+    machine_unlock(m);
+    machine_free(m);
+    unlink(img);
+}
+
 /* Bytes of the device's state section (vmstate encoding). */
 static GByteArray *save(Device *d)
 {
@@ -352,6 +599,10 @@ int main(int argc, char **argv)
     g_test_add_func("/device/json-types", test_json_types);
     g_test_add_func("/device/microvm-slots", test_microvm_slots);
     g_test_add_func("/device/state-roundtrip", test_state_roundtrip);
+    g_test_add_func("/device/ids", test_ids);
+    g_test_add_func("/device/placement", test_placement);
+    g_test_add_func("/device/qmp-lun", test_qmp_lun);
+    g_test_add_func("/device/text-values", test_text_values);
     ret = g_test_run();
     g_rmdir(tmpdir);
     g_free(tmpdir);

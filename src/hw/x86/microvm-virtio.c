@@ -4,7 +4,6 @@
  * virtio-blk-device instances into slots (the machine class's plug hook;
  * docs/block.md "QMP hot-replace").
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -129,28 +128,34 @@ VirtioDevice *microvm_virtio_blk_slot(MicrovmVirtio *s, unsigned slot)
 
 /* ---- placing virtio-blk-device instances ---- */
 
-/* "0x<hex>" (StratoVirt's addr is the slot number in hex). */
-static bool parse_slot(const Device *d, uint64_t *slot, GError **err)
+/*
+ * "0x<hex>" or "<hex>" (StratoVirt's addr is the slot number in hex); no
+ * sign, no blanks. `id` names the device in the error.
+ */
+static bool parse_slot(const char *addr, const char *id, uint64_t *slot, GError **err)
 {
-    const char *hex = d->addr;
-    char *end;
+    const char *hex = addr;
 
     if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) {
         hex += 2;
     }
-    errno = 0;
-    *slot = g_ascii_strtoull(hex, &end, 16);
-    if (!*hex || *end || errno) {
-        set_error(err, "Invalid addr for device %s", d->id ? d->id : "");
+    if (!*hex || strspn(hex, "0123456789abcdefABCDEF") != strlen(hex)) {
+        set_error(err, "Invalid addr for device %s", id);
         return false;
+    }
+    /* Saturated: any larger number is just as far beyond the last slot. */
+    *slot = 0;
+    for (const char *p = hex; *p; p++) {
+        *slot = MIN(*slot * 16 + (uint64_t)g_ascii_xdigit_value(*p), MICROVM_SLOTS);
     }
     return true;
 }
 
-static bool pick_blk_slot(MicrovmVirtio *s, const Device *d, uint64_t *slot, GError **err)
+static bool pick_blk_slot(MicrovmVirtio *s, const Device *d, const char *id, uint64_t *slot,
+                          GError **err)
 {
     if (d->addr) {
-        if (!parse_slot(d, slot, err)) {
+        if (!parse_slot(d->addr, id, slot, err)) {
             return false;
         }
     } else {
@@ -179,7 +184,7 @@ bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err)
         set_error(err, "Unsupported replaceable device type.");
         return false;
     }
-    if (!pick_blk_slot(s, d, &slot, err) ||
+    if (!pick_blk_slot(s, d, id, &slot, err) ||
         !virtio_blk_set_backend(s->slots[slot].blk, id, bb, virtio_blk_device_serial(d), err)) {
         return false;
     }

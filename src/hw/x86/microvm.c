@@ -170,18 +170,26 @@ static void microvm_destroy(Machine *m)
 }
 
 /*
- * bus=: microvm has one ISA bus ("isa.0") and the virtio-mmio slots, whose
- * position is given by addr= (StratoVirt), so only the bus names are checked.
+ * bus=: microvm has one ISA bus, "isa.0", and a virtio-mmio bus per transport,
+ * "virtio-mmio-bus.N" (QEMU's names; the bare "virtio-mmio-bus" is accepted
+ * too). The slot itself is addr= (StratoVirt), so N is only checked.
  */
-static bool check_bus(const Device *d, GError **err)
+static bool bus_exists(const Device *d)
 {
-    const char *want = d->klass->bus == DEVICE_BUS_ISA ? "isa.0"
-                     : d->klass->bus == DEVICE_BUS_VIRTIO ? "virtio-mmio-bus" : NULL;
-
-    if (!d->bus || (want && g_str_has_prefix(d->bus, want))) {
-        return true;
+    switch (d->klass->bus) {
+    case DEVICE_BUS_ISA:
+        return !strcmp(d->bus, "isa.0");
+    case DEVICE_BUS_VIRTIO:
+        for (unsigned i = 0; i < MICROVM_BLK_SLOTS + MICROVM_NET_SLOTS; i++) {
+            g_autofree char *name = g_strdup_printf("virtio-mmio-bus.%u", i);
+            if (!strcmp(d->bus, name)) {
+                return true;
+            }
+        }
+        return !strcmp(d->bus, "virtio-mmio-bus");
+    case DEVICE_BUS_NONE:
+        break;
     }
-    set_error(err, "Bus '%s' not found", d->bus);
     return false;
 }
 
@@ -193,7 +201,16 @@ static bool microvm_pre_plug(Machine *m, Device *d, GError **err)
         set_error(err, "Unsupported replaceable device type.");
         return false;
     }
-    return check_bus(d, err);
+    if (d->bus && !bus_exists(d)) {
+        set_error(err, "Bus '%s' not found", d->bus);
+        return false;
+    }
+    /* Only a slot has an address: elsewhere addr= would be silently ignored. */
+    if (d->addr && d->klass->bus != DEVICE_BUS_VIRTIO) {
+        set_error(err, "Property '%s.addr' not found", d->klass->name);
+        return false;
+    }
+    return true;
 }
 
 static bool microvm_plug(Machine *m, Device *d, GError **err)
@@ -226,25 +243,24 @@ static void microvm_unplug(Machine *m, Device *d)
  */
 static bool microvm_unplug_request(Machine *m, Device *d, bool *pending, GError **err)
 {
-    g_autofree char *id = g_strdup(d->id);
+    JsonObject *data = json_object_new();
     BlockBackend *bb = virtio_blk_device_backend(d);
     g_autofree char *node = bb ? g_strdup(block_node_name(bb)) : NULL;
 
     (void)err;
     *pending = false;
+    /* StratoVirt's {"device":id,"path":id}; QEMU's {"path":qom-path} without an id. */
+    if (d->id) {
+        json_object_set_string_member(data, "device", d->id);
+    }
+    json_object_set_string_member(data, "path", d->id ? d->id : d->qom_path);
     device_destroy(d);
     if (node) {
         block_registry_remove(m->block_nodes, node);
         g_hash_table_add(m->released_nodes, g_strdup(node));
     }
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "device");
-    json_builder_add_string_value(b, id);
-    json_builder_set_member_name(b, "path");
-    json_builder_add_string_value(b, id);
-    json_builder_end_object(b);
-    machine_emit_event(m, "DEVICE_DELETED", json_builder_get_root(b));
+    machine_emit_event(m, "DEVICE_DELETED", json_node_init_object(json_node_alloc(), data));
+    json_object_unref(data);
     return true;
 }
 
