@@ -250,34 +250,18 @@ void device_props_free(Device *d)
     }
 }
 
-/* The default as JSON, as QMP's "default-value" shows it. */
-static JsonNode *default_json(const Property *p)
-{
-    JsonNode *n = json_node_new(JSON_NODE_VALUE);
-    uint64_t v = 0;
-    bool b = false;
-
-    if (p->type == PROP_STR) {
-        json_node_set_string(n, p->defval);
-    } else if (p->type == PROP_BOOL) {
-        parse_prop_bool(p->defval, &b);
-        json_node_set_boolean(n, b);
-    } else {
-        if (p->type == PROP_SIZE) {
-            parse_size(p->defval, 1, &v, NULL);
-        } else {
-            parse_uint(p->defval, &v);
-        }
-        json_node_set_int(n, (gint64)v);
-    }
-    return n;
-}
-
 JsonNode *device_class_properties_json(const DeviceClass *dc)
 {
+    /*
+     * "default-value" is read from an instance holding only its defaults: the
+     * same parser as user values, the same JSON as qom-get.
+     */
+    Device *fresh = g_malloc0(dc->instance_size);
     JsonArray *a = json_array_new();
     JsonNode *root = json_node_new(JSON_NODE_ARRAY);
 
+    fresh->klass = dc;
+    device_props_set_defaults(fresh, NULL);
     for (const Property *p = dc->props; p && p->name; p++) {
         JsonObject *o = json_object_new();
         json_object_set_string_member(o, "name", p->name);
@@ -286,10 +270,12 @@ JsonNode *device_class_properties_json(const DeviceClass *dc)
             json_object_set_string_member(o, "description", p->description);
         }
         if (p->defval) {
-            json_object_set_member(o, "default-value", default_json(p));
+            json_object_set_member(o, "default-value", device_prop_get_json(fresh, p));
         }
         json_array_add_object_element(a, o);
     }
+    device_props_free(fresh);
+    g_free(fresh);
     json_node_take_array(root, a);
     return root;
 }
