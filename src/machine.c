@@ -578,11 +578,16 @@ void machine_free(Machine *m)
         m->qmp = NULL;
     }
     cpus_stop_and_join(m);
-    cpus_destroy(m);
+    /*
+     * Devices and the board go while the vCPUs still exist: unplugging a slot
+     * a driver uses raises its config interrupt, and the interrupt controller
+     * wakes the vCPU it targets.
+     */
     machine_destroy_devices(m);
     if (m->machine_class && m->machine_class->destroy) {
         m->machine_class->destroy(m);
     }
+    cpus_destroy(m);
     block_registry_free(m->block_nodes);
     g_hash_table_destroy(m->released_nodes);
     g_hash_table_destroy(m->chardevs);

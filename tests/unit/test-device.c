@@ -33,8 +33,8 @@ static char *make_image(const char *name)
     return path;
 }
 
-/* machine_new() from a command line (qtest accelerator, no kernel). */
-static Machine *vm_new(const char *const *extra, GError **err)
+/* machine_new() from a command line (no kernel). */
+static Machine *vm_new_on(const char *accel, const char *const *extra, GError **err)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     StratusConfig *cfg;
@@ -42,7 +42,7 @@ static Machine *vm_new(const char *const *extra, GError **err)
 
     g_ptr_array_add(argv, (char *)"stratus");
     g_ptr_array_add(argv, (char *)"-accel");
-    g_ptr_array_add(argv, (char *)"qtest");
+    g_ptr_array_add(argv, (char *)accel);
     for (; extra && *extra; extra++) {
         g_ptr_array_add(argv, (char *)*extra);
     }
@@ -56,6 +56,12 @@ static Machine *vm_new(const char *const *extra, GError **err)
         config_free(cfg);
     }
     return m;
+}
+
+/* ... under the qtest accelerator. */
+static Machine *vm_new(const char *const *extra, GError **err)
+{
+    return vm_new_on("qtest", extra, err);
 }
 
 static void vm_fails(const char *const *extra, const char *msg)
@@ -506,6 +512,37 @@ static void test_qmp_lun(void)
     unlink(img);
 }
 
+/*
+ * Machine teardown unplugs every device, and emptying a slot whose driver is
+ * up raises its config-change interrupt: the interrupt controller it reaches
+ * must still have its vCPUs (on emu, ASan saw the IOAPIC wake a freed one).
+ */
+static void test_teardown_with_driver(void)
+{
+    g_autofree char *img = make_image("teardown.img");
+    g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
+    g_autofree char *qmp_opt = g_strdup_printf("unix:%s/teardown.sock,server,nowait", tmpdir);
+    /* A raw kernel (the loader wants 1 KiB at least): hlt; jmp back to it. */
+    g_autofree char *kernel = g_build_filename(tmpdir, "hlt.bin", NULL);
+    guint8 hlt_loop[4096] = { 0xf4, 0xeb, 0xfd };
+    g_autoptr(GError) err = NULL;
+    Machine *m;
+
+    g_assert_true(g_file_set_contents(kernel, (const char *)hlt_loop, sizeof(hlt_loop), NULL));
+    m = vm_new_on("emu", (const char *const[]){ "-qmp", qmp_opt, "-kernel", kernel,
+                                               "-drive", drive, "-device",
+                                               "virtio-blk-device,drive=d0", NULL }, &err);
+
+    g_assert_no_error(err);
+    machine_lock(m);
+    /* What the guest's driver leaves: DRIVER_OK (interrupts reach the guest). */
+    microvm_blk_slot_device(m, 0)->status |= VIRTIO_STATUS_DRIVER_OK;
+    machine_unlock(m);
+    machine_free(m);
+    unlink(img);
+    unlink(kernel);
+}
+
 /* Bytes of the device's state section (vmstate encoding). */
 static GByteArray *save(Device *d)
 {
@@ -603,6 +640,7 @@ int main(int argc, char **argv)
     g_test_add_func("/device/placement", test_placement);
     g_test_add_func("/device/qmp-lun", test_qmp_lun);
     g_test_add_func("/device/text-values", test_text_values);
+    g_test_add_func("/device/teardown-with-driver", test_teardown_with_driver);
     ret = g_test_run();
     g_rmdir(tmpdir);
     g_free(tmpdir);
