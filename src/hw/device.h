@@ -92,6 +92,13 @@ struct DeviceClass {
     bool (*realize)(Device *d, GError **err);
     void (*unrealize)(Device *d);      /* optional: undo realize */
     void (*reset)(Device *d);          /* optional: system_reset */
+    /*
+     * DEVICE_BUS_VIRTIO types that are not a board's replaceable slot: the
+     * VirtioDevice realize created (owned by the device). The machine puts
+     * it on a transport of its own (microvm: the next virtio-mmio window
+     * after the slots) and takes the transport away at unplug.
+     */
+    struct VirtioDevice *(*virtio_device)(Device *d);
     /* Guest-visible state for snapshots (migration/vmstate.h); NULL = none. */
     const VMStateDescription *vmsd;
     /* The state struct vmsd describes, when it is not the instance itself. */

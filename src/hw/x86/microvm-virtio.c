@@ -22,11 +22,17 @@ typedef struct MicrovmSlot {
     Device *dev;               /* the virtio-blk-device filling it, or NULL */
 } MicrovmSlot;
 
+/* A non-replaceable virtio device (rng, balloon, ...) on its own transport. */
+typedef struct MicrovmExtra {
+    Device *dev;
+    VirtioDevice *vdev;        /* owned by dev */
+    VirtioMmio *mmio;
+} MicrovmExtra;
+
 struct MicrovmVirtio {
     Machine *m;
     MicrovmSlot slots[MICROVM_SLOTS];
-    GPtrArray *extra;          /* VirtioMmio* of non-replaceable devices */
-    GPtrArray *extra_devs;     /* VirtioDevice* */
+    GPtrArray *extra;          /* MicrovmExtra*: devices on transports after the slots */
     GString *cmdline;
     unsigned next_index;       /* next transport index (base, IRQ) */
 };
@@ -91,17 +97,32 @@ static VirtioMmio *add_transport(MicrovmVirtio *s, VirtioDevice *vdev, GError **
     return t;
 }
 
-bool microvm_virtio_add_device(MicrovmVirtio *s, VirtioDevice *vdev, GError **err)
+/*
+ * Transports are numbered in creation order and never reused: the guest was
+ * told where they are (kernel command line), so a window is not moved.
+ */
+static bool plug_extra(MicrovmVirtio *s, Device *d, GError **err)
 {
-    VirtioMmio *t = add_transport(s, vdev, err);
+    MicrovmExtra *e = g_new0(MicrovmExtra, 1);
 
-    if (!t) {
-        virtio_device_free(vdev);
+    e->dev = d;
+    e->vdev = d->klass->virtio_device(d);
+    e->mmio = add_transport(s, e->vdev, err);
+    if (!e->mmio) {
+        g_free(e);
         return false;
     }
-    g_ptr_array_add(s->extra, t);
-    g_ptr_array_add(s->extra_devs, vdev);
+    g_ptr_array_add(s->extra, e);
     return true;
+}
+
+static void free_extra(MicrovmExtra *e)
+{
+    virtio_mmio_free(e->mmio);
+    if (e->vdev->status) {
+        virtio_reset(e->vdev);
+    }
+    g_free(e);
 }
 
 void microvm_virtio_reset(MicrovmVirtio *s)
@@ -111,8 +132,8 @@ void microvm_virtio_reset(MicrovmVirtio *s)
             virtio_reset(s->slots[i].vdev);
         }
     }
-    for (guint i = 0; i < s->extra_devs->len; i++) {
-        virtio_reset(g_ptr_array_index(s->extra_devs, i));
+    for (guint i = 0; i < s->extra->len; i++) {
+        virtio_reset(((MicrovmExtra *)g_ptr_array_index(s->extra, i))->vdev);
     }
 }
 
@@ -180,6 +201,14 @@ bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err)
     const char *id = d->id ? d->id : block_node_name(bb);
     uint64_t slot;
 
+    if (!bb && d->klass->virtio_device) {
+        if (d->addr) {
+            set_error(err, "Invalid addr for device %s: %s is not a replaceable device",
+                      d->id ? d->id : d->klass->name, d->klass->name);
+            return false;
+        }
+        return plug_extra(s, d, err);
+    }
     if (!bb) {
         set_error(err, "Unsupported replaceable device type.");
         return false;
@@ -196,6 +225,14 @@ bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err)
 
 void microvm_virtio_unplug(MicrovmVirtio *s, Device *d)
 {
+    for (guint i = 0; i < s->extra->len; i++) {
+        MicrovmExtra *e = g_ptr_array_index(s->extra, i);
+        if (e->dev == d) {
+            free_extra(e);
+            g_ptr_array_remove_index(s->extra, i);
+            return;
+        }
+    }
     for (unsigned i = 0; i < MICROVM_BLK_SLOTS; i++) {
         if (s->slots[i].dev == d) {
             virtio_blk_clear_backend(s->slots[i].blk);
@@ -221,12 +258,9 @@ void microvm_virtio_free(MicrovmVirtio *s)
             virtio_device_free(slot->vdev);
         }
     }
-    for (guint i = 0; i < s->extra->len; i++) {
-        virtio_mmio_free(g_ptr_array_index(s->extra, i));
-        virtio_device_free(g_ptr_array_index(s->extra_devs, i));
-    }
+    /* Devices are unplugged before the board goes (machine_free), so this is empty. */
+    g_assert(s->extra->len == 0);
     g_ptr_array_free(s->extra, TRUE);
-    g_ptr_array_free(s->extra_devs, TRUE);
     g_string_free(s->cmdline, TRUE);
     g_free(s);
 }
@@ -237,7 +271,6 @@ MicrovmVirtio *microvm_virtio_new(Machine *m, GError **err)
 
     s->m = m;
     s->extra = g_ptr_array_new();
-    s->extra_devs = g_ptr_array_new();
     s->cmdline = g_string_new("");
     for (unsigned i = 0; i < MICROVM_SLOTS; i++) {
         MicrovmSlot *slot = &s->slots[i];

@@ -34,13 +34,10 @@ void microvm_virtio_reset(MicrovmVirtio *s);
 /* "virtio_mmio.device=512@0x...:IRQ ..." for every transport so far. */
 const char *microvm_virtio_cmdline(MicrovmVirtio *s);
 /*
- * A non-replaceable virtio device on its own transport after the slots
- * (takes ownership of vdev). Fails with "IRQ number exhausted." after IRQ 15.
- */
-bool microvm_virtio_add_device(MicrovmVirtio *s, VirtioDevice *vdev, GError **err);
-/*
- * Puts a realized virtio-blk-device into block slot `addr` ("0x<n>") or the
- * first free one. Errors (StratoVirt texts): "Invalid addr for device <id>",
+ * Places a realized virtio device. A virtio-blk-device goes into block slot
+ * `addr` ("0x<n>") or the first free one; any other type with a
+ * virtio_device hook gets the next transport after the slots (0xF0101000 /
+ * IRQ 13 on, "IRQ number exhausted." past IRQ 15). Errors (StratoVirt texts): "Invalid addr for device <id>",
  * "A maximum of 6 block replaceable devices are supported.",
  * "The slot <n> is occupied already.", "Unsupported replaceable device type."
  * (not a block device), "Drive '<n>' is already in use by '<dev>'".
