@@ -38,6 +38,7 @@ bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
     }
     ram->mapping = p;
     ram->mapping_size = size;
+    ram->shared = share;
     add_block(ram, 0, low, p);
     if (size > low) {
         add_block(ram, HIGH_RAM_START, size - low, (uint8_t *)p + low);
@@ -102,6 +103,29 @@ bool guest_ram_write(const GuestRam *ram, uint64_t gpa, const void *buf, size_t 
     }
     memcpy(p, buf, len);
     return true;
+}
+
+bool guest_ram_discard(const GuestRam *ram, void *hva, uint64_t len)
+{
+    uintptr_t base = (uintptr_t)ram->mapping, start = (uintptr_t)hva, end;
+
+    if (!ram->mapping || start < base || start - base > ram->mapping_size ||
+        len > ram->mapping_size - (start - base)) {
+        errno = EINVAL;
+        return false;
+    }
+    /* The mapping is page aligned, so host and guest page boundaries agree. */
+    end = (start + len) & ~(uintptr_t)(GUEST_PAGE_SIZE - 1);
+    start = (start + GUEST_PAGE_SIZE - 1) & ~(uintptr_t)(GUEST_PAGE_SIZE - 1);
+    if (end <= start) {
+        return true;
+    }
+    /*
+     * Private anonymous memory is freed by DONTNEED (the next access faults
+     * in a zero page); shared memory is shmem, where DONTNEED only unmaps
+     * the page from this process and REMOVE frees it.
+     */
+    return madvise((void *)start, end - start, ram->shared ? MADV_REMOVE : MADV_DONTNEED) == 0;
 }
 
 /* ---- dirty-page bitmap ---- */

@@ -29,6 +29,7 @@ typedef struct GuestRam {
     GArray *blocks;      /* RamBlock, sorted by gpa, non-overlapping */
     void *mapping;       /* one host mapping backs all blocks */
     size_t mapping_size;
+    bool shared;         /* MAP_SHARED (-machine mem-share=on): discard needs MADV_REMOVE */
 } GuestRam;
 
 /*
@@ -44,6 +45,15 @@ uint64_t guest_ram_end(const GuestRam *ram);   /* highest gpa + 1 */
 void *guest_ram_ptr(const GuestRam *ram, uint64_t gpa, uint64_t len);
 bool guest_ram_read(const GuestRam *ram, uint64_t gpa, void *buf, size_t len);
 bool guest_ram_write(const GuestRam *ram, uint64_t gpa, const void *buf, size_t len);
+/*
+ * Gives the host memory behind [hva, hva+len) back to the host (a balloon's
+ * inflated pages, reported free pages): the guest reads zeros there
+ * afterwards and the VMM's RSS shrinks. hva must come from guest_ram_ptr();
+ * only the whole 4 KiB pages inside the range are discarded (a partial page
+ * at either end may hold data the guest still wants). false (errno set) if
+ * the range is not inside guest RAM or the kernel refused.
+ */
+bool guest_ram_discard(const GuestRam *ram, void *hva, uint64_t len);
 
 /*
  * The dirty-page log's bitmap: one bit per 4 KiB page of each RAM block,

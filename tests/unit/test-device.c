@@ -569,7 +569,8 @@ static void test_state_roundtrip(void)
     Machine *m = vm_new((const char *const[]){ "-chardev", chr, "-serial", "chardev:ser",
                                                "-drive", drive, "-device",
                                                "virtio-blk-device,drive=d0,id=vda", "-device",
-                                               "pvpanic,id=pp", NULL }, &err);
+                                               "pvpanic,id=pp", "-device",
+                                               "virtio-balloon-device,id=bal", NULL }, &err);
     GPtrArray *devs;
     unsigned with_state = 0;
 
