@@ -70,11 +70,22 @@ typedef enum {
     QMP_GREETING_LEGACY, /* {"QMP":{"version":{"StratoVirt":{...}},"package":""}...} */
 } QmpGreeting;
 
+/* rate-limit= of -qmp/-mon: commands per second and connection. */
+#define MONITOR_RATE_LIMIT_DEFAULT 100      /* StratoVirt's limit, lenient mode's default */
+#define MONITOR_RATE_LIMIT_MAX 1000000
+
 typedef struct MonitorConfig {
     char *id;
     char *chardev;       /* id of a ChardevConfig (a -qmp creates one named qmp<N>) */
     QmpMode mode;
     QmpGreeting greeting;
+    /*
+     * Leaky bucket per connection, in commands per second; 0 = no limit.
+     * The parser resolves the default: MONITOR_RATE_LIMIT_DEFAULT in lenient
+     * mode, 0 in strict (QEMU has no limit).
+     */
+    unsigned rate_limit;
+    char *uri;           /* -qmp's "unix:PATH" / "tcp:HOST:PORT" (for messages); NULL for -mon */
 } MonitorConfig;
 
 typedef struct SmpConfig {

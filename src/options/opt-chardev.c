@@ -47,6 +47,7 @@ void opt_monitor_config_free(gpointer p)
     }
     g_free(m->id);
     g_free(m->chardev);
+    g_free(m->uri);
     g_free(m);
 }
 
@@ -98,6 +99,34 @@ static bool parse_server_flags(const OptList *l, const char *option, bool *serve
     return true;
 }
 
+/*
+ * rate-limit=N|off: commands per second and connection. Absent: StratoVirt's
+ * 100 in lenient mode, none in strict mode (QEMU has no limit).
+ */
+static bool parse_rate_limit(const OptList *l, const char *option, MonitorConfig *m,
+                             GError **err)
+{
+    const char *v = optlist_get(l, "rate-limit");
+    uint64_t n;
+
+    if (!v) {
+        m->rate_limit = m->mode == QMP_MODE_STRICT ? 0 : MONITOR_RATE_LIMIT_DEFAULT;
+        return true;
+    }
+    if (strcmp(v, "off") == 0) {
+        m->rate_limit = 0;
+        return true;
+    }
+    if (!parse_uint(v, &n) || n < 1 || n > MONITOR_RATE_LIMIT_MAX) {
+        set_error(err, "%s: rate-limit must be 'off' or a number of commands per second "
+                  "in [1, %d], got '%.64s'", option, MONITOR_RATE_LIMIT_MAX, v);
+        return false;
+    }
+    m->rate_limit = (unsigned)n;
+    return true;
+}
+
+/* qmp-mode, qmp-greeting and rate-limit, the Stratus keys of -qmp and -mon. */
 static bool parse_qmp_mode(const OptList *l, const char *option, MonitorConfig *m,
                            GError **err)
 {
@@ -114,7 +143,7 @@ static bool parse_qmp_mode(const OptList *l, const char *option, MonitorConfig *
     m->mode = mode && strcmp(mode, "strict") == 0 ? QMP_MODE_STRICT : QMP_MODE_LENIENT;
     m->greeting = greeting && strcmp(greeting, "legacy") == 0 ? QMP_GREETING_LEGACY
                                                               : QMP_GREETING_QEMU;
-    return true;
+    return parse_rate_limit(l, option, m, err);
 }
 
 /*
@@ -276,7 +305,7 @@ bool opt_handle_chardev(ParseCtx *ctx, const char *opt, const char *value, GErro
 bool opt_handle_qmp(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "uri", "server", "nowait", "wait", "qmp-mode",
-                                        "qmp-greeting", NULL };
+                                        "qmp-greeting", "rate-limit", NULL };
     OptList *l = opt_parse_params(opt, value, "uri", true, keys, err);
     ChardevConfig *c = NULL;
     MonitorConfig *m = NULL;
@@ -327,14 +356,21 @@ bool opt_handle_qmp(ParseCtx *ctx, const char *opt, const char *value, GError **
     if (!parse_server_flags(l, opt, &c->server, &c->nowait, err)) {
         goto out;
     }
-    if (!c->server || !c->nowait) {
+    if (c->server && !c->nowait) {
         set_error(err, "%s: Argument 'server' and 'nowait' are both required", opt);
+        goto out;
+    }
+    /* Without server: a client that connects out at startup (QEMU). */
+    if (!c->server && (optlist_get(l, "nowait") || optlist_get(l, "wait"))) {
+        set_error(err, "%s: 'wait' option is incompatible with socket in client "
+                  "connect mode", opt);
         goto out;
     }
     m = g_new0(MonitorConfig, 1);
     if (!parse_qmp_mode(l, opt, m, err)) {
         goto out;
     }
+    m->uri = g_strdup(uri);
     m->id = g_strdup(c->id);
     m->chardev = g_strdup(c->id);
     add_chardev(ctx, c, "-qmp");
@@ -353,7 +389,7 @@ out:
 bool opt_handle_mon(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "chardev", "id", "mode", "pretty", "qmp-mode",
-                                        "qmp-greeting", NULL };
+                                        "qmp-greeting", "rate-limit", NULL };
     OptList *l = opt_parse_params(opt, value, "chardev", false, keys, err);
     MonitorConfig *m = NULL;
     const char *chardev, *id, *mode;

@@ -220,17 +220,19 @@ char *qmp_format_greeting(QmpGreeting g, const char *package_version);
 /* data may be NULL (written as {}); wall_us = microseconds since the epoch. */
 char *qmp_format_event(const char *name, JsonNode *data, gint64 wall_us);
 
-/* ---- leaky bucket (StratoVirt: 100 commands per second) ----------------- */
+/* ---- leaky bucket (the monitor's rate-limit=, commands per second) ------ */
 
-#define QMP_RATE_LIMIT 100
+/* StratoVirt's limit: the default of lenient-mode monitors (config.h). */
+#define QMP_RATE_LIMIT MONITOR_RATE_LIMIT_DEFAULT
 
 typedef struct QmpRateLimiter {
-    gint64 level;                 /* in 1/1000 command units */
-    gint64 last_us;               /* monotonic time of the last update */
+    unsigned rate;                /* commands per second; 0 = no limit */
+    gint64 level;                 /* in 1/1000000 command units */
+    gint64 last_us;               /* time of the last update */
     bool started;
 } QmpRateLimiter;
 
-void qmp_rate_limiter_init(QmpRateLimiter *r);
+void qmp_rate_limiter_init(QmpRateLimiter *r, unsigned rate);
 /* True if one more command may run at now_us (and accounts for it). */
 bool qmp_rate_limiter_admit(QmpRateLimiter *r, gint64 now_us);
 /* Microseconds until a command would be admitted (0 = now). */

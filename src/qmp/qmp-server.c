@@ -6,8 +6,9 @@
  * the machine's context; all callbacks run with the machine lock held.
  *
  * Per connection: greeting on connect; input through the streaming splitter;
- * a leaky bucket (100 commands/s) - an excess command is answered with
- * OperationThrottled (id echoed) and nothing else is dropped; SCM_RIGHTS fds
+ * a leaky bucket (the monitor's rate-limit=, measured on the host's
+ * monotonic clock whatever the accelerator) - an excess command is answered
+ * with OperationThrottled (id echoed) and nothing else is dropped; SCM_RIGHTS fds
  * captured for getfd; output is one compact JSON line + "\r\n" per message,
  * written in one send(MSG_NOSIGNAL) when possible, else queued and written
  * when the socket is writable (never blocks the main loop).
@@ -43,7 +44,6 @@
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-events.h"
 #include "qmp/qmp-json.h"
-#include "util/clock.h"
 
 #ifndef STRATUS_VERSION
 #define STRATUS_VERSION "0.0.0"
@@ -74,6 +74,7 @@ struct QmpMonitor {
     char *id;
     QmpMode mode;
     QmpGreeting greeting;
+    unsigned rate_limit;        /* commands per second and connection; 0 = none */
     char *desc;                 /* for messages */
     int listen_fd;
     GSource *listen_src;
@@ -106,11 +107,15 @@ void qmp_server_set_clock(QmpServer *s, QmpClockFn monotonic, QmpClockFn wall,
     s->clock_opaque = opaque;
 }
 
-/* The machine clock, so that the rate limiter follows qtest's virtual time. */
+/*
+ * Host time, on every accelerator: the rate limit protects the host from a
+ * flooding client, and the machine clock would be qtest's virtual time,
+ * which only moves when a test steps it (a throttled connection would stay
+ * throttled for good, quit included).
+ */
 static gint64 mono_now(QmpServer *s)
 {
-    return s->mono_clock ? s->mono_clock(s->clock_opaque)
-                         : machine_clock_us(s->m ? s->m->clock : NULL);
+    return s->mono_clock ? s->mono_clock(s->clock_opaque) : g_get_monotonic_time();
 }
 
 static gint64 wall_now(QmpServer *s)
@@ -287,8 +292,8 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
     unsigned flags = 0;
 
     if (!qmp_rate_limiter_admit(&c->bucket, mono_now(s))) {
-        char *d = g_strdup_printf("More than %d requests received during 1 second",
-                                  QMP_RATE_LIMIT);
+        char *d = g_strdup_printf("More than %u requests received during 1 second",
+                                  c->mon->rate_limit);
         resp = qmp_error_response(msg, STRATUS_ERROR_OPERATION_THROTTLED, d);
         g_free(d);
         conn_send_response(c, resp);
@@ -439,7 +444,7 @@ static QmpConn *conn_new(QmpMonitor *mon, int in_fd, int out_fd, bool close_fds)
     c->sp = json_splitter_new(JSON_SPLITTER_DEFAULT_MAX_MESSAGE,
                               JSON_SPLITTER_DEFAULT_MAX_DEPTH);
     qmp_session_init(&c->sess, mon->mode, mon->named_fds);
-    qmp_rate_limiter_init(&c->bucket);
+    qmp_rate_limiter_init(&c->bucket, mon->rate_limit);
     set_nonblock(in_fd);
     if (out_fd != in_fd) {
         set_nonblock(out_fd);
@@ -651,8 +656,9 @@ static int tcp_socket(const ChardevConfig *chr, bool server, GError **err)
     }
     freeaddrinfo(res);
     if (fd < 0) {
+        /* QEMU's texts: "Failed to connect to '127.0.0.1:4444': Connection refused". */
         g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e),
-                    "Failed to %s %s:%s: %s", server ? "listen on" : "connect to",
+                    "Failed to %s '%s:%s': %s", server ? "listen on" : "connect to",
                     host, port, g_strerror(e));
     }
     return fd;
@@ -716,8 +722,7 @@ static bool monitor_open(QmpMonitor *mon, const ChardevConfig *chr, GError **err
         break;
     default:
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                    "chardev '%s' cannot be used for a QMP monitor "
-                    "(a socket or stdio is needed)", chr->id);
+                    "cannot be used for a QMP monitor (a socket or stdio is needed)");
         return false;
     }
 
@@ -725,7 +730,7 @@ static bool monitor_open(QmpMonitor *mon, const ChardevConfig *chr, GError **err
         /* An inherited, already connected socket (QEMUMachine's socketpair). */
         if (fcntl(chr->fd, F_GETFD) < 0) {
             g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                        "chardev '%s': fd %d is not open", chr->id, chr->fd);
+                        "fd %d is not open", chr->fd);
             return false;
         }
         fcntl(chr->fd, F_SETFD, FD_CLOEXEC);
@@ -838,6 +843,7 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
         mon->id = g_strdup(mc->id ? mc->id : mc->chardev);
         mon->mode = mc->mode;
         mon->greeting = mc->greeting;
+        mon->rate_limit = mc->rate_limit;
         mon->listen_fd = -1;
         mon->named_fds = qmp_named_fds_new();
         if (chr->path) {
@@ -850,6 +856,12 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
         }
         g_ptr_array_add(s->monitors, mon);
         if (!monitor_open(mon, chr, err)) {
+            /* Name the option, as QEMU does: "-qmp unix:/p: Failed to ...". */
+            if (mc->uri) {
+                g_prefix_error(err, "-qmp %s: ", mc->uri);
+            } else {
+                g_prefix_error(err, "chardev '%s': ", chr->id);
+            }
             qmp_server_free(s);
             return NULL;
         }

@@ -1,7 +1,7 @@
 /*
  * Per-connection QMP state that outlives one request: the negotiation mode,
  * file descriptors received with SCM_RIGHTS and those kept by getfd, and the
- * leaky bucket that limits commands to QMP_RATE_LIMIT per second. The server
+ * leaky bucket that limits commands per second (the monitor's rate-limit=). The server
  * keeps a session and a bucket per connection and the named fds per monitor;
  * none of it needs a socket, so it is unit-tested on its own.
  */
@@ -86,16 +86,22 @@ bool qmp_session_wants_events(const QmpSession *s)
 /* Leaky bucket                                                             */
 
 /*
- * One command = TICKS_PER_CMD; the bucket drains one tick per microsecond, so
- * QMP_RATE_LIMIT * TICKS_PER_CMD = 1e6 ticks is one second's worth: a burst
- * of QMP_RATE_LIMIT commands passes, then one more every 1/QMP_RATE_LIMIT s.
+ * In units of 1/G_USEC_PER_SEC command: a command adds G_USEC_PER_SEC, the
+ * bucket drains `rate` units per microsecond and holds rate * G_USEC_PER_SEC,
+ * so a burst of `rate` commands passes, then one more every 1/rate s. Time is
+ * the caller's (the server passes the host's monotonic clock).
  */
-#define TICKS_PER_CMD (G_USEC_PER_SEC / QMP_RATE_LIMIT)
-#define CAPACITY ((gint64)QMP_RATE_LIMIT * TICKS_PER_CMD)
+#define UNITS_PER_CMD G_USEC_PER_SEC
 
-void qmp_rate_limiter_init(QmpRateLimiter *r)
+void qmp_rate_limiter_init(QmpRateLimiter *r, unsigned rate)
 {
     memset(r, 0, sizeof(*r));
+    r->rate = rate;
+}
+
+static gint64 capacity(const QmpRateLimiter *r)
+{
+    return (gint64)r->rate * UNITS_PER_CMD;
 }
 
 static void drain(QmpRateLimiter *r, gint64 now_us)
@@ -107,7 +113,9 @@ static void drain(QmpRateLimiter *r, gint64 now_us)
         return;
     }
     if (now_us > r->last_us) {
-        r->level -= now_us - r->last_us;
+        gint64 dt = now_us - r->last_us;
+        /* A whole second empties any bucket; no overflow for long gaps. */
+        r->level = dt >= G_USEC_PER_SEC ? 0 : r->level - dt * (gint64)r->rate;
         if (r->level < 0) {
             r->level = 0;
         }
@@ -117,18 +125,25 @@ static void drain(QmpRateLimiter *r, gint64 now_us)
 
 bool qmp_rate_limiter_admit(QmpRateLimiter *r, gint64 now_us)
 {
+    if (!r->rate) {
+        return true;
+    }
     drain(r, now_us);
-    if (r->level + TICKS_PER_CMD > CAPACITY) {
+    if (r->level + UNITS_PER_CMD > capacity(r)) {
         return false;
     }
-    r->level += TICKS_PER_CMD;
+    r->level += UNITS_PER_CMD;
     return true;
 }
 
 gint64 qmp_rate_limiter_delay(QmpRateLimiter *r, gint64 now_us)
 {
     gint64 need;
+
+    if (!r->rate) {
+        return 0;
+    }
     drain(r, now_us);
-    need = r->level + TICKS_PER_CMD - CAPACITY;
-    return need > 0 ? need : 0;
+    need = r->level + UNITS_PER_CMD - capacity(r);
+    return need > 0 ? (need + r->rate - 1) / r->rate : 0;
 }

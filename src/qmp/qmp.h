@@ -22,8 +22,8 @@ void qmp_server_free(QmpServer *s);
 /*
  * Time sources for tests: `monotonic` drives the per-connection rate
  * limiter, `wall` the event timestamps; both return microseconds. NULL
- * restores the default: the machine clock (util/clock.h, so qtest's virtual
- * time when it runs) / g_get_real_time.
+ * restores the defaults, host time on every accelerator (never qtest's
+ * virtual clock): g_get_monotonic_time / g_get_real_time.
  */
 typedef gint64 (*QmpClockFn)(void *opaque);
 void qmp_server_set_clock(QmpServer *s, QmpClockFn monotonic, QmpClockFn wall,

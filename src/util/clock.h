@@ -1,10 +1,12 @@
 /*
  * The machine clock and timers on the machine's main loop.
  *
- * Every timed behaviour in the VMM (UART timeouts, QMP rate limits, block
+ * Every timed behaviour of the guest's machine (UART timeouts, block
  * throttling, balloon statistics...) must use this clock instead of
  * g_get_monotonic_time()/g_timeout_add(), so that a qtest harness can drive
- * time deterministically:
+ * time deterministically. (Limits that protect the host rather than model
+ * the machine, such as the QMP rate limiter, use host time: a test that
+ * never steps the clock must not be throttled for good.)
  *
  *   - under kvm the machine clock is CLOCK_MONOTONIC (nanoseconds) and timers
  *     fire from the main loop (a GSource whose ready time is the earliest

@@ -1,6 +1,7 @@
 /*
  * QMP alongside qtest: greeting, negotiation, query-status, stop/cont events,
- * quit, SIGTERM, and the rate limiter running on the virtual clock.
+ * quit, SIGTERM, and the rate limiter: host time even under qtest, off by
+ * default in strict mode, set per monitor with rate-limit=.
  */
 #include <signal.h>
 #include <string.h>
@@ -137,43 +138,111 @@ static void test_sigterm(void)
 }
 
 /*
- * The per-connection rate limiter (100 commands/s) reads the machine clock:
- * under qtest, virtual time. A burst beyond the budget is throttled no matter
- * how long the test takes in real time, and stepping the clock refills it.
+ * Sends n query-status requests in one go (pipelined, so host time barely
+ * moves meanwhile) and counts the replies: *ok successes, the rest must be
+ * OperationThrottled with desc.
  */
-static void test_rate_limit_virtual_clock(void)
+static void qmp_burst(QTestState *s, int n, const char *throttled_desc, int *ok,
+                      int *throttled)
 {
-    QTestState *s = qtest_init("");
-    JsonNode *r;
-    int ok = 0, throttled = 0;
+    GString *burst = g_string_new(NULL);
 
-    /* Start with a full budget. */
-    qtest_clock_step(s, 2000000000LL);
-    for (int i = 0; i < 150; i++) {
-        r = qtest_qmp(s, "{'execute': 'query-status'}");
+    *ok = *throttled = 0;
+    for (int i = 0; i < n; i++) {
+        g_string_append_printf(burst, "{\"execute\":\"query-status\",\"id\":%d}", i);
+    }
+    qtest_qmp_send_raw(s, burst->str);
+    for (int i = 0; i < n; i++) {
+        JsonNode *r = qtest_qmp_receive_reply(s);
+        g_assert_cmpint(json_object_get_int_member(qmp_obj(r), "id"), ==, i);
         if (qmp_has_error(r)) {
             g_assert_cmpstr(qmp_error_class(r), ==, "OperationThrottled");
-            throttled++;
+            g_assert_cmpstr(qmp_error_desc(r), ==, throttled_desc);
+            (*throttled)++;
         } else {
-            ok++;
+            (*ok)++;
         }
         json_node_unref(r);
-        if (i == 0) {
-            g_usleep(20000);    /* real time passing must not matter */
-        }
     }
-    g_assert_cmpint(ok, ==, 100);
-    g_assert_cmpint(throttled, ==, 50);
-    /* 10 ms of virtual time = one more command. */
-    qtest_clock_step(s, 10000000);
-    r = qtest_qmp(s, "{'execute': 'query-status'}");
-    g_assert_false(qmp_has_error(r));
-    json_node_unref(r);
-    r = qtest_qmp(s, "{'execute': 'query-status'}");
-    g_assert_cmpstr(qmp_error_class(r), ==, "OperationThrottled");
-    json_node_unref(r);
-    qtest_clock_step(s, 1000000000LL);
+    g_string_free(burst, TRUE);
+}
+
+/*
+ * The default (lenient) monitor keeps StratoVirt's 100 commands/s, measured
+ * on the host's clock even under qtest: a burst beyond the budget is
+ * throttled, and real time - not the virtual clock, which this test never
+ * steps - refills it. (On qtest's virtual clock a throttled connection used
+ * to stay throttled for good, quit included.)
+ */
+static void test_rate_limit_host_clock(void)
+{
+    QTestState *s = qtest_init("");
+    int ok, throttled;
+
+    g_usleep(G_USEC_PER_SEC + 100000);      /* a full budget after the handshake */
+    qmp_burst(s, 150, "More than 100 requests received during 1 second", &ok, &throttled);
+    /* A slow host may refill one every 10 ms while the burst is served. */
+    g_assert_cmpint(ok, >=, 100);
+    g_assert_cmpint(ok, <=, 110);
+    g_assert_cmpint(ok + throttled, ==, 150);
+    /* Stepping virtual time does not refill it... */
+    qtest_clock_step(s, 10 * 1000000000LL);
+    qmp_burst(s, 150, "More than 100 requests received during 1 second", &ok, &throttled);
+    g_assert_cmpint(ok, <=, 20);
+    /* ...host time does. */
+    g_usleep(G_USEC_PER_SEC + 100000);
     qtest_qmp_assert_success(s, "{'execute': 'query-status'}");
+    qtest_qmp_assert_success(s, "{'execute': 'quit'}");
+    g_assert_cmpint(qtest_wait_exit(s, 10000), ==, 0);
+    qtest_quit(s);
+}
+
+/*
+ * QEMU-compatible (strict) mode has no limit by default: what qemu.qmp and
+ * its users send in a loop. 500 commands, then quit ends the VMM.
+ */
+static void test_strict_no_rate_limit(void)
+{
+    QTestState *s = qtest_init_cmdline(
+        "-qtest unix:@QTEST@ -qtest-log none -chardev socket,path=@QMP@,id=char0 "
+        "-mon chardev=char0,mode=control,qmp-mode=strict -display none -accel qtest",
+        true);
+    int ok, throttled;
+
+    for (int i = 0; i < 250; i++) {
+        qtest_qmp_assert_success(s, "{'execute': 'query-status'}");
+    }
+    qmp_burst(s, 250, "", &ok, &throttled);
+    g_assert_cmpint(ok, ==, 250);
+    qtest_qmp_assert_success(s, "{'execute': 'quit'}");
+    qtest_qmp_eventwait(s, "SHUTDOWN");
+    g_assert_cmpint(qtest_wait_exit(s, 10000), ==, 0);
+    qtest_quit(s);
+}
+
+/* rate-limit= on a strict monitor turns a limit on; rate-limit=off lifts lenient's. */
+static void test_rate_limit_setting(void)
+{
+    QTestState *s = qtest_init_cmdline(
+        "-qtest unix:@QTEST@ -qtest-log none -chardev socket,path=@QMP@,id=char0 "
+        "-mon chardev=char0,mode=control,qmp-mode=strict,rate-limit=20 -display none "
+        "-accel qtest", true);
+    int ok, throttled;
+
+    g_usleep(G_USEC_PER_SEC + 100000);
+    qmp_burst(s, 40, "More than 20 requests received during 1 second", &ok, &throttled);
+    g_assert_cmpint(ok, >=, 20);
+    g_assert_cmpint(ok, <=, 22);        /* one per 50 ms on a slow host */
+    g_assert_cmpint(throttled, ==, 40 - ok);
+    qtest_quit(s);
+
+    s = qtest_init_cmdline(
+        "-qtest unix:@QTEST@ -qtest-log none -chardev socket,path=@QMP@,id=char0 "
+        "-mon chardev=char0,mode=control,rate-limit=off -display none -accel qtest", true);
+    qmp_burst(s, 500, "", &ok, &throttled);
+    g_assert_cmpint(ok, ==, 500);
+    qtest_qmp_assert_success(s, "{'execute': 'quit'}");
+    g_assert_cmpint(qtest_wait_exit(s, 10000), ==, 0);
     qtest_quit(s);
 }
 
@@ -185,6 +254,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/status-stop-cont", test_status_stop_cont);
     g_test_add_func("/qmp/quit", test_quit);
     g_test_add_func("/qmp/sigterm", test_sigterm);
-    g_test_add_func("/qmp/rate-limit-virtual-clock", test_rate_limit_virtual_clock);
+    g_test_add_func("/qmp/rate-limit-host-clock", test_rate_limit_host_clock);
+    g_test_add_func("/qmp/strict-no-rate-limit", test_strict_no_rate_limit);
+    g_test_add_func("/qmp/rate-limit-setting", test_rate_limit_setting);
     return g_test_run();
 }

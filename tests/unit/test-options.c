@@ -903,13 +903,24 @@ static void test_qmp(void)
           QMP_GREETING_QEMU },
     };
     static const FailCase fails[] = {
-        { "-kernel /k -qmp unix:/q", "-qmp: Argument 'server' and 'nowait' are both "
-          "required" },
-        { "-kernel /k -qmp unix:/q,server", "both required" },
-        { "-kernel /k -qmp unix:/q,nowait", "both required" },
+        { "-kernel /k -qmp unix:/q,server", "-qmp: Argument 'server' and 'nowait' are "
+          "both required" },
         { "-kernel /k -qmp unix:/q,server=on", "both required" },
-        { "-kernel /k -qmp unix:/q,server=off,wait=off", "both required" },
         { "-kernel /k -qmp unix:/q,server=on,wait=on", "both required" },
+        /* A client (no server) takes no wait flag: QEMU's text. */
+        { "-kernel /k -qmp unix:/q,nowait", "-qmp: 'wait' option is incompatible with "
+          "socket in client connect mode" },
+        { "-kernel /k -qmp unix:/q,server=off,wait=off", "'wait' option is incompatible" },
+        { "-kernel /k -qmp tcp:127.0.0.1:4444,wait=on", "'wait' option is incompatible" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=0",
+          "-qmp: rate-limit must be 'off' or a number of commands per second in "
+          "[1, 1000000], got '0'" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=1000001", "got '1000001'" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=-5", "got '-5'" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=fast", "got 'fast'" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=10k", "got '10k'" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=", "got ''" },
+        { "-kernel /k -qmp unix:/q,server,nowait,rate-limit=on", "got 'on'" },
         { "-kernel /k -qmp unix:/q,server,nowait,wait=on", "contradict" },
         { "-kernel /k -qmp unix:,server,nowait", "-qmp: socket path must not be empty" },
         { "-kernel /k -qmp /tmp/q,server,nowait", "-qmp: invalid socket type in '/tmp/q'" },
@@ -946,6 +957,8 @@ static void test_qmp(void)
         g_assert_nonnull(m->id);
         g_assert_cmpint(m->mode, ==, oks[i].mode);
         g_assert_cmpint(m->greeting, ==, oks[i].greeting);
+        g_assert_cmpuint(m->rate_limit, ==,
+                         oks[i].mode == QMP_MODE_STRICT ? 0 : MONITOR_RATE_LIMIT_DEFAULT);
         c = config_find_chardev(cfg, "qmp0");
         g_assert_nonnull(c);
         g_assert_cmpint(c->kind, ==, CHARDEV_SOCKET);
@@ -957,6 +970,62 @@ static void test_qmp(void)
         g_assert_cmpint(c->fd, ==, -1);
         config_free(cfg);
         g_free(cmd);
+    }
+
+    /* Without server: a client socket that connects out (QEMU). */
+    {
+        static const struct {
+            const char *qmp, *path, *host;
+            int port;
+        } clients[] = {
+            { "unix:/tmp/q.sock", "/tmp/q.sock", NULL, -1 },
+            { "unix:/tmp/q.sock,server=off", "/tmp/q.sock", NULL, -1 },
+            { "unix:/tmp/q.sock,qmp-mode=strict", "/tmp/q.sock", NULL, -1 },
+            { "tcp:127.0.0.1:4444", NULL, "127.0.0.1", 4444 },
+            { "tcp:[::1]:4444,qmp-greeting=legacy", NULL, "::1", 4444 },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(clients); i++) {
+            char *cmd = g_strdup_printf("-kernel /k -qmp %s", clients[i].qmp);
+            StratusConfig *cfg = parse_ok(cmd);
+            const MonitorConfig *m = g_ptr_array_index(cfg->monitors, 0);
+            const ChardevConfig *c = config_find_chardev(cfg, "qmp0");
+            g_assert_false(c->server);
+            g_assert_false(c->nowait);
+            g_assert_cmpstr(c->path, ==, clients[i].path);
+            g_assert_cmpstr(c->host, ==, clients[i].host);
+            g_assert_cmpint(c->port, ==, clients[i].port);
+            g_assert_nonnull(m->uri);
+            g_assert_true(g_str_has_prefix(clients[i].qmp, m->uri));
+            config_free(cfg);
+            g_free(cmd);
+        }
+    }
+
+    /* rate-limit=N|off in either mode; the default depends on the mode. */
+    {
+        static const struct {
+            const char *qmp;
+            unsigned rate;
+        } rates[] = {
+            { "unix:/q,server,nowait", MONITOR_RATE_LIMIT_DEFAULT },
+            { "unix:/q,server,nowait,qmp-mode=lenient", 100 },
+            { "unix:/q,server,nowait,qmp-mode=strict", 0 },
+            { "unix:/q,server,nowait,rate-limit=off", 0 },
+            { "unix:/q,server,nowait,rate-limit=5", 5 },
+            { "unix:/q,server,nowait,rate-limit=0x10", 16 },
+            { "unix:/q,server,nowait,qmp-mode=strict,rate-limit=100", 100 },
+            { "unix:/q,server,nowait,rate-limit=1000000,qmp-mode=strict", 1000000 },
+            { "unix:/q,server,nowait,rate-limit=1", 1 },
+            { "unix:/q,rate-limit=7", 7 },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(rates); i++) {
+            char *cmd = g_strdup_printf("-kernel /k -qmp %s", rates[i].qmp);
+            StratusConfig *cfg = parse_ok(cmd);
+            const MonitorConfig *m = g_ptr_array_index(cfg->monitors, 0);
+            g_assert_cmpuint(m->rate_limit, ==, rates[i].rate);
+            config_free(cfg);
+            g_free(cmd);
+        }
     }
 
     /* Several -qmp: qmp0, qmp1, ... */
@@ -1024,6 +1093,23 @@ static void test_mon(void)
     m = g_ptr_array_index(cfg->monitors, 0);
     g_assert_cmpint(m->mode, ==, QMP_MODE_STRICT);
     g_assert_cmpint(m->greeting, ==, QMP_GREETING_LEGACY);
+    g_assert_cmpuint(m->rate_limit, ==, 0);         /* strict: none by default */
+    g_assert_null(m->uri);
+    config_free(cfg);
+
+    /* rate-limit on -mon, both ways. */
+    cfg = parse_ok("-kernel /k -chardev socket,id=mon,fd=7 -mon chardev=mon");
+    m = g_ptr_array_index(cfg->monitors, 0);
+    g_assert_cmpuint(m->rate_limit, ==, MONITOR_RATE_LIMIT_DEFAULT);
+    config_free(cfg);
+    cfg = parse_ok("-kernel /k -chardev socket,id=mon,fd=7 -mon chardev=mon,rate-limit=off");
+    m = g_ptr_array_index(cfg->monitors, 0);
+    g_assert_cmpuint(m->rate_limit, ==, 0);
+    config_free(cfg);
+    cfg = parse_ok("-kernel /k -chardev socket,id=mon,fd=7 "
+                   "-mon chardev=mon,qmp-mode=strict,rate-limit=250");
+    m = g_ptr_array_index(cfg->monitors, 0);
+    g_assert_cmpuint(m->rate_limit, ==, 250);
     config_free(cfg);
 
     /* Implied key, tcp client, order independence, -qmp and -mon together. */
@@ -1057,6 +1143,11 @@ static void test_mon(void)
               "-mon: invalid qmp-mode 'x'" },
             { "-kernel /k -chardev socket,id=c,path=/c -mon chardev=c,qmp-greeting=x",
               "-mon: invalid qmp-greeting 'x'" },
+            { "-kernel /k -chardev socket,id=c,path=/c -mon chardev=c,rate-limit=0",
+              "-mon: rate-limit must be 'off' or a number of commands per second in "
+              "[1, 1000000], got '0'" },
+            { "-kernel /k -chardev socket,id=c,path=/c -mon chardev=c,rate-limit=no",
+              "-mon: rate-limit must be 'off'" },
             { "-kernel /k -chardev pty,id=c -mon chardev=c",
               "-mon: Only chardev of socket type can be used for monitor" },
             { "-kernel /k -chardev stdio,id=c -mon chardev=c", "Only chardev of socket" },

@@ -589,7 +589,7 @@ static void test_rate_limiter(void)
     QmpRateLimiter r;
     gint64 t = 1000000000;
 
-    qmp_rate_limiter_init(&r);
+    qmp_rate_limiter_init(&r, QMP_RATE_LIMIT);
     for (int i = 0; i < QMP_RATE_LIMIT; i++) {
         g_assert_true(qmp_rate_limiter_admit(&r, t));
     }
@@ -614,6 +614,42 @@ static void test_rate_limiter(void)
     }
     /* a clock going backwards never admits more than the capacity */
     g_assert_false(qmp_rate_limiter_admit(&r, t - 5000000));
+}
+
+/* rate-limit=N for other N: a burst of N, then one every 1/N s; 0 is no limit. */
+static void test_rate_limiter_rates(void)
+{
+    QmpRateLimiter r;
+    gint64 t = 5000000;
+
+    qmp_rate_limiter_init(&r, 3);
+    for (int i = 0; i < 3; i++) {
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    g_assert_false(qmp_rate_limiter_admit(&r, t));
+    /* 1/3 s, rounded up to the microsecond */
+    g_assert_cmpint(qmp_rate_limiter_delay(&r, t), ==, 333334);
+    g_assert_false(qmp_rate_limiter_admit(&r, t + 333333));
+    g_assert_true(qmp_rate_limiter_admit(&r, t + 333334));
+    /* hours of silence: no overflow, just a full budget */
+    t += (gint64)G_USEC_PER_SEC * 3600 * 24 * 365;
+    for (int i = 0; i < 3; i++) {
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    g_assert_false(qmp_rate_limiter_admit(&r, t));
+
+    qmp_rate_limiter_init(&r, MONITOR_RATE_LIMIT_MAX);
+    for (int i = 0; i < MONITOR_RATE_LIMIT_MAX; i++) {
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    g_assert_false(qmp_rate_limiter_admit(&r, t));
+    g_assert_true(qmp_rate_limiter_admit(&r, t + 1));
+
+    qmp_rate_limiter_init(&r, 0);
+    for (int i = 0; i < 100000; i++) {
+        g_assert_true(qmp_rate_limiter_admit(&r, t));
+    }
+    g_assert_cmpint(qmp_rate_limiter_delay(&r, t), ==, 0);
 }
 
 static void test_scm_fds(void)
@@ -760,7 +796,9 @@ typedef struct {
     char *dir;
 } Srv;
 
-static void srv_start(Srv *t, QmpMode mode, QmpGreeting greeting, const char *path)
+/* rate: the monitor's rate-limit (-1: the parser's default for the mode). */
+static void srv_start_rate(Srv *t, QmpMode mode, QmpGreeting greeting, const char *path,
+                           int rate)
 {
     GError *err = NULL;
     int sv[2];
@@ -786,6 +824,9 @@ static void srv_start(Srv *t, QmpMode mode, QmpGreeting greeting, const char *pa
     t->mon.chardev = (char *)"mon";
     t->mon.mode = mode;
     t->mon.greeting = greeting;
+    /* What the option parser resolves: StratoVirt's 100/s in lenient mode only. */
+    t->mon.rate_limit = rate >= 0 ? (unsigned)rate
+                                  : mode == QMP_MODE_LENIENT ? QMP_RATE_LIMIT : 0;
     g_ptr_array_add(t->cfg.chardevs, &t->chr);
     g_ptr_array_add(t->cfg.monitors, &t->mon);
     t->cfg.smp = (SmpConfig){ .cpus = 2, .maxcpus = 3, .sockets = 3, .dies = 1,
@@ -801,6 +842,11 @@ static void srv_start(Srv *t, QmpMode mode, QmpGreeting greeting, const char *pa
     g_assert_nonnull(t->m.qmp);
     fake_mono_us = 1000000;
     qmp_server_set_clock(t->m.qmp, fake_clock, fake_wall, NULL);
+}
+
+static void srv_start(Srv *t, QmpMode mode, QmpGreeting greeting, const char *path)
+{
+    srv_start_rate(t, mode, greeting, path, -1);
 }
 
 static void srv_stop(Srv *t)
@@ -1048,6 +1094,66 @@ static void test_server_throttle(void)
     srv_stop(&t);
 }
 
+/* A burst of n query-name requests in one write; returns how many were throttled. */
+static int srv_burst(Srv *t, int n, const char *throttled_desc)
+{
+    GString *burst = g_string_new(NULL);
+    int throttled = 0;
+
+    for (int i = 0; i < n; i++) {
+        g_string_append_printf(burst, "{\"execute\":\"query-name\",\"id\":%d}", i);
+    }
+    srv_send(t, burst->str, burst->len);
+    for (int i = 0; i < n; i++) {
+        char *ok = g_strdup_printf("{\"return\":{},\"id\":%d}\r\n", i);
+        char *no = g_strdup_printf("{\"error\":{\"class\":\"OperationThrottled\","
+                                   "\"desc\":\"%s\"},\"id\":%d}\r\n",
+                                   throttled_desc ? throttled_desc : "", i);
+        char *line = srv_line(t);
+        if (strcmp(line, ok) != 0) {
+            g_assert_cmpstr(line, ==, no);
+            throttled++;
+        }
+        g_free(line);
+        g_free(ok);
+        g_free(no);
+    }
+    g_string_free(burst, TRUE);
+    return throttled;
+}
+
+/*
+ * rate-limit: strict mode has none by default (QEMU), an explicit rate-limit
+ * works in either mode, and "off" lifts lenient mode's default.
+ */
+static void test_server_rate_limit_settings(void)
+{
+    Srv t;
+
+    srv_start(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    srv_sends(&t, "{\"execute\":\"qmp_capabilities\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    g_assert_cmpint(srv_burst(&t, 500, NULL), ==, 0);
+    srv_stop(&t);
+
+    srv_start_rate(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL, 0);
+    srv_expect(&t, GREETING_QEMU);
+    g_assert_cmpint(srv_burst(&t, 500, NULL), ==, 0);
+    srv_stop(&t);
+
+    srv_start_rate(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL, 5);
+    srv_expect(&t, GREETING_QEMU);
+    srv_sends(&t, "{\"execute\":\"qmp_capabilities\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    g_assert_cmpint(srv_burst(&t, 7, "More than 5 requests received during 1 second"),
+                    ==, 3);     /* qmp_capabilities took one of the five */
+    fake_mono_us += G_USEC_PER_SEC / 5;
+    g_assert_cmpint(srv_burst(&t, 2, "More than 5 requests received during 1 second"),
+                    ==, 1);
+    srv_stop(&t);
+}
+
 static void send_with_fd(Srv *t, const char *data, int fd)
 {
     union {
@@ -1283,6 +1389,9 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp-dispatch/greeting", test_greeting);
     g_test_add_func("/qmp-dispatch/event-format", test_event_format);
     g_test_add_func("/qmp-dispatch/rate-limiter", test_rate_limiter);
+    g_test_add_func("/qmp-dispatch/rate-limiter-rates", test_rate_limiter_rates);
+    g_test_add_func("/qmp-dispatch/server-rate-limit-settings",
+                    test_server_rate_limit_settings);
     g_test_add_func("/qmp-dispatch/scm-fds", test_scm_fds);
     g_test_add_func("/qmp-server/greeting-and-framing", test_server_greeting_and_framing);
     g_test_add_func("/qmp-server/big-message", test_server_big_message);
