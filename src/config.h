@@ -47,6 +47,7 @@ typedef enum {
     CHARDEV_PTY,
     CHARDEV_FILE,
     CHARDEV_SOCKET,
+    CHARDEV_NULL,        /* output discarded, never any input (-serial null) */
 } ChardevBackendKind;
 
 typedef struct ChardevConfig {
@@ -119,7 +120,12 @@ typedef struct StratusConfig {
 
     GPtrArray *chardevs;         /* ChardevConfig* (-chardev, -serial, -qmp) */
     GPtrArray *monitors;         /* MonitorConfig* (-qmp, -mon) */
-    char *serial_chardev;        /* chardev id wired to COM1, NULL = no serial */
+    /*
+     * Chardev id wired to COM1; NULL = no COM1 (-serial none, or no -serial
+     * outside qtest: under qtest the parser adds a null one, as QEMU has a
+     * default serial port, unless -nodefaults).
+     */
+    char *serial_chardev;
 
     GPtrArray *drives;           /* OptList* of each -drive, in order */
     GPtrArray *devices;          /* OptList* of each -device (implied key "driver") */

@@ -109,10 +109,12 @@ bool chardev_stdio_open(Chardev *chr, const ChardevConfig *cfg, GError **err);
 bool chardev_pty_open(Chardev *chr, const ChardevConfig *cfg, GError **err);
 bool chardev_file_open(Chardev *chr, const ChardevConfig *cfg, GError **err);
 bool chardev_socket_open(Chardev *chr, const ChardevConfig *cfg, GError **err);
+bool chardev_null_open(Chardev *chr, const ChardevConfig *cfg, GError **err);
 
 extern const ChardevClass chardev_stdio_class;
 extern const ChardevClass chardev_pty_class;
 extern const ChardevClass chardev_file_class;
 extern const ChardevClass chardev_socket_class;
+extern const ChardevClass chardev_null_class;
 
 #endif

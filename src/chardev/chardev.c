@@ -97,6 +97,10 @@ Chardev *chardev_new(const ChardevConfig *cfg, GMainContext *ctx, GError **err)
         klass = &chardev_socket_class;
         open_fn = chardev_socket_open;
         break;
+    case CHARDEV_NULL:
+        klass = &chardev_null_class;
+        open_fn = chardev_null_open;
+        break;
     default:
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                     "chardev '%s': unknown backend type %d",

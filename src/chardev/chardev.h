@@ -1,5 +1,5 @@
 /*
- * Character device backends (stdio, pty, file, unix/tcp socket) on the GLib
+ * Character device backends (stdio, pty, file, unix/tcp socket, null) on the GLib
  * main loop. Front ends (the UART) register handlers; writes never block the
  * caller: output that cannot be written now is queued (bounded; oldest output
  * beyond the bound is dropped with a warning, as a real UART would overrun).

@@ -163,10 +163,14 @@ static ChardevConfig *chardev_from_opts(const OptList *l, const char *option,
     const char *id;
 
     if (!backend) {
-        set_error(err, "%s: missing backend type (stdio, pty, file or socket)", option);
+        set_error(err, "%s: missing backend type (stdio, pty, file, socket or null)",
+                  option);
         goto fail;
     }
-    if (strcmp(backend, "stdio") == 0) {
+    if (strcmp(backend, "null") == 0) {
+        c->kind = CHARDEV_NULL;
+        keys = keys_stdio;
+    } else if (strcmp(backend, "stdio") == 0) {
         c->kind = CHARDEV_STDIO;
         keys = keys_stdio;
     } else if (strcmp(backend, "pty") == 0) {
@@ -179,8 +183,8 @@ static ChardevConfig *chardev_from_opts(const OptList *l, const char *option,
         c->kind = CHARDEV_SOCKET;
         keys = keys_socket;
     } else {
-        set_error(err, "%s: unsupported backend '%s' (expected stdio, pty, file or socket)",
-                  option, backend);
+        set_error(err, "%s: unsupported backend '%s' (expected stdio, pty, file, socket "
+                  "or null)", option, backend);
         goto fail;
     }
     if (!optlist_check_keys(l, keys, option, err)) {
@@ -282,13 +286,18 @@ static bool add_chardev_opts(ParseCtx *ctx, const char *opt, const char *value,
     return true;
 }
 
+/*
+ * -serial: COM1 and its back end. "none" means no COM1 at all; "null" is
+ * COM1 with the null back end (QEMU's meanings).
+ */
 bool opt_handle_serial(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
+    ctx->serial_given = true;
     if (g_str_has_prefix(value, "chardev:")) {
         return get_chardev_ref(opt, value, &ctx->cfg->serial_chardev, err);
     }
-    if (strcmp(value, "none") == 0 || strcmp(value, "null") == 0) {
-        return true;    /* no backend: COM1 is not wired */
+    if (strcmp(value, "none") == 0) {
+        return true;
     }
     if (!add_chardev_opts(ctx, opt, value, SERIAL_CHARDEV_ID, "-serial", err)) {
         return false;
@@ -480,6 +489,29 @@ static int first_repeated_id(const GPtrArray *items, const char *(*id_of)(gconst
     return -1;
 }
 
+/*
+ * QEMU gives a machine a default serial port unless -serial or -nodefaults
+ * says otherwise; under qtest (no display, no console) its back end is null.
+ * Stratus does the same under qtest, so that QEMU's device tests find COM1;
+ * on the other accelerators a VM without -serial keeps having no COM1
+ * (StratoVirt).
+ */
+static void add_default_serial(ParseCtx *ctx)
+{
+    StratusConfig *cfg = ctx->cfg;
+    ChardevConfig *c;
+
+    if (ctx->serial_given || ctx->nodefaults || strcmp(cfg->accel, "qtest") != 0 ||
+        config_find_chardev(cfg, SERIAL_CHARDEV_ID)) {
+        return;
+    }
+    c = chardev_config_new();
+    c->kind = CHARDEV_NULL;
+    c->id = g_strdup(SERIAL_CHARDEV_ID);
+    add_chardev(ctx, c, "-serial");
+    cfg->serial_chardev = g_strdup(SERIAL_CHARDEV_ID);
+}
+
 bool opt_check_chardevs(ParseCtx *ctx, GError **err)
 {
     StratusConfig *cfg = ctx->cfg;
@@ -487,6 +519,8 @@ bool opt_check_chardevs(ParseCtx *ctx, GError **err)
     int dup;
     guint stdio_count = 0;
     bool ok = false;
+
+    add_default_serial(ctx);
 
     /* Chardev ids are unique, and so are monitor ids. */
     dup = first_repeated_id(cfg->chardevs, chardev_id);

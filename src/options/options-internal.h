@@ -79,6 +79,8 @@ typedef struct ParseCtx {
     unsigned qmp_count;
     unsigned mon_count;
     char *qtest_chardev;         /* -qtest chardev:ID */
+    bool serial_given;           /* -serial seen (even "none") */
+    bool nodefaults;             /* -nodefaults: no default COM1 under qtest */
 } ParseCtx;
 
 /* ---- OptList and value checks (optlist.c) ------------------------------- */
@@ -118,7 +120,10 @@ bool opt_handle_chardev(ParseCtx *ctx, const char *opt, const char *value, GErro
 bool opt_handle_qmp(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 bool opt_handle_mon(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 bool opt_handle_qtest(ParseCtx *ctx, const char *opt, const char *value, GError **err);
-/* After all options: chardev references resolve, ids are unique, one stdio. */
+/*
+ * After all options (and opt_resolve_accel): adds the default COM1 under
+ * qtest, then checks that chardev references resolve, ids are unique, one stdio.
+ */
 bool opt_check_chardevs(ParseCtx *ctx, GError **err);
 
 /* opt-machine.c */

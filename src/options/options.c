@@ -178,6 +178,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         cfg->no_shutdown = true;
         return true;
     case OPT_NODEFAULTS:
+        ctx->nodefaults = true;     /* no default COM1 under qtest */
+        return true;
     case OPT_NO_USER_CONFIG:
     case OPT_NOGRAPHIC:
         return true;

@@ -1,6 +1,8 @@
 /*
  * 16550A UART (COM1, PIO 0x3f8, GSI 4): registers, LSR/IIR, THRE and RX
- * interrupts, loopback, and data both ways through a -serial socket chardev.
+ * interrupts, loopback, and data both ways through a -serial socket chardev;
+ * COM1 with -serial null and by default under qtest, none with -serial none,
+ * and the boot-time marker port either way.
  */
 #include <string.h>
 #include <unistd.h>
@@ -250,6 +252,124 @@ static void test_overrun(void)
     teardown(&f);
 }
 
+/* ---- COM1's existence: -serial null / none, and the qtest default ------- */
+
+/* COM1 answers: reset values, a scratch register, output that never blocks. */
+static void assert_com1_present(QTestState *s)
+{
+    g_assert_cmphex(qtest_inb(s, IIR), ==, 0x01);
+    g_assert_cmphex(qtest_inb(s, LCR), ==, 0x03);
+    g_assert_cmphex(qtest_inb(s, LSR), ==, 0x60);
+    qtest_outb(s, SCR, 0x5a);
+    g_assert_cmphex(qtest_inb(s, SCR), ==, 0x5a);
+    uart_init(s, B);
+    /* The null back end swallows output: THRE comes back at once. */
+    for (int i = 0; i < 2000; i++) {
+        uart_putc(s, B, (uint8_t)('a' + i % 26));
+    }
+    g_assert_cmphex(qtest_inb(s, LSR) & 0x60, ==, 0x60);
+    /* ...and never has input. */
+    g_usleep(20000);
+    g_assert_false(uart_rx_ready(s, B));
+}
+
+/* No COM1: its ports read as unassigned I/O; 0x3FF is the PM block's. */
+static void assert_com1_absent(QTestState *s)
+{
+    for (uint16_t port = B; port < B + 7; port++) {
+        g_assert_cmphex(qtest_inb(s, port), ==, 0xff);
+    }
+    qtest_outb(s, SCR, 0x5a);
+    g_assert_cmphex(qtest_inb(s, SCR), ==, 0x00);   /* the boot-time marker port */
+}
+
+/* "info qtree" lists an isa-serial exactly when COM1 exists. */
+static bool qtree_has_serial(QTestState *s, const char **chardev)
+{
+    JsonNode *r = qtest_qmp(s, "{'execute': 'human-monitor-command', "
+                               "'arguments': {'command-line': 'info qtree'}}");
+    const char *text = json_node_get_string(json_object_get_member(qmp_obj(r), "return"));
+    bool has = strstr(text, "dev: isa-serial") != NULL;
+    if (chardev) {
+        *chardev = strstr(text, "chardev = \"serial_chardev\"") ? "serial_chardev" : NULL;
+    }
+    json_node_unref(r);
+    return has;
+}
+
+static void test_serial_null(void)
+{
+    QTestState *s = qtest_init("-serial null");
+    const char *chr;
+
+    assert_com1_present(s);
+    g_assert_true(qtree_has_serial(s, &chr));
+    g_assert_cmpstr(chr, ==, "serial_chardev");
+    qtest_quit(s);
+
+    s = qtest_init("-chardev null,id=nul -serial chardev:nul");
+    assert_com1_present(s);
+    qtest_quit(s);
+}
+
+/* QEMU gives a qtest machine a serial port even without -serial; so does Stratus. */
+static void test_qtest_default_com1(void)
+{
+    QTestState *s = qtest_init("");
+
+    assert_com1_present(s);
+    g_assert_true(qtree_has_serial(s, NULL));
+    qtest_quit(s);
+}
+
+static void test_serial_none(void)
+{
+    QTestState *s = qtest_init("-serial none");
+
+    assert_com1_absent(s);
+    g_assert_false(qtree_has_serial(s, NULL));
+    qtest_quit(s);
+
+    /* -nodefaults drops the default COM1, as in QEMU. */
+    s = qtest_init("-nodefaults");
+    assert_com1_absent(s);
+    g_assert_false(qtree_has_serial(s, NULL));
+    qtest_quit(s);
+}
+
+/*
+ * The boot-time marker port 0x3FF (docs/microvm.md) logs once per marker
+ * whether COM1 covers it (its scratch register forwards the write) or not
+ * (the PM block owns it).
+ */
+static void check_boot_time_log(const char *serial_arg)
+{
+    g_autofree char *log = qtest_tmp_path("boot-time.log");
+    g_autofree char *text = NULL;
+    QTestState *s = qtest_initf("%s -D %s", serial_arg, log);
+
+    qtest_outb(s, SCR, 1);
+    qtest_outb(s, SCR, 1);
+    qtest_outb(s, SCR, 2);
+    qtest_outb(s, SCR, 2);
+    qtest_quit(s);
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    g_assert_nonnull(strstr(text, "Kernel starts to boot!"));
+    g_assert_null(strstr(strstr(text, "Kernel starts to boot!") + 1,
+                         "Kernel starts to boot!"));
+    g_assert_nonnull(strstr(text, "Kernel boot complete!"));
+    g_assert_null(strstr(strstr(text, "Kernel boot complete!") + 1,
+                         "Kernel boot complete!"));
+    unlink(log);
+}
+
+static void test_boot_time_port(void)
+{
+    check_boot_time_log("-serial null");
+    check_boot_time_log("");
+    check_boot_time_log("-serial none");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -261,5 +381,9 @@ int main(int argc, char **argv)
     g_test_add_func("/serial/rx-interrupt", test_rx_interrupt);
     g_test_add_func("/serial/loopback", test_loopback);
     g_test_add_func("/serial/flow-control", test_overrun);
+    g_test_add_func("/serial/null", test_serial_null);
+    g_test_add_func("/serial/qtest-default-com1", test_qtest_default_com1);
+    g_test_add_func("/serial/none", test_serial_none);
+    g_test_add_func("/serial/boot-time-port", test_boot_time_port);
     return g_test_run();
 }

@@ -608,6 +608,36 @@ static void test_file(void)
     g_rmdir(dir);
 }
 
+/* null: writes succeed and vanish, no input and no "connected" event ever. */
+static void test_null(void)
+{
+    GMainContext *ctx = g_main_context_new();
+    GError *err = NULL;
+    Recorder r;
+    rec_init(&r);
+
+    ChardevConfig cfg = { .id = (char *)"n0", .kind = CHARDEV_NULL, .port = -1, .fd = -1 };
+    Chardev *chr = chardev_new(&cfg, ctx, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(chr);
+    g_assert_cmpstr(chardev_id(chr), ==, "n0");
+    g_assert_null(chardev_filename(chr));
+    chardev_set_handlers(chr, &rec_handlers, &r);
+    for (int i = 0; i < 4096; i++) {     /* far beyond the output queue's bound */
+        g_assert_cmpuint(chardev_write(chr, "0123456789abcdef", 16), ==, 16);
+    }
+    g_assert_cmpuint(chardev_write_all(chr, "x", 1), ==, 1);
+    chardev_accept_input(chr);
+    pump_for(ctx, 20);
+    g_assert_cmpuint(r.data->len, ==, 0);
+    g_assert_cmpint(r.connects, ==, 0);
+    g_assert_cmpint(r.disconnects, ==, 0);
+    chardev_set_handlers(chr, NULL, NULL);
+    chardev_free(chr);
+    rec_clear(&r);
+    g_main_context_unref(ctx);
+}
+
 static void test_pty(void)
 {
     GMainContext *ctx = g_main_context_new();
@@ -658,6 +688,7 @@ int main(int argc, char **argv)
     g_test_add_func("/chardev/unix-client", test_unix_client);
     g_test_add_func("/chardev/unix-server-wait", test_unix_server_wait);
     g_test_add_func("/chardev/tcp", test_tcp);
+    g_test_add_func("/chardev/null", test_null);
     g_test_add_func("/chardev/flow-control-and-queue", test_flow_control_and_queue);
     g_test_add_func("/chardev/write-all-slow-reader", test_write_all_slow_reader);
     g_test_add_func("/chardev/file", test_file);

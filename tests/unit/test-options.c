@@ -737,7 +737,12 @@ static void test_chardev(void)
             { BASE "-chardev stdio", "-chardev: 'id' is required" },
             { BASE "-chardev pty", "-chardev: 'id' is required" },
             { BASE "-chardev id=x", "-chardev: missing backend type" },
-            { BASE "-chardev null,id=x", "-chardev: unsupported backend 'null'" },
+            { BASE "-chardev null", "-chardev: 'id' is required" },
+            { BASE "-chardev null,id=x,path=/a", "-chardev: unknown parameter 'path'" },
+            { BASE "-chardev ringbuf,id=x", "-chardev: unsupported backend 'ringbuf' "
+              "(expected stdio, pty, file, socket or null)" },
+            { BASE "-chardev null,id=x -mon chardev=x",
+              "-mon: Only chardev of socket type can be used for monitor" },
             { BASE "-chardev spicevmc,id=x", "unsupported backend" },
             { BASE "-chardev stdio,id=", "-chardev: id must not be empty" },
             { BASE "-chardev stdio,id=x,signal=off", "-chardev: unknown parameter 'signal'" },
@@ -787,6 +792,14 @@ static void test_chardev(void)
 /* ------------------------------------------------------------------------ */
 /* -serial                                                                   */
 
+static void cfg_expect_no_serial(const char *cmd)
+{
+    StratusConfig *cfg = parse_ok(cmd);
+    g_assert_null(cfg->serial_chardev);
+    g_assert_null(config_find_chardev(cfg, "serial_chardev"));
+    config_free(cfg);
+}
+
 static void test_serial(void)
 {
     static const struct {
@@ -805,6 +818,7 @@ static void test_serial(void)
         { "socket,port=4321,server,nowait", CHARDEV_SOCKET, NULL, 4321, "0.0.0.0" },
         { "socket,port=4321,host=127.0.0.1,server,nowait", CHARDEV_SOCKET, NULL, 4321,
           "127.0.0.1" },
+        { "null", CHARDEV_NULL, NULL, -1, NULL },
     };
     static const FailCase fails[] = {
         { BASE "-serial chardev:", "-serial: chardev id must not be empty" },
@@ -854,13 +868,51 @@ static void test_serial(void)
         cfg = parse_ok(BASE "-chardev socket,id=c,path=/c -serial chardev:c");  /* client */
         config_free(cfg);
 
+        /* none: no COM1; null: COM1 on a null back end (QEMU). */
         cfg = parse_ok(BASE "-serial none");
         g_assert_null(cfg->serial_chardev);
+        g_assert_null(config_find_chardev(cfg, "serial_chardev"));
         config_free(cfg);
 
-        cfg = parse_ok(BASE "-serial null");
+        cfg = parse_ok(BASE "-chardev null,id=n -serial chardev:n");
+        g_assert_cmpstr(cfg->serial_chardev, ==, "n");
+        g_assert_cmpint(config_find_chardev(cfg, "n")->kind, ==, CHARDEV_NULL);
+        config_free(cfg);
+
+        /* No -serial: no COM1 (StratoVirt), except under qtest. */
+        cfg = parse_ok(BASE);
         g_assert_null(cfg->serial_chardev);
         config_free(cfg);
+    }
+
+    /* Under qtest a VM without -serial has COM1 on a null back end, as QEMU's. */
+    {
+        static const char *const qtest_base[] = {
+            "-qtest unix:/tmp/q.sock",
+            "-accel qtest",
+            "-machine accel=qtest",
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(qtest_base); i++) {
+            StratusConfig *cfg = parse_ok(qtest_base[i]);
+            const ChardevConfig *c = config_find_chardev(cfg, "serial_chardev");
+            g_assert_cmpstr(cfg->serial_chardev, ==, "serial_chardev");
+            g_assert_nonnull(c);
+            g_assert_cmpint(c->kind, ==, CHARDEV_NULL);
+            config_free(cfg);
+        }
+        cfg_expect_no_serial("-accel qtest -serial none");
+        cfg_expect_no_serial("-accel qtest -nodefaults");
+        cfg_expect_no_serial("-nodefaults -qtest unix:/tmp/q.sock");
+        {
+            /* An explicit -serial wins; a user chardev named serial_chardev too. */
+            StratusConfig *cfg = parse_ok("-accel qtest -serial pty");
+            g_assert_cmpint(config_find_chardev(cfg, "serial_chardev")->kind, ==,
+                            CHARDEV_PTY);
+            config_free(cfg);
+            cfg = parse_ok("-accel qtest -chardev pty,id=serial_chardev");
+            g_assert_null(cfg->serial_chardev);
+            config_free(cfg);
+        }
     }
     run_fail_table(fails, G_N_ELEMENTS(fails));
 }
