@@ -21,5 +21,7 @@ void qmp_register_qom_commands(QmpCommandTable *t);
 char *qmp_hmp_qom_command(Machine *m, const char *line);
 /* qmp-commands-block.c: blockdev-add/del, device_add/del, query-block(-nodes). */
 void qmp_register_block_commands(QmpCommandTable *t);
+/* qmp-commands-balloon.c: balloon, query-balloon (hw/virtio/virtio-balloon.h). */
+void qmp_register_balloon_commands(QmpCommandTable *t);
 
 #endif
