@@ -198,7 +198,8 @@ static bool pick_blk_slot(MicrovmVirtio *s, const Device *d, const char *id, uin
 bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err)
 {
     BlockBackend *bb = virtio_blk_device_backend(d);
-    const char *id = d->id ? d->id : block_node_name(bb);
+    /* Only a block device without an id is named by its node. */
+    const char *id = d->id ? d->id : bb ? block_node_name(bb) : NULL;
     uint64_t slot;
 
     if (!bb && d->klass->virtio_device) {
