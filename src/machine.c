@@ -11,6 +11,7 @@
 #include "cpus.h"
 #include "block/block.h"
 #include "hw/device.h"
+#include "net/net.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
 #include "util/log.h"
@@ -467,6 +468,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     iobus_init(&m->pio, "pio");
     m->devices = g_ptr_array_new();
     m->block_nodes = block_registry_new();
+    m->netdevs = net_table_new();
     m->released_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     m->runstate = RUN_STATE_PRELAUNCH;
     machine_lock(m);
@@ -591,6 +593,8 @@ void machine_free(Machine *m)
     }
     cpus_destroy(m);
     block_registry_free(m->block_nodes);
+    /* After the devices: a NIC detaches from its back end at unrealize. */
+    g_hash_table_destroy(m->netdevs);
     g_hash_table_destroy(m->released_nodes);
     g_hash_table_destroy(m->chardevs);
     if (m->accel_ops && m->accel_ops->destroy) {

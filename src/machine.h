@@ -113,6 +113,7 @@ struct Machine {
     GSList *cleanup_paths;       /* char* removed at exit (sockets, pidfile) */
     void *board;                 /* the machine class's private state */
     BlockRegistry *block_nodes;  /* -drive / blockdev-add nodes by name */
+    GHashTable *netdevs;         /* -netdev / netdev_add back ends: id -> NetClient* (net/net.h) */
     /*
      * Node names device_del released (StratoVirt unregisters the drive with
      * the device): a following blockdev-del of the name (QEMU/libvirt's

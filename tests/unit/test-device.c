@@ -15,6 +15,7 @@
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/x86/microvm.h"
+#include "hw/virtio/virtio-net.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 
@@ -570,7 +571,8 @@ static void test_state_roundtrip(void)
                                                "-drive", drive, "-device",
                                                "virtio-blk-device,drive=d0,id=vda", "-device",
                                                "pvpanic,id=pp", "-device",
-                                               "virtio-balloon-device,id=bal", NULL }, &err);
+                                               "virtio-balloon-device,id=bal", "-device",
+                                               "virtio-net-device,id=nic0", NULL }, &err);
     GPtrArray *devs;
     unsigned with_state = 0;
 
@@ -625,6 +627,41 @@ static void test_state_roundtrip(void)
     unlink(log);
 }
 
+/*
+ * virtio-net-device fills net slot 0 then 1 (no back end: link down), addr=
+ * is relative to the net slots, a third NIC and an occupied slot are refused
+ * with StratoVirt's texts, a malformed MAC and an unknown netdev with QEMU's.
+ */
+static void test_microvm_net_slots(void)
+{
+    g_autoptr(GError) err = NULL;
+    Machine *m = vm_new((const char *const[]){ "-device", "virtio-net-device,id=n0", "-device",
+                                               "virtio-net-mmio,id=n1,mac=02:00:00:00:00:01",
+                                               NULL }, &err);
+
+    g_assert_no_error(err);
+    machine_lock(m);
+    g_assert_true(virtio_net_device_is(machine_find_device(m, "n0")));
+    g_assert_cmphex(virtio_net_device_mac(machine_find_device(m, "n1"))[5], ==, 1);
+    g_assert_null(virtio_net_device_backend(machine_find_device(m, "n0")));
+    machine_unlock(m);
+    machine_free(m);
+
+    vm_fails((const char *const[]){ "-device", "virtio-net-device,id=a", "-device",
+                                    "virtio-net-device,id=b", "-device",
+                                    "virtio-net-device,id=c", NULL },
+             "A maximum of 2 net replaceable devices are supported.");
+    vm_fails((const char *const[]){ "-device", "virtio-net-device,id=a,addr=0x1", "-device",
+                                    "virtio-net-device,id=b,addr=0x1", NULL },
+             "The slot 1 is occupied already.");
+    vm_fails((const char *const[]){ "-device", "virtio-net-device,id=a,addr=0x2", NULL },
+             "A maximum of 2 net replaceable devices are supported.");
+    vm_fails((const char *const[]){ "-device", "virtio-net-device,id=a,mac=52:54:00:12:34", NULL },
+             "Property 'virtio-net-device.mac' doesn't take value '52:54:00:12:34'");
+    vm_fails((const char *const[]){ "-device", "virtio-net-device,id=a,netdev=nope", NULL },
+             "Property 'virtio-net-device.netdev' can't find value 'nope'");
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -636,6 +673,7 @@ int main(int argc, char **argv)
     g_test_add_func("/device/cli-errors", test_cli_errors);
     g_test_add_func("/device/json-types", test_json_types);
     g_test_add_func("/device/microvm-slots", test_microvm_slots);
+    g_test_add_func("/device/microvm-net-slots", test_microvm_net_slots);
     g_test_add_func("/device/state-roundtrip", test_state_roundtrip);
     g_test_add_func("/device/ids", test_ids);
     g_test_add_func("/device/placement", test_placement);

@@ -308,6 +308,51 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
     }
 }
 
+/*
+ * Batched completion (virtio-net's mergeable rx buffers): the driver reads
+ * num_buffers from the first buffer and then expects all of them, so the
+ * used index must move once, after every entry is written.
+ */
+void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, unsigned i)
+{
+    uint8_t *ent;
+
+    if (!vq->ready) {
+        return;
+    }
+    ent = ring_ptr(vq, vq->used, 4 + 8ULL * ((uint16_t)(vq->used_idx + i) % vq->num), 8);
+    if (!ent) {
+        return;   /* checked at enable; RAM does not move */
+    }
+    uint32_t id = htole32(elem->head), l = htole32(len);
+    memcpy(ent, &id, 4);
+    memcpy(ent + 4, &l, 4);
+}
+
+void virtqueue_flush(VirtQueue *vq, unsigned count)
+{
+    uint8_t *idxp;
+    uint16_t old = vq->used_idx, new_idx = old + count;
+
+    if (!vq->ready || !count) {
+        return;
+    }
+    idxp = ring_ptr(vq, vq->used, 2, 2);
+    if (!idxp) {
+        return;
+    }
+    store16(idxp, new_idx);
+    vq->used_idx = new_idx;
+    if ((uint16_t)(new_idx - vq->signalled_used) < (uint16_t)(new_idx - old)) {
+        vq->signalled_used_valid = false;
+    }
+}
+
+void virtqueue_unpop(VirtQueue *vq, unsigned count)
+{
+    vq->last_avail_idx -= count;
+}
+
 bool virtqueue_should_notify(VirtQueue *vq)
 {
     uint8_t *p;

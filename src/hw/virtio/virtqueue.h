@@ -71,6 +71,15 @@ bool virtqueue_enable(VirtQueue *vq, bool event_idx, bool indirect, const char *
 int virtqueue_pop(VirtQueue *vq, VirtQueueElement **elem, char **why);
 /* Returns the chain to the driver with `len` bytes written. */
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
+/*
+ * Batched completion: fill writes used entry used_idx + i, flush then
+ * publishes `count` entries with one index update (the driver never sees a
+ * partial batch).
+ */
+void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, unsigned i);
+void virtqueue_flush(VirtQueue *vq, unsigned count);
+/* Gives the last `count` popped chains back (they will be popped again). */
+void virtqueue_unpop(VirtQueue *vq, unsigned count);
 /* True if nothing is available (or the ring is unreadable). */
 bool virtqueue_empty(VirtQueue *vq);
 /* Suppress (false) or request (true) driver kicks: used flags or avail_event. */

@@ -1,7 +1,7 @@
 /*
  * virtio-mmio on microvm: the fixed "replaceable" slots (6 virtio-blk, then 2
  * virtio-net), the kernel command line parameters, and placing
- * virtio-blk-device instances into slots (the machine class's plug hook;
+ * virtio-blk-device / virtio-net-device instances into slots (the machine class's plug hook;
  * docs/block.md "QMP hot-replace").
  */
 #include <inttypes.h>
@@ -10,6 +10,7 @@
 #include "hw/x86/microvm.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "hw/virtio/virtio-net.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -19,7 +20,8 @@ typedef struct MicrovmSlot {
     VirtioMmio *mmio;
     VirtioDevice *vdev;
     VirtioBlk *blk;            /* block slots */
-    Device *dev;               /* the virtio-blk-device filling it, or NULL */
+    VirtioNet *net;            /* net slots */
+    Device *dev;               /* the virtio-blk-device / virtio-net-device filling it, or NULL */
 } MicrovmSlot;
 
 /* A non-replaceable virtio device (rng, balloon, ...) on its own transport. */
@@ -37,39 +39,17 @@ struct MicrovmVirtio {
     unsigned next_index;       /* next transport index (base, IRQ) */
 };
 
-/* ---- virtio-net placeholder (until virtio-net exists): link down, no I/O ---- */
-
-#define VIRTIO_NET_F_MAC     5
-#define VIRTIO_NET_F_STATUS  16
-
-typedef struct NetPlaceholder {
-    VirtioDevice vdev;
-} NetPlaceholder;
-
-static void net_placeholder_free(VirtioDevice *vdev)
+/*
+ * An empty net slot is a real virtio-net without a back end: the guest
+ * probes eth0/eth1 at boot with the link down, and device_add later brings
+ * the link up (config interrupt), as StratoVirt's replaceable slots do.
+ */
+static VirtioNet *net_slot_new(Machine *m, unsigned index)
 {
-    virtio_device_cleanup(vdev);
-    g_free(vdev);
-}
-
-static const VirtioDeviceClass net_placeholder_class = {
-    .name = "virtio-net",
-    .device_id = VIRTIO_ID_NET,
-    .free = net_placeholder_free,
-};
-
-static VirtioDevice *net_placeholder_new(Machine *m, unsigned index)
-{
-    NetPlaceholder *n = g_new0(NetPlaceholder, 1);
     const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + index };
+    g_autofree char *name = g_strdup_printf("%u", MICROVM_BLK_SLOTS + index);
 
-    /* config: mac[6], status (0 = link down), max_virtqueue_pairs */
-    virtio_device_init(&n->vdev, &net_placeholder_class, m, "", VIRTIO_BIT(VIRTIO_NET_F_MAC) |
-                       VIRTIO_BIT(VIRTIO_NET_F_STATUS), 2, 256, 10);
-    memcpy(n->vdev.config, mac, 6);
-    virtio_config_set_le16(&n->vdev, 6, 0);
-    virtio_config_set_le16(&n->vdev, 8, 1);
-    return &n->vdev;
+    return virtio_net_new(m, name, mac);
 }
 
 /* ---- transports ---- */
@@ -195,6 +175,52 @@ static bool pick_blk_slot(MicrovmVirtio *s, const Device *d, const char *id, uin
     return true;
 }
 
+/* addr= is relative to the net slots (0x0 = eth0), as StratoVirt's. */
+static bool pick_net_slot(MicrovmVirtio *s, const Device *d, const char *id, uint64_t *slot,
+                          GError **err)
+{
+    if (d->addr) {
+        if (!parse_slot(d->addr, id, slot, err)) {
+            return false;
+        }
+    } else {
+        for (*slot = 0; *slot < MICROVM_NET_SLOTS && s->slots[MICROVM_BLK_SLOTS + *slot].dev;
+             (*slot)++) {
+        }
+    }
+    if (*slot >= MICROVM_NET_SLOTS) {
+        set_error(err, "A maximum of %d net replaceable devices are supported.",
+                  MICROVM_NET_SLOTS);
+        return false;
+    }
+    if (s->slots[MICROVM_BLK_SLOTS + *slot].dev) {
+        set_error(err, "The slot %u is occupied already.", (unsigned)*slot);
+        return false;
+    }
+    return true;
+}
+
+static bool plug_net(MicrovmVirtio *s, Device *d, GError **err)
+{
+    NetClient *nc = virtio_net_device_backend(d);
+    const char *id = d->id ? d->id : nc ? nc->id : d->klass->name;
+    uint64_t slot;
+    MicrovmSlot *sl;
+
+    if (!pick_net_slot(s, d, id, &slot, err)) {
+        return false;
+    }
+    sl = &s->slots[MICROVM_BLK_SLOTS + slot];
+    if (!virtio_net_set_backend(sl->net, id, nc, virtio_net_device_mac(d), err)) {
+        return false;
+    }
+    sl->dev = d;
+    virtio_net_device_placed(d, sl->net);
+    log_info("virtio-net slot %u: device '%s' on netdev '%s'", (unsigned)slot, id,
+             nc ? nc->id : "(none, link down)");
+    return true;
+}
+
 bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err)
 {
     BlockBackend *bb = virtio_blk_device_backend(d);
@@ -202,6 +228,9 @@ bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err)
     const char *id = d->id ? d->id : bb ? block_node_name(bb) : NULL;
     uint64_t slot;
 
+    if (virtio_net_device_is(d)) {
+        return plug_net(s, d, err);
+    }
     if (!bb && d->klass->virtio_device) {
         if (d->addr) {
             set_error(err, "Invalid addr for device %s: %s is not a replaceable device",
@@ -234,11 +263,17 @@ void microvm_virtio_unplug(MicrovmVirtio *s, Device *d)
             return;
         }
     }
-    for (unsigned i = 0; i < MICROVM_BLK_SLOTS; i++) {
-        if (s->slots[i].dev == d) {
-            virtio_blk_clear_backend(s->slots[i].blk);
-            s->slots[i].dev = NULL;
+    for (unsigned i = 0; i < MICROVM_SLOTS; i++) {
+        if (s->slots[i].dev != d) {
+            continue;
         }
+        if (s->slots[i].blk) {
+            virtio_blk_clear_backend(s->slots[i].blk);
+        } else {
+            virtio_net_clear_backend(s->slots[i].net);
+            virtio_net_device_placed(d, NULL);
+        }
+        s->slots[i].dev = NULL;
     }
 }
 
@@ -283,7 +318,8 @@ MicrovmVirtio *microvm_virtio_new(Machine *m, GError **err)
             }
             slot->vdev = virtio_blk_vdev(slot->blk);
         } else {
-            slot->vdev = net_placeholder_new(m, i - MICROVM_BLK_SLOTS);
+            slot->net = net_slot_new(m, i - MICROVM_BLK_SLOTS);
+            slot->vdev = virtio_net_vdev(slot->net);
         }
         slot->mmio = add_transport(s, slot->vdev, err);
         if (!slot->mmio) {

@@ -27,7 +27,7 @@ typedef struct MicrovmVirtio MicrovmVirtio;
 #define MICROVM_BLK_SLOTS        6      /* slots 0..5, IRQs 5..10 */
 #define MICROVM_NET_SLOTS        2      /* slots 6..7, IRQs 11..12 */
 
-/* Creates the 8 fixed slots (empty block devices, net placeholders). */
+/* Creates the 8 fixed slots (empty block devices, NICs without a back end). */
 MicrovmVirtio *microvm_virtio_new(Machine *m, GError **err);
 void microvm_virtio_free(MicrovmVirtio *s);
 void microvm_virtio_reset(MicrovmVirtio *s);
@@ -40,6 +40,8 @@ const char *microvm_virtio_cmdline(MicrovmVirtio *s);
  * IRQ 13 on, "IRQ number exhausted." past IRQ 15). Errors (StratoVirt texts): "Invalid addr for device <id>",
  * "A maximum of 6 block replaceable devices are supported.",
  * "The slot <n> is occupied already.", "Unsupported replaceable device type."
+ * A virtio-net-device goes into net slot `addr` (0x0 = eth0, 0x1 = eth1) or
+ * the first free one ("A maximum of 2 net replaceable devices are supported.").
  * (not a block device), "Drive '<n>' is already in use by '<dev>'".
  */
 bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err);

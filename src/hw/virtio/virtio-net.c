@@ -1,0 +1,574 @@
+/* virtio-net: rx/tx queues over a NetClient back end (virtio 1.2 §5.1). */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hw/virtio/virtio-net.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+struct VirtioNet {
+    VirtioDevice vdev;          /* first: the core hands us VirtioDevice* */
+    NetClient *nc;              /* the back end, or NULL (link down) */
+    uint8_t mac[6];
+    uint8_t slot_mac[6];        /* the address the slot has without a device */
+    /* A popped tx chain the back end could not take yet (-EAGAIN). */
+    VirtQueueElement *tx_pending;
+    GSource *tx_bh;             /* continues a transmission past the budget */
+};
+
+/* virtio_net_hdr_v1 (§5.1.6): the only layout with VERSION_1. */
+typedef struct NetHdr {
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    uint16_t num_buffers;
+} NetHdr;
+G_STATIC_ASSERT(sizeof(NetHdr) == NET_HDR_LEN);
+
+static VirtioNet *to_net(VirtioDevice *vdev)
+{
+    return (VirtioNet *)vdev;
+}
+
+static void net_update_config(VirtioNet *n)
+{
+    memcpy(n->vdev.config + VIRTIO_NET_CFG_MAC, n->mac, 6);
+    virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_STATUS, n->nc ? VIRTIO_NET_S_LINK_UP : 0);
+    virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_MAX_VQP, 1);
+}
+
+static bool queues_live(VirtioNet *n)
+{
+    return (n->vdev.status & VIRTIO_STATUS_DRIVER_OK) && !n->vdev.broken;
+}
+
+/* ---- receive ---- */
+
+/*
+ * A frame from the back end. Without MRG_RXBUF it must fit one chain; with
+ * it, it spreads over as many chains as it needs and num_buffers says how
+ * many. Chains are only published when the whole frame is placed, and given
+ * back (unpopped) when the ring runs out, so the frame can be offered again.
+ */
+static bool net_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+    VirtioNet *n = opaque;
+    VirtioDevice *vdev = &n->vdev;
+    VirtQueue *vq = &vdev->vqs[VIRTIO_NET_RXQ];
+    bool mergeable = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+    VirtQueueElement *elems[VIRTQ_MAX_SIZE];
+    uint32_t lens[VIRTQ_MAX_SIZE];
+    unsigned count = 0;
+    size_t off = 0;
+    NetHdr hdr;
+    bool taken = true;
+
+    if (!queues_live(n) || !vq->ready || len < NET_HDR_LEN || len > NET_HDR_LEN + NET_MAX_FRAME) {
+        return true;            /* nobody listens (or not a frame): dropped */
+    }
+    /*
+     * No offload is offered, so the guest must see a plain header whatever
+     * the host put there (a tap may set DATA_VALID).
+     */
+    memset(&hdr, 0, sizeof(hdr));
+    while (off < len) {
+        VirtQueueElement *e;
+        char *why;
+        int r = count < G_N_ELEMENTS(elems) ? virtqueue_pop(vq, &e, &why) : 0;
+
+        if (r < 0) {
+            virtio_error(vdev, "rx queue: %s", why);
+            g_free(why);
+            goto give_back;
+        }
+        if (r == 0) {
+            taken = false;       /* no room now: held by the back end */
+            goto give_back;
+        }
+        elems[count] = e;
+        lens[count] = 0;
+        count++;
+        if (e->out_num) {
+            virtio_error(vdev, "rx buffer with a device-readable descriptor");
+            goto give_back;
+        }
+        if (count == 1 && e->in_len < NET_HDR_LEN) {
+            virtio_error(vdev, "rx buffer of %" G_GUINT64_FORMAT " bytes cannot hold the header",
+                         e->in_len);
+            goto give_back;
+        }
+        if (!mergeable && e->in_len < len) {
+            /* The driver posted buffers too small for this frame (§5.1.6.3.1): drop it. */
+            virtqueue_unpop(vq, count);
+            for (unsigned i = 0; i < count; i++) {
+                g_free(elems[i]);
+            }
+            log_debug("virtio-net '%s': %zu-byte frame dropped: rx buffer too small",
+                      vdev->id, len);
+            return true;
+        }
+        size_t chunk = MIN((size_t)e->in_len, len - off);
+        if (off == 0) {
+            iov_from_buf(e->in_sg, e->in_num, 0, &hdr, sizeof(hdr));
+            iov_from_buf(e->in_sg, e->in_num, sizeof(hdr), buf + sizeof(hdr),
+                         chunk - sizeof(hdr));
+        } else {
+            iov_from_buf(e->in_sg, e->in_num, 0, buf + off, chunk);
+        }
+        lens[count - 1] = chunk;
+        off += chunk;
+    }
+    if (mergeable) {
+        uint16_t nb = htole16(count);
+        iov_from_buf(elems[0]->in_sg, elems[0]->in_num, offsetof(NetHdr, num_buffers), &nb, 2);
+    }
+    for (unsigned i = 0; i < count; i++) {
+        virtqueue_fill(vq, elems[i], lens[i], i);
+        g_free(elems[i]);
+    }
+    virtqueue_flush(vq, count);
+    virtio_notify(vdev, vq);
+    return true;
+
+give_back:
+    virtqueue_unpop(vq, count);
+    for (unsigned i = 0; i < count; i++) {
+        g_free(elems[i]);
+    }
+    if (!taken) {
+        /* Ask for a kick when the driver adds buffers. */
+        virtqueue_set_notification(vq, true);
+    }
+    return taken;
+}
+
+/* ---- transmit ---- */
+
+static void tx_schedule(VirtioNet *n);
+
+/* 1: sent (or dropped), 0: back end full (kept in tx_pending), -1: broken. */
+static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
+{
+    VirtioDevice *vdev = &n->vdev;
+    NetHdr hdr = { 0 };
+    struct iovec iov[VIRTQ_MAX_CHAIN + 1];
+    unsigned niov = 0;
+
+    if (e->in_num || e->out_len < NET_HDR_LEN) {
+        virtio_error(vdev, e->in_num ? "tx buffer with a device-writable descriptor"
+                                     : "tx buffer shorter than the header");
+        g_free(e);
+        return -1;
+    }
+    if (n->nc && e->out_len - NET_HDR_LEN <= NET_MAX_FRAME) {
+        /* The guest negotiated no offload: whatever its header says, send a plain one. */
+        unsigned nrest;
+        g_autofree struct iovec *rest = iov_slice(e->out_sg, e->out_num, NET_HDR_LEN,
+                                                  e->out_len - NET_HDR_LEN, &nrest);
+        iov[niov++] = (struct iovec) { .iov_base = &hdr, .iov_len = sizeof(hdr) };
+        memcpy(&iov[niov], rest, nrest * sizeof(*rest));
+        niov += nrest;
+        if (net_client_send(n->nc, iov, niov) == -EAGAIN) {
+            n->tx_pending = e;
+            return 0;
+        }
+    } else if (n->nc) {
+        log_debug("virtio-net '%s': oversized tx frame dropped", vdev->id);
+    }
+    /* Link down (no back end): the frame goes nowhere, as on a cable-less NIC. */
+    virtqueue_push(vq, e, 0);
+    g_free(e);
+    return 1;
+}
+
+/* Sends up to the budget; false when it stopped early with work left. */
+static void tx_flush(VirtioNet *n)
+{
+    VirtioDevice *vdev = &n->vdev;
+    VirtQueue *vq = &vdev->vqs[VIRTIO_NET_TXQ];
+    unsigned sent = 0;
+
+    if (!queues_live(n) || !vq->ready) {
+        return;
+    }
+    if (n->tx_pending) {
+        VirtQueueElement *e = n->tx_pending;
+        n->tx_pending = NULL;
+        if (tx_one(n, vq, e) <= 0) {
+            return;
+        }
+        sent++;
+    }
+    do {
+        virtqueue_set_notification(vq, false);
+        while (sent < VIRTIO_NET_TX_BUDGET) {
+            VirtQueueElement *e;
+            char *why;
+            int r = virtqueue_pop(vq, &e, &why);
+            if (r < 0) {
+                virtio_error(vdev, "tx queue: %s", why);
+                g_free(why);
+                return;
+            }
+            if (r == 0) {
+                break;
+            }
+            r = tx_one(n, vq, e);
+            if (r < 0) {
+                return;
+            }
+            if (r == 0) {
+                /* Notifications stay off: tx_ready resumes us. */
+                if (sent) {
+                    virtio_notify(vdev, vq);
+                }
+                return;
+            }
+            sent++;
+        }
+        if (sent >= VIRTIO_NET_TX_BUDGET) {
+            virtio_notify(vdev, vq);
+            tx_schedule(n);
+            return;
+        }
+        virtqueue_set_notification(vq, true);
+    } while (!virtqueue_empty(vq));
+    if (sent) {
+        virtio_notify(vdev, vq);
+    }
+}
+
+/* Main loop, lock held. */
+static gboolean tx_bh_cb(gpointer opaque)
+{
+    VirtioNet *n = opaque;
+
+    g_source_unref(n->tx_bh);
+    n->tx_bh = NULL;
+    tx_flush(n);
+    return G_SOURCE_REMOVE;
+}
+
+/* The rest of a long burst waits for the next main-loop turn (other sources first). */
+static void tx_schedule(VirtioNet *n)
+{
+    if (n->tx_bh) {
+        return;
+    }
+    n->tx_bh = g_idle_source_new();
+    g_source_set_callback(n->tx_bh, tx_bh_cb, n, NULL);
+    g_source_attach(n->tx_bh, n->vdev.machine->ctx);
+}
+
+static void tx_cancel(VirtioNet *n)
+{
+    if (n->tx_bh) {
+        g_source_destroy(n->tx_bh);
+        g_source_unref(n->tx_bh);
+        n->tx_bh = NULL;
+    }
+}
+
+static void net_tx_ready(void *opaque)
+{
+    tx_flush(opaque);
+}
+
+static const NetPeerOps virtio_net_peer_ops = {
+    .receive = net_receive,
+    .tx_ready = net_tx_ready,
+};
+
+/* ---- VirtioDeviceClass ---- */
+
+static void net_queue_notify(VirtioDevice *vdev, unsigned index)
+{
+    VirtioNet *n = to_net(vdev);
+
+    if (index == VIRTIO_NET_RXQ) {
+        /* New rx buffers: a frame the back end held can go in now. */
+        virtqueue_set_notification(&vdev->vqs[VIRTIO_NET_RXQ], false);
+        if (n->nc) {
+            net_client_rx_ready(n->nc);
+        }
+    } else if (index == VIRTIO_NET_TXQ) {
+        tx_flush(n);
+    }
+}
+
+static void net_driver_ok(VirtioDevice *vdev)
+{
+    VirtioNet *n = to_net(vdev);
+
+    if (n->nc) {
+        net_client_rx_ready(n->nc);
+    }
+}
+
+/* A popped tx chain belongs to the ring being reset: forget it, with its guest buffers. */
+static void net_reset(VirtioDevice *vdev)
+{
+    VirtioNet *n = to_net(vdev);
+
+    tx_cancel(n);
+    g_clear_pointer(&n->tx_pending, g_free);
+}
+
+static void net_free(VirtioDevice *vdev)
+{
+    VirtioNet *n = to_net(vdev);
+
+    virtio_net_clear_backend(n);
+    net_reset(vdev);
+    virtio_device_cleanup(vdev);
+    g_free(n);
+}
+
+static const VirtioDeviceClass virtio_net_class = {
+    .name = "virtio-net",
+    .device_id = VIRTIO_ID_NET,
+    .queue_notify = net_queue_notify,
+    .driver_ok = net_driver_ok,
+    .reset = net_reset,
+    .free = net_free,
+};
+
+VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6])
+{
+    uint64_t f = VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+                 VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+                 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+    VirtioNet *n = g_new0(VirtioNet, 1);
+
+    virtio_device_init(&n->vdev, &virtio_net_class, m, id, f, 2, VIRTIO_NET_QUEUE_SIZE,
+                       VIRTIO_NET_CFG_SIZE);
+    memcpy(n->mac, mac, 6);
+    memcpy(n->slot_mac, mac, 6);
+    net_update_config(n);
+    return n;
+}
+
+VirtioDevice *virtio_net_vdev(VirtioNet *n) { return &n->vdev; }
+NetClient *virtio_net_backend(VirtioNet *n) { return n->nc; }
+
+bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const uint8_t mac[6],
+                            GError **err)
+{
+    if (n->nc) {
+        set_error(err, "virtio-net '%s' already has a backend", n->vdev.id);
+        return false;
+    }
+    if (nc && !net_client_attach(nc, &virtio_net_peer_ops, n, id, err)) {
+        return false;
+    }
+    if (id) {
+        g_free(n->vdev.id);
+        n->vdev.id = g_strdup(id);
+    }
+    n->nc = nc;
+    memcpy(n->mac, mac, 6);
+    net_update_config(n);
+    virtio_config_changed(&n->vdev);
+    return true;
+}
+
+void virtio_net_clear_backend(VirtioNet *n)
+{
+    VirtQueue *vq = &n->vdev.vqs[VIRTIO_NET_TXQ];
+
+    tx_cancel(n);
+    if (n->tx_pending) {
+        /* The frame is lost with the cable; the buffer goes back to the guest. */
+        virtqueue_push(vq, n->tx_pending, 0);
+        g_clear_pointer(&n->tx_pending, g_free);
+        virtio_notify(&n->vdev, vq);
+    }
+    if (n->nc) {
+        net_client_detach(n->nc);
+        n->nc = NULL;
+    }
+    memcpy(n->mac, n->slot_mac, 6);
+    net_update_config(n);
+    virtio_config_changed(&n->vdev);
+}
+
+bool virtio_net_parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char end;
+
+    if (!s || strlen(s) != 17 ||
+        sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+               &end) != 6) {
+        return false;
+    }
+    for (unsigned i = 0; i < 6; i++) {
+        if (!g_ascii_isxdigit(s[i * 3]) || !g_ascii_isxdigit(s[i * 3 + 1]) ||
+            (i < 5 && s[i * 3 + 2] != ':')) {
+            return false;
+        }
+        mac[i] = (uint8_t)v[i];
+    }
+    return true;
+}
+
+void virtio_net_generate_mac(const char *seed, uint8_t mac[6])
+{
+    /* FNV-1a: the same id gives the same address on every run (DHCP leases, udev names). */
+    uint32_t h = 2166136261u;
+
+    for (const char *p = seed; *p; p++) {
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    }
+    mac[0] = 0x52;
+    mac[1] = 0x54;
+    mac[2] = 0x00;
+    mac[3] = h >> 16;
+    mac[4] = h >> 8;
+    mac[5] = h;
+}
+
+/* ---- the virtio-net-device type (hw/device.h) ---- */
+
+/*
+ * The user-visible NIC. On microvm it fills a net slot (whose VirtioNet
+ * exists from boot): realize resolves the back end and the address, the
+ * machine's plug hook attaches them to the slot.
+ */
+typedef struct VirtioNetDevice {
+    Device dev;
+    char *netdev;
+    char *mac;
+    uint16_t queue_size;
+    NetClient *nc;              /* resolved by realize; owned by m->netdevs */
+    uint8_t macaddr[6];
+    VirtioNet *placed;          /* the slot's NIC, set by the machine's plug hook */
+} VirtioNetDevice;
+
+static bool net_dev_realize(Device *d, GError **err)
+{
+    VirtioNetDevice *v = (VirtioNetDevice *)d;
+    /* The seeds' device_add names no netdev: the device id is the netdev id. */
+    const char *name = v->netdev && *v->netdev ? v->netdev : d->hotplugged ? d->id : NULL;
+
+    if (v->mac) {
+        if (!virtio_net_parse_mac(v->mac, v->macaddr)) {
+            set_error(err, "Property 'virtio-net-device.mac' doesn't take value '%s'", v->mac);
+            return false;
+        }
+    } else {
+        virtio_net_generate_mac(d->id ? d->id : name ? name : "virtio-net", v->macaddr);
+    }
+    if (name) {
+        v->nc = net_find(d->machine, name);
+        if (!v->nc) {
+            if (d->hotplugged && !(v->netdev && *v->netdev)) {
+                set_error(err, "Failed to find device configuration.");
+            } else {
+                set_error(err, "Property 'virtio-net-device.netdev' can't find value '%s'", name);
+            }
+            return false;
+        }
+        if (net_client_in_use(v->nc)) {
+            set_error(err, "Property 'virtio-net-device.netdev' can't take value '%s', it's in use",
+                      name);
+            v->nc = NULL;
+            return false;
+        }
+        if (!v->netdev || !*v->netdev) {
+            g_free(v->netdev);
+            v->netdev = g_strdup(name);
+        }
+    }
+    return true;
+}
+
+static void net_dev_unrealize(Device *d)
+{
+    ((VirtioNetDevice *)d)->nc = NULL;
+}
+
+NetClient *virtio_net_device_backend(Device *d)
+{
+    return virtio_net_device_is(d) ? ((VirtioNetDevice *)d)->nc : NULL;
+}
+
+const uint8_t *virtio_net_device_mac(Device *d)
+{
+    return virtio_net_device_is(d) ? ((VirtioNetDevice *)d)->macaddr : NULL;
+}
+
+void virtio_net_device_placed(Device *d, VirtioNet *n)
+{
+    if (virtio_net_device_is(d)) {
+        ((VirtioNetDevice *)d)->placed = n;
+    }
+}
+
+static void *net_dev_vmstate_opaque(Device *d)
+{
+    return ((VirtioNetDevice *)d)->placed;
+}
+
+static const Property virtio_net_props[] = {
+    DEFINE_PROP("netdev", PROP_STR, VirtioNetDevice, netdev, NULL,
+                "ID of a netdev to use as a backend"),
+    DEFINE_PROP("mac", PROP_STR, VirtioNetDevice, mac, NULL,
+                "Ethernet 6-byte MAC Address"),
+    DEFINE_PROP_RANGE("queue-size", PROP_U16, VirtioNetDevice, queue_size, "256", 256, 256,
+                      "Size of the rx and tx queues"),
+    DEFINE_PROP_END,
+};
+
+static const char *const virtio_net_aliases[] = { "virtio-net-mmio", NULL };
+
+/* ---- saved state (migration/vmstate.h) ---- */
+
+/* A popped tx chain holds guest buffers the stream cannot describe. */
+static bool virtio_net_pre_save(void *opaque, GError **err)
+{
+    VirtioNet *n = opaque;
+
+    if (n->tx_pending) {
+        g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                    "'%s' has a frame waiting for its back end", n->vdev.id);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Everything the guest sees is in the virtio core (the config image holds
+ * the MAC and the link status); the back end is configuration.
+ */
+const VMStateDescription vmstate_virtio_net = {
+    .name = "virtio-net",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = virtio_net_pre_save,
+    .fields = (const VMStateField[]) {
+        VMSTATE_STRUCT(vdev, VirtioNet, vmstate_virtio_device, VirtioDevice),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+const DeviceClass virtio_net_device_class = {
+    .name = "virtio-net-device",
+    .aliases = virtio_net_aliases,
+    .parent = "virtio-device",
+    .description = "Virtio network device",
+    .bus = DEVICE_BUS_VIRTIO,
+    .instance_size = sizeof(VirtioNetDevice),
+    .props = virtio_net_props,
+    .user_creatable = true,
+    .hotpluggable = true,
+    .realize = net_dev_realize,
+    .unrealize = net_dev_unrealize,
+    .vmsd = &vmstate_virtio_net,
+    .vmstate_opaque = net_dev_vmstate_opaque,
+};

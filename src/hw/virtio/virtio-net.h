@@ -1,0 +1,69 @@
+/*
+ * virtio-net (virtio 1.2 §5.1): one rx and one tx queue, MAC, STATUS (link
+ * up while a back end is attached), MRG_RXBUF. Frames go through a NetClient
+ * (net/net.h); the device never touches a file descriptor.
+ *
+ * On microvm a VirtioNet sits in each of the two net slots from boot (so the
+ * guest probes it), without a back end and with its link down; the
+ * virtio-net-device type (netdev=, mac=) fills a slot through the machine's
+ * plug hook (virtio_net_set_backend).
+ */
+#ifndef STRATUS_VIRTIO_NET_H
+#define STRATUS_VIRTIO_NET_H
+
+#include "hw/device.h"
+#include "hw/virtio/virtio.h"
+#include "net/net.h"
+
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_MRG_RXBUF  15
+#define VIRTIO_NET_F_STATUS     16
+
+#define VIRTIO_NET_S_LINK_UP    1
+
+/* Config space (§5.1.4). */
+#define VIRTIO_NET_CFG_MAC      0
+#define VIRTIO_NET_CFG_STATUS   6
+#define VIRTIO_NET_CFG_MAX_VQP  8
+#define VIRTIO_NET_CFG_SIZE     10
+
+#define VIRTIO_NET_QUEUE_SIZE   256
+#define VIRTIO_NET_RXQ          0
+#define VIRTIO_NET_TXQ          1
+/* Frames transmitted per kick before the rest waits for the next main-loop turn. */
+#define VIRTIO_NET_TX_BUDGET    256
+
+typedef struct VirtioNet VirtioNet;
+
+VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6]);
+VirtioDevice *virtio_net_vdev(VirtioNet *n);
+/*
+ * Attach a back end (link up, config interrupt); `mac` replaces the slot's
+ * address. Fails if the NIC has one already or the back end is in use.
+ */
+bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const uint8_t mac[6],
+                            GError **err);
+/* Detach (link down, config interrupt); pending tx is returned to the guest. */
+void virtio_net_clear_backend(VirtioNet *n);
+NetClient *virtio_net_backend(VirtioNet *n);
+
+/* "52:54:00:12:34:56" -> bytes; false if malformed (a unicast address is not required). */
+bool virtio_net_parse_mac(const char *s, uint8_t mac[6]);
+/* A stable locally administered address derived from `seed` (52:54:00:xx:xx:xx). */
+void virtio_net_generate_mac(const char *seed, uint8_t mac[6]);
+
+/* ---- the virtio-net-device type ---- */
+extern const DeviceClass virtio_net_device_class;
+static inline bool virtio_net_device_is(const Device *d)
+{
+    return d->klass == &virtio_net_device_class;
+}
+/* Its back end (NULL: none, link down) and address. */
+NetClient *virtio_net_device_backend(Device *d);
+const uint8_t *virtio_net_device_mac(Device *d);
+/* The machine's plug hook records the slot NIC the device fills (its saved state). */
+void virtio_net_device_placed(Device *d, VirtioNet *n);
+
+extern const VMStateDescription vmstate_virtio_net;
+
+#endif

@@ -1,0 +1,164 @@
+/* Network back end core: peers, held frames, the netdev table (net/net.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "net/net.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const char *id)
+{
+    memset(nc, 0, sizeof(*nc));
+    nc->ops = ops;
+    nc->m = m;
+    nc->id = g_strdup(id);
+}
+
+static void cancel_resume(NetClient *nc)
+{
+    if (nc->resume) {
+        g_source_destroy(nc->resume);
+        g_source_unref(nc->resume);
+        nc->resume = NULL;
+    }
+}
+
+static void drop_held(NetClient *nc)
+{
+    if (nc->held) {
+        nc->rx_dropped++;
+        g_clear_pointer(&nc->held, g_free);
+        nc->held_len = 0;
+    }
+}
+
+void net_client_free(NetClient *nc)
+{
+    if (!nc) {
+        return;
+    }
+    /* A NIC still attached would keep a dangling pointer: devices go first. */
+    g_assert(!nc->peer);
+    cancel_resume(nc);
+    drop_held(nc);
+    g_free(nc->id);
+    nc->ops->free(nc);
+}
+
+bool net_client_receive(NetClient *nc, const uint8_t *buf, size_t len)
+{
+    g_assert(!nc->held);
+    if (!nc->peer) {
+        nc->rx_dropped++;
+        return true;
+    }
+    if (nc->peer->receive(nc->peer_opaque, buf, len)) {
+        nc->rx_frames++;
+        return true;
+    }
+    /*
+     * One frame is kept rather than dropped: a guest refilling its ring a
+     * little late (the common case under load) loses nothing, and the
+     * kernel queues the rest until reading resumes.
+     */
+    nc->held = g_memdup2(buf, len);
+    nc->held_len = len;
+    nc->ops->set_read_poll(nc, false);
+    return false;
+}
+
+void net_client_tx_ready(NetClient *nc)
+{
+    if (nc->peer && nc->peer->tx_ready) {
+        nc->peer->tx_ready(nc->peer_opaque);
+    }
+}
+
+/* Main loop, lock held (machine_run dispatches locked). */
+static gboolean resume_cb(gpointer opaque)
+{
+    NetClient *nc = opaque;
+
+    g_source_unref(nc->resume);
+    nc->resume = NULL;
+    if (!nc->peer) {
+        return G_SOURCE_REMOVE;
+    }
+    if (nc->held) {
+        if (!nc->peer->receive(nc->peer_opaque, nc->held, nc->held_len)) {
+            return G_SOURCE_REMOVE;      /* still no room: wait for the next rx_ready */
+        }
+        nc->rx_frames++;
+        g_clear_pointer(&nc->held, g_free);
+        nc->held_len = 0;
+    }
+    nc->ops->set_read_poll(nc, true);
+    return G_SOURCE_REMOVE;
+}
+
+void net_client_rx_ready(NetClient *nc)
+{
+    /*
+     * Called from the NIC's queue notify (a vCPU thread, or inside the
+     * NIC's own receive path): delivering here would re-enter the NIC, so
+     * the main loop does it.
+     */
+    if (nc->resume || !nc->peer) {
+        return;
+    }
+    nc->resume = g_idle_source_new();
+    g_source_set_callback(nc->resume, resume_cb, nc, NULL);
+    g_source_attach(nc->resume, nc->m->ctx);
+}
+
+bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const char *name,
+                       GError **err)
+{
+    if (nc->peer) {
+        set_error(err, "Property 'virtio-net-device.netdev' can't take value '%s', it's in use",
+                  nc->id);
+        return false;
+    }
+    nc->peer = ops;
+    nc->peer_opaque = opaque;
+    nc->peer_name = g_strdup(name);
+    nc->ops->set_read_poll(nc, true);
+    return true;
+}
+
+void net_client_detach(NetClient *nc)
+{
+    if (!nc->peer) {
+        return;
+    }
+    /* Nobody reads while detached: the host queue keeps (or drops) frames. */
+    nc->ops->set_read_poll(nc, false);
+    cancel_resume(nc);
+    drop_held(nc);
+    nc->peer = NULL;
+    nc->peer_opaque = NULL;
+    g_clear_pointer(&nc->peer_name, g_free);
+}
+
+ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n)
+{
+    ssize_t r = nc->ops->send(nc, iov, n);
+
+    if (r >= 0) {
+        nc->tx_frames++;
+    } else if (r != -EAGAIN) {
+        nc->tx_errors++;
+    }
+    return r;
+}
+
+GHashTable *net_table_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                 (GDestroyNotify)net_client_free);
+}
+
+NetClient *net_find(Machine *m, const char *id)
+{
+    return m->netdevs && id ? g_hash_table_lookup(m->netdevs, id) : NULL;
+}

@@ -1,0 +1,106 @@
+/*
+ * Network back ends (docs/net.md): the lower layer between a NIC (virtio-net)
+ * and the host. A NetClient is one back end (a tap; a fake one in tests),
+ * owned by the machine's netdev table (Machine.netdevs, id -> NetClient) and
+ * attached to at most one NIC, its peer. The NIC never touches a file
+ * descriptor: it hands frames to net_client_send() and receives them through
+ * its NetPeerOps.
+ *
+ * Frame format on both directions: a 12-byte virtio_net_hdr_v1 followed by
+ * the Ethernet frame. A back end that has no header of its own (a tap opened
+ * without IFF_VNET_HDR) adds and strips it, so the NIC sees one format.
+ *
+ * Flow control, never blocking the main loop:
+ *  - rx: the back end reads at most NET_RX_BUDGET frames per main-loop
+ *    wake-up and offers each with net_client_receive(). A NIC without room
+ *    refuses; the frame is then held here and the back end stops polling
+ *    until the NIC calls net_client_rx_ready() (the guest added buffers).
+ *  - tx: net_client_send() returns -EAGAIN when the host cannot take the
+ *    frame now; the NIC keeps it and retries after its tx_ready callback.
+ *
+ * Locking: everything runs with the machine lock held (main-loop callbacks,
+ * or a vCPU thread dispatching MMIO).
+ */
+#ifndef STRATUS_NET_H
+#define STRATUS_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <glib.h>
+
+#include "machine.h"
+
+/* virtio 1.x header (virtio_net_hdr_v1, with num_buffers), always 12 bytes. */
+#define NET_HDR_LEN 12
+/* Largest frame (without the header) a back end passes: 64 KiB + VLAN Ethernet header. */
+#define NET_MAX_FRAME (65536 + 18)
+/* Frames a back end reads per main-loop wake-up: other sources get their turn. */
+#define NET_RX_BUDGET 64
+
+typedef struct NetClient NetClient;
+
+/* The NIC side. */
+typedef struct NetPeerOps {
+    /*
+     * A frame (header first). true: taken (delivered or dropped); false: no
+     * room now, the frame is held and reading stops until net_client_rx_ready().
+     */
+    bool (*receive)(void *opaque, const uint8_t *buf, size_t len);
+    /* The back end can take frames again after net_client_send() said -EAGAIN. */
+    void (*tx_ready)(void *opaque);
+} NetPeerOps;
+
+/* The back end side. */
+typedef struct NetClientOps {
+    const char *type;                       /* "tap" */
+    /* One frame, header first: bytes taken (or dropped), -EAGAIN when full. */
+    ssize_t (*send)(NetClient *nc, const struct iovec *iov, unsigned n);
+    /* Start (true) or stop (false) reading from the host. */
+    void (*set_read_poll)(NetClient *nc, bool enable);
+    /* Release the host resources and the struct embedding the NetClient. */
+    void (*free)(NetClient *nc);
+} NetClientOps;
+
+struct NetClient {
+    const NetClientOps *ops;
+    Machine *m;
+    char *id;
+    /* The attached NIC (NULL: frames read are dropped, reading is off). */
+    const NetPeerOps *peer;
+    void *peer_opaque;
+    char *peer_name;
+    /* A frame the NIC refused, offered again first after rx_ready. */
+    uint8_t *held;
+    size_t held_len;
+    GSource *resume;            /* idle source delivering `held` (main loop) */
+    uint64_t rx_frames, rx_dropped, tx_frames, tx_errors;
+};
+
+/* Back ends: fill the common part (id copied); free with net_client_free(). */
+void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const char *id);
+void net_client_free(NetClient *nc);
+
+/* Back end -> NIC. false: held, stop reading (set_read_poll(false) was called). */
+bool net_client_receive(NetClient *nc, const uint8_t *buf, size_t len);
+/* Back end: the host takes frames again. */
+void net_client_tx_ready(NetClient *nc);
+
+/*
+ * NIC side. attach fails when another NIC has the back end (QEMU's text:
+ * "Property 'virtio-net-device.netdev' can't take value 'X', it's in use").
+ */
+bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const char *name,
+                       GError **err);
+void net_client_detach(NetClient *nc);
+static inline bool net_client_in_use(const NetClient *nc) { return nc->peer != NULL; }
+ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n);
+/* The NIC has room again (from any context; delivery happens on the main loop). */
+void net_client_rx_ready(NetClient *nc);
+
+/* The machine's netdev table (Machine.netdevs): id -> NetClient, owned. */
+GHashTable *net_table_new(void);
+NetClient *net_find(Machine *m, const char *id);
+
+#endif

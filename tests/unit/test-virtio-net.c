@@ -1,0 +1,538 @@
+/*
+ * virtio-net driven through the MMIO registers of a hand-built Machine with a
+ * fake back end (net/net.h): features and config, link up/down with a back
+ * end, tx (header sanitised, -EAGAIN held then resumed), rx (one buffer,
+ * mergeable buffers, no buffer -> held and redelivered after a kick), and
+ * hostile rings that must end in NEEDS_RESET, never in a crash.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "accel/accel.h"
+#include "machine.h"
+#include "hw/virtio/virtio-mmio.h"
+#include "hw/virtio/virtio-net.h"
+#include "net/net.h"
+
+#define MIB (1ULL << 20)
+#define BASE 0xF0100000ULL
+#define GSI 11
+#define QSZ 16
+#define BUF 0x100000
+
+static unsigned irq_raises[32];
+
+static void fake_set_irq(Machine *m, unsigned gsi, bool level)
+{
+    if (level && gsi < 32) {
+        irq_raises[gsi]++;
+    }
+}
+
+static const AccelOps fake_accel = { .name = "fake", .set_irq = fake_set_irq };
+
+/* ---- the fake back end ---- */
+
+typedef struct FakeNet {
+    NetClient nc;
+    bool polling;
+    bool full;                  /* send says -EAGAIN */
+    GByteArray *sent[8];
+    unsigned nsent;
+    bool freed;
+} FakeNet;
+
+static ssize_t fake_send(NetClient *nc, const struct iovec *iov, unsigned n)
+{
+    FakeNet *f = (FakeNet *)nc;
+    size_t total = 0;
+
+    if (f->full) {
+        return -EAGAIN;
+    }
+    g_assert_cmpuint(f->nsent, <, G_N_ELEMENTS(f->sent));
+    GByteArray *a = g_byte_array_new();
+    for (unsigned i = 0; i < n; i++) {
+        g_byte_array_append(a, iov[i].iov_base, iov[i].iov_len);
+        total += iov[i].iov_len;
+    }
+    f->sent[f->nsent++] = a;
+    return total;
+}
+
+static void fake_set_read_poll(NetClient *nc, bool enable)
+{
+    ((FakeNet *)nc)->polling = enable;
+}
+
+static void fake_free(NetClient *nc)
+{
+    FakeNet *f = (FakeNet *)nc;
+    for (unsigned i = 0; i < f->nsent; i++) {
+        g_byte_array_unref(f->sent[i]);
+    }
+    g_free(f);
+}
+
+static const NetClientOps fake_ops = {
+    .type = "fake", .send = fake_send, .set_read_poll = fake_set_read_poll, .free = fake_free,
+};
+
+/* ---- machine and driver ---- */
+
+typedef struct Q {
+    uint64_t desc, avail, used;
+    uint16_t avail_idx, used_seen;
+} Q;
+
+typedef struct Rig {
+    Machine *m;
+    VirtioNet *n;
+    VirtioMmio *t;
+    FakeNet *f;
+    Q q[2];
+} Rig;
+
+static uint32_t rd(Rig *r, uint64_t off)
+{
+    uint32_t v;
+    iobus_read(&r->m->mmio, BASE + off, &v, 4);
+    return v;
+}
+
+static void wr(Rig *r, uint64_t off, uint32_t v)
+{
+    iobus_write(&r->m->mmio, BASE + off, &v, 4);
+}
+
+static uint64_t device_features(Rig *r)
+{
+    wr(r, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    uint64_t f = rd(r, VIRTIO_MMIO_DEVICE_FEATURES);
+    wr(r, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    return f | (uint64_t)rd(r, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static void drv_init(Rig *r, uint64_t want)
+{
+    uint64_t f = device_features(r) & want;
+
+    wr(r, VIRTIO_MMIO_STATUS, 0);
+    wr(r, VIRTIO_MMIO_STATUS, 3);
+    wr(r, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(r, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+    wr(r, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(r, VIRTIO_MMIO_DRIVER_FEATURES, f >> 32);
+    wr(r, VIRTIO_MMIO_STATUS, 0xb);
+    g_assert_cmphex(rd(r, VIRTIO_MMIO_STATUS), ==, 0xb);
+    for (unsigned i = 0; i < 2; i++) {
+        Q *q = &r->q[i];
+        *q = (Q) { .desc = 0x10000 * (i + 1), .avail = 0x10000 * (i + 1) + 0x1000,
+                   .used = 0x10000 * (i + 1) + 0x2000 };
+        memset(guest_ram_ptr(&r->m->ram, q->desc, 0x3000), 0, 0x3000);
+        wr(r, VIRTIO_MMIO_QUEUE_SEL, i);
+        g_assert_cmpuint(rd(r, VIRTIO_MMIO_QUEUE_NUM_MAX), ==, VIRTIO_NET_QUEUE_SIZE);
+        wr(r, VIRTIO_MMIO_QUEUE_NUM, QSZ);
+        wr(r, VIRTIO_MMIO_QUEUE_DESC_LOW, q->desc);
+        wr(r, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+        wr(r, VIRTIO_MMIO_QUEUE_DRIVER_LOW, q->avail);
+        wr(r, VIRTIO_MMIO_QUEUE_DEVICE_LOW, q->used);
+        wr(r, VIRTIO_MMIO_QUEUE_READY, 1);
+    }
+    wr(r, VIRTIO_MMIO_STATUS, 0xf);
+    g_assert_cmphex(rd(r, VIRTIO_MMIO_STATUS), ==, 0xf);
+}
+
+static void put_desc(Rig *r, unsigned qi, unsigned i, uint64_t addr, uint32_t len,
+                     uint16_t flags, uint16_t next)
+{
+    struct { uint64_t a; uint32_t l; uint16_t f, n; } d = {
+        htole64(addr), htole32(len), htole16(flags), htole16(next) };
+    g_assert_true(guest_ram_write(&r->m->ram, r->q[qi].desc + 16ULL * i, &d, 16));
+}
+
+static void post(Rig *r, unsigned qi, uint16_t head, bool notify)
+{
+    Q *q = &r->q[qi];
+    uint16_t v = htole16(head);
+    guest_ram_write(&r->m->ram, q->avail + 4 + 2 * (q->avail_idx % QSZ), &v, 2);
+    q->avail_idx++;
+    v = htole16(q->avail_idx);
+    guest_ram_write(&r->m->ram, q->avail + 2, &v, 2);
+    if (notify) {
+        wr(r, VIRTIO_MMIO_QUEUE_NOTIFY, qi);
+    }
+}
+
+static uint16_t used_idx(Rig *r, unsigned qi)
+{
+    uint16_t v;
+    guest_ram_read(&r->m->ram, r->q[qi].used + 2, &v, 2);
+    return le16toh(v);
+}
+
+static uint32_t used_len(Rig *r, unsigned qi, unsigned n, uint32_t *id)
+{
+    uint32_t e[2];
+    guest_ram_read(&r->m->ram, r->q[qi].used + 4 + 8 * (n % QSZ), e, 8);
+    if (id) {
+        *id = le32toh(e[0]);
+    }
+    return le32toh(e[1]);
+}
+
+static void spin(void)
+{
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
+static void rig_init(Rig *r, bool backend)
+{
+    g_autoptr(GError) err = NULL;
+    const uint8_t mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
+
+    memset(r, 0, sizeof(*r));
+    r->m = g_new0(Machine, 1);
+    g_assert_true(guest_ram_init(&r->m->ram, 16 * MIB, 3ULL << 30, false, false, NULL));
+    iobus_init(&r->m->mmio, "mmio");
+    iobus_init(&r->m->pio, "pio");
+    r->m->accel_ops = &fake_accel;
+    r->m->ctx = g_main_context_ref(g_main_context_default());
+    r->m->netdevs = net_table_new();
+    memset(irq_raises, 0, sizeof(irq_raises));
+    r->n = virtio_net_new(r->m, "6", mac);
+    r->t = virtio_mmio_new(r->m, virtio_net_vdev(r->n), BASE, GSI, &err);
+    g_assert_no_error(err);
+    r->f = g_new0(FakeNet, 1);
+    net_client_init(&r->f->nc, &fake_ops, r->m, "net0");
+    g_hash_table_insert(r->m->netdevs, r->f->nc.id, &r->f->nc);
+    if (backend) {
+        const uint8_t mac2[6] = { 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc };
+        g_assert_true(virtio_net_set_backend(r->n, "nic0", &r->f->nc, mac2, &err));
+        g_assert_no_error(err);
+    }
+}
+
+static void rig_free(Rig *r)
+{
+    virtio_mmio_free(r->t);
+    virtio_device_free(virtio_net_vdev(r->n));
+    g_hash_table_destroy(r->m->netdevs);
+    iobus_destroy(&r->m->mmio);
+    iobus_destroy(&r->m->pio);
+    guest_ram_destroy(&r->m->ram);
+    g_main_context_unref(r->m->ctx);
+    g_free(r->m);
+    spin();
+}
+
+static const uint64_t ALL = ~0ULL;
+static const uint64_t NO_MRG = ~VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+
+/* ---- tests ---- */
+
+static void test_registers_and_link(void)
+{
+    Rig r;
+    g_autoptr(GError) err = NULL;
+    rig_init(&r, false);
+
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_DEVICE_ID), ==, VIRTIO_ID_NET);
+    uint64_t f = device_features(&r);
+    g_assert_true(f & VIRTIO_BIT(VIRTIO_NET_F_MAC));
+    g_assert_true(f & VIRTIO_BIT(VIRTIO_NET_F_STATUS));
+    g_assert_true(f & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+    g_assert_true(f & VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    /* No offloads, no control queue, no multiqueue (yet). */
+    g_assert_cmphex(f & 0xffffffffULL & ~(VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+                    VIRTIO_BIT(VIRTIO_NET_F_STATUS) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
+                    VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX)), ==, 0);
+    uint8_t b;
+    iobus_read(&r.m->mmio, BASE + VIRTIO_MMIO_CONFIG + 5, &b, 1);
+    g_assert_cmphex(b, ==, 0x56);
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, 0);        /* link down */
+    drv_init(&r, ALL);
+    unsigned before = irq_raises[GSI];
+    const uint8_t mac[6] = { 2, 0, 0, 0, 0, 7 };
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, VIRTIO_NET_S_LINK_UP);
+    iobus_read(&r.m->mmio, BASE + VIRTIO_MMIO_CONFIG + 5, &b, 1);
+    g_assert_cmphex(b, ==, 7);
+    g_assert_cmpuint(irq_raises[GSI], >, before);
+    g_assert_true(rd(&r, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+    g_assert_true(r.f->polling);
+    /* A second NIC cannot share the back end. */
+    VirtioNet *other = virtio_net_new(r.m, "7", mac);
+    g_assert_false(virtio_net_set_backend(other, "nic1", &r.f->nc, mac, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Property 'virtio-net-device.netdev' can't take value 'net0', it's in use");
+    virtio_device_free(virtio_net_vdev(other));
+    virtio_net_clear_backend(r.n);
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, 0);
+    iobus_read(&r.m->mmio, BASE + VIRTIO_MMIO_CONFIG + 5, &b, 1);
+    g_assert_cmphex(b, ==, 0x56);
+    g_assert_false(r.f->polling);
+    rig_free(&r);
+}
+
+static void test_tx(void)
+{
+    Rig r;
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+
+    /* Header with offload flags the driver did not negotiate, then 60 bytes. */
+    uint8_t hdr[12] = { 1, 1, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0 };
+    uint8_t frame[60];
+    for (unsigned i = 0; i < sizeof(frame); i++) {
+        frame[i] = i;
+    }
+    guest_ram_write(&r.m->ram, BUF, hdr, 12);
+    guest_ram_write(&r.m->ram, BUF + 0x100, frame, sizeof(frame));
+    put_desc(&r, 1, 0, BUF, 12, VIRTQ_DESC_F_NEXT, 1);
+    put_desc(&r, 1, 1, BUF + 0x100, sizeof(frame), 0, 0);
+    post(&r, 1, 0, true);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 1);
+    g_assert_cmpuint(used_len(&r, 1, 0, NULL), ==, 0);
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+    g_assert_cmpuint(r.f->sent[0]->len, ==, 72);
+    for (unsigned i = 0; i < 12; i++) {
+        g_assert_cmpuint(r.f->sent[0]->data[i], ==, 0);
+    }
+    g_assert_cmpmem(r.f->sent[0]->data + 12, 60, frame, 60);
+
+    /* The back end is full: the frame waits, then goes when it drains. */
+    r.f->full = true;
+    put_desc(&r, 1, 2, BUF, 72, 0, 0);
+    post(&r, 1, 2, true);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 1);
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+    r.f->full = false;
+    net_client_tx_ready(&r.f->nc);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 2);
+    g_assert_cmpuint(r.f->nsent, ==, 2);
+    g_assert_cmpuint(r.f->sent[1]->len, ==, 72);
+
+    /* Link down: tx completes, nothing reaches a back end. */
+    virtio_net_clear_backend(r.n);
+    post(&r, 1, 2, true);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 3);
+    g_assert_cmpuint(r.f->nsent, ==, 2);
+    rig_free(&r);
+}
+
+static GByteArray *make_frame(size_t payload)
+{
+    GByteArray *a = g_byte_array_new();
+    uint8_t hdr[12] = { 2 /* DATA_VALID from the host */, 0 };
+    g_byte_array_append(a, hdr, 12);
+    for (size_t i = 0; i < payload; i++) {
+        uint8_t b = (uint8_t)(i * 7);
+        g_byte_array_append(a, &b, 1);
+    }
+    return a;
+}
+
+static void test_rx_single(void)
+{
+    Rig r;
+    rig_init(&r, true);
+    drv_init(&r, NO_MRG);
+    g_autoptr(GByteArray) fr = make_frame(100);
+
+    /* No buffer yet: the frame is held and the back end stops reading. */
+    g_assert_false(net_client_receive(&r.f->nc, fr->data, fr->len));
+    g_assert_false(r.f->polling);
+    put_desc(&r, 0, 0, BUF, 2048, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 0, 0, true);
+    spin();
+    g_assert_true(r.f->polling);
+    g_assert_cmpuint(used_idx(&r, 0), ==, 1);
+    g_assert_cmpuint(used_len(&r, 0, 0, NULL), ==, 112);
+    uint8_t got[112];
+    guest_ram_read(&r.m->ram, BUF, got, sizeof(got));
+    for (unsigned i = 0; i < 12; i++) {
+        g_assert_cmpuint(got[i], ==, 0);    /* no DATA_VALID: GUEST_CSUM not offered */
+    }
+    g_assert_cmpmem(got + 12, 100, fr->data + 12, 100);
+
+    /* A buffer too small for the frame (no MRG_RXBUF): dropped, buffer kept. */
+    g_autoptr(GByteArray) big = make_frame(1500);
+    put_desc(&r, 0, 1, BUF, 1000, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 0, 1, true);
+    spin();
+    g_assert_true(net_client_receive(&r.f->nc, big->data, big->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 1);
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 2);
+    rig_free(&r);
+}
+
+static void test_rx_mergeable(void)
+{
+    Rig r;
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    g_autoptr(GByteArray) fr = make_frame(3000);   /* 3012 bytes over 1024-byte buffers */
+
+    for (unsigned i = 0; i < 2; i++) {
+        put_desc(&r, 0, i, BUF + 0x1000 * i, 1024, VIRTQ_DESC_F_WRITE, 0);
+        post(&r, 0, i, false);
+    }
+    /* Two buffers are not enough: nothing published, the frame is held. */
+    g_assert_false(net_client_receive(&r.f->nc, fr->data, fr->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 0);
+    put_desc(&r, 0, 2, BUF + 0x2000, 1024, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 0, 2, true);
+    spin();
+    g_assert_cmpuint(used_idx(&r, 0), ==, 3);
+    g_assert_cmpuint(used_len(&r, 0, 0, NULL), ==, 1024);
+    g_assert_cmpuint(used_len(&r, 0, 1, NULL), ==, 1024);
+    g_assert_cmpuint(used_len(&r, 0, 2, NULL), ==, 3012 - 2048);
+    uint16_t nb;
+    guest_ram_read(&r.m->ram, BUF + 10, &nb, 2);
+    g_assert_cmpuint(le16toh(nb), ==, 3);
+    g_autofree uint8_t *got = g_malloc(3012);
+    guest_ram_read(&r.m->ram, BUF, got, 1024);
+    guest_ram_read(&r.m->ram, BUF + 0x1000, got + 1024, 1024);
+    guest_ram_read(&r.m->ram, BUF + 0x2000, got + 2048, 3012 - 2048);
+    g_assert_cmpmem(got + 12, 3000, fr->data + 12, 3000);
+    g_assert_cmpuint(r.f->nc.rx_frames, ==, 1);
+    rig_free(&r);
+}
+
+static void assert_broken(Rig *r)
+{
+    g_assert_true(rd(r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void test_hostile(void)
+{
+    Rig r;
+    g_autoptr(GByteArray) fr = make_frame(60);
+
+    /* tx chain with a device-writable descriptor */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 1, 0, BUF, 72, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 1, 0, true);
+    assert_broken(&r);
+    g_assert_cmpuint(r.f->nsent, ==, 0);
+    rig_free(&r);
+
+    /* tx shorter than the header */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 1, 0, BUF, 8, 0, 0);
+    post(&r, 1, 0, true);
+    assert_broken(&r);
+    rig_free(&r);
+
+    /* tx descriptor outside guest RAM */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 1, 0, 0xfffff000ULL, 72, 0, 0);
+    post(&r, 1, 0, true);
+    assert_broken(&r);
+    rig_free(&r);
+
+    /* tx descriptor loop */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 1, 0, BUF, 12, VIRTQ_DESC_F_NEXT, 1);
+    put_desc(&r, 1, 1, BUF, 12, VIRTQ_DESC_F_NEXT, 0);
+    post(&r, 1, 0, true);
+    assert_broken(&r);
+    rig_free(&r);
+
+    /* rx buffer with a device-readable descriptor */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 0, 0, BUF, 2048, 0, 0);
+    post(&r, 0, 0, true);
+    spin();
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    assert_broken(&r);
+    /* A broken device drops frames instead of holding them forever. */
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    rig_free(&r);
+
+    /* rx buffer smaller than the header */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 0, 0, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 0, 0, true);
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    assert_broken(&r);
+    rig_free(&r);
+
+    /* avail index far ahead of the device's */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    uint16_t v = htole16(1000);
+    guest_ram_write(&r.m->ram, r.q[1].avail + 2, &v, 2);
+    wr(&r, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+    assert_broken(&r);
+    rig_free(&r);
+
+    /* Reset clears the broken state; the device works again. */
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 1, 0, BUF, 4, 0, 0);
+    post(&r, 1, 0, true);
+    assert_broken(&r);
+    drv_init(&r, ALL);
+    put_desc(&r, 1, 0, BUF, 72, 0, 0);
+    post(&r, 1, 0, true);
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+    rig_free(&r);
+}
+
+/* Frames before DRIVER_OK go nowhere (and are not held: nobody would kick). */
+static void test_rx_before_driver(void)
+{
+    Rig r;
+    g_autoptr(GByteArray) fr = make_frame(60);
+    rig_init(&r, true);
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    g_assert_cmpuint(r.f->nc.held_len, ==, 0);
+    /* Not a frame: shorter than the header. */
+    drv_init(&r, ALL);
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, 5));
+    rig_free(&r);
+}
+
+static void test_mac(void)
+{
+    uint8_t mac[6], mac2[6];
+
+    g_assert_true(virtio_net_parse_mac("52:54:00:AB:cd:01", mac));
+    g_assert_cmphex(mac[3], ==, 0xab);
+    g_assert_cmphex(mac[5], ==, 1);
+    g_assert_false(virtio_net_parse_mac("52:54:00:ab:cd", mac));
+    g_assert_false(virtio_net_parse_mac("52:54:00:ab:cd:0g", mac));
+    g_assert_false(virtio_net_parse_mac("52-54-00-ab-cd-01", mac));
+    g_assert_false(virtio_net_parse_mac("52:54:00:ab:cd:+1", mac));
+    g_assert_false(virtio_net_parse_mac("52:54:00:ab:cd:011", mac));
+    virtio_net_generate_mac("net-0", mac);
+    virtio_net_generate_mac("net-0", mac2);
+    g_assert_cmpmem(mac, 6, mac2, 6);
+    g_assert_cmphex(mac[0], ==, 0x52);
+    virtio_net_generate_mac("net-1", mac2);
+    g_assert_true(memcmp(mac, mac2, 6) != 0);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/virtio-net/registers-and-link", test_registers_and_link);
+    g_test_add_func("/virtio-net/tx", test_tx);
+    g_test_add_func("/virtio-net/rx-single", test_rx_single);
+    g_test_add_func("/virtio-net/rx-mergeable", test_rx_mergeable);
+    g_test_add_func("/virtio-net/rx-before-driver", test_rx_before_driver);
+    g_test_add_func("/virtio-net/hostile", test_hostile);
+    g_test_add_func("/virtio-net/mac", test_mac);
+    return g_test_run();
+}
