@@ -242,6 +242,10 @@ const char *blk_status_msg(int st);
 int blk_read_intr(u32 index, u64 sector, u32 count, void (*wait)(struct virtio_dev *vd),
 		  const u8 **data);
 
+/* virtio_balloon.c */
+void balloon_idle(void);        /* from the shell's idle loop: follow the target */
+void balloon_command(char *args);
+
 /* md5.c */
 struct md5 {
 	u32 h[4];

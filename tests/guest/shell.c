@@ -259,6 +259,7 @@ static const struct command commands[] = {
 	{ "intr", intr_command },
 	{ "smp", smp_command },
 	{ "panic", cmd_panic },
+	{ "balloon", balloon_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
@@ -346,6 +347,7 @@ void shell_run(void)
 		c = uart_getc();
 		if (c < 0) {
 			poll_power_button();
+			balloon_idle();
 			cpu_relax();
 			continue;
 		}
