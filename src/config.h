@@ -113,6 +113,7 @@ typedef struct StratusConfig {
 
     SmpConfig smp;
     uint64_t mem_size;
+    bool mem_size_given;         /* -m was on the command line (-machine none has no RAM otherwise) */
 
     char *kernel;
     char *initrd;

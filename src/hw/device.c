@@ -324,3 +324,15 @@ Device *device_create_from_opts(Machine *m, const OptList *l, GError **err)
     a.n_props = props->len;
     return device_create(m, &a, err);
 }
+
+bool machine_create_cli_devices(Machine *m, GError **err)
+{
+    GPtrArray *devices = m->cfg->devices;
+
+    for (guint i = 0; devices && i < devices->len; i++) {
+        if (!device_create_from_opts(m, g_ptr_array_index(devices, i), err)) {
+            return false;
+        }
+    }
+    return true;
+}

@@ -194,6 +194,12 @@ JsonNode *device_class_properties_json(const DeviceClass *dc);
 /* Command-line "-device driver,key=value,..." (an OptList) -> device_create. */
 typedef struct OptList OptList;
 Device *device_create_from_opts(Machine *m, const OptList *l, GError **err);
+/*
+ * Every -device in command-line order; machine classes call it from init at
+ * the point their buses exist (microvm: after the slots, before the kernel
+ * command line is built).
+ */
+bool machine_create_cli_devices(Machine *m, GError **err);
 
 /* ---- machine classes ----------------------------------------------------- */
 

@@ -81,7 +81,7 @@ bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GErro
 {
     static const char *const keys[] = { "type", "accel", "dump-guest-core", "mem-share",
                                         "usb", NULL };
-    static const char *const types[] = { "microvm", "q35", NULL };
+    static const char *const types[] = { "microvm", "q35", "none", NULL };
     StratusConfig *cfg = ctx->cfg;
     OptList *l = opt_parse_params(opt, value, "type", false, keys, err);
     const char *type, *accel, *usb;
@@ -93,7 +93,7 @@ bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GErro
     type = optlist_get(l, "type");
     if (type) {
         if (!opt_one_of(type, types)) {
-            set_error(err, "%s: unsupported machine type '%s' (expected microvm or q35)",
+            set_error(err, "%s: unsupported machine type '%s' (expected microvm, q35 or none)",
                       opt, type);
             goto out;
         }
@@ -278,6 +278,7 @@ bool opt_handle_mem(ParseCtx *ctx, const char *opt, const char *value, GError **
         }
     }
     ctx->cfg->mem_size = bytes;
+    ctx->cfg->mem_size_given = true;
     ok = true;
 out:
     optlist_free(l);

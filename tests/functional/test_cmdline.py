@@ -225,6 +225,7 @@ def test_machine_help(stratus, spelling):
     assert p.stdout.decode().splitlines() == [
         "Supported machines are:",
         "microvm              microvm (i386) (default)",
+        "none                 empty machine",
     ]
 
 

@@ -302,7 +302,7 @@ static void test_machine(void)
     static const FailCase fails[] = {
         { BASE "-machine pc", "-machine: unsupported machine type 'pc'" },
         { BASE "-machine virt", "unsupported machine type 'virt'" },
-        { BASE "-M none", "-M: unsupported machine type 'none'" },
+        { BASE "-M isapc", "-M: unsupported machine type 'isapc'" },
         { BASE "-machine microvm,accel=xen", "-machine: unsupported accel 'xen' (expected "
           "kvm, emu, tcg or qtest, or a list such as kvm:tcg)" },
         { BASE "-machine microvm,foo=bar", "-machine: unknown parameter 'foo'" },

@@ -109,18 +109,6 @@ static bool create_board_devices(Machine *m, GError **err)
     return board_device(m, "microvm-pm", pm, G_N_ELEMENTS(pm), err);
 }
 
-static bool create_cli_devices(Machine *m, GError **err)
-{
-    GPtrArray *devices = m->cfg->devices;
-
-    for (guint i = 0; devices && i < devices->len; i++) {
-        if (!device_create_from_opts(m, g_ptr_array_index(devices, i), err)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool boot(Machine *m, MicrovmState *s, GError **err)
 {
     s->cmdline = build_cmdline(m->cfg, microvm_virtio_cmdline(s->virtio));
@@ -154,7 +142,7 @@ static bool microvm_init(Machine *m, GError **err)
         return false;
     }
     s->virtio = microvm_virtio_new(m, err);
-    return s->virtio && create_cli_devices(m, err) && boot(m, s, err);
+    return s->virtio && machine_create_cli_devices(m, err) && boot(m, s, err);
 }
 
 static void microvm_destroy(Machine *m)
