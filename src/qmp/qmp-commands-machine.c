@@ -1,7 +1,8 @@
 /*
- * Machine-level QMP commands: lifecycle, queries, getfd/closefd and a small
- * HMP (the QOM commands are in qmp-commands-qom.c). Handlers run on the main
- * loop with the machine lock held; ctx->opaque is the Machine.
+ * Machine-level QMP commands: lifecycle, queries, getfd/closefd (the QOM
+ * commands are in qmp-commands-qom.c, HMP's human-monitor-command in
+ * hmp.c). Handlers run on the main loop with the machine lock held;
+ * ctx->opaque is the Machine.
  *
  * Return objects are written with sorted keys (StratoVirt's serde output),
  * e.g. query-status -> {"running":true,"singlestep":false,"status":"running"}.
@@ -139,13 +140,6 @@ static const QmpMember fdname_args_m[] = {
     { NULL }
 };
 static const QmpType fdname_args = QMP_OBJECT_TYPE(fdname_args_m);
-
-static const QmpMember hmp_args_m[] = {
-    { "command-line", &qmp_type_str },
-    { "cpu-index", &qmp_type_int, .optional = true },
-    { NULL }
-};
-static const QmpType hmp_args = QMP_OBJECT_TYPE(hmp_args_m);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -455,88 +449,6 @@ static bool qmp_closefd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 }
 
 /* ------------------------------------------------------------------------ */
-/* human-monitor-command                                                    */
-
-/* "info  status" and "info status" are the same command. */
-static char *normalize_words(const char *s)
-{
-    char **w = g_strsplit_set(s, " \t", -1);
-    GString *out = g_string_new(NULL);
-    for (char **p = w; *p; p++) {
-        if (**p) {
-            if (out->len) {
-                g_string_append_c(out, ' ');
-            }
-            g_string_append(out, *p);
-        }
-    }
-    g_strfreev(w);
-    return g_string_free(out, FALSE);
-}
-
-static char *hmp_info_status(Machine *m)
-{
-    switch (m->runstate) {
-    case RUN_STATE_RUNNING:
-        return g_strdup("VM status: running\r\n");
-    case RUN_STATE_PAUSED:
-        return g_strdup("VM status: paused\r\n");
-    default:
-        return g_strdup_printf("VM status: paused (%s)\r\n",
-                               runstate_name(m->runstate));
-    }
-}
-
-static char *hmp_info_cpus(Machine *m)
-{
-    GString *s = g_string_new(NULL);
-    Vcpu *v;
-    for (unsigned i = 0; (v = vcpu_at(m, i)); i++) {
-        g_string_append_printf(s, "%c CPU #%u: thread_id=%d\r\n",
-                               i == 0 ? '*' : ' ', i, (int)v->tid);
-    }
-    return g_string_free(s, FALSE);
-}
-
-static bool qmp_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args,
-                                      JsonNode **ret, GError **err)
-{
-    Machine *m = M(ctx);
-    char *line = normalize_words(json_object_get_string_member(args, "command-line"));
-    char *out = NULL;
-
-    if (!*line) {
-        out = g_strdup("");
-    } else if (!strcmp(line, "info status")) {
-        out = hmp_info_status(m);
-    } else if (!strcmp(line, "info cpus")) {
-        out = hmp_info_cpus(m);
-    } else if (!strcmp(line, "info version")) {
-        out = g_strdup("5.0.1 (Stratus-" STRATUS_VERSION ")\r\n");
-    } else if (!strcmp(line, "info name")) {
-        out = m->cfg && m->cfg->name ? g_strdup_printf("%s\r\n", m->cfg->name)
-                                     : g_strdup("");
-    } else if (!strcmp(line, "info uuid")) {
-        out = g_strdup_printf("%s\r\n", m->cfg && m->cfg->uuid ? m->cfg->uuid
-                              : "00000000-0000-0000-0000-000000000000");
-    } else if (!strcmp(line, "info kvm")) {
-        out = g_strdup_printf("kvm support: %s\r\n",
-                              machine_kvm_enabled(m) ? "enabled" : "disabled");
-    } else if ((out = qmp_hmp_qom_command(m, line))) {
-        /* info qtree / info qdm: qmp-commands-qom.c */
-    } else {
-        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Unsupported command: %s",
-                      json_object_get_string_member(args, "command-line"));
-        g_free(line);
-        return false;
-    }
-    g_free(line);
-    *ret = qmp_node_str(out);
-    g_free(out);
-    return true;
-}
-
-/* ------------------------------------------------------------------------ */
 /* The table (query-commands order follows StratoVirt's catalogue)          */
 
 static const QmpCommand machine_commands[] = {
@@ -565,8 +477,12 @@ static const QmpCommand machine_commands[] = {
       QMP_CMD_ALLOW_EXTRA_ARGS },
     { "query-qmp-schema", qmp_cmd_query_qmp_schema, NULL, &qmp_schema_ret,
       QMP_CMD_ALLOW_EXTRA_ARGS },
-    { "human-monitor-command", qmp_human_monitor_command, &hmp_args,
-      &qmp_type_str },
+    /*
+     * hmp.c. Events first, as QEMU writes those an HMP command raises
+     * (STOP, RESUME, RESET, POWERDOWN) before its reply.
+     */
+    { "human-monitor-command", qmp_cmd_human_monitor_command, &qmp_hmp_args,
+      &qmp_type_str, QMP_CMD_EVENTS_FIRST },
     { "query-cpus-fast", qmp_query_cpus_fast, NULL, &cpu_info_fast_list },
     { "query-name", qmp_query_name, NULL, &name_info },
     { "query-uuid", qmp_query_uuid, NULL, &uuid_info },

@@ -464,22 +464,6 @@ static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 /* ------------------------------------------------------------------------ */
 /* HMP: info qtree, info qdm                                                */
 
-/* QEMU's size_to_str(): three significant digits, binary units. */
-static char *size_text(uint64_t v)
-{
-    static const char *const suffixes[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
-    /* Switch to the next unit from 1000 of the current one on, as QEMU does. */
-    double threshold = 1000.0;
-    unsigned i = 0;
-
-    while (i + 1 < G_N_ELEMENTS(suffixes) && (double)v >= threshold) {
-        i++;
-        threshold *= 1024.0;
-    }
-    return g_strdup_printf("%0.3g %sB", (double)v / (double)(1ull << (10 * i)),
-                           suffixes[i]);
-}
-
 /*
  * A property as `info qtree` prints it: QEMU's human-readable visitor output
  * (strings quoted, booleans true/false, integers with their hex form, sizes
@@ -499,7 +483,7 @@ static char *qtree_value(const Device *d, const Property *p)
     case PROP_BOOL:
         return g_strdup(json_node_get_boolean(v) ? "true" : "false");
     case PROP_SIZE: {
-        g_autofree char *unit = size_text((uint64_t)json_node_get_int(v));
+        g_autofree char *unit = size_to_str((uint64_t)json_node_get_int(v));
         return g_strdup_printf("%" G_GUINT64_FORMAT " (%s)",
                                (guint64)json_node_get_int(v), unit);
     }

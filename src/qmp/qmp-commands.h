@@ -6,22 +6,39 @@
 
 typedef struct Machine Machine;
 
-/* qmp-commands-machine.c: lifecycle, queries, getfd/closefd, HMP. */
+/* qmp-commands-machine.c: lifecycle, queries, getfd/closefd. */
 void qmp_register_machine_commands(QmpCommandTable *t);
+/*
+ * hmp.c: HMP through human-monitor-command (its entry stays in the machine
+ * table, for StratoVirt's query-commands order).
+ */
+bool qmp_cmd_human_monitor_command(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                   GError **err);
+extern const QmpType qmp_hmp_args;
+/*
+ * Runs one HMP command line as human-monitor-command does (ctx: its context,
+ * opaque = the Machine; cpu_index: the monitor's current CPU) and returns the
+ * text with "\r\n" line ends (an unknown command's text too).
+ */
+char *hmp_run(QmpCommandCtx *ctx, const char *line, unsigned cpu_index);
+/* For tests: both HMP tables are sorted by name, as QEMU sorts its own. */
+bool hmp_tables_sorted(void);
 /*
  * qmp-commands-qom.c: qom-list-types, qom-list, qom-get,
  * device-list-properties, qom-list-properties, from the device registry.
  */
 void qmp_register_qom_commands(QmpCommandTable *t);
 /*
- * The HMP commands human-monitor-command takes from the device model
- * (`info qtree`, `info qdm`): their output, or NULL if `line` (words
- * separated by single spaces) is not one of them.
+ * The HMP commands hmp.c takes from the device model (`info qtree`, `info
+ * qdm`): their output ("\r\n" line ends), or NULL if `line` (words separated
+ * by single spaces) is not one of them.
  */
 char *qmp_hmp_qom_command(Machine *m, const char *line);
 /* qmp-commands-block.c: blockdev-add/del, device_add/del, query-block(-nodes). */
 void qmp_register_block_commands(QmpCommandTable *t);
 /* qmp-commands-balloon.c: balloon, query-balloon (hw/virtio/virtio-balloon.h). */
 void qmp_register_balloon_commands(QmpCommandTable *t);
+/* qmp-commands-net.c: netdev_add, netdev_del (net/tap.h). */
+void qmp_register_net_commands(QmpCommandTable *t);
 
 #endif

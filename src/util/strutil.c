@@ -148,3 +148,17 @@ void set_error_errno(GError **err, int errnum, const char *fmt, ...)
     va_end(ap);
     set_error(err, "%s: %s", msg, g_strerror(errnum));
 }
+
+char *size_to_str(uint64_t v)
+{
+    static const char *const suffixes[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+    double threshold = 1000.0;
+    unsigned i = 0;
+
+    while (i + 1 < G_N_ELEMENTS(suffixes) && (double)v >= threshold) {
+        i++;
+        threshold *= 1024.0;
+    }
+    return g_strdup_printf("%0.3g %sB", (double)v / (double)(1ull << (10 * i)),
+                           suffixes[i]);
+}

@@ -41,4 +41,11 @@ bool parse_uint(const char *str, uint64_t *out);
 /* on|yes|true / off|no|false (StratoVirt also takes unmap/ignore for discard). */
 bool parse_bool(const char *str, bool *out);
 
+/*
+ * QEMU's size_to_str(): three significant digits and a binary unit, switching
+ * to the next unit from 1000 of the current one ("0 B", "1000 B" is "0.977 KiB",
+ * "64 MiB"); what QEMU's human-readable output (info qtree, info block -v) shows.
+ */
+char *size_to_str(uint64_t v);
+
 #endif

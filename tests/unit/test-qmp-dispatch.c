@@ -697,6 +697,7 @@ static void test_scm_fds(void)
 #include <sys/un.h>
 #include "machine.h"
 #include "qmp/qmp.h"
+#include "qmp/qmp-commands.h"
 
 static gint64 fake_mono_us;
 static gint64 fake_clock(void *opaque)
@@ -1254,8 +1255,7 @@ static void test_server_machine_queries(void)
                    "thread_id=4243\\r\\n\"}\r\n");
     srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
                   "{\"command-line\":\"frobnicate\"}}");
-    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
-                   "\"Unsupported command: frobnicate\"}}\r\n");
+    srv_expect(&t, "{\"return\":\"unknown command: 'frobnicate'\\r\\n\"}\r\n");
     srv_sends(&t, "{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine\","
                   "\"property\":\"type\"}}");
     srv_expect(&t, "{\"return\":\"microvm-machine\"}\r\n");
@@ -1276,6 +1276,421 @@ static void test_server_machine_queries(void)
     srv_expect(&t, "{\"return\":{\"running\":false,\"singlestep\":false,"
                    "\"status\":\"prelaunch\"}}\r\n");
     srv_stop(&t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* HMP (hmp.c) through human-monitor-command                                */
+
+/* QEMU 7.2's query-block / query-named-block-nodes for a -drive (removable,
+ * read-only, detect-zeroes=on) and a -blockdev attached to a device; the
+ * expected texts below are what QEMU 7.2 printed for them. */
+#define QEMU_IMG1 "{\"virtual-size\":1048576,\"filename\":\"/tmp/d2.img\",\"format\":\"raw\"," \
+    "\"actual-size\":4096,\"dirty-flag\":false}"
+#define QEMU_IMG0 "{\"virtual-size\":67108864,\"filename\":\"/tmp/d.img\",\"format\":\"raw\"," \
+    "\"actual-size\":0,\"dirty-flag\":false}"
+#define QEMU_CACHE(direct) "{\"no-flush\":false,\"direct\":" direct ",\"writeback\":true}"
+#define QEMU_INSERTED(node, drv, file, ro, dz, direct, img) \
+    "{\"detect_zeroes\":\"" dz "\",\"image\":" img ",\"ro\":" ro ",\"node-name\":\"" node \
+    "\",\"backing_file_depth\":0,\"drv\":\"" drv "\",\"iops\":0,\"bps\":0,\"encrypted\":false," \
+    "\"cache\":" QEMU_CACHE(direct) ",\"file\":\"" file "\"}"
+static const char qemu_query_block[] =
+    "[{\"device\":\"drv1\",\"locked\":false,\"removable\":true,\"inserted\":"
+    QEMU_INSERTED("#block172", "raw", "/tmp/d2.img", "true", "on", "false", QEMU_IMG1)
+    ",\"type\":\"unknown\"},"
+    "{\"io-status\":\"ok\",\"device\":\"\",\"locked\":false,\"removable\":false,\"inserted\":"
+    QEMU_INSERTED("fmt0", "raw", "/tmp/d.img", "false", "off", "false", QEMU_IMG0)
+    ",\"qdev\":\"disk0\",\"type\":\"unknown\"}]";
+static const char qemu_named_nodes[] =
+    "[" QEMU_INSERTED("#block172", "raw", "/tmp/d2.img", "true", "on", "false", QEMU_IMG1) ","
+    QEMU_INSERTED("#block010", "file", "/tmp/d2.img", "true", "off", "false", QEMU_IMG1) ","
+    QEMU_INSERTED("fmt0", "raw", "/tmp/d.img", "false", "off", "false", QEMU_IMG0) ","
+    QEMU_INSERTED("drive-0", "file", "/tmp/d.img", "false", "off", "true", QEMU_IMG0) "]";
+
+static const char *fake_block_json = qemu_query_block;
+
+static bool fake_json_reply(const char *json, JsonNode **ret)
+{
+    *ret = json_from_string(json, NULL);
+    g_assert_nonnull(*ret);
+    return true;
+}
+
+static bool fake_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                             GError **err)
+{
+    return fake_json_reply(fake_block_json, ret);
+}
+
+static bool fake_named_nodes(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                             GError **err)
+{
+    return fake_json_reply(qemu_named_nodes, ret);
+}
+
+static bool fake_query_balloon(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                               GError **err)
+{
+    return fake_json_reply("{\"actual\":1073741824}", ret);
+}
+
+/* StratoVirt's not-found text, and another error passed through as it is. */
+static bool fake_device_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                            GError **err)
+{
+    const char *id = json_object_get_string_member(args, "id");
+    if (!strcmp(id, "pp")) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Device 'pp' does not support hotplugging");
+    } else if (strcmp(id, "disk0") != 0) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Device %s not found", id);
+        return false;
+    } else {
+        return true;
+    }
+    return false;
+}
+
+static const QmpCommand fake_block_cmds[] = {
+    { "query-block", fake_query_block },
+    { "query-named-block-nodes", fake_named_nodes },
+    { "device_del", fake_device_del },
+    { NULL }
+};
+static const QmpCommand fake_balloon_cmds[] = {
+    { "query-balloon", fake_query_balloon },
+    { NULL }
+};
+
+/* Runs one HMP line (and an optional cpu-index) and returns its text. */
+static char *srv_hmp(Srv *t, const char *line, int cpu)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) req = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *l = NULL;
+    g_autoptr(JsonNode) reply = NULL;
+    JsonObject *o;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "execute");
+    json_builder_add_string_value(b, "human-monitor-command");
+    json_builder_set_member_name(b, "arguments");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "command-line");
+    json_builder_add_string_value(b, line);
+    if (cpu >= 0) {
+        json_builder_set_member_name(b, "cpu-index");
+        json_builder_add_int_value(b, cpu);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    req = json_builder_get_root(b);
+    text = json_to_string(req, FALSE);
+    srv_sends(t, text);
+    for (;;) {
+        g_clear_pointer(&l, g_free);
+        l = srv_line(t);
+        if (!g_str_has_prefix(l, "{\"event\"")) {
+            break;
+        }
+    }
+    reply = json_from_string(l, NULL);
+    o = json_node_get_object(reply);
+    g_assert_true(json_object_has_member(o, "return"));
+    return g_strdup(json_object_get_string_member(o, "return"));
+}
+
+static void srv_hmp_expect(Srv *t, const char *line, const char *want)
+{
+    g_autofree char *got = srv_hmp(t, line, -1);
+    g_assert_cmpstr(got, ==, want);
+}
+
+#define HELP_TEXT \
+    "cont|c  -- resume emulation\r\n" \
+    "device_del device -- remove device\r\n" \
+    "help|? [cmd] -- show the help\r\n" \
+    "info [subcommand] -- show various information about the system state\r\n" \
+    "quit|q  -- quit the emulator\r\n" \
+    "stop|s  -- stop emulation\r\n" \
+    "system_powerdown  -- send system power down event\r\n" \
+    "system_reset  -- reset the system\r\n"
+#define INFO_TEXT \
+    "info balloon  -- show balloon information\r\n" \
+    "info block [-n] [-v] [device] -- show info of one block device or all block " \
+    "devices (-n: show named nodes; -v: show details)\r\n" \
+    "info cpus  -- show infos for each CPU\r\n" \
+    "info kvm  -- show KVM information\r\n" \
+    "info migrate  -- show migration status\r\n" \
+    "info mtree [-f][-D] -- show memory tree (-f: dump flat view for address spaces;" \
+    "-D: dump disabled regions)\r\n" \
+    "info name  -- show the current VM name\r\n" \
+    "info network  -- show the network state\r\n" \
+    "info qdm  -- show qdev device model list\r\n" \
+    "info qtree  -- show device tree\r\n" \
+    "info status  -- show the current VM status (running|paused)\r\n" \
+    "info uuid  -- show the current VM UUID\r\n" \
+    "info version  -- show the version of QEMU\r\n"
+
+/* help, info and the parser's answers: QEMU 7.2's texts for the same lines. */
+static void test_server_hmp_parser(void)
+{
+    Srv t;
+
+    g_assert_true(hmp_tables_sorted());
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    srv_hmp_expect(&t, "help", HELP_TEXT);
+    srv_hmp_expect(&t, "?", HELP_TEXT);
+    srv_hmp_expect(&t, "info", INFO_TEXT);
+    srv_hmp_expect(&t, "info  ", INFO_TEXT);
+    srv_hmp_expect(&t, "help info", INFO_TEXT);
+    srv_hmp_expect(&t, "help stop", "stop|s  -- stop emulation\r\n");
+    srv_hmp_expect(&t, "help c", "cont|c  -- resume emulation\r\n");
+    srv_hmp_expect(&t, "help help", "help|? [cmd] -- show the help\r\n");
+    srv_hmp_expect(&t, "help info status",
+                   "info status  -- show the current VM status (running|paused)\r\n");
+    srv_hmp_expect(&t, "help \"info\" block",
+                   "info block [-n] [-v] [device] -- show info of one block device or all "
+                   "block devices (-n: show named nodes; -v: show details)\r\n");
+    srv_hmp_expect(&t, "help foo", "unknown command: 'foo'\r\n");
+    srv_hmp_expect(&t, "help info foo", "unknown command: 'info foo'\r\n");
+    srv_hmp_expect(&t, "help \"unterminated", "");
+    /* Unknown commands: the text is the result, never a QMP error. */
+    srv_hmp_expect(&t, "foo", "unknown command: 'foo'\r\n");
+    srv_hmp_expect(&t, "  foo  bar", "unknown command: '  foo'\r\n");
+    srv_hmp_expect(&t, "info foo", "unknown command: 'info foo'\r\n");
+    srv_hmp_expect(&t, "info   foo bar", "unknown command: 'info   foo'\r\n");
+    srv_hmp_expect(&t, "info snapshots", "unknown command: 'info snapshots'\r\n");
+    srv_hmp_expect(&t, "", "");
+    srv_hmp_expect(&t, "   ", "");
+    /* Arguments: QEMU's messages, then its "Try" line. */
+    srv_hmp_expect(&t, "stop foo", "stop|s: extraneous characters at the end of line\r\n"
+                   "Try \"help stop\" for more information\r\n");
+    srv_hmp_expect(&t, "s/x", "stop|s: extraneous characters at the end of line\r\n"
+                   "Try \"help s\" for more information\r\n");
+    srv_hmp_expect(&t, "info status x", "status: extraneous characters at the end of line\r\n"
+                   "Try \"help info status\" for more information\r\n");
+    srv_hmp_expect(&t, "device_del", "device_del: string expected\r\n"
+                   "Try \"help device_del\" for more information\r\n");
+    srv_hmp_expect(&t, "device_del \"a\\x\"", "device_del: string expected\r\n"
+                   "Try \"help device_del\" for more information\r\n");
+    srv_hmp_expect(&t, "device_del  a b", "device_del: extraneous characters at the end "
+                   "of line\r\nTry \"help device_del\" for more information\r\n");
+    srv_hmp_expect(&t, "info block -x", "block: unsupported option -x\r\n"
+                   "Try \"help info block\" for more information\r\n");
+    srv_hmp_expect(&t, "info block a b", "block: extraneous characters at the end of line\r\n"
+                   "Try \"help info block\" for more information\r\n");
+    srv_hmp_expect(&t, "info mtree -o", "mtree: unsupported option -o\r\n"
+                   "Try \"help info mtree\" for more information\r\n");
+    srv_stop(&t);
+}
+
+/* The machine's state, each as QEMU 7.2 prints it. */
+static void test_server_hmp_info(void)
+{
+    Srv t;
+    Vcpu v[2] = { { .index = 0, .tid = 4242 }, { .index = 1, .tid = 4243 } };
+    g_autofree char *s = NULL;
+
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    g_ptr_array_add(t.m.vcpus, &v[0]);
+    g_ptr_array_add(t.m.vcpus, &v[1]);
+    srv_expect(&t, GREETING_QEMU);
+
+    srv_hmp_expect(&t, "info status", "VM status: running\r\n");
+    t.m.runstate = RUN_STATE_PAUSED;
+    srv_hmp_expect(&t, "info status", "VM status: paused\r\n");
+    t.m.runstate = RUN_STATE_PRELAUNCH;
+    srv_hmp_expect(&t, "info status", "VM status: paused (prelaunch)\r\n");
+    t.m.runstate = RUN_STATE_GUEST_PANICKED;
+    srv_hmp_expect(&t, "info status", "VM status: paused (guest-panicked)\r\n");
+    t.m.runstate = RUN_STATE_RUNNING;
+
+    srv_hmp_expect(&t, "info cpus", "* CPU #0: thread_id=4242\r\n  CPU #1: thread_id=4243\r\n");
+    s = srv_hmp(&t, "info cpus", 1);
+    g_assert_cmpstr(s, ==, "  CPU #0: thread_id=4242\r\n* CPU #1: thread_id=4243\r\n");
+    for (int i = 0; i < 2; i++) {
+        srv_sends(&t, i ? "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                          "{\"command-line\":\"info version\",\"cpu-index\":-1}}"
+                        : "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                          "{\"command-line\":\"info version\",\"cpu-index\":2}}");
+        srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                       "\"Parameter 'cpu-index' expects a CPU number\"}}\r\n");
+    }
+
+    srv_hmp_expect(&t, "info network", "");
+    srv_hmp_expect(&t, "info migrate", "globals:\r\nstore-global-state: on\r\n"
+                   "only-migratable: off\r\nsend-configuration: on\r\n"
+                   "send-section-footer: on\r\ndecompress-error-check: on\r\n"
+                   "clear-bitmap-shift: 18\r\n");
+    /* No balloon: QEMU's DeviceNotActive text; with one, its size in MiB. */
+    srv_hmp_expect(&t, "info balloon", "Error: No balloon device has been activated\r\n");
+    qmp_command_table_add(qmp_server_table(t.m.qmp), fake_balloon_cmds);
+    srv_hmp_expect(&t, "info balloon", "balloon: actual=1024\r\n");
+
+    /* info block over QEMU's own query-block answer: QEMU's text. */
+    qmp_command_table_add(qmp_server_table(t.m.qmp), fake_block_cmds);
+    srv_hmp_expect(&t, "info block",
+        "drv1 (#block172): /tmp/d2.img (raw, read-only)\r\n"
+        "    Removable device: not locked, tray closed\r\n"
+        "    Cache mode:       writeback\r\n"
+        "    Detect zeroes:    on\r\n\r\n"
+        "fmt0: /tmp/d.img (raw)\r\n"
+        "    Attached to:      disk0\r\n"
+        "    Cache mode:       writeback\r\n");
+    srv_hmp_expect(&t, "info block -v",
+        "drv1 (#block172): /tmp/d2.img (raw, read-only)\r\n"
+        "    Removable device: not locked, tray closed\r\n"
+        "    Cache mode:       writeback\r\n"
+        "    Detect zeroes:    on\r\n\r\nImages:\r\nimage: /tmp/d2.img\r\n"
+        "file format: raw\r\nvirtual size: 1 MiB (1048576 bytes)\r\ndisk size: 4 KiB\r\n\r\n"
+        "fmt0: /tmp/d.img (raw)\r\n"
+        "    Attached to:      disk0\r\n"
+        "    Cache mode:       writeback\r\n\r\nImages:\r\nimage: /tmp/d.img\r\n"
+        "file format: raw\r\nvirtual size: 64 MiB (67108864 bytes)\r\ndisk size: 0 B\r\n");
+    srv_hmp_expect(&t, "info block -n",
+        "#block172: /tmp/d2.img (raw, read-only)\r\n"
+        "    Cache mode:       writeback\r\n"
+        "    Detect zeroes:    on\r\n\r\n"
+        "#block010: /tmp/d2.img (file, read-only)\r\n"
+        "    Cache mode:       writeback\r\n\r\n"
+        "fmt0: /tmp/d.img (raw)\r\n"
+        "    Cache mode:       writeback\r\n\r\n"
+        "drive-0: /tmp/d.img (file)\r\n"
+        "    Cache mode:       writeback, direct\r\n");
+    srv_hmp_expect(&t, "info block drv1",
+        "drv1 (#block172): /tmp/d2.img (raw, read-only)\r\n"
+        "    Removable device: not locked, tray closed\r\n"
+        "    Cache mode:       writeback\r\n"
+        "    Detect zeroes:    on\r\n");
+    /* QEMU's quirk: the separator goes by position in the whole list. */
+    srv_hmp_expect(&t, "info block fmt0", "\r\nfmt0: /tmp/d.img (raw)\r\n"
+                   "    Cache mode:       writeback\r\n");
+    srv_hmp_expect(&t, "info block -n -v fmt0", "\r\nfmt0: /tmp/d.img (raw)\r\n"
+                   "    Cache mode:       writeback\r\n\r\nImages:\r\nimage: /tmp/d.img\r\n"
+                   "file format: raw\r\nvirtual size: 64 MiB (67108864 bytes)\r\n"
+                   "disk size: 0 B\r\n");
+    srv_hmp_expect(&t, "info block -n drive-0", "\r\ndrive-0: /tmp/d.img (file)\r\n"
+                   "    Cache mode:       writeback, direct\r\n");
+    srv_hmp_expect(&t, "info block disk0", "");
+    fake_block_json = "[]";
+    srv_hmp_expect(&t, "info block", "");
+    fake_block_json = qemu_query_block;
+
+    /* device_del: QEMU's not-found text; other errors as QMP gives them. */
+    srv_hmp_expect(&t, "device_del disk0", "");
+    srv_hmp_expect(&t, "device_del nope", "Error: Device 'nope' not found\r\n");
+    srv_hmp_expect(&t, "device_del pp",
+                   "Error: Device 'pp' does not support hotplugging\r\n");
+    srv_stop(&t);
+}
+
+/* stop, cont, system_powerdown, quit: QEMU's (silent) answers and the events. */
+static void test_server_hmp_lifecycle(void)
+{
+    Srv t;
+
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU);
+    /* As QEMU writes them: the event a command raises, then its reply. */
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"stop\"}}");
+    srv_expect(&t, "{\"event\":\"STOP\",\"data\":{}," TS);
+    srv_expect(&t, "{\"return\":\"\"}\r\n");
+    /* stop on a paused VM and cont on a running one are silent no-ops (QEMU). */
+    srv_hmp_expect(&t, "s", "");
+    srv_hmp_expect(&t, "info status", "VM status: paused\r\n");
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"c\"}}");
+    srv_expect(&t, "{\"event\":\"RESUME\",\"data\":{}," TS);
+    srv_expect(&t, "{\"return\":\"\"}\r\n");
+    srv_hmp_expect(&t, "cont", "");
+    srv_expect_nothing(&t);
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"system_powerdown\"}}");
+    srv_expect(&t, "{\"event\":\"POWERDOWN\",\"data\":{}," TS);
+    srv_expect(&t, "{\"return\":\"\"}\r\n");
+    srv_hmp_expect(&t, "system_reset", "");
+    /* quit: the reply, SHUTDOWN, and nothing more is read. */
+    srv_sends(&t, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+                  "{\"command-line\":\"q\"}}{\"execute\":\"query-status\"}");
+    srv_expect(&t, "{\"return\":\"\"}\r\n");
+    srv_expect(&t, "{\"event\":\"SHUTDOWN\",\"data\":{\"guest\":false,"
+                   "\"reason\":\"host-qmp-quit\"}," TS);
+    srv_expect_nothing(&t);
+    srv_stop(&t);
+}
+
+/*
+ * info mtree over a fake machine: RAM below and above 4 GiB, an MMIO region
+ * and two port regions, as QEMU prints the same layout.
+ */
+static void test_server_hmp_mtree(void)
+{
+    Srv t;
+    Vcpu v[2] = { { .index = 0, .tid = 1 }, { .index = 1, .tid = 2 } };
+    RamBlock ram[2] = { { .gpa = 0, .size = 0xc0000000ULL },
+                        { .gpa = 0x100000000ULL, .size = 0x40000000ULL } };
+    IoRegion mmio = { .base = 0xfeb00000, .size = 0x200, .name = (char *)"virtio-mmio" };
+    IoRegion pio[2] = { { .base = 0x3f8, .size = 8, .name = (char *)"serial" },
+                        { .base = 0x600, .size = 4, .name = (char *)"pm-evt" } };
+
+    srv_start(&t, QMP_MODE_LENIENT, QMP_GREETING_QEMU, NULL);
+    g_ptr_array_add(t.m.vcpus, &v[0]);
+    g_ptr_array_add(t.m.vcpus, &v[1]);
+    t.cfg.machine_type = (char *)"microvm";
+    t.m.ram.blocks = g_array_new(FALSE, TRUE, sizeof(RamBlock));
+    g_array_append_vals(t.m.ram.blocks, ram, 2);
+    t.m.mmio.regions = g_array_new(FALSE, TRUE, sizeof(IoRegion));
+    g_array_append_val(t.m.mmio.regions, mmio);
+    t.m.pio.regions = g_array_new(FALSE, TRUE, sizeof(IoRegion));
+    g_array_append_vals(t.m.pio.regions, pio, 2);
+    srv_expect(&t, GREETING_QEMU);
+
+#define MT_MEMORY \
+    "address-space: cpu-memory-0\r\naddress-space: cpu-memory-1\r\n" \
+    "address-space: memory\r\n" \
+    "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\r\n" \
+    "    0000000000000000-00000000bfffffff (prio 0, ram): alias ram-below-4g " \
+    "@microvm.ram 0000000000000000-00000000bfffffff\r\n" \
+    "    00000000feb00000-00000000feb001ff (prio 0, i/o): virtio-mmio\r\n" \
+    "    0000000100000000-000000013fffffff (prio 0, ram): alias ram-above-4g " \
+    "@microvm.ram 00000000c0000000-00000000ffffffff\r\n\r\n" \
+    "address-space: I/O\r\n" \
+    "  0000000000000000-000000000000ffff (prio 0, i/o): io\r\n" \
+    "    00000000000003f8-00000000000003ff (prio 0, i/o): serial\r\n" \
+    "    0000000000000600-0000000000000603 (prio 0, i/o): pm-evt\r\n\r\n" \
+    "memory-region: microvm.ram\r\n" \
+    "  0000000000000000-00000000ffffffff (prio 0, ram): microvm.ram\r\n\r\n"
+    srv_hmp_expect(&t, "info mtree", MT_MEMORY);
+    srv_hmp_expect(&t, "info mtree -D", MT_MEMORY);
+#undef MT_MEMORY
+    srv_hmp_expect(&t, "info mtree -f",
+        "FlatView #0\r\n AS \"memory\", root: system\r\n AS \"cpu-memory-0\", root: system\r\n"
+        " AS \"cpu-memory-1\", root: system\r\n Root memory region: system\r\n"
+        "  0000000000000000-00000000bfffffff (prio 0, ram): microvm.ram\r\n"
+        "  00000000feb00000-00000000feb001ff (prio 0, i/o): virtio-mmio\r\n"
+        "  0000000100000000-000000013fffffff (prio 0, ram): microvm.ram @00000000c0000000\r\n"
+        "\r\n"
+        "FlatView #1\r\n AS \"I/O\", root: io\r\n Root memory region: io\r\n"
+        "  0000000000000000-00000000000003f7 (prio 0, i/o): io\r\n"
+        "  00000000000003f8-00000000000003ff (prio 0, i/o): serial\r\n"
+        "  0000000000000400-00000000000005ff (prio 0, i/o): io @0000000000000400\r\n"
+        "  0000000000000600-0000000000000603 (prio 0, i/o): pm-evt\r\n"
+        "  0000000000000604-000000000000ffff (prio 0, i/o): io @0000000000000604\r\n\r\n");
+    /* On KVM QEMU marks the ranges KVM maps: the RAM. */
+    t.cfg.accel = (char *)"kvm";
+    {
+        g_autofree char *f = srv_hmp(&t, "info mtree -f", -1);
+        g_assert_nonnull(strstr(f, "(prio 0, ram): microvm.ram kvm\r\n"));
+        g_assert_nonnull(strstr(f, "microvm.ram @00000000c0000000 kvm\r\n"));
+        g_assert_null(strstr(f, "virtio-mmio kvm"));
+    }
+    t.cfg.accel = NULL;
+    srv_stop(&t);
+    g_array_free(t.m.ram.blocks, TRUE);
+    g_array_free(t.m.mmio.regions, TRUE);
+    g_array_free(t.m.pio.regions, TRUE);
 }
 
 /* query-kvm and "info kvm" for each accelerator machine_new() may choose. */
@@ -1390,6 +1805,10 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp-dispatch/event-format", test_event_format);
     g_test_add_func("/qmp-dispatch/rate-limiter", test_rate_limiter);
     g_test_add_func("/qmp-dispatch/rate-limiter-rates", test_rate_limiter_rates);
+    g_test_add_func("/qmp-dispatch/server-hmp-parser", test_server_hmp_parser);
+    g_test_add_func("/qmp-dispatch/server-hmp-info", test_server_hmp_info);
+    g_test_add_func("/qmp-dispatch/server-hmp-lifecycle", test_server_hmp_lifecycle);
+    g_test_add_func("/qmp-dispatch/server-hmp-mtree", test_server_hmp_mtree);
     g_test_add_func("/qmp-dispatch/server-rate-limit-settings",
                     test_server_rate_limit_settings);
     g_test_add_func("/qmp-dispatch/scm-fds", test_scm_fds);
