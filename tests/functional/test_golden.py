@@ -313,6 +313,10 @@ def run_golden(g, make_vm, vm_factory_kw=None):
         i = args.index("-smp")
         smp = args[i + 1]
         del args[i:i + 2]
+    if "-m" in args:             # the file sizes the guest (the VM's own -m otherwise)
+        i = args.index("-m")
+        vm_factory_kw = dict(vm_factory_kw or {}, mem=args[i + 1])
+        del args[i:i + 2]
     if "-accel" in args:         # the file names its accelerator (e.g. qtest)
         vm_factory_kw = dict(vm_factory_kw or {}, accel=None)
     freeze = "-S" in args
