@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fail when a lower layer of src/ includes a higher one.
 
-From the bottom: util/ stands alone; the host back ends (block/, chardev/)
+From the bottom: util/ stands alone; the host back ends (block/, chardev/,
+backends/)
 know nothing of guests, so not accel/, hw/, qmp/, migration/, machine.h or
 cpus.h; the accelerators (accel/) run guest code without knowing devices or
 QMP; devices (hw/) do not know QMP. A lower layer that includes a higher one
@@ -26,6 +27,9 @@ RULES = [
     ("chardev/", lambda inc: inc.startswith(("accel/", "hw/", "qmp/", "migration/"))
      or inc in ("machine.h", "cpus.h"),
      "chardev/ must not include accel/, hw/, qmp/, migration/, machine.h or cpus.h"),
+    ("backends/", lambda inc: inc.startswith(("accel/", "hw/", "qmp/", "migration/"))
+     or inc in ("machine.h", "cpus.h"),
+     "backends/ must not include accel/, hw/, qmp/, migration/, machine.h or cpus.h"),
     ("accel/", lambda inc: inc.startswith(("hw/", "qmp/")),
      "accel/ must not include hw/ or qmp/"),
     ("hw/", lambda inc: inc.startswith("qmp/"),

@@ -7,6 +7,7 @@
 
 #include "machine.h"
 #include "accel/accel.h"
+#include "backends/object.h"
 #include "chardev/chardev.h"
 #include "cpus.h"
 #include "block/block.h"
@@ -374,6 +375,25 @@ static bool create_chardevs(Machine *m, GError **err)
     return true;
 }
 
+/*
+ * -object back ends, before any device: a device names its back end by id
+ * (virtio-rng's rng=) and finds it in m->objects at realize.
+ */
+static bool create_objects(Machine *m, GError **err)
+{
+    for (guint i = 0; m->cfg->objects && i < m->cfg->objects->len; i++) {
+        const OptList *l = g_ptr_array_index(m->cfg->objects, i);
+        const char *file = optlist_get(l, "filename");
+
+        /* The parser accepts rng-random only. */
+        if (!object_add_rng_random(m->objects, optlist_get(l, "id"),
+                                   file ? file : RNG_RANDOM_DEFAULT_FILE, err)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool machine_open_drives(Machine *m, GError **err)
 {
     GPtrArray *drives = m->cfg->drives;
@@ -469,6 +489,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     m->devices = g_ptr_array_new();
     m->block_nodes = block_registry_new();
     m->netdevs = net_table_new();
+    m->objects = object_table_new();
     m->released_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     m->runstate = RUN_STATE_PRELAUNCH;
     machine_lock(m);
@@ -479,7 +500,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         goto fail;
     }
 
-    if (!select_accel(m, err) || !create_chardevs(m, err) ||
+    if (!select_accel(m, err) || !create_chardevs(m, err) || !create_objects(m, err) ||
         !m->machine_class->init(m, err)) {
         goto fail;
     }
@@ -595,6 +616,7 @@ void machine_free(Machine *m)
     block_registry_free(m->block_nodes);
     /* After the devices: a NIC detaches from its back end at unrealize. */
     g_hash_table_destroy(m->netdevs);
+    object_table_free(m->objects);
     g_hash_table_destroy(m->released_nodes);
     g_hash_table_destroy(m->chardevs);
     if (m->accel_ops && m->accel_ops->destroy) {

@@ -25,6 +25,7 @@
 #include "memory.h"
 
 typedef struct BlockRegistry BlockRegistry;
+typedef struct ObjectTable ObjectTable;
 
 typedef struct Machine Machine;
 typedef struct Vcpu Vcpu;
@@ -114,6 +115,7 @@ struct Machine {
     void *board;                 /* the machine class's private state */
     BlockRegistry *block_nodes;  /* -drive / blockdev-add nodes by name */
     GHashTable *netdevs;         /* -netdev / netdev_add back ends: id -> NetClient* (net/net.h) */
+    ObjectTable *objects;        /* -object / object-add back ends by id (backends/object.h) */
     /*
      * Node names device_del released (StratoVirt unregisters the drive with
      * the device): a following blockdev-del of the name (QEMU/libvirt's

@@ -57,6 +57,8 @@ static const OptDef opt_defs[] = {
       "block device backend" },
     { "device", NULL, OPT_DEVICE, ARG_REQUIRED, true, "DRIVER[,prop=value...]",
       "add a device" },
+    { "object", NULL, OPT_OBJECT, ARG_REQUIRED, true, "rng-random,id=ID[,filename=PATH]",
+      "host back end for a device (rng-random: random bytes for virtio-rng)" },
     { "qtest", NULL, OPT_QTEST, ARG_REQUIRED, false, "unix:PATH|chardev:ID",
       "qtest protocol socket (implies -accel qtest)" },
     { "qtest-log", NULL, OPT_QTEST_LOG, ARG_REQUIRED, false, "FILE|none",

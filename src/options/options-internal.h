@@ -10,6 +10,7 @@
  *   opt-chardev.c  -chardev, -serial, -qmp, -mon, -qtest and the chardev rules
  *   opt-machine.c  -machine, -accel, -smp, -m, -name, -uuid and the accelerator
  *   opt-drive.c    -drive and -device
+ *   opt-object.c   -object
  *
  * Every function here reports problems as a one-line GError that names the
  * option, as config_parse() promises.
@@ -33,7 +34,7 @@ typedef enum {
     OPT_KERNEL, OPT_INITRD, OPT_APPEND,
     OPT_SERIAL, OPT_CHARDEV, OPT_QMP, OPT_MON,
     OPT_NAME, OPT_UUID, OPT_LOG, OPT_DAEMONIZE, OPT_PIDFILE, OPT_FREEZE,
-    OPT_DRIVE, OPT_DEVICE, OPT_QTEST, OPT_QTEST_LOG,
+    OPT_DRIVE, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QTEST_LOG,
     OPT_NODEFAULTS, OPT_NO_USER_CONFIG, OPT_NOGRAPHIC, OPT_NO_SHUTDOWN,
     OPT_DISPLAY, OPT_VGA,
     OPT_VERSION, OPT_HELP,
@@ -139,5 +140,8 @@ bool opt_resolve_accel(ParseCtx *ctx, GError **err);
 /* opt-drive.c */
 bool opt_handle_drive(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 bool opt_handle_device(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+
+/* opt-object.c */
+bool opt_handle_object(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 
 #endif
