@@ -578,6 +578,9 @@ static void test_state_roundtrip(void)
     g_autofree char *chr = g_strdup_printf("file,id=ser,path=%s", log);
     g_autoptr(GError) err = NULL;
     Machine *m = vm_new((const char *const[]){ "-chardev", chr, "-serial", "chardev:ser",
+                                               "-object", "rng-random,id=rng-src", "-device",
+                                               "virtio-rng-device,rng=rng-src,id=rng0,"
+                                               "max-bytes=4096,period=1000",
                                                "-drive", drive, "-device",
                                                "virtio-blk-device,drive=d0,id=vda", "-device",
                                                "pvpanic,id=pp", "-device",
