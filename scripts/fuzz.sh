@@ -44,6 +44,7 @@ sources() {   # the sources each target links, besides tests/fuzz/fuzz-TARGET.c
                   "$s/qmp/qmp-schema.c $s/qmp/qmp-session.c $s/qmp/qmp-events.c $s/util/strutil.c" ;;
     options) echo "$s/options/options.c $s/options/opt-table.c $s/options/optlist.c" \
                   "$s/options/opt-chardev.c $s/options/opt-machine.c" \
+                  "$s/options/opt-netdev.c" \
                   "$s/options/opt-drive.c $s/options/opt-object.c $s/util/strutil.c" ;;
     loader)  echo "$s/hw/x86/loader.c $s/hw/x86/bootparam.c $s/hw/x86/mptable.c" \
                   "$s/memory.c $s/util/strutil.c" ;;

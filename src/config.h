@@ -130,6 +130,7 @@ typedef struct StratusConfig {
 
     GPtrArray *drives;           /* OptList* of each -drive, in order */
     GPtrArray *devices;          /* OptList* of each -device (implied key "driver") */
+    GPtrArray *netdevs;          /* OptList* of each -netdev (implied key "type") */
     GPtrArray *objects;          /* OptList* of each -object (implied key "qom-type") */
 
     char *name;

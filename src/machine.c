@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "block/block.h"
 #include "hw/device.h"
 #include "net/net.h"
+#include "net/tap.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
 #include "util/log.h"
@@ -394,6 +397,46 @@ static bool create_objects(Machine *m, GError **err)
     return true;
 }
 
+/*
+ * -netdev back ends, before any device: a NIC names its back end by id
+ * (virtio-net-device,netdev=) and finds it in m->netdevs at realize.
+ */
+static bool create_netdevs(Machine *m, GError **err)
+{
+    for (guint i = 0; m->cfg->netdevs && i < m->cfg->netdevs->len; i++) {
+        const OptList *l = g_ptr_array_index(m->cfg->netdevs, i);
+        NetdevOptions o = NETDEV_OPTIONS_INIT;
+        const char *fd = optlist_get(l, "fd") ? optlist_get(l, "fd") : optlist_get(l, "fds");
+        const char *vhost = optlist_get(l, "vhost");
+        const char *queues = optlist_get(l, "queues");
+
+        o.id = optlist_get(l, "id");
+        o.type = optlist_get(l, "type");
+        o.ifname = optlist_get(l, "ifname");
+        o.path = optlist_get(l, "path");
+        o.script = optlist_get(l, "script");
+        o.downscript = optlist_get(l, "downscript");
+        o.vhost = vhost && (!strcmp(vhost, "on") || !strcmp(vhost, "true") || !strcmp(vhost, "yes"));
+        o.queues = queues ? (unsigned)MIN(g_ascii_strtoull(queues, NULL, 0), UINT32_MAX) : 0;
+        if (!o.ifname && fd) {
+            /* An inherited descriptor: the tap is ours from now on (closed at exit). */
+            const char *last = strrchr(fd, ':');
+            char *end;
+            long v = strtol(last ? last + 1 : fd, &end, 10);
+            if (*end || v < 0 || v > INT32_MAX || fcntl(v, F_GETFD) < 0) {
+                set_error(err, "-netdev: Add netdev error: failed to convert {} to RawFd.");
+                return false;
+            }
+            o.fd = (int)v;
+        }
+        if (!net_netdev_add(m, &o, err)) {
+            g_prefix_error(err, "-netdev: ");
+            return false;
+        }
+    }
+    return true;
+}
+
 bool machine_open_drives(Machine *m, GError **err)
 {
     GPtrArray *drives = m->cfg->drives;
@@ -500,6 +543,10 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         goto fail;
     }
 
+    /* Before the board: its -device NICs find their back ends by id. */
+    if (!create_netdevs(m, err)) {
+        goto fail;
+    }
     if (!select_accel(m, err) || !create_chardevs(m, err) || !create_objects(m, err) ||
         !m->machine_class->init(m, err)) {
         goto fail;
@@ -511,6 +558,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_block_commands(qmp_server_table(m->qmp));
     /* After the others: query-commands keeps its order for existing clients. */
     qmp_register_balloon_commands(qmp_server_table(m->qmp));
+    qmp_register_net_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);

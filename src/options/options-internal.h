@@ -35,6 +35,7 @@ typedef enum {
     OPT_SERIAL, OPT_CHARDEV, OPT_QMP, OPT_MON,
     OPT_NAME, OPT_UUID, OPT_LOG, OPT_DAEMONIZE, OPT_PIDFILE, OPT_FREEZE,
     OPT_DRIVE, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QTEST_LOG,
+    OPT_NETDEV,
     OPT_NODEFAULTS, OPT_NO_USER_CONFIG, OPT_NOGRAPHIC, OPT_NO_SHUTDOWN,
     OPT_DISPLAY, OPT_VGA,
     OPT_VERSION, OPT_HELP,
@@ -140,6 +141,8 @@ bool opt_resolve_accel(ParseCtx *ctx, GError **err);
 /* opt-drive.c */
 bool opt_handle_drive(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 bool opt_handle_device(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+/* opt-netdev.c: -netdev tap,... (net/tap.h opens it). */
+bool opt_handle_netdev(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 
 /* opt-object.c */
 bool opt_handle_object(ParseCtx *ctx, const char *opt, const char *value, GError **err);

@@ -41,6 +41,7 @@ static StratusConfig *config_new_default(void)
     cfg->monitors = g_ptr_array_new_with_free_func(opt_monitor_config_free);
     cfg->drives = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->devices = g_ptr_array_new_with_free_func(optlist_free_gp);
+    cfg->netdevs = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->objects = g_ptr_array_new_with_free_func(optlist_free_gp);
     return cfg;
 }
@@ -61,6 +62,7 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->serial_chardev);
     g_ptr_array_unref(cfg->drives);
     g_ptr_array_unref(cfg->devices);
+    g_ptr_array_unref(cfg->netdevs);
     g_ptr_array_unref(cfg->objects);
     g_free(cfg->name);
     g_free(cfg->uuid);
@@ -168,6 +170,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         return opt_handle_drive(ctx, opt, value, err);
     case OPT_DEVICE:
         return opt_handle_device(ctx, opt, value, err);
+    case OPT_NETDEV:
+        return opt_handle_netdev(ctx, opt, value, err);
     case OPT_OBJECT:
         return opt_handle_object(ctx, opt, value, err);
     case OPT_QTEST:

@@ -1,0 +1,282 @@
+/* The tap back end: /dev/net/tun or an inherited descriptor (net/tap.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib-unix.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+
+#include "net/tap.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+typedef struct Tap {
+    NetClient nc;               /* first: net.c hands us NetClient* */
+    int fd;
+    char *ifname;
+    /* The tap carries a virtio_net_hdr_v1 itself; else we add and strip one. */
+    bool vnet_hdr;
+    GSource *rx_src, *tx_src;
+    uint8_t buf[NET_HDR_LEN + NET_MAX_FRAME];
+} Tap;
+
+static void tap_set_read_poll(NetClient *nc, bool enable);
+
+/* Main loop, lock held. Bounded: other sources (QMP, vCPU requests) get their turn. */
+static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    Tap *t = opaque;
+
+    for (unsigned i = 0; i < NET_RX_BUDGET; i++) {
+        size_t off = t->vnet_hdr ? 0 : NET_HDR_LEN;
+        ssize_t n = read(fd, t->buf + off, sizeof(t->buf) - off);
+
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                log_debug("tap '%s': read: %s", t->ifname, g_strerror(errno));
+            }
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (!t->vnet_hdr) {
+            memset(t->buf, 0, NET_HDR_LEN);
+        }
+        if (!net_client_receive(&t->nc, t->buf, n + off)) {
+            /* Held; net.c turned reading off (rx_src is gone). */
+            return G_SOURCE_REMOVE;
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void tap_set_read_poll(NetClient *nc, bool enable)
+{
+    Tap *t = (Tap *)nc;
+
+    if (enable && !t->rx_src) {
+        t->rx_src = g_unix_fd_source_new(t->fd, G_IO_IN);
+        g_source_set_callback(t->rx_src, G_SOURCE_FUNC(tap_readable), t, NULL);
+        g_source_attach(t->rx_src, nc->m->ctx);
+    } else if (!enable && t->rx_src) {
+        g_source_destroy(t->rx_src);
+        g_source_unref(t->rx_src);
+        t->rx_src = NULL;
+    }
+}
+
+static gboolean tap_writable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    Tap *t = opaque;
+
+    g_source_unref(t->tx_src);
+    t->tx_src = NULL;
+    net_client_tx_ready(&t->nc);
+    return G_SOURCE_REMOVE;
+}
+
+static ssize_t tap_send(NetClient *nc, const struct iovec *iov, unsigned n)
+{
+    Tap *t = (Tap *)nc;
+    struct iovec v[n];
+    unsigned nv = 0;
+    size_t skip = t->vnet_hdr ? 0 : NET_HDR_LEN;
+    ssize_t r;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        v[nv].iov_base = (uint8_t *)iov[i].iov_base + skip;
+        v[nv].iov_len = iov[i].iov_len - skip;
+        skip = 0;
+        nv++;
+    }
+    do {
+        r = writev(t->fd, v, nv);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EAGAIN) {
+        if (!t->tx_src) {
+            t->tx_src = g_unix_fd_source_new(t->fd, G_IO_OUT);
+            g_source_set_callback(t->tx_src, G_SOURCE_FUNC(tap_writable), t, NULL);
+            g_source_attach(t->tx_src, nc->m->ctx);
+        }
+        return -EAGAIN;
+    }
+    if (r < 0) {
+        /* EIO while the interface is down, EINVAL for a runt: the frame is lost, as on a wire. */
+        log_debug("tap '%s': write: %s", t->ifname, g_strerror(errno));
+        return -errno;
+    }
+    return r;
+}
+
+static void tap_free(NetClient *nc)
+{
+    Tap *t = (Tap *)nc;
+
+    tap_set_read_poll(nc, false);
+    if (t->tx_src) {
+        g_source_destroy(t->tx_src);
+        g_source_unref(t->tx_src);
+    }
+    close(t->fd);
+    g_free(t->ifname);
+    g_free(t);
+}
+
+static const NetClientOps tap_ops = {
+    .type = "tap",
+    .send = tap_send,
+    .set_read_poll = tap_set_read_poll,
+    .free = tap_free,
+};
+
+static int tap_open_ifname(const char *path, const char *ifname, GError **err)
+{
+    struct ifreq ifr;
+    int fd;
+
+    if (strlen(ifname) >= IFNAMSIZ) {
+        set_error(err, "Tap name '%s' is longer than %d characters", ifname, IFNAMSIZ - 1);
+        return -1;
+    }
+    fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        set_error(err, "Failed to open %s: %s", path, g_strerror(errno));
+        return -1;
+    }
+    memset(&ifr, 0, sizeof(ifr));
+    /* No packet-info prefix; a virtio header so the guest's header maps 1:1. */
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    memcpy(ifr.ifr_name, ifname, strlen(ifname));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EBUSY) {
+            set_error(err, "Tap device already in use");
+        } else {
+            set_error(err, "Failed to create tap device '%s': %s", ifname, g_strerror(e));
+        }
+        return -1;
+    }
+    return fd;
+}
+
+static bool net_vhost_check(GError **err)
+{
+    int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0) {
+        set_error(err, "vhost=on: cannot open /dev/vhost-net: %s (load the vhost_net module, "
+                  "or use vhost=off)", g_strerror(errno));
+        return false;
+    }
+    close(fd);
+    /* The vhost data path is not implemented: refusing beats a silent user-space fall-back. */
+    set_error(err, "vhost=on is not supported yet; use vhost=off");
+    return false;
+}
+
+bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
+{
+    int fd = o->fd;
+    unsigned flags = 0;
+    struct ifreq ifr;
+    Tap *t;
+
+    o->fd = -1;
+    if (o->type && strcmp(o->type, "tap")) {
+        set_error(err, "Parameter 'type' does not accept value '%s'", o->type);
+        goto fail;
+    }
+    if (net_find(m, o->id)) {
+        set_error(err, "Duplicate ID '%s' for netdev", o->id);
+        goto fail;
+    }
+    if (o->queues > 1) {
+        set_error(err, "queues=%u: multi-queue is not supported (microvm has one queue pair)",
+                  o->queues);
+        goto fail;
+    }
+    if ((o->script && strcmp(o->script, "no") && *o->script) ||
+        (o->downscript && strcmp(o->downscript, "no") && *o->downscript)) {
+        set_error(err, "script/downscript are not supported: configure the tap beforehand");
+        goto fail;
+    }
+    if (o->vhost && !net_vhost_check(err)) {
+        goto fail;
+    }
+    /* StratoVirt: ifname wins over fd. */
+    if (o->ifname) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        fd = tap_open_ifname(o->path ? o->path : "/dev/net/tun", o->ifname, err);
+        if (fd < 0) {
+            return false;
+        }
+    } else if (fd < 0) {
+        set_error(err, "Tap device is missing, use 'ifname' or 'fd' to configure a tap device");
+        return false;
+    } else {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+            set_error(err, "Add netdev error: fd %d: %s", fd, g_strerror(errno));
+            goto fail;
+        }
+    }
+    memset(&ifr, 0, sizeof(ifr));
+    if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+        set_error(err, "Add netdev error: fd %d is not a tap device: %s", fd, g_strerror(errno));
+        goto fail;
+    }
+    flags = ifr.ifr_flags;
+    if (!(flags & IFF_TAP)) {
+        set_error(err, "Add netdev error: '%s' is a tun, not a tap device", ifr.ifr_name);
+        goto fail;
+    }
+    t = g_new0(Tap, 1);
+    t->fd = fd;
+    t->ifname = g_strndup(ifr.ifr_name, IFNAMSIZ);
+    if (flags & IFF_VNET_HDR) {
+        int len = NET_HDR_LEN;
+        unsigned off = 0;
+        /* virtio 1.x headers are 12 bytes; no offload: the kernel hands us whole, checksummed frames. */
+        t->vnet_hdr = ioctl(fd, TUNSETVNETHDRSZ, &len) == 0;
+        if (t->vnet_hdr && ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+            log_warn("tap '%s': TUNSETOFFLOAD: %s", t->ifname, g_strerror(errno));
+        }
+    }
+    net_client_init(&t->nc, &tap_ops, m, o->id);
+    g_hash_table_insert(m->netdevs, t->nc.id, &t->nc);
+    log_info("netdev '%s': tap '%s'%s", o->id, t->ifname, t->vnet_hdr ? " (vnet header)" : "");
+    return true;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return false;
+}
+
+bool net_netdev_del(Machine *m, const char *id, GError **err)
+{
+    NetClient *nc = net_find(m, id);
+
+    if (!nc) {
+        set_error(err, "Device '%s' not found", id);
+        return false;
+    }
+    if (net_client_in_use(nc)) {
+        set_error(err, "Netdev '%s' is in use by device '%s'", id, nc->peer_name);
+        return false;
+    }
+    g_hash_table_remove(m->netdevs, id);
+    return true;
+}

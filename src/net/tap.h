@@ -1,0 +1,35 @@
+/*
+ * The tap back end (docs/net.md): -netdev tap,... and QMP netdev_add.
+ * A tap opened here (ifname=) or inherited (fd=) is non-blocking and read
+ * on the machine's main loop, NET_RX_BUDGET frames per wake-up.
+ */
+#ifndef STRATUS_NET_TAP_H
+#define STRATUS_NET_TAP_H
+
+#include "net/net.h"
+
+typedef struct NetdevOptions {
+    const char *id;
+    const char *type;          /* "tap" (NULL = tap) */
+    const char *ifname;        /* open /dev/net/tun (or `path`) and attach to this tap */
+    const char *path;          /* StratoVirt's: the tun clone device (default /dev/net/tun) */
+    int fd;                    /* an open tap descriptor (taken over), or -1 */
+    bool vhost;                /* vhost=on: the data path in /dev/vhost-net */
+    unsigned queues;           /* 0 = 1 */
+    const char *script, *downscript;
+} NetdevOptions;
+
+#define NETDEV_OPTIONS_INIT { .fd = -1 }
+
+/*
+ * Creates the back end and adds it to m->netdevs. On failure nothing is
+ * kept and o->fd, if given, is closed. Errors (StratoVirt's texts where it
+ * has them): "Tap device is missing, use 'ifname' or 'fd' to configure a tap
+ * device", "Tap device already in use", "Duplicate ID 'X' for netdev",
+ * vhost=on without /dev/vhost-net names the device.
+ */
+bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err);
+/* netdev_del: "Device 'X' not found", or in use by a NIC. */
+bool net_netdev_del(Machine *m, const char *id, GError **err);
+
+#endif
