@@ -246,6 +246,9 @@ int blk_read_intr(u32 index, u64 sector, u32 count, void (*wait)(struct virtio_d
 void balloon_idle(void);        /* from the shell's idle loop: follow the target */
 void balloon_command(char *args);
 
+/* virtio_rng.c */
+void rng_command(char *args);
+
 /* md5.c */
 struct md5 {
 	u32 h[4];

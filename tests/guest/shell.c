@@ -260,6 +260,7 @@ static const struct command commands[] = {
 	{ "smp", smp_command },
 	{ "panic", cmd_panic },
 	{ "balloon", balloon_command },
+	{ "rng", rng_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
