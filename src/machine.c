@@ -559,6 +559,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     /* After the others: query-commands keeps its order for existing clients. */
     qmp_register_balloon_commands(qmp_server_table(m->qmp));
     qmp_register_net_commands(qmp_server_table(m->qmp));
+    qmp_register_object_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);

@@ -110,6 +110,10 @@ bool object_add_rng_random(ObjectTable *t, const char *id, const char *filename,
     struct stat st;
     int fd;
 
+    if (!id_wellformed(id)) {
+        set_error(err, "Parameter 'id' expects an identifier");
+        return false;
+    }
     if (object_table_find(t, id)) {
         set_error(err, "attempt to add duplicate property '%s' to object (type 'container')",
                   id);

@@ -41,7 +41,8 @@ const char *host_object_user(const HostObject *o);
 /*
  * Opens `filename` read-only and non-blocking. Errors: QEMU's texts, "Could
  * not open '/x': No such file or directory" (also for a directory: a read
- * would fail with EISDIR), and for an id already in the table QEMU's
+ * would fail with EISDIR), "Parameter 'id' expects an identifier" (QEMU's
+ * id_wellformed(), util/strutil.h), and for an id already in the table QEMU's
  * object-add text "attempt to add duplicate property 'x' to object (type
  * 'container')" (the command line checks duplicates itself, with its own text).
  */

@@ -133,24 +133,6 @@ static bool apply_props(Device *d, const DeviceCreateArgs *a, GError **err)
     return true;
 }
 
-/*
- * QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'. The
- * id is a QOM path component (/machine/peripheral/ID), so a '/' would hide
- * the device from its container and "[" could pass for an anonymous one.
- */
-static bool id_wellformed(const char *id)
-{
-    if (!g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (const char *p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool check_creatable(Machine *m, const DeviceCreateArgs *a, const DeviceClass *dc,
                             GError **err)
 {

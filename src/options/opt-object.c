@@ -11,20 +11,6 @@
 #include "options/options-internal.h"
 #include "util/strutil.h"
 
-/* QEMU's id_wellformed(): ids become QOM path components (/objects/ID). */
-static bool object_id_wellformed(const char *id)
-{
-    if (!g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (const char *p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool check_rng_random(const OptList *l, const char *opt, GError **err)
 {
     const char *filename = optlist_get(l, "filename");
@@ -66,7 +52,7 @@ bool opt_handle_object(ParseCtx *ctx, const char *opt, const char *value, GError
         set_error(err, "%s: Parameter 'id' is missing", opt);
         goto fail;
     }
-    if (!object_id_wellformed(id) || strlen(id) > MAX_STRING_LENGTH) {
+    if (!id_wellformed(id) || strlen(id) > MAX_STRING_LENGTH) {
         set_error(err, "%s: Parameter 'id' expects an identifier", opt);
         goto fail;
     }

@@ -40,7 +40,7 @@ void qmp_register_block_commands(QmpCommandTable *t);
 void qmp_register_balloon_commands(QmpCommandTable *t);
 /* qmp-commands-net.c: netdev_add, netdev_del (net/tap.h). */
 void qmp_register_net_commands(QmpCommandTable *t);
-/* qmp-commands-net.c: netdev_add, netdev_del (net/tap.h). */
-void qmp_register_net_commands(QmpCommandTable *t);
+/* qmp-commands-object.c: object-add, object-del (backends/object.h). */
+void qmp_register_object_commands(QmpCommandTable *t);
 
 #endif

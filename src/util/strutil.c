@@ -117,6 +117,19 @@ bool parse_size(const char *str, uint64_t default_unit, uint64_t *out, GError **
     return true;
 }
 
+bool id_wellformed(const char *id)
+{
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (const char *p = id + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool parse_bool(const char *str, bool *out)
 {
     static const char *const yes[] = { "on", "yes", "true", "unmap" };

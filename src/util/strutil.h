@@ -42,6 +42,14 @@ bool parse_uint(const char *str, uint64_t *out);
 bool parse_bool(const char *str, bool *out);
 
 /*
+ * QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'.
+ * Device and object ids are QOM path components (/machine/peripheral/ID,
+ * /objects/ID), so a '/' would hide one from its container and "[" could
+ * pass for an anonymous device.
+ */
+bool id_wellformed(const char *id);
+
+/*
  * QEMU's size_to_str(): three significant digits and a binary unit, switching
  * to the next unit from 1000 of the current one ("0 B", "1000 B" is "0.977 KiB",
  * "64 MiB"); what QEMU's human-readable output (info qtree, info block -v) shows.
