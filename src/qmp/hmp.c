@@ -16,7 +16,9 @@
  * Output is built with "\n" line ends and returned with "\r\n", as QEMU's
  * monitor writes it. Handlers run on the main loop with the machine lock held.
  */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine.h"
@@ -143,6 +145,20 @@ static void hmp_system_reset(Hmp *h, HmpArgs *args)
 static void hmp_system_powerdown(Hmp *h, HmpArgs *args)
 {
     hmp_simple_qmp(h, "system_powerdown");
+}
+
+/*
+ * `cpu N` sets the monitor's current CPU. human-monitor-command's monitor
+ * lives for one command (QEMU's too), so only the check remains: qmp-shell -H
+ * sends `cpu N` after choosing the index it passes as cpu-index from then on.
+ */
+static void hmp_cpu(Hmp *h, HmpArgs *args)
+{
+    gint64 index = g_ascii_strtoll(arg_str(args, "index"), NULL, 10);
+
+    if (index < 0 || !h->m->vcpus || index >= (gint64)h->m->vcpus->len) {
+        hmp_printf(h, "invalid CPU index\n");
+    }
 }
 
 /* The reply goes out, then the machine shuts down (SHUTDOWN host-qmp-quit). */
@@ -670,6 +686,7 @@ static const HmpCommand hmp_info_cmds[] = {
 
 static const HmpCommand hmp_cmds[] = {
     { "cont|c", "", "", "resume emulation", hmp_cont },
+    { "cpu", "index:i", "index", "set the default CPU", hmp_cpu },
     { "device_del", "id:s", "device", "remove device", hmp_device_del },
     { "help|?", "name:S?", "[cmd]", "show the help", hmp_help },
     { "info", "item:s?", "[subcommand]", "show various information about the system state",
@@ -811,6 +828,167 @@ static const HmpCommand *parse_command(Hmp *h, const char *start, const char **c
     return cmd;
 }
 
+/*
+ * QEMU's get_expr(): an integer expression, C precedence for + - * / % & | ^,
+ * unary + - ~, parentheses, decimal/0x/0 numbers and 'c' constants.
+ * CPU registers ($eax) do not exist here: "unknown register". On an error
+ * prints QEMU's text and returns false.
+ */
+typedef struct Expr {
+    Hmp *h;
+    const char *p;
+    bool failed;
+} Expr;
+
+static gint64 expr_sum(Expr *e);
+
+static void expr_error(Expr *e, const char *msg, char c)
+{
+    if (!e->failed) {
+        if (c) {
+            hmp_printf(e->h, msg, c);
+        } else {
+            g_string_append(e->h->out, msg);
+        }
+        hmp_printf(e->h, "\n");
+    }
+    e->failed = true;
+}
+
+static void expr_next(Expr *e)
+{
+    if (*e->p) {
+        e->p++;
+        while (is_space(*e->p)) {
+            e->p++;
+        }
+    }
+}
+
+static gint64 expr_unary(Expr *e)
+{
+    gint64 n = 0;
+    char *end;
+
+    if (e->failed) {
+        return 0;
+    }
+    switch (*e->p) {
+    case '+':
+        expr_next(e);
+        return expr_unary(e);
+    case '-':
+        expr_next(e);
+        return -expr_unary(e);
+    case '~':
+        expr_next(e);
+        return ~expr_unary(e);
+    case '(':
+        expr_next(e);
+        n = expr_sum(e);
+        if (*e->p != ')') {
+            expr_error(e, "')' expected", 0);
+        }
+        expr_next(e);
+        return n;
+    case '\'':
+        e->p++;
+        if (!*e->p) {
+            expr_error(e, "character constant expected", 0);
+            return 0;
+        }
+        n = (unsigned char)*e->p++;
+        if (*e->p != '\'') {
+            expr_error(e, "missing terminating ' character", 0);
+        }
+        expr_next(e);
+        return n;
+    case '$':
+        expr_error(e, "unknown register", 0);
+        return 0;
+    case '\0':
+        expr_error(e, "unexpected end of expression", 0);
+        return 0;
+    default:
+        errno = 0;
+        n = (gint64)strtoull(e->p, &end, 0);
+        if (errno == ERANGE) {
+            expr_error(e, "number too large", 0);
+        }
+        if (end == e->p) {
+            expr_error(e, "invalid char '%c' in expression", *end);
+            return 0;
+        }
+        e->p = end;
+        while (is_space(*e->p)) {
+            e->p++;
+        }
+        return n;
+    }
+}
+
+static gint64 expr_prod(Expr *e)
+{
+    gint64 v = expr_unary(e);
+
+    while (!e->failed && (*e->p == '*' || *e->p == '/' || *e->p == '%')) {
+        char op = *e->p;
+        gint64 w;
+        expr_next(e);
+        w = expr_unary(e);
+        if (op == '*') {
+            v = (gint64)((guint64)v * (guint64)w);
+        } else if (w == 0) {
+            expr_error(e, "division by zero", 0);
+        } else if (w == -1) {
+            v = op == '/' ? (gint64)(0 - (guint64)v) : 0;  /* no INT64_MIN / -1 trap */
+        } else {
+            v = op == '/' ? v / w : v % w;
+        }
+    }
+    return v;
+}
+
+static gint64 expr_logic(Expr *e)
+{
+    gint64 v = expr_prod(e);
+
+    while (!e->failed && (*e->p == '&' || *e->p == '|' || *e->p == '^')) {
+        char op = *e->p;
+        gint64 w;
+        expr_next(e);
+        w = expr_prod(e);
+        v = op == '&' ? v & w : op == '|' ? v | w : v ^ w;
+    }
+    return v;
+}
+
+static gint64 expr_sum(Expr *e)
+{
+    gint64 v = expr_logic(e);
+
+    while (!e->failed && (*e->p == '+' || *e->p == '-')) {
+        char op = *e->p;
+        gint64 w;
+        expr_next(e);
+        w = expr_logic(e);
+        v = (gint64)(op == '+' ? (guint64)v + (guint64)w : (guint64)v - (guint64)w);
+    }
+    return v;
+}
+
+static bool get_expr(Hmp *h, gint64 *val, const char **pp)
+{
+    Expr e = { .h = h, .p = *pp };
+
+    while (is_space(*e.p)) {
+        e.p++;
+    }
+    *val = expr_sum(&e);
+    *pp = e.p;
+    return !e.failed;
+}
+
 /* key_get_info(): the key before ':' of the next args_type entry. */
 static const char *next_arg_type(const char *type, char **key)
 {
@@ -830,8 +1008,9 @@ static const char *next_arg_type(const char *type, char **key)
 
 /*
  * monitor_parse_arguments() for the types the table uses: s and B (a
- * string; '?' optional), S (the rest of the line; '?' optional) and -X (a
- * boolean flag -X). NULL after printing the problem.
+ * string; '?' optional), S (the rest of the line; '?' optional), i (a 32-bit
+ * integer expression) and -X (a boolean flag -X). NULL after printing the
+ * problem.
  */
 static HmpArgs *parse_arguments(Hmp *h, const char *p, const HmpCommand *cmd)
 {
@@ -879,6 +1058,20 @@ static HmpArgs *parse_arguments(Hmp *h, const char *p, const HmpCommand *cmd)
             g_hash_table_insert(args, g_strdup(key), g_strdup(p));
             p += strlen(p);
             break;
+        case 'i': {
+            gint64 v;
+
+            if (!get_expr(h, &v, &p)) {
+                goto fail;
+            }
+            if ((v >> 32) & 0xffffffff) {
+                hmp_printf(h, "'%s' has failed: integer is for 32-bit values\n", cmd->name);
+                goto fail;
+            }
+            g_hash_table_insert(args, g_strdup(key),
+                                g_strdup_printf("%" G_GINT64_FORMAT, v));
+            break;
+        }
         case '-': {
             const char *before = p;
             char opt = *type++;

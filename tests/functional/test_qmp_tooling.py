@@ -18,6 +18,7 @@
 
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -544,3 +545,254 @@ def test_query_cpus_thread_ids_are_vcpu_threads(make_vm):
         with open("/proc/%d/task/%d/stat" % (vm.pid, t)) as f:
             assert f.read().split()[0] == str(t)
     qmp.close()
+
+
+# ---------------------------------------------------------------------------
+# qmp-shell -H: HMP through human-monitor-command, as qmp-shell's HMP mode
+# drives it (re-implemented from its documented behaviour: on connect it runs
+# `help` and `info` and builds its completion list from the replies, one
+# command per line, "name params -- help"; then each typed line is sent with
+# the current cpu-index; `cpu N` checks N with `info version` first). Before
+# HMP existed the first `help` was an error and the shell died on it.
+
+class HmpShell:
+    def __init__(self, address):
+        self.qmp = LegacyQMP(address)
+        self.cpu_index = 0
+        self.completion = []
+
+    def connect(self):
+        self.qmp.connect(negotiate=True)
+        for line in self._passthrough("help")["return"].split("\r\n"):
+            if line and line[0] not in "[\t":
+                name = line.split()[0]
+                if name == "info":
+                    continue
+                if "|" in name:         # "stop|s": the long name
+                    alias = name.split("|")
+                    name = alias[1] if len(alias[0]) == 1 else alias[0]
+                self.completion += [name, "help " + name]
+        for line in self._passthrough("info")["return"].split("\r\n"):
+            if line:
+                self.completion.append("info " + line.split()[1])
+        self.completion.append("help info")
+
+    def _passthrough(self, line, cpu_index=0):
+        return self.qmp.cmd_raw("human-monitor-command",
+                                {"command-line": line, "cpu-index": cpu_index})
+
+    def run(self, line):
+        """What the shell prints for the line."""
+        words = line.split()
+        if words and words[0] == "cpu":
+            idx = int(words[1])
+            if "return" not in self._passthrough("info version", idx):
+                return "bad CPU index\n"
+            self.cpu_index = idx
+        reply = self._passthrough(line, self.cpu_index)
+        if "return" in reply:
+            return reply["return"] + " " if reply["return"] else ""
+        return "%s: %s\n" % (reply["error"]["class"], reply["error"]["desc"])
+
+    def close(self):
+        self.qmp.close()
+
+
+HMP_COMMANDS = ["cont", "cpu", "device_del", "help", "quit", "stop", "system_powerdown",
+                "system_reset"]
+HMP_INFO = ["balloon", "block", "cpus", "kvm", "migrate", "mtree", "name", "network", "qdm",
+            "qtree", "status", "uuid", "version"]
+
+
+@pytest.mark.parametrize("mode", ["lenient", "strict"])
+def test_qmp_shell_hmp_mode(make_vm, accel, mode):
+    vm = boot(make_vm, ",qmp-mode=" + mode, smp=2)
+    shell = HmpShell(vm.qmp_path)
+    shell.connect()
+    expected = []
+    for name in HMP_COMMANDS:
+        expected += [name, "help " + name]
+    expected += ["info " + i for i in HMP_INFO] + ["help info"]
+    assert shell.completion == expected
+    assert shell.run("info status") == "VM status: running\r\n "
+    cpus = shell.run("info cpus")
+    assert re.match(r"^\* CPU #0: thread_id=\d+\r\n  CPU #1: thread_id=\d+\r\n $", cpus), cpus
+    assert shell.run("cpu 1") == ""
+    assert re.match(r"^  CPU #0: thread_id=\d+\r\n\* CPU #1: ", shell.run("info cpus"))
+    assert shell.run("cpu 2") == "bad CPU index\n"
+    assert shell.run("info kvm") == info_kvm_answer(accel) + " "
+    assert shell.run("frobnicate") == "unknown command: 'frobnicate'\r\n "
+    assert shell.run("info block") == ""
+    assert shell.run("stop") == ""
+    assert shell.run("info status") == "VM status: paused\r\n "
+    assert shell.run("c") == ""
+    assert shell.run("info status") == "VM status: running\r\n "
+    mtree = shell.run("info mtree")
+    assert "address-space: memory\r\n  0000000000000000-ffffffffffffffff (prio 0, i/o): " \
+           "system\r\n    0000000000000000-000000000fffffff (prio 0, ram): alias " \
+           "ram-below-4g @microvm.ram 0000000000000000-000000000fffffff\r\n" in mtree, mtree
+    assert "00000000000003f8-00000000000003ff (prio 0, i/o): serial\r\n" in mtree, mtree
+    assert shell.run("help stop") == "stop|s  -- stop emulation\r\n "
+    # the guest still works, and quit ends the VMM
+    assert vm.run("echo hmp").get("text") == "hmp"
+    assert shell.run("quit") == ""
+    assert vm.wait(15) == 0
+    shell.close()
+
+
+# ---------------------------------------------------------------------------
+# -qmp without server: Stratus connects out to a listening client (QEMU
+# semantics; qmp-shell-wrap and libqtest-style harnesses listen first).
+
+def listen_socket(kind, sockdir):
+    if kind == "tcp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        addr = "tcp:127.0.0.1:%d" % s.getsockname()[1]
+    else:
+        path = os.path.join(sockdir, "listen.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        addr = "unix:" + path
+    s.listen(1)
+    s.settimeout(15)
+    return s, addr
+
+
+@pytest.mark.parametrize("how", ["qmp-unix", "qmp-tcp", "mon-unix", "mon-tcp"])
+def test_qmp_client_socket(make_vm, sockdir, how):
+    """`-qmp unix:PATH` / `-qmp tcp:H:P` (and -chardev socket without server under
+    -mon): the VMM connects to our socket at startup; greeting, negotiation in
+    strict mode, commands, quit."""
+    kind = how.split("-")[1]
+    lsock, addr = listen_socket(kind, sockdir)
+    if how.startswith("qmp"):
+        extra = ["-qmp", addr + ",qmp-mode=strict"]
+    elif kind == "unix":
+        extra = ["-chardev", "socket,id=m0,path=" + addr[len("unix:"):],
+                 "-mon", "chardev=m0,qmp-mode=strict"]
+    else:
+        port = addr.rsplit(":", 1)[1]
+        extra = ["-chardev", "socket,id=m0,host=127.0.0.1,port=" + port,
+                 "-mon", "chardev=m0,qmp-mode=strict"]
+    vm = make_vm(qmp=False, extra_args=extra)
+    vm.launch()
+    conn, _ = lsock.accept()
+    lsock.close()
+    try:
+        rfile = conn.makefile("rb")
+        greeting = json.loads(rfile.readline())
+        assert greeting["QMP"]["version"]["qemu"] == {"micro": 1, "minor": 0, "major": 5}
+        conn.sendall(b'{"execute":"query-status"}')
+        assert json.loads(rfile.readline())["error"]["class"] == "CommandNotFound"
+        for req, want in [
+                ('{"execute":"qmp_capabilities"}', {"return": {}}),
+                ('{"execute":"query-name","id":1}', {"return": {}, "id": 1}),
+                ('{"execute":"human-monitor-command","arguments":{"command-line":'
+                 '"info status"}}', {"return": "VM status: running\r\n"})]:
+            conn.sendall(req.encode())
+            assert json.loads(rfile.readline()) == want, req
+        vm.console.wait_prompt()
+        conn.sendall(b'{"execute":"quit"}')
+        assert json.loads(rfile.readline()) == {"return": {}}
+        assert json.loads(rfile.readline())["event"] == "SHUTDOWN"
+        assert rfile.readline() == b""          # the VMM hangs up
+        assert vm.wait(15) == 0
+    finally:
+        conn.close()
+
+
+def run_stratus_error(stratus, args):
+    p = subprocess.run([str(stratus), "-accel", "qtest"] + args, capture_output=True,
+                       timeout=20, stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, p
+    return p.stderr.decode()
+
+
+def test_qmp_client_socket_nothing_listening(stratus, sockdir):
+    """QEMU's texts, after the option: `-qmp unix:P: Failed to connect to 'P': ...`."""
+    path = os.path.join(sockdir, "nobody.sock")
+    assert run_stratus_error(stratus, ["-qmp", "unix:" + path]) == \
+        "stratus: error: -qmp unix:%s: Failed to connect to '%s': No such file or " \
+        "directory\n" % (path, path)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                                   # bound once, nobody listens now
+    assert run_stratus_error(stratus, ["-qmp", "tcp:127.0.0.1:%d" % port]) == \
+        "stratus: error: -qmp tcp:127.0.0.1:%d: Failed to connect to '127.0.0.1:%d': " \
+        "Connection refused\n" % (port, port)
+    assert run_stratus_error(stratus, ["-chardev", "socket,id=m,path=" + path,
+                                       "-mon", "chardev=m"]) == \
+        "stratus: error: chardev 'm': Failed to connect to '%s': No such file or " \
+        "directory\n" % path
+    assert run_stratus_error(stratus, ["-qmp", "unix:%s,nowait" % path]) == \
+        "stratus: error: -qmp: 'wait' option is incompatible with socket in client " \
+        "connect mode\n"
+
+
+# ---------------------------------------------------------------------------
+# The rate limiter as QEMU's tooling meets it: qemu.qmp users loop over
+# commands, on a qtest VM whose virtual clock never moves by itself.
+
+def qtest_vm(stratus, qmp_opts):
+    """A VMM on -accel qtest (no guest, no qtest client: the virtual clock stays
+    at 0) with a -qmp server monitor carrying qmp_opts."""
+    vm = GoldenVm(stratus, qmp_opts, kernel=None, console=None, accel="qtest",
+                  connect_qmp=False)
+    vm.launch()
+    connect_unix(vm.qmp_path, 10.0, alive=vm.is_running).close()
+    return vm
+
+
+def test_strict_qtest_vm_has_no_rate_limit(stratus):
+    """QEMU-compatible mode under -accel qtest: 500 commands, then quit exits
+    (with the limiter on the virtual clock the 101st command and quit were
+    throttled for good)."""
+    vm = qtest_vm(stratus, ",qmp-mode=strict")
+    try:
+        qmp = LegacyQMP(vm.qmp_path)
+        qmp.connect()
+        for _ in range(500):
+            assert qmp.cmd("query-status")["running"] is True
+        assert qmp.cmd("quit") == {}
+        assert vm.wait(15) == 0
+        qmp.close()
+    finally:
+        vm.cleanup()
+
+
+def pipelined(qmp, n):
+    """n query-status in one write; how many were answered OperationThrottled."""
+    qmp.sock.sendall(b"".join(b'{"execute":"query-status","id":%d}' % i for i in range(n)))
+    throttled = []
+    for i in range(n):
+        reply = qmp._reply(i)
+        if "error" in reply:
+            assert reply["error"]["class"] == "OperationThrottled", reply
+            throttled.append(reply["error"]["desc"])
+    return throttled
+
+
+@pytest.mark.parametrize("opts,burst,limit", [
+    ("", 150, 100),                             # lenient: StratoVirt's 100/s
+    (",rate-limit=off", 500, None),             # lifted
+    (",qmp-mode=strict,rate-limit=50", 80, 50),  # turned on in strict mode
+])
+def test_rate_limit_setting(stratus, opts, burst, limit):
+    vm = qtest_vm(stratus, opts)
+    try:
+        qmp = LegacyQMP(vm.qmp_path)
+        qmp.connect()
+        time.sleep(1.1)                         # a full budget
+        throttled = pipelined(qmp, burst)
+        if limit is None:
+            assert throttled == []
+        else:
+            # a slow host may refill a few while the burst is served
+            assert burst - limit - 10 <= len(throttled) <= burst - limit, len(throttled)
+            assert set(throttled) == {"More than %d requests received during 1 second"
+                                      % limit}
+        qmp.close()
+    finally:
+        vm.cleanup()

@@ -1407,6 +1407,7 @@ static void srv_hmp_expect(Srv *t, const char *line, const char *want)
 
 #define HELP_TEXT \
     "cont|c  -- resume emulation\r\n" \
+    "cpu index -- set the default CPU\r\n" \
     "device_del device -- remove device\r\n" \
     "help|? [cmd] -- show the help\r\n" \
     "info [subcommand] -- show various information about the system state\r\n" \
@@ -1573,6 +1574,27 @@ static void test_server_hmp_info(void)
     srv_hmp_expect(&t, "info block -n drive-0", "\r\ndrive-0: /tmp/d.img (file)\r\n"
                    "    Cache mode:       writeback, direct\r\n");
     srv_hmp_expect(&t, "info block disk0", "");
+    /* cpu N: only checked (the monitor lives for one command); QEMU's expressions. */
+    srv_hmp_expect(&t, "cpu 1", "");
+    srv_hmp_expect(&t, "cpu 0x1", "");
+    srv_hmp_expect(&t, "cpu (3 - 1) * 2 / 4", "");
+    srv_hmp_expect(&t, "cpu 2", "invalid CPU index\r\n");
+    srv_hmp_expect(&t, "cpu 1 | 2", "invalid CPU index\r\n");
+    srv_hmp_expect(&t, "cpu", "unexpected end of expression\r\n"
+                   "Try \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu x", "invalid char 'x' in expression\r\n"
+                   "Try \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu -1", "'cpu' has failed: integer is for 32-bit values\r\n"
+                   "Try \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu 4294967296", "'cpu' has failed: integer is for 32-bit "
+                   "values\r\nTry \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu 1 / 0", "division by zero\r\n"
+                   "Try \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu (1", "')' expected\r\nTry \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu $eax", "unknown register\r\n"
+                   "Try \"help cpu\" for more information\r\n");
+    srv_hmp_expect(&t, "cpu 1 2", "cpu: extraneous characters at the end of line\r\n"
+                   "Try \"help cpu\" for more information\r\n");
     fake_block_json = "[]";
     srv_hmp_expect(&t, "info block", "");
     fake_block_json = qemu_query_block;
