@@ -6,12 +6,21 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
+/* One order for back ends and the NICs attaching to them (machine lock held). */
+static uint64_t net_next_seq(void)
+{
+    static uint64_t next;
+
+    return ++next;
+}
+
 void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const char *id)
 {
     memset(nc, 0, sizeof(*nc));
     nc->ops = ops;
     nc->m = m;
     nc->id = g_strdup(id);
+    nc->seq = net_next_seq();
 }
 
 static void cancel_resume(NetClient *nc)
@@ -42,6 +51,7 @@ void net_client_free(NetClient *nc)
     cancel_resume(nc);
     drop_held(nc);
     g_free(nc->id);
+    g_free(nc->info_str);
     nc->ops->free(nc);
 }
 
@@ -122,6 +132,7 @@ bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const
     nc->peer = ops;
     nc->peer_opaque = opaque;
     nc->peer_name = g_strdup(name);
+    nc->peer_seq = net_next_seq();
     nc->ops->set_read_poll(nc, true);
     return true;
 }
@@ -138,6 +149,7 @@ void net_client_detach(NetClient *nc)
     nc->peer = NULL;
     nc->peer_opaque = NULL;
     g_clear_pointer(&nc->peer_name, g_free);
+    g_clear_pointer(&nc->peer_info, g_free);
 }
 
 ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n)

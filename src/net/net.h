@@ -71,6 +71,16 @@ struct NetClient {
     const NetPeerOps *peer;
     void *peer_opaque;
     char *peer_name;
+    /*
+     * For HMP `info network`, QEMU's texts: the back end's info_str ("fd=5",
+     * "ifname=tap0,script=no,downscript=no"; set by the back end) and the
+     * attached NIC's ("model=virtio-net-device,macaddr=52:54:00:12:34:56";
+     * set by the NIC after net_client_attach(), cleared on detach).
+     */
+    char *info_str;
+    char *peer_info;
+    /* Creation and attach order (QEMU lists back ends and NICs so). */
+    uint64_t seq, peer_seq;
     /* A frame the NIC refused, offered again first after rx_ready. */
     uint8_t *held;
     size_t held_len;

@@ -254,6 +254,9 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
         }
     }
     net_client_init(&t->nc, &tap_ops, m, o->id);
+    /* QEMU's info_str; Stratus runs no scripts, so they are "no". */
+    t->nc.info_str = o->ifname ? g_strdup_printf("ifname=%s,script=no,downscript=no", t->ifname)
+                               : g_strdup_printf("fd=%d", fd);
     g_hash_table_insert(m->netdevs, t->nc.id, &t->nc);
     log_info("netdev '%s': tap '%s'%s", o->id, t->ifname, t->vnet_hdr ? " (vnet header)" : "");
     return true;

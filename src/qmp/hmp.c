@@ -23,6 +23,7 @@
 
 #include "machine.h"
 #include "hw/device.h"
+#include "net/net.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -265,12 +266,47 @@ static void hmp_info_qdm(Hmp *h, HmpArgs *args)
     hmp_print_qom(h, "info qdm");
 }
 
+/* QEMU's print_net_client(): "name: index=0,type=T,info". */
+static void print_net_client(Hmp *h, const char *name, const char *type, const char *info)
+{
+    hmp_printf(h, "%s: index=0,type=%s,%s\n", name, type, info ? info : "");
+}
+
+static gint net_order(gconstpointer a, gconstpointer b)
+{
+    const NetClient *x = *(NetClient *const *)a, *y = *(NetClient *const *)b;
+    uint64_t kx = x->peer ? x->peer_seq : x->seq, ky = y->peer ? y->peer_seq : y->seq;
+
+    return kx < ky ? -1 : kx > ky;
+}
+
 /*
- * No network back end (-netdev) and no NIC exists in Stratus, and for that
- * state QEMU prints nothing.
+ * QEMU's hmp_info_network(): in creation order, a back end without a NIC on
+ * its own line, a NIC with its back end after " \ " (at the NIC's place, the
+ * moment it attached). Nothing without NICs and back ends.
  */
 static void hmp_info_network(Hmp *h, HmpArgs *args)
 {
+    g_autoptr(GPtrArray) list = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer value;
+
+    if (!h->m->netdevs) {
+        return;
+    }
+    g_hash_table_iter_init(&it, h->m->netdevs);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        g_ptr_array_add(list, value);
+    }
+    g_ptr_array_sort(list, net_order);
+    for (guint i = 0; i < list->len; i++) {
+        const NetClient *nc = g_ptr_array_index(list, i);
+        if (nc->peer) {
+            print_net_client(h, nc->peer_name ? nc->peer_name : "", "nic", nc->peer_info);
+            hmp_printf(h, " \\ ");
+        }
+        print_net_client(h, nc->id, nc->ops->type, nc->info_str);
+    }
 }
 
 /* query-balloon: without a balloon device, QEMU's DeviceNotActive text. */

@@ -796,3 +796,28 @@ def test_rate_limit_setting(stratus, opts, burst, limit):
         qmp.close()
     finally:
         vm.cleanup()
+
+
+def test_hmp_info_network_tap(make_vm, tmp_path):
+    """`info network` over real taps: QEMU 7.2's lines (a NIC with its back end
+    after " \\ ", a lone back end on its own), in creation order; after
+    device_del the back end is alone again."""
+    from test_net import need_tun, tapname
+    need_tun()
+    t0, t1 = tapname(tmp_path, 0), tapname(tmp_path, 1)
+    vm = make_vm(extra_args=["-netdev", "tap,id=t0,ifname=" + t0, "-device",
+                             "virtio-net-device,netdev=t0,id=nic0,mac=52:54:00:12:34:56"])
+    vm.boot()
+    q = vm.qmp
+    assert q.cmd("netdev_add", id="lone", ifname=t1) == {}
+
+    def info_network():
+        return q.cmd("human-monitor-command", **{"command-line": "info network"})
+    assert info_network() == (
+        "nic0: index=0,type=nic,model=virtio-net-device,macaddr=52:54:00:12:34:56\r\n"
+        " \\ t0: index=0,type=tap,ifname=%s,script=no,downscript=no\r\n"
+        "lone: index=0,type=tap,ifname=%s,script=no,downscript=no\r\n" % (t0, t1))
+    assert q.cmd("human-monitor-command", **{"command-line": "device_del nic0"}) == ""
+    assert info_network() == (
+        "t0: index=0,type=tap,ifname=%s,script=no,downscript=no\r\n"
+        "lone: index=0,type=tap,ifname=%s,script=no,downscript=no\r\n" % (t0, t1))

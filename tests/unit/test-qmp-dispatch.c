@@ -698,6 +698,7 @@ static void test_scm_fds(void)
 #include "machine.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
+#include "net/net.h"
 
 static gint64 fake_mono_us;
 static gint64 fake_clock(void *opaque)
@@ -1520,6 +1521,35 @@ static void test_server_hmp_info(void)
     }
 
     srv_hmp_expect(&t, "info network", "");
+    /*
+     * Back ends and NICs in QEMU's order (creation, a NIC at the moment it
+     * attached): a lone back end, a NIC with its tap after " \\ ".
+     */
+    {
+        static const NetClientOps tap = { .type = "tap" };
+        NetClient lone = { .ops = &tap, .id = (char *)"lone", .seq = 1,
+                           .info_str = (char *)"fd=5" };
+        NetClient t0 = { .ops = &tap, .id = (char *)"t0", .seq = 2,
+                         .info_str = (char *)"ifname=tap0,script=no,downscript=no",
+                         .peer = (const NetPeerOps *)&tap, .peer_seq = 4,
+                         .peer_name = (char *)"nic0",
+                         .peer_info = (char *)"model=virtio-net-device,macaddr="
+                                              "52:54:00:12:34:56" };
+        NetClient late = { .ops = &tap, .id = (char *)"late", .seq = 3,
+                           .info_str = (char *)"fd=7" };
+        t.m.netdevs = g_hash_table_new(g_str_hash, g_str_equal);
+        g_hash_table_insert(t.m.netdevs, t0.id, &t0);
+        g_hash_table_insert(t.m.netdevs, late.id, &late);
+        g_hash_table_insert(t.m.netdevs, lone.id, &lone);
+        srv_hmp_expect(&t, "info network",
+                       "lone: index=0,type=tap,fd=5\r\n"
+                       "late: index=0,type=tap,fd=7\r\n"
+                       "nic0: index=0,type=nic,model=virtio-net-device,"
+                       "macaddr=52:54:00:12:34:56\r\n"
+                       " \\ t0: index=0,type=tap,ifname=tap0,script=no,downscript=no\r\n");
+        g_hash_table_destroy(t.m.netdevs);
+        t.m.netdevs = NULL;
+    }
     srv_hmp_expect(&t, "info migrate", "globals:\r\nstore-global-state: on\r\n"
                    "only-migratable: off\r\nsend-configuration: on\r\n"
                    "send-section-footer: on\r\ndecompress-error-check: on\r\n"

@@ -366,6 +366,12 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
     if (nc && !net_client_attach(nc, &virtio_net_peer_ops, n, id, err)) {
         return false;
     }
+    if (nc) {
+        /* QEMU's NIC info_str, for HMP `info network`. */
+        nc->peer_info = g_strdup_printf("model=virtio-net-device,macaddr="
+                                        "%02x:%02x:%02x:%02x:%02x:%02x",
+                                        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    }
     if (id) {
         g_free(n->vdev.id);
         n->vdev.id = g_strdup(id);
