@@ -212,6 +212,27 @@ static void test_window(void)
     qtest_quit(s);
 }
 
+/*
+ * With other devices of their own window (virtio-rng): command-line order,
+ * one window each after the slots, and no fourth (IRQs 13..15).
+ */
+static void test_placement(void)
+{
+    QTestState *s = qtest_init("-object rng-random,id=r0 -object rng-random,id=r1 "
+                               "-device virtio-rng-device,rng=r0 -device virtio-balloon-device "
+                               "-device virtio-rng-device,rng=r1,id=rng1");
+    QVirtioMmio d;
+
+    qvirtio_mmio_init(&d, s, BALLOON_BASE, BALLOON_GSI);
+    g_assert_cmpuint(qvirtio_device_id(&d), ==, 4);
+    qvirtio_mmio_init(&d, s, BALLOON_BASE + QVIRTIO_MICROVM_STRIDE, BALLOON_GSI + 1);
+    g_assert_cmpuint(qvirtio_device_id(&d), ==, 5);
+    qvirtio_mmio_init(&d, s, BALLOON_BASE + 2 * QVIRTIO_MICROVM_STRIDE, BALLOON_GSI + 2);
+    g_assert_cmpuint(qvirtio_device_id(&d), ==, 4);
+    g_assert_cmpint(query_actual(s), ==, RAM);
+    qtest_quit(s);
+}
+
 static void test_no_device(void)
 {
     QTestState *s = qtest_init("");
@@ -513,6 +534,11 @@ static void test_errors(void)
     expect_startup_error("-accel qtest -device virtio-balloon-device,id=b,addr=0x1",
                          "stratus: error: Invalid addr for device b: virtio-balloon-device "
                          "is not a replaceable device\n");
+    expect_startup_error("-accel qtest -object rng-random,id=r0 -object rng-random,id=r1 "
+                         "-object rng-random,id=r2 -device virtio-rng-device,rng=r0 "
+                         "-device virtio-rng-device,rng=r1,id=x1 "
+                         "-device virtio-rng-device,rng=r2,id=x2 -device virtio-balloon-device",
+                         "stratus: error: IRQ number exhausted.\n");
 
     /* Not hot-pluggable on microvm (StratoVirt's texts), before or after boot. */
     s = qtest_init("-device virtio-balloon-device,id=bal0");
@@ -529,6 +555,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/virtio-balloon/window", test_window);
+    g_test_add_func("/virtio-balloon/placement", test_placement);
     g_test_add_func("/virtio-balloon/no-device", test_no_device);
     g_test_add_func("/virtio-balloon/target", test_target);
     g_test_add_func("/virtio-balloon/inflate-events", test_inflate_events);
