@@ -315,20 +315,35 @@ static void test_hostile(gconstpointer opaque)
     qtest_quit(s);
 }
 
-/* Each device its own window, in command-line order; IRQ 15 is the last. */
-static void test_three_windows(void)
+/* "-object rng-random,id=rN -device virtio-rng-device,rng=rN" for N < n. */
+static char *rng_devices_args(unsigned n)
 {
-    QTestState *s = qtest_init("-object rng-random,id=a -object rng-random,id=b "
-                               "-object rng-random,id=c -device virtio-rng-device,rng=a "
-                               "-device virtio-rng-device,rng=b -device virtio-rng-device,rng=c");
+    GString *args = g_string_new("");
+
+    for (unsigned i = 0; i < n; i++) {
+        g_string_append_printf(args, " -object rng-random,id=r%u -device virtio-rng-device,rng=r%u",
+                               i, i);
+    }
+    return g_string_free(args, FALSE);
+}
+
+/*
+ * Each device its own window, in command-line order, from IRQ 13 to the
+ * IOAPIC's last pin (23): eleven windows, checked at both ends.
+ */
+static void test_windows(void)
+{
+    g_autofree char *args = rng_devices_args(11);
+    QTestState *s = qtest_init(args);
+    const unsigned slots[] = { 8, 9, 18 };
     uint8_t buf[8];
     Rng r;
 
     qtest_irq_intercept_in(s, "ioapic");
-    for (unsigned slot = 8; slot < 11; slot++) {
-        rng_start_at(&r, s, slot);
+    for (unsigned i = 0; i < G_N_ELEMENTS(slots); i++) {
+        rng_start_at(&r, s, slots[i]);
         g_assert_cmpuint(rng_read(&r, buf, sizeof(buf)), ==, sizeof(buf));
-        g_assert_cmpuint(qtest_irq_raise_count(s, QVIRTIO_MICROVM_IRQ0 + (int)slot), >=, 1);
+        g_assert_cmpuint(qtest_irq_raise_count(s, QVIRTIO_MICROVM_IRQ0 + (int)slots[i]), >=, 1);
         rng_stop(&r);
     }
     qtest_quit(s);
@@ -459,10 +474,9 @@ static void test_cli_errors(void)
                         obj);
     expect_error(v, "rng-random 'r0' is already used by device 'virtio-rng-device'");
     g_clear_pointer(&v, g_free);
-    expect_error("-object rng-random,id=a -object rng-random,id=b -object rng-random,id=c "
-                 "-object rng-random,id=d -device virtio-rng-mmio,rng=a "
-                 "-device virtio-rng-mmio,rng=b -device virtio-rng-mmio,rng=c "
-                 "-device virtio-rng-mmio,rng=d", "IRQ number exhausted.");
+    v = rng_devices_args(12);
+    expect_error(v, "IRQ number exhausted.");
+    g_clear_pointer(&v, g_free);
     expect_error("-object rng-random,id=r0,filename=/nonexistent/random",
                  "Could not open '/nonexistent/random': No such file or directory");
     expect_error("-object rng-random,id=r0,filename=/", "Could not open '/': Is a directory");
@@ -490,7 +504,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/virtio-rng/hostile/out-of-ram", GINT_TO_POINTER(H_OUT_OF_RAM),
                          test_hostile);
     g_test_add_data_func("/virtio-rng/hostile/mixed", GINT_TO_POINTER(H_MIXED), test_hostile);
-    g_test_add_func("/virtio-rng/three-windows", test_three_windows);
+    g_test_add_func("/virtio-rng/windows", test_windows);
     g_test_add_func("/virtio-rng/hotplug-refused", test_hotplug_refused);
     g_test_add_func("/virtio-rng/cli-errors", test_cli_errors);
     g_test_add_func("/virtio-rng/qmp-objects", test_qmp_objects);

@@ -23,7 +23,7 @@ typedef struct MicrovmVirtio MicrovmVirtio;
 #define MICROVM_VIRTIO_BASE      0xF0100000ULL
 #define MICROVM_VIRTIO_STRIDE    0x200
 #define MICROVM_VIRTIO_IRQ_BASE  5
-#define MICROVM_VIRTIO_IRQ_MAX   15
+#define MICROVM_VIRTIO_IRQ_MAX   23     /* last IOAPIC pin; see docs/devices.md */
 #define MICROVM_BLK_SLOTS        6      /* slots 0..5, IRQs 5..10 */
 #define MICROVM_NET_SLOTS        2      /* slots 6..7, IRQs 11..12 */
 
@@ -37,7 +37,7 @@ const char *microvm_virtio_cmdline(MicrovmVirtio *s);
  * Places a realized virtio device. A virtio-blk-device goes into block slot
  * `addr` ("0x<n>") or the first free one; any other type with a
  * virtio_device hook gets the next transport after the slots (0xF0101000 /
- * IRQ 13 on, "IRQ number exhausted." past IRQ 15). Errors (StratoVirt texts): "Invalid addr for device <id>",
+ * IRQ 13 on, "IRQ number exhausted." past IRQ 23). Errors (StratoVirt texts): "Invalid addr for device <id>",
  * "A maximum of 6 block replaceable devices are supported.",
  * "The slot <n> is occupied already.", "Unsupported replaceable device type."
  * A virtio-net-device goes into net slot `addr` (0x0 = eth0, 0x1 = eth1) or
