@@ -176,6 +176,16 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
 int parse_u64(const char *s, const char **end, u64 *out);
+/*
+ * Shell arguments: space-separated words. arg_word cuts the line in place
+ * (callers pass the writable command line) and returns "" at the end;
+ * arg_u64 takes the next word as a whole number; arg_end is true when only
+ * spaces are left.
+ */
+char *arg_skip(char *s);
+char *arg_word(char **s);
+int arg_u64(char **s, u64 *v);
+int arg_end(char *s);
 u64 splitmix64(u64 z);
 u32 crc32_update(u32 crc, const u8 *p, u64 n);
 void kvprintf(const char *fmt, va_list ap);

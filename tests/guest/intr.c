@@ -396,48 +396,26 @@ static void intr_blk(void)
 
 /* ---- the command ---- */
 
-static char *word(char **s)
-{
-	char *w = *s, *e;
-
-	while (*w == ' ')
-		w++;
-	for (e = w; *e && *e != ' '; e++)
-		;
-	if (*e)
-		*e++ = 0;
-	*s = e;
-	return w;
-}
-
 /* A number in [1, max]. */
 static int num(char **s, u64 max, u64 *v)
 {
-	const char *end;
-	char *w = word(s);
-
-	return *w && parse_u64(w, &end, v) && !*end && *v && *v <= max;
-}
-
-static int no_more(char *s)
-{
-	return !*word(&s);
+	return arg_u64(s, v) && *v && *v <= max;
 }
 
 void intr_command(char *args)
 {
-	char *s = args, *w = word(&s);
+	char *s = args, *w = arg_word(&s);
 	u64 a, b;
 
-	if (!strncmp(w, "timer", 6) && num(&s, MAX_HZ, &a) && num(&s, MAX_MS, &b) && no_more(s))
+	if (!strncmp(w, "timer", 6) && num(&s, MAX_HZ, &a) && num(&s, MAX_MS, &b) && arg_end(s))
 		intr_timer(a, b);
-	else if (!strncmp(w, "ipi", 4) && no_more(s))
+	else if (!strncmp(w, "ipi", 4) && arg_end(s))
 		intr_ipi();
-	else if (!strncmp(w, "fault", 6) && no_more(s))
+	else if (!strncmp(w, "fault", 6) && arg_end(s))
 		intr_fault();
-	else if (!strncmp(w, "serial", 7) && num(&s, MAX_MS, &a) && no_more(s))
+	else if (!strncmp(w, "serial", 7) && num(&s, MAX_MS, &a) && arg_end(s))
 		intr_serial(a);
-	else if (!strncmp(w, "blk", 4) && no_more(s))
+	else if (!strncmp(w, "blk", 4) && arg_end(s))
 		intr_blk();
 	else
 		fail("bad-arguments");

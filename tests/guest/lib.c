@@ -83,6 +83,38 @@ int parse_u64(const char *s, const char **end, u64 *out)
 	return any;
 }
 
+char *arg_skip(char *s)
+{
+	while (*s == ' ')
+		s++;
+	return s;
+}
+
+char *arg_word(char **s)
+{
+	char *w = arg_skip(*s), *e = w;
+
+	while (*e && *e != ' ')
+		e++;
+	if (*e)
+		*e++ = 0;
+	*s = e;
+	return w;
+}
+
+int arg_u64(char **s, u64 *v)
+{
+	const char *end;
+	char *w = arg_word(s);
+
+	return *w && parse_u64(w, &end, v) && !*end;
+}
+
+int arg_end(char *s)
+{
+	return !*arg_skip(s);
+}
+
 u64 splitmix64(u64 z)
 {
 	z += 0x9e3779b97f4a7c15ULL;

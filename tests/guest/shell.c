@@ -21,19 +21,12 @@ static const struct command commands[];
 static void ok(void) { kprintf("status=ok\r\n"); }
 static void fail(const char *msg) { kprintf("status=error msg=%s\r\n", msg); }
 
-static char *skip_spaces(char *s)
-{
-	while (*s == ' ')
-		s++;
-	return s;
-}
-
 /* Next space-separated number; NULL if missing or malformed. */
 static char *next_u64(char *s, u64 *v)
 {
 	const char *end;
 
-	s = skip_spaces(s);
+	s = arg_skip(s);
 	if (!parse_u64(s, &end, v) || (*end && *end != ' '))
 		return 0;
 	return (char *)end;
@@ -118,7 +111,7 @@ static void cmd_info(char *args)
 static int mem_args(char *s, u64 *addr, u64 *len, u64 *seed)
 {
 	if (!(s = next_u64(s, addr)) || !(s = next_u64(s, len)) || !(s = next_u64(s, seed)) ||
-	    *skip_spaces(s)) {
+	    *arg_skip(s)) {
 		fail("bad-arguments");
 		return 0;
 	}
@@ -169,7 +162,7 @@ static void mem_check(char *s)
 
 static void cmd_mem(char *args)
 {
-	args = skip_spaces(args);
+	args = arg_skip(args);
 	if (!strncmp(args, "fill ", 5))
 		mem_fill(args + 5);
 	else if (!strncmp(args, "check ", 6))
@@ -218,8 +211,8 @@ static int is_word(char *s, const char *w)
 {
 	size_t n = strlen(w);
 
-	s = skip_spaces(s);
-	return !strncmp(s, w, n) && !*skip_spaces(s + n);
+	s = arg_skip(s);
+	return !strncmp(s, w, n) && !*arg_skip(s + n);
 }
 
 /*
@@ -237,11 +230,11 @@ static void cmd_panic(char *args)
 		ok();
 		return;
 	}
-	if (*skip_spaces(args) && !is_word(args, "crash")) {
+	if (*arg_skip(args) && !is_word(args, "crash")) {
 		fail("bad-arguments");
 		return;
 	}
-	value = *skip_spaces(args) ? PVPANIC_CRASH_LOADED : PVPANIC_PANICKED;
+	value = *arg_skip(args) ? PVPANIC_CRASH_LOADED : PVPANIC_PANICKED;
 	kprintf("panic=%s value=%u\r\n", value == PVPANIC_PANICKED ? "panicked" : "crash-loaded",
 		value);
 	outb(PVPANIC_PORT, value);
@@ -270,7 +263,7 @@ static void execute(char *line)
 {
 	size_t n;
 
-	line = skip_spaces(line);
+	line = arg_skip(line);
 	if (!*line)
 		return;
 	for (const struct command *c = commands; c->name; c++) {

@@ -333,18 +333,11 @@ static void print_info(struct balloon *b)
 		b->stats_requests, state_name(b));
 }
 
-static char *skip_spaces(char *s)
-{
-	while (*s == ' ')
-		s++;
-	return s;
-}
-
 static int is_word(char *s, const char *w, char **rest)
 {
 	size_t n = strlen(w);
 
-	s = skip_spaces(s);
+	s = arg_skip(s);
 	if (strncmp(s, w, n) || (s[n] && s[n] != ' '))
 		return 0;
 	*rest = s + n;
@@ -397,10 +390,10 @@ static void cmd_report(struct balloon *b, char *args)
 		fail("unsupp");
 		return;
 	}
-	args = skip_spaces(args);
+	args = arg_skip(args);
 	if (*args) {
 		if (!parse_u64(args, &end, &addr) || *end != ' ' ||
-		    !parse_u64(skip_spaces((char *)end), &end, &len) || *skip_spaces((char *)end)) {
+		    !parse_u64(arg_skip((char *)end), &end, &len) || *arg_skip((char *)end)) {
 			fail("bad-arguments");
 			return;
 		}
@@ -442,7 +435,7 @@ void balloon_command(char *args)
 		fail("nodev");
 		return;
 	}
-	if (is_word(args, "init", &rest) && !*skip_spaces(rest)) {
+	if (is_word(args, "init", &rest) && !*arg_skip(rest)) {
 		virtio_mmio_probe(&b->vd, b->vd.base, b->vd.irq);
 		if (balloon_dev_init(b)) {
 			fail(state_name(b));
@@ -455,9 +448,9 @@ void balloon_command(char *args)
 	if (is_word(args, "auto", &rest)) {
 		char *v;
 
-		if (is_word(rest, "on", &v) && !*skip_spaces(v))
+		if (is_word(rest, "on", &v) && !*arg_skip(v))
 			b->auto_follow = 1;
-		else if (is_word(rest, "off", &v) && !*skip_spaces(v))
+		else if (is_word(rest, "off", &v) && !*arg_skip(v))
 			b->auto_follow = 0;
 		else {
 			fail("bad-arguments");
@@ -471,10 +464,10 @@ void balloon_command(char *args)
 		fail(state_name(b));
 		return;
 	}
-	if (!*skip_spaces(args)) {
+	if (!*arg_skip(args)) {
 		print_info(b);
 		ok();
-	} else if (is_word(args, "poll", &rest) && !*skip_spaces(rest)) {
+	} else if (is_word(args, "poll", &rest) && !*arg_skip(rest)) {
 		cmd_poll(b);
 	} else if (is_word(args, "report", &rest)) {
 		cmd_report(b, rest);

@@ -354,37 +354,10 @@ static void blk_set_irq(struct blk_dev *b, int on)
 
 /* ---- shell ---- */
 
-static char *skip(char *s)
-{
-	while (*s == ' ')
-		s++;
-	return s;
-}
-
-static char *word(char **s)
-{
-	char *w = skip(*s), *e = w;
-
-	while (*e && *e != ' ')
-		e++;
-	if (*e)
-		*e++ = 0;
-	*s = e;
-	return w;
-}
-
-static int num(char **s, u64 *v)
-{
-	const char *end;
-	char *w = word(s);
-
-	return *w && parse_u64(w, &end, v) && !*end;
-}
-
 /* "<index>" or "vdX": returns the device or NULL (message printed). */
 static struct blk_dev *dev_arg(char **s)
 {
-	char *w = word(s);
+	char *w = arg_word(s);
 	const char *end;
 	u64 i;
 
@@ -409,7 +382,7 @@ struct opts {
 static int parse_opts(char *s, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	for (char *w; *(w = word(&s));) {
+	for (char *w; *(w = arg_word(&s));) {
 		if (!strncmp(w, "nocheck", 8))
 			o->nocheck = 1;
 		else if (!strncmp(w, "unmap", 6))
@@ -488,8 +461,8 @@ static struct blk_dev *range_args(char **s, u64 *sector, u64 *count, u64 *seed, 
 
 	if (!b)
 		return 0;
-	if (!num(s, sector) || !num(s, count) || (seed && !num(s, seed)) || !parse_opts(*s, o) ||
-	    !*count || *count > (~0ULL >> 10)) {
+	if (!arg_u64(s, sector) || !arg_u64(s, count) || (seed && !arg_u64(s, seed)) ||
+	    !parse_opts(*s, o) || !*count || *count > (~0ULL >> 10)) {
 		fail("bad-arguments");
 		return 0;
 	}
@@ -643,7 +616,7 @@ static void cmd_id(char *s)
 
 	if (!b)
 		return;
-	if (*skip(s)) {
+	if (*arg_skip(s)) {
 		fail("bad-arguments");
 		return;
 	}
@@ -678,7 +651,7 @@ static void cmd_stat(char *s)
 {
 	struct blk_dev *b = 0;
 
-	if (*skip(s) && !(b = dev_arg(&s)))
+	if (*arg_skip(s) && !(b = dev_arg(&s)))
 		return;
 	for (u32 i = 0; i < nr_blks; i++)
 		if (!b || b == &blks[i])
@@ -699,7 +672,7 @@ static void cmd_init(char *s)
 		fail("legacy");
 		return;
 	}
-	w = word(&s);
+	w = arg_word(&s);
 	if (*w) {
 		if (!strncmp(w, "event_idx=0", 12))
 			b->event_idx_on = 0;
@@ -708,7 +681,7 @@ static void cmd_init(char *s)
 		else
 			w = 0;
 	}
-	if (!w || *skip(s)) {
+	if (!w || *arg_skip(s)) {
 		fail("bad-arguments");
 		return;
 	}
@@ -761,12 +734,12 @@ static void cmd_bench(char *s)
 
 	if (!b)
 		return;
-	m1 = word(&s);
-	m2 = word(&s);
+	m1 = arg_word(&s);
+	m2 = arg_word(&s);
 	rnd = !strncmp(m1, "rand", 5);
 	wr = !strncmp(m2, "write", 6);
 	if ((!rnd && strncmp(m1, "seq", 4)) || (!wr && strncmp(m2, "read", 5)) ||
-	    !num(&s, &bs) || !num(&s, &qd) || !num(&s, &ms) || !parse_opts(s, &o) ||
+	    !arg_u64(&s, &bs) || !arg_u64(&s, &qd) || !arg_u64(&s, &ms) || !parse_opts(s, &o) ||
 	    !bs || bs % SECTOR || !qd || !ms || ms > 3600000) {
 		fail("bad-arguments");
 		return;
@@ -840,7 +813,7 @@ static void cmd_bench(char *s)
 void blk_command(char *args)
 {
 	char *s = args;
-	char *w = word(&s);
+	char *w = arg_word(&s);
 
 	blk_init();             /* on first use: keeps boot time unaffected */
 	if (!strncmp(w, "list", 5))

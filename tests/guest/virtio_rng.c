@@ -134,33 +134,6 @@ static void rng_abandon(struct rng_dev *r)
 
 /* ---- shell ---- */
 
-static char *skip(char *s)
-{
-	while (*s == ' ')
-		s++;
-	return s;
-}
-
-static char *word(char **s)
-{
-	char *w = skip(*s), *e = w;
-
-	while (*e && *e != ' ')
-		e++;
-	if (*e)
-		*e++ = 0;
-	*s = e;
-	return w;
-}
-
-static int num(char **s, u64 *v)
-{
-	const char *end;
-	char *w = word(s);
-
-	return *w && parse_u64(w, &end, v) && !*end;
-}
-
 /* The first device, usable; NULL with the status line printed. */
 static struct rng_dev *dev0(void)
 {
@@ -219,8 +192,8 @@ static void cmd_rate(char *s)
 	u64 ms, bs = 64, bytes = 0, reqs = 0, start, end;
 	int e = 0;
 
-	if (!num(&s, &ms) || !ms || ms > 600000 || (*skip(s) && !num(&s, &bs)) || !bs ||
-	    bs > RNG_BUF_SIZE || *skip(s)) {
+	if (!arg_u64(&s, &ms) || !ms || ms > 600000 || (*arg_skip(s) && !arg_u64(&s, &bs)) || !bs ||
+	    bs > RNG_BUF_SIZE || *arg_skip(s)) {
 		fail("bad-arguments");
 		return;
 	}
@@ -295,17 +268,17 @@ void rng_command(char *args)
 	u64 n;
 
 	rng_init();             /* on first use: keeps boot time unaffected */
-	w = skip(s);
+	w = arg_skip(s);
 	if (*w >= '0' && *w <= '9') {
-		if (!num(&s, &n) || !n || n > RNG_HEX_MAX || *skip(s)) {
+		if (!arg_u64(&s, &n) || !n || n > RNG_HEX_MAX || *arg_skip(s)) {
 			fail("bad-arguments");
 			return;
 		}
 		cmd_read(n);
 		return;
 	}
-	w = word(&s);
-	if (*skip(s) && strncmp(w, "rate", 5)) {
+	w = arg_word(&s);
+	if (*arg_skip(s) && strncmp(w, "rate", 5)) {
 		fail("bad-arguments");
 		return;
 	}
