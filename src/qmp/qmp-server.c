@@ -44,13 +44,21 @@
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-events.h"
 #include "qmp/qmp-json.h"
+#include "util/log.h"
 
 #ifndef STRATUS_VERSION
 #define STRATUS_VERSION "0.0.0"
 #endif
 
 #define QMP_MAX_SCM_FDS 16
-#define QMP_EVENT_BACKLOG_LIMIT (1 << 20)   /* bytes queued before events drop */
+/*
+ * Output queued for a client that does not read: past QMP_OUT_PAUSE bytes its
+ * input is no longer read or served (so its own commands cannot grow the
+ * queue by more than one reply); past QMP_OUT_HARD_LIMIT (only events can get
+ * it there) the client is dropped.
+ */
+#define QMP_OUT_PAUSE       (64 * 1024)
+#define QMP_OUT_HARD_LIMIT  (1024 * 1024)
 
 typedef struct QmpMonitor QmpMonitor;
 typedef struct QmpConn QmpConn;
@@ -68,6 +76,9 @@ struct QmpConn {
     bool dead;
     bool stop_input;            /* quit seen: ignore further input */
 };
+
+static void conn_update_in_watch(QmpConn *c);
+static void conn_process(QmpConn *c);
 
 struct QmpMonitor {
     QmpServer *srv;
@@ -183,10 +194,19 @@ static void conn_update_out_watch(QmpConn *c)
 /* Queues one line (+ "\r\n") and writes what the socket takes now. */
 static void conn_send_line(QmpConn *c, const char *line)
 {
+    size_t len = strlen(line);
+
     if (c->dead) {
         return;
     }
-    g_byte_array_append(c->out, (const guint8 *)line, strlen(line));
+    /* An empty queue always takes one message, however long. */
+    if (c->out->len && c->out->len + len + 2 > QMP_OUT_HARD_LIMIT) {
+        log_warn("QMP monitor '%s': client does not read its output "
+                 "(%u bytes queued), disconnected", c->mon->id, c->out->len);
+        conn_mark_dead(c);
+        return;
+    }
+    g_byte_array_append(c->out, (const guint8 *)line, len);
     g_byte_array_append(c->out, (const guint8 *)"\r\n", 2);
     if (!conn_flush_out(c)) {
         conn_mark_dead(c);
@@ -201,8 +221,14 @@ static gboolean conn_writable(gint fd, GIOCondition cond, gpointer opaque)
     if (!conn_flush_out(c)) {
         conn_mark_dead(c);
     }
+    if (!c->dead && c->out->len < QMP_OUT_PAUSE) {
+        /* Backed-up input is served again (which may queue more output). */
+        conn_process(c);
+        conn_update_in_watch(c);
+    }
     if (!c->out->len || c->dead) {
         if (c->out_src) {
+            g_source_destroy(c->out_src);
             g_source_unref(c->out_src);
             c->out_src = NULL;
         }
@@ -232,11 +258,6 @@ static void flush_events(QmpServer *s)
             QmpMonitor *mon = g_ptr_array_index(s->monitors, i);
             QmpConn *c = mon->conn;
             if (!c || c->dead || !qmp_session_wants_events(&c->sess)) {
-                continue;
-            }
-            if (c->out->len > QMP_EVENT_BACKLOG_LIMIT) {
-                g_warning("QMP monitor '%s': client not reading, event dropped",
-                          mon->id);
                 continue;
             }
             conn_send_line(c, line);
@@ -318,9 +339,10 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
     }
 }
 
+/* Serves complete messages until the input runs out or the output backs up. */
 static void conn_process(QmpConn *c)
 {
-    while (!c->dead && !c->stop_input) {
+    while (!c->dead && !c->stop_input && c->out->len < QMP_OUT_PAUSE) {
         JsonNode *msg = NULL;
         GError *err = NULL;
         if (!json_splitter_next(c->sp, &msg, &err)) {
@@ -340,6 +362,23 @@ static void conn_stop_reading(QmpConn *c)
         g_source_destroy(c->in_src);
         g_source_unref(c->in_src);
         c->in_src = NULL;
+    }
+}
+
+static gboolean conn_readable(gint fd, GIOCondition cond, gpointer opaque);
+
+/* Input is read while the client is served and its output is not backed up. */
+static void conn_update_in_watch(QmpConn *c)
+{
+    bool want = !c->dead && !c->stop_input && c->out->len < QMP_OUT_PAUSE;
+
+    if (!want) {
+        conn_stop_reading(c);
+    } else if (!c->in_src) {
+        c->in_src = g_unix_fd_source_new(c->in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+        g_source_set_callback(c->in_src, (GSourceFunc)(void (*)(void))conn_readable,
+                              c, NULL);
+        g_source_attach(c->in_src, c->mon->srv->ctx);
     }
 }
 
@@ -406,11 +445,8 @@ static gboolean conn_readable(gint fd, GIOCondition cond, gpointer opaque)
     }
     json_splitter_feed(c->sp, buf, (size_t)n);
     conn_process(c);
-    if (c->dead || c->stop_input) {
-        conn_stop_reading(c);
-        return G_SOURCE_REMOVE;
-    }
-    return G_SOURCE_CONTINUE;
+    conn_update_in_watch(c);
+    return c->in_src ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -450,11 +486,7 @@ static QmpConn *conn_new(QmpMonitor *mon, int in_fd, int out_fd, bool close_fds)
         set_nonblock(out_fd);
     }
     mon->conn = c;
-
-    c->in_src = g_unix_fd_source_new(in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
-    g_source_set_callback(c->in_src, (GSourceFunc)(void (*)(void))conn_readable,
-                          c, NULL);
-    g_source_attach(c->in_src, mon->srv->ctx);
+    conn_update_in_watch(c);
 
     greeting = qmp_format_greeting(mon->greeting, STRATUS_VERSION);
     conn_send_line(c, greeting);
