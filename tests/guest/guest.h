@@ -259,6 +259,10 @@ void balloon_command(char *args);
 /* virtio_rng.c */
 void rng_command(char *args);
 
+/* virtio_net.c */
+void net_idle(void);            /* from the shell's idle loop: answer ARP, ping, UDP echo */
+void net_command(char *args);
+
 /* md5.c */
 struct md5 {
 	u32 h[4];

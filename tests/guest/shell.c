@@ -254,6 +254,7 @@ static const struct command commands[] = {
 	{ "panic", cmd_panic },
 	{ "balloon", balloon_command },
 	{ "rng", rng_command },
+	{ "net", net_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
@@ -342,6 +343,7 @@ void shell_run(void)
 		if (c < 0) {
 			poll_power_button();
 			balloon_idle();
+			net_idle();
 			cpu_relax();
 			continue;
 		}

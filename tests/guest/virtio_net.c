@@ -1,0 +1,479 @@
+/*
+ * virtio-net driver and the `net` shell command (docs/guest-shell.md
+ * "Network"). Polled at CPL3 with interrupts suppressed on both queues:
+ * the shell's idle loop calls net_idle(), so the guest answers ARP, ping
+ * and UDP echo while it sits at the prompt, and the `net` commands poll
+ * while they run. Every rx buffer is one device-writable 2 KiB buffer
+ * (header + a whole frame); every frame sent is one device-readable buffer.
+ */
+#include "net.h"
+
+#define VIRTIO_ID_NET           1
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_MRG_RXBUF  15
+#define VIRTIO_NET_F_STATUS     16
+#define NET_CFG_STATUS          6
+#define NET_S_LINK_UP           1
+#define TX_BATCH                32      /* frames per kick in bulk sends */
+#define TX_WAIT_US              1000000ULL
+#define POLL_BUDGET             64
+#define UDP_MAX_PAYLOAD         1472
+
+struct vnet vnets[NET_MAX_DEVS];
+unsigned nr_vnets;
+static u8 ring_mem[NET_MAX_DEVS][2][VQ_MEM_SIZE] __attribute__((section(".dmabuf"), aligned(4096)));
+static u8 rx_bufs[NET_MAX_DEVS][NET_RXQ_SIZE][NET_BUF_SIZE]
+	__attribute__((section(".dmabuf"), aligned(4096)));
+static u8 tx_bufs[NET_MAX_DEVS][NET_TXQ_SIZE][NET_BUF_SIZE]
+	__attribute__((section(".dmabuf"), aligned(4096)));
+
+static void ok(void) { kprintf("status=ok\r\n"); }
+static void fail(const char *msg) { kprintf("status=error msg=%s\r\n", msg); }
+
+static const char *state_name(struct vnet *n)
+{
+	return n->state == NET_OK ? "ok" : n->state == NET_FAILED ? virtio_strerror(n->err) : "off";
+}
+
+static void rx_post(struct vnet *n, u16 i)
+{
+	struct vbuf b = { (u64)rx_bufs[n->index][i], NET_BUF_SIZE, 1 };
+
+	vq_add(&n->rxq, &b, 1, (void *)(u64)(i + 1));
+}
+
+static int vnet_dev_init(struct vnet *n)
+{
+	u64 want = VBIT(VIRTIO_F_EVENT_IDX) | VBIT(VIRTIO_NET_F_MAC) | VBIT(VIRTIO_NET_F_STATUS) |
+		   VBIT(VIRTIO_NET_F_MRG_RXBUF);
+	int e;
+
+	n->state = NET_FAILED;
+	e = virtio_negotiate(&n->vd, want, 0);
+	if (!e)
+		e = virtio_queue_setup(&n->vd, &n->rxq, 0, ring_mem[n->index][0], NET_RXQ_SIZE);
+	if (!e)
+		e = virtio_queue_setup(&n->vd, &n->txq, 1, ring_mem[n->index][1], NET_TXQ_SIZE);
+	if (e) {
+		n->err = e;
+		virtio_reset(&n->vd);
+		return e;
+	}
+	if (n->vd.features & VBIT(VIRTIO_NET_F_MAC))
+		virtio_config_read(&n->vd, 0, n->mac, 6);
+	else
+		memcpy(n->mac, (const u8[]){ 0x52, 0x54, 0x00, 0xee, 0x00, (u8)n->index }, 6);
+	/* Polled: the device need not interrupt us. */
+	vq_set_interrupts(&n->rxq, 0);
+	vq_set_interrupts(&n->txq, 0);
+	for (u16 i = 0; i < n->rxq.num; i++)
+		rx_post(n, i);
+	n->tx_nfree = 0;
+	for (u16 i = 0; i < n->txq.num; i++)
+		n->tx_free[n->tx_nfree++] = i;
+	n->tx_unkicked = 0;
+	virtio_driver_ok(&n->vd);
+	vq_kick(&n->rxq);
+	n->state = NET_OK;
+	return 0;
+}
+
+/* On first use: every window whose DeviceID is 1, in command-line order. */
+static void vnet_init(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	for (u32 i = 0; i < bi.nr_virtio && nr_vnets < NET_MAX_DEVS; i++) {
+		const struct virtio_mmio_dev *d = &bi.virtio[i];
+		struct vnet *n = &vnets[nr_vnets];
+
+		if (d->base < mmio_map_base || d->base + 0x200 > 4 * GIB ||
+		    mmio_read32(d->base + 8) != VIRTIO_ID_NET)
+			continue;
+		n->index = nr_vnets++;
+		if ((n->err = virtio_mmio_probe(&n->vd, d->base, d->irq))) {
+			n->state = NET_FAILED;
+			continue;
+		}
+		vnet_dev_init(n);
+	}
+}
+
+int vnet_link_up(struct vnet *n)
+{
+	u16 st;
+
+	if (!(n->vd.features & VBIT(VIRTIO_NET_F_STATUS)))
+		return 1;               /* no STATUS: always up (§5.1.4) */
+	virtio_config_read(&n->vd, NET_CFG_STATUS, &st, 2);
+	return st & NET_S_LINK_UP;
+}
+
+/* ---- transmit ---- */
+
+static void tx_reclaim(struct vnet *n)
+{
+	void *c;
+
+	while ((c = vq_get_used(&n->txq, 0)))
+		n->tx_free[n->tx_nfree++] = (u16)((u64)c - 1);
+}
+
+void vnet_tx_flush(struct vnet *n)
+{
+	if (n->tx_unkicked) {
+		n->tx_unkicked = 0;
+		vq_kick(&n->txq);
+	}
+}
+
+u8 *vnet_tx_buf(struct vnet *n)
+{
+	u64 end = 0;
+
+	if (n->state != NET_OK)
+		return 0;
+	tx_reclaim(n);
+	while (!n->tx_nfree) {
+		vnet_tx_flush(n);
+		if (!end)
+			end = tsc_deadline(TX_WAIT_US);
+		if (tsc_passed(end)) {
+			n->tx_full++;
+			return 0;
+		}
+		cpu_relax();
+		tx_reclaim(n);
+	}
+	n->tx_cur = n->tx_free[--n->tx_nfree];
+	return tx_bufs[n->index][n->tx_cur] + NET_HDR_LEN;
+}
+
+void vnet_tx_commit(struct vnet *n, u32 len, int kick)
+{
+	u8 *b = tx_bufs[n->index][n->tx_cur];
+	struct vbuf v = { (u64)b, NET_HDR_LEN + len, 0 };
+
+	memset(b, 0, NET_HDR_LEN);      /* no offload: a plain header */
+	vq_add(&n->txq, &v, 1, (void *)(u64)(n->tx_cur + 1));
+	n->tx_frames++;
+	n->tx_bytes += len;
+	n->tx_unkicked++;
+	if (kick || n->tx_unkicked >= TX_BATCH)
+		vnet_tx_flush(n);
+}
+
+/* ---- receive ---- */
+
+static u16 rx_next(struct vnet *n, u32 *len)
+{
+	return (u16)((u64)vq_get_used(&n->rxq, len) - 1);
+}
+
+unsigned vnet_poll(struct vnet *n, unsigned budget)
+{
+	unsigned done = 0;
+
+	if (n->state != NET_OK)
+		return 0;
+	while (done < budget && vq_has_used(&n->rxq)) {
+		u32 len = 0;
+		u16 i = rx_next(n, &len), nb;
+		u8 *b;
+
+		if (i >= n->rxq.num)
+			break;          /* device bug: ignore */
+		b = rx_bufs[n->index][i];
+		nb = (u16)(b[10] | b[11] << 8);
+		done++;
+		if ((n->vd.features & VBIT(VIRTIO_NET_F_MRG_RXBUF)) && nb > 1) {
+			/* Larger than our buffers: drop it and give its buffers back. */
+			n->rx_merged++;
+			n->rx_dropped++;
+			for (u16 k = 1; k < nb && vq_has_used(&n->rxq); k++)
+				rx_post(n, rx_next(n, 0));
+		} else if (len < NET_HDR_LEN || len > NET_BUF_SIZE) {
+			n->rx_dropped++;
+		} else {
+			n->rx_frames++;
+			n->rx_bytes += len - NET_HDR_LEN;
+			ip_input(n, b + NET_HDR_LEN, len - NET_HDR_LEN);
+		}
+		rx_post(n, i);
+	}
+	if (done)
+		vq_kick(&n->rxq);
+	vnet_tx_flush(n);
+	return done;
+}
+
+void net_idle(void)
+{
+	for (unsigned i = 0; i < nr_vnets; i++)
+		vnet_poll(&vnets[i], POLL_BUDGET);
+}
+
+/* ---- shell ---- */
+
+static void print_mac(const char *key, const u8 *m)
+{
+	kprintf("%s=%02x:%02x:%02x:%02x:%02x:%02x", key, m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static void print_dev(struct vnet *n)
+{
+	char ip[16];
+
+	/* A NIC plugged into the slot since init brings its own address (config change). */
+	if (n->state == NET_OK && (n->vd.features & VBIT(VIRTIO_NET_F_MAC)))
+		virtio_config_read(&n->vd, 0, n->mac, 6);
+	if (n->state == NET_OK)
+		virtio_ack_interrupt(&n->vd);   /* counts config-change notifications */
+	ip_format(n->ip, ip);
+	kprintf("net index=%u base=0x%lx irq=%u ", n->index, n->vd.base, n->vd.irq);
+	print_mac("mac", n->mac);
+	kprintf(" link=%s ip=%s/%u features=0x%lx offered=0x%lx config_changes=%lu state=%s\r\n",
+		n->state == NET_OK && vnet_link_up(n) ? "up" : "down", ip, n->prefix,
+		n->vd.features, n->vd.offered, n->vd.isr_config, state_name(n));
+}
+
+static void cmd_stat(struct vnet *n)
+{
+	kprintf("stat index=%u rx_frames=%lu rx_bytes=%lu tx_frames=%lu tx_bytes=%lu rx_dropped=%lu "
+		"rx_merged=%lu tx_full=%lu arp_rx=%lu arp_tx=%lu icmp_echo=%lu udp_rx=%lu "
+		"udp_echoed=%lu udp_tx=%lu notifies=%lu\r\n", n->index,
+		n->rx_frames, n->rx_bytes, n->tx_frames, n->tx_bytes, n->rx_dropped, n->rx_merged,
+		n->tx_full, n->arp_rx, n->arp_tx, n->icmp_echo, n->udp_rx, n->udp_echoed, n->udp_tx,
+		n->rxq.notifies + n->txq.notifies);
+	ok();
+}
+
+/* "A.B.C.D/LEN" */
+static void cmd_ip(struct vnet *n, char *s)
+{
+	char *w = arg_word(&s), *slash = w;
+	const char *end;
+	u32 ip;
+	u64 len;
+
+	while (*slash && *slash != '/')
+		slash++;
+	if (!arg_end(s) || !ip_parse(w, &ip) || *slash != '/' ||
+	    !parse_u64(slash + 1, &end, &len) || *end || len < 1 || len > 30) {
+		fail("bad-arguments");
+		return;
+	}
+	n->ip = ip;
+	n->prefix = (u32)len;
+	memset(n->arp, 0, sizeof(n->arp));
+	print_dev(n);
+	ok();
+}
+
+/* Destination "A.B.C.D PORT": resolved on our subnet, or the status line printed. */
+static int dest_args(struct vnet *n, char **s, u32 *ip, u64 *port, u8 mac[6])
+{
+	char *w = arg_word(s);
+
+	if (!ip_parse(w, ip) || !arg_u64(s, port) || !*port || *port > 65535) {
+		fail("bad-arguments");
+		return 0;
+	}
+	if (!n->ip || !ip_on_subnet(n, *ip)) {
+		fail(n->ip ? "no-route" : "no-address");
+		return 0;
+	}
+	if (arp_resolve(n, *ip, mac)) {
+		fail("arp-timeout");
+		return 0;
+	}
+	return 1;
+}
+
+/* Sends datagrams until `count` are out or `end` (a TSC deadline, 0 = none) passes. */
+static u64 udp_burst(struct vnet *n, const u8 mac[6], u32 ip, u16 port, u32 size, u64 count,
+		     u64 end)
+{
+	u64 sent = 0;
+
+	while (sent < count && !(end && tsc_passed(end))) {
+		u8 *f = vnet_tx_buf(n);
+
+		if (!f)
+			break;
+		vnet_tx_commit(n, udp_build(n, f, mac, ip, NET_ECHO_PORT, port, size, sent), 0);
+		sent++;
+		n->udp_tx++;
+		if (!(sent % TX_BATCH))
+			vnet_poll(n, POLL_BUDGET);      /* answers ARP (and echoes) meanwhile */
+	}
+	vnet_tx_flush(n);
+	return sent;
+}
+
+/* send A.B.C.D PORT COUNT SIZE: COUNT datagrams of SIZE payload bytes from port 7. */
+static void cmd_send(struct vnet *n, char *s)
+{
+	u64 port, count, size, sent;
+	u8 mac[6];
+	u32 ip;
+
+	if (!dest_args(n, &s, &ip, &port, mac))
+		return;
+	if (!arg_u64(&s, &count) || !arg_u64(&s, &size) || !arg_end(s) || !count ||
+	    count > 100000000 || size > UDP_MAX_PAYLOAD) {
+		fail("bad-arguments");
+		return;
+	}
+	sent = udp_burst(n, mac, ip, (u16)port, (u32)size, count, 0);
+	kprintf("sent=%lu size=%lu\r\n", sent, size);
+	if (sent < count)
+		fail("queue-full");
+	else
+		ok();
+}
+
+static void bench_report(const char *dir, u64 frames, u64 bytes, u64 us)
+{
+	u64 fps = us ? frames * 1000000 / us : 0, mbps100 = us ? bytes * 800 / us : 0;
+
+	kprintf("bench dir=%s frames=%lu bytes=%lu us=%lu fps=%lu mbps=%lu.%02lu\r\n", dir, frames,
+		bytes, us, fps, mbps100 / 100, mbps100 % 100);
+}
+
+/*
+ * bench tx A.B.C.D PORT SIZE MS: as many datagrams as the queue takes for MS ms.
+ * bench rx PORT MS: counts datagrams to PORT for MS ms; the rate is over the
+ * span from the first to the last one (the host starts and stops on its own).
+ */
+static void cmd_bench(struct vnet *n, char *s)
+{
+	char *dir = arg_word(&s);
+	u64 port, size, ms, start, frames, bytes, us;
+	u8 mac[6];
+	u32 ip;
+
+	if (!strncmp(dir, "tx", 3)) {
+		if (!dest_args(n, &s, &ip, &port, mac))
+			return;
+		if (!arg_u64(&s, &size) || !arg_u64(&s, &ms) || !arg_end(s) ||
+		    size > UDP_MAX_PAYLOAD || !ms || ms > 600000) {
+			fail("bad-arguments");
+			return;
+		}
+		start = rdtsc();
+		bytes = n->tx_bytes;
+		frames = udp_burst(n, mac, ip, (u16)port, (u32)size, ~0ULL,
+				   tsc_deadline(ms * 1000));
+		bench_report("tx", frames, n->tx_bytes - bytes, tsc_to_us(rdtsc() - start));
+		ok();
+		return;
+	}
+	if (strncmp(dir, "rx", 3) || !arg_u64(&s, &port) || !port || port > 65535 ||
+	    port == NET_ECHO_PORT || !arg_u64(&s, &ms) || !arg_end(s) || !ms || ms > 600000) {
+		fail("bad-arguments");
+		return;
+	}
+	n->bench_port = (u16)port;
+	n->bench_frames = n->bench_bytes = 0;
+	start = tsc_deadline(ms * 1000);
+	while (!tsc_passed(start))
+		if (!vnet_poll(n, POLL_BUDGET))
+			cpu_relax();
+	n->bench_port = 0;
+	us = n->bench_frames > 1 ? tsc_to_us(n->bench_last - n->bench_first) : 0;
+	bench_report("rx", n->bench_frames, n->bench_bytes, us);
+	ok();
+}
+
+/* `net [ethN] <sub> ...`: device N (default 0), usable, or NULL with the status printed. */
+static struct vnet *pick_dev(char **s)
+{
+	char *p = arg_skip(*s);
+	const char *end;
+	u64 i = 0;
+	struct vnet *n;
+
+	if (!strncmp(p, "eth", 3)) {
+		char *w = arg_word(s);
+
+		if (!parse_u64(w + 3, &end, &i) || *end) {
+			fail("bad-arguments");
+			return 0;
+		}
+	}
+	if (i >= nr_vnets) {
+		fail("nodev");
+		return 0;
+	}
+	n = &vnets[i];
+	if (n->state != NET_OK) {
+		fail(state_name(n));
+		return 0;
+	}
+	return n;
+}
+
+static void cmd_list(char *s)
+{
+	if (!arg_end(s)) {
+		fail("bad-arguments");
+		return;
+	}
+	for (unsigned i = 0; i < nr_vnets; i++)
+		print_dev(&vnets[i]);
+	ok();
+}
+
+static void cmd_init(void)
+{
+	int e = 0;
+
+	for (unsigned i = 0; i < nr_vnets; i++) {
+		if (vnets[i].err == -VIO_ELEGACY || vnets[i].err == -VIO_ENODEV)
+			continue;
+		if (vnet_dev_init(&vnets[i]) && !e)
+			e = vnets[i].err;
+	}
+	if (e)
+		fail(virtio_strerror(e));
+	else
+		cmd_list("");
+}
+
+void net_command(char *args)
+{
+	char *s = args, *w;
+	struct vnet *n;
+
+	vnet_init();            /* on first use: keeps boot time unaffected */
+	w = arg_skip(s);
+	if (!*w || (!strncmp(w, "list", 4) && (w[4] == ' ' || !w[4]))) {
+		arg_word(&s);
+		cmd_list(s);
+		return;
+	}
+	if (!strncmp(w, "init", 5)) {
+		cmd_init();
+		return;
+	}
+	if (!(n = pick_dev(&s)))
+		return;
+	w = arg_word(&s);
+	if (!strncmp(w, "ip", 3))
+		cmd_ip(n, s);
+	else if (!strncmp(w, "stat", 5) && arg_end(s))
+		cmd_stat(n);
+	else if (!strncmp(w, "link", 5) && arg_end(s)) {
+		print_dev(n);
+		ok();
+	} else if (!strncmp(w, "send", 5))
+		cmd_send(n, s);
+	else if (!strncmp(w, "bench", 6))
+		cmd_bench(n, s);
+	else
+		fail("bad-arguments");
+}
