@@ -576,6 +576,8 @@ static void test_state_roundtrip(void)
     g_autofree char *log = g_build_filename(tmpdir, "serial.log", NULL);
     g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
     g_autofree char *chr = g_strdup_printf("file,id=ser,path=%s", log);
+    g_autofree char *vsock = g_strdup_printf("virtio-vsock-device,id=vs,guest-cid=3,"
+                                             "uds-path=%s/vsock.sock", tmpdir);
     g_autoptr(GError) err = NULL;
     Machine *m = vm_new((const char *const[]){ "-chardev", chr, "-serial", "chardev:ser",
                                                "-object", "rng-random,id=rng-src", "-device",
@@ -585,7 +587,8 @@ static void test_state_roundtrip(void)
                                                "virtio-blk-device,drive=d0,id=vda", "-device",
                                                "pvpanic,id=pp", "-device",
                                                "virtio-balloon-device,id=bal", "-device",
-                                               "virtio-net-device,id=nic0", NULL }, &err);
+                                               "virtio-net-device,id=nic0", "-device",
+                                               vsock, NULL }, &err);
     GPtrArray *devs;
     unsigned with_state = 0;
 
@@ -596,6 +599,15 @@ static void test_state_roundtrip(void)
         bool found = false;
         for (guint i = 0; i < devs->len; i++) {
             found |= ((Device *)g_ptr_array_index(devs, i))->klass == *dc;
+        }
+        /*
+         * One vsock per VM, and the vhost one needs /dev/vhost-vsock (absent
+         * on CI); its state is refused by design (docs/devices-vsock.md).
+         */
+        if (!strcmp((*dc)->name, "vhost-vsock-device")) {
+            g_test_message("vhost-vsock-device not instantiated: it needs /dev/vhost-vsock "
+                           "and shares the one vsock per VM with virtio-vsock-device");
+            continue;
         }
         if (!found) {
             g_test_message("no instance of %s in the state test machine", (*dc)->name);

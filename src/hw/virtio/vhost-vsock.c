@@ -1,0 +1,313 @@
+/*
+ * vhost-vsock-device (StratoVirt's and QEMU's name): virtio-vsock whose rx
+ * and tx queues the host kernel serves through /dev/vhost-vsock
+ * (docs/devices-vsock.md). The guest's streams then reach host programs
+ * through AF_VSOCK sockets on the host, at the guest's CID.
+ *
+ * Realize opens the device node (or takes vhostfd=), claims it
+ * (VHOST_SET_OWNER) and the CID (VHOST_VSOCK_SET_GUEST_CID), so a host
+ * without the module or a CID in use fails at start with one line. At
+ * DRIVER_OK the rings go to the kernel (memory table, ring addresses, kick
+ * and call eventfds) and the device runs; a reset stops it.
+ *
+ * Kicks and interrupts are relayed: the transport's notify reaches
+ * queue_notify, which writes the queue's kick eventfd, and the call eventfds
+ * are watched by the main loop, which raises the used-buffer interrupt. That
+ * keeps the device independent of its transport (wiring the eventfds to
+ * ioeventfd/irqfd directly is a later optimisation). The event queue stays
+ * in user space: only a transport reset would use it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib-unix.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/vhost.h>
+
+#include "hw/virtio/virtio-vsock.h"
+#include "hw/device.h"
+#include "hw/virtio/virtio.h"
+#include "memory.h"
+#include "migration/vmstate.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#define VHOST_VSOCK_PATH "/dev/vhost-vsock"
+#define VHOST_VSOCK_VRINGS 2            /* rx and tx; the event queue is ours */
+
+typedef struct VhostVsock {
+    Device parent;              /* first: the registry allocates and frees us */
+    uint64_t guest_cid;         /* property "guest-cid" */
+    char *vhostfd;              /* property "vhostfd": an open /dev/vhost-vsock */
+
+    VirtioDevice vdev;
+    int fd;
+    uint64_t backend_features;
+    bool running;
+    int kick[VHOST_VSOCK_VRINGS], call[VHOST_VSOCK_VRINGS];
+    GSource *call_src[VHOST_VSOCK_VRINGS];
+} VhostVsock;
+
+static VhostVsock *to_vhost(VirtioDevice *vdev)
+{
+    return (VhostVsock *)((char *)vdev - offsetof(VhostVsock, vdev));
+}
+
+static bool vhost_ioctl(VhostVsock *s, unsigned long req, const char *name, void *arg,
+                        GError **err)
+{
+    if (ioctl(s->fd, req, arg) < 0) {
+        set_error_errno(err, errno, "vhost-vsock-device: %s on %s failed", name,
+                        s->vhostfd ? "vhostfd" : VHOST_VSOCK_PATH);
+        return false;
+    }
+    return true;
+}
+
+static gboolean call_cb(gint fd, GIOCondition cond, gpointer opaque)
+{
+    VhostVsock *s = opaque;
+    uint64_t v;
+
+    if (read(fd, &v, sizeof(v)) == sizeof(v) && s->running) {
+        virtio_notify_vring(&s->vdev);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void vhost_stop(VhostVsock *s)
+{
+    int off = 0;
+
+    if (s->running) {
+        ioctl(s->fd, VHOST_VSOCK_SET_RUNNING, &off);
+        s->running = false;
+    }
+    for (unsigned i = 0; i < VHOST_VSOCK_VRINGS; i++) {
+        if (s->call_src[i]) {
+            g_source_destroy(s->call_src[i]);
+            g_clear_pointer(&s->call_src[i], g_source_unref);
+        }
+        if (s->kick[i] >= 0) {
+            close(s->kick[i]);
+        }
+        if (s->call[i] >= 0) {
+            close(s->call[i]);
+        }
+        s->kick[i] = s->call[i] = -1;
+    }
+}
+
+static bool set_mem_table(VhostVsock *s, GError **err)
+{
+    GArray *blocks = s->parent.machine->ram.blocks;
+    g_autofree struct vhost_memory *mem =
+        g_malloc0(sizeof(*mem) + blocks->len * sizeof(struct vhost_memory_region));
+
+    mem->nregions = blocks->len;
+    for (guint i = 0; i < blocks->len; i++) {
+        RamBlock *b = &g_array_index(blocks, RamBlock, i);
+
+        mem->regions[i].guest_phys_addr = b->gpa;
+        mem->regions[i].memory_size = b->size;
+        mem->regions[i].userspace_addr = (uint64_t)(uintptr_t)b->hva;
+    }
+    return vhost_ioctl(s, VHOST_SET_MEM_TABLE, "VHOST_SET_MEM_TABLE", mem, err);
+}
+
+static bool start_vring(VhostVsock *s, unsigned i, GError **err)
+{
+    const GuestRam *ram = &s->parent.machine->ram;
+    VirtQueue *vq = &s->vdev.vqs[i];
+    struct vhost_vring_state num = { .index = i, .num = vq->num };
+    struct vhost_vring_state base = { .index = i, .num = vq->last_avail_idx };
+    struct vhost_vring_addr addr = { .index = i };
+    struct vhost_vring_file kick = { .index = i }, call = { .index = i };
+
+    addr.desc_user_addr = (uint64_t)(uintptr_t)guest_ram_ptr(ram, vq->desc, 16ULL * vq->num);
+    addr.avail_user_addr = (uint64_t)(uintptr_t)guest_ram_ptr(ram, vq->avail, 6 + 2ULL * vq->num);
+    addr.used_user_addr = (uint64_t)(uintptr_t)guest_ram_ptr(ram, vq->used, 6 + 8ULL * vq->num);
+    s->kick[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->kick[i] < 0 || s->call[i] < 0) {
+        set_error_errno(err, errno, "vhost-vsock-device: eventfd");
+        return false;
+    }
+    kick.fd = s->kick[i];
+    call.fd = s->call[i];
+    if (!vhost_ioctl(s, VHOST_SET_VRING_NUM, "VHOST_SET_VRING_NUM", &num, err) ||
+        !vhost_ioctl(s, VHOST_SET_VRING_BASE, "VHOST_SET_VRING_BASE", &base, err) ||
+        !vhost_ioctl(s, VHOST_SET_VRING_ADDR, "VHOST_SET_VRING_ADDR", &addr, err) ||
+        !vhost_ioctl(s, VHOST_SET_VRING_KICK, "VHOST_SET_VRING_KICK", &kick, err) ||
+        !vhost_ioctl(s, VHOST_SET_VRING_CALL, "VHOST_SET_VRING_CALL", &call, err)) {
+        return false;
+    }
+    s->call_src[i] = g_unix_fd_source_new(s->call[i], G_IO_IN);
+    g_source_set_callback(s->call_src[i], G_SOURCE_FUNC(call_cb), s, NULL);
+    g_source_attach(s->call_src[i], s->parent.machine->ctx);
+    return true;
+}
+
+/* DRIVER_OK: the rings to the kernel. A failure breaks the device (NEEDS_RESET). */
+static void vhost_vsock_driver_ok(VirtioDevice *vdev)
+{
+    VhostVsock *s = to_vhost(vdev);
+    g_autoptr(GError) err = NULL;
+    uint64_t features = vdev->guest_features;
+    int on = 1;
+
+    if (!vhost_ioctl(s, VHOST_SET_FEATURES, "VHOST_SET_FEATURES", &features, &err) ||
+        !set_mem_table(s, &err)) {
+        goto fail;
+    }
+    for (unsigned i = 0; i < VHOST_VSOCK_VRINGS; i++) {
+        if (vdev->vqs[i].ready && !start_vring(s, i, &err)) {
+            goto fail;
+        }
+    }
+    if (!vhost_ioctl(s, VHOST_VSOCK_SET_RUNNING, "VHOST_VSOCK_SET_RUNNING", &on, &err)) {
+        goto fail;
+    }
+    s->running = true;
+    return;
+fail:
+    vhost_stop(s);
+    virtio_error(vdev, "%s", err->message);
+}
+
+static void vhost_vsock_queue_notify(VirtioDevice *vdev, unsigned index)
+{
+    VhostVsock *s = to_vhost(vdev);
+    uint64_t one = 1;
+
+    if (index < VHOST_VSOCK_VRINGS && s->kick[index] >= 0 &&
+        write(s->kick[index], &one, sizeof(one)) != sizeof(one)) {
+        log_warn("vhost-vsock '%s': kick queue %u: %s", vdev->id, index, g_strerror(errno));
+    }
+}
+
+static void vhost_vsock_reset(VirtioDevice *vdev)
+{
+    vhost_stop(to_vhost(vdev));
+}
+
+static const VirtioDeviceClass vhost_vsock_class = {
+    .name = "vhost-vsock",
+    .device_id = VIRTIO_ID_VSOCK,
+    .queue_notify = vhost_vsock_queue_notify,
+    .driver_ok = vhost_vsock_driver_ok,
+    .reset = vhost_vsock_reset,
+};
+
+static bool open_backend(VhostVsock *s, GError **err)
+{
+    guint64 fd;
+
+    if (s->vhostfd) {
+        if (!parse_uint(s->vhostfd, &fd) || fd > G_MAXINT || fcntl((int)fd, F_GETFD) < 0) {
+            set_error(err, "vhost-vsock-device: vhostfd '%s' is not an open file descriptor",
+                      s->vhostfd);
+            return false;
+        }
+        s->fd = (int)fd;
+        return true;
+    }
+    s->fd = open(VHOST_VSOCK_PATH, O_RDWR | O_CLOEXEC);
+    if (s->fd < 0) {
+        set_error(err, "vhost-vsock-device: cannot open " VHOST_VSOCK_PATH ": %s (the host "
+                  "needs the vhost_vsock module; virtio-vsock-device works without it)",
+                  g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+static bool vhost_vsock_realize(Device *d, GError **err)
+{
+    VhostVsock *s = (VhostVsock *)d;
+    uint64_t cid = s->guest_cid;
+    const uint64_t want = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+                          VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+
+    s->fd = -1;
+    for (unsigned i = 0; i < VHOST_VSOCK_VRINGS; i++) {
+        s->kick[i] = s->call[i] = -1;
+    }
+    if (!vsock_check_common(d, s->guest_cid, err) || !open_backend(s, err)) {
+        return false;
+    }
+    if (!vhost_ioctl(s, VHOST_SET_OWNER, "VHOST_SET_OWNER", NULL, err) ||
+        !vhost_ioctl(s, VHOST_GET_FEATURES, "VHOST_GET_FEATURES", &s->backend_features, err) ||
+        !vhost_ioctl(s, VHOST_VSOCK_SET_GUEST_CID, "VHOST_VSOCK_SET_GUEST_CID", &cid, err)) {
+        close(s->fd);
+        return false;
+    }
+    virtio_device_init(&s->vdev, &vhost_vsock_class, d->machine, d->id ? d->id : "vsock",
+                       s->backend_features & want, VSOCK_NUM_QUEUES, VSOCK_QUEUE_SIZE,
+                       VSOCK_CONFIG_SIZE);
+    virtio_config_set_le64(&s->vdev, 0, s->guest_cid);
+    return true;
+}
+
+static void vhost_vsock_unrealize(Device *d)
+{
+    VhostVsock *s = (VhostVsock *)d;
+
+    vhost_stop(s);
+    close(s->fd);
+    virtio_device_cleanup(&s->vdev);
+}
+
+static VirtioDevice *vhost_vsock_virtio_device(Device *d)
+{
+    return &((VhostVsock *)d)->vdev;
+}
+
+static const Property vhost_vsock_props[] = {
+    DEFINE_PROP("guest-cid", PROP_U64, VhostVsock, guest_cid, NULL, NULL),
+    DEFINE_PROP("vhostfd", PROP_STR, VhostVsock, vhostfd, NULL, NULL),
+    DEFINE_PROP_END,
+};
+
+/*
+ * The rings' positions and the connections live in the host kernel; a
+ * description without them would restore a guest whose sockets silently
+ * vanished, so saving is refused instead.
+ */
+static bool vhost_vsock_pre_save(void *opaque, GError **err)
+{
+    VhostVsock *s = opaque;
+
+    g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                "vhost-vsock-device '%s': its state is in the host kernel and cannot be saved",
+                s->vdev.id);
+    return false;
+}
+
+static const VMStateDescription vmstate_vhost_vsock = {
+    .name = "vhost-vsock",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = vhost_vsock_pre_save,
+    .fields = (const VMStateField[]) {
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+const DeviceClass vhost_vsock_device_class = {
+    .name = "vhost-vsock-device",
+    .parent = "virtio-device",
+    .description = NULL,
+    .bus = DEVICE_BUS_VIRTIO,
+    .instance_size = sizeof(VhostVsock),
+    .props = vhost_vsock_props,
+    .user_creatable = true,
+    /* StratoVirt's microvm does not hot-plug it: its window is fixed at boot. */
+    .hotpluggable = false,
+    .realize = vhost_vsock_realize,
+    .unrealize = vhost_vsock_unrealize,
+    .virtio_device = vhost_vsock_virtio_device,
+    .vmsd = &vmstate_vhost_vsock,
+};
