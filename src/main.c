@@ -17,6 +17,7 @@
 #include "machine.h"
 #include "hw/device.h"
 #include "hw/device-help.h"
+#include "os/startup-signals.h"
 #include "util/log.h"
 
 /*
@@ -114,6 +115,8 @@ static bool write_pidfile(const char *path, GError **err)
  *    stop request that arrives while the machine is being built still ends
  *    in an orderly shutdown (SHUTDOWN event, sockets and pidfile removed,
  *    status 0) instead of killing the process and leaving its sockets behind.
+ *    Meanwhile the start-up watcher (os/startup-signals.h) takes them, so
+ *    that a start-up stuck in a blocking call can still be ended.
  *  - SIGUSR1 is the KVM vCPU kick (accel/kvm.c): only vCPU threads unblock
  *    it, so a stray `kill -USR1` cannot interrupt a system call of the main
  *    loop or of a helper thread.
@@ -249,7 +252,10 @@ int main(int argc, char **argv)
     /* machine_new() logs "VmConfig is ..." once the accelerator is chosen. */
     g_autofree char *pidfile_copy = g_strdup(pidfile);
     block_signals_for_startup();
+    StartupSignals startup_sigs;
+    startup_signals_start(&startup_sigs, cfg, pidfile_copy, &ready_fd);
     m = machine_new(cfg, &err);
+    startup_signals_end(&startup_sigs);
     if (!m) {
         config_free(cfg);
         return fail(err, pidfile_copy, &ready_fd);

@@ -241,8 +241,19 @@ BlockBackend *block_open(const BlockOptions *o, GMainContext *ctx, GError **err)
                                           : (o->direct ? BLOCK_AIO_NATIVE : BLOCK_AIO_OFF);
     bb->engine = engine_for(bb->aio);
 
-    flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->direct ? O_DIRECT : 0);
+    /*
+     * O_NONBLOCK: a FIFO (or a device that waits for a carrier) must not hang
+     * start-up or the main loop in open(); the type check below refuses it,
+     * and the flag is cleared for the files that pass.
+     */
+    flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+            (o->direct ? O_DIRECT : 0);
     bb->fd = open(o->filename, flags);
+    if (bb->fd < 0 && stat(o->filename, &st) == 0 &&
+        !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        /* What open() refused (a directory, O_DIRECT on a FIFO) is no image either. */
+        goto not_an_image;
+    }
     if (bb->fd < 0 && errno == EINVAL && o->direct) {
         set_error(err, "Failed to open block file '%s' with direct=on: its file system does not "
                   "support O_DIRECT (use direct=off)", o->filename);
@@ -257,10 +268,15 @@ BlockBackend *block_open(const BlockOptions *o, GMainContext *ctx, GError **err)
         goto fail;
     }
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+not_an_image:
         set_error(err, "Block file '%s' is not a regular file or a block device", o->filename);
         goto fail;
     }
     bb->is_blockdev = S_ISBLK(st.st_mode);
+    if (fcntl(bb->fd, F_SETFL, fcntl(bb->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+        set_error(err, "Failed to open block file '%s': %s", o->filename, g_strerror(errno));
+        goto fail;
+    }
 
     struct flock fl = {
         .l_type = o->read_only ? F_RDLCK : F_WRLCK,

@@ -3,11 +3,15 @@ clients, odd files as disk images, descriptor exhaustion, -daemonize and the
 small wrong answers. Error texts are those of docs/qmp.md, docs/block.md and
 docs/command-line.md."""
 
-import json
 import os
+import signal
 import socket
+import subprocess
+import time
 
-from stratus_vm import QmpClient, Vm, connect_unix
+import pytest
+
+from stratus_vm import QmpClient, Vm, connect_unix, pid_alive
 
 
 def vm_rss_kib(pid):
@@ -116,3 +120,127 @@ def test_backed_up_client_is_served_when_it_reads(stratus, tmp_path):
         q.close()
     finally:
         vm.cleanup()
+
+
+# ---------------------------------------------------------------------------
+# 2. Odd files as images; signals during start-up
+
+NOT_IMAGE = "Block file '%s' is not a regular file or a block device"
+
+
+def run_stratus(stratus, args, timeout=20):
+    return subprocess.run([str(stratus), "-accel", "qtest"] + args, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def error_line(p):
+    lines = p.stderr.splitlines()
+    assert p.returncode == 1 and len(lines) == 1, (p.returncode, p.stderr)
+    assert lines[0].startswith("stratus: error: "), lines[0]
+    return lines[0][len("stratus: error: "):]
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("readonly", [",readonly=on", ""])
+def test_drive_fifo_refused(stratus, tmp_path, fifo, readonly):
+    """No writer ever opens the FIFO: start-up must not wait for one."""
+    p = run_stratus(stratus, ["-qmp", "unix:%s,server,nowait" % (tmp_path / "q.sock"),
+                              "-drive", "id=d0,file=%s%s" % (fifo, readonly),
+                              "-device", "virtio-blk-device,drive=d0,id=disk0"])
+    assert NOT_IMAGE % fifo in error_line(p)
+
+
+@pytest.mark.parametrize("path", ["fifo", "/dev/null", "dir"])
+def test_blockdev_add_odd_file_refused(stratus, tmp_path, fifo, path):
+    """blockdev-add of a FIFO, a character device or a directory: an error at
+    once, and the monitor goes on (it used to block the main loop)."""
+    if path == "fifo":
+        path = str(fifo)
+    elif path == "dir":
+        path = str(tmp_path)
+    vm = qtest_vm(stratus, tmp_path)
+    vm.launch()
+    try:
+        for ro in (True, False):
+            r = vm.qmp.execute("blockdev-add", {
+                "node-name": "n0", "read-only": ro,
+                "file": {"driver": "file", "filename": path}})
+            assert r == {"error": {"class": "GenericError",
+                                   "desc": NOT_IMAGE % path}}, r
+        assert vm.qmp.execute("query-status")["return"]["status"] == "running"
+    finally:
+        vm.cleanup()
+
+
+def test_kernel_fifo_refused(stratus, tmp_path, fifo):
+    p = subprocess.run([str(stratus), "-kernel", str(fifo),
+                        "-qmp", "unix:%s,server,nowait" % (tmp_path / "q.sock")],
+                       capture_output=True, text=True, timeout=20)
+    assert error_line(p) == "kernel '%s' is not a regular file" % fifo
+
+
+def wait_in_syscall(pid, nr, timeout=20.0):
+    """Until the main thread of pid sits in system call nr (/proc/PID/syscall)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/%d/syscall" % pid) as f:
+            if f.read().split()[0] == str(nr):
+                return
+        time.sleep(0.02)
+    raise AssertionError("pid %d never blocked in system call %d" % (pid, nr))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_blocked_startup(stratus, tmp_path, sig):
+    """A client-mode QMP monitor whose peer's backlog is full blocks start-up
+    in connect(); a signal ends it (after the 2 s grace): status 1, one error
+    line, the pidfile removed."""
+    path = str(tmp_path / "peer.sock")
+    pidfile = tmp_path / "vm.pid"
+    peer = socket.socket(socket.AF_UNIX)
+    peer.bind(path)
+    peer.listen(0)
+    backlog = []
+    while True:                     # fill the backlog
+        s = socket.socket(socket.AF_UNIX)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            s.close()
+            break
+        backlog.append(s)
+    proc = subprocess.Popen([str(stratus), "-accel", "qtest", "-qmp", "unix:" + path,
+                             "-daemonize", "-pidfile", str(pidfile)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    daemon = None
+    try:
+        deadline = time.monotonic() + 20
+        while daemon is None and time.monotonic() < deadline:
+            if pidfile.exists() and pidfile.read_text().strip():
+                daemon = int(pidfile.read_text())
+            time.sleep(0.02)
+        assert daemon, "no pidfile"
+        wait_in_syscall(daemon, 42)     # connect
+        os.kill(daemon, sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if daemon and pid_alive(daemon):
+            os.kill(daemon, signal.SIGKILL)
+        for s in backlog:
+            s.close()
+        peer.close()
+    # The launcher reports the daemon's status; the daemon's stderr is ours until
+    # it detaches, which it never got to.
+    assert proc.returncode == 1
+    assert err == "stratus: error: start-up interrupted by %s\n" % sig.name, err
+    assert not pidfile.exists()

@@ -100,7 +100,8 @@ static int open_image(const char *what, const char *path, uint64_t *size,
         g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL, "no %s file given", what);
         return -1;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not hang start-up; the type check refuses it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT) {
