@@ -40,6 +40,9 @@ static void socket_describe(const Chardev *chr, const ChardevConfig *cfg,
 
 static gboolean listen_ready(int fd, GIOCondition cond, gpointer opaque);
 
+/* How long a listener that could not accept (EMFILE...) stays parked. */
+#define CHARDEV_ACCEPT_BACKOFF_MS 1000
+
 static void arm_listen(Chardev *chr)
 {
     if (chr->listen_fd >= 0 && !chr->listen_src && !chr->connected) {
@@ -80,17 +83,42 @@ static void socket_disconnect(Chardev *chr)
     arm_listen(chr);
 }
 
+static gboolean listen_backoff_over(gpointer opaque)
+{
+    Chardev *chr = opaque;
+
+    g_source_unref(chr->listen_src);
+    chr->listen_src = NULL;
+    log_debug("chardev '%s': listening again", chr->id);
+    arm_listen(chr);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean listen_ready(int fd, GIOCondition cond, gpointer opaque)
 {
     Chardev *chr = opaque;
     int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-            errno != ECONNABORTED) {
-            log_warn("chardev '%s': accept failed: %s", chr->id, g_strerror(errno));
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+            errno == ECONNABORTED) {
+            return G_SOURCE_CONTINUE;
         }
-        return G_SOURCE_CONTINUE;
+        /*
+         * EMFILE and the like leave the connection pending, so the watch
+         * would fire again at once: stop listening for a while instead.
+         */
+        if (!chr->accept_failing) {
+            log_warn("chardev '%s': cannot accept a connection: %s; retrying every "
+                     "%d ms", chr->id, g_strerror(errno), CHARDEV_ACCEPT_BACKOFF_MS);
+            chr->accept_failing = true;
+        }
+        disarm_listen(chr);
+        chr->listen_src = g_timeout_source_new(CHARDEV_ACCEPT_BACKOFF_MS);
+        g_source_set_callback(chr->listen_src, listen_backoff_over, chr, NULL);
+        g_source_attach(chr->listen_src, chr->ctx);
+        return G_SOURCE_REMOVE;
     }
+    chr->accept_failing = false;
     /* socket_connected() destroys this source; GLib keeps it alive until we return. */
     socket_connected(chr, c);
     return G_SOURCE_REMOVE;

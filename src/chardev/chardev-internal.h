@@ -84,7 +84,8 @@ struct Chardev {
     dev_t unix_dev;              /* identity of the socket file we bound */
     ino_t unix_ino;
     int listen_fd;
-    GSource *listen_src;
+    GSource *listen_src;         /* the fd watch, or the back-off timer */
+    bool accept_failing;         /* accept() failed; logged once until it works */
     int conn_fd;                 /* connected peer, -1 if none */
     bool connected;
 };

@@ -429,7 +429,15 @@ static bool qmp_getfd(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "Invalid SCM message");
         return false;
     }
-    /* Replaces (and closes) an fd of the same name. */
+    /* A name used again replaces (and closes) its fd; new names are bounded. */
+    if (g_hash_table_size(s->named_fds) >= QMP_MAX_NAMED_FDS &&
+        !g_hash_table_contains(s->named_fds, name)) {
+        close(fd);
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                      "Too many named file descriptors on this monitor (at most %d)",
+                      QMP_MAX_NAMED_FDS);
+        return false;
+    }
     g_hash_table_replace(s->named_fds, g_strdup(name), GINT_TO_POINTER(fd));
     return true;
 }

@@ -111,6 +111,8 @@ void qmp_session_set_scm_fds(QmpSession *s, int *fds, unsigned n);
 bool qmp_session_wants_events(const QmpSession *s);
 /* name -> fd map with owned fds (closes them on destroy). */
 GHashTable *qmp_named_fds_new(void);
+/* getfd keeps at most this many names per monitor (each holds an fd open). */
+#define QMP_MAX_NAMED_FDS 64
 /* Takes the last SCM_RIGHTS fd that came with this command; -1 if none. */
 int qmp_session_take_scm_fd(QmpSession *s);
 /* Removes and returns the getfd'd fd called `name` (caller owns it); -1 if none. */

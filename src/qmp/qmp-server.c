@@ -59,6 +59,8 @@
  */
 #define QMP_OUT_PAUSE       (64 * 1024)
 #define QMP_OUT_HARD_LIMIT  (1024 * 1024)
+/* How long a listener that could not accept (EMFILE...) stays parked. */
+#define QMP_ACCEPT_BACKOFF_MS 1000
 
 typedef struct QmpMonitor QmpMonitor;
 typedef struct QmpConn QmpConn;
@@ -88,7 +90,8 @@ struct QmpMonitor {
     unsigned rate_limit;        /* commands per second and connection; 0 = none */
     char *desc;                 /* for messages */
     int listen_fd;
-    GSource *listen_src;
+    GSource *listen_src;        /* the fd watch, or the accept back-off timer */
+    bool accept_failing;        /* accept() failed; logged once until it works */
     char *unix_path;            /* created by us, unlinked at free */
     QmpConn *conn;
     GHashTable *named_fds;
@@ -563,6 +566,17 @@ static void schedule_reap(QmpServer *s)
 /* ------------------------------------------------------------------------ */
 /* Listeners                                                                */
 
+static gboolean listener_backoff_over(gpointer opaque)
+{
+    QmpMonitor *mon = opaque;
+
+    g_source_unref(mon->listen_src);
+    mon->listen_src = NULL;
+    log_debug("QMP monitor '%s': listening again", mon->id);
+    listener_watch(mon);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean listener_ready(gint fd, GIOCondition cond, gpointer opaque)
 {
     QmpMonitor *mon = opaque;
@@ -572,8 +586,26 @@ static gboolean listener_ready(gint fd, GIOCondition cond, gpointer opaque)
         cfd = accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (cfd < 0 && errno == EINTR);
     if (cfd < 0) {
-        return G_SOURCE_CONTINUE;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
+            return G_SOURCE_CONTINUE;
+        }
+        /*
+         * Out of descriptors (EMFILE, ENFILE) or memory: the connection stays
+         * pending and the watch would fire again at once, a busy loop. Park
+         * the listener for a while instead.
+         */
+        if (!mon->accept_failing) {
+            log_warn("QMP monitor '%s': cannot accept a connection: %s; retrying "
+                     "every %d ms", mon->id, g_strerror(errno), QMP_ACCEPT_BACKOFF_MS);
+            mon->accept_failing = true;
+        }
+        g_source_unref(mon->listen_src);
+        mon->listen_src = g_timeout_source_new(QMP_ACCEPT_BACKOFF_MS);
+        g_source_set_callback(mon->listen_src, listener_backoff_over, mon, NULL);
+        g_source_attach(mon->listen_src, mon->srv->ctx);
+        return G_SOURCE_REMOVE;
     }
+    mon->accept_failing = false;
     if (mon->conn) {
         close(cfd);             /* cannot happen: the listener is parked */
         return G_SOURCE_CONTINUE;

@@ -3,7 +3,9 @@ clients, odd files as disk images, descriptor exhaustion, -daemonize and the
 small wrong answers. Error texts are those of docs/qmp.md, docs/block.md and
 docs/command-line.md."""
 
+import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -244,3 +246,91 @@ def test_signal_ends_blocked_startup(stratus, tmp_path, sig):
     assert proc.returncode == 1
     assert err == "stratus: error: start-up interrupted by %s\n" % sig.name, err
     assert not pidfile.exists()
+
+
+# ---------------------------------------------------------------------------
+# 3. Out of file descriptors; named fds bounded
+
+TOO_MANY_FDS = "Too many named file descriptors on this monitor (at most 64)"
+
+
+def getfd(q, name, fd):
+    socket.send_fds(q.sock, [json.dumps({"execute": "getfd",
+                                         "arguments": {"fdname": name}}).encode()], [fd])
+    return q.recv()
+
+
+def test_named_fds_bounded(stratus, tmp_path):
+    vm = qtest_vm(stratus, tmp_path, extra=["-qmp", "unix:%s,server,nowait,rate-limit=off"
+                                            % (tmp_path / "b.sock")])
+    vm.launch()
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        q = vm.qmp
+        for i in range(64):
+            assert getfd(q, "f%d" % i, fd) == {"return": {}}
+        assert getfd(q, "f64", fd) == {"error": {"class": "GenericError",
+                                                 "desc": TOO_MANY_FDS}}
+        assert getfd(q, "f3", fd) == {"return": {}}         # a name used again
+        assert q.execute("closefd", {"fdname": "f3"}) == {"return": {}}
+        assert getfd(q, "f64", fd) == {"return": {}}
+        # The bound is per monitor.
+        qb = QmpClient(str(tmp_path / "b.sock"), alive=vm.is_running)
+        assert getfd(qb, "f0", fd) == {"return": {}}
+        qb.close()
+    finally:
+        os.close(fd)
+        vm.cleanup()
+
+
+ACCEPT_FAIL = "cannot accept a connection: Too many open files; retrying every 1000 ms"
+
+
+def test_emfile_on_accept_backs_off(stratus, tmp_path):
+    """With its descriptors used up by getfd, the VMM cannot accept a pending
+    connection on another monitor: one log line, the listener retried once a
+    second (not a busy loop), and the client is greeted once fds are freed."""
+    b = str(tmp_path / "b.sock")
+    c = str(tmp_path / "c.sock")
+    vm = qtest_vm(stratus, tmp_path, extra=["-qmp", "unix:%s,server,nowait" % b,
+                                            "-serial", "socket,path=%s,server,nowait" % c],
+                  env={"STRATUS_LOG_LEVEL": "debug"})
+    vm.launch()
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        q = vm.qmp
+        used = len(os.listdir("/proc/%d/fd" % vm.pid))
+        resource.prlimit(vm.pid, resource.RLIMIT_NOFILE, (used + 10, used + 10))
+        names = []
+        for i in range(20):
+            r = getfd(q, "f%d" % i, fd)
+            if "error" in r:
+                assert r["error"]["desc"] == "Invalid SCM message", r
+                break
+            names.append("f%d" % i)
+        assert len(os.listdir("/proc/%d/fd" % vm.pid)) == used + 10
+        pending = socket.socket(socket.AF_UNIX)
+        pending.connect(b)                  # queued: accept() gets EMFILE
+        console = socket.socket(socket.AF_UNIX)
+        console.connect(c)                  # the same for a chardev socket
+        for _ in range(3):                  # three back-off rounds at least
+            assert q.execute("query-status")["return"]["status"] == "running"
+            time.sleep(1.0)
+        log = vm.log_text()
+        fails = [ln for ln in log.splitlines() if ACCEPT_FAIL in ln]
+        assert len(fails) == 2, fails
+        assert any("QMP monitor 'qmp1'" in ln for ln in fails), fails
+        assert any("chardev 'serial_chardev'" in ln for ln in fails), fails
+        retries = log.count("QMP monitor 'qmp1': listening again")
+        assert 1 <= retries <= 10, retries  # a busy loop made thousands of tries
+        assert 1 <= log.count("': listening again") - retries <= 10
+        for name in names:
+            assert q.execute("closefd", {"fdname": name}) == {"return": {}}
+        pending.settimeout(10)
+        assert b'"QMP"' in pending.recv(4096)
+        pending.close()
+        console.close()
+        assert q.execute("query-status")["return"]["status"] == "running"
+    finally:
+        os.close(fd)
+        vm.cleanup()
