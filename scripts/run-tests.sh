@@ -159,13 +159,13 @@ record "functional (pytest)" $status
 
 # ---- 5. functional again, on the ASan/UBSan VMM (real boots find what unit tests miss)
 if [ -x "$ASAN_BUILD/stratus" ] && [ "${STRATUS_SKIP_ASAN:-0}" != 1 -o $CI_MODE = 1 ]; then
-    step "functional tests on the ASan/UBSan VMM ($ASAN_BUILD/stratus; QEMU and Linux lanes deselected)"
+    step "functional tests on the ASan/UBSan VMM ($ASAN_BUILD/stratus; QEMU, Linux and install lanes deselected)"
     # shellcheck disable=SC2086
     STRATUS_BUILD_DIR="$ASAN_BUILD" \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         "$PYTHON" -m pytest tests/functional -ra -q -p no:cacheprovider \
-        -m "not qemu and not linux" ${PYTEST_ARGS:-}
+        -m "not qemu and not linux and not install" ${PYTEST_ARGS:-}
     record "functional on ASan/UBSan VMM (pytest)" $?
 fi
 

@@ -14,6 +14,8 @@ PACKAGES=(
     python3 python3-pytest
     # the seeds' `ncat -U` QMP session
     ncat
+    # the installed conformance suite run as distributions do (docs/conformance.md)
+    gnome-desktop-testing
     # QEMU cross-check and boot benchmark
     qemu-system-x86
     # fuzzing

@@ -155,5 +155,7 @@ StratusConfig *config_parse(int argc, char **argv, GError **err);
 void config_free(StratusConfig *cfg);
 const ChardevConfig *config_find_chardev(const StratusConfig *cfg, const char *id);
 void config_print_help(FILE *out);
+/* The stratus(1) man page (roff) from the same option table as -help. */
+void config_print_man(FILE *out, const char *version);
 
 #endif

@@ -3,7 +3,8 @@
  * its line in -help. One table serves the argv walk (options.c) and the help
  * text, so an option cannot be accepted without being documented or the
  * other way round; the handlers that give options their meaning live in the
- * opt-*.c files.
+ * opt-*.c files. The stratus(1) man page is rendered from the same table
+ * (config_print_man(), run at build time by src/tools/stratus-mangen.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -150,4 +151,78 @@ void config_print_help(FILE *out)
         g_free(head);
     }
     fprintf(out, "\nSee docs/command-line.md for details.\n");
+}
+
+/* Roff text: a backslash, and '-' (which roff may hyphenate or render as a
+ * Unicode hyphen, so copy-pasted options break), are escaped. An argument
+ * synopsis has no spaces, so it gets break points after ',' and '|' to fit
+ * the terminal. */
+static void man_text(FILE *out, const char *s, bool synopsis)
+{
+    for (; *s; s++) {
+        if (*s == '\\') {
+            fputs("\\e", out);
+        } else if (*s == '-') {
+            fputs("\\-", out);
+        } else {
+            fputc(*s, out);
+        }
+        if (synopsis && (*s == ',' || *s == '|')) {
+            fputs("\\:", out);
+        }
+    }
+}
+
+static void man_option(FILE *out, const OptDef *d)
+{
+    fputs(".TP\n\\fB\\-", out);
+    man_text(out, d->name, false);
+    if (d->alias) {
+        fputs("\\fR, \\fB\\-", out);
+        man_text(out, d->alias, false);
+    }
+    fputs("\\fR", out);
+    if (d->argdesc) {
+        fputs(" \\fI", out);
+        man_text(out, d->argdesc, true);
+        fputs("\\fR", out);
+    }
+    fputs("\n", out);
+    fputs("\\&", out);            /* a text starting with '.' is not a request */
+    man_text(out, d->help, false);
+    fputs("\n", out);
+}
+
+void config_print_man(FILE *out, const char *version)
+{
+    fputs(".\\\" Generated from src/options/opt-table.c by stratus-mangen; do not edit.\n", out);
+    fprintf(out, ".TH STRATUS 1 \"\" \"Stratus %s\" \"User Commands\"\n", version);
+    fputs(".SH NAME\n"
+          "stratus \\- virtual machine monitor for microVMs (StratoVirt-compatible)\n"
+          ".SH SYNOPSIS\n"
+          ".B stratus\n"
+          "[\\fIoptions\\fR]\n"
+          ".SH DESCRIPTION\n"
+          "Stratus runs a guest on KVM or, where /dev/kvm is not usable, on its own x86\\-64 "
+          "software CPU, as a drop\\-in for StratoVirt's x86_64 microvm machine: the same "
+          "command line, QMP monitor and log format.\n"
+          "Options may be written with one or two dashes; \\fB\\-\\-opt=value\\fR is "
+          "also accepted.\n"
+          "A QMP monitor (\\fB\\-qmp\\fR or \\fB\\-mon\\fR) is required.\n"
+          ".SH OPTIONS\n", out);
+    for (size_t i = 0; i < G_N_ELEMENTS(opt_defs); i++) {
+        man_option(out, &opt_defs[i]);
+    }
+    fputs(".SH ENVIRONMENT\n"
+          ".TP\n\\fBSTRATUS_LOG_LEVEL\\fR\n"
+          "error, warn, info (default), debug or trace: the level of the \\fB\\-D\\fR log.\n"
+          ".SH EXIT STATUS\n"
+          "0 when the guest powers off or reboots, on QMP quit and on SIGTERM, SIGINT or "
+          "SIGHUP; 1 on a bad option or a start\\-up failure, after one line "
+          "\\fBstratus: error: ...\\fR on standard error.\n"
+          ".SH FILES\n"
+          "The full documentation is installed in \\fIshare/doc/stratus\\fR under the "
+          "installation prefix (command\\-line.md, qmp.md, conformance.md, ...).\n"
+          ".SH SEE ALSO\n"
+          "\\fBstratus\\-conformance\\fR(1), \\fBqemu\\-system\\-x86_64\\fR(1)\n", out);
 }

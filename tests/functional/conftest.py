@@ -5,6 +5,10 @@ Paths (override with environment variables):
   STRATUS_BIN            the VMM (default $STRATUS_BUILD_DIR/stratus)
   STRATUS_GUEST_BZIMAGE  test guest bzImage (default $STRATUS_BUILD_DIR/tests/guest/bzImage)
   STRATUS_GUEST_VMLINUX  test guest vmlinux.bin (default .../tests/guest/vmlinux.bin)
+Installed (`meson install` puts this directory in libexec/installed-tests/stratus/
+functional with an installed-layout.json beside this file, docs/conformance.md):
+the defaults are then the installed bin/stratus and ../guest/*, and tests marked
+`source_tree` (they need the build or source tree) skip with SOURCE_TREE_SKIP.
   QEMU                   qemu-system-x86_64 for the cross-check
   STRATUS_EMU_PENDING    "run": also run the [emu] instances marked emu_pending
 
@@ -25,6 +29,7 @@ status 5) is turned into a failure too.
 """
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -37,7 +42,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stratus_vm  # noqa: E402
 from stratus_vm import Vm, QemuVm, short_tmpdir  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]          # the source tree (meaningless when installed)
+LAYOUT_FILE = HERE / "installed-layout.json"
+INSTALLED = LAYOUT_FILE.exists()
+SOURCE_TREE_SKIP = "needs the source tree"
+
+
+def _installed_layout():
+    """Where an installed suite finds the VMM and the guest (paths relative to
+    this directory, written by tests/conformance/meson.build), or None in tree."""
+    if not INSTALLED:
+        return None
+    with open(LAYOUT_FILE) as f:
+        rel = json.load(f)
+    return {k: (HERE / v).resolve() for k, v in rel.items()}
+
+
+LAYOUT = _installed_layout()
 BUILD_DIR = Path(os.environ.get("STRATUS_BUILD_DIR", ROOT / "build"))
 CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 ACCELS = ("emu", "kvm")
@@ -55,9 +77,11 @@ def _path(env, default):
     return Path(os.environ[env]) if os.environ.get(env) else default
 
 
-STRATUS_BIN = _path("STRATUS_BIN", BUILD_DIR / "stratus")
-GUEST_BZIMAGE = _path("STRATUS_GUEST_BZIMAGE", BUILD_DIR / "tests/guest/bzImage")
-GUEST_VMLINUX = _path("STRATUS_GUEST_VMLINUX", BUILD_DIR / "tests/guest/vmlinux.bin")
+_BIN_DIR = LAYOUT["bindir"] if LAYOUT else BUILD_DIR
+_GUEST_DIR = LAYOUT["guestdir"] if LAYOUT else BUILD_DIR / "tests/guest"
+STRATUS_BIN = _path("STRATUS_BIN", _BIN_DIR / "stratus")
+GUEST_BZIMAGE = _path("STRATUS_GUEST_BZIMAGE", _GUEST_DIR / "bzImage")
+GUEST_VMLINUX = _path("STRATUS_GUEST_VMLINUX", _GUEST_DIR / "vmlinux.bin")
 
 
 KVM_GET_API_VERSION = 0xAE00
@@ -134,12 +158,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "qemu: needs qemu-system-x86_64 (cross-check)")
     config.addinivalue_line("markers", "linux: the Linux-guest lane (needs native guest CPL0)")
     config.addinivalue_line("markers", "test_timeout(seconds): per-test wall-clock limit")
+    config.addinivalue_line("markers", "install: runs meson install and the installed "
+                            "stratus-conformance (test_installed.py)")
+    config.addinivalue_line("markers", "source_tree(why): needs the source or build tree; "
+                            "skips with '%s (why)' in an installed suite" % SOURCE_TREE_SKIP)
     # -daemonize'd VMMs get reparented to us so tests can read their exit status.
     stratus_vm.become_subreaper()
 
 
 def pytest_report_header(config):
-    return ["stratus: %s (%s)" % (STRATUS_BIN, "present" if STRATUS_BIN.exists() else "MISSING"),
+    return ["suite: %s" % ("installed (%s)" % LAYOUT_FILE if INSTALLED else "source tree"),
+            "stratus: %s (%s)" % (STRATUS_BIN, "present" if STRATUS_BIN.exists() else "MISSING"),
             "guest: %s (%s)" % (GUEST_BZIMAGE, "present" if GUEST_BZIMAGE.exists() else "MISSING"),
             "accelerators: %s; kvm: %s" % (", ".join(ACCELS), kvm_problem() or "usable"),
             "emu_pending: %s" % ("ignored (STRATUS_EMU_PENDING=run)" if EMU_PENDING_RUN
@@ -164,6 +193,9 @@ def pytest_runtest_setup(item):
             pytest.fail("@pytest.mark.emu_pending needs a reason: emu_pending(\"why\")",
                         pytrace=False)
         why_pending = str(pending.args[0])
+    tree = item.get_closest_marker("source_tree")
+    if tree is not None and INSTALLED:
+        pytest.skip("%s (%s)" % (SOURCE_TREE_SKIP, tree.args[0] if tree.args else "?"))
     reason = accel_skip_reason(item_accel(item), item.get_closest_marker("kvm") is not None,
                                why_pending, kvm_problem(), EMU_PENDING_RUN)
     if reason:

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import ROOT, LINUX_LANE_SKIP
 
-pytestmark = [pytest.mark.kvm, pytest.mark.linux]
+pytestmark = [pytest.mark.kvm, pytest.mark.linux,
+              pytest.mark.source_tree("scripts/build-linux-guest.sh, scripts/native-kvm-probe")]
 
 LINUX_BOOT_TIMEOUT = 120
 SHELL_PROMPT = "linux# "

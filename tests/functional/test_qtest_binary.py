@@ -8,7 +8,12 @@ next to `stratus` and `meson install` installs it.
 import os
 import subprocess
 
+import pytest
+
 from conftest import BUILD_DIR, ROOT
+
+# The installed link and qtest programs are what stratus-conformance runs.
+pytestmark = pytest.mark.source_tree("the build directory and meson install")
 
 LINK = BUILD_DIR / "stratus-system-x86_64"
 

@@ -176,6 +176,53 @@ static void test_print_help(void)
     free(buf);
 }
 
+/* stratus(1) comes from the same table: every help line is in the page. */
+static void test_print_man(void)
+{
+    char *help = NULL, *man = NULL;
+    size_t hlen = 0, mlen = 0;
+    FILE *f = open_memstream(&help, &hlen);
+    FILE *g = open_memstream(&man, &mlen);
+    char **lines;
+    int heads = 0;
+
+    g_assert_nonnull(f);
+    g_assert_nonnull(g);
+    config_print_help(f);
+    config_print_man(g, "9.9.9");
+    fclose(f);
+    fclose(g);
+    g_assert_true(g_str_has_prefix(man, ".\\\" Generated from src/options/opt-table.c"));
+    g_assert_nonnull(strstr(man, "\n.TH STRATUS 1 \"\" \"Stratus 9.9.9\""));
+    g_assert_nonnull(strstr(man, ".TP\n\\fB\\-machine\\fR, \\fB\\-M\\fR \\fI[type=]microvm"));
+    g_assert_nonnull(strstr(man, ".TP\n\\fB\\-enable\\-kvm\\fR\n\\&same as \\-accel kvm\n"));
+    lines = g_strsplit(help, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        /* "        text" under each "  -name ..." head: the same text, roff-escaped */
+        if (g_str_has_prefix(*l, "        ")) {
+            g_autoptr(GString) esc = g_string_new("\\&");
+            for (const char *c = *l + 8; *c; c++) {
+                if (*c == '-') {
+                    g_string_append(esc, "\\-");
+                } else if (*c == '\\') {
+                    g_string_append(esc, "\\e");
+                } else {
+                    g_string_append_c(esc, *c);
+                }
+            }
+            g_string_append_c(esc, '\n');
+            if (!strstr(man, esc->str)) {
+                g_error("man page lacks the help text '%s'", *l + 8);
+            }
+            heads++;
+        }
+    }
+    g_assert_cmpint(heads, >, 20);
+    g_strfreev(lines);
+    free(help);
+    free(man);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Generic parser rules                                                      */
 
@@ -1522,5 +1569,6 @@ int main(int argc, char **argv)
     g_test_add_func("/options/drive-device", test_drive_device);
     g_test_add_func("/options/qtest", test_qtest);
     g_test_add_func("/options/optlist", test_optlist);
+    g_test_add_func("/options/print-man", test_print_man);
     return g_test_run();
 }
