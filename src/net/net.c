@@ -58,7 +58,7 @@ void net_client_free(NetClient *nc)
 bool net_client_receive(NetClient *nc, const uint8_t *buf, size_t len)
 {
     g_assert(!nc->held);
-    if (!nc->peer) {
+    if (!nc->peer || nc->link_down) {
         nc->rx_dropped++;
         return true;
     }
@@ -154,7 +154,17 @@ void net_client_detach(NetClient *nc)
 
 ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n)
 {
-    ssize_t r = nc->ops->send(nc, iov, n);
+    ssize_t r = 0;
+
+    if (nc->link_down) {
+        /* QEMU: a back end whose link is down swallows what it is given. */
+        for (unsigned i = 0; i < n; i++) {
+            r += iov[i].iov_len;
+        }
+        nc->tx_errors++;
+        return r;
+    }
+    r = nc->ops->send(nc, iov, n);
 
     if (r >= 0) {
         nc->tx_frames++;
@@ -162,6 +172,39 @@ ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n)
         nc->tx_errors++;
     }
     return r;
+}
+
+bool net_set_link(Machine *m, const char *name, bool up, GError **err)
+{
+    NetClient *nc = net_find(m, name);
+    GHashTableIter it;
+    gpointer value;
+    bool found = false;
+
+    if (nc) {
+        found = true;
+        nc->link_down = !up;
+        if (nc->peer && nc->peer->set_link) {
+            nc->peer->set_link(nc->peer_opaque, up);
+        }
+    }
+    if (m->netdevs) {
+        g_hash_table_iter_init(&it, m->netdevs);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+            NetClient *b = value;
+            if (b != nc && b->peer && b->peer_name && !strcmp(b->peer_name, name)) {
+                found = true;
+                if (b->peer->set_link) {
+                    b->peer->set_link(b->peer_opaque, up);
+                }
+            }
+        }
+    }
+    if (!found) {
+        g_set_error(err, STRATUS_ERROR, STRATUS_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found",
+                    name);
+    }
+    return found;
 }
 
 GHashTable *net_table_new(void)

@@ -50,6 +50,8 @@ typedef struct NetPeerOps {
     bool (*receive)(void *opaque, const uint8_t *buf, size_t len);
     /* The back end can take frames again after net_client_send() said -EAGAIN. */
     void (*tx_ready)(void *opaque);
+    /* QMP set_link named this NIC (or its back end): the guest sees the link state. */
+    void (*set_link)(void *opaque, bool up);
 } NetPeerOps;
 
 /* The back end side. */
@@ -85,6 +87,11 @@ struct NetClient {
     uint8_t *held;
     size_t held_len;
     GSource *resume;            /* idle source delivering `held` (main loop) */
+    /*
+     * set_link named the back end (QEMU's NetClientState.link_down): frames
+     * in either direction are dropped here, whatever the NIC's own state.
+     */
+    bool link_down;
     uint64_t rx_frames, rx_dropped, tx_frames, tx_errors;
 };
 
@@ -108,6 +115,14 @@ static inline bool net_client_in_use(const NetClient *nc) { return nc->peer != N
 ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n);
 /* The NIC has room again (from any context; delivery happens on the main loop). */
 void net_client_rx_ready(NetClient *nc);
+
+/*
+ * QMP set_link, QEMU's semantics: `name` is a netdev id or the id of the NIC
+ * attached to one (both when they share it, as in the seeds). A netdev goes
+ * down with its NIC; a NIC alone leaves its back end as it is. Error
+ * (DeviceNotFound): "Device 'X' not found".
+ */
+bool net_set_link(Machine *m, const char *name, bool up, GError **err);
 
 /* The machine's netdev table (Machine.netdevs): id -> NetClient, owned. */
 GHashTable *net_table_new(void);

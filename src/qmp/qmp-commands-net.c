@@ -120,9 +120,25 @@ static bool qmp_netdev_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     return true;
 }
 
+static const QmpMember set_link_m[] = {
+    { "name", &qmp_type_str },
+    { "up", &qmp_type_bool },
+    { NULL }
+};
+static const QmpType set_link_args = QMP_OBJECT_TYPE(set_link_m);
+
+/* QEMU's set_link (StratoVirt has none): docs/net.md "Link state". */
+static bool qmp_set_link(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    (void)ret;
+    return net_set_link(ctx->opaque, json_object_get_string_member(args, "name"),
+                        json_object_get_boolean_member(args, "up"), err);
+}
+
 static const QmpCommand net_cmds[] = {
     { "netdev_add", qmp_netdev_add, &netdev_add_args },
     { "netdev_del", qmp_netdev_del, &netdev_del_args },
+    { "set_link", qmp_set_link, &set_link_args },
     { NULL }
 };
 

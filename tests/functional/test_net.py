@@ -1,6 +1,6 @@
 """virtio-net back ends and NIC hot-plug, error paths (src/net/, src/hw/virtio/virtio-net.c,
 src/qmp/qmp-commands-net.c, docs/net.md). The seeds' successful exchanges are goldens
-(golden/00N-*nic*.txt, 000-netdev-*.txt); traffic on a real tap is not tested yet.
+(golden/00N-*nic*.txt, 000-netdev-*.txt); traffic on real taps is test_net_traffic.py.
 
 Taps are created by the VMM through /dev/net/tun, which needs root (CAP_NET_ADMIN);
 without it the tests skip with the reason printed.

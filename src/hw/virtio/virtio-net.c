@@ -11,6 +11,7 @@
 struct VirtioNet {
     VirtioDevice vdev;          /* first: the core hands us VirtioDevice* */
     NetClient *nc;              /* the back end, or NULL (link down) */
+    bool link_down;             /* QMP set_link on the NIC; cleared when a NIC is plugged */
     uint8_t mac[6];
     uint8_t slot_mac[6];        /* the address the slot has without a device */
     /* A popped tx chain the back end could not take yet (-EAGAIN). */
@@ -38,7 +39,8 @@ static VirtioNet *to_net(VirtioDevice *vdev)
 static void net_update_config(VirtioNet *n)
 {
     memcpy(n->vdev.config + VIRTIO_NET_CFG_MAC, n->mac, 6);
-    virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_STATUS, n->nc ? VIRTIO_NET_S_LINK_UP : 0);
+    virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_STATUS,
+                           n->nc && !n->link_down ? VIRTIO_NET_S_LINK_UP : 0);
     virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_MAX_VQP, 1);
 }
 
@@ -68,8 +70,9 @@ static bool net_receive(void *opaque, const uint8_t *buf, size_t len)
     NetHdr hdr;
     bool taken = true;
 
-    if (!queues_live(n) || !vq->ready || len < NET_HDR_LEN || len > NET_HDR_LEN + NET_MAX_FRAME) {
-        return true;            /* nobody listens (or not a frame): dropped */
+    if (!queues_live(n) || !vq->ready || n->link_down || len < NET_HDR_LEN ||
+        len > NET_HDR_LEN + NET_MAX_FRAME) {
+        return true;            /* nobody listens, no link (or not a frame): dropped */
     }
     /*
      * No offload is offered, so the guest must see a plain header whatever
@@ -165,7 +168,7 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
         g_free(e);
         return -1;
     }
-    if (n->nc && e->out_len - NET_HDR_LEN <= NET_MAX_FRAME) {
+    if (n->nc && !n->link_down && e->out_len - NET_HDR_LEN <= NET_MAX_FRAME) {
         /* The guest negotiated no offload: whatever its header says, send a plain one. */
         unsigned nrest;
         g_autofree struct iovec *rest = iov_slice(e->out_sg, e->out_num, NET_HDR_LEN,
@@ -177,10 +180,10 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
             n->tx_pending = e;
             return 0;
         }
-    } else if (n->nc) {
+    } else if (n->nc && !n->link_down) {
         log_debug("virtio-net '%s': oversized tx frame dropped", vdev->id);
     }
-    /* Link down (no back end): the frame goes nowhere, as on a cable-less NIC. */
+    /* Link down (no back end, or set_link off): the frame goes nowhere, as on a cable-less NIC. */
     virtqueue_push(vq, e, 0);
     g_free(e);
     return 1;
@@ -279,9 +282,26 @@ static void net_tx_ready(void *opaque)
     tx_flush(opaque);
 }
 
+/* QEMU's virtio_net_set_link_status: STATUS follows, with a config interrupt. */
+static void net_link_changed(void *opaque, bool up)
+{
+    VirtioNet *n = opaque;
+
+    if (n->link_down == !up) {
+        return;
+    }
+    n->link_down = !up;
+    net_update_config(n);
+    virtio_config_changed(&n->vdev);
+    if (up) {
+        tx_flush(n);            /* what the guest queued meanwhile goes out now */
+    }
+}
+
 static const NetPeerOps virtio_net_peer_ops = {
     .receive = net_receive,
     .tx_ready = net_tx_ready,
+    .set_link = net_link_changed,
 };
 
 /* ---- VirtioDeviceClass ---- */
@@ -377,6 +397,7 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
         n->vdev.id = g_strdup(id);
     }
     n->nc = nc;
+    n->link_down = false;       /* a new NIC starts with its link up, as in QEMU */
     memcpy(n->mac, mac, 6);
     net_update_config(n);
     virtio_config_changed(&n->vdev);
