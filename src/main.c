@@ -17,6 +17,7 @@
 #include "machine.h"
 #include "hw/device.h"
 #include "hw/device-help.h"
+#include "os/inherited-fds.h"
 #include "os/startup-signals.h"
 #include "util/log.h"
 
@@ -72,6 +73,21 @@ static void detach_stdio(void)
             close(fd);
         }
     }
+}
+
+/*
+ * The daemon keeps only what it uses of what it inherited: stdio (made
+ * /dev/null later), the launcher's status pipe, the log and the descriptors
+ * the command line names.
+ */
+static void close_inherited_fds(const StratusConfig *cfg, int ready_fd)
+{
+    g_autoptr(GArray) keep = config_named_fds(cfg);
+    int log_fd = log_fileno();
+
+    g_array_append_val(keep, ready_fd);
+    g_array_append_val(keep, log_fd);
+    close_fds_except((const int *)(void *)keep->data, keep->len);
 }
 
 static void report_ready(int *ready_fd, char status)
@@ -241,6 +257,7 @@ int main(int argc, char **argv)
             return 1;
         }
         block_signals_for_startup();        /* the daemon, before its pidfile */
+        close_inherited_fds(cfg, ready_fd);
         if (cfg->pidfile) {
             if (!write_pidfile(cfg->pidfile, &err)) {
                 config_free(cfg);

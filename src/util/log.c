@@ -46,7 +46,7 @@ bool log_open(const char *path, GError **err)
 {
     log_close();
     if (path) {
-        FILE *f = fopen(path, "a");
+        FILE *f = fopen(path, "ae");
         if (!f) {
             g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
                         "cannot open log file '%s': %s", path, g_strerror(errno));
@@ -61,6 +61,11 @@ bool log_open(const char *path, GError **err)
     }
     log_sink.level = level_from_env();
     return true;
+}
+
+int log_fileno(void)
+{
+    return log_sink.out ? fileno(log_sink.out) : -1;
 }
 
 void log_close(void)

@@ -26,6 +26,8 @@ typedef enum {
 /* path NULL = stderr. Returns false with *err set if the file cannot be opened. */
 bool log_open(const char *path, GError **err);
 void log_close(void);
+/* The log's descriptor (-1 when logging is off): -daemonize keeps it open. */
+int log_fileno(void);
 bool log_enabled(LogLevel level);
 void log_msg(LogLevel level, const char *file, int line, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);

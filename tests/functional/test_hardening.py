@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from stratus_vm import QmpClient, Vm, connect_unix, pid_alive
+from stratus_vm import QmpClient, Vm, connect_unix, pid_alive, wait_pid
 
 
 def vm_rss_kib(pid):
@@ -334,3 +334,42 @@ def test_emfile_on_accept_backs_off(stratus, tmp_path):
     finally:
         os.close(fd)
         vm.cleanup()
+
+
+# ---------------------------------------------------------------------------
+# 4. -daemonize closes what it inherited
+
+def test_daemonize_closes_inherited_fds(stratus, tmp_path):
+    """Inherited descriptors are closed in the daemon, except those the command
+    line names (a -chardev socket,fd=N monitor here) and the -D log."""
+    pidfile = tmp_path / "vm.pid"
+    mine, theirs = socket.socketpair()
+    stray_r, stray_w = os.pipe()
+    stray_file = os.open(str(tmp_path / "stray"), os.O_WRONLY | os.O_CREAT)
+    inherited = [theirs.fileno(), stray_r, stray_w, stray_file]
+    p = subprocess.run([str(stratus), "-accel", "qtest", "-daemonize", "-pidfile",
+                        str(pidfile), "-D", str(tmp_path / "log.txt"),
+                        "-chardev", "socket,id=m,fd=%d" % theirs.fileno(),
+                        "-mon", "chardev=m,mode=control"],
+                       pass_fds=inherited, capture_output=True, text=True, timeout=20)
+    daemon = int(pidfile.read_text())
+    try:
+        assert p.returncode == 0, p.stderr
+        targets = {os.readlink("/proc/%d/fd/%s" % (daemon, fd))
+                   for fd in os.listdir("/proc/%d/fd" % daemon)}
+        assert os.readlink("/proc/self/fd/%d" % theirs.fileno()) in targets
+        assert str(tmp_path / "log.txt") in targets
+        for fd in (stray_r, stray_w, stray_file):
+            assert os.readlink("/proc/self/fd/%d" % fd) not in targets, targets
+        theirs.close()
+        q = QmpClient(None, connect=False)
+        q.sock = mine
+        assert "QMP" in q.recv()
+        assert q.execute("quit") == {"return": {}}
+        wait_pid(daemon, 15)
+    finally:
+        for fd in (stray_r, stray_w, stray_file):
+            os.close(fd)
+        mine.close()
+        if pid_alive(daemon):
+            os.kill(daemon, signal.SIGKILL)
