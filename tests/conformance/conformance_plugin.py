@@ -10,7 +10,10 @@ runs, the plugin notes
     the golden replayer, raw sockets: "execute"/"exec-oob" members), with the
     `driver` of device_add and the `typename` of device-list-properties /
     qom-list-properties;
-  * every QMP event name read back.
+  * every QMP event name read back;
+  * for a test marked @pytest.mark.covers(commands=, events=, options=,
+    devices=), that declaration, which the report uses only if the test
+    skipped (a skip before any VMM starts shows nothing to observe).
 
 and the test's outcome (passed, failed with the tail of its report, skipped
 with its reason).  At the end it writes both, keyed by node id, as JSON to
@@ -152,6 +155,22 @@ def pytest_configure(config):
     if os.environ.get(TRACE_ENV):
         _recorder = Recorder(os.environ.get("STRATUS_BIN"))
         _install_hooks(_recorder)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """@pytest.mark.covers(...): what a test would exercise, used for the rows
+    of a test that skipped before it could show it (conformance_report)."""
+    if not _recorder:
+        return
+    for item in items:
+        declared = {}
+        for m in item.iter_markers("covers"):
+            for k, v in m.kwargs.items():
+                declared.setdefault(k, []).extend(v)
+        if declared:
+            _recorder.current = item.nodeid
+            _recorder.entry()["declared"] = declared
+    _recorder.current = None
 
 
 def pytest_runtest_logstart(nodeid, location):

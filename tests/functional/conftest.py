@@ -158,6 +158,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "qemu: needs qemu-system-x86_64 (cross-check)")
     config.addinivalue_line("markers", "linux: the Linux-guest lane (needs native guest CPL0)")
     config.addinivalue_line("markers", "test_timeout(seconds): per-test wall-clock limit")
+    config.addinivalue_line("markers", "covers(commands=[], events=[], options=[], devices=[]): "
+                            "what a test that may skip before starting a VMM would exercise; "
+                            "stratus-conformance reports those rows not applicable when it "
+                            "skips (docs/conformance.md)")
     config.addinivalue_line("markers", "install: runs meson install and the installed "
                             "stratus-conformance (test_installed.py)")
     config.addinivalue_line("markers", "source_tree(why): needs the source or build tree; "

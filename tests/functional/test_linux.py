@@ -17,7 +17,8 @@ import pytest
 from conftest import ROOT, LINUX_LANE_SKIP
 
 pytestmark = [pytest.mark.kvm, pytest.mark.linux,
-              pytest.mark.source_tree("scripts/build-linux-guest.sh, scripts/native-kvm-probe")]
+              pytest.mark.source_tree("scripts/build-linux-guest.sh, scripts/native-kvm-probe"),
+              pytest.mark.covers(options=["accel", "kernel", "initrd", "append"])]
 
 LINUX_BOOT_TIMEOUT = 120
 SHELL_PROMPT = "linux# "

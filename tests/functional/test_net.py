@@ -32,6 +32,9 @@ def error(vm, cmd, args):
     return r["error"]["desc"]
 
 
+# What the tap tests exercise, for stratus-conformance's rows where they skip (no tun).
+@pytest.mark.covers(commands=["netdev_add", "netdev_del", "device_add", "device_del"],
+                    devices=["virtio-net-device"])
 def test_qmp_errors(make_vm, tmp_path):
     need_tun()
     t0, t1, t2 = (tapname(tmp_path, i) for i in range(3))
@@ -94,6 +97,7 @@ def test_qmp_errors(make_vm, tmp_path):
     ("tap,id=n0,foo=1", None, ["foo"]),
     (None, "virtio-net-device,netdev=nope", ["can't find value 'nope'"]),
 ])
+@pytest.mark.covers(options=["netdev", "device"], devices=["virtio-net-device"])
 def test_netdev_option_errors(stratus, bzimage, tmp_path, netdev, device, words):
     need_tun()
     tail = []
@@ -106,6 +110,7 @@ def test_netdev_option_errors(stratus, bzimage, tmp_path, netdev, device, words)
     check_error_exit([str(stratus)] + argv_of(base_opts(), tail, subst), words)
 
 
+@pytest.mark.covers(options=["netdev"])
 def test_vhost_without_vhost_net(stratus, bzimage, tmp_path):
     need_tun()
     if os.path.exists("/dev/vhost-net"):
