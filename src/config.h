@@ -141,6 +141,9 @@ typedef struct StratusConfig {
     char *pidfile;
     bool freeze_cpus;            /* -S */
     bool no_shutdown;            /* -no-shutdown: pause instead of exit on guest shutdown */
+    /* -incoming file:DIR[,mapped=on|off]: restore from DIR's snapshot instead of booting. */
+    char *incoming;              /* DIR; NULL without -incoming */
+    bool incoming_mapped;        /* map the memory image copy-on-write (default) or read it */
 
     char *qtest;                 /* -qtest unix:PATH | chardev:ID */
     char *qtest_log;             /* -qtest-log FILE | none; NULL = stderr */

@@ -14,6 +14,7 @@
 #include "cpus.h"
 #include "block/block.h"
 #include "hw/device.h"
+#include "migration/migration.h"
 #include "net/net.h"
 #include "net/tap.h"
 #include "qmp/qmp.h"
@@ -535,6 +536,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     m->objects = object_table_new();
     m->released_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     m->runstate = RUN_STATE_PRELAUNCH;
+    m->migration = migration_state_new();
     machine_lock(m);
     m->machine_class = machine_class_find(cfg->machine_type);
     if (!m->machine_class) {
@@ -543,6 +545,10 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         goto fail;
     }
 
+    /* A snapshot that cannot be restored is refused before anything is built. */
+    if (cfg->incoming && !migration_incoming_open(m, err)) {
+        goto fail;
+    }
     /* Before the board: its -device NICs find their back ends by id. */
     if (!create_netdevs(m, err)) {
         goto fail;
@@ -550,6 +556,17 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     if (!select_accel(m, err) || !create_chardevs(m, err) || !create_objects(m, err) ||
         !m->machine_class->init(m, err)) {
         goto fail;
+    }
+    /*
+     * The board built everything but skipped the kernel; RAM and state come
+     * from the snapshot (StratoVirt's realize then sets the status "setup").
+     */
+    if (cfg->incoming) {
+        if (!migration_incoming_ram(m, err) || !migration_incoming_state(m, err)) {
+            goto fail;
+        }
+    } else {
+        migration_set_status(m->migration, MIGRATION_STATUS_SETUP, NULL);
     }
     m->qmp = qmp_server_new(m, err);
     if (!m->qmp) {
@@ -560,6 +577,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_balloon_commands(qmp_server_table(m->qmp));
     qmp_register_net_commands(qmp_server_table(m->qmp));
     qmp_register_object_commands(qmp_server_table(m->qmp));
+    qmp_register_migration_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);
@@ -678,6 +696,7 @@ void machine_free(Machine *m)
     g_ptr_array_free(m->devices, TRUE);
     remove_cleanup_paths(m);
     g_ptr_array_free(m->vcpus, TRUE);
+    migration_state_free(m->migration);
     machine_unlock(m);
     g_main_context_unref(m->ctx);
     g_cond_clear(&m->vcpu_state_cond);

@@ -34,6 +34,7 @@ typedef struct Chardev Chardev;
 typedef struct QmpServer QmpServer;
 typedef struct MachineClass MachineClass;
 typedef struct MachineClock MachineClock;
+typedef struct MigrationState MigrationState;
 
 /* QEMU's RunState names (query-status "status"). */
 typedef enum {
@@ -123,6 +124,7 @@ struct Machine {
      */
     GHashTable *released_nodes;
     MachineClock *clock;         /* util/clock.h: machine clock + timers (lazy) */
+    MigrationState *migration;   /* migration/migration.h: query-migrate, -incoming */
 };
 
 /* A callback registered with the machine (powerdown notifiers). */

@@ -57,6 +57,22 @@ void guest_ram_destroy(GuestRam *ram)
     memset(ram, 0, sizeof(*ram));
 }
 
+bool guest_ram_map_file(GuestRam *ram, int fd, uint64_t offset, GError **err)
+{
+    void *p;
+
+    if (!ram->mapping) {
+        return true;
+    }
+    p = mmap(ram->mapping, ram->mapping_size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)offset);
+    if (p == MAP_FAILED) {
+        set_error(err, "cannot map the RAM image: %s", g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 uint64_t guest_ram_end(const GuestRam *ram)
 {
     const RamBlock *last;

@@ -40,6 +40,15 @@ typedef struct GuestRam {
 bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
                     bool share, bool dump, GError **err);
 void guest_ram_destroy(GuestRam *ram);
+/*
+ * Replaces the contents of the whole mapping with a private copy-on-write
+ * mapping of fd from `offset` (page aligned; the file must hold
+ * mapping_size bytes there): a snapshot's RAM image becomes guest RAM
+ * without being read. The host addresses stay the same, so blocks and
+ * whatever an accelerator registered keep pointing at RAM. Before any vCPU
+ * runs. false (*err) if the kernel refuses.
+ */
+bool guest_ram_map_file(GuestRam *ram, int fd, uint64_t offset, GError **err);
 uint64_t guest_ram_end(const GuestRam *ram);   /* highest gpa + 1 */
 /* NULL unless [gpa, gpa+len) is entirely inside one block (len 0 = just gpa). */
 void *guest_ram_ptr(const GuestRam *ram, uint64_t gpa, uint64_t len);

@@ -233,6 +233,15 @@ typedef struct MachineClass {
      * cooperative unplug (returns true with *pending set).
      */
     bool (*unplug_request)(Machine *m, Device *d, bool *pending, GError **err);
+    /*
+     * Snapshots (migration/migration.h): the board's guest-visible state
+     * that no registered device holds (microvm: the virtio-mmio transports
+     * and the replaceable slots), as vmstate sections appended to out;
+     * load reads back exactly what save wrote on the same command line.
+     * NULL: nothing to save.
+     */
+    bool (*save_state)(Machine *m, GByteArray *out, GError **err);
+    bool (*load_state)(Machine *m, const uint8_t *buf, size_t len, GError **err);
 } MachineClass;
 
 const MachineClass *machine_class_find(const char *name);

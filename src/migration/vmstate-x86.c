@@ -102,3 +102,124 @@ const VMStateDescription vmstate_x86_vm = {
         VMSTATE_END_OF_LIST()
     },
 };
+
+/* ---- one vCPU ---- */
+
+static const VMStateDescription vmstate_x86_segment = {
+    .name = "x86-segment",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U64(base, X86Segment),
+        VMSTATE_U32(limit, X86Segment),
+        VMSTATE_U32(attr, X86Segment),
+        VMSTATE_U16(selector, X86Segment),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_x86_dtable = {
+    .name = "x86-dtable",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U64(base, X86DescTable),
+        VMSTATE_U16(limit, X86DescTable),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_x86_msr = {
+    .name = "x86-msr",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U32(index, X86Msr),
+        VMSTATE_U64(value, X86Msr),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_x86_events = {
+    .name = "x86-events",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_U32(mp_state, X86VcpuEvents),
+        VMSTATE_U8(sipi_vector, X86VcpuEvents),
+        VMSTATE_U8(init_pending, X86VcpuEvents),
+        VMSTATE_U8(nmi_pending, X86VcpuEvents),
+        VMSTATE_U8(nmi_injected, X86VcpuEvents),
+        VMSTATE_U8(nmi_masked, X86VcpuEvents),
+        VMSTATE_U8(interrupt_shadow, X86VcpuEvents),
+        VMSTATE_U8(exception_injected, X86VcpuEvents),
+        VMSTATE_U8(exception_nr, X86VcpuEvents),
+        VMSTATE_U8(exception_has_error, X86VcpuEvents),
+        VMSTATE_U8(interrupt_injected, X86VcpuEvents),
+        VMSTATE_U8(interrupt_nr, X86VcpuEvents),
+        VMSTATE_U8(interrupt_soft, X86VcpuEvents),
+        VMSTATE_U32(exception_error, X86VcpuEvents),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static bool x86_cpu_post_load(void *opaque, uint32_t version, GError **err)
+{
+    X86VcpuState *st = opaque;
+
+    (void)version;
+    st->version = X86_VCPU_STATE_VERSION;
+    return x86_vcpu_state_check(st, err);
+}
+
+/*
+ * The FPU image is saved as long as fpu_len says (0 for emu), so a state
+ * without XSAVE costs nothing; loading sets fpu_len.
+ */
+const VMStateDescription vmstate_x86_cpu = {
+    .name = "x86-cpu",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = x86_cpu_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_ARRAY(gpr, X86VcpuState, 16, uint64_t, VMS_U64),
+        VMSTATE_U64(rip, X86VcpuState),
+        VMSTATE_U64(rflags, X86VcpuState),
+        VMSTATE_STRUCT_ARRAY(seg, X86VcpuState, 6, vmstate_x86_segment, X86Segment),
+        VMSTATE_STRUCT(ldtr, X86VcpuState, vmstate_x86_segment, X86Segment),
+        VMSTATE_STRUCT(tr, X86VcpuState, vmstate_x86_segment, X86Segment),
+        VMSTATE_STRUCT(gdtr, X86VcpuState, vmstate_x86_dtable, X86DescTable),
+        VMSTATE_STRUCT(idtr, X86VcpuState, vmstate_x86_dtable, X86DescTable),
+        VMSTATE_U64(cr0, X86VcpuState),
+        VMSTATE_U64(cr2, X86VcpuState),
+        VMSTATE_U64(cr3, X86VcpuState),
+        VMSTATE_U64(cr4, X86VcpuState),
+        VMSTATE_U64(cr8, X86VcpuState),
+        VMSTATE_U64(efer, X86VcpuState),
+        VMSTATE_ARRAY(dr, X86VcpuState, 8, uint64_t, VMS_U64),
+        VMSTATE_U64(xcr0, X86VcpuState),
+        VMSTATE_U64(tsc, X86VcpuState),
+        VMSTATE_U64(apic_base, X86VcpuState),
+        VMSTATE_U64(star, X86VcpuState),
+        VMSTATE_U64(lstar, X86VcpuState),
+        VMSTATE_U64(cstar, X86VcpuState),
+        VMSTATE_U64(sfmask, X86VcpuState),
+        VMSTATE_U64(kernel_gs_base, X86VcpuState),
+        VMSTATE_U64(tsc_aux, X86VcpuState),
+        VMSTATE_U64(pat, X86VcpuState),
+        VMSTATE_U64(sysenter_cs, X86VcpuState),
+        VMSTATE_U64(sysenter_esp, X86VcpuState),
+        VMSTATE_U64(sysenter_eip, X86VcpuState),
+        VMSTATE_U64(misc_enable, X86VcpuState),
+        VMSTATE_U64(tsc_deadline, X86VcpuState),
+        VMSTATE_U32(n_msr_other, X86VcpuState),
+        VMSTATE_STRUCT_ARRAY(msr_other, X86VcpuState, X86_VCPU_MAX_OTHER_MSRS, vmstate_x86_msr,
+                             X86Msr),
+        VMSTATE_BUFFER(lapic, X86VcpuState),
+        VMSTATE_U32(lapic_esr_pending, X86VcpuState),
+        VMSTATE_U8(lapic_extint_pending, X86VcpuState),
+        VMSTATE_STRUCT(events, X86VcpuState, vmstate_x86_events, X86VcpuEvents),
+        VMSTATE_VARRAY(fpu, X86VcpuState, fpu_len, X86_FPU_STATE_MAX, uint8_t, VMS_U8),
+        VMSTATE_END_OF_LIST()
+    },
+};

@@ -72,6 +72,9 @@ static const OptDef opt_defs[] = {
     { "no-user-config", NULL, OPT_NO_USER_CONFIG, ARG_NONE, false, NULL,
       "accepted and ignored" },
     { "nographic", NULL, OPT_NOGRAPHIC, ARG_NONE, false, NULL, "accepted and ignored" },
+    { "incoming", NULL, OPT_INCOMING, ARG_REQUIRED, false, "file:DIR[,mapped=on|off]",
+      "restore the snapshot in DIR (written by QMP migrate file:DIR) instead of booting; "
+      "mapped=on (default) maps its memory copy-on-write, off reads it in" },
     { "no-shutdown", NULL, OPT_NO_SHUTDOWN, ARG_NONE, false, NULL,
       "pause instead of exiting when the guest shuts down" },
     { "display", NULL, OPT_DISPLAY, ARG_REQUIRED, false, "none",

@@ -70,6 +70,7 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->pidfile);
     g_free(cfg->qtest);
     g_free(cfg->qtest_log);
+    g_free(cfg->incoming);
     g_free(cfg);
 }
 
@@ -107,6 +108,57 @@ static bool handle_none_only(const char *opt, const char *value, GError **err)
         set_error(err, "%s: unsupported value '%.64s' (only 'none' is supported)", opt, value);
         return false;
     }
+    return true;
+}
+
+/*
+ * -incoming file:DIR[,mapped=on|off|true|false] (StratoVirt's spelling is
+ * true/false, QEMU-style on/off is accepted too). Live migration URIs are
+ * refused here: nothing would ever connect.
+ */
+static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *value,
+                            GError **err)
+{
+    g_autofree char *dir = NULL;
+    const char *comma;
+    bool mapped = true;
+
+    if (g_str_has_prefix(value, "tcp:") || g_str_has_prefix(value, "unix:")) {
+        set_error(err, "%s: live migration (tcp:, unix:) is not supported yet", opt);
+        return false;
+    }
+    if (!g_str_has_prefix(value, "file:")) {
+        set_error(err, "%s: unsupported URI '%.64s' (expected file:DIR[,mapped=on|off])",
+                  opt, value);
+        return false;
+    }
+    dir = g_strdup(value + strlen("file:"));
+    comma = strrchr(dir, ',');
+    if (comma && strchr(comma, '=')) {
+        const char *v = comma + 1;
+        if (!g_str_has_prefix(v, "mapped=")) {
+            set_error(err, "%s: unknown parameter '%.*s'", opt, (int)strcspn(v, "="), v);
+            return false;
+        }
+        v += strlen("mapped=");
+        if (!strcmp(v, "on") || !strcmp(v, "true")) {
+            mapped = true;
+        } else if (!strcmp(v, "off") || !strcmp(v, "false")) {
+            mapped = false;
+        } else {
+            set_error(err, "%s: mapped= expects on, off, true or false, not '%.64s'", opt, v);
+            return false;
+        }
+        dir[comma - dir] = '\0';
+    }
+    if (!*dir) {
+        set_error(err, "%s: file: needs the snapshot's directory", opt);
+        return false;
+    }
+    if (!handle_path(opt, dir, &cfg->incoming, err)) {
+        return false;
+    }
+    cfg->incoming_mapped = mapped;
     return true;
 }
 
@@ -182,6 +234,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
             return true;
         }
         return handle_path(opt, value, &cfg->qtest_log, err);
+    case OPT_INCOMING:
+        return handle_incoming(cfg, opt, value, err);
     case OPT_NO_SHUTDOWN:
         cfg->no_shutdown = true;
         return true;

@@ -42,5 +42,7 @@ void qmp_register_balloon_commands(QmpCommandTable *t);
 void qmp_register_net_commands(QmpCommandTable *t);
 /* qmp-commands-object.c: object-add, object-del (backends/object.h). */
 void qmp_register_object_commands(QmpCommandTable *t);
+/* qmp-commands-migration.c: migrate (file: snapshots), query-migrate. */
+void qmp_register_migration_commands(QmpCommandTable *t);
 
 #endif

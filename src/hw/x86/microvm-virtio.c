@@ -277,6 +277,72 @@ void microvm_virtio_unplug(MicrovmVirtio *s, Device *d)
     }
 }
 
+/* ---- snapshots ---- */
+
+/* Each transport and the slot state it owns, in the same order for save and load. */
+typedef struct SlotSection {
+    const VMStateDescription *vmsd;
+    void *opaque;
+} SlotSection;
+
+static GArray *state_sections(MicrovmVirtio *s)
+{
+    GArray *a = g_array_new(FALSE, FALSE, sizeof(SlotSection));
+
+    for (unsigned i = 0; i < MICROVM_SLOTS; i++) {
+        MicrovmSlot *sl = &s->slots[i];
+        SlotSection t = { &vmstate_virtio_mmio, sl->mmio };
+        g_array_append_val(a, t);
+        if (sl->blk) {
+            SlotSection b = { &vmstate_virtio_blk, sl->blk };
+            g_array_append_val(a, b);
+        } else if (!sl->dev) {
+            SlotSection n = { &vmstate_virtio_net, sl->net };
+            g_array_append_val(a, n);
+        }
+    }
+    for (guint i = 0; i < s->extra->len; i++) {
+        SlotSection t = { &vmstate_virtio_mmio,
+                          ((MicrovmExtra *)g_ptr_array_index(s->extra, i))->mmio };
+        g_array_append_val(a, t);
+    }
+    return a;
+}
+
+bool microvm_virtio_save(MicrovmVirtio *s, GByteArray *out, GError **err)
+{
+    g_autoptr(GArray) a = state_sections(s);
+
+    for (guint i = 0; i < a->len; i++) {
+        SlotSection *sec = &g_array_index(a, SlotSection, i);
+        if (!vmstate_save(sec->vmsd, sec->opaque, out, err)) {
+            g_prefix_error(err, "virtio-mmio transport %u: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool microvm_virtio_load(MicrovmVirtio *s, const uint8_t *buf, size_t len, GError **err)
+{
+    g_autoptr(GArray) a = state_sections(s);
+    size_t used;
+
+    for (guint i = 0; i < a->len; i++) {
+        SlotSection *sec = &g_array_index(a, SlotSection, i);
+        if (!vmstate_load(sec->vmsd, sec->opaque, buf, len, &used, err)) {
+            return false;
+        }
+        buf += used;
+        len -= used;
+    }
+    if (len) {
+        set_error(err, "microvm: %zu bytes after the board's state", len);
+        return false;
+    }
+    return true;
+}
+
 /* ---- creation ---- */
 
 void microvm_virtio_free(MicrovmVirtio *s)

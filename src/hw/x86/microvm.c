@@ -111,9 +111,15 @@ static bool create_board_devices(Machine *m, GError **err)
 
 static bool boot(Machine *m, MicrovmState *s, GError **err)
 {
+    bool restoring = m->cfg->incoming != NULL;
+
     s->cmdline = build_cmdline(m->cfg, microvm_virtio_cmdline(s->virtio));
+    /*
+     * A restored machine starts where the snapshot left it (RAM and vCPU
+     * state come from there); the kernel is only needed for a later reset.
+     */
     if (m->cfg->kernel) {
-        if (!load_kernel(m, s, err)) {
+        if (!restoring && !load_kernel(m, s, err)) {
             return false;
         }
         s->booted = true;
@@ -121,7 +127,7 @@ static bool boot(Machine *m, MicrovmState *s, GError **err)
     if (!cpus_create(m, err)) {
         return false;
     }
-    return !s->booted || reset_vcpus(m, s, err);
+    return !s->booted || restoring || reset_vcpus(m, s, err);
 }
 
 static bool microvm_init(Machine *m, GError **err)
@@ -259,6 +265,16 @@ VirtioDevice *microvm_blk_slot_device(Machine *m, unsigned slot)
     return s && s->virtio ? microvm_virtio_blk_slot(s->virtio, slot) : NULL;
 }
 
+static bool microvm_save_state(Machine *m, GByteArray *out, GError **err)
+{
+    return microvm_virtio_save(state(m)->virtio, out, err);
+}
+
+static bool microvm_load_state(Machine *m, const uint8_t *buf, size_t len, GError **err)
+{
+    return microvm_virtio_load(state(m)->virtio, buf, len, err);
+}
+
 const MachineClass microvm_machine_class = {
     .name = "microvm",
     .description = "microvm (i386)",
@@ -267,6 +283,8 @@ const MachineClass microvm_machine_class = {
     .max_cpus = 254,
     .init = microvm_init,
     .destroy = microvm_destroy,
+    .save_state = microvm_save_state,
+    .load_state = microvm_load_state,
     .reset = microvm_reset,
     .pre_plug = microvm_pre_plug,
     .plug = microvm_plug,

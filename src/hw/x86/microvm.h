@@ -48,6 +48,14 @@ bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err);
 /* Empties the slot holding d (in-flight I/O drained, config-change interrupt). */
 void microvm_virtio_unplug(MicrovmVirtio *s, Device *d);
 VirtioDevice *microvm_virtio_blk_slot(MicrovmVirtio *s, unsigned slot);
+/*
+ * Snapshot state the slots hold outside registered devices: every
+ * transport's registers, each block slot's device and each empty net slot's
+ * (a filled one is its virtio-net-device's). load takes exactly what save
+ * wrote for the same slots and devices.
+ */
+bool microvm_virtio_save(MicrovmVirtio *s, GByteArray *out, GError **err);
+bool microvm_virtio_load(MicrovmVirtio *s, const uint8_t *buf, size_t len, GError **err);
 
 /* Tests: the device in block slot i (0..5) of a microvm, NULL if out of range. */
 VirtioDevice *microvm_blk_slot_device(Machine *m, unsigned slot);
