@@ -225,7 +225,11 @@ void config_print_man(FILE *out, const char *version)
           "\\fBstratus: error: ...\\fR on standard error.\n"
           ".SH FILES\n"
           "The full documentation is installed in \\fIshare/doc/stratus\\fR under the "
-          "installation prefix (command\\-line.md, qmp.md, conformance.md, ...).\n"
+          "installation prefix: README.md, docs/command\\-line.md, docs/qmp.md, ...\n"
+          ".PP\n"
+          "\\fBstratus\\-conformance\\fR runs the installed test suite against this "
+          "binary and reports per option, QMP command, event and device type "
+          "(docs/conformance.md).\n"
           ".SH SEE ALSO\n"
-          "\\fBstratus\\-conformance\\fR(1), \\fBqemu\\-system\\-x86_64\\fR(1)\n", out);
+          "\\fBqemu\\-system\\-x86_64\\fR(1)\n", out);
 }
