@@ -207,6 +207,36 @@ bool net_set_link(Machine *m, const char *name, bool up, GError **err)
     return found;
 }
 
+void net_client_set_offload(NetClient *nc, unsigned flags)
+{
+    if (nc->vnet_hdr && nc->ops->set_offload) {
+        nc->ops->set_offload(nc, flags);
+    }
+}
+
+bool net_checksum_finish(uint8_t *frame, size_t len, size_t start, size_t offset)
+{
+    uint32_t sum = 0;
+    size_t i;
+
+    if (start >= len || offset > len - start || len - start - offset < 2) {
+        return false;
+    }
+    for (i = start; i + 1 < len; i += 2) {
+        sum += (uint32_t)frame[i] << 8 | frame[i + 1];
+    }
+    if (i < len) {
+        sum += (uint32_t)frame[i] << 8;
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum = ~sum & 0xffff;
+    frame[start + offset] = sum >> 8;
+    frame[start + offset + 1] = sum & 0xff;
+    return true;
+}
+
 GHashTable *net_table_new(void)
 {
     return g_hash_table_new_full(g_str_hash, g_str_equal, NULL,

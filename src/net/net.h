@@ -63,12 +63,30 @@ typedef struct NetClientOps {
     void (*set_read_poll)(NetClient *nc, bool enable);
     /* Release the host resources and the struct embedding the NetClient. */
     void (*free)(NetClient *nc);
+    /* Optional: which offloaded frames the host may hand us (NET_OFFLOAD_*). */
+    void (*set_offload)(NetClient *nc, unsigned flags);
 } NetClientOps;
+
+/*
+ * Offloads a NIC lets the host hand it (the values of TUN_F_*): partial
+ * checksums, TCP segmentation (v4, v6, with ECN), UDP fragmentation.
+ */
+#define NET_OFFLOAD_CSUM 0x01
+#define NET_OFFLOAD_TSO4 0x02
+#define NET_OFFLOAD_TSO6 0x04
+#define NET_OFFLOAD_ECN  0x08
+#define NET_OFFLOAD_UFO  0x10
 
 struct NetClient {
     const NetClientOps *ops;
     Machine *m;
     char *id;
+    /*
+     * The host keeps the header's offload fields (a tap with IFF_VNET_HDR):
+     * partially checksummed and GSO frames may pass. Without it only plain
+     * frames do, and the header is all zero in both directions.
+     */
+    bool vnet_hdr;
     /* The attached NIC (NULL: frames read are dropped, reading is off). */
     const NetPeerOps *peer;
     void *peer_opaque;
@@ -113,6 +131,13 @@ bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const
 void net_client_detach(NetClient *nc);
 static inline bool net_client_in_use(const NetClient *nc) { return nc->peer != NULL; }
 ssize_t net_client_send(NetClient *nc, const struct iovec *iov, unsigned n);
+/* The NIC's offloads (NET_OFFLOAD_*); ignored by a back end without vnet_hdr. */
+void net_client_set_offload(NetClient *nc, unsigned flags);
+/*
+ * Completes a partial checksum (virtio's NEEDS_CSUM): the ones' complement
+ * sum of frame[start, len) stored at start + offset. false: out of range.
+ */
+bool net_checksum_finish(uint8_t *frame, size_t len, size_t start, size_t offset);
 /* The NIC has room again (from any context; delivery happens on the main loop). */
 void net_client_rx_ready(NetClient *nc);
 

@@ -130,11 +130,22 @@ static void tap_free(NetClient *nc)
     g_free(t);
 }
 
+/* The NIC's negotiated guest offloads: the kernel then hands over such frames as they are. */
+static void tap_set_offload(NetClient *nc, unsigned flags)
+{
+    Tap *t = (Tap *)nc;
+
+    if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)flags) < 0) {
+        log_warn("tap '%s': TUNSETOFFLOAD 0x%x: %s", t->ifname, flags, g_strerror(errno));
+    }
+}
+
 static const NetClientOps tap_ops = {
     .type = "tap",
     .send = tap_send,
     .set_read_poll = tap_set_read_poll,
     .free = tap_free,
+    .set_offload = tap_set_offload,
 };
 
 static int tap_open_ifname(const char *path, const char *ifname, GError **err)
@@ -247,13 +258,17 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
     if (flags & IFF_VNET_HDR) {
         int len = NET_HDR_LEN;
         unsigned off = 0;
-        /* virtio 1.x headers are 12 bytes; no offload: the kernel hands us whole, checksummed frames. */
+        /*
+         * virtio 1.x headers are 12 bytes; no offload until a NIC's driver
+         * negotiates some (net_client_set_offload): whole, checksummed frames.
+         */
         t->vnet_hdr = ioctl(fd, TUNSETVNETHDRSZ, &len) == 0;
         if (t->vnet_hdr && ioctl(fd, TUNSETOFFLOAD, off) < 0) {
             log_warn("tap '%s': TUNSETOFFLOAD: %s", t->ifname, g_strerror(errno));
         }
     }
     net_client_init(&t->nc, &tap_ops, m, o->id);
+    t->nc.vnet_hdr = t->vnet_hdr;
     /* QEMU's info_str; Stratus runs no scripts, so they are "no". */
     t->nc.info_str = o->ifname ? g_strdup_printf("ifname=%s,script=no,downscript=no", t->ifname)
                                : g_strdup_printf("fd=%d", fd);

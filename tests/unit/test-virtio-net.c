@@ -2,7 +2,9 @@
  * virtio-net driven through the MMIO registers of a hand-built Machine with a
  * fake back end (net/net.h): features and config, link up/down with a back
  * end, tx (header sanitised, -EAGAIN held then resumed), rx (one buffer,
- * mergeable buffers, no buffer -> held and redelivered after a kick), and
+ * mergeable buffers, no buffer -> held and redelivered after a kick),
+ * set_link, the checksum/segmentation offloads (negotiation, headers both
+ * ways, software checksum for a back end without a vnet header), and
  * hostile rings that must end in NEEDS_RESET, never in a crash.
  */
 #include <endian.h>
@@ -14,6 +16,7 @@
 #include "hw/virtio/virtio-mmio.h"
 #include "hw/virtio/virtio-net.h"
 #include "net/net.h"
+#include "util/strutil.h"
 
 #define MIB (1ULL << 20)
 #define BASE 0xF0100000ULL
@@ -41,6 +44,7 @@ typedef struct FakeNet {
     GByteArray *sent[8];
     unsigned nsent;
     bool freed;
+    unsigned offload, offload_calls;   /* the last set_offload */
 } FakeNet;
 
 static ssize_t fake_send(NetClient *nc, const struct iovec *iov, unsigned n)
@@ -75,8 +79,15 @@ static void fake_free(NetClient *nc)
     g_free(f);
 }
 
+static void fake_set_offload(NetClient *nc, unsigned flags)
+{
+    ((FakeNet *)nc)->offload = flags;
+    ((FakeNet *)nc)->offload_calls++;
+}
+
 static const NetClientOps fake_ops = {
     .type = "fake", .send = fake_send, .set_read_poll = fake_set_read_poll, .free = fake_free,
+    .set_offload = fake_set_offload,
 };
 
 /* ---- machine and driver ---- */
@@ -207,6 +218,7 @@ static void rig_init(Rig *r, bool backend)
     g_assert_no_error(err);
     r->f = g_new0(FakeNet, 1);
     net_client_init(&r->f->nc, &fake_ops, r->m, "net0");
+    r->f->nc.vnet_hdr = true;
     g_hash_table_insert(r->m->netdevs, r->f->nc.id, &r->f->nc);
     if (backend) {
         const uint8_t mac2[6] = { 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc };
@@ -229,7 +241,8 @@ static void rig_free(Rig *r)
 }
 
 static const uint64_t ALL = ~0ULL;
-static const uint64_t NO_MRG = ~VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+static const uint64_t PLAIN = ~VIRTIO_NET_OFFLOAD_FEATURES;
+static const uint64_t NO_MRG = ~(VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_NET_OFFLOAD_FEATURES);
 
 /* ---- tests ---- */
 
@@ -245,8 +258,9 @@ static void test_registers_and_link(void)
     g_assert_true(f & VIRTIO_BIT(VIRTIO_NET_F_STATUS));
     g_assert_true(f & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
     g_assert_true(f & VIRTIO_BIT(VIRTIO_F_VERSION_1));
-    /* No offloads, no control queue, no multiqueue (yet). */
-    g_assert_cmphex(f & 0xffffffffULL & ~(VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+    g_assert_cmphex(f & VIRTIO_NET_OFFLOAD_FEATURES, ==, VIRTIO_NET_OFFLOAD_FEATURES);
+    /* No control queue, no multiqueue (yet). */
+    g_assert_cmphex(f & 0xffffffffULL & ~VIRTIO_NET_OFFLOAD_FEATURES & ~(VIRTIO_BIT(VIRTIO_NET_F_MAC) |
                     VIRTIO_BIT(VIRTIO_NET_F_STATUS) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
                     VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX)), ==, 0);
     uint8_t b;
@@ -281,7 +295,7 @@ static void test_tx(void)
 {
     Rig r;
     rig_init(&r, true);
-    drv_init(&r, ALL);
+    drv_init(&r, PLAIN);
 
     /* Header with offload flags the driver did not negotiate, then 60 bytes. */
     uint8_t hdr[12] = { 1, 1, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0 };
@@ -504,6 +518,224 @@ static void test_rx_before_driver(void)
     rig_free(&r);
 }
 
+/*
+ * QMP set_link (net_set_link), QEMU's semantics: by the NIC's id the NIC's
+ * link goes down alone; by the back end's id both do; frames are dropped
+ * both ways while down; a NIC plugged in later starts up.
+ */
+static void test_set_link(void)
+{
+    Rig r;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GByteArray) fr = make_frame(60);
+    const uint8_t mac[6] = { 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc };
+
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 0, 0, BUF + 0x1000, 2048, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 0, 0, true);
+    spin();
+
+    unsigned before = irq_raises[GSI];
+    g_assert_true(net_set_link(r.m, "nic0", false, &err));
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, 0);
+    g_assert_cmpuint(irq_raises[GSI], >, before);
+    g_assert_true(rd(&r, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+    g_assert_false(r.f->nc.link_down);          /* the back end keeps its own state */
+    put_desc(&r, 1, 0, BUF, 72, 0, 0);
+    post(&r, 1, 0, true);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 1);   /* completed, sent nowhere */
+    g_assert_cmpuint(r.f->nsent, ==, 0);
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 0);   /* dropped, the buffer stays */
+
+    g_assert_true(net_set_link(r.m, "nic0", true, &err));
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, VIRTIO_NET_S_LINK_UP);
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 1);
+
+    /* By the back end's id: the back end and its NIC. */
+    g_assert_true(net_set_link(r.m, "net0", false, &err));
+    g_assert_true(r.f->nc.link_down);
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, 0);
+    post(&r, 1, 0, true);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 2);
+    g_assert_cmpuint(r.f->nsent, ==, 0);
+    /* The NIC alone up again: the back end still swallows frames (QEMU). */
+    g_assert_true(net_set_link(r.m, "nic0", true, &err));
+    post(&r, 1, 0, true);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 3);
+    g_assert_cmpuint(r.f->nsent, ==, 0);
+    g_assert_true(net_set_link(r.m, "net0", true, &err));
+    post(&r, 1, 0, true);
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+
+    g_assert_false(net_set_link(r.m, "nope", true, &err));
+    g_assert_error(err, STRATUS_ERROR, STRATUS_ERROR_DEVICE_NOT_FOUND);
+    g_assert_cmpstr(err->message, ==, "Device 'nope' not found");
+    g_clear_error(&err);
+
+    /* A NIC plugged in after its predecessor was set down starts with the link up. */
+    g_assert_true(net_set_link(r.m, "nic0", false, &err));
+    virtio_net_clear_backend(r.n);
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, VIRTIO_NET_S_LINK_UP);
+    rig_free(&r);
+}
+
+/* The back end is told the guest's rx offloads at DRIVER_OK, on attach, and 0 on reset. */
+static void test_offload_negotiation(void)
+{
+    Rig r;
+    rig_init(&r, true);
+
+    drv_init(&r, ALL);
+    g_assert_cmphex(r.f->offload, ==, NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6 |
+                    NET_OFFLOAD_ECN | NET_OFFLOAD_UFO);
+    drv_init(&r, PLAIN | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+             VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6));
+    g_assert_cmphex(r.f->offload, ==, NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO6);
+    /* TSO without GUEST_CSUM means nothing (§5.1.3.1). */
+    drv_init(&r, PLAIN | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4));
+    g_assert_cmphex(r.f->offload, ==, 0);
+    drv_init(&r, ALL);
+    wr(&r, VIRTIO_MMIO_STATUS, 0);
+    g_assert_cmphex(r.f->offload, ==, 0);
+    /* A NIC plugged in after the driver negotiated. */
+    drv_init(&r, ALL);
+    virtio_net_clear_backend(r.n);
+    g_assert_cmphex(r.f->offload, ==, 0);
+    const uint8_t mac[6] = { 2, 0, 0, 0, 0, 9 };
+    g_autoptr(GError) err = NULL;
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_cmphex(r.f->offload, ==, NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6 |
+                    NET_OFFLOAD_ECN | NET_OFFLOAD_UFO);
+    /* A back end without a vnet header is never asked. */
+    unsigned calls = r.f->offload_calls;
+    virtio_net_clear_backend(r.n);
+    r.f->nc.vnet_hdr = false;
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_cmpuint(r.f->offload_calls, ==, calls + 1);    /* the clear only */
+    rig_free(&r);
+}
+
+/* One tx frame: header h, then `flen` bytes of an Ethernet/IPv4/UDP frame. */
+static void tx_frame(Rig *r, uint16_t head, const uint8_t h[12], const uint8_t *frame,
+                     size_t flen)
+{
+    guest_ram_write(&r->m->ram, BUF + 0x800 * head, h, 12);
+    guest_ram_write(&r->m->ram, BUF + 0x800 * head + 12, frame, flen);
+    put_desc(r, 1, head, BUF + 0x800 * head, 12 + flen, 0, 0);
+    post(r, 1, head, true);
+}
+
+static void test_tx_offload(void)
+{
+    Rig r;
+    uint8_t frame[64] = { 0 };
+    /* NEEDS_CSUM, GSO TCPv4, hdr_len 54, gso_size 1448, csum at 34 + 16 */
+    const uint8_t tso[12] = { 1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 7, 7 };
+    const uint8_t csum[12] = { 1, 0, 0, 0, 0, 0, 34, 0, 6, 0, 0, 0 };
+    const uint8_t bad[][12] = {
+        { 2, 0 },                                   /* DATA_VALID on tx */
+        { 1, 1, 0, 0, 0, 0, 70, 0, 0, 0 },          /* csum_start past the frame */
+        { 1, 0, 0, 0, 0, 0, 34, 0, 29, 0 },         /* csum field past the frame */
+        { 0, 1 },                                   /* GSO without NEEDS_CSUM */
+        { 1, 5, 0, 0, 0, 0, 34, 0, 6, 0 },          /* unknown gso_type */
+    };
+
+    for (unsigned i = 0; i < sizeof(frame); i++) {
+        frame[i] = (uint8_t)(i * 3 + 1);
+    }
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    /* A vnet back end gets the guest's header (num_buffers cleared). */
+    tx_frame(&r, 0, tso, frame, sizeof(frame));
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+    g_assert_cmpmem(r.f->sent[0]->data, 10, tso, 10);
+    g_assert_cmpuint(r.f->sent[0]->data[10] | r.f->sent[0]->data[11], ==, 0);
+    g_assert_cmpmem(r.f->sent[0]->data + 12, sizeof(frame), frame, sizeof(frame));
+    /* Invalid headers: the frame is dropped, the device keeps working. */
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        tx_frame(&r, 1, bad[i], frame, sizeof(frame));
+        g_assert_cmpuint(used_idx(&r, 1), ==, 2 + i);
+        g_assert_cmpuint(r.f->nsent, ==, 1);
+    }
+    g_assert_false(rd(&r, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+    rig_free(&r);
+
+    /* Without HOST_TSO4 a TCPv4 GSO frame is not the guest's to send. */
+    rig_init(&r, true);
+    drv_init(&r, ALL & ~VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4));
+    tx_frame(&r, 0, tso, frame, sizeof(frame));
+    g_assert_cmpuint(r.f->nsent, ==, 0);
+    rig_free(&r);
+
+    /* A back end without a vnet header: the checksum is finished here, GSO dropped. */
+    rig_init(&r, true);
+    r.f->nc.vnet_hdr = false;
+    drv_init(&r, ALL);
+    tx_frame(&r, 0, csum, frame, sizeof(frame));
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+    const uint8_t *got = r.f->sent[0]->data;
+    for (unsigned i = 0; i < 12; i++) {
+        g_assert_cmpuint(got[i], ==, 0);
+    }
+    g_assert_cmpmem(got + 12, 40, frame, 40);
+    /* The field held the pseudo-header sum: with it the range now sums to 0xffff. */
+    uint32_t sum = (uint32_t)frame[40] << 8 | frame[41];
+    for (unsigned i = 34; i < sizeof(frame); i += 2) {
+        sum += (uint32_t)got[12 + i] << 8 | got[12 + i + 1];
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    g_assert_cmphex(sum, ==, 0xffff);
+    tx_frame(&r, 1, tso, frame, sizeof(frame));
+    g_assert_cmpuint(r.f->nsent, ==, 1);
+    g_assert_cmpuint(used_idx(&r, 1), ==, 2);
+    rig_free(&r);
+}
+
+static void test_rx_offload(void)
+{
+    Rig r;
+    g_autoptr(GByteArray) fr = make_frame(100);     /* DATA_VALID set by the host */
+    g_autoptr(GByteArray) gso = make_frame(100);
+    uint8_t got[12];
+
+    gso->data[0] = 1;                               /* NEEDS_CSUM */
+    gso->data[1] = 1;                               /* GSO TCPv4 */
+    gso->data[6] = 34;
+    gso->data[8] = 16;
+    rig_init(&r, true);
+    drv_init(&r, NO_MRG | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM));
+    for (unsigned i = 0; i < 3; i++) {
+        put_desc(&r, 0, i, BUF + 0x1000 * i, 2048, VIRTQ_DESC_F_WRITE, 0);
+        post(&r, 0, i, true);
+    }
+    spin();
+    g_assert_true(net_client_receive(&r.f->nc, fr->data, fr->len));
+    guest_ram_read(&r.m->ram, BUF, got, 12);
+    g_assert_cmpuint(got[0], ==, VIRTIO_NET_HDR_F_DATA_VALID);
+    /* GSO the guest did not take (GUEST_TSO4): dropped, its buffer kept. */
+    g_assert_true(net_client_receive(&r.f->nc, gso->data, gso->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 1);
+    rig_free(&r);
+
+    rig_init(&r, true);
+    drv_init(&r, ALL);
+    put_desc(&r, 0, 0, BUF, 4096, VIRTQ_DESC_F_WRITE, 0);
+    post(&r, 0, 0, true);
+    spin();
+    g_assert_true(net_client_receive(&r.f->nc, gso->data, gso->len));
+    g_assert_cmpuint(used_idx(&r, 0), ==, 1);
+    guest_ram_read(&r.m->ram, BUF, got, 12);
+    g_assert_cmpmem(got, 10, gso->data, 10);
+    g_assert_cmpuint(got[10], ==, 1);               /* num_buffers */
+    rig_free(&r);
+}
+
 static void test_mac(void)
 {
     uint8_t mac[6], mac2[6];
@@ -534,5 +766,9 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-net/rx-before-driver", test_rx_before_driver);
     g_test_add_func("/virtio-net/hostile", test_hostile);
     g_test_add_func("/virtio-net/mac", test_mac);
+    g_test_add_func("/virtio-net/set-link", test_set_link);
+    g_test_add_func("/virtio-net/offload-negotiation", test_offload_negotiation);
+    g_test_add_func("/virtio-net/tx-offload", test_tx_offload);
+    g_test_add_func("/virtio-net/rx-offload", test_rx_offload);
     return g_test_run();
 }

@@ -49,6 +49,113 @@ static bool queues_live(VirtioNet *n)
     return (n->vdev.status & VIRTIO_STATUS_DRIVER_OK) && !n->vdev.broken;
 }
 
+/* ---- offloads ---- */
+
+/* The offloads the guest accepts on rx, as the back end's NET_OFFLOAD_* flags. */
+static unsigned guest_offloads(VirtioNet *n)
+{
+    VirtioDevice *vdev = &n->vdev;
+    unsigned f;
+
+    if (!virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM)) {
+        return 0;               /* segmentation needs partial checksums (§5.1.3.1) */
+    }
+    f = NET_OFFLOAD_CSUM;
+    if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO4)) {
+        f |= NET_OFFLOAD_TSO4;
+    }
+    if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO6)) {
+        f |= NET_OFFLOAD_TSO6;
+    }
+    if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_ECN) && (f & (NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6))) {
+        f |= NET_OFFLOAD_ECN;
+    }
+    if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_UFO)) {
+        f |= NET_OFFLOAD_UFO;
+    }
+    return f;
+}
+
+/* The host hands over only what the driver negotiated (none before DRIVER_OK). */
+static void apply_offloads(VirtioNet *n)
+{
+    if (n->nc) {
+        net_client_set_offload(n->nc, queues_live(n) ? guest_offloads(n) : 0);
+    }
+}
+
+/* Is a gso_type (ECN bit included) within the offloads of `f`? */
+static bool gso_allowed(uint8_t gso_type, bool tso4, bool tso6, bool ecn, bool ufo)
+{
+    switch (gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        return !(gso_type & VIRTIO_NET_HDR_GSO_ECN);
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        return tso4 && (ecn || !(gso_type & VIRTIO_NET_HDR_GSO_ECN));
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        return tso6 && (ecn || !(gso_type & VIRTIO_NET_HDR_GSO_ECN));
+    case VIRTIO_NET_HDR_GSO_UDP:
+        return ufo && !(gso_type & VIRTIO_NET_HDR_GSO_ECN);
+    default:
+        return false;
+    }
+}
+
+/*
+ * The header the guest gets for a frame from the host: the host's offload
+ * fields when the guest took GUEST_CSUM, else a plain one. false: the frame
+ * needs an offload the guest did not take (only a host ignoring
+ * TUNSETOFFLOAD sends one): dropped.
+ */
+static bool rx_header(VirtioNet *n, const uint8_t *buf, NetHdr *hdr)
+{
+    unsigned f = guest_offloads(n);
+    NetHdr host;
+
+    memcpy(&host, buf, sizeof(host));
+    memset(hdr, 0, sizeof(*hdr));
+    if (!n->nc || !n->nc->vnet_hdr) {
+        return true;
+    }
+    if (!gso_allowed(host.gso_type, f & NET_OFFLOAD_TSO4, f & NET_OFFLOAD_TSO6,
+                     f & NET_OFFLOAD_ECN, f & NET_OFFLOAD_UFO) ||
+        ((host.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !f)) {
+        return false;
+    }
+    if (f) {
+        *hdr = host;
+        hdr->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+        hdr->num_buffers = 0;
+    }
+    return true;
+}
+
+/*
+ * A guest's tx header, once it negotiated CSUM (§5.1.6.2): NEEDS_CSUM with a
+ * checksum position inside the frame, a gso_type it negotiated, no other
+ * flag. false: the frame is dropped (a driver bug, not a broken device).
+ */
+static bool tx_header_ok(VirtioNet *n, const NetHdr *h, size_t frame_len)
+{
+    VirtioDevice *vdev = &n->vdev;
+    size_t start = le16toh(h->csum_start), off = le16toh(h->csum_offset);
+
+    if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        return false;
+    }
+    if (!gso_allowed(h->gso_type, virtio_has_feature(vdev, VIRTIO_NET_F_HOST_TSO4),
+                     virtio_has_feature(vdev, VIRTIO_NET_F_HOST_TSO6),
+                     virtio_has_feature(vdev, VIRTIO_NET_F_HOST_ECN),
+                     virtio_has_feature(vdev, VIRTIO_NET_F_HOST_UFO))) {
+        return false;
+    }
+    if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE && !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+        return false;
+    }
+    return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+           (start < frame_len && off + 2 <= frame_len - start);
+}
+
 /* ---- receive ---- */
 
 /*
@@ -74,11 +181,11 @@ static bool net_receive(void *opaque, const uint8_t *buf, size_t len)
         len > NET_HDR_LEN + NET_MAX_FRAME) {
         return true;            /* nobody listens, no link (or not a frame): dropped */
     }
-    /*
-     * No offload is offered, so the guest must see a plain header whatever
-     * the host put there (a tap may set DATA_VALID).
-     */
-    memset(&hdr, 0, sizeof(hdr));
+    if (!rx_header(n, buf, &hdr)) {
+        log_debug("virtio-net '%s': rx frame with offloads the guest did not take: dropped",
+                  vdev->id);
+        return true;
+    }
     while (off < len) {
         VirtQueueElement *e;
         char *why;
@@ -169,13 +276,40 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
         return -1;
     }
     if (n->nc && !n->link_down && e->out_len - NET_HDR_LEN <= NET_MAX_FRAME) {
-        /* The guest negotiated no offload: whatever its header says, send a plain one. */
+        size_t flen = e->out_len - NET_HDR_LEN;
         unsigned nrest;
-        g_autofree struct iovec *rest = iov_slice(e->out_sg, e->out_num, NET_HDR_LEN,
-                                                  e->out_len - NET_HDR_LEN, &nrest);
-        iov[niov++] = (struct iovec) { .iov_base = &hdr, .iov_len = sizeof(hdr) };
-        memcpy(&iov[niov], rest, nrest * sizeof(*rest));
-        niov += nrest;
+        g_autofree struct iovec *rest = NULL;
+        g_autofree uint8_t *linear = NULL;
+
+        /* Without CSUM the guest's header means nothing: a plain one goes out. */
+        if (virtio_has_feature(vdev, VIRTIO_NET_F_CSUM)) {
+            iov_to_buf(e->out_sg, e->out_num, 0, &hdr, sizeof(hdr));
+            hdr.num_buffers = 0;
+            if (!tx_header_ok(n, &hdr, flen)) {
+                log_debug("virtio-net '%s': tx header with offloads not negotiated: dropped",
+                          vdev->id);
+                goto done;
+            }
+        }
+        if ((hdr.flags || hdr.gso_type) && !n->nc->vnet_hdr) {
+            /* The host takes plain frames only: finish the checksum here; GSO cannot go. */
+            if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+                log_debug("virtio-net '%s': GSO frame for a back end without a vnet header: "
+                          "dropped", vdev->id);
+                goto done;
+            }
+            linear = g_malloc(flen);
+            iov_to_buf(e->out_sg, e->out_num, NET_HDR_LEN, linear, flen);
+            net_checksum_finish(linear, flen, le16toh(hdr.csum_start), le16toh(hdr.csum_offset));
+            memset(&hdr, 0, sizeof(hdr));
+            iov[1] = (struct iovec) { .iov_base = linear, .iov_len = flen };
+            niov = 2;
+        } else {
+            rest = iov_slice(e->out_sg, e->out_num, NET_HDR_LEN, flen, &nrest);
+            memcpy(&iov[1], rest, nrest * sizeof(*rest));
+            niov = 1 + nrest;
+        }
+        iov[0] = (struct iovec) { .iov_base = &hdr, .iov_len = sizeof(hdr) };
         if (net_client_send(n->nc, iov, niov) == -EAGAIN) {
             n->tx_pending = e;
             return 0;
@@ -183,6 +317,7 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
     } else if (n->nc && !n->link_down) {
         log_debug("virtio-net '%s': oversized tx frame dropped", vdev->id);
     }
+done:
     /* Link down (no back end, or set_link off): the frame goes nowhere, as on a cable-less NIC. */
     virtqueue_push(vq, e, 0);
     g_free(e);
@@ -325,6 +460,7 @@ static void net_driver_ok(VirtioDevice *vdev)
 {
     VirtioNet *n = to_net(vdev);
 
+    apply_offloads(n);
     if (n->nc) {
         net_client_rx_ready(n->nc);
     }
@@ -337,6 +473,9 @@ static void net_reset(VirtioDevice *vdev)
 
     tx_cancel(n);
     g_clear_pointer(&n->tx_pending, g_free);
+    if (n->nc) {
+        net_client_set_offload(n->nc, 0);
+    }
 }
 
 static void net_free(VirtioDevice *vdev)
@@ -362,7 +501,7 @@ VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6])
 {
     uint64_t f = VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
                  VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
-                 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+                 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_NET_OFFLOAD_FEATURES;
     VirtioNet *n = g_new0(VirtioNet, 1);
 
     virtio_device_init(&n->vdev, &virtio_net_class, m, id, f, 2, VIRTIO_NET_QUEUE_SIZE,
@@ -399,6 +538,7 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
     n->nc = nc;
     n->link_down = false;       /* a new NIC starts with its link up, as in QEMU */
     memcpy(n->mac, mac, 6);
+    apply_offloads(n);          /* the driver may have negotiated long before */
     net_update_config(n);
     virtio_config_changed(&n->vdev);
     return true;
@@ -416,6 +556,7 @@ void virtio_net_clear_backend(VirtioNet *n)
         virtio_notify(&n->vdev, vq);
     }
     if (n->nc) {
+        net_client_set_offload(n->nc, 0);
         net_client_detach(n->nc);
         n->nc = NULL;
     }
