@@ -1,6 +1,7 @@
 /*
- * virtio-net (virtio 1.2 §5.1): one rx and one tx queue, MAC, STATUS (link
- * up while a back end is attached), MRG_RXBUF. Frames go through a NetClient
+ * virtio-net (virtio 1.2 §5.1): one rx and one tx queue and the control
+ * queue (rx modes, MAC filter, MAC address: virtio-net-ctrl.h), MAC, STATUS
+ * (link up while a back end is attached), MRG_RXBUF, checksum/GSO offloads. Frames go through a NetClient
  * (net/net.h); the device never touches a file descriptor.
  *
  * On microvm a VirtioNet sits in each of the two net slots from boot (so the
@@ -57,6 +58,7 @@
 #define VIRTIO_NET_QUEUE_SIZE   256
 #define VIRTIO_NET_RXQ          0
 #define VIRTIO_NET_TXQ          1
+#define VIRTIO_NET_CTRLQ        2
 /* Frames transmitted per kick before the rest waits for the next main-loop turn. */
 #define VIRTIO_NET_TX_BUDGET    256
 
