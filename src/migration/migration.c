@@ -379,12 +379,8 @@ static bool ram_matches(const GuestRam *ram, const SnapshotInfo *info)
     return true;
 }
 
-static bool read_ram(int fd, GuestRam *ram, GError **err)
+static bool read_range(int fd, uint8_t *p, size_t left, off_t at, GError **err)
 {
-    uint8_t *p = ram->mapping;
-    size_t left = ram->mapping_size;
-    off_t at = SNAPSHOT_MEMORY_HEADER_LEN;
-
     while (left) {
         ssize_t n = pread(fd, p, MIN(left, (size_t)1 << 30), at);
         if (n < 0 && errno == EINTR) {
@@ -397,6 +393,42 @@ static bool read_ram(int fd, GuestRam *ram, GError **err)
         p += n;
         left -= (size_t)n;
         at += n;
+    }
+    return true;
+}
+
+/*
+ * Only the image's data is read: its holes are pages of zeros (write_ram),
+ * and the fresh RAM reads zeros there already, so reading them would only
+ * fault in host memory the guest never used.
+ */
+static bool read_ram(int fd, GuestRam *ram, GError **err)
+{
+    const off_t start = SNAPSHOT_MEMORY_HEADER_LEN;
+    const off_t end = start + (off_t)ram->mapping_size;
+    off_t pos = start;
+
+    while (pos < end) {
+        off_t data = lseek(fd, pos, SEEK_DATA), hole;
+
+        if (data < 0 && errno == ENXIO) {
+            return true;                     /* only holes from pos on */
+        }
+        if (data < 0) {
+            /* No SEEK_DATA on this file system: read everything. */
+            return read_range(fd, (uint8_t *)ram->mapping + (pos - start),
+                              (size_t)(end - pos), pos, err);
+        }
+        if (data >= end) {
+            return true;
+        }
+        hole = lseek(fd, data, SEEK_HOLE);
+        hole = hole < 0 || hole > end ? end : hole;
+        if (!read_range(fd, (uint8_t *)ram->mapping + (data - start), (size_t)(hole - data),
+                        data, err)) {
+            return false;
+        }
+        pos = hole;
     }
     return true;
 }
