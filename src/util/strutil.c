@@ -78,6 +78,10 @@ bool parse_size(const char *str, uint64_t default_unit, uint64_t *out, GError **
     len = strlen(str);
     end = str + len;
     switch (str[len - 1]) {
+    case 'b': case 'B':             /* QEMU's explicit bytes */
+        unit = 1;
+        end--;
+        break;
     case 'k': case 'K':
         unit = 1ULL << 10;
         end--;
@@ -100,7 +104,7 @@ bool parse_size(const char *str, uint64_t default_unit, uint64_t *out, GError **
     }
     for (const char *p = str; p < end; p++) {
         if (*p < '0' || *p > '9') {
-            set_error(err, "size '%s' is not a number with an optional K, M or G suffix",
+            set_error(err, "size '%s' is not a number with an optional B, K, M or G suffix",
                       str);
             return false;
         }

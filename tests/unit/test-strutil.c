@@ -34,6 +34,8 @@ static const SizeCase size_cases[] = {
     { "007", MiB, true, 7 * MiB },
     { "17179869183G", MiB, true, 17179869183ULL * GiB },     /* just fits */
     { "18446744073709551615", 1, true, UINT64_MAX },
+    { "805306368B", MiB, true, 805306368 },
+    { "7b", MiB, true, 7 },
     /* overflow */
     { "17179869184G", MiB, false, 0 },
     { "99999999999999999999G", MiB, false, 0 },
@@ -48,6 +50,8 @@ static const SizeCase size_cases[] = {
     { "", MiB, false, 0 },
     { "M", MiB, false, 0 },
     { "G", MiB, false, 0 },
+    { "B", MiB, false, 0 },
+    { "1BB", MiB, false, 0 },
     { "1MB", MiB, false, 0 },
     { "1MM", MiB, false, 0 },
     { "1.5G", MiB, false, 0 },
