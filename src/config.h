@@ -130,6 +130,11 @@ typedef struct StratusConfig {
 
     GPtrArray *drives;           /* OptList* of each -drive, in order */
     GPtrArray *devices;          /* OptList* of each -device (implied key "driver") */
+    /*
+     * Per devices entry: where a -config file gave it ("-config FILE:
+     * drive[0].drive_id"), prefixed to its creation errors; NULL for argv's.
+     */
+    GPtrArray *device_origins;
     GPtrArray *netdevs;          /* OptList* of each -netdev (implied key "type") */
     GPtrArray *objects;          /* OptList* of each -object (implied key "qom-type") */
 

@@ -312,7 +312,13 @@ bool machine_create_cli_devices(Machine *m, GError **err)
     GPtrArray *devices = m->cfg->devices;
 
     for (guint i = 0; devices && i < devices->len; i++) {
+        const char *origin = m->cfg->device_origins ?
+                             g_ptr_array_index(m->cfg->device_origins, i) : NULL;
+
         if (!device_create_from_opts(m, g_ptr_array_index(devices, i), err)) {
+            if (origin) {
+                g_prefix_error(err, "%s: ", origin);
+            }
             return false;
         }
     }

@@ -86,6 +86,7 @@ bool opt_handle_device(ParseCtx *ctx, const char *opt, const char *value, GError
         goto fail;
     }
     g_ptr_array_add(ctx->cfg->devices, l);
+    g_ptr_array_add(ctx->cfg->device_origins, g_strdup(ctx->origin));
     return true;
 fail:
     optlist_free(l);

@@ -24,7 +24,7 @@ static const OptDef opt_defs[] = {
     { "smp", NULL, OPT_SMP, ARG_REQUIRED, false,
       "[cpus=]n[,maxcpus=n][,sockets=n][,dies=n][,clusters=n][,cores=n][,threads=n]",
       "number of vCPUs (1..254) and topology (default 1)" },
-    { "m", NULL, OPT_MEM, ARG_REQUIRED, false, "[size=]N[K|M|G][,maxmem=N[K|M|G]]",
+    { "m", NULL, OPT_MEM, ARG_REQUIRED, false, "[size=]N[B|K|M|G][,maxmem=N[B|K|M|G]]",
       "guest RAM, bare number = MiB, 128M..512G (default 256M)" },
     { "kernel", NULL, OPT_KERNEL, ARG_REQUIRED, false, "PATH",
       "guest kernel (vmlinux ELF or bzImage); required for microvm" },
@@ -81,6 +81,10 @@ static const OptDef opt_defs[] = {
       "accepted; only 'none' is supported" },
     { "vga", NULL, OPT_VGA, ARG_REQUIRED, false, "none",
       "accepted; only 'none' is supported" },
+    { "config", NULL, OPT_CONFIG, ARG_REQUIRED, false, "FILE",
+      "VM description in StratoVirt 0.x's JSON; command-line options override it" },
+    { "api-channel", NULL, OPT_API_CHANNEL, ARG_REQUIRED, false, "unix:PATH",
+      "StratoVirt 0.x's spelling of -qmp unix:PATH,server,nowait" },
     { "version", "V", OPT_VERSION, ARG_NONE, false, NULL, "print the version and exit" },
     { "help", "h", OPT_HELP, ARG_NONE, false, NULL, "print this help and exit" },
 };
@@ -121,6 +125,16 @@ const OptDef *opt_from_token(const char *tok, const char **name, size_t *name_le
         return NULL;
     }
     return opt_lookup(n, *name_len);
+}
+
+const OptDef *opt_def_by_id(OptId id)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(opt_defs); i++) {
+        if (opt_defs[i].id == id) {
+            return &opt_defs[i];
+        }
+    }
+    return NULL;
 }
 
 bool opt_is_known(const char *tok)

@@ -11,6 +11,7 @@
  *   opt-machine.c  -machine, -accel, -smp, -m, -name, -uuid and the accelerator
  *   opt-drive.c    -drive and -device
  *   opt-object.c   -object
+ *   opt-config.c   -config FILE (StratoVirt 0.x's JSON) turned into options
  *
  * Every function here reports problems as a one-line GError that names the
  * option, as config_parse() promises.
@@ -38,6 +39,7 @@ typedef enum {
     OPT_NETDEV, OPT_INCOMING,
     OPT_NODEFAULTS, OPT_NO_USER_CONFIG, OPT_NOGRAPHIC, OPT_NO_SHUTDOWN,
     OPT_DISPLAY, OPT_VGA,
+    OPT_CONFIG, OPT_API_CHANNEL,
     OPT_VERSION, OPT_HELP,
     OPT__COUNT
 } OptId;
@@ -66,6 +68,7 @@ typedef struct OptDef {
 const OptDef *opt_from_token(const char *tok, const char **name, size_t *name_len,
                              const char **inline_val);
 bool opt_is_known(const char *tok);
+const OptDef *opt_def_by_id(OptId id);
 
 /* ---- parser state (options.c owns it; the handlers fill it in) ---------- */
 
@@ -83,6 +86,7 @@ typedef struct ParseCtx {
     char *qtest_chardev;         /* -qtest chardev:ID */
     bool serial_given;           /* -serial seen (even "none") */
     bool nodefaults;             /* -nodefaults: no default COM1 under qtest */
+    const char *origin;          /* "-config FILE: KEY" while applying the file, else NULL */
 } ParseCtx;
 
 /* ---- OptList and value checks (optlist.c) ------------------------------- */
@@ -146,5 +150,20 @@ bool opt_handle_netdev(ParseCtx *ctx, const char *opt, const char *value, GError
 
 /* opt-object.c */
 bool opt_handle_object(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+
+/* opt-config.c: one option the file stands for; where is its key path. */
+typedef struct ConfigItem {
+    OptId id;
+    char *value;
+    char *where;
+} ConfigItem;
+
+/*
+ * The items of -config FILE in command-line order, or NULL with a one-line
+ * error "-config FILE: ..." (unreadable file, bad JSON, unknown key, wrong
+ * type). The values are not checked here: the option handlers do that.
+ */
+GPtrArray *config_file_load(const char *file, GError **err);
+void config_item_free(gpointer p);
 
 #endif

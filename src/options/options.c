@@ -41,6 +41,7 @@ static StratusConfig *config_new_default(void)
     cfg->monitors = g_ptr_array_new_with_free_func(opt_monitor_config_free);
     cfg->drives = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->devices = g_ptr_array_new_with_free_func(optlist_free_gp);
+    cfg->device_origins = g_ptr_array_new_with_free_func(g_free);
     cfg->netdevs = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->objects = g_ptr_array_new_with_free_func(optlist_free_gp);
     return cfg;
@@ -62,6 +63,7 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->serial_chardev);
     g_ptr_array_unref(cfg->drives);
     g_ptr_array_unref(cfg->devices);
+    g_ptr_array_unref(cfg->device_origins);
     g_ptr_array_unref(cfg->netdevs);
     g_ptr_array_unref(cfg->objects);
     g_free(cfg->name);
@@ -162,6 +164,20 @@ static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *val
     return true;
 }
 
+/* StratoVirt 0.x's QMP socket option; the socket is always a listening one. */
+static bool handle_api_channel(ParseCtx *ctx, const char *opt, const char *value,
+                               GError **err)
+{
+    g_autofree char *qmp = NULL;
+
+    if (!g_str_has_prefix(value, "unix:") || !value[5] || strchr(value, ',')) {
+        set_error(err, "%s: expected unix:PATH, got '%.64s'", opt, value);
+        return false;
+    }
+    qmp = g_strdup_printf("%s,server,nowait", value);
+    return opt_handle_qmp(ctx, opt, qmp, err);
+}
+
 static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
                           const char *value, GError **err)
 {
@@ -248,10 +264,105 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
     case OPT_DISPLAY:
     case OPT_VGA:
         return handle_none_only(opt, value, err);
+    case OPT_CONFIG:
+        return true;                /* read before argv: apply_config_file() */
+    case OPT_API_CHANNEL:
+        return handle_api_channel(ctx, opt, value, err);
     case OPT_VERSION:
     case OPT_HELP:
     case OPT__COUNT:
         break;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* -config FILE                                                              */
+/* ------------------------------------------------------------------------ */
+
+static char *value_id(const char *value)
+{
+    OptList *l = optlist_parse_full(value, "type", false, NULL);
+    char *id = l && optlist_get(l, "id") ? g_strdup(optlist_get(l, "id")) : NULL;
+
+    if (l) {
+        optlist_free(l);
+    }
+    return id;
+}
+
+/*
+ * Whether argv gives the file's item again, so that the file's gives way:
+ * any occurrence of a single-valued option (and of -append, whose values
+ * would otherwise be joined), or a list option (-drive, -device ...) with
+ * the same id.
+ */
+static bool argv_overrides(int argc, char **argv, const ConfigItem *it)
+{
+    const OptDef *def = opt_def_by_id(it->id);
+    bool single = !def->multiple || it->id == OPT_APPEND;
+    g_autofree char *id = single ? NULL : value_id(it->value);
+
+    for (int i = 1; i < argc; i++) {
+        const char *name, *inline_val, *v;
+        size_t len;
+        g_autofree char *other = NULL;
+
+        if (opt_from_token(argv[i], &name, &len, &inline_val) != def) {
+            continue;
+        }
+        if (single) {
+            return true;
+        }
+        v = inline_val ? inline_val : i + 1 < argc ? argv[i + 1] : NULL;
+        other = v && id ? value_id(v) : NULL;
+        if (other && !strcmp(other, id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Applies -config FILE's items before argv (see opt-config.c). */
+static bool apply_config_file(ParseCtx *ctx, int argc, char **argv, GError **err)
+{
+    const char *file = NULL;
+    g_autoptr(GPtrArray) items = NULL;
+
+    for (int i = 1; i < argc && !file; i++) {
+        const char *name, *inline_val;
+        size_t len;
+        const OptDef *d = opt_from_token(argv[i], &name, &len, &inline_val);
+
+        if (d && d->id == OPT_CONFIG) {
+            /* Without a value the argv walk reports it. */
+            file = inline_val ? inline_val : i + 1 < argc ? argv[i + 1] : NULL;
+        }
+    }
+    if (!file) {
+        return true;
+    }
+    items = config_file_load(file, err);
+    if (!items) {
+        return false;
+    }
+    for (guint i = 0; i < items->len; i++) {
+        const ConfigItem *it = g_ptr_array_index(items, i);
+        g_autofree char *origin = g_strdup_printf("-config %s: %s", file, it->where);
+        GError *local = NULL;
+        bool ok;
+
+        if (argv_overrides(argc, argv, it)) {
+            continue;
+        }
+        ctx->origin = origin;
+        ok = handle_option(ctx, opt_def_by_id(it->id), it->where, it->value, &local);
+        ctx->origin = NULL;
+        if (!ok) {
+            set_error(err, "-config %s: %s", file, local->message);
+            g_error_free(local);
+            return false;
+        }
     }
     return true;
 }
@@ -396,6 +507,9 @@ StratusConfig *config_parse(int argc, char **argv, GError **err)
     ctx.cfg = config_new_default();
     ctx.chardev_origin = g_ptr_array_new();
     ctx.monitor_origin = g_ptr_array_new();
+    if (!apply_config_file(&ctx, argc, argv, err)) {
+        goto out;
+    }
 
     for (int i = 1; i < argc; i++) {
         const char *tok = argv[i];

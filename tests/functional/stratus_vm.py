@@ -535,7 +535,8 @@ class Vm:
       (-chardev socket,id=con,...  -serial chardev:con), 'stdio' (-serial stdio,
       console over the process's stdin/stdout pipes) or None (no serial).
     qmp: True -> -qmp unix:<sockdir>/qmp.sock,server,nowait (connected at launch
-      unless connect_qmp=False).
+      unless connect_qmp=False); 'api-channel' -> the same socket as StratoVirt
+      0.x's -api-channel unix:<sockdir>/qmp.sock.
     accel: None (no -accel option: the VMM's own default, kvm if /dev/kvm is
       usable, else emu) or an accelerator name ('emu', 'kvm', 'tcg', 'kvm:tcg'...)
       -> -accel <name>.
@@ -598,7 +599,9 @@ class Vm:
             a += ["-initrd", str(self.initrd)]
         if self.append is not None:
             a += ["-append", self.append]
-        if self.use_qmp:
+        if self.use_qmp == "api-channel":
+            a += ["-api-channel", "unix:%s" % self.qmp_path]
+        elif self.use_qmp:
             a += ["-qmp", "unix:%s,server,nowait" % self.qmp_path]
         if self.console_kind == "socket":
             a += ["-serial", "socket,path=%s,server,nowait" % self.console_path]

@@ -39,7 +39,10 @@ Python-escaped bytes, e.g. \\xff \\x00 \\n); scm-fd: N[,M] (attach an fd with
 SCM_RIGHTS to the N-th request); images: NAME=SIZE[,NAME=SIZE] (sparse raw
 files created in the VM's socket directory before the replay; `/path/to/` in `<-`
 lines is that directory, and it is shown as /path/to in replies); exit: STATUS; console: REGEX (must appear on the
-guest console after the replay, e.g. the banner after system_reset); quiet: seconds.
+guest console after the replay, e.g. the banner after system_reset); quiet: seconds;
+launch: config (machine, memory, vCPUs and kernel come from a `-config` JSON file, as the
+seeds 001/004 start StratoVirt) | config,api-channel (and the monitor is `-api-channel
+unix:PATH`, seed 001).
 
 STRATUS_GOLDEN_PRINT=1 prints the actual transcript of every file in golden form
 (to review a new file; never paste it in unreviewed).
@@ -61,7 +64,7 @@ from stratus_vm import Vm, PROMPT, connect_unix
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.txt"))
 HEADER_KEYS = {"seed", "note", "accel", "args", "greeting", "mode", "boot", "send", "input",
-               "scm-fd", "exit", "console", "quiet", "images"}
+               "scm-fd", "exit", "console", "quiet", "images", "launch"}
 SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 PRINT = os.environ.get("STRATUS_GOLDEN_PRINT", "") not in ("", "0")
 
@@ -212,11 +215,27 @@ class Golden:
         return out
 
 
-class GoldenVm(Vm):
-    """Vm with the QMP monitor options of a golden file."""
+def take_option(args, name):
+    """Removes `name VALUE` from args; returns VALUE (None if absent)."""
+    if name not in args:
+        return None
+    i = args.index(name)
+    value = args[i + 1]
+    del args[i:i + 2]
+    return value
 
-    def __init__(self, binary, qmp_opts="", **kw):
+
+class GoldenVm(Vm):
+    """Vm with the QMP monitor options and the launch style of a golden file."""
+
+    def __init__(self, binary, qmp_opts="", launch="", **kw):
         self.qmp_opts = qmp_opts
+        self.launch_style = set(filter(None, launch.split(",")))
+        assert self.launch_style <= {"config", "api-channel"}, "bad launch: %r" % launch
+        assert not (qmp_opts and "api-channel" in self.launch_style), \
+            "-api-channel takes no monitor options"
+        if "api-channel" in self.launch_style:
+            kw["qmp"] = "api-channel"
         super().__init__(binary, **kw)
 
     def build_args(self):
@@ -224,7 +243,30 @@ class GoldenVm(Vm):
         if self.qmp_opts:
             i = a.index("-qmp")
             a[i + 1] += self.qmp_opts
+        if "config" in self.launch_style:
+            a = a[:1] + self.config_file(a[1:])
         return a
+
+    def config_file(self, args):
+        """Moves what StratoVirt 0.x's JSON can say into a -config file."""
+        machine = take_option(args, "-machine")
+        mem = take_option(args, "-m")
+        smp = take_option(args, "-smp")
+        conf = {"machine-config": {"type": "MicroVm" if machine == "microvm" else machine},
+                "boot-source": {"kernel_image_path": take_option(args, "-kernel")}}
+        if mem:
+            m = re.match(r"^(\d+)([KMG]?)$", mem.upper())
+            conf["machine-config"]["mem_size"] = int(m.group(1)) * SIZE_SUFFIX[m.group(2) or "M"]
+        if smp:
+            assert smp.isdigit(), "launch: config takes a plain -smp N, not %r" % smp
+            conf["machine-config"]["vcpu_count"] = int(smp)
+        append = take_option(args, "-append")
+        if append is not None:
+            conf["boot-source"]["boot_args"] = append
+        path = os.path.join(self.sockdir, "vm.json")
+        with open(path, "w") as f:
+            json.dump(conf, f, indent=4)
+        return ["-config", path] + args
 
 
 class Wire:
@@ -322,7 +364,8 @@ def run_golden(g, make_vm, vm_factory_kw=None):
     freeze = "-S" in args
     if freeze:
         args.remove("-S")
-    vm = make_vm(cls=GoldenVm, qmp_opts=opts, smp=smp, freeze=freeze or boot == "frozen",
+    vm = make_vm(cls=GoldenVm, qmp_opts=opts, launch=g.h("launch", ""), smp=smp,
+                 freeze=freeze or boot == "frozen",
                  extra_args=args, connect_qmp=False, **(vm_factory_kw or {}))
     images = {}
     for spec in filter(None, (x.strip() for x in g.h("images", "").split(","))):
