@@ -134,8 +134,8 @@ def test_help(booted_vm):
     # the whole list, in order (docs/guest-shell.md); `intr` and `smp` are
     # listed everywhere but only run on emu (test_interrupts.py)
     assert r.lines == ["cmd=" + c for c in ("help", "echo", "info", "mem", "irq", "blk",
-                                            "intr", "smp", "panic", "balloon", "rng",
-                                            "poweroff", "reboot")], r
+                                            "intr", "smp", "panic", "balloon", "rng", "net",
+                                            "vsock", "poweroff", "reboot")], r
 
 
 def test_unknown_command(booted_vm):

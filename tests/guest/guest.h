@@ -259,6 +259,9 @@ void balloon_command(char *args);
 /* virtio_rng.c */
 void rng_command(char *args);
 
+/* virtio_vsock.c */
+void vsock_command(char *args);
+
 /* virtio_net.c */
 void net_idle(void);            /* from the shell's idle loop: answer ARP, ping, UDP echo */
 void net_command(char *args);

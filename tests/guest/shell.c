@@ -255,6 +255,7 @@ static const struct command commands[] = {
 	{ "balloon", balloon_command },
 	{ "rng", rng_command },
 	{ "net", net_command },
+	{ "vsock", vsock_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
