@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import threading
 import zlib
 
@@ -268,4 +269,24 @@ def test_vsock_bad_option(stratus, bzimage, case_id, tail, text):
                                         {"KERNEL": str(bzimage), "SOCK": sock})
         check_error_exit(argv, [text])
     finally:
+        shutil.rmtree(sock, ignore_errors=True)
+
+
+def test_vhost_vsock_ioctl_error(stratus, bzimage):
+    """vhostfd= on something that is not /dev/vhost-vsock: the first vhost
+    ioctl fails and says which, with the kernel's reason."""
+    sock = short_tmpdir()
+    fd = os.open("/dev/null", os.O_RDWR)
+    try:
+        argv = [str(stratus)] + argv_of(base_opts(), ["-device",
+                                                      "vhost-vsock-device,id=v,guest-cid=3,"
+                                                      "vhostfd=%d" % fd, "-accel", "emu"],
+                                        {"KERNEL": str(bzimage), "SOCK": sock})
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                           pass_fds=(fd,))
+        assert p.returncode == 1, p
+        assert p.stderr.decode() == ("stratus: error: vhost-vsock-device: VHOST_SET_OWNER on "
+                                     "vhostfd failed: Inappropriate ioctl for device\n"), p
+    finally:
+        os.close(fd)
         shutil.rmtree(sock, ignore_errors=True)

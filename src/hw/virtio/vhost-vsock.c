@@ -281,7 +281,7 @@ static bool vhost_vsock_pre_save(void *opaque, GError **err)
     VhostVsock *s = opaque;
 
     g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
-                "vhost-vsock-device '%s': its state is in the host kernel and cannot be saved",
+                "'%s': its state is in the host kernel and cannot be saved",
                 s->vdev.id);
     return false;
 }

@@ -1044,7 +1044,7 @@ static bool vsock_pre_save(void *opaque, GError **err)
 
     if (n) {
         g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
-                    "virtio-vsock '%s' has %u open connection%s: close them before saving",
+                    "'%s' has %u open connection%s: close them before saving",
                     s->vdev.id, n, n == 1 ? "" : "s");
         return false;
     }
