@@ -166,4 +166,16 @@ void config_print_help(FILE *out);
 /* The stratus(1) man page (roff) from the same option table as -help. */
 void config_print_man(FILE *out, const char *version);
 
+/* query-command-line-options: an option's key=value parameters. */
+typedef struct ConfigOptionParam {
+    const char *name;
+    const char *type;            /* "string", "boolean", "number" or "size" */
+} ConfigOptionParam;
+typedef struct ConfigOptionInfo {
+    const char *option;          /* QEMU's name for it ("memory" for -m) */
+    const ConfigOptionParam *params;   /* terminated by .name == NULL */
+} ConfigOptionInfo;
+/* Every option with parameters, terminated by .option == NULL. */
+const ConfigOptionInfo *config_option_params(void);
+
 #endif

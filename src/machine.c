@@ -383,15 +383,38 @@ static bool create_chardevs(Machine *m, GError **err)
  * -object back ends, before any device: a device names its back end by id
  * (virtio-rng's rng=) and finds it in m->objects at realize.
  */
+/* A checked on/off value of an option, if given. */
+static void opt_bool(const OptList *l, const char *key, bool *out)
+{
+    const char *v = optlist_get(l, key);
+
+    if (v) {
+        parse_bool(v, out);
+    }
+}
+
 static bool create_objects(Machine *m, GError **err)
 {
     for (guint i = 0; m->cfg->objects && i < m->cfg->objects->len; i++) {
         const OptList *l = g_ptr_array_index(m->cfg->objects, i);
         const char *file = optlist_get(l, "filename");
+        bool ok;
 
-        /* The parser accepts rng-random only. */
-        if (!object_add_rng_random(m->objects, optlist_get(l, "id"),
-                                   file ? file : RNG_RANDOM_DEFAULT_FILE, err)) {
+        /* The parser accepts these two types and checked their values. */
+        if (!strcmp(optlist_get(l, "qom-type"), "memory-backend-ram")) {
+            MemoryBackendOptions o = MEMORY_BACKEND_OPTIONS_INIT;
+            parse_size(optlist_get(l, "size"), 1, &o.size, NULL);
+            opt_bool(l, "share", &o.share);
+            opt_bool(l, "merge", &o.merge);
+            opt_bool(l, "dump", &o.dump);
+            opt_bool(l, "prealloc", &o.prealloc);
+            opt_bool(l, "reserve", &o.reserve);
+            ok = object_add_memory_backend_ram(m->objects, optlist_get(l, "id"), &o, err);
+        } else {
+            ok = object_add_rng_random(m->objects, optlist_get(l, "id"),
+                                       file ? file : RNG_RANDOM_DEFAULT_FILE, err);
+        }
+        if (!ok) {
             return false;
         }
     }
@@ -578,6 +601,9 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_net_commands(qmp_server_table(m->qmp));
     qmp_register_object_commands(qmp_server_table(m->qmp));
     qmp_register_migration_commands(qmp_server_table(m->qmp));
+    qmp_register_memory_commands(qmp_server_table(m->qmp));
+    qmp_register_char_commands(qmp_server_table(m->qmp));
+    qmp_register_feature_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);

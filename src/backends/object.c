@@ -1,11 +1,13 @@
 /*
  * The host object table (backends/object.h): ids to objects, creation order
- * kept for listing (qom-list /objects), and the rng-random type.
+ * kept for listing (qom-list /objects), and the rng-random and
+ * memory-backend-ram types.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "backends/object.h"
@@ -13,6 +15,7 @@
 
 typedef enum {
     HOST_OBJECT_RNG_RANDOM,
+    HOST_OBJECT_MEMORY_BACKEND_RAM,
 } HostObjectKind;
 
 struct HostObject {
@@ -25,6 +28,12 @@ struct RngRandom {
     HostObject obj;              /* first: a HostObject* is a RngRandom* */
     char *filename;
     int fd;
+};
+
+struct MemoryBackend {
+    HostObject obj;              /* first, as in RngRandom */
+    MemoryBackendOptions opts;
+    void *mem;
 };
 
 struct ObjectTable {
@@ -43,6 +52,11 @@ static void host_object_free(HostObject *o)
             close(r->fd);
         }
         g_free(r->filename);
+        break;
+    }
+    case HOST_OBJECT_MEMORY_BACKEND_RAM: {
+        MemoryBackend *b = (MemoryBackend *)o;
+        munmap(b->mem, b->opts.size);
         break;
     }
     }
@@ -94,6 +108,8 @@ const char *host_object_type(const HostObject *o)
     switch (o->kind) {
     case HOST_OBJECT_RNG_RANDOM:
         return "rng-random";
+    case HOST_OBJECT_MEMORY_BACKEND_RAM:
+        return "memory-backend-ram";
     }
     return "object";
 }
@@ -103,13 +119,9 @@ const char *host_object_user(const HostObject *o)
     return o->user;
 }
 
-bool object_add_rng_random(ObjectTable *t, const char *id, const char *filename,
-                           GError **err)
+/* The checks every type shares: QEMU's texts for a bad or duplicate id. */
+static bool check_new_id(ObjectTable *t, const char *id, GError **err)
 {
-    RngRandom *r;
-    struct stat st;
-    int fd;
-
     if (!id_wellformed(id)) {
         set_error(err, "Parameter 'id' expects an identifier");
         return false;
@@ -117,6 +129,19 @@ bool object_add_rng_random(ObjectTable *t, const char *id, const char *filename,
     if (object_table_find(t, id)) {
         set_error(err, "attempt to add duplicate property '%s' to object (type 'container')",
                   id);
+        return false;
+    }
+    return true;
+}
+
+bool object_add_rng_random(ObjectTable *t, const char *id, const char *filename,
+                           GError **err)
+{
+    RngRandom *r;
+    struct stat st;
+    int fd;
+
+    if (!check_new_id(t, id, err)) {
         return false;
     }
     /*
@@ -141,6 +166,58 @@ bool object_add_rng_random(ObjectTable *t, const char *id, const char *filename,
     r->fd = fd;
     g_ptr_array_add(t->objects, r);
     return true;
+}
+
+bool object_add_memory_backend_ram(ObjectTable *t, const char *id,
+                                   const MemoryBackendOptions *o, GError **err)
+{
+    MemoryBackend *b;
+    void *mem;
+    int flags = (o->share ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS |
+                (o->reserve ? 0 : MAP_NORESERVE);
+
+    if (!check_new_id(t, id, err)) {
+        return false;
+    }
+    if (o->size == 0) {
+        set_error(err, "property 'size' of memory-backend-ram doesn't take value '0'");
+        return false;
+    }
+    mem = o->size > SIZE_MAX ? MAP_FAILED
+                             : mmap(NULL, o->size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (mem == MAP_FAILED) {
+        set_error(err, "cannot set up guest memory '%s': %s", id, g_strerror(ENOMEM));
+        return false;
+    }
+    /* Advice only: a kernel without KSM or MADV_DONTDUMP still gives the memory. */
+    (void)madvise(mem, o->size, o->merge ? MADV_MERGEABLE : MADV_UNMERGEABLE);
+    if (!o->dump) {
+        (void)madvise(mem, o->size, MADV_DONTDUMP);
+    }
+    if (o->prealloc) {
+        /* Touching every page is what MADV_POPULATE_WRITE does, on any kernel. */
+        long page = sysconf(_SC_PAGESIZE);
+        for (uint64_t off = 0; off < o->size; off += page) {
+            ((volatile uint8_t *)mem)[off] = 0;
+        }
+    }
+    b = g_new0(MemoryBackend, 1);
+    b->obj.kind = HOST_OBJECT_MEMORY_BACKEND_RAM;
+    b->obj.id = g_strdup(id);
+    b->opts = *o;
+    b->mem = mem;
+    g_ptr_array_add(t->objects, b);
+    return true;
+}
+
+const MemoryBackend *host_object_memory_backend(const HostObject *o)
+{
+    return o->kind == HOST_OBJECT_MEMORY_BACKEND_RAM ? (const MemoryBackend *)o : NULL;
+}
+
+const MemoryBackendOptions *memory_backend_options(const MemoryBackend *b)
+{
+    return &b->opts;
 }
 
 bool object_table_del(ObjectTable *t, const char *id, GError **err)

@@ -4,8 +4,10 @@
  * (Machine.objects); nothing here knows about guests or the machine, so the
  * table can be tested on its own.
  *
- * Types: only rng-random so far (a host file of random bytes for
- * virtio-rng). The command-line parser and QMP check an object's keys and
+ * Types: rng-random (a host file of random bytes for virtio-rng) and
+ * memory-backend-ram (anonymous host memory; QEMU's type, which its tests
+ * create and delete through object-add; no Stratus device maps one yet, so
+ * it is allocated and listed by query-memdev but never guest-visible). The command-line parser and QMP check an object's keys and
  * their JSON types with their own front-end texts; this layer takes the
  * checked values and acquires the host resource (the file), so a missing or
  * unreadable file fails creation, not the first guest read.
@@ -17,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <glib.h>
 
@@ -25,6 +28,7 @@
 typedef struct ObjectTable ObjectTable;
 typedef struct HostObject HostObject;
 typedef struct RngRandom RngRandom;
+typedef struct MemoryBackend MemoryBackend;
 
 ObjectTable *object_table_new(void);
 /* Frees every object (devices using one must be gone first). */
@@ -34,7 +38,7 @@ HostObject *object_table_find(ObjectTable *t, const char *id);
 /* Every object in creation order (HostObject*, borrowed). */
 GPtrArray *object_table_list(ObjectTable *t);
 const char *host_object_id(const HostObject *o);
-const char *host_object_type(const HostObject *o);      /* "rng-random" */
+const char *host_object_type(const HostObject *o);      /* "rng-random", ... */
 /* The id of the device using it, or NULL. */
 const char *host_object_user(const HostObject *o);
 
@@ -53,6 +57,31 @@ bool object_add_rng_random(ObjectTable *t, const char *id, const char *filename,
  * deleted" (QEMU's texts).
  */
 bool object_table_del(ObjectTable *t, const char *id, GError **err);
+
+/* ---- memory-backend-ram ---- */
+
+/* QEMU's HostMemoryBackend properties that a RAM backend has. */
+typedef struct MemoryBackendOptions {
+    uint64_t size;               /* bytes, > 0 */
+    bool share;                  /* MAP_SHARED (default false) */
+    bool merge;                  /* MADV_MERGEABLE (default true) */
+    bool dump;                   /* in core dumps (default true) */
+    bool prealloc;               /* touch every page now (default false) */
+    bool reserve;                /* reserve swap space (default true) */
+} MemoryBackendOptions;
+
+#define MEMORY_BACKEND_OPTIONS_INIT { .merge = true, .dump = true, .reserve = true }
+
+/*
+ * Maps the memory. Errors: QEMU's texts, "property 'size' of
+ * memory-backend-ram doesn't take value '0'", "cannot set up guest memory
+ * 'ID': Cannot allocate memory", and the id errors of object_add_rng_random.
+ */
+bool object_add_memory_backend_ram(ObjectTable *t, const char *id,
+                                   const MemoryBackendOptions *o, GError **err);
+/* The memory backend `o` is, or NULL for another type. */
+const MemoryBackend *host_object_memory_backend(const HostObject *o);
+const MemoryBackendOptions *memory_backend_options(const MemoryBackend *b);
 
 /* ---- rng-random, for virtio-rng ---- */
 

@@ -121,6 +121,22 @@ const char *chardev_id(const Chardev *chr)
     return chr->id;
 }
 
+const char *const *chardev_backend_names(void)
+{
+    static const char *const names[] = { "stdio", "pty", "file", "socket", "null", NULL };
+    return names;
+}
+
+bool chardev_connected(const Chardev *chr)
+{
+    return strcmp(chr->klass->name, "socket") || chr->connected;
+}
+
+bool chardev_has_frontend(const Chardev *chr)
+{
+    return chr->have_handlers;
+}
+
 const char *chardev_filename(const Chardev *chr)
 {
     return chr->filename;

@@ -46,6 +46,12 @@ size_t chardev_write_all(Chardev *chr, const void *buf, size_t len);
 const char *chardev_id(const Chardev *chr);
 /* pty: the slave path ("/dev/pts/N"); socket: the unix path; else NULL. */
 const char *chardev_filename(const Chardev *chr);
+/* The backends -chardev takes (query-chardev-backends). */
+const char *const *chardev_backend_names(void);
+/* A socket has its peer (a server its client); other backends always true. */
+bool chardev_connected(const Chardev *chr);
+/* A front end took it (set handlers): QEMU's query-chardev "frontend-open". */
+bool chardev_has_frontend(const Chardev *chr);
 /* Flushes pending output (bounded wait) and restores the terminal for stdio. */
 void chardev_free(Chardev *chr);
 

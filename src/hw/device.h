@@ -210,6 +210,13 @@ typedef struct MachineClass {
     const char *qom_type;              /* "microvm-machine" */
     bool is_default;
     unsigned max_cpus;
+    /* The RAM backend's id (query-memdev), QEMU's default_ram_id. */
+    const char *default_ram_id;
+    /*
+     * query-hotpluggable-cpus answers (StratoVirt's microvm lists its CPU
+     * slots); without, QEMU's "The feature ... is not enabled".
+     */
+    bool has_cpu_slots;
     /* Build RAM, board devices, -device devices, load the kernel, create vCPUs. */
     bool (*init)(Machine *m, GError **err);
     void (*destroy)(Machine *m);

@@ -48,6 +48,7 @@ const MachineClass none_machine_class = {
     .description = "empty machine",
     .qom_type = "none-machine",
     .max_cpus = 1,
+    .default_ram_id = "ram",
     .init = none_init,
     .pre_plug = none_pre_plug,
 };

@@ -386,8 +386,15 @@ static bool qmp_query_hotpluggable_cpus(QmpCommandCtx *ctx, JsonObject *args,
                                         JsonNode **ret, GError **err)
 {
     Machine *m = M(ctx);
-    JsonArray *a = json_array_new();
+    JsonArray *a;
     unsigned max = machine_max_cpus(m);
+
+    if (m->machine_class && !m->machine_class->has_cpu_slots) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                      "The feature 'query-hotpluggable-cpus' is not enabled");
+        return false;
+    }
+    a = json_array_new();
     for (unsigned i = 0; i < max; i++) {
         JsonObject *o = json_object_new();
         json_object_set_object_member(o, "props", cpu_props_for(m, i));

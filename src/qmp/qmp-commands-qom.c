@@ -1,6 +1,6 @@
 /*
  * QOM-shaped QMP views of the device model: qom-list-types,
- * device-list-properties, qom-list-properties, qom-list, qom-get, and HMP
+ * device-list-properties, qom-list-properties, qom-list, qom-get, qom-set, and HMP
  * `info qtree` / `info qdm`. Everything comes from the registries of
  * hw/device.h (types, property tables) and the machine's device list, so a
  * new device type appears here without touching this file.
@@ -62,6 +62,13 @@ static const QmpMember qom_get_args_m[] = {
     { NULL }
 };
 static const QmpType qom_get_args = QMP_OBJECT_TYPE(qom_get_args_m);
+static const QmpMember qom_set_args_m[] = {
+    { "path", &qmp_type_str },
+    { "property", &qmp_type_str },
+    { "value", &qmp_type_any },
+    { NULL }
+};
+static const QmpType qom_set_args = QMP_OBJECT_TYPE(qom_set_args_m);
 
 static const QmpMember typename_args_m[] = {
     { "typename", &qmp_type_str },
@@ -332,6 +339,19 @@ static const char *child_name(const QomNode *parent, const QomNode *n)
     return *rest && !strchr(rest, '/') ? rest : NULL;
 }
 
+/* The child<> property `prop` of n, or NULL. */
+static const QomNode *find_child(GArray *nodes, const QomNode *n, const char *prop)
+{
+    for (guint i = 0; i < nodes->len; i++) {
+        const QomNode *c = &g_array_index(nodes, QomNode, i);
+        const char *name = child_name(n, c);
+        if (name && !strcmp(name, prop)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
 static void add_prop(JsonArray *a, const char *name, const char *type)
 {
     JsonObject *o = json_object_new();
@@ -436,13 +456,9 @@ static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
         return true;
     }
     /* A child<> property reads as the child's canonical path (QEMU). */
-    for (guint i = 0; i < nodes->len; i++) {
-        const QomNode *c = &g_array_index(nodes, QomNode, i);
-        const char *name = child_name(n, c);
-        if (name && !strcmp(name, prop)) {
-            *ret = qmp_node_str(c->path);
-            return true;
-        }
+    if (find_child(nodes, n, prop)) {
+        *ret = qmp_node_str(find_child(nodes, n, prop)->path);
+        return true;
     }
     if (n->kind == QOM_DEVICE) {
         const Property *p = device_class_find_prop(n->dev->klass, prop);
@@ -455,6 +471,45 @@ static bool qmp_qom_get(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
             }
             return true;
         }
+    }
+    qmp_error_set(err, STRATUS_ERROR_GENERIC, "Property '%s.%s' not found",
+                  node_type(m, n), prop);
+    return false;
+}
+
+/*
+ * Nothing in the tree can change once created, as in QEMU: "type" and
+ * child<> properties have no setter, and a device's properties are static
+ * ones, which QEMU refuses after realize (every device here is realized).
+ */
+static bool qmp_qom_set(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                        GError **err)
+{
+    Machine *m = ctx->opaque;
+    g_autoptr(GArray) nodes = NULL;
+    const char *prop = json_object_get_string_member(args, "property");
+    const QomNode *n;
+
+    if (!qom_lookup(m, json_object_get_string_member(args, "path"), false, &nodes, &n,
+                    err)) {
+        return false;
+    }
+    if (!strcmp(prop, "type") || find_child(nodes, n, prop)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Property '%s.%s' is not writable",
+                      node_type(m, n), prop);
+        return false;
+    }
+    if (n->kind == QOM_DEVICE && device_class_find_prop(n->dev->klass, prop)) {
+        if (n->dev->id) {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "Attempt to set property '%s' on "
+                          "device '%s' (type '%s') after it was realized", prop,
+                          n->dev->id, n->dev->klass->name);
+        } else {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "Attempt to set property '%s' on "
+                          "anonymous device (type '%s') after it was realized", prop,
+                          n->dev->klass->name);
+        }
+        return false;
     }
     qmp_error_set(err, STRATUS_ERROR_GENERIC, "Property '%s.%s' not found",
                   node_type(m, n), prop);
@@ -551,6 +606,7 @@ static const QmpCommand qom_commands[] = {
       &property_info_list },
     { "qom-list-properties", qmp_qom_list_properties, &typename_args,
       &property_info_list },
+    { "qom-set", qmp_qom_set, &qom_set_args },
     { NULL }
 };
 

@@ -44,5 +44,14 @@ void qmp_register_net_commands(QmpCommandTable *t);
 void qmp_register_object_commands(QmpCommandTable *t);
 /* qmp-commands-migration.c: migrate (file: snapshots), query-migrate. */
 void qmp_register_migration_commands(QmpCommandTable *t);
+/* qmp-commands-memory.c: query-memdev, query-memory-devices, query-memory-size-summary. */
+void qmp_register_memory_commands(QmpCommandTable *t);
+/* qmp-commands-char.c: query-chardev, query-chardev-backends, query-yank. */
+void qmp_register_char_commands(QmpCommandTable *t);
+/*
+ * qmp-commands-features.c: the feature queries QEMU's tests send every
+ * machine (query-current-machine, query-sev, ...).
+ */
+void qmp_register_feature_commands(QmpCommandTable *t);
 
 #endif
