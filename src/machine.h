@@ -116,6 +116,7 @@ struct Machine {
     void *board;                 /* the machine class's private state */
     BlockRegistry *block_nodes;  /* -drive / blockdev-add nodes by name */
     GHashTable *netdevs;         /* -netdev / netdev_add back ends: id -> NetClient* (net/net.h) */
+    uint64_t net_seq;            /* creation/attach order of back ends and NICs (info network) */
     ObjectTable *objects;        /* -object / object-add back ends by id (backends/object.h) */
     /*
      * Node names device_del released (StratoVirt unregisters the drive with

@@ -6,12 +6,13 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
-/* One order for back ends and the NICs attaching to them (machine lock held). */
-static uint64_t net_next_seq(void)
+/*
+ * One order for back ends and the NICs attaching to them (machine lock
+ * held), kept by the machine; unit tests without a machine get 0.
+ */
+static uint64_t net_next_seq(Machine *m)
 {
-    static uint64_t next;
-
-    return ++next;
+    return m ? ++m->net_seq : 0;
 }
 
 void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const char *id)
@@ -20,7 +21,7 @@ void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const c
     nc->ops = ops;
     nc->m = m;
     nc->id = g_strdup(id);
-    nc->seq = net_next_seq();
+    nc->seq = net_next_seq(m);
 }
 
 static void cancel_resume(NetClient *nc)
@@ -132,7 +133,7 @@ bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const
     nc->peer = ops;
     nc->peer_opaque = opaque;
     nc->peer_name = g_strdup(name);
-    nc->peer_seq = net_next_seq();
+    nc->peer_seq = net_next_seq(nc->m);
     nc->ops->set_read_poll(nc, true);
     return true;
 }

@@ -298,7 +298,9 @@ static void test_large_replies(void)
 /*
  * Regression: the input buffer was rescanned for '\n' from its start after
  * every 4 KiB read, so one long line cost O(n^2): a 64 MiB b64write took
- * minutes. It must take well under the harness timeout.
+ * minutes. No wall-clock assert (it failed on busy hosts): the quadratic
+ * scan would run past this program's meson timeout (180 s), a linear one
+ * takes about a second.
  */
 static void test_long_line(void)
 {
@@ -306,16 +308,13 @@ static void test_long_line(void)
     g_autofree uint8_t *data = g_malloc(N);
     g_autofree char *enc = NULL;
     g_autofree char *r = NULL;
-    gint64 t0;
 
     for (size_t i = 0; i < N; i++) {
         data[i] = (uint8_t)(i * 7 + (i >> 12));
     }
     enc = g_base64_encode(data, N);
-    t0 = g_get_monotonic_time();
     r = qtest_cmd(qts, "b64write 0x200000 0x%x %s", N, enc);
     g_assert_cmpstr(r, ==, "OK");
-    g_assert_cmpint(g_get_monotonic_time() - t0, <, 20 * G_USEC_PER_SEC);
     g_assert_cmphex(qtest_readq(qts, 0x200000 + 0x123458), ==,
                     GUINT64_FROM_LE(*(uint64_t *)(data + 0x123458)));
     g_assert_cmphex(qtest_readq(qts, 0x200000 + N - 8), ==,
