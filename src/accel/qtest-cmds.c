@@ -529,7 +529,9 @@ void qtest_process_line(QtestState *s, char *line)
         log_line(s, 'R', line);
     }
     if (!*line) {
-        return;                 /* blank lines are ignored */
+        /* Empty (or NUL-only) lines get QEMU's answer to an unknown word. */
+        send_line(s, "FAIL Unknown command ''");
+        return;
     }
     words = g_strsplit(line, " ", 0);
     process_command(s, words);

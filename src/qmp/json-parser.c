@@ -16,6 +16,8 @@ typedef struct {
     const Token *toks;
     size_t n, pos;
     GError *err;
+    int depth;          /* of the object being parsed (1: the message) */
+    char *raw_id;       /* the message's numeric "id" as written */
 } Parser;
 
 static void parse_error(Parser *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -217,6 +219,12 @@ static bool parse_pair(Parser *p, void *obj)
         parse_error(p, "missing : in object pair");
         goto fail;
     }
+    t = peek_tok(p);
+    if (t && p->depth == 1 && !strcmp(k, "id") && !p->raw_id &&
+        (t->type == TK_INTEGER || t->type == TK_FLOAT)) {
+        /* json-glib keeps numbers as int64 or double: keep the text to echo. */
+        p->raw_id = g_strndup(tok_text(p, t), t->len);
+    }
     value = parse_value(p);
     if (!value) {
         parse_error(p, "Missing value in dict");
@@ -291,10 +299,13 @@ static JsonNode *parse_object(Parser *p)
     JsonNode *node;
 
     pop_tok(p);                 /* '{' */
+    p->depth++;
     if (!parse_elements(p, TK_RCURLY, parse_pair, obj, "expected separator in dict")) {
+        p->depth--;
         json_object_unref(obj);
         return NULL;
     }
+    p->depth--;
     node = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(node, obj);
     return node;
@@ -344,7 +355,8 @@ static JsonNode *parse_value(Parser *p)
     }
 }
 
-JsonNode *json_parse_tokens(const char *text, const Token *toks, size_t n, GError **err)
+JsonNode *json_parse_tokens(const char *text, const Token *toks, size_t n, char **raw_id,
+                            GError **err)
 {
     Parser p = {
         .text = text,
@@ -356,9 +368,15 @@ JsonNode *json_parse_tokens(const char *text, const Token *toks, size_t n, GErro
         if (!p.err) {
             parse_error(&p, "expecting value");
         }
+        g_free(p.raw_id);
         g_propagate_error(err, p.err);
         return NULL;
     }
     g_clear_error(&p.err);
+    if (raw_id) {
+        *raw_id = p.raw_id;
+    } else {
+        g_free(p.raw_id);
+    }
     return v;
 }

@@ -34,7 +34,10 @@ static inline int hexval(char c)
  * One complete message: its tokens, whose texts lie end to end in text.
  * Returns the value, or NULL with *err set (JSON_SPLITTER_ERROR_PARSE and
  * QEMU's texts: "JSON parse error, expecting value", "... premature EOI", ...).
+ * *raw_id (if raw_id is not NULL): the text of the top-level object's "id"
+ * member when it is a number, else NULL; g_free() it.
  */
-JsonNode *json_parse_tokens(const char *text, const Token *toks, size_t n, GError **err);
+JsonNode *json_parse_tokens(const char *text, const Token *toks, size_t n, char **raw_id,
+                            GError **err);
 
 #endif

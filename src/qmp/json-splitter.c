@@ -62,6 +62,8 @@ struct JsonSplitter {
     bool emitted;
     JsonNode *out_msg;
     GError *out_err;
+    char *out_raw_id;   /* of out_msg */
+    char *raw_id;       /* of the message last returned */
 };
 
 JsonSplitter *json_splitter_new(size_t max_message, unsigned max_depth)
@@ -90,6 +92,8 @@ void json_splitter_free(JsonSplitter *s)
         json_node_unref(s->out_msg);
     }
     g_clear_error(&s->out_err);
+    g_free(s->out_raw_id);
+    g_free(s->raw_id);
     g_free(s);
 }
 
@@ -171,7 +175,7 @@ static void parse_message(JsonSplitter *s)
 {
     GError *err = NULL;
     JsonNode *v = json_parse_tokens(s->msg->str, (const Token *)s->tokens->data,
-                                    s->tokens->len, &err);
+                                    s->tokens->len, &s->out_raw_id, &err);
     g_assert(!s->emitted);
     if (!v) {
         s->out_err = err;
@@ -467,6 +471,9 @@ static bool step(JsonSplitter *s, guint8 ch)
 static bool take_output(JsonSplitter *s, JsonNode **msg, GError **err)
 {
     s->emitted = false;
+    g_free(s->raw_id);
+    s->raw_id = s->out_raw_id;
+    s->out_raw_id = NULL;
     if (s->out_err) {
         g_propagate_error(err, s->out_err);
         s->out_err = NULL;
@@ -550,6 +557,11 @@ bool json_splitter_finish(JsonSplitter *s, JsonNode **msg, GError **err)
         return take_output(s, msg, err);
     }
     return false;
+}
+
+const char *json_splitter_raw_id(const JsonSplitter *s)
+{
+    return s->raw_id;
 }
 
 JsonNode *json_parse_qmp(const char *buf, size_t len, GError **err)

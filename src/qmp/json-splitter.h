@@ -60,6 +60,13 @@ bool json_splitter_next(JsonSplitter *s, JsonNode **msg, GError **err);
  */
 bool json_splitter_finish(JsonSplitter *s, JsonNode **msg, GError **err);
 
+/*
+ * The "id" of the message json_splitter_next() returned last, as written,
+ * when it is a number (json-glib's int64/double would turn 1e400, 2^64 or -0
+ * into something else); NULL otherwise. Valid until the next call.
+ */
+const char *json_splitter_raw_id(const JsonSplitter *s);
+
 /* Fed bytes not yet consumed by the lexer. */
 size_t json_splitter_unconsumed(const JsonSplitter *s);
 

@@ -330,6 +330,17 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
 
 char *qmp_format_response(JsonNode *resp)
 {
+    return qmp_format_response_raw_id(resp, NULL);
+}
+
+static bool node_is_number(JsonNode *n)
+{
+    GType t = JSON_NODE_HOLDS_VALUE(n) ? json_node_get_value_type(n) : G_TYPE_INVALID;
+    return t == G_TYPE_INT64 || t == G_TYPE_DOUBLE;
+}
+
+char *qmp_format_response_raw_id(JsonNode *resp, const char *raw_id)
+{
     JsonObject *o = json_node_get_object(resp);
     GString *s = g_string_new("{");
 
@@ -345,8 +356,13 @@ char *qmp_format_response(JsonNode *resp)
         g_string_append_c(s, '}');
     }
     if (json_object_has_member(o, "id")) {
+        JsonNode *id = json_object_get_member(o, "id");
         g_string_append(s, ",\"id\":");
-        qmp_json_append(s, json_object_get_member(o, "id"), false);
+        if (raw_id && node_is_number(id)) {
+            g_string_append(s, raw_id);
+        } else {
+            qmp_json_append(s, id, false);
+        }
     }
     g_string_append_c(s, '}');
     return g_string_free(s, FALSE);

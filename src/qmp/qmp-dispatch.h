@@ -215,6 +215,8 @@ JsonNode *qmp_error_response(JsonNode *req, StratusErrorCode c, const char *desc
 
 /* Response -> one line without "\r\n": return payloads sorted by key. */
 char *qmp_format_response(JsonNode *resp);
+/* The same, a numeric "id" written as raw_id (the request's text) when given. */
+char *qmp_format_response_raw_id(JsonNode *resp, const char *raw_id);
 
 /* ---- output formats ----------------------------------------------------- */
 

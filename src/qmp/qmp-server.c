@@ -240,9 +240,10 @@ static gboolean conn_writable(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* A reply to the message the splitter returned last (its raw numeric id). */
 static void conn_send_response(QmpConn *c, JsonNode *resp)
 {
-    char *line = qmp_format_response(resp);
+    char *line = qmp_format_response_raw_id(resp, json_splitter_raw_id(c->sp));
     conn_send_line(c, line);
     g_free(line);
 }

@@ -373,3 +373,74 @@ def test_daemonize_closes_inherited_fds(stratus, tmp_path):
         mine.close()
         if pid_alive(daemon):
             os.kill(daemon, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------
+# 5. The small wrong answers
+
+@pytest.mark.parametrize("raw", [b"1e400", b"18446744073709551616", b"-0", b"1.50",
+                                 b"-9223372036854775809", b"0.1E+1", b"7"])
+def test_numeric_id_echoed_as_sent(stratus, tmp_path, raw):
+    vm = qtest_vm(stratus, tmp_path)
+    vm.launch()
+    try:
+        q = vm.qmp
+        q.send_raw(b'{"execute":"query-name","id":%s}' % raw)
+        assert q.recv_line() == '{"return":{},"id":%s}' % raw.decode()
+        q.send_raw(b'{"execute":"no-such","id":%s}' % raw)
+        assert q.recv_line() == ('{"error":{"class":"CommandNotFound","desc":'
+                                 '"The command no-such has not been found"},"id":%s}'
+                                 % raw.decode())
+    finally:
+        vm.cleanup()
+
+
+@pytest.mark.parametrize("index", ["4294967296", "-1", " 0", "+0", "00", "0x0"])
+def test_qom_device_index_not_found(stratus, tmp_path, index):
+    vm = qtest_vm(stratus, tmp_path)
+    vm.launch()
+    try:
+        path = "/machine/unattached/device[%s]" % index
+        assert vm.qmp.execute("qom-get", {"path": path, "property": "type"}) == {
+            "error": {"class": "DeviceNotFound", "desc": "Device '%s' not found" % path}}
+        assert vm.qmp.execute("qom-get", {"path": "/machine/unattached/device[0]",
+                                          "property": "type"}) == {"return": "host-x86-cpu"}
+    finally:
+        vm.cleanup()
+
+
+@pytest.mark.parametrize("index", [-1, 1, 2 ** 62, 2 ** 63 - 1])
+def test_hmp_cpu_index_range(stratus, tmp_path, index):
+    vm = qtest_vm(stratus, tmp_path)
+    vm.launch()
+    try:
+        r = vm.qmp.execute("human-monitor-command",
+                           {"command-line": "info cpus", "cpu-index": index})
+        assert r == {"error": {"class": "GenericError",
+                               "desc": "Parameter 'cpu-index' expects a CPU number"}}
+    finally:
+        vm.cleanup()
+
+
+@pytest.mark.parametrize("line", [b"\n", b"\r\n", b"\0\n", b"\0\0\0\n"])
+def test_qtest_empty_line_fails(stratus, tmp_path, line):
+    """An empty or NUL-only line on the qtest socket gets a FAIL (it got nothing)."""
+    path = str(tmp_path / "qtest.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    vm = qtest_vm(stratus, tmp_path, extra=["-qtest", "unix:" + path])
+    vm.launch()
+    try:
+        srv.settimeout(10)
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        conn.sendall(line + b"endianness\n")
+        got = b""
+        while got.count(b"\n") < 2:
+            got += conn.recv(4096)
+        assert got == b"FAIL Unknown command ''\nOK little\n"
+        conn.close()
+    finally:
+        srv.close()
+        vm.cleanup()

@@ -341,6 +341,34 @@ static void test_output_format(void)
     json_node_unref(n);
 }
 
+/* A numeric id is kept as written; anything else has no raw text. */
+static void test_raw_id(void)
+{
+    static const struct { const char *in, *raw; } cases[] = {
+        { "{\"execute\":\"x\",\"id\":1e400}", "1e400" },
+        { "{\"id\":18446744073709551616}", "18446744073709551616" },
+        { "{\"id\":-0}", "-0" },
+        { "{\"id\":1.50,\"arguments\":{\"id\":7}}", "1.50" },
+        { "{\"arguments\":{\"id\":7}}", NULL },
+        { "{\"id\":\"7\"}", NULL },
+        { "[1]", NULL },
+    };
+    JsonSplitter *s = json_splitter_new(JSON_SPLITTER_DEFAULT_MAX_MESSAGE,
+                                        JSON_SPLITTER_DEFAULT_MAX_DEPTH);
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        JsonNode *msg = NULL;
+        GError *err = NULL;
+
+        json_splitter_feed(s, cases[i].in, strlen(cases[i].in));
+        g_assert_true(json_splitter_next(s, &msg, &err));
+        g_assert_no_error(err);
+        g_assert_cmpstr(json_splitter_raw_id(s), ==, cases[i].raw);
+        json_node_unref(msg);
+    }
+    json_splitter_free(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -364,5 +392,6 @@ int main(int argc, char **argv)
     g_test_add_func("/json-splitter/finish", test_finish);
     g_test_add_func("/json-splitter/reset-api", test_reset_api);
     g_test_add_func("/json-splitter/output-format", test_output_format);
+    g_test_add_func("/json-splitter/raw-id", test_raw_id);
     return g_test_run();
 }
