@@ -20,6 +20,13 @@
 #define DEFAULT_MEMORY_SIZE (256ULL << 20)
 #define MAX_CPUS 254
 
+/* The seccomp filter (docs/security.md): off by default for now. */
+typedef enum {
+    SANDBOX_OFF,                 /* -sandbox off, -disable-seccomp */
+    SANDBOX_ON,                  /* -sandbox on: a call outside the list kills */
+    SANDBOX_DEBUG,               /* -sandbox on,debug=on: logged, fails ENOSYS */
+} SandboxMode;
+
 /* An option string "type,key=value,flag,..." split into ordered pairs. */
 typedef struct OptPair {
     char *key;
@@ -152,6 +159,10 @@ typedef struct StratusConfig {
 
     char *qtest;                 /* -qtest unix:PATH | chardev:ID */
     char *qtest_log;             /* -qtest-log FILE | none; NULL = stderr */
+
+    SandboxMode sandbox;         /* -sandbox, -disable-seccomp */
+    char *runas;                 /* -runas USER[:GROUP] */
+    char *chroot_dir;            /* -chroot DIR */
 } StratusConfig;
 
 /*

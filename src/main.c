@@ -18,6 +18,8 @@
 #include "hw/device.h"
 #include "hw/device-help.h"
 #include "os/inherited-fds.h"
+#include "os/privdrop.h"
+#include "os/seccomp.h"
 #include "os/startup-signals.h"
 #include "util/log.h"
 
@@ -161,6 +163,32 @@ static int fail(GError *err, const char *pidfile, int *ready_fd)
 }
 
 /*
+ * Once the machine is built (everything the command line names is open) and
+ * before the guest runs: -chroot, -runas, then the seccomp filter, which
+ * then covers every thread, the vCPUs started later included.
+ */
+static bool confine(const StratusConfig *cfg, GError **err)
+{
+    static const SeccompMode modes[] = {
+        [SANDBOX_OFF] = SECCOMP_LIST_OFF,
+        [SANDBOX_ON] = SECCOMP_LIST_KILL,
+        [SANDBOX_DEBUG] = SECCOMP_LIST_TRAP,
+    };
+
+    if ((cfg->runas || cfg->chroot_dir) &&
+        !privdrop_apply(cfg->runas, cfg->chroot_dir, err)) {
+        return false;
+    }
+    if (!seccomp_install(modes[cfg->sandbox], err)) {
+        return false;
+    }
+    if (g_getenv("STRATUS_SECCOMP_SELFTEST")) {
+        seccomp_selftest();         /* the tests' deliberately forbidden call */
+    }
+    return true;
+}
+
+/*
  * `-device help` and `-device DRIVER,help` answer before the rest of the
  * command line is checked, as in QEMU, so they work without -qmp or a
  * kernel. Returns true (and the exit status) when one was asked for.
@@ -279,6 +307,10 @@ int main(int argc, char **argv)
     }
     if (pidfile_copy) {
         machine_add_cleanup_path(m, pidfile_copy);
+    }
+    if (!confine(cfg, &err)) {
+        machine_free(m);
+        return fail(err, pidfile_copy, &ready_fd);
     }
     if (cfg->daemonize) {
         report_ready(&ready_fd, 0);

@@ -70,6 +70,8 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->uuid);
     g_free(cfg->logfile);
     g_free(cfg->pidfile);
+    g_free(cfg->runas);
+    g_free(cfg->chroot_dir);
     g_free(cfg->qtest);
     g_free(cfg->qtest_log);
     g_free(cfg->incoming);
@@ -178,6 +180,32 @@ static bool handle_api_channel(ParseCtx *ctx, const char *opt, const char *value
     return opt_handle_qmp(ctx, opt, qmp, err);
 }
 
+/* QEMU's -sandbox on|off; its other keys (obsolete=, spawn=...) are not taken. */
+static bool opt_handle_sandbox(StratusConfig *cfg, const char *opt, const char *value,
+                               GError **err)
+{
+    g_auto(GStrv) parts = g_strsplit(value, ",", -1);
+    bool debug = false;
+
+    for (char **p = parts + 1; *p; p++) {
+        if (!strcmp(*p, "debug=on") || !strcmp(*p, "debug")) {
+            debug = true;
+        } else if (strcmp(*p, "debug=off") != 0) {
+            set_error(err, "%s: invalid parameter '%.64s' (expected debug=on|off)", opt, *p);
+            return false;
+        }
+    }
+    if (!strcmp(parts[0], "on") || !strcmp(parts[0], "1")) {
+        cfg->sandbox = debug ? SANDBOX_DEBUG : SANDBOX_ON;
+    } else if (!strcmp(parts[0], "off") || !strcmp(parts[0], "0")) {
+        cfg->sandbox = SANDBOX_OFF;
+    } else {
+        set_error(err, "%s: invalid value '%.64s' (expected on or off)", opt, parts[0]);
+        return false;
+    }
+    return true;
+}
+
 static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
                           const char *value, GError **err)
 {
@@ -268,6 +296,17 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         return true;                /* read before argv: apply_config_file() */
     case OPT_API_CHANNEL:
         return handle_api_channel(ctx, opt, value, err);
+    case OPT_SANDBOX:
+        return opt_handle_sandbox(cfg, opt, value, err);
+    case OPT_DISABLE_SECCOMP:
+        cfg->sandbox = SANDBOX_OFF;
+        return true;
+    case OPT_RUNAS:
+        g_free(cfg->runas);
+        cfg->runas = g_strdup(value);
+        return true;
+    case OPT_CHROOT:
+        return handle_path(opt, value, &cfg->chroot_dir, err);
     case OPT_VERSION:
     case OPT_HELP:
     case OPT__COUNT:

@@ -444,3 +444,91 @@ def test_qtest_empty_line_fails(stratus, tmp_path, line):
     finally:
         srv.close()
         vm.cleanup()
+
+
+# ---------------------------------------------------------------------------
+# 6. Confinement: -sandbox (seccomp), -runas, -chroot
+
+def proc_status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return line.split()[1:]
+    raise AssertionError("no %s in /proc/%d/status" % (key, pid))
+
+
+def test_sandbox_on_filters_and_serves(stratus, tmp_path):
+    vm = qtest_vm(stratus, tmp_path, extra=["-sandbox", "on"])
+    vm.launch()
+    try:
+        assert proc_status(vm.pid, "Seccomp") == ["2"]
+        assert proc_status(vm.pid, "NoNewPrivs") == ["1"]
+        assert vm.qmp.execute("query-status")["return"]["status"] == "running"
+        assert vm.qmp.execute("quit") == {"return": {}}
+        assert vm.wait() == 0
+    finally:
+        vm.cleanup()
+
+
+@pytest.mark.parametrize("opts", [[], ["-sandbox", "off"], ["-disable-seccomp"],
+                                  ["-sandbox", "on", "-disable-seccomp"]])
+def test_sandbox_off(stratus, tmp_path, opts):
+    vm = qtest_vm(stratus, tmp_path, extra=opts)
+    vm.launch()
+    try:
+        assert proc_status(vm.pid, "Seccomp") == ["0"]
+    finally:
+        vm.cleanup()
+
+
+def test_sandbox_forbidden_call_kills(stratus, tmp_path):
+    p = subprocess.run([str(stratus), "-accel", "qtest", "-sandbox", "on", "-qmp",
+                        "unix:%s,server,nowait" % (tmp_path / "q.sock")],
+                       env=dict(os.environ, STRATUS_SECCOMP_SELFTEST="1"),
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == -signal.SIGSYS, (p.returncode, p.stderr)
+
+
+def test_sandbox_debug_logs_the_call(stratus, tmp_path):
+    vm = qtest_vm(stratus, tmp_path, extra=["-sandbox", "on,debug=on"],
+                  env={"STRATUS_SECCOMP_SELFTEST": "1"})
+    vm.launch()
+    try:
+        assert vm.qmp.execute("query-status")["return"]["status"] == "running"
+        assert "stratus: seccomp: forbidden system call getpriority (140)\n" in \
+            vm.stderr_text()
+    finally:
+        vm.cleanup()
+
+
+@pytest.mark.parametrize("value,desc", [
+    ("maybe", "-sandbox: invalid value 'maybe' (expected on or off)"),
+    ("on,spawn=deny", "-sandbox: invalid parameter 'spawn=deny' (expected debug=on|off)"),
+])
+def test_sandbox_bad_values(stratus, tmp_path, value, desc):
+    p = run_stratus(stratus, ["-sandbox", value])
+    assert error_line(p) == desc
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="-runas/-chroot need root")
+def test_runas_and_chroot(stratus, tmp_path):
+    root = tmp_path / "jail"
+    root.mkdir()
+    sockdir = tmp_path / "s"
+    sockdir.mkdir()
+    os.chmod(sockdir, 0o777)
+    vm = qtest_vm(stratus, tmp_path, extra=["-runas", "nobody", "-chroot", str(root)])
+    vm.launch()
+    try:
+        assert proc_status(vm.pid, "Uid")[:2] == ["65534", "65534"]
+        assert proc_status(vm.pid, "CapEff") == ["0000000000000000"]
+        assert os.readlink("/proc/%d/root" % vm.pid) == str(root)
+        assert vm.qmp.execute("query-status")["return"]["status"] == "running"
+    finally:
+        vm.cleanup()
+
+
+def test_runas_unknown_user(stratus, tmp_path):
+    p = run_stratus(stratus, ["-runas", "no-such-user-xyz",
+                              "-qmp", "unix:%s,server,nowait" % (tmp_path / "q.sock")])
+    assert error_line(p) == "-runas: user 'no-such-user-xyz' not found"
