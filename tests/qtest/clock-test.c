@@ -145,7 +145,11 @@ static void test_realtime(void)
     }
     g_assert_cmpint(a.count, ==, 1);
     g_assert_cmpint(a.seen_ns - t0, >=, 20 * CLOCK_NS_PER_MS);
-    g_assert_cmpint(b.count, >=, 2);
+    /*
+     * b (every 5 ms) fires first; how often before a depends on scheduling
+     * (a busy host can deliver both late, together), so only once is sure.
+     */
+    g_assert_cmpint(b.count, >=, 1);
     g_assert_true(g_str_has_prefix(env.trace->str, "b@"));
     machine_timer_del(b.t);
     g_assert_cmpint(machine_clock_next_deadline(env.clock), ==, -1);
