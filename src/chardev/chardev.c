@@ -71,6 +71,7 @@ void chardev_release(Chardev *chr)
     g_main_context_unref(chr->ctx);
     g_free(chr->filename);
     g_free(chr->unix_path);
+    g_free(chr->tcp_addr);
     g_free(chr->id);
     g_free(chr);
 }
@@ -140,6 +141,39 @@ bool chardev_has_frontend(const Chardev *chr)
 const char *chardev_filename(const Chardev *chr)
 {
     return chr->filename;
+}
+
+size_t chardev_write_pending(const Chardev *chr)
+{
+    return chr->out_fd >= 0 ? chr->outq->len : 0;
+}
+
+bool chardev_in_use(const Chardev *chr)
+{
+    return chr->have_handlers;
+}
+
+bool chardev_connected(const Chardev *chr)
+{
+    return chr->connected;
+}
+
+char *chardev_info_filename(const Chardev *chr)
+{
+    const char *state = chr->connected ? "" : "disconnected:";
+
+    if (chr->klass == &chardev_pty_class) {
+        return g_strdup_printf("pty:%s", chr->filename);
+    }
+    if (chr->klass != &chardev_socket_class) {
+        return g_strdup(chr->klass->name);
+    }
+    if (chr->is_unix) {
+        return g_strdup_printf("%sunix:%s%s", state, chr->filename ? chr->filename : "",
+                               chr->is_server ? ",server=on" : "");
+    }
+    return g_strdup_printf("%stcp:%s%s", state, chr->tcp_addr ? chr->tcp_addr : "",
+                           chr->is_server ? ",server=on" : "");
 }
 
 void chardev_notify_event(Chardev *chr, bool connected)
@@ -312,6 +346,9 @@ static gboolean write_ready(int fd, GIOCondition cond, gpointer opaque)
     if (chr->outq->len == 0) {
         chr->outq_warned = false;
         source_clear(&chr->out_src);
+        if (chr->have_handlers && chr->handlers.write_ready) {
+            chr->handlers.write_ready(chr->opaque);
+        }
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;

@@ -22,6 +22,11 @@ typedef struct ChardevHandlers {
     void (*read)(void *opaque, const uint8_t *buf, size_t len);
     /* A client connected (true) or went away (false); optional. */
     void (*event)(void *opaque, bool connected);
+    /*
+     * All queued output has been written (optional): a front end that paused
+     * because chardev_write_pending() was high may write again.
+     */
+    void (*write_ready)(void *opaque);
 } ChardevHandlers;
 
 /*
@@ -44,6 +49,22 @@ size_t chardev_write(Chardev *chr, const void *buf, size_t len);
  */
 size_t chardev_write_all(Chardev *chr, const void *buf, size_t len);
 const char *chardev_id(const Chardev *chr);
+/*
+ * Bytes accepted by chardev_write() but not yet written to the host. A front
+ * end with its own flow control (virtio-serial) keeps this bounded instead of
+ * letting the queue overflow, and waits for write_ready.
+ */
+size_t chardev_write_pending(const Chardev *chr);
+/* A front end has set handlers: the backend is taken (chardev-remove refuses it). */
+bool chardev_in_use(const Chardev *chr);
+/* The peer is there: a socket client is connected; pty, file, stdio always. */
+bool chardev_connected(const Chardev *chr);
+/*
+ * QEMU's query-chardev "filename": "unix:PATH,server=on", "tcp:HOST:PORT",
+ * "disconnected:..." while a socket has no peer, "pty:/dev/pts/N", else the
+ * backend's name ("file", "null", "stdio"). g_free it.
+ */
+char *chardev_info_filename(const Chardev *chr);
 /* pty: the slave path ("/dev/pts/N"); socket: the unix path; else NULL. */
 const char *chardev_filename(const Chardev *chr);
 /* The backends -chardev takes (query-chardev-backends). */

@@ -19,6 +19,8 @@ static const char *bus_type_name(DeviceBusType bus)
         return "ISA";
     case DEVICE_BUS_VIRTIO:
         return "virtio-bus";
+    case DEVICE_BUS_VIRTIO_SERIAL:
+        return "virtio-serial-bus";
     case DEVICE_BUS_NONE:
         break;
     }

@@ -71,6 +71,7 @@ typedef enum {
     DEVICE_BUS_NONE,     /* board-internal or sysbus: placed by the machine */
     DEVICE_BUS_ISA,      /* fixed I/O ports and an ISA IRQ */
     DEVICE_BUS_VIRTIO,   /* a virtio transport (virtio-mmio on microvm) */
+    DEVICE_BUS_VIRTIO_SERIAL,   /* a port of the virtio-serial device (it checks bus=) */
 } DeviceBusType;
 
 struct DeviceClass {

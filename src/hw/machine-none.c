@@ -13,6 +13,7 @@ static const char *bus_name(DeviceBusType bus)
     switch (bus) {
     case DEVICE_BUS_ISA: return "ISA";
     case DEVICE_BUS_VIRTIO: return "virtio-bus";
+    case DEVICE_BUS_VIRTIO_SERIAL: return "virtio-serial-bus";
     default: return "System";
     }
 }

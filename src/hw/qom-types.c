@@ -23,6 +23,7 @@ static const QomType fixed_types[] = {
     { "sys-bus-device", "device", true },
     { "isa-device", "device", true },
     { "virtio-device", "device", true },
+    { "virtio-serial-port", "device", true },
     { "cpu", "device", true },
     { "x86_64-cpu", "cpu", true },
     { "machine", "object", true },
@@ -45,6 +46,8 @@ static const char *device_parent(const DeviceClass *dc)
         return "isa-device";
     case DEVICE_BUS_VIRTIO:
         return "virtio-device";
+    case DEVICE_BUS_VIRTIO_SERIAL:
+        return "virtio-serial-port";
     case DEVICE_BUS_NONE:
         break;
     }

@@ -588,7 +588,12 @@ static void test_state_roundtrip(void)
                                                "pvpanic,id=pp", "-device",
                                                "virtio-balloon-device,id=bal", "-device",
                                                "virtio-net-device,id=nic0", "-device",
-                                               vsock, NULL }, &err);
+                                               vsock, "-chardev",
+                                               "null,id=vc0", "-chardev", "null,id=vp1",
+                                               "-device", "virtio-serial-device,id=vser",
+                                               "-device", "virtconsole,chardev=vc0,id=con0",
+                                               "-device", "virtserialport,chardev=vp1,"
+                                               "id=port1,name=org.test.1", NULL }, &err);
     GPtrArray *devs;
     unsigned with_state = 0;
 

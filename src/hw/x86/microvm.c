@@ -181,6 +181,8 @@ static bool bus_exists(const Device *d)
             }
         }
         return !strcmp(d->bus, "virtio-mmio-bus");
+    case DEVICE_BUS_VIRTIO_SERIAL:
+        return true;        /* the port's realize knows the serial device's bus names */
     case DEVICE_BUS_NONE:
         break;
     }
