@@ -197,6 +197,12 @@ JsonNode *qmp_command_table_schema(const QmpCommandTable *t);
  */
 bool qmp_validate_args(const QmpType *type, JsonObject *args, bool allow_extra,
                        GError **err);
+/*
+ * One value against any type, named `path` in the messages ("backend.data"
+ * gives "Parameter 'backend.data.path' is missing"): for members whose type
+ * depends on another one (a union's data, checked once its tag is known).
+ */
+bool qmp_validate_value(const QmpType *type, JsonNode *v, const char *path, GError **err);
 
 /* ---- dispatch ---------------------------------------------------------- */
 

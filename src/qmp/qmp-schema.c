@@ -207,6 +207,11 @@ static bool check_members(const QmpType *t, JsonObject *obj, const char *prefix,
     return true;
 }
 
+bool qmp_validate_value(const QmpType *type, JsonNode *v, const char *path, GError **err)
+{
+    return check_value(type, v, path, err);
+}
+
 bool qmp_validate_args(const QmpType *type, JsonObject *args, bool allow_extra,
                        GError **err)
 {
