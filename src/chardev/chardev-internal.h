@@ -62,6 +62,11 @@ struct Chardev {
     bool out_is_socket;          /* use send(MSG_NOSIGNAL) */
     bool in_eof;                 /* input exhausted until a new fd is attached */
     GSource *in_src;
+    /*
+     * Sockets, while in_src is not armed (the front end takes nothing): a
+     * hangup is still noticed (HUP/ERR only, so pending input stays unread).
+     */
+    GSource *hup_src;
     GSource *out_src;
     GByteArray *outq;
     bool outq_warned;            /* overflow warned for this episode */

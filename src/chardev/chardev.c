@@ -65,6 +65,7 @@ void chardev_release(Chardev *chr)
         return;
     }
     source_clear(&chr->in_src);
+    source_clear(&chr->hup_src);
     source_clear(&chr->out_src);
     source_clear(&chr->listen_src);
     g_byte_array_unref(chr->outq);
@@ -214,6 +215,7 @@ static size_t chr_can_read(Chardev *chr)
 static void input_closed(Chardev *chr, int err)
 {
     source_clear(&chr->in_src);
+    source_clear(&chr->hup_src);
     chr->in_eof = true;
     if (chr->klass->input_closed) {
         chr->klass->input_closed(chr, err);
@@ -231,6 +233,7 @@ static gboolean read_ready(int fd, GIOCondition cond, gpointer opaque)
     size_t room = chr_can_read(chr);
     if (room == 0) {
         source_clear(&chr->in_src);
+        chardev_update_read_watch(chr);     /* a socket still watches for a hangup */
         return G_SOURCE_REMOVE;
     }
     if (room > sizeof(buf)) {
@@ -259,18 +262,36 @@ static gboolean read_ready(int fd, GIOCondition cond, gpointer opaque)
     }
     if (chr_can_read(chr) == 0) {
         source_clear(&chr->in_src);
+        chardev_update_read_watch(chr);
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
 }
 
+static gboolean hup_ready(int fd, GIOCondition cond, gpointer opaque)
+{
+    Chardev *chr = opaque;
+
+    /* input_closed() destroys this source; GLib keeps it alive until we return. */
+    input_closed(chr, 0);
+    return G_SOURCE_REMOVE;
+}
+
 void chardev_update_read_watch(Chardev *chr)
 {
-    bool want = chr->in_fd >= 0 && !chr->in_eof && chr_can_read(chr) > 0;
+    bool open = chr->in_fd >= 0 && !chr->in_eof;
+    bool want = open && chr_can_read(chr) > 0;
+    bool want_hup = open && !want && chr->out_is_socket;
+
     if (want && !chr->in_src) {
         chr->in_src = chardev_add_fd_watch(chr, chr->in_fd, G_IO_IN, read_ready);
     } else if (!want && chr->in_src) {
         source_clear(&chr->in_src);
+    }
+    if (want_hup && !chr->hup_src) {
+        chr->hup_src = chardev_add_fd_watch(chr, chr->in_fd, G_IO_HUP | G_IO_ERR, hup_ready);
+    } else if (!want_hup && chr->hup_src) {
+        source_clear(&chr->hup_src);
     }
 }
 
@@ -479,6 +500,7 @@ void chardev_attach_fds(Chardev *chr, int in_fd, int out_fd, bool is_socket)
 void chardev_detach_fds(Chardev *chr)
 {
     source_clear(&chr->in_src);
+    source_clear(&chr->hup_src);
     source_clear(&chr->out_src);
     g_byte_array_set_size(chr->outq, 0);
     chr->outq_warned = false;
@@ -522,6 +544,7 @@ void chardev_free(Chardev *chr)
     }
     flush_pending(chr);
     source_clear(&chr->in_src);
+    source_clear(&chr->hup_src);
     source_clear(&chr->out_src);
     if (chr->klass->free) {
         chr->klass->free(chr);
