@@ -266,6 +266,9 @@ void vsock_command(char *args);
 void net_idle(void);            /* from the shell's idle loop: answer ARP, ping, UDP echo */
 void net_command(char *args);
 
+/* virtio_console.c */
+void vcon_command(char *args);
+
 /* md5.c */
 struct md5 {
 	u32 h[4];

@@ -256,6 +256,7 @@ static const struct command commands[] = {
 	{ "rng", rng_command },
 	{ "net", net_command },
 	{ "vsock", vsock_command },
+	{ "vcon", vcon_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },
