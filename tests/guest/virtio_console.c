@@ -30,6 +30,7 @@ struct vcon_port {
 	char name[VCON_CTRL_SIZE];
 	u32 pend_buf, pend_off, pend_len;       /* a used receive buffer partly consumed */
 	int pending;
+	int consumed;           /* pend_buf was read out: posted again on the next take */
 	u64 sent, received;
 };
 
@@ -219,7 +220,7 @@ static int vcon_init(void)
 
 /* ---- data ---- */
 
-/* Sends len bytes of tx_mem-sized chunks from gen(); returns 0 or -VIO_*. */
+/* One chain of len bytes (at most VCON_TX_SIZE), waited for; 0 or -VIO_*. */
 static int port_send(u32 nr, const u8 *data, u32 len)
 {
 	u32 used;
@@ -232,13 +233,28 @@ static int port_send(u32 nr, const u8 *data, u32 len)
 	return e;
 }
 
-/* Up to `max` received bytes into *out (pointing into a receive buffer); 0 if none yet. */
+/*
+ * A buffer handed out by port_take goes back to the device only on the next
+ * call (or port_release): the device may write into it as soon as it is posted.
+ */
+static void port_release(u32 nr)
+{
+	struct vcon_port *p = &vc.port[nr];
+
+	if (p->consumed) {
+		p->consumed = 0;
+		post(&vc.vq[rxq(nr)], rx_mem[nr][p->pend_buf], VCON_RX_SIZE, 1, p->pend_buf);
+	}
+}
+
+/* Up to `max` received bytes at *out (inside a receive buffer); 0 if none yet. */
 static u32 port_take(u32 nr, const u8 **out, u32 max)
 {
 	struct vcon_port *p = &vc.port[nr];
 	void *c;
 	u32 n;
 
+	port_release(nr);
 	if (!p->pending) {
 		if (!(c = vq_get_used(&vc.vq[rxq(nr)], &p->pend_len)))
 			return 0;
@@ -254,7 +270,7 @@ static u32 port_take(u32 nr, const u8 **out, u32 max)
 	p->received += n;
 	if (p->pend_off == p->pend_len) {
 		p->pending = 0;
-		post(&vc.vq[rxq(nr)], rx_mem[nr][p->pend_buf], VCON_RX_SIZE, 1, p->pend_buf);
+		p->consumed = 1;
 	}
 	return n;
 }
@@ -433,6 +449,7 @@ static void cmd_recv(char *s)
 		end = tsc_deadline(VCON_TIMEOUT_US);
 		virtio_ack_interrupt(&vc.vd);
 	}
+	port_release(nr);
 	kprintf("bytes=%lu", got);
 	print_md5(&m);
 	if (n <= VCON_HEX_MAX && got == n) {
