@@ -169,10 +169,13 @@ def test_vcon_hotplug_on_added_chardev(make_vm):
 def test_vcon_bad_arguments(make_vm, cmd):
     vm, _, host = console_vm(make_vm)
     r = vm.run(cmd)
-    assert not r.ok and r.get("msg") in ("bad-arguments", "noport"), r
+    assert r.status == "error" and r.msg == "bad-arguments" and r.lines == [], r
+    # a port number the device never announced
+    r = vm.run("vcon open 3")
+    assert r.status == "error" and r.msg == "noport", r
     host.close()
 
 
 def test_vcon_no_device(booted_vm):
     r = booted_vm.run("vcon list")
-    assert not r.ok and r.get("msg") == "nodev", r
+    assert r.status == "error" and r.msg == "nodev", r
