@@ -358,10 +358,6 @@ bool chardev_socket_open(Chardev *chr, const ChardevConfig *cfg, GError **err)
     }
     chr->is_unix = cfg->path != NULL;
     chr->is_server = cfg->server;
-    if (!chr->is_unix) {
-        chr->tcp_addr = g_strdup_printf("%s:%d", cfg->host && *cfg->host ? cfg->host :
-                                        cfg->server ? "0.0.0.0" : "localhost", cfg->port);
-    }
     if (!chr->is_unix && cfg->port < 0) {
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                     "chardev '%s': socket needs path=, port= or fd=", chr->id);

@@ -86,7 +86,6 @@ struct Chardev {
     bool is_server;
     bool is_unix;
     char *unix_path;             /* server: unlinked at free */
-    char *tcp_addr;              /* "HOST:PORT" as configured (query-chardev) */
     dev_t unix_dev;              /* identity of the socket file we bound */
     ino_t unix_ino;
     int listen_fd;

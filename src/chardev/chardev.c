@@ -72,7 +72,6 @@ void chardev_release(Chardev *chr)
     g_main_context_unref(chr->ctx);
     g_free(chr->filename);
     g_free(chr->unix_path);
-    g_free(chr->tcp_addr);
     g_free(chr->id);
     g_free(chr);
 }
@@ -159,23 +158,6 @@ bool chardev_connected(const Chardev *chr)
     return chr->connected;
 }
 
-char *chardev_info_filename(const Chardev *chr)
-{
-    const char *state = chr->connected ? "" : "disconnected:";
-
-    if (chr->klass == &chardev_pty_class) {
-        return g_strdup_printf("pty:%s", chr->filename);
-    }
-    if (chr->klass != &chardev_socket_class) {
-        return g_strdup(chr->klass->name);
-    }
-    if (chr->is_unix) {
-        return g_strdup_printf("%sunix:%s%s", state, chr->filename ? chr->filename : "",
-                               chr->is_server ? ",server=on" : "");
-    }
-    return g_strdup_printf("%stcp:%s%s", state, chr->tcp_addr ? chr->tcp_addr : "",
-                           chr->is_server ? ",server=on" : "");
-}
 
 void chardev_notify_event(Chardev *chr, bool connected)
 {

@@ -59,12 +59,6 @@ size_t chardev_write_pending(const Chardev *chr);
 bool chardev_in_use(const Chardev *chr);
 /* The peer is there: a socket client is connected; pty, file, stdio always. */
 bool chardev_connected(const Chardev *chr);
-/*
- * QEMU's query-chardev "filename": "unix:PATH,server=on", "tcp:HOST:PORT",
- * "disconnected:..." while a socket has no peer, "pty:/dev/pts/N", else the
- * backend's name ("file", "null", "stdio"). g_free it.
- */
-char *chardev_info_filename(const Chardev *chr);
 /* pty: the slave path ("/dev/pts/N"); socket: the unix path; else NULL. */
 const char *chardev_filename(const Chardev *chr);
 /* The backends -chardev takes (query-chardev-backends). */

@@ -1,6 +1,6 @@
 /*
- * chardev-add / chardev-remove / query-chardev (docs/qmp.md "Character
- * devices"): QEMU's commands, whose chardev-add shape StratoVirt uses too
+ * chardev-add / chardev-remove (docs/qmp.md "Character devices"; query-chardev
+ * is qmp-commands-char.c's): QEMU's commands, whose chardev-add shape StratoVirt uses too
  * (the seeds' example is QEMU's legacy socket form). StratoVirt refuses both
  * on microvm ("chardev_add not supported yet for microVM"); Stratus takes
  * them on every machine, so that a chardev added at run time can back a
@@ -257,81 +257,9 @@ static bool qmp_chardev_remove(QmpCommandCtx *ctx, JsonObject *args, JsonNode **
     return true;
 }
 
-static JsonObject *info(const char *label, const char *filename, bool open)
-{
-    JsonObject *o = json_object_new();
-
-    json_object_set_string_member(o, "label", label);
-    json_object_set_string_member(o, "filename", filename);
-    json_object_set_boolean_member(o, "frontend-open", open);
-    return o;
-}
-
-/* A monitor's chardev as the QMP server opened it from its configuration. */
-static char *monitor_filename(const ChardevConfig *cc)
-{
-    const char *server = cc->server ? ",server=on" : "";
-
-    if (cc->fd >= 0) {
-        return g_strdup("unix:");
-    }
-    if (cc->path) {
-        return g_strdup_printf("unix:%s%s", cc->path, server);
-    }
-    return g_strdup_printf("tcp:%s:%d%s", cc->host ? cc->host : "0.0.0.0", cc->port, server);
-}
-
-static gint by_label(gconstpointer a, gconstpointer b)
-{
-    return strcmp(json_object_get_string_member(*(JsonObject *const *)a, "label"),
-                  json_object_get_string_member(*(JsonObject *const *)b, "label"));
-}
-
-/* Every chardev, sorted by id (QEMU's order is its hash table's). */
-static bool qmp_query_chardev(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                              GError **err)
-{
-    Machine *m = ctx->opaque;
-    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-    JsonArray *a = json_array_new();
-    GHashTableIter it;
-    gpointer key, val;
-
-    g_hash_table_iter_init(&it, m->chardevs);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        g_autofree char *fn = chardev_info_filename(val);
-        /* QEMU: whether a front end holds it open (a port: the guest opened it). */
-        g_ptr_array_add(all, info(key, fn, chardev_in_use(val)));
-    }
-    for (guint i = 0; i < m->cfg->chardevs->len; i++) {
-        const ChardevConfig *cc = g_ptr_array_index(m->cfg->chardevs, i);
-        if (is_monitor_chardev(m, cc->id)) {
-            g_autofree char *fn = monitor_filename(cc);
-            g_ptr_array_add(all, info(cc->id, fn, true));
-        }
-    }
-    g_ptr_array_sort(all, by_label);
-    for (guint i = 0; i < all->len; i++) {
-        json_array_add_object_element(a, json_object_ref(g_ptr_array_index(all, i)));
-    }
-    *ret = json_node_init_array(json_node_alloc(), a);
-    json_array_unref(a);
-    return true;
-}
-
-static const QmpMember chardev_info_m[] = {
-    { "label", &qmp_type_str },
-    { "filename", &qmp_type_str },
-    { "frontend-open", &qmp_type_bool },
-    { NULL }
-};
-static const QmpType chardev_info = QMP_OBJECT_TYPE(chardev_info_m);
-static const QmpType chardev_info_list = QMP_ARRAY_TYPE(&chardev_info);
-
 static const QmpCommand chardev_cmds[] = {
     { "chardev-add", qmp_chardev_add, &chardev_add_args, &chardev_return },
     { "chardev-remove", qmp_chardev_remove, &id_args },
-    { "query-chardev", qmp_query_chardev, NULL, &chardev_info_list },
     { NULL }
 };
 

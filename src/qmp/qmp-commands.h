@@ -53,7 +53,7 @@ void qmp_register_char_commands(QmpCommandTable *t);
  * machine (query-current-machine, query-sev, ...).
  */
 void qmp_register_feature_commands(QmpCommandTable *t);
-/* qmp-commands-chardev.c: chardev-add, chardev-remove, query-chardev (chardev/chardev.h). */
+/* qmp-commands-chardev.c: chardev-add, chardev-remove (chardev/chardev.h). */
 void qmp_register_chardev_commands(QmpCommandTable *t);
 
 #endif
