@@ -148,12 +148,7 @@ size_t chardev_write_pending(const Chardev *chr)
     return chr->out_fd >= 0 ? chr->outq->len : 0;
 }
 
-bool chardev_in_use(const Chardev *chr)
-{
-    return chr->have_handlers;
-}
-
-bool chardev_connected(const Chardev *chr)
+bool chardev_has_peer(const Chardev *chr)
 {
     return chr->connected;
 }

@@ -55,10 +55,11 @@ const char *chardev_id(const Chardev *chr);
  * letting the queue overflow, and waits for write_ready.
  */
 size_t chardev_write_pending(const Chardev *chr);
-/* A front end has set handlers: the backend is taken (chardev-remove refuses it). */
-bool chardev_in_use(const Chardev *chr);
-/* The peer is there: a socket client is connected; pty, file, stdio always. */
-bool chardev_connected(const Chardev *chr);
+/*
+ * The peer is there (virtio-serial's PORT_OPEN): a socket's client is
+ * connected; pty, file and stdio always; null never.
+ */
+bool chardev_has_peer(const Chardev *chr);
 /* pty: the slave path ("/dev/pts/N"); socket: the unix path; else NULL. */
 const char *chardev_filename(const Chardev *chr);
 /* The backends -chardev takes (query-chardev-backends). */

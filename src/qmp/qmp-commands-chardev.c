@@ -249,7 +249,7 @@ static bool qmp_chardev_remove(QmpCommandCtx *ctx, JsonObject *args, JsonNode **
         set_error(err, "Chardev '%s' not found", id);
         return false;
     }
-    if (chardev_in_use(chr)) {
+    if (chardev_has_frontend(chr)) {
         set_error(err, "Chardev '%s' is busy", id);
         return false;
     }

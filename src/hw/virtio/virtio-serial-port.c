@@ -340,7 +340,7 @@ bool virtio_serial_port_realize(Device *d, bool console, GError **err)
         return false;
     }
     chr = g_hash_table_lookup(d->machine->chardevs, p->chardev);
-    if (!chr || chardev_in_use(chr)) {
+    if (!chr || chardev_has_frontend(chr)) {
         /* StratoVirt's text (a Rust {:?}: the id in double quotes). */
         set_error(err, "Chardev \"%s\" not found or is in use", p->chardev);
         return false;
@@ -349,7 +349,7 @@ bool virtio_serial_port_realize(Device *d, bool console, GError **err)
     p->chr = chr;
     s->ports[p->nr] = p;
     chardev_set_handlers(chr, &port_chr_handlers, p);   /* an open backend says so now */
-    p->host_open = chardev_connected(chr);
+    p->host_open = chardev_has_peer(chr);
     if (s->driver_ready) {
         virtio_serial_send_ctrl(s, p->nr, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL);
     }
@@ -406,7 +406,7 @@ static bool port_post_load(void *opaque, uint32_t version, GError **err)
         return false;
     }
     /* The host side is whatever the chardev is now, on this host. */
-    p->host_open = chardev_connected(p->chr);
+    p->host_open = chardev_has_peer(p->chr);
     virtio_serial_schedule(p->serial);
     return true;
 }
