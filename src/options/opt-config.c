@@ -338,16 +338,17 @@ static bool console(Loader *L, JsonObject *o, const char *w)
     return true;
 }
 
+/*
+ * Accepted and checked, but nothing to create: Stratus has no I/O threads
+ * (block I/O completes on the main loop through aio/io_uring), and a
+ * drive's iothread names one only for compatibility (docs/command-line.md).
+ */
 static bool iothread(Loader *L, JsonObject *o, const char *w)
 {
     static const char *const keys[] = { "id", NULL };
     const char *id;
 
-    if (!only_keys(L, o, w, keys) || !get_str(L, o, w, "id", true, &id)) {
-        return false;
-    }
-    add_itemf(L, OPT_OBJECT, w, "iothread,id=%s", id);
-    return true;
+    return only_keys(L, o, w, keys) && get_str(L, o, w, "id", true, &id);
 }
 
 static bool vsock(Loader *L, JsonObject *o, const char *w)

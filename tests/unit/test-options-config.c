@@ -69,10 +69,11 @@ static void test_sections(void)
         " \"boot-source\": {\"kernel_image_path\": \"/k\", \"boot_args\": \"console=ttyS0 quiet\","
         "                   \"initrd_fs_path\": \"/i\"},"
         " \"drive\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"/img,1\","
-        "             \"serial_num\": \"1111\", \"direct\": false, \"read_only\": true}],"
+        "             \"serial_num\": \"1111\", \"direct\": false, \"read_only\": true,"
+        "             \"iothread\": \"io1\"}],"
         " \"net\": [{\"iface_id\": \"net0\", \"host_dev_name\": \"tap0\","
         "           \"mac\": \"12:34:56:78:9A:BC\"}],"
-        " \"serial\": {\"stdio\": false},"
+        " \"serial\": {\"stdio\": false}, \"iothread\": [{\"id\": \"io1\"}],"
         " \"balloon\": {\"deflate_on_oom\": true}}",
         "-qmp unix:/tmp/q.sock,server,nowait");
     const OptList *drive;
@@ -94,6 +95,8 @@ static void test_sections(void)
     g_assert_cmpstr(device_value(cfg, 0, "driver"), ==, "virtio-blk-device");
     g_assert_cmpstr(device_value(cfg, 0, "drive"), ==, "rootfs");
     g_assert_cmpstr(device_value(cfg, 0, "serial"), ==, "1111");
+    g_assert_cmpstr(device_value(cfg, 0, "iothread"), ==, "io1");
+    g_assert_cmpuint(cfg->objects->len, ==, 0);         /* no I/O threads to create */
     g_assert_cmpstr(device_value(cfg, 1, "driver"), ==, "virtio-net-device");
     g_assert_cmpstr(device_value(cfg, 1, "netdev"), ==, "net0");
     g_assert_cmpstr(device_value(cfg, 1, "mac"), ==, "12:34:56:78:9A:BC");
