@@ -26,6 +26,7 @@ typedef struct Loader {
     const char *file;
     GPtrArray *items;           /* ConfigItem */
     GError **err;
+    bool serial_bus;            /* the consoles' virtio-serial-device is in items */
 } Loader;
 
 void config_item_free(gpointer p)
@@ -331,6 +332,11 @@ static bool console(Loader *L, JsonObject *o, const char *w)
     append_kv(v, "path", path);
     g_string_append(v, ",server,nowait");
     add_item(L, OPT_CHARDEV, w, v);
+    if (!L->serial_bus) {
+        /* 0.x consoles had no device of their own to name: one bus for all. */
+        add_itemf(L, OPT_DEVICE, "console", "virtio-serial-device,id=virtio-serial0");
+        L->serial_bus = true;
+    }
     v = g_string_new("virtconsole");
     append_kv(v, "chardev", id);
     append_kv(v, "id", id);

@@ -141,6 +141,23 @@ static void test_command_line_overrides(void)
     config_free(cfg);
 }
 
+/* Consoles share one virtio-serial-device, added before the first. */
+static void test_consoles(void)
+{
+    StratusConfig *cfg = parse_file_ok(
+        "{\"console\": [{\"console_id\": \"c0\", \"socket_path\": \"/tmp/c0.sock\"},"
+        "             {\"console_id\": \"c1\", \"socket_path\": \"/tmp/c1.sock\"}]}",
+        BASE);
+
+    g_assert_cmpuint(cfg->devices->len, ==, 3);
+    g_assert_cmpstr(device_value(cfg, 0, "driver"), ==, "virtio-serial-device");
+    g_assert_cmpstr(device_value(cfg, 1, "driver"), ==, "virtconsole");
+    g_assert_cmpstr(device_value(cfg, 1, "chardev"), ==, "c0");
+    g_assert_cmpstr(device_value(cfg, 2, "chardev"), ==, "c1");
+    g_assert_true(config_find_chardev(cfg, "c1")->server);
+    config_free(cfg);
+}
+
 static void test_api_channel(void)
 {
     StratusConfig *cfg = parse_ok("-kernel /k -api-channel unix:/tmp/api.sock");
@@ -227,6 +244,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/options/config/sections", test_sections);
     g_test_add_func("/options/config/command-line-overrides", test_command_line_overrides);
+    g_test_add_func("/options/config/consoles", test_consoles);
     g_test_add_func("/options/config/api-channel", test_api_channel);
     g_test_add_func("/options/config/file-errors", test_file_errors);
     g_test_add_func("/options/config/key-errors", test_key_errors);
