@@ -547,8 +547,9 @@ class Vm:
                  append=None, console="socket", qmp=True, connect_qmp=True,
                  log_file=None, freeze=False, daemonize=False, pidfile=None,
                  machine="microvm", accel=None, extra_args=(), env=None, workdir=None,
-                 sockdir=None, name="stratus"):
+                 sockdir=None, name="stratus", qmp_opts=""):
         self.binary = str(binary)
+        self.qmp_opts = qmp_opts        # appended to -qmp's value, e.g. ",rate-limit=off"
         self.kernel = kernel
         self.accel = accel
         self.mem = mem
@@ -602,7 +603,7 @@ class Vm:
         if self.use_qmp == "api-channel":
             a += ["-api-channel", "unix:%s" % self.qmp_path]
         elif self.use_qmp:
-            a += ["-qmp", "unix:%s,server,nowait" % self.qmp_path]
+            a += ["-qmp", "unix:%s,server,nowait%s" % (self.qmp_path, self.qmp_opts)]
         if self.console_kind == "socket":
             a += ["-serial", "socket,path=%s,server,nowait" % self.console_path]
         elif self.console_kind == "chardev":

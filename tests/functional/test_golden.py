@@ -229,20 +229,16 @@ class GoldenVm(Vm):
     """Vm with the QMP monitor options and the launch style of a golden file."""
 
     def __init__(self, binary, qmp_opts="", launch="", **kw):
-        self.qmp_opts = qmp_opts
         self.launch_style = set(filter(None, launch.split(",")))
         assert self.launch_style <= {"config", "api-channel"}, "bad launch: %r" % launch
         assert not (qmp_opts and "api-channel" in self.launch_style), \
             "-api-channel takes no monitor options"
         if "api-channel" in self.launch_style:
             kw["qmp"] = "api-channel"
-        super().__init__(binary, **kw)
+        super().__init__(binary, qmp_opts=qmp_opts, **kw)
 
     def build_args(self):
         a = super().build_args()
-        if self.qmp_opts:
-            i = a.index("-qmp")
-            a[i + 1] += self.qmp_opts
         if "config" in self.launch_style:
             a = a[:1] + self.config_file(a[1:])
         return a
