@@ -93,6 +93,8 @@ typedef struct MonitorConfig {
      * mode, 0 in strict (QEMU has no limit).
      */
     unsigned rate_limit;
+    /* qmp-mode= / rate-limit= absent: the defaults may still depend on the accelerator. */
+    bool mode_defaulted, rate_limit_defaulted;
     char *uri;           /* -qmp's "unix:PATH" / "tcp:HOST:PORT" (for messages); NULL for -mon */
 } MonitorConfig;
 

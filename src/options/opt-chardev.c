@@ -109,6 +109,7 @@ static bool parse_rate_limit(const OptList *l, const char *option, MonitorConfig
     const char *v = optlist_get(l, "rate-limit");
     uint64_t n;
 
+    m->rate_limit_defaulted = !v;
     if (!v) {
         m->rate_limit = m->mode == QMP_MODE_STRICT ? 0 : MONITOR_RATE_LIMIT_DEFAULT;
         return true;
@@ -140,6 +141,7 @@ static bool parse_qmp_mode(const OptList *l, const char *option, MonitorConfig *
         return false;
     }
     /* Absent means the default: lenient mode, the QEMU greeting. */
+    m->mode_defaulted = !mode;
     m->mode = mode && strcmp(mode, "strict") == 0 ? QMP_MODE_STRICT : QMP_MODE_LENIENT;
     m->greeting = greeting && strcmp(greeting, "legacy") == 0 ? QMP_GREETING_LEGACY
                                                               : QMP_GREETING_QEMU;
@@ -512,6 +514,30 @@ static void add_default_serial(ParseCtx *ctx)
     cfg->serial_chardev = g_strdup(SERIAL_CHARDEV_ID);
 }
 
+/*
+ * libqtest talks strict QMP to the -mon it creates: under -accel qtest a
+ * -mon without qmp-mode= is strict (and so, unless rate-limit= says
+ * otherwise, unlimited), as QEMU's. -qmp keeps the lenient default.
+ */
+static void qtest_monitor_defaults(ParseCtx *ctx)
+{
+    StratusConfig *cfg = ctx->cfg;
+
+    if (strcmp(cfg->accel, "qtest") != 0) {
+        return;
+    }
+    for (guint i = 0; i < cfg->monitors->len; i++) {
+        MonitorConfig *m = g_ptr_array_index(cfg->monitors, i);
+        if (m->uri || !m->mode_defaulted) {
+            continue;
+        }
+        m->mode = QMP_MODE_STRICT;
+        if (m->rate_limit_defaulted) {
+            m->rate_limit = 0;
+        }
+    }
+}
+
 bool opt_check_chardevs(ParseCtx *ctx, GError **err)
 {
     StratusConfig *cfg = ctx->cfg;
@@ -521,6 +547,7 @@ bool opt_check_chardevs(ParseCtx *ctx, GError **err)
     bool ok = false;
 
     add_default_serial(ctx);
+    qtest_monitor_defaults(ctx);
 
     /* Chardev ids are unique, and so are monitor ids. */
     dup = first_repeated_id(cfg->chardevs, chardev_id);

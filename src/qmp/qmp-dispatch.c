@@ -6,14 +6,16 @@
  *
  * Request checking follows QEMU's qapi/qmp-dispatch.c + monitor/qmp.c:
  *   1. non-object input           -> "QMP input must be a JSON object" (no id)
- *   2. members in input order     -> execute must be a string, arguments an
- *      object, id anything, anything else (exec-oob included: OOB is never
- *      offered) "QMP input member 'X' is unexpected"
+ *   2. members in input order     -> execute (or exec-oob, once the session
+ *      enabled OOB) must be a string, arguments an object, id anything,
+ *      anything else "QMP input member 'X' is unexpected" (exec-oob too
+ *      before OOB is enabled); execute with exec-oob clash
  *   3. no execute                 -> "QMP input lacks member 'execute'"
  *   4. lookup                     -> CommandNotFound "The command X has not
  *      been found"; in strict negotiation mode every command but
  *      qmp_capabilities is CommandNotFound "Expecting capabilities
- *      negotiation with 'qmp_capabilities'"
+ *      negotiation with 'qmp_capabilities'"; exec-oob of a command without
+ *      QMP_CMD_ALLOW_OOB -> "The command X does not support OOB"
  *   5. arguments against the schema (before the handler runs)
  *   6. the handler
  * The id of an object request is echoed on every reply from step 2 on.
@@ -150,12 +152,15 @@ bool qmp_cmd_qmp_capabilities(QmpCommandCtx *ctx, JsonObject *args,
     }
     enable = json_object_has_member(args, "enable") ?
              json_object_get_array_member(args, "enable") : NULL;
-    if (enable && json_array_get_length(enable) > 0) {
-        /* No capability is offered (the greeting lists none). */
-        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Capability '%s' not available",
-                      json_array_get_string_element(enable, 0));
-        return false;
+    /* "oob" is the only capability; only what the greeting offered is accepted. */
+    for (guint i = 0; enable && i < json_array_get_length(enable); i++) {
+        if (!s->oob_offered) {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "Capability '%s' not available",
+                          json_array_get_string_element(enable, i));
+            return false;
+        }
     }
+    s->oob_enabled = enable && json_array_get_length(enable) > 0;
     s->negotiated = true;
     return true;
 }
@@ -217,6 +222,17 @@ static JsonNode *error_from_gerror(JsonNode *req, const GError *err)
     return qmp_error_response(req, c, err->message);
 }
 
+bool qmp_request_is_oob(const QmpSession *sess, JsonNode *req)
+{
+    JsonObject *o;
+
+    if (!sess->oob_enabled || !req || !JSON_NODE_HOLDS_OBJECT(req)) {
+        return false;
+    }
+    o = json_node_get_object(req);
+    return json_object_has_member(o, "exec-oob") && !json_object_has_member(o, "execute");
+}
+
 JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
                        JsonNode *req, const GError *parse_err, unsigned *flags_out)
 {
@@ -227,7 +243,7 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
     const QmpCommand *cmd;
     QmpCommandCtx ctx;
     GError *err = NULL;
-    bool negotiating;
+    bool negotiating, oob = false;
 
     if (flags_out) {
         *flags_out = 0;
@@ -245,12 +261,21 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
 
     json_object_iter_init_ordered(&it, obj);
     while (json_object_iter_next_ordered(&it, &key, &val)) {
-        if (!strcmp(key, "execute")) {
+        if (!strcmp(key, "execute") || (!strcmp(key, "exec-oob") && sess->oob_enabled)) {
             if (!JSON_NODE_HOLDS_VALUE(val) ||
                 json_node_get_value_type(val) != G_TYPE_STRING) {
-                return qmp_error_response(req, STRATUS_ERROR_GENERIC,
-                    "QMP input member 'execute' must be a string");
+                char *d = g_strdup_printf("QMP input member '%s' must be a string", key);
+                resp = qmp_error_response(req, STRATUS_ERROR_GENERIC, d);
+                g_free(d);
+                return resp;
             }
+            if (name) {
+                /* QEMU walks the members in its hash order: always this pair. */
+                return qmp_error_response(req, STRATUS_ERROR_GENERIC,
+                    "QMP input member 'execute' clashes with 'exec-oob'");
+            }
+            name = json_node_get_string(val);
+            oob = key[4] == '-';
         } else if (!strcmp(key, "arguments")) {
             if (!JSON_NODE_HOLDS_OBJECT(val)) {
                 return qmp_error_response(req, STRATUS_ERROR_GENERIC,
@@ -265,11 +290,10 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
             return resp;
         }
     }
-    if (!json_object_has_member(obj, "execute")) {
+    if (!name) {
         return qmp_error_response(req, STRATUS_ERROR_GENERIC,
                                   "QMP input lacks member 'execute'");
     }
-    name = json_object_get_string_member(obj, "execute");
 
     negotiating = sess->mode == QMP_MODE_STRICT && !sess->negotiated;
     cmd = qmp_command_table_find(t, name);
@@ -280,6 +304,12 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
     if (!cmd) {
         char *d = g_strdup_printf("The command %s has not been found", name);
         resp = qmp_error_response(req, STRATUS_ERROR_COMMAND_NOT_FOUND, d);
+        g_free(d);
+        return resp;
+    }
+    if (oob && !(cmd->flags & QMP_CMD_ALLOW_OOB)) {
+        char *d = g_strdup_printf("The command %s does not support OOB", name);
+        resp = qmp_error_response(req, STRATUS_ERROR_GENERIC, d);
         g_free(d);
         return resp;
     }
@@ -371,7 +401,7 @@ char *qmp_format_response_raw_id(JsonNode *resp, const char *raw_id)
 /* ------------------------------------------------------------------------ */
 /* Greeting and events                                                      */
 
-char *qmp_format_greeting(QmpGreeting g, const char *package_version)
+char *qmp_format_greeting(QmpGreeting g, const char *package_version, bool oob)
 {
     GString *s = g_string_new(NULL);
     if (g == QMP_GREETING_LEGACY) {
@@ -383,7 +413,7 @@ char *qmp_format_greeting(QmpGreeting g, const char *package_version)
         g_string_append(s, "{\"QMP\":{\"version\":{\"qemu\":"
                            "{\"micro\":1,\"minor\":0,\"major\":5},\"package\":");
         qmp_json_append_string(s, pkg);
-        g_string_append(s, "},\"capabilities\":[]}}");
+        g_string_append_printf(s, "},\"capabilities\":[%s]}}", oob ? "\"oob\"" : "");
         g_free(pkg);
     }
     return g_string_free(s, FALSE);

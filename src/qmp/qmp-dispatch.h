@@ -95,6 +95,8 @@ extern const QmpType qmp_type_empty;   /* object without members */
 typedef struct QmpSession {
     QmpMode mode;
     bool negotiated;              /* strict mode: qmp_capabilities done */
+    bool oob_offered;             /* the greeting listed "oob" */
+    bool oob_enabled;             /* qmp_capabilities enabled it: exec-oob accepted */
     /* File descriptors that came (SCM_RIGHTS) with the data being processed. */
     int *scm_fds;
     unsigned n_scm_fds;
@@ -149,6 +151,8 @@ enum {
     QMP_CMD_NEGOTIATION = 1u << 2,
     /* Listed with "features":["deprecated"] in query-qmp-schema. */
     QMP_CMD_DEPRECATED = 1u << 3,
+    /* Runs with exec-oob (QEMU's allow-oob; "allow-oob": true in the schema). */
+    QMP_CMD_ALLOW_OOB = 1u << 4,
 };
 
 typedef struct QmpCommand {
@@ -216,6 +220,12 @@ bool qmp_validate_value(const QmpType *type, JsonNode *v, const char *path, GErr
 JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
                        JsonNode *req, const GError *parse_err, unsigned *flags_out);
 
+/*
+ * An exec-oob request of a session that enabled OOB: the server runs it
+ * ahead of the in-band requests it has queued.
+ */
+bool qmp_request_is_oob(const QmpSession *sess, JsonNode *req);
+
 /* Error response for a request (id copied from req when it is an object). */
 JsonNode *qmp_error_response(JsonNode *req, StratusErrorCode c, const char *desc);
 
@@ -226,7 +236,8 @@ char *qmp_format_response_raw_id(JsonNode *resp, const char *raw_id);
 
 /* ---- output formats ----------------------------------------------------- */
 
-char *qmp_format_greeting(QmpGreeting g, const char *package_version);
+/* oob: the capabilities list "oob" (QEMU greeting only). */
+char *qmp_format_greeting(QmpGreeting g, const char *package_version, bool oob);
 /* data may be NULL (written as {}); wall_us = microseconds since the epoch. */
 char *qmp_format_event(const char *name, JsonNode *data, gint64 wall_us);
 

@@ -349,6 +349,9 @@ JsonNode *qmp_command_table_schema(const QmpCommandTable *t)
         json_object_set_string_member(o, "meta-type", "command");
         json_object_set_string_member(o, "arg-type", schema_type(&g, c->args));
         json_object_set_string_member(o, "ret-type", schema_type(&g, c->ret));
+        if (c->flags & QMP_CMD_ALLOW_OOB) {
+            json_object_set_boolean_member(o, "allow-oob", true);
+        }
         if (c->flags & QMP_CMD_DEPRECATED) {
             JsonArray *f = json_array_new();
             json_array_add_string_element(f, "deprecated");

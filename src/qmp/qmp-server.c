@@ -77,6 +77,7 @@ struct QmpConn {
     QmpRateLimiter bucket;
     bool dead;
     bool stop_input;            /* quit seen: ignore further input */
+    GQueue inband;              /* QmpInput*: read ahead of exec-oob, not served yet */
 };
 
 static void conn_update_in_watch(QmpConn *c);
@@ -88,6 +89,12 @@ struct QmpMonitor {
     QmpMode mode;
     QmpGreeting greeting;
     unsigned rate_limit;        /* commands per second and connection; 0 = none */
+    /*
+     * The greeting offers "oob": strict mode on a socket, where QEMU's
+     * monitor runs in its I/O thread (not on stdio, nor in lenient mode,
+     * whose StratoVirt greeting offers nothing).
+     */
+    bool offer_oob;
     char *desc;                 /* for messages */
     int listen_fd;
     GSource *listen_src;        /* the fd watch, or the accept back-off timer */
@@ -343,20 +350,71 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
     }
 }
 
-/* Serves complete messages until the input runs out or the output backs up. */
+typedef struct QmpInput {
+    JsonNode *msg;              /* NULL for a JSON error */
+    GError *err;
+} QmpInput;
+
+static void qmp_input_free(gpointer p)
+{
+    QmpInput *in = p;
+
+    if (in->msg) {
+        json_node_unref(in->msg);
+    }
+    g_clear_error(&in->err);
+    g_free(in);
+}
+
+/* The next complete message of the input, or NULL. */
+static QmpInput *conn_next_input(QmpConn *c)
+{
+    QmpInput in = { NULL, NULL };
+
+    if (!json_splitter_next(c->sp, &in.msg, &in.err)) {
+        return NULL;
+    }
+    return g_memdup2(&in, sizeof(in));
+}
+
+static void conn_handle_input(QmpConn *c, QmpInput *in)
+{
+    handle_message(c, in->msg, in->err);
+    qmp_input_free(in);
+}
+
+static bool conn_serving(const QmpConn *c)
+{
+    return !c->dead && !c->stop_input && c->out->len < QMP_OUT_PAUSE;
+}
+
+/*
+ * Serves complete messages until the input runs out or the output backs up.
+ * Without OOB, requests are taken one at a time (QEMU stops reading until
+ * the reply is out). Once the session enabled OOB, every complete request is
+ * taken at once, as QEMU's I/O thread does: exec-oob ones run right away,
+ * ahead of the in-band ones received before them, which wait in c->inband.
+ */
 static void conn_process(QmpConn *c)
 {
-    while (!c->dead && !c->stop_input && c->out->len < QMP_OUT_PAUSE) {
-        JsonNode *msg = NULL;
-        GError *err = NULL;
-        if (!json_splitter_next(c->sp, &msg, &err)) {
+    QmpInput *in;
+
+    while (conn_serving(c)) {
+        while (c->sess.oob_enabled && conn_serving(c) && (in = conn_next_input(c))) {
+            if (qmp_request_is_oob(&c->sess, in->msg)) {
+                conn_handle_input(c, in);
+            } else {
+                g_queue_push_tail(&c->inband, in);
+            }
+        }
+        if (!conn_serving(c)) {
             break;
         }
-        handle_message(c, msg, err);
-        if (msg) {
-            json_node_unref(msg);
+        in = g_queue_pop_head(&c->inband);
+        if (!in && !(in = conn_next_input(c))) {
+            break;
         }
-        g_clear_error(&err);
+        conn_handle_input(c, in);
     }
 }
 
@@ -484,6 +542,7 @@ static QmpConn *conn_new(QmpMonitor *mon, int in_fd, int out_fd, bool close_fds)
     c->sp = json_splitter_new(JSON_SPLITTER_DEFAULT_MAX_MESSAGE,
                               JSON_SPLITTER_DEFAULT_MAX_DEPTH);
     qmp_session_init(&c->sess, mon->mode, mon->named_fds);
+    c->sess.oob_offered = mon->offer_oob;
     qmp_rate_limiter_init(&c->bucket, mon->rate_limit);
     set_nonblock(in_fd);
     if (out_fd != in_fd) {
@@ -492,7 +551,7 @@ static QmpConn *conn_new(QmpMonitor *mon, int in_fd, int out_fd, bool close_fds)
     mon->conn = c;
     conn_update_in_watch(c);
 
-    greeting = qmp_format_greeting(mon->greeting, STRATUS_VERSION);
+    greeting = qmp_format_greeting(mon->greeting, STRATUS_VERSION, mon->offer_oob);
     conn_send_line(c, greeting);
     g_free(greeting);
     return c;
@@ -525,6 +584,7 @@ static void conn_free(QmpConn *c)
         g_source_unref(c->out_src);
     }
     qmp_session_clear_scm_fds(&c->sess);
+    g_queue_clear_full(&c->inband, qmp_input_free);
     json_splitter_free(c->sp);
     g_byte_array_unref(c->out);
     if (c->close_fds) {
@@ -909,6 +969,8 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
         mon->mode = mc->mode;
         mon->greeting = mc->greeting;
         mon->rate_limit = mc->rate_limit;
+        mon->offer_oob = mc->mode == QMP_MODE_STRICT && mc->greeting == QMP_GREETING_QEMU &&
+                         chr->kind == CHARDEV_SOCKET;
         mon->listen_fd = -1;
         mon->named_fds = qmp_named_fds_new();
         if (chr->path) {

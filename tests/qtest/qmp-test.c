@@ -1,7 +1,8 @@
 /*
- * QMP alongside qtest: greeting, negotiation, query-status, stop/cont events,
- * quit, SIGTERM, and the rate limiter: host time even under qtest, off by
- * default in strict mode, set per monitor with rate-limit=.
+ * QMP alongside qtest: greeting, negotiation (strict by default on libqtest's
+ * -mon, lenient on request), OOB as QEMU offers it, query-status, stop/cont
+ * events, quit, SIGTERM, and the rate limiter: host time even under qtest,
+ * off by default in strict mode, set per monitor with rate-limit=.
  */
 #include <signal.h>
 #include <string.h>
@@ -34,10 +35,14 @@ static void check_greeting(QTestState *s)
     json_node_unref(g);
 }
 
-/* The default (StratoVirt-compatible lenient) mode: commands work before negotiation. */
+#define LENIENT_CMDLINE \
+    "-qtest unix:@QTEST@ -qtest-log none -chardev socket,path=@QMP@,id=char0 " \
+    "-mon chardev=char0,mode=control,qmp-mode=lenient -display none -accel qtest"
+
+/* StratoVirt's lenient mode, asked for on the -mon: commands work before negotiation. */
 static void test_greeting(void)
 {
-    QTestState *s = qtest_init_without_qmp_handshake("");
+    QTestState *s = qtest_init_cmdline(LENIENT_CMDLINE, false);
     bool running;
 
     check_greeting(s);
@@ -48,12 +53,13 @@ static void test_greeting(void)
     qtest_quit(s);
 }
 
-/* QEMU's strict mode: capabilities negotiation first. */
+/*
+ * QEMU's strict mode, the default of a -mon under -accel qtest (libqtest's
+ * command line, no qmp-mode=): capabilities negotiation first.
+ */
 static void test_greeting_strict(void)
 {
-    QTestState *s = qtest_init_cmdline(
-        "-qtest unix:@QTEST@ -qtest-log none -chardev socket,path=@QMP@,id=char0 "
-        "-mon chardev=char0,mode=control,qmp-mode=strict -display none -accel qtest", false);
+    QTestState *s = qtest_init_without_qmp_handshake("");
     JsonNode *r;
 
     check_greeting(s);
@@ -105,6 +111,94 @@ static void test_status_stop_cont(void)
     r = qtest_qmp(s, "{'execute': 'no-such-command'}");
     g_assert_cmpstr(qmp_error_class(r), ==, "CommandNotFound");
     json_node_unref(r);
+    qtest_quit(s);
+}
+
+/* The capabilities of the greeting; the caller frees the array. */
+static JsonArray *greeting_capabilities(QTestState *s)
+{
+    JsonNode *g = qtest_qmp_receive(s);
+    JsonObject *qmp = json_object_get_object_member(qmp_obj(g), "QMP");
+    JsonArray *caps = json_array_ref(json_object_get_array_member(qmp, "capabilities"));
+
+    json_node_unref(g);
+    return caps;
+}
+
+static void assert_generic_error(JsonNode *r, const char *id, const char *desc)
+{
+    g_assert_cmpstr(qmp_error_class(r), ==, "GenericError");
+    g_assert_cmpstr(qmp_error_desc(r), ==, desc);
+    g_assert_cmpstr(qmp_get_str(qmp_obj(r), "id"), ==, id);
+    json_node_unref(r);
+}
+
+/*
+ * QEMU's OOB on a strict socket monitor: "oob" offered first, refused
+ * before it is enabled, then exec-oob runs the commands that allow it
+ * (migrate-pause, with QEMU's error outside postcopy) and refuses the others.
+ */
+static void test_oob_negotiation(void)
+{
+    QTestState *s = qtest_init_without_qmp_handshake("");
+    JsonArray *caps = greeting_capabilities(s);
+    JsonNode *r;
+
+    g_assert_cmpuint(json_array_get_length(caps), ==, 1);
+    g_assert_cmpstr(json_array_get_string_element(caps, 0), ==, "oob");
+    json_array_unref(caps);
+    r = qtest_qmp(s, "{'execute': 'qmp_capabilities', "
+                     "'arguments': {'enable': ['cap-does-not-exist']}}");
+    g_assert_cmpstr(qmp_error_class(r), ==, "GenericError");
+    json_node_unref(r);
+    qtest_qmp_assert_success(s, "{'execute': 'qmp_capabilities', "
+                                "'arguments': {'enable': ['oob']}}");
+    assert_generic_error(qtest_qmp(s, "{'exec-oob': 'query-cpus-fast', 'id': 'e1'}"), "e1",
+                         "The command query-cpus-fast does not support OOB");
+    assert_generic_error(qtest_qmp(s, "{'exec-oob': 'migrate-pause', 'id': 'e2'}"), "e2",
+                         "migrate-pause is currently only supported during "
+                         "postcopy-active state");
+    assert_generic_error(qtest_qmp(s, "{'execute': 'query-status', "
+                                      "'exec-oob': 'migrate-pause', 'id': 'e3'}"),
+                         "e3", "QMP input member 'execute' clashes with 'exec-oob'");
+    qtest_quit(s);
+
+    /* Without "enable", exec-oob is an unknown member, as in QEMU. */
+    s = qtest_init("");
+    assert_generic_error(qtest_qmp(s, "{'exec-oob': 'migrate-pause', 'id': 'e4'}"), "e4",
+                         "QMP input member 'exec-oob' is unexpected");
+    qtest_quit(s);
+
+    /* A lenient monitor keeps StratoVirt's greeting: nothing offered. */
+    s = qtest_init_cmdline(LENIENT_CMDLINE, false);
+    caps = greeting_capabilities(s);
+    g_assert_cmpuint(json_array_get_length(caps), ==, 0);
+    json_array_unref(caps);
+    assert_generic_error(qtest_qmp(s, "{'execute': 'qmp_capabilities', 'id': 'e5', "
+                                      "'arguments': {'enable': ['oob']}}"),
+                         "e5", "Capability 'oob' not available");
+    qtest_quit(s);
+}
+
+/* In-band requests received with an exec-oob one are answered after it. */
+static void test_oob_ahead_of_queue(void)
+{
+    QTestState *s = qtest_init_without_qmp_handshake("");
+    const char *ids[] = { "oob", "ib1", "ib2", "ib3" };
+
+    json_array_unref(greeting_capabilities(s));
+    qtest_qmp_assert_success(s, "{'execute': 'qmp_capabilities', "
+                                "'arguments': {'enable': ['oob']}}");
+    qtest_qmp_send_raw(s, "{\"execute\":\"query-status\",\"id\":\"ib1\"}"
+                          "{\"execute\":\"query-name\",\"id\":\"ib2\"}"
+                          "{\"execute\":\"query-uuid\",\"id\":\"ib3\"}"
+                          "{\"exec-oob\":\"migrate-pause\",\"id\":\"oob\"}");
+    for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+        JsonNode *r = qtest_qmp_receive_reply(s);
+        g_assert_cmpstr(qmp_get_str(qmp_obj(r), "id"), ==, ids[i]);
+        g_assert_cmpint(qmp_has_error(r), ==, i == 0);
+        json_node_unref(r);
+    }
     qtest_quit(s);
 }
 
@@ -176,7 +270,7 @@ static void qmp_burst(QTestState *s, int n, const char *throttled_desc, int *ok,
  */
 static void test_rate_limit_host_clock(void)
 {
-    QTestState *s = qtest_init("");
+    QTestState *s = qtest_init_cmdline(LENIENT_CMDLINE, true);
     int ok, throttled;
 
     g_usleep(G_USEC_PER_SEC + 100000);      /* a full budget after the handshake */
@@ -251,6 +345,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qmp/greeting", test_greeting);
     g_test_add_func("/qmp/greeting-strict", test_greeting_strict);
+    g_test_add_func("/qmp/oob-negotiation", test_oob_negotiation);
+    g_test_add_func("/qmp/oob-ahead-of-queue", test_oob_ahead_of_queue);
     g_test_add_func("/qmp/status-stop-cont", test_status_stop_cont);
     g_test_add_func("/qmp/quit", test_quit);
     g_test_add_func("/qmp/sigterm", test_sigterm);

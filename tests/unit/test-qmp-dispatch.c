@@ -137,6 +137,7 @@ static const QmpCommand test_cmds[] = {
     { "fail-other", h_fail_other },
     { "fail-silent", h_fail_silent },
     { "take-fd", h_take_fd, NULL, &qmp_type_int },
+    { "oob-ok", h_nothing, .flags = QMP_CMD_ALLOW_OOB },
     { "query-commands", qmp_cmd_query_commands, NULL, &qmp_commands_ret },
     { "query-events", qmp_cmd_query_events, NULL, &qmp_events_ret },
     { "query-qmp-schema", qmp_cmd_query_qmp_schema, NULL, &qmp_schema_ret },
@@ -390,6 +391,47 @@ static void test_strict_negotiation(void)
     fx_teardown(&f);
 }
 
+/* QEMU's OOB: offered, negotiated, then exec-oob for commands that allow it. */
+static void test_oob_negotiation(void)
+{
+    Fixture f;
+
+    fx_setup(&f, QMP_MODE_STRICT);
+    f.sess.oob_offered = true;
+    expect(&f, "{\"exec-oob\":\"oob-ok\",\"id\":1}",
+           GENERIC_ID("QMP input member 'exec-oob' is unexpected", "1"));
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":"
+               "{\"enable\":[\"cap-does-not-exist\"]}}",
+           GENERIC("Parameter 'enable[0]' does not accept value 'cap-does-not-exist'"));
+    g_assert_false(f.sess.negotiated);
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}",
+           "{\"return\":{}}");
+    g_assert_true(f.sess.oob_enabled);
+    expect(&f, "{\"exec-oob\":\"oob-ok\",\"id\":\"o1\"}", "{\"return\":{},\"id\":\"o1\"}");
+    expect(&f, "{\"exec-oob\":\"query-status\",\"id\":2}",
+           GENERIC_ID("The command query-status does not support OOB", "2"));
+    expect(&f, "{\"exec-oob\":\"nope\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
+           "\"The command nope has not been found\"}}");
+    expect(&f, "{\"exec-oob\":\"oob-ok\",\"execute\":\"oob-ok\"}",
+           GENERIC("QMP input member 'execute' clashes with 'exec-oob'"));
+    expect(&f, "{\"execute\":\"oob-ok\",\"exec-oob\":\"oob-ok\"}",
+           GENERIC("QMP input member 'execute' clashes with 'exec-oob'"));
+    expect(&f, "{\"exec-oob\":1}", GENERIC("QMP input member 'exec-oob' must be a string"));
+    /* In-band commands are unchanged, OOB-capable ones included. */
+    expect(&f, "{\"execute\":\"oob-ok\"}", "{\"return\":{}}");
+    fx_teardown(&f);
+
+    /* Without the offer (lenient mode, stdio), nothing can be enabled. */
+    fx_setup(&f, QMP_MODE_STRICT);
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}",
+           GENERIC("Capability 'oob' not available"));
+    expect(&f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[]}}",
+           "{\"return\":{}}");
+    g_assert_false(f.sess.oob_enabled);
+    fx_teardown(&f);
+}
+
 static void test_lenient_mode(void)
 {
     Fixture f;
@@ -540,12 +582,17 @@ static void test_schema_consistency(void)
 
 static void test_greeting(void)
 {
-    char *g = qmp_format_greeting(QMP_GREETING_QEMU, "1.2.3");
+    char *g = qmp_format_greeting(QMP_GREETING_QEMU, "1.2.3", false);
     g_assert_cmpstr(g, ==, "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0,"
                            "\"major\":5},\"package\":\"Stratus-1.2.3\"},"
                            "\"capabilities\":[]}}");
     g_free(g);
-    g = qmp_format_greeting(QMP_GREETING_LEGACY, "1.2.3");
+    g = qmp_format_greeting(QMP_GREETING_QEMU, "1.2.3", true);
+    g_assert_cmpstr(g, ==, "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0,"
+                           "\"major\":5},\"package\":\"Stratus-1.2.3\"},"
+                           "\"capabilities\":[\"oob\"]}}");
+    g_free(g);
+    g = qmp_format_greeting(QMP_GREETING_LEGACY, "1.2.3", false);
     g_assert_cmpstr(g, ==, "{\"QMP\":{\"version\":{\"StratoVirt\":{\"micro\":1,"
                            "\"minor\":0,\"major\":0},\"package\":\"\"},"
                            "\"capabilities\":[]}}");
@@ -936,6 +983,9 @@ static void srv_expect_nothing(Srv *t)
 
 #define GREETING_QEMU "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0," \
     "\"major\":5},\"package\":\"Stratus-" STRATUS_VERSION "\"},\"capabilities\":[]}}\r\n"
+/* Strict mode on a socket offers OOB, as QEMU's monitor in its I/O thread. */
+#define GREETING_QEMU_OOB "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0," \
+    "\"major\":5},\"package\":\"Stratus-" STRATUS_VERSION "\"},\"capabilities\":[\"oob\"]}}\r\n"
 #define TS "\"timestamp\":{\"seconds\":1583908726,\"microseconds\":162739}}\r\n"
 
 static void test_server_greeting_and_framing(void)
@@ -1048,7 +1098,7 @@ static void test_server_strict_events(void)
 {
     Srv t;
     srv_start(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL);
-    srv_expect(&t, GREETING_QEMU);
+    srv_expect(&t, GREETING_QEMU_OOB);
     qmp_server_emit_event(t.m.qmp, "RESET", NULL);
     srv_sends(&t, "{\"execute\":\"stop\"}");
     srv_expect(&t, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":"
@@ -1057,6 +1107,42 @@ static void test_server_strict_events(void)
     srv_expect(&t, "{\"return\":{}}\r\n");
     qmp_server_emit_event(t.m.qmp, "RESET", NULL);
     srv_expect(&t, "{\"event\":\"RESET\",\"data\":{}," TS);
+    srv_stop(&t);
+}
+
+/*
+ * In-band requests read together with an exec-oob one wait for it; without
+ * OOB enabled everything is served in order.
+ */
+static void test_server_oob_order(void)
+{
+    Srv t;
+    const char *batch = "{\"execute\":\"query-name\",\"id\":1}"
+                        "{\"execute\":\"query-uuid\",\"id\":2}"
+                        "{\"exec-oob\":\"migrate-pause\",\"id\":3}";
+
+    srv_start(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU_OOB);
+    srv_sends(&t, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_sends(&t, batch);
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"migrate-pause is "
+                   "currently only supported during postcopy-active state\"},\"id\":3}\r\n");
+    srv_expect(&t, "{\"return\":{},\"id\":1}\r\n");
+    srv_expect(&t, "{\"return\":{\"UUID\":\"00000000-0000-0000-0000-000000000000\"},"
+                   "\"id\":2}\r\n");
+    srv_stop(&t);
+
+    srv_start(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL);
+    srv_expect(&t, GREETING_QEMU_OOB);
+    srv_sends(&t, "{\"execute\":\"qmp_capabilities\"}");
+    srv_expect(&t, "{\"return\":{}}\r\n");
+    srv_sends(&t, batch);
+    srv_expect(&t, "{\"return\":{},\"id\":1}\r\n");
+    srv_expect(&t, "{\"return\":{\"UUID\":\"00000000-0000-0000-0000-000000000000\"},"
+                   "\"id\":2}\r\n");
+    srv_expect(&t, "{\"error\":{\"class\":\"GenericError\",\"desc\":"
+                   "\"QMP input member 'exec-oob' is unexpected\"},\"id\":3}\r\n");
     srv_stop(&t);
 }
 
@@ -1133,7 +1219,7 @@ static void test_server_rate_limit_settings(void)
     Srv t;
 
     srv_start(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL);
-    srv_expect(&t, GREETING_QEMU);
+    srv_expect(&t, GREETING_QEMU_OOB);
     srv_sends(&t, "{\"execute\":\"qmp_capabilities\"}");
     srv_expect(&t, "{\"return\":{}}\r\n");
     g_assert_cmpint(srv_burst(&t, 500, NULL), ==, 0);
@@ -1145,7 +1231,7 @@ static void test_server_rate_limit_settings(void)
     srv_stop(&t);
 
     srv_start_rate(&t, QMP_MODE_STRICT, QMP_GREETING_QEMU, NULL, 5);
-    srv_expect(&t, GREETING_QEMU);
+    srv_expect(&t, GREETING_QEMU_OOB);
     srv_sends(&t, "{\"execute\":\"qmp_capabilities\"}");
     srv_expect(&t, "{\"return\":{}}\r\n");
     g_assert_cmpint(srv_burst(&t, 7, "More than 5 requests received during 1 second"),
@@ -1851,6 +1937,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp-dispatch/strict-negotiation", test_strict_negotiation);
     g_test_add_func("/qmp-dispatch/lenient-mode", test_lenient_mode);
     g_test_add_func("/qmp-dispatch/query-commands-events", test_query_commands);
+    g_test_add_func("/qmp-dispatch/oob-negotiation", test_oob_negotiation);
+    g_test_add_func("/qmp-dispatch/server-oob-order", test_server_oob_order);
     g_test_add_func("/qmp-dispatch/table-replace", test_table_replace);
     g_test_add_func("/qmp-dispatch/schema-consistency", test_schema_consistency);
     g_test_add_func("/qmp-dispatch/greeting", test_greeting);
