@@ -551,8 +551,8 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     m->vcpus = g_ptr_array_new();
     m->chardevs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify)chardev_free);
-    iobus_init(&m->mmio, "mmio");
-    iobus_init(&m->pio, "pio");
+    iobus_init(&m->mmio, "mmio", IOBUS_MEMORY);
+    iobus_init(&m->pio, "pio", IOBUS_PORTS);
     m->devices = g_ptr_array_new();
     m->block_nodes = block_registry_new();
     m->netdevs = net_table_new();

@@ -306,9 +306,10 @@ static void region_clear(gpointer data)
     g_free(r->name);
 }
 
-void iobus_init(IoBus *bus, const char *name)
+void iobus_init(IoBus *bus, const char *name, IoBusKind kind)
 {
     bus->name = name;
+    bus->unassigned = kind == IOBUS_MEMORY ? 0x00 : 0xff;
     bus->regions = g_array_new(FALSE, TRUE, sizeof(IoRegion));
     g_array_set_clear_func(bus->regions, region_clear);
 }
@@ -402,7 +403,7 @@ bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size)
     uint64_t v;
 
     if (!r || !r->ops->read) {
-        memset(data, 0xff, size);
+        memset(data, bus->unassigned, size);
         return false;
     }
     v = r->ops->read(r->opaque, addr - r->base, size);

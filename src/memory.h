@@ -119,12 +119,23 @@ typedef struct IoRegion {
     char *name;
 } IoRegion;
 
+/*
+ * What an unassigned read returns, as in QEMU: its memory address space
+ * reads 0 where nothing is mapped (unassigned_mem_ops), its I/O space all
+ * ones (unassigned_io_ops).
+ */
+typedef enum {
+    IOBUS_MEMORY,        /* unassigned reads are 0 */
+    IOBUS_PORTS,         /* unassigned reads are all ones */
+} IoBusKind;
+
 typedef struct IoBus {
     const char *name;    /* "mmio" or "pio", for messages */
     GArray *regions;     /* IoRegion sorted by base */
+    uint8_t unassigned;  /* the byte an unassigned read returns */
 } IoBus;
 
-void iobus_init(IoBus *bus, const char *name);
+void iobus_init(IoBus *bus, const char *name, IoBusKind kind);
 void iobus_destroy(IoBus *bus);
 /* Fails if the range overlaps an existing region. */
 bool iobus_add(IoBus *bus, uint64_t base, uint64_t size, const IoRegionOps *ops,
@@ -132,8 +143,8 @@ bool iobus_add(IoBus *bus, uint64_t base, uint64_t size, const IoRegionOps *ops,
 /* Removes the region that starts at base; false if none. */
 bool iobus_remove(IoBus *bus, uint64_t base);
 /*
- * Unassigned reads return all ones and unassigned writes are dropped, as on
- * real hardware; both return false so callers can log.
+ * Unassigned reads return the bus's unassigned byte (IoBusKind) in every
+ * byte, unassigned writes are dropped; both return false so callers can log.
  * data points to `size` bytes in little-endian order.
  */
 bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size);

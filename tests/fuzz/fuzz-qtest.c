@@ -204,8 +204,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m.accel_ops = &qtest_accel_ops;
     m.chardevs = g_hash_table_new(g_str_hash, g_str_equal);
     g_hash_table_insert(m.chardevs, (gpointer)"fuzz", &fake_chr);
-    iobus_init(&m.mmio, "mmio");
-    iobus_init(&m.pio, "pio");
+    iobus_init(&m.mmio, "mmio", IOBUS_MEMORY);
+    iobus_init(&m.pio, "pio", IOBUS_PORTS);
     if (!ram.blocks && !guest_ram_init(&ram, RAM_SIZE, 3ULL << 30, false, true, &err)) {
         abort();
     }

@@ -42,7 +42,7 @@ static inline Machine *fake_machine_new(void)
 
     m->ctx = g_main_context_new();
     m->accel_ops = &fake_accel;
-    iobus_init(&m->pio, "pio");
+    iobus_init(&m->pio, "pio", IOBUS_PORTS);
     return m;
 }
 

@@ -35,8 +35,8 @@ Machine *test_vm_machine_new(const AccelOps *ops, StratusConfig *cfg, unsigned n
     g_cond_init(&m->vcpu_state_cond);
     m->ctx = g_main_context_new();
     m->vcpus = g_ptr_array_new();
-    iobus_init(&m->mmio, "mmio");
-    iobus_init(&m->pio, "pio");
+    iobus_init(&m->mmio, "mmio", IOBUS_MEMORY);
+    iobus_init(&m->pio, "pio", IOBUS_PORTS);
     m->accel_ops = ops;
 
     g_assert_true(ops->init(m, &err));

@@ -535,7 +535,7 @@ static Machine *ram_machine_new(void)
     fake_irq_clear();
     m = fake_machine_new();
     g_assert_true(guest_ram_init(&m->ram, 16 * MIB, 3ULL << 30, false, false, NULL));
-    iobus_init(&m->mmio, "mmio");
+    iobus_init(&m->mmio, "mmio", IOBUS_MEMORY);
     return m;
 }
 

@@ -67,8 +67,8 @@ static void fixture_setup(Fixture *f, gconstpointer data)
         f->wakers[i] = (Waker) { f, i };
         emu_lapic_set_waker(f->l[i], count_wake, &f->wakers[i]);
     }
-    iobus_init(&f->pio, "pio");
-    iobus_init(&f->mmio, "mmio");
+    iobus_init(&f->pio, "pio", IOBUS_PORTS);
+    iobus_init(&f->mmio, "mmio", IOBUS_MEMORY);
     g_assert_true(emu_pic_pit_register(f->bus, &f->pio, NULL));
     g_assert_true(emu_ioapic_register(f->bus, &f->mmio, NULL));
 }

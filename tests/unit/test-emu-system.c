@@ -435,8 +435,8 @@ static void fx_setup(Fx *f, gconstpointer data)
     /* in/out take the machine lock and dispatch on its port bus */
     f->m = g_new0(Machine, 1);
     g_mutex_init(&f->m->lock);
-    iobus_init(&f->m->mmio, "mmio");
-    iobus_init(&f->m->pio, "pio");
+    iobus_init(&f->m->mmio, "mmio", IOBUS_MEMORY);
+    iobus_init(&f->m->pio, "pio", IOBUS_PORTS);
     g_assert_true(iobus_add(&f->m->pio, IO_PORT_OK, 2, &port_ops, f, "test-port", &err));
     g_assert_no_error(err);
 

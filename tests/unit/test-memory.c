@@ -71,7 +71,7 @@ static void test_bus_dispatch(void)
     uint64_t w = 0x1122334455667788ULL;
     g_autoptr(GError) err = NULL;
 
-    iobus_init(&bus, "test");
+    iobus_init(&bus, "test", IOBUS_PORTS);
     g_assert_true(iobus_add(&bus, 0x3f8, 8, &dev_ops, &a, "a", NULL));
     g_assert_true(iobus_add(&bus, 0x100, 0x10, &dev_ops, &b, "b", NULL));
     g_assert_true(iobus_read(&bus, 0x3fd, &v, 2));
@@ -80,10 +80,20 @@ static void test_bus_dispatch(void)
     g_assert_cmpuint(b.last_offset, ==, 8);
     g_assert_cmphex(b.last_value, ==, w);
     g_assert_cmpuint(b.last_size, ==, 8);
-    /* An access straddling the region end is unassigned: all ones, dropped. */
+    /* An access straddling the region end is unassigned: all ones on ports, dropped. */
     v = 0;
     g_assert_false(iobus_read(&bus, 0x3fe, &v, 4));
     g_assert_cmphex(v, ==, 0xffffffff);
+    /* A memory bus reads 0 where nothing is mapped (QEMU's unassigned memory). */
+    {
+        IoBus mem;
+        uint64_t q = ~0ULL;
+
+        iobus_init(&mem, "mmio", IOBUS_MEMORY);
+        g_assert_false(iobus_read(&mem, 0xf0000000, &q, 8));
+        g_assert_cmphex(q, ==, 0);
+        iobus_destroy(&mem);
+    }
     g_assert_false(iobus_write(&bus, 0x10e, &w, 4));
     g_assert_cmpuint(b.writes, ==, 1);
     /* Bad sizes never reach a device. */

@@ -64,8 +64,8 @@ static Machine *machine_fake(const AccelOps *ops)
     Machine *m = g_new0(Machine, 1);
 
     g_assert_true(guest_ram_init(&m->ram, 16 * MIB, 3ULL << 30, false, false, NULL));
-    iobus_init(&m->mmio, "mmio");
-    iobus_init(&m->pio, "pio");
+    iobus_init(&m->mmio, "mmio", IOBUS_MEMORY);
+    iobus_init(&m->pio, "pio", IOBUS_PORTS);
     m->accel_ops = ops;
     m->ctx = g_main_context_ref(g_main_context_default());
     memset(irq_raises, 0, sizeof(irq_raises));

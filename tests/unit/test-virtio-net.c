@@ -211,8 +211,8 @@ static void rig_init(Rig *r, bool backend)
     memset(r, 0, sizeof(*r));
     r->m = g_new0(Machine, 1);
     g_assert_true(guest_ram_init(&r->m->ram, 16 * MIB, 3ULL << 30, false, false, NULL));
-    iobus_init(&r->m->mmio, "mmio");
-    iobus_init(&r->m->pio, "pio");
+    iobus_init(&r->m->mmio, "mmio", IOBUS_MEMORY);
+    iobus_init(&r->m->pio, "pio", IOBUS_PORTS);
     r->m->accel_ops = &fake_accel;
     r->m->ctx = g_main_context_ref(g_main_context_default());
     r->m->netdevs = net_table_new();
