@@ -67,6 +67,6 @@ HmpFn hmp_info_status, hmp_info_cpus, hmp_info_version, hmp_info_name, hmp_info_
 /* hmp-block.c */
 HmpFn hmp_info_block;
 /* hmp-qdev.c */
-HmpFn hmp_info_qtree, hmp_info_qdm;
+HmpFn hmp_info_qtree, hmp_info_qdm, hmp_info_qom_tree, hmp_device_add;
 
 #endif

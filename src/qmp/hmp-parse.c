@@ -351,6 +351,20 @@ HmpArgs *hmp_parse_arguments(Hmp *h, const char *p, const HmpCommand *cmd)
             }
             g_hash_table_insert(args, g_strdup(key), g_strdup(buf->str));
             break;
+        case 'O':
+            /* QEMU's option list ("driver,key=value"): one word; none at all is left to the command. */
+            while (hmp_is_space(*p)) {
+                p++;
+            }
+            if (!*p) {
+                break;
+            }
+            if (!hmp_get_str(buf, &p)) {
+                hmp_printf(h, "%s: string expected\n", cmd->name);
+                goto fail;
+            }
+            g_hash_table_insert(args, g_strdup(key), g_strdup(buf->str));
+            break;
         case 'S':
             while (hmp_is_space(*p)) {
                 p++;

@@ -64,6 +64,11 @@ bool hmp_qmp(Hmp *h, const char *name, JsonObject *args, JsonNode **ret,
                       "The command %s has not been found", name);
         return false;
     }
+    /* As the dispatcher does: handlers rely on their arguments' schema. */
+    if (args && cmd->args && !qmp_validate_args(cmd->args, args, cmd->flags & QMP_CMD_ALLOW_EXTRA_ARGS,
+                                   err)) {
+        return false;
+    }
     ctx.cmd = cmd;
     ok = cmd->fn(&ctx, args ? args : empty, ret ? ret : &dummy, err);
     if (dummy) {
@@ -180,6 +185,7 @@ static const HmpCommand hmp_info_cmds[] = {
     { "name", "", "", "show the current VM name", hmp_info_name },
     { "network", "", "", "show the network state", hmp_info_network },
     { "qdm", "", "", "show qdev device model list", hmp_info_qdm },
+    { "qom-tree", "path:s?", "[path]", "show QOM composition tree", hmp_info_qom_tree },
     { "qtree", "", "", "show device tree", hmp_info_qtree },
     { "status", "", "", "show the current VM status (running|paused)", hmp_info_status },
     { "uuid", "", "", "show the current VM UUID", hmp_info_uuid },
@@ -190,6 +196,8 @@ static const HmpCommand hmp_info_cmds[] = {
 static const HmpCommand hmp_cmds[] = {
     { "cont|c", "", "", "resume emulation", hmp_cont },
     { "cpu", "index:i", "index", "set the default CPU", hmp_cpu },
+    { "device_add", "device:O", "driver[,prop=value][,...]",
+      "add device, like -device on the command line", hmp_device_add },
     { "device_del", "id:s", "device", "remove device", hmp_device_del },
     { "help|?", "name:S?", "[cmd]", "show the help", hmp_help },
     { "info", "item:s?", "[subcommand]", "show various information about the system state",

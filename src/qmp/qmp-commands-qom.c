@@ -580,6 +580,57 @@ static char *crlf(char *text)
     return g_strjoinv("\r\n", lines);
 }
 
+static const char *last_component(const QomNode *n)
+{
+    return n->kind == QOM_ROOT ? "" : strrchr(n->path, '/') + 1;
+}
+
+static gint by_component(gconstpointer a, gconstpointer b)
+{
+    return strcmp(last_component(*(const QomNode *const *)a),
+                  last_component(*(const QomNode *const *)b));
+}
+
+/* QEMU's print_qom_composition(): "/name (type)", children by name, 2 spaces deeper. */
+static void qom_tree_print(GString *s, Machine *m, GArray *nodes, const QomNode *n,
+                           int indent)
+{
+    g_autoptr(GPtrArray) kids = g_ptr_array_new();
+
+    g_string_append_printf(s, "%*s/%s (%s)\n", indent, "", last_component(n),
+                           node_type(m, n));
+    for (guint i = 0; i < nodes->len; i++) {
+        const QomNode *k = &g_array_index(nodes, QomNode, i);
+        if (child_name(n, k)) {
+            g_ptr_array_add(kids, (gpointer)k);
+        }
+    }
+    g_ptr_array_sort(kids, by_component);
+    for (guint i = 0; i < kids->len; i++) {
+        qom_tree_print(s, m, nodes, g_ptr_array_index(kids, i), indent + 2);
+    }
+}
+
+char *qmp_hmp_qom_tree(Machine *m, const char *path)
+{
+    g_autoptr(GArray) nodes = qom_nodes(m);
+    const QomNode *n = NULL;
+    GString *s = g_string_new(NULL);
+
+    switch (qom_resolve(nodes, path ? path : "/machine", &n)) {
+    case RESOLVE_FOUND:
+        qom_tree_print(s, m, nodes, n, 0);
+        break;
+    case RESOLVE_AMBIGUOUS:
+        g_string_append_printf(s, "Warning: Path '%s' is ambiguous.\n", path);
+        break;
+    case RESOLVE_NONE:
+        g_string_append_printf(s, "Path '%s' could not be resolved.\n", path);
+        break;
+    }
+    return crlf(g_string_free(s, FALSE));
+}
+
 char *qmp_hmp_qom_command(Machine *m, const char *line)
 {
     if (!strcmp(line, "info qtree")) {

@@ -34,6 +34,12 @@ void qmp_register_qom_commands(QmpCommandTable *t);
  * by single spaces) is not one of them.
  */
 char *qmp_hmp_qom_command(Machine *m, const char *line);
+/*
+ * `info qom-tree [path]`: QEMU's composition tree from /machine (or path),
+ * "\r\n" line ends; QEMU's texts for a path that resolves to nothing or to
+ * several objects.
+ */
+char *qmp_hmp_qom_tree(Machine *m, const char *path);
 /* qmp-commands-block.c: blockdev-add/del, device_add/del, query-block(-nodes). */
 void qmp_register_block_commands(QmpCommandTable *t);
 /* qmp-commands-balloon.c: balloon, query-balloon (hw/virtio/virtio-balloon.h). */

@@ -20,7 +20,7 @@
  * on another thread (a vCPU). Strict-mode connections get events only after
  * negotiation.
  *
- * One file (about 880 lines) on purpose: the server, its monitors' listeners
+ * One file (about 1000 lines) on purpose: the server, its monitors' listeners
  * and their connections are one cycle of GLib callbacks over the three structs
  * below (accept -> connection -> dead -> reap -> listener re-armed; events held
  * around a reply through in_dispatch); split, those structs and most of the

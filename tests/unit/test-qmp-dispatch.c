@@ -1495,6 +1495,8 @@ static void srv_hmp_expect(Srv *t, const char *line, const char *want)
 #define HELP_TEXT \
     "cont|c  -- resume emulation\r\n" \
     "cpu index -- set the default CPU\r\n" \
+    "device_add driver[,prop=value][,...] -- add device, like -device on the command " \
+    "line\r\n" \
     "device_del device -- remove device\r\n" \
     "help|? [cmd] -- show the help\r\n" \
     "info [subcommand] -- show various information about the system state\r\n" \
@@ -1514,6 +1516,7 @@ static void srv_hmp_expect(Srv *t, const char *line, const char *want)
     "info name  -- show the current VM name\r\n" \
     "info network  -- show the network state\r\n" \
     "info qdm  -- show qdev device model list\r\n" \
+    "info qom-tree [path] -- show QOM composition tree\r\n" \
     "info qtree  -- show device tree\r\n" \
     "info status  -- show the current VM status (running|paused)\r\n" \
     "info uuid  -- show the current VM UUID\r\n" \
