@@ -247,10 +247,10 @@ static gboolean conn_writable(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
-/* A reply to the message the splitter returned last (its raw numeric id). */
-static void conn_send_response(QmpConn *c, JsonNode *resp)
+/* A reply to a message whose numeric id was written raw_id (NULL: none). */
+static void conn_send_response(QmpConn *c, JsonNode *resp, const char *raw_id)
 {
-    char *line = qmp_format_response_raw_id(resp, json_splitter_raw_id(c->sp));
+    char *line = qmp_format_response_raw_id(resp, raw_id);
     conn_send_line(c, line);
     g_free(line);
 }
@@ -317,7 +317,7 @@ void qmp_server_emit_event(QmpServer *s, const char *name, JsonNode *data)
 /* ------------------------------------------------------------------------ */
 /* Input                                                                    */
 
-static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
+static void handle_message(QmpConn *c, JsonNode *msg, GError *perr, const char *raw_id)
 {
     QmpServer *s = c->mon->srv;
     JsonNode *resp;
@@ -328,7 +328,7 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
                                   c->mon->rate_limit);
         resp = qmp_error_response(msg, STRATUS_ERROR_OPERATION_THROTTLED, d);
         g_free(d);
-        conn_send_response(c, resp);
+        conn_send_response(c, resp, raw_id);
         json_node_unref(resp);
         return;
     }
@@ -340,7 +340,7 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
     if (flags & QMP_CMD_EVENTS_FIRST) {
         flush_events(s);
     }
-    conn_send_response(c, resp);
+    conn_send_response(c, resp, raw_id);
     json_node_unref(resp);
     flush_events(s);
 
@@ -353,6 +353,7 @@ static void handle_message(QmpConn *c, JsonNode *msg, GError *perr)
 typedef struct QmpInput {
     JsonNode *msg;              /* NULL for a JSON error */
     GError *err;
+    char *raw_id;               /* its numeric id as written (json_splitter_raw_id) */
 } QmpInput;
 
 static void qmp_input_free(gpointer p)
@@ -363,23 +364,25 @@ static void qmp_input_free(gpointer p)
         json_node_unref(in->msg);
     }
     g_clear_error(&in->err);
+    g_free(in->raw_id);
     g_free(in);
 }
 
 /* The next complete message of the input, or NULL. */
 static QmpInput *conn_next_input(QmpConn *c)
 {
-    QmpInput in = { NULL, NULL };
+    QmpInput in = { NULL, NULL, NULL };
 
     if (!json_splitter_next(c->sp, &in.msg, &in.err)) {
         return NULL;
     }
+    in.raw_id = g_strdup(json_splitter_raw_id(c->sp));
     return g_memdup2(&in, sizeof(in));
 }
 
 static void conn_handle_input(QmpConn *c, QmpInput *in)
 {
-    handle_message(c, in->msg, in->err);
+    handle_message(c, in->msg, in->err, in->raw_id);
     qmp_input_free(in);
 }
 
