@@ -598,10 +598,10 @@ class HmpShell:
         self.qmp.close()
 
 
-HMP_COMMANDS = ["cont", "cpu", "device_del", "help", "quit", "stop", "system_powerdown",
+HMP_COMMANDS = ["cont", "cpu", "device_add", "device_del", "help", "quit", "stop", "system_powerdown",
                 "system_reset"]
 HMP_INFO = ["balloon", "block", "cpus", "kvm", "migrate", "mtree", "name", "network", "qdm",
-            "qtree", "status", "uuid", "version"]
+            "qom-tree", "qtree", "status", "uuid", "version"]
 
 
 @pytest.mark.parametrize("mode", ["lenient", "strict"])
