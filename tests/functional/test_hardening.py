@@ -350,7 +350,8 @@ def test_daemonize_closes_inherited_fds(stratus, tmp_path):
     p = subprocess.run([str(stratus), "-accel", "qtest", "-daemonize", "-pidfile",
                         str(pidfile), "-D", str(tmp_path / "log.txt"),
                         "-chardev", "socket,id=m,fd=%d" % theirs.fileno(),
-                        "-mon", "chardev=m,mode=control"],
+                        # lenient: a -mon under qtest is strict by default (libqtest's)
+                        "-mon", "chardev=m,mode=control,qmp-mode=lenient"],
                        pass_fds=inherited, capture_output=True, text=True, timeout=20)
     daemon = int(pidfile.read_text())
     try:
