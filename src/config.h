@@ -165,6 +165,21 @@ typedef struct StratusConfig {
     SandboxMode sandbox;         /* -sandbox, -disable-seccomp */
     char *runas;                 /* -runas USER[:GROUP] */
     char *chroot_dir;            /* -chroot DIR */
+
+    /* Options QEMU's tests pass (issue 17; docs/command-line.md says what each does). */
+    char *cpu_model;             /* -cpu MODEL: "host", "max", "qemu64", ...; NULL = default */
+    /*
+     * -rtc base=: "utc" (default), "localtime" or the datetime as given
+     * ("2006-06-17T16:01:21", "2006-06-17"), which is UTC; rtc_base_epoch is
+     * that datetime in seconds since the Unix epoch (0 for utc/localtime).
+     */
+    char *rtc_base;
+    int64_t rtc_base_epoch;
+    char *rtc_clock;             /* -rtc clock=: "host" (default), "rt" or "vm" */
+    bool rtc_driftfix_slew;      /* -rtc driftfix=slew (accepted; nothing to slew) */
+    char *action_reboot;         /* -action reboot=reset|shutdown; NULL = not given */
+    char *action_panic;          /* -action panic=...; NULL = not given */
+    char *action_watchdog;       /* -action watchdog= / -watchdog-action; NULL = not given */
 } StratusConfig;
 
 /*

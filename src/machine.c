@@ -533,6 +533,12 @@ static bool select_accel(Machine *m, GError **err)
     }
     g_free(cfg->accel);
     cfg->accel = g_strdup(ops->name);
+    /* QEMU's rule: only KVM can pass the host's CPUID through (-machine none has no CPU). */
+    if (cfg->cpu_model && !strcmp(cfg->cpu_model, "host") && strcmp(ops->name, "kvm") &&
+        strcmp(cfg->machine_type, "none")) {
+        set_error(err, "CPU model 'host' requires KVM or HVF");
+        return false;
+    }
     log_info("VmConfig is machine=%s accel=%s cpus=%u mem=%" G_GUINT64_FORMAT
              " kernel=%s initrd=%s append=%s", cfg->machine_type, cfg->accel,
              cfg->smp.cpus, cfg->mem_size, cfg->kernel ? cfg->kernel : "",

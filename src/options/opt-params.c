@@ -36,6 +36,13 @@ static const ConfigOptionParam drive_params[] = {
     { "direct", "boolean" }, { "aio", "string" }, { "format", "string" },
     { "discard", "string" }, { "detect-zeroes", "string" }, { NULL }
 };
+static const ConfigOptionParam rtc_params[] = {
+    { "base", "string" }, { "clock", "string" }, { "driftfix", "string" }, { NULL }
+};
+static const ConfigOptionParam action_params[] = {
+    { "reboot", "string" }, { "shutdown", "string" }, { "panic", "string" },
+    { "watchdog", "string" }, { NULL }
+};
 static const ConfigOptionParam none_params[] = { { NULL } };
 
 /* QEMU's option names: -m is "memory" there. */
@@ -47,6 +54,8 @@ static const ConfigOptionInfo option_params[] = {
     { "mon", mon_params },
     { "name", name_params },
     { "drive", drive_params },
+    { "rtc", rtc_params },
+    { "action", action_params },
     { "chardev", none_params },
     { "device", none_params },
     { "netdev", none_params },

@@ -93,6 +93,22 @@ static const OptDef opt_defs[] = {
       "switch to USER (and GROUP) once the machine is built" },
     { "chroot", NULL, OPT_CHROOT, ARG_REQUIRED, false, "DIR",
       "chroot to DIR once the machine is built" },
+    { "cpu", NULL, OPT_CPU, ARG_REQUIRED, false,
+      "host|max|qemu64|base|kvm64[,+FEATURE|-FEATURE|FEATURE=VALUE...]",
+      "CPU model (QEMU's names); the CPUID is Stratus's own (host's under KVM), features "
+      "are accepted and not applied; host needs KVM" },
+    { "rtc", NULL, OPT_RTC, ARG_REQUIRED, true,
+      "[base=utc|localtime|YYYY-MM-DD[THH:MM:SS]][,clock=host|rt|vm][,driftfix=none|slew]",
+      "RTC start time and clock (for the RTC device where the machine has one)" },
+    { "action", NULL, OPT_ACTION, ARG_REQUIRED, true,
+      "[reboot=reset|shutdown][,shutdown=poweroff|pause][,panic=pause|shutdown|exit-failure|none][,watchdog=ACTION]",
+      "shutdown=pause is -no-shutdown; reboot=, panic= and watchdog= are checked and "
+      "stored (guest reset ends the VM, a panic pauses it, there is no watchdog)" },
+    { "watchdog-action", NULL, OPT_WATCHDOG_ACTION, ARG_REQUIRED, false,
+      "reset|shutdown|poweroff|pause|debug|none|inject-nmi",
+      "checked and accepted (same as -action watchdog=; there is no watchdog device)" },
+    { "nic", NULL, OPT_NIC, ARG_REQUIRED, true, "none",
+      "no default NIC (there never is one); other forms: -netdev and -device" },
     { "version", "V", OPT_VERSION, ARG_NONE, false, NULL, "print the version and exit" },
     { "help", "h", OPT_HELP, ARG_NONE, false, NULL, "print this help and exit" },
 };

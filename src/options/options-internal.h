@@ -12,6 +12,7 @@
  *   opt-drive.c    -drive and -device
  *   opt-object.c   -object
  *   opt-config.c   -config FILE (StratoVirt 0.x's JSON) turned into options
+ *   opt-qemu.c     -cpu, -rtc, -action, -watchdog-action, -nic (QEMU's tests)
  *
  * Every function here reports problems as a one-line GError that names the
  * option, as config_parse() promises.
@@ -41,6 +42,7 @@ typedef enum {
     OPT_DISPLAY, OPT_VGA,
     OPT_CONFIG, OPT_API_CHANNEL,
     OPT_SANDBOX, OPT_DISABLE_SECCOMP, OPT_RUNAS, OPT_CHROOT,
+    OPT_CPU, OPT_RTC, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC,
     OPT_VERSION, OPT_HELP,
     OPT__COUNT
 } OptId;
@@ -151,6 +153,14 @@ bool opt_handle_netdev(ParseCtx *ctx, const char *opt, const char *value, GError
 
 /* opt-object.c */
 bool opt_handle_object(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+
+/* opt-qemu.c */
+bool opt_handle_cpu(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_rtc(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_action(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_watchdog_action(ParseCtx *ctx, const char *opt, const char *value,
+                                GError **err);
+bool opt_handle_nic(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 
 /* opt-config.c: one option the file stands for; where is its key path. */
 typedef struct ConfigItem {

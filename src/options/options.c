@@ -44,6 +44,8 @@ static StratusConfig *config_new_default(void)
     cfg->device_origins = g_ptr_array_new_with_free_func(g_free);
     cfg->netdevs = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->objects = g_ptr_array_new_with_free_func(optlist_free_gp);
+    cfg->rtc_base = g_strdup("utc");
+    cfg->rtc_clock = g_strdup("host");
     return cfg;
 }
 
@@ -75,6 +77,12 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->qtest);
     g_free(cfg->qtest_log);
     g_free(cfg->incoming);
+    g_free(cfg->cpu_model);
+    g_free(cfg->rtc_base);
+    g_free(cfg->rtc_clock);
+    g_free(cfg->action_reboot);
+    g_free(cfg->action_panic);
+    g_free(cfg->action_watchdog);
     g_free(cfg);
 }
 
@@ -307,6 +315,16 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         return true;
     case OPT_CHROOT:
         return handle_path(opt, value, &cfg->chroot_dir, err);
+    case OPT_CPU:
+        return opt_handle_cpu(ctx, opt, value, err);
+    case OPT_RTC:
+        return opt_handle_rtc(ctx, opt, value, err);
+    case OPT_ACTION:
+        return opt_handle_action(ctx, opt, value, err);
+    case OPT_WATCHDOG_ACTION:
+        return opt_handle_watchdog_action(ctx, opt, value, err);
+    case OPT_NIC:
+        return opt_handle_nic(ctx, opt, value, err);
     case OPT_VERSION:
     case OPT_HELP:
     case OPT__COUNT:
