@@ -20,7 +20,7 @@
 #define DEFAULT_MEMORY_SIZE (256ULL << 20)
 #define MAX_CPUS 254
 
-/* The seccomp filter (docs/security.md): off by default for now. */
+/* The seccomp filter (docs/security.md): on by default. */
 typedef enum {
     SANDBOX_OFF,                 /* -sandbox off, -disable-seccomp */
     SANDBOX_ON,                  /* -sandbox on: a call outside the list kills */

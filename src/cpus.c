@@ -37,6 +37,13 @@ static gpointer vcpu_thread_fn(gpointer opaque)
     Machine *m = cpu->machine;
     bool announced = false;
 
+    GError *err = NULL;
+
+    /* Started after confine(): narrow the union filter to the vCPU list. */
+    if (!seccomp_narrow_thread(&m->sandbox, SECCOMP_THREAD_VCPU, &err)) {
+        log_warn("vcpu %u: %s", cpu->index, err->message);
+        g_error_free(err);
+    }
     machine_lock(m);
     cpu->tid = (pid_t)syscall(SYS_gettid);
     g_cond_broadcast(&m->vcpu_state_cond);     /* cpus_start_threads waits for tid */

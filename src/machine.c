@@ -461,6 +461,22 @@ static bool create_netdevs(Machine *m, GError **err)
     return true;
 }
 
+/* Each device class and block node declares what it needs beyond the base lists. */
+unsigned machine_seccomp_needs(Machine *m)
+{
+    GPtrArray *nodes = block_registry_list(m->block_nodes);
+    unsigned needs = 0;
+
+    for (guint i = 0; i < m->devices->len; i++) {
+        const Device *d = g_ptr_array_index(m->devices, i);
+        needs |= d->klass->seccomp_needs;
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        needs |= block_seccomp_needs(g_ptr_array_index(nodes, i));
+    }
+    return needs;
+}
+
 bool machine_open_drives(Machine *m, GError **err)
 {
     GPtrArray *drives = m->cfg->drives;
@@ -478,6 +494,7 @@ bool machine_open_drives(Machine *m, GError **err)
             set_error(err, "Drive %s has been added", o.node_name);
             return false;
         }
+        o.sandbox = &m->sandbox;
         BlockBackend *bb = block_open(&o, m->ctx, err);
         if (!bb) {
             return false;

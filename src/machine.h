@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "memory.h"
+#include "os/seccomp.h"
 
 typedef struct BlockRegistry BlockRegistry;
 typedef struct ObjectTable ObjectTable;
@@ -84,6 +85,7 @@ struct Machine {
     GMutex lock;
     GMainContext *ctx;
     bool quit;                   /* main loop ends after this iteration */
+    SeccompPolicy sandbox;       /* installed by confine() (main.c); off until then */
 
     GuestRam ram;
     IoBus mmio;
@@ -139,6 +141,8 @@ typedef struct MachineNotifier {
  * m->block_nodes. Machine classes call it from init.
  */
 bool machine_open_drives(Machine *m, GError **err);
+/* The optional system calls (SeccompNeeds) the devices and block nodes use. */
+unsigned machine_seccomp_needs(Machine *m);
 
 /* Builds everything the config describes; nothing runs yet. */
 Machine *machine_new(StratusConfig *cfg, GError **err);

@@ -164,10 +164,11 @@ static int fail(GError *err, const char *pidfile, int *ready_fd)
 
 /*
  * Once the machine is built (everything the command line names is open) and
- * before the guest runs: -chroot, -runas, then the seccomp filter, which
- * then covers every thread, the vCPUs started later included.
+ * before the guest runs: -chroot, -runas, then the seccomp filter, widened
+ * by what the devices and block nodes declare. It covers every thread; the
+ * vCPUs and block I/O workers started later narrow it for themselves.
  */
-static bool confine(const StratusConfig *cfg, GError **err)
+static bool confine(Machine *m, const StratusConfig *cfg, GError **err)
 {
     static const SeccompMode modes[] = {
         [SANDBOX_OFF] = SECCOMP_LIST_OFF,
@@ -179,7 +180,9 @@ static bool confine(const StratusConfig *cfg, GError **err)
         !privdrop_apply(cfg->runas, cfg->chroot_dir, err)) {
         return false;
     }
-    if (!seccomp_install(modes[cfg->sandbox], err)) {
+    m->sandbox.mode = modes[cfg->sandbox];
+    m->sandbox.needs = machine_seccomp_needs(m);
+    if (!seccomp_install(&m->sandbox, err)) {
         return false;
     }
     if (g_getenv("STRATUS_SECCOMP_SELFTEST")) {
@@ -308,7 +311,7 @@ int main(int argc, char **argv)
     if (pidfile_copy) {
         machine_add_cleanup_path(m, pidfile_copy);
     }
-    if (!confine(cfg, &err)) {
+    if (!confine(m, cfg, &err)) {
         machine_free(m);
         return fail(err, pidfile_copy, &ready_fd);
     }

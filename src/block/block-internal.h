@@ -68,6 +68,7 @@ struct BlockBackend {
     GQueue done;                 /* BlockAiocb* completed by threads */
     GQueue pending;              /* BlockAiocb* the engine had no room for */
     GThreadPool *helper;         /* discard/write-zeroes for native/io_uring; all for threads */
+    const SeccompPolicy *sandbox; /* the machine's: helper threads narrow to SECCOMP_THREAD_IO */
 };
 
 extern const BlockEngine block_engine_sync;

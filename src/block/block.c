@@ -210,6 +210,15 @@ static void backend_close(BlockBackend *bb)
     g_free(bb);
 }
 
+/* StratoVirt's default engine: native when direct, else synchronous. */
+static BlockAioMode resolve_aio(const BlockOptions *o)
+{
+    if (o->aio != BLOCK_AIO_DEFAULT) {
+        return o->aio;
+    }
+    return o->direct ? BLOCK_AIO_NATIVE : BLOCK_AIO_OFF;
+}
+
 BlockBackend *block_open(const BlockOptions *o, GMainContext *ctx, GError **err)
 {
     BlockBackend *bb;
@@ -237,8 +246,8 @@ BlockBackend *block_open(const BlockOptions *o, GMainContext *ctx, GError **err)
     bb->direct = o->direct;
     bb->no_flush = o->no_flush;
     bb->discard_opt = o->discard;
-    bb->aio = o->aio != BLOCK_AIO_DEFAULT ? o->aio
-                                          : (o->direct ? BLOCK_AIO_NATIVE : BLOCK_AIO_OFF);
+    bb->aio = resolve_aio(o);
+    bb->sandbox = o->sandbox;
     bb->engine = engine_for(bb->aio);
 
     /*
@@ -368,6 +377,18 @@ bool block_is_read_only(const BlockBackend *bb) { return bb->read_only; }
 bool block_is_direct(const BlockBackend *bb) { return bb->direct; }
 bool block_no_flush(const BlockBackend *bb) { return bb->no_flush; }
 BlockAioMode block_aio_mode(const BlockBackend *bb) { return bb->aio; }
+
+static unsigned aio_seccomp_needs(BlockAioMode aio)
+{
+    return aio == BLOCK_AIO_IO_URING ? SECCOMP_NEED_IO_URING : 0;
+}
+
+unsigned block_seccomp_needs(const BlockBackend *bb) { return aio_seccomp_needs(bb->aio); }
+
+unsigned block_options_seccomp_needs(const BlockOptions *o)
+{
+    return aio_seccomp_needs(resolve_aio(o));
+}
 uint32_t block_logical_block_size(const BlockBackend *bb) { return bb->lbs; }
 bool block_can_discard(const BlockBackend *bb) { return bb->can_discard; }
 bool block_can_write_zeroes(const BlockBackend *bb) { return !bb->read_only; }

@@ -26,6 +26,7 @@
 #include <json-glib/json-glib.h>
 
 #include "config.h"
+#include "os/seccomp.h"
 
 typedef enum {
     BLOCK_AIO_DEFAULT,   /* native when direct, else off (StratoVirt) */
@@ -48,6 +49,8 @@ typedef struct BlockOptions {
     bool no_flush;             /* flushes complete without fdatasync */
     bool discard;              /* discard=unmap (default) / ignore */
     BlockAioMode aio;
+    /* The machine's seccomp policy: helper threads narrow themselves to it (NULL: no). */
+    const SeccompPolicy *sandbox;
 } BlockOptions;
 
 /* StratoVirt's -drive defaults: read-write, direct, aio default, discard on. */
@@ -57,6 +60,9 @@ void block_options_init(BlockOptions *o);
  * and values; errors name the drive, e.g. "format 'qcow2' is not supported yet".
  */
 bool block_options_from_drive(const OptList *l, BlockOptions *o, GError **err);
+
+/* The optional system calls (SeccompNeeds) a backend opened with o uses. */
+unsigned block_options_seccomp_needs(const BlockOptions *o);
 
 typedef struct BlockBackend BlockBackend;
 
@@ -80,6 +86,7 @@ bool block_is_read_only(const BlockBackend *bb);
 bool block_is_direct(const BlockBackend *bb);
 bool block_no_flush(const BlockBackend *bb);
 BlockAioMode block_aio_mode(const BlockBackend *bb);  /* the resolved engine */
+unsigned block_seccomp_needs(const BlockBackend *bb);  /* SeccompNeeds of that engine */
 uint32_t block_logical_block_size(const BlockBackend *bb);   /* 512 or more */
 bool block_can_discard(const BlockBackend *bb);        /* punch hole works and discard on */
 bool block_can_write_zeroes(const BlockBackend *bb);   /* writable */

@@ -196,6 +196,7 @@ Device *device_create(Machine *m, const DeviceCreateArgs *a, GError **err)
     d->hotplugged = a->hotplug;
     if (!device_props_set_defaults(d, err) || !apply_props(d, a, err) ||
         (mc && mc->pre_plug && !mc->pre_plug(m, d, err)) ||
+        (a->hotplug && !seccomp_policy_check(&m->sandbox, dc->seccomp_needs, dc->name, err)) ||
         (dc->realize && !dc->realize(d, err))) {
         device_free(d);
         return NULL;

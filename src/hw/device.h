@@ -84,6 +84,7 @@ struct DeviceClass {
     const Property *props;             /* terminated by DEFINE_PROP_END; may be NULL */
     bool user_creatable;               /* -device / device_add allowed */
     bool hotpluggable;                 /* device_add / device_del while running */
+    unsigned seccomp_needs;            /* SeccompNeeds (os/seccomp.h) beyond the base lists */
 
     /*
      * Acquire resources (ports, IRQs, back ends) from the property values;

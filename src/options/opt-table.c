@@ -86,7 +86,7 @@ static const OptDef opt_defs[] = {
     { "api-channel", NULL, OPT_API_CHANNEL, ARG_REQUIRED, false, "unix:PATH",
       "StratoVirt 0.x's spelling of -qmp unix:PATH,server,nowait" },
     { "sandbox", NULL, OPT_SANDBOX, ARG_REQUIRED, false, "on|off[,debug=on|off]",
-      "seccomp allow-list (default off); debug=on logs a forbidden call and fails it" },
+      "seccomp allow-list (default on); debug=on logs a forbidden call and fails it" },
     { "disable-seccomp", NULL, OPT_DISABLE_SECCOMP, ARG_NONE, false, NULL,
       "same as -sandbox off (StratoVirt's spelling)" },
     { "runas", NULL, OPT_RUNAS, ARG_REQUIRED, false, "USER[:GROUP]",

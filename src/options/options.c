@@ -33,6 +33,7 @@ static StratusConfig *config_new_default(void)
     cfg->accel = g_strdup("kvm:emu");
     cfg->accel_auto = true;
     cfg->dump_guest_core = true;
+    cfg->sandbox = SANDBOX_ON;          /* docs/security.md */
     cfg->mem_share = false;
     cfg->smp = (SmpConfig){ .cpus = 1, .maxcpus = 1, .sockets = 1, .dies = 1,
                             .clusters = 1, .cores = 1, .threads = 1 };

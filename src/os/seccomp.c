@@ -1,17 +1,19 @@
 /*
- * The seccomp allow-list (seccomp.h). The filter checks the architecture
+ * The seccomp allow-lists (seccomp.h). A filter checks the architecture
  * (anything but x86-64 kills: i386 and x32 numbers mean other calls), then
- * compares the call number with each allowed one. Arguments are not
- * checked: ioctl, for instance, is allowed whole, since KVM, tap, vhost and
- * block devices all need it (docs/security.md says what that leaves open).
- * One list serves every thread kind (main loop, vCPUs, I/O workers): a
- * per-kind list would need each kind to install its own filter from its own
- * thread, which GLib's and the block engines' helper threads do not allow.
+ * compares the call number with each allowed one. Only madvise's advice is
+ * checked (the balloon's MADV_REMOVE is a widening of its own); ioctl, for
+ * instance, is allowed whole, since KVM, tap, vhost and block devices all
+ * need it (docs/security.md says what that leaves open).
+ *
+ * Every call is in the process-wide union, which GLib's own helper threads
+ * keep; an entry's kinds say which narrower per-thread lists also have it.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -23,66 +25,215 @@
 #include "os/seccomp.h"
 #include "syscall-names.h"
 
-#define ALLOW(name) { __NR_##name, #name }
+enum { K_VCPU = 1u << SECCOMP_THREAD_VCPU, K_IO = 1u << SECCOMP_THREAD_IO };
 
 typedef struct {
     int nr;
     const char *name;
+    unsigned kinds;         /* the narrower lists that have it too */
+    unsigned need;          /* 0: always; else the SeccompNeeds bit that enables it */
 } AllowedCall;
 
+#define M(name) { __NR_##name, #name, 0, 0 }                 /* main loop only */
+#define V(name) { __NR_##name, #name, K_VCPU, 0 }            /* + vCPUs */
+#define A(name) { __NR_##name, #name, K_VCPU | K_IO, 0 }     /* + I/O workers */
+#define G(name, need, kinds) { __NR_##name, #name, (kinds), (need) }
+
 /*
- * What Stratus calls once running: the main loop (poll, sockets, QMP,
- * hot-plug opening images and taps), vCPUs (KVM ioctls, futexes, the emu
- * CPU's memory), block engines (aio, io_uring, thread pool), GLib and libc
- * (malloc, threads, clocks, signals), balloon (madvise), teardown (unlink).
+ * What Stratus calls once running. vCPU threads also run device emulation
+ * (virtqueue notifies submit block and network I/O, kick eventfds, start a
+ * block helper thread when none is idle: GLib creates it from the pushing
+ * thread, copying its scheduling attributes); I/O workers do file I/O and hand
+ * completions back. The main loop alone opens files and sockets (QMP,
+ * hot-plug, snapshots), creates fds and removes files.
  */
 static const AllowedCall allowed[] = {
-    ALLOW(read), ALLOW(write), ALLOW(readv), ALLOW(writev), ALLOW(pread64),
-    ALLOW(pwrite64), ALLOW(preadv), ALLOW(pwritev), ALLOW(preadv2), ALLOW(pwritev2),
-    ALLOW(close), ALLOW(openat), ALLOW(open), ALLOW(newfstatat), ALLOW(fstat),
-    ALLOW(stat), ALLOW(lstat), ALLOW(statx), ALLOW(lseek), ALLOW(fcntl), ALLOW(dup),
-    ALLOW(dup2), ALLOW(dup3), ALLOW(pipe2), ALLOW(ioctl), ALLOW(poll), ALLOW(ppoll),
-    ALLOW(select), ALLOW(pselect6), ALLOW(epoll_create1), ALLOW(epoll_ctl),
-    ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(eventfd2), ALLOW(timerfd_create),
-    ALLOW(timerfd_settime), ALLOW(timerfd_gettime), ALLOW(signalfd4),
-    ALLOW(recvfrom), ALLOW(recvmsg), ALLOW(recvmmsg), ALLOW(sendto), ALLOW(sendmsg),
-    ALLOW(sendmmsg), ALLOW(accept4), ALLOW(accept), ALLOW(shutdown), ALLOW(socket),
-    ALLOW(connect), ALLOW(bind), ALLOW(listen), ALLOW(getsockopt), ALLOW(setsockopt),
-    ALLOW(getsockname), ALLOW(getpeername), ALLOW(socketpair),
-    ALLOW(mmap), ALLOW(munmap), ALLOW(mremap), ALLOW(mprotect), ALLOW(madvise),
-    ALLOW(brk), ALLOW(mlock), ALLOW(munlock), ALLOW(memfd_create),
-    ALLOW(futex), ALLOW(set_robust_list), ALLOW(get_robust_list), ALLOW(clone),
-    ALLOW(exit), ALLOW(exit_group), ALLOW(gettid), ALLOW(getpid), ALLOW(getppid),
-    ALLOW(tgkill), ALLOW(rt_sigaction), ALLOW(rt_sigprocmask), ALLOW(rt_sigreturn),
-    ALLOW(rt_sigtimedwait), ALLOW(sigaltstack), ALLOW(restart_syscall),
-    ALLOW(clock_gettime), ALLOW(clock_getres), ALLOW(clock_nanosleep),
-    ALLOW(nanosleep), ALLOW(gettimeofday), ALLOW(time), ALLOW(sched_yield),
-    ALLOW(sched_getaffinity), ALLOW(getrandom), ALLOW(prctl), ALLOW(membarrier),
-    ALLOW(fsync), ALLOW(fdatasync), ALLOW(fallocate), ALLOW(ftruncate),
-    ALLOW(sync_file_range), ALLOW(flock), ALLOW(fstatfs), ALLOW(statfs),
-    ALLOW(io_setup), ALLOW(io_destroy), ALLOW(io_submit), ALLOW(io_getevents),
-    ALLOW(io_cancel), ALLOW(io_pgetevents), ALLOW(io_uring_setup),
-    ALLOW(io_uring_enter), ALLOW(io_uring_register),
-    ALLOW(unlink), ALLOW(unlinkat), ALLOW(getdents64), ALLOW(readlink),
-    ALLOW(readlinkat), ALLOW(access), ALLOW(faccessat), ALLOW(uname), ALLOW(getuid),
-    ALLOW(geteuid), ALLOW(getgid), ALLOW(getegid), ALLOW(getrlimit), ALLOW(prlimit64),
-    ALLOW(getrusage), ALLOW(sysinfo), ALLOW(getcwd),
+    /* file and socket I/O, memory, locks, clocks, signals: every kind */
+    A(read), A(write), A(readv), A(writev), A(pread64), A(pwrite64), A(preadv),
+    A(pwritev), A(preadv2), A(pwritev2), A(lseek), A(fstat), A(newfstatat), A(ioctl),
+    A(fsync), A(fdatasync), A(fallocate), A(sync_file_range),
+    A(mmap), A(munmap), A(mremap), A(mprotect), A(brk), A(futex),
+    A(exit), A(exit_group), A(gettid), A(getpid), A(tgkill), A(rt_sigprocmask),
+    A(rt_sigreturn), A(restart_syscall), A(clock_gettime), A(clock_nanosleep),
+    A(nanosleep), A(gettimeofday), A(time), A(sched_yield), A(getrandom),
+    /* device emulation on vCPUs, and thread start-up (GLib pool threads) */
+    V(close), V(poll), V(ppoll), V(eventfd2), V(fcntl), V(recvfrom), V(recvmsg),
+    V(recvmmsg), V(sendto), V(sendmsg), V(sendmmsg), V(shutdown), V(getsockopt),
+    V(setsockopt), V(timerfd_settime), V(timerfd_gettime), V(io_submit),
+    V(io_getevents), V(io_cancel), V(io_pgetevents), V(clone), V(set_robust_list),
+    V(prctl), V(sched_getattr), V(sched_setattr), V(membarrier),
+    /* a pool thread started by a vCPU narrows itself (filters only ever add limits) */
+    V(seccomp),
+    /* main loop only: opening and creating things, set-up, teardown */
+    M(openat), M(open), M(stat), M(lstat), M(statx), M(dup), M(dup2), M(dup3),
+    M(pipe2), M(select), M(pselect6), M(epoll_create1), M(epoll_ctl), M(epoll_wait),
+    M(epoll_pwait), M(timerfd_create), M(signalfd4), M(accept4), M(accept), M(socket),
+    M(connect), M(bind), M(listen), M(getsockname), M(getpeername), M(socketpair),
+    M(mlock), M(munlock), M(memfd_create), M(get_robust_list), M(getppid),
+    M(rt_sigaction), M(rt_sigtimedwait), M(sigaltstack), M(clock_getres),
+    M(sched_getaffinity), M(ftruncate), M(flock), M(fstatfs), M(statfs),
+    M(io_setup), M(io_destroy), M(unlink), M(unlinkat), M(mkdir), M(mkdirat),
+    M(chmod), M(fchmod), M(fchmodat), M(rename), M(renameat), M(renameat2),
+    M(getdents64), M(readlink), M(readlinkat),
+    M(access), M(faccessat), M(uname), M(getuid), M(geteuid), M(getgid), M(getegid),
+    M(getrlimit), M(prlimit64), M(getrusage), M(sysinfo), M(getcwd),
+    /* aio=io_uring: set up by the main loop, entered by vCPUs and the loop */
+    G(io_uring_setup, SECCOMP_NEED_IO_URING, 0),
+    G(io_uring_register, SECCOMP_NEED_IO_URING, 0),
+    G(io_uring_enter, SECCOMP_NEED_IO_URING, K_VCPU),
+#ifdef STRATUS_SANITIZED
+    /* LeakSanitizer's exit scan (a tracer thread) and the sanitizers' madvise */
+    A(ptrace), A(wait4), A(madvise),
+#endif
 #ifdef __NR_clone3
-    ALLOW(clone3),
+    V(clone3),
 #endif
 #ifdef __NR_rseq
-    ALLOW(rseq),
+    V(rseq),
 #endif
 #ifdef __NR_close_range
-    ALLOW(close_range),
+    M(close_range),
 #endif
 #ifdef __NR_faccessat2
-    ALLOW(faccessat2),
+    M(faccessat2),
 #endif
 #ifdef __NR_epoll_pwait2
-    ALLOW(epoll_pwait2),
+    M(epoll_pwait2),
 #endif
 };
+
+typedef struct {
+    int advice;
+    const char *name;
+    unsigned kinds;
+    unsigned need;
+} AllowedAdvice;
+
+/*
+ * madvise's allowed advice (args[2]). glibc's free() and thread exit use
+ * MADV_DONTNEED, so the balloon's private-RAM path needs nothing more; its
+ * shared-RAM path (MADV_REMOVE) is the widening. Memory back ends set the
+ * others when created (object-add included).
+ */
+static const AllowedAdvice advices[] = {
+    { MADV_DONTNEED, "MADV_DONTNEED", K_VCPU | K_IO, 0 },
+    { MADV_DONTDUMP, "MADV_DONTDUMP", 0, 0 },
+    { MADV_MERGEABLE, "MADV_MERGEABLE", 0, 0 },
+    { MADV_UNMERGEABLE, "MADV_UNMERGEABLE", 0, 0 },
+    { MADV_REMOVE, "MADV_REMOVE", K_VCPU, SECCOMP_NEED_BALLOON },
+};
+
+static bool in_list(unsigned kinds, unsigned need, SeccompThread kind, unsigned needs)
+{
+    if (need && !(needs & need)) {
+        return false;
+    }
+    return kind == SECCOMP_THREAD_ALL || (kinds & (1u << kind));
+}
+
+/* Sanitized builds allow madvise whole (the table has it): no advice check. */
+static bool advice_checked(void)
+{
+#ifdef STRATUS_SANITIZED
+    return false;
+#else
+    return true;
+#endif
+}
+
+GPtrArray *seccomp_list_names(SeccompThread kind, unsigned needs)
+{
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) adv = g_string_new(NULL);
+
+    for (size_t i = 0; i < G_N_ELEMENTS(allowed); i++) {
+        if (in_list(allowed[i].kinds, allowed[i].need, kind, needs)) {
+            g_ptr_array_add(names, g_strdup(allowed[i].name));
+        }
+    }
+    for (size_t i = 0; advice_checked() && i < G_N_ELEMENTS(advices); i++) {
+        if (in_list(advices[i].kinds, advices[i].need, kind, needs)) {
+            g_string_append_printf(adv, "%s%s", adv->len ? "|" : "", advices[i].name);
+        }
+    }
+    if (adv->len) {
+        g_ptr_array_add(names, g_strdup_printf("madvise(%s)", adv->str));
+    }
+    return names;
+}
+
+bool seccomp_list_allows(SeccompThread kind, unsigned needs, long nr, unsigned long arg2)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(allowed); i++) {
+        if (allowed[i].nr == nr && in_list(allowed[i].kinds, allowed[i].need, kind, needs)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; nr == __NR_madvise && advice_checked() &&
+                       i < G_N_ELEMENTS(advices); i++) {
+        if ((unsigned)advices[i].advice == (unsigned)arg2 &&
+            in_list(advices[i].kinds, advices[i].need, kind, needs)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void emit(GArray *prog, struct sock_filter insn)
+{
+    g_array_append_val(prog, insn);
+}
+
+#define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
+#define JEQ(k, jt, jf) ((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (jt), (jf)))
+
+/*
+ * Accumulator holds the call number. Each allowed advice costs "JEQ; RET
+ * ALLOW"; the block skips itself for other calls and ends denying, so the
+ * accumulator (now the advice) is never compared with call numbers.
+ */
+static void emit_madvise(GArray *prog, SeccompThread kind, unsigned needs, unsigned deny)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(advices); i++) {
+        n += in_list(advices[i].kinds, advices[i].need, kind, needs);
+    }
+    if (!advice_checked() || !n) {
+        return;
+    }
+    emit(prog, JEQ(__NR_madvise, 0, (unsigned char)(2 * n + 2)));
+    emit(prog, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])));
+    for (size_t i = 0; i < G_N_ELEMENTS(advices); i++) {
+        if (in_list(advices[i].kinds, advices[i].need, kind, needs)) {
+            emit(prog, JEQ((unsigned)advices[i].advice, 0, 1));
+            emit(prog, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+        }
+    }
+    emit(prog, STMT(BPF_RET | BPF_K, deny));
+}
+
+/* "JEQ nr; RET ALLOW" pairs: no jump is longer than one, whatever the list's length. */
+GArray *seccomp_filter_build(SeccompThread kind, unsigned needs, SeccompMode mode)
+{
+    GArray *prog = g_array_new(FALSE, FALSE, sizeof(struct sock_filter));
+    unsigned deny = mode == SECCOMP_LIST_TRAP ? SECCOMP_RET_TRAP : SECCOMP_RET_KILL_PROCESS;
+
+    emit(prog, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+    emit(prog, JEQ(AUDIT_ARCH_X86_64, 1, 0));
+    emit(prog, STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+    emit(prog, STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+    /* x32 numbers (bit 30) match no entry: they fall through to the default. */
+    for (size_t i = 0; i < G_N_ELEMENTS(allowed); i++) {
+        if (in_list(allowed[i].kinds, allowed[i].need, kind, needs)) {
+            emit(prog, JEQ((unsigned)allowed[i].nr, 0, 1));
+            emit(prog, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+        }
+    }
+    emit_madvise(prog, kind, needs, deny);
+    emit(prog, STMT(BPF_RET | BPF_K, deny));
+    return prog;
+}
 
 const char *seccomp_syscall_name(long nr)
 {
@@ -90,16 +241,6 @@ const char *seccomp_syscall_name(long nr)
         return syscall_names[nr];
     }
     return "unknown";
-}
-
-size_t seccomp_allowed_count(void)
-{
-    return G_N_ELEMENTS(allowed);
-}
-
-const char *seccomp_allowed_name(size_t i)
-{
-    return i < G_N_ELEMENTS(allowed) ? allowed[i].name : NULL;
 }
 
 /* Async-signal-safe: formats by hand and writes once. */
@@ -142,48 +283,86 @@ void seccomp_selftest(void)
     }
 }
 
-bool seccomp_install(SeccompMode mode, GError **err)
+static bool load(GArray *prog, unsigned flags, GError **err)
 {
-    enum { HEAD = 4, TAIL = 2 };
-    size_t n = G_N_ELEMENTS(allowed);
-    g_autofree struct sock_filter *f = g_new0(struct sock_filter, HEAD + n + TAIL);
-    struct sock_fprog prog = { .len = (unsigned short)(HEAD + n + TAIL), .filter = f };
-    size_t k = 0;
+    struct sock_fprog fprog = {
+        .len = (unsigned short)prog->len,
+        .filter = (struct sock_filter *)(void *)prog->data,
+    };
 
-    if (mode == SECCOMP_LIST_OFF) {
-        return true;
-    }
-    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                          offsetof(struct seccomp_data, arch));
-    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64,
-                                          1, 0);
-    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                          offsetof(struct seccomp_data, nr));
-    /* x32 numbers (bit 30) match no entry: they fall through to the default. */
-    for (size_t i = 0; i < n; i++) {
-        /* Equal: jump to the ALLOW at the very end. */
-        f[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-                                            (unsigned)allowed[i].nr,
-                                            (unsigned char)(n - i), 0);
-        k++;
-    }
-    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-                                          mode == SECCOMP_LIST_TRAP ? SECCOMP_RET_TRAP
-                                                                    : SECCOMP_RET_KILL_PROCESS);
-    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-
-    if (mode == SECCOMP_LIST_TRAP) {
-        struct sigaction sa = { .sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO };
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSYS, &sa, NULL);
-    }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-        syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
-                &prog) != 0) {
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog) != 0) {
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "cannot install the seccomp filter: %s", g_strerror(errno));
         return false;
     }
     return true;
+}
+
+bool seccomp_install(const SeccompPolicy *p, GError **err)
+{
+    g_autoptr(GArray) prog = NULL;
+
+    if (p->mode == SECCOMP_LIST_OFF) {
+        return true;
+    }
+    prog = seccomp_filter_build(SECCOMP_THREAD_ALL, p->needs, p->mode);
+    if (p->mode == SECCOMP_LIST_TRAP) {
+        struct sigaction sa = { .sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSYS, &sa, NULL);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "cannot install the seccomp filter: %s", g_strerror(errno));
+        return false;
+    }
+    return load(prog, SECCOMP_FILTER_FLAG_TSYNC, err);
+}
+
+bool seccomp_narrow_thread(const SeccompPolicy *p, SeccompThread kind, GError **err)
+{
+    /*
+     * Which narrower filter this thread carries: per-thread kernel state that
+     * a thread cannot read back without calls its own list forbids, and GLib's
+     * pool threads give no start hook to do it once. Not VMM state.
+     */
+    static __thread bool narrowed;
+    g_autoptr(GArray) prog = NULL;
+
+    if (!p || p->mode == SECCOMP_LIST_OFF || narrowed || kind == SECCOMP_THREAD_ALL) {
+        return true;
+    }
+    prog = seccomp_filter_build(kind, p->needs, p->mode);
+    /* No TSYNC: this thread only. NO_NEW_PRIVS came with the union's TSYNC. */
+    if (!load(prog, 0, err)) {
+        return false;
+    }
+    narrowed = true;
+    return true;
+}
+
+static const char *const need_calls[] = {
+    [0] = "io_uring_setup, io_uring_register, io_uring_enter",   /* SECCOMP_NEED_IO_URING */
+    [1] = "madvise(MADV_REMOVE)",                                 /* SECCOMP_NEED_BALLOON */
+};
+
+bool seccomp_policy_check(const SeccompPolicy *p, unsigned needs, const char *what,
+                          GError **err)
+{
+    unsigned missing = needs & ~p->needs;
+    g_autoptr(GString) calls = g_string_new(NULL);
+
+    if (p->mode == SECCOMP_LIST_OFF || !missing) {
+        return true;
+    }
+    for (unsigned b = 0; b < G_N_ELEMENTS(need_calls); b++) {
+        if (missing & (1u << b)) {
+            g_string_append_printf(calls, "%s%s", calls->len ? ", " : "", need_calls[b]);
+        }
+    }
+    g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                "%s needs system calls that the seccomp filter installed at start-up "
+                "does not allow (%s): start the VM with one in use, or with -sandbox off",
+                what, calls->str);
+    return false;
 }

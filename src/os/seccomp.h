@@ -1,7 +1,12 @@
 /*
- * The seccomp allow-list (docs/security.md): a classic BPF filter, written by
- * hand so that no library is needed, installed on every thread of the process
- * once the machine is built and before the guest runs.
+ * The seccomp allow-lists (docs/security.md): classic BPF filters, written by
+ * hand so that no library is needed. One process-wide filter (the union of
+ * every thread kind's calls) is installed on every thread once the machine is
+ * built and before the guest runs; threads Stratus creates itself (vCPUs,
+ * block I/O workers) then stack a narrower filter of their own kind.
+ *
+ * Which optional call groups are allowed (SeccompNeeds) is declared by the
+ * devices and back ends of the configuration; this file knows none of them.
  */
 #ifndef STRATUS_OS_SECCOMP_H
 #define STRATUS_OS_SECCOMP_H
@@ -12,23 +17,59 @@
 #include <glib.h>
 
 typedef enum {
-    SECCOMP_LIST_OFF,       /* -sandbox off, -disable-seccomp (the default) */
-    SECCOMP_LIST_KILL,      /* -sandbox on: a call outside the list kills the process */
+    SECCOMP_LIST_OFF,       /* -sandbox off, -disable-seccomp */
+    SECCOMP_LIST_KILL,      /* -sandbox on (the default): a call outside the list kills */
     SECCOMP_LIST_TRAP,      /* -sandbox on,debug=on: log the call's name, fail it ENOSYS */
 } SeccompMode;
 
-/* The calls of the allow-list, for the docs and tests. */
-size_t seccomp_allowed_count(void);
-const char *seccomp_allowed_name(size_t i);
+/* Thread kinds, each with its own list. */
+typedef enum {
+    SECCOMP_THREAD_ALL,     /* the process-wide union: main loop, GLib's helper threads */
+    SECCOMP_THREAD_VCPU,    /* vCPU threads (also run device emulation) */
+    SECCOMP_THREAD_IO,      /* block I/O worker threads */
+} SeccompThread;
 
-/* The name of system call nr ("nr-N" when unknown); a static string. */
+/* Optional call groups, allowed only when the configuration uses them. */
+typedef enum {
+    SECCOMP_NEED_IO_URING = 1u << 0,    /* aio=io_uring: io_uring_setup/enter/register */
+    SECCOMP_NEED_BALLOON = 1u << 1,     /* virtio-balloon: madvise(MADV_REMOVE) */
+} SeccompNeeds;
+
+/* What the machine installed; lives in the machine object. */
+typedef struct SeccompPolicy {
+    SeccompMode mode;
+    unsigned needs;         /* SeccompNeeds bits allowed at start-up */
+} SeccompPolicy;
+
+/* The names of the calls a list allows, sorted as in the table, for docs and tests. */
+GPtrArray *seccomp_list_names(SeccompThread kind, unsigned needs);
+/* Whether the list lets call nr through; arg2 is checked only where the list checks it. */
+bool seccomp_list_allows(SeccompThread kind, unsigned needs, long nr, unsigned long arg2);
+
+/* The BPF program of one list (struct sock_filter elements). */
+GArray *seccomp_filter_build(SeccompThread kind, unsigned needs, SeccompMode mode);
+
+/* The name of system call nr ("unknown" when unknown); a static string. */
 const char *seccomp_syscall_name(long nr);
 
 /*
- * Sets PR_SET_NO_NEW_PRIVS and installs the filter on every thread
+ * Sets PR_SET_NO_NEW_PRIVS and installs the union filter on every thread
  * (SECCOMP_FILTER_FLAG_TSYNC). Nothing to do for SECCOMP_LIST_OFF.
  */
-bool seccomp_install(SeccompMode mode, GError **err);
+bool seccomp_install(const SeccompPolicy *p, GError **err);
+
+/*
+ * Stacks kind's narrower filter on the calling thread only, once per thread
+ * (later calls return true at once). Nothing to do when p is NULL or off.
+ */
+bool seccomp_narrow_thread(const SeccompPolicy *p, SeccompThread kind, GError **err);
+
+/*
+ * For hot-plug: true when everything in needs was allowed at start-up, else a
+ * QMP-ready error naming what (what: e.g. "aio=io_uring") and the calls.
+ */
+bool seccomp_policy_check(const SeccompPolicy *p, unsigned needs, const char *what,
+                          GError **err);
 
 /*
  * The test hook (STRATUS_SECCOMP_SELFTEST=1): makes one call outside the list,

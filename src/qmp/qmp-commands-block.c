@@ -208,8 +208,11 @@ static BlockAioMode aio_from_qmp(const char *v)
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                 */
 
-/* Errors: "Drive <n> has been added", open and lock errors of the block layer. */
-static bool blockdev_add(Machine *m, const BlockOptions *o, GError **err)
+/*
+ * Errors: "Drive <n> has been added", an engine the seccomp filter was not
+ * widened for at start-up, open and lock errors of the block layer.
+ */
+static bool blockdev_add(Machine *m, BlockOptions *o, GError **err)
 {
     BlockBackend *bb;
     bool ok;
@@ -218,6 +221,11 @@ static bool blockdev_add(Machine *m, const BlockOptions *o, GError **err)
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "Drive %s has been added", o->node_name);
         return false;
     }
+    if (!seccomp_policy_check(&m->sandbox, block_options_seccomp_needs(o), "aio=io_uring",
+                              err)) {
+        return false;
+    }
+    o->sandbox = &m->sandbox;
     bb = block_open(o, m->ctx, err);
     if (!bb) {
         return false;

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -42,6 +43,25 @@ QMP_GREETING = ('{"QMP":{"version":{"qemu":{"micro":1,"minor":0,"major":5},'
 
 class VmError(Exception):
     pass
+
+
+def test_extra_args():
+    """STRATUS_TEST_EXTRA_ARGS (shell-split), appended to every VM's command
+    line, e.g. "-sandbox on,debug=on" to list the calls the filter misses."""
+    return shlex.split(os.environ.get("STRATUS_TEST_EXTRA_ARGS", ""))
+
+
+def collect_seccomp_lines(vm):
+    """With STRATUS_TEST_SECCOMP_LOG=FILE, append the VM's "stratus: seccomp:"
+    stderr lines to FILE, each prefixed with the running test's name."""
+    path = os.environ.get("STRATUS_TEST_SECCOMP_LOG")
+    if not path or vm.proc is None:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+    lines = [l for l in vm.stderr_text().splitlines() if l.startswith("stratus: seccomp:")]
+    if lines:
+        with open(path, "a") as f:
+            f.writelines("%s: %s\n" % (test, l) for l in lines)
 
 
 def tail(text, n=40):
@@ -619,7 +639,7 @@ class Vm:
             a += ["-daemonize"]
         if self.pidfile:
             a += ["-pidfile", self.pidfile]
-        return a + self.extra_args
+        return a + self.extra_args + test_extra_args()
 
     # -- diagnostics
     def stderr_text(self):
@@ -792,6 +812,7 @@ class Vm:
 
     def cleanup(self):
         """Always safe: close clients, kill leftovers, remove our temp dir."""
+        collect_seccomp_lines(self)
         if self.qmp:
             self.qmp.close()
         if self.proc is not None and self.is_running():

@@ -458,8 +458,17 @@ def proc_status(pid, key):
     raise AssertionError("no %s in /proc/%d/status" % (key, pid))
 
 
-def test_sandbox_on_filters_and_serves(stratus, tmp_path):
-    vm = qtest_vm(stratus, tmp_path, extra=["-sandbox", "on"])
+SANDBOX_HOOKED = pytest.mark.skipif(
+    "-sandbox" in os.environ.get("STRATUS_TEST_EXTRA_ARGS", "")
+    or "-disable-seccomp" in os.environ.get("STRATUS_TEST_EXTRA_ARGS", ""),
+    reason="STRATUS_TEST_EXTRA_ARGS overrides the -sandbox these tests assert")
+
+
+@SANDBOX_HOOKED
+@pytest.mark.parametrize("opts", [[], ["-sandbox", "on"], ["-disable-seccomp", "-sandbox", "on"]])
+def test_sandbox_on_filters_and_serves(stratus, tmp_path, opts):
+    """On by default; the last of -sandbox / -disable-seccomp wins."""
+    vm = qtest_vm(stratus, tmp_path, extra=opts)
     vm.launch()
     try:
         assert proc_status(vm.pid, "Seccomp") == ["2"]
@@ -471,7 +480,8 @@ def test_sandbox_on_filters_and_serves(stratus, tmp_path):
         vm.cleanup()
 
 
-@pytest.mark.parametrize("opts", [[], ["-sandbox", "off"], ["-disable-seccomp"],
+@SANDBOX_HOOKED
+@pytest.mark.parametrize("opts", [["-sandbox", "off"], ["-disable-seccomp"],
                                   ["-sandbox", "on", "-disable-seccomp"]])
 def test_sandbox_off(stratus, tmp_path, opts):
     vm = qtest_vm(stratus, tmp_path, extra=opts)
@@ -482,14 +492,16 @@ def test_sandbox_off(stratus, tmp_path, opts):
         vm.cleanup()
 
 
-def test_sandbox_forbidden_call_kills(stratus, tmp_path):
-    p = subprocess.run([str(stratus), "-accel", "qtest", "-sandbox", "on", "-qmp",
+@pytest.mark.parametrize("opts", [[], ["-sandbox", "on"]])
+def test_sandbox_forbidden_call_kills(stratus, tmp_path, opts):
+    p = subprocess.run([str(stratus), "-accel", "qtest"] + opts + ["-qmp",
                         "unix:%s,server,nowait" % (tmp_path / "q.sock")],
                        env=dict(os.environ, STRATUS_SECCOMP_SELFTEST="1"),
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == -signal.SIGSYS, (p.returncode, p.stderr)
 
 
+@SANDBOX_HOOKED
 def test_sandbox_debug_logs_the_call(stratus, tmp_path):
     vm = qtest_vm(stratus, tmp_path, extra=["-sandbox", "on,debug=on"],
                   env={"STRATUS_SECCOMP_SELFTEST": "1"})

@@ -563,6 +563,7 @@ const DeviceClass virtio_balloon_device_class = {
     .user_creatable = true,
     /* StratoVirt's microvm does not hot-plug it; its window is fixed at boot. */
     .hotpluggable = false,
+    .seccomp_needs = SECCOMP_NEED_BALLOON,     /* MADV_REMOVE on shared RAM */
     .realize = balloon_realize,
     .unrealize = balloon_unrealize,
     .virtio_device = balloon_virtio_device,
