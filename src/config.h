@@ -102,6 +102,20 @@ typedef struct SmpConfig {
     uint32_t cpus, maxcpus, sockets, dies, clusters, cores, threads;
 } SmpConfig;
 
+/* An on/off/auto switch (-machine rtc=, fw_cfg=). */
+typedef enum {
+    FEATURE_AUTO,
+    FEATURE_ON,
+    FEATURE_OFF,
+} FeatureSwitch;
+
+/* One -fw_cfg name=NAME,file=PATH|string=STR (exactly one of file and string). */
+typedef struct FwCfgItemConfig {
+    char *name;
+    char *file;
+    char *string;
+} FwCfgItemConfig;
+
 typedef struct StratusConfig {
     bool show_help;
     bool show_version;
@@ -119,6 +133,14 @@ typedef struct StratusConfig {
                                     NULL when accel_auto */
     bool dump_guest_core;        /* default true */
     bool mem_share;              /* default false */
+    /*
+     * -machine rtc= and fw_cfg= (docs/legacy-devices.md): auto is on under
+     * -accel qtest (QEMU's layout, for its tests) and off otherwise
+     * (StratoVirt's microvm has neither); fw_cfg is also on with -fw_cfg.
+     */
+    FeatureSwitch machine_rtc;
+    FeatureSwitch machine_fw_cfg;
+    GPtrArray *fw_cfg_items;     /* FwCfgItemConfig* of each -fw_cfg, in order */
 
     SmpConfig smp;
     uint64_t mem_size;

@@ -22,6 +22,7 @@ static const QomType fixed_types[] = {
     { "device", "object", true },
     { "sys-bus-device", "device", true },
     { "isa-device", "device", true },
+    { "fw_cfg", "sys-bus-device", true },
     { "virtio-device", "device", true },
     { "virtio-serial-port", "device", true },
     { "cpu", "device", true },

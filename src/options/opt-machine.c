@@ -77,10 +77,32 @@ static char *parse_accel_list(const char *opt, const char *what, const char *val
     return g_strjoinv(":", (char **)out->pdata);
 }
 
+/* QEMU's OnOffAuto: on, off or auto (and the bool spellings for on and off). */
+static bool feature_switch(const OptList *l, const char *key, const char *opt,
+                           FeatureSwitch *out, GError **err)
+{
+    const char *v = optlist_get(l, key);
+    bool b;
+
+    if (!v) {
+        return true;
+    }
+    if (!strcmp(v, "auto")) {
+        *out = FEATURE_AUTO;
+    } else if (parse_bool(v, &b)) {
+        *out = b ? FEATURE_ON : FEATURE_OFF;
+    } else {
+        set_error(err, "%s: Parameter '%s' does not accept value '%s' (expected on, off or "
+                  "auto)", opt, key, v);
+        return false;
+    }
+    return true;
+}
+
 bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "type", "accel", "dump-guest-core", "mem-share",
-                                        "usb", NULL };
+                                        "usb", "rtc", "fw_cfg", NULL };
     static const char *const types[] = { "microvm", "q35", "none", NULL };
     StratusConfig *cfg = ctx->cfg;
     OptList *l = opt_parse_params(opt, value, "type", false, keys, err);
@@ -110,6 +132,10 @@ bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GErro
     }
     if (!opt_get_bool(l, "dump-guest-core", opt, &cfg->dump_guest_core, NULL, err) ||
         !opt_get_bool(l, "mem-share", opt, &cfg->mem_share, NULL, err)) {
+        goto out;
+    }
+    if (!feature_switch(l, "rtc", opt, &cfg->machine_rtc, err) ||
+        !feature_switch(l, "fw_cfg", opt, &cfg->machine_fw_cfg, err)) {
         goto out;
     }
     usb = optlist_get(l, "usb");

@@ -11,7 +11,8 @@
 
 static const ConfigOptionParam machine_params[] = {
     { "type", "string" }, { "accel", "string" }, { "dump-guest-core", "boolean" },
-    { "mem-share", "boolean" }, { "usb", "boolean" }, { NULL }
+    { "mem-share", "boolean" }, { "usb", "boolean" }, { "rtc", "string" },
+    { "fw_cfg", "string" }, { NULL }
 };
 static const ConfigOptionParam accel_params[] = {
     { "accel", "string" }, { NULL }
@@ -43,6 +44,9 @@ static const ConfigOptionParam action_params[] = {
     { "reboot", "string" }, { "shutdown", "string" }, { "panic", "string" },
     { "watchdog", "string" }, { NULL }
 };
+static const ConfigOptionParam fw_cfg_params[] = {
+    { "name", "string" }, { "file", "string" }, { "string", "string" }, { NULL }
+};
 static const ConfigOptionParam none_params[] = { { NULL } };
 
 /* QEMU's option names: -m is "memory" there. */
@@ -60,6 +64,7 @@ static const ConfigOptionInfo option_params[] = {
     { "device", none_params },
     { "netdev", none_params },
     { "object", none_params },
+    { "fw_cfg", fw_cfg_params },
     { NULL, NULL }
 };
 

@@ -13,8 +13,10 @@
 #include "options/options-internal.h"
 
 static const OptDef opt_defs[] = {
-    { "machine", "M", OPT_MACHINE, ARG_REQUIRED, false,
-      "[type=]microvm|q35[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off][,mem-share=on|off]",
+    /* Repeatable, as in QEMU: later -machine options add to or override earlier ones. */
+    { "machine", "M", OPT_MACHINE, ARG_REQUIRED, true,
+      "[type=]microvm|q35|none[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off]"
+      "[,mem-share=on|off][,rtc=on|off|auto][,fw_cfg=on|off|auto]",
       "machine type and properties (default microvm; accel as -accel)" },
     { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, false, "kvm|emu|tcg|qtest[:...]",
       "accelerator, or a list tried in order (tcg = emu, the software CPU); overrides "
@@ -72,6 +74,8 @@ static const OptDef opt_defs[] = {
     { "no-user-config", NULL, OPT_NO_USER_CONFIG, ARG_NONE, false, NULL,
       "accepted and ignored" },
     { "nographic", NULL, OPT_NOGRAPHIC, ARG_NONE, false, NULL, "accepted and ignored" },
+    { "fw_cfg", NULL, OPT_FW_CFG, ARG_REQUIRED, true, "name=NAME,file=PATH|string=STR",
+      "add a named file to fw_cfg (-machine fw_cfg=on; names should start with opt/)" },
     { "incoming", NULL, OPT_INCOMING, ARG_REQUIRED, false, "file:DIR[,mapped=on|off]",
       "restore the snapshot in DIR (written by QMP migrate file:DIR) instead of booting; "
       "mapped=on (default) maps its memory copy-on-write, off reads it in" },

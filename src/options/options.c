@@ -47,6 +47,7 @@ static StratusConfig *config_new_default(void)
     cfg->objects = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->rtc_base = g_strdup("utc");
     cfg->rtc_clock = g_strdup("host");
+    cfg->fw_cfg_items = g_ptr_array_new_with_free_func(opt_fw_cfg_item_free);
     return cfg;
 }
 
@@ -69,6 +70,7 @@ void config_free(StratusConfig *cfg)
     g_ptr_array_unref(cfg->device_origins);
     g_ptr_array_unref(cfg->netdevs);
     g_ptr_array_unref(cfg->objects);
+    g_ptr_array_unref(cfg->fw_cfg_items);
     g_free(cfg->name);
     g_free(cfg->uuid);
     g_free(cfg->logfile);
@@ -287,6 +289,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
             return true;
         }
         return handle_path(opt, value, &cfg->qtest_log, err);
+    case OPT_FW_CFG:
+        return opt_handle_fw_cfg(ctx, opt, value, err);
     case OPT_INCOMING:
         return handle_incoming(cfg, opt, value, err);
     case OPT_NO_SHUTDOWN:

@@ -51,6 +51,13 @@ static const QmpMember guest_panic_members[] = {
 };
 static const QmpType guest_panic_data = QMP_OBJECT_TYPE(guest_panic_members);
 
+/* QEMU 7.2's RTC_CHANGE (mc146818rtc, docs/legacy-devices.md): seconds from host UTC. */
+static const QmpMember rtc_change_members[] = {
+    { "offset", &qmp_type_int },
+    { NULL }
+};
+static const QmpType rtc_change_data = QMP_OBJECT_TYPE(rtc_change_members);
+
 const QmpEventDef qmp_standard_events[] = {
     { "SHUTDOWN", &shutdown_data },
     { "RESET", &reset_data },
@@ -61,5 +68,6 @@ const QmpEventDef qmp_standard_events[] = {
     { "BALLOON_CHANGED", &balloon_data },
     { "GUEST_PANICKED", &guest_panic_data },
     { "GUEST_CRASHLOADED", &guest_panic_data },
+    { "RTC_CHANGE", &rtc_change_data },
     { NULL }
 };

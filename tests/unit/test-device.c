@@ -393,11 +393,11 @@ static void test_placement(void)
     g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
     g_autoptr(GError) err = NULL;
     static const struct { const char *dev, *msg; } cases[] = {
-        { "pvpanic,ioport=0x510,addr=0x5", "Property 'pvpanic.addr' not found" },
-        { "pvpanic,ioport=0x510,addr=", "Property 'pvpanic.addr' not found" },
-        { "pvpanic,ioport=0x510,bus=isa.0x", "Bus 'isa.0x' not found" },
-        { "pvpanic,ioport=0x510,bus=isa.1", "Bus 'isa.1' not found" },
-        { "pvpanic,ioport=0x510,bus=virtio-mmio-bus", "Bus 'virtio-mmio-bus' not found" },
+        { "pvpanic,ioport=0x520,addr=0x5", "Property 'pvpanic.addr' not found" },
+        { "pvpanic,ioport=0x520,addr=", "Property 'pvpanic.addr' not found" },
+        { "pvpanic,ioport=0x520,bus=isa.0x", "Bus 'isa.0x' not found" },
+        { "pvpanic,ioport=0x520,bus=isa.1", "Bus 'isa.1' not found" },
+        { "pvpanic,ioport=0x520,bus=virtio-mmio-bus", "Bus 'virtio-mmio-bus' not found" },
         { "virtio-blk-device,drive=d0,bus=virtio-mmio-busfoo",
           "Bus 'virtio-mmio-busfoo' not found" },
         { "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.", "Bus 'virtio-mmio-bus.' not found" },
@@ -437,8 +437,8 @@ static void test_placement(void)
             optlist_free(l);
         }
     }
-    /* None of the refused pvpanics holds 0x510. */
-    OptList *ok = optlist_parse("pvpanic,ioport=0x510,bus=isa.0", "driver", NULL);
+    /* None of the refused pvpanics holds 0x520. */
+    OptList *ok = optlist_parse("pvpanic,ioport=0x520,bus=isa.0", "driver", NULL);
     g_assert_nonnull(device_create_from_opts(m, ok, &err));
     g_assert_no_error(err);
     optlist_free(ok);
@@ -579,6 +579,7 @@ static void test_state_roundtrip(void)
     g_autofree char *vsock = g_strdup_printf("virtio-vsock-device,id=vs,guest-cid=3,"
                                              "uds-path=%s/vsock.sock", tmpdir);
     g_autoptr(GError) err = NULL;
+    /* Under qtest the board has the mc146818rtc and fw_cfg_io of -machine rtc/fw_cfg=auto. */
     Machine *m = vm_new((const char *const[]){ "-chardev", chr, "-serial", "chardev:ser",
                                                "-object", "rng-random,id=rng-src", "-device",
                                                "virtio-rng-device,rng=rng-src,id=rng0,"

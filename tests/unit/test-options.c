@@ -173,7 +173,6 @@ static void test_parser_rules(void)
         { BASE "-m 512 -m 512", "option '-m' given more than once" },
         { BASE "-smp 1 --smp 1", "option '-smp' given more than once" },
         { BASE "-name a -name b", "option '-name' given more than once" },
-        { BASE "-machine microvm -M microvm", "option '-M' given more than once" },
         { BASE "-S -freeze", "option '-freeze' given more than once" },
         { BASE "-S -S", "option '-S' given more than once" },
         { BASE "-daemonize -daemonize", "option '-daemonize' given more than once" },
