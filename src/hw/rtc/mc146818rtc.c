@@ -10,10 +10,11 @@
  * runs only for what must interrupt the guest: the periodic rate (PIE) and
  * the next update or alarm (UIE/AIE).
  *
- * The reference clock: the machine clock under -accel qtest (QEMU's
- * `-rtc clock=vm`, what its rtc-test drives with clock_step), else the host's
- * wall clock (QEMU's default clock=host). The guest's time starts at the
- * host's UTC time (base=utc).
+ * -rtc clock= picks the reference clock: host (the default) is the host's
+ * wall clock; vm and rt are the machine clock, which under -accel qtest is
+ * the virtual clock QEMU's rtc-test drives with clock_step. -rtc base= is
+ * where the guest's time starts: the host's UTC time (utc, the default), its
+ * local time (localtime) or a given date.
  *
  * The clock is stopped while register B's SET bit is on or register A's
  * divider is not running; the guest then writes the time registers, and
@@ -63,6 +64,9 @@ typedef struct RtcState {
     IrqLine irq;
     MachineTimer *periodic_timer;
     MachineTimer *update_timer;
+    /* What the guest's clock would read had it never been set (RTC_CHANGE's zero). */
+    int64_t start_guest_sec;
+    int64_t start_host_us;       /* host wall clock then */
     int64_t last_change_us;      /* host monotonic time of the last RTC_CHANGE */
     bool change_pending;
     int64_t pending_offset;
@@ -201,10 +205,14 @@ static gboolean change_flush(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-/* The offset is from the host's UTC time, as QEMU's qemu_timedate_diff(). */
+/*
+ * The offset is from the time the -rtc base gives now (for base=utc the
+ * host's UTC time), as QEMU's qemu_timedate_diff().
+ */
 static void rtc_changed(RtcState *s, int64_t new_sec)
 {
-    int64_t offset = new_sec - g_get_real_time() / G_USEC_PER_SEC;
+    int64_t offset = new_sec - (s->start_guest_sec +
+                                (g_get_real_time() - s->start_host_us) / G_USEC_PER_SEC);
     int64_t now = g_get_monotonic_time();
 
     if (!s->last_change_us || now - s->last_change_us >= RTC_CHANGE_INTERVAL_US) {
@@ -595,6 +603,20 @@ static void rtc_reset(Device *d)
     arm_update_timer(s);
 }
 
+/* -rtc base=: utc (and no -rtc), localtime, or a date (rtc_base_epoch). */
+static int64_t base_seconds(const StratusConfig *cfg, int64_t host_sec)
+{
+    if (!cfg->rtc_base || !strcmp(cfg->rtc_base, "utc")) {
+        return host_sec;
+    }
+    if (!strcmp(cfg->rtc_base, "localtime")) {
+        time_t t = (time_t)host_sec;
+        struct tm tm;
+        return localtime_r(&t, &tm) ? host_sec + tm.tm_gmtoff : host_sec;
+    }
+    return cfg->rtc_base_epoch;
+}
+
 static bool rtc_realize(Device *d, GError **err)
 {
     RtcState *s = (RtcState *)d;
@@ -604,12 +626,15 @@ static bool rtc_realize(Device *d, GError **err)
         g_prefix_error(err, "mc146818rtc: ioport 0x%x already in use: ", s->iobase);
         return false;
     }
-    s->host_clock = !machine_clock_is_virtual(machine_clk(s));
+    s->host_clock = !g_strcmp0(m->cfg->rtc_clock, "host");
     irq_line_init(&s->irq, m, s->irq_num);
     s->periodic_timer = machine_timer_new(machine_clk(s), periodic_cb, s);
     s->update_timer = machine_timer_new(machine_clk(s), update_timer_cb, s);
     s->next_periodic = -1;
-    s->base_guest_ns = g_get_real_time() * 1000;
+    s->start_host_us = g_get_real_time();
+    s->start_guest_sec = base_seconds(m->cfg, s->start_host_us / G_USEC_PER_SEC);
+    s->base_guest_ns = s->start_guest_sec * NS_PER_SEC +
+                       (s->start_host_us % G_USEC_PER_SEC) * 1000;
     s->base_ref_ns = ref_now(s);
     s->flags_sec = floor_div(s->base_guest_ns, NS_PER_SEC);
     s->cmos[RTC_REG_A] = 0x26;
