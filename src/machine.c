@@ -629,6 +629,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_feature_commands(qmp_server_table(m->qmp));
     qmp_register_chardev_commands(qmp_server_table(m->qmp));
     qmp_register_cpu_commands(qmp_server_table(m->qmp));
+    qmp_register_absent_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);

@@ -59,6 +59,8 @@ void qmp_register_char_commands(QmpCommandTable *t);
  * machine (query-current-machine, query-sev, ...).
  */
 void qmp_register_feature_commands(QmpCommandTable *t);
+/* qmp-commands-absent.c: QEMU's answers for features microvm lacks (query-pci, ...). */
+void qmp_register_absent_commands(QmpCommandTable *t);
 /* qmp-commands-cpu.c: query-cpu-definitions, query-cpu-model-expansion. */
 void qmp_register_cpu_commands(QmpCommandTable *t);
 /* qmp-commands-chardev.c: chardev-add, chardev-remove (chardev/chardev.h). */
