@@ -45,7 +45,8 @@ sources() {   # the sources each target links, besides tests/fuzz/fuzz-TARGET.c
     options) echo "$s/options/options.c $s/options/opt-table.c $s/options/optlist.c" \
                   "$s/options/opt-chardev.c $s/options/opt-machine.c" \
                   "$s/options/opt-netdev.c" \
-                  "$s/options/opt-drive.c $s/options/opt-object.c $s/util/strutil.c" ;;
+                  "$s/options/opt-drive.c $s/options/opt-object.c $s/options/opt-config.c" \
+                  "$s/util/strutil.c" ;;
     loader)  echo "$s/hw/x86/loader.c $s/hw/x86/bootparam.c $s/hw/x86/mptable.c" \
                   "$s/memory.c $s/util/strutil.c" ;;
     qtest)   echo "$s/accel/qtest.c $s/accel/qtest-cmds.c $s/accel/x86-vm-state.c" \

@@ -176,10 +176,10 @@ static const IoRegionOps dummy_ops = {
 
 static void expect_reply(const uint8_t *line, size_t n, uint64_t *expected)
 {
-    /* qtest_read: g_strndup (stops at NUL), one trailing '\r' dropped */
-    if (n == 0 || line[0] == '\0' || (n == 1 && line[0] == '\r')) {
-        return;
-    }
+    /* Every line gets one reply: an empty (or NUL-led) line gets QEMU's
+     * "FAIL Unknown command ''", like any unknown word. */
+    (void)line;
+    (void)n;
     (*expected)++;
 }
 
