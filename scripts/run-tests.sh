@@ -30,7 +30,7 @@ failures=()
 results=()
 t_start=$SECONDS
 
-step() { echo; echo "======== $* ========"; }
+step() { echo; echo "======== $* ($((SECONDS - t_start)) s elapsed) ========"; }
 record() {   # record NAME STATUS
     if [ "$2" -eq 0 ]; then results+=("PASS  $1"); else results+=("FAIL  $1 (status $2)"); failures+=("$1"); fi
 }
