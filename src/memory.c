@@ -1,6 +1,8 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "memory.h"
 #include "util/strutil.h"
@@ -70,7 +72,39 @@ bool guest_ram_map_file(GuestRam *ram, int fd, uint64_t offset, GError **err)
         set_error(err, "cannot map the RAM image: %s", g_strerror(errno));
         return false;
     }
+    ram->file_backed = true;
     return true;
+}
+
+bool guest_ram_unpopulated(const GuestRam *ram, uint64_t off, size_t n, bool *never)
+{
+    enum { PRESENT = 63, SWAPPED = 62 };
+    uint64_t entries[512];
+    uintptr_t first = ((uintptr_t)ram->mapping + off) / GUEST_PAGE_SIZE;
+    bool ok = true;
+    int fd;
+
+    if (ram->shared || ram->file_backed || !ram->mapping ||
+        off + (uint64_t)n * GUEST_PAGE_SIZE > ram->mapping_size) {
+        return false;
+    }
+    fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    for (size_t done = 0; ok && done < n;) {
+        size_t k = MIN(n - done, G_N_ELEMENTS(entries));
+        off_t at = (off_t)((first + done) * sizeof(uint64_t));
+        ssize_t got = pread(fd, entries, k * sizeof(uint64_t), at);
+
+        ok = got == (ssize_t)(k * sizeof(uint64_t));
+        for (size_t i = 0; ok && i < k; i++) {
+            never[done + i] = !(entries[i] >> PRESENT & 1) && !(entries[i] >> SWAPPED & 1);
+        }
+        done += k;
+    }
+    close(fd);
+    return ok;
 }
 
 uint64_t guest_ram_end(const GuestRam *ram)

@@ -30,6 +30,7 @@ typedef struct GuestRam {
     void *mapping;       /* one host mapping backs all blocks */
     size_t mapping_size;
     bool shared;         /* MAP_SHARED (-machine mem-share=on): discard needs MADV_REMOVE */
+    bool file_backed;    /* guest_ram_map_file: absent pages hold the file's data */
 } GuestRam;
 
 /*
@@ -49,6 +50,16 @@ void guest_ram_destroy(GuestRam *ram);
  * runs. false (*err) if the kernel refuses.
  */
 bool guest_ram_map_file(GuestRam *ram, int fd, uint64_t offset, GError **err);
+/*
+ * For n pages of the mapping from byte offset `off` (page aligned), sets
+ * never[i] when page i was never populated (or was discarded) and so reads as
+ * zeros, from /proc/self/pagemap. Reading such a page to find out would
+ * populate it: a snapshot of a mostly idle guest would fault in all of its
+ * RAM. Only private anonymous RAM can tell (absent shared or file pages may
+ * hold data); false there or if pagemap cannot be read, and never[] is then
+ * unspecified.
+ */
+bool guest_ram_unpopulated(const GuestRam *ram, uint64_t off, size_t n, bool *never);
 uint64_t guest_ram_end(const GuestRam *ram);   /* highest gpa + 1 */
 /* NULL unless [gpa, gpa+len) is entirely inside one block (len 0 = just gpa). */
 void *guest_ram_ptr(const GuestRam *ram, uint64_t gpa, uint64_t len);

@@ -205,22 +205,36 @@ static bool page_is_zero(const uint8_t *p)
 
 /*
  * The RAM image, leaving pages of zeros as holes: an idle guest's untouched
- * RAM costs neither disk nor write time, and reads back as zeros.
+ * RAM costs neither disk nor write time, and reads back as zeros. Pages the
+ * guest never touched are known from the page tables without reading them
+ * (guest_ram_unpopulated); the others are compared with zeros.
  */
 static bool write_ram(int fd, const GuestRam *ram, uint64_t len)
 {
+    enum { CHUNK = 4096 };
     const uint8_t *base = ram->mapping;
+    g_autofree bool *never = g_new(bool, CHUNK);
     uint64_t run = 0, pos = 0;
 
-    for (; pos < len; pos += GUEST_PAGE_SIZE) {
-        if (!page_is_zero(base + pos)) {
-            continue;
+    while (pos < len) {
+        size_t n = (size_t)MIN((uint64_t)CHUNK, (len - pos) / GUEST_PAGE_SIZE);
+        bool known;
+
+        if (n == 0) {
+            break;              /* a partial last page: written whole below */
         }
-        if (pos > run && !write_all(fd, base + run, pos - run,
-                                    (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {
-            return false;
+        known = guest_ram_unpopulated(ram, pos, n, never);
+
+        for (size_t i = 0; i < n; i++, pos += GUEST_PAGE_SIZE) {
+            if (!(known && never[i]) && !page_is_zero(base + pos)) {
+                continue;
+            }
+            if (pos > run && !write_all(fd, base + run, pos - run,
+                                        (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {
+                return false;
+            }
+            run = pos + GUEST_PAGE_SIZE;
         }
-        run = pos + GUEST_PAGE_SIZE;
     }
     if (len > run && !write_all(fd, base + run, len - run,
                                 (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {

@@ -63,6 +63,38 @@ static void dev_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 
 static const IoRegionOps dev_ops = { .read = dev_read, .write = dev_write };
 
+/* A snapshot skips what the guest never touched without reading it. */
+static void test_ram_unpopulated(void)
+{
+    GuestRam ram, shared;
+    bool never[16];
+    uint8_t byte = 0x5a;
+
+    g_assert_true(guest_ram_init(&ram, 16 * GUEST_PAGE_SIZE, 16 * GUEST_PAGE_SIZE,
+                                 false, true, NULL));
+    g_assert_true(guest_ram_write(&ram, 3 * GUEST_PAGE_SIZE + 7, &byte, 1));
+    g_assert_true(guest_ram_unpopulated(&ram, 0, 16, never));
+    for (int i = 0; i < 16; i++) {
+        g_assert_cmpint(never[i], ==, i != 3);
+    }
+    /* a window, and its bounds */
+    g_assert_true(guest_ram_unpopulated(&ram, 2 * GUEST_PAGE_SIZE, 2, never));
+    g_assert_true(never[0] && !never[1]);
+    g_assert_false(guest_ram_unpopulated(&ram, 15 * GUEST_PAGE_SIZE, 2, never));
+    /* discarded (balloon) reads as zeros again */
+    g_assert_true(guest_ram_discard(&ram, (uint8_t *)ram.mapping + 3 * GUEST_PAGE_SIZE,
+                                    GUEST_PAGE_SIZE));
+    g_assert_true(guest_ram_unpopulated(&ram, 3 * GUEST_PAGE_SIZE, 1, never));
+    g_assert_true(never[0]);
+    guest_ram_destroy(&ram);
+
+    /* shared memory cannot tell: absent pages may still hold data */
+    g_assert_true(guest_ram_init(&shared, 4 * GUEST_PAGE_SIZE, 4 * GUEST_PAGE_SIZE,
+                                 true, true, NULL));
+    g_assert_false(guest_ram_unpopulated(&shared, 0, 4, never));
+    guest_ram_destroy(&shared);
+}
+
 static void test_bus_dispatch(void)
 {
     IoBus bus;
@@ -114,6 +146,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/memory/ram/split", test_ram_split_at_hole);
     g_test_add_func("/memory/ram/bounds", test_ram_bounds);
+    g_test_add_func("/memory/ram/unpopulated", test_ram_unpopulated);
     g_test_add_func("/memory/bus/dispatch", test_bus_dispatch);
     return g_test_run();
 }
