@@ -56,11 +56,13 @@ static void test_machines_start(void)
         g_autofree char *cmd = g_strdup_printf(CMDLINE_FMT, name);
         QTestState *m = qtest_init_cmdline(cmd, true);
         JsonNode *cur = qtest_qmp(m, "{'execute': 'query-status'}");
+        g_autofree char *endian = NULL;
 
         g_test_message("machine %s", name);
         g_assert_false(qmp_has_error(cur));
         json_node_unref(cur);
-        g_assert_cmpstr(qtest_cmd(m, "endianness"), ==, "OK little");
+        endian = qtest_cmd(m, "endianness");
+        g_assert_cmpstr(endian, ==, "OK little");
         qtest_quit(m);
     }
     json_node_unref(r);
