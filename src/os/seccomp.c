@@ -82,8 +82,12 @@ static const AllowedCall allowed[] = {
     G(io_uring_register, SECCOMP_NEED_IO_URING, 0),
     G(io_uring_enter, SECCOMP_NEED_IO_URING, K_VCPU),
 #ifdef STRATUS_SANITIZED
-    /* LeakSanitizer's exit scan (a tracer thread) and the sanitizers' madvise */
-    A(ptrace), A(wait4), A(madvise),
+    /*
+     * LeakSanitizer's exit scan (a helper task cloned without CLONE_THREAD
+     * lists the threads with the old getdents and ptraces them; exit waits
+     * for it forever if it is killed) and the sanitizers' madvise.
+     */
+    A(ptrace), A(wait4), A(getdents), A(madvise),
 #endif
 #ifdef __NR_clone3
     V(clone3),
