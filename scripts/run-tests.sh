@@ -161,7 +161,7 @@ record "functional (pytest)" $status
 if [ -x "$ASAN_BUILD/stratus" ] && [ "${STRATUS_SKIP_ASAN:-0}" != 1 -o $CI_MODE = 1 ]; then
     step "functional tests on the ASan/UBSan VMM ($ASAN_BUILD/stratus; QEMU, Linux and install lanes deselected)"
     # shellcheck disable=SC2086
-    STRATUS_BUILD_DIR="$ASAN_BUILD" \
+    STRATUS_BUILD_DIR="$ASAN_BUILD" STRATUS_TIMEOUT_FACTOR=${STRATUS_TIMEOUT_FACTOR:-3} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         "$PYTHON" -m pytest tests/functional -ra -q -p no:cacheprovider \

@@ -40,7 +40,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stratus_vm  # noqa: E402
-from stratus_vm import Vm, QemuVm, short_tmpdir  # noqa: E402
+from stratus_vm import Vm, QemuVm, short_tmpdir, TIMEOUT_FACTOR  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]          # the source tree (meaningless when installed)
@@ -214,7 +214,7 @@ class _TestTimeout(Exception):
 def pytest_runtest_call(item):
     """A hung VM fails the test instead of hanging the run (SIGALRM)."""
     m = item.get_closest_marker("test_timeout")
-    seconds = int(m.args[0]) if m else DEFAULT_TEST_TIMEOUT
+    seconds = int((int(m.args[0]) if m else DEFAULT_TEST_TIMEOUT) * TIMEOUT_FACTOR)
 
     def on_alarm(signum, frame):
         raise _TestTimeout("test exceeded its %ds wall-clock limit" % seconds)

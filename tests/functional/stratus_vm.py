@@ -36,6 +36,14 @@ import time
 PROMPT = "guest# "
 DEFAULT_BOOT_TIMEOUT = float(os.environ.get("STRATUS_BOOT_TIMEOUT", "30"))
 DEFAULT_CMD_TIMEOUT = float(os.environ.get("STRATUS_CMD_TIMEOUT", "15"))
+# Every wait below is multiplied by this: a sanitizer build of the VMM runs
+# several times slower, and scripts/run-tests.sh sets it for that lane.
+TIMEOUT_FACTOR = float(os.environ.get("STRATUS_TIMEOUT_FACTOR", "1"))
+
+
+def scaled(seconds):
+    """A timeout in seconds, stretched by STRATUS_TIMEOUT_FACTOR."""
+    return seconds * TIMEOUT_FACTOR
 
 QMP_GREETING = ('{"QMP":{"version":{"qemu":{"micro":1,"minor":0,"major":5},'
                 '"package":"Stratus-0.1.0"},"capabilities":[]}}')
@@ -107,6 +115,7 @@ def wait_pid(pid, timeout):
     """Wait for a pid that may or may not be our child.  Returns the exit status
     (negative signal number as subprocess does) if we could reap it, None if it
     vanished without us seeing the status.  Raises TimeoutError."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -308,7 +317,7 @@ class Console:
         arrived for interval seconds (to provoke a prompt printed before we
         connected)."""
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         last_rx = time.monotonic()
         while True:
             m = rx.search(self.buf)
@@ -368,7 +377,7 @@ class Console:
         """Send one command line and return its Reply.  Lines before the echo of
         the command (stray prompts, pokes) are ignored."""
         self.write(cmd + "\n")
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             reply = self._parse_reply(cmd, expect_prompt)
             if reply:
@@ -456,7 +465,7 @@ class QmpClient:
 
     def recv_line(self, timeout=None):
         """One message line, without the trailing \\r\\n."""
-        timeout = self.timeout if timeout is None else timeout
+        timeout = scaled(self.timeout if timeout is None else timeout)
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
@@ -513,9 +522,9 @@ class QmpClient:
         for i, ev in enumerate(self.events):
             if ev.get("event") == name:
                 return self.events.pop(i)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = time.monotonic() + scaled(self.timeout if timeout is None else timeout)
         while True:
-            resp = self.recv(max(0.01, deadline - time.monotonic()))
+            resp = self.recv(max(0.01, deadline - time.monotonic()) / TIMEOUT_FACTOR)
             if resp.get("event") == name:
                 return resp
             self.events.append(resp)
@@ -528,6 +537,7 @@ class QmpClient:
 
 def connect_unix(path, timeout, alive=None):
     """Connect to a unix socket that may not exist yet.  alive() -> False aborts."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -705,7 +715,7 @@ class Vm:
         self.pid = self.proc.pid
         if self.daemonize:
             try:
-                self.launcher_status = self.proc.wait(timeout)
+                self.launcher_status = self.proc.wait(scaled(timeout))
             except subprocess.TimeoutExpired:
                 self.fail("-daemonize: the launching process did not exit within %.1fs" % timeout)
             if self.launcher_status != 0:
@@ -725,7 +735,7 @@ class Vm:
         return self
 
     def read_pidfile(self, timeout=5.0):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             try:
                 with open(self.pidfile) as f:
@@ -784,7 +794,7 @@ class Vm:
                 self.fail("did not exit within %.1fs" % timeout)
             return self.exit_status
         try:
-            self.exit_status = self.proc.wait(timeout)
+            self.exit_status = self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.fail("did not exit within %.1fs" % timeout)
         return self.exit_status

@@ -77,8 +77,10 @@ def test_intr_timer(booted_vm):
     # window and a 51st cannot: more than 50 would be a timer running fast.
     # Fewer happen when the host does not run the vCPU thread: periods it
     # sleeps through are delivered as one interrupt (emu-lapic-timer.c, like a
-    # late hrtimer), so 40 allows 100 ms of host preemption within the 500 ms.
-    assert 40 <= ticks <= 50, r
+    # late hrtimer).  How many is host load (an ASan build on a busy 2-core CI
+    # machine got under 40), not the device, so the floor only proves the
+    # timer re-arms itself; the rate is scripts/bench's business.
+    assert 2 <= ticks <= 50, r
     # every tick interrupted the CPL3 delay loop and ran on the IST1 stack
     assert kv["ist"] == kv["ticks"] and kv["cpl3"] == kv["ticks"], r
     still_polling(booted_vm)
