@@ -105,8 +105,9 @@ def test_rng_rate_within_10_percent(make_vm):
     # The limit is the device's promise: never more than 10% over (a window
     # that opens just before the end adds up to one max-bytes). Below it the
     # guest may fall short on a busy host, missing windows while descheduled
-    # (CI saw 89%), so the lower bound only checks that the windows reopen.
-    assert 0.75 * expected <= got <= 1.1 * expected + 1024, r
+    # (CI saw 89%, and 71% with other jobs on the host), so the lower bound
+    # only checks that the windows reopen: more than two windows' worth.
+    assert 2 * 1024 < got <= 1.1 * expected + 1024, r
 
 
 def test_rng_unlimited_is_fast(make_vm):
