@@ -16,6 +16,8 @@
 #define MAX_SOCK_PATH_LENGTH 108
 
 #define MIN_MEMORY_SIZE (128ULL << 20)
+/* The floor under -accel qtest and -machine none, which run no guest (issue 17). */
+#define QTEST_MIN_MEMORY_SIZE (1ULL << 20)
 #define MAX_MEMORY_SIZE (512ULL << 30)
 #define DEFAULT_MEMORY_SIZE (256ULL << 20)
 #define MAX_CPUS 254
@@ -176,6 +178,7 @@ typedef struct StratusConfig {
     bool daemonize;
     char *pidfile;
     bool freeze_cpus;            /* -S */
+    bool preconfig;              /* --preconfig: prelaunch until QMP x-exit-preconfig */
     bool no_shutdown;            /* -no-shutdown: pause instead of exit on guest shutdown */
     /* -incoming file:DIR[,mapped=on|off]: restore from DIR's snapshot instead of booting. */
     char *incoming;              /* DIR; NULL without -incoming */

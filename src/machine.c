@@ -101,6 +101,15 @@ static gboolean handle_shutdown(gpointer opaque)
     ShutdownReason r = m->shutdown_request;
 
     log_info("shutdown requested: %s", shutdown_reason_name(r));
+    if (r == SHUTDOWN_GUEST_SHUTDOWN && m->cfg->no_shutdown) {
+        /* -no-shutdown / -action shutdown=pause: QEMU's SHUTDOWN, then STOP. */
+        machine_emit_event(m, "SHUTDOWN", shutdown_event_data(r));
+        cpus_pause_all(m);
+        machine_set_runstate(m, RUN_STATE_SHUTDOWN);
+        machine_emit_event(m, "STOP", NULL);
+        m->shutdown_request = SHUTDOWN_NONE;    /* a later quit still ends it */
+        return G_SOURCE_REMOVE;
+    }
     m->exit_status = r == SHUTDOWN_INTERNAL_ERROR ? 1 : 0;
     machine_set_runstate(m, r == SHUTDOWN_INTERNAL_ERROR ? RUN_STATE_INTERNAL_ERROR
                                                          : RUN_STATE_SHUTDOWN);
@@ -686,7 +695,12 @@ int machine_run(Machine *m)
         machine_unlock(m);
         return 1;
     }
-    if (!m->cfg->freeze_cpus) {
+    if (m->cfg->preconfig) {
+        /* QEMU's prelaunch until x-exit-preconfig, which then starts the vCPUs. */
+        machine_set_runstate(m, RUN_STATE_PRELAUNCH);
+        qmp_enter_preconfig(qmp_server_table(m->qmp));
+        log_info("--preconfig: waiting for 'x-exit-preconfig'");
+    } else if (!m->cfg->freeze_cpus) {
         cpus_resume_all(m);
         machine_set_runstate(m, RUN_STATE_RUNNING);
     } else {

@@ -152,13 +152,35 @@ out:
     return ok;
 }
 
+/*
+ * A repeated -accel adds to the list: QEMU tries repeated -accel options in
+ * order, so "-accel kvm -accel tcg" is "-accel kvm:tcg". Each value is
+ * checked alone first, so that a bad one is named as it was given.
+ */
 bool opt_handle_accel(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
-    ctx->accel_opt = parse_accel_list(opt, "accelerator", value, err);
-    if (!ctx->accel_opt) {
+    g_autofree char *alone = parse_accel_list(opt, "accelerator", value, err);
+    g_autofree char *joined = NULL;
+    char *list, *origin;
+
+    if (!alone) {
         return false;
     }
-    ctx->accel_opt_origin = g_strdup_printf("%s %s", opt, value);
+    if (!ctx->accel_opt) {
+        ctx->accel_opt = g_steal_pointer(&alone);
+        ctx->accel_opt_origin = g_strdup_printf("%s %s", opt, value);
+        return true;
+    }
+    joined = g_strdup_printf("%s:%s", ctx->accel_opt, alone);
+    list = parse_accel_list(opt, "accelerator", joined, err);
+    if (!list) {
+        return false;
+    }
+    origin = g_strdup_printf("%s %s %s", ctx->accel_opt_origin, opt, value);
+    g_free(ctx->accel_opt);
+    g_free(ctx->accel_opt_origin);
+    ctx->accel_opt = list;
+    ctx->accel_opt_origin = origin;
     return true;
 }
 
@@ -286,10 +308,23 @@ bool opt_handle_mem(ParseCtx *ctx, const char *opt, const char *value, GError **
         goto out;
     }
     if (bytes < MIN_MEMORY_SIZE || bytes > MAX_MEMORY_SIZE) {
-        set_error(err, "invalid %s value '%s': Memory size must >= 128MiB and <= 512GiB, "
-                  "default unit: MiB, current memory size: %" G_GUINT64_FORMAT " bytes",
-                  opt, size, bytes);
-        goto out;
+        g_autofree char *msg = g_strdup_printf(
+            "invalid %s value '%s': Memory size must >= 128MiB and <= 512GiB, default unit: "
+            "MiB, current memory size: %" G_GUINT64_FORMAT " bytes", opt, size, bytes);
+
+        /*
+         * StratoVirt's floor stays for machines that run a guest; QEMU's tests
+         * (-accel qtest, -machine none) may use less, down to QTEST_MIN_MEMORY_SIZE:
+         * opt_resolve_accel() decides once the accelerator is known.
+         */
+        if (bytes < QTEST_MIN_MEMORY_SIZE || bytes > MAX_MEMORY_SIZE) {
+            set_error(err, "%s", msg);
+            goto out;
+        }
+        g_free(ctx->mem_floor_error);
+        ctx->mem_floor_error = g_steal_pointer(&msg);
+    } else {
+        g_clear_pointer(&ctx->mem_floor_error, g_free);
     }
     maxmem = optlist_get(l, "maxmem");
     if (maxmem) {
@@ -382,6 +417,10 @@ bool opt_resolve_accel(ParseCtx *ctx, GError **err)
             set_error(err, "-qtest can only be used with accel qtest");
             return false;
         }
+    }
+    if (ctx->mem_floor_error && strcmp(accel, "qtest") && strcmp(cfg->machine_type, "none")) {
+        set_error(err, "%s", ctx->mem_floor_error);
+        return false;
     }
     g_free(cfg->accel);
     cfg->accel = g_strdup(accel);

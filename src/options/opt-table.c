@@ -18,16 +18,18 @@ static const OptDef opt_defs[] = {
       "[type=]microvm|q35|none[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off]"
       "[,mem-share=on|off][,rtc=on|off|auto][,fw_cfg=on|off|auto]",
       "machine type and properties (default microvm; accel as -accel)" },
-    { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, false, "kvm|emu|tcg|qtest[:...]",
-      "accelerator, or a list tried in order (tcg = emu, the software CPU); overrides "
-      "-machine accel=; default kvm if /dev/kvm is usable, else emu" },
+    { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, true, "kvm|emu|tcg|qtest[:...]",
+      "accelerator, or a list tried in order (tcg = emu, the software CPU); a repeated "
+      "-accel adds to the list; overrides -machine accel=; default kvm if /dev/kvm is "
+      "usable, else emu" },
     { "enable-kvm", NULL, OPT_ENABLE_KVM, ARG_NONE, false, NULL,
       "same as -accel kvm" },
     { "smp", NULL, OPT_SMP, ARG_REQUIRED, false,
       "[cpus=]n[,maxcpus=n][,sockets=n][,dies=n][,clusters=n][,cores=n][,threads=n]",
       "number of vCPUs (1..254) and topology (default 1)" },
     { "m", NULL, OPT_MEM, ARG_REQUIRED, false, "[size=]N[B|K|M|G][,maxmem=N[B|K|M|G]]",
-      "guest RAM, bare number = MiB, 128M..512G (default 256M)" },
+      "guest RAM, bare number = MiB, 128M..512G (from 1M under -accel qtest or -machine "
+      "none); default 256M" },
     { "kernel", NULL, OPT_KERNEL, ARG_REQUIRED, false, "PATH",
       "guest kernel (vmlinux ELF or bzImage); required for microvm" },
     { "initrd", NULL, OPT_INITRD, ARG_REQUIRED, false, "PATH", "initial ramdisk" },
@@ -113,6 +115,9 @@ static const OptDef opt_defs[] = {
       "checked and accepted (same as -action watchdog=; there is no watchdog device)" },
     { "nic", NULL, OPT_NIC, ARG_REQUIRED, true, "none",
       "no default NIC (there never is one); other forms: -netdev and -device" },
+    { "preconfig", NULL, OPT_PRECONFIG, ARG_NONE, false, NULL,
+      "QEMU's prelaunch phase: only allow-preconfig QMP commands run until "
+      "x-exit-preconfig, which starts the vCPUs (unless -S)" },
     { "version", "V", OPT_VERSION, ARG_NONE, false, NULL, "print the version and exit" },
     { "help", "h", OPT_HELP, ARG_NONE, false, NULL, "print this help and exit" },
 };

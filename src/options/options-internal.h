@@ -42,7 +42,7 @@ typedef enum {
     OPT_DISPLAY, OPT_VGA,
     OPT_CONFIG, OPT_API_CHANNEL,
     OPT_SANDBOX, OPT_DISABLE_SECCOMP, OPT_RUNAS, OPT_CHROOT,
-    OPT_CPU, OPT_RTC, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC,
+    OPT_CPU, OPT_RTC, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC, OPT_PRECONFIG,
     OPT_VERSION, OPT_HELP,
     OPT__COUNT
 } OptId;
@@ -90,6 +90,7 @@ typedef struct ParseCtx {
     bool serial_given;           /* -serial seen (even "none") */
     bool nodefaults;             /* -nodefaults: no default COM1 under qtest */
     const char *origin;          /* "-config FILE: KEY" while applying the file, else NULL */
+    char *mem_floor_error;       /* -m below MIN_MEMORY_SIZE: the error unless qtest/none */
 } ParseCtx;
 
 /* ---- OptList and value checks (optlist.c) ------------------------------- */

@@ -273,6 +273,9 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
     case OPT_FREEZE:
         cfg->freeze_cpus = true;
         return true;
+    case OPT_PRECONFIG:
+        cfg->preconfig = true;
+        return true;
     case OPT_DRIVE:
         return opt_handle_drive(ctx, opt, value, err);
     case OPT_DEVICE:
@@ -622,5 +625,6 @@ out:
     g_free(ctx.accel_opt);
     g_free(ctx.accel_opt_origin);
     g_free(ctx.qtest_chardev);
+    g_free(ctx.mem_floor_error);
     return result;
 }

@@ -14,6 +14,7 @@
 #include "machine.h"
 #include "hw/device.h"
 #include "hw/qom-types.h"
+#include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -488,6 +489,50 @@ static bool qmp_migrate_recover(QmpCommandCtx *ctx, JsonObject *args, JsonNode *
     return false;
 }
 
+/* ------------------------------------------------------------------------ */
+/* --preconfig                                                               */
+
+/*
+ * What QEMU 7.2 marks allow-preconfig, of the commands Stratus has: the
+ * protocol, queries that need no machine, QOM and the back ends (char, block,
+ * net, objects). Stratus builds its machine before the phase (only the vCPUs
+ * wait), so these answer as they would afterwards.
+ */
+static const char *const preconfig_commands[] = {
+    "qmp_capabilities", "quit", "query-status", "query-version", "query-commands",
+    "query-qmp-schema", "query-command-line-options", "query-hotpluggable-cpus",
+    "human-monitor-command", "x-exit-preconfig",
+    "qom-list", "qom-get", "qom-set", "qom-list-types", "qom-list-properties",
+    "object-add", "object-del",
+    "query-chardev", "query-chardev-backends", "chardev-add", "chardev-remove",
+    "blockdev-add", "blockdev-del", "query-named-block-nodes", "netdev_add", "netdev_del",
+    NULL
+};
+
+void qmp_enter_preconfig(QmpCommandTable *t)
+{
+    qmp_command_table_set_preconfig(t, preconfig_commands);
+}
+
+/* Ends the phase; then the VM starts unless -S asked to wait for 'cont'. */
+static bool qmp_x_exit_preconfig(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    Machine *m = M(ctx);
+    QmpCommandTable *t = qmp_server_table(m->qmp);
+
+    if (!qmp_command_table_in_preconfig(t)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                      "The command is permitted only before machine initialization");
+        return false;
+    }
+    qmp_command_table_set_preconfig(t, NULL);
+    if (m->cfg->freeze_cpus) {
+        return true;                /* QEMU's: stays in prelaunch */
+    }
+    return machine_resume(m, err);
+}
+
 static const QmpMember uri_args_m[] = {
     { "uri", &qmp_type_str },
     { NULL }
@@ -535,6 +580,7 @@ static const QmpCommand machine_commands[] = {
     { "closefd", qmp_closefd, &fdname_args },
     { "migrate-pause", qmp_migrate_pause, .flags = QMP_CMD_ALLOW_OOB },
     { "migrate-recover", qmp_migrate_recover, &uri_args, .flags = QMP_CMD_ALLOW_OOB },
+    { "x-exit-preconfig", qmp_x_exit_preconfig, .flags = QMP_CMD_EVENTS_FIRST },
     { NULL }
 };
 

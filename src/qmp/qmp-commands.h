@@ -8,6 +8,8 @@ typedef struct Machine Machine;
 
 /* qmp-commands-machine.c: lifecycle, queries, getfd/closefd. */
 void qmp_register_machine_commands(QmpCommandTable *t);
+/* --preconfig: only QEMU's allow-preconfig commands run until x-exit-preconfig. */
+void qmp_enter_preconfig(QmpCommandTable *t);
 /*
  * hmp.c: HMP through human-monitor-command (its entry stays in the machine
  * table, for StratoVirt's query-commands order).

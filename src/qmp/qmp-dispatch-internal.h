@@ -12,6 +12,8 @@ struct QmpCommandTable {
     GPtrArray *cmds;            /* const QmpCommand*, query-commands order */
     GHashTable *by_name;        /* name -> index+1 */
     GPtrArray *events;          /* const QmpEventDef* */
+    /* QEMU's --preconfig phase: the commands that run (NULL: all, the phase is over). */
+    const char *const *preconfig_allowed;
 };
 
 #endif

@@ -38,6 +38,16 @@ QmpCommandTable *qmp_command_table_new(void)
     return t;
 }
 
+void qmp_command_table_set_preconfig(QmpCommandTable *t, const char *const *allowed)
+{
+    t->preconfig_allowed = allowed;
+}
+
+bool qmp_command_table_in_preconfig(const QmpCommandTable *t)
+{
+    return t->preconfig_allowed != NULL;
+}
+
 void qmp_command_table_free(QmpCommandTable *t)
 {
     if (!t) {
@@ -309,6 +319,15 @@ JsonNode *qmp_dispatch(const QmpCommandTable *t, QmpSession *sess, void *opaque,
     }
     if (oob && !(cmd->flags & QMP_CMD_ALLOW_OOB)) {
         char *d = g_strdup_printf("The command %s does not support OOB", name);
+        resp = qmp_error_response(req, STRATUS_ERROR_GENERIC, d);
+        g_free(d);
+        return resp;
+    }
+
+    if (t->preconfig_allowed && !g_strv_contains((const gchar *const *)t->preconfig_allowed,
+                                                 name)) {
+        char *d = g_strdup_printf("The command '%s' is permitted only after machine "
+                                  "initialization has completed", name);
         resp = qmp_error_response(req, STRATUS_ERROR_GENERIC, d);
         g_free(d);
         return resp;

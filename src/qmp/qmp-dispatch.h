@@ -178,6 +178,13 @@ void qmp_command_table_add(QmpCommandTable *t, const QmpCommand *cmds);
 void qmp_command_table_add_events(QmpCommandTable *t, const QmpEventDef *evs);
 const QmpCommand *qmp_command_table_find(const QmpCommandTable *t, const char *name);
 guint qmp_command_table_size(const QmpCommandTable *t);
+/*
+ * QEMU's --preconfig phase: while allowed (NULL-terminated, must stay valid)
+ * is set, any other command fails with GenericError "The command 'X' is
+ * permitted only after machine initialization has completed". NULL ends it.
+ */
+void qmp_command_table_set_preconfig(QmpCommandTable *t, const char *const *allowed);
+bool qmp_command_table_in_preconfig(const QmpCommandTable *t);
 
 
 /* Protocol commands implemented by the core, for use in command tables. */

@@ -126,12 +126,85 @@ static void test_nic(void)
     expect_fail(BASE "-nic tap,ifname=t0", "-nic: only 'none' is supported");
 }
 
+/* A repeated -accel adds to the list, tried in order (QEMU's rule). */
+static void test_accel_repeated(void)
+{
+    static const struct { const char *args, *accel, *origin; } oks[] = {
+        { BASE "-accel kvm -accel tcg", "kvm:emu", "-accel kvm -accel tcg" },
+        { BASE "-accel tcg -accel tcg", "emu", "-accel tcg -accel tcg" },
+        { BASE "-accel kvm:tcg -accel emu", "kvm:emu", "-accel kvm:tcg -accel emu" },
+        { "-accel qtest -accel qtest", "qtest", "-accel qtest -accel qtest" },
+    };
+    static const FailCase fails[] = {
+        { BASE "-accel kvm -accel hvf", "-accel: unsupported accelerator 'hvf' (expected" },
+        { BASE "-accel tcg -accel qtest", "-accel: qtest cannot be combined with other "
+          "accelerators ('emu:qtest')" },
+        { BASE "-accel kvm -accel tcg -enable-kvm",
+          "-enable-kvm conflicts with -accel kvm -accel tcg" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(oks); i++) {
+        StratusConfig *cfg = parse_ok(oks[i].args);
+
+        g_assert_cmpstr(cfg->accel, ==, oks[i].accel);
+        g_assert_cmpstr(cfg->accel_option, ==, oks[i].origin);
+        g_assert_false(cfg->accel_auto);
+        config_free(cfg);
+    }
+    run_fail_table(fails, G_N_ELEMENTS(fails));
+}
+
+/* Below 128 MiB only where no guest runs: -accel qtest, -machine none. */
+static void test_mem_small(void)
+{
+    static const struct { const char *args; uint64_t bytes; } oks[] = {
+        { "-accel qtest -m 64M", 64 * MiB },
+        { "-m 1 -accel qtest", MiB },
+        { "-qtest unix:/tmp/qt.sock -m 127", 127 * MiB },
+        { BASE "-machine none -m 16", 16 * MiB },
+    };
+    static const FailCase fails[] = {
+        { BASE "-m 64M", "invalid -m value '64M': Memory size must >= 128MiB and <= 512GiB, "
+          "default unit: MiB, current memory size: 67108864 bytes" },
+        { BASE "-accel tcg -m 127", "invalid -m value '127': Memory size must >= 128MiB" },
+        { BASE "-machine microvm -m 1", "invalid -m value '1'" },
+        { "-accel qtest -m 1023K", "invalid -m value '1023K': Memory size must >= 128MiB" },
+        { "-accel qtest -m 0", "invalid -m value '0'" },
+        { "-accel qtest -m 513G", "invalid -m value '513G'" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(oks); i++) {
+        StratusConfig *cfg = parse_ok(oks[i].args);
+
+        g_assert_cmpuint(cfg->mem_size, ==, oks[i].bytes);
+        config_free(cfg);
+    }
+    run_fail_table(fails, G_N_ELEMENTS(fails));
+}
+
+static void test_preconfig(void)
+{
+    StratusConfig *cfg = parse_ok(BASE);
+
+    g_assert_false(cfg->preconfig);
+    config_free(cfg);
+    cfg = parse_ok(BASE "--preconfig -S");
+    g_assert_true(cfg->preconfig);
+    g_assert_true(cfg->freeze_cpus);
+    config_free(cfg);
+    cfg = parse_ok(BASE "-preconfig");
+    g_assert_true(cfg->preconfig);
+    config_free(cfg);
+    expect_fail(BASE "--preconfig=on", "option '-preconfig' does not take a value");
+    expect_fail(BASE "--preconfig --preconfig", "option '-preconfig' given more than once");
+}
+
 /* Every option here has its line in -help (and so in stratus(1)). */
 static void test_help(void)
 {
     static const char *const opts[] = {
         "-cpu host|max|qemu64", "-rtc [base=", "-action [reboot=", "-watchdog-action reset",
-        "-nic none",
+        "-nic none", "-preconfig", "-accel kvm|emu|tcg|qtest",
     };
     char *buf = NULL;
     size_t len = 0;
@@ -181,6 +254,9 @@ int main(int argc, char **argv)
     g_test_add_func("/options-qemu/rtc", test_rtc);
     g_test_add_func("/options-qemu/action", test_action);
     g_test_add_func("/options-qemu/nic", test_nic);
+    g_test_add_func("/options-qemu/accel-repeated", test_accel_repeated);
+    g_test_add_func("/options-qemu/mem-small", test_mem_small);
+    g_test_add_func("/options-qemu/preconfig", test_preconfig);
     g_test_add_func("/options-qemu/help", test_help);
     g_test_add_func("/options-qemu/junk", test_junk);
     return g_test_run();

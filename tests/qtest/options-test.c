@@ -1,0 +1,165 @@
+/*
+ * The options QEMU's tests pass (issue 17 item 6, docs/command-line.md),
+ * where their effect can be seen from outside: --preconfig and
+ * x-exit-preconfig, -m below 128 MiB under qtest, repeated -accel, -cpu host
+ * without KVM, -action shutdown=pause, and the no-op ones starting a machine.
+ */
+#include <string.h>
+
+#include "qtest.h"
+
+#define PM1_CNT 0x604           /* microvm's PM1a control (pm-test.c) */
+#define SLP_EN  0x2000
+
+static const char *status_of(QTestState *s, JsonNode **keep)
+{
+    *keep = qtest_qmp_assert_success_ref(s, "{'execute': 'query-status'}");
+    return qmp_get_str(json_node_get_object(*keep), "status");
+}
+
+static void test_preconfig(void)
+{
+    QTestState *s = qtest_init("--preconfig");
+    JsonNode *r, *st;
+
+    g_assert_cmpstr(status_of(s, &st), ==, "prelaunch");
+    json_node_unref(st);
+    /* allow-preconfig commands answer; the others get QEMU's text. */
+    qtest_qmp_assert_success(s, "{'execute': 'query-commands'}");
+    qtest_qmp_assert_success(s, "{'execute': 'qom-list', 'arguments': {'path': '/machine'}}");
+    r = qtest_qmp(s, "{'execute': 'query-cpus-fast'}");
+    g_assert_cmpstr(qmp_error_class(r), ==, "GenericError");
+    g_assert_cmpstr(qmp_error_desc(r), ==, "The command 'query-cpus-fast' is permitted only "
+                    "after machine initialization has completed");
+    json_node_unref(r);
+    r = qtest_qmp(s, "{'execute': 'cont'}");
+    g_assert_cmpstr(qmp_error_desc(r), ==, "The command 'cont' is permitted only "
+                    "after machine initialization has completed");
+    json_node_unref(r);
+    /* Bad arguments are still checked only for a command that may run. */
+    r = qtest_qmp(s, "{'execute': 'x-exit-preconfig', 'arguments': {'x': 1}}");
+    g_assert_cmpstr(qmp_error_desc(r), ==, "Parameter 'x' is unexpected");
+    json_node_unref(r);
+
+    qtest_qmp_assert_success(s, "{'execute': 'x-exit-preconfig'}");
+    qtest_qmp_eventwait(s, "RESUME");
+    g_assert_cmpstr(status_of(s, &st), ==, "running");
+    json_node_unref(st);
+    r = qtest_qmp(s, "{'execute': 'x-exit-preconfig'}");
+    g_assert_cmpstr(qmp_error_class(r), ==, "GenericError");
+    g_assert_cmpstr(qmp_error_desc(r), ==,
+                    "The command is permitted only before machine initialization");
+    json_node_unref(r);
+    qtest_qmp_assert_success(s, "{'execute': 'query-cpus-fast'}");
+    qtest_quit(s);
+}
+
+/* With -S the machine stays in prelaunch after the phase, as QEMU's does. */
+static void test_preconfig_frozen(void)
+{
+    QTestState *s = qtest_init("--preconfig -S");
+    JsonNode *st;
+
+    qtest_qmp_assert_success(s, "{'execute': 'x-exit-preconfig'}");
+    g_assert_cmpstr(status_of(s, &st), ==, "prelaunch");
+    json_node_unref(st);
+    qtest_qmp_assert_success(s, "{'execute': 'query-cpus-fast'}");
+    qtest_qmp_assert_success(s, "{'execute': 'cont'}");
+    qtest_qmp_eventwait(s, "RESUME");
+    qtest_quit(s);
+}
+
+/* Under qtest the RAM may be below StratoVirt's 128 MiB, and it is there. */
+static void test_small_ram(void)
+{
+    QTestState *s = qtest_init("-m 16M");
+    JsonNode *r = qtest_qmp_assert_success_ref(s, "{'execute': 'query-memory-size-summary'}");
+
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "base-memory"), ==,
+                    16 << 20);
+    json_node_unref(r);
+    qtest_writel(s, (16 << 20) - 4, 0xcafef00d);
+    g_assert_cmphex(qtest_readl(s, (16 << 20) - 4), ==, 0xcafef00d);
+    qtest_quit(s);
+}
+
+/* The no-op options of QEMU's tests start a machine; -cpu and -rtc land in it. */
+static void test_accepted(void)
+{
+    QTestState *s = qtest_init("-cpu max -rtc base=2006-06-17T16:01:21,clock=vm "
+                               "-watchdog-action none -action reboot=reset,panic=pause "
+                               "-nic none");
+
+    qtest_qmp_assert_success(s, "{'execute': 'query-status'}");
+    qtest_quit(s);
+}
+
+/* -action shutdown=pause: a guest poweroff stops the VM instead of ending it. */
+static void test_action_shutdown_pause(void)
+{
+    QTestState *s = qtest_init("-action shutdown=pause");
+    JsonNode *st;
+
+    qtest_outw(s, PM1_CNT, SLP_EN);
+    qtest_qmp_eventwait(s, "SHUTDOWN");
+    qtest_qmp_eventwait(s, "STOP");
+    g_assert_cmpstr(status_of(s, &st), ==, "shutdown");
+    json_node_unref(st);
+    qtest_quit(s);
+}
+
+/* -accel kvm -accel tcg: KVM where it works, else the software CPU. */
+static void test_accel_fallback(void)
+{
+    QTestState *s = qtest_init_cmdline("-machine none -accel kvm -accel tcg "
+                                       "-chardev socket,path=@QMP@,id=c "
+                                       "-mon chardev=c,mode=control", true);
+    JsonNode *r = qtest_qmp_assert_success_ref(s, "{'execute': 'query-kvm'}");
+    JsonObject *o = json_node_get_object(r);
+
+    g_assert_cmpint(json_object_get_boolean_member(o, "enabled"), ==,
+                    json_object_get_boolean_member(o, "present"));
+    json_node_unref(r);
+    qtest_quit(s);
+}
+
+static void expect_startup_error(const char *args, const char *needle)
+{
+    QTestState *s = qtest_spawn_raw(args);
+    int status = qtest_wait_exit(s, 10000);
+    const char *err = qtest_stderr(s);
+
+    g_assert_cmpint(status, ==, 1);
+    if (!strstr(err, needle) || strchr(err, '\n') != strrchr(err, '\n')) {
+        g_error("'%s': stderr '%s' is not the one line '%s'", args, err, needle);
+    }
+    qtest_set_expected_status(s, 1);
+    qtest_quit(s);
+}
+
+static void test_errors(void)
+{
+    g_autofree char *sock = qtest_tmp_path("options-none.sock");
+    g_autofree char *qmp = g_strdup_printf("-qmp unix:%s,server,nowait", sock);
+    g_autofree char *host = g_strdup_printf("-accel qtest -cpu host %s", qmp);
+    g_autofree char *small = g_strdup_printf("-kernel /nonexistent -accel tcg -m 64 %s", qmp);
+    g_autofree char *rtc = g_strdup_printf("-accel qtest -rtc base=2006-02-30 %s", qmp);
+
+    expect_startup_error(host, "stratus: error: CPU model 'host' requires KVM or HVF");
+    expect_startup_error(small, "stratus: error: invalid -m value '64': Memory size must "
+                         ">= 128MiB and <= 512GiB");
+    expect_startup_error(rtc, "stratus: error: -rtc: invalid datetime format");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/options/preconfig", test_preconfig);
+    g_test_add_func("/options/preconfig-frozen", test_preconfig_frozen);
+    g_test_add_func("/options/small-ram", test_small_ram);
+    g_test_add_func("/options/accepted", test_accepted);
+    g_test_add_func("/options/action-shutdown-pause", test_action_shutdown_pause);
+    g_test_add_func("/options/accel-fallback", test_accel_fallback);
+    g_test_add_func("/options/errors", test_errors);
+    return g_test_run();
+}
