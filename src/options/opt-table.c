@@ -118,6 +118,10 @@ static const OptDef opt_defs[] = {
     { "preconfig", NULL, OPT_PRECONFIG, ARG_NONE, false, NULL,
       "QEMU's prelaunch phase: only allow-preconfig QMP commands run until "
       "x-exit-preconfig, which starts the vCPUs (unless -S)" },
+    { "readconfig", NULL, OPT_READCONFIG, ARG_REQUIRED, true, "FILE",
+      "QEMU's ini-style config file: [drive \"ID\"], [device \"ID\"], [netdev \"ID\"], "
+      "[chardev \"ID\"], [object \"ID\"], [machine], [memory], [smp-opts], [rtc] "
+      "sections with key = \"value\" lines, applied where the option stands" },
     { "version", "V", OPT_VERSION, ARG_NONE, false, NULL, "print the version and exit" },
     { "help", "h", OPT_HELP, ARG_NONE, false, NULL, "print this help and exit" },
 };

@@ -13,6 +13,7 @@
  *   opt-object.c   -object
  *   opt-config.c   -config FILE (StratoVirt 0.x's JSON) turned into options
  *   opt-qemu.c     -cpu, -rtc, -action, -watchdog-action, -nic (QEMU's tests)
+ *   opt-readconfig.c  -readconfig FILE (QEMU's ini format) turned into options
  *
  * Every function here reports problems as a one-line GError that names the
  * option, as config_parse() promises.
@@ -42,7 +43,7 @@ typedef enum {
     OPT_DISPLAY, OPT_VGA,
     OPT_CONFIG, OPT_API_CHANNEL,
     OPT_SANDBOX, OPT_DISABLE_SECCOMP, OPT_RUNAS, OPT_CHROOT,
-    OPT_CPU, OPT_RTC, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC, OPT_PRECONFIG,
+    OPT_CPU, OPT_RTC, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC, OPT_PRECONFIG, OPT_READCONFIG,
     OPT_VERSION, OPT_HELP,
     OPT__COUNT
 } OptId;
@@ -180,5 +181,12 @@ typedef struct ConfigItem {
  */
 GPtrArray *config_file_load(const char *file, GError **err);
 void config_item_free(gpointer p);
+/*
+ * opt-readconfig.c: the sections of -readconfig FILE as items (where =
+ * "FILE:LINE" of the section header), or NULL with "-readconfig: ..." or
+ * "FILE:LINE: ..." (QEMU's texts: parse error, no group defined, There is no
+ * option group 'x').
+ */
+GPtrArray *readconfig_load(const char *file, GError **err);
 
 #endif

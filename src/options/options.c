@@ -218,6 +218,36 @@ static bool opt_handle_sandbox(StratusConfig *cfg, const char *opt, const char *
 }
 
 static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
+                          const char *value, GError **err);
+
+/*
+ * -readconfig FILE: its sections apply where the option stands on the
+ * command line, as QEMU reads it; errors are prefixed with FILE:LINE.
+ */
+static bool handle_readconfig(ParseCtx *ctx, const char *value, GError **err)
+{
+    g_autoptr(GPtrArray) items = readconfig_load(value, err);
+
+    if (!items) {
+        g_prefix_error(err, "-readconfig: ");
+        return false;
+    }
+    for (guint i = 0; i < items->len; i++) {
+        const ConfigItem *it = g_ptr_array_index(items, i);
+        const OptDef *def = opt_def_by_id(it->id);
+        g_autofree char *opt = g_strdup_printf("-%s", def->name);
+        GError *local = NULL;
+
+        if (!handle_option(ctx, def, opt, it->value, &local)) {
+            set_error(err, "-readconfig: %s: %s", it->where, local->message);
+            g_error_free(local);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
                           const char *value, GError **err)
 {
     StratusConfig *cfg = ctx->cfg;
@@ -276,6 +306,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
     case OPT_PRECONFIG:
         cfg->preconfig = true;
         return true;
+    case OPT_READCONFIG:
+        return handle_readconfig(ctx, value, err);
     case OPT_DRIVE:
         return opt_handle_drive(ctx, opt, value, err);
     case OPT_DEVICE:

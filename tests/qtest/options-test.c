@@ -5,6 +5,7 @@
  * without KVM, -action shutdown=pause, and the no-op ones starting a machine.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "qtest.h"
 
@@ -123,6 +124,31 @@ static void test_accel_fallback(void)
     qtest_quit(s);
 }
 
+/* -readconfig: QEMU's ini sections become options (here RAM and an rng object). */
+static void test_readconfig(void)
+{
+    g_autofree char *path = qtest_tmp_path("options.cfg");
+    g_autofree char *args = g_strdup_printf("-readconfig %s", path);
+    QTestState *s;
+    JsonNode *r;
+
+    g_assert_true(g_file_set_contents(path, "# written by hand\n[memory]\n  size = \"24M\"\n"
+                                      "[object \"rng0\"]\n  qom-type = \"rng-random\"\n"
+                                      "  filename = \"/dev/urandom\"\n", -1, NULL));
+    s = qtest_init(args);
+    r = qtest_qmp_assert_success_ref(s, "{'execute': 'query-memory-size-summary'}");
+    g_assert_cmpint(json_object_get_int_member(json_node_get_object(r), "base-memory"), ==,
+                    24 << 20);
+    json_node_unref(r);
+    /* The object exists: object-del finds it (and then it is gone). */
+    qtest_qmp_assert_success(s, "{'execute': 'object-del', 'arguments': {'id': 'rng0'}}");
+    r = qtest_qmp(s, "{'execute': 'object-del', 'arguments': {'id': 'rng0'}}");
+    g_assert_true(qmp_has_error(r));
+    json_node_unref(r);
+    qtest_quit(s);
+    unlink(path);
+}
+
 static void expect_startup_error(const char *args, const char *needle)
 {
     QTestState *s = qtest_spawn_raw(args);
@@ -144,11 +170,18 @@ static void test_errors(void)
     g_autofree char *host = g_strdup_printf("-accel qtest -cpu host %s", qmp);
     g_autofree char *small = g_strdup_printf("-kernel /nonexistent -accel tcg -m 64 %s", qmp);
     g_autofree char *rtc = g_strdup_printf("-accel qtest -rtc base=2006-02-30 %s", qmp);
+    g_autofree char *cfg = qtest_tmp_path("bad.cfg");
+    g_autofree char *rc = g_strdup_printf("-accel qtest %s -readconfig %s", qmp, cfg);
+    g_autofree char *rc_err = g_strdup_printf("stratus: error: -readconfig: %s:2: "
+                                              "There is no option group 'spice'", cfg);
 
     expect_startup_error(host, "stratus: error: CPU model 'host' requires KVM or HVF");
     expect_startup_error(small, "stratus: error: invalid -m value '64': Memory size must "
                          ">= 128MiB and <= 512GiB");
     expect_startup_error(rtc, "stratus: error: -rtc: invalid datetime format");
+    g_assert_true(g_file_set_contents(cfg, "[memory]\n[spice]\n", -1, NULL));
+    expect_startup_error(rc, rc_err);
+    unlink(cfg);
 }
 
 int main(int argc, char **argv)
@@ -160,6 +193,7 @@ int main(int argc, char **argv)
     g_test_add_func("/options/accepted", test_accepted);
     g_test_add_func("/options/action-shutdown-pause", test_action_shutdown_pause);
     g_test_add_func("/options/accel-fallback", test_accel_fallback);
+    g_test_add_func("/options/readconfig", test_readconfig);
     g_test_add_func("/options/errors", test_errors);
     return g_test_run();
 }

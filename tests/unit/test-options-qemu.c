@@ -204,7 +204,7 @@ static void test_help(void)
 {
     static const char *const opts[] = {
         "-cpu host|max|qemu64", "-rtc [base=", "-action [reboot=", "-watchdog-action reset",
-        "-nic none", "-preconfig", "-accel kvm|emu|tcg|qtest",
+        "-nic none", "-preconfig", "-readconfig FILE", "-accel kvm|emu|tcg|qtest",
     };
     char *buf = NULL;
     size_t len = 0;
