@@ -68,6 +68,7 @@ typedef struct ChardevConfig {
     bool server;         /* listen (true) or connect out (false) */
     bool nowait;         /* server: do not wait for a client before starting */
     int fd;              /* socket,fd=N: an inherited connected socket, else -1 */
+    unsigned reconnect;  /* client socket: seconds between connection attempts; 0 = never */
 } ChardevConfig;
 
 typedef enum {

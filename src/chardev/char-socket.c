@@ -9,7 +9,9 @@
  * nowait, creation blocks until the first client connects (QEMU's "wait").
  *
  * Client (server=off) and fd=N: connected at creation; after a hangup the
- * chardev stays disconnected and output is discarded.
+ * chardev stays disconnected and output is discarded. A client with
+ * reconnect=N (QEMU's) instead tries again every N seconds, and a failed
+ * first connection does not fail start-up: it is retried the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +70,8 @@ static void socket_connected(Chardev *chr, int fd)
     chardev_notify_event(chr, true);
 }
 
+static void schedule_reconnect(Chardev *chr);
+
 static void socket_disconnect(Chardev *chr)
 {
     if (!chr->connected) {
@@ -81,6 +85,7 @@ static void socket_disconnect(Chardev *chr)
     chr->connected = false;
     chardev_notify_event(chr, false);
     arm_listen(chr);
+    schedule_reconnect(chr);
 }
 
 static gboolean listen_backoff_over(gpointer opaque)
@@ -349,6 +354,52 @@ static bool adopt_fd(Chardev *chr, int fd, GError **err)
     return true;
 }
 
+/* A client's connection attempt (at creation and for reconnect=). */
+static bool client_connect(Chardev *chr, GError **err)
+{
+    ChardevConfig where = { .path = chr->connect_path, .host = chr->connect_host,
+                            .port = chr->connect_port, .fd = -1 };
+    int fd = chr->is_unix ? unix_connect(chr, where.path, err)
+                          : tcp_open(chr, &where, false, err);
+
+    if (fd < 0 || !chardev_set_nonblock(fd, err, chr)) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    socket_connected(chr, fd);
+    return true;
+}
+
+static gboolean reconnect_due(gpointer opaque)
+{
+    Chardev *chr = opaque;
+    GError *err = NULL;
+
+    g_source_unref(chr->reconnect_src);
+    chr->reconnect_src = NULL;
+    if (client_connect(chr, &err)) {
+        log_info("chardev '%s': connected again", chr->id);
+    } else {
+        log_debug("chardev '%s': %s; retrying in %u s", chr->id, err->message,
+                  chr->reconnect);
+        g_error_free(err);
+        schedule_reconnect(chr);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void schedule_reconnect(Chardev *chr)
+{
+    if (!chr->reconnect || chr->is_server || chr->reconnect_src) {
+        return;
+    }
+    chr->reconnect_src = g_timeout_source_new(chr->reconnect * 1000u);
+    g_source_set_callback(chr->reconnect_src, reconnect_due, chr, NULL);
+    g_source_attach(chr->reconnect_src, chr->ctx);
+}
+
 bool chardev_socket_open(Chardev *chr, const ChardevConfig *cfg, GError **err)
 {
     char where[MAX_PATH_LENGTH + 64];
@@ -366,18 +417,24 @@ bool chardev_socket_open(Chardev *chr, const ChardevConfig *cfg, GError **err)
     socket_describe(chr, cfg, where, sizeof(where));
 
     if (!cfg->server) {
-        int fd = chr->is_unix ? unix_connect(chr, cfg->path, err)
-                              : tcp_open(chr, cfg, false, err);
-        if (fd < 0 || !chardev_set_nonblock(fd, err, chr)) {
-            if (fd >= 0) {
-                close(fd);
+        chr->connect_path = g_strdup(cfg->path);
+        chr->connect_host = g_strdup(cfg->host);
+        chr->connect_port = cfg->port;
+        chr->reconnect = cfg->reconnect;
+        GError *local = NULL;
+
+        if (!client_connect(chr, &local)) {
+            if (!chr->reconnect) {
+                g_propagate_error(err, local);
+                return false;
             }
-            return false;
+            log_warn("%s; retrying every %u s", local->message, chr->reconnect);
+            g_error_free(local);
+            schedule_reconnect(chr);
         }
         if (chr->is_unix) {
             chr->filename = g_strdup(cfg->path);
         }
-        socket_connected(chr, fd);
         return true;
     }
 
@@ -402,6 +459,12 @@ bool chardev_socket_open(Chardev *chr, const ChardevConfig *cfg, GError **err)
 
 static void socket_free(Chardev *chr)
 {
+    chr->reconnect = 0;             /* detaching below must not schedule an attempt */
+    if (chr->reconnect_src) {
+        g_source_destroy(chr->reconnect_src);
+        g_source_unref(chr->reconnect_src);
+        chr->reconnect_src = NULL;
+    }
     disarm_listen(chr);
     chardev_detach_fds(chr);
     if (chr->conn_fd >= 0) {

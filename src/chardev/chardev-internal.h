@@ -93,6 +93,12 @@ struct Chardev {
     bool accept_failing;         /* accept() failed; logged once until it works */
     int conn_fd;                 /* connected peer, -1 if none */
     bool connected;
+    /* client with reconnect=N: where to connect again, and the pending attempt */
+    unsigned reconnect;          /* seconds; 0 = a lost connection stays lost */
+    char *connect_path;          /* unix; NULL for tcp */
+    char *connect_host;
+    int connect_port;
+    GSource *reconnect_src;
 };
 
 /* Engine (chardev.c). */

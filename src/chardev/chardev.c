@@ -68,6 +68,9 @@ void chardev_release(Chardev *chr)
     source_clear(&chr->hup_src);
     source_clear(&chr->out_src);
     source_clear(&chr->listen_src);
+    source_clear(&chr->reconnect_src);
+    g_free(chr->connect_path);
+    g_free(chr->connect_host);
     g_byte_array_unref(chr->outq);
     g_main_context_unref(chr->ctx);
     g_free(chr->filename);

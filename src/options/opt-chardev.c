@@ -149,6 +149,38 @@ static bool parse_qmp_mode(const OptList *l, const char *option, MonitorConfig *
 }
 
 /*
+ * reconnect=N (QEMU 7.2): a client socket retries its connection every N
+ * seconds, at start-up and after the peer goes away. QEMU's texts for the
+ * sockets it cannot apply to.
+ */
+static bool parse_reconnect(const OptList *l, const char *option, ChardevConfig *c,
+                            bool has_fd, GError **err)
+{
+    const char *v = optlist_get(l, "reconnect");
+    uint64_t n;
+
+    if (!v) {
+        return true;
+    }
+    if (!parse_uint(v, &n) || n > 86400) {
+        set_error(err, "%s: invalid reconnect '%.64s' (expected seconds, 0..86400)", option, v);
+        return false;
+    }
+    if (has_fd) {
+        set_error(err, "%s: 'reconnect' option is incompatible with 'fd' address type",
+                  option);
+        return false;
+    }
+    if (c->server) {
+        set_error(err, "%s: 'reconnect' option is incompatible with socket in server "
+                  "listen mode", option);
+        return false;
+    }
+    c->reconnect = (unsigned)n;
+    return true;
+}
+
+/*
  * Build a ChardevConfig from "-chardev"/"-serial" parameters (implied key
  * "backend"). forced_id: the id to use (for -serial); then id= is not allowed.
  */
@@ -158,7 +190,8 @@ static ChardevConfig *chardev_from_opts(const OptList *l, const char *option,
     static const char *const keys_stdio[] = { "backend", "id", NULL };
     static const char *const keys_file[] = { "backend", "id", "path", NULL };
     static const char *const keys_socket[] = { "backend", "id", "path", "host", "port",
-                                               "fd", "server", "nowait", "wait", NULL };
+                                               "fd", "server", "nowait", "wait",
+                                               "reconnect", NULL };
     const char *backend = optlist_get(l, "backend");
     const char *const *keys;
     ChardevConfig *c = chardev_config_new();
@@ -220,7 +253,8 @@ static ChardevConfig *chardev_from_opts(const OptList *l, const char *option,
         const char *fd = optlist_get(l, "fd");
         int n = !!path + !!port + !!fd;
 
-        if (!parse_server_flags(l, option, &c->server, &c->nowait, err)) {
+        if (!parse_server_flags(l, option, &c->server, &c->nowait, err) ||
+            !parse_reconnect(l, option, c, fd != NULL, err)) {
             goto fail;
         }
         if (host && !port) {

@@ -39,7 +39,7 @@ static const OptDef opt_defs[] = {
       "stdio|pty|file,path=P|socket,path=P,server,nowait|socket,port=N[,host=H],server,nowait|chardev:ID|null|none",
       "COM1 backend (at most one); null: COM1 discarding output, none: no COM1" },
     { "chardev", NULL, OPT_CHARDEV, ARG_REQUIRED, true,
-      "stdio|pty|file|socket|null,id=ID[,path=P][,host=H,port=N][,fd=N][,server][,nowait]",
+      "stdio|pty|file|socket|null,id=ID[,path=P][,host=H,port=N][,fd=N][,server][,nowait][,reconnect=SECONDS]",
       "character device backend" },
     { "qmp", NULL, OPT_QMP, ARG_REQUIRED, true,
       "unix:PATH|tcp:HOST:PORT[,server,nowait][,qmp-mode=lenient|strict][,qmp-greeting=qemu|legacy][,rate-limit=N|off]",

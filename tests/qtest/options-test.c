@@ -149,6 +149,40 @@ static void test_readconfig(void)
     unlink(path);
 }
 
+/*
+ * reconnect=N on a client socket: start-up does not wait for the peer, and
+ * after the peer goes away the chardev connects again (COM1 here).
+ */
+static void test_chardev_reconnect(void)
+{
+    g_autofree char *path = qtest_tmp_path("reconnect.sock");
+    g_autofree char *args = g_strdup_printf("-chardev socket,id=s0,path=%s,reconnect=1 "
+                                            "-serial chardev:s0", path);
+    QTestState *s;
+    char buf[2] = { 0 };
+    int lfd, fd;
+
+    unlink(path);
+    s = qtest_init(args);               /* nobody listens yet */
+    lfd = qtest_socket_server(path);
+    fd = qtest_socket_accept(lfd);
+    g_assert_cmpint(fd, >=, 0);
+    uart_init(s, 0x3f8);
+    uart_putc(s, 0x3f8, 'A');
+    g_assert_true(qtest_socket_read_exact(fd, buf, 1, 10000));
+    g_assert_cmpint(buf[0], ==, 'A');
+    close(fd);                          /* the peer goes away ... */
+    fd = qtest_socket_accept(lfd);      /* ... and the chardev comes back */
+    g_assert_cmpint(fd, >=, 0);
+    uart_putc(s, 0x3f8, 'B');
+    g_assert_true(qtest_socket_read_exact(fd, buf, 1, 10000));
+    g_assert_cmpint(buf[0], ==, 'B');
+    qtest_quit(s);
+    close(fd);
+    close(lfd);
+    unlink(path);
+}
+
 static void expect_startup_error(const char *args, const char *needle)
 {
     QTestState *s = qtest_spawn_raw(args);
@@ -194,6 +228,7 @@ int main(int argc, char **argv)
     g_test_add_func("/options/action-shutdown-pause", test_action_shutdown_pause);
     g_test_add_func("/options/accel-fallback", test_accel_fallback);
     g_test_add_func("/options/readconfig", test_readconfig);
+    g_test_add_func("/options/chardev-reconnect", test_chardev_reconnect);
     g_test_add_func("/options/errors", test_errors);
     return g_test_run();
 }

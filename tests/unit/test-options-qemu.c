@@ -199,6 +199,30 @@ static void test_preconfig(void)
     expect_fail(BASE "--preconfig --preconfig", "option '-preconfig' given more than once");
 }
 
+/* reconnect=N on a client socket chardev (QEMU 7.2's texts where it cannot apply). */
+static void test_chardev_reconnect(void)
+{
+    static const FailCase fails[] = {
+        { BASE "-chardev socket,id=c,path=/tmp/c.sock,server,nowait,reconnect=1",
+          "-chardev: 'reconnect' option is incompatible with socket in server listen mode" },
+        { BASE "-chardev socket,id=c,fd=3,reconnect=1",
+          "-chardev: 'reconnect' option is incompatible with 'fd' address type" },
+        { BASE "-chardev socket,id=c,path=/tmp/c.sock,reconnect=x",
+          "-chardev: invalid reconnect 'x' (expected seconds, 0..86400)" },
+        { BASE "-chardev socket,id=c,path=/tmp/c.sock,reconnect=86401", "invalid reconnect" },
+        { BASE "-chardev file,id=c,path=/tmp/f,reconnect=1", "-chardev: unknown parameter "
+          "'reconnect'" },
+    };
+    StratusConfig *cfg = parse_ok(BASE "-chardev socket,id=c,path=/tmp/c.sock,reconnect=5");
+
+    g_assert_cmpuint(config_find_chardev(cfg, "c")->reconnect, ==, 5);
+    config_free(cfg);
+    cfg = parse_ok(BASE "-chardev socket,id=c,host=127.0.0.1,port=4444,reconnect=0");
+    g_assert_cmpuint(config_find_chardev(cfg, "c")->reconnect, ==, 0);
+    config_free(cfg);
+    run_fail_table(fails, G_N_ELEMENTS(fails));
+}
+
 /* Every option here has its line in -help (and so in stratus(1)). */
 static void test_help(void)
 {
@@ -257,6 +281,7 @@ int main(int argc, char **argv)
     g_test_add_func("/options-qemu/accel-repeated", test_accel_repeated);
     g_test_add_func("/options-qemu/mem-small", test_mem_small);
     g_test_add_func("/options-qemu/preconfig", test_preconfig);
+    g_test_add_func("/options-qemu/chardev-reconnect", test_chardev_reconnect);
     g_test_add_func("/options-qemu/help", test_help);
     g_test_add_func("/options-qemu/junk", test_junk);
     return g_test_run();
