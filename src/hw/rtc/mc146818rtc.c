@@ -58,6 +58,7 @@ typedef struct RtcState {
     /* Machine-clock tick (32768 Hz) of the next periodic interrupt, -1 = off. */
     int64_t next_periodic;
     int64_t periodic_period;     /* the period it was armed with, in ticks */
+    int64_t saved_time_ns;       /* the stream's time (rtc_pre_save) */
 
     /* Host side, not state. */
     bool host_clock;             /* reference = host wall clock, else the machine clock */
@@ -663,13 +664,22 @@ static void rtc_unrealize(Device *d)
  * a reference-clock instant: machine clocks differ between hosts. The
  * periodic timer is re-derived from register A and B after loading.
  */
+/*
+ * The time is saved as the guest's time itself for clock=vm/rt, and as its
+ * offset from the host's wall clock for clock=host (a restored guest then
+ * keeps its offset from real time, as QEMU's); a stopped clock saves the time
+ * it stopped at. Nothing else moves at save, so saving twice gives the same
+ * bytes.
+ */
 static bool rtc_pre_save(void *opaque, GError **err)
 {
     RtcState *s = opaque;
 
     (void)err;
-    account_flags(s);
-    materialize(s);
+    s->saved_time_ns = guest_ns(s);
+    if (rtc_running(s) && s->host_clock) {
+        s->saved_time_ns -= ref_now(s);
+    }
     return true;
 }
 
@@ -683,6 +693,8 @@ static bool rtc_post_load(void *opaque, uint32_t version, GError **err)
         return false;
     }
     s->base_ref_ns = ref_now(s);
+    s->base_guest_ns = s->saved_time_ns +
+                       (rtc_running(s) && s->host_clock ? s->base_ref_ns : 0);
     s->next_periodic = -1;
     update_irq(s);
     periodic_rearm(s, true);
@@ -690,29 +702,16 @@ static bool rtc_post_load(void *opaque, uint32_t version, GError **err)
     return true;
 }
 
-/* base_guest_ns is saved as the guest's time now: guest_ns() at pre_save. */
-static bool rtc_pre_save_time(void *opaque, GError **err)
-{
-    RtcState *s = opaque;
-
-    if (!rtc_pre_save(opaque, err)) {
-        return false;
-    }
-    s->base_guest_ns = guest_ns(s);
-    s->base_ref_ns = ref_now(s);
-    return true;
-}
-
 static const VMStateDescription vmstate_rtc = {
     .name = "mc146818rtc",
     .version_id = 1,
     .minimum_version_id = 1,
-    .pre_save = rtc_pre_save_time,
+    .pre_save = rtc_pre_save,
     .post_load = rtc_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_BUFFER(cmos, RtcState),
         VMSTATE_U8(index, RtcState),
-        VMSTATE_I64(base_guest_ns, RtcState),
+        VMSTATE_I64(saved_time_ns, RtcState),
         VMSTATE_I64(flags_sec, RtcState),
         VMSTATE_END_OF_LIST()
     },
