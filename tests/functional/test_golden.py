@@ -31,7 +31,8 @@ message Stratus writes with the next `->` line:
 Header keys (all optional): seed, note (free text); accel: emu|kvm (the file is
 replayed only on that accelerator, for answers that depend on it such as
 query-kvm; without it, on every accelerator of conftest.ACCELS); args (extra VMM
-arguments, shell-split); greeting: qemu|legacy; mode: lenient|strict; boot: prompt (default:
+arguments, shell-split); greeting: qemu|legacy; mode: lenient|strict; rate-limit: N|off;
+boot: prompt (default:
 wait for the guest prompt first) | frozen (-S: assert the guest stays silent) | none;
 send: step (default: each `<-` then its replies) | batch (all `<-` lines in one
 write, then all replies); input: text (default) | escaped (`<-` text is
@@ -63,7 +64,7 @@ from stratus_vm import Vm, PROMPT, connect_unix
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.txt"))
-HEADER_KEYS = {"seed", "note", "accel", "args", "greeting", "mode", "boot", "send", "input",
+HEADER_KEYS = {"seed", "note", "accel", "args", "greeting", "mode", "rate-limit", "boot", "send", "input",
                "scm-fd", "exit", "console", "quiet", "images", "launch"}
 SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 PRINT = os.environ.get("STRATUS_GOLDEN_PRINT", "") not in ("", "0")
@@ -344,6 +345,8 @@ def run_golden(g, make_vm, vm_factory_kw=None):
         opts += ",qmp-greeting=" + g.h("greeting")
     if g.h("mode"):
         opts += ",qmp-mode=" + g.h("mode")
+    if g.h("rate-limit"):
+        opts += ",rate-limit=" + g.h("rate-limit")
     boot = g.h("boot", "prompt")
     args = shlex.split(g.h("args", ""))
     smp = None
