@@ -15,9 +15,9 @@
 static const OptDef opt_defs[] = {
     /* Repeatable, as in QEMU: later -machine options add to or override earlier ones. */
     { "machine", "M", OPT_MACHINE, ARG_REQUIRED, true,
-      "[type=]microvm|q35|none[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off]"
-      "[,mem-share=on|off][,rtc=on|off|auto][,fw_cfg=on|off|auto]",
-      "machine type and properties (default microvm; accel as -accel)" },
+      "[type=]microvm|q35[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off][,mem-share=on|off]",
+      "machine type and properties (default microvm; accel as -accel; also "
+      "rtc=on|off|auto, fw_cfg=on|off|auto)" },
     { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, true, "kvm|emu|tcg|qtest[:...]",
       "accelerator, or a list tried in order (tcg = emu, the software CPU); a repeated "
       "-accel adds to the list; overrides -machine accel=; default kvm if /dev/kvm is "
