@@ -25,7 +25,11 @@
 #include "os/seccomp.h"
 #include "syscall-names.h"
 
-/* GCC says -fsanitize=address with a macro, clang with __has_feature. */
+/*
+ * Sanitizer runtimes make calls of their own once the filter is on. GCC
+ * says -fsanitize=address with a macro, clang with __has_feature; deciding
+ * here also covers builds outside meson (scripts/fuzz.sh).
+ */
 #if defined(__SANITIZE_ADDRESS__)
 #define STRATUS_SANITIZED 1
 #elif defined(__has_feature)
