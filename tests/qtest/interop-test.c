@@ -108,31 +108,17 @@ static void test_qtest_log_file(void)
     g_regex_unref(re);
 }
 
-static void expect_startup_error(const char *args, const char *needle)
-{
-    QTestState *s = qtest_spawn_raw(args);
-    int status = qtest_wait_exit(s, 10000);
-    const char *err = qtest_stderr(s);
-
-    g_assert_cmpint(status, ==, 1);
-    if (!strstr(err, needle)) {
-        g_error("'%s': stderr '%s' lacks '%s'", args, err, needle);
-    }
-    qtest_set_expected_status(s, 1);
-    qtest_quit(s);
-}
-
 static void test_errors(void)
 {
     g_autofree char *nowhere = qtest_tmp_path("nobody-listens.sock");
     g_autofree char *a = g_strdup_printf("-qtest unix:%s -accel qtest", nowhere);
     g_autofree char *b = g_strdup_printf("-qtest unix:%s -accel kvm", nowhere);
 
-    expect_startup_error(a, "stratus: error:");
-    expect_startup_error(b, "-qtest can only be used with accel qtest");
-    expect_startup_error("-qtest chardev:missing -accel qtest", "missing");
-    expect_startup_error("-qtest tcp:1 -accel qtest", "-qtest");
-    expect_startup_error("-accel qtest -qtest-log /nonexistent-dir/x.log -qtest unix:/tmp/x",
+    qtest_expect_startup_error(a, "stratus: error:");
+    qtest_expect_startup_error(b, "-qtest can only be used with accel qtest");
+    qtest_expect_startup_error("-qtest chardev:missing -accel qtest", "missing");
+    qtest_expect_startup_error("-qtest tcp:1 -accel qtest", "-qtest");
+    qtest_expect_startup_error("-accel qtest -qtest-log /nonexistent-dir/x.log -qtest unix:/tmp/x",
                          "stratus: error:");
 }
 

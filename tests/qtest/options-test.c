@@ -183,20 +183,6 @@ static void test_chardev_reconnect(void)
     unlink(path);
 }
 
-static void expect_startup_error(const char *args, const char *needle)
-{
-    QTestState *s = qtest_spawn_raw(args);
-    int status = qtest_wait_exit(s, 10000);
-    const char *err = qtest_stderr(s);
-
-    g_assert_cmpint(status, ==, 1);
-    if (!strstr(err, needle) || strchr(err, '\n') != strrchr(err, '\n')) {
-        g_error("'%s': stderr '%s' is not the one line '%s'", args, err, needle);
-    }
-    qtest_set_expected_status(s, 1);
-    qtest_quit(s);
-}
-
 static void test_errors(void)
 {
     g_autofree char *sock = qtest_tmp_path("options-none.sock");
@@ -209,12 +195,12 @@ static void test_errors(void)
     g_autofree char *rc_err = g_strdup_printf("stratus: error: -readconfig: %s:2: "
                                               "There is no option group 'spice'", cfg);
 
-    expect_startup_error(host, "stratus: error: CPU model 'host' requires KVM or HVF");
-    expect_startup_error(small, "stratus: error: invalid -m value '64': Memory size must "
+    qtest_expect_startup_error(host, "stratus: error: CPU model 'host' requires KVM or HVF");
+    qtest_expect_startup_error(small, "stratus: error: invalid -m value '64': Memory size must "
                          ">= 128MiB and <= 512GiB");
-    expect_startup_error(rtc, "stratus: error: -rtc: invalid datetime format");
+    qtest_expect_startup_error(rtc, "stratus: error: -rtc: invalid datetime format");
     g_assert_true(g_file_set_contents(cfg, "[memory]\n[spice]\n", -1, NULL));
-    expect_startup_error(rc, rc_err);
+    qtest_expect_startup_error(rc, rc_err);
     unlink(cfg);
 }
 

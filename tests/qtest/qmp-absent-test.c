@@ -54,11 +54,7 @@ static void test_answers(void)
 
 static void expect_error(QTestState *s, const char *cmd, const char *desc)
 {
-    JsonNode *r = qtest_qmp(s, "%s", cmd);
-
-    g_assert_cmpstr(qmp_error_class(r), ==, "GenericError");
-    g_assert_cmpstr(qmp_error_desc(r), ==, desc);
-    json_node_unref(r);
+    qtest_qmp_assert_error(s, "GenericError", desc, "%s", cmd);
 }
 
 static void test_errors(void)

@@ -502,37 +502,23 @@ static void test_reset(void)
     bln_stop(&b);
 }
 
-static void expect_startup_error(const char *args, const char *needle)
-{
-    QTestState *s = qtest_spawn_raw(args);
-    int status = qtest_wait_exit(s, 10000);
-    const char *err = qtest_stderr(s);
-
-    g_assert_cmpint(status, ==, 1);
-    if (!strstr(err, needle)) {
-        g_error("'%s': stderr '%s' lacks '%s'", args, err, needle);
-    }
-    qtest_set_expected_status(s, 1);
-    qtest_quit(s);
-}
-
 static void test_errors(void)
 {
     QTestState *s;
     GString *args;
 
-    expect_startup_error("-accel qtest -device virtio-balloon-device "
+    qtest_expect_startup_error("-accel qtest -device virtio-balloon-device "
                          "-device virtio-balloon-device,id=b2",
                          "stratus: error: Only one balloon device is supported for each vm.\n");
-    expect_startup_error("-accel qtest -device virtio-balloon-device,deflate-on-oom=maybe",
+    qtest_expect_startup_error("-accel qtest -device virtio-balloon-device,deflate-on-oom=maybe",
                          "stratus: error: Parameter 'deflate-on-oom' expects 'on' or 'off'\n");
-    expect_startup_error("-accel qtest -device virtio-balloon-device,free-page-reporting=2",
+    qtest_expect_startup_error("-accel qtest -device virtio-balloon-device,free-page-reporting=2",
                          "stratus: error: Parameter 'free-page-reporting' expects 'on' or "
                          "'off'\n");
-    expect_startup_error("-accel qtest -device virtio-balloon-device,guest-stats=1",
+    qtest_expect_startup_error("-accel qtest -device virtio-balloon-device,guest-stats=1",
                          "stratus: error: Property 'virtio-balloon-device.guest-stats' "
                          "not found\n");
-    expect_startup_error("-accel qtest -device virtio-balloon-device,id=b,addr=0x1",
+    qtest_expect_startup_error("-accel qtest -device virtio-balloon-device,id=b,addr=0x1",
                          "stratus: error: Invalid addr for device b: virtio-balloon-device "
                          "is not a replaceable device\n");
     /* Eleven windows (IRQs 13..23) taken by virtio-rng: no twelfth. */
@@ -542,7 +528,7 @@ static void test_errors(void)
                                i, i);
     }
     g_string_append(args, " -device virtio-balloon-device");
-    expect_startup_error(args->str, "stratus: error: IRQ number exhausted.\n");
+    qtest_expect_startup_error(args->str, "stratus: error: IRQ number exhausted.\n");
     g_string_free(args, TRUE);
 
     /* Not hot-pluggable on microvm (StratoVirt's texts), before or after boot. */

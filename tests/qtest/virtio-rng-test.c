@@ -426,17 +426,8 @@ static void expect_error(const char *args, const char *msg)
 {
     g_autofree char *full = g_strdup_printf("-accel qtest -machine microvm %s", args);
     g_autofree char *want = g_strdup_printf("stratus: error: %s\n", msg);
-    QTestState *s = qtest_spawn_raw(full);
-    int status = qtest_wait_exit(s, 10000);
-    const char *err = qtest_stderr(s);
 
-    g_assert_cmpint(status, ==, 1);
-    /* One line: the error and nothing else. */
-    if (strcmp(err, want)) {
-        g_error("'%s': stderr '%s', expected '%s'", args, err, want);
-    }
-    qtest_set_expected_status(s, 1);
-    qtest_quit(s);
+    qtest_expect_startup_error(full, want);
 }
 
 static void test_cli_errors(void)

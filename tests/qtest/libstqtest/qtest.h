@@ -139,6 +139,20 @@ JsonNode *qtest_qmp_event_ref(QTestState *s, const char *event);
 /* Has the QMP socket been closed by the VMM? (reads whatever is pending) */
 bool qtest_qmp_eof(QTestState *s, int timeout_ms);
 
+/* ---- refusals (expect.c) ------------------------------------------------- */
+
+/*
+ * Spawns the VMM with args (qtest_spawn_raw) and asserts that it exits with
+ * status 1 and that stderr is one line containing needle.
+ */
+void qtest_expect_startup_error(const char *args, const char *needle);
+/*
+ * Sends the command (a printf format, not QMP-escaped: give literal JSON)
+ * and asserts an error reply of class cls with exactly desc.
+ */
+void qtest_qmp_assert_error(QTestState *s, const char *cls, const char *desc,
+                            const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
 /* JSON helpers. */
 JsonObject *qmp_obj(JsonNode *n);                      /* asserts an object */
 bool qmp_has_error(JsonNode *reply);
