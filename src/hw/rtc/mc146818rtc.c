@@ -166,6 +166,9 @@ static void materialize(RtcState *s)
 }
 
 /* The time the guest wrote into the registers (timegm normalises nonsense). */
+#define RTC_MIN_SEC (-2208988800LL)     /* 1900-01-01T00:00:00Z */
+#define RTC_MAX_SEC 7258118399LL        /* 2199-12-31T23:59:59Z */
+
 static int64_t parse_time(const RtcState *s)
 {
     struct tm tm = {
@@ -178,7 +181,12 @@ static int64_t parse_time(const RtcState *s)
                    from_reg(s, s->cmos[RTC_YEAR]) - 1900,
     };
 
-    return (int64_t)timegm(&tm);
+    /*
+     * The guest's time is kept in nanoseconds (int64: years 1678..2262).
+     * Registers can say years up to 25599 in binary mode, so clamp to
+     * 1900..2199 rather than overflow: no real guest sets times outside.
+     */
+    return CLAMP((int64_t)timegm(&tm), RTC_MIN_SEC, RTC_MAX_SEC);
 }
 
 /* ---- RTC_CHANGE -------------------------------------------------------------- */
