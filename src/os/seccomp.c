@@ -25,19 +25,6 @@
 #include "os/seccomp.h"
 #include "syscall-names.h"
 
-/*
- * Sanitizer runtimes make calls of their own once the filter is on. GCC
- * says -fsanitize=address with a macro, clang with __has_feature; deciding
- * here also covers builds outside meson (scripts/fuzz.sh).
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define STRATUS_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STRATUS_SANITIZED 1
-#endif
-#endif
-
 enum { K_VCPU = 1u << SECCOMP_THREAD_VCPU, K_IO = 1u << SECCOMP_THREAD_IO };
 
 #ifdef STRATUS_SANITIZED
