@@ -77,7 +77,7 @@ run() {   # run TARGET [extra libFuzzer args...]
     fi
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$out/fuzz-$t" -runs="$runs" -max_len="$(max_len "$t")" -timeout=10 \
+    "$out/fuzz-$t" -runs="$runs" -max_len="$(max_len "$t")" -timeout=30 \
         -rss_limit_mb=2560 -print_final_stats=1 \
         -artifact_prefix="$out/artifacts-$t/" "$@" "$corpus"
 }

@@ -35,6 +35,31 @@ record() {   # record NAME STATUS
     if [ "$2" -eq 0 ]; then results+=("PASS  $1"); else results+=("FAIL  $1 (status $2)"); failures+=("$1"); fi
 }
 
+# After a lane that boots guests: any VMM (ours or QEMU) still running is a test
+# that leaked it.  Leaked emulated guests spin on the CPU and slow every later
+# step (once they made the fuzzers 20-60 times slower), so they are listed,
+# killed, and fail the lane.  Only processes that inherited this run's
+# STRATUS_TEST_RUN tag are touched, never a VM the user started.
+export STRATUS_TEST_RUN="$$-$RANDOM"
+reap_leaked_vmms() {   # reap_leaked_vmms LANE
+    local pids=() pid
+    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+        [ "$pid" = $$ ] && continue
+        { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null |
+            grep -qx "STRATUS_TEST_RUN=$STRATUS_TEST_RUN" || continue
+        case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in
+        */stratus|*/qemu-system-*) pids+=("$pid") ;;
+        esac
+    done
+    [ ${#pids[@]} -eq 0 ] && return 0
+    echo "ERROR: $1 left ${#pids[@]} VMM process(es) running; killing them:"
+    for pid in "${pids[@]}"; do
+        echo "  $pid: $({ tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-300)"
+        kill -9 "$pid" 2>/dev/null
+    done
+    return 1
+}
+
 configure() {   # configure BUILDDIR [meson options...]
     local dir=$1; shift
     if [ -f "$dir/build.ninja" ]; then
@@ -156,6 +181,8 @@ if [ $status -eq 5 ]; then
     echo "ERROR: pytest collected no tests"
 fi
 record "functional (pytest)" $status
+reap_leaked_vmms "functional (pytest)"
+record "functional: no VMM left running" $?
 
 # ---- 5. functional again, on the ASan/UBSan VMM (real boots find what unit tests miss)
 if [ -x "$ASAN_BUILD/stratus" ] && [ "${STRATUS_SKIP_ASAN:-0}" != 1 -o $CI_MODE = 1 ]; then
@@ -167,6 +194,8 @@ if [ -x "$ASAN_BUILD/stratus" ] && [ "${STRATUS_SKIP_ASAN:-0}" != 1 -o $CI_MODE 
         "$PYTHON" -m pytest tests/functional -ra -q -p no:cacheprovider \
         -m "not qemu and not linux and not install" ${PYTEST_ARGS:-}
     record "functional on ASan/UBSan VMM (pytest)" $?
+    reap_leaked_vmms "functional on ASan/UBSan VMM"
+    record "functional on ASan/UBSan VMM: no VMM left running" $?
 fi
 
 # ---- 6. fuzzers for a fixed count (QMP, option parser, kernel loader, qtest protocol)

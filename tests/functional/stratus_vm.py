@@ -803,15 +803,25 @@ class Vm:
         os.kill(self.pid, sig)
 
     def kill(self):
-        """SIGKILL the VMM (and a daemon we know of)."""
-        for pid in {self.pid, self.proc.pid if self.proc else None}:
-            if pid and pid_alive(pid):
-                cmd = proc_cmdline(pid)
-                if cmd and os.path.basename(cmd[0]) == os.path.basename(self.args[0]):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+        """SIGKILL the VMM (and a daemon we know of).
+
+        Our own child is killed whatever it runs: until we reap it its pid
+        cannot be reused, and a wrapper (`ip netns exec`) execs the VMM in
+        place, so its command line names the VMM, not args[0].  A daemon's pid
+        is checked against the VMM's binary name first, since it is not ours."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+        if self.pid and (self.proc is None or self.pid != self.proc.pid) \
+                and pid_alive(self.pid):
+            cmd = proc_cmdline(self.pid)
+            if cmd and os.path.basename(cmd[0]) == os.path.basename(self.binary):
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         try:
             if self.proc:
                 self.proc.wait(5)
@@ -836,6 +846,10 @@ class Vm:
                         pass
         if self._own_sockdir:
             shutil.rmtree(self.sockdir, ignore_errors=True)
+        if self.proc is not None and self.is_running():
+            # A VMM left running starves every later test (and CI's fuzzers)
+            # of CPU: make it an error, not a silent leak.
+            raise VmError("%s: VMM pid %s survived SIGKILL" % (self.name, self.pid))
 
     def __enter__(self):
         return self
