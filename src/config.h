@@ -209,6 +209,16 @@ typedef struct StratusConfig {
 } StratusConfig;
 
 /*
+ * The values of -action's keys (QEMU's RebootAction, ShutdownAction,
+ * PanicAction, WatchdogAction), NULL-terminated; QMP's set-action and
+ * watchdog-set-action take the same.
+ */
+extern const char *const config_reboot_actions[];
+extern const char *const config_shutdown_actions[];
+extern const char *const config_panic_actions[];
+extern const char *const config_watchdog_actions[];
+
+/*
  * Parse and validate argv. On error returns NULL and sets *err with a message
  * that names the option, e.g. "invalid -m value '5x': ...". -help/-version
  * return a config with show_help/show_version set and nothing else checked.

@@ -118,6 +118,13 @@ static gboolean handle_shutdown(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+void machine_inject_nmi(Machine *m)
+{
+    if (m->accel_ops && m->accel_ops->inject_nmi) {
+        m->accel_ops->inject_nmi(m);
+    }
+}
+
 void machine_request_shutdown(Machine *m, ShutdownReason reason)
 {
     GSource *src;
@@ -639,6 +646,9 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_chardev_commands(qmp_server_table(m->qmp));
     qmp_register_cpu_commands(qmp_server_table(m->qmp));
     qmp_register_absent_commands(qmp_server_table(m->qmp));
+    qmp_register_fdset_commands(qmp_server_table(m->qmp));
+    qmp_register_action_commands(qmp_server_table(m->qmp));
+    qmp_register_guestmem_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);
@@ -752,6 +762,9 @@ void machine_free(Machine *m)
     object_table_free(m->objects);
     g_hash_table_destroy(m->released_nodes);
     g_hash_table_destroy(m->chardevs);
+    if (m->fdsets) {
+        g_hash_table_destroy(m->fdsets);
+    }
     if (m->accel_ops && m->accel_ops->destroy) {
         m->accel_ops->destroy(m);
     }

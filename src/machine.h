@@ -128,6 +128,7 @@ struct Machine {
     GHashTable *released_nodes;
     MachineClock *clock;         /* util/clock.h: machine clock + timers (lazy) */
     MigrationState *migration;   /* migration/migration.h: query-migrate, -incoming */
+    GHashTable *fdsets;          /* add-fd sets (qmp/qmp-commands-fdset.c); NULL until used */
 };
 
 /* A callback registered with the machine (powerdown notifiers). */
@@ -155,6 +156,8 @@ void machine_unlock(Machine *m);
 
 /* Thread-safe with the lock held: records the reason and wakes the main loop. */
 void machine_request_shutdown(Machine *m, ShutdownReason reason);
+/* An NMI to every vCPU (inject-nmi); lock held. Dropped when no vCPU runs (qtest). */
+void machine_inject_nmi(Machine *m);
 /* Lifecycle for QMP (main loop, lock held). false + *err as QMP GenericError. */
 bool machine_pause(Machine *m, GError **err);
 bool machine_resume(Machine *m, GError **err);

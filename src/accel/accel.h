@@ -92,6 +92,12 @@ struct AccelOps {
     void (*dirty_log_stop)(Machine *m);
     /* Drive a GSI (IOAPIC pin). */
     void (*set_irq)(Machine *m, unsigned gsi, bool level);
+    /*
+     * An NMI to every vCPU (QMP inject-nmi), as a broadcast NMI message
+     * on the APIC bus. Main thread, machine lock held. NULL when no vCPU
+     * runs (qtest): the NMI is dropped, as QEMU's qtest machine drops it.
+     */
+    void (*inject_nmi)(Machine *m);
     /* NULL when unsupported (see machine_add_irqfd). */
     bool (*add_irqfd)(Machine *m, unsigned gsi, int fd, GError **err);
     void (*remove_irqfd)(Machine *m, unsigned gsi, int fd);

@@ -563,6 +563,20 @@ static void kvm_set_irq(Machine *m, unsigned gsi, bool level)
     }
 }
 
+/*
+ * A VM ioctl, so the main thread needs no vCPU thread's help: an MSI
+ * message to physical destination 0xFF (broadcast) in NMI delivery mode.
+ */
+static void kvm_inject_nmi(Machine *m)
+{
+    KvmState *s = kvm_state(m);
+    struct kvm_msi msi = { .address_lo = 0xfee00000u | (0xffu << 12), .data = 4u << 8 };
+
+    if (ioctl(s->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+        log_warn("KVM_SIGNAL_MSI (NMI broadcast): %s", g_strerror(errno));
+    }
+}
+
 static bool kvm_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err)
 {
     KvmState *s = kvm_state(m);
@@ -664,6 +678,7 @@ const AccelOps kvm_accel_ops = {
     .dirty_log_sync = kvm_dirty_log_sync,
     .dirty_log_stop = kvm_dirty_log_stop,
     .set_irq = kvm_set_irq,
+    .inject_nmi = kvm_inject_nmi,
     .add_irqfd = kvm_add_irqfd,
     .remove_irqfd = kvm_remove_irqfd,
     .add_ioeventfd = kvm_add_ioeventfd,

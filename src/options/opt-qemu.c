@@ -130,7 +130,10 @@ out:
 
 /* ---- -action and -watchdog-action --------------------------------------- */
 
-static const char *const watchdog_actions[] = { "reset", "shutdown", "poweroff", "pause",
+const char *const config_reboot_actions[] = { "reset", "shutdown", NULL };
+const char *const config_shutdown_actions[] = { "poweroff", "pause", NULL };
+const char *const config_panic_actions[] = { "pause", "shutdown", "exit-failure", "none", NULL };
+const char *const config_watchdog_actions[] = { "reset", "shutdown", "poweroff", "pause",
                                                 "debug", "none", "inject-nmi", NULL };
 
 /* QAPI's enum error, as QEMU's -action and -watchdog-action give it. */
@@ -155,9 +158,6 @@ static bool action_choice(const OptList *l, const char *key, const char *const *
 bool opt_handle_action(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "reboot", "shutdown", "panic", "watchdog", NULL };
-    static const char *const reboots[] = { "reset", "shutdown", NULL };
-    static const char *const shutdowns[] = { "poweroff", "pause", NULL };
-    static const char *const panics[] = { "pause", "shutdown", "exit-failure", "none", NULL };
     StratusConfig *cfg = ctx->cfg;
     OptList *l = opt_parse_params(opt, value, NULL, false, keys, err);
     g_autofree char *shutdown = NULL;
@@ -166,10 +166,10 @@ bool opt_handle_action(ParseCtx *ctx, const char *opt, const char *value, GError
     if (!l) {
         return false;
     }
-    ok = action_choice(l, "reboot", reboots, opt, value, &cfg->action_reboot, err) &&
-         action_choice(l, "shutdown", shutdowns, opt, value, &shutdown, err) &&
-         action_choice(l, "panic", panics, opt, value, &cfg->action_panic, err) &&
-         action_choice(l, "watchdog", watchdog_actions, opt, value,
+    ok = action_choice(l, "reboot", config_reboot_actions, opt, value, &cfg->action_reboot, err) &&
+         action_choice(l, "shutdown", config_shutdown_actions, opt, value, &shutdown, err) &&
+         action_choice(l, "panic", config_panic_actions, opt, value, &cfg->action_panic, err) &&
+         action_choice(l, "watchdog", config_watchdog_actions, opt, value,
                        &cfg->action_watchdog, err);
     if (ok && shutdown) {
         /* shutdown=pause is what -no-shutdown means. */
@@ -182,7 +182,7 @@ bool opt_handle_action(ParseCtx *ctx, const char *opt, const char *value, GError
 bool opt_handle_watchdog_action(ParseCtx *ctx, const char *opt, const char *value,
                                 GError **err)
 {
-    if (!opt_one_of(value, watchdog_actions)) {
+    if (!opt_one_of(value, config_watchdog_actions)) {
         set_error(err, "%s %.64s: Parameter 'watchdog' does not accept value '%.64s'",
                   opt, value, value);
         return false;

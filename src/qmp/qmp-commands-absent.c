@@ -11,9 +11,19 @@
  *   query-block-jobs      []
  *   query-block-exports   []  (no NBD/vhost-user exports)
  *   query-pr-managers     []  (no pr-manager objects)
- *   query-fdsets          []  (no add-fd)
  *   query-dump            {"status":"none","completed":0,"total":0}
  *   query-colo-status     {"mode":"none","last-mode":"none","reason":"none"}
+ *   query-vnc             {"enabled":false}  (no VNC server)
+ *   query-vnc-servers     []
+ *   query-tpm-models      []  (no TPM front end is built in; QEMU lists its own)
+ *   query-tpm-types       []  (nor a TPM back end)
+ *   query-stats-schemas   []  (no statistics providers)
+ *   query-dirty-rate      {"status":"unstarted",...}  (calc-dirty-rate does not exist)
+ *   x-query-numa          "0 nodes"  (no NUMA nodes)
+ *   x-query-rdma          ""  (no RDMA devices)
+ *   x-query-usb           GenericError: no USB
+ *   system_wakeup         GenericError: the guest cannot be suspended (no ACPI S3)
+ *   rtc-reset-reinjection {}  (the RTC reinjects no lost ticks: nothing to reset)
  *   screendump            GenericError: no console (no display)
  *
  * The element types list QEMU's mandatory members, for query-qmp-schema.
@@ -77,12 +87,6 @@ static const QmpMember pr_manager_info_m[] = {
 static const QmpType pr_manager_info = QMP_OBJECT_TYPE(pr_manager_info_m);
 static const QmpType pr_manager_info_list = QMP_ARRAY_TYPE(&pr_manager_info);
 
-static const QmpMember fdset_info_m[] = {
-    { "fdset-id", &qmp_type_int }, { "fds", &any_list }, { NULL }
-};
-static const QmpType fdset_info = QMP_OBJECT_TYPE(fdset_info_m);
-static const QmpType fdset_info_list = QMP_ARRAY_TYPE(&fdset_info);
-
 static const char *const dump_status_values[] = { "none", "active", "completed", "failed",
                                                   NULL };
 static const QmpType dump_status = QMP_ENUM_TYPE(dump_status_values);
@@ -110,6 +114,35 @@ static const QmpMember screendump_args_m[] = {
     { NULL }
 };
 static const QmpType screendump_args = QMP_OBJECT_TYPE(screendump_args_m);
+
+static const QmpMember vnc_info_m[] = {
+    { "enabled", &qmp_type_bool }, { NULL }
+};
+static const QmpType vnc_info = QMP_OBJECT_TYPE(vnc_info_m);
+static const QmpType vnc_server_list = QMP_ARRAY_TYPE(&qmp_type_any);
+static const QmpType str_list = QMP_ARRAY_TYPE(&qmp_type_str);
+
+static const char *const stats_provider_values[] = { "kvm", "cryptodev", NULL };
+static const QmpType stats_provider = QMP_ENUM_TYPE(stats_provider_values);
+static const QmpMember stats_schemas_args_m[] = {
+    { "provider", &stats_provider, .optional = true }, { NULL }
+};
+static const QmpType stats_schemas_args = QMP_OBJECT_TYPE(stats_schemas_args_m);
+
+static const char *const dirty_rate_status_values[] = { "unstarted", "measuring",
+                                                        "measured", NULL };
+static const QmpType dirty_rate_status = QMP_ENUM_TYPE(dirty_rate_status_values);
+static const QmpMember dirty_rate_info_m[] = {
+    { "status", &dirty_rate_status }, { "sample-pages", &qmp_type_int },
+    { "mode", &qmp_type_str }, { "start-time", &qmp_type_int }, { "calc-time", &qmp_type_int },
+    { NULL }
+};
+static const QmpType dirty_rate_info = QMP_OBJECT_TYPE(dirty_rate_info_m);
+
+static const QmpMember human_readable_m[] = {
+    { "human-readable-text", &qmp_type_str }, { NULL }
+};
+static const QmpType human_readable = QMP_OBJECT_TYPE(human_readable_m);
 
 static bool qmp_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                            GError **err)
@@ -142,6 +175,72 @@ static bool qmp_query_colo_status(QmpCommandCtx *ctx, JsonObject *args, JsonNode
     return true;
 }
 
+static bool qmp_query_vnc(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    JsonObject *o = json_object_new();
+
+    json_object_set_boolean_member(o, "enabled", FALSE);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+/* QEMU's answer before any calc-dirty-rate. */
+static bool qmp_query_dirty_rate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    JsonObject *o = json_object_new();
+
+    json_object_set_string_member(o, "status", "unstarted");
+    json_object_set_int_member(o, "sample-pages", 0);
+    json_object_set_string_member(o, "mode", "page-sampling");
+    json_object_set_int_member(o, "start-time", 0);
+    json_object_set_int_member(o, "calc-time", 0);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool human_readable_text(JsonNode **ret, const char *text)
+{
+    JsonObject *o = json_object_new();
+
+    json_object_set_string_member(o, "human-readable-text", text);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
+static bool qmp_x_query_numa(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                             GError **err)
+{
+    return human_readable_text(ret, "0 nodes\n");
+}
+
+static bool qmp_x_query_rdma(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                             GError **err)
+{
+    return human_readable_text(ret, "");
+}
+
+static bool qmp_x_query_usb(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                            GError **err)
+{
+    qmp_error_set(err, STRATUS_ERROR_GENERIC, "USB support not enabled");
+    return false;
+}
+
+/* No ACPI sleep states are offered, so a guest is never suspended. */
+static bool qmp_system_wakeup(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                              GError **err)
+{
+    qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                  "wake-up from suspend is not supported by this guest");
+    return false;
+}
+
+static bool qmp_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    return true;
+}
+
 /* QEMU's text when no graphic console exists (-display none, microvm). */
 static bool qmp_screendump(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                            GError **err)
@@ -158,10 +257,20 @@ static const QmpCommand absent_cmds[] = {
     { "query-block-jobs", qmp_empty_list, NULL, &block_job_info_list },
     { "query-block-exports", qmp_empty_list, NULL, &block_export_info_list },
     { "query-pr-managers", qmp_empty_list, NULL, &pr_manager_info_list },
-    { "query-fdsets", qmp_empty_list, NULL, &fdset_info_list },
     { "query-dump", qmp_query_dump, NULL, &dump_info },
     { "query-colo-status", qmp_query_colo_status, NULL, &colo_status },
     { "screendump", qmp_screendump, &screendump_args, &qmp_type_empty },
+    { "query-vnc", qmp_query_vnc, NULL, &vnc_info },
+    { "query-vnc-servers", qmp_empty_list, NULL, &vnc_server_list },
+    { "query-tpm-models", qmp_empty_list, NULL, &str_list },
+    { "query-tpm-types", qmp_empty_list, NULL, &str_list },
+    { "query-stats-schemas", qmp_empty_list, &stats_schemas_args, &any_list },
+    { "query-dirty-rate", qmp_query_dirty_rate, NULL, &dirty_rate_info },
+    { "x-query-numa", qmp_x_query_numa, NULL, &human_readable },
+    { "x-query-rdma", qmp_x_query_rdma, NULL, &human_readable },
+    { "x-query-usb", qmp_x_query_usb, NULL, &human_readable },
+    { "system_wakeup", qmp_system_wakeup, NULL, &qmp_type_empty },
+    { "rtc-reset-reinjection", qmp_nothing, NULL, &qmp_type_empty },
     { NULL }
 };
 

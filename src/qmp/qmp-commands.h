@@ -63,6 +63,9 @@ void qmp_register_char_commands(QmpCommandTable *t);
 void qmp_register_feature_commands(QmpCommandTable *t);
 /* qmp-commands-absent.c: QEMU's answers for features microvm lacks (query-pci, ...). */
 void qmp_register_absent_commands(QmpCommandTable *t);
+void qmp_register_fdset_commands(QmpCommandTable *t);
+void qmp_register_action_commands(QmpCommandTable *t);
+void qmp_register_guestmem_commands(QmpCommandTable *t);
 /* qmp-commands-cpu.c: query-cpu-definitions, query-cpu-model-expansion. */
 void qmp_register_cpu_commands(QmpCommandTable *t);
 /* qmp-commands-chardev.c: chardev-add, chardev-remove (chardev/chardev.h). */

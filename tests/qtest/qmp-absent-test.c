@@ -40,7 +40,8 @@ static void test_answers(void)
     QTestState *s = qtest_init("");
     const char *empty[] = { "query-pci", "query-mice", "query-tpm", "query-jobs",
                             "query-block-jobs", "query-block-exports", "query-pr-managers",
-                            "query-fdsets" };
+                            "query-fdsets", "query-vnc-servers", "query-tpm-models",
+                            "query-tpm-types", "query-stats-schemas" };
 
     for (size_t i = 0; i < G_N_ELEMENTS(empty); i++) {
         expect_return(s, empty[i], "[]");
@@ -49,6 +50,15 @@ static void test_answers(void)
                                                       "total", "0", NULL });
     expect_members(s, "query-colo-status", (const char *[]){ "mode", "none", "last-mode",
                                                              "none", "reason", "none", NULL });
+    expect_return(s, "query-vnc", "{\"enabled\":false}");
+    expect_members(s, "query-dirty-rate", (const char *[]){ "status", "unstarted",
+                                                            "sample-pages", "0",
+                                                            "mode", "page-sampling",
+                                                            "start-time", "0",
+                                                            "calc-time", "0", NULL });
+    expect_return(s, "x-query-numa", "{\"human-readable-text\":\"0 nodes\\n\"}");
+    expect_return(s, "x-query-rdma", "{\"human-readable-text\":\"\"}");
+    expect_return(s, "rtc-reset-reinjection", "{}");
     qtest_quit(s);
 }
 
@@ -68,6 +78,13 @@ static void test_errors(void)
                  "Parameter 'format' does not accept value 'gif'");
     expect_error(s, "{'execute': 'query-pci', 'arguments': {'bus': 0}}",
                  "Parameter 'bus' is unexpected");
+    expect_error(s, "{'execute': 'system_wakeup'}",
+                 "wake-up from suspend is not supported by this guest");
+    expect_error(s, "{'execute': 'x-query-usb'}", "USB support not enabled");
+    expect_error(s, "{'execute': 'query-stats-schemas', 'arguments': {'provider': 'x'}}",
+                 "Parameter 'provider' does not accept value 'x'");
+    expect_error(s, "{'execute': 'query-vnc', 'arguments': {'x': 1}}",
+                 "Parameter 'x' is unexpected");
     qtest_quit(s);
 }
 

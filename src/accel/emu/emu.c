@@ -506,6 +506,15 @@ static void emu_set_irq(Machine *m, unsigned gsi, bool level)
     }
 }
 
+static void emu_inject_nmi(Machine *m)
+{
+    EmuState *s = emu_state(m);
+
+    if (s && s->apic) {
+        emu_apic_bus_deliver(s->apic, 0xff, false, EMU_APIC_DM_NMI, 0, false);
+    }
+}
+
 const AccelOps emu_accel_ops = {
     .name = "emu",
     .init = emu_init,
@@ -524,5 +533,6 @@ const AccelOps emu_accel_ops = {
     .dirty_log_sync = emu_dirty_log_sync,
     .dirty_log_stop = emu_dirty_log_stop,
     .set_irq = emu_set_irq,
+    .inject_nmi = emu_inject_nmi,
     /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
 };

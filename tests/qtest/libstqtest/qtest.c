@@ -820,6 +820,48 @@ JsonNode *qtest_qmp(QTestState *s, const char *fmt, ...)
     return qtest_qmp_receive_reply(s);
 }
 
+/* The whole message goes in one sendmsg, so the descriptors come with its first byte. */
+static void send_with_fds(int sock, const char *text, const int *fds, size_t nfds)
+{
+    size_t len = strlen(text), cl = CMSG_SPACE(sizeof(int) * nfds);
+    g_autofree char *control = g_malloc0(cl);
+    struct iovec iov = { (void *)text, len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = control, .msg_controllen = cl };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    ssize_t n;
+
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    do {
+        n = sendmsg(sock, &msg, 0);
+    } while (n < 0 && errno == EINTR);
+    g_assert_cmpint(n, >, 0);
+    if ((size_t)n < len) {
+        qtest_socket_write_all(sock, text + n, len - (size_t)n);
+    }
+}
+
+JsonNode *qtest_qmp_fds(QTestState *s, int *fds, size_t fds_num, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *text = NULL;
+    g_autofree char *line = NULL;
+
+    g_assert(fds_num > 0);
+    va_start(ap, fmt);
+    text = qmp_vformat(fmt, ap);
+    va_end(ap);
+    line = g_strconcat(text, "\n", NULL);
+    if (getenv("QTEST_LOG")) {
+        fprintf(stderr, "# qmp> (%zu fds) %s\n", fds_num, text);
+    }
+    send_with_fds(s->qmp_fd, line, fds, fds_num);
+    return qtest_qmp_receive_reply(s);
+}
+
 static JsonNode *assert_success(JsonNode *reply, const char *text)
 {
     JsonObject *o = qmp_obj(reply);

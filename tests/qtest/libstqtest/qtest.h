@@ -121,6 +121,9 @@ unsigned qtest_irq_raise_count(QTestState *s, int num);
  * and returns it; json_node_unref() it.
  */
 JsonNode *qtest_qmp(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* As qtest_qmp, with fds (at least one) passed by SCM_RIGHTS, as libqtest's. */
+JsonNode *qtest_qmp_fds(QTestState *s, int *fds, size_t fds_num, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
 void qtest_qmp_send(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void qtest_qmp_send_raw(QTestState *s, const char *text);
 /* The next message that is not an event (events are queued). */
