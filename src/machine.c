@@ -477,11 +477,19 @@ static bool create_netdevs(Machine *m, GError **err)
     return true;
 }
 
-/* Each device class and block node declares what it needs beyond the base lists. */
+/*
+ * The accelerator, each device class and block node declare what they need
+ * beyond the base lists. Taps: a monitor can netdev_add one at any time (and
+ * every VM but -accel qtest has one), so tap ioctls come with a monitor too.
+ */
 unsigned machine_seccomp_needs(Machine *m)
 {
     GPtrArray *nodes = block_registry_list(m->block_nodes);
-    unsigned needs = 0;
+    unsigned needs = m->accel_ops ? m->accel_ops->seccomp_needs : 0;
+
+    if (g_hash_table_size(m->netdevs) || (m->cfg->monitors && m->cfg->monitors->len)) {
+        needs |= SECCOMP_NEED_TAP;
+    }
 
     for (guint i = 0; i < m->devices->len; i++) {
         const Device *d = g_ptr_array_index(m->devices, i);

@@ -16,6 +16,7 @@ typedef struct X86BootState X86BootState;
 
 struct AccelOps {
     const char *name;
+    unsigned seccomp_needs;     /* SeccompNeeds (os/seccomp.h): what its ioctls need */
     /*
      * Create the VM: in-kernel irqchip, PIT, TSS/identity map (kvm). On
      * failure destroy must still be safe to call (machine_new() calls it

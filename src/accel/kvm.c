@@ -662,6 +662,7 @@ static void kvm_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned s
 
 const AccelOps kvm_accel_ops = {
     .name = "kvm",
+    .seccomp_needs = SECCOMP_NEED_KVM,
     .init = kvm_init,
     .destroy = kvm_destroy,
     .map_ram = kvm_map_ram,

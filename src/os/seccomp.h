@@ -5,8 +5,9 @@
  * built and before the guest runs; threads Stratus creates itself (vCPUs,
  * block I/O workers) then stack a narrower filter of their own kind.
  *
- * Which optional call groups are allowed (SeccompNeeds) is declared by the
- * devices and back ends of the configuration; this file knows none of them.
+ * Which optional call groups are allowed (SeccompNeeds: calls, or ioctl
+ * requests) is declared by the accelerator, devices and back ends of the
+ * configuration; this file knows none of them.
  */
 #ifndef STRATUS_OS_SECCOMP_H
 #define STRATUS_OS_SECCOMP_H
@@ -47,6 +48,9 @@ typedef enum {
 typedef enum {
     SECCOMP_NEED_IO_URING = 1u << 0,    /* aio=io_uring: io_uring_setup/enter/register */
     SECCOMP_NEED_BALLOON = 1u << 1,     /* virtio-balloon: madvise(MADV_REMOVE) */
+    SECCOMP_NEED_KVM = 1u << 2,         /* -accel kvm: ioctl(KVM_RUN...) */
+    SECCOMP_NEED_TAP = 1u << 3,         /* a tap netdev, or netdev_add: ioctl(TUNSETIFF...) */
+    SECCOMP_NEED_VHOST = 1u << 4,       /* vhost-vsock-device: ioctl(VHOST_...) */
 } SeccompNeeds;
 
 /* What the machine installed; lives in the machine object. */
@@ -57,8 +61,12 @@ typedef struct SeccompPolicy {
 
 /* The names of the calls a list allows, sorted as in the table, for docs and tests. */
 GPtrArray *seccomp_list_names(SeccompThread kind, unsigned needs);
-/* Whether the list lets call nr through; arg2 is checked only where the list checks it. */
-bool seccomp_list_allows(SeccompThread kind, unsigned needs, long nr, unsigned long arg2);
+/*
+ * Whether the list lets call nr through; arg1 (ioctl's request) and arg2
+ * (madvise's advice) are checked only for those calls.
+ */
+bool seccomp_list_allows(SeccompThread kind, unsigned needs, long nr, unsigned long arg1,
+                         unsigned long arg2);
 
 /* The BPF program of one list (struct sock_filter elements). */
 GArray *seccomp_filter_build(SeccompThread kind, unsigned needs, SeccompMode mode);

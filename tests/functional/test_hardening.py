@@ -517,8 +517,11 @@ def test_sandbox_debug_logs_the_call(stratus, tmp_path):
     vm.launch()
     try:
         assert vm.qmp.execute("query-status")["return"]["status"] == "running"
-        assert "stratus: seccomp: forbidden system call getpriority (140)\n" in \
-            vm.stderr_text()
+        err = vm.stderr_text()
+        assert "stratus: seccomp: forbidden system call getpriority (140)\n" in err
+        # an ioctl request on no list (TIOCSTI): logged with the request, fails ENOSYS
+        assert "stratus: seccomp: forbidden system call ioctl (16) request 0x5412\n" in err
+        assert "stratus: seccomp self-test: ioctl TIOCSTI failed with ENOSYS\n" in err
     finally:
         vm.cleanup()
 

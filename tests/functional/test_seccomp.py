@@ -12,8 +12,14 @@
   an io_uring drive fails with one QMP error naming the calls; with an
   io_uring drive at start-up, or with -sandbox off, it is accepted.
 
-The debug hook (a deliberately forbidden call, logged by name) and the
-option errors are in test_hardening.py.
+* ioctl requests (docs/security.md "ioctl requests"): a VM with a tap NIC
+  given on the command line and one hot-plugged (netdev_add after the filter
+  is on: TUNSETIFF on the main thread, TUNSETOFFLOAD on the vCPU negotiating
+  the NIC's features) answers traffic on both, in kill mode (the default) and
+  in debug mode, where stderr must have no "stratus: seccomp:" line at all.
+
+The debug hook (a deliberately forbidden call and ioctl request, logged by
+name and request) and the option errors are in test_hardening.py.
 """
 
 import os
@@ -22,6 +28,7 @@ import pytest
 
 from test_balloon import balloon_to, guest_balloon, top_of_ram_free
 from test_block import blk_lines, blockdev_add, drive_vm, imgdir, make_image, qerr, qok  # noqa: F401
+from test_net_traffic import boot_in, check_traffic, link, ns, plug, set_ips  # noqa: F401
 
 MIB = 1 << 20
 IO_URING_REFUSED = (
@@ -134,3 +141,21 @@ def test_hotplug_io_uring_allowed(make_vm, imgdir, how):
     ok(vm.run("blk write 4 0 64 9"))
     ok(vm.run("blk verify 4 0 64 9"))
     assert vm.quit() == 0
+
+
+@pytest.mark.parametrize("mode", ["kill", "debug"])
+def test_tap_nics_answer_traffic(ns, make_vm, mode):
+    ns.add_tap("tap0")
+    extra = ["-netdev", "tap,id=n0,ifname=tap0",
+             "-device", "virtio-net-device,netdev=n0,id=nic0"]
+    if mode == "debug":
+        extra += ["-sandbox", "on,debug=on"]
+    vm = boot_in(ns, make_vm, extra)
+    plug(ns, vm, 1)                             # a tap attached after the filter is on
+    set_ips(vm, (0, 1))
+    assert link(vm, 1)["link"] == "up"
+    for dev in (0, 1):
+        check_traffic(ns, vm, dev)
+    assert all(seccomp == "2" for _, _, seccomp, _ in threads(vm.pid))
+    assert vm.quit() == 0
+    assert "stratus: seccomp:" not in vm.stderr_text()

@@ -306,6 +306,7 @@ const DeviceClass vhost_vsock_device_class = {
     .user_creatable = true,
     /* StratoVirt's microvm does not hot-plug it: its window is fixed at boot. */
     .hotpluggable = false,
+    .seccomp_needs = SECCOMP_NEED_VHOST,       /* the vhost ioctls of DRIVER_OK and reset */
     .realize = vhost_vsock_realize,
     .unrealize = vhost_vsock_unrealize,
     .virtio_device = vhost_vsock_virtio_device,
