@@ -66,6 +66,8 @@ void qmp_register_absent_commands(QmpCommandTable *t);
 void qmp_register_fdset_commands(QmpCommandTable *t);
 void qmp_register_action_commands(QmpCommandTable *t);
 void qmp_register_guestmem_commands(QmpCommandTable *t);
+void qmp_register_absent_object_commands(QmpCommandTable *t);
+void qmp_register_xquery_commands(QmpCommandTable *t);
 /* qmp-commands-cpu.c: query-cpu-definitions, query-cpu-model-expansion. */
 void qmp_register_cpu_commands(QmpCommandTable *t);
 /* qmp-commands-chardev.c: chardev-add, chardev-remove (chardev/chardev.h). */

@@ -31,6 +31,10 @@ static const char *expected_error_class(const char *cmd)
         { "query-vm-generation-id", "GenericError" },
         /* Only valid with a USB bus (Stratus has none). */
         { "x-query-usb", "GenericError" },
+        /* Only valid with accel=tcg, or with QEMU's profiler built in. */
+        { "x-query-jit", "GenericError" },
+        { "x-query-opcount", "GenericError" },
+        { "x-query-profile", "GenericError" },
         { NULL, NULL }
     };
 

@@ -1,0 +1,307 @@
+/*
+ * QEMU 7.2 commands about objects a Stratus VM never has (docs/qmp.md
+ * "Absent features"): block jobs and jobs, block exports and the NBD server,
+ * rocker switches, trace events, record/replay, COLO, SEV, vCPU dirty-rate
+ * limits, a device tree, VNC/SPICE passwords, TCG's JIT statistics, ringbuf
+ * chardevs, statistics providers, a keyboard. Each answers what QEMU answers
+ * on a microvm where none exists, with QEMU's argument types (taken from
+ * its query-qmp-schema) so argument errors match too.
+ *
+ * Most are one fixed error, kept in a table (absent_errors) that the shared
+ * handler looks up by command name; a "%s" in the text is the value of the
+ * named argument. Handlers run on the main loop with the machine lock held;
+ * ctx->opaque is the Machine.
+ */
+#include <string.h>
+
+#include "machine.h"
+#include "qmp/qmp-commands.h"
+#include "qmp/qmp-dispatch.h"
+#include "qmp/qmp-json.h"
+
+typedef struct {
+    const char *cmd;
+    StratusErrorCode cls;
+    const char *fmt;            /* may contain one %s: the value of `arg` */
+    const char *arg;
+} AbsentError;
+
+static const AbsentError absent_errors[] = {
+    { "block-job-cancel", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found", "device" },
+    { "block-job-complete", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found",
+      "device" },
+    { "block-job-dismiss", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found", "id" },
+    { "block-job-finalize", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found", "id" },
+    { "block-job-pause", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found", "device" },
+    { "block-job-resume", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found", "device" },
+    { "block-job-set-speed", STRATUS_ERROR_DEVICE_NOT_ACTIVE, "Block job '%s' not found",
+      "device" },
+    { "job-cancel", STRATUS_ERROR_GENERIC, "Job not found", NULL },
+    { "job-complete", STRATUS_ERROR_GENERIC, "Job not found", NULL },
+    { "job-dismiss", STRATUS_ERROR_GENERIC, "Job not found", NULL },
+    { "job-finalize", STRATUS_ERROR_GENERIC, "Job not found", NULL },
+    { "job-pause", STRATUS_ERROR_GENERIC, "Job not found", NULL },
+    { "job-resume", STRATUS_ERROR_GENERIC, "Job not found", NULL },
+    { "block-export-del", STRATUS_ERROR_GENERIC, "Export '%s' is not found", "id" },
+    { "nbd-server-remove", STRATUS_ERROR_GENERIC, "Export '%s' is not found", "name" },
+    { "nbd-server-stop", STRATUS_ERROR_GENERIC, "NBD server not running", NULL },
+    { "query-rocker", STRATUS_ERROR_GENERIC, "rocker %s not found", "name" },
+    { "query-rocker-ports", STRATUS_ERROR_GENERIC, "rocker %s not found", "name" },
+    { "query-rocker-of-dpa-flows", STRATUS_ERROR_GENERIC, "rocker %s not found", "name" },
+    { "query-rocker-of-dpa-groups", STRATUS_ERROR_GENERIC, "rocker %s not found", "name" },
+    { "replay-break", STRATUS_ERROR_GENERIC,
+      "setting the breakpoint is allowed only in play mode", NULL },
+    { "replay-delete-break", STRATUS_ERROR_GENERIC,
+      "replay breakpoints are allowed only in play mode", NULL },
+    { "replay-seek", STRATUS_ERROR_GENERIC, "replay must be enabled to seek", NULL },
+    { "x-colo-lost-heartbeat", STRATUS_ERROR_GENERIC, "The feature 'colo' is not enabled",
+      NULL },
+    { "query-sev-attestation-report", STRATUS_ERROR_GENERIC, "SEV is not enabled", NULL },
+    { "sev-inject-launch-secret", STRATUS_ERROR_GENERIC, "SEV not enabled for guest", NULL },
+    /* QEMU's text, stray quote included. */
+    { "set-vcpu-dirty-limit", STRATUS_ERROR_GENERIC,
+      "dirty page limit feature requires KVM with accelerator property 'dirty-ring-size' "
+      "set'", NULL },
+    { "dumpdtb", STRATUS_ERROR_GENERIC, "This machine doesn't have a FDT", NULL },
+    { "change-vnc-password", STRATUS_ERROR_GENERIC, "Could not set password", NULL },
+    { "set_password", STRATUS_ERROR_GENERIC, "Could not set password", NULL },
+    { "expire_password", STRATUS_ERROR_GENERIC, "Could not set password expire time", NULL },
+    { "x-query-profile", STRATUS_ERROR_GENERIC, "Internal profiler not compiled", NULL },
+    { "x-query-jit", STRATUS_ERROR_GENERIC,
+      "JIT information is only available with accel=tcg", NULL },
+    { "x-query-opcount", STRATUS_ERROR_GENERIC,
+      "Opcode count information is only available with accel=tcg", NULL },
+    { NULL }
+};
+
+static bool qmp_absent_error(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                             GError **err)
+{
+    for (const AbsentError *e = absent_errors; e->cmd; e++) {
+        if (!strcmp(e->cmd, ctx->cmd->name)) {
+            const char *v = e->arg ? json_object_get_string_member(args, e->arg) : "";
+            qmp_error_set(err, e->cls, e->fmt, v);
+            return false;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static bool qmp_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    *ret = qmp_node_array(json_array_new());
+    return true;
+}
+
+static bool qmp_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    return true;
+}
+
+/* No trace events exist: a name is unknown, a pattern matches nothing. */
+static bool trace_event_name_ok(JsonObject *args, GError **err)
+{
+    const char *name = json_object_get_string_member(args, "name");
+
+    if (strpbrk(name, "*?")) {
+        return true;
+    }
+    qmp_error_set(err, STRATUS_ERROR_GENERIC, "unknown event \"%s\"", name);
+    return false;
+}
+
+static bool qmp_trace_event_get_state(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                      GError **err)
+{
+    return trace_event_name_ok(args, err) && qmp_empty_list(ctx, args, ret, err);
+}
+
+static bool qmp_trace_event_set_state(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                      GError **err)
+{
+    return trace_event_name_ok(args, err);
+}
+
+/* Stratus has no ringbuf chardev backend: every chardev is some other kind. */
+static bool qmp_ringbuf(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    Machine *m = ctx->opaque;
+    const char *dev = json_object_get_string_member(args, "device");
+
+    if (g_hash_table_contains(m->chardevs, dev)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "%s is not a ringbuf device", dev);
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Device '%s' not found", dev);
+    }
+    return false;
+}
+
+/* ---- argument types (QEMU 7.2's) ----------------------------------------- */
+
+static const QmpType any_list = QMP_ARRAY_TYPE(&qmp_type_any);
+
+static const QmpMember job_device_m[] = { { "device", &qmp_type_str }, { NULL } };
+static const QmpType job_device = QMP_OBJECT_TYPE(job_device_m);
+static const QmpMember job_cancel_m[] = {
+    { "device", &qmp_type_str }, { "force", &qmp_type_bool, .optional = true }, { NULL }
+};
+static const QmpType job_cancel = QMP_OBJECT_TYPE(job_cancel_m);
+static const QmpMember job_speed_m[] = {
+    { "device", &qmp_type_str }, { "speed", &qmp_type_int }, { NULL }
+};
+static const QmpType job_speed = QMP_OBJECT_TYPE(job_speed_m);
+static const QmpMember id_m[] = { { "id", &qmp_type_str }, { NULL } };
+static const QmpType id_args = QMP_OBJECT_TYPE(id_m);
+static const QmpMember name_m[] = { { "name", &qmp_type_str }, { NULL } };
+static const QmpType name_args = QMP_OBJECT_TYPE(name_m);
+
+static const char *const export_remove_mode_values[] = { "safe", "hard", NULL };
+static const QmpType export_remove_mode = QMP_ENUM_TYPE(export_remove_mode_values);
+static const QmpMember export_del_m[] = {
+    { "id", &qmp_type_str }, { "mode", &export_remove_mode, .optional = true }, { NULL }
+};
+static const QmpType export_del = QMP_OBJECT_TYPE(export_del_m);
+static const QmpMember nbd_remove_m[] = {
+    { "name", &qmp_type_str }, { "mode", &export_remove_mode, .optional = true }, { NULL }
+};
+static const QmpType nbd_remove = QMP_OBJECT_TYPE(nbd_remove_m);
+
+static const QmpMember rocker_flows_m[] = {
+    { "name", &qmp_type_str }, { "tbl-id", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType rocker_flows = QMP_OBJECT_TYPE(rocker_flows_m);
+static const QmpMember rocker_groups_m[] = {
+    { "name", &qmp_type_str }, { "type", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType rocker_groups = QMP_OBJECT_TYPE(rocker_groups_m);
+
+static const QmpMember trace_get_m[] = {
+    { "name", &qmp_type_str }, { "vcpu", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType trace_get = QMP_OBJECT_TYPE(trace_get_m);
+static const QmpMember trace_set_m[] = {
+    { "name", &qmp_type_str }, { "enable", &qmp_type_bool },
+    { "ignore-unavailable", &qmp_type_bool, .optional = true },
+    { "vcpu", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType trace_set = QMP_OBJECT_TYPE(trace_set_m);
+
+static const QmpMember icount_m[] = { { "icount", &qmp_type_int }, { NULL } };
+static const QmpType icount_args = QMP_OBJECT_TYPE(icount_m);
+static const QmpMember mnonce_m[] = { { "mnonce", &qmp_type_str }, { NULL } };
+static const QmpType mnonce_args = QMP_OBJECT_TYPE(mnonce_m);
+static const QmpMember sev_secret_m[] = {
+    { "packet-header", &qmp_type_str }, { "secret", &qmp_type_str },
+    { "gpa", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType sev_secret = QMP_OBJECT_TYPE(sev_secret_m);
+static const QmpMember dirty_limit_m[] = {
+    { "cpu-index", &qmp_type_int, .optional = true }, { "dirty-rate", &qmp_type_int }, { NULL }
+};
+static const QmpType dirty_limit = QMP_OBJECT_TYPE(dirty_limit_m);
+static const QmpMember cpu_index_m[] = {
+    { "cpu-index", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType cpu_index_args = QMP_OBJECT_TYPE(cpu_index_m);
+static const QmpMember filename_m[] = { { "filename", &qmp_type_str }, { NULL } };
+static const QmpType filename_args = QMP_OBJECT_TYPE(filename_m);
+
+static const QmpMember password_m[] = { { "password", &qmp_type_str }, { NULL } };
+static const QmpType password_args = QMP_OBJECT_TYPE(password_m);
+static const char *const display_protocol_values[] = { "vnc", "spice", NULL };
+static const QmpType display_protocol = QMP_ENUM_TYPE(display_protocol_values);
+static const char *const set_password_action_values[] = { "keep", "fail", "disconnect", NULL };
+static const QmpType set_password_action = QMP_ENUM_TYPE(set_password_action_values);
+static const QmpMember set_password_m[] = {
+    { "protocol", &display_protocol }, { "password", &qmp_type_str },
+    { "connected", &set_password_action, .optional = true },
+    { "display", &qmp_type_str, .optional = true }, { NULL }
+};
+static const QmpType set_password = QMP_OBJECT_TYPE(set_password_m);
+static const QmpMember expire_password_m[] = {
+    { "protocol", &display_protocol }, { "time", &qmp_type_str },
+    { "display", &qmp_type_str, .optional = true }, { NULL }
+};
+static const QmpType expire_password = QMP_OBJECT_TYPE(expire_password_m);
+
+static const char *const data_format_values[] = { "utf8", "base64", NULL };
+static const QmpType data_format = QMP_ENUM_TYPE(data_format_values);
+static const QmpMember ringbuf_read_m[] = {
+    { "device", &qmp_type_str }, { "size", &qmp_type_int },
+    { "format", &data_format, .optional = true }, { NULL }
+};
+static const QmpType ringbuf_read = QMP_OBJECT_TYPE(ringbuf_read_m);
+static const QmpMember ringbuf_write_m[] = {
+    { "device", &qmp_type_str }, { "data", &qmp_type_str },
+    { "format", &data_format, .optional = true }, { NULL }
+};
+static const QmpType ringbuf_write = QMP_OBJECT_TYPE(ringbuf_write_m);
+
+static const char *const stats_target_values[] = { "vm", "vcpu", NULL };
+static const QmpType stats_target = QMP_ENUM_TYPE(stats_target_values);
+static const QmpMember query_stats_m[] = {
+    { "target", &stats_target }, { "providers", &any_list, .optional = true },
+    { "vcpus", &any_list, .optional = true }, { NULL }
+};
+static const QmpType query_stats = QMP_OBJECT_TYPE(query_stats_m);
+static const QmpMember send_key_m[] = {
+    { "keys", &any_list }, { "hold-time", &qmp_type_int, .optional = true }, { NULL }
+};
+static const QmpType send_key = QMP_OBJECT_TYPE(send_key_m);
+
+static const QmpMember human_readable_m[] = {
+    { "human-readable-text", &qmp_type_str }, { NULL }
+};
+static const QmpType human_readable = QMP_OBJECT_TYPE(human_readable_m);
+
+static const QmpCommand absent_object_cmds[] = {
+    { "block-job-cancel", qmp_absent_error, &job_cancel, &qmp_type_empty },
+    { "block-job-complete", qmp_absent_error, &job_device, &qmp_type_empty },
+    { "block-job-dismiss", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "block-job-finalize", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "block-job-pause", qmp_absent_error, &job_device, &qmp_type_empty },
+    { "block-job-resume", qmp_absent_error, &job_device, &qmp_type_empty },
+    { "block-job-set-speed", qmp_absent_error, &job_speed, &qmp_type_empty },
+    { "job-cancel", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "job-complete", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "job-dismiss", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "job-finalize", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "job-pause", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "job-resume", qmp_absent_error, &id_args, &qmp_type_empty },
+    { "block-export-del", qmp_absent_error, &export_del, &qmp_type_empty },
+    { "nbd-server-remove", qmp_absent_error, &nbd_remove, &qmp_type_empty },
+    { "nbd-server-stop", qmp_absent_error, NULL, &qmp_type_empty },
+    { "query-rocker", qmp_absent_error, &name_args, &qmp_type_any },
+    { "query-rocker-ports", qmp_absent_error, &name_args, &any_list },
+    { "query-rocker-of-dpa-flows", qmp_absent_error, &rocker_flows, &any_list },
+    { "query-rocker-of-dpa-groups", qmp_absent_error, &rocker_groups, &any_list },
+    { "trace-event-get-state", qmp_trace_event_get_state, &trace_get, &any_list },
+    { "trace-event-set-state", qmp_trace_event_set_state, &trace_set, &qmp_type_empty },
+    { "replay-break", qmp_absent_error, &icount_args, &qmp_type_empty },
+    { "replay-delete-break", qmp_absent_error, NULL, &qmp_type_empty },
+    { "replay-seek", qmp_absent_error, &icount_args, &qmp_type_empty },
+    { "x-colo-lost-heartbeat", qmp_absent_error, NULL, &qmp_type_empty },
+    { "query-sev-attestation-report", qmp_absent_error, &mnonce_args, &qmp_type_any },
+    { "sev-inject-launch-secret", qmp_absent_error, &sev_secret, &qmp_type_empty },
+    { "set-vcpu-dirty-limit", qmp_absent_error, &dirty_limit, &qmp_type_empty },
+    { "query-vcpu-dirty-limit", qmp_empty_list, NULL, &any_list },
+    { "cancel-vcpu-dirty-limit", qmp_nothing, &cpu_index_args, &qmp_type_empty },
+    { "dumpdtb", qmp_absent_error, &filename_args, &qmp_type_empty },
+    { "change-vnc-password", qmp_absent_error, &password_args, &qmp_type_empty },
+    { "set_password", qmp_absent_error, &set_password, &qmp_type_empty },
+    { "expire_password", qmp_absent_error, &expire_password, &qmp_type_empty },
+    { "x-query-profile", qmp_absent_error, NULL, &human_readable },
+    { "x-query-jit", qmp_absent_error, NULL, &human_readable },
+    { "x-query-opcount", qmp_absent_error, NULL, &human_readable },
+    { "ringbuf-read", qmp_ringbuf, &ringbuf_read, &qmp_type_str },
+    { "ringbuf-write", qmp_ringbuf, &ringbuf_write, &qmp_type_empty },
+    { "query-stats", qmp_empty_list, &query_stats, &any_list },
+    /* No keyboard: the keys go nowhere, as on QEMU's microvm without i8042. */
+    { "send-key", qmp_nothing, &send_key, &qmp_type_empty },
+    { NULL }
+};
+
+void qmp_register_absent_object_commands(QmpCommandTable *t)
+{
+    qmp_command_table_add(t, absent_object_cmds);
+}
