@@ -184,6 +184,8 @@ typedef struct StratusConfig {
     /* -incoming file:DIR[,mapped=on|off]: restore from DIR's snapshot instead of booting. */
     char *incoming;              /* DIR; NULL without -incoming */
     bool incoming_mapped;        /* map the memory image copy-on-write (default) or read it */
+    /* -incoming tcp:HOST:PORT | unix:PATH: receive a live migration (migration/live.h). */
+    char *incoming_uri;
 
     char *qtest;                 /* -qtest unix:PATH | chardev:ID */
     char *qtest_log;             /* -qtest-log FILE | none; NULL = stderr */

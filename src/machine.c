@@ -17,6 +17,7 @@
 #include "migration/migration.h"
 #include "net/net.h"
 #include "net/tap.h"
+#include "migration/live.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
 #include "util/log.h"
@@ -29,6 +30,8 @@ static const char *const runstate_names[RUN_STATE__MAX] = {
     [RUN_STATE_SHUTDOWN] = "shutdown",
     [RUN_STATE_INTERNAL_ERROR] = "internal-error",
     [RUN_STATE_GUEST_PANICKED] = "guest-panicked",
+    [RUN_STATE_INMIGRATE] = "inmigrate",
+    [RUN_STATE_POSTMIGRATE] = "postmigrate",
 };
 
 const char *runstate_name(RunState s)
@@ -190,7 +193,7 @@ void machine_boot_time_signal(Machine *m, uint8_t value)
 bool machine_resume(Machine *m, GError **err)
 {
     if (m->runstate != RUN_STATE_PAUSED && m->runstate != RUN_STATE_PRELAUNCH &&
-        m->runstate != RUN_STATE_GUEST_PANICKED) {
+        m->runstate != RUN_STATE_GUEST_PANICKED && m->runstate != RUN_STATE_INMIGRATE) {
         set_error(err, "VM is already running (status: %s)", runstate_name(m->runstate));
         return false;
     }
@@ -519,6 +522,7 @@ bool machine_open_drives(Machine *m, GError **err)
             return false;
         }
         o.sandbox = &m->sandbox;
+        o.defer_lock = m->cfg->incoming_uri != NULL;
         BlockBackend *bb = block_open(&o, m->ctx, err);
         if (!bb) {
             return false;
@@ -606,7 +610,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     m->objects = object_table_new();
     m->released_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     m->runstate = RUN_STATE_PRELAUNCH;
-    m->migration = migration_state_new();
+    m->migration = migration_state_new(m);
     machine_lock(m);
     m->machine_class = machine_class_find(cfg->machine_type);
     if (!m->machine_class) {
@@ -637,6 +641,9 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         }
     } else {
         migration_set_status(m->migration, MIGRATION_STATUS_SETUP, NULL);
+        if (cfg->incoming_uri && !live_incoming_listen(m, err)) {
+            goto fail;
+        }
     }
     m->qmp = qmp_server_new(m, err);
     if (!m->qmp) {
@@ -720,6 +727,9 @@ int machine_run(Machine *m)
         machine_set_runstate(m, RUN_STATE_PRELAUNCH);
         qmp_enter_preconfig(qmp_server_table(m->qmp));
         log_info("--preconfig: waiting for 'x-exit-preconfig'");
+    } else if (m->cfg->incoming_uri) {
+        /* The vCPUs wait for the guest's state; the migration thread resumes them. */
+        live_incoming_start(m);
     } else if (!m->cfg->freeze_cpus) {
         cpus_resume_all(m);
         machine_set_runstate(m, RUN_STATE_RUNNING);
@@ -750,6 +760,7 @@ void machine_free(Machine *m)
     if (!m) {
         return;
     }
+    live_migration_finish(m);
     machine_lock(m);
     if (m->qmp) {
         qmp_server_free(m->qmp);

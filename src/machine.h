@@ -45,6 +45,8 @@ typedef enum {
     RUN_STATE_SHUTDOWN,
     RUN_STATE_INTERNAL_ERROR,
     RUN_STATE_GUEST_PANICKED,
+    RUN_STATE_INMIGRATE,         /* -incoming tcp:/unix: until the guest arrives */
+    RUN_STATE_POSTMIGRATE,       /* migrated away with -no-shutdown (QEMU's state) */
     RUN_STATE__MAX,
 } RunState;
 const char *runstate_name(RunState s);

@@ -458,3 +458,21 @@ bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size)
     r->ops->write(r->opaque, addr - r->base, GUINT64_FROM_LE(v), size);
     return true;
 }
+
+void guest_ram_mark_dma(const GuestRam *ram, const void *hva, uint64_t len)
+{
+    DirtyBitmap *d = __atomic_load_n(&ram->dma_log, __ATOMIC_ACQUIRE);
+    const uint8_t *p = hva;
+
+    if (!d || !len) {
+        return;
+    }
+    for (guint i = 0; i < ram->blocks->len; i++) {
+        const RamBlock *b = &g_array_index(ram->blocks, RamBlock, i);
+        if (p >= b->hva && p < b->hva + b->size) {
+            dirty_bitmap_mark(d, b->gpa + (uint64_t)(p - b->hva),
+                              MIN(len, b->size - (uint64_t)(p - b->hva)));
+            return;
+        }
+    }
+}

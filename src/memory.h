@@ -31,6 +31,12 @@ typedef struct GuestRam {
     size_t mapping_size;
     bool shared;         /* MAP_SHARED (-machine mem-share=on): discard needs MADV_REMOVE */
     bool file_backed;    /* guest_ram_map_file: absent pages hold the file's data */
+    /*
+     * While a live migration runs: the pages devices write (virtqueue used
+     * rings and device-writable buffers), which the accelerator's dirty
+     * log does not see. Set and cleared under the machine lock.
+     */
+    struct DirtyBitmap *dma_log;
 } GuestRam;
 
 /*
@@ -115,6 +121,8 @@ void dirty_bitmap_or_block(DirtyBitmap *d, guint b, const uint64_t *words);
  * marked meanwhile ends up in one of the two. Same shape required.
  */
 void dirty_bitmap_take(DirtyBitmap *dst, DirtyBitmap *src);
+/* Records a device's write of [hva, hva + len) in ram->dma_log, if one is set. */
+void guest_ram_mark_dma(const GuestRam *ram, const void *hva, uint64_t len);
 
 typedef struct IoRegionOps {
     /* size is 1, 2, 4 or 8; offset is relative to the region base. */

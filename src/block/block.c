@@ -287,18 +287,8 @@ not_an_image:
         goto fail;
     }
 
-    struct flock fl = {
-        .l_type = o->read_only ? F_RDLCK : F_WRLCK,
-        .l_whence = SEEK_SET,
-    };
-    if (fcntl(bb->fd, F_OFD_SETLK, &fl) < 0) {
-        if (errno == EAGAIN || errno == EACCES) {
-            set_error(err, "Failed to lock image file '%s': another process holds it",
-                      o->filename);
-            goto fail;
-        }
-        log_warn("cannot lock image file '%s' (%s); continuing unlocked", o->filename,
-                 g_strerror(errno));
+    if (!o->defer_lock && !block_lock_image(bb, err)) {
+        goto fail;
     }
 
     bb->lbs = 512;
@@ -371,6 +361,34 @@ void block_unref(BlockBackend *bb)
 }
 
 const char *block_node_name(const BlockBackend *bb) { return bb->node_name; }
+bool block_lock_image(BlockBackend *bb, GError **err)
+{
+    struct flock fl = {
+        .l_type = bb->read_only ? F_RDLCK : F_WRLCK,
+        .l_whence = SEEK_SET,
+    };
+
+    if (fcntl(bb->fd, F_OFD_SETLK, &fl) < 0) {
+        if (errno == EAGAIN || errno == EACCES) {
+            set_error(err, "Failed to lock image file '%s': another process holds it",
+                      bb->filename);
+            return false;
+        }
+        log_warn("cannot lock image file '%s' (%s); continuing unlocked", bb->filename,
+                 g_strerror(errno));
+    }
+    return true;
+}
+
+void block_unlock_image(BlockBackend *bb)
+{
+    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+    if (fcntl(bb->fd, F_OFD_SETLK, &fl) < 0) {
+        log_warn("cannot unlock image file '%s': %s", bb->filename, g_strerror(errno));
+    }
+}
+
 const char *block_filename(const BlockBackend *bb) { return bb->filename; }
 uint64_t block_size(const BlockBackend *bb) { return bb->size; }
 bool block_is_read_only(const BlockBackend *bb) { return bb->read_only; }

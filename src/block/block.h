@@ -49,6 +49,8 @@ typedef struct BlockOptions {
     bool no_flush;             /* flushes complete without fdatasync */
     bool discard;              /* discard=unmap (default) / ignore */
     BlockAioMode aio;
+    /* Open without the image lock (-incoming tcp:/unix:): block_lock_image takes it later. */
+    bool defer_lock;
     /* The machine's seccomp policy: helper threads narrow themselves to it (NULL: no). */
     const SeccompPolicy *sandbox;
 } BlockOptions;
@@ -76,6 +78,14 @@ typedef struct BlockBackend BlockBackend;
  */
 BlockBackend *block_open(const BlockOptions *o, GMainContext *ctx, GError **err);
 BlockBackend *block_ref(BlockBackend *bb);
+/*
+ * The image lock (an OFD lock: write lock, read lock when read-only) is held
+ * by exactly one side of a live migration: the source releases it at
+ * hand-over, the destination then takes it ("Failed to lock image file
+ * '<f>': another process holds it" if it cannot).
+ */
+bool block_lock_image(BlockBackend *bb, GError **err);
+void block_unlock_image(BlockBackend *bb);
 /* Drops a reference; the last one drains in-flight requests and closes. */
 void block_unref(BlockBackend *bb);
 

@@ -52,22 +52,42 @@ static bool transition_allowed(MigrationStatus from, MigrationStatus to)
     return false;
 }
 
-bool migration_set_status(MigrationState *ms, MigrationStatus to, GError **err)
+bool migration_status_can_be(const MigrationState *ms, MigrationStatus to, GError **err)
 {
     if (!transition_allowed(ms->status, to)) {
         set_error(err, "Failed to transfer migration status from %s to %s.",
                   migration_status_name(ms->status), migration_status_name(to));
         return false;
     }
-    log_info("migration status %s -> %s", migration_status_name(ms->status),
-             migration_status_name(to));
-    ms->status = to;
     return true;
 }
 
-MigrationState *migration_state_new(void)
+bool migration_set_status(MigrationState *ms, MigrationStatus to, GError **err)
 {
-    return g_new0(MigrationState, 1);
+    if (!migration_status_can_be(ms, to, err)) {
+        return false;
+    }
+    log_info("migration status %s -> %s", migration_status_name(ms->status),
+             migration_status_name(to));
+    ms->status = to;
+    if (ms->events && ms->machine) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "status", migration_status_name(to));
+        machine_emit_event(ms->machine, "MIGRATION",
+                           json_node_init_object(json_node_alloc(), o));
+        json_object_unref(o);
+    }
+    return true;
+}
+
+MigrationState *migration_state_new(Machine *m)
+{
+    MigrationState *ms = g_new0(MigrationState, 1);
+
+    ms->machine = m;
+    ms->downtime_limit_ms = 300;
+    ms->max_bandwidth = 128u << 20;
+    return ms;
 }
 
 void migration_state_free(MigrationState *ms)
@@ -75,6 +95,7 @@ void migration_state_free(MigrationState *ms)
     if (ms) {
         snapshot_image_free(ms->incoming);
         g_free(ms->incoming_dir);
+        g_free(ms->error_desc);
         g_free(ms);
     }
 }
@@ -174,6 +195,13 @@ static GBytes *save_state(Machine *m, SnapshotInfo *info, GError **err)
                                   dev->len);
     }
     return snapshot_state_finish(g_steal_pointer(&body));
+}
+
+GBytes *migration_save_state(Machine *m, GError **err)
+{
+    SnapshotInfo info;
+
+    return save_state(m, &info, err);
 }
 
 static bool write_all(int fd, const uint8_t *p, size_t len, off_t at)
@@ -299,7 +327,7 @@ static bool write_files(Machine *m, const char *dir, GError **err)
     return g_file_set_contents(state, data, (gssize)len, err);
 }
 
-static void drain_block_io(Machine *m)
+void migration_drain_block_io(Machine *m)
 {
     GPtrArray *nodes = block_registry_list(m->block_nodes);
 
@@ -321,7 +349,7 @@ bool migration_snapshot_save(Machine *m, const char *dir, GError **err)
         migration_set_status(ms, MIGRATION_STATUS_FAILED, NULL);
         return false;
     }
-    drain_block_io(m);
+    migration_drain_block_io(m);
     if (!write_files(m, dir, err)) {
         log_error("snapshot to %s failed: %s", dir, (*err)->message);
         migration_set_status(ms, MIGRATION_STATUS_FAILED, NULL);
@@ -337,6 +365,21 @@ bool migration_snapshot_save(Machine *m, const char *dir, GError **err)
 }
 
 /* ---- restoring ---- */
+
+static bool load_state(Machine *m, const SnapshotImage *img, GError **err);
+
+bool migration_load_state(Machine *m, const SnapshotImage *img, GError **err)
+{
+    const SnapshotInfo *info = &img->info;
+
+    if (info->machine_len != strlen(m->machine_class->name) ||
+        memcmp(info->machine, m->machine_class->name, info->machine_len) ||
+        info->mem_size != m->cfg->mem_size) {
+        set_error(err, "the state is of another machine");
+        return false;
+    }
+    return load_state(m, img, err);
+}
 
 bool migration_incoming_open(Machine *m, GError **err)
 {

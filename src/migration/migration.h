@@ -25,13 +25,36 @@ typedef enum {
 } MigrationStatus;
 
 typedef struct SnapshotImage SnapshotImage;
+typedef struct LiveMigration LiveMigration;
+
+/* QEMU's MigrationStats (query-migrate "ram") of the last live migration. */
+typedef struct MigrationStats {
+    uint64_t transferred;        /* bytes sent */
+    uint64_t remaining;          /* bytes of RAM still to send */
+    uint64_t total;              /* bytes of guest RAM */
+    uint64_t duplicate;          /* zero pages (sent as an entry without data) */
+    uint64_t normal;             /* pages sent with their data */
+    uint64_t dirty_pages_rate;   /* pages dirtied per second in the last round */
+    double mbps;                 /* throughput of the last round */
+    uint64_t dirty_sync_count;   /* dirty-log syncs */
+} MigrationStats;
 
 typedef struct MigrationState {
+    Machine *machine;
     MigrationStatus status;
     int64_t start_us;            /* g_get_monotonic_time() when the last one began */
     int64_t total_ms;            /* of the last completed one */
     SnapshotImage *incoming;     /* -incoming file: until it is loaded */
     char *incoming_dir;
+    /* Live migration (live.h); all under the machine lock. */
+    bool events;                 /* capability "events": MIGRATION events */
+    uint64_t downtime_limit_ms;  /* parameter downtime-limit (300) */
+    uint64_t max_bandwidth;      /* parameter max-bandwidth, bytes/s (QEMU's 128 MiB/s) */
+    bool has_stats;              /* a live migration ran: query-migrate shows the numbers */
+    MigrationStats stats;
+    int64_t setup_ms, downtime_ms;
+    char *error_desc;            /* why the last live migration failed */
+    LiveMigration *live;         /* the running one, source or destination */
 } MigrationState;
 
 const char *migration_status_name(MigrationStatus s);
@@ -42,8 +65,10 @@ const char *migration_status_name(MigrationStatus s);
  * migration status from X to Y.".
  */
 bool migration_set_status(MigrationState *ms, MigrationStatus to, GError **err);
+/* The same check without the change. */
+bool migration_status_can_be(const MigrationState *ms, MigrationStatus to, GError **err);
 
-MigrationState *migration_state_new(void);
+MigrationState *migration_state_new(Machine *m);
 void migration_state_free(MigrationState *ms);
 
 /*
@@ -68,5 +93,10 @@ bool migration_snapshot_save(Machine *m, const char *dir, GError **err);
 bool migration_incoming_open(Machine *m, GError **err);
 bool migration_incoming_ram(Machine *m, GError **err);
 bool migration_incoming_state(Machine *m, GError **err);
+
+/* For live migration (live.c): the `state` file of this machine, and loading one. */
+GBytes *migration_save_state(Machine *m, GError **err);
+bool migration_load_state(Machine *m, const SnapshotImage *img, GError **err);
+void migration_drain_block_io(Machine *m);
 
 #endif

@@ -80,6 +80,7 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->qtest);
     g_free(cfg->qtest_log);
     g_free(cfg->incoming);
+    g_free(cfg->incoming_uri);
     g_free(cfg->cpu_model);
     g_free(cfg->rtc_base);
     g_free(cfg->rtc_clock);
@@ -128,8 +129,9 @@ static bool handle_none_only(const char *opt, const char *value, GError **err)
 
 /*
  * -incoming file:DIR[,mapped=on|off|true|false] (StratoVirt's spelling is
- * true/false, QEMU-style on/off is accepted too). Live migration URIs are
- * refused here: nothing would ever connect.
+ * true/false, QEMU-style on/off is accepted too), or tcp:HOST:PORT /
+ * unix:PATH for a live migration (the address is checked when the machine
+ * listens on it).
  */
 static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *value,
                             GError **err)
@@ -139,8 +141,15 @@ static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *val
     bool mapped = true;
 
     if (g_str_has_prefix(value, "tcp:") || g_str_has_prefix(value, "unix:")) {
-        set_error(err, "%s: live migration (tcp:, unix:) is not supported yet", opt);
-        return false;
+        if (!value[strcspn(value, ":") + 1]) {
+            set_error(err, "%s: '%s' needs an address", opt, value);
+            return false;
+        }
+        g_free(cfg->incoming);
+        cfg->incoming = NULL;
+        g_free(cfg->incoming_uri);
+        cfg->incoming_uri = g_strdup(value);
+        return true;
     }
     if (!g_str_has_prefix(value, "file:")) {
         set_error(err, "%s: unsupported URI '%.64s' (expected file:DIR[,mapped=on|off])",
@@ -173,6 +182,7 @@ static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *val
     if (!handle_path(opt, dir, &cfg->incoming, err)) {
         return false;
     }
+    g_clear_pointer(&cfg->incoming_uri, g_free);
     cfg->incoming_mapped = mapped;
     return true;
 }

@@ -1,14 +1,17 @@
 /*
  * Migration QMP commands (docs/migration.md, docs/qmp.md "Snapshots"):
  * `migrate` with a file: URI takes a snapshot (migration/migration.h) and
- * replies once it is written; `query-migrate` reports StratoVirt's status;
- * `migrate_cancel` has nothing to cancel yet.
+ * replies once it is written; with tcp:/unix: it starts a live migration
+ * (migration/live.h) and replies at once; `query-migrate` reports
+ * StratoVirt's status and, once a live migration ran, QEMU's statistics;
+ * parameters and capabilities in QEMU's shapes.
  * Handlers run on the main loop with the machine lock held; ctx->opaque is
  * the Machine.
  */
 #include <string.h>
 
 #include "machine.h"
+#include "migration/live.h"
 #include "migration/migration.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
@@ -25,9 +28,29 @@ static const QmpMember migrate_m[] = {
 };
 static const QmpType migrate_args = QMP_OBJECT_TYPE(migrate_m);
 
-/* StratoVirt's MigrationInfo: the status only (the seeds' replies). */
+static const QmpMember migration_stats_m[] = {
+    { "transferred", &qmp_type_int },
+    { "remaining", &qmp_type_int },
+    { "total", &qmp_type_int },
+    { "duplicate", &qmp_type_int },
+    { "normal", &qmp_type_int },
+    { "normal-bytes", &qmp_type_int },
+    { "dirty-pages-rate", &qmp_type_int },
+    { "mbps", &qmp_type_number },
+    { "dirty-sync-count", &qmp_type_int },
+    { "page-size", &qmp_type_int },
+    { NULL }
+};
+static const QmpType migration_stats = QMP_OBJECT_TYPE(migration_stats_m);
+
+/* StratoVirt's MigrationInfo (the seeds' replies) plus QEMU's numbers of a live migration. */
 static const QmpMember migration_info_m[] = {
     { "status", &qmp_type_str, .optional = true },
+    { "ram", &migration_stats, .optional = true },
+    { "total-time", &qmp_type_int, .optional = true },
+    { "downtime", &qmp_type_int, .optional = true },
+    { "setup-time", &qmp_type_int, .optional = true },
+    { "error-desc", &qmp_type_str, .optional = true },
     { NULL }
 };
 static const QmpType migration_info = QMP_OBJECT_TYPE(migration_info_m);
@@ -48,12 +71,15 @@ static bool qmp_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GE
         return false;
     }
     if (g_str_has_prefix(uri, "tcp:") || g_str_has_prefix(uri, "unix:")) {
-        set_error(err, "Live migration (tcp:, unix:) is not supported yet");
-        return false;
+        return live_migrate_start(m, uri, err);
     }
     if (!g_str_has_prefix(uri, "file:")) {
-        set_error(err, "Invalid migration uri '%s': expected file:<dir>", uri);
+        set_error(err, "Invalid migration uri '%s': expected file:<dir>, tcp:<ip>:<port> or "
+                  "unix:<path>", uri);
         return false;
+    }
+    if (m->migration->status == MIGRATION_STATUS_ACTIVE) {
+        return migration_set_status(m->migration, MIGRATION_STATUS_ACTIVE, err);
     }
     if (!uri[strlen("file:")]) {
         set_error(err, "Invalid migration uri '%s': the directory is missing", uri);
@@ -62,39 +88,182 @@ static bool qmp_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GE
     return migration_snapshot_save(m, uri + strlen("file:"), err);
 }
 
+static void add_stats(JsonObject *o, const MigrationState *ms)
+{
+    const MigrationStats *st = &ms->stats;
+    JsonObject *ram = json_object_new();
+
+    json_object_set_int_member(ram, "transferred", (gint64)st->transferred);
+    json_object_set_int_member(ram, "remaining", (gint64)st->remaining);
+    json_object_set_int_member(ram, "total", (gint64)st->total);
+    json_object_set_int_member(ram, "duplicate", (gint64)st->duplicate);
+    json_object_set_int_member(ram, "normal", (gint64)st->normal);
+    json_object_set_int_member(ram, "normal-bytes", (gint64)(st->normal * 4096));
+    json_object_set_int_member(ram, "dirty-pages-rate", (gint64)st->dirty_pages_rate);
+    json_object_set_double_member(ram, "mbps", st->mbps);
+    json_object_set_int_member(ram, "dirty-sync-count", (gint64)st->dirty_sync_count);
+    json_object_set_int_member(ram, "page-size", 4096);
+    json_object_set_object_member(o, "ram", ram);
+    json_object_set_int_member(o, "setup-time", ms->setup_ms);
+}
+
 static bool qmp_query_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                               GError **err)
 {
     Machine *m = ctx->opaque;
+    const MigrationState *ms = m->migration;
     JsonObject *o = json_object_new();
 
     (void)args;
     (void)err;
-    json_object_set_string_member(o, "status", migration_status_name(m->migration->status));
+    json_object_set_string_member(o, "status", migration_status_name(ms->status));
+    if (ms->has_stats) {
+        add_stats(o, ms);
+        json_object_set_int_member(o, "total-time", ms->status == MIGRATION_STATUS_ACTIVE ?
+                                   (g_get_monotonic_time() - ms->start_us) / 1000 :
+                                   ms->total_ms);
+        if (ms->status == MIGRATION_STATUS_COMPLETED) {
+            json_object_set_int_member(o, "downtime", ms->downtime_ms);
+        }
+        if (ms->status == MIGRATION_STATUS_FAILED && ms->error_desc) {
+            json_object_set_string_member(o, "error-desc", ms->error_desc);
+        }
+    }
     *ret = json_node_init_object(json_node_alloc(), o);
     json_object_unref(o);
     return true;
 }
 
 /*
- * A file: snapshot completes before migrate replies and live migration does
- * not exist yet, so nothing can be in flight: {} and the status unchanged,
- * as StratoVirt's migrate_cancel on microvm (and QEMU's with no migration).
+ * A live migration in pre-copy is canceled (status canceled, StratoVirt's
+ * spelling; the source keeps running). Nothing in flight: {} and the status
+ * unchanged, as StratoVirt's migrate_cancel on microvm and QEMU's.
  */
 static bool qmp_migrate_cancel(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                                GError **err)
 {
-    (void)ctx;
     (void)args;
     (void)ret;
+    return live_migrate_cancel(ctx->opaque, err);
+}
+
+/* ---- parameters and capabilities (QEMU's shapes) ---- */
+
+#define MAX_DOWNTIME_MS 2000000
+/* QEMU's bound: the bandwidth in bytes per millisecond must fit a size_t / 1000. */
+#define MAX_BANDWIDTH_BPS (SIZE_MAX / 1000)
+
+static const QmpMember migrate_params_m[] = {
+    { "downtime-limit", &qmp_type_int, .optional = true },
+    { "max-bandwidth", &qmp_type_int, .optional = true },
+    { NULL }
+};
+static const QmpType migrate_params = QMP_OBJECT_TYPE(migrate_params_m);
+
+static bool qmp_migrate_set_parameters(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                       GError **err)
+{
+    MigrationState *ms = ((Machine *)ctx->opaque)->migration;
+    bool has_dl = json_object_has_member(args, "downtime-limit");
+    bool has_bw = json_object_has_member(args, "max-bandwidth");
+    gint64 dl = has_dl ? json_object_get_int_member(args, "downtime-limit") : 0;
+    gint64 bw = has_bw ? json_object_get_int_member(args, "max-bandwidth") : 0;
+
+    (void)ret;
+    if (dl < 0 || dl > MAX_DOWNTIME_MS) {
+        set_error(err, "Parameter 'downtime_limit' expects an integer in the range of 0 to "
+                  "%d milliseconds", MAX_DOWNTIME_MS);
+        return false;
+    }
+    if (bw < 0 || (guint64)bw > MAX_BANDWIDTH_BPS) {
+        set_error(err, "Parameter 'max_bandwidth' expects an integer in the range of 0 to "
+                  "%zu bytes/second", (size_t)MAX_BANDWIDTH_BPS);
+        return false;
+    }
+    if (has_dl) {
+        ms->downtime_limit_ms = (uint64_t)dl;
+    }
+    if (has_bw) {
+        __atomic_store_n(&ms->max_bandwidth, (uint64_t)bw, __ATOMIC_RELAXED);
+    }
+    return true;
+}
+
+static bool qmp_query_migrate_parameters(QmpCommandCtx *ctx, JsonObject *args,
+                                         JsonNode **ret, GError **err)
+{
+    const MigrationState *ms = ((Machine *)ctx->opaque)->migration;
+    JsonObject *o = json_object_new();
+
+    (void)args;
     (void)err;
+    json_object_set_int_member(o, "downtime-limit", (gint64)ms->downtime_limit_ms);
+    json_object_set_int_member(o, "max-bandwidth", (gint64)ms->max_bandwidth);
+    *ret = json_node_init_object(json_node_alloc(), o);
+    json_object_unref(o);
+    return true;
+}
+
+static const char *const capability_values[] = { "events", NULL };
+static const QmpType capability_enum = QMP_ENUM_TYPE(capability_values);
+static const QmpMember capability_status_m[] = {
+    { "capability", &capability_enum },
+    { "state", &qmp_type_bool },
+    { NULL }
+};
+static const QmpType capability_status = QMP_OBJECT_TYPE(capability_status_m);
+static const QmpType capability_list = QMP_ARRAY_TYPE(&capability_status);
+static const QmpMember set_caps_m[] = {
+    { "capabilities", &capability_list },
+    { NULL }
+};
+static const QmpType set_caps_args = QMP_OBJECT_TYPE(set_caps_m);
+
+static bool qmp_migrate_set_capabilities(QmpCommandCtx *ctx, JsonObject *args,
+                                         JsonNode **ret, GError **err)
+{
+    MigrationState *ms = ((Machine *)ctx->opaque)->migration;
+    JsonArray *caps = json_object_get_array_member(args, "capabilities");
+
+    (void)ret;
+    if (ms->status == MIGRATION_STATUS_ACTIVE) {
+        set_error(err, "There's a migration process in progress");
+        return false;
+    }
+    /* The schema admits only "events". */
+    for (guint i = 0; i < json_array_get_length(caps); i++) {
+        JsonObject *c = json_array_get_object_element(caps, i);
+        ms->events = json_object_get_boolean_member(c, "state");
+    }
+    return true;
+}
+
+static bool qmp_query_migrate_capabilities(QmpCommandCtx *ctx, JsonObject *args,
+                                           JsonNode **ret, GError **err)
+{
+    const MigrationState *ms = ((Machine *)ctx->opaque)->migration;
+    JsonArray *a = json_array_new();
+    JsonObject *o = json_object_new();
+
+    (void)args;
+    (void)err;
+    json_object_set_string_member(o, "capability", "events");
+    json_object_set_boolean_member(o, "state", ms->events);
+    json_array_add_object_element(a, o);
+    *ret = json_node_init_array(json_node_alloc(), a);
+    json_array_unref(a);
     return true;
 }
 
 static const QmpCommand migration_cmds[] = {
     { "migrate", qmp_migrate, &migrate_args, NULL, QMP_CMD_EVENTS_FIRST },
     { "query-migrate", qmp_query_migrate, NULL, &migration_info, 0 },
-    { "migrate_cancel", qmp_migrate_cancel, NULL, NULL, 0 },
+    { "migrate_cancel", qmp_migrate_cancel, NULL, NULL, QMP_CMD_EVENTS_FIRST },
+    { "migrate-set-parameters", qmp_migrate_set_parameters, &migrate_params, NULL, 0 },
+    { "query-migrate-parameters", qmp_query_migrate_parameters, NULL, &migrate_params, 0 },
+    { "migrate-set-capabilities", qmp_migrate_set_capabilities, &set_caps_args, NULL, 0 },
+    { "query-migrate-capabilities", qmp_query_migrate_capabilities, NULL, &capability_list,
+      0 },
     { NULL }
 };
 

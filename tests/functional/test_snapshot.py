@@ -178,9 +178,7 @@ def test_snapshot_of_paused_vm_and_again(make_vm, snapdir, tmp_path):
 def test_qmp_migrate_errors(make_vm, tmp_path):
     vm = make_vm()
     vm.boot()
-    for uri, words in [("tcp:127.0.0.1:4446", "not supported yet"),
-                       ("unix:/tmp/x.sock", "not supported yet"),
-                       ("exec:cat", "expected file:"),
+    for uri, words in [("exec:cat", "expected file:"),
                        ("file:", "directory is missing")]:
         resp = vm.qmp.execute("migrate", {"uri": uri})
         assert resp["error"]["class"] == "GenericError", resp
@@ -272,8 +270,8 @@ def test_bad_snapshots_refused(make_vm, good_snapshot, tmp_path, stratus, bzimag
 
 
 @pytest.mark.parametrize("value,words", [
-    ("tcp:127.0.0.1:4446", ["-incoming", "not supported yet"]),
-    ("unix:/tmp/m.sock", ["-incoming", "not supported yet"]),
+    ("tcp:", ["-incoming", "address"]),
+    ("unix:", ["-incoming", "address"]),
     ("exec:cat x", ["-incoming", "unsupported uri"]),
     ("file:", ["-incoming", "directory"]),
     ("file:/tmp/x,mapped=maybe", ["mapped=", "maybe"]),

@@ -160,11 +160,31 @@ static void mem_check(char *s)
 	ok();
 }
 
+/*
+ * "mem churn <passes> <addr> <len> <seed>": writes the fill pattern over and
+ * over, so a live migration has pages dirtied all the time; the result is
+ * what one fill writes, so "mem check" verifies it anywhere afterwards.
+ */
+static void mem_churn(char *s)
+{
+	u64 passes, addr, len, seed;
+
+	if (!(s = next_u64(s, &passes)) || !mem_args(s, &addr, &len, &seed))
+		return;
+	for (u64 p = 0; p < passes; p++)
+		for (u64 a = addr; a < addr + len; a += 8)
+			*(volatile u64 *)phys(a) = splitmix64(seed ^ a);
+	kprintf("churned=%lu\r\n", passes);
+	ok();
+}
+
 static void cmd_mem(char *args)
 {
 	args = arg_skip(args);
 	if (!strncmp(args, "fill ", 5))
 		mem_fill(args + 5);
+	else if (!strncmp(args, "churn ", 6))
+		mem_churn(args + 6);
 	else if (!strncmp(args, "check ", 6))
 		mem_check(args + 6);
 	else

@@ -107,6 +107,7 @@ static void set_avail_event(VirtQueue *vq, uint16_t val)
 
     if (p) {
         store16(p, val);
+        guest_ram_mark_dma(vq->ram, p, 2);
     }
 }
 
@@ -283,6 +284,25 @@ fail:
     return -1;
 }
 
+/*
+ * For a live migration's dirty log: what a completed element wrote (its
+ * device-writable buffers) and the used ring entry and index.
+ */
+static void mark_written(const VirtQueue *vq, const VirtQueueElement *elem, const uint8_t *ent,
+                         const uint8_t *idxp)
+{
+    if (!vq->ram->dma_log) {
+        return;
+    }
+    for (unsigned i = 0; i < elem->in_num; i++) {
+        guest_ram_mark_dma(vq->ram, elem->in_sg[i].iov_base, elem->in_sg[i].iov_len);
+    }
+    guest_ram_mark_dma(vq->ram, ent, 8);
+    if (idxp) {
+        guest_ram_mark_dma(vq->ram, idxp, 2);
+    }
+}
+
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
 {
     uint8_t *ent, *idxp;
@@ -299,6 +319,7 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
     uint32_t id = htole32(elem->head), l = htole32(len);
     memcpy(ent, &id, 4);
     memcpy(ent + 4, &l, 4);
+    mark_written(vq, elem, ent, idxp);
     /* The element before the index (release store). */
     store16(idxp, new_idx);
     vq->used_idx = new_idx;
@@ -327,6 +348,7 @@ void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, u
     uint32_t id = htole32(elem->head), l = htole32(len);
     memcpy(ent, &id, 4);
     memcpy(ent + 4, &l, 4);
+    mark_written(vq, elem, ent, NULL);
 }
 
 void virtqueue_flush(VirtQueue *vq, unsigned count)
@@ -342,6 +364,7 @@ void virtqueue_flush(VirtQueue *vq, unsigned count)
         return;
     }
     store16(idxp, new_idx);
+    guest_ram_mark_dma(vq->ram, idxp, 2);
     vq->used_idx = new_idx;
     if ((uint16_t)(new_idx - vq->signalled_used) < (uint16_t)(new_idx - old)) {
         vq->signalled_used_valid = false;

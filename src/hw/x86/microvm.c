@@ -196,7 +196,7 @@ static bool create_legacy_devices(Machine *m, MicrovmState *s, GError **err)
 
 static bool boot(Machine *m, MicrovmState *s, GError **err)
 {
-    bool restoring = m->cfg->incoming != NULL;
+    bool restoring = m->cfg->incoming != NULL || m->cfg->incoming_uri != NULL;
 
     s->cmdline = build_cmdline(m->cfg, microvm_virtio_cmdline(s->virtio));
     if (s->fw_cfg) {

@@ -1,0 +1,280 @@
+"""Live migration on the test guest (docs/migration.md "Live migration",
+src/migration/live*.c): `-incoming tcp:/unix:` and `migrate` with those URIs.
+
+* Over unix and tcp loopback while the guest rewrites a 16 MiB pattern
+  (`mem churn`): converges, the pattern checks on the destination, its
+  serial and QMP work, the source ends with SHUTDOWN and exit 0; with
+  -no-shutdown the source stays ("postmigrate") and query-migrate shows the
+  completed statistics.
+* migrate_cancel mid-way (a low max-bandwidth keeps it mid-way): the source
+  runs on, status canceled; the destination exits 1 with one error line.
+* The destination killed mid-way: the source runs on, status failed.
+* A destination with another -m / -smp / device set refuses at once.
+* MIGRATION events with the events capability.
+* Parameters, capabilities and their errors.
+"""
+
+import os
+import socket
+import time
+
+import pytest
+
+from stratus_vm import parse_info
+
+MIB = 1 << 20
+PATTERN_LEN = 16 * MIB
+SEED = 0x11E5
+
+
+def ok(reply):
+    assert reply.ok, "guest: %r" % (reply,)
+    return reply
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pattern_base(vm):
+    return parse_info(ok(vm.run("info")))["ram_free"][0]["base"]
+
+
+def uri_for(kind, tmp):
+    if kind == "unix":
+        return "unix:%s" % os.path.join(tmp, "mig.sock")
+    return "tcp:127.0.0.1:%d" % free_port()
+
+
+def wait_status(vm, want, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = vm.qmp.cmd("query-migrate")
+        if st.get("status") in want:
+            return st
+        assert time.monotonic() < deadline, "still %r" % st
+        time.sleep(0.05)
+
+
+def start_pair(make_vm, sockdir, kind, src_kw=None, dst_kw=None):
+    src = make_vm(**(src_kw or {}))
+    src.boot()
+    uri = uri_for(kind, sockdir)
+    kw = dict(dst_kw or {})
+    kw["extra_args"] = list(kw.get("extra_args", [])) + ["-incoming", uri]
+    dst = make_vm(**kw)
+    dst.launch()
+    return src, dst, uri
+
+
+@pytest.mark.parametrize("kind", ["unix", "tcp"])
+def test_live_migration_while_dirtying(make_vm, sockdir, kind):
+    src, dst, uri = start_pair(make_vm, sockdir, kind)
+    st = dst.qmp.cmd("query-status")
+    assert (st["status"], st["running"]) == ("inmigrate", False)
+    base = pattern_base(src)
+    src.console.write("mem churn 40 0x%x 0x%x %d\n" % (base, PATTERN_LEN, SEED))
+    src.console.read_until("mem churn", timeout=10)
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    src.qmp.wait_event("STOP", timeout=120)
+    shutdown = src.qmp.wait_event("SHUTDOWN", timeout=60)
+    assert shutdown["data"] == {"guest": False, "reason": "host-qmp-quit"}, shutdown
+    assert src.wait(30) == 0
+    dst.qmp.wait_event("RESUME", timeout=60)
+    dst.console.read_until(r"churned=40", timeout=120)
+    assert dst.qmp.cmd("query-status")["status"] == "running"
+    assert dst.qmp.cmd("query-migrate")["status"] == "completed"
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    assert ok(dst.run("echo moved")).get("text") == "moved"
+    assert dst.quit() == 0
+
+
+def test_source_stats_with_no_shutdown(make_vm, sockdir):
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw={"extra_args": ["-no-shutdown"]})
+    base = pattern_base(src)
+    ok(src.run("mem fill 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    info = wait_status(src, ("completed", "failed"))
+    assert info["status"] == "completed", info
+    ram = info["ram"]
+    assert ram["total"] == 256 * MIB and ram["remaining"] == 0, info
+    assert ram["normal"] >= PATTERN_LEN // 4096, info
+    assert ram["duplicate"] + ram["normal"] <= ram["total"] // 4096 * 40, info
+    assert ram["transferred"] >= ram["normal"] * 4096, info
+    assert ram["dirty-sync-count"] >= 2, info
+    for key in ("total-time", "downtime", "setup-time"):
+        assert isinstance(info[key], int) and info[key] >= 0, info
+    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
+    dst.qmp.wait_event("RESUME", timeout=60)
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    assert src.quit() == 0 and dst.quit() == 0
+
+
+def test_cancel_mid_way(make_vm, sockdir):
+    src, dst, uri = start_pair(make_vm, sockdir, "unix")
+    base = pattern_base(src)
+    ok(src.run("mem fill 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 4 * MIB})
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    time.sleep(0.5)
+    assert src.qmp.cmd("query-migrate")["status"] == "active"
+    assert src.qmp.execute("migrate_cancel") == {"return": {}}
+    assert dst.wait(30) == 1
+    lines = [l for l in dst.stderr_text().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("stratus: error: "), lines
+    assert "canceled" in lines[0], lines
+    assert src.qmp.cmd("query-migrate")["status"] == "canceled"
+    assert src.qmp.cmd("query-status")["status"] == "running"
+    ok(src.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    assert src.quit() == 0
+
+
+def test_destination_killed_mid_way(make_vm, sockdir):
+    src, dst, uri = start_pair(make_vm, sockdir, "unix")
+    base = pattern_base(src)
+    ok(src.run("mem fill 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    src.qmp.cmd("migrate-set-capabilities", **{"capabilities": [{"capability": "events", "state": True}]})
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 4 * MIB})
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    time.sleep(0.5)
+    dst.kill()
+    info = wait_status(src, ("failed", "completed"), timeout=60)
+    assert info["status"] == "failed", info
+    assert info.get("error-desc"), info
+    statuses = [e["data"]["status"] for e in src.qmp.events if e["event"] == "MIGRATION"]
+    assert statuses == ["active", "failed"], statuses
+    assert src.qmp.cmd("query-status")["status"] == "running"
+    ok(src.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    assert src.quit() == 0
+
+
+@pytest.mark.parametrize("dst_kw,words", [
+    ({"mem": "512M"}, "-m asks for 512"),
+    ({"smp": 2}, "-smp asks for 2"),
+    ({"extra_args": ["-device", "pvpanic,id=pp"]}, "devices differ"),
+])
+def test_mismatched_destination(make_vm, sockdir, dst_kw, words):
+    src = make_vm()
+    src.boot()
+    uri = uri_for("unix", sockdir)
+    kw = dict(dst_kw)
+    kw["extra_args"] = list(kw.get("extra_args", [])) + ["-incoming", uri]
+    dst = make_vm(**kw)
+    dst.launch()
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    info = wait_status(src, ("failed", "completed"), timeout=60)
+    assert info["status"] == "failed" and words in info["error-desc"], info
+    assert dst.wait(30) == 1
+    lines = [l for l in dst.stderr_text().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("stratus: error: "), lines
+    assert words in lines[0], lines
+    assert src.qmp.cmd("query-status")["status"] == "running"
+    ok(src.run("echo still here"))
+    assert src.quit() == 0
+
+
+def test_migration_events_and_illegal_transitions(make_vm, sockdir):
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw={"extra_args": ["-no-shutdown"]})
+    src.qmp.cmd("migrate-set-capabilities", **{"capabilities": [{"capability": "events", "state": True}]})
+    assert src.qmp.cmd("query-migrate-capabilities") == [
+        {"capability": "events", "state": True}]
+    # 16 MiB at 1 MiB/s: still active while the illegal requests are made.
+    base = pattern_base(src)
+    ok(src.run("mem fill 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": MIB})
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    resp = src.qmp.execute("migrate", {"uri": uri})
+    assert resp["error"]["desc"] == "Failed to transfer migration status from active to active.", resp
+    resp = src.qmp.execute("migrate-set-capabilities",
+                           {"capabilities": [{"capability": "events", "state": False}]})
+    assert resp["error"]["desc"] == "There's a migration process in progress", resp
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 0})
+    wait_status(src, ("completed", "failed"))
+    statuses = [e["data"]["status"] for e in src.qmp.events if e["event"] == "MIGRATION"]
+    assert statuses == ["active", "completed"], statuses
+    dst.qmp.wait_event("RESUME", timeout=60)
+    assert src.quit() == 0 and dst.quit() == 0
+
+
+def test_destination_frozen_with_S(make_vm, sockdir):
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", dst_kw={"freeze": True})
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    assert src.wait(120) == 0
+    wait_status(dst, ("completed",))
+    assert dst.qmp.cmd("query-status")["status"] == "paused"
+    dst.qmp.cmd("cont")
+    assert ok(dst.run("echo thawed")).get("text") == "thawed"
+    assert dst.quit() == 0
+
+
+def test_migrate_errors(make_vm, sockdir):
+    vm = make_vm()
+    vm.boot()
+    for uri, words in [("tcp:127.0.0.1:1", "Failed to connect"),
+                       ("unix:%s/none.sock" % sockdir, "Failed to connect"),
+                       ("tcp:nohost:12", "not an IPv4 address"),
+                       ("tcp:127.0.0.1", "expected tcp:"),
+                       ("unix:", "path")]:
+        resp = vm.qmp.execute("migrate", {"uri": uri})
+        assert resp["error"]["class"] == "GenericError", resp
+        assert words in resp["error"]["desc"], resp
+    assert vm.qmp.cmd("query-migrate") == {"status": "setup"}
+    assert vm.qmp.execute("migrate_cancel") == {"return": {}}
+    assert vm.qmp.cmd("query-migrate") == {"status": "setup"}
+    assert vm.qmp.cmd("query-status")["status"] == "running"
+
+
+def image_locked(path):
+    """True when another process holds an OFD lock on path (a write lock test)."""
+    import fcntl
+    import struct
+    fl = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_OFD_SETLK", 37), fl)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def disk_vm_args(tmp_path):
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(8 * MIB)
+    return disk, ["-drive", "id=d0,file=%s" % disk,
+                  "-device", "virtio-blk-device,drive=d0,id=disk0"]
+
+
+def test_image_lock_moves_with_the_guest(make_vm, sockdir, tmp_path):
+    disk, args = disk_vm_args(tmp_path)
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw={"extra_args": args},
+                               dst_kw={"extra_args": args})
+    assert image_locked(disk)
+    ok(src.run("blk write 0 0 256 %d" % SEED))
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    src.qmp.wait_event("SHUTDOWN", timeout=120)
+    assert src.wait(30) == 0
+    dst.qmp.wait_event("RESUME", timeout=60)
+    assert image_locked(disk)             # now the destination's
+    ok(dst.run("blk verify 0 0 256 %d" % SEED))
+    ok(dst.run("blk write 0 512 64 %d" % (SEED + 1)))
+    ok(dst.run("blk verify 0 512 64 %d" % (SEED + 1)))
+    assert dst.quit() == 0
+    assert not image_locked(disk)
+
+
+def test_failed_migration_keeps_the_source_lock(make_vm, sockdir, tmp_path):
+    disk, args = disk_vm_args(tmp_path)
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw={"extra_args": args},
+                               dst_kw={"extra_args": args, "mem": "512M"})
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    assert wait_status(src, ("failed", "completed"))["status"] == "failed"
+    assert dst.wait(30) == 1
+    assert image_locked(disk)
+    ok(src.run("blk write 0 0 16 %d" % SEED))
+    ok(src.run("blk verify 0 0 16 %d" % SEED))
+    assert src.quit() == 0
