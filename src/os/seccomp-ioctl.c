@@ -10,6 +10,8 @@
  * KVM_SET_CPUID2, KVM_CHECK_EXTENSION and the other set-up requests, and
  * vhost's VHOST_SET_OWNER/VHOST_GET_FEATURES/VHOST_VSOCK_SET_GUEST_CID
  * (vhost-vsock-device is not hot-pluggable) are made before it.
+ * scripts/check-ioctl-lists.py (unit suite) holds this table and the
+ * requests the code makes to each other.
  */
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -68,6 +70,7 @@ static const AllowedIoctl requests[] = {
     R(KVM_SET_CLOCK, 0, SECCOMP_NEED_KVM),
     R(KVM_GET_DIRTY_LOG, 0, SECCOMP_NEED_KVM),
     R(KVM_SET_USER_MEMORY_REGION, 0, SECCOMP_NEED_KVM),    /* dirty logging on/off */
+    R(KVM_SIGNAL_MSI, 0, SECCOMP_NEED_KVM),                /* inject-nmi */
     /* isatty(): stdio's first write to a FILE on a character device (-D /dev/...) */
     R(TCGETS, K_VCPU | K_IO, 0),
     /* chardev-add pty/stdio (openpty, raw mode); stdio's terminal restored at exit */

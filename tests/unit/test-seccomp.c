@@ -166,7 +166,7 @@ static void test_ioctl_lists(void)
     static const unsigned long main_kvm[] = {
         KVM_SET_REGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS, KVM_GET_XSAVE, KVM_SET_LAPIC,
         KVM_GET_IRQCHIP, KVM_SET_PIT2, KVM_SET_CLOCK, KVM_GET_DIRTY_LOG,
-        KVM_SET_USER_MEMORY_REGION,
+        KVM_SET_USER_MEMORY_REGION, KVM_SIGNAL_MSI,
     };
     /* set-up only, before the filter: on no list */
     static const unsigned long never[] = {
