@@ -24,6 +24,9 @@ struct BlockAiocb {
     struct iovec biov;
     bool rmw;                     /* write: reading the span first */
     int ret;                      /* result set by threads */
+    int64_t t_start_ns;           /* accounting: submission time (monotonic) */
+    uint64_t acct_len;            /* accounting: the request's bytes */
+    bool acct_invalid;            /* accounting: refused before reaching the file */
     void *engine_priv;            /* e.g. struct iocb* */
 };
 
@@ -60,6 +63,7 @@ struct BlockBackend {
 
     char *owner;
     unsigned inflight;
+    BlockAcctStats stats;         /* query-blockstats (main loop only) */
 
     GMainContext *ctx;
     int efd;                     /* completion eventfd (all engines signal it) */

@@ -78,10 +78,49 @@ static void run_pending(BlockBackend *bb)
     }
 }
 
+static BlockAcctType acct_type(BlockOp op)
+{
+    switch (op) {
+    case BLOCK_OP_READ:
+        return BLOCK_ACCT_READ;
+    case BLOCK_OP_FLUSH:
+        return BLOCK_ACCT_FLUSH;
+    case BLOCK_OP_DISCARD:
+        return BLOCK_ACCT_UNMAP;
+    default:
+        return BLOCK_ACCT_WRITE;     /* write, write-zeroes (QEMU's choice) */
+    }
+}
+
+/* Main loop: QEMU's accounting of one completed request. */
+static void acb_account(BlockBackend *bb, const BlockAiocb *acb, int ret)
+{
+    BlockAcctStats *st = &bb->stats;
+    BlockAcctType t = acct_type(acb->req->op);
+    int64_t now = g_get_monotonic_time() * 1000;
+
+    st->last_done_ns = now;
+    if (acb->acct_invalid) {
+        st->invalid[t]++;
+        return;
+    }
+    if (ret < 0) {
+        st->failed[t]++;
+        return;
+    }
+    st->ops[t]++;
+    st->bytes[t] += acb->acct_len;
+    st->total_time_ns[t] += (uint64_t)MAX(now - acb->t_start_ns, 0);
+    if (t == BLOCK_ACCT_WRITE) {
+        st->wr_highest_offset = MAX(st->wr_highest_offset, acb->req->offset + acb->acct_len);
+    }
+}
+
 static void acb_finish(BlockBackend *bb, BlockAiocb *acb, int ret)
 {
     BlockRequest *req = acb->req;
 
+    acb_account(bb, acb, ret);
     free(acb->bounce);
     g_free(acb);
     bb->inflight--;
@@ -421,6 +460,9 @@ void block_submit(BlockBackend *bb, BlockRequest *req)
             err = -EROFS;
         }
     }
+    acb->t_start_ns = g_get_monotonic_time() * 1000;
+    acb->acct_len = len;
+    acb->acct_invalid = err == -EINVAL;
     if (err || ((req->op == BLOCK_OP_READ || req->op == BLOCK_OP_WRITE ||
                  req->op == BLOCK_OP_DISCARD || req->op == BLOCK_OP_WRITE_ZEROES) && !len)) {
         /* Completions are always asynchronous. */

@@ -146,6 +146,28 @@ unsigned block_inflight(const BlockBackend *bb);
 JsonNode *block_query_device_info(const BlockBackend *bb);
 
 /*
+ * I/O accounting, QEMU's BlockDeviceStats (query-blockstats): per kind of
+ * request (read, write incl. write-zeroes, flush, unmap = discard) the
+ * completed operations, their bytes and total time from submission to
+ * completion, the ones that failed, and the invalid ones (refused before
+ * reaching the file: out of range, bad iovec).
+ */
+typedef enum { BLOCK_ACCT_READ, BLOCK_ACCT_WRITE, BLOCK_ACCT_FLUSH, BLOCK_ACCT_UNMAP,
+               BLOCK_ACCT__MAX } BlockAcctType;
+typedef struct BlockAcctStats {
+    uint64_t bytes[BLOCK_ACCT__MAX];
+    uint64_t ops[BLOCK_ACCT__MAX];
+    uint64_t total_time_ns[BLOCK_ACCT__MAX];
+    uint64_t failed[BLOCK_ACCT__MAX];
+    uint64_t invalid[BLOCK_ACCT__MAX];
+    uint64_t wr_highest_offset;
+    int64_t last_done_ns;        /* monotonic; 0 until a request completed */
+} BlockAcctStats;
+const BlockAcctStats *block_stats(const BlockBackend *bb);
+/* BlockDeviceStats as JSON, idle_time_ns measured against now. */
+JsonNode *block_query_stats(const BlockBackend *bb);
+
+/*
  * A set of named backends (the machine's -drive/blockdev-add nodes), in
  * insertion order. The registry holds one reference on each.
  */

@@ -116,6 +116,20 @@ static const QmpMember named_nodes_m[] = {
 };
 static const QmpType named_nodes_args = QMP_OBJECT_TYPE(named_nodes_m);
 
+static const QmpMember blockstats_args_m[] = {
+    { "query-nodes", &qmp_type_bool, .optional = true }, { NULL }
+};
+static const QmpType blockstats_args = QMP_OBJECT_TYPE(blockstats_args_m);
+static const QmpMember blockstats_m[] = {
+    { "device", &qmp_type_str, .optional = true },
+    { "node-name", &qmp_type_str, .optional = true },
+    { "qdev", &qmp_type_str, .optional = true },
+    { "stats", &qmp_type_any },
+    { NULL }
+};
+static const QmpType blockstats = QMP_OBJECT_TYPE(blockstats_m);
+static const QmpType blockstats_list = QMP_ARRAY_TYPE(&blockstats);
+
 /* ------------------------------------------------------------------------ */
 /* Return types (QEMU block-core.json; for query-qmp-schema)                */
 
@@ -451,6 +465,56 @@ static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret
     return true;
 }
 
+/*
+ * QEMU's BlockStats: each drive a device uses (device = its node name,
+ * qdev = the device's id), then the free nodes; with query-nodes every
+ * node by name only. Stratus has one node per image (no format/protocol
+ * pair), so there is no "parent".
+ */
+static JsonNode *block_stats_entry(BlockBackend *bb, const char *device, const char *qdev)
+{
+    JsonObject *o = json_object_new();
+
+    if (device) {
+        json_object_set_string_member(o, "device", device);
+    }
+    json_object_set_string_member(o, "node-name", block_node_name(bb));
+    if (qdev) {
+        json_object_set_string_member(o, "qdev", qdev);
+    }
+    json_object_set_member(o, "stats", block_query_stats(bb));
+    return qmp_node_object(o);
+}
+
+static bool qmp_query_blockstats(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    Machine *m = ctx->opaque;
+    GPtrArray *devs = machine_devices(m);
+    GPtrArray *nodes = block_registry_list(m->block_nodes);
+    JsonArray *arr = json_array_new();
+    bool all = json_object_has_member(args, "query-nodes") &&
+               json_object_get_boolean_member(args, "query-nodes");
+
+    for (guint i = 0; !all && i < devs->len; i++) {
+        Device *d = g_ptr_array_index(devs, i);
+        BlockBackend *bb = device_drive(m, d);
+        if (bb) {
+            const char *node = block_node_name(bb);
+            json_array_add_element(arr, block_stats_entry(bb, node, d->id ? d->id : d->qom_path));
+        }
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockBackend *bb = g_ptr_array_index(nodes, i);
+        if (all || !block_owner(bb)) {
+            json_array_add_element(arr, block_stats_entry(bb, all ? NULL : block_node_name(bb),
+                                                          NULL));
+        }
+    }
+    *ret = qmp_node_array(arr);
+    return true;
+}
+
 static bool qmp_query_named_block_nodes(QmpCommandCtx *ctx, JsonObject *args,
                                         JsonNode **ret, GError **err)
 {
@@ -477,6 +541,7 @@ static const QmpCommand block_commands[] = {
     { "blockdev-add", qmp_blockdev_add, &blockdev_add_args },
     { "blockdev-del", qmp_blockdev_del, &node_name_args },
     { "query-block", qmp_query_block, NULL, &block_info_list, QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "query-blockstats", qmp_query_blockstats, &blockstats_args, &blockstats_list },
     { "query-named-block-nodes", qmp_query_named_block_nodes, &named_nodes_args,
       &device_info_list, QMP_CMD_ALLOW_EXTRA_ARGS },
     { NULL }

@@ -6,6 +6,8 @@ emu only: on the nested KVM hosts a delivered NMI kills the guest
 (../shared/spec/kvm-on-these-machines.md), and under qtest no vCPU runs
 (tests/qtest/qmp-guestmem-test.c and qmp-action-test.c cover that side).
 """
+import os
+
 import pytest
 
 from stratus_vm import parse_info
@@ -49,3 +51,46 @@ def test_inject_nmi_reaches_the_guest(booted_vm):
     ev = vm.qmp.wait_event("SHUTDOWN")
     assert ev["data"]["reason"] == "guest-shutdown", ev
     assert vm.wait() == 0
+
+
+def blockstats(vm, **args):
+    return {e.get("qdev") or e["node-name"]: e for e in vm.qmp.cmd("query-blockstats", **args)}
+
+
+def test_blockstats_count_the_guests_requests(make_vm, tmp_path):
+    """query-blockstats (docs/qmp.md): the guest's virtio-blk reads, writes and
+    flushes show up with their bytes; a free blockdev-add node is listed after
+    the devices; query-nodes lists every node by name only."""
+    img = tmp_path / "d0.img"
+    img.write_bytes(b"")
+    os.truncate(img, 8 << 20)
+    vm = make_vm(extra_args=["-drive", "id=d0,file=%s" % img,
+                             "-device", "virtio-blk-device,drive=d0,id=disk0"])
+    vm.boot()
+    ok(vm.run("blk list"))              # the driver initialises the device first
+    before = blockstats(vm)["disk0"]
+    assert before["device"] == "d0" and before["node-name"] == "d0", before
+    ok(vm.run("blk write 0 8 16 5"))    # 16 sectors: one 8 KiB request
+    ok(vm.run("blk read 0 0 4"))
+    ok(vm.run("blk flush 0"))
+    after = blockstats(vm)["disk0"]["stats"]
+    delta = {k: after[k] - before["stats"][k] for k in
+             ("wr_bytes", "wr_operations", "rd_bytes", "rd_operations", "flush_operations")}
+    assert delta == {"wr_bytes": 8192, "wr_operations": 1, "rd_bytes": 2048,
+                     "rd_operations": 1, "flush_operations": 1}, delta
+    assert after["wr_highest_offset"] == 8 * 512 + 8192, after
+    assert after["failed_wr_operations"] == after["invalid_rd_operations"] == 0, after
+    assert after["wr_total_time_ns"] > 0 and "idle_time_ns" in after, after
+
+    free = tmp_path / "free.img"
+    free.write_bytes(b"\0" * 4096)
+    assert vm.qmp.cmd("blockdev-add", **{"node-name": "n1", "driver": "raw",
+                                          "file": {"driver": "file",
+                                                   "filename": str(free)}}) == {}
+    entries = vm.qmp.cmd("query-blockstats")
+    assert [(e.get("device"), e["node-name"], e.get("qdev")) for e in entries] == \
+        [("d0", "d0", "disk0"), ("n1", "n1", None)], entries
+    nodes = vm.qmp.cmd("query-blockstats", **{"query-nodes": True})
+    assert [sorted(e) for e in nodes] == [["node-name", "stats"]] * 2, nodes
+    r = vm.qmp.execute("query-blockstats", {"query-nodes": "yes"})
+    assert r["error"]["desc"] == "Invalid parameter type for 'query-nodes', expected: boolean", r

@@ -178,6 +178,49 @@ static void test_read_only(void)
     unlink(path);
 }
 
+/* query-blockstats' counters: completed, failed and invalid requests per kind. */
+static void test_accounting(void)
+{
+    g_autofree char *path = make_image("acct.img", IMG_SIZE);
+    g_autoptr(GError) err = NULL;
+    BlockBackend *bb = open_img(path, BLOCK_AIO_THREADS, false, false, &err);
+    const BlockAcctStats *st;
+    uint8_t buf[4096] = { 1 };
+    JsonNode *j;
+    JsonObject *o;
+
+    g_assert_no_error(err);
+    g_assert_cmpint(run(bb, BLOCK_OP_WRITE, 8192, buf, 4096), ==, 0);
+    g_assert_cmpint(run(bb, BLOCK_OP_WRITE, 0, buf, 512), ==, 0);
+    g_assert_cmpint(run(bb, BLOCK_OP_READ, 0, buf, 1024), ==, 0);
+    g_assert_cmpint(run(bb, BLOCK_OP_FLUSH, 0, NULL, 0), ==, 0);
+    g_assert_cmpint(run(bb, BLOCK_OP_WRITE_ZEROES, 16384, NULL, 4096), ==, 0);
+    g_assert_cmpint(run(bb, BLOCK_OP_READ, IMG_SIZE, buf, 512), ==, -EINVAL);
+    st = block_stats(bb);
+    g_assert_cmpuint(st->ops[BLOCK_ACCT_WRITE], ==, 3);      /* write-zeroes is a write */
+    g_assert_cmpuint(st->bytes[BLOCK_ACCT_WRITE], ==, 4096 + 512 + 4096);
+    g_assert_cmpuint(st->wr_highest_offset, ==, 16384 + 4096);
+    g_assert_cmpuint(st->ops[BLOCK_ACCT_READ], ==, 1);
+    g_assert_cmpuint(st->bytes[BLOCK_ACCT_READ], ==, 1024);
+    g_assert_cmpuint(st->invalid[BLOCK_ACCT_READ], ==, 1);
+    g_assert_cmpuint(st->ops[BLOCK_ACCT_FLUSH], ==, 1);
+    g_assert_cmpuint(st->failed[BLOCK_ACCT_READ], ==, 0);
+    g_assert_cmpuint(st->total_time_ns[BLOCK_ACCT_WRITE], >, 0);
+
+    j = block_query_stats(bb);
+    o = json_node_get_object(j);
+    g_assert_cmpint(json_object_get_int_member(o, "wr_operations"), ==, 3);
+    g_assert_cmpint(json_object_get_int_member(o, "rd_bytes"), ==, 1024);
+    g_assert_cmpint(json_object_get_int_member(o, "invalid_rd_operations"), ==, 1);
+    g_assert_cmpint(json_object_get_int_member(o, "unmap_operations"), ==, 0);
+    g_assert_true(json_object_has_member(o, "idle_time_ns"));
+    g_assert_false(json_object_has_member(o, "flush_bytes"));
+    g_assert_cmpuint(json_object_get_size(o), ==, 27);
+    json_node_unref(j);
+    block_unref(bb);
+    unlink(path);
+}
+
 static void test_lock(void)
 {
     g_autofree char *path = make_image("lock.img", IMG_SIZE);
@@ -354,6 +397,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/block/read-only", test_read_only);
     g_test_add_func("/block/ofd-lock", test_lock);
+    g_test_add_func("/block/accounting", test_accounting);
     g_test_add_func("/block/open-errors", test_open_errors);
     g_test_add_func("/block/defaults", test_defaults);
     g_test_add_func("/block/registry-attach-query", test_registry_and_attach);
