@@ -373,10 +373,13 @@ static void source_failed(LiveMigration *lm, GError *err)
     MigrationState *ms = m->migration;
     bool was_canceled = g_atomic_int_get(&lm->cancel) && !lm->final_phase;
 
-    if (lm->locks_released) {
-        live_block_locks(m, true, NULL);
-    }
-    if (lm->paused_by_us) {
+    /*
+     * The hand-over's last reply was lost: if the destination got the images
+     * it runs the guest, and running it here too would corrupt the disks.
+     */
+    if (lm->locks_released && !live_block_locks(m, true, NULL)) {
+        log_error("migration: the destination holds the disk images; the source stays paused");
+    } else if (lm->paused_by_us) {
         machine_resume(m, NULL);
     }
     ms->total_ms = (g_get_monotonic_time() - lm->start_us) / 1000;

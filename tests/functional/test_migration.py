@@ -278,3 +278,4 @@ def test_failed_migration_keeps_the_source_lock(make_vm, sockdir, tmp_path):
     ok(src.run("blk write 0 0 16 %d" % SEED))
     ok(src.run("blk verify 0 0 16 %d" % SEED))
     assert src.quit() == 0
+
