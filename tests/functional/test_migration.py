@@ -10,8 +10,14 @@ src/migration/live*.c): `-incoming tcp:/unix:` and `migrate` with those URIs.
   runs on, status canceled; the destination exits 1 with one error line.
 * The destination killed mid-way: the source runs on, status failed.
 * A destination with another -m / -smp / device set refuses at once.
-* MIGRATION events with the events capability.
-* Parameters, capabilities and their errors.
+* MIGRATION events with the events capability; migrate while one runs is
+  StratoVirt's illegal transition.
+* -S on the destination: paused until `cont`.
+* The disk image lock moves to the destination only at hand-over; a failed
+  migration leaves it with the source.
+* A guest that dirties faster than the downtime limit allows is stopped
+  after 30 pre-copy rounds and still arrives intact.
+* migrate's address errors.
 """
 
 import os
@@ -279,3 +285,24 @@ def test_failed_migration_keeps_the_source_lock(make_vm, sockdir, tmp_path):
     ok(src.run("blk verify 0 0 16 %d" % SEED))
     assert src.quit() == 0
 
+
+
+def test_non_converging_guest_stops_after_30_rounds(make_vm, sockdir):
+    """downtime-limit 0 is never met while the guest keeps writing: after 30
+    pre-copy rounds the VM is stopped anyway and the migration completes."""
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw={"extra_args": ["-no-shutdown"]})
+    base = pattern_base(src)
+    # 8 MiB/s: a round of the 1 MiB region takes ~125 ms, in which the guest rewrites it all.
+    src.qmp.cmd("migrate-set-parameters", **{"downtime-limit": 0, "max-bandwidth": 8 * MIB})
+    src.console.write("mem churn 2000 0x%x 0x%x %d\n" % (base, MIB, SEED))
+    src.console.read_until("mem churn", timeout=10)
+    time.sleep(0.2)
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    info = wait_status(src, ("completed", "failed"))
+    assert info["status"] == "completed", info
+    # First pass, then a sync per round 0..30, then the final one.
+    assert info["ram"]["dirty-sync-count"] == 32, info
+    dst.qmp.wait_event("RESUME", timeout=60)
+    dst.console.read_until(r"churned=2000", timeout=300)
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base, MIB, SEED)))
+    assert src.quit() == 0 and dst.quit() == 0
