@@ -241,7 +241,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer opaque)
     lm->fd = conn;
     close(lm->listen_fd);
     lm->listen_fd = -1;
-    lm->accept_source = 0;
+    g_clear_pointer(&lm->accept_source, g_source_unref);
     lm->start_us = g_get_monotonic_time();
     log_info("migration: the source connected");
     lm->thread = g_thread_new("live_incoming", incoming_thread, lm);
@@ -254,8 +254,8 @@ void live_incoming_start(Machine *m)
     GSource *src = g_unix_fd_source_new(lm->listen_fd, G_IO_IN);
 
     g_source_set_callback(src, G_SOURCE_FUNC(on_accept), lm, NULL);
-    lm->accept_source = g_source_attach(src, m->ctx);
-    g_source_unref(src);
+    g_source_attach(src, m->ctx);
+    lm->accept_source = src;        /* our reference: live_free destroys it */
     machine_set_runstate(m, RUN_STATE_INMIGRATE);
 }
 

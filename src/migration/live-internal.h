@@ -10,7 +10,7 @@ struct LiveMigration {
     Machine *m;
     int fd;                  /* the connection; -1 before accept */
     int listen_fd;           /* destination, until the source connects */
-    guint accept_source;     /* destination: the main loop's watch on listen_fd */
+    GSource *accept_source;  /* destination: the main loop's watch on listen_fd */
     GThread *thread;
     gint cancel;             /* atomic: migrate_cancel asked (source) */
     gint quit;               /* atomic: the machine is going away */

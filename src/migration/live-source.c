@@ -429,7 +429,8 @@ void live_free(LiveMigration *lm)
         return;
     }
     if (lm->accept_source) {
-        g_source_remove(lm->accept_source);
+        g_source_destroy(lm->accept_source);
+        g_source_unref(lm->accept_source);
     }
     if (lm->fd >= 0) {
         close(lm->fd);

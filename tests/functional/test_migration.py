@@ -306,3 +306,12 @@ def test_non_converging_guest_stops_after_30_rounds(make_vm, sockdir):
     dst.console.read_until(r"churned=2000", timeout=300)
     ok(dst.run("mem check 0x%x 0x%x %d" % (base, MIB, SEED)))
     assert src.quit() == 0 and dst.quit() == 0
+
+
+def test_destination_quits_while_waiting(make_vm, sockdir):
+    """quit before any source connected: a clean exit, nothing on stderr."""
+    dst = make_vm(extra_args=["-incoming", uri_for("unix", sockdir)])
+    dst.launch()
+    assert dst.qmp.cmd("query-migrate") == {"status": "setup"}
+    assert dst.quit() == 0
+    assert dst.stderr_text() == ""
