@@ -427,7 +427,7 @@ static JsonNode *block_info_node(const char *device, const char *qdev, BlockBack
  * The node a device's "drive" property names, when the device holds it: read
  * through the registry, so this file knows no device type.
  */
-static BlockBackend *device_drive(Machine *m, Device *d)
+BlockBackend *qmp_device_drive(Machine *m, Device *d)
 {
     const Property *p = device_class_find_prop(d->klass, "drive");
     g_autofree char *node = p ? device_prop_get_text(d, p) : NULL;
@@ -449,7 +449,7 @@ static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret
     (void)err;
     for (guint i = 0; i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
-        BlockBackend *bb = device_drive(m, d);
+        BlockBackend *bb = qmp_device_drive(m, d);
         if (bb) {
             const char *node = block_node_name(bb);
             json_array_add_element(arr, block_info_node(node, d->id ? d->id : node, bb));
@@ -498,7 +498,7 @@ static bool qmp_query_blockstats(QmpCommandCtx *ctx, JsonObject *args, JsonNode 
 
     for (guint i = 0; !all && i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
-        BlockBackend *bb = device_drive(m, d);
+        BlockBackend *bb = qmp_device_drive(m, d);
         if (bb) {
             const char *node = block_node_name(bb);
             json_array_add_element(arr, block_stats_entry(bb, node, d->id ? d->id : d->qom_path));

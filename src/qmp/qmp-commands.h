@@ -5,6 +5,8 @@
 #include "qmp/qmp-dispatch.h"
 
 typedef struct Machine Machine;
+struct Device;
+struct BlockBackend;
 
 /* qmp-commands-machine.c: lifecycle, queries, getfd/closefd. */
 void qmp_register_machine_commands(QmpCommandTable *t);
@@ -68,6 +70,10 @@ void qmp_register_action_commands(QmpCommandTable *t);
 void qmp_register_guestmem_commands(QmpCommandTable *t);
 void qmp_register_absent_object_commands(QmpCommandTable *t);
 void qmp_register_xquery_commands(QmpCommandTable *t);
+/* qmp-commands-block.c: the drive device d uses (attached), NULL if none. */
+struct BlockBackend *qmp_device_drive(Machine *m, struct Device *d);
+/* qmp-commands-block-absent.c: QEMU's block features Stratus lacks. */
+void qmp_register_block_absent_commands(QmpCommandTable *t);
 /* qmp-commands-cpu.c: query-cpu-definitions, query-cpu-model-expansion. */
 void qmp_register_cpu_commands(QmpCommandTable *t);
 /* qmp-commands-chardev.c: chardev-add, chardev-remove (chardev/chardev.h). */

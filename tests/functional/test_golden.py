@@ -39,7 +39,7 @@ write, then all replies); input: text (default) | escaped (`<-` text is
 Python-escaped bytes, e.g. \\xff \\x00 \\n); scm-fd: N[,M] (attach an fd with
 SCM_RIGHTS to the N-th request); images: NAME=SIZE[,NAME=SIZE] (sparse raw
 files created in the VM's socket directory before the replay; `/path/to/` in `<-`
-lines is that directory, and it is shown as /path/to in replies); exit: STATUS; console: REGEX (must appear on the
+lines and in `args` is that directory, and it is shown as /path/to in replies); exit: STATUS; console: REGEX (must appear on the
 guest console after the replay, e.g. the banner after system_reset); quiet: seconds;
 launch: config (machine, memory, vCPUs and kernel come from a `-config` JSON file, as the
 seeds 001/004 start StratoVirt) | config,api-channel (and the monitor is `-api-channel
@@ -375,6 +375,8 @@ def run_golden(g, make_vm, vm_factory_kw=None):
     for name, size in images.items():
         with open(os.path.join(vm.sockdir, name), "wb") as f:
             f.truncate(size)
+    # `args` may name the images too (-drive file=/path/to/NAME).
+    vm.extra_args = [a.replace("/path/to/", vm.sockdir + "/") for a in vm.extra_args]
     vm.launch()
     if boot == "prompt":
         vm.console.wait_prompt()
