@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "machine.h"
+#include "block/block.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -71,6 +72,14 @@ static const AbsentError absent_errors[] = {
       "JIT information is only available with accel=tcg", NULL },
     { "x-query-opcount", STRATUS_ERROR_GENERIC,
       "Opcode count information is only available with accel=tcg", NULL },
+    { "display-update", STRATUS_ERROR_GENERIC, "Can not find vnc display", NULL },
+    { "nbd-server-start", STRATUS_ERROR_GENERIC, "NBD exports are not supported", NULL },
+    { "snapshot-save", STRATUS_ERROR_GENERIC,
+      "Internal snapshots are not supported (migrate to file: takes a snapshot)", NULL },
+    { "snapshot-load", STRATUS_ERROR_GENERIC,
+      "Internal snapshots are not supported (-incoming file: restores a snapshot)", NULL },
+    { "snapshot-delete", STRATUS_ERROR_GENERIC, "Internal snapshots are not supported", NULL },
+    { "blockdev-create", STRATUS_ERROR_GENERIC, "Block jobs are not supported", NULL },
     { NULL }
 };
 
@@ -132,6 +141,107 @@ static bool qmp_ringbuf(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GE
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "%s is not a ringbuf device", dev);
     } else {
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "Device '%s' not found", dev);
+    }
+    return false;
+}
+
+static bool chardev_exists(QmpCommandCtx *ctx, JsonObject *args)
+{
+    return g_hash_table_contains(((Machine *)ctx->opaque)->chardevs,
+                                 json_object_get_string_member(args, "id"));
+}
+
+static bool qmp_chardev_change(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                               GError **err)
+{
+    const char *id = json_object_get_string_member(args, "id");
+
+    if (!chardev_exists(ctx, args)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Chardev '%s' does not exist", id);
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                      "Changing the backend of a chardev is not supported");
+    }
+    return false;
+}
+
+/* A break means nothing to Stratus's backends (socket, pty, file, stdio), as in QEMU. */
+static bool qmp_chardev_send_break(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                   GError **err)
+{
+    if (!chardev_exists(ctx, args)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Chardev '%s' not found",
+                      json_object_get_string_member(args, "id"));
+        return false;
+    }
+    return true;
+}
+
+static bool qmp_set_numa_node(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                              GError **err)
+{
+    if (qmp_command_table_in_preconfig(ctx->table)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "NUMA is not supported");
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                      "The command is permitted only before the machine has been created");
+    }
+    return false;
+}
+
+static bool qmp_nbd_server_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                               GError **err)
+{
+    Machine *m = ctx->opaque;
+    const char *dev = json_object_get_string_member(args, "device");
+
+    if (!block_registry_find(m->block_nodes, dev)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
+                      dev, dev);
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "NBD server not running");
+    }
+    return false;
+}
+
+static bool qmp_add_client(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                           GError **err)
+{
+    GHashTable *fds = ctx->session->named_fds;
+    const char *fdname = json_object_get_string_member(args, "fdname");
+
+    if (!fds || !g_hash_table_contains(fds, fdname)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "File descriptor named '%s' has not been found",
+                      fdname);
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Adding a %s client is not supported",
+                      json_object_get_string_member(args, "protocol"));
+    }
+    return false;
+}
+
+/* Every QEMU transaction action is a block operation Stratus lacks; none is ever done. */
+static bool qmp_transaction(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                            GError **err)
+{
+    JsonArray *actions = json_object_get_array_member(args, "actions");
+    JsonObject *first;
+    const char *type;
+
+    if (json_array_get_length(actions) == 0) {
+        return true;
+    }
+    first = json_array_get_object_element(actions, 0);
+    type = first && json_object_has_member(first, "type") &&
+           JSON_NODE_HOLDS_VALUE(json_object_get_member(first, "type")) ?
+           json_object_get_string_member(first, "type") : NULL;
+    if (!type) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Parameter 'type' is missing");
+    } else if (!strcmp(type, "abort")) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Transaction aborted using Abort action");
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Transaction action '%s' is not supported",
+                      type);
     }
     return false;
 }
@@ -249,6 +359,32 @@ static const QmpMember send_key_m[] = {
 };
 static const QmpType send_key = QMP_OBJECT_TYPE(send_key_m);
 
+
+static const char *const display_type_values[] = { "vnc", NULL };
+static const QmpType display_type = QMP_ENUM_TYPE(display_type_values);
+QMP_OPEN_ARGS(a_chardev_change, { "id", &qmp_type_str }, { "backend", &qmp_type_any });
+QMP_OPEN_ARGS(a_numa, { "type", &qmp_type_str });
+QMP_OPEN_ARGS(a_display_update, { "type", &display_type });
+QMP_OPEN_ARGS(a_nbd_start, { "addr", &qmp_type_any });
+QMP_OPEN_ARGS(a_nbd_add, { "device", &qmp_type_str });
+QMP_OPEN_ARGS(a_snapshot_save, { "job-id", &qmp_type_str }, { "tag", &qmp_type_str },
+              { "vmstate", &qmp_type_str }, { "devices", &any_list });
+QMP_OPEN_ARGS(a_snapshot_delete, { "job-id", &qmp_type_str }, { "tag", &qmp_type_str },
+              { "devices", &any_list });
+QMP_OPEN_ARGS(a_blockdev_create, { "job-id", &qmp_type_str }, { "options", &qmp_type_any });
+static const QmpMember id_only_m[] = { { "id", &qmp_type_str }, { NULL } };
+static const QmpType id_only = QMP_OBJECT_TYPE(id_only_m);
+static const QmpMember add_client_m[] = {
+    { "protocol", &qmp_type_str }, { "fdname", &qmp_type_str },
+    { "skipauth", &qmp_type_bool, .optional = true }, { "tls", &qmp_type_bool, .optional = true },
+    { NULL }
+};
+static const QmpType add_client = QMP_OBJECT_TYPE(add_client_m);
+static const QmpMember transaction_m[] = {
+    { "actions", &any_list }, { "properties", &qmp_type_any, .optional = true }, { NULL }
+};
+static const QmpType transaction = QMP_OBJECT_TYPE(transaction_m);
+
 static const QmpMember human_readable_m[] = {
     { "human-readable-text", &qmp_type_str }, { NULL }
 };
@@ -298,6 +434,18 @@ static const QmpCommand absent_object_cmds[] = {
     { "query-stats", qmp_empty_list, &query_stats, &any_list },
     /* No keyboard: the keys go nowhere, as on QEMU's microvm without i8042. */
     { "send-key", qmp_nothing, &send_key, &qmp_type_empty },
+    { "chardev-change", qmp_chardev_change, &a_chardev_change, &qmp_type_any },
+    { "chardev-send-break", qmp_chardev_send_break, &id_only, &qmp_type_empty },
+    { "set-numa-node", qmp_set_numa_node, &a_numa, &qmp_type_empty },
+    { "display-update", qmp_absent_error, &a_display_update, &qmp_type_empty },
+    { "nbd-server-start", qmp_absent_error, &a_nbd_start, &qmp_type_empty },
+    { "nbd-server-add", qmp_nbd_server_add, &a_nbd_add, &qmp_type_empty },
+    { "add_client", qmp_add_client, &add_client, &qmp_type_empty },
+    { "transaction", qmp_transaction, &transaction, &qmp_type_empty },
+    { "snapshot-save", qmp_absent_error, &a_snapshot_save, &qmp_type_empty },
+    { "snapshot-load", qmp_absent_error, &a_snapshot_save, &qmp_type_empty },
+    { "snapshot-delete", qmp_absent_error, &a_snapshot_delete, &qmp_type_empty },
+    { "blockdev-create", qmp_absent_error, &a_blockdev_create, &qmp_type_empty },
     { NULL }
 };
 

@@ -191,39 +191,36 @@ static bool qmp_block_set_io_throttle(QmpCommandCtx *ctx, JsonObject *args, Json
 
 /* ---- argument types: QEMU 7.2's mandatory members; the rest unchecked ---- */
 
-#define OPEN_ARGS(var, ...) \
-    static const QmpMember var##_m[] = { __VA_ARGS__, { NULL } }; \
-    static const QmpType var = { .kind = QMP_KIND_OBJECT, .members = var##_m, .open = true }
 
 static const QmpType str_list = QMP_ARRAY_TYPE(&qmp_type_any);
 
-OPEN_ARGS(a_device, { "device", &qmp_type_str });
-OPEN_ARGS(a_job, { "device", &qmp_type_str }, { "target", &qmp_type_str },
-          { "sync", &qmp_type_str });
-OPEN_ARGS(a_amend, { "job-id", &qmp_type_str }, { "node-name", &qmp_type_str },
-          { "options", &qmp_type_any });
-OPEN_ARGS(a_bitmap, { "node", &qmp_type_str }, { "name", &qmp_type_str });
-OPEN_ARGS(a_merge, { "node", &qmp_type_str }, { "target", &qmp_type_str },
-          { "bitmaps", &str_list });
-OPEN_ARGS(a_export, { "type", &qmp_type_str }, { "id", &qmp_type_str },
-          { "node-name", &qmp_type_str });
-OPEN_ARGS(a_snapshot, { "node", &qmp_type_str }, { "overlay", &qmp_type_str });
-OPEN_ARGS(a_snapshot_sync, { "snapshot-file", &qmp_type_str });
-OPEN_ARGS(a_internal, { "device", &qmp_type_str }, { "name", &qmp_type_str });
-OPEN_ARGS(a_backing, { "device", &qmp_type_str }, { "image-node-name", &qmp_type_str },
-          { "backing-file", &qmp_type_str });
-OPEN_ARGS(a_change, { "parent", &qmp_type_str });
-OPEN_ARGS(a_iothread, { "node-name", &qmp_type_str }, { "iothread", &qmp_type_any });
-OPEN_ARGS(a_threshold, { "node-name", &qmp_type_str }, { "write-threshold", &qmp_type_int });
-OPEN_ARGS(a_histogram, { "id", &qmp_type_str });
-OPEN_ARGS(a_resize, { "size", &qmp_type_int });
-OPEN_ARGS(a_tray, { "force", &qmp_type_bool, .optional = true });
-OPEN_ARGS(a_change_medium, { "filename", &qmp_type_str });
-OPEN_ARGS(a_remove_medium, { "id", &qmp_type_str });
-OPEN_ARGS(a_insert_medium, { "id", &qmp_type_str }, { "node-name", &qmp_type_str });
-OPEN_ARGS(a_throttle, { "bps", &qmp_type_int }, { "bps_rd", &qmp_type_int },
-          { "bps_wr", &qmp_type_int }, { "iops", &qmp_type_int },
-          { "iops_rd", &qmp_type_int }, { "iops_wr", &qmp_type_int });
+QMP_OPEN_ARGS(a_device, { "device", &qmp_type_str });
+QMP_OPEN_ARGS(a_job, { "device", &qmp_type_str }, { "target", &qmp_type_str },
+              { "sync", &qmp_type_str });
+QMP_OPEN_ARGS(a_amend, { "job-id", &qmp_type_str }, { "node-name", &qmp_type_str },
+              { "options", &qmp_type_any });
+QMP_OPEN_ARGS(a_bitmap, { "node", &qmp_type_str }, { "name", &qmp_type_str });
+QMP_OPEN_ARGS(a_merge, { "node", &qmp_type_str }, { "target", &qmp_type_str },
+              { "bitmaps", &str_list });
+QMP_OPEN_ARGS(a_export, { "type", &qmp_type_str }, { "id", &qmp_type_str },
+              { "node-name", &qmp_type_str });
+QMP_OPEN_ARGS(a_snapshot, { "node", &qmp_type_str }, { "overlay", &qmp_type_str });
+QMP_OPEN_ARGS(a_snapshot_sync, { "snapshot-file", &qmp_type_str });
+QMP_OPEN_ARGS(a_internal, { "device", &qmp_type_str }, { "name", &qmp_type_str });
+QMP_OPEN_ARGS(a_backing, { "device", &qmp_type_str }, { "image-node-name", &qmp_type_str },
+              { "backing-file", &qmp_type_str });
+QMP_OPEN_ARGS(a_change, { "parent", &qmp_type_str });
+QMP_OPEN_ARGS(a_iothread, { "node-name", &qmp_type_str }, { "iothread", &qmp_type_any });
+QMP_OPEN_ARGS(a_threshold, { "node-name", &qmp_type_str }, { "write-threshold", &qmp_type_int });
+QMP_OPEN_ARGS(a_histogram, { "id", &qmp_type_str });
+QMP_OPEN_ARGS(a_resize, { "size", &qmp_type_int });
+QMP_OPEN_ARGS(a_tray, { "force", &qmp_type_bool, .optional = true });
+QMP_OPEN_ARGS(a_change_medium, { "filename", &qmp_type_str });
+QMP_OPEN_ARGS(a_remove_medium, { "id", &qmp_type_str });
+QMP_OPEN_ARGS(a_insert_medium, { "id", &qmp_type_str }, { "node-name", &qmp_type_str });
+QMP_OPEN_ARGS(a_throttle, { "bps", &qmp_type_int }, { "bps_rd", &qmp_type_int },
+              { "bps_wr", &qmp_type_int }, { "iops", &qmp_type_int },
+              { "iops_rd", &qmp_type_int }, { "iops_wr", &qmp_type_int });
 
 static const QmpCommand block_absent_cmds[] = {
     { "block-commit", qmp_block_absent, &a_device, &qmp_type_empty },

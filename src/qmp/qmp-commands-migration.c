@@ -255,6 +255,65 @@ static bool qmp_query_migrate_capabilities(QmpCommandCtx *ctx, JsonObject *args,
     return true;
 }
 
+/* QEMU 7.2's MigrationStatus, plus StratoVirt's spelling "canceled" that Stratus reports. */
+static const char *const migration_status_values[] = {
+    "none", "setup", "cancelling", "cancelled", "canceled", "active", "postcopy-active",
+    "postcopy-paused", "postcopy-recover", "completed", "failed", "colo", "pre-switchover",
+    "device", "wait-unplug", NULL
+};
+static const QmpType migration_status_enum = QMP_ENUM_TYPE(migration_status_values);
+static const QmpMember migrate_continue_m[] = {
+    { "state", &migration_status_enum }, { NULL }
+};
+static const QmpType migrate_continue_args = QMP_OBJECT_TYPE(migrate_continue_m);
+static const QmpMember migrate_incoming_m[] = {
+    { "uri", &qmp_type_str, .optional = true },
+    { "channels", &qmp_type_any, .optional = true },
+    { NULL }
+};
+static const QmpType migrate_incoming_args = QMP_OBJECT_TYPE(migrate_incoming_m);
+
+/*
+ * QEMU resumes a migration paused in `state` (pause-before-switchover).
+ * Stratus never pauses one, so only a state equal to the current one (as in
+ * QEMU, then nothing waits) is accepted.
+ */
+static bool qmp_migrate_continue(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    const char *now = migration_status_name(((Machine *)ctx->opaque)->migration->status);
+
+    if (strcmp(json_object_get_string_member(args, "state"), now)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Migration not in expected state: %s", now);
+        return false;
+    }
+    return true;
+}
+
+/* There is no postcopy capability to enable. */
+static bool qmp_migrate_start_postcopy(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                       GError **err)
+{
+    qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                  "Enable postcopy with migrate_set_capability before the start of migration");
+    return false;
+}
+
+/* Stratus has no -incoming defer: the address is always on the command line. */
+static bool qmp_migrate_incoming(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    const StratusConfig *cfg = ((Machine *)ctx->opaque)->cfg;
+
+    if (!cfg->incoming && !cfg->incoming_uri) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                      "'-incoming' was not specified on the command line");
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "For use with '-incoming defer'");
+    }
+    return false;
+}
+
 static const QmpCommand migration_cmds[] = {
     { "migrate", qmp_migrate, &migrate_args, NULL, QMP_CMD_EVENTS_FIRST },
     { "query-migrate", qmp_query_migrate, NULL, &migration_info, 0 },
@@ -264,6 +323,9 @@ static const QmpCommand migration_cmds[] = {
     { "migrate-set-capabilities", qmp_migrate_set_capabilities, &set_caps_args, NULL, 0 },
     { "query-migrate-capabilities", qmp_query_migrate_capabilities, NULL, &capability_list,
       0 },
+    { "migrate-continue", qmp_migrate_continue, &migrate_continue_args, NULL, 0 },
+    { "migrate-start-postcopy", qmp_migrate_start_postcopy, NULL, NULL, 0 },
+    { "migrate-incoming", qmp_migrate_incoming, &migrate_incoming_args, NULL, 0 },
     { NULL }
 };
 

@@ -89,6 +89,13 @@ extern const QmpType qmp_type_empty;   /* object without members */
 #define QMP_OBJECT_TYPE(m) { .kind = QMP_KIND_OBJECT, .members = (m) }
 #define QMP_ENUM_TYPE(v)   { .kind = QMP_KIND_ENUM, .values = (v) }
 #define QMP_ARRAY_TYPE(e)  { .kind = QMP_KIND_ARRAY, .element = (e) }
+/*
+ * An argument object `var` whose listed members are checked and whose other
+ * members are accepted unchecked (commands that act on none of them).
+ */
+#define QMP_OPEN_ARGS(var, ...) \
+    static const QmpMember var##_m[] = { __VA_ARGS__, { NULL } }; \
+    static const QmpType var = { .kind = QMP_KIND_OBJECT, .members = var##_m, .open = true }
 
 /* ---- sessions (one per connection) ------------------------------------- */
 
