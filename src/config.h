@@ -18,6 +18,8 @@
 #define MIN_MEMORY_SIZE (128ULL << 20)
 /* The floor under -accel qtest and -machine none, which run no guest (issue 17). */
 #define QTEST_MIN_MEMORY_SIZE (1ULL << 20)
+/* QEMU's default RAM, used under -accel qtest without -m (QEMU's tests expect it). */
+#define QTEST_DEFAULT_MEMORY_SIZE (128ULL << 20)
 #define MAX_MEMORY_SIZE (512ULL << 30)
 #define DEFAULT_MEMORY_SIZE (256ULL << 20)
 #define MAX_CPUS 254
@@ -208,6 +210,16 @@ typedef struct StratusConfig {
     char *action_reboot;         /* -action reboot=reset|shutdown; NULL = not given */
     char *action_panic;          /* -action panic=...; NULL = not given */
     char *action_watchdog;       /* -action watchdog= / -watchdog-action; NULL = not given */
+    /*
+     * -boot (QEMU's): menu=on sets fw_cfg's boot-menu item, splash-time= and
+     * reboot-timeout= its etc/boot-menu-wait and etc/boot-fail-wait files
+     * (for firmware; Stratus boots the kernel directly). order=, once= and
+     * strict= are checked and stored.
+     */
+    bool boot_menu;
+    int64_t boot_splash_time;    /* ms; -1 = not given */
+    int64_t boot_reboot_timeout; /* ms; -1 = not given (QEMU's default) */
+    char *boot_order;            /* order=; NULL = not given */
 } StratusConfig;
 
 /*

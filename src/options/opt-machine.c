@@ -339,6 +339,7 @@ bool opt_handle_mem(ParseCtx *ctx, const char *opt, const char *value, GError **
         }
     }
     ctx->cfg->mem_size = bytes;
+    ctx->mem_given = true;
     ctx->cfg->mem_size_given = true;
     ok = true;
 out:
@@ -421,6 +422,9 @@ bool opt_resolve_accel(ParseCtx *ctx, GError **err)
     if (ctx->mem_floor_error && strcmp(accel, "qtest") && strcmp(cfg->machine_type, "none")) {
         set_error(err, "%s", ctx->mem_floor_error);
         return false;
+    }
+    if (!ctx->mem_given && !strcmp(accel, "qtest")) {
+        cfg->mem_size = QTEST_DEFAULT_MEMORY_SIZE;
     }
     g_free(cfg->accel);
     cfg->accel = g_strdup(accel);

@@ -205,3 +205,97 @@ bool opt_handle_nic(ParseCtx *ctx, const char *opt, const char *value, GError **
     }
     return true;
 }
+
+/* ---- -boot ------------------------------------------------------------------ */
+
+/* QEMU's drive letters a..p, each at most once. */
+static bool boot_devices_ok(const char *opt, const char *v, GError **err)
+{
+    unsigned seen = 0;
+
+    for (const char *p = v; *p; p++) {
+        if (*p < 'a' || *p > 'p') {
+            set_error(err, "%s: Invalid boot device '%c'", opt, *p);
+            return false;
+        }
+        if (seen & (1u << (*p - 'a'))) {
+            set_error(err, "%s: Boot device '%c' was given twice", opt, *p);
+            return false;
+        }
+        seen |= 1u << (*p - 'a');
+    }
+    return true;
+}
+
+/* A whole number of milliseconds in [lo, 65535], as the fw_cfg files hold. */
+static bool boot_time(const char *opt, const OptList *l, const char *key, int64_t lo,
+                      int64_t *out, GError **err)
+{
+    const char *v = optlist_get(l, key);
+    char *end = NULL;
+    gint64 n;
+
+    if (!v) {
+        return true;
+    }
+    n = g_ascii_strtoll(v, &end, 10);
+    if (!*v || *end || n < lo || n > 0xffff) {
+        set_error(err, "%s: Parameter '%s' expects a number of milliseconds from %" G_GINT64_FORMAT
+                  " to 65535", opt, key, lo);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+static bool boot_onoff(const char *opt, const OptList *l, const char *key, bool *out,
+                       GError **err)
+{
+    const char *v = optlist_get(l, key);
+
+    if (!v) {
+        return true;
+    }
+    if (strcmp(v, "on") && strcmp(v, "off")) {
+        set_error(err, "%s: Parameter '%s' expects 'on' or 'off'", opt, key);
+        return false;
+    }
+    *out = !strcmp(v, "on");
+    return true;
+}
+
+bool opt_handle_boot(ParseCtx *ctx, const char *opt, const char *value, GError **err)
+{
+    static const char *const keys[] = { "order", "once", "menu", "splash", "splash-time",
+                                        "reboot-timeout", "strict", NULL };
+    StratusConfig *cfg = ctx->cfg;
+    OptList *l = opt_parse_params(opt, value, "order", false, keys, err);
+    const char *order, *once;
+    bool strict = false, ok = false;
+
+    if (!l) {
+        return false;
+    }
+    order = optlist_get(l, "order");
+    once = optlist_get(l, "once");
+    if ((order && !boot_devices_ok(opt, order, err)) ||
+        (once && !boot_devices_ok(opt, once, err)) ||
+        !boot_onoff(opt, l, "menu", &cfg->boot_menu, err) ||
+        !boot_onoff(opt, l, "strict", &strict, err) ||
+        !boot_time(opt, l, "splash-time", 0, &cfg->boot_splash_time, err) ||
+        !boot_time(opt, l, "reboot-timeout", -1, &cfg->boot_reboot_timeout, err)) {
+        goto out;
+    }
+    if (optlist_get(l, "splash")) {
+        set_error(err, "%s: splash= is not supported (there is no firmware to show it)", opt);
+        goto out;
+    }
+    if (order) {
+        g_free(cfg->boot_order);
+        cfg->boot_order = g_strdup(order);
+    }
+    ok = true;
+out:
+    optlist_free(l);
+    return ok;
+}

@@ -106,6 +106,10 @@ static const OptDef opt_defs[] = {
     { "rtc", NULL, OPT_RTC, ARG_REQUIRED, true,
       "[base=utc|localtime|YYYY-MM-DD[THH:MM:SS]][,clock=host|rt|vm][,driftfix=none|slew]",
       "RTC start time and clock (for the RTC device where the machine has one)" },
+    { "boot", NULL, OPT_BOOT, ARG_REQUIRED, true,
+      "[order=DRIVES][,once=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS][,strict=on|off]",
+      "firmware boot settings, passed in fw_cfg (menu, etc/boot-menu-wait, etc/boot-fail-wait); "
+      "Stratus itself boots -kernel directly, so order=, once= and strict= change nothing" },
     { "action", NULL, OPT_ACTION, ARG_REQUIRED, true,
       "[reboot=reset|shutdown][,shutdown=poweroff|pause][,panic=pause|shutdown|exit-failure|none][,watchdog=ACTION]",
       "shutdown=pause is -no-shutdown; reboot=, panic= and watchdog= are checked and "

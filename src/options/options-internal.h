@@ -43,7 +43,7 @@ typedef enum {
     OPT_DISPLAY, OPT_VGA,
     OPT_CONFIG, OPT_API_CHANNEL,
     OPT_SANDBOX, OPT_DISABLE_SECCOMP, OPT_RUNAS, OPT_CHROOT,
-    OPT_CPU, OPT_RTC, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC, OPT_PRECONFIG, OPT_READCONFIG,
+    OPT_CPU, OPT_RTC, OPT_BOOT, OPT_ACTION, OPT_WATCHDOG_ACTION, OPT_NIC, OPT_PRECONFIG, OPT_READCONFIG,
     OPT_VERSION, OPT_HELP,
     OPT__COUNT
 } OptId;
@@ -92,6 +92,7 @@ typedef struct ParseCtx {
     bool nodefaults;             /* -nodefaults: no default COM1 under qtest */
     const char *origin;          /* "-config FILE: KEY" while applying the file, else NULL */
     char *mem_floor_error;       /* -m below MIN_MEMORY_SIZE: the error unless qtest/none */
+    bool mem_given;              /* -m (or a config file's memory) was given */
 } ParseCtx;
 
 /* ---- OptList and value checks (optlist.c) ------------------------------- */
@@ -166,6 +167,7 @@ bool opt_handle_action(ParseCtx *ctx, const char *opt, const char *value, GError
 bool opt_handle_watchdog_action(ParseCtx *ctx, const char *opt, const char *value,
                                 GError **err);
 bool opt_handle_nic(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_boot(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 
 /* opt-config.c: one option the file stands for; where is its key path. */
 typedef struct ConfigItem {

@@ -38,6 +38,8 @@ static StratusConfig *config_new_default(void)
     cfg->smp = (SmpConfig){ .cpus = 1, .maxcpus = 1, .sockets = 1, .dies = 1,
                             .clusters = 1, .cores = 1, .threads = 1 };
     cfg->mem_size = DEFAULT_MEMORY_SIZE;
+    cfg->boot_splash_time = -1;
+    cfg->boot_reboot_timeout = -1;
     cfg->chardevs = g_ptr_array_new_with_free_func(opt_chardev_config_free);
     cfg->monitors = g_ptr_array_new_with_free_func(opt_monitor_config_free);
     cfg->drives = g_ptr_array_new_with_free_func(optlist_free_gp);
@@ -87,6 +89,7 @@ void config_free(StratusConfig *cfg)
     g_free(cfg->action_reboot);
     g_free(cfg->action_panic);
     g_free(cfg->action_watchdog);
+    g_free(cfg->boot_order);
     g_free(cfg);
 }
 
@@ -369,6 +372,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         return opt_handle_cpu(ctx, opt, value, err);
     case OPT_RTC:
         return opt_handle_rtc(ctx, opt, value, err);
+    case OPT_BOOT:
+        return opt_handle_boot(ctx, opt, value, err);
     case OPT_ACTION:
         return opt_handle_action(ctx, opt, value, err);
     case OPT_WATCHDOG_ACTION:

@@ -127,14 +127,17 @@ static void test_user_files(void)
     g_assert_true(g_file_set_contents(path, (const char *)blob, sizeof(blob), NULL));
     s = qtest_initf("-fw_cfg name=opt/org.test/blob,file=%s "
                     "-fw_cfg name=opt/org.test/a-string,string=hello", path);
-    /* Sorted by name, selects from 0x20: etc/e820, opt/.../a-string, opt/.../blob. */
+    /*
+     * Sorted by name, selects from 0x20: etc/boot-fail-wait, etc/e820,
+     * opt/.../a-string, opt/.../blob.
+     */
     sel = fw_find_file(s, "opt/org.test/blob", &size);
     g_assert_cmpuint(size, ==, sizeof(blob));
-    g_assert_cmphex(sel, ==, 0x22);
+    g_assert_cmphex(sel, ==, 0x23);
     fw_get(s, sel, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), blob, sizeof(blob));
     sel = fw_find_file(s, "opt/org.test/a-string", &size);
-    g_assert_cmphex(sel, ==, 0x21);
+    g_assert_cmphex(sel, ==, 0x22);
     /* The string without its NUL. */
     g_assert_cmpuint(size, ==, 5);
     fw_get(s, sel, text, 5);
@@ -142,7 +145,7 @@ static void test_user_files(void)
     /* The board's own file: one RAM range below 3 GiB. */
     sel = fw_find_file(s, "etc/e820", &size);
     g_assert_cmpuint(size, ==, 20);
-    g_assert_cmphex(sel, ==, 0x20);
+    g_assert_cmphex(sel, ==, 0x21);
     g_assert_cmpuint(fw_find_file(s, "opt/none", &size), ==, 0);
     qtest_quit(s);
     unlink(path);
@@ -266,6 +269,59 @@ static void test_cli_errors(void)
               "duplicate fw_cfg file name: etc/e820");
 }
 
+/*
+ * What QEMU's own fw_cfg-test reads: the 128 MiB default RAM under qtest,
+ * -boot menu=on (key 0x0e), reboot-timeout (etc/boot-fail-wait, -1 by
+ * default) and splash-time (etc/boot-menu-wait, only when given).
+ */
+static uint64_t fw_file_le(QTestState *s, const char *name, uint32_t want_size)
+{
+    uint32_t size = 0;
+    uint16_t sel = fw_find_file(s, name, &size);
+
+    g_assert_cmphex(sel, !=, 0);
+    g_assert_cmpuint(size, ==, want_size);
+    return fw_get_le(s, sel, size);
+}
+
+static void test_boot(void)
+{
+    QTestState *s = qtest_init("");
+    uint32_t size;
+
+    g_assert_cmpuint(fw_get_le(s, 0x03, 8), ==, 128ULL << 20);
+    g_assert_cmpuint(fw_get_le(s, 0x0e, 2), ==, 0);
+    g_assert_cmphex(fw_file_le(s, "etc/boot-fail-wait", 4), ==, 0xffffffff);
+    g_assert_cmpuint(fw_find_file(s, "etc/boot-menu-wait", &size), ==, 0);
+    qtest_quit(s);
+
+    s = qtest_init("-boot order=cd,once=d,menu=on,splash-time=12,reboot-timeout=15,strict=on");
+    g_assert_cmpuint(fw_get_le(s, 0x0e, 2), ==, 1);
+    g_assert_cmpuint(fw_file_le(s, "etc/boot-fail-wait", 4), ==, 15);
+    g_assert_cmpuint(fw_file_le(s, "etc/boot-menu-wait", 2), ==, 12);
+    qtest_quit(s);
+    s = qtest_init("-boot c");     /* the implied key is order */
+    qtest_quit(s);
+}
+
+static void test_boot_errors(void)
+{
+    cli_error("-accel qtest -boot order=cz", "stratus: error: -boot: Invalid boot device 'z'");
+    cli_error("-accel qtest -boot order=cdc",
+              "stratus: error: -boot: Boot device 'c' was given twice");
+    cli_error("-accel qtest -boot menu=yes",
+              "stratus: error: -boot: Parameter 'menu' expects 'on' or 'off'");
+    cli_error("-accel qtest -boot reboot-timeout=65536",
+              "stratus: error: -boot: Parameter 'reboot-timeout' expects a number of milliseconds "
+              "from -1 to 65535");
+    cli_error("-accel qtest -boot splash-time=-1",
+              "stratus: error: -boot: Parameter 'splash-time' expects a number of milliseconds "
+              "from 0 to 65535");
+    cli_error("-accel qtest -boot splash=/tmp/logo.bmp",
+              "stratus: error: -boot: splash= is not supported (there is no firmware to show it)");
+    cli_error("-accel qtest -boot bogus=1", "bogus");
+}
+
 /* A name outside opt/ is accepted with QEMU's warning (seen here before a later error). */
 static void test_name_warning(void)
 {
@@ -289,5 +345,7 @@ int main(int argc, char **argv)
     g_test_add_func("/fw_cfg/machine/off", test_fw_cfg_off);
     g_test_add_func("/fw_cfg/cli-errors", test_cli_errors);
     g_test_add_func("/fw_cfg/name-warning", test_name_warning);
+    g_test_add_func("/fw_cfg/boot", test_boot);
+    g_test_add_func("/fw_cfg/boot-errors", test_boot_errors);
     return g_test_run();
 }

@@ -218,7 +218,7 @@ static void test_window(void)
  */
 static void test_placement(void)
 {
-    QTestState *s = qtest_init("-object rng-random,id=r0 -object rng-random,id=r1 "
+    QTestState *s = qtest_init("-m 256M -object rng-random,id=r0 -object rng-random,id=r1 "
                                "-device virtio-rng-device,rng=r0 -device virtio-balloon-device "
                                "-device virtio-rng-device,rng=r1,id=rng1");
     QVirtioMmio d;
@@ -532,7 +532,7 @@ static void test_errors(void)
     g_string_free(args, TRUE);
 
     /* Not hot-pluggable on microvm (StratoVirt's texts), before or after boot. */
-    s = qtest_init("-device virtio-balloon-device,id=bal0");
+    s = qtest_init("-m 256M -device virtio-balloon-device,id=bal0");
     expect_qmp_error(s, "{'execute': 'device_add', 'arguments': "
                      "{'driver': 'virtio-balloon-device', 'id': 'bal1'}}",
                      "GenericError", "Unsupported replaceable device type.");

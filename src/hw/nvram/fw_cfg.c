@@ -332,7 +332,7 @@ static void standard_items(FwCfgState *s)
     set_u16(d, FW_CFG_NB_CPUS, (uint16_t)cfg->smp.cpus);
     set_u16(d, FW_CFG_MAX_CPUS, (uint16_t)max_cpus);
     fw_cfg_set_bytes(d, FW_CFG_NUMA, numa, (1 + max_cpus) * sizeof(uint64_t));
-    set_u16(d, FW_CFG_BOOT_MENU, 0);
+    set_u16(d, FW_CFG_BOOT_MENU, cfg->boot_menu ? 1 : 0);
     set_u32(d, FW_CFG_IRQ0_OVERRIDE, 1);
 }
 
@@ -347,6 +347,22 @@ static void name_warning(const char *name)
     } else {
         g_printerr("stratus: warning: -fw_cfg name=%s: %s\n", name, text);
     }
+}
+
+/*
+ * -boot's firmware files, as QEMU adds them: etc/boot-fail-wait always
+ * (reboot-timeout, 4 bytes LE, -1 when not given), etc/boot-menu-wait only
+ * with splash-time (2 bytes LE).
+ */
+static bool boot_items(FwCfgState *s, GError **err)
+{
+    const StratusConfig *cfg = s->parent.machine->cfg;
+    uint32_t fail_wait = GUINT32_TO_LE((uint32_t)cfg->boot_reboot_timeout);
+    uint16_t menu_wait = GUINT16_TO_LE((uint16_t)cfg->boot_splash_time);
+
+    return fw_cfg_add_file(&s->parent, "etc/boot-fail-wait", &fail_wait, 4, err) &&
+           (cfg->boot_splash_time < 0 ||
+            fw_cfg_add_file(&s->parent, "etc/boot-menu-wait", &menu_wait, 2, err));
 }
 
 /* -fw_cfg name=NAME,file=PATH|string=STR, in command-line order. */
@@ -391,7 +407,7 @@ static bool fw_cfg_realize(Device *d, GError **err)
     s->items = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_bytes_unref);
     s->files = g_ptr_array_new_with_free_func(file_free);
     standard_items(s);
-    if (!user_items(s, err)) {
+    if (!boot_items(s, err) || !user_items(s, err)) {
         goto fail;
     }
     if (!iobus_add(&m->pio, s->iobase, 2, &ctl_ops, s, "fwcfg", err)) {
