@@ -632,6 +632,9 @@ static void test_state_roundtrip(void)
         g_assert_true(device_load_state(d, a->data, a->len, &err));
         g_assert_no_error(err);
         g_autoptr(GByteArray) b = save(d);
+        if (a->len != b->len || memcmp(a->data, b->data, a->len)) {
+            g_test_message("%s: state differs after a load", d->klass->name);
+        }
         g_assert_cmpmem(a->data, a->len, b->data, b->len);
         for (guint cut = 0; cut < a->len; cut++) {
             g_assert_false(device_load_state(d, a->data, cut, &err));

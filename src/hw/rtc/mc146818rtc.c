@@ -684,9 +684,11 @@ static bool rtc_pre_save(void *opaque, GError **err)
     RtcState *s = opaque;
 
     (void)err;
-    s->saved_time_ns = guest_ns(s);
+    /* The offset without reading the clock: two reads would differ by a tick. */
     if (rtc_running(s) && s->host_clock) {
-        s->saved_time_ns -= ref_now(s);
+        s->saved_time_ns = s->base_guest_ns - s->base_ref_ns;
+    } else {
+        s->saved_time_ns = guest_ns(s);
     }
     return true;
 }
