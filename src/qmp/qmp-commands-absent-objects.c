@@ -16,6 +16,7 @@
 
 #include "machine.h"
 #include "block/block.h"
+#include "hw/device.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -246,6 +247,69 @@ static bool qmp_transaction(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret
     return false;
 }
 
+/* No VNC server: only a certificate reload has something to look for. */
+static bool qmp_display_reload(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                               GError **err)
+{
+    if (json_object_has_member(args, "tls-certs") &&
+        json_object_get_boolean_member(args, "tls-certs")) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Can not find vnc display");
+        return false;
+    }
+    return true;
+}
+
+static bool qmp_client_migrate_info(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                    GError **err)
+{
+    if (strcmp(json_object_get_string_member(args, "protocol"), "spice")) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Parameter 'protocol' expects 'spice'");
+    } else {
+        qmp_error_set(err, STRATUS_ERROR_DEVICE_NOT_ACTIVE, "SPICE is not in use");
+    }
+    return false;
+}
+
+/*
+ * No consoles and no input devices: QEMU's checks in its order (the
+ * console's device, a running VM, then a handler for the first event).
+ */
+static bool qmp_input_send_event(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    Machine *m = ctx->opaque;
+    JsonArray *events = json_object_get_array_member(args, "events");
+    JsonObject *ev;
+
+    if (json_object_has_member(args, "device")) {
+        const char *dev = json_object_get_string_member(args, "device");
+        gint64 head = json_object_has_member(args, "head") ?
+                      json_object_get_int_member(args, "head") : 0;
+
+        if (!machine_find_device(m, dev)) {
+            qmp_error_set(err, STRATUS_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", dev);
+        } else {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                          "Device %s (head %" G_GINT64_FORMAT ") is not bound to a QemuConsole",
+                          dev, head);
+        }
+        return false;
+    }
+    if (m->runstate != RUN_STATE_RUNNING) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "VM not running");
+        return false;
+    }
+    if (json_array_get_length(events) == 0) {
+        return true;
+    }
+    ev = json_array_get_object_element(events, 0);
+    qmp_error_set(err, STRATUS_ERROR_GENERIC, "Input handler not found for event type %s",
+                  ev && json_object_has_member(ev, "type") &&
+                  JSON_NODE_HOLDS_VALUE(json_object_get_member(ev, "type")) ?
+                  json_object_get_string_member(ev, "type") : "?");
+    return false;
+}
+
 /* ---- argument types (QEMU 7.2's) ----------------------------------------- */
 
 static const QmpType any_list = QMP_ARRAY_TYPE(&qmp_type_any);
@@ -384,6 +448,21 @@ static const QmpMember transaction_m[] = {
     { "actions", &any_list }, { "properties", &qmp_type_any, .optional = true }, { NULL }
 };
 static const QmpType transaction = QMP_OBJECT_TYPE(transaction_m);
+static const QmpMember display_reload_m[] = {
+    { "type", &display_type }, { "tls-certs", &qmp_type_bool, .optional = true }, { NULL }
+};
+static const QmpType display_reload = QMP_OBJECT_TYPE(display_reload_m);
+static const QmpMember client_migrate_info_m[] = {
+    { "protocol", &qmp_type_str }, { "hostname", &qmp_type_str },
+    { "port", &qmp_type_int, .optional = true }, { "tls-port", &qmp_type_int, .optional = true },
+    { "cert-subject", &qmp_type_str, .optional = true }, { NULL }
+};
+static const QmpType client_migrate_info = QMP_OBJECT_TYPE(client_migrate_info_m);
+static const QmpMember input_send_event_m[] = {
+    { "device", &qmp_type_str, .optional = true }, { "head", &qmp_type_int, .optional = true },
+    { "events", &any_list }, { NULL }
+};
+static const QmpType input_send_event = QMP_OBJECT_TYPE(input_send_event_m);
 
 static const QmpMember human_readable_m[] = {
     { "human-readable-text", &qmp_type_str }, { NULL }
@@ -446,6 +525,9 @@ static const QmpCommand absent_object_cmds[] = {
     { "snapshot-load", qmp_absent_error, &a_snapshot_save, &qmp_type_empty },
     { "snapshot-delete", qmp_absent_error, &a_snapshot_delete, &qmp_type_empty },
     { "blockdev-create", qmp_absent_error, &a_blockdev_create, &qmp_type_empty },
+    { "display-reload", qmp_display_reload, &display_reload, &qmp_type_empty },
+    { "client_migrate_info", qmp_client_migrate_info, &client_migrate_info, &qmp_type_empty },
+    { "input-send-event", qmp_input_send_event, &input_send_event, &qmp_type_empty },
     { NULL }
 };
 
