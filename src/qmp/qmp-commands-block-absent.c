@@ -189,6 +189,39 @@ static bool qmp_block_set_io_throttle(QmpCommandCtx *ctx, JsonObject *args, Json
     return false;
 }
 
+/*
+ * QEMU's checks per node (a node-name, an existing node); reopening itself
+ * (changing read-only, cache modes, ...) is what Stratus lacks. An empty
+ * list does nothing (QEMU 7.2 crashes on it).
+ */
+static bool qmp_blockdev_reopen(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                GError **err)
+{
+    JsonArray *opts = json_object_get_array_member(args, "options");
+
+    for (guint i = 0; i < json_array_get_length(opts); i++) {
+        JsonNode *n = json_array_get_element(opts, i);
+        JsonObject *o = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+        JsonNode *name = o ? json_object_get_member(o, "node-name") : NULL;
+
+        if (!name || !JSON_NODE_HOLDS_VALUE(name) ||
+            json_node_get_value_type(name) != G_TYPE_STRING) {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "node-name not specified");
+            return false;
+        }
+        if (!node_exists(ctx->opaque, json_node_get_string(name))) {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC,
+                          "Failed to find node with node-name='%s'", json_node_get_string(name));
+            return false;
+        }
+    }
+    if (json_array_get_length(opts)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Reopening block nodes is not supported");
+        return false;
+    }
+    return true;
+}
+
 /* ---- argument types: QEMU 7.2's mandatory members; the rest unchecked ---- */
 
 
@@ -214,6 +247,8 @@ QMP_OPEN_ARGS(a_iothread, { "node-name", &qmp_type_str }, { "iothread", &qmp_typ
 QMP_OPEN_ARGS(a_threshold, { "node-name", &qmp_type_str }, { "write-threshold", &qmp_type_int });
 QMP_OPEN_ARGS(a_histogram, { "id", &qmp_type_str });
 QMP_OPEN_ARGS(a_resize, { "size", &qmp_type_int });
+static const QmpMember reopen_m[] = { { "options", &str_list }, { NULL } };
+static const QmpType a_reopen = QMP_OBJECT_TYPE(reopen_m);
 QMP_OPEN_ARGS(a_tray, { "force", &qmp_type_bool, .optional = true });
 QMP_OPEN_ARGS(a_change_medium, { "filename", &qmp_type_str });
 QMP_OPEN_ARGS(a_remove_medium, { "id", &qmp_type_str });
@@ -255,6 +290,7 @@ static const QmpCommand block_absent_cmds[] = {
     { "blockdev-remove-medium", qmp_tray, &a_remove_medium, &qmp_type_empty },
     { "blockdev-insert-medium", qmp_tray, &a_insert_medium, &qmp_type_empty },
     { "block_set_io_throttle", qmp_block_set_io_throttle, &a_throttle, &qmp_type_empty },
+    { "blockdev-reopen", qmp_blockdev_reopen, &a_reopen, &qmp_type_empty },
     { NULL }
 };
 
