@@ -787,6 +787,9 @@ void machine_free(Machine *m)
     if (m->fdsets) {
         g_hash_table_destroy(m->fdsets);
     }
+    if (m->migration) {
+        dirty_rate_cancel(m);       /* its dirty log belongs to the accelerator */
+    }
     if (m->accel_ops && m->accel_ops->destroy) {
         m->accel_ops->destroy(m);
     }

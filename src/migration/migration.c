@@ -96,6 +96,7 @@ void migration_state_free(MigrationState *ms)
         snapshot_image_free(ms->incoming);
         g_free(ms->incoming_dir);
         g_free(ms->error_desc);
+        g_free(ms->dirty_rate.mode);
         g_free(ms);
     }
 }

@@ -14,6 +14,7 @@
 #include <glib.h>
 
 #include "machine.h"
+#include "migration/dirty-rate.h"
 
 typedef enum {
     MIGRATION_STATUS_NONE,
@@ -55,6 +56,7 @@ typedef struct MigrationState {
     int64_t setup_ms, downtime_ms;
     char *error_desc;            /* why the last live migration failed */
     LiveMigration *live;         /* the running one, source or destination */
+    DirtyRate dirty_rate;        /* calc-dirty-rate (dirty-rate.h) */
 } MigrationState;
 
 const char *migration_status_name(MigrationStatus s);

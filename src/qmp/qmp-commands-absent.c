@@ -18,7 +18,6 @@
  *   query-tpm-models      []  (no TPM front end is built in; QEMU lists its own)
  *   query-tpm-types       []  (nor a TPM back end)
  *   query-stats-schemas   []  (no statistics providers)
- *   query-dirty-rate      {"status":"unstarted",...}  (calc-dirty-rate does not exist)
  *   x-query-numa          "0 nodes"  (no NUMA nodes)
  *   x-query-rdma          ""  (no RDMA devices)
  *   x-query-usb           GenericError: no USB
@@ -129,15 +128,6 @@ static const QmpMember stats_schemas_args_m[] = {
 };
 static const QmpType stats_schemas_args = QMP_OBJECT_TYPE(stats_schemas_args_m);
 
-static const char *const dirty_rate_status_values[] = { "unstarted", "measuring",
-                                                        "measured", NULL };
-static const QmpType dirty_rate_status = QMP_ENUM_TYPE(dirty_rate_status_values);
-static const QmpMember dirty_rate_info_m[] = {
-    { "status", &dirty_rate_status }, { "sample-pages", &qmp_type_int },
-    { "mode", &qmp_type_str }, { "start-time", &qmp_type_int }, { "calc-time", &qmp_type_int },
-    { NULL }
-};
-static const QmpType dirty_rate_info = QMP_OBJECT_TYPE(dirty_rate_info_m);
 
 static const QmpMember human_readable_m[] = {
     { "human-readable-text", &qmp_type_str }, { NULL }
@@ -180,21 +170,6 @@ static bool qmp_query_vnc(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, 
     JsonObject *o = json_object_new();
 
     json_object_set_boolean_member(o, "enabled", FALSE);
-    *ret = qmp_node_object(o);
-    return true;
-}
-
-/* QEMU's answer before any calc-dirty-rate. */
-static bool qmp_query_dirty_rate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                                 GError **err)
-{
-    JsonObject *o = json_object_new();
-
-    json_object_set_string_member(o, "status", "unstarted");
-    json_object_set_int_member(o, "sample-pages", 0);
-    json_object_set_string_member(o, "mode", "page-sampling");
-    json_object_set_int_member(o, "start-time", 0);
-    json_object_set_int_member(o, "calc-time", 0);
     *ret = qmp_node_object(o);
     return true;
 }
@@ -265,7 +240,6 @@ static const QmpCommand absent_cmds[] = {
     { "query-tpm-models", qmp_empty_list, NULL, &str_list },
     { "query-tpm-types", qmp_empty_list, NULL, &str_list },
     { "query-stats-schemas", qmp_empty_list, &stats_schemas_args, &any_list },
-    { "query-dirty-rate", qmp_query_dirty_rate, NULL, &dirty_rate_info },
     { "x-query-numa", qmp_x_query_numa, NULL, &human_readable },
     { "x-query-rdma", qmp_x_query_rdma, NULL, &human_readable },
     { "x-query-usb", qmp_x_query_usb, NULL, &human_readable },

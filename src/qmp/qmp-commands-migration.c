@@ -15,6 +15,7 @@
 #include "migration/migration.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
+#include "qmp/qmp-json.h"
 #include "util/strutil.h"
 
 /* StratoVirt's `uri`; QEMU's optional flags are accepted and must be false. */
@@ -71,6 +72,11 @@ static bool qmp_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GE
         return false;
     }
     if (g_str_has_prefix(uri, "tcp:") || g_str_has_prefix(uri, "unix:")) {
+        if (dirty_rate_measuring(m)) {
+            set_error(err, "A dirty-rate measurement is running (calc-dirty-rate): "
+                      "migrate once it has ended");
+            return false;
+        }
         return live_migrate_start(m, uri, err);
     }
     if (!g_str_has_prefix(uri, "file:")) {
@@ -255,6 +261,59 @@ static bool qmp_query_migrate_capabilities(QmpCommandCtx *ctx, JsonObject *args,
     return true;
 }
 
+/* ---- calc-dirty-rate / query-dirty-rate (migration/dirty-rate.h) ---- */
+
+static const char *const dirty_rate_mode_values[] = { "page-sampling", "dirty-bitmap",
+                                                      "dirty-ring", NULL };
+static const QmpType dirty_rate_mode = QMP_ENUM_TYPE(dirty_rate_mode_values);
+static const QmpMember calc_dirty_rate_m[] = {
+    { "calc-time", &qmp_type_int },
+    { "sample-pages", &qmp_type_int, .optional = true },
+    { "mode", &dirty_rate_mode, .optional = true },
+    { NULL }
+};
+static const QmpType calc_dirty_rate_args = QMP_OBJECT_TYPE(calc_dirty_rate_m);
+static const char *const dirty_rate_status_values[] = { "unstarted", "measuring",
+                                                        "measured", NULL };
+static const QmpType dirty_rate_status = QMP_ENUM_TYPE(dirty_rate_status_values);
+static const QmpMember dirty_rate_info_m[] = {
+    { "dirty-rate", &qmp_type_int, .optional = true }, { "status", &dirty_rate_status },
+    { "sample-pages", &qmp_type_int }, { "mode", &dirty_rate_mode },
+    { "start-time", &qmp_type_int }, { "calc-time", &qmp_type_int },
+    { NULL }
+};
+static const QmpType dirty_rate_info = QMP_OBJECT_TYPE(dirty_rate_info_m);
+
+static bool qmp_calc_dirty_rate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                GError **err)
+{
+    return dirty_rate_start(ctx->opaque, json_object_get_int_member(args, "calc-time"),
+                            json_object_has_member(args, "sample-pages") ?
+                            json_object_get_int_member(args, "sample-pages") : 512,
+                            json_object_has_member(args, "mode") ?
+                            json_object_get_string_member(args, "mode") : "page-sampling",
+                            err);
+}
+
+/* Before any measurement, QEMU's answer: unstarted, page-sampling, zeros. */
+static bool qmp_query_dirty_rate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                 GError **err)
+{
+    const DirtyRate *dr = &((Machine *)ctx->opaque)->migration->dirty_rate;
+    JsonObject *o = json_object_new();
+
+    if (dr->status == DIRTY_RATE_MEASURED) {
+        json_object_set_int_member(o, "dirty-rate", dr->rate_mbps);
+    }
+    json_object_set_string_member(o, "status", dirty_rate_status_values[dr->status]);
+    json_object_set_int_member(o, "sample-pages", dr->status ? dr->sample_pages : 0);
+    json_object_set_string_member(o, "mode", dr->mode ? dr->mode : "page-sampling");
+    json_object_set_int_member(o, "start-time", dr->status ? dr->start_time_s : 0);
+    json_object_set_int_member(o, "calc-time", dr->status ? dr->calc_time_s : 0);
+    *ret = qmp_node_object(o);
+    return true;
+}
+
 /* QEMU 7.2's MigrationStatus, plus StratoVirt's spelling "canceled" that Stratus reports. */
 static const char *const migration_status_values[] = {
     "none", "setup", "cancelling", "cancelled", "canceled", "active", "postcopy-active",
@@ -326,6 +385,8 @@ static const QmpCommand migration_cmds[] = {
     { "migrate-continue", qmp_migrate_continue, &migrate_continue_args, NULL, 0 },
     { "migrate-start-postcopy", qmp_migrate_start_postcopy, NULL, NULL, 0 },
     { "migrate-incoming", qmp_migrate_incoming, &migrate_incoming_args, NULL, 0 },
+    { "calc-dirty-rate", qmp_calc_dirty_rate, &calc_dirty_rate_args, NULL, 0 },
+    { "query-dirty-rate", qmp_query_dirty_rate, NULL, &dirty_rate_info, 0 },
     { NULL }
 };
 

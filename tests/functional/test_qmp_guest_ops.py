@@ -7,10 +7,11 @@ emu only: on the nested KVM hosts a delivered NMI kills the guest
 (tests/qtest/qmp-guestmem-test.c and qmp-action-test.c cover that side).
 """
 import os
+import time
 
 import pytest
 
-from stratus_vm import parse_info
+from stratus_vm import parse_info, scaled
 
 pytestmark = pytest.mark.parametrize("accel", ["emu"])
 
@@ -94,3 +95,32 @@ def test_blockstats_count_the_guests_requests(make_vm, tmp_path):
     assert [sorted(e) for e in nodes] == [["node-name", "stats"]] * 2, nodes
     r = vm.qmp.execute("query-blockstats", {"query-nodes": "yes"})
     assert r["error"]["desc"] == "Invalid parameter type for 'query-nodes', expected: boolean", r
+
+
+def measure_dirty_rate(vm, calc_time=1):
+    assert vm.qmp.cmd("calc-dirty-rate", **{"calc-time": calc_time}) == {}
+    deadline = time.monotonic() + scaled(30)
+    while time.monotonic() < deadline:
+        r = vm.qmp.cmd("query-dirty-rate")
+        if r["status"] == "measured":
+            return r
+        assert r["status"] == "measuring", r
+        time.sleep(0.05)
+    raise AssertionError("the dirty-rate window did not end: %r" % r)
+
+
+def test_calc_dirty_rate_sees_the_guest_write(booted_vm):
+    """calc-dirty-rate (docs/migration.md): a guest rewriting 16 MiB over and
+    over dirties at least half of it in a 1-second window; an idle guest
+    almost nothing."""
+    vm = booted_vm
+    base = parse_info(ok(vm.run("info")))["ram_free"][0]["base"]
+    vm.console.write("mem churn 30 0x%x 0x%x 9\n" % (base, 16 << 20))
+    vm.console.read_until("mem churn", timeout=10)
+    busy = measure_dirty_rate(vm)
+    vm.console.read_until(r"churned=30", timeout=300)
+    vm.console.wait_prompt()
+    assert busy["mode"] == "page-sampling" and busy["calc-time"] == 1, busy
+    assert 8 <= busy["dirty-rate"] <= 64, busy
+    idle = measure_dirty_rate(vm)
+    assert idle["dirty-rate"] <= 2, idle
