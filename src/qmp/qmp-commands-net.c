@@ -1,6 +1,6 @@
 /*
  * Network back end QMP commands (docs/net.md): netdev_add and netdev_del
- * with StratoVirt's keys. The NIC itself comes and goes with device_add /
+ * with StratoVirt's keys, set_link, and QEMU's query-rx-filter. The NIC itself comes and goes with device_add /
  * device_del (qmp-commands-block.c, through the device model). Handlers run
  * on the main loop with the machine lock held; ctx->opaque is the Machine.
  */
@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "hw/device.h"
+#include "hw/virtio/virtio-net.h"
 #include "net/tap.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
+#include "qmp/qmp-json.h"
 
 /* StratoVirt's NetDevAddArgument. */
 static const QmpMember netdev_add_m[] = {
@@ -135,10 +138,99 @@ static bool qmp_set_link(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, G
                         json_object_get_boolean_member(args, "up"), err);
 }
 
+/* ---- query-rx-filter: what the driver set with CTRL_RX and CTRL_MAC ---- */
+
+static const QmpMember rx_filter_args_m[] = {
+    { "name", &qmp_type_str, .optional = true }, { NULL }
+};
+static const QmpType rx_filter_args = QMP_OBJECT_TYPE(rx_filter_args_m);
+static const QmpType rx_filter_list = QMP_ARRAY_TYPE(&qmp_type_any);
+
+static char *mac_text(const uint8_t *m)
+{
+    return g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static JsonArray *mac_list(const uint8_t *table, uint32_t first, uint32_t n)
+{
+    JsonArray *a = json_array_new();
+
+    for (uint32_t i = first; i < first + n && i < VIRTIO_NET_MAC_TABLE; i++) {
+        json_array_add_string_element(a, mac_text(table + i * 6));
+    }
+    return a;
+}
+
+/* QEMU's RxState from a pair of "no..." / "all..." modes. */
+static const char *rx_state(bool none, bool all)
+{
+    return none ? "none" : all ? "all" : "normal";
+}
+
+/* QEMU's RxFilterInfo. There is no VLAN filtering (no CTRL_VLAN): vlan is "none". */
+static JsonObject *rx_filter_info(const char *name, const NetRxFilter *f, const uint8_t *mac)
+{
+    JsonObject *o = json_object_new();
+    g_autofree char *main_mac = mac_text(mac);
+
+    json_object_set_string_member(o, "name", name);
+    json_object_set_boolean_member(o, "promiscuous", f->mode[VIRTIO_NET_CTRL_RX_PROMISC]);
+    json_object_set_string_member(o, "multicast", rx_state(f->mode[VIRTIO_NET_CTRL_RX_NOMULTI],
+                                                           f->mode[VIRTIO_NET_CTRL_RX_ALLMULTI]));
+    json_object_set_string_member(o, "unicast", rx_state(f->mode[VIRTIO_NET_CTRL_RX_NOUNI],
+                                                         f->mode[VIRTIO_NET_CTRL_RX_ALLUNI]));
+    json_object_set_string_member(o, "vlan", "none");
+    json_object_set_boolean_member(o, "broadcast-allowed", !f->mode[VIRTIO_NET_CTRL_RX_NOBCAST]);
+    json_object_set_boolean_member(o, "multicast-overflow", f->multi_overflow);
+    json_object_set_boolean_member(o, "unicast-overflow", f->uni_overflow);
+    json_object_set_string_member(o, "main-mac", main_mac);
+    json_object_set_array_member(o, "vlan-table", json_array_new());
+    json_object_set_array_member(o, "unicast-table", mac_list(f->table, 0, f->uni));
+    json_object_set_array_member(o, "multicast-table", mac_list(f->table, f->uni, f->multi));
+    return o;
+}
+
+/* A NIC's name is its device id, else its QOM path (QEMU: the NIC's net client name). */
+static bool qmp_query_rx_filter(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                GError **err)
+{
+    Machine *m = ctx->opaque;
+    GPtrArray *devs = machine_devices(m);
+    const char *want = json_object_has_member(args, "name") ?
+                       json_object_get_string_member(args, "name") : NULL;
+    JsonArray *a = json_array_new();
+    bool found = false;
+
+    for (guint i = 0; devs && i < devs->len; i++) {
+        Device *d = g_ptr_array_index(devs, i);
+        const char *name = d->id ? d->id : d->qom_path;
+        uint8_t mac[6];
+        const NetRxFilter *f = virtio_net_device_rx_filter(d, mac);
+
+        if (!f || (want && strcmp(want, name))) {
+            continue;
+        }
+        found = true;
+        json_array_add_object_element(a, rx_filter_info(name, f, mac));
+    }
+    if (want && !found) {
+        json_array_unref(a);
+        if (g_hash_table_contains(m->netdevs, want)) {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "net client(%s) isn't a NIC", want);
+        } else {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "invalid net client name: %s", want);
+        }
+        return false;
+    }
+    *ret = qmp_node_array(a);
+    return true;
+}
+
 static const QmpCommand net_cmds[] = {
     { "netdev_add", qmp_netdev_add, &netdev_add_args },
     { "netdev_del", qmp_netdev_del, &netdev_del_args },
     { "set_link", qmp_set_link, &set_link_args },
+    { "query-rx-filter", qmp_query_rx_filter, &rx_filter_args, &rx_filter_list },
     { NULL }
 };
 

@@ -745,6 +745,17 @@ const uint8_t *virtio_net_device_mac(Device *d)
     return virtio_net_device_is(d) ? ((VirtioNetDevice *)d)->macaddr : NULL;
 }
 
+const NetRxFilter *virtio_net_device_rx_filter(Device *d, uint8_t mac[6])
+{
+    VirtioNet *n = virtio_net_device_is(d) ? ((VirtioNetDevice *)d)->placed : NULL;
+
+    if (!n) {
+        return NULL;
+    }
+    memcpy(mac, n->mac, 6);
+    return &n->filter;
+}
+
 void virtio_net_device_placed(Device *d, VirtioNet *n)
 {
     if (virtio_net_device_is(d)) {

@@ -14,6 +14,7 @@
 
 #include "hw/device.h"
 #include "hw/virtio/virtio.h"
+#include "hw/virtio/virtio-net-ctrl.h"
 #include "net/net.h"
 
 #define VIRTIO_NET_F_CSUM       0
@@ -90,6 +91,12 @@ static inline bool virtio_net_device_is(const Device *d)
 /* Its back end (NULL: none, link down) and address. */
 NetClient *virtio_net_device_backend(Device *d);
 const uint8_t *virtio_net_device_mac(Device *d);
+/*
+ * The receive filter the driver set (query-rx-filter) and the address it
+ * uses now (CTRL_MAC_ADDR_SET may have changed it); NULL before the device
+ * is placed in a slot.
+ */
+const NetRxFilter *virtio_net_device_rx_filter(Device *d, uint8_t mac[6]);
 /* The machine's plug hook records the slot NIC the device fills (its saved state). */
 void virtio_net_device_placed(Device *d, VirtioNet *n);
 
