@@ -97,17 +97,6 @@ static bool qmp_absent_error(QmpCommandCtx *ctx, JsonObject *args, JsonNode **re
     g_assert_not_reached();
 }
 
-static bool qmp_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
-{
-    *ret = qmp_node_array(json_array_new());
-    return true;
-}
-
-static bool qmp_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
-{
-    return true;
-}
-
 /* No trace events exist: a name is unknown, a pattern matches nothing. */
 static bool trace_event_name_ok(JsonObject *args, GError **err)
 {
@@ -123,7 +112,7 @@ static bool trace_event_name_ok(JsonObject *args, GError **err)
 static bool qmp_trace_event_get_state(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                                       GError **err)
 {
-    return trace_event_name_ok(args, err) && qmp_empty_list(ctx, args, ret, err);
+    return trace_event_name_ok(args, err) && qmp_cmd_empty_list(ctx, args, ret, err);
 }
 
 static bool qmp_trace_event_set_state(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
@@ -464,10 +453,6 @@ static const QmpMember input_send_event_m[] = {
 };
 static const QmpType input_send_event = QMP_OBJECT_TYPE(input_send_event_m);
 
-static const QmpMember human_readable_m[] = {
-    { "human-readable-text", &qmp_type_str }, { NULL }
-};
-static const QmpType human_readable = QMP_OBJECT_TYPE(human_readable_m);
 
 static const QmpCommand absent_object_cmds[] = {
     { "block-job-cancel", qmp_absent_error, &job_cancel, &qmp_type_empty },
@@ -499,20 +484,20 @@ static const QmpCommand absent_object_cmds[] = {
     { "query-sev-attestation-report", qmp_absent_error, &mnonce_args, &qmp_type_any },
     { "sev-inject-launch-secret", qmp_absent_error, &sev_secret, &qmp_type_empty },
     { "set-vcpu-dirty-limit", qmp_absent_error, &dirty_limit, &qmp_type_empty },
-    { "query-vcpu-dirty-limit", qmp_empty_list, NULL, &any_list },
-    { "cancel-vcpu-dirty-limit", qmp_nothing, &cpu_index_args, &qmp_type_empty },
+    { "query-vcpu-dirty-limit", qmp_cmd_empty_list, NULL, &any_list },
+    { "cancel-vcpu-dirty-limit", qmp_cmd_nothing, &cpu_index_args, &qmp_type_empty },
     { "dumpdtb", qmp_absent_error, &filename_args, &qmp_type_empty },
     { "change-vnc-password", qmp_absent_error, &password_args, &qmp_type_empty },
     { "set_password", qmp_absent_error, &set_password, &qmp_type_empty },
     { "expire_password", qmp_absent_error, &expire_password, &qmp_type_empty },
-    { "x-query-profile", qmp_absent_error, NULL, &human_readable },
-    { "x-query-jit", qmp_absent_error, NULL, &human_readable },
-    { "x-query-opcount", qmp_absent_error, NULL, &human_readable },
+    { "x-query-profile", qmp_absent_error, NULL, &qmp_type_human_readable },
+    { "x-query-jit", qmp_absent_error, NULL, &qmp_type_human_readable },
+    { "x-query-opcount", qmp_absent_error, NULL, &qmp_type_human_readable },
     { "ringbuf-read", qmp_ringbuf, &ringbuf_read, &qmp_type_str },
     { "ringbuf-write", qmp_ringbuf, &ringbuf_write, &qmp_type_empty },
-    { "query-stats", qmp_empty_list, &query_stats, &any_list },
+    { "query-stats", qmp_cmd_empty_list, &query_stats, &any_list },
     /* No keyboard: the keys go nowhere, as on QEMU's microvm without i8042. */
-    { "send-key", qmp_nothing, &send_key, &qmp_type_empty },
+    { "send-key", qmp_cmd_nothing, &send_key, &qmp_type_empty },
     { "chardev-change", qmp_chardev_change, &a_chardev_change, &qmp_type_any },
     { "chardev-send-break", qmp_chardev_send_break, &id_only, &qmp_type_empty },
     { "set-numa-node", qmp_set_numa_node, &a_numa, &qmp_type_empty },

@@ -132,10 +132,9 @@ static const QmpType stats_schemas_args = QMP_OBJECT_TYPE(stats_schemas_args_m);
 static const QmpMember human_readable_m[] = {
     { "human-readable-text", &qmp_type_str }, { NULL }
 };
-static const QmpType human_readable = QMP_OBJECT_TYPE(human_readable_m);
+const QmpType qmp_type_human_readable = QMP_OBJECT_TYPE(human_readable_m);
 
-static bool qmp_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                           GError **err)
+bool qmp_cmd_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
 {
     *ret = qmp_node_array(json_array_new());
     return true;
@@ -174,25 +173,26 @@ static bool qmp_query_vnc(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, 
     return true;
 }
 
-static bool human_readable_text(JsonNode **ret, const char *text)
+JsonNode *qmp_human_readable_text(const char *text)
 {
     JsonObject *o = json_object_new();
 
     json_object_set_string_member(o, "human-readable-text", text);
-    *ret = qmp_node_object(o);
-    return true;
+    return qmp_node_object(o);
 }
 
 static bool qmp_x_query_numa(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                              GError **err)
 {
-    return human_readable_text(ret, "0 nodes\n");
+    *ret = qmp_human_readable_text("0 nodes\n");
+    return true;
 }
 
 static bool qmp_x_query_rdma(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                              GError **err)
 {
-    return human_readable_text(ret, "");
+    *ret = qmp_human_readable_text("");
+    return true;
 }
 
 static bool qmp_x_query_usb(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
@@ -211,7 +211,7 @@ static bool qmp_system_wakeup(QmpCommandCtx *ctx, JsonObject *args, JsonNode **r
     return false;
 }
 
-static bool qmp_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+bool qmp_cmd_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
 {
     return true;
 }
@@ -225,26 +225,26 @@ static bool qmp_screendump(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 }
 
 static const QmpCommand absent_cmds[] = {
-    { "query-pci", qmp_empty_list, NULL, &pci_info_list },
-    { "query-mice", qmp_empty_list, NULL, &mouse_info_list },
-    { "query-tpm", qmp_empty_list, NULL, &tpm_info_list },
-    { "query-jobs", qmp_empty_list, NULL, &job_info_list },
-    { "query-block-jobs", qmp_empty_list, NULL, &block_job_info_list },
-    { "query-block-exports", qmp_empty_list, NULL, &block_export_info_list },
-    { "query-pr-managers", qmp_empty_list, NULL, &pr_manager_info_list },
+    { "query-pci", qmp_cmd_empty_list, NULL, &pci_info_list },
+    { "query-mice", qmp_cmd_empty_list, NULL, &mouse_info_list },
+    { "query-tpm", qmp_cmd_empty_list, NULL, &tpm_info_list },
+    { "query-jobs", qmp_cmd_empty_list, NULL, &job_info_list },
+    { "query-block-jobs", qmp_cmd_empty_list, NULL, &block_job_info_list },
+    { "query-block-exports", qmp_cmd_empty_list, NULL, &block_export_info_list },
+    { "query-pr-managers", qmp_cmd_empty_list, NULL, &pr_manager_info_list },
     { "query-dump", qmp_query_dump, NULL, &dump_info },
     { "query-colo-status", qmp_query_colo_status, NULL, &colo_status },
     { "screendump", qmp_screendump, &screendump_args, &qmp_type_empty },
     { "query-vnc", qmp_query_vnc, NULL, &vnc_info },
-    { "query-vnc-servers", qmp_empty_list, NULL, &vnc_server_list },
-    { "query-tpm-models", qmp_empty_list, NULL, &str_list },
-    { "query-tpm-types", qmp_empty_list, NULL, &str_list },
-    { "query-stats-schemas", qmp_empty_list, &stats_schemas_args, &any_list },
-    { "x-query-numa", qmp_x_query_numa, NULL, &human_readable },
-    { "x-query-rdma", qmp_x_query_rdma, NULL, &human_readable },
-    { "x-query-usb", qmp_x_query_usb, NULL, &human_readable },
+    { "query-vnc-servers", qmp_cmd_empty_list, NULL, &vnc_server_list },
+    { "query-tpm-models", qmp_cmd_empty_list, NULL, &str_list },
+    { "query-tpm-types", qmp_cmd_empty_list, NULL, &str_list },
+    { "query-stats-schemas", qmp_cmd_empty_list, &stats_schemas_args, &any_list },
+    { "x-query-numa", qmp_x_query_numa, NULL, &qmp_type_human_readable },
+    { "x-query-rdma", qmp_x_query_rdma, NULL, &qmp_type_human_readable },
+    { "x-query-usb", qmp_x_query_usb, NULL, &qmp_type_human_readable },
     { "system_wakeup", qmp_system_wakeup, NULL, &qmp_type_empty },
-    { "rtc-reset-reinjection", qmp_nothing, NULL, &qmp_type_empty },
+    { "rtc-reset-reinjection", qmp_cmd_nothing, NULL, &qmp_type_empty },
     { NULL }
 };
 

@@ -20,19 +20,6 @@ static const QmpMember virtio_info_m[] = {
 static const QmpType virtio_info = QMP_OBJECT_TYPE(virtio_info_m);
 static const QmpType virtio_info_list = QMP_ARRAY_TYPE(&virtio_info);
 
-static const QmpMember human_readable_m[] = {
-    { "human-readable-text", &qmp_type_str }, { NULL }
-};
-static const QmpType human_readable = QMP_OBJECT_TYPE(human_readable_m);
-
-static JsonNode *human_readable_text(const char *text)
-{
-    JsonObject *o = json_object_new();
-
-    json_object_set_string_member(o, "human-readable-text", text);
-    return qmp_node_object(o);
-}
-
 /* QEMU names a virtio device by its type without the transport suffix. */
 static char *virtio_name(const char *type)
 {
@@ -87,21 +74,21 @@ static bool qmp_x_query_ramblock(QmpCommandCtx *ctx, JsonObject *args, JsonNode 
                                m->machine_class->default_ram_id, "4 KiB", (guint64)0,
                                (guint64)size, (guint64)size);
     }
-    *ret = human_readable_text(s->str);
+    *ret = qmp_human_readable_text(s->str);
     return true;
 }
 
 static bool qmp_x_query_roms(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                              GError **err)
 {
-    *ret = human_readable_text("");
+    *ret = qmp_human_readable_text("");
     return true;
 }
 
 static const QmpCommand xquery_cmds[] = {
     { "x-query-virtio", qmp_x_query_virtio, NULL, &virtio_info_list },
-    { "x-query-ramblock", qmp_x_query_ramblock, NULL, &human_readable },
-    { "x-query-roms", qmp_x_query_roms, NULL, &human_readable },
+    { "x-query-ramblock", qmp_x_query_ramblock, NULL, &qmp_type_human_readable },
+    { "x-query-roms", qmp_x_query_roms, NULL, &qmp_type_human_readable },
     { NULL }
 };
 

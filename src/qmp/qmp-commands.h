@@ -65,6 +65,12 @@ void qmp_register_char_commands(QmpCommandTable *t);
 void qmp_register_feature_commands(QmpCommandTable *t);
 /* qmp-commands-absent.c: QEMU's answers for features microvm lacks (query-pci, ...). */
 void qmp_register_absent_commands(QmpCommandTable *t);
+/* Shared by the command files for absent features: answers [] or {}. */
+bool qmp_cmd_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err);
+bool qmp_cmd_nothing(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err);
+/* QEMU's HumanReadableText ({"human-readable-text": text}) and its type. */
+JsonNode *qmp_human_readable_text(const char *text);
+extern const QmpType qmp_type_human_readable;
 void qmp_register_fdset_commands(QmpCommandTable *t);
 void qmp_register_action_commands(QmpCommandTable *t);
 void qmp_register_guestmem_commands(QmpCommandTable *t);
