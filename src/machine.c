@@ -734,7 +734,9 @@ int machine_run(Machine *m)
     } else if (!m->cfg->freeze_cpus) {
         cpus_resume_all(m);
         machine_set_runstate(m, RUN_STATE_RUNNING);
+        migration_incoming_report(m, true);
     } else {
+        migration_incoming_report(m, false);
         /* StratoVirt reports a -S machine as "paused" (QEMU: "prelaunch"). */
         machine_set_runstate(m, RUN_STATE_PAUSED);
         log_info("vCPUs frozen (-S): waiting for 'cont'");

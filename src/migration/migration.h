@@ -47,6 +47,9 @@ typedef struct MigrationState {
     int64_t total_ms;            /* of the last completed one */
     SnapshotImage *incoming;     /* -incoming file: until it is loaded */
     char *incoming_dir;
+    /* -incoming file: timing, logged once the vCPUs run (docs/migration.md). */
+    int64_t restore_start_us;    /* migration_incoming_open began */
+    int64_t restore_files_us;    /* spent in the three migration_incoming_* steps */
     /* Live migration (live.h); all under the machine lock. */
     bool events;                 /* capability "events": MIGRATION events */
     uint64_t downtime_limit_ms;  /* parameter downtime-limit (300) */
@@ -95,6 +98,11 @@ bool migration_snapshot_save(Machine *m, const char *dir, GError **err);
 bool migration_incoming_open(Machine *m, GError **err);
 bool migration_incoming_ram(Machine *m, GError **err);
 bool migration_incoming_state(Machine *m, GError **err);
+/*
+ * machine_run, as the restored vCPUs start (or stay frozen with -S): logs
+ * "restore: ..." with the time from opening the snapshot to this point.
+ */
+void migration_incoming_report(Machine *m, bool running);
 
 /* For live migration (live.c): the `state` file of this machine, and loading one. */
 GBytes *migration_save_state(Machine *m, GError **err);

@@ -14,6 +14,7 @@
 """
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -146,6 +147,23 @@ def test_restore_mapped_option(make_vm, snapdir, mapped):
     vm = make_vm(extra_args=["-incoming", "file:%s,mapped=%s" % (snapdir, mapped)])
     vm.launch()
     ok(vm.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+
+
+def test_restore_logs_its_duration(make_vm, snapdir, tmp_path):
+    """The -D line scripts/bench/migrate reads (the figure is not asserted)."""
+    idle_snapshot(make_vm, snapdir)
+    for mapped, frozen in [("on", False), ("off", True)]:
+        log = tmp_path / ("restore-%s.log" % mapped)
+        vm = make_vm(log_file=log, freeze=frozen,
+                     extra_args=["-incoming", "file:%s,mapped=%s" % (snapdir, mapped)])
+        vm.launch()
+        assert vm.quit() == 0
+        lines = [l for l in vm.log_text().splitlines() if "restore: " in l]
+        assert len(lines) == 1, lines
+        assert re.search(r"restore: \d+ us from opening the snapshot to the vCPUs %s "
+                         r"\(\d+ us in the snapshot files, mapped=%s\)"
+                         % ("frozen \\(-S\\)" if frozen else "running", mapped),
+                         lines[0]), lines
 
 
 def test_restore_frozen_until_cont(make_vm, snapdir):
