@@ -1,4 +1,4 @@
-"""virtio-balloon end to end (src/hw/virtio/virtio-balloon.c, docs/devices.md,
+"""virtio-balloon end to end (src/hw/virtio/virtio-balloon.c, docs/devices-balloon.md,
 docs/qmp.md "Balloon"): QMP against the test guest's balloon driver, which
 follows the host's target by itself (docs/guest-shell.md "Balloon").
 

@@ -1,4 +1,4 @@
-"""virtio-rng end to end (src/hw/virtio/virtio-rng.c, docs/devices.md "virtio-rng"):
+"""virtio-rng end to end (src/hw/virtio/virtio-rng.c, docs/devices-rng.md):
 the test guest's `rng` command (docs/guest-shell.md "Entropy") against
 `-object rng-random` + `-device virtio-rng-device`.
 

@@ -1,5 +1,5 @@
-"""virtio-serial end to end (src/hw/virtio/virtio-serial*.c, docs/devices.md
-"virtio-serial"): the test guest's `vcon` command (docs/guest-shell.md
+"""virtio-serial end to end (src/hw/virtio/virtio-serial*.c, docs/devices-virtio-serial.md):
+ the test guest's `vcon` command (docs/guest-shell.md
 "Console ports") against `-device virtio-serial-device` with a virtconsole on
 a unix socket.
 

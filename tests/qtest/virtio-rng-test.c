@@ -1,5 +1,5 @@
 /*
- * virtio-rng over virtio-mmio on microvm (docs/devices.md "virtio-rng"),
+ * virtio-rng over virtio-mmio on microvm (docs/devices-rng.md),
  * driven like a guest driver: the window after the 8 slots (device id 4,
  * GSI 13), reads through the ring from /dev/urandom and from a file of known
  * bytes, the rate limit on the virtual clock, hostile requests, hot-plug

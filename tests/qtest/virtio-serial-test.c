@@ -1,5 +1,5 @@
 /*
- * virtio-serial over virtio-mmio on microvm (docs/devices.md "virtio-serial"),
+ * virtio-serial over virtio-mmio on microvm (docs/devices-virtio-serial.md),
  * driven like a guest driver: the window after the 8 slots (device id 3,
  * MULTIPORT, max_nr_ports), the control protocol (DEVICE_READY, DEVICE_ADD,
  * PORT_READY, CONSOLE_PORT, PORT_NAME, PORT_OPEN both ways), data both ways

@@ -1,6 +1,6 @@
 /*
  * virtio-balloon (virtio 1.2 §5.5), QEMU's and StratoVirt's
- * `virtio-balloon-device` (docs/devices.md "virtio-balloon").
+ * `virtio-balloon-device` (docs/devices-balloon.md).
  *
  * The host asks for a balloon of num_pages 4 KiB pages (QMP `balloon`); the
  * guest driver inflates towards it by posting arrays of page frame numbers

@@ -1,6 +1,6 @@
 /*
  * virtio-balloon (virtio 1.2 §5.5): the `virtio-balloon-device` type
- * (docs/devices.md "virtio-balloon"). The host sets a target, the guest
+ * (docs/devices-balloon.md). The host sets a target, the guest
  * driver inflates the balloon towards it by handing pages over (their host
  * memory is discarded) and reports how many it holds in `actual`.
  *

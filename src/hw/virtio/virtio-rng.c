@@ -1,6 +1,6 @@
 /*
  * virtio-rng (virtio 1.2 §5.4), QEMU's and StratoVirt's `virtio-rng-device`
- * (docs/devices.md "virtio-rng").
+ * (docs/devices-rng.md).
  *
  * The driver posts device-writable buffers on the one request queue; the
  * device fills each with bytes read from its rng-random back end (an

@@ -1,6 +1,6 @@
 /*
- * virtio-rng (virtio 1.2 §5.4): the `virtio-rng-device` type (docs/devices.md
- * "virtio-rng"). One request queue of device-writable buffers that the
+ * virtio-rng (virtio 1.2 §5.4): the `virtio-rng-device` type (docs/devices-rng.md).
+ * One request queue of device-writable buffers that the
  * device fills with bytes from an rng-random back end (backends/object.h),
  * optionally rate-limited to max-bytes per period milliseconds.
  *

@@ -1,7 +1,7 @@
 /*
  * The ports of a virtio-serial device: `virtserialport` here, `virtconsole`
- * (virtconsole.c) sharing everything but its class (docs/devices.md
- * "virtio-serial"). A port joins the machine's virtio-serial device at
+ * (virtconsole.c) sharing everything but its class (docs/devices-virtio-serial.md).
+ * A port joins the machine's virtio-serial device at
  * realize under a port number (nr=, or the next free one) and connects it
  * to a chardev it takes for its life.
  *

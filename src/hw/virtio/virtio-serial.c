@@ -1,6 +1,6 @@
 /*
  * virtio-serial (virtio 1.2 §5.3), QEMU's and StratoVirt's
- * `virtio-serial-device` (docs/devices.md "virtio-serial"): the queues and
+ * `virtio-serial-device` (docs/devices-virtio-serial.md): the queues and
  * the multiport control protocol. The ports (virtconsole, virtserialport)
  * are devices of their own that join this one (virtio-serial-port.c).
  *

@@ -1,8 +1,8 @@
 /*
  * virtio-serial (virtio 1.2 §5.3, the console device with
  * VIRTIO_CONSOLE_F_MULTIPORT): the `virtio-serial-device` type and its
- * ports, the `virtconsole` and `virtserialport` types (docs/devices.md
- * "virtio-serial"). The device owns the queues and the control protocol; a
+ * ports, the `virtconsole` and `virtserialport` types (docs/devices-virtio-serial.md).
+ * The device owns the queues and the control protocol; a
  * port is a device of its own (created by -device or device_add after the
  * serial device) that joins the device at realize and leaves at unrealize,
  * and connects one port number to one chardev.

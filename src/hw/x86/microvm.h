@@ -23,7 +23,7 @@ typedef struct MicrovmVirtio MicrovmVirtio;
 #define MICROVM_VIRTIO_BASE      0xF0100000ULL
 #define MICROVM_VIRTIO_STRIDE    0x200
 #define MICROVM_VIRTIO_IRQ_BASE  5
-#define MICROVM_VIRTIO_IRQ_MAX   23     /* last IOAPIC pin; see docs/devices.md */
+#define MICROVM_VIRTIO_IRQ_MAX   23     /* last IOAPIC pin; see docs/devices-balloon.md */
 #define MICROVM_BLK_SLOTS        6      /* slots 0..5, IRQs 5..10 */
 #define MICROVM_NET_SLOTS        2      /* slots 6..7, IRQs 11..12 */
 
