@@ -1,4 +1,8 @@
-/* The tap back end: /dev/net/tun or an inherited descriptor (net/tap.h). */
+/*
+ * The tap back end: /dev/net/tun or an inherited descriptor (net/tap.h);
+ * and the socket back end, which moves the same plain frames over a datagram
+ * socket (one frame per datagram, no vnet header) with the same I/O code.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -7,6 +11,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "net/tap.h"
@@ -19,6 +24,8 @@ typedef struct Tap {
     char *ifname;
     /* The tap carries a virtio_net_hdr_v1 itself; else we add and strip one. */
     bool vnet_hdr;
+    /* A SOCK_SEQPACKET socket: a 0-byte read is the peer's close, reading stops for good. */
+    bool seqpacket, eof;
     GSource *rx_src, *tx_src;
     uint8_t buf[NET_HDR_LEN + NET_MAX_FRAME];
 } Tap;
@@ -40,8 +47,14 @@ static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
             }
             break;
         }
+        if (n == 0 && t->seqpacket) {
+            log_debug("netdev '%s': socket closed by its peer", t->nc.id);
+            t->eof = true;
+            tap_set_read_poll(&t->nc, false);
+            return G_SOURCE_REMOVE;
+        }
         if (n == 0) {
-            break;
+            continue;            /* an empty datagram: nothing to deliver */
         }
         if (!t->vnet_hdr) {
             memset(t->buf, 0, NET_HDR_LEN);
@@ -58,7 +71,7 @@ static void tap_set_read_poll(NetClient *nc, bool enable)
 {
     Tap *t = (Tap *)nc;
 
-    if (enable && !t->rx_src) {
+    if (enable && !t->rx_src && !t->eof) {
         t->rx_src = g_unix_fd_source_new(t->fd, G_IO_IN);
         g_source_set_callback(t->rx_src, G_SOURCE_FUNC(tap_readable), t, NULL);
         g_source_attach(t->rx_src, nc->m->ctx);
@@ -148,6 +161,65 @@ static const NetClientOps tap_ops = {
     .set_offload = tap_set_offload,
 };
 
+static const NetClientOps socket_ops = {
+    .type = "socket",
+    .send = tap_send,
+    .set_read_poll = tap_set_read_poll,
+    .free = tap_free,
+};
+
+/*
+ * -netdev socket,fd=N (QEMU's back end, only its fd= form): a datagram
+ * socket carrying one Ethernet frame per datagram, without a vnet header.
+ * A test (or another program) on the other end plays the wire.
+ */
+static bool socket_netdev_add(Machine *m, NetdevOptions *o, int fd, GError **err)
+{
+    int type = 0;
+    socklen_t len = sizeof(type);
+    int fl;
+    Tap *t;
+
+    if (o->ifname || o->queues > 1 || o->vhost) {
+        set_error(err, "ifname=, queues= and vhost= are invalid with a socket netdev");
+        goto fail;
+    }
+    if (fd < 0) {
+        set_error(err, "Parameter 'fd' is missing (only -netdev socket,fd= is supported)");
+        return false;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        set_error(err, "Add netdev error: fd %d is not a socket: %s", fd, g_strerror(errno));
+        goto fail;
+    }
+    if (type != SOCK_DGRAM && type != SOCK_SEQPACKET) {
+        set_error(err, "Add netdev error: socket fd %d must be SOCK_DGRAM or SOCK_SEQPACKET "
+                  "(one frame per datagram)", fd);
+        goto fail;
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        set_error(err, "Add netdev error: fd %d: %s", fd, g_strerror(errno));
+        goto fail;
+    }
+    t = g_new0(Tap, 1);
+    t->fd = fd;
+    t->ifname = g_strdup_printf("socket fd %d", fd);
+    t->seqpacket = type == SOCK_SEQPACKET;
+    net_client_init(&t->nc, &socket_ops, m, o->id);
+    t->nc.info_str = g_strdup_printf("socket: fd=%d (%s)", fd,
+                                     t->seqpacket ? "seqpacket" : "dgram");
+    g_hash_table_insert(m->netdevs, t->nc.id, &t->nc);
+    log_info("netdev '%s': %s", o->id, t->nc.info_str);
+    return true;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return false;
+}
+
 static int tap_open_ifname(const char *path, const char *ifname, GError **err)
 {
     struct ifreq ifr;
@@ -202,13 +274,16 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
     Tap *t;
 
     o->fd = -1;
-    if (o->type && strcmp(o->type, "tap")) {
+    if (o->type && strcmp(o->type, "tap") && strcmp(o->type, "socket")) {
         set_error(err, "Parameter 'type' does not accept value '%s'", o->type);
         goto fail;
     }
     if (net_find(m, o->id)) {
         set_error(err, "Duplicate ID '%s' for netdev", o->id);
         goto fail;
+    }
+    if (o->type && !strcmp(o->type, "socket")) {
+        return socket_netdev_add(m, o, fd, err);
     }
     if (o->queues > 1) {
         set_error(err, "queues=%u: multi-queue is not supported (microvm has one queue pair)",

@@ -10,7 +10,7 @@
 
 typedef struct NetdevOptions {
     const char *id;
-    const char *type;          /* "tap" (NULL = tap) */
+    const char *type;          /* "tap" (NULL = tap) or "socket" (fd= only: a datagram socket) */
     const char *ifname;        /* open /dev/net/tun (or `path`) and attach to this tap */
     const char *path;          /* StratoVirt's: the tun clone device (default /dev/net/tun) */
     int fd;                    /* an open tap descriptor (taken over), or -1 */

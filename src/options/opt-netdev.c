@@ -1,6 +1,6 @@
 /*
  * -netdev tap,id=ID[,ifname=NAME|fd=N][,vhost=on|off][,queues=1][,path=DEV]
- * (StratoVirt's and QEMU's keys; docs/net.md). Only the syntax, the keys and
+ * (StratoVirt's and QEMU's keys; docs/net.md), and -netdev socket,id=ID,fd=N. Only the syntax, the keys and
  * the id's uniqueness are checked here: the tap is opened when the machine
  * is created (net/tap.h), where the device nodes and descriptors are.
  */
@@ -25,7 +25,7 @@ bool opt_handle_netdev(ParseCtx *ctx, const char *opt, const char *value, GError
     }
     type = optlist_get(l, "type");
     id = optlist_get(l, "id");
-    if (!type || strcmp(type, "tap")) {
+    if (!type || (strcmp(type, "tap") && strcmp(type, "socket"))) {
         set_error(err, "%s: Parameter 'type' does not accept value '%s'", opt,
                   type ? type : "");
         goto fail;
