@@ -26,6 +26,7 @@ typedef struct {
     int64_t round_start_us;
     uint64_t window_bytes;       /* for max-bandwidth */
     int64_t window_start_us;
+    uint64_t window_limit;       /* the max-bandwidth the window was measured under */
     bool locked;                 /* the final phase holds the machine lock throughout */
 } Sender;
 
@@ -68,16 +69,25 @@ static bool canceled(LiveMigration *lm, GError **err)
     return false;
 }
 
-/* Sleeps off what max-bandwidth allows, in slices so a cancel is seen soon. */
+/*
+ * Sleeps off what max-bandwidth allows, in slices so a cancel is seen soon.
+ * A new limit starts a new window: bytes sent under a higher one must not
+ * be paid for again at the lower rate. The final phase is not throttled
+ * (as QEMU's completion): the guest is paused and every delay is downtime.
+ */
 static bool throttle(Sender *s, size_t sent, GError **err)
 {
     uint64_t limit = __atomic_load_n(&s->lm->m->migration->max_bandwidth, __ATOMIC_RELAXED);
     int64_t now = g_get_monotonic_time();
 
+    if (s->locked) {
+        return !canceled(s->lm, err);
+    }
     s->window_bytes += sent;
-    if (now - s->window_start_us > G_USEC_PER_SEC) {
+    if (now - s->window_start_us > G_USEC_PER_SEC || limit != s->window_limit) {
         s->window_bytes = sent;
         s->window_start_us = now;
+        s->window_limit = limit;
     }
     while (limit) {
         int64_t due = s->window_start_us + (int64_t)(s->window_bytes * G_USEC_PER_SEC / limit);
@@ -89,6 +99,9 @@ static bool throttle(Sender *s, size_t sent, GError **err)
             return false;
         }
         g_usleep(MIN(due - now, 50000));
+        if (__atomic_load_n(&s->lm->m->migration->max_bandwidth, __ATOMIC_RELAXED) != limit) {
+            break;      /* changed meanwhile: the next record starts a window under it */
+        }
     }
     return !canceled(s->lm, err);
 }

@@ -161,7 +161,9 @@ def test_intr_blk_no_disk(booted_vm):
 @pytest.mark.parametrize("cmd", ["intr", "intr nope", "intr timer", "intr timer 100",
                                  "intr timer 0 500", "intr timer 100 0", "intr timer 100 500 x",
                                  "intr serial", "intr fault x", "smp", "smp xadd",
-                                 "smp xadd 0", "smp xadd 1x", "smp nope 5"])
+                                 "smp xadd 0", "smp xadd 1x", "smp nope 5",
+                                 "smp churn", "smp churn 0 0x1000000 8 1", "smp churn 1",
+                                 "smp churn 1 0x1000000 8"])
 def test_intr_bad_arguments(booted_vm, cmd):
     r = booted_vm.run(cmd)
     assert r.status == "error" and r.msg == "bad-arguments" and r.lines == [], r

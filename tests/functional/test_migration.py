@@ -18,6 +18,10 @@ src/migration/live*.c): `-incoming tcp:/unix:` and `migrate` with those URIs.
 * A guest that dirties faster than the downtime limit allows is stopped
   after 30 pre-copy rounds and still arrives intact.
 * migrate's address errors.
+* Under load: two vCPUs rewrite memory already sent (`smp churn`) and the
+  guest writes to two virtio-blk disks during pre-copy, a benchmark in
+  flight at the stop; memory and disks check on the destination and the
+  image on the host.
 """
 
 import os
@@ -315,3 +319,74 @@ def test_destination_quits_while_waiting(make_vm, sockdir):
     assert dst.qmp.cmd("query-migrate") == {"status": "setup"}
     assert dst.quit() == 0
     assert dst.stderr_text() == ""
+
+
+def host_pattern(seed, offset, length):
+    """What `blk write <dev> offset/512 length/512 seed` puts on a disk."""
+    from test_block import pattern
+    return pattern(seed, offset, length)
+
+
+def test_live_migration_under_block_load_on_two_vcpus(make_vm, sockdir, tmp_path):
+    """Once the first pass has sent the first half of the memory pattern
+    (and before it ends: max-bandwidth drops to 256 KiB/s then), both vCPUs
+    rewrite that half with another seed (`smp churn`: only the dirty log
+    can bring these pages over again), the guest writes a block pattern to
+    one disk, and a random-write benchmark on a second disk is in flight
+    when the source stops. On the destination the benchmark finishes, both
+    halves of the memory and the disk pattern check, the disk takes new
+    writes; after quit the image holds what the guest wrote. Lowering
+    max-bandwidth mid-way does not charge the bytes sent before at the new
+    rate (the destination would time out)."""
+    half = PATTERN_LEN // 2
+    disks = [tmp_path / "a.img", tmp_path / "b.img"]
+    args = []
+    for i, d in enumerate(disks):
+        with open(d, "wb") as f:
+            f.truncate(8 * MIB)
+        args += ["-drive", "id=d%d,file=%s" % (i, d),
+                 "-device", "virtio-blk-device,drive=d%d,id=disk%d" % (i, i)]
+    kw = {"smp": 2, "extra_args": args}
+    src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw=kw, dst_kw=kw)
+    base = pattern_base(src)
+    ok(src.run("mem fill 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 8 * MIB})
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    # The first pass goes up in guest-physical order: wait until it is past the first half.
+    deadline = time.monotonic() + 120
+    while True:
+        info = src.qmp.cmd("query-migrate")
+        assert info["status"] == "active", info
+        if info["ram"]["remaining"] <= info["ram"]["total"] - (base + half):
+            break
+        assert time.monotonic() < deadline, info
+        time.sleep(0.02)
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 256 * 1024})
+    info = src.qmp.cmd("query-migrate")
+    assert info["ram"]["dirty-sync-count"] == 0, info       # still in the first pass
+    r = ok(src.run("smp churn 2 0x%x 0x%x %d" % (base, half, SEED + 2), timeout=120))
+    assert r.get("cpus") == "2", r
+    ok(src.run("blk write 0 0 2048 %d" % SEED))
+    ok(src.run("blk verify 0 0 2048 %d" % SEED))
+    assert src.qmp.cmd("query-migrate")["status"] == "active"
+    src.console.write("blk bench 1 rand write 4096 4 3000\n")
+    src.console.read_until("blk bench 1", timeout=10)
+    time.sleep(0.5)
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 0})
+    src.qmp.wait_event("SHUTDOWN", timeout=120)
+    assert src.wait(30) == 0
+    dst.qmp.wait_event("RESUME", timeout=60)
+    dst.console.read_until(r"iops=\d+", timeout=60)
+    dst.console.wait_prompt(timeout=30)
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base, half, SEED + 2)))
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base + half, half, SEED)))
+    ok(dst.run("blk verify 0 0 2048 %d" % SEED))
+    r = ok(dst.run("smp churn 2 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED + 1)))
+    assert r.get("cpus") == "2", r
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED + 1)))
+    ok(dst.run("blk write 0 4096 256 %d" % (SEED + 1)))
+    assert dst.quit() == 0
+    with open(disks[0], "rb") as f:
+        assert f.read(1 * MIB) == host_pattern(SEED, 0, 1 * MIB)
+        f.seek(4096 * 512)
+        assert f.read(128 * 1024) == host_pattern(SEED + 1, 4096 * 512, 128 * 1024)

@@ -240,6 +240,10 @@ void ap_main(u64 cpu) __attribute__((noreturn));
  * waits up to `us` for the APs; returns how many APs finished it. */
 unsigned smp_run(void (*fn)(unsigned slot, u64 arg), u64 arg, int bsp, u64 us);
 void smp_command(char *args);
+/* shell.c: "<addr> <len> <seed>" within ram_free (prints the error itself), and
+ * `mem churn`'s loop, which `smp churn` runs on every CPU's share. */
+int mem_args(char *s, u64 *addr, u64 *len, u64 *seed);
+void mem_churn_range(u64 passes, u64 addr, u64 len, u64 seed);
 
 /* intr.c */
 void intr_command(char *args);

@@ -107,8 +107,8 @@ static void cmd_info(char *args)
 	ok();
 }
 
-/* Parses "<addr> <len> <seed>" and validates it against ram_free. */
-static int mem_args(char *s, u64 *addr, u64 *len, u64 *seed)
+/* Parses "<addr> <len> <seed>" and validates it against ram_free (also `smp churn`). */
+int mem_args(char *s, u64 *addr, u64 *len, u64 *seed)
 {
 	if (!(s = next_u64(s, addr)) || !(s = next_u64(s, len)) || !(s = next_u64(s, seed)) ||
 	    *arg_skip(s)) {
@@ -165,15 +165,20 @@ static void mem_check(char *s)
  * over, so a live migration has pages dirtied all the time; the result is
  * what one fill writes, so "mem check" verifies it anywhere afterwards.
  */
+void mem_churn_range(u64 passes, u64 addr, u64 len, u64 seed)
+{
+	for (u64 p = 0; p < passes; p++)
+		for (u64 a = addr; a < addr + len; a += 8)
+			*(volatile u64 *)phys(a) = splitmix64(seed ^ a);
+}
+
 static void mem_churn(char *s)
 {
 	u64 passes, addr, len, seed;
 
 	if (!(s = next_u64(s, &passes)) || !mem_args(s, &addr, &len, &seed))
 		return;
-	for (u64 p = 0; p < passes; p++)
-		for (u64 a = addr; a < addr + len; a += 8)
-			*(volatile u64 *)phys(a) = splitmix64(seed ^ a);
+	mem_churn_range(passes, addr, len, seed);
 	kprintf("churned=%lu\r\n", passes);
 	ok();
 }

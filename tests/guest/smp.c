@@ -5,7 +5,7 @@
  * at a time because they share the trampoline's parameter block.
  *
  * Started APs spin in ap_main() and run the jobs the BSP posts with smp_run()
- * (`smp xadd`, and `intr` turning their interrupts on and off).
+ * (`smp xadd`, `smp churn`, and `intr` turning their interrupts on and off).
  */
 #include "guest.h"
 
@@ -169,6 +169,51 @@ static void smp_xadd(u64 n)
 		kprintf("status=ok\r\n");
 }
 
+/* ---- `smp churn <passes> <addr> <len> <seed>` ---- */
+
+/* What the job writes: CPU slot k rewrites the k-th of `cpus` shares of the range. */
+static struct {
+	u64 passes, addr, len, seed;
+	unsigned cpus;
+} churn;
+
+static void churn_job(unsigned slot, u64 arg)
+{
+	u64 share = churn.len / 8 / churn.cpus * 8;
+	u64 start = churn.addr + slot * share;
+	u64 len = slot + 1 == churn.cpus ? churn.addr + churn.len - start : share;
+
+	(void)arg;
+	if (slot < churn.cpus)
+		mem_churn_range(churn.passes, start, len, churn.seed);
+}
+
+/*
+ * Every online CPU rewrites its share of the range with `mem fill`'s pattern
+ * at once, so a live migration sees pages dirtied by several vCPUs; the
+ * result is one `mem fill` of the whole range.
+ */
+static void smp_churn(char *args)
+{
+	unsigned finished;
+	char *s = args;
+
+	if (!arg_u64(&s, &churn.passes) || !churn.passes) {
+		kprintf("status=error msg=bad-arguments\r\n");
+		return;
+	}
+	if (!mem_args(s, &churn.addr, &churn.len, &churn.seed))
+		return;
+	churn.cpus = aps_online + 1;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	finished = smp_run(churn_job, 0, 1, XADD_TIMEOUT_US);
+	kprintf("churned=%lu cpus=%u\r\n", churn.passes, churn.cpus);
+	if (finished + 1 != churn.cpus)
+		kprintf("status=error msg=timeout\r\n");
+	else
+		kprintf("status=ok\r\n");
+}
+
 void smp_command(char *args)
 {
 	const char *end;
@@ -176,6 +221,10 @@ void smp_command(char *args)
 
 	while (*args == ' ')
 		args++;
+	if (!strncmp(args, "churn ", 6)) {
+		smp_churn(args + 6);
+		return;
+	}
 	if (strncmp(args, "xadd ", 5)) {
 		kprintf("status=error msg=bad-arguments\r\n");
 		return;
