@@ -152,6 +152,7 @@ bool guest_ram_write(const GuestRam *ram, uint64_t gpa, const void *buf, size_t 
         return false;
     }
     memcpy(p, buf, len);
+    guest_ram_mark_dma(ram, p, len);      /* fw_cfg DMA and the like: no vCPU saw it */
     return true;
 }
 
@@ -170,6 +171,12 @@ bool guest_ram_discard(const GuestRam *ram, void *hva, uint64_t len)
     if (end <= start) {
         return true;
     }
+    /*
+     * The pages now read as zeros: a live migration must send them again, or
+     * the destination would keep what they held (marked first, so a sync
+     * running meanwhile cannot miss them).
+     */
+    guest_ram_mark_dma(ram, (void *)start, end - start);
     /*
      * Private anonymous memory is freed by DONTNEED (the next access faults
      * in a zero page); shared memory is shmem, where DONTNEED only unmaps

@@ -32,9 +32,11 @@ typedef struct GuestRam {
     bool shared;         /* MAP_SHARED (-machine mem-share=on): discard needs MADV_REMOVE */
     bool file_backed;    /* guest_ram_map_file: absent pages hold the file's data */
     /*
-     * While a live migration runs: the pages devices write (virtqueue used
-     * rings and device-writable buffers), which the accelerator's dirty
-     * log does not see. Set and cleared under the machine lock.
+     * While a live migration runs: the pages the VMM writes on the guest's
+     * behalf (virtqueue used rings and device-writable buffers, every
+     * guest_ram_write such as fw_cfg DMA, guest_ram_discard's balloon
+     * pages), which the accelerator's dirty log does not see. Set and
+     * cleared under the machine lock.
      */
     struct DirtyBitmap *dma_log;
 } GuestRam;

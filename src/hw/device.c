@@ -260,6 +260,18 @@ bool device_save_state(Device *d, GByteArray *out, GError **err)
     return !d->klass->vmsd || vmstate_save(d->klass->vmsd, state_opaque(d), out, err);
 }
 
+bool device_migratable(const Device *d, GError **err)
+{
+    const VMStateDescription *vmsd = d->klass->vmsd;
+
+    if (vmsd && vmsd->unmigratable) {
+        set_error(err, "State blocked by non-migratable device '%s/%s'", d->qom_path,
+                  vmsd->name);
+        return false;
+    }
+    return true;
+}
+
 bool device_load_state(Device *d, const uint8_t *buf, size_t len, GError **err)
 {
     size_t used = 0;

@@ -184,6 +184,13 @@ GPtrArray *machine_devices(Machine *m);                           /* Device*, bo
  */
 bool device_save_state(Device *d, GByteArray *out, GError **err);
 bool device_load_state(Device *d, const uint8_t *buf, size_t len, GError **err);
+/*
+ * QEMU's migration blocker: false with "State blocked by non-migratable
+ * device '<qom path>/<section>'" when the device's description is
+ * unmigratable (its state can never be saved), so migrate refuses before
+ * it pauses or copies anything.
+ */
+bool device_migratable(const Device *d, GError **err);
 
 /* Property access for qom-get, info qtree and tests. */
 const Property *device_class_find_prop(const DeviceClass *dc, const char *name);

@@ -485,6 +485,11 @@ static bool check_startable(Machine *m, GError **err)
     if (!reap_finished(ms, err)) {
         return false;
     }
+    for (guint i = 0; i < m->devices->len; i++) {
+        if (!device_migratable(g_ptr_array_index(m->devices, i), err)) {
+            return false;
+        }
+    }
     if (!m->accel_ops->dirty_log_start || !m->accel_ops->dirty_log_sync) {
         set_error(err, "the %s accelerator cannot track dirty pages", m->accel_ops->name);
         return false;

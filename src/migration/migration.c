@@ -342,6 +342,11 @@ bool migration_snapshot_save(Machine *m, const char *dir, GError **err)
     MigrationState *ms = m->migration;
     bool was_running = m->runstate == RUN_STATE_RUNNING;
 
+    for (guint i = 0; i < m->devices->len; i++) {
+        if (!device_migratable(g_ptr_array_index(m->devices, i), err)) {
+            return false;
+        }
+    }
     if (!migration_set_status(ms, MIGRATION_STATUS_ACTIVE, err)) {
         return false;
     }

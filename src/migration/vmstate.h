@@ -112,6 +112,12 @@ struct VMStateDescription {
     bool (*pre_save)(void *opaque, GError **err);
     /* Validates what was loaded and recomputes derived and host state. */
     bool (*post_load)(void *opaque, uint32_t version_loaded, GError **err);
+    /*
+     * QEMU's flag: the state can never be saved (it lives outside the VMM),
+     * so migrate refuses at once (device_migratable) instead of failing at
+     * the end of a pre-copy; pre_save should refuse too.
+     */
+    bool unmigratable;
 };
 
 /* Appends one section for opaque to out. */

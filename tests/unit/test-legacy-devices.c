@@ -1,8 +1,9 @@
 /*
  * The MC146818 RTC and fw_cfg_io in-process (src/hw/rtc/mc146818rtc.c,
  * src/hw/nvram/fw_cfg.c): register logic on a qtest machine whose virtual
- * clock the test moves directly, and the RTC's saved state carrying a running
- * clock and a stopped one across a restore.
+ * clock the test moves directly, the RTC's saved state carrying a running
+ * clock and a stopped one across a restore, and fw_cfg DMA writes reaching a
+ * live migration's dirty log.
  */
 #include <string.h>
 
@@ -171,11 +172,47 @@ static void test_fw_cfg_items(void)
     done(m);
 }
 
+/*
+ * A DMA read during a live migration (ram.dma_log set): the destination
+ * buffer's pages and the descriptor's (its control word is written back)
+ * are marked, nothing else: the vCPUs never stored there.
+ */
+static void test_fw_cfg_dma_marks_dirty(void)
+{
+    Machine *m = vm(NULL, NULL);
+    const uint64_t desc = 0x10000, buf = 0x21ff0;     /* the buffer crosses a page */
+    uint8_t d[16], got[32];
+    uint32_t control = GUINT32_TO_BE(FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ);
+    uint32_t len = GUINT32_TO_BE(32), hi = 0, lo = GUINT32_SWAP_LE_BE((uint32_t)desc);
+    uint64_t addr = GUINT64_TO_BE(buf);
+    DirtyBitmap *log = dirty_bitmap_new(&m->ram);
+
+    memcpy(d, &control, 4);            /* key 0: the signature */
+    memcpy(d + 4, &len, 4);
+    memcpy(d + 8, &addr, 8);
+    g_assert_true(guest_ram_write(&m->ram, desc, d, sizeof(d)));
+    m->ram.dma_log = log;
+    g_assert_true(iobus_write(&m->pio, 0x514, &hi, 4));
+    g_assert_true(iobus_write(&m->pio, 0x518, &lo, 4));
+    g_assert_true(guest_ram_read(&m->ram, buf, got, 4));
+    g_assert_cmpmem(got, 4, "QEMU", 4);
+    g_assert_true(guest_ram_read(&m->ram, desc, &control, 4));
+    g_assert_cmpuint(control, ==, 0);                 /* done, no error */
+    g_assert_cmpuint(dirty_bitmap_count(log), ==, 3);
+    g_assert_true(dirty_bitmap_test(log, desc));
+    g_assert_true(dirty_bitmap_test(log, 0x21000));
+    g_assert_true(dirty_bitmap_test(log, 0x22000));
+    m->ram.dma_log = NULL;
+    dirty_bitmap_free(log);
+    done(m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/legacy/rtc/rollover", test_rtc_rollover);
     g_test_add_func("/legacy/rtc/state", test_rtc_state);
     g_test_add_func("/legacy/fw_cfg/items", test_fw_cfg_items);
+    g_test_add_func("/legacy/fw_cfg/dma-marks-dirty", test_fw_cfg_dma_marks_dirty);
     return g_test_run();
 }

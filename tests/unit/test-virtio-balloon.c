@@ -4,8 +4,9 @@
  * virtio-mmio registers and guest RAM directly. Checks what the qtest and
  * functional tests cannot see: exact accounting of hostile PFN lists, which
  * host pages really left memory (mincore), malformed buffers, the target
- * arithmetic, guest_ram_discard()'s page rounding, and the state round trip
- * with a held stats buffer.
+ * arithmetic, guest_ram_discard()'s page rounding, the pages it marks in a
+ * live migration's dirty log, and the state round trip with a held stats
+ * buffer.
  */
 #include <endian.h>
 #include <string.h>
@@ -306,6 +307,32 @@ static void test_inflate_deflate(void)
     drv_close(&d);
 }
 
+/*
+ * During a live migration (ram.dma_log set) inflated pages are marked dirty:
+ * they read as zeros now, and the destination must not keep the data an
+ * earlier pass sent.
+ */
+static void test_inflate_marks_dirty(void)
+{
+    uint32_t pfns[3] = { (uint32_t)(DATA >> 12) + 5, (uint32_t)(DATA >> 12) + 6,
+                         (uint32_t)(DATA >> 12) + 40 };
+    DirtyBitmap *log;
+    Drv d;
+
+    drv_open(&d, "virtio-balloon-device");
+    drv_init(&d, 0, 2);
+    fill(&d, DATA, 64 * PAGE, 0xa5);
+    log = dirty_bitmap_new(&d.m->ram);
+    d.m->ram.dma_log = log;
+    post_pfns(&d, VIRTIO_BALLOON_Q_INFLATE, pfns, 3);
+    for (unsigned i = 0; i < 64; i++) {
+        g_assert_cmpint(dirty_bitmap_test(log, DATA + i * PAGE), ==, i == 5 || i == 6 || i == 40);
+    }
+    d.m->ram.dma_log = NULL;
+    dirty_bitmap_free(log);
+    drv_close(&d);
+}
+
 /* PFNs outside RAM are ignored (and counted), the rest is done, nothing breaks. */
 static void test_hostile_pfns(void)
 {
@@ -574,6 +601,14 @@ static void test_discard(void)
     /* Less than a page: nothing to do, and not an error. */
     g_assert_true(guest_ram_discard(&ram, p + 10, 100));
     g_assert_cmpuint(p[10], ==, 0x3c);
+    /* Under a migration's log, exactly the discarded pages are marked. */
+    ram.dma_log = dirty_bitmap_new(&ram);
+    g_assert_true(guest_ram_discard(&ram, p + 5 * PAGE + 1, 3 * PAGE));
+    for (unsigned i = 0; i < 16; i++) {
+        g_assert_cmpint(dirty_bitmap_test(ram.dma_log, i * PAGE), ==, i == 6 || i == 7);
+    }
+    dirty_bitmap_free(ram.dma_log);
+    ram.dma_log = NULL;
     g_assert_false(guest_ram_discard(&ram, p - PAGE, PAGE));
     g_assert_false(guest_ram_discard(&ram, p + 16 * MIB - PAGE, 2 * PAGE));
     g_assert_false(guest_ram_discard(&ram, p + 8 * MIB, UINT64_MAX));
@@ -595,6 +630,7 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-balloon/target", test_target);
     g_test_add_func("/virtio-balloon/features", test_features);
     g_test_add_func("/virtio-balloon/inflate-deflate", test_inflate_deflate);
+    g_test_add_func("/virtio-balloon/inflate-marks-dirty", test_inflate_marks_dirty);
     g_test_add_func("/virtio-balloon/hostile-pfns", test_hostile_pfns);
     g_test_add_func("/virtio-balloon/malformed", test_malformed);
     g_test_add_func("/virtio-balloon/reporting", test_reporting);

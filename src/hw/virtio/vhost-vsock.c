@@ -274,7 +274,13 @@ static const Property vhost_vsock_props[] = {
 /*
  * The rings' positions and the connections live in the host kernel; a
  * description without them would restore a guest whose sockets silently
- * vanished, so saving is refused instead.
+ * vanished, so saving is refused instead. Live migration would also need
+ * the kernel's writes to guest RAM in the dirty log (VHOST_SET_LOG_BASE,
+ * VHOST_F_LOG_ALL, VHOST_VRING_F_LOG), the rings' bases at the stop
+ * (VHOST_GET_VRING_BASE after stopping the device) and a transport reset
+ * event on the destination, as QEMU's vhost-vsock does: none of it can be
+ * exercised on hosts without the module, so the device is unmigratable and
+ * migrate refuses it up front (device_migratable).
  */
 static bool vhost_vsock_pre_save(void *opaque, GError **err)
 {
@@ -291,6 +297,7 @@ static const VMStateDescription vmstate_vhost_vsock = {
     .version_id = 1,
     .minimum_version_id = 1,
     .pre_save = vhost_vsock_pre_save,
+    .unmigratable = true,
     .fields = (const VMStateField[]) {
         VMSTATE_END_OF_LIST()
     },
