@@ -124,3 +124,31 @@ def test_calc_dirty_rate_sees_the_guest_write(booted_vm):
     assert 8 <= busy["dirty-rate"] <= 64, busy
     idle = measure_dirty_rate(vm)
     assert idle["dirty-rate"] <= 2, idle
+
+
+def test_x_query_virtio_describes_the_driven_rings(make_vm):
+    """After the guest read 16 bytes from virtio-rng, QEMU's introspection shows
+    what the driver did: negotiated features and status bits, the ring
+    addresses and indices, and the chain it made available (one 16-byte
+    device-writable buffer)."""
+    vm = make_vm(extra_args=["-object", "rng-random,id=r0",
+                             "-device", "virtio-rng-device,rng=r0,id=rng0"])
+    vm.boot()
+    ok(vm.run("rng 16"))
+    path = "/machine/peripheral/rng0"
+    assert vm.qmp.cmd("x-query-virtio") == [{"name": "virtio-rng", "path": path}]
+    st = vm.qmp.cmd("x-query-virtio-status", path=path)
+    assert st["started"] and st["vm-running"] and not st["broken"], st
+    assert [s.split(":")[0] for s in st["status"]["statuses"]] == [
+        "VIRTIO_CONFIG_S_ACKNOWLEDGE", "VIRTIO_CONFIG_S_DRIVER",
+        "VIRTIO_CONFIG_S_FEATURES_OK", "VIRTIO_CONFIG_S_DRIVER_OK"], st
+    assert "VIRTIO_F_VERSION_1: virtio 1.x device" in st["guest-features"]["transports"], st
+    q = vm.qmp.cmd("x-query-virtio-queue-status", path=path, queue=0)
+    assert q["vring-desc"] and q["vring-avail"] and q["vring-used"], q
+    assert q["last-avail-idx"] == q["used-idx"] == 1 and q["inuse"] == 0, q
+    # index 0: the entry the driver filled; the default is the next, unfilled one.
+    e = vm.qmp.cmd("x-query-virtio-queue-element", path=path, queue=0, index=0)
+    assert e["avail"]["idx"] == 1 and e["used"]["idx"] == 1, e
+    assert len(e["descs"]) == 1 and e["descs"][0]["len"] == 16 and \
+        e["descs"][0]["flags"] == ["write"], e
+    assert e["index"] == e["avail"]["ring"], e

@@ -46,8 +46,14 @@ static void mmio_notify(void *opaque, uint32_t cause)
     }
 }
 
+static uint32_t mmio_queue_sel(void *opaque)
+{
+    return ((VirtioMmio *)opaque)->queue_sel;
+}
+
 static const VirtioTransportOps mmio_transport_ops = {
     .notify = mmio_notify,
+    .queue_sel = mmio_queue_sel,
 };
 
 static VirtQueue *cur_vq(VirtioMmio *t)

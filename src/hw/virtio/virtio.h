@@ -64,6 +64,8 @@ typedef struct VirtioDeviceClass {
 typedef struct VirtioTransportOps {
     /* Deliver an interrupt; vdev->isr already has the cause bit(s) set. */
     void (*notify)(void *opaque, uint32_t cause);
+    /* The queue the driver selected last (introspection). Optional. */
+    uint32_t (*queue_sel)(void *opaque);
 } VirtioTransportOps;
 
 struct VirtioDevice {
