@@ -437,30 +437,45 @@ BlockBackend *qmp_device_drive(Machine *m, Device *d)
 }
 
 /* [BlockInfo]: the disks attached to devices, then the unattached nodes. */
-static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                            GError **err)
+/*
+ * Every drive a device uses (dev set), then every node no device uses (dev
+ * NULL): the order of query-block, query-blockstats and the block graph.
+ */
+typedef void BlockVisit(BlockBackend *bb, Device *dev, void *opaque);
+
+static void block_walk(Machine *m, BlockVisit *visit, void *opaque)
 {
-    Machine *m = ctx->opaque;
     GPtrArray *devs = machine_devices(m);
     GPtrArray *nodes = block_registry_list(m->block_nodes);
-    JsonArray *arr = json_array_new();
 
-    (void)args;
-    (void)err;
-    for (guint i = 0; i < devs->len; i++) {
+    for (guint i = 0; devs && i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
         BlockBackend *bb = qmp_device_drive(m, d);
         if (bb) {
-            const char *node = block_node_name(bb);
-            json_array_add_element(arr, block_info_node(node, d->id ? d->id : node, bb));
+            visit(bb, d, opaque);
         }
     }
     for (guint i = 0; i < nodes->len; i++) {
         BlockBackend *bb = g_ptr_array_index(nodes, i);
         if (!block_owner(bb)) {
-            json_array_add_element(arr, block_info_node(block_node_name(bb), NULL, bb));
+            visit(bb, NULL, opaque);
         }
     }
+}
+
+static void query_block_visit(BlockBackend *bb, Device *d, void *arr)
+{
+    const char *node = block_node_name(bb);
+
+    json_array_add_element(arr, block_info_node(node, d ? (d->id ? d->id : node) : NULL, bb));
+}
+
+static bool qmp_query_block(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                            GError **err)
+{
+    JsonArray *arr = json_array_new();
+
+    block_walk(ctx->opaque, query_block_visit, arr);
     *ret = qmp_node_array(arr);
     return true;
 }
@@ -486,32 +501,95 @@ static JsonNode *block_stats_entry(BlockBackend *bb, const char *device, const c
     return qmp_node_object(o);
 }
 
+static void blockstats_visit(BlockBackend *bb, Device *d, void *arr)
+{
+    json_array_add_element(arr, block_stats_entry(bb, block_node_name(bb),
+                                                  d ? (d->id ? d->id : d->qom_path) : NULL));
+}
+
 static bool qmp_query_blockstats(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                                  GError **err)
 {
     Machine *m = ctx->opaque;
-    GPtrArray *devs = machine_devices(m);
-    GPtrArray *nodes = block_registry_list(m->block_nodes);
     JsonArray *arr = json_array_new();
-    bool all = json_object_has_member(args, "query-nodes") &&
-               json_object_get_boolean_member(args, "query-nodes");
 
-    for (guint i = 0; !all && i < devs->len; i++) {
-        Device *d = g_ptr_array_index(devs, i);
-        BlockBackend *bb = qmp_device_drive(m, d);
-        if (bb) {
-            const char *node = block_node_name(bb);
-            json_array_add_element(arr, block_stats_entry(bb, node, d->id ? d->id : d->qom_path));
-        }
-    }
-    for (guint i = 0; i < nodes->len; i++) {
-        BlockBackend *bb = g_ptr_array_index(nodes, i);
-        if (all || !block_owner(bb)) {
-            json_array_add_element(arr, block_stats_entry(bb, all ? NULL : block_node_name(bb),
+    if (json_object_has_member(args, "query-nodes") &&
+        json_object_get_boolean_member(args, "query-nodes")) {
+        GPtrArray *nodes = block_registry_list(m->block_nodes);
+        for (guint i = 0; i < nodes->len; i++) {
+            json_array_add_element(arr, block_stats_entry(g_ptr_array_index(nodes, i), NULL,
                                                           NULL));
         }
+    } else {
+        block_walk(m, blockstats_visit, arr);
     }
     *ret = qmp_node_array(arr);
+    return true;
+}
+
+/*
+ * QEMU's x-debug-query-block-graph: a block-backend node per device drive
+ * (named by the device's id, else its QOM path) with a "root" edge to the
+ * image's node, and a block-driver node per image. Stratus has one node per
+ * image (no format/protocol pair). The permissions are what the device
+ * holds: its OFD lock lets others read and, on a read-only drive, write.
+ */
+typedef struct BlockGraph {
+    JsonArray *nodes, *edges;
+    int64_t next_id;
+} BlockGraph;
+
+static int64_t graph_node(BlockGraph *g, const char *type, const char *name)
+{
+    JsonObject *o = json_object_new();
+
+    json_object_set_int_member(o, "id", ++g->next_id);
+    json_object_set_string_member(o, "type", type);
+    json_object_set_string_member(o, "name", name);
+    json_array_add_object_element(g->nodes, o);
+    return g->next_id;
+}
+
+static JsonArray *perm_list(bool write)
+{
+    JsonArray *a = json_array_new();
+
+    if (write) {
+        json_array_add_string_element(a, "write");
+    }
+    json_array_add_string_element(a, "consistent-read");
+    return a;
+}
+
+static void block_graph_visit(BlockBackend *bb, Device *d, void *opaque)
+{
+    BlockGraph *g = opaque;
+    int64_t child = graph_node(g, "block-driver", block_node_name(bb));
+    JsonObject *e;
+
+    if (!d) {
+        return;
+    }
+    e = json_object_new();
+    json_object_set_int_member(e, "parent",
+                               graph_node(g, "block-backend", d->id ? d->id : d->qom_path));
+    json_object_set_int_member(e, "child", child);
+    json_object_set_string_member(e, "name", "root");
+    json_object_set_array_member(e, "perm", perm_list(!block_is_read_only(bb)));
+    json_object_set_array_member(e, "shared-perm", perm_list(block_is_read_only(bb)));
+    json_array_add_object_element(g->edges, e);
+}
+
+static bool qmp_x_debug_query_block_graph(QmpCommandCtx *ctx, JsonObject *args,
+                                          JsonNode **ret, GError **err)
+{
+    BlockGraph g = { json_array_new(), json_array_new(), 0 };
+    JsonObject *o = json_object_new();
+
+    block_walk(ctx->opaque, block_graph_visit, &g);
+    json_object_set_array_member(o, "nodes", g.nodes);
+    json_object_set_array_member(o, "edges", g.edges);
+    *ret = qmp_node_object(o);
     return true;
 }
 
@@ -544,6 +622,7 @@ static const QmpCommand block_commands[] = {
     { "query-blockstats", qmp_query_blockstats, &blockstats_args, &blockstats_list },
     { "query-named-block-nodes", qmp_query_named_block_nodes, &named_nodes_args,
       &device_info_list, QMP_CMD_ALLOW_EXTRA_ARGS },
+    { "x-debug-query-block-graph", qmp_x_debug_query_block_graph, NULL, &qmp_type_any },
     { NULL }
 };
 
