@@ -131,6 +131,11 @@ struct Machine {
     MachineClock *clock;         /* util/clock.h: machine clock + timers (lazy) */
     MigrationState *migration;   /* migration/migration.h: query-migrate, -incoming */
     GHashTable *fdsets;          /* add-fd sets (qmp/qmp-commands-fdset.c); NULL until used */
+    /* dump-guest-memory's last run (qmp/qmp-commands-dump.c, query-dump) */
+    struct {
+        uint8_t status;          /* none, active, completed, failed */
+        uint64_t completed, total;
+    } dump;
 };
 
 /* A callback registered with the machine (powerdown notifiers). */

@@ -11,7 +11,6 @@
  *   query-block-jobs      []
  *   query-block-exports   []  (no NBD/vhost-user exports)
  *   query-pr-managers     []  (no pr-manager objects)
- *   query-dump            {"status":"none","completed":0,"total":0}
  *   query-colo-status     {"mode":"none","last-mode":"none","reason":"none"}
  *   query-vnc             {"enabled":false}  (no VNC server)
  *   query-vnc-servers     []
@@ -86,15 +85,6 @@ static const QmpMember pr_manager_info_m[] = {
 static const QmpType pr_manager_info = QMP_OBJECT_TYPE(pr_manager_info_m);
 static const QmpType pr_manager_info_list = QMP_ARRAY_TYPE(&pr_manager_info);
 
-static const char *const dump_status_values[] = { "none", "active", "completed", "failed",
-                                                  NULL };
-static const QmpType dump_status = QMP_ENUM_TYPE(dump_status_values);
-static const QmpMember dump_info_m[] = {
-    { "status", &dump_status }, { "completed", &qmp_type_int }, { "total", &qmp_type_int },
-    { NULL }
-};
-static const QmpType dump_info = QMP_OBJECT_TYPE(dump_info_m);
-
 static const char *const colo_mode_values[] = { "none", "primary", "secondary", NULL };
 static const QmpType colo_mode = QMP_ENUM_TYPE(colo_mode_values);
 static const char *const colo_reason_values[] = { "none", "request", "error", "processing",
@@ -137,18 +127,6 @@ const QmpType qmp_type_human_readable = QMP_OBJECT_TYPE(human_readable_m);
 bool qmp_cmd_empty_list(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
 {
     *ret = qmp_node_array(json_array_new());
-    return true;
-}
-
-static bool qmp_query_dump(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
-                           GError **err)
-{
-    JsonObject *o = json_object_new();
-
-    json_object_set_string_member(o, "status", "none");
-    json_object_set_int_member(o, "completed", 0);
-    json_object_set_int_member(o, "total", 0);
-    *ret = qmp_node_object(o);
     return true;
 }
 
@@ -232,7 +210,6 @@ static const QmpCommand absent_cmds[] = {
     { "query-block-jobs", qmp_cmd_empty_list, NULL, &block_job_info_list },
     { "query-block-exports", qmp_cmd_empty_list, NULL, &block_export_info_list },
     { "query-pr-managers", qmp_cmd_empty_list, NULL, &pr_manager_info_list },
-    { "query-dump", qmp_query_dump, NULL, &dump_info },
     { "query-colo-status", qmp_query_colo_status, NULL, &colo_status },
     { "screendump", qmp_screendump, &screendump_args, &qmp_type_empty },
     { "query-vnc", qmp_query_vnc, NULL, &vnc_info },

@@ -26,6 +26,7 @@
 #include "accel/x86-pagewalk.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
+#include "util/fdutil.h"
 
 #define PAGE 4096u
 
@@ -47,22 +48,6 @@ typedef struct {
     const GuestRam *ram;
     const X86VcpuState *cpu;     /* NULL: addresses are physical */
 } AddrSpace;
-
-static bool write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
 
 /* One piece that does not cross a page; false if a linear page is unmapped. */
 static bool read_piece(const AddrSpace *as, uint64_t addr, uint8_t *buf, size_t n)
@@ -99,7 +84,7 @@ static bool save_range(const AddrSpace *as, const char *filename, uint64_t addr,
                           "Invalid addr 0x%016" G_GINT64_MODIFIER "x/size %" G_GINT64_FORMAT
                           " specified", (guint64)start, size);
             ok = false;
-        } else if (!write_all(fd, buf, n)) {
+        } else if (!fd_write_all(fd, buf, n)) {
             qmp_error_set(err, STRATUS_ERROR_GENERIC, "An IO error has occurred");
             ok = false;
         }

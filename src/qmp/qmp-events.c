@@ -58,6 +58,21 @@ static const QmpMember rtc_change_members[] = {
 };
 static const QmpType rtc_change_data = QMP_OBJECT_TYPE(rtc_change_members);
 
+/* QEMU's DumpQueryResult (query-dump too) and DUMP_COMPLETED, which adds why a dump failed. */
+const char *const qmp_dump_status_values[] = { "none", "active", "completed", "failed", NULL };
+static const QmpType dump_status = QMP_ENUM_TYPE(qmp_dump_status_values);
+static const QmpMember dump_info_m[] = {
+    { "status", &dump_status }, { "completed", &qmp_type_int }, { "total", &qmp_type_int },
+    { NULL }
+};
+const QmpType qmp_dump_info = QMP_OBJECT_TYPE(dump_info_m);
+static const QmpMember dump_completed_members[] = {
+    { "result", &qmp_dump_info },
+    { "error", &qmp_type_str, .optional = true },
+    { NULL }
+};
+static const QmpType dump_completed_data = QMP_OBJECT_TYPE(dump_completed_members);
+
 const QmpEventDef qmp_standard_events[] = {
     { "SHUTDOWN", &shutdown_data },
     { "RESET", &reset_data },
@@ -69,5 +84,6 @@ const QmpEventDef qmp_standard_events[] = {
     { "GUEST_PANICKED", &guest_panic_data },
     { "GUEST_CRASHLOADED", &guest_panic_data },
     { "RTC_CHANGE", &rtc_change_data },
+    { "DUMP_COMPLETED", &dump_completed_data },
     { NULL }
 };

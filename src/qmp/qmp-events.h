@@ -6,4 +6,8 @@
 
 extern const QmpEventDef qmp_standard_events[];
 
+/* query-dump's DumpQueryResult, which DUMP_COMPLETED carries. */
+extern const char *const qmp_dump_status_values[];
+extern const QmpType qmp_dump_info;
+
 #endif

@@ -467,7 +467,7 @@ static void test_query_commands(void)
            "{\"name\":\"STOP\"},{\"name\":\"RESUME\"},{\"name\":\"POWERDOWN\"},"
            "{\"name\":\"DEVICE_DELETED\"},{\"name\":\"BALLOON_CHANGED\"},"
            "{\"name\":\"GUEST_PANICKED\"},{\"name\":\"GUEST_CRASHLOADED\"},"
-           "{\"name\":\"RTC_CHANGE\"}]}");
+           "{\"name\":\"RTC_CHANGE\"},{\"name\":\"DUMP_COMPLETED\"}]}");
     fx_teardown(&f);
 }
 
@@ -562,7 +562,7 @@ static void test_schema_consistency(void)
         }
     }
     g_assert_cmpuint(ncmd, ==, qmp_command_table_size(f.t));
-    g_assert_cmpuint(nev, ==, 10);
+    g_assert_cmpuint(nev, ==, 11);
     /* spot checks */
     {
         JsonObject *q = g_hash_table_lookup(byname, "query-status");
