@@ -186,7 +186,10 @@ typedef struct StratusConfig {
     /* -incoming file:DIR[,mapped=on|off]: restore from DIR's snapshot instead of booting. */
     char *incoming;              /* DIR; NULL without -incoming */
     bool incoming_mapped;        /* map the memory image copy-on-write (default) or read it */
-    /* -incoming tcp:HOST:PORT | unix:PATH: receive a live migration (migration/live.h). */
+    /*
+     * -incoming tcp:HOST:PORT | unix:PATH: receive a live migration
+     * (migration/live.h); "defer": QMP migrate-incoming gives the address.
+     */
     char *incoming_uri;
 
     char *qtest;                 /* -qtest unix:PATH | chardev:ID */

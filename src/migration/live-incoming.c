@@ -32,12 +32,23 @@ bool live_block_locks(Machine *m, bool take, GError **err)
     return true;
 }
 
+static bool deferred(const Machine *m)
+{
+    return m->cfg->incoming_uri && !strcmp(m->cfg->incoming_uri, "defer");
+}
+
 bool live_incoming_listen(Machine *m, GError **err)
 {
     LiveMigration *lm = g_new0(LiveMigration, 1);
 
     lm->m = m;
     lm->fd = -1;
+    lm->listen_fd = -1;
+    if (deferred(m)) {
+        m->migration->live = lm;
+        log_info("-incoming defer: waiting for QMP migrate-incoming");
+        return true;
+    }
     lm->listen_fd = channel_listen(m->cfg->incoming_uri, err);
     if (lm->listen_fd < 0) {
         g_prefix_error(err, "-incoming: ");
@@ -248,15 +259,50 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-void live_incoming_start(Machine *m)
+static void watch_listener(LiveMigration *lm)
 {
-    LiveMigration *lm = m->migration->live;
     GSource *src = g_unix_fd_source_new(lm->listen_fd, G_IO_IN);
 
     g_source_set_callback(src, G_SOURCE_FUNC(on_accept), lm, NULL);
-    g_source_attach(src, m->ctx);
+    g_source_attach(src, lm->m->ctx);
     lm->accept_source = src;        /* our reference: live_free destroys it */
+}
+
+void live_incoming_start(Machine *m)
+{
+    LiveMigration *lm = m->migration->live;
+
+    if (lm->listen_fd >= 0) {
+        watch_listener(lm);
+    }
     machine_set_runstate(m, RUN_STATE_INMIGRATE);
+}
+
+bool live_incoming_deferred(Machine *m, const char *uri, GError **err)
+{
+    LiveMigration *lm = m->migration->live;
+
+    /* QEMU checks "once" first: any -incoming but a waiting defer has begun. */
+    if (m->cfg->incoming || (m->cfg->incoming_uri && !deferred(m)) ||
+        (lm && (lm->listen_fd >= 0 || lm->fd >= 0 || lm->thread))) {
+        set_error(err, "The incoming migration has already been started");
+        return false;
+    }
+    if (!lm || m->runstate != RUN_STATE_INMIGRATE) {
+        set_error(err, "'-incoming' was not specified on the command line");
+        return false;
+    }
+    if (!g_str_has_prefix(uri, "tcp:") && !g_str_has_prefix(uri, "unix:")) {
+        set_error(err, "unknown migration protocol: %s", uri);
+        return false;
+    }
+    lm->listen_fd = channel_listen(uri, err);
+    if (lm->listen_fd < 0) {
+        return false;
+    }
+    watch_listener(lm);
+    log_info("migrate-incoming: waiting for the migration on %s", uri);
+    return true;
 }
 
 void live_migration_finish(Machine *m)

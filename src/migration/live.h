@@ -11,7 +11,8 @@
  * source running.
  *
  * Destination: -incoming tcp:/unix: listens before the main loop runs
- * (query-status says "inmigrate" meanwhile), accepts one connection and
+ * (-incoming defer: once QMP migrate-incoming gives the address; query-status
+ * says "inmigrate" meanwhile), accepts one connection and
  * receives on a thread; a bad stream or command line ends the process with
  * one `stratus: error:` line and exit 1.
  *
@@ -30,10 +31,21 @@
 bool live_migrate_start(Machine *m, const char *uri, GError **err);
 /* QMP migrate_cancel (lock held): false + *err when it cannot be canceled. */
 bool live_migrate_cancel(Machine *m, GError **err);
-/* -incoming tcp:/unix: at machine creation: binds and listens. */
+/*
+ * -incoming tcp:/unix: at machine creation: binds and listens; with
+ * -incoming defer only notes that migrate-incoming will give the address.
+ */
 bool live_incoming_listen(Machine *m, GError **err);
-/* machine_run: the main loop accepts the source's connection. */
+/* machine_run: state inmigrate; the main loop accepts the source's connection. */
 void live_incoming_start(Machine *m);
+/*
+ * QMP migrate-incoming (lock held), QEMU 7.2's checks in its order: "The
+ * incoming migration has already been started" (any -incoming but a defer
+ * still waiting for its address), "'-incoming' was not specified on the
+ * command line", "unknown migration protocol: <uri>"; then listens on uri
+ * and accepts as -incoming tcp:/unix: does.
+ */
+bool live_incoming_deferred(Machine *m, const char *uri, GError **err);
 /* Before the machine is freed (lock not held): stops and joins a migration thread. */
 void live_migration_finish(Machine *m);
 

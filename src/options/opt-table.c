@@ -78,7 +78,7 @@ static const OptDef opt_defs[] = {
     { "nographic", NULL, OPT_NOGRAPHIC, ARG_NONE, false, NULL, "accepted and ignored" },
     { "fw_cfg", NULL, OPT_FW_CFG, ARG_REQUIRED, true, "name=NAME,file=PATH|string=STR",
       "add a named file to fw_cfg (-machine fw_cfg=on; names should start with opt/)" },
-    { "incoming", NULL, OPT_INCOMING, ARG_REQUIRED, false, "file:DIR[,mapped=on|off] | tcp:IP:PORT | unix:PATH",
+    { "incoming", NULL, OPT_INCOMING, ARG_REQUIRED, false, "file:DIR[,mapped=on|off] | tcp:IP:PORT | unix:PATH | defer",
       "restore the snapshot in DIR (written by QMP migrate file:DIR) instead of booting; "
       "mapped=on (default) maps its memory copy-on-write, off reads it in" },
     { "no-shutdown", NULL, OPT_NO_SHUTDOWN, ARG_NONE, false, NULL,

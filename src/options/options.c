@@ -134,7 +134,8 @@ static bool handle_none_only(const char *opt, const char *value, GError **err)
  * -incoming file:DIR[,mapped=on|off|true|false] (StratoVirt's spelling is
  * true/false, QEMU-style on/off is accepted too), or tcp:HOST:PORT /
  * unix:PATH for a live migration (the address is checked when the machine
- * listens on it).
+ * listens on it), or QEMU's "defer" (the address comes with QMP
+ * migrate-incoming).
  */
 static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *value,
                             GError **err)
@@ -143,8 +144,9 @@ static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *val
     const char *comma;
     bool mapped = true;
 
-    if (g_str_has_prefix(value, "tcp:") || g_str_has_prefix(value, "unix:")) {
-        if (!value[strcspn(value, ":") + 1]) {
+    if (g_str_has_prefix(value, "tcp:") || g_str_has_prefix(value, "unix:") ||
+        !strcmp(value, "defer")) {
+        if (strcmp(value, "defer") && !value[strcspn(value, ":") + 1]) {
             set_error(err, "%s: '%s' needs an address", opt, value);
             return false;
         }
@@ -155,7 +157,8 @@ static bool handle_incoming(StratusConfig *cfg, const char *opt, const char *val
         return true;
     }
     if (!g_str_has_prefix(value, "file:")) {
-        set_error(err, "%s: unsupported URI '%.64s' (expected file:DIR[,mapped=on|off])",
+        set_error(err, "%s: unsupported URI '%.64s' (expected file:DIR[,mapped=on|off], "
+                  "tcp:IP:PORT, unix:PATH or defer)",
                   opt, value);
         return false;
     }

@@ -326,9 +326,7 @@ static const QmpMember migrate_continue_m[] = {
 };
 static const QmpType migrate_continue_args = QMP_OBJECT_TYPE(migrate_continue_m);
 static const QmpMember migrate_incoming_m[] = {
-    { "uri", &qmp_type_str, .optional = true },
-    { "channels", &qmp_type_any, .optional = true },
-    { NULL }
+    { "uri", &qmp_type_str }, { NULL }      /* QEMU 7.2's: required, no "channels" */
 };
 static const QmpType migrate_incoming_args = QMP_OBJECT_TYPE(migrate_incoming_m);
 
@@ -358,19 +356,18 @@ static bool qmp_migrate_start_postcopy(QmpCommandCtx *ctx, JsonObject *args, Jso
     return false;
 }
 
-/* Stratus has no -incoming defer: the address is always on the command line. */
+/* -incoming defer: the address of the live migration to wait for (live.h). */
 static bool qmp_migrate_incoming(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                                  GError **err)
 {
-    const StratusConfig *cfg = ((Machine *)ctx->opaque)->cfg;
+    GError *e = NULL;
 
-    if (!cfg->incoming && !cfg->incoming_uri) {
-        qmp_error_set(err, STRATUS_ERROR_GENERIC,
-                      "'-incoming' was not specified on the command line");
-    } else {
-        qmp_error_set(err, STRATUS_ERROR_GENERIC, "For use with '-incoming defer'");
+    if (!live_incoming_deferred(ctx->opaque, json_object_get_string_member(args, "uri"), &e)) {
+        qmp_error_set(err, STRATUS_ERROR_GENERIC, "%s", e->message);
+        g_error_free(e);
+        return false;
     }
-    return false;
+    return true;
 }
 
 static const QmpCommand migration_cmds[] = {

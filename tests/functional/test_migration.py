@@ -390,3 +390,43 @@ def test_live_migration_under_block_load_on_two_vcpus(make_vm, sockdir, tmp_path
         assert f.read(1 * MIB) == host_pattern(SEED, 0, 1 * MIB)
         f.seek(4096 * 512)
         assert f.read(128 * 1024) == host_pattern(SEED + 1, 4096 * 512, 128 * 1024)
+
+
+def test_incoming_defer_then_migrate_incoming(make_vm, sockdir):
+    """QEMU's -incoming defer: the destination waits in inmigrate without an
+    address until migrate-incoming; the source then migrates to it."""
+    src = make_vm()
+    src.boot()
+    dst = make_vm(extra_args=["-incoming", "defer"])
+    dst.launch()
+    assert dst.qmp.cmd("query-status")["status"] == "inmigrate"
+    uri = uri_for("unix", sockdir)
+    resp = src.qmp.execute("migrate", {"uri": uri})
+    assert "Failed to connect" in resp["error"]["desc"], resp    # nothing listens yet
+    assert dst.qmp.execute("migrate-incoming", {"uri": uri}) == {"return": {}}
+    base = pattern_base(src)
+    ok(src.run("mem fill 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
+    assert src.wait(120) == 0
+    dst.qmp.wait_event("RESUME", timeout=60)
+    ok(dst.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
+    resp = dst.qmp.execute("migrate-incoming", {"uri": uri})
+    assert resp["error"]["desc"] == "The incoming migration has already been started", resp
+    assert dst.quit() == 0
+
+
+@pytest.mark.parametrize("incoming", ["unix", "none"])
+def test_migrate_incoming_without_defer(make_vm, sockdir, incoming):
+    """QEMU 7.2's answers: an -incoming address on the command line means the
+    incoming migration has started; no -incoming at all is named."""
+    extra = ["-incoming", uri_for("unix", sockdir)] if incoming == "unix" else []
+    vm = make_vm(extra_args=extra)
+    if incoming == "unix":
+        vm.launch()
+    else:
+        vm.boot()
+    resp = vm.qmp.execute("migrate-incoming", {"uri": uri_for("unix", sockdir) + "2"})
+    want = ("The incoming migration has already been started" if incoming == "unix" else
+            "'-incoming' was not specified on the command line")
+    assert resp["error"] == {"class": "GenericError", "desc": want}, resp
+    assert vm.quit() == 0

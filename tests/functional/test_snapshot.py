@@ -200,6 +200,8 @@ def test_restore_frozen_until_cont(make_vm, snapdir):
     vm.console.expect_silence(1.0)
     assert vm.qmp.cmd("cont") == {}
     vm.console.read_until("text=early", timeout=20)
+    resp = vm.qmp.execute("migrate-incoming", {"uri": "unix:/nonexistent/x.sock"})
+    assert resp["error"]["desc"] == "The incoming migration has already been started", resp
     ok(vm.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
 
 
