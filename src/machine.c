@@ -444,12 +444,39 @@ static bool create_objects(Machine *m, GError **err)
  * -netdev back ends, before any device: a NIC names its back end by id
  * (virtio-net-device,netdev=) and finds it in m->netdevs at realize.
  */
+/* A descriptor the process inherited, by number: taken over (closed with the back end). */
+static int inherited_fd(void *opaque, const char *elem)
+{
+    char *end;
+    long v = strtol(elem, &end, 10);
+
+    (void)opaque;
+    if (!*elem || *end || v < 0 || v > INT32_MAX || fcntl(v, F_GETFD) < 0) {
+        return -1;
+    }
+    return (int)v;
+}
+
+/* fd= (StratoVirt: its last ':'-separated element) or fds= (one per queue), vhostfd(s)= alike. */
+static bool netdev_fds(const OptList *l, const char *one, const char *many, int *fds,
+                       unsigned *n, GError **err)
+{
+    const char *spec = optlist_get(l, one);
+
+    if (spec) {
+        const char *last = strrchr(spec, ':');
+        spec = last ? last + 1 : spec;
+    } else {
+        spec = optlist_get(l, many);
+    }
+    return !spec || net_parse_fd_list(spec, inherited_fd, NULL, fds, n, err);
+}
+
 static bool create_netdevs(Machine *m, GError **err)
 {
     for (guint i = 0; m->cfg->netdevs && i < m->cfg->netdevs->len; i++) {
         const OptList *l = g_ptr_array_index(m->cfg->netdevs, i);
         NetdevOptions o = NETDEV_OPTIONS_INIT;
-        const char *fd = optlist_get(l, "fd") ? optlist_get(l, "fd") : optlist_get(l, "fds");
         const char *vhost = optlist_get(l, "vhost");
         const char *queues = optlist_get(l, "queues");
 
@@ -460,19 +487,12 @@ static bool create_netdevs(Machine *m, GError **err)
         o.script = optlist_get(l, "script");
         o.downscript = optlist_get(l, "downscript");
         o.vhost = vhost && (!strcmp(vhost, "on") || !strcmp(vhost, "true") || !strcmp(vhost, "yes"));
+        o.queues_given = queues != NULL;
         o.queues = queues ? (unsigned)MIN(g_ascii_strtoull(queues, NULL, 0), UINT32_MAX) : 0;
-        if (!o.ifname && fd) {
-            /* An inherited descriptor: the tap is ours from now on (closed at exit). */
-            const char *last = strrchr(fd, ':');
-            char *end;
-            long v = strtol(last ? last + 1 : fd, &end, 10);
-            if (*end || v < 0 || v > INT32_MAX || fcntl(v, F_GETFD) < 0) {
-                set_error(err, "-netdev: Add netdev error: failed to convert {} to RawFd.");
-                return false;
-            }
-            o.fd = (int)v;
-        }
-        if (!net_netdev_add(m, &o, err)) {
+        /* With ifname the tap is opened by name; inherited descriptors are then left alone. */
+        if ((!o.ifname && !netdev_fds(l, "fd", "fds", o.fds, &o.nfds, err)) ||
+            !netdev_fds(l, "vhostfd", "vhostfds", o.vhostfds, &o.nvhostfds, err) ||
+            !net_netdev_add(m, &o, err)) {
             g_prefix_error(err, "-netdev: ");
             return false;
         }

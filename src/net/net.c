@@ -22,6 +22,21 @@ void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const c
     nc->m = m;
     nc->id = g_strdup(id);
     nc->seq = net_next_seq(m);
+    nc->nqueues = 1;
+    nc->queue[0] = nc;
+}
+
+void net_client_add_queue(NetClient *nc, NetClient *q)
+{
+    g_assert(nc->nqueues < NET_MAX_QUEUES);
+    nc->queue[nc->nqueues++] = q;
+}
+
+void net_client_set_queue_enabled(NetClient *q, bool enable)
+{
+    if (q->ops->set_queue_enabled) {
+        q->ops->set_queue_enabled(q, enable);
+    }
 }
 
 static void cancel_resume(NetClient *nc)
@@ -49,6 +64,9 @@ void net_client_free(NetClient *nc)
     }
     /* A NIC still attached would keep a dangling pointer: devices go first. */
     g_assert(!nc->peer);
+    for (unsigned i = 1; i < nc->nqueues; i++) {
+        net_client_free(nc->queue[i]);
+    }
     cancel_resume(nc);
     drop_held(nc);
     g_free(nc->id);
@@ -184,7 +202,9 @@ bool net_set_link(Machine *m, const char *name, bool up, GError **err)
 
     if (nc) {
         found = true;
-        nc->link_down = !up;
+        for (unsigned i = 0; i < nc->nqueues; i++) {
+            nc->queue[i]->link_down = !up;
+        }
         if (nc->peer && nc->peer->set_link) {
             nc->peer->set_link(nc->peer_opaque, up);
         }

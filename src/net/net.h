@@ -38,6 +38,8 @@
 #define NET_MAX_FRAME (65536 + 18)
 /* Frames a back end reads per main-loop wake-up: other sources get their turn. */
 #define NET_RX_BUDGET 64
+/* Queues (pairs) of one back end: StratoVirt's limit (MAX_VIRTIO_QUEUE / 2). */
+#define NET_MAX_QUEUES 16
 
 typedef struct NetClient NetClient;
 
@@ -65,6 +67,11 @@ typedef struct NetClientOps {
     void (*free)(NetClient *nc);
     /* Optional: which offloaded frames the host may hand us (NET_OFFLOAD_*). */
     void (*set_offload)(NetClient *nc, unsigned flags);
+    /*
+     * Optional, for one queue of a multiqueue back end: take part in the
+     * host's flow steering (true) or not (a NIC using fewer queue pairs).
+     */
+    void (*set_queue_enabled)(NetClient *nc, bool enable);
 } NetClientOps;
 
 /*
@@ -111,10 +118,22 @@ struct NetClient {
      */
     bool link_down;
     uint64_t rx_frames, rx_dropped, tx_frames, tx_errors;
+    /*
+     * A multiqueue back end (queues=N): queue[0] is this NetClient (the one
+     * in the netdev table), queue[1..nqueues-1] are NetClients of their own,
+     * owned by it (freed with it), each attached to the NIC queue pair of
+     * the same number. A single-queue back end has nqueues 1.
+     */
+    unsigned nqueues;
+    NetClient *queue[NET_MAX_QUEUES];
 };
 
 /* Back ends: fill the common part (id copied); free with net_client_free(). */
 void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const char *id);
+/* Adds `q` (initialised) as the next queue of `nc`, which owns it from now on. */
+void net_client_add_queue(NetClient *nc, NetClient *q);
+/* Steering on/off for queue `q` (ignored by back ends with one queue). */
+void net_client_set_queue_enabled(NetClient *q, bool enable);
 void net_client_free(NetClient *nc);
 
 /* Back end -> NIC. false: held, stop reading (set_read_poll(false) was called). */
@@ -123,7 +142,7 @@ bool net_client_receive(NetClient *nc, const uint8_t *buf, size_t len);
 void net_client_tx_ready(NetClient *nc);
 
 /*
- * NIC side. attach fails when another NIC has the back end (QEMU's text:
+ * NIC side. attach (queue 0, or a queue of a multiqueue back end) fails when another NIC has the back end (QEMU's text:
  * "Property 'virtio-net-device.netdev' can't take value 'X', it's in use").
  */
 bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const char *name,

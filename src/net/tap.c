@@ -24,6 +24,7 @@ typedef struct Tap {
     char *ifname;
     /* The tap carries a virtio_net_hdr_v1 itself; else we add and strip one. */
     bool vnet_hdr;
+    bool multi;                 /* IFF_MULTI_QUEUE: TUNSETQUEUE attaches and detaches */
     /* A SOCK_SEQPACKET socket: a 0-byte read is the peer's close, reading stops for good. */
     bool seqpacket, eof;
     GSource *rx_src, *tx_src;
@@ -31,6 +32,7 @@ typedef struct Tap {
 } Tap;
 
 static void tap_set_read_poll(NetClient *nc, bool enable);
+static void tap_set_queue_enabled(NetClient *nc, bool enable);
 
 /* Main loop, lock held. Bounded: other sources (QMP, vCPU requests) get their turn. */
 static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
@@ -159,6 +161,7 @@ static const NetClientOps tap_ops = {
     .set_read_poll = tap_set_read_poll,
     .free = tap_free,
     .set_offload = tap_set_offload,
+    .set_queue_enabled = tap_set_queue_enabled,
 };
 
 static const NetClientOps socket_ops = {
@@ -168,26 +171,14 @@ static const NetClientOps socket_ops = {
     .free = tap_free,
 };
 
-/*
- * -netdev socket,fd=N (QEMU's back end, only its fd= form): a datagram
- * socket carrying one Ethernet frame per datagram, without a vnet header.
- * A test (or another program) on the other end plays the wire.
- */
-static bool socket_netdev_add(Machine *m, NetdevOptions *o, int fd, GError **err)
+/* One socket queue from an open descriptor (taken: closed on failure). */
+static Tap *socket_queue_new(Machine *m, const char *id, int fd, GError **err)
 {
     int type = 0;
     socklen_t len = sizeof(type);
     int fl;
     Tap *t;
 
-    if (o->ifname || o->queues > 1 || o->vhost) {
-        set_error(err, "ifname=, queues= and vhost= are invalid with a socket netdev");
-        goto fail;
-    }
-    if (fd < 0) {
-        set_error(err, "Parameter 'fd' is missing (only -netdev socket,fd= is supported)");
-        return false;
-    }
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
         set_error(err, "Add netdev error: fd %d is not a socket: %s", fd, g_strerror(errno));
         goto fail;
@@ -206,21 +197,65 @@ static bool socket_netdev_add(Machine *m, NetdevOptions *o, int fd, GError **err
     t->fd = fd;
     t->ifname = g_strdup_printf("socket fd %d", fd);
     t->seqpacket = type == SOCK_SEQPACKET;
-    net_client_init(&t->nc, &socket_ops, m, o->id);
-    t->nc.info_str = g_strdup_printf("socket: fd=%d (%s)", fd,
-                                     t->seqpacket ? "seqpacket" : "dgram");
-    g_hash_table_insert(m->netdevs, t->nc.id, &t->nc);
-    log_info("netdev '%s': %s", o->id, t->nc.info_str);
+    net_client_init(&t->nc, &socket_ops, m, id);
+    return t;
+
+fail:
+    close(fd);
+    return NULL;
+}
+
+/*
+ * -netdev socket,fd=N (QEMU's back end, only its fd= form): a datagram
+ * socket carrying one Ethernet frame per datagram, without a vnet header.
+ * A test (or another program) on the other end plays the wire. fds=a:b:...
+ * (ours) makes one queue per socket, for multiqueue NICs.
+ */
+static bool socket_netdev_add(Machine *m, NetdevOptions *o, GError **err)
+{
+    Tap *q[NET_MAX_QUEUES];
+    unsigned made = 0;
+
+    if (o->ifname || (o->queues && o->queues != o->nfds) || o->vhost) {
+        set_error(err, "ifname=, queues= and vhost= are invalid with a socket netdev");
+        goto fail;
+    }
+    if (!o->nfds) {
+        set_error(err, "Parameter 'fd' is missing (only -netdev socket,fd= is supported)");
+        return false;
+    }
+    for (made = 0; made < o->nfds; made++) {
+        int fd = o->fds[made];
+        o->fds[made] = -1;
+        q[made] = socket_queue_new(m, o->id, fd, err);
+        if (!q[made]) {
+            goto fail;
+        }
+    }
+    for (unsigned i = 1; i < made; i++) {
+        net_client_add_queue(&q[0]->nc, &q[i]->nc);
+    }
+    q[0]->nc.info_str = g_strdup_printf("socket: fd=%d (%s)", q[0]->fd,
+                                        q[0]->seqpacket ? "seqpacket" : "dgram");
+    g_hash_table_insert(m->netdevs, q[0]->nc.id, &q[0]->nc);
+    log_info("netdev '%s': %s, %u queue%s", o->id, q[0]->nc.info_str, made, made > 1 ? "s" : "");
+    o->nfds = 0;
     return true;
 
 fail:
-    if (fd >= 0) {
-        close(fd);
+    for (unsigned i = 0; i < made; i++) {
+        net_client_free(&q[i]->nc);
     }
+    for (unsigned i = 0; i < o->nfds; i++) {
+        if (o->fds[i] >= 0) {
+            close(o->fds[i]);
+        }
+    }
+    o->nfds = 0;
     return false;
 }
 
-static int tap_open_ifname(const char *path, const char *ifname, GError **err)
+static int tap_open_ifname(const char *path, const char *ifname, bool multi, GError **err)
 {
     struct ifreq ifr;
     int fd;
@@ -236,13 +271,17 @@ static int tap_open_ifname(const char *path, const char *ifname, GError **err)
     }
     memset(&ifr, 0, sizeof(ifr));
     /* No packet-info prefix; a virtio header so the guest's header maps 1:1. */
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (multi ? IFF_MULTI_QUEUE : 0);
     memcpy(ifr.ifr_name, ifname, strlen(ifname));
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
         close(fd);
         if (e == EBUSY) {
             set_error(err, "Tap device already in use");
+        } else if (e == EINVAL && multi) {
+            /* The tap exists without IFF_MULTI_QUEUE (or with a different queue mode). */
+            set_error(err, "Failed to create tap device '%s': %s (is it a multi-queue tap?)",
+                       ifname, g_strerror(e));
         } else {
             set_error(err, "Failed to create tap device '%s': %s", ifname, g_strerror(e));
         }
@@ -266,71 +305,54 @@ static bool net_vhost_check(GError **err)
     return false;
 }
 
-bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
+/* One queue of a multiqueue tap joins or leaves the kernel's flow steering. */
+static void tap_set_queue_enabled(NetClient *nc, bool enable)
 {
-    int fd = o->fd;
-    unsigned flags = 0;
+    Tap *t = (Tap *)nc;
     struct ifreq ifr;
+
+    if (!t->multi) {
+        return;
+    }
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = enable ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+    if (ioctl(t->fd, TUNSETQUEUE, &ifr) < 0) {
+        log_warn("tap '%s': TUNSETQUEUE %s: %s", t->ifname, enable ? "attach" : "detach",
+                 g_strerror(errno));
+    }
+}
+
+/*
+ * One tap queue from an open descriptor (taken: closed on failure):
+ * non-blocking, a tap (not a tun), the vnet header sized, no offloads.
+ */
+static Tap *tap_queue_new(Machine *m, const char *id, int fd, GError **err)
+{
+    struct ifreq ifr;
+    int fl = fcntl(fd, F_GETFL);
     Tap *t;
 
-    o->fd = -1;
-    if (o->type && strcmp(o->type, "tap") && strcmp(o->type, "socket")) {
-        set_error(err, "Parameter 'type' does not accept value '%s'", o->type);
-        goto fail;
-    }
-    if (net_find(m, o->id)) {
-        set_error(err, "Duplicate ID '%s' for netdev", o->id);
-        goto fail;
-    }
-    if (o->type && !strcmp(o->type, "socket")) {
-        return socket_netdev_add(m, o, fd, err);
-    }
-    if (o->queues > 1) {
-        set_error(err, "queues=%u: multi-queue is not supported (microvm has one queue pair)",
-                  o->queues);
-        goto fail;
-    }
-    if ((o->script && strcmp(o->script, "no") && *o->script) ||
-        (o->downscript && strcmp(o->downscript, "no") && *o->downscript)) {
-        set_error(err, "script/downscript are not supported: configure the tap beforehand");
-        goto fail;
-    }
-    if (o->vhost && !net_vhost_check(err)) {
-        goto fail;
-    }
-    /* StratoVirt: ifname wins over fd. */
-    if (o->ifname) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        fd = tap_open_ifname(o->path ? o->path : "/dev/net/tun", o->ifname, err);
-        if (fd < 0) {
-            return false;
-        }
-    } else if (fd < 0) {
-        set_error(err, "Tap device is missing, use 'ifname' or 'fd' to configure a tap device");
-        return false;
-    } else {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-            set_error(err, "Add netdev error: fd %d: %s", fd, g_strerror(errno));
-            goto fail;
-        }
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        set_error(err, "Add netdev error: fd %d: %s", fd, g_strerror(errno));
+        close(fd);
+        return NULL;
     }
     memset(&ifr, 0, sizeof(ifr));
     if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
         set_error(err, "Add netdev error: fd %d is not a tap device: %s", fd, g_strerror(errno));
-        goto fail;
+        close(fd);
+        return NULL;
     }
-    flags = ifr.ifr_flags;
-    if (!(flags & IFF_TAP)) {
+    if (!(ifr.ifr_flags & IFF_TAP)) {
         set_error(err, "Add netdev error: '%s' is a tun, not a tap device", ifr.ifr_name);
-        goto fail;
+        close(fd);
+        return NULL;
     }
     t = g_new0(Tap, 1);
     t->fd = fd;
     t->ifname = g_strndup(ifr.ifr_name, IFNAMSIZ);
-    if (flags & IFF_VNET_HDR) {
+    t->multi = ifr.ifr_flags & IFF_MULTI_QUEUE;
+    if (ifr.ifr_flags & IFF_VNET_HDR) {
         int len = NET_HDR_LEN;
         unsigned off = 0;
         /*
@@ -342,20 +364,142 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
             log_warn("tap '%s': TUNSETOFFLOAD: %s", t->ifname, g_strerror(errno));
         }
     }
-    net_client_init(&t->nc, &tap_ops, m, o->id);
+    net_client_init(&t->nc, &tap_ops, m, id);
     t->nc.vnet_hdr = t->vnet_hdr;
+    return t;
+}
+
+static void close_fds(int *fds, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+}
+
+/* The checks before any descriptor is opened; false: o's descriptors are closed by the caller. */
+static bool tap_check_options(NetdevOptions *o, unsigned *queues, GError **err)
+{
+    if (o->queues > NET_MAX_QUEUES || (o->queues == 0 && o->queues_given)) {
+        set_error(err, "queues=%u: must be between 1 and %d", o->queues, NET_MAX_QUEUES);
+        return false;
+    }
+    if ((o->script && strcmp(o->script, "no") && *o->script) ||
+        (o->downscript && strcmp(o->downscript, "no") && *o->downscript)) {
+        set_error(err, "script/downscript are not supported: configure the tap beforehand");
+        return false;
+    }
+    /* StratoVirt: ifname wins over fd/fds; else the descriptors say how many queues. */
+    *queues = o->ifname ? MAX(o->queues, 1) : o->nfds;
+    if (!o->ifname && !o->nfds) {
+        set_error(err, "Tap device is missing, use 'ifname' or 'fd' to configure a tap device");
+        return false;
+    }
+    if (!o->ifname && o->queues && o->queues != o->nfds) {
+        set_error(err, "The number of fds passed does not match the number of queues (%u)",
+                  o->queues);
+        return false;
+    }
+    if (o->nvhostfds && o->nvhostfds != *queues) {
+        set_error(err, "The number of fds passed does not match the number of vhostfds passed");
+        return false;
+    }
+    return !o->vhost || net_vhost_check(err);
+}
+
+bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
+{
+    Tap *q[NET_MAX_QUEUES];
+    unsigned queues = 0, made = 0;
+
+    if (o->type && strcmp(o->type, "tap") && strcmp(o->type, "socket")) {
+        set_error(err, "Parameter 'type' does not accept value '%s'", o->type);
+        goto fail;
+    }
+    if (net_find(m, o->id)) {
+        set_error(err, "Duplicate ID '%s' for netdev", o->id);
+        goto fail;
+    }
+    if (o->type && !strcmp(o->type, "socket")) {
+        close_fds(o->vhostfds, o->nvhostfds);
+        o->nvhostfds = 0;
+        return socket_netdev_add(m, o, err);
+    }
+    if (!tap_check_options(o, &queues, err)) {
+        goto fail;
+    }
+    if (o->ifname) {
+        close_fds(o->fds, o->nfds);
+        for (o->nfds = 0; o->nfds < queues; o->nfds++) {
+            o->fds[o->nfds] = tap_open_ifname(o->path ? o->path : "/dev/net/tun", o->ifname,
+                                              queues > 1, err);
+            if (o->fds[o->nfds] < 0) {
+                goto fail;
+            }
+        }
+    }
+    for (made = 0; made < queues; made++) {
+        int fd = o->fds[made];
+        o->fds[made] = -1;
+        q[made] = tap_queue_new(m, o->id, fd, err);
+        if (!q[made]) {
+            goto fail;
+        }
+        if (made && q[made]->vnet_hdr != q[0]->vnet_hdr) {
+            set_error(err, "vnet_hdr not consistent across given tap fds");
+            made++;
+            goto fail;
+        }
+    }
+    for (unsigned i = 1; i < queues; i++) {
+        net_client_add_queue(&q[0]->nc, &q[i]->nc);
+    }
+    o->nfds = 0;
     /* QEMU's info_str; Stratus runs no scripts, so they are "no". */
-    t->nc.info_str = o->ifname ? g_strdup_printf("ifname=%s,script=no,downscript=no", t->ifname)
-                               : g_strdup_printf("fd=%d", fd);
-    g_hash_table_insert(m->netdevs, t->nc.id, &t->nc);
-    log_info("netdev '%s': tap '%s'%s", o->id, t->ifname, t->vnet_hdr ? " (vnet header)" : "");
+    q[0]->nc.info_str = o->ifname
+        ? g_strdup_printf("ifname=%s,script=no,downscript=no", q[0]->ifname)
+        : g_strdup_printf("fd=%d", q[0]->fd);
+    g_hash_table_insert(m->netdevs, q[0]->nc.id, &q[0]->nc);
+    log_info("netdev '%s': tap '%s'%s, %u queue%s", o->id, q[0]->ifname,
+             q[0]->vnet_hdr ? " (vnet header)" : "", queues, queues > 1 ? "s" : "");
     return true;
 
 fail:
-    if (fd >= 0) {
-        close(fd);
+    for (unsigned i = 0; i < made; i++) {
+        if (q[i]) {
+            net_client_free(&q[i]->nc);
+        }
     }
+    close_fds(o->fds, o->nfds);
+    close_fds(o->vhostfds, o->nvhostfds);
+    o->nfds = o->nvhostfds = 0;
     return false;
+}
+
+bool net_parse_fd_list(const char *spec, int (*resolve)(void *opaque, const char *elem),
+                       void *opaque, int *fds, unsigned *n, GError **err)
+{
+    g_auto(GStrv) parts = g_strsplit(spec, ":", -1);
+
+    *n = 0;
+    if (g_strv_length(parts) > NET_MAX_QUEUES) {
+        set_error(err, "Add netdev error: at most %d descriptors (queues) are supported",
+                  NET_MAX_QUEUES);
+        return false;
+    }
+    for (char **p = parts; *p; p++) {
+        int fd = resolve(opaque, *p);
+        if (fd < 0) {
+            close_fds(fds, *n);
+            *n = 0;
+            set_error(err, "Add netdev error: failed to convert {} to RawFd.");
+            return false;
+        }
+        fds[(*n)++] = fd;
+    }
+    return true;
 }
 
 bool net_netdev_del(Machine *m, const char *id, GError **err)

@@ -13,17 +13,33 @@ typedef struct NetdevOptions {
     const char *type;          /* "tap" (NULL = tap) or "socket" (fd= only: a datagram socket) */
     const char *ifname;        /* open /dev/net/tun (or `path`) and attach to this tap */
     const char *path;          /* StratoVirt's: the tun clone device (default /dev/net/tun) */
-    int fd;                    /* an open tap descriptor (taken over), or -1 */
+    /* Open tap descriptors (fd= is one, fds= one per queue), taken over. */
+    int fds[NET_MAX_QUEUES];
+    unsigned nfds;
+    /* vhostfd=/vhostfds=: open /dev/vhost-net descriptors, one per queue, taken over. */
+    int vhostfds[NET_MAX_QUEUES];
+    unsigned nvhostfds;
     bool vhost;                /* vhost=on: the data path in /dev/vhost-net */
-    unsigned queues;           /* 0 = 1 */
+    unsigned queues;           /* queues= (0 and !queues_given: as many as fds, or 1) */
+    bool queues_given;
     const char *script, *downscript;
 } NetdevOptions;
 
-#define NETDEV_OPTIONS_INIT { .fd = -1 }
+#define NETDEV_OPTIONS_INIT { .nfds = 0 }
+
+/*
+ * A ':'-separated list of descriptors (fds=, vhostfds=; fd= is a list of
+ * one): each element goes through `resolve` (a getfd name or an inherited
+ * number; -1 if neither). At most NET_MAX_QUEUES. On failure the ones
+ * resolved so far are closed. Errors: "Add netdev error: failed to convert
+ * {} to RawFd." (StratoVirt's), too many.
+ */
+bool net_parse_fd_list(const char *spec, int (*resolve)(void *opaque, const char *elem),
+                       void *opaque, int *fds, unsigned *n, GError **err);
 
 /*
  * Creates the back end and adds it to m->netdevs. On failure nothing is
- * kept and o->fd, if given, is closed. Errors (StratoVirt's texts where it
+ * kept and o's descriptors are closed. Errors (StratoVirt's texts where it
  * has them): "Tap device is missing, use 'ifname' or 'fd' to configure a tap
  * device", "Tap device already in use", "Duplicate ID 'X' for netdev",
  * vhost=on without /dev/vhost-net names the device.

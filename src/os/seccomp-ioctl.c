@@ -87,6 +87,8 @@ static const AllowedIoctl requests[] = {
     R(TUNSETIFF, 0, SECCOMP_NEED_TAP),
     R(TUNGETIFF, 0, SECCOMP_NEED_TAP),
     R(TUNSETVNETHDRSZ, 0, SECCOMP_NEED_TAP),
+    /* a multiqueue tap: the queue pairs a NIC's driver uses (VQ_PAIRS_SET, reset: vCPU) */
+    R(TUNSETQUEUE, K_VCPU, SECCOMP_NEED_TAP),
     /* vhost-vsock-device: DRIVER_OK and reset (vCPU), system_reset and teardown */
     R(VHOST_SET_FEATURES, K_VCPU, SECCOMP_NEED_VHOST),
     R(VHOST_SET_MEM_TABLE, K_VCPU, SECCOMP_NEED_VHOST),

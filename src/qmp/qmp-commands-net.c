@@ -49,13 +49,13 @@ static const char *opt_str(JsonObject *args, const char *key)
 }
 
 /*
- * StratoVirt: the last ':'-separated element of fd/fds names a getfd'd
- * descriptor, or else is the number of one the process inherited.
+ * One element of fd/fds/vhostfd(s): a getfd'd descriptor by name, or else
+ * the number of one the process inherited (dup'ed: ours from now on, as a
+ * getfd'd one is; netdev_del closes it).
  */
-static int resolve_fd(QmpCommandCtx *ctx, const char *spec, GError **err)
+static int resolve_fd(void *opaque, const char *name)
 {
-    const char *last = strrchr(spec, ':');
-    const char *name = last ? last + 1 : spec;
+    QmpCommandCtx *ctx = opaque;
     int fd = qmp_session_take_named_fd(ctx->session, name);
     char *end;
     long v;
@@ -65,18 +65,30 @@ static int resolve_fd(QmpCommandCtx *ctx, const char *spec, GError **err)
     }
     v = strtol(name, &end, 10);
     if (!*name || *end || v < 0 || v > INT32_MAX || fcntl(v, F_GETFD) < 0) {
-        qmp_error_set(err, STRATUS_ERROR_GENERIC, "Add netdev error: failed to convert {} to RawFd.");
         return -1;
     }
-    /* Ours from now on, as a getfd'd one is: netdev_del closes it. */
     return dup(v);
+}
+
+/* StratoVirt: fd's last ':'-separated element is the descriptor; fds= has one per queue. */
+static bool netdev_fds(QmpCommandCtx *ctx, JsonObject *args, const char *one, const char *many,
+                       int *fds, unsigned *n, GError **err)
+{
+    const char *spec = opt_str(args, one);
+
+    if (spec) {
+        const char *last = strrchr(spec, ':');
+        spec = last ? last + 1 : spec;
+    } else {
+        spec = opt_str(args, many);
+    }
+    return !spec || net_parse_fd_list(spec, resolve_fd, ctx, fds, n, err);
 }
 
 static bool qmp_netdev_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
 {
     Machine *m = ctx->opaque;
     NetdevOptions o = NETDEV_OPTIONS_INIT;
-    const char *fdspec = opt_str(args, "fd") ? opt_str(args, "fd") : opt_str(args, "fds");
     GError *e = NULL;
 
     (void)ret;
@@ -88,6 +100,7 @@ static bool qmp_netdev_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     o.vhost = json_object_has_member(args, "vhost") && json_object_get_boolean_member(args, "vhost");
     if (json_object_has_member(args, "queues")) {
         gint64 q = json_object_get_int_member(args, "queues");
+        o.queues_given = true;
         o.queues = q < 0 ? UINT32_MAX : (unsigned)MIN(q, (gint64)UINT32_MAX);
     }
     if (opt_str(args, "chardev")) {
@@ -95,13 +108,9 @@ static bool qmp_netdev_add(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                       "vhost-user net back ends (chardev) are not supported");
         return false;
     }
-    if (!o.ifname && fdspec) {
-        o.fd = resolve_fd(ctx, fdspec, err);
-        if (o.fd < 0) {
-            return false;
-        }
-    }
-    if (!net_netdev_add(m, &o, &e)) {
+    if ((!o.ifname && !netdev_fds(ctx, args, "fd", "fds", o.fds, &o.nfds, &e)) ||
+        !netdev_fds(ctx, args, "vhostfd", "vhostfds", o.vhostfds, &o.nvhostfds, &e) ||
+        !net_netdev_add(m, &o, &e)) {
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "%s", e->message);
         g_error_free(e);
         return false;

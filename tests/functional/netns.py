@@ -27,6 +27,7 @@ TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
+IFF_MULTI_QUEUE = 0x0100
 HOST_IP = "10.0.2.2"
 GUEST_IPS = ("10.0.2.15", "10.0.2.16")
 ECHO_PORT = 7
@@ -121,12 +122,14 @@ class NetNs:
     def socket(self, *args):
         return self.call(lambda: socket.socket(*args))
 
-    def open_tap(self, name):
+    def open_tap(self, name, multi=False):
         """Creates tap `name` in the namespace and returns its fd (the VMM gets it
-        with getfd / SCM_RIGHTS). Flags as the VMM's own: IFF_TAP|IFF_NO_PI|IFF_VNET_HDR."""
+        with getfd / SCM_RIGHTS). Flags as the VMM's own: IFF_TAP|IFF_NO_PI|IFF_VNET_HDR,
+        and IFF_MULTI_QUEUE with `multi` (each call then opens one more queue)."""
         def body():
             fd = os.open("/dev/net/tun", os.O_RDWR)
-            ifr = struct.pack("16sH22x", name.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
+            flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (IFF_MULTI_QUEUE if multi else 0)
+            ifr = struct.pack("16sH22x", name.encode(), flags)
             fcntl.ioctl(fd, TUNSETIFF, ifr)
             return fd
         return self.call(body)

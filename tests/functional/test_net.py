@@ -48,7 +48,8 @@ def test_qmp_errors(make_vm, tmp_path):
     if not os.path.exists("/dev/vhost-net"):
         assert "/dev/vhost-net" in error(vm, "netdev_add", {"id": "n", "ifname": t0,
                                                             "vhost": True})
-    assert "multi-queue" in error(vm, "netdev_add", {"id": "n", "ifname": t0, "queues": 2})
+    assert error(vm, "netdev_add", {"id": "n", "ifname": t0, "queues": 17}) == \
+        "queues=17: must be between 1 and 16"
     assert q.cmd("netdev_add", id="net-0", ifname=t0) == {}
     assert error(vm, "netdev_add", {"id": "net-0", "ifname": t1}) == \
         "Duplicate ID 'net-0' for netdev"

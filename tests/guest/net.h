@@ -8,6 +8,7 @@
 #include "virtio.h"
 
 #define NET_MAX_DEVS    2               /* microvm's two net slots */
+#define NET_PAIRS       2               /* queue pairs used when the device offers MQ */
 #define NET_HDR_LEN     12              /* virtio_net_hdr_v1 (with num_buffers) */
 #define NET_BUF_SIZE    2048            /* one rx/tx buffer: header + a 1518-byte frame */
 #define NET_FRAME_MAX   (NET_BUF_SIZE - NET_HDR_LEN)
@@ -23,23 +24,27 @@ struct arp_entry {
 
 struct vnet {
 	struct virtio_dev vd;
-	struct virtq rxq, txq;
+	/* Pair p: rxq[p] is virtqueue 2p, txq[p] 2p+1; the control queue is 2 * max_virtqueue_pairs. */
+	struct virtq rxq[NET_PAIRS], txq[NET_PAIRS], ctrlq;
+	unsigned pairs;                 /* pairs in use: 1, or NET_PAIRS after VQ_PAIRS_SET */
+	unsigned txp;                   /* the pair vnet_tx_buf()/vnet_tx_commit() use */
 	unsigned index;
 	int state;                      /* NET_OFF / NET_OK / NET_FAILED */
 	int err;                        /* -VIO_* when NET_FAILED */
 	u8 mac[6];
 	u32 ip, prefix;                 /* host order; ip 0 = unconfigured */
 	u16 ip_id;
-	u16 tx_free[NET_TXQ_SIZE];      /* stack of free tx buffer indices */
-	u16 tx_nfree;
-	u16 tx_unkicked;
-	u16 tx_cur;                     /* the buffer vnet_tx_buf() handed out */
+	u16 tx_free[NET_PAIRS][NET_TXQ_SIZE];   /* per pair: stack of free tx buffer indices */
+	u16 tx_nfree[NET_PAIRS];
+	u16 tx_unkicked[NET_PAIRS];
+	u16 tx_cur;                     /* the buffer vnet_tx_buf() handed out (pair txp) */
 	struct arp_entry arp[NET_ARP_ENTRIES];
 	unsigned arp_next;
 	/* counters (`net stat`) */
 	u64 rx_frames, rx_bytes, tx_frames, tx_bytes;
 	u64 rx_dropped, rx_merged, tx_full, tx_dropped;
 	u64 arp_rx, arp_tx, icmp_echo, udp_rx, udp_echoed, udp_tx;
+	u64 rx_pair[NET_PAIRS], tx_pair[NET_PAIRS];     /* frames per queue pair */
 	/* `net bench rx`: UDP frames to bench_port are counted, not echoed */
 	u16 bench_port;
 	u64 bench_frames, bench_bytes, bench_first, bench_last;

@@ -5,6 +5,8 @@
  * and UDP echo while it sits at the prompt, and the `net` commands poll
  * while they run. Every rx buffer is one device-writable 2 KiB buffer
  * (header + a whole frame); every frame sent is one device-readable buffer.
+ * With MQ offered it uses two queue pairs (VQ_PAIRS_SET on the control
+ * queue), receives on both and sends on the one `q=` names.
  */
 #include "net.h"
 
@@ -12,7 +14,11 @@
 #define VIRTIO_NET_F_MAC        5
 #define VIRTIO_NET_F_MRG_RXBUF  15
 #define VIRTIO_NET_F_STATUS     16
+#define VIRTIO_NET_F_CTRL_VQ    17
+#define VIRTIO_NET_F_MQ         22
 #define NET_CFG_STATUS          6
+#define NET_CFG_MAX_VQP         8
+#define NET_CTRL_MQ             4       /* class; command 0 = VQ_PAIRS_SET */
 #define NET_S_LINK_UP           1
 #define TX_BATCH                32      /* frames per kick in bulk sends */
 #define TX_WAIT_US              1000000ULL
@@ -21,11 +27,14 @@
 
 struct vnet vnets[NET_MAX_DEVS];
 unsigned nr_vnets;
-static u8 ring_mem[NET_MAX_DEVS][2][VQ_MEM_SIZE] __attribute__((section(".dmabuf"), aligned(4096)));
-static u8 rx_bufs[NET_MAX_DEVS][NET_RXQ_SIZE][NET_BUF_SIZE]
+static u8 ring_mem[NET_MAX_DEVS][2 * NET_PAIRS + 1][VQ_MEM_SIZE]
 	__attribute__((section(".dmabuf"), aligned(4096)));
-static u8 tx_bufs[NET_MAX_DEVS][NET_TXQ_SIZE][NET_BUF_SIZE]
+static u8 rx_bufs[NET_MAX_DEVS][NET_PAIRS][NET_RXQ_SIZE][NET_BUF_SIZE]
 	__attribute__((section(".dmabuf"), aligned(4096)));
+static u8 tx_bufs[NET_MAX_DEVS][NET_PAIRS][NET_TXQ_SIZE][NET_BUF_SIZE]
+	__attribute__((section(".dmabuf"), aligned(4096)));
+/* One control command at a time: class, command, data, then the ack byte. */
+static u8 ctrl_buf[NET_MAX_DEVS][64] __attribute__((section(".dmabuf"), aligned(64)));
 
 static void ok(void) { kprintf("status=ok\r\n"); }
 static void fail(const char *msg) { kprintf("status=error msg=%s\r\n", msg); }
@@ -35,25 +44,73 @@ static const char *state_name(struct vnet *n)
 	return n->state == NET_OK ? "ok" : n->state == NET_FAILED ? virtio_strerror(n->err) : "off";
 }
 
-static void rx_post(struct vnet *n, u16 i)
+static void rx_post(struct vnet *n, unsigned p, u16 i)
 {
-	struct vbuf b = { (u64)rx_bufs[n->index][i], NET_BUF_SIZE, 1 };
+	struct vbuf b = { (u64)rx_bufs[n->index][p][i], NET_BUF_SIZE, 1 };
 
-	vq_add(&n->rxq, &b, 1, (void *)(u64)(i + 1));
+	vq_add(&n->rxq[p], &b, 1, (void *)(u64)(i + 1));
+}
+
+/* VQ_PAIRS_SET: one command on the control queue, polled; 0, -VIO_ETIMEOUT, or -VIO_EFEATURES (ERR). */
+static int set_pairs(struct vnet *n, u16 pairs)
+{
+	u8 *c = ctrl_buf[n->index];
+	struct vbuf b[2] = { { (u64)c, 4, 0 }, { (u64)(c + 32), 1, 1 } };
+	u64 end = tsc_deadline(TX_WAIT_US);
+
+	c[0] = NET_CTRL_MQ;
+	c[1] = 0;
+	c[2] = (u8)pairs;
+	c[3] = (u8)(pairs >> 8);
+	c[32] = 0xff;
+	vq_add(&n->ctrlq, b, 2, (void *)1);
+	vq_kick(&n->ctrlq);
+	while (!vq_get_used(&n->ctrlq, 0)) {
+		if (tsc_passed(end))
+			return -VIO_ETIMEOUT;
+		cpu_relax();
+	}
+	return c[32] == 0 ? 0 : -VIO_EFEATURES;
+}
+
+/* Pairs 0..pairs-1 and, with MQ, the control queue (after the last pair the device has). */
+static int setup_queues(struct vnet *n, u16 max_vqp)
+{
+	u8 (*mem)[VQ_MEM_SIZE] = ring_mem[n->index];
+	int e = 0;
+
+	for (unsigned p = 0; p < n->pairs && !e; p++) {
+		e = virtio_queue_setup(&n->vd, &n->rxq[p], 2 * p, mem[2 * p], NET_RXQ_SIZE);
+		if (!e)
+			e = virtio_queue_setup(&n->vd, &n->txq[p], 2 * p + 1, mem[2 * p + 1],
+					       NET_TXQ_SIZE);
+	}
+	if (!e && n->pairs > 1)
+		e = virtio_queue_setup(&n->vd, &n->ctrlq, 2 * max_vqp, mem[2 * NET_PAIRS], 16);
+	return e;
 }
 
 static int vnet_dev_init(struct vnet *n)
 {
 	u64 want = VBIT(VIRTIO_F_EVENT_IDX) | VBIT(VIRTIO_NET_F_MAC) | VBIT(VIRTIO_NET_F_STATUS) |
-		   VBIT(VIRTIO_NET_F_MRG_RXBUF);
+		   VBIT(VIRTIO_NET_F_MRG_RXBUF) | VBIT(VIRTIO_NET_F_CTRL_VQ) | VBIT(VIRTIO_NET_F_MQ);
+	u16 max_vqp = 1;
 	int e;
 
 	n->state = NET_FAILED;
+	n->pairs = 1;
+	n->txp = 0;
+	/*
+	 * CTRL_VQ comes with MQ; without MQ its queue is left unused (the rx
+	 * filter stays promiscuous, as after any reset).
+	 */
 	e = virtio_negotiate(&n->vd, want, 0);
+	if (!e && (n->vd.features & VBIT(VIRTIO_NET_F_MQ))) {
+		virtio_config_read(&n->vd, NET_CFG_MAX_VQP, &max_vqp, 2);
+		n->pairs = max_vqp < NET_PAIRS ? max_vqp : NET_PAIRS;
+	}
 	if (!e)
-		e = virtio_queue_setup(&n->vd, &n->rxq, 0, ring_mem[n->index][0], NET_RXQ_SIZE);
-	if (!e)
-		e = virtio_queue_setup(&n->vd, &n->txq, 1, ring_mem[n->index][1], NET_TXQ_SIZE);
+		e = setup_queues(n, max_vqp);
 	if (e) {
 		n->err = e;
 		virtio_reset(&n->vd);
@@ -63,17 +120,25 @@ static int vnet_dev_init(struct vnet *n)
 		virtio_config_read(&n->vd, 0, n->mac, 6);
 	else
 		memcpy(n->mac, (const u8[]){ 0x52, 0x54, 0x00, 0xee, 0x00, (u8)n->index }, 6);
-	/* Polled: the device need not interrupt us. */
-	vq_set_interrupts(&n->rxq, 0);
-	vq_set_interrupts(&n->txq, 0);
-	for (u16 i = 0; i < n->rxq.num; i++)
-		rx_post(n, i);
-	n->tx_nfree = 0;
-	for (u16 i = 0; i < n->txq.num; i++)
-		n->tx_free[n->tx_nfree++] = i;
-	n->tx_unkicked = 0;
+	for (unsigned p = 0; p < n->pairs; p++) {
+		/* Polled: the device need not interrupt us. */
+		vq_set_interrupts(&n->rxq[p], 0);
+		vq_set_interrupts(&n->txq[p], 0);
+		for (u16 i = 0; i < n->rxq[p].num; i++)
+			rx_post(n, p, i);
+		n->tx_nfree[p] = 0;
+		for (u16 i = 0; i < n->txq[p].num; i++)
+			n->tx_free[p][n->tx_nfree[p]++] = i;
+		n->tx_unkicked[p] = 0;
+	}
 	virtio_driver_ok(&n->vd);
-	vq_kick(&n->rxq);
+	if (n->pairs > 1 && (e = set_pairs(n, (u16)n->pairs))) {
+		n->err = e;
+		virtio_reset(&n->vd);
+		return e;
+	}
+	for (unsigned p = 0; p < n->pairs; p++)
+		vq_kick(&n->rxq[p]);
 	n->state = NET_OK;
 	return 0;
 }
@@ -116,17 +181,20 @@ int vnet_link_up(struct vnet *n)
 
 static void tx_reclaim(struct vnet *n)
 {
+	unsigned p = n->txp;
 	void *c;
 
-	while ((c = vq_get_used(&n->txq, 0)))
-		n->tx_free[n->tx_nfree++] = (u16)((u64)c - 1);
+	while ((c = vq_get_used(&n->txq[p], 0)))
+		n->tx_free[p][n->tx_nfree[p]++] = (u16)((u64)c - 1);
 }
 
 void vnet_tx_flush(struct vnet *n)
 {
-	if (n->tx_unkicked) {
-		n->tx_unkicked = 0;
-		vq_kick(&n->txq);
+	for (unsigned p = 0; p < n->pairs; p++) {
+		if (n->tx_unkicked[p]) {
+			n->tx_unkicked[p] = 0;
+			vq_kick(&n->txq[p]);
+		}
 	}
 }
 
@@ -137,7 +205,7 @@ u8 *vnet_tx_buf(struct vnet *n)
 	if (n->state != NET_OK)
 		return 0;
 	tx_reclaim(n);
-	while (!n->tx_nfree) {
+	while (!n->tx_nfree[n->txp]) {
 		vnet_tx_flush(n);
 		if (!end)
 			end = tsc_deadline(TX_WAIT_US);
@@ -148,29 +216,67 @@ u8 *vnet_tx_buf(struct vnet *n)
 		cpu_relax();
 		tx_reclaim(n);
 	}
-	n->tx_cur = n->tx_free[--n->tx_nfree];
-	return tx_bufs[n->index][n->tx_cur] + NET_HDR_LEN;
+	n->tx_cur = n->tx_free[n->txp][--n->tx_nfree[n->txp]];
+	return tx_bufs[n->index][n->txp][n->tx_cur] + NET_HDR_LEN;
 }
 
 void vnet_tx_commit(struct vnet *n, u32 len, int kick)
 {
-	u8 *b = tx_bufs[n->index][n->tx_cur];
+	unsigned p = n->txp;
+	u8 *b = tx_bufs[n->index][p][n->tx_cur];
 	struct vbuf v = { (u64)b, NET_HDR_LEN + len, 0 };
 
 	memset(b, 0, NET_HDR_LEN);      /* no offload: a plain header */
-	vq_add(&n->txq, &v, 1, (void *)(u64)(n->tx_cur + 1));
+	vq_add(&n->txq[p], &v, 1, (void *)(u64)(n->tx_cur + 1));
 	n->tx_frames++;
+	n->tx_pair[p]++;
 	n->tx_bytes += len;
-	n->tx_unkicked++;
-	if (kick || n->tx_unkicked >= TX_BATCH)
+	n->tx_unkicked[p]++;
+	if (kick || n->tx_unkicked[p] >= TX_BATCH)
 		vnet_tx_flush(n);
 }
 
 /* ---- receive ---- */
 
-static u16 rx_next(struct vnet *n, u32 *len)
+static u16 rx_next(struct vnet *n, unsigned p, u32 *len)
 {
-	return (u16)((u64)vq_get_used(&n->rxq, len) - 1);
+	return (u16)((u64)vq_get_used(&n->rxq[p], len) - 1);
+}
+
+/* Up to `budget` frames from pair p's rx queue. */
+static unsigned poll_pair(struct vnet *n, unsigned p, unsigned budget)
+{
+	unsigned done = 0;
+
+	while (done < budget && vq_has_used(&n->rxq[p])) {
+		u32 len = 0;
+		u16 i = rx_next(n, p, &len), nb;
+		u8 *b;
+
+		if (i >= n->rxq[p].num)
+			break;          /* device bug: ignore */
+		b = rx_bufs[n->index][p][i];
+		nb = (u16)(b[10] | b[11] << 8);
+		done++;
+		if ((n->vd.features & VBIT(VIRTIO_NET_F_MRG_RXBUF)) && nb > 1) {
+			/* Larger than our buffers: drop it and give its buffers back. */
+			n->rx_merged++;
+			n->rx_dropped++;
+			for (u16 k = 1; k < nb && vq_has_used(&n->rxq[p]); k++)
+				rx_post(n, p, rx_next(n, p, 0));
+		} else if (len < NET_HDR_LEN || len > NET_BUF_SIZE) {
+			n->rx_dropped++;
+		} else {
+			n->rx_frames++;
+			n->rx_pair[p]++;
+			n->rx_bytes += len - NET_HDR_LEN;
+			ip_input(n, b + NET_HDR_LEN, len - NET_HDR_LEN);
+		}
+		rx_post(n, p, i);
+	}
+	if (done)
+		vq_kick(&n->rxq[p]);
+	return done;
 }
 
 unsigned vnet_poll(struct vnet *n, unsigned budget)
@@ -179,33 +285,8 @@ unsigned vnet_poll(struct vnet *n, unsigned budget)
 
 	if (n->state != NET_OK)
 		return 0;
-	while (done < budget && vq_has_used(&n->rxq)) {
-		u32 len = 0;
-		u16 i = rx_next(n, &len), nb;
-		u8 *b;
-
-		if (i >= n->rxq.num)
-			break;          /* device bug: ignore */
-		b = rx_bufs[n->index][i];
-		nb = (u16)(b[10] | b[11] << 8);
-		done++;
-		if ((n->vd.features & VBIT(VIRTIO_NET_F_MRG_RXBUF)) && nb > 1) {
-			/* Larger than our buffers: drop it and give its buffers back. */
-			n->rx_merged++;
-			n->rx_dropped++;
-			for (u16 k = 1; k < nb && vq_has_used(&n->rxq); k++)
-				rx_post(n, rx_next(n, 0));
-		} else if (len < NET_HDR_LEN || len > NET_BUF_SIZE) {
-			n->rx_dropped++;
-		} else {
-			n->rx_frames++;
-			n->rx_bytes += len - NET_HDR_LEN;
-			ip_input(n, b + NET_HDR_LEN, len - NET_HDR_LEN);
-		}
-		rx_post(n, i);
-	}
-	if (done)
-		vq_kick(&n->rxq);
+	for (unsigned p = 0; p < n->pairs; p++)
+		done += poll_pair(n, p, budget);
 	vnet_tx_flush(n);
 	return done;
 }
@@ -242,12 +323,17 @@ static void print_dev(struct vnet *n)
 
 static void cmd_stat(struct vnet *n)
 {
+	u64 notifies = 0;
+
+	for (unsigned p = 0; p < n->pairs; p++)
+		notifies += n->rxq[p].notifies + n->txq[p].notifies;
 	kprintf("stat index=%u rx_frames=%lu rx_bytes=%lu tx_frames=%lu tx_bytes=%lu rx_dropped=%lu "
 		"rx_merged=%lu tx_full=%lu arp_rx=%lu arp_tx=%lu icmp_echo=%lu udp_rx=%lu "
-		"udp_echoed=%lu udp_tx=%lu notifies=%lu\r\n", n->index,
+		"udp_echoed=%lu udp_tx=%lu notifies=%lu pairs=%u rx_q0=%lu rx_q1=%lu tx_q0=%lu "
+		"tx_q1=%lu\r\n", n->index,
 		n->rx_frames, n->rx_bytes, n->tx_frames, n->tx_bytes, n->rx_dropped, n->rx_merged,
 		n->tx_full, n->arp_rx, n->arp_tx, n->icmp_echo, n->udp_rx, n->udp_echoed, n->udp_tx,
-		n->rxq.notifies + n->txq.notifies);
+		notifies, n->pairs, n->rx_pair[0], n->rx_pair[1], n->tx_pair[0], n->tx_pair[1]);
 	ok();
 }
 
@@ -314,22 +400,44 @@ static u64 udp_burst(struct vnet *n, const u8 mac[6], u32 ip, u16 port, u32 size
 	return sent;
 }
 
-/* send A.B.C.D PORT COUNT SIZE: COUNT datagrams of SIZE payload bytes from port 7. */
+/* An optional last "q=N": the queue pair to send on (0..pairs-1); 0 if absent. */
+static int pair_arg(struct vnet *n, char **s, unsigned *p)
+{
+	const char *end;
+	char *w;
+	u64 q = 0;
+
+	if (arg_end(*s)) {
+		*p = 0;
+		return 1;
+	}
+	w = arg_word(s);
+	if (strncmp(w, "q=", 2) || !parse_u64(w + 2, &end, &q) || *end || q >= n->pairs ||
+	    !arg_end(*s))
+		return 0;
+	*p = (unsigned)q;
+	return 1;
+}
+
+/* send A.B.C.D PORT COUNT SIZE [q=N]: COUNT datagrams of SIZE payload bytes from port 7. */
 static void cmd_send(struct vnet *n, char *s)
 {
 	u64 port, count, size, sent;
+	unsigned pair;
 	u8 mac[6];
 	u32 ip;
 
 	if (!dest_args(n, &s, &ip, &port, mac))
 		return;
-	if (!arg_u64(&s, &count) || !arg_u64(&s, &size) || !arg_end(s) || !count ||
+	if (!arg_u64(&s, &count) || !arg_u64(&s, &size) || !pair_arg(n, &s, &pair) || !count ||
 	    count > 100000000 || size > UDP_MAX_PAYLOAD) {
 		fail("bad-arguments");
 		return;
 	}
+	n->txp = pair;
 	sent = udp_burst(n, mac, ip, (u16)port, (u32)size, count, 0);
-	kprintf("sent=%lu size=%lu\r\n", sent, size);
+	n->txp = 0;
+	kprintf("sent=%lu size=%lu q=%u\r\n", sent, size, pair);
 	if (sent < count)
 		fail("queue-full");
 	else

@@ -486,6 +486,206 @@ static void test_qmp_socket(void)
     net_quit(&n);
 }
 
+/* One control command (class, cmd, data); returns the ack byte. */
+static uint8_t ctrl_cmd(Net *n, QVirtQueue *cq, uint8_t cls, uint8_t cmd, const void *data,
+                        size_t len)
+{
+    uint8_t buf[64] = { cls, cmd };
+    uint64_t gc = guest_alloc(&n->a, 2 + len, 16), ga = guest_alloc(&n->a, 1, 16);
+    unsigned head;
+
+    memcpy(buf + 2, data, len);
+    qtest_bufwrite(n->s, gc, buf, 2 + len);
+    qtest_writeb(n->s, ga, 0xff);
+    head = qvirtqueue_add(cq, gc, 2 + len, false, true);
+    qvirtqueue_add(cq, ga, 1, true, false);
+    qvirtqueue_kick(cq, head);
+    g_assert_cmpuint(qvirtqueue_wait_used(cq, head, 10000), ==, 1);
+    return qtest_readb(n->s, ga);
+}
+
+/* tx on a given pair: the frame leaves through that pair's back-end queue. */
+static void send_tx_on(Net *n, QVirtQueue *txq, const uint8_t *frame, size_t len)
+{
+    QVirtQueue *saved = n->txq;
+
+    n->txq = txq;
+    send_tx(n, frame, len);
+    n->txq = saved;
+}
+
+static ssize_t recv_on(int fd, uint8_t *buf, size_t len)
+{
+    Net tmp = { .host = fd };
+
+    return host_recv(&tmp, buf, len, 5000);
+}
+
+/*
+ * mq=on over a two-queue back end (-netdev socket,fds=A:B): MQ offered,
+ * max_virtqueue_pairs 2, queues rx0 tx0 rx1 tx1 ctrl; VQ_PAIRS_SET's range;
+ * each pair bound to its own back-end queue, both ways.
+ */
+static void test_multiqueue(void)
+{
+    int a[2], b[2];
+    uint8_t frame[90], got[256], bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint16_t pairs;
+    QVirtQueue *rx1, *tx1, *cq;
+    uint64_t g;
+    unsigned head;
+    Net n = { .host = -1 };
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM, 0, a), ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM, 0, b), ==, 0);
+    fcntl(a[0], F_SETFD, FD_CLOEXEC);
+    fcntl(b[0], F_SETFD, FD_CLOEXEC);
+    n.s = qtest_initf("-netdev socket,id=n0,fds=%d:%d "
+                      "-device virtio-net-device,netdev=n0,mq=on,mac=52:54:00:aa:bb:cc",
+                      a[1], b[1]);
+    close(a[1]);
+    close(b[1]);
+    guest_alloc_init(&n.a, QTEST_ALLOC_START, QTEST_ALLOC_START + (16u << 20));
+    qvirtio_mmio_init_slot(&n.d, n.s, NET_SLOT0);
+    g_assert_true(qvirtio_device_features(&n.d) & (1ULL << F_MQ));
+    g_assert_cmpuint(qvirtio_config_readw(&n.d, CFG_MAX_VQP), ==, 2);
+    for (unsigned q = 0; q < 6; q++) {
+        qvirtio_writel(&n.d, QVIRTIO_MMIO_QUEUE_SEL, q);
+        g_assert_cmpuint(qvirtio_readl(&n.d, QVIRTIO_MMIO_QUEUE_NUM_MAX), ==, q < 5 ? 256 : 0);
+    }
+    g_assert_true(qvirtio_negotiate(&n.d, 1ULL << F_MAC | 1ULL << F_CTRL_VQ | 1ULL << F_MQ));
+    n.rxq = qvirtqueue_setup(&n.d, &n.a, 0, 0);
+    n.txq = qvirtqueue_setup(&n.d, &n.a, 1, 0);
+    rx1 = qvirtqueue_setup(&n.d, &n.a, 2, 0);
+    tx1 = qvirtqueue_setup(&n.d, &n.a, 3, 0);
+    cq = qvirtqueue_setup(&n.d, &n.a, 4, 0);
+    qvirtio_driver_ok(&n.d);
+
+    /* The range is [1, max_virtqueue_pairs]; the data is exactly a le16. */
+    pairs = 0;
+    g_assert_cmpuint(ctrl_cmd(&n, cq, 4, 0, &pairs, 2), ==, 1);
+    pairs = 3;
+    g_assert_cmpuint(ctrl_cmd(&n, cq, 4, 0, &pairs, 2), ==, 1);
+    g_assert_cmpuint(ctrl_cmd(&n, cq, 4, 0, &pairs, 1), ==, 1);
+    g_assert_cmpuint(ctrl_cmd(&n, cq, 4, 1, &pairs, 2), ==, 1);
+    pairs = 2;
+    g_assert_cmpuint(ctrl_cmd(&n, cq, 4, 0, &pairs, 2), ==, 0);
+
+    /* tx: pair 0 to socket A, pair 1 to socket B. */
+    make_frame(frame, sizeof(frame), bcast, 1);
+    send_tx_on(&n, n.txq, frame, sizeof(frame));
+    g_assert_cmpint(recv_on(a[0], got, sizeof(got)), ==, sizeof(frame));
+    g_assert_cmpmem(got, sizeof(frame), frame, sizeof(frame));
+    make_frame(frame, sizeof(frame), bcast, 2);
+    send_tx_on(&n, tx1, frame, sizeof(frame));
+    g_assert_cmpint(recv_on(b[0], got, sizeof(got)), ==, sizeof(frame));
+    g_assert_cmpmem(got, sizeof(frame), frame, sizeof(frame));
+    g_assert_cmpint(recv(a[0], got, sizeof(got), MSG_DONTWAIT), ==, -1);
+
+    /* rx: socket B into pair 1's rx queue, socket A into pair 0's. */
+    head = post_rx(&n, &g, RX_BUF);
+    make_frame(frame, sizeof(frame), MAC, 4);
+    g_assert_cmpint(send(a[0], frame, sizeof(frame), 0), ==, sizeof(frame));
+    g_assert_cmpuint(qvirtqueue_wait_used(n.rxq, head, 10000), ==, HDR_LEN + sizeof(frame));
+    qtest_bufread(n.s, g + HDR_LEN, got, sizeof(frame));
+    g_assert_cmpmem(got, sizeof(frame), frame, sizeof(frame));
+    qvirtqueue_free(n.rxq);
+    n.rxq = rx1;
+    head = post_rx(&n, &g, RX_BUF);
+    make_frame(frame, sizeof(frame), MAC, 3);
+    g_assert_cmpint(send(b[0], frame, sizeof(frame), 0), ==, sizeof(frame));
+    g_assert_cmpuint(qvirtqueue_wait_used(rx1, head, 10000), ==, HDR_LEN + sizeof(frame));
+    qtest_bufread(n.s, g + HDR_LEN, got, sizeof(frame));
+    g_assert_cmpmem(got, sizeof(frame), frame, sizeof(frame));
+    n.rxq = NULL;
+    qvirtqueue_free(rx1);
+    qvirtqueue_free(tx1);
+    qvirtqueue_free(cq);
+
+    /* Without MQ negotiated the command is refused (and the control queue is still 2 * 2). */
+    qvirtio_reset(&n.d);
+    net_driver_stop(&n);
+    g_assert_true(qvirtio_negotiate(&n.d, 1ULL << F_MAC | 1ULL << F_CTRL_VQ));
+    cq = qvirtqueue_setup(&n.d, &n.a, 4, 0);
+    qvirtio_driver_ok(&n.d);
+    g_assert_cmpuint(ctrl_cmd(&n, cq, 4, 0, &pairs, 2), ==, 1);
+    qvirtqueue_free(cq);
+    net_quit(&n);
+    close(a[0]);
+    close(b[0]);
+}
+
+/*
+ * mq=off on a two-queue back end: one pair, no MQ; a multiqueue NIC cannot
+ * be plugged into a slot whose driver runs, but can into one in reset.
+ */
+static void test_multiqueue_plug(void)
+{
+    int a[2], b[2];
+    QTestState *s;
+    QVirtioMmio d;
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, a), ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, b), ==, 0);
+    s = qtest_init("");
+    json_node_unref(qtest_qmp_fds(s, &a[1], 1, "{'execute':'getfd','arguments':{'fdname':'a'}}"));
+    json_node_unref(qtest_qmp_fds(s, &b[1], 1, "{'execute':'getfd','arguments':{'fdname':'b'}}"));
+    qtest_qmp_assert_success(s, "{'execute':'netdev_add','arguments':{'id':'n0',"
+                                "'type':'socket','fds':'a:b'}}");
+    /* Slot 0's driver is running: the layout cannot change under it. */
+    qvirtio_mmio_init_slot(&d, s, NET_SLOT0);
+    g_assert_true(qvirtio_negotiate(&d, 1ULL << F_MAC));
+    qvirtio_driver_ok(&d);
+    qtest_qmp_assert_error(s, "GenericError",
+                           "virtio-net 'nic0': cannot change from 1 to 2 queue pairs while the "
+                           "guest drives the slot (plug a multiqueue NIC with -device at startup)",
+                           "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"nic0\","
+                           "\"driver\":\"virtio-net-mmio\",\"netdev\":\"n0\",\"mq\":true,"
+                           "\"addr\":\"0x0\"}}");
+    /* mq=off: one pair, no MQ. */
+    qtest_qmp_assert_success(s, "{'execute':'device_add','arguments':{'id':'nic0',"
+                                "'driver':'virtio-net-mmio','netdev':'n0','addr':'0x0'}}");
+    g_assert_false(qvirtio_device_features(&d) & (1ULL << F_MQ));
+    g_assert_cmpuint(qvirtio_config_readw(&d, CFG_MAX_VQP), ==, 1);
+    qtest_qmp_assert_success(s, "{'execute':'device_del','arguments':{'id':'nic0'}}");
+    /* Slot 0 in reset: a multiqueue NIC goes in. */
+    qvirtio_reset(&d);
+    qtest_qmp_assert_success(s, "{'execute':'device_add','arguments':{'id':'nic0',"
+                                "'driver':'virtio-net-mmio','netdev':'n0','mq':true,"
+                                "'addr':'0x0'}}");
+    g_assert_true(qvirtio_device_features(&d) & (1ULL << F_MQ));
+    g_assert_cmpuint(qvirtio_config_readw(&d, CFG_MAX_VQP), ==, 2);
+    qvirtio_writel(&d, QVIRTIO_MMIO_QUEUE_SEL, 4);
+    g_assert_cmpuint(qvirtio_readl(&d, QVIRTIO_MMIO_QUEUE_NUM_MAX), ==, 256);
+    qtest_quit(s);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+}
+
+/* fds= count against queues=, and more than 16 descriptors. */
+static void test_multiqueue_errors(void)
+{
+    int a[2];
+    g_autofree char *x = NULL;
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM, 0, a), ==, 0);
+    x = g_strdup_printf("-machine microvm -accel qtest -netdev tap,id=n0,fds=%d:%d,queues=3",
+                        a[0], a[1]);
+    qtest_expect_startup_error(x, "The number of fds passed does not match the number of "
+                                  "queues (3)");
+    qtest_expect_startup_error("-machine microvm -accel qtest -netdev "
+                               "tap,id=n0,fds=1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1",
+                               "at most 16 descriptors");
+    qtest_expect_startup_error("-machine microvm -accel qtest -netdev "
+                               "tap,id=n0,ifname=x,queues=17", "queues=17: must be between 1 and 16");
+    qtest_expect_startup_error("-machine microvm -accel qtest -netdev "
+                               "tap,id=n0,ifname=x,queues=0", "queues=0: must be between 1 and 16");
+    close(a[0]);
+    close(a[1]);
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; Hostile h; } hostile[] = {
@@ -510,5 +710,8 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-net/peer-closed", test_peer_closed);
     g_test_add_func("/virtio-net/socket-errors", test_socket_errors);
     g_test_add_func("/virtio-net/qmp-socket", test_qmp_socket);
+    g_test_add_func("/virtio-net/multiqueue", test_multiqueue);
+    g_test_add_func("/virtio-net/multiqueue-plug", test_multiqueue_plug);
+    g_test_add_func("/virtio-net/multiqueue-errors", test_multiqueue_errors);
     return g_test_run();
 }

@@ -193,6 +193,7 @@ static void test_ioctl_lists(void)
             g_assert_false(ioctl_ok(kind, ALL_NEEDS, never[i]));
         }
     }
+    g_assert_true(ioctl_ok(SECCOMP_THREAD_VCPU, SECCOMP_NEED_TAP, TUNSETQUEUE));
     /* taps: attached by the main loop, offloads set on the vCPU that negotiates them */
     g_assert_false(ioctl_ok(SECCOMP_THREAD_ALL, 0, TUNSETIFF));
     g_assert_true(ioctl_ok(SECCOMP_THREAD_ALL, SECCOMP_NEED_TAP, TUNSETIFF));
@@ -215,7 +216,8 @@ static void test_ioctl_lists(void)
     g_assert_false(ioctl_ok(SECCOMP_THREAD_ALL, ALL_NEEDS, TCGETS | HIGH));
     g_assert_false(ioctl_ok(SECCOMP_THREAD_VCPU, ALL_NEEDS, KVM_RUN | HIGH));
     g_assert_true(named(SECCOMP_THREAD_IO, ALL_NEEDS, "ioctl(TCGETS)"));
-    g_assert_true(named(SECCOMP_THREAD_VCPU, SECCOMP_NEED_TAP, "ioctl(TCGETS|TUNSETOFFLOAD)"));
+    g_assert_true(named(SECCOMP_THREAD_VCPU, SECCOMP_NEED_TAP,
+                        "ioctl(TCGETS|TUNSETOFFLOAD|TUNSETQUEUE)"));
 }
 
 /* The program allows exactly what the list says, and denies as the mode says. */

@@ -226,7 +226,7 @@ static void rig_init(Rig *r, bool backend)
     g_hash_table_insert(r->m->netdevs, r->f->nc.id, &r->f->nc);
     if (backend) {
         const uint8_t mac2[6] = { 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc };
-        g_assert_true(virtio_net_set_backend(r->n, "nic0", &r->f->nc, mac2, &err));
+        g_assert_true(virtio_net_set_backend(r->n, "nic0", &r->f->nc, mac2, false, &err));
         g_assert_no_error(err);
     }
 }
@@ -277,7 +277,7 @@ static void test_registers_and_link(void)
     drv_init(&r, ALL);
     unsigned before = irq_raises[GSI];
     const uint8_t mac[6] = { 2, 0, 0, 0, 0, 7 };
-    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, false, &err));
     g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, VIRTIO_NET_S_LINK_UP);
     iobus_read(&r.m->mmio, BASE + VIRTIO_MMIO_CONFIG + 5, &b, 1);
     g_assert_cmphex(b, ==, 7);
@@ -286,7 +286,7 @@ static void test_registers_and_link(void)
     g_assert_true(r.f->polling);
     /* A second NIC cannot share the back end. */
     VirtioNet *other = virtio_net_new(r.m, "7", mac);
-    g_assert_false(virtio_net_set_backend(other, "nic1", &r.f->nc, mac, &err));
+    g_assert_false(virtio_net_set_backend(other, "nic1", &r.f->nc, mac, false, &err));
     g_assert_cmpstr(err->message, ==,
                     "Property 'virtio-net-device.netdev' can't take value 'net0', it's in use");
     virtio_device_free(virtio_net_vdev(other));
@@ -585,7 +585,7 @@ static void test_set_link(void)
     /* A NIC plugged in after its predecessor was set down starts with the link up. */
     g_assert_true(net_set_link(r.m, "nic0", false, &err));
     virtio_net_clear_backend(r.n);
-    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, false, &err));
     g_assert_cmpuint(rd(&r, VIRTIO_MMIO_CONFIG + 4) >> 16, ==, VIRTIO_NET_S_LINK_UP);
     rig_free(&r);
 }
@@ -614,14 +614,14 @@ static void test_offload_negotiation(void)
     g_assert_cmphex(r.f->offload, ==, 0);
     const uint8_t mac[6] = { 2, 0, 0, 0, 0, 9 };
     g_autoptr(GError) err = NULL;
-    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, false, &err));
     g_assert_cmphex(r.f->offload, ==, NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6 |
                     NET_OFFLOAD_ECN | NET_OFFLOAD_UFO);
     /* A back end without a vnet header is never asked. */
     unsigned calls = r.f->offload_calls;
     virtio_net_clear_backend(r.n);
     r.f->nc.vnet_hdr = false;
-    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, &err));
+    g_assert_true(virtio_net_set_backend(r.n, "nic0", &r.f->nc, mac, false, &err));
     g_assert_cmpuint(r.f->offload_calls, ==, calls + 1);    /* the clear only */
     rig_free(&r);
 }

@@ -28,6 +28,7 @@ struct VirtioMmio {
     uint32_t drv_features_sel;
     uint32_t shm_sel;
     MmioKick *kicks;           /* per queue; NULL when ioeventfds are unavailable */
+    unsigned nkicks;           /* the queue count the kicks were set up for */
 };
 
 static void mmio_notify(void *opaque, uint32_t cause)
@@ -51,9 +52,12 @@ static uint32_t mmio_queue_sel(void *opaque)
     return ((VirtioMmio *)opaque)->queue_sel;
 }
 
+static void mmio_queues_changed(void *opaque);
+
 static const VirtioTransportOps mmio_transport_ops = {
     .notify = mmio_notify,
     .queue_sel = mmio_queue_sel,
+    .queues_changed = mmio_queues_changed,
 };
 
 static VirtQueue *cur_vq(VirtioMmio *t)
@@ -203,7 +207,7 @@ static void teardown_kicks(VirtioMmio *t)
     if (!t->kicks) {
         return;
     }
-    for (unsigned i = 0; i < t->vdev->nvqs; i++) {
+    for (unsigned i = 0; i < t->nkicks; i++) {
         MmioKick *k = &t->kicks[i];
         if (k->src) {
             g_source_destroy(k->src);
@@ -227,6 +231,7 @@ static bool setup_kicks(VirtioMmio *t, GError **err)
         return true;
     }
     t->kicks = g_new0(MmioKick, n);
+    t->nkicks = n;
     for (unsigned i = 0; i < n; i++) {
         t->kicks[i].fd = -1;
     }
@@ -256,6 +261,23 @@ static bool setup_kicks(VirtioMmio *t, GError **err)
         g_source_attach(k->src, t->m->ctx);
     }
     return true;
+}
+
+/* The device changed its queue count (before a driver uses it): one kick per queue again. */
+static void mmio_queues_changed(void *opaque)
+{
+    VirtioMmio *t = opaque;
+    GError *err = NULL;
+    bool had = t->kicks != NULL;
+
+    teardown_kicks(t);
+    t->queue_sel = 0;
+    if (had && !setup_kicks(t, &err)) {
+        /* The QueueNotify write handler still works, only slower. */
+        log_warn("virtio-mmio@0x%" PRIx64 ": %s", t->base, err->message);
+        g_error_free(err);
+        teardown_kicks(t);
+    }
 }
 
 VirtioMmio *virtio_mmio_new(Machine *m, VirtioDevice *vdev, uint64_t base, unsigned gsi,

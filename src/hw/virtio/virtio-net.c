@@ -14,17 +14,36 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
+/*
+ * One rx/tx queue pair (virtqueues 2i and 2i+1, §5.1.2) and the back-end
+ * queue bound to it: the NetPeerOps opaque of that back-end queue.
+ */
+typedef struct NetQueue {
+    VirtioNet *n;
+    unsigned index;
+    NetClient *nc;              /* the back end's queue `index`, or NULL */
+    /* A popped tx chain the back end could not take yet (-EAGAIN). */
+    VirtQueueElement *tx_pending;
+    GSource *tx_bh;             /* continues a transmission past the budget */
+} NetQueue;
+
 struct VirtioNet {
     VirtioDevice vdev;          /* first: the core hands us VirtioDevice* */
-    NetClient *nc;              /* the back end, or NULL (link down) */
+    NetClient *nc;              /* the back end (its queue 0), or NULL (link down) */
     bool link_down;             /* QMP set_link on the NIC; cleared when a NIC is plugged */
     uint8_t mac[6];
     uint8_t slot_mac[6];        /* the address the slot has without a device */
     uint8_t conf_mac[6];        /* the NIC's configured address (a reset restores it) */
     NetRxFilter filter;         /* CTRL_VQ rx modes and MAC table */
-    /* A popped tx chain the back end could not take yet (-EAGAIN). */
-    VirtQueueElement *tx_pending;
-    GSource *tx_bh;             /* continues a transmission past the budget */
+    /*
+     * Queue pairs: max_pairs exist (max_virtqueue_pairs; > 1 only with
+     * mq=on and a multiqueue back end, then MQ is offered), cur_pairs are
+     * in use (1 after a reset, VQ_PAIRS_SET changes it). The control queue
+     * is the last virtqueue, 2 * max_pairs.
+     */
+    unsigned max_pairs;
+    uint16_t cur_pairs;
+    NetQueue q[NET_MAX_QUEUES];
 };
 
 /* virtio_net_hdr_v1 (§5.1.6): the only layout with VERSION_1. */
@@ -49,7 +68,12 @@ static void net_update_config(VirtioNet *n)
     memcpy(n->vdev.config + VIRTIO_NET_CFG_MAC, n->mac, 6);
     virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_STATUS,
                            n->nc && !n->link_down ? VIRTIO_NET_S_LINK_UP : 0);
-    virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_MAX_VQP, 1);
+    virtio_config_set_le16(&n->vdev, VIRTIO_NET_CFG_MAX_VQP, n->max_pairs);
+}
+
+static unsigned ctrl_queue(VirtioNet *n)
+{
+    return 2 * n->max_pairs;
 }
 
 static bool queues_live(VirtioNet *n)
@@ -87,8 +111,20 @@ static unsigned guest_offloads(VirtioNet *n)
 /* The host hands over only what the driver negotiated (none before DRIVER_OK). */
 static void apply_offloads(VirtioNet *n)
 {
-    if (n->nc) {
-        net_client_set_offload(n->nc, queues_live(n) ? guest_offloads(n) : 0);
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        if (n->q[i].nc) {
+            net_client_set_offload(n->q[i].nc, queues_live(n) ? guest_offloads(n) : 0);
+        }
+    }
+}
+
+/* Only the pairs in use take part in the host's flow steering (a multiqueue tap). */
+static void apply_steering(VirtioNet *n)
+{
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        if (n->q[i].nc) {
+            net_client_set_queue_enabled(n->q[i].nc, i < n->cur_pairs);
+        }
     }
 }
 
@@ -174,9 +210,10 @@ static bool tx_header_ok(VirtioNet *n, const NetHdr *h, size_t frame_len)
  */
 static bool net_receive(void *opaque, const uint8_t *buf, size_t len)
 {
-    VirtioNet *n = opaque;
+    NetQueue *q = opaque;
+    VirtioNet *n = q->n;
     VirtioDevice *vdev = &n->vdev;
-    VirtQueue *vq = &vdev->vqs[VIRTIO_NET_RXQ];
+    VirtQueue *vq = &vdev->vqs[2 * q->index];
     bool mergeable = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
     VirtQueueElement *elems[VIRTQ_MAX_SIZE];
     uint32_t lens[VIRTQ_MAX_SIZE];
@@ -185,7 +222,8 @@ static bool net_receive(void *opaque, const uint8_t *buf, size_t len)
     NetHdr hdr;
     bool taken = true;
 
-    if (!queues_live(n) || !vq->ready || n->link_down || len < NET_HDR_LEN ||
+    if (!queues_live(n) || !vq->ready || n->link_down || q->index >= n->cur_pairs ||
+        len < NET_HDR_LEN ||
         len > NET_HDR_LEN + NET_MAX_FRAME) {
         return true;            /* nobody listens, no link (or not a frame): dropped */
     }
@@ -270,11 +308,12 @@ give_back:
 
 /* ---- transmit ---- */
 
-static void tx_schedule(VirtioNet *n);
+static void tx_schedule(NetQueue *q);
 
 /* 1: sent (or dropped), 0: back end full (kept in tx_pending), -1: broken. */
-static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
+static int tx_one(NetQueue *q, VirtQueue *vq, VirtQueueElement *e)
 {
+    VirtioNet *n = q->n;
     VirtioDevice *vdev = &n->vdev;
     NetHdr hdr = { 0 };
     struct iovec iov[VIRTQ_MAX_CHAIN + 1];
@@ -286,7 +325,7 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
         g_free(e);
         return -1;
     }
-    if (n->nc && !n->link_down && e->out_len - NET_HDR_LEN <= NET_MAX_FRAME) {
+    if (q->nc && !n->link_down && e->out_len - NET_HDR_LEN <= NET_MAX_FRAME) {
         size_t flen = e->out_len - NET_HDR_LEN;
         unsigned nrest;
         g_autofree struct iovec *rest = NULL;
@@ -302,7 +341,7 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
                 goto done;
             }
         }
-        if ((hdr.flags || hdr.gso_type) && !n->nc->vnet_hdr) {
+        if ((hdr.flags || hdr.gso_type) && !q->nc->vnet_hdr) {
             /* The host takes plain frames only: finish the checksum here; GSO cannot go. */
             if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
                 log_debug("virtio-net '%s': GSO frame for a back end without a vnet header: "
@@ -321,11 +360,11 @@ static int tx_one(VirtioNet *n, VirtQueue *vq, VirtQueueElement *e)
             niov = 1 + nrest;
         }
         iov[0] = (struct iovec) { .iov_base = &hdr, .iov_len = sizeof(hdr) };
-        if (net_client_send(n->nc, iov, niov) == -EAGAIN) {
-            n->tx_pending = e;
+        if (net_client_send(q->nc, iov, niov) == -EAGAIN) {
+            q->tx_pending = e;
             return 0;
         }
-    } else if (n->nc && !n->link_down) {
+    } else if (q->nc && !n->link_down) {
         log_debug("virtio-net '%s': oversized tx frame dropped", vdev->id);
     }
 done:
@@ -335,20 +374,21 @@ done:
     return 1;
 }
 
-/* Sends up to the budget; false when it stopped early with work left. */
-static void tx_flush(VirtioNet *n)
+/* Sends up to the budget; the rest continues on the next main-loop turn. */
+static void tx_flush(NetQueue *q)
 {
+    VirtioNet *n = q->n;
     VirtioDevice *vdev = &n->vdev;
-    VirtQueue *vq = &vdev->vqs[VIRTIO_NET_TXQ];
+    VirtQueue *vq = &vdev->vqs[2 * q->index + 1];
     unsigned sent = 0;
 
     if (!queues_live(n) || !vq->ready) {
         return;
     }
-    if (n->tx_pending) {
-        VirtQueueElement *e = n->tx_pending;
-        n->tx_pending = NULL;
-        if (tx_one(n, vq, e) <= 0) {
+    if (q->tx_pending) {
+        VirtQueueElement *e = q->tx_pending;
+        q->tx_pending = NULL;
+        if (tx_one(q, vq, e) <= 0) {
             return;
         }
         sent++;
@@ -367,7 +407,7 @@ static void tx_flush(VirtioNet *n)
             if (r == 0) {
                 break;
             }
-            r = tx_one(n, vq, e);
+            r = tx_one(q, vq, e);
             if (r < 0) {
                 return;
             }
@@ -382,7 +422,7 @@ static void tx_flush(VirtioNet *n)
         }
         if (sent >= VIRTIO_NET_TX_BUDGET) {
             virtio_notify(vdev, vq);
-            tx_schedule(n);
+            tx_schedule(q);
             return;
         }
         virtqueue_set_notification(vq, true);
@@ -395,31 +435,31 @@ static void tx_flush(VirtioNet *n)
 /* Main loop, lock held. */
 static gboolean tx_bh_cb(gpointer opaque)
 {
-    VirtioNet *n = opaque;
+    NetQueue *q = opaque;
 
-    g_source_unref(n->tx_bh);
-    n->tx_bh = NULL;
-    tx_flush(n);
+    g_source_unref(q->tx_bh);
+    q->tx_bh = NULL;
+    tx_flush(q);
     return G_SOURCE_REMOVE;
 }
 
 /* The rest of a long burst waits for the next main-loop turn (other sources first). */
-static void tx_schedule(VirtioNet *n)
+static void tx_schedule(NetQueue *q)
 {
-    if (n->tx_bh) {
+    if (q->tx_bh) {
         return;
     }
-    n->tx_bh = g_idle_source_new();
-    g_source_set_callback(n->tx_bh, tx_bh_cb, n, NULL);
-    g_source_attach(n->tx_bh, n->vdev.machine->ctx);
+    q->tx_bh = g_idle_source_new();
+    g_source_set_callback(q->tx_bh, tx_bh_cb, q, NULL);
+    g_source_attach(q->tx_bh, q->n->vdev.machine->ctx);
 }
 
-static void tx_cancel(VirtioNet *n)
+static void tx_cancel(NetQueue *q)
 {
-    if (n->tx_bh) {
-        g_source_destroy(n->tx_bh);
-        g_source_unref(n->tx_bh);
-        n->tx_bh = NULL;
+    if (q->tx_bh) {
+        g_source_destroy(q->tx_bh);
+        g_source_unref(q->tx_bh);
+        q->tx_bh = NULL;
     }
 }
 
@@ -428,10 +468,17 @@ static void net_tx_ready(void *opaque)
     tx_flush(opaque);
 }
 
+static void tx_flush_all(VirtioNet *n)
+{
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        tx_flush(&n->q[i]);
+    }
+}
+
 /* QEMU's virtio_net_set_link_status: STATUS follows, with a config interrupt. */
 static void net_link_changed(void *opaque, bool up)
 {
-    VirtioNet *n = opaque;
+    VirtioNet *n = ((NetQueue *)opaque)->n;
 
     if (n->link_down == !up) {
         return;
@@ -440,7 +487,7 @@ static void net_link_changed(void *opaque, bool up)
     net_update_config(n);
     virtio_config_changed(&n->vdev);
     if (up) {
-        tx_flush(n);            /* what the guest queued meanwhile goes out now */
+        tx_flush_all(n);        /* what the guest queued meanwhile goes out now */
     }
 }
 
@@ -456,6 +503,35 @@ static const NetPeerOps virtio_net_peer_ops = {
 #define CTRL_MAX_DATA 4096
 
 /*
+ * VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET (§5.1.6.5.5): le16 pairs in
+ * [1, max_virtqueue_pairs], with MQ negotiated. The pairs beyond leave the
+ * host's steering; what they held stays in their rings.
+ */
+static uint8_t ctrl_mq(VirtioNet *n, uint8_t cmd, const uint8_t *data, size_t dlen)
+{
+    uint16_t pairs;
+
+    if (!virtio_has_feature(&n->vdev, VIRTIO_NET_F_MQ) || cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET ||
+        dlen != 2) {
+        return VIRTIO_NET_ERR;
+    }
+    pairs = data[0] | data[1] << 8;
+    if (pairs < 1 || pairs > n->max_pairs) {
+        log_debug("virtio-net '%s': VQ_PAIRS_SET %u outside [1, %u]", n->vdev.id, pairs,
+                  n->max_pairs);
+        return VIRTIO_NET_ERR;
+    }
+    n->cur_pairs = pairs;
+    apply_steering(n);
+    for (unsigned i = 0; i < pairs; i++) {
+        if (n->q[i].nc) {
+            net_client_rx_ready(n->q[i].nc);
+        }
+    }
+    return VIRTIO_NET_OK;
+}
+
+/*
  * Every chain: class and command bytes, their data (device-readable), then
  * the one-byte ack (device-writable). A chain without room for those is a
  * broken driver (NEEDS_RESET); a bad command only gets VIRTIO_NET_ERR.
@@ -463,7 +539,7 @@ static const NetPeerOps virtio_net_peer_ops = {
 static void ctrl_flush(VirtioNet *n)
 {
     VirtioDevice *vdev = &n->vdev;
-    VirtQueue *vq = &vdev->vqs[VIRTIO_NET_CTRLQ];
+    VirtQueue *vq = &vdev->vqs[ctrl_queue(n)];
     VirtQueueElement *e;
     char *why;
     int r;
@@ -482,7 +558,8 @@ static void ctrl_flush(VirtioNet *n)
             g_autofree uint8_t *data = g_malloc(dlen ? dlen : 1);
             iov_to_buf(e->out_sg, e->out_num, 2, data, dlen);
             memcpy(mac, n->mac, 6);
-            ack = net_filter_command(&n->filter, vdev->guest_features, head[0], head[1], data,
+            ack = head[0] == VIRTIO_NET_CTRL_MQ ? ctrl_mq(n, head[1], data, dlen) :
+                  net_filter_command(&n->filter, vdev->guest_features, head[0], head[1], data,
                                      dlen, mac);
             if (memcmp(mac, n->mac, 6)) {
                 memcpy(n->mac, mac, 6);     /* ADDR_SET: no config interrupt (the driver knows) */
@@ -506,17 +583,22 @@ static void ctrl_flush(VirtioNet *n)
 static void net_queue_notify(VirtioDevice *vdev, unsigned index)
 {
     VirtioNet *n = to_net(vdev);
+    NetQueue *q = &n->q[index / 2];
 
-    if (index == VIRTIO_NET_RXQ) {
-        /* New rx buffers: a frame the back end held can go in now. */
-        virtqueue_set_notification(&vdev->vqs[VIRTIO_NET_RXQ], false);
-        if (n->nc) {
-            net_client_rx_ready(n->nc);
+    if (index == ctrl_queue(n)) {
+        if (queues_live(n)) {
+            ctrl_flush(n);
         }
-    } else if (index == VIRTIO_NET_TXQ) {
-        tx_flush(n);
-    } else if (index == VIRTIO_NET_CTRLQ && queues_live(n)) {
-        ctrl_flush(n);
+    } else if (index > ctrl_queue(n)) {
+        return;
+    } else if (!(index & 1)) {
+        /* New rx buffers: a frame the back end held can go in now. */
+        virtqueue_set_notification(&vdev->vqs[index], false);
+        if (q->nc) {
+            net_client_rx_ready(q->nc);
+        }
+    } else {
+        tx_flush(q);
     }
 }
 
@@ -525,8 +607,11 @@ static void net_driver_ok(VirtioDevice *vdev)
     VirtioNet *n = to_net(vdev);
 
     apply_offloads(n);
-    if (n->nc) {
-        net_client_rx_ready(n->nc);
+    apply_steering(n);
+    for (unsigned i = 0; i < n->cur_pairs; i++) {
+        if (n->q[i].nc) {
+            net_client_rx_ready(n->q[i].nc);
+        }
     }
 }
 
@@ -535,11 +620,16 @@ static void net_reset(VirtioDevice *vdev)
 {
     VirtioNet *n = to_net(vdev);
 
-    tx_cancel(n);
-    g_clear_pointer(&n->tx_pending, g_free);
-    if (n->nc) {
-        net_client_set_offload(n->nc, 0);
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        tx_cancel(&n->q[i]);
+        g_clear_pointer(&n->q[i].tx_pending, g_free);
+        if (n->q[i].nc) {
+            net_client_set_offload(n->q[i].nc, 0);
+        }
     }
+    /* §5.1.6.5.5: after a reset only the first pair is used. */
+    n->cur_pairs = 1;
+    apply_steering(n);
     /* QEMU: the filter opens and an address the driver set is forgotten. */
     net_filter_reset(&n->filter);
     memcpy(n->mac, n->conf_mac, 6);
@@ -576,6 +666,12 @@ VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6])
 
     virtio_device_init(&n->vdev, &virtio_net_class, m, id, f, 3, VIRTIO_NET_QUEUE_SIZE,
                        VIRTIO_NET_CFG_SIZE);
+    n->max_pairs = 1;
+    n->cur_pairs = 1;
+    for (unsigned i = 0; i < NET_MAX_QUEUES; i++) {
+        n->q[i].n = n;
+        n->q[i].index = i;
+    }
     memcpy(n->mac, mac, 6);
     memcpy(n->slot_mac, mac, 6);
     memcpy(n->conf_mac, mac, 6);
@@ -587,15 +683,71 @@ VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6])
 VirtioDevice *virtio_net_vdev(VirtioNet *n) { return &n->vdev; }
 NetClient *virtio_net_backend(VirtioNet *n) { return n->nc; }
 
-bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const uint8_t mac[6],
-                            GError **err)
+/*
+ * The queue layout a back end asks for: a pair per back-end queue with mq=on
+ * (MQ offered), else one pair. The virtqueues are re-made only while no
+ * driver holds them (the slot's status is 0: before the guest runs, or after
+ * its driver reset the device).
+ */
+static bool set_pairs(VirtioNet *n, const char *id, unsigned pairs, GError **err)
 {
+    if (pairs == n->max_pairs) {
+        return true;
+    }
+    if (!virtio_device_set_num_queues(&n->vdev, 2 * pairs + 1, VIRTIO_NET_QUEUE_SIZE)) {
+        set_error(err, "virtio-net '%s': cannot change from %u to %u queue pairs while the "
+                  "guest drives the slot (plug a multiqueue NIC with -device at startup)",
+                  id ? id : n->vdev.id, n->max_pairs, pairs);
+        return false;
+    }
+    n->max_pairs = pairs;
+    n->cur_pairs = 1;
+    if (pairs > 1) {
+        n->vdev.host_features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+    } else {
+        n->vdev.host_features &= ~VIRTIO_BIT(VIRTIO_NET_F_MQ);
+    }
+    return true;
+}
+
+static void detach_queues(VirtioNet *n)
+{
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        if (n->q[i].nc) {
+            net_client_set_offload(n->q[i].nc, 0);
+            net_client_detach(n->q[i].nc);
+            n->q[i].nc = NULL;
+        }
+    }
+}
+
+bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const uint8_t mac[6],
+                            bool mq, GError **err)
+{
+    unsigned pairs = nc && mq ? nc->nqueues : 1;
+
     if (n->nc) {
         set_error(err, "virtio-net '%s' already has a backend", n->vdev.id);
         return false;
     }
-    if (nc && !net_client_attach(nc, &virtio_net_peer_ops, n, id, err)) {
+    if (nc && net_client_in_use(nc)) {
+        set_error(err, "Property 'virtio-net-device.netdev' can't take value '%s', it's in use",
+                  nc->id);
         return false;
+    }
+    if (!set_pairs(n, id, pairs, err)) {
+        return false;
+    }
+    for (unsigned i = 0; nc && i < nc->nqueues; i++) {
+        if (i >= pairs) {
+            /* mq=off on a multiqueue back end: only its first queue carries frames. */
+            net_client_set_queue_enabled(nc->queue[i], false);
+        } else if (!net_client_attach(nc->queue[i], &virtio_net_peer_ops, &n->q[i], id, err)) {
+            detach_queues(n);
+            return false;
+        } else {
+            n->q[i].nc = nc->queue[i];
+        }
     }
     if (nc) {
         /* QEMU's NIC info_str, for HMP `info network`. */
@@ -612,6 +764,7 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
     memcpy(n->mac, mac, 6);
     memcpy(n->conf_mac, mac, 6);
     apply_offloads(n);          /* the driver may have negotiated long before */
+    apply_steering(n);
     net_update_config(n);
     virtio_config_changed(&n->vdev);
     return true;
@@ -619,20 +772,20 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
 
 void virtio_net_clear_backend(VirtioNet *n)
 {
-    VirtQueue *vq = &n->vdev.vqs[VIRTIO_NET_TXQ];
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        NetQueue *q = &n->q[i];
+        VirtQueue *vq = &n->vdev.vqs[2 * i + 1];
 
-    tx_cancel(n);
-    if (n->tx_pending) {
-        /* The frame is lost with the cable; the buffer goes back to the guest. */
-        virtqueue_push(vq, n->tx_pending, 0);
-        g_clear_pointer(&n->tx_pending, g_free);
-        virtio_notify(&n->vdev, vq);
+        tx_cancel(q);
+        if (q->tx_pending) {
+            /* The frame is lost with the cable; the buffer goes back to the guest. */
+            virtqueue_push(vq, q->tx_pending, 0);
+            g_clear_pointer(&q->tx_pending, g_free);
+            virtio_notify(&n->vdev, vq);
+        }
     }
-    if (n->nc) {
-        net_client_set_offload(n->nc, 0);
-        net_client_detach(n->nc);
-        n->nc = NULL;
-    }
+    detach_queues(n);
+    n->nc = NULL;
     memcpy(n->mac, n->slot_mac, 6);
     memcpy(n->conf_mac, n->slot_mac, 6);
     net_update_config(n);
@@ -687,6 +840,7 @@ typedef struct VirtioNetDevice {
     char *netdev;
     char *mac;
     uint16_t queue_size;
+    bool mq;                    /* a queue pair per back-end queue (MQ offered) */
     NetClient *nc;              /* resolved by realize; owned by m->netdevs */
     uint8_t macaddr[6];
     VirtioNet *placed;          /* the slot's NIC, set by the machine's plug hook */
@@ -740,6 +894,11 @@ NetClient *virtio_net_device_backend(Device *d)
     return virtio_net_device_is(d) ? ((VirtioNetDevice *)d)->nc : NULL;
 }
 
+bool virtio_net_device_mq(Device *d)
+{
+    return virtio_net_device_is(d) && ((VirtioNetDevice *)d)->mq;
+}
+
 const uint8_t *virtio_net_device_mac(Device *d)
 {
     return virtio_net_device_is(d) ? ((VirtioNetDevice *)d)->macaddr : NULL;
@@ -773,6 +932,8 @@ static const Property virtio_net_props[] = {
                 "ID of a netdev to use as a backend"),
     DEFINE_PROP("mac", PROP_STR, VirtioNetDevice, mac, NULL,
                 "Ethernet 6-byte MAC Address"),
+    DEFINE_PROP("mq", PROP_BOOL, VirtioNetDevice, mq, "off",
+                "One rx/tx queue pair per back-end queue (VIRTIO_NET_F_MQ)"),
     DEFINE_PROP_RANGE("queue-size", PROP_U16, VirtioNetDevice, queue_size, "256", 256, 256,
                       "Size of the rx and tx queues"),
     DEFINE_PROP_END,
@@ -787,30 +948,53 @@ static bool virtio_net_pre_save(void *opaque, GError **err)
 {
     VirtioNet *n = opaque;
 
-    if (n->tx_pending) {
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        if (n->q[i].tx_pending) {
+            g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
+                        "'%s' has a frame waiting for its back end", n->vdev.id);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The pairs in use must exist here (the queue count itself is checked by the core). */
+static bool virtio_net_post_load(void *opaque, uint32_t version, GError **err)
+{
+    VirtioNet *n = opaque;
+
+    if (version < 3) {
+        n->cur_pairs = 1;
+    }
+    if (n->cur_pairs < 1 || n->cur_pairs > n->max_pairs) {
         g_set_error(err, VMSTATE_ERROR, VMSTATE_ERROR_INVALID,
-                    "'%s' has a frame waiting for its back end", n->vdev.id);
+                    "'%s': %u queue pairs in use, the device has %u", n->vdev.id,
+                    n->cur_pairs, n->max_pairs);
         return false;
     }
+    apply_steering(n);
     return true;
 }
 
 /*
  * The virtio core holds the rings and the config image (MAC, link status);
- * version 2 adds the control queue's filter and the address a reset restores.
- * The back end is configuration.
+ * version 2 adds the control queue's filter and the address a reset restores,
+ * version 3 the queue pairs in use (VQ_PAIRS_SET). The back end, and with it
+ * the number of pairs, is configuration.
  */
 const VMStateDescription vmstate_virtio_net = {
     .name = "virtio-net",
-    .version_id = 2,
+    .version_id = 3,
     .minimum_version_id = 1,
     .pre_save = virtio_net_pre_save,
+    .post_load = virtio_net_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_STRUCT(vdev, VirtioNet, vmstate_virtio_device, VirtioDevice),
         /* Version 2: the control queue's filter and the address the driver set. */
         VMSTATE_STRUCT_V(filter, VirtioNet, vmstate_net_rx_filter, NetRxFilter, 2),
         VMSTATE_BUFFER_V(mac, VirtioNet, 2),
         VMSTATE_BUFFER_V(conf_mac, VirtioNet, 2),
+        VMSTATE_U16_V(cur_pairs, VirtioNet, 3),
         VMSTATE_END_OF_LIST()
     },
 };

@@ -1,6 +1,6 @@
 /*
- * virtio-net (virtio 1.2 §5.1): one rx and one tx queue and the control
- * queue (rx modes, MAC filter, MAC address: virtio-net-ctrl.h), MAC, STATUS
+ * virtio-net (virtio 1.2 §5.1): rx/tx queue pairs (one, or one per back-end
+ * queue with mq=on) and the control queue (rx modes, MAC filter, MAC address: virtio-net-ctrl.h), MAC, STATUS
  * (link up while a back end is attached), MRG_RXBUF, checksum/GSO offloads. Frames go through a NetClient
  * (net/net.h); the device never touches a file descriptor.
  *
@@ -30,6 +30,7 @@
 #define VIRTIO_NET_F_HOST_UFO   14
 #define VIRTIO_NET_F_MRG_RXBUF  15
 #define VIRTIO_NET_F_STATUS     16
+#define VIRTIO_NET_F_MQ         22
 
 #define VIRTIO_NET_S_LINK_UP    1
 
@@ -56,10 +57,14 @@
 #define VIRTIO_NET_CFG_MAX_VQP  8
 #define VIRTIO_NET_CFG_SIZE     10
 
+/* Control class 4 (§5.1.6.5.5): how many queue pairs the driver uses. */
+#define VIRTIO_NET_CTRL_MQ               4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET  0
+
 #define VIRTIO_NET_QUEUE_SIZE   256
+/* Pair i is rx queue 2i and tx queue 2i+1; the control queue comes last (2 * pairs). */
 #define VIRTIO_NET_RXQ          0
 #define VIRTIO_NET_TXQ          1
-#define VIRTIO_NET_CTRLQ        2
 /* Frames transmitted per kick before the rest waits for the next main-loop turn. */
 #define VIRTIO_NET_TX_BUDGET    256
 
@@ -69,10 +74,13 @@ VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6]);
 VirtioDevice *virtio_net_vdev(VirtioNet *n);
 /*
  * Attach a back end (link up, config interrupt); `mac` replaces the slot's
- * address. Fails if the NIC has one already or the back end is in use.
+ * address. With `mq` each queue of a multiqueue back end gets its own queue
+ * pair and MQ is offered (only while no driver holds the queues: the
+ * layout changes). Fails if the NIC has one already or the back end is in
+ * use.
  */
 bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const uint8_t mac[6],
-                            GError **err);
+                            bool mq, GError **err);
 /* Detach (link down, config interrupt); pending tx is returned to the guest. */
 void virtio_net_clear_backend(VirtioNet *n);
 NetClient *virtio_net_backend(VirtioNet *n);
@@ -91,6 +99,7 @@ static inline bool virtio_net_device_is(const Device *d)
 /* Its back end (NULL: none, link down) and address. */
 NetClient *virtio_net_device_backend(Device *d);
 const uint8_t *virtio_net_device_mac(Device *d);
+bool virtio_net_device_mq(Device *d);
 /*
  * The receive filter the driver set (query-rx-filter) and the address it
  * uses now (CTRL_MAC_ADDR_SET may have changed it); NULL before the device

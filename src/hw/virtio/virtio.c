@@ -23,6 +23,26 @@ void virtio_device_init(VirtioDevice *vdev, const VirtioDeviceClass *klass, Mach
     vdev->config = g_malloc0(config_len ? config_len : 1);
 }
 
+bool virtio_device_set_num_queues(VirtioDevice *vdev, unsigned nvqs, uint16_t queue_max)
+{
+    if (nvqs == vdev->nvqs) {
+        return true;
+    }
+    if (vdev->status) {
+        return false;
+    }
+    g_free(vdev->vqs);
+    vdev->nvqs = nvqs;
+    vdev->vqs = g_new0(VirtQueue, nvqs ? nvqs : 1);
+    for (unsigned i = 0; i < nvqs; i++) {
+        virtqueue_init(&vdev->vqs[i], &vdev->machine->ram, queue_max);
+    }
+    if (vdev->transport && vdev->transport->queues_changed) {
+        vdev->transport->queues_changed(vdev->transport_opaque);
+    }
+    return true;
+}
+
 void virtio_device_cleanup(VirtioDevice *vdev)
 {
     g_free(vdev->vqs);

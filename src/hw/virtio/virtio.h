@@ -66,6 +66,8 @@ typedef struct VirtioTransportOps {
     void (*notify)(void *opaque, uint32_t cause);
     /* The queue the driver selected last (introspection). Optional. */
     uint32_t (*queue_sel)(void *opaque);
+    /* Optional: vdev->nvqs changed (virtio_device_set_num_queues). */
+    void (*queues_changed)(void *opaque);
 } VirtioTransportOps;
 
 struct VirtioDevice {
@@ -91,6 +93,12 @@ void virtio_device_init(VirtioDevice *vdev, const VirtioDeviceClass *klass, Mach
                         const char *id, uint64_t host_features, unsigned nvqs,
                         uint16_t queue_max, uint32_t config_len);
 void virtio_device_cleanup(VirtioDevice *vdev);
+/*
+ * A device whose queue count follows its configuration (virtio-net's pairs):
+ * only in the reset state (status 0), when no driver can hold a queue.
+ * false (nothing changed) otherwise.
+ */
+bool virtio_device_set_num_queues(VirtioDevice *vdev, unsigned nvqs, uint16_t queue_max);
 void virtio_device_free(VirtioDevice *vdev);    /* klass->free */
 void virtio_device_set_transport(VirtioDevice *vdev, const VirtioTransportOps *ops,
                                  void *opaque);

@@ -211,7 +211,8 @@ static bool plug_net(MicrovmVirtio *s, Device *d, GError **err)
         return false;
     }
     sl = &s->slots[MICROVM_BLK_SLOTS + slot];
-    if (!virtio_net_set_backend(sl->net, id, nc, virtio_net_device_mac(d), err)) {
+    if (!virtio_net_set_backend(sl->net, id, nc, virtio_net_device_mac(d),
+                                virtio_net_device_mq(d), err)) {
         return false;
     }
     sl->dev = d;
