@@ -849,6 +849,70 @@ static void test_code_same_block(Fx *f, gconstpointer data)
     }
 }
 
+/*
+ * Blocks rebuilt again and again (the host rewrites one) fill the block
+ * pool and the code area, which are then emptied as a whole
+ * (emu_block_flush): a block that is not rewritten must keep running
+ * correctly across the flushes, never from code or instructions that a
+ * later block overwrote. The rewritten block's length varies so that new
+ * code does not land where old code started. Its pairs are, in the first
+ * pass, an add and a store through the inline TLB (long code: the code
+ * area fills first), in the second an add and a register move (little
+ * code: the pool fills first).
+ */
+static void test_code_flush(Fx *f, gconstpointer data)
+{
+    enum { MAX_PAIRS = 11, ROUNDS = 2500 };
+    EmuCpu *c = f->cpu;
+    const uint64_t tail = KCODE + 0x440;     /* not the block cache entry of KCODE */
+
+    (void)data;
+    /* the block that is never rewritten: add rdx, 1; mov ecx, 0x55; hlt */
+    put_code(f, tail, BYTES(0x48, 0x83, 0xc2, 0x01, 0xbb, LE32(0x55), 0xf4));
+    for (int stores = 1; stores >= 0; stores--) {
+        unsigned flushes = 0;
+        size_t last_used = c->pool_used;
+
+        c->gpr[R_DX] = 0;
+        for (unsigned r = 0; r < ROUNDS; r++) {
+            uint8_t imm = (uint8_t)(r % 100 + 1), code[MAX_PAIRS * 8 + 5];
+            unsigned pairs = 1 + r % MAX_PAIRS, n = 0;
+
+            for (unsigned j = 0; j < pairs; j++) {
+                /* add rax, imm8; then mov [rsi + 8j], rax or mov rcx, rax */
+                memcpy(code + n, (const uint8_t[]){ 0x48, 0x83, 0xc0, imm }, 4);
+                memcpy(code + n + 4, stores ? (const uint8_t[]){ 0x48, 0x89, 0x46, 8 * j }
+                                            : (const uint8_t[]){ 0x48, 0x89, 0xc1, 0 }, 4);
+                n += stores ? 8 : 7;
+            }
+            code[n] = 0xe9;                                   /* jmp tail */
+            memcpy(code + n + 1, &(uint32_t){ (uint32_t)(tail - (KCODE + n + 5)) }, 4);
+            put_code(f, KCODE, code, n + 5);
+            c->gpr[R_AX] = c->gpr[R_BX] = c->gpr[R_CX] = 0;
+            c->gpr[R_SI] = SUP_PAGE;
+            c->rip = KCODE;
+            g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+            g_assert_cmphex(c->rip, ==, tail + 10);
+            g_assert_cmphex(c->gpr[R_AX], ==, (uint64_t)pairs * imm);
+            g_assert_cmphex(c->gpr[R_BX], ==, 0x55);
+            g_assert_cmphex(c->gpr[R_DX], ==, r + 1);
+            for (unsigned j = 0; j < pairs && stores; j++) {
+                g_assert_cmphex(rd64(f, SUP_PAGE + 8 * j), ==, (uint64_t)(j + 1) * imm);
+            }
+            if (!stores) {
+                g_assert_cmphex(c->gpr[R_CX], ==, (uint64_t)pairs * imm);
+            }
+            g_assert_cmpuint(c->pool_used, <=, EMU_BLOCK_POOL);
+            g_assert_cmpuint(c->jit_used, <=, EMU_JIT_AREA);
+            flushes += c->pool_used < last_used;
+            last_used = c->pool_used;
+        }
+        /* 2500 rounds take megabytes of pool and of code: several flushes */
+        g_test_message("%s: %u flushes", stores ? "stores" : "moves", flushes);
+        g_assert_cmpuint(flushes, >=, 2);
+    }
+}
+
 /* ==== 3. exceptions and interrupts through the IDT ==== */
 
 /* The 64-bit frame at RSP: [error code,] RIP, CS, RFLAGS, RSP, SS. */
@@ -1618,6 +1682,7 @@ int main(int argc, char **argv)
         { "/emu-system/paging/tlb-stale", test_tlb_stale },
         { "/emu-system/code/host-write", test_code_host_write },
         { "/emu-system/code/same-block", test_code_same_block },
+        { "/emu-system/code/flush", test_code_flush },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

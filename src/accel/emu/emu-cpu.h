@@ -102,14 +102,20 @@ enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM, OPK_PTR };
 #define EREG_NONE  0xFF
 #define EREG_RIP   0xFE               /* base of a RIP-relative operand */
 
+/* 16 bytes: every decoded instruction carries four (see EmuBlock). */
 typedef struct EmuOp {
     uint8_t kind;
     uint8_t size;                /* bytes; 0 for agen/unsized */
     uint8_t reg;
     uint8_t seg;                 /* memory: effective segment S_* */
-    uint8_t base, index, scale;
+    union {
+        struct {
+            uint8_t base, index; /* OPK_MEM */
+        };
+        uint16_t ptr_sel;        /* OPK_PTR: the far pointer's selector */
+    };
+    uint8_t scale;
     uint8_t pad;
-    uint16_t ptr_sel;            /* far pointer immediate */
     int64_t val;                 /* disp (mem), immediate, ptr offset */
 } EmuOp;
 
@@ -150,10 +156,22 @@ typedef struct EmuDecodeEntry {
  * A straight-line run of decoded instructions within one page, ending at
  * the first control transfer (or size limits). Like a decode-cache entry it
  * keeps its bytes and is used only while guest memory still holds them.
+ *
+ * The instructions and bytes live in the vCPU's block pool, bump-allocated
+ * with exactly the room each block needs (most blocks are a few
+ * instructions long, so reserving EMU_BLOCK_INSNS for each would touch
+ * several times the memory). A rebuilt block leaves its old room unused
+ * until the pool or the code area runs out; then emu_block_flush() empties
+ * every block and both areas at once (QEMU's TCG does the same with its
+ * code buffer), so nothing is freed one block at a time and no pointer
+ * into either area outlives its block.
  */
 #define EMU_BLOCK_INSNS 24
 #define EMU_BLOCK_BYTES 128
 #define EMU_BLOCK_CACHE 1024
+#define EMU_BLOCK_POOL (1u << 20)    /* bytes of instructions and block bytes per vCPU */
+#define EMU_JIT_AREA   (1u << 20)    /* bytes of generated code per vCPU */
+#define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is interpreted */
 
 /*
  * Generated host code for a block. code = the host address of the block's
@@ -167,19 +185,24 @@ typedef struct EmuBlock {
     uint8_t mode;                /* MODE_* + 1; 0 = empty */
     uint8_t n;
     uint16_t len;
+    int succ_cpl;
     EmuJitFn *jit;               /* host code for the block, NULL = interpret */
+    EmuInsn *insn;               /* n instructions, then len bytes (the pool) */
     /*
      * The block that last followed this one (64-bit code): where it starts,
-     * its host address, and the TLB generation and CPL the translation was
-     * made under. Saves the lookup, never the byte check.
+     * its host address, and the TLB generation and CPL (succ_cpl) the
+     * translation was made under. Saves the lookup, never the byte check.
      */
     struct EmuBlock *succ;
     uint64_t succ_rip, succ_pa, succ_gen;
     const uint8_t *succ_hva;
-    int succ_cpl;
-    uint8_t bytes[EMU_BLOCK_BYTES];
-    EmuInsn insn[EMU_BLOCK_INSNS];
 } EmuBlock;
+
+/* The guest bytes a block was decoded from. */
+static inline const uint8_t *emu_block_bytes(const EmuBlock *b)
+{
+    return (const uint8_t *)(b->insn + b->n);
+}
 
 typedef struct EmuTlbEntry {
     uint64_t vpage;              /* linear page | 1 (valid); 0 = empty */
@@ -248,7 +271,10 @@ struct EmuCpu {
     EmuTlbEntry tlb[EMU_TLB_SIZE];
     EmuDecodeEntry *dcache;      /* EMU_DECODE_CACHE entries */
     EmuBlock *blocks;            /* EMU_BLOCK_CACHE entries */
-    uint8_t *jit_code;           /* EMU_BLOCK_CACHE slots of host code, NULL = no JIT */
+    uint8_t *pool;               /* EMU_BLOCK_POOL bytes: the blocks' instructions */
+    size_t pool_used;
+    uint8_t *jit_code;           /* EMU_JIT_AREA bytes of host code, NULL = no JIT */
+    size_t jit_used;
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or
@@ -259,7 +285,6 @@ struct EmuCpu {
     EmuBlock *prev_block;        /* the block that ran last (for succ) */
     const uint8_t *block_hva;    /* where emu_block_get found the current block */
     uint64_t block_lin, block_pa;
-    unsigned block_idx;
     uint64_t tlb_gen;            /* counts TLB flushes */
     void *decoders;              /* ZydisDecoder[3] */
 
@@ -352,8 +377,12 @@ EmuShape emu_insn_shape(const EmuInsn *in, int *aop);
 /* ---- emu-jit.c: host code for decoded blocks (x86-64 hosts) ---- */
 bool emu_jit_init(EmuCpu *c);
 void emu_jit_destroy(EmuCpu *c);
-/* Compiles block number idx; NULL when it cannot (the block then runs interpreted). */
-EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *b);
+/* Room for one more block's code (EMU_JIT_BLOCK_MAX bytes); true without a JIT. */
+bool emu_jit_has_room(const EmuCpu *c);
+/* Forgets all generated code (every block's jit pointer must be dropped too). */
+void emu_jit_reset(EmuCpu *c);
+/* Compiles b at the end of the code area; NULL when it cannot (b then runs interpreted). */
+EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *b);
 /* Executes one instruction at c->rip (fetch, decode, execute). */
 void emu_step(EmuCpu *c);
 /* Executes the block at c->rip (or one instruction); returns how many ran. */
@@ -365,6 +394,8 @@ unsigned emu_run_block(EmuCpu *c);
  */
 EmuBlock *emu_block_get(EmuCpu *c);
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b);
+/* Empties every block, the pool and the generated code (emu-cpu.h, EmuBlock). */
+void emu_block_flush(EmuCpu *c);
 
 /* Stores into the running block's code page end the block (self-modifying code). */
 static inline void emu_note_store(EmuCpu *c, const void *hva)

@@ -10,6 +10,7 @@
  * tracking writes to code pages.
  */
 #include <string.h>
+#include <sys/mman.h>
 #include <Zydis/Zydis.h>
 
 #include "accel/emu/emu-cpu.h"
@@ -30,6 +31,15 @@ bool emu_decode_init(EmuCpu *c)
             return false;
         }
     }
+    /* Reserved, not committed: pages are touched only as blocks fill it. */
+    c->pool = mmap(NULL, EMU_BLOCK_POOL, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (c->pool == MAP_FAILED) {
+        c->pool = NULL;
+        g_free(d);
+        return false;
+    }
+    c->pool_used = 0;
     c->decoders = d;
     /* Zeroed (empty) and left untouched until used: no RSS for unused entries. */
     c->dcache = g_new0(EmuDecodeEntry, EMU_DECODE_CACHE);
@@ -43,10 +53,14 @@ void emu_decode_destroy(EmuCpu *c)
     g_free(c->decoders);
     g_free(c->dcache);
     g_free(c->blocks);
+    if (c->pool) {
+        munmap(c->pool, EMU_BLOCK_POOL);
+    }
     emu_jit_destroy(c);
     c->decoders = NULL;
     c->dcache = NULL;
     c->blocks = NULL;
+    c->pool = NULL;
 }
 
 static uint8_t conv_reg(ZydisRegister r)
@@ -295,52 +309,71 @@ static bool ends_block(unsigned mnem)
     }
 }
 
+/* The most a block takes from the pool. */
+#define BLOCK_POOL_MAX (EMU_BLOCK_INSNS * sizeof(EmuInsn) + EMU_BLOCK_BYTES)
+
+void emu_block_flush(EmuCpu *c)
+{
+    /* Zeroed blocks are empty, with no code and no successor. */
+    memset(c->blocks, 0, EMU_BLOCK_CACHE * sizeof(EmuBlock));
+    c->prev_block = NULL;
+    c->pool_used = 0;
+    /* Give the pages back: the next blocks touch only what they use. */
+    (void)madvise(c->pool, EMU_BLOCK_POOL, MADV_DONTNEED);
+    emu_jit_reset(c);
+}
+
+/* Decodes into the pool's free room, which emu_block_rebuild() ensured is enough. */
 static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, uint64_t pa)
 {
     unsigned room = 4096 - (unsigned)(lin & 0xFFF), off = 0, n = 0;
+    EmuInsn *insn = (EmuInsn *)(void *)(c->pool + c->pool_used);
 
     b->jit = NULL;               /* the old block's code no longer applies */
     b->succ = NULL;
 
     /* Each instruction is decoded from 15 bytes that must lie in this page. */
     while (n < EMU_BLOCK_INSNS && off + 16 <= room && off + 15 <= EMU_BLOCK_BYTES &&
-           emu_decode_bytes(c->decoders, c->mode, p + off, 15, &b->insn[n])) {
-        off += b->insn[n].len;
-        if (ends_block(b->insn[n++].mnem)) {
+           emu_decode_bytes(c->decoders, c->mode, p + off, 15, &insn[n])) {
+        off += insn[n].len;
+        if (ends_block(insn[n++].mnem)) {
             break;
         }
     }
+    b->insn = insn;
     b->n = (uint8_t)n;
     b->len = (uint16_t)off;
     b->pa = pa;
     b->mode = n ? (uint8_t)(c->mode + 1) : 0;
-    memcpy(b->bytes, p, off);
+    memcpy(insn + n, p, off);    /* emu_block_bytes() */
+    c->pool_used += (n * sizeof(EmuInsn) + off + 7) & ~(size_t)7;
 }
 
 /* The block's bytes against memory, a word at a time (inline: libc's
  * memcmp call costs more than the comparison for these short runs). */
 static inline bool same_bytes(const EmuBlock *b, const uint8_t *p)
 {
+    const uint8_t *bytes = emu_block_bytes(b);
     unsigned i = 0, n = b->len;
     uint64_t x, y;
 
     if (n < 8) {
         for (; i < n; i++) {
-            if (b->bytes[i] != p[i]) {
+            if (bytes[i] != p[i]) {
                 return false;
             }
         }
         return true;
     }
     for (; i + 8 < n; i += 8) {
-        memcpy(&x, b->bytes + i, 8);
+        memcpy(&x, bytes + i, 8);
         memcpy(&y, p + i, 8);
         if (x != y) {
             return false;
         }
     }
     /* the last word, overlapping the previous one rather than reading past the end */
-    memcpy(&x, b->bytes + n - 8, 8);
+    memcpy(&x, bytes + n - 8, 8);
     memcpy(&y, p + n - 8, 8);
     return x == y;
 }
@@ -359,7 +392,6 @@ static EmuBlock *chained(EmuCpu *c)
     c->block_hva = prev->succ_hva;
     c->block_pa = prev->succ_pa;
     c->block_lin = c->rip;                /* chains exist only in 64-bit code */
-    c->block_idx = (unsigned)(b - c->blocks);
     c->block_page = (uintptr_t)c->block_hva & ~(uintptr_t)0xFFF;
     c->prev_block = b;
     return b;
@@ -367,12 +399,19 @@ static EmuBlock *chained(EmuCpu *c)
 
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)
 {
+    /*
+     * Nothing runs from a block while one is built (this is the start of
+     * a block, outside any generated code), so emptying them all is safe.
+     */
+    if (c->pool_used + BLOCK_POOL_MAX > EMU_BLOCK_POOL || !emu_jit_has_room(c)) {
+        emu_block_flush(c);
+    }
     block_build(c, b, c->block_hva, c->block_lin, c->block_pa);
     if (!b->n) {
         c->prev_block = NULL;
         return NULL;     /* undecodable first instruction: emu_step raises #UD */
     }
-    b->jit = emu_jit_compile(c, c->block_idx, b);
+    b->jit = emu_jit_compile(c, b);
     return b;
 }
 
@@ -397,7 +436,6 @@ EmuBlock *emu_block_get(EmuCpu *c)
     c->block_hva = p;
     c->block_lin = lin;
     c->block_pa = pa;
-    c->block_idx = idx;
     if (!(b->pa == pa && b->mode == c->mode + 1 && (b->jit || same_bytes(b, p))) &&
         !emu_block_rebuild(c, b)) {
         return NULL;

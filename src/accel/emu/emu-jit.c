@@ -14,6 +14,10 @@
  *
  * Generated function: unsigned fn(EmuCpu *c) -> instructions executed;
  * it leaves c->rip at the next instruction. rbx = c, r12 = the block's rip.
+ *
+ * Code is appended to the vCPU's code area (a block takes what it needs,
+ * typically a few hundred bytes); the area is emptied only as a whole, with
+ * every block, by emu_block_flush() (emu-cpu.h, EmuBlock).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -26,7 +30,7 @@
 
 #if defined(__x86_64__)
 
-#define JIT_SLOT 4096            /* bytes of code per block slot */
+#define JIT_ALIGN 16             /* where each block's code starts */
 
 typedef struct Emit {
     uint8_t *p, *end;
@@ -503,13 +507,14 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
 }
 
 /* The "bytes changed" exit (return 0, nothing pushed yet), then the result. */
-static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad)
+static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
 {
     for (int i = 0; bad[i]; i++) {
         land(e, bad[i]);
     }
     b(e, 0x31); b(e, 0xC0);                       /* xor eax, eax */
     b(e, 0xC3);                                   /* ret */
+    *len = (size_t)(e->p - start);
     return e->overflow ? NULL : (EmuJitFn *)(void *)start;
 }
 
@@ -525,7 +530,7 @@ static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK
     uint64_t w;
 
     if (n < 8) {
-        memcpy(&w, bl->bytes, n);
+        memcpy(&w, emu_block_bytes(bl), n);
         w &= (1ull << (8 * n)) - 1;
         b(e, 0x48); b(e, 0x8B); b(e, 0x06);              /* mov rax, [rsi] */
         b(e, 0x48); b(e, 0xB9); b64(e, (1ull << (8 * n)) - 1);   /* mov rcx, mask */
@@ -540,7 +545,7 @@ static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK
         if (k + 8 > n) {
             k = n - 8;                                   /* the last word overlaps */
         }
-        memcpy(&w, bl->bytes + k, 8);
+        memcpy(&w, emu_block_bytes(bl) + k, 8);
         b(e, 0x48); b(e, 0xB8); b64(e, w);               /* mov rax, bytes */
         b(e, 0x48); b(e, 0x3B); b(e, 0x46); b(e, (uint8_t)k);   /* cmp rax, [rsi+k] */
         bad[i++] = jcc32(e, CC_NE);
@@ -552,17 +557,29 @@ static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK
     bad[i] = NULL;
 }
 
-EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
+bool emu_jit_has_room(const EmuCpu *c)
 {
-    Emit e = { .p = c->jit_code + (size_t)idx * JIT_SLOT };
+    return !c->jit_code || c->jit_used + EMU_JIT_BLOCK_MAX <= EMU_JIT_AREA;
+}
+
+void emu_jit_reset(EmuCpu *c)
+{
+    if (c->jit_code) {
+        c->jit_used = 0;
+        /* Give the pages back: the next blocks touch only what they use. */
+        (void)madvise(c->jit_code, EMU_JIT_AREA, MADV_DONTNEED);
+    }
+}
+
+/* Emits the block at the end of the area (emu_jit_has_room() held). */
+static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
+{
+    Emit e = { .p = c->jit_code + c->jit_used };
     uint8_t *start = e.p;
     uint8_t *bad[EMU_BLOCK_BYTES / 8 + 2];
     int32_t off = 0;
 
-    if (!c->jit_code || bl->mode != MODE_64 + 1 || !bl->n) {
-        return NULL;
-    }
-    e.end = start + JIT_SLOT;
+    e.end = start + EMU_JIT_BLOCK_MAX;
     emit_check_bytes(&e, bl, bad);
     b(&e, 0x53);                                  /* push rbx */
     b(&e, 0x41); b(&e, 0x54);                     /* push r12 */
@@ -586,7 +603,7 @@ EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
         if (emu_insn_shape(in, &aop) == SHAPE_JCC && i + 1 == bl->n &&
             (int64_t)(int32_t)((int64_t)next + in->op[0].val) == (int64_t)next + in->op[0].val) {
             emit_jcc(&e, in, next, i + 1);
-            return finish(&e, start, bad);
+            return finish(&e, start, bad, len);
         }
         if (emu_insn_shape(in, &aop) == SHAPE_CALL_REL && i + 1 == bl->n) {
             emit_call_rel(&e, in, off, next, i + 1);
@@ -606,13 +623,28 @@ EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
     }
     lea_r12(&e, 0, off);                          /* fell through the whole block */
     emit_exit(&e, bl->n);
-    return finish(&e, start, bad);
+    return finish(&e, start, bad, len);
+}
+
+EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *bl)
+{
+    EmuJitFn *fn;
+    size_t len;
+
+    if (!c->jit_code || bl->mode != MODE_64 + 1 || !bl->n || !emu_jit_has_room(c)) {
+        return NULL;
+    }
+    fn = compile(c, bl, &len);
+    if (fn) {
+        c->jit_used = (c->jit_used + len + JIT_ALIGN - 1) & ~(size_t)(JIT_ALIGN - 1);
+    }
+    return fn;
 }
 
 bool emu_jit_init(EmuCpu *c)
 {
-    /* Reserved, not committed: only the slots of blocks that run get pages. */
-    void *p = mmap(NULL, (size_t)EMU_BLOCK_CACHE * JIT_SLOT, PROT_READ | PROT_WRITE | PROT_EXEC,
+    /* Reserved, not committed: pages are touched only as code fills it. */
+    void *p = mmap(NULL, EMU_JIT_AREA, PROT_READ | PROT_WRITE | PROT_EXEC,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
     if (p == MAP_FAILED) {
@@ -622,23 +654,35 @@ bool emu_jit_init(EmuCpu *c)
         return false;
     }
     c->jit_code = p;
+    c->jit_used = 0;
     return true;
 }
 
 void emu_jit_destroy(EmuCpu *c)
 {
     if (c->jit_code) {
-        munmap(c->jit_code, (size_t)EMU_BLOCK_CACHE * JIT_SLOT);
+        munmap(c->jit_code, EMU_JIT_AREA);
         c->jit_code = NULL;
     }
 }
 
 #else   /* not an x86-64 host: blocks are interpreted */
 
-EmuJitFn *emu_jit_compile(EmuCpu *c, unsigned idx, const EmuBlock *bl)
+EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *bl)
 {
-    (void)c; (void)idx; (void)bl;
+    (void)c; (void)bl;
     return NULL;
+}
+
+bool emu_jit_has_room(const EmuCpu *c)
+{
+    (void)c;
+    return true;
+}
+
+void emu_jit_reset(EmuCpu *c)
+{
+    (void)c;
 }
 
 bool emu_jit_init(EmuCpu *c)
