@@ -102,7 +102,7 @@ enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM, OPK_PTR };
 #define EREG_NONE  0xFF
 #define EREG_RIP   0xFE               /* base of a RIP-relative operand */
 
-/* 16 bytes: every decoded instruction carries four (see EmuBlock). */
+/* 16 bytes: every decoded instruction carries three (see EmuBlock). */
 typedef struct EmuOp {
     uint8_t kind;
     uint8_t size;                /* bytes; 0 for agen/unsized */
@@ -139,7 +139,11 @@ struct EmuInsn {
     uint8_t seg_override;        /* S_* or S_NONE */
     uint8_t opcode;
     uint8_t opmap;
-    EmuOp op[4];
+    /*
+     * Outside VEX/EVEX/XOP (which raise #UD here) only SSE4a's insertq has a
+     * fourth visible operand, and it is not implemented: three suffice.
+     */
+    EmuOp op[3];
 };
 
 typedef struct EmuDecodeEntry {

@@ -16,6 +16,38 @@
 #include "accel/emu/emu-cpu.h"
 #include "util/log.h"
 
+/*
+ * The decode cache, the block cache and the block pool share one anonymous
+ * reservation, in that order: its pages cost memory only once touched, and
+ * most entries of the direct-mapped caches are never used (calloc would
+ * clear, and so commit, the caches whole).
+ */
+#define PAGE_UP(n) (((n) + 4095) & ~(size_t)4095)
+#define DCACHE_BYTES PAGE_UP(EMU_DECODE_CACHE * sizeof(EmuDecodeEntry))
+#define BLOCKS_BYTES PAGE_UP(EMU_BLOCK_CACHE * sizeof(EmuBlock))
+#define CACHES_BYTES (DCACHE_BYTES + BLOCKS_BYTES + EMU_BLOCK_POOL)
+#define GUARD 4096
+
+/*
+ * Between two inaccessible pages, so that the kernel never merges it with a
+ * neighbouring anonymous mapping: next to guest RAM it would disappear into
+ * it, in /proc/PID/smaps and in what scripts/bench/boot counts as RAM.
+ */
+static uint8_t *caches_map(void)
+{
+    uint8_t *p = mmap(NULL, CACHES_BYTES + 2 * GUARD, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    if (mprotect(p + GUARD, CACHES_BYTES, PROT_READ | PROT_WRITE) != 0) {
+        munmap(p, CACHES_BYTES + 2 * GUARD);
+        return NULL;
+    }
+    return p + GUARD;
+}
+
 bool emu_decode_init(EmuCpu *c)
 {
     static const struct { ZydisMachineMode mm; ZydisStackWidth sw; } modes[3] = {
@@ -24,6 +56,7 @@ bool emu_decode_init(EmuCpu *c)
         [MODE_64] = { ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64 },
     };
     ZydisDecoder *d = g_new0(ZydisDecoder, 3);
+    uint8_t *caches;
 
     for (int i = 0; i < 3; i++) {
         if (!ZYAN_SUCCESS(ZydisDecoderInit(&d[i], modes[i].mm, modes[i].sw))) {
@@ -31,19 +64,16 @@ bool emu_decode_init(EmuCpu *c)
             return false;
         }
     }
-    /* Reserved, not committed: pages are touched only as blocks fill it. */
-    c->pool = mmap(NULL, EMU_BLOCK_POOL, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (c->pool == MAP_FAILED) {
-        c->pool = NULL;
+    caches = caches_map();               /* zero pages are empty entries */
+    if (!caches) {
         g_free(d);
         return false;
     }
+    c->dcache = (EmuDecodeEntry *)(void *)caches;
+    c->blocks = (EmuBlock *)(void *)(caches + DCACHE_BYTES);
+    c->pool = caches + DCACHE_BYTES + BLOCKS_BYTES;
     c->pool_used = 0;
     c->decoders = d;
-    /* Zeroed (empty) and left untouched until used: no RSS for unused entries. */
-    c->dcache = g_new0(EmuDecodeEntry, EMU_DECODE_CACHE);
-    c->blocks = g_new0(EmuBlock, EMU_BLOCK_CACHE);
     emu_jit_init(c);             /* without it blocks are interpreted */
     return true;
 }
@@ -51,10 +81,8 @@ bool emu_decode_init(EmuCpu *c)
 void emu_decode_destroy(EmuCpu *c)
 {
     g_free(c->decoders);
-    g_free(c->dcache);
-    g_free(c->blocks);
-    if (c->pool) {
-        munmap(c->pool, EMU_BLOCK_POOL);
+    if (c->dcache) {
+        munmap((uint8_t *)c->dcache - GUARD, CACHES_BYTES + 2 * GUARD);
     }
     emu_jit_destroy(c);
     c->decoders = NULL;
@@ -172,7 +200,7 @@ bool emu_decode_bytes(void *decoders, int mode, const uint8_t *buf, size_t len, 
     if (zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
         out->flags |= INSN_FAR;
     }
-    out->nops = MIN(zi.operand_count_visible, 4);
+    out->nops = MIN(zi.operand_count_visible, G_N_ELEMENTS(out->op));
     for (unsigned i = 0; i < out->nops; i++) {
         conv_op(&zo[i], &out->op[i]);
         /* Zydis < 4.1 (issue #592): with 67 and REX.B, SIB base 101 in mod 00
@@ -314,12 +342,16 @@ static bool ends_block(unsigned mnem)
 
 void emu_block_flush(EmuCpu *c)
 {
-    /* Zeroed blocks are empty, with no code and no successor. */
-    memset(c->blocks, 0, EMU_BLOCK_CACHE * sizeof(EmuBlock));
+    /*
+     * Zeroed blocks are empty, with no code and no successor. Discarding
+     * the pages (blocks and pool are adjacent) zeroes them and gives them
+     * back, so the next blocks touch only what they use.
+     */
+    if (madvise(c->blocks, BLOCKS_BYTES + EMU_BLOCK_POOL, MADV_DONTNEED) != 0) {
+        memset(c->blocks, 0, EMU_BLOCK_CACHE * sizeof(EmuBlock));
+    }
     c->prev_block = NULL;
     c->pool_used = 0;
-    /* Give the pages back: the next blocks touch only what they use. */
-    (void)madvise(c->pool, EMU_BLOCK_POOL, MADV_DONTNEED);
     emu_jit_reset(c);
 }
 
