@@ -1377,6 +1377,7 @@ static void env_init(void)
 
     g_assert_true(guest_ram_init(&env.ram, RAM_SIZE, RAM_SIZE, false, false, NULL));
     g_assert_true(emu_decode_init(cpu));
+    cpu->jit_after = 0;          /* "as a block" runs each case's generated code */
     cpu->ram = &env.ram;
     cpu->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     cpu->cr0 = CR0_PE | CR0_ET;

@@ -442,6 +442,7 @@ static void fx_setup(Fx *f, gconstpointer data)
 
     c = f->cpu = g_new0(EmuCpu, 1);
     g_assert_true(emu_decode_init(c));
+    c->jit_after = 0;            /* blocks get their code when built (see test_jit_after) */
     c->ram = &f->ram;
     c->machine = f->m;
     c->ncpus = 1;
@@ -910,6 +911,39 @@ static void test_code_flush(Fx *f, gconstpointer data)
         /* 2500 rounds take megabytes of pool and of code: several flushes */
         g_test_message("%s: %u flushes", stores ? "stores" : "moves", flushes);
         g_assert_cmpuint(flushes, >=, 2);
+    }
+}
+
+/*
+ * With the default jit_after, a block is interpreted when it first runs and
+ * gets its code on its EMU_JIT_AFTER-th start, with the same results; a
+ * block the host rewrites starts over.
+ */
+static void test_jit_after(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    /* add rax, 3; imul rax, rax; mov [rsi], rax; hlt */
+    uint8_t code[] = { 0x48, 0x83, 0xc0, 0x03, 0x48, 0x0f, 0xaf, 0xc0, 0x48, 0x89, 0x06, 0xf4 };
+    const EmuBlock *b;
+
+    (void)data;
+    c->jit_after = EMU_JIT_AFTER;
+    for (unsigned version = 0; version < 2; version++) {
+        code[3] = (uint8_t)(3 + version);
+        put_code(f, KCODE, code, sizeof(code));
+        for (unsigned run = 1; run <= EMU_JIT_AFTER + 2; run++) {
+            c->gpr[R_AX] = run;
+            c->gpr[R_SI] = SUP_PAGE;
+            c->rip = KCODE;
+            g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+            g_assert_cmphex(c->gpr[R_AX], ==, (run + code[3]) * (run + code[3]));
+            g_assert_cmphex(rd64(f, SUP_PAGE), ==, c->gpr[R_AX]);
+            b = &c->blocks[(KCODE ^ (KCODE >> 12)) % EMU_BLOCK_CACHE];
+            g_assert_cmphex(b->pa, ==, KCODE);
+#if defined(__x86_64__)
+            g_assert_true((b->jit != NULL) == (run >= EMU_JIT_AFTER));
+#endif
+        }
     }
 }
 
@@ -1683,6 +1717,7 @@ int main(int argc, char **argv)
         { "/emu-system/code/host-write", test_code_host_write },
         { "/emu-system/code/same-block", test_code_same_block },
         { "/emu-system/code/flush", test_code_flush },
+        { "/emu-system/code/jit-after", test_jit_after },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

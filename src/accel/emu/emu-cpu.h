@@ -176,6 +176,13 @@ typedef struct EmuDecodeEntry {
 #define EMU_BLOCK_POOL (1u << 20)    /* bytes of instructions and block bytes per vCPU */
 #define EMU_JIT_AREA   (1u << 20)    /* bytes of generated code per vCPU */
 #define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is interpreted */
+/*
+ * A block is compiled when it starts for the EMU_JIT_AFTER-th time since it
+ * was built (EmuCpu.jit_after; 0: when built): most of a boot's blocks run
+ * once or twice, and interpreting them costs less than compiling them, and
+ * no code-area memory.
+ */
+#define EMU_JIT_AFTER 2
 
 /*
  * Generated host code for a block. code = the host address of the block's
@@ -189,7 +196,8 @@ typedef struct EmuBlock {
     uint8_t mode;                /* MODE_* + 1; 0 = empty */
     uint8_t n;
     uint16_t len;
-    int succ_cpl;
+    uint8_t succ_cpl;
+    uint8_t runs;                /* interpreted starts, up to EmuCpu.jit_after */
     EmuJitFn *jit;               /* host code for the block, NULL = interpret */
     EmuInsn *insn;               /* n instructions, then len bytes (the pool) */
     /*
@@ -279,6 +287,7 @@ struct EmuCpu {
     size_t pool_used;
     uint8_t *jit_code;           /* EMU_JIT_AREA bytes of host code, NULL = no JIT */
     size_t jit_used;
+    unsigned jit_after;          /* EMU_JIT_AFTER (tests: 0, compile every block at once) */
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or
@@ -398,6 +407,8 @@ unsigned emu_run_block(EmuCpu *c);
  */
 EmuBlock *emu_block_get(EmuCpu *c);
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b);
+/* Generates b's code (it just started for the jit_after-th time); NULL: use emu_step. */
+EmuBlock *emu_block_compile(EmuCpu *c, EmuBlock *b);
 /* Empties every block, the pool and the generated code (emu-cpu.h, EmuBlock). */
 void emu_block_flush(EmuCpu *c);
 

@@ -73,6 +73,7 @@ bool emu_decode_init(EmuCpu *c)
     c->blocks = (EmuBlock *)(void *)(caches + DCACHE_BYTES);
     c->pool = caches + DCACHE_BYTES + BLOCKS_BYTES;
     c->pool_used = 0;
+    c->jit_after = EMU_JIT_AFTER;
     c->decoders = d;
     emu_jit_init(c);             /* without it blocks are interpreted */
     return true;
@@ -363,6 +364,7 @@ static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, 
 
     b->jit = NULL;               /* the old block's code no longer applies */
     b->succ = NULL;
+    b->runs = 0;
 
     /* Each instruction is decoded from 15 bytes that must lie in this page. */
     while (n < EMU_BLOCK_INSNS && off + 16 <= room && off + 15 <= EMU_BLOCK_BYTES &&
@@ -443,7 +445,24 @@ EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)
         c->prev_block = NULL;
         return NULL;     /* undecodable first instruction: emu_step raises #UD */
     }
-    b->jit = emu_jit_compile(c, b);
+    if (!c->jit_after) {
+        b->jit = emu_jit_compile(c, b);
+    }
+    return b;
+}
+
+EmuBlock *emu_block_compile(EmuCpu *c, EmuBlock *b)
+{
+    if (emu_jit_has_room(c)) {
+        b->jit = emu_jit_compile(c, b);
+        return b;
+    }
+    /* The flush empties b as well: build it again, and compile it at once. */
+    b = emu_block_rebuild(c, b);
+    if (b) {
+        b->runs = (uint8_t)c->jit_after;
+        b->jit = emu_jit_compile(c, b);
+    }
     return b;
 }
 

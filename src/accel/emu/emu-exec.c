@@ -574,9 +574,16 @@ unsigned emu_run_block(EmuCpu *c)
             emu_step(c);
             return 1;
         }
-        if (b->jit) {
-            return b->jit(c, c->block_hva);
-        }
+    }
+    /* An interpreted block's bytes are current (emu_block_get or the rebuild
+     * checked them): on its jit_after-th start it gets its code. */
+    if (!b->jit && b->runs < c->jit_after && ++b->runs == c->jit_after &&
+        !(b = emu_block_compile(c, b))) {
+        emu_step(c);
+        return 1;
+    }
+    if (b->jit) {
+        return b->jit(c, c->block_hva);
     }
     for (i = 0; i < b->n;) {
         uint64_t fall = exec_one(c, &b->insn[i++], ripmask);
