@@ -88,6 +88,15 @@ static void socket_disconnect(Chardev *chr)
     schedule_reconnect(chr);
 }
 
+bool chardev_yank(Chardev *chr)
+{
+    if (chr->klass != &chardev_socket_class) {
+        return false;
+    }
+    socket_disconnect(chr);
+    return true;
+}
+
 static gboolean listen_backoff_over(gpointer opaque)
 {
     Chardev *chr = opaque;

@@ -68,6 +68,11 @@ const char *const *chardev_backend_names(void);
 bool chardev_connected(const Chardev *chr);
 /* A front end took it (set handlers): QEMU's query-chardev "frontend-open". */
 bool chardev_has_frontend(const Chardev *chr);
+/*
+ * QMP yank: a socket drops its peer now, as on a hangup (a server listens
+ * again, a client with reconnect= reconnects). false if not a socket.
+ */
+bool chardev_yank(Chardev *chr);
 /* Flushes pending output (bounded wait) and restores the terminal for stdio. */
 void chardev_free(Chardev *chr);
 

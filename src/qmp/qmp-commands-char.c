@@ -17,6 +17,7 @@
 
 #include "machine.h"
 #include "chardev/chardev.h"
+#include "qmp/qmp.h"
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 #include "qmp/qmp-json.h"
@@ -129,6 +130,14 @@ static bool qmp_query_chardev_backends(QmpCommandCtx *ctx, JsonObject *args,
     return true;
 }
 
+/* query-yank's chardev instances: the socket chardevs of the configuration. */
+static bool yank_registered(Machine *m, const char *id)
+{
+    const ChardevConfig *cc = m->cfg ? config_find_chardev(m->cfg, id) : NULL;
+
+    return cc && cc->kind == CHARDEV_SOCKET;
+}
+
 /* QEMU registers a yank instance for every socket chardev (monitors included). */
 static bool qmp_query_yank(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                            GError **err)
@@ -138,7 +147,7 @@ static bool qmp_query_yank(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 
     for (guint i = 0; m->cfg && i < m->cfg->chardevs->len; i++) {
         const ChardevConfig *cc = g_ptr_array_index(m->cfg->chardevs, i);
-        if (cc->kind == CHARDEV_SOCKET) {
+        if (yank_registered(m, cc->id)) {
             JsonObject *o = json_object_new();
             json_object_set_string_member(o, "id", cc->id);
             json_object_set_string_member(o, "type", "chardev");
@@ -149,10 +158,59 @@ static bool qmp_query_yank(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
     return true;
 }
 
+/* QEMU's YankInstance union, checked per variant by the handler. */
+static const QmpMember yank_arg_m[] = {
+    { "type", &yank_type }, { "id", &qmp_type_str, .optional = true },
+    { "node-name", &qmp_type_str, .optional = true }, { NULL }
+};
+static const QmpType yank_arg = QMP_OBJECT_TYPE(yank_arg_m);
+static const QmpType yank_arg_list = QMP_ARRAY_TYPE(&yank_arg);
+static const QmpMember yank_args_m[] = { { "instances", &yank_arg_list }, { NULL } };
+static const QmpType yank_args = QMP_OBJECT_TYPE(yank_args_m);
+
+/*
+ * QEMU checks every instance before yanking any. Stratus registers only
+ * socket chardevs (query-yank): a migration or block-node instance is
+ * never there.
+ */
+static bool qmp_yank(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GError **err)
+{
+    Machine *m = ctx->opaque;
+    JsonArray *a = json_object_get_array_member(args, "instances");
+    guint n = json_array_get_length(a);
+
+    for (guint i = 0; i < n; i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        const char *type = json_object_get_string_member(o, "type");
+        const char *need = !strcmp(type, "chardev") ? "id" :
+                           !strcmp(type, "block-node") ? "node-name" : NULL;
+
+        if (need && !json_object_has_member(o, need)) {
+            qmp_error_set(err, STRATUS_ERROR_GENERIC, "Parameter '%s' is missing", need);
+            return false;
+        }
+        if (strcmp(type, "chardev") || !yank_registered(m, json_object_get_string_member(o, "id"))) {
+            qmp_error_set(err, STRATUS_ERROR_DEVICE_NOT_FOUND, "Instance not found");
+            return false;
+        }
+    }
+    for (guint i = 0; i < n; i++) {
+        const char *id = json_object_get_string_member(json_array_get_object_element(a, i), "id");
+        Chardev *chr = m->chardevs ? g_hash_table_lookup(m->chardevs, id) : NULL;
+
+        /* Not a chardev object: a monitor's, which the QMP server holds. */
+        if (!chr || !chardev_yank(chr)) {
+            qmp_server_yank(m->qmp, id, true);
+        }
+    }
+    return true;
+}
+
 static const QmpCommand char_cmds[] = {
     { "query-chardev", qmp_query_chardev, NULL, &chardev_info_list },
     { "query-chardev-backends", qmp_query_chardev_backends, NULL, &backend_info_list },
     { "query-yank", qmp_query_yank, NULL, &yank_instance_list },
+    { "yank", qmp_yank, &yank_args },
     { NULL }
 };
 

@@ -96,6 +96,7 @@ struct QmpMonitor {
      */
     bool offer_oob;
     char *desc;                 /* for messages */
+    char *chardev_id;           /* the chardev it serves (yank names it) */
     int listen_fd;
     GSource *listen_src;        /* the fd watch, or the accept back-off timer */
     bool accept_failing;        /* accept() failed; logged once until it works */
@@ -834,6 +835,7 @@ static void monitor_free(QmpMonitor *mon)
         g_hash_table_destroy(mon->named_fds);
     }
     g_free(mon->id);
+    g_free(mon->chardev_id);
     g_free(mon->desc);
     g_free(mon);
 }
@@ -969,6 +971,7 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
         mon = g_new0(QmpMonitor, 1);
         mon->srv = s;
         mon->id = g_strdup(mc->id ? mc->id : mc->chardev);
+        mon->chardev_id = g_strdup(chr->id);
         mon->mode = mc->mode;
         mon->greeting = mc->greeting;
         mon->rate_limit = mc->rate_limit;
@@ -997,6 +1000,22 @@ QmpServer *qmp_server_new(Machine *m, GError **err)
         }
     }
     return s;
+}
+
+bool qmp_server_yank(QmpServer *s, const char *chardev_id, bool yank)
+{
+    for (guint i = 0; i < s->monitors->len; i++) {
+        QmpMonitor *mon = g_ptr_array_index(s->monitors, i);
+        if (g_strcmp0(mon->chardev_id, chardev_id)) {
+            continue;
+        }
+        /* As a hangup: the read watch sees EOF and the listener takes a new client. */
+        if (yank && mon->conn && !mon->conn->dead && mon->conn->in_is_socket) {
+            shutdown(mon->conn->in_fd, SHUT_RDWR);
+        }
+        return true;
+    }
+    return false;
 }
 
 void qmp_server_free(QmpServer *s)

@@ -18,6 +18,11 @@ QmpCommandTable *qmp_server_table(QmpServer *s);
 void qmp_server_emit_event(QmpServer *s, const char *name, JsonNode *data);
 /* Flush pending output (bounded) and close everything; unix sockets unlinked. */
 void qmp_server_free(QmpServer *s);
+/*
+ * Whether a monitor serves chardev `chardev_id`; with yank, its client's
+ * connection is shut down (QMP yank), as if the client hung up.
+ */
+bool qmp_server_yank(QmpServer *s, const char *chardev_id, bool yank);
 
 /*
  * Time sources for tests: `monotonic` drives the per-connection rate

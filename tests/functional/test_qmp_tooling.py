@@ -29,7 +29,7 @@ import time
 import pytest
 
 from conftest import kvm_usable
-from stratus_vm import connect_unix
+from stratus_vm import Console, connect_unix
 from test_golden import GoldenVm, Normaliser, parse, wire_problems
 
 def query_kvm_answer(accel):
@@ -824,3 +824,43 @@ def test_hmp_info_network_tap(make_vm, tmp_path):
     assert info_network() == (
         "t0: index=0,type=tap,ifname=%s,script=no,downscript=no\r\n"
         "lone: index=0,type=tap,ifname=%s,script=no,downscript=no\r\n" % (t0, t1))
+
+
+def read_to_eof(sock, timeout=10.0):
+    """True once the peer hung up (recv gives b"") within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([sock], [], [], 0.2)
+        if r and not sock.recv(65536):
+            return True
+    return False
+
+
+def test_yank_drops_a_chardev_and_a_monitor_connection(make_vm, tmp_path):
+    """QEMU's yank (docs/qmp.md "Character devices"): query-yank lists the socket
+    chardevs, monitors and the serial console alike; yanking one drops its
+    client as a hangup would: the console's client reads EOF and a new client
+    gets the shell; a second monitor's client reads EOF and a new one gets a
+    greeting; the yanking monitor is untouched."""
+    mon2_path = str(tmp_path / "mon2.sock")
+    vm = make_vm(extra_args=["-qmp", "unix:%s,server,nowait" % mon2_path])
+    vm.boot()
+    inst = vm.qmp.cmd("query-yank")
+    assert {i["type"] for i in inst} == {"chardev"} and len(inst) == 3, inst
+    mon2 = connect_unix(mon2_path, 10)
+    assert b'"QMP"' in mon2.makefile("rb").readline()
+    ids = [i["id"] for i in inst]
+    console_id, mon2_id = ids[1], ids[2]         # command-line order after the first monitor
+    assert vm.qmp.cmd("yank", instances=[{"type": "chardev", "id": console_id}]) == {}
+    con = socket.socket(fileno=os.dup(vm.console.rfd))
+    assert read_to_eof(con), "the yanked console's client is still connected"
+    con.close()
+    vm.console = Console(connect_unix(vm.console_path, 10), None, "console(again)")
+    assert vm.run("info").ok
+    assert vm.qmp.cmd("yank", instances=[{"type": "chardev", "id": mon2_id}]) == {}
+    assert read_to_eof(mon2), "the yanked monitor's client is still connected"
+    mon2.close()
+    mon2 = connect_unix(mon2_path, 10)
+    assert b'"QMP"' in mon2.makefile("rb").readline()
+    mon2.close()
+    assert vm.qmp.cmd("query-status")["status"] == "running"
