@@ -688,6 +688,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_xquery_commands(qmp_server_table(m->qmp));
     qmp_register_virtio_commands(qmp_server_table(m->qmp));
     qmp_register_dump_commands(qmp_server_table(m->qmp));
+    qmp_register_announce_commands(qmp_server_table(m->qmp));
     qmp_register_block_absent_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);

@@ -172,4 +172,7 @@ bool net_set_link(Machine *m, const char *name, bool up, GError **err);
 GHashTable *net_table_new(void);
 NetClient *net_find(Machine *m, const char *id);
 
+/* Sends one RARP self-announcement from `mac` to the back end (announce-self). */
+bool net_announce_rarp(NetClient *nc, const uint8_t mac[6]);
+
 #endif

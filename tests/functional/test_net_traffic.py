@@ -19,6 +19,7 @@ sides must agree.
 
 import os
 import socket
+import time
 
 import pytest
 
@@ -263,3 +264,55 @@ def test_nic_golden_on_guest(ns, make_vm, path):
         ns.bridge("tap0")
         assert ns.ping(GUEST_IPS[0], 2) == 2
         assert ns.udp_echo(GUEST_IPS[0], 3) == 3
+
+
+def rarp_listener(ns, ifname):
+    """ETH_P_ALL: a bridge port's frames reach only the taps for every protocol."""
+    s = ns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    s.bind((ifname, 0))
+    s.settimeout(0.2)
+    return s
+
+
+def rarp_frames(sock, quiet=1.0):
+    """Every RARP frame until `quiet` seconds pass without one."""
+    got, deadline = [], time.monotonic() + quiet
+    while time.monotonic() < deadline:
+        try:
+            f, addr = sock.recvfrom(2048)
+        except socket.timeout:
+            continue
+        if f[12:14] == b"\x80\x35" and addr[2] != socket.PACKET_OUTGOING:
+            got.append(f)
+            deadline = time.monotonic() + quiet
+    return got
+
+
+def test_announce_self_sends_rarp(ns, make_vm):
+    """announce-self (docs/qmp.md): each NIC sends `rounds` RARP requests from
+    its address through its tap; `interfaces` selects NICs by id."""
+    ns.add_tap("tap0")
+    vm = boot_in(ns, make_vm, ["-netdev", "tap,id=n0,ifname=tap0",
+                               "-device", "virtio-net-device,netdev=n0,id=nic0,"
+                               "mac=52:54:00:aa:bb:01"])
+    sock = rarp_listener(ns, "tap0")
+    try:
+        assert vm.qmp.cmd("announce-self", initial=20, max=60, rounds=3, step=20) == {}
+        frames = rarp_frames(sock)
+        mac = bytes.fromhex("525400aabb01")
+        assert len(frames) == 3, frames
+        for f in frames:
+            assert f[:6] == b"\xff" * 6 and f[6:12] == mac and f[12:14] == b"\x80\x35", f
+            # htype 1, ptype IPv4, hlen 6, plen 4, op 3 (request reverse), sha/tha = mac
+            assert f[14:22] == bytes([0, 1, 8, 0, 6, 4, 0, 3]), f
+            assert f[22:28] == mac and f[32:38] == mac and len(f) >= 60, f
+        assert vm.qmp.cmd("announce-self", initial=1, max=1, rounds=2, step=1,
+                          interfaces=["nic9"], id="a1") == {}
+        assert rarp_frames(sock) == []
+        assert vm.qmp.cmd("announce-self", initial=1, max=1, rounds=1, step=1,
+                          interfaces=["nic0"]) == {}
+        assert len(rarp_frames(sock)) == 1
+    finally:
+        sock.close()
+    r = vm.qmp.execute("announce-self", {"initial": 1})
+    assert r["error"]["desc"] == "Parameter 'max' is missing", r
