@@ -286,10 +286,24 @@ void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi)
     irq->gsi = gsi;
 }
 
+void machine_count_irq(Machine *m, unsigned gsi)
+{
+    if (gsi < MACHINE_MAX_GSI) {
+        m->irq_counts[gsi]++;
+    }
+}
+
 void irq_set_level(IrqLine *irq, bool level)
 {
     Machine *m = irq->machine;
 
+    if (m && irq->gsi < MACHINE_MAX_GSI) {
+        uint32_t bit = 1u << irq->gsi;
+        if (level && !(m->irq_levels & bit)) {
+            m->irq_counts[irq->gsi]++;
+        }
+        m->irq_levels = level ? m->irq_levels | bit : m->irq_levels & ~bit;
+    }
     if (m && m->accel_ops && m->accel_ops->set_irq) {
         m->accel_ops->set_irq(m, irq->gsi, level);
     }
@@ -689,6 +703,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_virtio_commands(qmp_server_table(m->qmp));
     qmp_register_dump_commands(qmp_server_table(m->qmp));
     qmp_register_announce_commands(qmp_server_table(m->qmp));
+    qmp_register_xen_commands(qmp_server_table(m->qmp));
     qmp_register_block_absent_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);

@@ -76,6 +76,9 @@ struct Vcpu {
     void *accel;                 /* accelerator's per-vCPU state */
 };
 
+/* GSIs the machine's IOAPIC has (pins 0-23). */
+#define MACHINE_MAX_GSI 24
+
 /* An interrupt line wired to a GSI (IOAPIC pin). */
 typedef struct IrqLine {
     Machine *machine;
@@ -131,6 +134,13 @@ struct Machine {
     MachineClock *clock;         /* util/clock.h: machine clock + timers (lazy) */
     MigrationState *migration;   /* migration/migration.h: query-migrate, -incoming */
     GHashTable *fdsets;          /* add-fd sets (qmp/qmp-commands-fdset.c); NULL until used */
+    /*
+     * Interrupts devices raised on each GSI (x-query-irq): rising edges
+     * through irq_set_level and irqfd signals. irq_levels holds each line's
+     * last level so a level held high counts once.
+     */
+    uint64_t irq_counts[MACHINE_MAX_GSI];
+    uint32_t irq_levels;
     /* dump-guest-memory's last run (qmp/qmp-commands-dump.c, query-dump) */
     struct {
         uint8_t status;          /* none, active, completed, failed */
@@ -195,6 +205,8 @@ void machine_emit_event(Machine *m, const char *name, JsonNode *data);
 void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi);
 void irq_set_level(IrqLine *irq, bool level);
 void irq_pulse(IrqLine *irq);    /* edge: raise then lower */
+/* An interrupt went to `gsi` by another path (irqfd): counted for x-query-irq. */
+void machine_count_irq(Machine *m, unsigned gsi);
 /*
  * ioeventfd/irqfd helpers. Under an accelerator that cannot do them (qtest)
  * these return false without error and the device must fall back to its MMIO

@@ -194,3 +194,26 @@ def test_intr_matches_qemu_tcg(make_vm, qemu_bin):
         assert vm.quit() == 0
     assert out["stratus"] == out["qemu"]
     assert out["stratus"][0] == (FAULT_LINES, "status=ok")
+
+
+def irq_counts(vm):
+    text = vm.qmp.cmd("x-query-irq")["human-readable-text"]
+    lines = text.splitlines()
+    assert lines[0] == "IRQ statistics for ioapic:", text
+    return {int(k): int(v) for k, v in (l.split(":") for l in lines[1:])}
+
+
+def test_x_query_irq_counts_device_interrupts(make_vm, imgdir):
+    """x-query-irq (docs/qmp.md): the interrupts virtio-blk raised on its pin
+    (slot 0: GSI 5) are counted, at least as many as the guest took."""
+    img = imgdir / "disk.img"
+    img.write_bytes(bytes(1 << 20))
+    vm = make_vm(extra_args=["-drive", "id=d0,file=%s" % img,
+                             "-device", "virtio-blk-device,drive=d0,id=disk0"])
+    vm.boot()
+    before = irq_counts(vm).get(5, 0)
+    r = ok(vm.run("intr blk", timeout=30))
+    taken = int(r.records[0][1]["blk_irqs"])
+    after = irq_counts(vm).get(5, 0)
+    assert taken >= 1 and after - before >= taken, (before, after, r)
+    assert set(irq_counts(vm)) <= set(range(24))

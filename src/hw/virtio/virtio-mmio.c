@@ -37,6 +37,8 @@ static void mmio_notify(void *opaque, uint32_t cause)
 
     if (t->irqfd >= 0) {
         uint64_t one = 1;
+
+        machine_count_irq(t->vdev->machine, t->irq.gsi);
         if (write(t->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
             log_error("virtio-mmio@0x%" PRIx64 ": irqfd write failed: %s", t->base,
                       g_strerror(errno));
