@@ -55,6 +55,7 @@ bool live_incoming_listen(Machine *m, GError **err)
         g_free(lm);
         return false;
     }
+    lm->listen_uri = g_strdup(m->cfg->incoming_uri);
     m->migration->live = lm;
     log_info("waiting for the migration on %s", m->cfg->incoming_uri);
     return true;
@@ -300,9 +301,21 @@ bool live_incoming_deferred(Machine *m, const char *uri, GError **err)
     if (lm->listen_fd < 0) {
         return false;
     }
+    lm->listen_uri = g_strdup(uri);
     watch_listener(lm);
     log_info("migrate-incoming: waiting for the migration on %s", uri);
     return true;
+}
+
+const char *live_incoming_address(Machine *m)
+{
+    const MigrationState *ms = m->migration;
+
+    if (!ms->live || ms->status == MIGRATION_STATUS_COMPLETED ||
+        ms->status == MIGRATION_STATUS_FAILED) {
+        return NULL;
+    }
+    return ms->live->listen_uri;
 }
 
 void live_migration_finish(Machine *m)

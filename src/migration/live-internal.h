@@ -11,6 +11,7 @@ struct LiveMigration {
     int fd;                  /* the connection; -1 before accept */
     int listen_fd;           /* destination, until the source connects */
     GSource *accept_source;  /* destination: the main loop's watch on listen_fd */
+    char *listen_uri;        /* destination: where it listens (query-migrate socket-address) */
     GThread *thread;
     gint cancel;             /* atomic: migrate_cancel asked (source) */
     gint quit;               /* atomic: the machine is going away */

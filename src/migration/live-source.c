@@ -453,6 +453,7 @@ void live_free(LiveMigration *lm)
     }
     dirty_bitmap_free(lm->dirty);
     dirty_bitmap_free(lm->dma);
+    g_free(lm->listen_uri);
     g_free(lm);
 }
 

@@ -46,6 +46,11 @@ void live_incoming_start(Machine *m);
  * and accepts as -incoming tcp:/unix: does.
  */
 bool live_incoming_deferred(Machine *m, const char *uri, GError **err);
+/*
+ * The destination's address (tcp:IP:PORT or unix:PATH) while it listens or
+ * receives, for query-migrate's "socket-address"; NULL otherwise (lock held).
+ */
+const char *live_incoming_address(Machine *m);
 /* Before the machine is freed (lock not held): stops and joins a migration thread. */
 void live_migration_finish(Machine *m);
 

@@ -129,13 +129,74 @@ void hmp_info_balloon(Hmp *h, HmpArgs *args)
                json_object_get_int_member(json_node_get_object(ret), "actual") >> 20);
 }
 
+static gint64 member_int(JsonObject *o, const char *key)
+{
+    return o && json_object_has_member(o, key) ? json_object_get_int_member(o, key) : 0;
+}
+
+/* QEMU 7.2's "ram" lines, from query-migrate's MigrationStats. */
+static void print_migrate_ram(Hmp *h, JsonObject *ram)
+{
+    hmp_printf(h, "transferred ram: %" G_GINT64_FORMAT " kbytes\n",
+               member_int(ram, "transferred") >> 10);
+    hmp_printf(h, "throughput: %0.2f mbps\n", json_object_get_double_member(ram, "mbps"));
+    hmp_printf(h, "remaining ram: %" G_GINT64_FORMAT " kbytes\n",
+               member_int(ram, "remaining") >> 10);
+    hmp_printf(h, "total ram: %" G_GINT64_FORMAT " kbytes\n", member_int(ram, "total") >> 10);
+    hmp_printf(h, "duplicate: %" G_GINT64_FORMAT " pages\n", member_int(ram, "duplicate"));
+    hmp_printf(h, "skipped: %" G_GINT64_FORMAT " pages\n", member_int(ram, "skipped"));
+    hmp_printf(h, "normal: %" G_GINT64_FORMAT " pages\n", member_int(ram, "normal"));
+    hmp_printf(h, "normal bytes: %" G_GINT64_FORMAT " kbytes\n",
+               member_int(ram, "normal-bytes") >> 10);
+    hmp_printf(h, "dirty sync count: %" G_GINT64_FORMAT "\n", member_int(ram, "dirty-sync-count"));
+    hmp_printf(h, "page size: %" G_GINT64_FORMAT " kbytes\n", member_int(ram, "page-size") >> 10);
+    hmp_printf(h, "multifd bytes: %" G_GINT64_FORMAT " kbytes\n",
+               member_int(ram, "multifd-bytes") >> 10);
+    hmp_printf(h, "pages-per-second: %" G_GINT64_FORMAT "\n", member_int(ram, "pages-per-second"));
+    if (member_int(ram, "dirty-pages-rate")) {
+        hmp_printf(h, "dirty pages rate: %" G_GINT64_FORMAT " pages\n",
+                   member_int(ram, "dirty-pages-rate"));
+    }
+}
+
+/* A listening destination's addresses, as QEMU's SocketAddress_to_str. */
+static void print_socket_addresses(Hmp *h, JsonArray *list)
+{
+    hmp_printf(h, "socket address: [\n");
+    for (guint i = 0; i < json_array_get_length(list); i++) {
+        JsonObject *a = json_array_get_object_element(list, i);
+        if (!strcmp(json_object_get_string_member(a, "type"), "unix")) {
+            hmp_printf(h, "\tunix:%s\n", json_object_get_string_member(a, "path"));
+        } else {
+            hmp_printf(h, "\ttcp:%s:%s\n", json_object_get_string_member(a, "host"),
+                       json_object_get_string_member(a, "port"));
+        }
+    }
+    hmp_printf(h, "]\n");
+}
+
 /*
- * A VM that never migrated: QEMU prints its migration globals only (the
- * defaults of a current machine type). Stratus has no migration yet, so that
- * is the state it is always in.
+ * QEMU 7.2's layout over query-migrate: the migration globals (a current
+ * machine type's defaults), then the status and times unless the VM never
+ * migrated (StratoVirt's "setup", QEMU's absent status), the ram statistics
+ * of a live migration, a listening destination's address. QEMU 7.2 prints
+ * no capabilities line. Members Stratus does not measure (skipped,
+ * multifd bytes, pages-per-second) print as 0, as QEMU's do when unused.
  */
 void hmp_info_migrate(Hmp *h, HmpArgs *args)
 {
+    g_autoptr(JsonNode) ret = NULL;
+    g_autoptr(GError) err = NULL;
+    JsonObject *o;
+    const char *status;
+
+    (void)args;
+    if (!hmp_qmp(h, "query-migrate", NULL, &ret, &err)) {
+        hmp_error(h, err);
+        return;
+    }
+    o = json_node_get_object(ret);
+    status = json_object_get_string_member(o, "status");
     hmp_printf(h, "globals:\n"
                   "store-global-state: on\n"
                   "only-migratable: off\n"
@@ -143,6 +204,25 @@ void hmp_info_migrate(Hmp *h, HmpArgs *args)
                   "send-section-footer: on\n"
                   "decompress-error-check: on\n"
                   "clear-bitmap-shift: 18\n");
+    if (strcmp(status, "setup") || json_object_has_member(o, "ram")) {
+        hmp_printf(h, "Migration status: %s", status);
+        if (json_object_has_member(o, "error-desc")) {
+            hmp_printf(h, " (%s)", json_object_get_string_member(o, "error-desc"));
+        }
+        hmp_printf(h, "\ntotal time: %" G_GINT64_FORMAT " ms\n", member_int(o, "total-time"));
+        if (json_object_has_member(o, "downtime")) {
+            hmp_printf(h, "downtime: %" G_GINT64_FORMAT " ms\n", member_int(o, "downtime"));
+        }
+        if (json_object_has_member(o, "setup-time")) {
+            hmp_printf(h, "setup: %" G_GINT64_FORMAT " ms\n", member_int(o, "setup-time"));
+        }
+    }
+    if (json_object_has_member(o, "ram")) {
+        print_migrate_ram(h, json_object_get_object_member(o, "ram"));
+    }
+    if (json_object_has_member(o, "socket-address")) {
+        print_socket_addresses(h, json_object_get_array_member(o, "socket-address"));
+    }
 }
 
 /* ------------------------------------------------------------------------ */

@@ -52,6 +52,7 @@ static const QmpMember migration_info_m[] = {
     { "downtime", &qmp_type_int, .optional = true },
     { "setup-time", &qmp_type_int, .optional = true },
     { "error-desc", &qmp_type_str, .optional = true },
+    { "socket-address", &qmp_type_any, .optional = true },     /* [SocketAddress] */
     { NULL }
 };
 static const QmpType migration_info = QMP_OBJECT_TYPE(migration_info_m);
@@ -113,6 +114,28 @@ static void add_stats(JsonObject *o, const MigrationState *ms)
     json_object_set_int_member(o, "setup-time", ms->setup_ms);
 }
 
+/* QEMU's SocketAddress of a listening destination, members in QEMU 7.2's output order. */
+static void add_socket_address(JsonObject *o, const char *uri)
+{
+    JsonArray *list = json_array_new();
+    JsonObject *a = json_object_new();
+
+    if (g_str_has_prefix(uri, "unix:")) {
+        json_object_set_string_member(a, "path", uri + strlen("unix:"));
+        json_object_set_string_member(a, "type", "unix");
+    } else {
+        const char *hostport = uri + strlen("tcp:"), *colon = strrchr(hostport, ':');
+        g_autofree char *host = g_strndup(hostport, colon ? (gsize)(colon - hostport) : 0);
+
+        json_object_set_string_member(a, "port", colon ? colon + 1 : "");
+        json_object_set_boolean_member(a, "ipv4", TRUE);
+        json_object_set_string_member(a, "host", host);
+        json_object_set_string_member(a, "type", "inet");
+    }
+    json_array_add_object_element(list, a);
+    json_object_set_array_member(o, "socket-address", list);
+}
+
 static bool qmp_query_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                               GError **err)
 {
@@ -134,6 +157,9 @@ static bool qmp_query_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **r
         if (ms->status == MIGRATION_STATUS_FAILED && ms->error_desc) {
             json_object_set_string_member(o, "error-desc", ms->error_desc);
         }
+    }
+    if (live_incoming_address(m)) {
+        add_socket_address(o, live_incoming_address(m));
     }
     *ret = json_node_init_object(json_node_alloc(), o);
     json_object_unref(o);

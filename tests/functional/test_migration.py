@@ -117,6 +117,12 @@ def test_source_stats_with_no_shutdown(make_vm, sockdir):
     for key in ("total-time", "downtime", "setup-time"):
         assert isinstance(info[key], int) and info[key] >= 0, info
     assert src.qmp.cmd("query-status")["status"] == "postmigrate"
+    text = src.qmp.cmd("human-monitor-command", **{"command-line": "info migrate"})
+    assert "\r\nMigration status: completed\r\ntotal time: %d ms\r\ndowntime: %d ms\r\n" \
+        "setup: %d ms\r\ntransferred ram: %d kbytes\r\n" % (
+            info["total-time"], info["downtime"], info["setup-time"],
+            ram["transferred"] >> 10) in text, text
+    assert "\r\nnormal: %d pages\r\n" % ram["normal"] in text, text
     dst.qmp.wait_event("RESUME", timeout=60)
     ok(dst.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
     assert src.quit() == 0 and dst.quit() == 0
@@ -314,9 +320,11 @@ def test_non_converging_guest_stops_after_30_rounds(make_vm, sockdir):
 
 def test_destination_quits_while_waiting(make_vm, sockdir):
     """quit before any source connected: a clean exit, nothing on stderr."""
-    dst = make_vm(extra_args=["-incoming", uri_for("unix", sockdir)])
+    uri = uri_for("unix", sockdir)
+    dst = make_vm(extra_args=["-incoming", uri])
     dst.launch()
-    assert dst.qmp.cmd("query-migrate") == {"status": "setup"}
+    assert dst.qmp.cmd("query-migrate") == {
+        "status": "setup", "socket-address": [{"path": uri[5:], "type": "unix"}]}
     assert dst.quit() == 0
     assert dst.stderr_text() == ""
 

@@ -1421,6 +1421,57 @@ static bool fake_query_balloon(QmpCommandCtx *ctx, JsonObject *args, JsonNode **
     return fake_json_reply("{\"actual\":1073741824}", ret);
 }
 
+/*
+ * query-migrate answers for info migrate (QEMU 7.2's layout, checked against
+ * its output for the same numbers): never migrated, a destination listening
+ * on tcp, one receiving on unix, a failed and a completed source.
+ */
+#define MIGRATE_GLOBALS "globals:\r\nstore-global-state: on\r\nonly-migratable: off\r\n" \
+    "send-configuration: on\r\nsend-section-footer: on\r\ndecompress-error-check: on\r\n" \
+    "clear-bitmap-shift: 18\r\n"
+static bool fake_migrate_listening(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                   GError **err)
+{
+    return fake_json_reply("{\"status\":\"setup\",\"socket-address\":[{\"port\":\"45999\","
+                           "\"ipv4\":true,\"host\":\"127.0.0.1\",\"type\":\"inet\"}]}", ret);
+}
+
+static bool fake_migrate_receiving(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                   GError **err)
+{
+    return fake_json_reply("{\"status\":\"active\",\"socket-address\":[{\"path\":"
+                           "\"/tmp/h.sock\",\"type\":\"unix\"}]}", ret);
+}
+
+static bool fake_migrate_failed(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                GError **err)
+{
+    return fake_json_reply("{\"status\":\"failed\",\"ram\":{\"transferred\":601211,"
+                           "\"remaining\":71364608,\"total\":268500992,\"duplicate\":48087,"
+                           "\"normal\":41,\"normal-bytes\":167936,\"dirty-pages-rate\":12,"
+                           "\"mbps\":1.5606760563380282,\"dirty-sync-count\":1,"
+                           "\"page-size\":4096},\"setup-time\":0,\"total-time\":1349,"
+                           "\"error-desc\":\"Unable to write to socket: Broken pipe\"}", ret);
+}
+
+static bool fake_migrate_completed(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
+                                   GError **err)
+{
+    return fake_json_reply("{\"status\":\"completed\",\"ram\":{\"transferred\":799042,"
+                           "\"remaining\":0,\"total\":268500992,\"duplicate\":65506,"
+                           "\"normal\":51,\"normal-bytes\":208896,\"dirty-pages-rate\":0,"
+                           "\"mbps\":5.494796638655463,\"dirty-sync-count\":3,"
+                           "\"page-size\":4096},\"setup-time\":1,\"total-time\":1191,"
+                           "\"downtime\":0}", ret);
+}
+
+static const QmpCommand fake_migrate_cmds[][2] = {
+    { { "query-migrate", fake_migrate_listening }, { NULL } },
+    { { "query-migrate", fake_migrate_receiving }, { NULL } },
+    { { "query-migrate", fake_migrate_failed }, { NULL } },
+    { { "query-migrate", fake_migrate_completed }, { NULL } },
+};
+
 /* StratoVirt's not-found text, and another error passed through as it is. */
 static bool fake_device_del(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
                             GError **err)
@@ -1491,6 +1542,33 @@ static void srv_hmp_expect(Srv *t, const char *line, const char *want)
 {
     g_autofree char *got = srv_hmp(t, line, -1);
     g_assert_cmpstr(got, ==, want);
+}
+
+static void srv_hmp_info_migrate(Srv *t)
+{
+    static const char *const want[] = {
+        MIGRATE_GLOBALS "socket address: [\r\n\ttcp:127.0.0.1:45999\r\n]\r\n",
+        MIGRATE_GLOBALS "Migration status: active\r\ntotal time: 0 ms\r\n"
+        "socket address: [\r\n\tunix:/tmp/h.sock\r\n]\r\n",
+        MIGRATE_GLOBALS "Migration status: failed (Unable to write to socket: Broken pipe)\r\n"
+        "total time: 1349 ms\r\nsetup: 0 ms\r\ntransferred ram: 587 kbytes\r\n"
+        "throughput: 1.56 mbps\r\nremaining ram: 69692 kbytes\r\ntotal ram: 262208 kbytes\r\n"
+        "duplicate: 48087 pages\r\nskipped: 0 pages\r\nnormal: 41 pages\r\n"
+        "normal bytes: 164 kbytes\r\ndirty sync count: 1\r\npage size: 4 kbytes\r\n"
+        "multifd bytes: 0 kbytes\r\npages-per-second: 0\r\ndirty pages rate: 12 pages\r\n",
+        MIGRATE_GLOBALS "Migration status: completed\r\ntotal time: 1191 ms\r\n"
+        "downtime: 0 ms\r\nsetup: 1 ms\r\ntransferred ram: 780 kbytes\r\n"
+        "throughput: 5.49 mbps\r\nremaining ram: 0 kbytes\r\ntotal ram: 262208 kbytes\r\n"
+        "duplicate: 65506 pages\r\nskipped: 0 pages\r\nnormal: 51 pages\r\n"
+        "normal bytes: 204 kbytes\r\ndirty sync count: 3\r\npage size: 4 kbytes\r\n"
+        "multifd bytes: 0 kbytes\r\npages-per-second: 0\r\n",
+    };
+
+    srv_hmp_expect(t, "info migrate", "Error: The command query-migrate has not been found\r\n");
+    for (guint i = 0; i < G_N_ELEMENTS(want); i++) {
+        qmp_command_table_add(qmp_server_table(t->m.qmp), fake_migrate_cmds[i]);
+        srv_hmp_expect(t, "info migrate", want[i]);
+    }
 }
 
 #define HELP_TEXT \
@@ -1640,10 +1718,7 @@ static void test_server_hmp_info(void)
         g_hash_table_destroy(t.m.netdevs);
         t.m.netdevs = NULL;
     }
-    srv_hmp_expect(&t, "info migrate", "globals:\r\nstore-global-state: on\r\n"
-                   "only-migratable: off\r\nsend-configuration: on\r\n"
-                   "send-section-footer: on\r\ndecompress-error-check: on\r\n"
-                   "clear-bitmap-shift: 18\r\n");
+    srv_hmp_info_migrate(&t);
     /* No balloon: QEMU's DeviceNotActive text; with one, its size in MiB. */
     srv_hmp_expect(&t, "info balloon", "Error: No balloon device has been activated\r\n");
     qmp_command_table_add(qmp_server_table(t.m.qmp), fake_balloon_cmds);
