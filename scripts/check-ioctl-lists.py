@@ -35,8 +35,6 @@ BEFORE_FILTER = {
     "KVM_GET_MSR_INDEX_LIST": "kvm_x86_vm_init()",
     "KVM_CREATE_VCPU": "cpus_create(): vCPUs are not hot-plugged",
     "KVM_SET_CPUID2": "kvm_x86_vcpu_init(), from KVM_CREATE_VCPU's caller",
-    "VHOST_SET_OWNER": "vhost-vsock realize: the device is not hot-pluggable",
-    "VHOST_GET_FEATURES": "vhost-vsock realize",
     "VHOST_VSOCK_SET_GUEST_CID": "vhost-vsock realize",
 }
 

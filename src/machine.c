@@ -517,7 +517,8 @@ static bool create_netdevs(Machine *m, GError **err)
 /*
  * The accelerator, each device class and block node declare what they need
  * beyond the base lists. Taps: a monitor can netdev_add one at any time (and
- * every VM but -accel qtest has one), so tap ioctls come with a monitor too.
+ * every VM but -accel qtest has one), so tap (and vhost-net) ioctls come with
+ * a monitor too.
  */
 unsigned machine_seccomp_needs(Machine *m)
 {
@@ -525,7 +526,8 @@ unsigned machine_seccomp_needs(Machine *m)
     unsigned needs = m->accel_ops ? m->accel_ops->seccomp_needs : 0;
 
     if (g_hash_table_size(m->netdevs) || (m->cfg->monitors && m->cfg->monitors->len)) {
-        needs |= SECCOMP_NEED_TAP;
+        /* A tap may come with vhost=on (netdev_add too): its /dev/vhost-net requests. */
+        needs |= SECCOMP_NEED_TAP | SECCOMP_NEED_VHOST;
     }
 
     for (guint i = 0; i < m->devices->len; i++) {

@@ -15,6 +15,8 @@ static uint64_t net_next_seq(Machine *m)
     return m ? ++m->net_seq : 0;
 }
 
+static void cancel_resume(NetClient *nc);
+
 void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const char *id)
 {
     memset(nc, 0, sizeof(*nc));
@@ -24,6 +26,23 @@ void net_client_init(NetClient *nc, const NetClientOps *ops, Machine *m, const c
     nc->seq = net_next_seq(m);
     nc->nqueues = 1;
     nc->queue[0] = nc;
+    nc->vhost_fd = -1;
+}
+
+void net_client_pause(NetClient *nc, bool paused)
+{
+    nc->paused = paused;
+    if (paused) {
+        nc->ops->set_read_poll(nc, false);
+        cancel_resume(nc);
+    } else if (nc->peer) {
+        net_client_rx_ready(nc);
+    }
+}
+
+int net_client_host_fd(NetClient *nc)
+{
+    return nc->ops->get_fd ? nc->ops->get_fd(nc) : -1;
 }
 
 void net_client_add_queue(NetClient *nc, NetClient *q)
@@ -132,7 +151,7 @@ void net_client_rx_ready(NetClient *nc)
      * NIC's own receive path): delivering here would re-enter the NIC, so
      * the main loop does it.
      */
-    if (nc->resume || !nc->peer) {
+    if (nc->resume || !nc->peer || nc->paused) {
         return;
     }
     nc->resume = g_idle_source_new();
@@ -152,6 +171,7 @@ bool net_client_attach(NetClient *nc, const NetPeerOps *ops, void *opaque, const
     nc->peer_opaque = opaque;
     nc->peer_name = g_strdup(name);
     nc->peer_seq = net_next_seq(nc->m);
+    nc->paused = false;
     nc->ops->set_read_poll(nc, true);
     return true;
 }
@@ -167,6 +187,7 @@ void net_client_detach(NetClient *nc)
     drop_held(nc);
     nc->peer = NULL;
     nc->peer_opaque = NULL;
+    nc->paused = false;
     g_clear_pointer(&nc->peer_name, g_free);
     g_clear_pointer(&nc->peer_info, g_free);
 }

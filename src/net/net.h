@@ -72,6 +72,8 @@ typedef struct NetClientOps {
      * host's flow steering (true) or not (a NIC using fewer queue pairs).
      */
     void (*set_queue_enabled)(NetClient *nc, bool enable);
+    /* Optional: the host descriptor frames cross (a tap's, for VHOST_NET_SET_BACKEND). */
+    int (*get_fd)(NetClient *nc);
 } NetClientOps;
 
 /*
@@ -126,6 +128,15 @@ struct NetClient {
      */
     unsigned nqueues;
     NetClient *queue[NET_MAX_QUEUES];
+    /*
+     * vhost=on: this queue's /dev/vhost-net descriptor, claimed
+     * (VHOST_SET_OWNER) and owned by the back end; -1 without vhost. While
+     * the NIC has handed the queue to the kernel the back end is `paused`:
+     * nothing reads the host descriptor here.
+     */
+    int vhost_fd;
+    uint64_t vhost_features;
+    bool paused;
 };
 
 /* Back ends: fill the common part (id copied); free with net_client_free(). */
@@ -159,6 +170,10 @@ void net_client_set_offload(NetClient *nc, unsigned flags);
 bool net_checksum_finish(uint8_t *frame, size_t len, size_t start, size_t offset);
 /* The NIC has room again (from any context; delivery happens on the main loop). */
 void net_client_rx_ready(NetClient *nc);
+/* vhost took the queue's data path (true) or gave it back (false). */
+void net_client_pause(NetClient *nc, bool paused);
+/* The host descriptor of queue `nc` (-1: none). */
+int net_client_host_fd(NetClient *nc);
 
 /*
  * QMP set_link, QEMU's semantics: `name` is a netdev id or the id of the NIC

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <glib-unix.h>
 #include <linux/if_tun.h>
+#include <linux/vhost.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -141,8 +142,16 @@ static void tap_free(NetClient *nc)
         g_source_unref(t->tx_src);
     }
     close(t->fd);
+    if (nc->vhost_fd >= 0) {
+        close(nc->vhost_fd);
+    }
     g_free(t->ifname);
     g_free(t);
+}
+
+static int tap_get_fd(NetClient *nc)
+{
+    return ((Tap *)nc)->fd;
 }
 
 /* The NIC's negotiated guest offloads: the kernel then hands over such frames as they are. */
@@ -162,6 +171,7 @@ static const NetClientOps tap_ops = {
     .free = tap_free,
     .set_offload = tap_set_offload,
     .set_queue_enabled = tap_set_queue_enabled,
+    .get_fd = tap_get_fd,
 };
 
 static const NetClientOps socket_ops = {
@@ -290,19 +300,38 @@ static int tap_open_ifname(const char *path, const char *ifname, bool multi, GEr
     return fd;
 }
 
-static bool net_vhost_check(GError **err)
+/*
+ * vhost=on: one /dev/vhost-net descriptor per queue, opened here or given
+ * (vhostfd=/vhostfds=, taken over), claimed for this process
+ * (VHOST_SET_OWNER) with its features read. No silent fall-back to the
+ * user-space data path: a host without the device node is an error naming it.
+ */
+static bool open_vhost_fds(NetdevOptions *o, unsigned queues, int *vfds, uint64_t *features,
+                           GError **err)
 {
-    int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+    for (unsigned i = 0; i < queues; i++) {
+        int fd = vfds[i] = o->nvhostfds ? o->vhostfds[i] : open("/dev/vhost-net",
+                                                                O_RDWR | O_CLOEXEC);
 
-    if (fd < 0) {
-        set_error(err, "vhost=on: cannot open /dev/vhost-net: %s (load the vhost_net module, "
-                  "or use vhost=off)", g_strerror(errno));
-        return false;
+        if (o->nvhostfds) {
+            o->vhostfds[i] = -1;
+        } else if (fd < 0) {
+            set_error(err, "vhost=on: cannot open /dev/vhost-net: %s (load the vhost_net "
+                      "module, or use vhost=off)", g_strerror(errno));
+            return false;
+        }
+        if (ioctl(fd, VHOST_SET_OWNER, NULL) < 0 || ioctl(fd, VHOST_GET_FEATURES, features) < 0) {
+            if (o->nvhostfds) {
+                set_error(err, "vhostfd %d is not a usable vhost-net device: %s", fd,
+                          g_strerror(errno));
+            } else {
+                set_error(err, "vhost=on: /dev/vhost-net refused VHOST_SET_OWNER: %s",
+                          g_strerror(errno));
+            }
+            return false;
+        }
     }
-    close(fd);
-    /* The vhost data path is not implemented: refusing beats a silent user-space fall-back. */
-    set_error(err, "vhost=on is not supported yet; use vhost=off");
-    return false;
+    return true;
 }
 
 /* One queue of a multiqueue tap joins or leaves the kernel's flow steering. */
@@ -406,13 +435,18 @@ static bool tap_check_options(NetdevOptions *o, unsigned *queues, GError **err)
         set_error(err, "The number of fds passed does not match the number of vhostfds passed");
         return false;
     }
-    return !o->vhost || net_vhost_check(err);
+    return true;
 }
 
 bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
 {
     Tap *q[NET_MAX_QUEUES];
+    int vfds[NET_MAX_QUEUES];
+    uint64_t vfeatures = 0;
     unsigned queues = 0, made = 0;
+    bool vhost = o->vhost || o->nvhostfds;     /* QEMU: vhostfd= implies vhost */
+
+    memset(vfds, -1, sizeof(vfds));
 
     if (o->type && strcmp(o->type, "tap") && strcmp(o->type, "socket")) {
         set_error(err, "Parameter 'type' does not accept value '%s'", o->type);
@@ -427,7 +461,8 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
         o->nvhostfds = 0;
         return socket_netdev_add(m, o, err);
     }
-    if (!tap_check_options(o, &queues, err)) {
+    if (!tap_check_options(o, &queues, err) ||
+        (vhost && !open_vhost_fds(o, queues, vfds, &vfeatures, err))) {
         goto fail;
     }
     if (o->ifname) {
@@ -452,6 +487,15 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
             made++;
             goto fail;
         }
+        if (vhost && !q[made]->vnet_hdr) {
+            /* The kernel passes the guest's 12-byte header through the tap as it is. */
+            set_error(err, "vhost=on needs a tap with a vnet header (IFF_VNET_HDR)");
+            made++;
+            goto fail;
+        }
+        q[made]->nc.vhost_fd = vfds[made];
+        q[made]->nc.vhost_features = vfeatures;
+        vfds[made] = -1;
     }
     for (unsigned i = 1; i < queues; i++) {
         net_client_add_queue(&q[0]->nc, &q[i]->nc);
@@ -462,8 +506,11 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
         ? g_strdup_printf("ifname=%s,script=no,downscript=no", q[0]->ifname)
         : g_strdup_printf("fd=%d", q[0]->fd);
     g_hash_table_insert(m->netdevs, q[0]->nc.id, &q[0]->nc);
-    log_info("netdev '%s': tap '%s'%s, %u queue%s", o->id, q[0]->ifname,
-             q[0]->vnet_hdr ? " (vnet header)" : "", queues, queues > 1 ? "s" : "");
+    close_fds(o->vhostfds, o->nvhostfds);
+    o->nvhostfds = 0;
+    log_info("netdev '%s': tap '%s'%s, %u queue%s%s", o->id, q[0]->ifname,
+             q[0]->vnet_hdr ? " (vnet header)" : "", queues, queues > 1 ? "s" : "",
+             vhost ? ", vhost" : "");
     return true;
 
 fail:
@@ -474,6 +521,7 @@ fail:
     }
     close_fds(o->fds, o->nfds);
     close_fds(o->vhostfds, o->nvhostfds);
+    close_fds(vfds, NET_MAX_QUEUES);
     o->nfds = o->nvhostfds = 0;
     return false;
 }

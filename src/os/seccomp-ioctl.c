@@ -8,8 +8,9 @@
  *
  * Only what runs once the filter is on is listed: KVM_CREATE_VM, KVM_CREATE_VCPU,
  * KVM_SET_CPUID2, KVM_CHECK_EXTENSION and the other set-up requests, and
- * vhost's VHOST_SET_OWNER/VHOST_GET_FEATURES/VHOST_VSOCK_SET_GUEST_CID
- * (vhost-vsock-device is not hot-pluggable) are made before it.
+ * VHOST_VSOCK_SET_GUEST_CID (vhost-vsock-device is not hot-pluggable) are
+ * made before it; VHOST_SET_OWNER/VHOST_GET_FEATURES are listed because
+ * netdev_add can claim a vhost-net descriptor at any time.
  * scripts/check-ioctl-lists.py (unit suite) holds this table and the
  * requests the code makes to each other.
  */
@@ -89,7 +90,14 @@ static const AllowedIoctl requests[] = {
     R(TUNSETVNETHDRSZ, 0, SECCOMP_NEED_TAP),
     /* a multiqueue tap: the queue pairs a NIC's driver uses (VQ_PAIRS_SET, reset: vCPU) */
     R(TUNSETQUEUE, K_VCPU, SECCOMP_NEED_TAP),
-    /* vhost-vsock-device: DRIVER_OK and reset (vCPU), system_reset and teardown */
+    /*
+     * vhost-vsock-device, and a vhost=on netdev (claimed at netdev_add: main loop):
+     * DRIVER_OK and reset (vCPU), system_reset and teardown
+     */
+    R(VHOST_SET_OWNER, 0, SECCOMP_NEED_VHOST),
+    R(VHOST_GET_FEATURES, 0, SECCOMP_NEED_VHOST),
+    R(VHOST_NET_SET_BACKEND, K_VCPU, SECCOMP_NEED_VHOST),
+    R(VHOST_GET_VRING_BASE, K_VCPU, SECCOMP_NEED_VHOST),
     R(VHOST_SET_FEATURES, K_VCPU, SECCOMP_NEED_VHOST),
     R(VHOST_SET_MEM_TABLE, K_VCPU, SECCOMP_NEED_VHOST),
     R(VHOST_SET_VRING_NUM, K_VCPU, SECCOMP_NEED_VHOST),

@@ -50,6 +50,9 @@ def test_qmp_errors(make_vm, tmp_path):
                                                             "vhost": True})
     assert error(vm, "netdev_add", {"id": "n", "ifname": t0, "queues": 17}) == \
         "queues=17: must be between 1 and 16"
+    assert error(vm, "netdev_add", {"id": "n", "ifname": t0, "queues": 2,
+                                    "vhostfds": "1"}) == \
+        "The number of fds passed does not match the number of vhostfds passed"
     assert q.cmd("netdev_add", id="net-0", ifname=t0) == {}
     assert error(vm, "netdev_add", {"id": "net-0", "ifname": t1}) == \
         "Duplicate ID 'net-0' for netdev"

@@ -686,6 +686,61 @@ static void test_multiqueue_errors(void)
     close(a[1]);
 }
 
+/*
+ * vhost=on on this host (no /dev/vhost-net): the error names the node; a
+ * vhostfd that is not a vhost device, and a vhostfds count that does not
+ * match, are refused before any tap is opened (command line and QMP).
+ */
+static void test_vhost_errors(void)
+{
+    int null = open("/dev/null", O_RDWR);
+    g_autofree char *a = NULL, *b = NULL;
+    QTestState *s;
+    int dup_null;
+
+    g_assert_cmpint(null, >=, 0);
+    if (access("/dev/vhost-net", F_OK) == 0) {
+        g_test_message("this host has /dev/vhost-net: the missing-node error is not checked");
+    } else {
+        qtest_expect_startup_error("-machine microvm -accel qtest -netdev "
+                                   "tap,id=n0,ifname=stvh0,vhost=on",
+                                   "-netdev: vhost=on: cannot open /dev/vhost-net: No such file "
+                                   "or directory (load the vhost_net module, or use vhost=off)");
+    }
+    a = g_strdup_printf("-machine microvm -accel qtest -netdev tap,id=n0,ifname=stvh0,"
+                        "vhost=on,vhostfd=%d", null);
+    qtest_expect_startup_error(a, "is not a usable vhost-net device: Inappropriate ioctl for "
+                                  "device");
+    b = g_strdup_printf("-machine microvm -accel qtest -netdev tap,id=n0,ifname=stvh0,"
+                        "queues=2,vhost=on,vhostfds=%d", null);
+    qtest_expect_startup_error(b, "The number of fds passed does not match the number of "
+                                  "vhostfds passed");
+
+    s = qtest_init("");
+    dup_null = dup(null);
+    json_node_unref(qtest_qmp_fds(s, &dup_null, 1,
+                                  "{'execute':'getfd','arguments':{'fdname':'vh'}}"));
+    close(dup_null);
+    /* The VMM's copy of the descriptor gets a number of its own: only the tail is fixed. */
+    {
+        JsonNode *rep = qtest_qmp(s, "{'execute':'netdev_add','arguments':{'id':'n0',"
+                                     "'ifname':'stvh0','vhost':true,'vhostfd':'vh'}}");
+        const char *d = qmp_error_desc(rep);
+        g_assert_nonnull(d);
+        g_assert_true(g_str_has_prefix(d, "vhostfd "));
+        g_assert_true(g_str_has_suffix(d, " is not a usable vhost-net device: Inappropriate "
+                                          "ioctl for device"));
+        json_node_unref(rep);
+    }
+    /* The name was consumed; the tap was never created. */
+    qtest_qmp_assert_error(s, "GenericError", "Add netdev error: failed to convert {} to RawFd.",
+                           "{\"execute\":\"netdev_add\",\"arguments\":{\"id\":\"n0\","
+                           "\"ifname\":\"stvh0\",\"vhostfd\":\"vh\"}}");
+    qtest_quit(s);
+    g_assert_cmpint(access("/sys/class/net/stvh0", F_OK), !=, 0);
+    close(null);
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; Hostile h; } hostile[] = {
@@ -713,5 +768,6 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-net/multiqueue", test_multiqueue);
     g_test_add_func("/virtio-net/multiqueue-plug", test_multiqueue_plug);
     g_test_add_func("/virtio-net/multiqueue-errors", test_multiqueue_errors);
+    g_test_add_func("/virtio-net/vhost-errors", test_vhost_errors);
     return g_test_run();
 }

@@ -10,12 +10,9 @@
  * DRIVER_OK the rings go to the kernel (memory table, ring addresses, kick
  * and call eventfds) and the device runs; a reset stops it.
  *
- * Kicks and interrupts are relayed: the transport's notify reaches
- * queue_notify, which writes the queue's kick eventfd, and the call eventfds
- * are watched by the main loop, which raises the used-buffer interrupt. That
- * keeps the device independent of its transport (wiring the eventfds to
- * ioeventfd/irqfd directly is a later optimisation). The event queue stays
- * in user space: only a transport reset would use it.
+ * Kicks and interrupts are relayed through the main loop (hw/virtio/vhost.h,
+ * shared with virtio-net's vhost=on). The event queue stays in user space:
+ * only a transport reset would use it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +26,7 @@
 #include "hw/virtio/virtio-vsock.h"
 #include "hw/device.h"
 #include "hw/virtio/virtio.h"
-#include "memory.h"
+#include "hw/virtio/vhost.h"
 #include "migration/vmstate.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -46,35 +43,12 @@ typedef struct VhostVsock {
     int fd;
     uint64_t backend_features;
     bool running;
-    int kick[VHOST_VSOCK_VRINGS], call[VHOST_VSOCK_VRINGS];
-    GSource *call_src[VHOST_VSOCK_VRINGS];
+    VhostDev h;                 /* the rings in the kernel (hw/virtio/vhost.h) */
 } VhostVsock;
 
 static VhostVsock *to_vhost(VirtioDevice *vdev)
 {
     return (VhostVsock *)((char *)vdev - offsetof(VhostVsock, vdev));
-}
-
-static bool vhost_ioctl(VhostVsock *s, unsigned long req, const char *name, void *arg,
-                        GError **err)
-{
-    if (ioctl(s->fd, req, arg) < 0) {
-        set_error_errno(err, errno, "vhost-vsock-device: %s on %s failed", name,
-                        s->vhostfd ? "vhostfd" : VHOST_VSOCK_PATH);
-        return false;
-    }
-    return true;
-}
-
-static gboolean call_cb(gint fd, GIOCondition cond, gpointer opaque)
-{
-    VhostVsock *s = opaque;
-    uint64_t v;
-
-    if (read(fd, &v, sizeof(v)) == sizeof(v) && s->running) {
-        virtio_notify_vring(&s->vdev);
-    }
-    return G_SOURCE_CONTINUE;
 }
 
 static void vhost_stop(VhostVsock *s)
@@ -85,69 +59,7 @@ static void vhost_stop(VhostVsock *s)
         ioctl(s->fd, VHOST_VSOCK_SET_RUNNING, &off);
         s->running = false;
     }
-    for (unsigned i = 0; i < VHOST_VSOCK_VRINGS; i++) {
-        if (s->call_src[i]) {
-            g_source_destroy(s->call_src[i]);
-            g_clear_pointer(&s->call_src[i], g_source_unref);
-        }
-        if (s->kick[i] >= 0) {
-            close(s->kick[i]);
-        }
-        if (s->call[i] >= 0) {
-            close(s->call[i]);
-        }
-        s->kick[i] = s->call[i] = -1;
-    }
-}
-
-static bool set_mem_table(VhostVsock *s, GError **err)
-{
-    GArray *blocks = s->parent.machine->ram.blocks;
-    g_autofree struct vhost_memory *mem =
-        g_malloc0(sizeof(*mem) + blocks->len * sizeof(struct vhost_memory_region));
-
-    mem->nregions = blocks->len;
-    for (guint i = 0; i < blocks->len; i++) {
-        RamBlock *b = &g_array_index(blocks, RamBlock, i);
-
-        mem->regions[i].guest_phys_addr = b->gpa;
-        mem->regions[i].memory_size = b->size;
-        mem->regions[i].userspace_addr = (uint64_t)(uintptr_t)b->hva;
-    }
-    return vhost_ioctl(s, VHOST_SET_MEM_TABLE, "VHOST_SET_MEM_TABLE", mem, err);
-}
-
-static bool start_vring(VhostVsock *s, unsigned i, GError **err)
-{
-    const GuestRam *ram = &s->parent.machine->ram;
-    VirtQueue *vq = &s->vdev.vqs[i];
-    struct vhost_vring_state num = { .index = i, .num = vq->num };
-    struct vhost_vring_state base = { .index = i, .num = vq->last_avail_idx };
-    struct vhost_vring_addr addr = { .index = i };
-    struct vhost_vring_file kick = { .index = i }, call = { .index = i };
-
-    addr.desc_user_addr = (uint64_t)(uintptr_t)guest_ram_ptr(ram, vq->desc, 16ULL * vq->num);
-    addr.avail_user_addr = (uint64_t)(uintptr_t)guest_ram_ptr(ram, vq->avail, 6 + 2ULL * vq->num);
-    addr.used_user_addr = (uint64_t)(uintptr_t)guest_ram_ptr(ram, vq->used, 6 + 8ULL * vq->num);
-    s->kick[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    s->call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->kick[i] < 0 || s->call[i] < 0) {
-        set_error_errno(err, errno, "vhost-vsock-device: eventfd");
-        return false;
-    }
-    kick.fd = s->kick[i];
-    call.fd = s->call[i];
-    if (!vhost_ioctl(s, VHOST_SET_VRING_NUM, "VHOST_SET_VRING_NUM", &num, err) ||
-        !vhost_ioctl(s, VHOST_SET_VRING_BASE, "VHOST_SET_VRING_BASE", &base, err) ||
-        !vhost_ioctl(s, VHOST_SET_VRING_ADDR, "VHOST_SET_VRING_ADDR", &addr, err) ||
-        !vhost_ioctl(s, VHOST_SET_VRING_KICK, "VHOST_SET_VRING_KICK", &kick, err) ||
-        !vhost_ioctl(s, VHOST_SET_VRING_CALL, "VHOST_SET_VRING_CALL", &call, err)) {
-        return false;
-    }
-    s->call_src[i] = g_unix_fd_source_new(s->call[i], G_IO_IN);
-    g_source_set_callback(s->call_src[i], G_SOURCE_FUNC(call_cb), s, NULL);
-    g_source_attach(s->call_src[i], s->parent.machine->ctx);
-    return true;
+    vhost_dev_stop(&s->h, 0);
 }
 
 /* DRIVER_OK: the rings to the kernel. A failure breaks the device (NEEDS_RESET). */
@@ -155,19 +67,17 @@ static void vhost_vsock_driver_ok(VirtioDevice *vdev)
 {
     VhostVsock *s = to_vhost(vdev);
     g_autoptr(GError) err = NULL;
-    uint64_t features = vdev->guest_features;
     int on = 1;
 
-    if (!vhost_ioctl(s, VHOST_SET_FEATURES, "VHOST_SET_FEATURES", &features, &err) ||
-        !set_mem_table(s, &err)) {
+    if (!vhost_dev_set_features_and_memory(&s->h, vdev->guest_features, &err)) {
         goto fail;
     }
     for (unsigned i = 0; i < VHOST_VSOCK_VRINGS; i++) {
-        if (vdev->vqs[i].ready && !start_vring(s, i, &err)) {
+        if (vdev->vqs[i].ready && !vhost_dev_start_vring(&s->h, i, i, &err)) {
             goto fail;
         }
     }
-    if (!vhost_ioctl(s, VHOST_VSOCK_SET_RUNNING, "VHOST_VSOCK_SET_RUNNING", &on, &err)) {
+    if (!vhost_dev_ioctl(&s->h, VHOST_VSOCK_SET_RUNNING, "VHOST_VSOCK_SET_RUNNING", &on, &err)) {
         goto fail;
     }
     s->running = true;
@@ -179,13 +89,7 @@ fail:
 
 static void vhost_vsock_queue_notify(VirtioDevice *vdev, unsigned index)
 {
-    VhostVsock *s = to_vhost(vdev);
-    uint64_t one = 1;
-
-    if (index < VHOST_VSOCK_VRINGS && s->kick[index] >= 0 &&
-        write(s->kick[index], &one, sizeof(one)) != sizeof(one)) {
-        log_warn("vhost-vsock '%s': kick queue %u: %s", vdev->id, index, g_strerror(errno));
-    }
+    vhost_dev_kick(&to_vhost(vdev)->h, index);
 }
 
 static void vhost_vsock_reset(VirtioDevice *vdev)
@@ -232,15 +136,14 @@ static bool vhost_vsock_realize(Device *d, GError **err)
                           VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
 
     s->fd = -1;
-    for (unsigned i = 0; i < VHOST_VSOCK_VRINGS; i++) {
-        s->kick[i] = s->call[i] = -1;
-    }
     if (!vsock_check_common(d, s->guest_cid, err) || !open_backend(s, err)) {
         return false;
     }
-    if (!vhost_ioctl(s, VHOST_SET_OWNER, "VHOST_SET_OWNER", NULL, err) ||
-        !vhost_ioctl(s, VHOST_GET_FEATURES, "VHOST_GET_FEATURES", &s->backend_features, err) ||
-        !vhost_ioctl(s, VHOST_VSOCK_SET_GUEST_CID, "VHOST_VSOCK_SET_GUEST_CID", &cid, err)) {
+    vhost_dev_init(&s->h, s->fd, "vhost-vsock-device", s->vhostfd ? "vhostfd" : VHOST_VSOCK_PATH,
+                   &s->vdev, VHOST_VSOCK_VRINGS);
+    if (!vhost_dev_claim(&s->h, &s->backend_features, err) ||
+        !vhost_dev_ioctl(&s->h, VHOST_VSOCK_SET_GUEST_CID, "VHOST_VSOCK_SET_GUEST_CID", &cid,
+                         err)) {
         close(s->fd);
         return false;
     }

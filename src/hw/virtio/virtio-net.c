@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "hw/virtio/virtio-net.h"
 #include "hw/virtio/virtio-net-ctrl.h"
+#include "hw/virtio/vhost.h"
 #include "util/log.h"
+#include <linux/vhost.h>
 #include "util/strutil.h"
 
 /*
@@ -25,6 +28,9 @@ typedef struct NetQueue {
     /* A popped tx chain the back end could not take yet (-EAGAIN). */
     VirtQueueElement *tx_pending;
     GSource *tx_bh;             /* continues a transmission past the budget */
+    /* vhost=on: the pair's rings in the kernel (ring 0 = rx, 1 = tx) while `vhost_on`. */
+    VhostDev vhost;
+    bool vhost_on;
 } NetQueue;
 
 struct VirtioNet {
@@ -43,6 +49,7 @@ struct VirtioNet {
      */
     unsigned max_pairs;
     uint16_t cur_pairs;
+    uint64_t base_features;     /* offered with one pair and no vhost */
     NetQueue q[NET_MAX_QUEUES];
 };
 
@@ -497,6 +504,87 @@ static const NetPeerOps virtio_net_peer_ops = {
     .set_link = net_link_changed,
 };
 
+/* ---- vhost-net (vhost=on) ---- */
+
+/*
+ * The features the kernel serves for the guest: what was negotiated, less
+ * what vhost-net does not know (it ignores device-specific bits it lacks:
+ * they are the device's own, e.g. CTRL_VQ, handled here).
+ */
+#define VHOST_NET_DEVICE_ONLY                                                               \
+    (VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |                       \
+     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |                  \
+     VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX_EXTRA) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |      \
+     VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_NET_OFFLOAD_FEATURES)
+
+static uint64_t vhost_features(VirtioNet *n, NetQueue *q)
+{
+    return n->vdev.guest_features & ~VHOST_NET_DEVICE_ONLY & q->nc->vhost_features;
+}
+
+static void vhost_pair_stop(VirtioNet *n, NetQueue *q)
+{
+    struct vhost_vring_file off = { .fd = -1 };
+
+    if (!q->vhost_on) {
+        return;
+    }
+    for (off.index = 0; off.index < 2; off.index++) {
+        ioctl(q->vhost.fd, VHOST_NET_SET_BACKEND, &off);
+    }
+    vhost_dev_stop(&q->vhost, 2 * q->index);
+    q->vhost_on = false;
+    net_client_pause(q->nc, false);
+}
+
+/* DRIVER_OK with a vhost back end: pair q's rings and its tap queue to the kernel. */
+static bool vhost_pair_start(VirtioNet *n, NetQueue *q, GError **err)
+{
+    struct vhost_vring_file backend = { .fd = net_client_host_fd(q->nc) };
+    VirtioDevice *vdev = &n->vdev;
+
+    if (!vdev->vqs[2 * q->index].ready || !vdev->vqs[2 * q->index + 1].ready) {
+        return true;            /* a pair the driver did not set up stays idle */
+    }
+    vhost_dev_init(&q->vhost, q->nc->vhost_fd, "vhost-net", "vhostfd", vdev, 2);
+    net_client_pause(q->nc, true);
+    q->vhost_on = true;
+    if (!vhost_dev_set_features_and_memory(&q->vhost, vhost_features(n, q), err) ||
+        !vhost_dev_start_vring(&q->vhost, 0, 2 * q->index, err) ||
+        !vhost_dev_start_vring(&q->vhost, 1, 2 * q->index + 1, err)) {
+        vhost_pair_stop(n, q);
+        return false;
+    }
+    for (backend.index = 0; backend.index < 2; backend.index++) {
+        if (!vhost_dev_ioctl(&q->vhost, VHOST_NET_SET_BACKEND, "VHOST_NET_SET_BACKEND",
+                             &backend, err)) {
+            vhost_pair_stop(n, q);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void vhost_start(VirtioNet *n)
+{
+    g_autoptr(GError) err = NULL;
+
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        NetQueue *q = &n->q[i];
+        if (q->nc && q->nc->vhost_fd >= 0 && !q->vhost_on && !vhost_pair_start(n, q, &err)) {
+            virtio_error(&n->vdev, "%s", err->message);
+            return;
+        }
+    }
+}
+
+static void vhost_stop_all(VirtioNet *n)
+{
+    for (unsigned i = 0; i < n->max_pairs; i++) {
+        vhost_pair_stop(n, &n->q[i]);
+    }
+}
+
 /* ---- control queue ---- */
 
 /* Largest command payload taken (a full MAC table is 8 + 6 * 64 bytes). */
@@ -525,7 +613,7 @@ static uint8_t ctrl_mq(VirtioNet *n, uint8_t cmd, const uint8_t *data, size_t dl
     apply_steering(n);
     for (unsigned i = 0; i < pairs; i++) {
         if (n->q[i].nc) {
-            net_client_rx_ready(n->q[i].nc);
+            net_client_rx_ready(n->q[i].nc);    /* nothing while vhost holds it (paused) */
         }
     }
     return VIRTIO_NET_OK;
@@ -591,6 +679,8 @@ static void net_queue_notify(VirtioDevice *vdev, unsigned index)
         }
     } else if (index > ctrl_queue(n)) {
         return;
+    } else if (q->vhost_on) {
+        vhost_dev_kick(&q->vhost, index & 1);
     } else if (!(index & 1)) {
         /* New rx buffers: a frame the back end held can go in now. */
         virtqueue_set_notification(&vdev->vqs[index], false);
@@ -608,6 +698,7 @@ static void net_driver_ok(VirtioDevice *vdev)
 
     apply_offloads(n);
     apply_steering(n);
+    vhost_start(n);
     for (unsigned i = 0; i < n->cur_pairs; i++) {
         if (n->q[i].nc) {
             net_client_rx_ready(n->q[i].nc);
@@ -620,6 +711,7 @@ static void net_reset(VirtioDevice *vdev)
 {
     VirtioNet *n = to_net(vdev);
 
+    vhost_stop_all(n);
     for (unsigned i = 0; i < n->max_pairs; i++) {
         tx_cancel(&n->q[i]);
         g_clear_pointer(&n->q[i].tx_pending, g_free);
@@ -668,6 +760,7 @@ VirtioNet *virtio_net_new(Machine *m, const char *id, const uint8_t mac[6])
                        VIRTIO_NET_CFG_SIZE);
     n->max_pairs = 1;
     n->cur_pairs = 1;
+    n->base_features = n->vdev.host_features;
     for (unsigned i = 0; i < NET_MAX_QUEUES; i++) {
         n->q[i].n = n;
         n->q[i].index = i;
@@ -702,16 +795,33 @@ static bool set_pairs(VirtioNet *n, const char *id, unsigned pairs, GError **err
     }
     n->max_pairs = pairs;
     n->cur_pairs = 1;
-    if (pairs > 1) {
-        n->vdev.host_features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
-    } else {
-        n->vdev.host_features &= ~VIRTIO_BIT(VIRTIO_NET_F_MQ);
-    }
     return true;
+}
+
+/*
+ * What the slot offers with back end nc: MQ with several pairs; with vhost
+ * only the ring features the kernel serves (the device's own stay). Changed
+ * only while no driver has negotiated (status 0).
+ */
+static void set_offered(VirtioNet *n, NetClient *nc)
+{
+    uint64_t f = n->base_features;
+
+    if (n->vdev.status) {
+        return;
+    }
+    if (n->max_pairs > 1) {
+        f |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+    }
+    if (nc && nc->vhost_fd >= 0) {
+        f &= VHOST_NET_DEVICE_ONLY | nc->vhost_features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+    }
+    n->vdev.host_features = f;
 }
 
 static void detach_queues(VirtioNet *n)
 {
+    vhost_stop_all(n);
     for (unsigned i = 0; i < n->max_pairs; i++) {
         if (n->q[i].nc) {
             net_client_set_offload(n->q[i].nc, 0);
@@ -738,6 +848,7 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
     if (!set_pairs(n, id, pairs, err)) {
         return false;
     }
+    set_offered(n, nc);
     for (unsigned i = 0; nc && i < nc->nqueues; i++) {
         if (i >= pairs) {
             /* mq=off on a multiqueue back end: only its first queue carries frames. */
@@ -765,6 +876,9 @@ bool virtio_net_set_backend(VirtioNet *n, const char *id, NetClient *nc, const u
     memcpy(n->conf_mac, mac, 6);
     apply_offloads(n);          /* the driver may have negotiated long before */
     apply_steering(n);
+    if (queues_live(n)) {
+        vhost_start(n);
+    }
     net_update_config(n);
     virtio_config_changed(&n->vdev);
     return true;
