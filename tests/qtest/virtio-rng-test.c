@@ -481,6 +481,60 @@ static void test_cli_errors(void)
                  "-object: Duplicate ID 'r0' for object");
 }
 
+/*
+ * x-query-virtio-status / -queue-status / -queue-element (docs/qmp.md
+ * "Virtio introspection") see what this driver did: status bits, the rings
+ * it placed and the chain it posted.
+ */
+static void test_introspection(void)
+{
+    QTestState *s = qtest_init("-object rng-random,id=r0 -device virtio-rng-device,rng=r0,id=rng0");
+    const char *path = "/machine/peripheral/rng0";
+    g_autoptr(JsonNode) st = NULL, q = NULL, e = NULL;
+    JsonObject *o;
+    JsonArray *descs;
+    uint8_t buf[32];
+    uint64_t g;
+    unsigned head;
+    Rng r;
+
+    rng_start(&r, s);
+    g_assert_cmpuint(rng_read(&r, buf, sizeof(buf)), ==, sizeof(buf));
+    st = qtest_qmp_assert_success_ref(s, "{'execute': 'x-query-virtio-status', 'arguments': "
+                                      "{'path': '%s'}}", path);
+    o = json_node_get_object(st);
+    g_assert_true(json_object_get_boolean_member(o, "started"));
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(
+        json_object_get_object_member(o, "status"), "statuses")), ==, 4);
+    g_assert_cmpint(json_object_get_int_member(o, "device-id"), ==, VIRTIO_ID_RNG);
+    q = qtest_qmp_assert_success_ref(s, "{'execute': 'x-query-virtio-queue-status', "
+                                     "'arguments': {'path': '%s', 'queue': 0}}", path);
+    o = json_node_get_object(q);
+    g_assert_cmphex(json_object_get_int_member(o, "vring-desc"), ==, r.vq->desc);
+    g_assert_cmphex(json_object_get_int_member(o, "vring-avail"), ==, r.vq->avail);
+    g_assert_cmphex(json_object_get_int_member(o, "vring-used"), ==, r.vq->used);
+    g_assert_cmpint(json_object_get_int_member(o, "vring-num"), ==, r.vq->num);
+    g_assert_cmpint(json_object_get_int_member(o, "last-avail-idx"), ==, 1);
+    /* The second chain the driver made available sits in available-ring slot 1. */
+    head = post(&r, &g, 48);
+    qvirtqueue_wait_used(r.vq, head, 10000);
+    e = qtest_qmp_assert_success_ref(s, "{'execute': 'x-query-virtio-queue-element', "
+                                     "'arguments': {'path': '%s', 'queue': 0, 'index': 1}}",
+                                     path);
+    o = json_node_get_object(e);
+    g_assert_cmpint(json_object_get_int_member(o, "index"), ==, head);
+    descs = json_object_get_array_member(o, "descs");
+    g_assert_cmpuint(json_array_get_length(descs), ==, 1);
+    g_assert_cmphex(json_object_get_int_member(json_array_get_object_element(descs, 0), "addr"),
+                    ==, g);
+    g_assert_cmpint(json_object_get_int_member(json_array_get_object_element(descs, 0), "len"),
+                    ==, 48);
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(o, "avail"), "idx"),
+                    ==, 2);
+    rng_stop(&r);
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -499,5 +553,6 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-rng/hotplug-refused", test_hotplug_refused);
     g_test_add_func("/virtio-rng/cli-errors", test_cli_errors);
     g_test_add_func("/virtio-rng/qmp-objects", test_qmp_objects);
+    g_test_add_func("/virtio-rng/introspection", test_introspection);
     return g_test_run();
 }
