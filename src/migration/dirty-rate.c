@@ -18,11 +18,6 @@ static DirtyRate *dirty_rate(const Machine *m)
     return &m->migration->dirty_rate;
 }
 
-bool dirty_rate_measuring(const Machine *m)
-{
-    return m->migration && dirty_rate(m)->status == DIRTY_RATE_MEASURING;
-}
-
 static gboolean window_end(gpointer opaque)
 {
     Machine *m = opaque;
@@ -35,6 +30,7 @@ static gboolean window_end(gpointer opaque)
         log_warn("calc-dirty-rate: %s", err->message);
     }
     m->accel_ops->dirty_log_stop(m);
+    migration_dirty_log_release(m->migration, DIRTY_LOG_DIRTY_RATE);
     /* MB/s as QEMU counts them: pages * 4 KiB in MiB, over the window. */
     dr->rate_mbps = (int64_t)(dirty_bitmap_count(bm) * GUEST_PAGE_SIZE / (1 << 20)) /
                     dr->calc_time_s;
@@ -62,11 +58,11 @@ static bool check_args(Machine *m, int64_t calc_time, int64_t sample_pages, cons
         set_error(err, "sample-pages is out of range[128, 4096].");
         return false;
     }
-    if (m->migration->live) {
-        set_error(err, "the dirty rate cannot be measured during a migration");
+    if (!migration_dirty_log_claim(m->migration, DIRTY_LOG_DIRTY_RATE, err)) {
         return false;
     }
     if (!m->accel_ops->dirty_log_start || !m->ram.mapping) {
+        migration_dirty_log_release(m->migration, DIRTY_LOG_DIRTY_RATE);
         set_error(err, "the dirty rate cannot be measured: no guest RAM or no dirty log");
         return false;
     }
@@ -79,8 +75,12 @@ bool dirty_rate_start(Machine *m, int64_t calc_time, int64_t sample_pages, const
     DirtyRate *dr = dirty_rate(m);
     GSource *src;
 
-    if (!check_args(m, calc_time, sample_pages, mode, err) ||
-        !m->accel_ops->dirty_log_start(m, err)) {
+    /* check_args ends with the claim: released below if the log does not start. */
+    if (!check_args(m, calc_time, sample_pages, mode, err)) {
+        return false;
+    }
+    if (!m->accel_ops->dirty_log_start(m, err)) {
+        migration_dirty_log_release(m->migration, DIRTY_LOG_DIRTY_RATE);
         return false;
     }
     dr->status = DIRTY_RATE_MEASURING;
@@ -112,5 +112,6 @@ void dirty_rate_cancel(Machine *m)
         dr->timer = 0;
     }
     m->accel_ops->dirty_log_stop(m);
+    migration_dirty_log_release(m->migration, DIRTY_LOG_DIRTY_RATE);
     dr->status = DIRTY_RATE_UNSTARTED;
 }

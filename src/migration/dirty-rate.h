@@ -31,12 +31,11 @@ typedef struct DirtyRate {
 /*
  * Starts a measurement: QEMU's checks and texts for calc_time (1..60),
  * sample_pages (128..4096 in page-sampling mode) and mode, one at a time,
- * and not during a live migration (which owns the dirty log).
+ * and not during a live migration: the log has one user at a time
+ * (migration_dirty_log_claim).
  */
 bool dirty_rate_start(Machine *m, int64_t calc_time, int64_t sample_pages, const char *mode,
                       GError **err);
-/* True while a measurement holds the dirty log (a live migration must wait). */
-bool dirty_rate_measuring(const Machine *m);
 /* Ends a measurement early (machine teardown); nothing is reported. */
 void dirty_rate_cancel(Machine *m);
 

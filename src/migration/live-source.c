@@ -431,6 +431,7 @@ static gpointer source_thread(gpointer opaque)
         g_error_free(err);
     }
     shutdown(lm->fd, SHUT_RDWR);
+    migration_dirty_log_release(lm->m->migration, DIRTY_LOG_MIGRATION);
     machine_unlock(lm->m);
     g_byte_array_unref(s.payload);
     return NULL;
@@ -508,11 +509,13 @@ bool live_migrate_start(Machine *m, const char *uri, GError **err)
     LiveMigration *lm;
     int fd;
 
-    if (!check_startable(m, err) || !migration_status_can_be(ms, MIGRATION_STATUS_ACTIVE, err)) {
+    if (!check_startable(m, err) || !migration_status_can_be(ms, MIGRATION_STATUS_ACTIVE, err) ||
+        !migration_dirty_log_claim(ms, DIRTY_LOG_MIGRATION, err)) {
         return false;
     }
     fd = channel_connect(uri, err);
     if (fd < 0) {
+        migration_dirty_log_release(ms, DIRTY_LOG_MIGRATION);
         return false;
     }
     lm = g_new0(LiveMigration, 1);

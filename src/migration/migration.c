@@ -101,6 +101,28 @@ void migration_state_free(MigrationState *ms)
     }
 }
 
+bool migration_dirty_log_claim(MigrationState *ms, DirtyLogUser who, GError **err)
+{
+    if (ms->dirty_log_user == DIRTY_LOG_DIRTY_RATE && who != DIRTY_LOG_DIRTY_RATE) {
+        set_error(err, "A dirty-rate measurement is running (calc-dirty-rate): migrate once "
+                  "it has ended");
+        return false;
+    }
+    if (ms->dirty_log_user == DIRTY_LOG_MIGRATION && who != DIRTY_LOG_MIGRATION) {
+        set_error(err, "the dirty rate cannot be measured during a migration");
+        return false;
+    }
+    ms->dirty_log_user = who;
+    return true;
+}
+
+void migration_dirty_log_release(MigrationState *ms, DirtyLogUser who)
+{
+    if (ms->dirty_log_user == who) {
+        ms->dirty_log_user = DIRTY_LOG_FREE;
+    }
+}
+
 /* ---- saving ---- */
 
 /* The blocks must tile the one host mapping in order: the image is that mapping. */

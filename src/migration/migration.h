@@ -25,6 +25,16 @@ typedef enum {
     MIGRATION_STATUS_CANCELED,
 } MigrationStatus;
 
+/*
+ * The accelerator's dirty-page log has one user at a time: a live migration
+ * (from migrate until its thread ends) or a calc-dirty-rate window.
+ */
+typedef enum {
+    DIRTY_LOG_FREE,
+    DIRTY_LOG_MIGRATION,
+    DIRTY_LOG_DIRTY_RATE,
+} DirtyLogUser;
+
 typedef struct SnapshotImage SnapshotImage;
 typedef struct LiveMigration LiveMigration;
 
@@ -60,6 +70,7 @@ typedef struct MigrationState {
     char *error_desc;            /* why the last live migration failed */
     LiveMigration *live;         /* the running one, source or destination */
     DirtyRate dirty_rate;        /* calc-dirty-rate (dirty-rate.h) */
+    DirtyLogUser dirty_log_user; /* migration_dirty_log_claim */
 } MigrationState;
 
 const char *migration_status_name(MigrationStatus s);
@@ -103,6 +114,16 @@ bool migration_incoming_state(Machine *m, GError **err);
  * "restore: ..." with the time from opening the snapshot to this point.
  */
 void migration_incoming_report(Machine *m, bool running);
+
+/*
+ * Lock held. Claims the dirty-page log for `who` (it does not start it);
+ * false with the holder's refusal when the other user has it: "A
+ * dirty-rate measurement is running (calc-dirty-rate): migrate once it has
+ * ended" or "the dirty rate cannot be measured during a migration".
+ * Release gives it back if `who` holds it.
+ */
+bool migration_dirty_log_claim(MigrationState *ms, DirtyLogUser who, GError **err);
+void migration_dirty_log_release(MigrationState *ms, DirtyLogUser who);
 
 /* For live migration (live.c): the `state` file of this machine, and loading one. */
 GBytes *migration_save_state(Machine *m, GError **err);

@@ -73,11 +73,6 @@ static bool qmp_migrate(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, GE
         return false;
     }
     if (g_str_has_prefix(uri, "tcp:") || g_str_has_prefix(uri, "unix:")) {
-        if (dirty_rate_measuring(m)) {
-            set_error(err, "A dirty-rate measurement is running (calc-dirty-rate): "
-                      "migrate once it has ended");
-            return false;
-        }
         return live_migrate_start(m, uri, err);
     }
     if (!g_str_has_prefix(uri, "file:")) {

@@ -206,10 +206,15 @@ def test_migration_events_and_illegal_transitions(make_vm, sockdir):
     resp = src.qmp.execute("migrate-set-capabilities",
                            {"capabilities": [{"capability": "events", "state": False}]})
     assert resp["error"]["desc"] == "There's a migration process in progress", resp
+    # The migration holds the dirty log until its thread ends.
+    resp = src.qmp.execute("calc-dirty-rate", {"calc-time": 1})
+    assert resp["error"]["desc"] == "the dirty rate cannot be measured during a migration", resp
     src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 0})
     wait_status(src, ("completed", "failed"))
     statuses = [e["data"]["status"] for e in src.qmp.events if e["event"] == "MIGRATION"]
     assert statuses == ["active", "completed"], statuses
+    # The thread sets completed and gives the log back under one hold of the lock.
+    assert src.qmp.execute("calc-dirty-rate", {"calc-time": 1}) == {"return": {}}
     dst.qmp.wait_event("RESUME", timeout=60)
     assert src.quit() == 0 and dst.quit() == 0
 

@@ -2,7 +2,8 @@
  * calc-dirty-rate / query-dirty-rate (src/migration/dirty-rate.c) under
  * qtest, whose protocol writes stand for the guest's in the dirty log:
  * 4 MiB written in a 2-second window is 2 MB/s. Also QEMU 7.2's argument
- * errors and the one-at-a-time rule.
+ * errors, the one-at-a-time rule and the dirty log's one user (a live
+ * migration is refused while a measurement holds it, and not after).
  */
 #include <string.h>
 #include "qtest.h"
@@ -32,6 +33,11 @@ static void test_measure(void)
     qtest_memset(s, 0x1000000, 0x5a, 4 << 20);
     qtest_qmp_assert_error(s, "GenericError", "the dirty rate is already being measured.",
                            "{'execute': 'calc-dirty-rate', 'arguments': {'calc-time': 1}}");
+    /* The measurement holds the dirty log: a live migration waits for it. */
+    qtest_qmp_assert_error(s, "GenericError", "A dirty-rate measurement is running "
+                           "(calc-dirty-rate): migrate once it has ended",
+                           "{'execute': 'migrate', 'arguments': "
+                           "{'uri': 'unix:/nonexistent/mig.sock'}}");
     /* The window ends on the host's clock: poll until it has. */
     for (int i = 0; i < 300; i++) {
         g_autofree char *st = status(s, &rate);
@@ -42,6 +48,11 @@ static void test_measure(void)
         g_usleep(50 * 1000);
     }
     g_assert_cmpint(rate, ==, 2);
+    /* Released: a migration gets as far as connecting (and gives the log back when that fails). */
+    qtest_qmp_assert_error(s, "GenericError", "Failed to connect to "
+                           "unix:/nonexistent/mig.sock: No such file or directory",
+                           "{'execute': 'migrate', 'arguments': "
+                           "{'uri': 'unix:/nonexistent/mig.sock'}}");
     /* A second measurement of nothing written. */
     qtest_qmp_assert_success(s, "{'execute': 'calc-dirty-rate', 'arguments': {'calc-time': 1}}");
     for (int i = 0; i < 300; i++) {
