@@ -179,10 +179,10 @@ typedef struct EmuDecodeEntry {
 /*
  * A block is compiled when it starts for the EMU_JIT_AFTER-th time since it
  * was built (EmuCpu.jit_after; 0: when built): most of a boot's blocks run
- * once or twice, and interpreting them costs less than compiling them, and
- * no code-area memory.
+ * only a few times, and interpreting them that often costs less than
+ * compiling them, and no code-area memory.
  */
-#define EMU_JIT_AFTER 2
+#define EMU_JIT_AFTER 8
 
 /*
  * Generated host code for a block. code = the host address of the block's
