@@ -463,10 +463,14 @@ class QmpClient:
         self.greeting = json.loads(self.greeting_raw)
         return self.greeting
 
-    def recv_line(self, timeout=None):
-        """One message line, without the trailing \\r\\n."""
+    def recv_line(self, timeout=None, deadline=None):
+        """One message line, without the trailing \\r\\n.  `deadline` (time.monotonic(),
+        already scaled) replaces the timeout."""
         timeout = scaled(self.timeout if timeout is None else timeout)
-        deadline = time.monotonic() + timeout
+        if deadline is None:
+            deadline = time.monotonic() + timeout
+        else:
+            timeout = max(0.0, deadline - time.monotonic())
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -486,8 +490,8 @@ class QmpClient:
         self.transcript.append(("<", text))
         return text
 
-    def recv(self, timeout=None):
-        return json.loads(self.recv_line(timeout))
+    def recv(self, timeout=None, deadline=None):
+        return json.loads(self.recv_line(timeout, deadline))
 
     def send_raw(self, data):
         if isinstance(data, str):
@@ -524,7 +528,7 @@ class QmpClient:
                 return self.events.pop(i)
         deadline = time.monotonic() + scaled(self.timeout if timeout is None else timeout)
         while True:
-            resp = self.recv(max(0.01, deadline - time.monotonic()) / TIMEOUT_FACTOR)
+            resp = self.recv(deadline=deadline)
             if resp.get("event") == name:
                 return resp
             self.events.append(resp)
