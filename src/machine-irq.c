@@ -1,0 +1,75 @@
+/*
+ * How devices reach the guest and are reached by it, whatever the
+ * accelerator: interrupt lines (with the per-pin counts x-query-irq
+ * prints), irqfds and ioeventfds. The accelerator does the delivery; the
+ * machine only forwards and counts.
+ */
+#include "machine.h"
+#include "accel/accel.h"
+
+void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi)
+{
+    irq->machine = m;
+    irq->gsi = gsi;
+}
+
+void machine_count_irq(Machine *m, unsigned gsi)
+{
+    if (gsi < MACHINE_MAX_GSI) {
+        m->irq_counts[gsi]++;
+    }
+}
+
+void irq_set_level(IrqLine *irq, bool level)
+{
+    Machine *m = irq->machine;
+
+    if (m && irq->gsi < MACHINE_MAX_GSI) {
+        uint32_t bit = 1u << irq->gsi;
+        if (level && !(m->irq_levels & bit)) {
+            m->irq_counts[irq->gsi]++;
+        }
+        m->irq_levels = level ? m->irq_levels | bit : m->irq_levels & ~bit;
+    }
+    if (m && m->accel_ops && m->accel_ops->set_irq) {
+        m->accel_ops->set_irq(m, irq->gsi, level);
+    }
+}
+
+void irq_pulse(IrqLine *irq)
+{
+    irq_set_level(irq, true);
+    irq_set_level(irq, false);
+}
+
+bool machine_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err)
+{
+    if (!m->accel_ops->add_irqfd) {
+        return false;
+    }
+    return m->accel_ops->add_irqfd(m, gsi, fd, err);
+}
+
+void machine_remove_irqfd(Machine *m, unsigned gsi, int fd)
+{
+    if (m->accel_ops->remove_irqfd) {
+        m->accel_ops->remove_irqfd(m, gsi, fd);
+    }
+}
+
+bool machine_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                           bool datamatch, uint64_t data, int fd, GError **err)
+{
+    if (!m->accel_ops->add_ioeventfd) {
+        return false;
+    }
+    return m->accel_ops->add_ioeventfd(m, pio, addr, size, datamatch, data, fd, err);
+}
+
+void machine_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                              bool datamatch, uint64_t data, int fd)
+{
+    if (m->accel_ops->remove_ioeventfd) {
+        m->accel_ops->remove_ioeventfd(m, pio, addr, size, datamatch, data, fd);
+    }
+}
