@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "migration/channel.h"
+#include "util/fdutil.h"
 #include "util/strutil.h"
 
 #define CHANNEL_TIMEOUT_S 30
@@ -136,20 +137,10 @@ int channel_listen(const char *uri, GError **err)
 
 bool channel_send(int fd, const void *buf, size_t len, GError **err)
 {
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            set_error(err, "sending to the destination failed: %s",
-                      errno == EAGAIN ? "timed out" : g_strerror(errno));
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
+    if (!fd_send_all(fd, buf, len)) {
+        set_error(err, "sending to the destination failed: %s",
+                  errno == EAGAIN ? "timed out" : g_strerror(errno));
+        return false;
     }
     return true;
 }

@@ -14,6 +14,7 @@
 #include "accel/accel.h"
 #include "block/block.h"
 #include "hw/device.h"
+#include "util/fdutil.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -227,26 +228,6 @@ GBytes *migration_save_state(Machine *m, GError **err)
     return save_state(m, &info, err);
 }
 
-static bool write_all(int fd, const uint8_t *p, size_t len, off_t at)
-{
-    while (len) {
-        ssize_t n = pwrite(fd, p, MIN(len, (size_t)1 << 30), at);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = EIO;
-            }
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
-        at += n;
-    }
-    return true;
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
     static const uint8_t zero[GUEST_PAGE_SIZE];
@@ -280,14 +261,14 @@ static bool write_ram(int fd, const GuestRam *ram, uint64_t len)
             if (!(known && never[i]) && !page_is_zero(base + pos)) {
                 continue;
             }
-            if (pos > run && !write_all(fd, base + run, pos - run,
+            if (pos > run && !fd_pwrite_all(fd, base + run, pos - run,
                                         (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {
                 return false;
             }
             run = pos + GUEST_PAGE_SIZE;
         }
     }
-    if (len > run && !write_all(fd, base + run, len - run,
+    if (len > run && !fd_pwrite_all(fd, base + run, len - run,
                                 (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {
         return false;
     }
@@ -306,7 +287,7 @@ static bool write_memory(Machine *m, const SnapshotInfo *info, const char *path,
         return false;
     }
     snapshot_memory_header(info, hdr);
-    ok = write_all(fd, hdr, sizeof(hdr), 0) && write_ram(fd, &m->ram, info->memory_len);
+    ok = fd_pwrite_all(fd, hdr, sizeof(hdr), 0) && write_ram(fd, &m->ram, info->memory_len);
     if (!ok) {
         set_error(err, "%s: %s", path, g_strerror(errno));
     }
