@@ -1,0 +1,258 @@
+/*
+ * PCI configuration space (pci.h). The masks make every register's rules
+ * data: the write path is the same for the header, BARs and capabilities,
+ * and only BAR decoding needs code of its own.
+ */
+#include <string.h>
+
+#include "hw/pci/pci.h"
+
+#define CAP_START 0x40
+#define ALIGN4(x) (((x) + 3u) & ~3u)
+
+uint16_t pci_get_word(const PciDevice *d, uint32_t off)
+{
+    return (uint16_t)(d->config[off] | d->config[off + 1] << 8);
+}
+
+uint32_t pci_get_long(const PciDevice *d, uint32_t off)
+{
+    return (uint32_t)pci_get_word(d, off) | (uint32_t)pci_get_word(d, off + 2) << 16;
+}
+
+void pci_set_word(PciDevice *d, uint32_t off, uint16_t v)
+{
+    d->config[off] = (uint8_t)v;
+    d->config[off + 1] = (uint8_t)(v >> 8);
+}
+
+void pci_set_long(PciDevice *d, uint32_t off, uint32_t v)
+{
+    pci_set_word(d, off, (uint16_t)v);
+    pci_set_word(d, off + 2, (uint16_t)(v >> 16));
+}
+
+static void set_mask(uint8_t *m, uint32_t off, uint32_t mask, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++) {
+        m[off + i] = (uint8_t)(mask >> (8 * i));
+    }
+}
+
+void pci_set_wmask(PciDevice *d, uint32_t off, uint32_t mask, unsigned len)
+{
+    set_mask(d->wmask, off, mask, len);
+}
+
+void pci_set_w1cmask(PciDevice *d, uint32_t off, uint32_t mask, unsigned len)
+{
+    set_mask(d->w1cmask, off, mask, len);
+}
+
+void pci_device_init(PciDevice *d, uint16_t vendor, uint16_t device, uint32_t class_code,
+                     uint8_t revision, bool pcie)
+{
+    memset(d, 0, sizeof(*d));
+    d->config_size = pcie ? PCIE_CONFIG_SIZE : PCI_CONFIG_SIZE;
+    d->cap_next = CAP_START;
+    d->ext_cap_next = PCI_EXT_CAP_START;
+    pci_set_word(d, PCI_VENDOR_ID, vendor);
+    pci_set_word(d, PCI_DEVICE_ID, device);
+    d->config[PCI_REVISION_ID] = revision;
+    d->config[PCI_CLASS_PROG] = (uint8_t)class_code;
+    pci_set_word(d, PCI_CLASS_DEVICE, (uint16_t)(class_code >> 8));
+    pci_set_wmask(d, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+                  PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE, 2);
+    pci_set_w1cmask(d, PCI_STATUS, PCI_STATUS_W1C, 2);
+    d->wmask[PCI_INTERRUPT_LINE] = 0xff;
+    for (int n = 0; n < PCI_NUM_BARS; n++) {
+        d->bars[n].mapped = PCI_BAR_UNMAPPED;
+    }
+}
+
+void pci_set_subsystem(PciDevice *d, uint16_t vendor, uint16_t id)
+{
+    pci_set_word(d, PCI_SUBSYSTEM_VENDOR_ID, vendor);
+    pci_set_word(d, PCI_SUBSYSTEM_ID, id);
+}
+
+void pci_set_interrupt_pin(PciDevice *d, uint8_t pin)
+{
+    d->config[PCI_INTERRUPT_PIN] = pin;
+}
+
+void pci_register_bar(PciDevice *d, int n, uint64_t size, uint8_t flags)
+{
+    uint32_t off = PCI_BASE_ADDRESS_0 + 4 * n;
+    uint64_t addr_mask = ~(size - 1);
+
+    d->bars[n].size = size;
+    d->bars[n].flags = flags;
+    pci_set_long(d, off, flags);
+    if (flags & PCI_BAR_IO) {
+        pci_set_wmask(d, off, (uint32_t)addr_mask & ~3u, 4);
+        return;
+    }
+    pci_set_wmask(d, off, (uint32_t)addr_mask & ~15u, 4);
+    if (flags & PCI_BAR_MEM64) {
+        pci_set_long(d, off + 4, 0);
+        pci_set_wmask(d, off + 4, (uint32_t)(addr_mask >> 32), 4);
+    }
+}
+
+uint8_t pci_add_capability(PciDevice *d, uint8_t id, uint8_t len)
+{
+    uint8_t off = d->cap_next, last;
+
+    if (len < 2 || off + len > PCI_CONFIG_SIZE) {
+        return 0;
+    }
+    d->config[off] = id;
+    d->config[off + 1] = 0;
+    if (!d->config[PCI_CAPABILITY_LIST]) {
+        d->config[PCI_CAPABILITY_LIST] = off;
+        pci_set_word(d, PCI_STATUS, pci_get_word(d, PCI_STATUS) | PCI_STATUS_CAP_LIST);
+    } else {
+        for (last = d->config[PCI_CAPABILITY_LIST]; d->config[last + 1];
+             last = d->config[last + 1]) {
+        }
+        d->config[last + 1] = off;
+    }
+    d->cap_next = (uint8_t)ALIGN4(off + len);
+    return off;
+}
+
+uint16_t pci_add_ext_capability(PciDevice *d, uint16_t id, uint8_t version, uint16_t len)
+{
+    uint16_t off = d->ext_cap_next;
+
+    if (d->config_size != PCIE_CONFIG_SIZE || len < 4 || off + len > PCIE_CONFIG_SIZE) {
+        return 0;
+    }
+    pci_set_long(d, off, id | (uint32_t)(version & 0xf) << 16);
+    if (d->ext_cap_last) {
+        uint32_t h = pci_get_long(d, d->ext_cap_last);
+        pci_set_long(d, d->ext_cap_last, (h & 0xfffff) | (uint32_t)off << 20);
+    }
+    d->ext_cap_last = off;
+    d->ext_cap_next = (uint16_t)ALIGN4(off + len);
+    return off;
+}
+
+/* What BAR n decodes under the current command register, or PCI_BAR_UNMAPPED. */
+static uint64_t bar_decode(const PciDevice *d, int n)
+{
+    const PciBar *b = &d->bars[n];
+    uint16_t cmd = pci_get_word(d, PCI_COMMAND);
+    uint32_t off = PCI_BASE_ADDRESS_0 + 4 * n;
+    uint64_t addr, limit;
+
+    if (b->flags & PCI_BAR_IO) {
+        if (!(cmd & PCI_COMMAND_IO)) {
+            return PCI_BAR_UNMAPPED;
+        }
+        addr = pci_get_long(d, off) & ~3u;
+        limit = 0x10000;
+    } else {
+        if (!(cmd & PCI_COMMAND_MEMORY)) {
+            return PCI_BAR_UNMAPPED;
+        }
+        addr = pci_get_long(d, off) & ~15u;
+        limit = 1ULL << 32;
+        if (b->flags & PCI_BAR_MEM64) {
+            addr |= (uint64_t)pci_get_long(d, off + 4) << 32;
+            limit = 0;                   /* the whole 64-bit space */
+        }
+    }
+    /*
+     * An address of 0, or one whose region would wrap or reach the space's
+     * last byte (as while the guest sizes the BAR with all ones), decodes
+     * nothing.
+     */
+    if (addr == 0 || addr + b->size <= addr || (limit && addr + b->size >= limit)) {
+        return PCI_BAR_UNMAPPED;
+    }
+    return addr;
+}
+
+static void update_bars(PciDevice *d)
+{
+    for (int n = 0; n < PCI_NUM_BARS; n++) {
+        PciBar *b = &d->bars[n];
+        uint64_t now, old;
+
+        if (!b->size) {
+            continue;
+        }
+        now = bar_decode(d, n);
+        if (now == b->mapped) {
+            continue;
+        }
+        old = b->mapped;
+        b->mapped = now;
+        if (d->bar_map) {
+            d->bar_map(d, n, old, now);
+        }
+    }
+}
+
+static bool access_ok(const PciDevice *d, uint32_t addr, unsigned len)
+{
+    return (len == 1 || len == 2 || len == 4) && !(addr & (len - 1)) &&
+           addr + len <= d->config_size;
+}
+
+uint32_t pci_config_read(PciDevice *d, uint32_t addr, unsigned len)
+{
+    uint32_t v = 0;
+
+    if (!access_ok(d, addr, len)) {
+        return 0;
+    }
+    for (unsigned i = 0; i < len; i++) {
+        v |= (uint32_t)d->config[addr + i] << (8 * i);
+    }
+    return v;
+}
+
+static bool touches(uint32_t addr, unsigned len, uint32_t lo, uint32_t hi)
+{
+    return addr < hi && addr + len > lo;
+}
+
+void pci_config_write(PciDevice *d, uint32_t addr, uint32_t val, unsigned len)
+{
+    if (!access_ok(d, addr, len)) {
+        return;
+    }
+    for (unsigned i = 0; i < len; i++) {
+        uint32_t off = addr + i;
+        uint8_t b = (uint8_t)(val >> (8 * i)), wm = d->wmask[off];
+
+        d->config[off] = (uint8_t)((d->config[off] & ~wm) | (b & wm));
+        d->config[off] &= (uint8_t)~(b & d->w1cmask[off]);
+    }
+    if (touches(addr, len, PCI_COMMAND, PCI_COMMAND + 2) ||
+        touches(addr, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS)) {
+        update_bars(d);
+    }
+}
+
+bool pci_cf8_decode(uint32_t cf8, unsigned cfc_offset, uint8_t *bus, uint8_t *devfn,
+                    uint16_t *reg)
+{
+    if (!(cf8 & 0x80000000u)) {
+        return false;
+    }
+    *bus = (uint8_t)(cf8 >> 16);
+    *devfn = (uint8_t)(cf8 >> 8);
+    *reg = (uint16_t)((cf8 & 0xfc) | (cfc_offset & 3));
+    return true;
+}
+
+void pci_ecam_decode(uint64_t offset, uint8_t *bus, uint8_t *devfn, uint16_t *reg)
+{
+    *bus = (uint8_t)(offset >> 20);
+    *devfn = (uint8_t)(offset >> 12);
+    *reg = (uint16_t)(offset & 0xfff);
+}

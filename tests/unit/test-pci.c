@@ -1,0 +1,176 @@
+/*
+ * PCI configuration space (src/hw/pci/pci.c): read-only IDs, writable and
+ * write-1-to-clear bits, the BAR sizing protocol, BAR decode following the
+ * command register, capability chains, CF8 and ECAM addressing.
+ */
+#include <glib.h>
+
+#include "hw/pci/pci.h"
+
+typedef struct MapLog {
+    int n;
+    uint64_t old, now;
+    unsigned calls;
+} MapLog;
+
+static void log_map(PciDevice *d, int n, uint64_t old, uint64_t now)
+{
+    MapLog *l = d->opaque;
+
+    l->n = n;
+    l->old = old;
+    l->now = now;
+    l->calls++;
+}
+
+static void make(PciDevice *d, MapLog *l, bool pcie)
+{
+    pci_device_init(d, 0x1af4, 0x1041, 0x020000, 1, pcie);
+    d->bar_map = log_map;
+    d->opaque = l;
+}
+
+static void test_header(void)
+{
+    PciDevice d;
+    MapLog l = { 0 };
+
+    make(&d, &l, false);
+    g_assert_cmphex(pci_config_read(&d, PCI_VENDOR_ID, 4), ==, 0x10411af4);
+    g_assert_cmphex(pci_config_read(&d, PCI_REVISION_ID, 4), ==, 0x02000001);
+    pci_config_write(&d, PCI_VENDOR_ID, 0xffffffff, 4);          /* read-only */
+    g_assert_cmphex(pci_config_read(&d, PCI_VENDOR_ID, 2), ==, 0x1af4);
+    pci_config_write(&d, PCI_COMMAND, 0xffff, 2);
+    g_assert_cmphex(pci_config_read(&d, PCI_COMMAND, 2), ==, 0x0507);
+    pci_config_write(&d, PCI_INTERRUPT_LINE, 0x0b, 1);
+    g_assert_cmphex(pci_config_read(&d, PCI_INTERRUPT_LINE, 1), ==, 0x0b);
+    /* Misaligned, odd-sized and out-of-space accesses read 0 and write nothing. */
+    g_assert_cmphex(pci_config_read(&d, 1, 2), ==, 0);
+    g_assert_cmphex(pci_config_read(&d, 0, 3), ==, 0);
+    g_assert_cmphex(pci_config_read(&d, 0x100, 4), ==, 0);
+    pci_config_write(&d, 0x3d, 0x55, 2);
+    g_assert_cmphex(pci_config_read(&d, PCI_INTERRUPT_LINE, 1), ==, 0x0b);
+}
+
+static void test_status_w1c(void)
+{
+    PciDevice d;
+    MapLog l = { 0 };
+
+    make(&d, &l, false);
+    pci_set_word(&d, PCI_STATUS, 0x8000 | 0x2000 | PCI_STATUS_INTERRUPT);
+    pci_config_write(&d, PCI_STATUS, 0x2000 | PCI_STATUS_INTERRUPT, 2);
+    /* The error bit written as 1 clears; the interrupt bit is read-only. */
+    g_assert_cmphex(pci_config_read(&d, PCI_STATUS, 2), ==, 0x8000 | PCI_STATUS_INTERRUPT);
+}
+
+static void test_bar_sizing_and_decode(void)
+{
+    PciDevice d;
+    MapLog l = { 0 };
+
+    make(&d, &l, false);
+    pci_register_bar(&d, 0, 0x1000, 0);
+    pci_register_bar(&d, 1, 0x20, PCI_BAR_IO);
+    pci_register_bar(&d, 2, 0x4000, PCI_BAR_MEM64 | PCI_BAR_PREFETCH);
+    /* Sizing: all ones reads back the size mask with the type bits. */
+    pci_config_write(&d, 0x10, 0xffffffff, 4);
+    g_assert_cmphex(pci_config_read(&d, 0x10, 4), ==, 0xfffff000);
+    pci_config_write(&d, 0x14, 0xffffffff, 4);
+    g_assert_cmphex(pci_config_read(&d, 0x14, 4), ==, 0xffffffe1);
+    pci_config_write(&d, 0x18, 0xffffffff, 4);
+    pci_config_write(&d, 0x1c, 0xffffffff, 4);
+    g_assert_cmphex(pci_config_read(&d, 0x18, 4), ==, 0xffffc00c);
+    g_assert_cmphex(pci_config_read(&d, 0x1c, 4), ==, 0xffffffff);
+    g_assert_cmpuint(l.calls, ==, 0);              /* decode is off */
+    /* Enabling memory with a sizing pattern still decodes nothing. */
+    pci_config_write(&d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    g_assert_cmpuint(l.calls, ==, 0);
+    pci_config_write(&d, 0x10, 0xfebf1000, 4);
+    g_assert_cmpuint(l.calls, ==, 1);
+    g_assert_cmpint(l.n, ==, 0);
+    g_assert_cmphex(l.old, ==, PCI_BAR_UNMAPPED);
+    g_assert_cmphex(l.now, ==, 0xfebf1000);
+    pci_config_write(&d, 0x18, 0x0, 4);
+    pci_config_write(&d, 0x1c, 0x80, 4);
+    g_assert_cmpint(l.n, ==, 2);
+    g_assert_cmphex(l.now, ==, 0x8000000000ULL);
+    g_assert_cmphex(d.bars[2].mapped, ==, 0x8000000000ULL);
+    /* I/O needs the I/O enable. */
+    pci_config_write(&d, 0x14, 0xc040, 4);
+    g_assert_cmphex(d.bars[1].mapped, ==, PCI_BAR_UNMAPPED);
+    pci_config_write(&d, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
+    g_assert_cmphex(d.bars[1].mapped, ==, 0xc040);
+    /* Disabling memory unmaps both memory BARs, each reported once. */
+    l.calls = 0;
+    pci_config_write(&d, PCI_COMMAND, PCI_COMMAND_IO, 2);
+    g_assert_cmpuint(l.calls, ==, 2);
+    g_assert_cmphex(d.bars[0].mapped, ==, PCI_BAR_UNMAPPED);
+    g_assert_cmphex(d.bars[1].mapped, ==, 0xc040);
+    /* A 32-bit BAR whose region would reach the last byte below 4 GiB decodes nothing. */
+    pci_config_write(&d, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    pci_config_write(&d, 0x10, 0xfffff000, 4);
+    g_assert_cmphex(d.bars[0].mapped, ==, PCI_BAR_UNMAPPED);
+}
+
+static void test_capabilities(void)
+{
+    PciDevice d;
+    MapLog l = { 0 };
+    uint8_t a, b;
+    uint16_t x, y;
+
+    make(&d, &l, true);
+    a = pci_add_capability(&d, 0x11, 12);        /* MSI-X */
+    b = pci_add_capability(&d, 0x09, 17);        /* vendor-specific, odd length */
+    g_assert_cmphex(a, ==, 0x40);
+    g_assert_cmphex(b, ==, 0x4c);
+    g_assert_cmphex(pci_config_read(&d, PCI_CAPABILITY_LIST, 1), ==, 0x40);
+    g_assert_true(pci_config_read(&d, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+    g_assert_cmphex(pci_config_read(&d, a, 2), ==, 0x4c11);
+    g_assert_cmphex(pci_config_read(&d, b, 2), ==, 0x0009);
+    g_assert_cmphex(pci_add_capability(&d, 0x10, 0xa0), ==, 0x60);
+    g_assert_cmphex(pci_add_capability(&d, 0x05, 0x40), ==, 0);   /* no room */
+    /* The body is read-only until opened. */
+    pci_config_write(&d, a + 2, 0xffff, 2);
+    g_assert_cmphex(pci_config_read(&d, a + 2, 2), ==, 0);
+    pci_set_wmask(&d, a + 2, 0xc000, 2);
+    pci_config_write(&d, a + 2, 0xffff, 2);
+    g_assert_cmphex(pci_config_read(&d, a + 2, 2), ==, 0xc000);
+    /* Extended capabilities chain from 0x100. */
+    x = pci_add_ext_capability(&d, 0x0001, 2, 0x48);   /* AER */
+    y = pci_add_ext_capability(&d, 0x000b, 1, 0x14);
+    g_assert_cmphex(x, ==, 0x100);
+    g_assert_cmphex(y, ==, 0x148);
+    g_assert_cmphex(pci_config_read(&d, 0x100, 4), ==, 0x14820001);
+    g_assert_cmphex(pci_config_read(&d, 0x148, 4), ==, 0x0001000b);
+    make(&d, &l, false);
+    g_assert_cmphex(pci_add_ext_capability(&d, 1, 1, 8), ==, 0);
+}
+
+static void test_addressing(void)
+{
+    uint8_t bus, devfn;
+    uint16_t reg;
+
+    g_assert_false(pci_cf8_decode(0x00001000, 0, &bus, &devfn, &reg));
+    g_assert_true(pci_cf8_decode(0x80011a3c, 2, &bus, &devfn, &reg));
+    g_assert_cmpuint(bus, ==, 1);
+    g_assert_cmphex(devfn, ==, PCI_DEVFN(3, 2));
+    g_assert_cmphex(reg, ==, 0x3e);
+    pci_ecam_decode(0x0231c104, &bus, &devfn, &reg);
+    g_assert_cmpuint(bus, ==, 0x23);
+    g_assert_cmphex(devfn, ==, 0x1c);
+    g_assert_cmphex(reg, ==, 0x104);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/pci/header", test_header);
+    g_test_add_func("/pci/status-w1c", test_status_w1c);
+    g_test_add_func("/pci/bar-sizing-and-decode", test_bar_sizing_and_decode);
+    g_test_add_func("/pci/capabilities", test_capabilities);
+    g_test_add_func("/pci/addressing", test_addressing);
+    return g_test_run();
+}
