@@ -438,6 +438,57 @@ static bool tap_check_options(NetdevOptions *o, unsigned *queues, GError **err)
     return true;
 }
 
+/* ifname=: the tap opened once per queue (o->fds replaced). */
+static bool tap_open_queues(NetdevOptions *o, unsigned queues, GError **err)
+{
+    close_fds(o->fds, o->nfds);
+    for (o->nfds = 0; o->nfds < queues; o->nfds++) {
+        o->fds[o->nfds] = tap_open_ifname(o->path ? o->path : "/dev/net/tun", o->ifname,
+                                          queues > 1, err);
+        if (o->fds[o->nfds] < 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * One Tap per descriptor of o->fds (taken), with its vhost descriptor when
+ * vfds is given (taken too). *made counts the Taps in q[] for the caller's
+ * clean-up, whether or not this succeeds.
+ */
+static bool tap_make_queues(Machine *m, NetdevOptions *o, unsigned queues, int *vfds,
+                            uint64_t vfeatures, Tap **q, unsigned *made, GError **err)
+{
+    for (*made = 0; *made < queues; (*made)++) {
+        unsigned i = *made;
+        int fd = o->fds[i];
+
+        o->fds[i] = -1;
+        q[i] = tap_queue_new(m, o->id, fd, err);
+        if (!q[i]) {
+            return false;
+        }
+        if (i && q[i]->vnet_hdr != q[0]->vnet_hdr) {
+            set_error(err, "vnet_hdr not consistent across given tap fds");
+            (*made)++;
+            return false;
+        }
+        if (vfds && !q[i]->vnet_hdr) {
+            /* The kernel passes the guest's 12-byte header through the tap as it is. */
+            set_error(err, "vhost=on needs a tap with a vnet header (IFF_VNET_HDR)");
+            (*made)++;
+            return false;
+        }
+        if (vfds) {
+            q[i]->nc.vhost_fd = vfds[i];
+            q[i]->nc.vhost_features = vfeatures;
+            vfds[i] = -1;
+        }
+    }
+    return true;
+}
+
 bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
 {
     Tap *q[NET_MAX_QUEUES];
@@ -465,37 +516,9 @@ bool net_netdev_add(Machine *m, NetdevOptions *o, GError **err)
         (vhost && !open_vhost_fds(o, queues, vfds, &vfeatures, err))) {
         goto fail;
     }
-    if (o->ifname) {
-        close_fds(o->fds, o->nfds);
-        for (o->nfds = 0; o->nfds < queues; o->nfds++) {
-            o->fds[o->nfds] = tap_open_ifname(o->path ? o->path : "/dev/net/tun", o->ifname,
-                                              queues > 1, err);
-            if (o->fds[o->nfds] < 0) {
-                goto fail;
-            }
-        }
-    }
-    for (made = 0; made < queues; made++) {
-        int fd = o->fds[made];
-        o->fds[made] = -1;
-        q[made] = tap_queue_new(m, o->id, fd, err);
-        if (!q[made]) {
-            goto fail;
-        }
-        if (made && q[made]->vnet_hdr != q[0]->vnet_hdr) {
-            set_error(err, "vnet_hdr not consistent across given tap fds");
-            made++;
-            goto fail;
-        }
-        if (vhost && !q[made]->vnet_hdr) {
-            /* The kernel passes the guest's 12-byte header through the tap as it is. */
-            set_error(err, "vhost=on needs a tap with a vnet header (IFF_VNET_HDR)");
-            made++;
-            goto fail;
-        }
-        q[made]->nc.vhost_fd = vfds[made];
-        q[made]->nc.vhost_features = vfeatures;
-        vfds[made] = -1;
+    if ((o->ifname && !tap_open_queues(o, queues, err)) ||
+        !tap_make_queues(m, o, queues, vhost ? vfds : NULL, vfeatures, q, &made, err)) {
+        goto fail;
     }
     for (unsigned i = 1; i < queues; i++) {
         net_client_add_queue(&q[0]->nc, &q[i]->nc);

@@ -1,8 +1,11 @@
 /*
- * virtio-net: rx/tx/control queues over a NetClient back end (virtio 1.2 §5.1).
- * Over 800 lines because the data path, the offload header checks, the
- * control queue and the virtio-net-device type all work on the private
- * VirtioNet; the stateless filter logic is already apart (virtio-net-ctrl.c).
+ * virtio-net: rx/tx queue pairs and the control queue over a NetClient back
+ * end (virtio 1.2 §5.1), each pair bound to one back-end queue, in user space
+ * or handed to vhost-net. Over 800 lines because the data path, the offload
+ * header checks, the control queue (rx mode, MAC, VQ_PAIRS_SET), the vhost
+ * start/stop of the pairs and the virtio-net-device type all work on the
+ * private VirtioNet and NetQueue; the stateless filter logic is already apart
+ * (virtio-net-ctrl.c) and the kernel vhost calls are shared (vhost.c).
  */
 #include <endian.h>
 #include <errno.h>
