@@ -76,26 +76,29 @@ bool guest_ram_map_file(GuestRam *ram, int fd, uint64_t offset, GError **err)
     return true;
 }
 
-bool guest_ram_unpopulated(const GuestRam *ram, uint64_t off, size_t n, bool *never)
+int guest_ram_pagemap_open(const GuestRam *ram)
+{
+    if (ram->shared || ram->file_backed || !ram->mapping) {
+        return -1;
+    }
+    return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+bool guest_ram_unpopulated(const GuestRam *ram, int pagemap_fd, uint64_t off, size_t n,
+                           bool *never)
 {
     enum { PRESENT = 63, SWAPPED = 62 };
     uint64_t entries[512];
     uintptr_t first = ((uintptr_t)ram->mapping + off) / GUEST_PAGE_SIZE;
     bool ok = true;
-    int fd;
 
-    if (ram->shared || ram->file_backed || !ram->mapping ||
-        off + (uint64_t)n * GUEST_PAGE_SIZE > ram->mapping_size) {
-        return false;
-    }
-    fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    if (pagemap_fd < 0 || off + (uint64_t)n * GUEST_PAGE_SIZE > ram->mapping_size) {
         return false;
     }
     for (size_t done = 0; ok && done < n;) {
         size_t k = MIN(n - done, G_N_ELEMENTS(entries));
         off_t at = (off_t)((first + done) * sizeof(uint64_t));
-        ssize_t got = pread(fd, entries, k * sizeof(uint64_t), at);
+        ssize_t got = pread(pagemap_fd, entries, k * sizeof(uint64_t), at);
 
         ok = got == (ssize_t)(k * sizeof(uint64_t));
         for (size_t i = 0; ok && i < k; i++) {
@@ -103,7 +106,6 @@ bool guest_ram_unpopulated(const GuestRam *ram, uint64_t off, size_t n, bool *ne
         }
         done += k;
     }
-    close(fd);
     return ok;
 }
 

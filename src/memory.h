@@ -64,10 +64,14 @@ bool guest_ram_map_file(GuestRam *ram, int fd, uint64_t offset, GError **err);
  * zeros, from /proc/self/pagemap. Reading such a page to find out would
  * populate it: a snapshot of a mostly idle guest would fault in all of its
  * RAM. Only private anonymous RAM can tell (absent shared or file pages may
- * hold data); false there or if pagemap cannot be read, and never[] is then
+ * hold data): guest_ram_pagemap_open returns -1 there (or if pagemap cannot
+ * be opened), else a descriptor the caller closes after its pass; with -1,
+ * or if pagemap cannot be read, guest_ram_unpopulated is false and never[]
  * unspecified.
  */
-bool guest_ram_unpopulated(const GuestRam *ram, uint64_t off, size_t n, bool *never);
+int guest_ram_pagemap_open(const GuestRam *ram);
+bool guest_ram_unpopulated(const GuestRam *ram, int pagemap_fd, uint64_t off, size_t n,
+                           bool *never);
 uint64_t guest_ram_end(const GuestRam *ram);   /* highest gpa + 1 */
 /* NULL unless [gpa, gpa+len) is entirely inside one block (len 0 = just gpa). */
 void *guest_ram_ptr(const GuestRam *ram, uint64_t gpa, uint64_t len);

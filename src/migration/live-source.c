@@ -151,7 +151,7 @@ static bool queue_page(Sender *s, uint64_t gpa, const uint8_t *page, GError **er
 }
 
 /* The first pass: every page but those never populated (they read as zeros). */
-static bool send_block(Sender *s, const RamBlock *b, GError **err)
+static bool send_block(Sender *s, const RamBlock *b, int pagemap, GError **err)
 {
     enum { CHUNK = 4096 };
     const GuestRam *ram = &s->lm->m->ram;
@@ -160,7 +160,7 @@ static bool send_block(Sender *s, const RamBlock *b, GError **err)
 
     for (uint64_t p = 0; p < npages; p += CHUNK) {
         size_t n = (size_t)MIN((uint64_t)CHUNK, npages - p);
-        bool known = guest_ram_unpopulated(ram, off + p * GUEST_PAGE_SIZE, n, never);
+        bool known = guest_ram_unpopulated(ram, pagemap, off + p * GUEST_PAGE_SIZE, n, never);
 
         for (size_t i = 0; i < n; i++) {
             uint64_t at = (p + i) * GUEST_PAGE_SIZE;
@@ -270,12 +270,19 @@ static bool precopy(Sender *s, GError **err)
     MigrationState *ms = lm->m->migration;
     uint64_t bw;
 
+    int pagemap = guest_ram_pagemap_open(&lm->m->ram);
+    bool ok = true;
+
     round_begin(s);
-    for (guint i = 0; i < lm->m->ram.blocks->len; i++) {
-        if (!send_block(s, &g_array_index(lm->m->ram.blocks, RamBlock, i), err)) {
-            machine_lock(lm->m);
-            return false;
-        }
+    for (guint i = 0; ok && i < lm->m->ram.blocks->len; i++) {
+        ok = send_block(s, &g_array_index(lm->m->ram.blocks, RamBlock, i), pagemap, err);
+    }
+    if (pagemap >= 0) {
+        close(pagemap);
+    }
+    if (!ok) {
+        machine_lock(lm->m);
+        return false;
     }
     for (int round = 0;; round++) {
         machine_lock(lm->m);

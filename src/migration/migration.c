@@ -247,6 +247,8 @@ static bool write_ram(int fd, const GuestRam *ram, uint64_t len)
     const uint8_t *base = ram->mapping;
     g_autofree bool *never = g_new(bool, CHUNK);
     uint64_t run = 0, pos = 0;
+    int pagemap = guest_ram_pagemap_open(ram);
+    bool ok = true;
 
     while (pos < len) {
         size_t n = (size_t)MIN((uint64_t)CHUNK, (len - pos) / GUEST_PAGE_SIZE);
@@ -255,21 +257,25 @@ static bool write_ram(int fd, const GuestRam *ram, uint64_t len)
         if (n == 0) {
             break;              /* a partial last page: written whole below */
         }
-        known = guest_ram_unpopulated(ram, pos, n, never);
+        known = guest_ram_unpopulated(ram, pagemap, pos, n, never);
 
-        for (size_t i = 0; i < n; i++, pos += GUEST_PAGE_SIZE) {
+        for (size_t i = 0; ok && i < n; i++, pos += GUEST_PAGE_SIZE) {
             if (!(known && never[i]) && !page_is_zero(base + pos)) {
                 continue;
             }
-            if (pos > run && !fd_pwrite_all(fd, base + run, pos - run,
-                                        (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {
-                return false;
-            }
+            ok = pos <= run || fd_pwrite_all(fd, base + run, pos - run,
+                                             (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run));
             run = pos + GUEST_PAGE_SIZE;
         }
+        if (!ok) {
+            break;
+        }
     }
-    if (len > run && !fd_pwrite_all(fd, base + run, len - run,
-                                (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run))) {
+    if (pagemap >= 0) {
+        close(pagemap);
+    }
+    if (!ok || (len > run && !fd_pwrite_all(fd, base + run, len - run,
+                                            (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + run)))) {
         return false;
     }
     return ftruncate(fd, (off_t)(SNAPSHOT_MEMORY_HEADER_LEN + len)) == 0;

@@ -1,5 +1,6 @@
 /* Guest RAM bounds checks and I/O bus dispatch. */
 #include <string.h>
+#include <unistd.h>
 #include "memory.h"
 
 #define MIB (1ULL << 20)
@@ -69,29 +70,35 @@ static void test_ram_unpopulated(void)
     GuestRam ram, shared;
     bool never[16];
     uint8_t byte = 0x5a;
+    int pm;
 
     g_assert_true(guest_ram_init(&ram, 16 * GUEST_PAGE_SIZE, 16 * GUEST_PAGE_SIZE,
                                  false, true, NULL));
+    pm = guest_ram_pagemap_open(&ram);
+    g_assert_cmpint(pm, >=, 0);
     g_assert_true(guest_ram_write(&ram, 3 * GUEST_PAGE_SIZE + 7, &byte, 1));
-    g_assert_true(guest_ram_unpopulated(&ram, 0, 16, never));
+    g_assert_true(guest_ram_unpopulated(&ram, pm, 0, 16, never));
     for (int i = 0; i < 16; i++) {
         g_assert_cmpint(never[i], ==, i != 3);
     }
     /* a window, and its bounds */
-    g_assert_true(guest_ram_unpopulated(&ram, 2 * GUEST_PAGE_SIZE, 2, never));
+    g_assert_true(guest_ram_unpopulated(&ram, pm, 2 * GUEST_PAGE_SIZE, 2, never));
     g_assert_true(never[0] && !never[1]);
-    g_assert_false(guest_ram_unpopulated(&ram, 15 * GUEST_PAGE_SIZE, 2, never));
+    g_assert_false(guest_ram_unpopulated(&ram, pm, 15 * GUEST_PAGE_SIZE, 2, never));
     /* discarded (balloon) reads as zeros again */
     g_assert_true(guest_ram_discard(&ram, (uint8_t *)ram.mapping + 3 * GUEST_PAGE_SIZE,
                                     GUEST_PAGE_SIZE));
-    g_assert_true(guest_ram_unpopulated(&ram, 3 * GUEST_PAGE_SIZE, 1, never));
+    g_assert_true(guest_ram_unpopulated(&ram, pm, 3 * GUEST_PAGE_SIZE, 1, never));
     g_assert_true(never[0]);
+    g_assert_false(guest_ram_unpopulated(&ram, -1, 0, 1, never));
+    close(pm);
     guest_ram_destroy(&ram);
 
     /* shared memory cannot tell: absent pages may still hold data */
     g_assert_true(guest_ram_init(&shared, 4 * GUEST_PAGE_SIZE, 4 * GUEST_PAGE_SIZE,
                                  true, true, NULL));
-    g_assert_false(guest_ram_unpopulated(&shared, 0, 4, never));
+    g_assert_cmpint(guest_ram_pagemap_open(&shared), ==, -1);
+    g_assert_false(guest_ram_unpopulated(&shared, -1, 0, 4, never));
     guest_ram_destroy(&shared);
 }
 
