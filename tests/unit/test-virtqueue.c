@@ -378,6 +378,24 @@ static void test_no_interrupt_flag(Fixture *f, gconstpointer data)
     g_assert_cmpuint(r16(f, USED), ==, 0);
 }
 
+/*
+ * Under a live migration's log (ram.dma_log) every ring write the device
+ * makes is marked: the used entry and index (push), and the used flags
+ * (notification off/on without EVENT_IDX), which no vCPU stored.
+ */
+static void test_dirty_log(Fixture *f, gconstpointer data)
+{
+    f->ram.dma_log = dirty_bitmap_new(&f->ram);
+    push_one(f, 0);         /* its ring set-up goes through guest_ram_write: marked too */
+    g_assert_true(dirty_bitmap_test(f->ram.dma_log, USED));
+    dirty_bitmap_clear(f->ram.dma_log);
+    virtqueue_set_notification(&f->vq, false);
+    g_assert_true(dirty_bitmap_test(f->ram.dma_log, USED));
+    g_assert_cmpuint(dirty_bitmap_count(f->ram.dma_log), ==, 1);
+    dirty_bitmap_free(f->ram.dma_log);
+    f->ram.dma_log = NULL;
+}
+
 static void test_enable_checks(void)
 {
     GuestRam ram;
@@ -461,6 +479,7 @@ int main(int argc, char **argv)
     ADD("/virtqueue/index-wrap", test_index_wrap);
     ADD_EVT("/virtqueue/event-idx/suppression", test_event_idx_suppression);
     ADD("/virtqueue/no-interrupt-flag", test_no_interrupt_flag);
+    ADD("/virtqueue/dirty-log", test_dirty_log);
     g_test_add_func("/virtqueue/event-idx/math", test_need_event_math);
     g_test_add_func("/virtqueue/enable-checks", test_enable_checks);
     g_test_add_func("/virtqueue/iov-helpers", test_iov_helpers);

@@ -130,6 +130,7 @@ void virtqueue_set_notification(VirtQueue *vq, bool enable)
             uint16_t flags = load16(p);
             flags = enable ? flags & ~VIRTQ_USED_F_NO_NOTIFY : flags | VIRTQ_USED_F_NO_NOTIFY;
             store16(p, flags);
+            guest_ram_mark_dma(vq->ram, p, 2);
         }
     }
     if (enable) {
