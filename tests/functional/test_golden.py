@@ -39,7 +39,7 @@ write, then all replies); input: text (default) | escaped (`<-` text is
 Python-escaped bytes, e.g. \\xff \\x00 \\n); scm-fd: N[,M] (attach an fd with
 SCM_RIGHTS to the N-th request); images: NAME=SIZE[,NAME=SIZE] (sparse raw
 files created in the VM's socket directory before the replay; `/path/to/` in `<-`
-lines and in `args` is that directory, and it is shown as /path/to in replies); exit: STATUS; console: REGEX (must appear on the
+lines and in `args` is always that directory, and it is shown as /path/to in replies); exit: STATUS; console: REGEX (must appear on the
 guest console after the replay, e.g. the banner after system_reset); quiet: seconds;
 launch: config (machine, memory, vCPUs and kernel come from a `-config` JSON file, as the
 seeds 001/004 start StratoVirt) | config,api-channel (and the monitor is `-api-channel
@@ -421,10 +421,10 @@ def run_golden(g, make_vm, vm_factory_kw=None):
                 failures.append("greeting: %s" % p)
         scm = {int(x) for x in g.h("scm-fd", "").split(",") if x.strip()}
         exchanges = g.exchanges()
-        if images:
-            real = (vm.sockdir.rstrip("/") + "/").encode()
-            exchanges = [[req.replace(b"/path/to/", real) if req else req, exp]
-                         for req, exp in exchanges]
+        # Always: a request naming /path/to/ must never touch the host's /path/to.
+        real = (vm.sockdir.rstrip("/") + "/").encode()
+        exchanges = [[req.replace(b"/path/to/", real) if req else req, exp]
+                     for req, exp in exchanges]
         batch = g.h("send", "step") == "batch"
         if batch:
             data = b"".join(req for req, _ in exchanges if req is not None)
