@@ -264,9 +264,16 @@ bool device_migratable(const Device *d, GError **err)
 {
     const VMStateDescription *vmsd = d->klass->vmsd;
 
+    const char *why = d->klass->migration_blocker ? d->klass->migration_blocker((Device *)d)
+                                                  : NULL;
+
     if (vmsd && vmsd->unmigratable) {
         set_error(err, "State blocked by non-migratable device '%s/%s'", d->qom_path,
                   vmsd->name);
+        return false;
+    }
+    if (why) {
+        set_error(err, "Migration of '%s' is blocked: %s", d->id ? d->id : d->qom_path, why);
         return false;
     }
     return true;

@@ -105,6 +105,12 @@ struct DeviceClass {
     const VMStateDescription *vmsd;
     /* The state struct vmsd describes, when it is not the instance itself. */
     void *(*vmstate_opaque)(Device *d);
+    /*
+     * Why this instance cannot migrate now (a configuration whose guest
+     * writes the dirty log cannot see), or NULL. Optional; vmsd->unmigratable
+     * blocks every instance of a type instead.
+     */
+    const char *(*migration_blocker)(Device *d);
 };
 
 /* ---- device instances ---------------------------------------------------- */

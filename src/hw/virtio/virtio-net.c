@@ -1116,6 +1116,19 @@ const VMStateDescription vmstate_virtio_net = {
     },
 };
 
+/*
+ * The vhost kernel writes guest RAM (used rings, received frames) without
+ * the dirty log, and keeps the rings' positions itself: a migration would
+ * hand the destination stale memory.
+ */
+static const char *net_dev_migration_blocker(Device *d)
+{
+    NetClient *nc = virtio_net_device_backend(d);
+
+    return nc && nc->vhost_fd >= 0 ? "its vhost-net back end writes guest memory the "
+                                     "dirty log does not see" : NULL;
+}
+
 const DeviceClass virtio_net_device_class = {
     .name = "virtio-net-device",
     .aliases = virtio_net_aliases,
@@ -1130,4 +1143,5 @@ const DeviceClass virtio_net_device_class = {
     .unrealize = net_dev_unrealize,
     .vmsd = &vmstate_virtio_net,
     .vmstate_opaque = net_dev_vmstate_opaque,
+    .migration_blocker = net_dev_migration_blocker,
 };
