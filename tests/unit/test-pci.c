@@ -1,11 +1,13 @@
 /*
  * PCI configuration space (src/hw/pci/pci.c): read-only IDs, writable and
  * write-1-to-clear bits, the BAR sizing protocol, BAR decode following the
- * command register, capability chains, CF8 and ECAM addressing.
+ * command register, capability chains, CF8 and ECAM addressing; the host
+ * bridge's port pair and ECAM window on the machine's buses (pci-host.c).
  */
 #include <glib.h>
 
 #include "hw/pci/pci.h"
+#include "hw/pci/pci-host.h"
 
 typedef struct MapLog {
     int n;
@@ -164,6 +166,75 @@ static void test_addressing(void)
     g_assert_cmphex(reg, ==, 0x104);
 }
 
+#define ECAM 0xb0000000ULL
+
+static uint32_t pio_rd(IoBus *b, uint64_t a, unsigned n)
+{
+    uint32_t v = 0;
+
+    iobus_read(b, a, &v, n);
+    return v;
+}
+
+static void pio_wr(IoBus *b, uint64_t a, uint32_t v, unsigned n)
+{
+    iobus_write(b, a, &v, n);
+}
+
+static void test_host_bridge(void)
+{
+    g_autoptr(GError) err = NULL;
+    IoBus pio, mmio;
+    PciHost h;
+    PciDevice bridge, nic;
+    MapLog l = { 0 };
+
+    iobus_init(&pio, "pio", IOBUS_PORTS);
+    iobus_init(&mmio, "mmio", IOBUS_MEMORY);
+    pci_host_init(&h);
+    g_assert_true(pci_host_map(&h, &pio, &mmio, ECAM, 256ULL << 20, &err));
+    pci_device_init(&bridge, 0x8086, 0x29c0, 0x060000, 0, true);
+    make(&nic, &l, true);
+    pci_register_bar(&nic, 0, 0x4000, 0);
+    g_assert_true(pci_host_plug(&h, 0, PCI_DEVFN(0, 0), &bridge));
+    g_assert_true(pci_host_plug(&h, 1, PCI_DEVFN(0, 0), &nic));
+    g_assert_false(pci_host_plug(&h, 1, PCI_DEVFN(0, 0), &bridge));     /* taken */
+    /* CF8/CFC: dword address, then any-width data at CFC + (reg & 3). */
+    pio_wr(&pio, 0xcf8, 0x80000000, 4);
+    g_assert_cmphex(pio_rd(&pio, 0xcfc, 4), ==, 0x29c08086);
+    g_assert_cmphex(pio_rd(&pio, 0xcfe, 2), ==, 0x29c0);
+    g_assert_cmphex(pio_rd(&pio, 0xcf8, 4), ==, 0x80000000);
+    pio_wr(&pio, 0xcf8, 0x80010008, 4);                       /* 01:00.0 reg 8 */
+    g_assert_cmphex(pio_rd(&pio, 0xcfc + 3, 1), ==, 0x02);     /* class 0x02 */
+    /* Empty slot: all ones, writes dropped; disabled address: all ones. */
+    pio_wr(&pio, 0xcf8, 0x80000800, 4);                       /* 00:01.0 */
+    g_assert_cmphex(pio_rd(&pio, 0xcfc, 4), ==, 0xffffffff);
+    g_assert_cmphex(pio_rd(&pio, 0xcfc, 2), ==, 0xffff);
+    pio_wr(&pio, 0xcf8, 0x00000000, 4);
+    g_assert_cmphex(pio_rd(&pio, 0xcfc, 4), ==, 0xffffffff);
+    /* A byte write to 0xCF8 does not change the address. */
+    pio_wr(&pio, 0xcf8, 0x80000000, 4);
+    pio_wr(&pio, 0xcf8, 0x12, 1);
+    g_assert_cmphex(pio_rd(&pio, 0xcf8, 4), ==, 0x80000000);
+    /* ECAM reaches the same functions, extended space included. */
+    g_assert_cmphex(pio_rd(&mmio, ECAM + (1 << 20), 4), ==, 0x10411af4);
+    g_assert_cmphex(pio_rd(&mmio, ECAM + (2 << 20), 4), ==, 0xffffffff);
+    g_assert_cmphex(pci_add_ext_capability(&nic, 0x000b, 1, 0x10), ==, 0x100);
+    g_assert_cmphex(pio_rd(&mmio, ECAM + (1 << 20) + 0x100, 4), ==, 0x0001000b);
+    /* A BAR programmed through ECAM moves the device's region (the hook). */
+    pio_wr(&mmio, ECAM + (1 << 20) + 0x10, 0xc0000000, 4);
+    pio_wr(&mmio, ECAM + (1 << 20) + PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    g_assert_cmpuint(l.calls, ==, 1);
+    g_assert_cmphex(l.now, ==, 0xc0000000);
+    pci_host_unplug(&h, 1, PCI_DEVFN(0, 0));
+    g_assert_cmphex(pio_rd(&mmio, ECAM + (1 << 20), 4), ==, 0xffffffff);
+    pci_host_unmap(&h, &pio, &mmio);
+    g_assert_false(iobus_read(&pio, 0xcfc, &(uint32_t){ 0 }, 4));
+    pci_host_cleanup(&h);
+    iobus_destroy(&pio);
+    iobus_destroy(&mmio);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -172,5 +243,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pci/bar-sizing-and-decode", test_bar_sizing_and_decode);
     g_test_add_func("/pci/capabilities", test_capabilities);
     g_test_add_func("/pci/addressing", test_addressing);
+    g_test_add_func("/pci/host-bridge", test_host_bridge);
     return g_test_run();
 }

@@ -1,0 +1,57 @@
+/*
+ * How the guest reaches PCI configuration space (pci.h) on the standard
+ * machine: the legacy port pair (0xCF8 address, 0xCFC..0xCFF data; PCI
+ * 3.0 §3.2.2.3.2) and the PCIe ECAM window (PCIe 5.0 §7.2.2). Both decode to
+ * bus / device-function / register and reach the function plugged there;
+ * an empty slot reads all ones, as a master abort does, and drops writes.
+ * The host bridge's regions go on the machine's buses with
+ * pci_host_map(); the functions are plain PciDevice images.
+ */
+#ifndef STRATUS_PCI_HOST_H
+#define STRATUS_PCI_HOST_H
+
+#include <glib.h>
+
+#include "memory.h"
+#include "hw/pci/pci.h"
+
+#define PCI_HOST_CONFIG_ADDR   0xcf8
+#define PCI_HOST_CONFIG_DATA   0xcfc
+#define PCI_MAX_BUSES          256
+
+typedef struct PciBus {
+    uint8_t number;
+    PciDevice *fn[256];          /* by devfn; NULL: empty */
+} PciBus;
+
+typedef struct PciHost {
+    uint32_t config_addr;        /* the last dword written to 0xCF8 */
+    PciBus *buses[PCI_MAX_BUSES];
+    uint64_t ecam_base, ecam_size;
+} PciHost;
+
+void pci_host_init(PciHost *h);
+/* Frees the buses (not the functions, which their devices own). */
+void pci_host_cleanup(PciHost *h);
+/* Bus `number`, created empty on first use. */
+PciBus *pci_host_bus(PciHost *h, uint8_t number);
+/* Plugs d at bus:devfn; false if the slot is taken. */
+bool pci_host_plug(PciHost *h, uint8_t bus, uint8_t devfn, PciDevice *d);
+void pci_host_unplug(PciHost *h, uint8_t bus, uint8_t devfn);
+PciDevice *pci_host_find(const PciHost *h, uint8_t bus, uint8_t devfn);
+
+/* Config accesses by routing id (both paths end here). len is 1, 2 or 4. */
+uint32_t pci_host_config_read(PciHost *h, uint8_t bus, uint8_t devfn, uint16_t reg,
+                              unsigned len);
+void pci_host_config_write(PciHost *h, uint8_t bus, uint8_t devfn, uint16_t reg,
+                           uint32_t val, unsigned len);
+
+/*
+ * Registers 0xCF8 (4 bytes) and 0xCFC (4 bytes) on pio and, if ecam_size,
+ * the ECAM window at ecam_base on mmio.
+ */
+bool pci_host_map(PciHost *h, IoBus *pio, IoBus *mmio, uint64_t ecam_base,
+                  uint64_t ecam_size, GError **err);
+void pci_host_unmap(PciHost *h, IoBus *pio, IoBus *mmio);
+
+#endif
