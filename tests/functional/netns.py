@@ -22,6 +22,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
@@ -51,6 +53,19 @@ def _csum(data):
     while s >> 16:
         s = (s & 0xffff) + (s >> 16)
     return ~s & 0xffff
+
+
+def namespace(tag="t"):
+    """A fixture body: skips with the reason when namespaces cannot be made here,
+    else yields a fresh NetNs and deletes it afterwards."""
+    why = problem()
+    if why:
+        pytest.skip(why)
+    n = NetNs(tag)
+    try:
+        yield n
+    finally:
+        n.close()
 
 
 class NetNs:

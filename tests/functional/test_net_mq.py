@@ -12,7 +12,7 @@ import socket
 import pytest
 
 import netns
-from netns import NetNs, GUEST_IPS, HOST_IP, drain
+from netns import GUEST_IPS, HOST_IP, drain
 from stratus_vm import Vm
 from test_net_traffic import boot_in, kv, ok, set_ips, stat, link
 
@@ -21,12 +21,7 @@ SENDS = 20
 
 @pytest.fixture
 def ns():
-    why = netns.problem()
-    if why:
-        pytest.skip(why)
-    n = NetNs("mq")
-    yield n
-    n.close()
+    yield from netns.namespace("mq")
 
 
 def pair_traffic(ns, vm, pair, port):
@@ -82,32 +77,31 @@ def send_fd(vm, name, fd):
     assert vm.qmp.recv() == {"return": {}}
 
 
+def pass_tap_queues(ns, vm, ifname, names):
+    """Opens one queue of multiqueue tap `ifname` per name, bridges the tap and
+    hands each descriptor to the VMM with getfd under its name."""
+    fds = [ns.open_tap(ifname, multi=True) for _ in names]
+    try:
+        ns.bridge(ifname)
+        for name, fd in zip(names, fds):
+            send_fd(vm, name, fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def test_fds_getfd(ns, make_vm):
     """Two queues of one tap, opened here, passed by getfd, netdev_add fds=a:b; the NIC
     is hot-plugged with mq before the guest's driver first drives the slot."""
     vm = make_vm()
     vm.boot()
-    fds = [ns.open_tap("mqfd0", multi=True) for _ in range(2)]
-    try:
-        ns.bridge("mqfd0")
-        send_fd(vm, "qa", fds[0])
-        send_fd(vm, "qb", fds[1])
-    finally:
-        for fd in fds:
-            os.close(fd)
+    pass_tap_queues(ns, vm, "mqfd0", ["qa", "qb"])
     r = vm.qmp.execute("netdev_add", {"id": "n0", "fds": "qa:qb", "queues": 3})
     assert r["error"]["desc"] == \
         "The number of fds passed does not match the number of queues (3)", r
     # the names were consumed (and the tap went with its last descriptor): again
     assert not ns.has_link("mqfd0")
-    fds = [ns.open_tap("mqfd0", multi=True) for _ in range(2)]
-    try:
-        ns.bridge("mqfd0")
-        send_fd(vm, "qa", fds[0])
-        send_fd(vm, "qb", fds[1])
-    finally:
-        for fd in fds:
-            os.close(fd)
+    pass_tap_queues(ns, vm, "mqfd0", ["qa", "qb"])
     assert vm.qmp.cmd("netdev_add", id="n0", fds="qa:qb") == {}
     assert vm.qmp.cmd("device_add", id="n0", driver="virtio-net-mmio", addr="0x0", mq=True) == {}
     check_mq(ns, vm)

@@ -24,7 +24,7 @@ import time
 import pytest
 
 import netns
-from netns import NetNs, Flood, GUEST_IPS, HOST_IP, drain
+from netns import Flood, GUEST_IPS, HOST_IP, drain
 from stratus_vm import Vm
 from test_golden import GOLDEN_DIR, Golden, GoldenVm, run_golden
 
@@ -34,12 +34,7 @@ LEAK_CYCLES = 100
 
 @pytest.fixture
 def ns():
-    why = netns.problem()
-    if why:
-        pytest.skip(why)
-    n = NetNs()
-    yield n
-    n.close()
+    yield from netns.namespace()
 
 
 def ok(reply):
