@@ -197,43 +197,7 @@ static bool qmp_x_query_virtio_queue_status(QmpCommandCtx *ctx, JsonObject *args
     return true;
 }
 
-static bool read_le16(const VirtQueue *vq, uint64_t gpa, uint16_t *v)
-{
-    uint8_t b[2];
-
-    if (!guest_ram_read(vq->ram, gpa, b, sizeof(b))) {
-        return false;
-    }
-    *v = (uint16_t)(b[0] | b[1] << 8);
-    return true;
-}
-
-/* One split-ring descriptor (§2.7.5), little-endian in guest RAM. */
-typedef struct RingDesc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-} RingDesc;
-
-static bool read_desc(const VirtQueue *vq, uint64_t table, uint16_t i, RingDesc *d)
-{
-    uint8_t b[16];
-
-    if (!guest_ram_read(vq->ram, table + 16ULL * i, b, sizeof(b))) {
-        return false;
-    }
-    d->addr = 0;
-    for (int k = 7; k >= 0; k--) {
-        d->addr = d->addr << 8 | b[k];
-    }
-    d->len = (uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 |
-             (uint32_t)b[11] << 24;
-    d->flags = (uint16_t)(b[12] | b[13] << 8);
-    d->next = (uint16_t)(b[14] | b[15] << 8);
-    return true;
-}
-
-static JsonObject *desc_object(const RingDesc *d)
+static JsonObject *desc_object(const VringDesc *d)
 {
     static const struct { uint16_t bit; const char *name; } names[] = {
         { VIRTQ_DESC_F_NEXT, "next" }, { VIRTQ_DESC_F_WRITE, "write" },
@@ -265,9 +229,9 @@ static JsonArray *chain_descs(const VirtQueue *vq, uint16_t head)
     uint32_t size = vq->num, budget = vq->num;
     uint16_t i = head;
     bool in_indirect = false;
-    RingDesc d;
+    VringDesc d;
 
-    while (budget-- && i < size && read_desc(vq, table, i, &d)) {
+    while (budget-- && i < size && virtqueue_read_desc(vq, table, i, &d)) {
         if ((d.flags & VIRTQ_DESC_F_INDIRECT) && !in_indirect && d.len >= 16) {
             json_array_add_object_element(a, desc_object(&d));
             table = d.addr;
@@ -301,7 +265,8 @@ static bool qmp_x_query_virtio_queue_element(QmpCommandCtx *ctx, JsonObject *arg
 {
     VirtioDevice *v = NULL;
     VirtQueue *vq;
-    uint16_t aflags, aidx, head, uflags, uidx, pos = 0;
+    uint16_t pos = 0;
+    VirtQueueRings r;
     JsonObject *o, *avail, *used;
 
     if (json_object_has_member(args, "index") && !arg_u16(args, "index", &pos, err)) {
@@ -317,24 +282,22 @@ static bool qmp_x_query_virtio_queue_element(QmpCommandCtx *ctx, JsonObject *arg
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "Region caches not initialized");
         return false;
     }
-    if (!read_le16(vq, vq->avail, &aflags) || !read_le16(vq, vq->avail + 2, &aidx) ||
-        !read_le16(vq, vq->avail + 4 + 2 * (pos % vq->num), &head) ||
-        !read_le16(vq, vq->used, &uflags) || !read_le16(vq, vq->used + 2, &uidx)) {
+    if (!virtqueue_read_rings(vq, pos, &r)) {
         qmp_error_set(err, STRATUS_ERROR_GENERIC, "The rings are not in guest RAM");
         return false;
     }
     o = json_object_new();
     json_object_set_string_member(o, "name", device_name(v));
-    json_object_set_int_member(o, "index", head);
-    json_object_set_array_member(o, "descs", chain_descs(vq, head));
+    json_object_set_int_member(o, "index", r.avail_ring);
+    json_object_set_array_member(o, "descs", chain_descs(vq, r.avail_ring));
     avail = json_object_new();
-    json_object_set_int_member(avail, "flags", aflags);
-    json_object_set_int_member(avail, "idx", aidx);
-    json_object_set_int_member(avail, "ring", head);
+    json_object_set_int_member(avail, "flags", r.avail_flags);
+    json_object_set_int_member(avail, "idx", r.avail_idx);
+    json_object_set_int_member(avail, "ring", r.avail_ring);
     json_object_set_object_member(o, "avail", avail);
     used = json_object_new();
-    json_object_set_int_member(used, "flags", uflags);
-    json_object_set_int_member(used, "idx", uidx);
+    json_object_set_int_member(used, "flags", r.used_flags);
+    json_object_set_int_member(used, "idx", r.used_idx);
     json_object_set_object_member(o, "used", used);
     *ret = qmp_node_object(o);
     return true;

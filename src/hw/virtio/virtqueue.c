@@ -4,13 +4,6 @@
 
 #include "hw/virtio/virtqueue.h"
 
-typedef struct VringDesc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-} VringDesc;
-
 G_STATIC_ASSERT(sizeof(VringDesc) == 16);
 
 /* Ring fields the guest updates concurrently: single aligned accesses. */
@@ -101,6 +94,22 @@ bool virtqueue_empty(VirtQueue *vq)
     return idx == vq->last_avail_idx;
 }
 
+bool virtqueue_read_rings(const VirtQueue *vq, uint16_t pos, VirtQueueRings *r)
+{
+    uint8_t *avail = ring_ptr(vq, vq->avail, 0, 4 + 2ULL * vq->num);
+    uint8_t *used = ring_ptr(vq, vq->used, 0, 4);
+
+    if (!vq->num || !avail || !used) {
+        return false;
+    }
+    r->avail_flags = load16(avail);
+    r->avail_idx = load16(avail + 2);
+    r->avail_ring = load16(avail + 4 + 2 * (pos % vq->num));
+    r->used_flags = load16(used);
+    r->used_idx = load16(used + 2);
+    return true;
+}
+
 static void set_avail_event(VirtQueue *vq, uint16_t val)
 {
     uint8_t *p = ring_ptr(vq, vq->used, 4 + 8ULL * vq->num, 2);
@@ -139,7 +148,7 @@ void virtqueue_set_notification(VirtQueue *vq, bool enable)
     }
 }
 
-static bool read_desc(const VirtQueue *vq, uint64_t table, uint32_t i, VringDesc *d)
+bool virtqueue_read_desc(const VirtQueue *vq, uint64_t table, uint32_t i, VringDesc *d)
 {
     const uint8_t *p = ring_ptr(vq, table, 16ULL * i, 16);
 
@@ -200,7 +209,7 @@ int virtqueue_pop(VirtQueue *vq, VirtQueueElement **elem, char **why)
         if (++count > table_size) {
             FAIL("descriptor chain is longer than its table (%u): a loop?", table_size);
         }
-        if (!read_desc(vq, table, i, &d)) {
+        if (!virtqueue_read_desc(vq, table, i, &d)) {
             FAIL("descriptor table is outside guest RAM");
         }
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {

@@ -96,6 +96,31 @@ static inline bool virtqueue_need_event(uint16_t event_idx, uint16_t new_idx, ui
     return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
 }
 
+/* ---- introspection (QMP x-query-virtio-queue-element) ---- */
+
+/* One split-ring descriptor (§2.7.5), host byte order. */
+typedef struct VringDesc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+} VringDesc;
+
+/*
+ * Descriptor i of `table` (the queue's own or an indirect one), copied once
+ * from guest RAM; false if it is not in RAM.
+ */
+bool virtqueue_read_desc(const VirtQueue *vq, uint64_t table, uint32_t i, VringDesc *d);
+
+/* What the rings hold now; avail_ring is available-ring slot pos % num. */
+typedef struct VirtQueueRings {
+    uint16_t avail_flags, avail_idx, avail_ring;
+    uint16_t used_flags, used_idx;
+} VirtQueueRings;
+
+/* false if the queue has no size or its rings are not in RAM. */
+bool virtqueue_read_rings(const VirtQueue *vq, uint16_t pos, VirtQueueRings *r);
+
 /* iovec helpers used by devices. */
 size_t iov_size(const struct iovec *iov, unsigned n);
 /* Copy out of / into an iovec starting `offset` bytes in; returns bytes copied. */
