@@ -273,7 +273,7 @@ bool device_migratable(const Device *d, GError **err)
         return false;
     }
     if (why) {
-        set_error(err, "Migration of '%s' is blocked: %s", d->id ? d->id : d->qom_path, why);
+        set_error(err, "Migration of '%s' is blocked: %s", device_name(d), why);
         return false;
     }
     return true;

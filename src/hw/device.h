@@ -177,7 +177,12 @@ void machine_reset_devices(Machine *m);
 
 /* Machine device list (ordered by creation). */
 Device *machine_find_device(Machine *m, const char *id);          /* by id */
-Device *machine_find_device_path(Machine *m, const char *path);   /* QOM path or id */
+Device *machine_find_device_path(Machine *m, const char *path);
+/* How QMP names a device to users: its id, else its QOM path. */
+static inline const char *device_name(const Device *d)
+{
+    return d->id ? d->id : d->qom_path;
+}   /* QOM path or id */
 GPtrArray *machine_devices(Machine *m);                           /* Device*, borrowed */
 
 /*

@@ -50,7 +50,7 @@ static void announce_round(Announcer *a)
         uint8_t mac[6];
         NetClient *nc;
 
-        if (!virtio_net_device_is(d) || !wanted(a, d->id ? d->id : d->qom_path) ||
+        if (!virtio_net_device_is(d) || !wanted(a, device_name(d)) ||
             !(nc = virtio_net_device_backend(d)) || !virtio_net_device_rx_filter(d, mac)) {
             continue;
         }

@@ -504,7 +504,7 @@ static JsonNode *block_stats_entry(BlockBackend *bb, const char *device, const c
 static void blockstats_visit(BlockBackend *bb, Device *d, void *arr)
 {
     json_array_add_element(arr, block_stats_entry(bb, block_node_name(bb),
-                                                  d ? (d->id ? d->id : d->qom_path) : NULL));
+                                                  d ? device_name(d) : NULL));
 }
 
 static bool qmp_query_blockstats(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
@@ -572,7 +572,7 @@ static void block_graph_visit(BlockBackend *bb, Device *d, void *opaque)
     }
     e = json_object_new();
     json_object_set_int_member(e, "parent",
-                               graph_node(g, "block-backend", d->id ? d->id : d->qom_path));
+                               graph_node(g, "block-backend", device_name(d)));
     json_object_set_int_member(e, "child", child);
     json_object_set_string_member(e, "name", "root");
     json_object_set_array_member(e, "perm", perm_list(!block_is_read_only(bb)));

@@ -212,7 +212,7 @@ static bool qmp_query_rx_filter(QmpCommandCtx *ctx, JsonObject *args, JsonNode *
 
     for (guint i = 0; devs && i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
-        const char *name = d->id ? d->id : d->qom_path;
+        const char *name = device_name(d);
         uint8_t mac[6];
         const NetRxFilter *f = virtio_net_device_rx_filter(d, mac);
 

@@ -67,11 +67,6 @@ static VirtQueue *find_queue(Machine *m, JsonObject *args, VirtioDevice **vdev, 
     return &v->vqs[q];
 }
 
-static const char *device_name(const VirtioDevice *v)
-{
-    return v->klass->name;
-}
-
 /* QEMU's VirtioDeviceFeatures: named transport and device bits, the rest as a mask. */
 static JsonNode *features_node(const VirtioDevice *v, uint64_t bits)
 {
@@ -136,7 +131,7 @@ static bool qmp_x_query_virtio_status(QmpCommandCtx *ctx, JsonObject *args, Json
         return false;
     }
     o = json_object_new();
-    json_object_set_string_member(o, "name", device_name(v));
+    json_object_set_string_member(o, "name", v->klass->name);
     json_object_set_int_member(o, "device-id", v->klass->device_id);
     json_object_set_boolean_member(o, "vhost-started", false);
     json_object_set_string_member(o, "device-endian", "little");
@@ -178,7 +173,7 @@ static bool qmp_x_query_virtio_queue_status(QmpCommandCtx *ctx, JsonObject *args
         return false;
     }
     o = json_object_new();
-    json_object_set_string_member(o, "name", device_name(v));
+    json_object_set_string_member(o, "name", v->klass->name);
     json_object_set_int_member(o, "queue-index", vq - v->vqs);
     /* Every popped chain is completed before the main loop runs again. */
     json_object_set_int_member(o, "inuse", 0);
@@ -287,7 +282,7 @@ static bool qmp_x_query_virtio_queue_element(QmpCommandCtx *ctx, JsonObject *arg
         return false;
     }
     o = json_object_new();
-    json_object_set_string_member(o, "name", device_name(v));
+    json_object_set_string_member(o, "name", v->klass->name);
     json_object_set_int_member(o, "index", r.avail_ring);
     json_object_set_array_member(o, "descs", chain_descs(vq, r.avail_ring));
     avail = json_object_new();

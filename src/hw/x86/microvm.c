@@ -340,7 +340,7 @@ static bool microvm_unplug_request(Machine *m, Device *d, bool *pending, GError 
     if (d->id) {
         json_object_set_string_member(data, "device", d->id);
     }
-    json_object_set_string_member(data, "path", d->id ? d->id : d->qom_path);
+    json_object_set_string_member(data, "path", device_name(d));
     device_destroy(d);
     if (node) {
         block_registry_remove(m->block_nodes, node);
