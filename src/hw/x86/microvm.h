@@ -9,9 +9,10 @@
 
 #include "machine.h"
 #include "hw/device.h"
+#include "hw/x86/x86-board.h"
 
 #define MICROVM_LOW_RAM_LIMIT 0xC0000000ULL
-#define MICROVM_IOAPIC_ADDR   0xFEC00000ULL
+#define MICROVM_IOAPIC_ADDR   X86_IOAPIC_ADDR
 
 extern const MachineClass microvm_machine_class;
 

@@ -1,0 +1,43 @@
+/*
+ * What the two x86 machine classes (microvm, q35) share: COM1 and the PM
+ * block as registered devices, the legacy RTC and fw_cfg, direct Linux boot
+ * and its replay on system_reset. Each class keeps an X86Board inside its
+ * own state and calls these from its init / reset / destroy hooks; only the
+ * RAM split below 4 GiB differs between them.
+ */
+#ifndef STRATUS_X86_BOARD_H
+#define STRATUS_X86_BOARD_H
+
+#include "machine.h"
+#include "hw/device.h"
+#include "accel/x86-boot-state.h"
+
+#define X86_IOAPIC_ADDR 0xFEC00000ULL
+
+typedef struct X86Board {
+    uint64_t low_ram_limit;      /* where RAM below 4 GiB ends at most */
+    char *cmdline;               /* -append plus the auto-appended parameters */
+    X86BootState boot;
+    bool booted;                 /* a kernel was loaded (not with qtest and no -kernel) */
+    Device *rtc;                 /* -machine rtc=on, else NULL */
+    Device *fw_cfg;              /* -machine fw_cfg=on, else NULL */
+} X86Board;
+
+/* Guest RAM below low_ram_limit, the rest from 4 GiB; mapped by the accelerator. */
+bool x86_board_init_ram(Machine *m, X86Board *b, GError **err);
+/* COM1 (-serial), the PM block, and the RTC / fw_cfg when switched on. */
+bool x86_board_create_devices(Machine *m, X86Board *b, GError **err);
+/*
+ * After every device exists: the command line (-append plus auto_params),
+ * the kernel, the vCPUs and their entry state. A restored machine gets its
+ * vCPUs but keeps the snapshot's RAM and registers.
+ */
+bool x86_board_boot(Machine *m, X86Board *b, const char *auto_params, GError **err);
+/* system_reset: reload the kernel and restart the vCPUs at its entry. */
+void x86_board_reset(Machine *m, X86Board *b);
+void x86_board_cleanup(X86Board *b);
+/* Creates a board device of `driver` with n properties (device_create). */
+Device *x86_board_device(Machine *m, const char *driver, const DevicePropValue *props,
+                         unsigned n, GError **err);
+
+#endif
