@@ -145,6 +145,11 @@ typedef struct StratusConfig {
      */
     FeatureSwitch machine_rtc;
     FeatureSwitch machine_fw_cfg;
+    /*
+     * -machine acpi=on|off|auto: ACPI tables (docs/microvm.md "ACPI"); auto
+     * is off on microvm (StratoVirt's microvm has none).
+     */
+    FeatureSwitch machine_acpi;
     GPtrArray *fw_cfg_items;     /* FwCfgItemConfig* of each -fw_cfg, in order */
 
     SmpConfig smp;

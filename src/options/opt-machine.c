@@ -102,7 +102,7 @@ static bool feature_switch(const OptList *l, const char *key, const char *opt,
 bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
     static const char *const keys[] = { "type", "accel", "dump-guest-core", "mem-share",
-                                        "usb", "rtc", "fw_cfg", NULL };
+                                        "usb", "rtc", "fw_cfg", "acpi", NULL };
     static const char *const types[] = { "microvm", "q35", "none", NULL };
     StratusConfig *cfg = ctx->cfg;
     OptList *l = opt_parse_params(opt, value, "type", false, keys, err);
@@ -135,7 +135,8 @@ bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GErro
         goto out;
     }
     if (!feature_switch(l, "rtc", opt, &cfg->machine_rtc, err) ||
-        !feature_switch(l, "fw_cfg", opt, &cfg->machine_fw_cfg, err)) {
+        !feature_switch(l, "fw_cfg", opt, &cfg->machine_fw_cfg, err) ||
+        !feature_switch(l, "acpi", opt, &cfg->machine_acpi, err)) {
         goto out;
     }
     usb = optlist_get(l, "usb");

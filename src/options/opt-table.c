@@ -17,7 +17,7 @@ static const OptDef opt_defs[] = {
     { "machine", "M", OPT_MACHINE, ARG_REQUIRED, true,
       "[type=]microvm|q35[,accel=ACCEL[:ACCEL...]][,dump-guest-core=on|off][,mem-share=on|off]",
       "machine type and properties (default microvm; accel as -accel; also "
-      "rtc=on|off|auto, fw_cfg=on|off|auto)" },
+      "rtc=on|off|auto, fw_cfg=on|off|auto, acpi=on|off|auto)" },
     { "accel", NULL, OPT_ACCEL, ARG_REQUIRED, true, "kvm|emu|tcg|qtest[:...]",
       "accelerator, or a list tried in order (tcg = emu, the software CPU); a repeated "
       "-accel adds to the list; overrides -machine accel=; default kvm if /dev/kvm is "

@@ -2,6 +2,7 @@
  * ranges `mem fill/check` may use. */
 #include "guest.h"
 
+#define BP_ACPI_RSDP_ADDR    0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0C0
 #define BP_EXT_RAMDISK_SIZE  0x0C4
 #define BP_EXT_CMD_LINE_PTR  0x0C8
@@ -154,6 +155,7 @@ void bootinfo_init(void)
 	bi.initrd_size = bp32(BP_RAMDISK_SIZE) | (u64)bp32(BP_EXT_RAMDISK_SIZE) << 32;
 	if (!bi.initrd_base)
 		bi.initrd_size = 0;
+	bi.acpi_rsdp = bp32(BP_ACPI_RSDP_ADDR) | (u64)bp32(BP_ACPI_RSDP_ADDR + 4) << 32;
 	copy_cmdline();
 	parse_cmdline();
 	compute_ram_free();

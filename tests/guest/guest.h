@@ -134,6 +134,7 @@ struct bootinfo {
 	struct range ram_free[MAX_RAM_FREE];
 	u32 nr_virtio;
 	struct virtio_mmio_dev virtio[MAX_VIRTIO_MMIO];
+	u64 acpi_rsdp;          /* boot_params.acpi_rsdp_addr, 0 if none */
 };
 
 struct pvclock {                 /* KVM's pvclock_vcpu_time_info */
@@ -225,6 +226,9 @@ int lapic_irr_test(u32 vector);
 void lapic_eoi(void);
 void lapic_timer_periodic(u32 vector, u32 count, u32 dcr);
 void lapic_timer_stop(void);
+
+/* acpi.c */
+void acpi_command(char *args);
 
 /* mptable.c */
 extern unsigned nr_cpus;

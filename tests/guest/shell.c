@@ -282,6 +282,7 @@ static const struct command commands[] = {
 	{ "net", net_command },
 	{ "vsock", vsock_command },
 	{ "vcon", vcon_command },
+	{ "acpi", acpi_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },

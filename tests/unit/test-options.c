@@ -286,6 +286,8 @@ static void test_machine(void)
         { BASE "-machine microvm,dump-guest-core=maybe", "invalid value 'maybe' for "
           "'dump-guest-core'" },
         { BASE "-machine microvm,mem-share=1", "'mem-share'" },
+        { BASE "-machine microvm,acpi=maybe", "-machine: Parameter 'acpi' does not accept value "
+          "'maybe' (expected on, off or auto)" },
         { BASE "-machine microvm,", "-machine: empty parameter" },
         { BASE "-machine ,microvm", "-machine: empty parameter" },
         { BASE "-machine =", "-machine: parameter '=' has no name" },
@@ -310,6 +312,28 @@ static void test_machine(void)
         config_free(cfg);
     }
     run_fail_table(fails, G_N_ELEMENTS(fails));
+}
+
+/* acpi=: on, off (and bool spellings), auto; the default is auto (off on microvm). */
+static void test_machine_acpi(void)
+{
+    static const struct {
+        const char *cmdline;
+        FeatureSwitch acpi;
+    } cases[] = {
+        { BASE, FEATURE_AUTO },
+        { BASE "-machine microvm,acpi=on", FEATURE_ON },
+        { BASE "-machine microvm,acpi=off", FEATURE_OFF },
+        { BASE "-machine microvm,acpi=yes", FEATURE_ON },
+        { BASE "-machine microvm,acpi=auto", FEATURE_AUTO },
+        { BASE "-machine microvm,acpi=on -machine acpi=off", FEATURE_OFF },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        StratusConfig *cfg = parse_ok(cases[i].cmdline);
+        g_assert_cmpint(cfg->machine_acpi, ==, cases[i].acpi);
+        config_free(cfg);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1484,6 +1508,7 @@ int main(int argc, char **argv)
     g_test_add_func("/options/parser-rules", test_parser_rules);
     g_test_add_func("/options/no-crash-junk", test_no_crash_junk);
     g_test_add_func("/options/machine", test_machine);
+    g_test_add_func("/options/machine-acpi", test_machine_acpi);
     g_test_add_func("/options/accel", test_accel);
     g_test_add_func("/options/smp", test_smp);
     g_test_add_func("/options/mem", test_mem);

@@ -141,6 +141,34 @@ static void test_power_button(void)
 }
 
 /*
+ * ged (microvm acpi=on): every press pulses the SCI although PM1_EN stays 0,
+ * and the HW-reduced sleep registers the FADT names (the high bytes of
+ * PM1_STS and PM1_CNT) clear WAK_STS and power off with SLP_TYP 0.
+ */
+static void test_ged_and_sleep_registers(void)
+{
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+
+    pm_set_ged(pm, true);
+    pm_press_power_button(pm);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 1);
+    g_assert_false(irq_level[PM_SCI_GSI]);
+    pm_press_power_button(pm);
+    g_assert_cmpuint(irq_rises[PM_SCI_GSI], ==, 2);
+    /* The GED's _EVT: a 16-bit write of PWRBTN_STS alone clears it. */
+    out(m, PM1A_EVT_BASE, PM1_STS_PWRBTN, 2);
+    g_assert_cmphex(in(m, PM1A_EVT_BASE, 2), ==, 0);
+    /* Sleep status (WAK_STS, bit 7 of 0x601), then sleep control: SLP_EN | SLP_TYP 0. */
+    out(m, PM1A_EVT_BASE + 1, 0x80, 1);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_NONE);
+    out(m, PM1A_CNT_BASE + 1, 0x20, 1);
+    g_assert_cmpint(m->shutdown_request, ==, SHUTDOWN_GUEST_SHUTDOWN);
+    pm_free(pm);
+    fake_machine_free(m);
+}
+
+/*
  * Port 0x3FF is COM1's scratch register: the board creates pm with
  * boot-time-port=off when a UART covers it, and the UART forwards the
  * marker. pm claiming a taken port is an error, not a silent overlap.
@@ -239,6 +267,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pm/s5-poweroff", test_s5_poweroff);
     g_test_add_func("/pm/i8042-reset", test_i8042_reset);
     g_test_add_func("/pm/power-button", test_power_button);
+    g_test_add_func("/pm/ged-sleep-registers", test_ged_and_sleep_registers);
     g_test_add_func("/pm/boot-port-sharing", test_boot_port_sharing);
     g_test_add_func("/pm/guest-log-flood", test_guest_log_flood);
     return g_test_run();

@@ -11,6 +11,7 @@ struct PmState {
     uint16_t sts;
     uint16_t en;
     uint16_t cnt;
+    bool ged;           /* every press pulses the SCI (pm_set_ged) */
     bool have_evt, have_cnt, have_kbd_data, have_kbd_cmd, have_boot_port;
     /*
      * Guest-triggered messages are logged once per machine reset, so a guest
@@ -201,7 +202,16 @@ void pm_reset(PmState *pm)
 void pm_press_power_button(PmState *pm)
 {
     pm->sts |= PM1_STS_PWRBTN;
-    pm_sci_if_enabled(pm);
+    if (pm->ged) {
+        irq_pulse(&pm->sci);
+    } else {
+        pm_sci_if_enabled(pm);
+    }
+}
+
+void pm_set_ged(PmState *pm, bool on)
+{
+    pm->ged = on;
 }
 
 void pm_free(PmState *pm)
@@ -260,6 +270,7 @@ PmState *pm_new(Machine *m, bool boot_time_port, GError **err)
 typedef struct PmDevice {
     Device dev;
     bool boot_time_port;
+    bool ged;
     PmState *pm;
 } PmDevice;
 
@@ -276,6 +287,7 @@ static bool pm_dev_realize(Device *d, GError **err)
     if (!pd->pm) {
         return false;
     }
+    pm_set_ged(pd->pm, pd->ged);
     machine_add_powerdown_notifier(d->machine, pm_dev_powerdown, pd->pm);
     return true;
 }
@@ -296,6 +308,8 @@ static void pm_dev_reset(Device *d)
 static const Property pm_props[] = {
     DEFINE_PROP("boot-time-port", PROP_BOOL, PmDevice, boot_time_port, "on",
                 "Log boot-time markers written to port 0x3FF (off when a UART covers it)"),
+    DEFINE_PROP("ged", PROP_BOOL, PmDevice, ged, "off",
+                "Pulse the SCI on every power-button press (the ACPI GED's interrupt, acpi=on)"),
     DEFINE_PROP_END,
 };
 

@@ -14,6 +14,7 @@
  *    when a UART covers it, the UART forwards SCR writes to
  *    machine_boot_time_signal() and the board creates pm with
  *    boot-time-port=off.
+ *  - With ged set (property "ged", microvm acpi=on) every press pulses the SCI.
  *  - The registered type "microvm-pm" wraps it: reset with the machine, and
  *    system_powerdown presses the button through a powerdown notifier.
  */
@@ -42,8 +43,14 @@ extern const DeviceClass microvm_pm_device_class;
 
 /* boot_time_port: also claim BOOT_TIME_PORT (fails if it is taken). */
 PmState *pm_new(Machine *m, bool boot_time_port, GError **err);
-/* system_powerdown: latch the power button. */
+/* system_powerdown: latch the power button (and pulse the SCI if enabled or ged). */
 void pm_press_power_button(PmState *pm);
+/*
+ * ged: a press pulses the SCI whether or not PWRBTN_EN is set, for a
+ * hardware-reduced ACPI guest, which never touches PM1_EN and takes the
+ * SCI as the interrupt of its Generic Event Device (microvm acpi=on).
+ */
+void pm_set_ged(PmState *pm, bool on);
 void pm_reset(PmState *pm);
 void pm_free(PmState *pm);
 

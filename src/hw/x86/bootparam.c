@@ -11,6 +11,7 @@
 
 /* struct boot_params */
 #define ZP_SIZE               0x1000
+#define ZP_ACPI_RSDP_ADDR     0x070
 #define ZP_EXT_RAMDISK_IMAGE  0x0c0
 #define ZP_EXT_RAMDISK_SIZE   0x0c4
 #define ZP_EXT_CMD_LINE_PTR   0x0c8
@@ -188,4 +189,9 @@ bool x86_build_zero_page(uint8_t *zp, const uint8_t *setup_hdr, size_t hdr_len,
         put_le32(p + 16, e820[i].type);
     }
     return true;
+}
+
+void x86_zero_page_set_rsdp(uint8_t *zp, uint64_t rsdp_addr)
+{
+    put_le64(zp + ZP_ACPI_RSDP_ADDR, rsdp_addr);
 }

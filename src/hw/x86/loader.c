@@ -484,6 +484,7 @@ bool x86_load_linux(GuestRam *ram, const X86BootConfig *cfg, X86BootState *state
                              initrd_addr, initrd_size, e820, n_e820, err)) {
         goto out;
     }
+    x86_zero_page_set_rsdp(zp, cfg->acpi_rsdp_addr);
 
     /* ---- load ---- */
     if (!read_into_guest(ram, kfd, k.file_off, k.load_addr, k.load_size, "kernel",

@@ -57,6 +57,7 @@ typedef struct X86BootConfig {
     const char *cmdline;         /* full command line, already with auto params */
     unsigned ncpus;
     uint64_t ioapic_addr;        /* 0xfec00000 */
+    uint64_t acpi_rsdp_addr;     /* boot_params.acpi_rsdp_addr; 0: no ACPI tables */
 } X86BootConfig;
 
 /*
@@ -89,6 +90,8 @@ size_t x86_build_mp_config(uint8_t *dst, size_t room, unsigned ncpus,
                            uint64_t ioapic_addr);
 /* Byte checksum helper: value that makes the sum of buf[0..len) zero. */
 uint8_t x86_mp_checksum(const uint8_t *buf, size_t len);
+/* boot_params.acpi_rsdp_addr (protocol 2.14): where the RSDP is, so the kernel need not scan. */
+void x86_zero_page_set_rsdp(uint8_t *zp, uint64_t rsdp_addr);
 /* Fill a 4 KiB zero page from the kernel's setup header (or a synthetic one). */
 bool x86_build_zero_page(uint8_t *zp, const uint8_t *setup_hdr, size_t hdr_len,
                          KernelFormat fmt, uint64_t cmdline_addr, size_t cmdline_len,

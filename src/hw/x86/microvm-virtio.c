@@ -122,6 +122,11 @@ const char *microvm_virtio_cmdline(MicrovmVirtio *s)
     return s->cmdline->str;
 }
 
+unsigned microvm_virtio_transports(MicrovmVirtio *s)
+{
+    return s->next_index;
+}
+
 VirtioDevice *microvm_virtio_blk_slot(MicrovmVirtio *s, unsigned slot)
 {
     return slot < MICROVM_BLK_SLOTS ? s->slots[slot].vdev : NULL;

@@ -29,6 +29,27 @@ static void microvm_reset(Machine *m)
     x86_board_reset(m, &s->x86);
 }
 
+/*
+ * acpi=on (auto is off: StratoVirt's microvm has no ACPI, and the seeds'
+ * guests expect none): the tables describe what exists once the command
+ * line's devices are placed.
+ */
+static bool microvm_setup_acpi(Machine *m, MicrovmState *s, GError **err)
+{
+    MicrovmAcpiConfig c = {
+        .ncpus = m->cfg->smp.cpus,
+        .serial = m->cfg->serial_chardev != NULL,
+        .rtc = s->x86.rtc != NULL,
+        .n_virtio = microvm_virtio_transports(s->virtio),
+    };
+
+    if (!x86_board_acpi_enabled(m, false)) {
+        return true;
+    }
+    return x86_board_set_acpi(&s->x86, microvm_acpi_build(&c), MICROVM_ACPI_BASE,
+                              MICROVM_ACPI_SIZE, err);
+}
+
 static bool microvm_init(Machine *m, GError **err)
 {
     const StratusConfig *cfg = m->cfg;
@@ -36,6 +57,7 @@ static bool microvm_init(Machine *m, GError **err)
 
     m->board = s;
     s->x86.low_ram_limit = MICROVM_LOW_RAM_LIMIT;
+    s->x86.pm_ged = x86_board_acpi_enabled(m, false);
     for (guint i = 0; cfg->drives && i < cfg->drives->len; i++) {
         if (!g_strcmp0(optlist_get(g_ptr_array_index(cfg->drives, i), "if"), "pflash")) {
             log_warn("-drive if=pflash is ignored on microvm");
@@ -46,7 +68,7 @@ static bool microvm_init(Machine *m, GError **err)
         return false;
     }
     s->virtio = microvm_virtio_new(m, err);
-    return s->virtio && machine_create_cli_devices(m, err) &&
+    return s->virtio && machine_create_cli_devices(m, err) && microvm_setup_acpi(m, s, err) &&
            x86_board_boot(m, &s->x86, microvm_virtio_cmdline(s->virtio), err);
 }
 

@@ -1,8 +1,8 @@
 /*
  * The microvm board (x86_64), StratoVirt's layout (stratovirt-reference.md §2.8):
  * RAM below 3 GiB then from 4 GiB, COM1, the PM/i8042 power block, direct
- * Linux boot, virtio-mmio slots. No PCI, no ACPI, no firmware. It registers
- * the machine class "microvm" (hw/device.h).
+ * Linux boot, virtio-mmio slots. No PCI, no firmware; ACPI tables only with
+ * acpi=on (microvm-acpi.c). It registers the machine class "microvm" (hw/device.h).
  */
 #ifndef STRATUS_MICROVM_H
 #define STRATUS_MICROVM_H
@@ -57,6 +57,26 @@ VirtioDevice *microvm_virtio_blk_slot(MicrovmVirtio *s, unsigned slot);
  */
 bool microvm_virtio_save(MicrovmVirtio *s, GByteArray *out, GError **err);
 bool microvm_virtio_load(MicrovmVirtio *s, const uint8_t *buf, size_t len, GError **err);
+
+/* Transports created so far (slots and extras): index i is at
+ * MICROVM_VIRTIO_BASE + i * MICROVM_VIRTIO_STRIDE, GSI MICROVM_VIRTIO_IRQ_BASE + i. */
+unsigned microvm_virtio_transports(MicrovmVirtio *s);
+
+/* ---- ACPI (src/hw/x86/microvm-acpi.c, docs/microvm.md "ACPI") ---- */
+
+/* RSDP at the base (the BIOS area the RSDP scan covers, e820-reserved). */
+#define MICROVM_ACPI_BASE 0xE0000ULL
+#define MICROVM_ACPI_SIZE 0x10000      /* up to the MP table's overflow area at 0xF0000 */
+
+typedef struct MicrovmAcpiConfig {
+    unsigned ncpus;
+    bool serial;                /* COM1 exists */
+    bool rtc;                   /* the CMOS RTC exists (-machine rtc=on) */
+    unsigned n_virtio;          /* transports 0..n_virtio-1 */
+} MicrovmAcpiConfig;
+
+/* The tables as one image to copy to MICROVM_ACPI_BASE (RSDP first). */
+GByteArray *microvm_acpi_build(const MicrovmAcpiConfig *c);
 
 /* Tests: the device in block slot i (0..5) of a microvm, NULL if out of range. */
 VirtioDevice *microvm_blk_slot_device(Machine *m, unsigned slot);

@@ -34,9 +34,46 @@ static bool load_kernel(Machine *m, X86Board *s, GError **err)
         .cmdline = s->cmdline,
         .ncpus = m->cfg->smp.cpus,
         .ioapic_addr = X86_IOAPIC_ADDR,
+        .acpi_rsdp_addr = s->acpi_tables ? s->acpi_base : 0,
     };
 
     return x86_load_linux(&m->ram, &bc, &s->boot, err);
+}
+
+/* There is no firmware: the tables go straight into RAM, again on each reset. */
+static bool write_acpi(Machine *m, X86Board *s, GError **err)
+{
+    if (s->acpi_tables &&
+        !guest_ram_write(&m->ram, s->acpi_base, s->acpi_tables->data, s->acpi_tables->len)) {
+        set_error(err, "guest RAM does not cover the ACPI tables at 0x%" G_GINT64_MODIFIER "x",
+                  s->acpi_base);
+        return false;
+    }
+    return true;
+}
+
+bool x86_board_set_acpi(X86Board *b, GByteArray *tables, uint64_t base, size_t room,
+                        GError **err)
+{
+    if (tables->len > room) {
+        set_error(err, "the ACPI tables need %u bytes, more than the %zu reserved at 0x%"
+                  G_GINT64_MODIFIER "x", tables->len, room, base);
+        g_byte_array_free(tables, TRUE);
+        return false;
+    }
+    if (b->acpi_tables) {
+        g_byte_array_free(b->acpi_tables, TRUE);
+    }
+    b->acpi_tables = tables;
+    b->acpi_base = base;
+    return true;
+}
+
+bool x86_board_acpi_enabled(const Machine *m, bool dflt)
+{
+    FeatureSwitch f = m->cfg->machine_acpi;
+
+    return f == FEATURE_ON || (f == FEATURE_AUTO && dflt);
 }
 
 static bool reset_vcpus(Machine *m, X86Board *s, GError **err)
@@ -61,7 +98,7 @@ void x86_board_reset(Machine *m, X86Board *s)
     if (!s->booted) {
         return;
     }
-    if (!load_kernel(m, s, &err) || !reset_vcpus(m, s, &err)) {
+    if (!write_acpi(m, s, &err) || !load_kernel(m, s, &err) || !reset_vcpus(m, s, &err)) {
         log_error("system reset failed: %s", err->message);
         machine_request_shutdown(m, SHUTDOWN_INTERNAL_ERROR);
     }
@@ -80,7 +117,7 @@ Device *x86_board_device(Machine *m, const char *driver, const DevicePropValue *
  * the boot-time port 0x3FF unless COM1 covers it (its scratch register
  * forwards the marker instead).
  */
-static bool create_serial_and_pm(Machine *m, GError **err)
+static bool create_serial_and_pm(Machine *m, X86Board *b, GError **err)
 {
     const char *serial_id = m->cfg->serial_chardev;
 
@@ -90,7 +127,10 @@ static bool create_serial_and_pm(Machine *m, GError **err)
             return false;
         }
     }
-    DevicePropValue pm[] = { { .name = "boot-time-port", .text = serial_id ? "off" : "on" } };
+    DevicePropValue pm[] = {
+        { .name = "boot-time-port", .text = serial_id ? "off" : "on" },
+        { .name = "ged", .text = b->pm_ged ? "on" : "off" },
+    };
     return x86_board_device(m, "microvm-pm", pm, G_N_ELEMENTS(pm), err) != NULL;
 }
 
@@ -190,6 +230,9 @@ bool x86_board_boot(Machine *m, X86Board *s, const char *auto_params, GError **e
      * A restored machine starts where the snapshot left it (RAM and vCPU
      * state come from there); the kernel is only needed for a later reset.
      */
+    if (!restoring && !write_acpi(m, s, err)) {
+        return false;
+    }
     if (m->cfg->kernel) {
         if (!restoring && !load_kernel(m, s, err)) {
             return false;
@@ -213,10 +256,14 @@ bool x86_board_init_ram(Machine *m, X86Board *b, GError **err)
 
 bool x86_board_create_devices(Machine *m, X86Board *b, GError **err)
 {
-    return create_serial_and_pm(m, err) && create_legacy_devices(m, b, err);
+    return create_serial_and_pm(m, b, err) && create_legacy_devices(m, b, err);
 }
 
 void x86_board_cleanup(X86Board *b)
 {
     g_clear_pointer(&b->cmdline, g_free);
+    if (b->acpi_tables) {
+        g_byte_array_free(b->acpi_tables, TRUE);
+        b->acpi_tables = NULL;
+    }
 }

@@ -21,6 +21,16 @@ typedef struct X86Board {
     bool booted;                 /* a kernel was loaded (not with qtest and no -kernel) */
     Device *rtc;                 /* -machine rtc=on, else NULL */
     Device *fw_cfg;              /* -machine fw_cfg=on, else NULL */
+    /* Set by the machine before x86_board_create_devices(): */
+    bool pm_ged;                 /* the PM block pulses its SCI on every press (HW-reduced ACPI) */
+    /*
+     * Set by the machine before x86_board_boot() (x86_board_set_acpi): the
+     * ACPI tables, an image with the RSDP at its start, written at
+     * acpi_base at boot and on every reset; the kernel is told where
+     * (boot_params.acpi_rsdp_addr). NULL: no ACPI.
+     */
+    GByteArray *acpi_tables;
+    uint64_t acpi_base;
 } X86Board;
 
 /* Guest RAM below low_ram_limit, the rest from 4 GiB; mapped by the accelerator. */
@@ -33,6 +43,14 @@ bool x86_board_create_devices(Machine *m, X86Board *b, GError **err);
  * vCPUs but keeps the snapshot's RAM and registers.
  */
 bool x86_board_boot(Machine *m, X86Board *b, const char *auto_params, GError **err);
+/*
+ * Takes `tables` (an AcpiImage's bytes, RSDP first) to be placed at `base`
+ * in guest RAM; fails if they exceed `room` bytes. Call before x86_board_boot.
+ */
+bool x86_board_set_acpi(X86Board *b, GByteArray *tables, uint64_t base, size_t room,
+                        GError **err);
+/* -machine acpi=: on, off, or auto = `dflt` (the machine's default). */
+bool x86_board_acpi_enabled(const Machine *m, bool dflt);
 /* system_reset: reload the kernel and restart the vCPUs at its entry. */
 void x86_board_reset(Machine *m, X86Board *b);
 void x86_board_cleanup(X86Board *b);
