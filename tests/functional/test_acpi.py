@@ -90,3 +90,13 @@ def test_same_guest_on_qemu_acpi(make_vm, qemu_bin):
     assert all(t["checksum"] == "ok" for t in tables.values()), r.lines
     assert len(madt_lines(r, "lapic")) == 2, r.lines
     assert vm.quit() == 0
+
+
+def test_acpi_on_powerdown_still_reaches_polling_guest(make_vm):
+    """With acpi=on every press also pulses the GED's GSI 3; the PM1 status latch
+    the test guest polls is unchanged, so system_powerdown still powers it off."""
+    vm = make_vm(machine="microvm,acpi=on")
+    vm.boot()
+    assert vm.qmp.execute("system_powerdown") == {"return": {}}
+    vm.console.read_until(r"powerbutton=pressed", timeout=30)
+    assert vm.wait(30) == 0
