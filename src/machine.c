@@ -98,12 +98,30 @@ static JsonNode *shutdown_event_data(ShutdownReason r)
 }
 
 /* Main loop, lock held: the one place where the machine stops. */
+/*
+ * A guest's reset request: -action reboot= decides, else the machine class
+ * (microvm ends the VM as StratoVirt's does; q35 restarts the guest as
+ * QEMU's and StratoVirt's standard machines do).
+ */
+static bool guest_reset_resets(const Machine *m)
+{
+    if (m->cfg->action_reboot) {
+        return strcmp(m->cfg->action_reboot, "reset") == 0;
+    }
+    return m->machine_class->guest_reset_resets;
+}
+
 static gboolean handle_shutdown(gpointer opaque)
 {
     Machine *m = opaque;
     ShutdownReason r = m->shutdown_request;
 
     log_info("shutdown requested: %s", shutdown_reason_name(r));
+    if (r == SHUTDOWN_GUEST_RESET && guest_reset_resets(m)) {
+        m->shutdown_request = SHUTDOWN_NONE;
+        machine_system_reset(m);
+        return G_SOURCE_REMOVE;
+    }
     if (r == SHUTDOWN_GUEST_SHUTDOWN && m->cfg->no_shutdown) {
         /* -no-shutdown / -action shutdown=pause: QEMU's SHUTDOWN, then STOP. */
         machine_emit_event(m, "SHUTDOWN", shutdown_event_data(r));
@@ -638,6 +656,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_virtio_commands(qmp_server_table(m->qmp));
     qmp_register_dump_commands(qmp_server_table(m->qmp));
     qmp_register_announce_commands(qmp_server_table(m->qmp));
+    qmp_register_pci_commands(qmp_server_table(m->qmp));
     qmp_register_xen_commands(qmp_server_table(m->qmp));
     qmp_register_block_absent_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",

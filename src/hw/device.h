@@ -237,6 +237,8 @@ typedef struct MachineClass {
      * slots); without, QEMU's "The feature ... is not enabled".
      */
     bool has_cpu_slots;
+    /* A guest reset request restarts the guest (else it ends the VM); -action reboot= wins. */
+    bool guest_reset_resets;
     /* Build RAM, board devices, -device devices, load the kernel, create vCPUs. */
     bool (*init)(Machine *m, GError **err);
     void (*destroy)(Machine *m);
@@ -269,6 +271,8 @@ typedef struct MachineClass {
      */
     bool (*save_state)(Machine *m, GByteArray *out, GError **err);
     bool (*load_state)(Machine *m, const uint8_t *buf, size_t len, GError **err);
+    /* The PCI host (hw/pci/pci-host.h) for query-pci and lspci-like views; NULL: no PCI. */
+    struct PciHost *(*pci_host)(Machine *m);
 } MachineClass;
 
 const MachineClass *machine_class_find(const char *name);

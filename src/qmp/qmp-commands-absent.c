@@ -4,7 +4,6 @@
  * them, so a client's "is there any?" question gets QEMU's answer instead of
  * CommandNotFound:
  *
- *   query-pci             []  (no PCI host bridge: microvm without pcie=on)
  *   query-mice            []  (no PS/2 or USB pointer)
  *   query-tpm             []  (no -tpmdev)
  *   query-jobs            []  (no background jobs)
@@ -35,12 +34,6 @@
 #include "qmp/qmp-json.h"
 
 static const QmpType any_list = QMP_ARRAY_TYPE(&qmp_type_any);
-
-static const QmpMember pci_info_m[] = {
-    { "bus", &qmp_type_int }, { "devices", &any_list }, { NULL }
-};
-static const QmpType pci_info = QMP_OBJECT_TYPE(pci_info_m);
-static const QmpType pci_info_list = QMP_ARRAY_TYPE(&pci_info);
 
 static const QmpMember mouse_info_m[] = {
     { "name", &qmp_type_str }, { "index", &qmp_type_int }, { "current", &qmp_type_bool },
@@ -203,7 +196,6 @@ static bool qmp_screendump(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret,
 }
 
 static const QmpCommand absent_cmds[] = {
-    { "query-pci", qmp_cmd_empty_list, NULL, &pci_info_list },
     { "query-mice", qmp_cmd_empty_list, NULL, &mouse_info_list },
     { "query-tpm", qmp_cmd_empty_list, NULL, &tpm_info_list },
     { "query-jobs", qmp_cmd_empty_list, NULL, &job_info_list },

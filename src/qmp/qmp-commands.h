@@ -79,6 +79,8 @@ void qmp_register_xquery_commands(QmpCommandTable *t);
 void qmp_register_virtio_commands(QmpCommandTable *t);
 void qmp_register_dump_commands(QmpCommandTable *t);
 void qmp_register_announce_commands(QmpCommandTable *t);
+/* qmp-commands-pci.c: query-pci from the machine's PCI host ([] without one). */
+void qmp_register_pci_commands(QmpCommandTable *t);
 void qmp_register_xen_commands(QmpCommandTable *t);
 /* qmp-commands-block.c: the drive device d uses (attached), NULL if none. */
 struct BlockBackend *qmp_device_drive(Machine *m, struct Device *d);

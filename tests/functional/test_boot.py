@@ -135,7 +135,7 @@ def test_help(booted_vm):
     # listed everywhere but only run on emu (test_interrupts.py)
     assert r.lines == ["cmd=" + c for c in ("help", "echo", "info", "mem", "irq", "blk",
                                             "intr", "smp", "panic", "balloon", "rng", "net",
-                                            "vsock", "vcon", "acpi", "poweroff", "reboot")], r
+                                            "vsock", "vcon", "acpi", "pci", "poweroff", "reboot")], r
 
 
 def test_unknown_command(booted_vm):

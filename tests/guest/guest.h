@@ -277,6 +277,9 @@ void net_command(char *args);
 /* virtio_console.c */
 void vcon_command(char *args);
 
+/* pci.c */
+void pci_command(char *args);
+
 /* md5.c */
 struct md5 {
 	u32 h[4];

@@ -283,6 +283,7 @@ static const struct command commands[] = {
 	{ "vsock", vsock_command },
 	{ "vcon", vcon_command },
 	{ "acpi", acpi_command },
+	{ "pci", pci_command },
 	{ "poweroff", cmd_poweroff },
 	{ "reboot", cmd_reboot },
 	{ 0, 0 },

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hw/pci/pci.h"
+#include "migration/vmstate.h"
 
 #define CAP_START 0x40
 #define ALIGN4(x) (((x) + 3u) & ~3u)
@@ -256,3 +257,22 @@ void pci_ecam_decode(uint64_t offset, uint8_t *bus, uint8_t *devfn, uint16_t *re
     *devfn = (uint8_t)(offset >> 12);
     *reg = (uint16_t)(offset & 0xfff);
 }
+
+static bool pci_post_load(void *opaque, uint32_t version, GError **err)
+{
+    (void)version;
+    (void)err;
+    update_bars(opaque);
+    return true;
+}
+
+const VMStateDescription vmstate_pci_device = {
+    .name = "pci-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = pci_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BUFFER(config, PciDevice),
+        VMSTATE_END_OF_LIST()
+    },
+};

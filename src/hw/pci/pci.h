@@ -80,6 +80,7 @@ struct PciDevice {
     uint16_t ext_cap_last;               /* 0: no extended capability yet */
     PciBarMapFn *bar_map;
     void *opaque;
+    struct Device *owner;                /* the registered device, NULL for board functions */
 };
 
 /*
@@ -122,6 +123,14 @@ uint16_t pci_get_word(const PciDevice *d, uint32_t off);
 uint32_t pci_get_long(const PciDevice *d, uint32_t off);
 void pci_set_word(PciDevice *d, uint32_t off, uint16_t v);
 void pci_set_long(PciDevice *d, uint32_t off, uint32_t v);
+
+/*
+ * Snapshot section of a function: its config space (the masks and BAR
+ * sizes are the device's, rebuilt at realize). Loading re-decodes the BARs
+ * through bar_map, so the owner's regions follow the saved addresses.
+ */
+typedef struct VMStateDescription VMStateDescription;
+extern const VMStateDescription vmstate_pci_device;
 
 /* ---- how a host bridge addresses functions ---- */
 

@@ -1,0 +1,155 @@
+"""The standard machine, -machine q35 (src/hw/x86/q35.c, docs/q35.md), with the
+test guest booted directly (-kernel) as on microvm.
+
+* The guest reaches its prompt and sees the vCPUs and RAM (RAM below 2 GiB,
+  then from 4 GiB); poweroff and reboot behave as on microvm.
+* PCI: the guest's `pci` lists the host bridge 00:00.0 (8086:29c0, class
+  060000) the same through the port pair (CF8/CFC) and through ECAM at
+  0xB0000000; query-pci answers in QEMU's shape.
+* The same image on QEMU's q35 lists the same host bridge function.
+* Errors: virtio-mmio devices, -drive if=pflash and device_add are refused with
+  one clear line / QMP error, and the VM keeps running after the QMP ones.
+"""
+
+import pytest
+
+from stratus_vm import PROMPT, QemuVm
+from test_cmdline import argv_of, base_opts, check_error_exit
+
+Q35 = dict(machine="q35")
+HOST_BRIDGE = "pci bdf=00:00.0 id=8086:29c0 class=060000 header=0 pin=0"
+
+pytestmark = pytest.mark.covers(options=["machine"], commands=["query-pci"])
+
+
+def ok(reply):
+    assert reply.ok, "guest: %r" % (reply,)
+    return reply
+
+
+def pci_lines(reply):
+    return [l for l in reply.lines if l.startswith("pci bdf=")]
+
+
+def test_q35_boots_and_sees_its_memory(make_vm):
+    vm = make_vm(mem="3G", smp=2, **Q35)
+    vm.boot()
+    info = ok(vm.run("info"))
+    ram = [l for l in info.lines if l.startswith("e820 ") and l.endswith("type=1")]
+    # 2 GiB below 4 GiB, the third from 4 GiB (q35's split, not microvm's 3 GiB).
+    assert any("base=0x100000 size=0x7ff00000" in l for l in ram), info
+    assert any("base=0x100000000 size=0x40000000" in l for l in ram), info
+    assert any(l.startswith("cpus=2 online=2 ") for l in info.lines), info
+    assert vm.qmp.cmd("query-status")["status"] == "running"
+
+
+def test_q35_pci_host_bridge_cf8_and_ecam(make_vm):
+    vm = make_vm(**Q35)
+    vm.boot()
+    cf8 = ok(vm.run("pci"))
+    assert pci_lines(cf8) == [HOST_BRIDGE], cf8
+    assert cf8.lines[-1] == "pci functions=1 via=cf8", cf8
+    ecam = ok(vm.run("pci ecam=0xb0000000"))
+    assert pci_lines(ecam) == [HOST_BRIDGE], ecam
+    assert ecam.lines[-1] == "pci functions=1 via=ecam", ecam
+    bad = vm.run("pci ecam=zz")
+    assert not bad.ok and "usage: pci" in bad.status_line, bad
+
+
+def test_q35_query_pci(make_vm):
+    vm = make_vm(**Q35)
+    vm.boot()
+    vm.run("pci")           # a guest scan leaves the bridge's identity as it was
+    assert vm.qmp.cmd("query-pci") == [{"bus": 0, "devices": [{
+        "bus": 0, "slot": 0, "function": 0,
+        "class_info": {"class": 0x0600, "desc": "Host bridge"},
+        "id": {"device": 0x29c0, "vendor": 0x8086, "subsystem": 0x1100,
+               "subsystem-vendor": 0x1af4},
+        "irq_pin": 0, "qdev_id": "", "regions": []}]}]
+
+
+def test_microvm_query_pci_is_empty(booted_vm):
+    assert booted_vm.qmp.cmd("query-pci") == []
+    r = ok(booted_vm.run("pci"))
+    assert pci_lines(r) == [] and r.lines[-1] == "pci functions=0 via=cf8", r
+
+
+def test_q35_poweroff_and_reboot(make_vm):
+    vm = make_vm(**Q35)
+    vm.boot()
+    vm.console.write("reboot\n")
+    # q35 restarts the guest (QEMU's and StratoVirt's standard machines): RESET, banner again.
+    assert vm.qmp.wait_event("RESET")["data"] == {"guest": True}
+    vm.console.read_until(r"stratus-testguest version=1 entry=64")
+    vm.console.read_until(PROMPT)
+    ok(vm.run("echo again"))
+    vm.console.write("poweroff\n")
+    assert vm.wait() == 0
+
+
+def test_q35_snapshot_restores(make_vm, tmp_path):
+    """migrate file: on q35 and -incoming file: in a new process: the board's
+    section (the host bridge's config space) comes back with RAM and vCPUs."""
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    src = make_vm(**Q35)
+    src.boot()
+    ok(src.run("echo before"))
+    assert src.qmp.execute("migrate", {"uri": "file:%s" % snap}) == {"return": {}}
+    src.kill()
+    dst = make_vm(extra_args=["-incoming", "file:%s" % snap], **Q35)
+    dst.launch()
+    dst.console.write("\n")
+    dst.console.read_until(PROMPT)
+    r = ok(dst.run("pci ecam=0xb0000000"))
+    assert pci_lines(r) == [HOST_BRIDGE], r
+    assert dst.qmp.cmd("query-status")["status"] == "running"
+
+
+def test_microvm_snapshot_refused_on_q35(make_vm, tmp_path):
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    src = make_vm()
+    src.boot()
+    assert src.qmp.execute("migrate", {"uri": "file:%s" % snap}) == {"return": {}}
+    src.kill()
+    dst = make_vm(**Q35)
+    check_error_exit([str(a) for a in dst.build_args()] + ["-incoming", "file:%s" % snap],
+                     ["machine"])
+
+
+@pytest.mark.qemu
+def test_q35_host_bridge_same_on_qemu(make_vm, qemu_bin):
+    vm = make_vm(cls=QemuVm, binary=qemu_bin, machine="q35")
+    vm.boot()
+    r = ok(vm.run("pci"))
+    # QEMU's q35 also has its ICH9 functions at slot 31; the host bridge is the same.
+    assert pci_lines(r)[0] == HOST_BRIDGE, r
+
+
+def test_q35_refuses_what_it_cannot_take(make_vm, tmp_path):
+    vm = make_vm(**Q35)
+    vm.boot()
+    resp = vm.qmp.execute("device_add", {"driver": "pvpanic", "id": "p1"})
+    assert resp["error"]["desc"] == "Device 'pvpanic' cannot be hot-plugged on q35", resp
+    assert vm.qmp.cmd("query-status")["status"] == "running"
+    ok(vm.run("echo still"))
+
+
+@pytest.mark.parametrize("drop, extra, message", [
+    (None, ["-device", "virtio-rng-device,rng=r0",
+            "-object", "rng-random,id=r0,filename=/dev/urandom"],
+     "Device 'virtio-rng-device' needs a virtio-mmio bus, which q35 does not have"),
+    (None, ["-drive", "if=pflash,file=/dev/null"],
+     "-drive if=pflash: firmware boot is not supported yet on q35 (use -kernel)"),
+    ("-kernel", [],
+     "-kernel: kernel file is required for q35 machine type until firmware boot exists"),
+])
+def test_q35_command_line_errors(stratus, bzimage, tmp_path, drop, extra, message):
+    opts = base_opts()
+    opts["-machine"] = ["q35"]
+    if drop:
+        del opts[drop]
+    argv = [str(stratus)] + argv_of(opts, extra + ["-accel", "emu"],
+                                    {"KERNEL": bzimage, "SOCK": tmp_path})
+    check_error_exit(argv, [message])

@@ -1,0 +1,88 @@
+/*
+ * PCI configuration space from CPL3 (docs/guest-shell.md "pci"): the
+ * legacy port pair 0xCF8/0xCFC, or an ECAM window the caller names. The
+ * guest keeps IOPL 3, so port I/O works without the kernel; ECAM is plain
+ * MMIO below 4 GiB, already in the boot page tables.
+ *
+ * Buses: 0, then the secondary bus of every bridge whose secondary-bus
+ * register the firmware or a later `pci` step has set. Functions 1..7 of a
+ * slot are probed only when function 0 says multi-function.
+ */
+#include "guest.h"
+
+#define PCI_CONF_ADDR  0xcf8
+#define PCI_CONF_DATA  0xcfc
+
+static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+static inline u32 inl(u16 port) { u32 v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+static u64 ecam_base;            /* 0: use the port pair */
+
+static u32 conf_read32(u32 bus, u32 devfn, u32 reg)
+{
+	if (ecam_base)
+		return mmio_read32(ecam_base + ((u64)bus << 20 | devfn << 12 | (reg & 0xffc)));
+	outl(PCI_CONF_ADDR, 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc));
+	return inl(PCI_CONF_DATA);
+}
+
+static void list_function(u32 bus, u32 devfn, u32 id, u32 *buses, u32 *nbus)
+{
+	u32 cls = conf_read32(bus, devfn, 0x08) >> 8;
+	u32 hdr = (conf_read32(bus, devfn, 0x0c) >> 16) & 0x7f;
+	u32 pin = (conf_read32(bus, devfn, 0x3c) >> 8) & 0xff;
+
+	kprintf("pci bdf=%02x:%02x.%x id=%04x:%04x class=%06x header=%u pin=%u\r\n",
+		bus, devfn >> 3, devfn & 7, id & 0xffff, id >> 16, cls, hdr, pin);
+	if (hdr == 1) {
+		u32 sec = (conf_read32(bus, devfn, 0x18) >> 8) & 0xff;
+		for (u32 i = 0; i < *nbus; i++)
+			if (buses[i] == sec)
+				return;     /* a loop the guest's numbering made */
+		if (sec && *nbus < 256)
+			buses[(*nbus)++] = sec;
+	}
+}
+
+static u32 scan_bus(u32 bus, u32 *buses, u32 *nbus)
+{
+	u32 count = 0;
+
+	for (u32 slot = 0; slot < 32; slot++) {
+		u32 fns = 1;
+		for (u32 fn = 0; fn < fns; fn++) {
+			u32 devfn = slot << 3 | fn;
+			u32 id = conf_read32(bus, devfn, 0);
+			if ((id & 0xffff) == 0xffff)
+				continue;
+			if (fn == 0 && (conf_read32(bus, devfn, 0x0c) >> 16) & 0x80)
+				fns = 8;
+			list_function(bus, devfn, id, buses, nbus);
+			count++;
+		}
+	}
+	return count;
+}
+
+void pci_command(char *args)
+{
+	static u32 buses[256];
+	u32 nbus = 1, count = 0;
+	char *w;
+
+	ecam_base = 0;
+	while (*(w = arg_word(&args))) {
+		const char *end;
+		if (!strncmp(w, "ecam=", 5) && parse_u64(w + 5, &end, &ecam_base) && !*end &&
+		    ecam_base < 4 * GIB - (1 << 20)) {
+			continue;
+		}
+		kprintf("status=error msg=usage: pci [ecam=ADDR]\r\n");
+		return;
+	}
+	buses[0] = 0;
+	for (u32 i = 0; i < nbus && i < 256; i++)
+		count += scan_bus(buses[i], buses, &nbus);
+	kprintf("pci functions=%u via=%s\r\n", count, ecam_base ? "ecam" : "cf8");
+	kprintf("status=ok\r\n");
+}
