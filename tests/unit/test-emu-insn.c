@@ -1346,8 +1346,8 @@ static int run_hex_catch(const char *hex, bool block)
 static void test_unimplemented_ud(void)
 {
     static const char *const cases[] = {
-        "0f 58 c1",        /* addps: SSE is not implemented */
-        "d8 c1",           /* fadd: nor is x87 */
+        "f2 0f 7c c1",     /* haddps: SSE3 is not implemented */
+        "d9 f0",           /* f2xm1: nor are x87 transcendentals */
         "0f 04",           /* no such opcode: undecodable */
         "0f 0b",           /* ud2 */
     };
@@ -1381,6 +1381,7 @@ static void env_init(void)
     cpu->ram = &env.ram;
     cpu->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     cpu->cr0 = CR0_PE | CR0_ET;
+    cpu->cr4 = CR4_OSFXSR;       /* SSE enabled: what is unimplemented is logged */
     cpu->efer = EFER_LME | EFER_LMA;
     cpu->seg[S_CS] = (EmuSeg){ .sel = 0x8, .limit = 0xFFFFFFFF,
                                .attr = SEG_P | SEG_S | 0xB | SEG_L };

@@ -221,6 +221,14 @@ static void set_recognisable(TestCpu *t)
     c->sysenter_esp = 0xffff888000002000ull;
     c->sysenter_eip = 0xffffffff81000200ull;
     c->misc_enable = 0x1;
+    c->mtrr_def_type = 0x806;
+    /* the FPU: a control word, an x87 register, MXCSR's rounding mode, XMM15 */
+    c->fpu.fcw = 0x027F;
+    c->fpu.ftw = 0x80;
+    c->fpu.fsw = 7u << 11;
+    memset(c->fpu.st[0], 0x3F, 10);
+    c->fpu.mxcsr = 0x3F80;
+    memset(c->fpu.xmm[15], 0xA5, 16);
     c->tsc_offset = -1234567;
     emu_lapic_set_tsc_offset(l, c->tsc_offset);
 
@@ -311,6 +319,8 @@ static void assert_cpus_equal(const EmuCpu *a, const EmuCpu *b)
     g_assert_cmphex(a->sysenter_esp, ==, b->sysenter_esp);
     g_assert_cmphex(a->sysenter_eip, ==, b->sysenter_eip);
     g_assert_cmphex(a->misc_enable, ==, b->misc_enable);
+    g_assert_cmphex(a->mtrr_def_type, ==, b->mtrr_def_type);
+    g_assert_cmpmem(&a->fpu, sizeof(a->fpu), &b->fpu, sizeof(b->fpu));
     /* The TSC offsets differ by the host time between the two reads. */
     g_assert_cmpint(ABS(a->tsc_offset - b->tsc_offset), <, (int64_t)TSC_SLACK);
     g_assert_cmpint(a->halted, ==, b->halted);
@@ -381,7 +391,13 @@ static void test_round_trip(void)
     g_assert_cmphex(sa->lapic_esr_pending, ==, 0x20);
     g_assert_cmpuint(sa->events.mp_state, ==, X86_MP_STATE_RUNNABLE);
     g_assert_cmpuint(sa->events.nmi_pending, ==, 1);
-    g_assert_cmpuint(sa->fpu_len, ==, 0);
+    g_assert_cmpuint(sa->fpu_len, ==, X86_FPU_LEGACY_SIZE);   /* an FXSAVE image */
+    g_assert_cmphex(sa->fpu[0] | sa->fpu[1] << 8, ==, 0x027F);  /* FCW */
+    g_assert_cmphex(sa->fpu[24] | sa->fpu[25] << 8, ==, 0x3F80); /* MXCSR */
+    g_assert_cmphex(sa->fpu[160 + 15 * 16], ==, 0xA5);          /* XMM15 */
+    g_assert_cmpuint(sa->n_msr_other, ==, 1);
+    g_assert_cmphex(sa->msr_other[0].index, ==, 0x2FF);         /* MTRRdefType */
+    g_assert_cmphex(sa->msr_other[0].value, ==, 0x806);
     g_assert_cmpint(ABS((int64_t)(sa->tsc - emu_rdtsc(a.cpu))), <, (int64_t)TSC_SLACK);
     g_assert_true(x86_vcpu_state_check(sa, &err));
     g_assert_no_error(err);
@@ -595,6 +611,15 @@ static void emu_injected_interrupt(X86VcpuState *st)
     st->events.interrupt_nr = 0x30;
 }
 static void emu_unknown_efer(X86VcpuState *st) { st->efer |= 1ull << 14; }    /* FFXSR */
+static void emu_mxcsr_reserved(X86VcpuState *st) { st->fpu[26] = 1; }          /* bit 16 */
+/* an XSAVE image (KVM's) with YMM state in use */
+static void emu_avx_state(X86VcpuState *st)
+{
+    st->fpu_len = X86_FPU_XSAVE_MIN;
+    memset(st->fpu + 512, 0, 64);
+    st->fpu[512] = 0x7;                      /* XSTATE_BV: x87, SSE, AVX */
+}
+static void emu_mtrr_reserved(X86VcpuState *st) { st->msr_other[0].value = 0x1806; }
 static void emu_pv_msr(X86VcpuState *st)
 {
     st->n_msr_other = 1;
@@ -625,6 +650,9 @@ static void test_rejects(void)
         { "emu-injected-exception", emu_injected_exception, "delivering exception 14" },
         { "emu-injected-interrupt", emu_injected_interrupt, "delivering interrupt 48" },
         { "emu-efer", emu_unknown_efer, "EFER" },
+        { "emu-mxcsr", emu_mxcsr_reserved, "MXCSR" },
+        { "emu-avx", emu_avx_state, "AVX" },
+        { "emu-mtrr", emu_mtrr_reserved, "MTRRdefType" },
         { "emu-pv-msr", emu_pv_msr, "MSR 0x4b564d01" },
         { "emu-apic-base", emu_apic_base_reserved, "IA32_APIC_BASE" },
     };
@@ -696,6 +724,23 @@ static void test_no_lapic(void)
     g_assert_true(emu_cpu_load_state(d, st, &err));
     g_assert_no_error(err);
     assert_cpus_equal(c, d);
+
+    /* FPU images: none is the init state; an XSAVE header's XSTATE_BV says
+     * which of x87 and SSE the legacy region holds (here SSE only) */
+    st->fpu_len = 0;
+    g_assert_true(emu_cpu_load_state(d, st, &err));
+    g_assert_cmphex(d->fpu.fcw, ==, 0x037F);
+    g_assert_cmphex(d->fpu.mxcsr, ==, 0x1F80);
+    emu_cpu_save_state(c, st);
+    st->fpu_len = X86_FPU_XSAVE_MIN;
+    memset(st->fpu + 512, 0, 64);
+    st->fpu[512] = 0x2;
+    st->fpu[0] = 0x7F;                       /* FCW 0x7F: ignored, x87 is in init state */
+    st->fpu[160] = 0x5A;                     /* XMM0 */
+    g_assert_true(emu_cpu_load_state(d, st, &err));
+    g_assert_no_error(err);
+    g_assert_cmphex(d->fpu.fcw, ==, 0x037F);
+    g_assert_cmphex(d->fpu.xmm[0][0], ==, 0x5A);
 
     st->events.nmi_pending = 1;
     g_assert_false(emu_cpu_load_state(d, st, &err));

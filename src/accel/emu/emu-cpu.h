@@ -60,6 +60,7 @@ enum { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_NONE = 0xFF };
 #define CR4_PAE 0x20ull
 #define CR4_PGE 0x80ull
 #define CR4_OSFXSR 0x200ull
+#define CR4_OSXMMEXCPT 0x400ull
 #define EFER_SCE 0x1ull
 #define EFER_LME 0x100ull
 #define EFER_LMA 0x400ull
@@ -68,7 +69,7 @@ enum { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_NONE = 0xFF };
 enum {
     EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
     EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12,
-    EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17,
+    EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17, EXC_XM = 19,
 };
 
 /* Descriptor attribute bits as in the descriptor's bits 40..55, shifted down by 40. */
@@ -99,6 +100,9 @@ enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM, OPK_PTR };
 #define EREG_SEG   32
 #define EREG_CR    48
 #define EREG_DR    64
+#define EREG_XMM   80                 /* XMM0..XMM15 */
+#define EREG_MM    96                 /* MM0..MM7 */
+#define EREG_ST    104                /* ST(0)..ST(7) */
 #define EREG_NONE  0xFF
 #define EREG_RIP   0xFE               /* base of a RIP-relative operand */
 
@@ -239,6 +243,28 @@ typedef struct EmuDirtyLog {
     DirtyBitmap *bits;           /* pages marked since the last take */
 } EmuDirtyLog;
 
+/*
+ * The x87, MMX and SSE state, laid out as FXSAVE's 64-bit image (SDM vol. 1,
+ * 10.5.1), so fxsave, fxrstor and the vCPU state's FPU image are copies.
+ * st[i] is ST(i), stack-relative as FXSAVE stores it (an 80-bit value in
+ * its first 10 bytes); ftw is the abridged tag word, one bit per physical
+ * register (set = valid). MMi is physical register i: every MMX
+ * instruction makes TOP 0 first (emu-exec-x87.c), after which st[i] is it.
+ */
+typedef struct EmuFpu {
+    uint16_t fcw, fsw;
+    uint8_t ftw, rsvd0;
+    uint16_t fop;
+    uint64_t fip, fdp;
+    uint32_t mxcsr, mxcsr_mask;
+    uint8_t st[8][16];
+    uint8_t xmm[16][16];
+    uint8_t rsvd1[96];
+} EmuFpu;
+
+#define EMU_MXCSR_MASK  0xFFFFu      /* the MXCSR bits ldmxcsr accepts (with DAZ) */
+#define EMU_MXCSR_RESET 0x1F80u
+
 /* Decoder modes (also the decode-cache key). */
 enum { MODE_16 = 0, MODE_32 = 1, MODE_64 = 2 };
 
@@ -255,7 +281,9 @@ struct EmuCpu {
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, pat;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t misc_enable;
+    uint64_t mtrr_def_type;
     int64_t tsc_offset;
+    EmuFpu fpu;
     bool halted;
     bool wait_sipi;              /* AP after INIT: waits for a SIPI */
     bool sti_shadow;             /* interrupts blocked for one instruction */
@@ -326,6 +354,8 @@ bool emu_deliver_pending_exception(EmuCpu *c);
 void emu_deliver(EmuCpu *c, int vector, bool has_error, uint32_t error,
                  bool software, uint64_t return_rip);
 void emu_load_seg(EmuCpu *c, int seg, uint16_t sel);
+/* verr/verw: may the current privilege level read/write through selector sel? */
+bool emu_verify_seg(EmuCpu *c, uint16_t sel, bool write);
 void emu_set_seg_real(EmuCpu *c, int seg, uint16_t sel);
 void emu_far_jump(EmuCpu *c, uint16_t sel, uint64_t off);
 void emu_far_call(EmuCpu *c, uint16_t sel, uint64_t off, unsigned opsize);
@@ -341,6 +371,14 @@ bool emu_io_allowed(EmuCpu *c, uint16_t port, unsigned size);
 /* Power-on (INIT) state: real mode at F000:FFF0, or SIPI vector. */
 void emu_reset_init(EmuCpu *c);
 void emu_sipi(EmuCpu *c, uint8_t vector);
+
+/* ---- emu-exec-x87.c, emu-exec-sse.c: the FPU, MMX and SSE ---- */
+/* The FPU's state after power-on and INIT (and fninit for the x87 part). */
+void emu_fpu_reset(EmuCpu *c);
+/* The handler of an x87/FXSAVE-family mnemonic, or NULL. */
+EmuHandler *emu_x87_handler_for(unsigned mnemonic);
+/* The handler of an MMX/SSE/SSE2 instruction, or NULL (string movsd/cmpsd: NULL). */
+EmuHandler *emu_sse_handler_for(const EmuInsn *in);
 
 /* ---- emu-msr-cpuid.c: MSRs, the TSC, CPUID ---- */
 /* CLOCK_MONOTONIC in ns: the LAPIC's clock and (at EMU_TSC_KHZ = 1 GHz) the TSC. */

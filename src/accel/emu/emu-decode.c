@@ -121,6 +121,15 @@ static uint8_t conv_reg(ZydisRegister r)
     if (r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15) {
         return (uint8_t)(EREG_DR + (r - ZYDIS_REGISTER_DR0));
     }
+    if (r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15) {
+        return (uint8_t)(EREG_XMM + (r - ZYDIS_REGISTER_XMM0));
+    }
+    if (r >= ZYDIS_REGISTER_MM0 && r <= ZYDIS_REGISTER_MM7) {
+        return (uint8_t)(EREG_MM + (r - ZYDIS_REGISTER_MM0));
+    }
+    if (r >= ZYDIS_REGISTER_ST0 && r <= ZYDIS_REGISTER_ST7) {
+        return (uint8_t)(EREG_ST + (r - ZYDIS_REGISTER_ST0));
+    }
     if (r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP || r == ZYDIS_REGISTER_IP) {
         return EREG_RIP;
     }

@@ -257,6 +257,16 @@ static void exec_bsf_bsr(EmuCpu *c, const EmuInsn *in, bool rev)
     c->rflags = alu_szp(c->rflags, 1, 1) & ~(uint64_t)(FL_ZF | FL_SF);
 }
 
+/* popcnt: ZF if the source is zero, every other arithmetic flag clear. */
+static void exec_popcnt(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned size = opsz(in, 0);
+    uint64_t v = op_read(c, in, 1, size);
+
+    reg_write(c, in->op[0].reg, size, (uint64_t)__builtin_popcountll(v));
+    c->rflags = (c->rflags & ~(uint64_t)FL_ARITH) | (v ? 0 : FL_ZF);
+}
+
 /* ---- arithmetic ---- */
 
 static bool exec_arith(EmuCpu *c, const EmuInsn *in)
@@ -291,6 +301,11 @@ static bool exec_arith(EmuCpu *c, const EmuInsn *in)
     case ZYDIS_MNEMONIC_BTC: exec_bt(c, in, 3); return true;
     case ZYDIS_MNEMONIC_BSF: exec_bsf_bsr(c, in, false); return true;
     case ZYDIS_MNEMONIC_BSR: exec_bsf_bsr(c, in, true); return true;
+    /* F3 0F BC/BD are bsf/bsr on a CPU without BMI1/LZCNT, and CPUID
+     * advertises neither (Linux's "rep; bsf" relies on exactly this) */
+    case ZYDIS_MNEMONIC_TZCNT: exec_bsf_bsr(c, in, false); return true;
+    case ZYDIS_MNEMONIC_LZCNT: exec_bsf_bsr(c, in, true); return true;
+    case ZYDIS_MNEMONIC_POPCNT: exec_popcnt(c, in); return true;
     default: return false;
     }
 }

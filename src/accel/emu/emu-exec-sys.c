@@ -1,7 +1,7 @@
 /*
  * The emu CPU's system instructions: in/out, the flag instructions (clc,
  * stc, cmc, cld, std, cli, sti, lahf, sahf), hlt, lgdt/lidt/sgdt/sidt,
- * ltr/lldt/str/sldt, smsw/lmsw, clts, invlpg, mov to/from CRn and DRn,
+ * ltr/lldt/str/sldt, verr/verw, smsw/lmsw, clts, invlpg, mov to/from CRn and DRn,
  * rdmsr/wrmsr, swapgs, cpuid, rdtsc/rdtscp, int n/int3/into/int1,
  * iret, syscall/sysret, lds/les/lfs/lgs/lss, and the no-ops (nop, pause,
  * fences, prefetches, endbr, clflush). What changes modes, segments or
@@ -191,6 +191,18 @@ static bool exec_privileged(EmuCpu *c, const EmuInsn *in)
         need_cpl0(c);
         /* LMSW can set PE but never clear it */
         emu_write_cr(c, 0, (c->cr0 & ~0xEull) | (v & 0xF) | (c->cr0 & CR0_PE));
+        return true;
+    }
+    case ZYDIS_MNEMONIC_VERR:
+    case ZYDIS_MNEMONIC_VERW: {
+        uint16_t sel = (uint16_t)op_read(c, in, 0, 2);
+        bool ok;
+
+        if (!(c->cr0 & CR0_PE)) {
+            emu_ud(c);
+        }
+        ok = emu_verify_seg(c, sel, in->mnem == ZYDIS_MNEMONIC_VERW);
+        c->rflags = (c->rflags & ~(uint64_t)FL_ZF) | (ok ? FL_ZF : 0);
         return true;
     }
     case ZYDIS_MNEMONIC_CLTS:

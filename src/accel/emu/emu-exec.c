@@ -176,6 +176,7 @@ static const uint8_t handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
     [ZYDIS_MNEMONIC_OUTSD] = H_STRING,
     [ZYDIS_MNEMONIC_OUTSW] = H_STRING,
     [ZYDIS_MNEMONIC_PAUSE] = H_SYS,
+    [ZYDIS_MNEMONIC_POPCNT] = H_ARITH,
     [ZYDIS_MNEMONIC_POP] = H_STACK,
     [ZYDIS_MNEMONIC_POPA] = H_STACK,
     [ZYDIS_MNEMONIC_POPAD] = H_STACK,
@@ -247,6 +248,10 @@ static const uint8_t handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
     [ZYDIS_MNEMONIC_SYSCALL] = H_SYS,
     [ZYDIS_MNEMONIC_SYSRET] = H_SYS,
     [ZYDIS_MNEMONIC_TEST] = H_TEST,
+    [ZYDIS_MNEMONIC_TZCNT] = H_ARITH,
+    [ZYDIS_MNEMONIC_LZCNT] = H_ARITH,
+    [ZYDIS_MNEMONIC_VERR] = H_SYS,
+    [ZYDIS_MNEMONIC_VERW] = H_SYS,
     [ZYDIS_MNEMONIC_WBINVD] = H_SYS,
     [ZYDIS_MNEMONIC_WRMSR] = H_SYS,
     [ZYDIS_MNEMONIC_XADD] = H_DATA,
@@ -441,6 +446,17 @@ EmuShape emu_insn_shape(const EmuInsn *in, int *aop)
     return SHAPE_NONE;
 }
 
+/* The generic handler: MMX/SSE and x87 (their own files' tables), else the table above. */
+static EmuHandler *generic_for(const EmuInsn *in)
+{
+    EmuHandler *h = emu_sse_handler_for(in);
+
+    if (!h) {
+        h = emu_x87_handler_for(in->mnem);
+    }
+    return h ? h : emu_handler_for(in->mnem);
+}
+
 EmuHandler *emu_specialize(const EmuInsn *in)
 {
     const EmuOp *a = &in->op[0], *b = &in->op[1];
@@ -449,7 +465,7 @@ EmuHandler *emu_specialize(const EmuInsn *in)
     bool plain = !(in->flags & (INSN_LOCK | INSN_REP | INSN_REPNE));
 
     if (!plain) {
-        return emu_handler_for(in->mnem);
+        return generic_for(in);
     }
     switch (in->mnem) {
     case ZYDIS_MNEMONIC_MOV:
@@ -483,7 +499,7 @@ EmuHandler *emu_specialize(const EmuInsn *in)
     default:
         break;
     }
-    return emu_handler_for(in->mnem);
+    return generic_for(in);
 }
 
 static void h_unimplemented(EmuCpu *c, const EmuInsn *in)

@@ -12,6 +12,9 @@
 
 #define MSR_TSC            0x10
 #define MSR_APIC_BASE      0x1B
+#define MSR_MTRRCAP        0xFE
+#define MSR_ARCH_CAPABILITIES 0x10A
+#define MSR_MTRR_DEF_TYPE  0x2FF
 #define MSR_MISC_ENABLE    0x1A0
 #define MSR_SYSENTER_CS    0x174
 #define MSR_SYSENTER_ESP   0x175
@@ -27,6 +30,18 @@
 #define MSR_GS_BASE        0xC0000101
 #define MSR_KERNEL_GS_BASE 0xC0000102
 #define MSR_TSC_AUX        0xC0000103
+
+/*
+ * IA32_ARCH_CAPABILITIES: an interpreter does not speculate, so it has none
+ * of the transient-execution problems the guest would otherwise mitigate
+ * (page-table isolation, buffer clearing with verw): RDCL_NO, SKIP_L1DFL,
+ * SSB_NO, MDS_NO, PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO,
+ * BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO.
+ */
+#define EMU_ARCH_CAPABILITIES                                                     \
+    ((1ull << 0) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |          \
+     (1ull << 8) | (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 20) |      \
+     (1ull << 24) | (1ull << 26) | (1ull << 27) | (1ull << 62))
 
 /* ---- the clock and the TSC ---- */
 
@@ -80,6 +95,13 @@ void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v)
     case MSR_KERNEL_GS_BASE: c->kernel_gs_base = v; break;
     case MSR_TSC_AUX: c->tsc_aux = v; break;
     case MSR_PAT: c->pat = v; break;
+    case MSR_MTRR_DEF_TYPE:
+        /* E, FE (no fixed ranges to enable, but the bit is writable) and the type */
+        if (v & ~0xCFFull) {
+            emu_gp(c, 0);
+        }
+        c->mtrr_def_type = v;
+        break;
     case MSR_MISC_ENABLE: c->misc_enable = v; break;
     case MSR_SYSENTER_CS: c->sysenter_cs = v; break;
     case MSR_SYSENTER_ESP: c->sysenter_esp = v; break;
@@ -105,6 +127,10 @@ uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
     case MSR_KERNEL_GS_BASE: return c->kernel_gs_base;
     case MSR_TSC_AUX: return c->tsc_aux;
     case MSR_PAT: return c->pat;
+    /* no variable or fixed ranges, no write-combining: the default type is all */
+    case MSR_MTRRCAP: return 0;
+    case MSR_ARCH_CAPABILITIES: return EMU_ARCH_CAPABILITIES;
+    case MSR_MTRR_DEF_TYPE: return c->mtrr_def_type;
     case MSR_MISC_ENABLE: return c->misc_enable;
     case MSR_SYSENTER_CS: return c->sysenter_cs;
     case MSR_SYSENTER_ESP: return c->sysenter_esp;
@@ -116,7 +142,8 @@ uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
 
 /*
  * CPUID: a plain x86-64 with the features this interpreter implements and
- * nothing else (no x87/SSE yet), QEMU TCG's hypervisor signature, and the
+ * nothing else (x87, MMX, FXSR, SSE, SSE2, POPCNT; no XSAVE, no AVX, no
+ * SSE3 and later), QEMU TCG's hypervisor signature, and the
  * TSC/APIC-bus frequency leaf that guests use instead of calibrating.
  */
 void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
@@ -132,11 +159,19 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
     case 1:
         r[0] = 0x000606A6;                       /* family 6 */
         r[1] = (c->index << 24) | (MIN(c->ncpus, 255u) << 16) | (8 << 8);
-        /* ECX: CX16, TSC-deadline, hypervisor. EDX: TSC, MSR, PAE, CX8, APIC,
-         * SEP-less, PGE, CMOV, PAT, PSE, HTT. */
-        r[2] = (1u << 13) | (1u << 24) | (1u << 31);
-        r[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
-               (1u << 13) | (1u << 15) | (1u << 16) | (c->ncpus > 1 ? 1u << 28 : 0);
+        /* ECX: CX16, POPCNT, TSC-deadline, hypervisor. EDX: FPU, PSE, TSC, MSR,
+         * PAE, CX8, APIC, (no SEP), MTRR, PGE, CMOV, PAT, CLFSH, MMX, FXSR,
+         * SSE, SSE2, HTT. */
+        r[2] = (1u << 13) | (1u << 23) | (1u << 24) | (1u << 31);
+        r[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
+               (1u << 9) | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) |
+               (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26) |
+               (c->ncpus > 1 ? 1u << 28 : 0);
+        break;
+    case 7:
+        if (sub == 0) {
+            r[3] = 1u << 29;                     /* IA32_ARCH_CAPABILITIES */
+        }
         break;
     case 0xB:
         if (sub == 0) {

@@ -15,6 +15,7 @@
  * An INIT the LAPIC accepted and the CPU has not taken yet is
  * events.init_pending; an NMI likewise events.nmi_pending.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "accel/emu/emu-state.h"
@@ -24,6 +25,10 @@
 #define APIC_TPR            0x80
 #define APIC_BASE_BSP       (1ULL << 8)
 #define EFER_EMU_BITS       (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
+#define MSR_MTRR_DEF_TYPE   0x2FF
+#define XSTATE_BV_OFFSET    512          /* in an XSAVE image's header */
+#define XSTATE_X87          1ull
+#define XSTATE_SSE          2ull
 
 static void seg_save(X86Segment *x, const EmuSeg *s)
 {
@@ -104,7 +109,8 @@ void emu_cpu_save_state(EmuCpu *c, X86VcpuState *st)
     st->sysenter_eip = c->sysenter_eip;
     st->misc_enable = c->misc_enable;
     st->tsc_deadline = ls.tsc_deadline;
-    st->n_msr_other = 0;
+    st->n_msr_other = 1;
+    st->msr_other[0] = (X86Msr){ .index = MSR_MTRR_DEF_TYPE, .value = c->mtrr_def_type };
 
     memcpy(st->lapic, ls.regs, sizeof(st->lapic));
     st->cr8 = (x86_lapic_reg(st, APIC_TPR) >> 4) & 0xF;
@@ -117,7 +123,50 @@ void emu_cpu_save_state(EmuCpu *c, X86VcpuState *st)
     ev->nmi_pending = !!(ls.events & EMU_LAPIC_EV_NMI);
     ev->interrupt_shadow = c->sti_shadow ? X86_SHADOW_STI : 0;
 
-    st->fpu_len = 0;
+    /* EmuFpu is an FXSAVE image: the legacy region as it is */
+    memcpy(st->fpu, &c->fpu, X86_FPU_LEGACY_SIZE);
+    st->fpu_len = X86_FPU_LEGACY_SIZE;
+}
+
+/*
+ * The FPU image into *f: none is the init state; with an XSAVE header, the
+ * x87 and SSE parts its XSTATE_BV marks as in their init state are that.
+ * false for what emu cannot hold: MXCSR reserved bits, AVX and later state.
+ */
+static bool fpu_from_state(EmuFpu *f, const X86VcpuState *st, GError **err)
+{
+    uint64_t bv = XSTATE_X87 | XSTATE_SSE;
+    uint32_t mxcsr;
+
+    memset(f, 0, sizeof(*f));
+    f->fcw = 0x037F;
+    f->mxcsr = EMU_MXCSR_RESET;
+    f->mxcsr_mask = EMU_MXCSR_MASK;
+    if (st->fpu_len == 0) {
+        return true;
+    }
+    if (st->fpu_len >= X86_FPU_XSAVE_MIN) {
+        memcpy(&bv, st->fpu + XSTATE_BV_OFFSET, 8);
+        if (bv & ~(XSTATE_X87 | XSTATE_SSE)) {
+            set_error(err, "emu: the FPU image holds XSAVE state 0x%" G_GINT64_MODIFIER
+                      "x (AVX or later) the emu CPU does not implement", (guint64)bv);
+            return false;
+        }
+    }
+    memcpy(&mxcsr, st->fpu + 24, 4);
+    if (mxcsr & ~EMU_MXCSR_MASK) {
+        set_error(err, "emu: MXCSR 0x%x has reserved bits set", mxcsr);
+        return false;
+    }
+    f->mxcsr = mxcsr;
+    if (bv & XSTATE_X87) {
+        memcpy(f, st->fpu, offsetof(EmuFpu, mxcsr));
+        memcpy(f->st, st->fpu + offsetof(EmuFpu, st), sizeof(f->st));
+    }
+    if (bv & XSTATE_SSE) {
+        memcpy(f->xmm, st->fpu + offsetof(EmuFpu, xmm), sizeof(f->xmm));
+    }
+    return true;
 }
 
 /* What the emu CPU cannot hold, beyond x86_vcpu_state_check. */
@@ -145,7 +194,13 @@ static bool emu_check(const EmuCpu *c, const X86VcpuState *st, GError **err)
         return false;
     }
     for (uint32_t i = 0; i < st->n_msr_other; i++) {
-        if (st->msr_other[i].value) {
+        if (st->msr_other[i].index == MSR_MTRR_DEF_TYPE) {
+            if (st->msr_other[i].value & ~0xCFFull) {
+                set_error(err, "emu: MTRRdefType 0x%" G_GINT64_MODIFIER "x has reserved bits set",
+                          (guint64)st->msr_other[i].value);
+                return false;
+            }
+        } else if (st->msr_other[i].value) {
             set_error(err, "emu: MSR 0x%x (0x%" G_GINT64_MODIFIER "x) has no emu equivalent",
                       st->msr_other[i].index, (guint64)st->msr_other[i].value);
             return false;
@@ -164,8 +219,10 @@ bool emu_cpu_load_state(EmuCpu *c, const X86VcpuState *st, GError **err)
     const X86VcpuEvents *ev = &st->events;
     int64_t tsc_offset = (int64_t)(st->tsc - emu_clock_ns(NULL));
     bool wait_sipi = false, halted = false;
+    EmuFpu fpu;
 
-    if (!x86_vcpu_state_check(st, err) || !emu_check(c, st, err)) {
+    if (!x86_vcpu_state_check(st, err) || !emu_check(c, st, err) ||
+        !fpu_from_state(&fpu, st, err)) {
         return false;
     }
     switch (ev->mp_state) {
@@ -243,6 +300,12 @@ bool emu_cpu_load_state(EmuCpu *c, const X86VcpuState *st, GError **err)
     c->sysenter_esp = st->sysenter_esp;
     c->sysenter_eip = st->sysenter_eip;
     c->misc_enable = st->misc_enable;
+    c->fpu = fpu;
+    for (uint32_t i = 0; i < st->n_msr_other; i++) {
+        if (st->msr_other[i].index == MSR_MTRR_DEF_TYPE) {
+            c->mtrr_def_type = st->msr_other[i].value;
+        }
+    }
 
     c->halted = halted;
     c->wait_sipi = wait_sipi;

@@ -26,9 +26,11 @@ void emu_cpu_save_state(EmuCpu *c, X86VcpuState *st);
  * x86_vcpu_state_check or that the emu CPU cannot hold (an event delivery
  * under way, EFER bits it does not implement, an IA32_APIC_BASE with
  * reserved bits, a non-zero MSR it does not have, pending LAPIC events on
- * a CPU without a LAPIC) returns false with *err and changes nothing. The
- * FPU image is ignored (emu has no x87/SSE yet). Flushes the TLB and
- * recomputes the mode.
+ * a CPU without a LAPIC, MXCSR reserved bits, XSAVE state beyond x87/SSE)
+ * returns false with *err and changes nothing. The FPU image's legacy
+ * region is the x87/SSE state (none: the init state; with an XSAVE header,
+ * components in their init state per XSTATE_BV are that). MTRRdefType
+ * travels in msr_other. Flushes the TLB and recomputes the mode.
  */
 bool emu_cpu_load_state(EmuCpu *c, const X86VcpuState *st, GError **err);
 

@@ -64,6 +64,32 @@ static uint64_t read_desc(EmuCpu *c, uint16_t sel, int fault_vec)
     return emu_read_lin(c, base + (sel & ~7u), 8, true);
 }
 
+bool emu_verify_seg(EmuCpu *c, uint16_t sel, bool write)
+{
+    uint32_t limit = (sel & 4) ? c->ldtr.limit : c->gdtr.limit;
+    unsigned type, dpl;
+    uint64_t d;
+
+    /* a selector outside the table or null clears ZF, it does not fault */
+    if ((sel & ~3u) == 0 || (sel & ~7u) + 7u > limit) {
+        return false;
+    }
+    d = read_desc(c, sel, EXC_GP);
+    type = (unsigned)(d >> 40) & 0xF;
+    dpl = (unsigned)(d >> 45) & 3;
+    if (!(d & (1ull << 44))) {                  /* system descriptor */
+        return false;
+    }
+    /* conforming code skips the privilege check */
+    if (!((type & 0xC) == 0xC) && (dpl < (unsigned)c->cpl || dpl < (sel & 3u))) {
+        return false;
+    }
+    if (write) {
+        return !(type & 8) && (type & 2);       /* writable data */
+    }
+    return !(type & 8) || (type & 2);           /* data, or readable code */
+}
+
 void emu_desc_to_seg(EmuSeg *s, uint16_t sel, uint64_t d)
 {
     uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 32) & 0xF0000));
@@ -721,6 +747,9 @@ void emu_reset_init(EmuCpu *c)
     c->dr[6] = 0xFFFF0FF0;
     c->dr[7] = 0x400;
     c->pat = 0x0007040600070406ull;
+    /* as firmware leaves them (a -kernel boot has none): MTRRs on, all write-back */
+    c->mtrr_def_type = 0x806;
+    emu_fpu_reset(c);
     c->halted = false;
     c->sti_shadow = false;
     c->exc_vector = -1;
