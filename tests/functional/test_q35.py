@@ -4,8 +4,9 @@ test guest booted directly (-kernel) as on microvm.
 * The guest reaches its prompt and sees the vCPUs and RAM (RAM below 2 GiB,
   then from 4 GiB); poweroff and reboot behave as on microvm.
 * PCI: the guest's `pci` lists the host bridge 00:00.0 (8086:29c0, class
-  060000) the same through the port pair (CF8/CFC) and through ECAM at
-  0xB0000000; query-pci answers in QEMU's shape.
+  060000) the same through ECAM found by ACPI's MCFG (0xB0000000), the port
+  pair (CF8/CFC) and a named ECAM base; query-pci answers in QEMU's shape.
+* ACPI (on by default): RSDP, XSDT, FADT with FACS and DSDT, MADT, MCFG.
 * The same image on QEMU's q35 lists the same host bridge function.
 * Errors: virtio-mmio devices, -drive if=pflash and device_add are refused with
   one clear line / QMP error, and the VM keeps running after the QMP ones.
@@ -43,17 +44,30 @@ def test_q35_boots_and_sees_its_memory(make_vm):
     assert vm.qmp.cmd("query-status")["status"] == "running"
 
 
-def test_q35_pci_host_bridge_cf8_and_ecam(make_vm):
+def test_q35_pci_host_bridge_mcfg_cf8_and_ecam(make_vm):
     vm = make_vm(**Q35)
     vm.boot()
-    cf8 = ok(vm.run("pci"))
+    # By default the guest takes the ECAM window from ACPI's MCFG, as an OS does.
+    mcfg = ok(vm.run("pci"))
+    assert pci_lines(mcfg) == [HOST_BRIDGE], mcfg
+    assert mcfg.lines[-1] == "pci functions=1 via=mcfg ecam=0xb0000000", mcfg
+    cf8 = ok(vm.run("pci cf8"))
     assert pci_lines(cf8) == [HOST_BRIDGE], cf8
-    assert cf8.lines[-1] == "pci functions=1 via=cf8", cf8
+    assert cf8.lines[-1] == "pci functions=1 via=cf8 ecam=0x0", cf8
     ecam = ok(vm.run("pci ecam=0xb0000000"))
     assert pci_lines(ecam) == [HOST_BRIDGE], ecam
-    assert ecam.lines[-1] == "pci functions=1 via=ecam", ecam
-    bad = vm.run("pci ecam=zz")
-    assert not bad.ok and "usage: pci" in bad.status_line, bad
+    assert ecam.lines[-1] == "pci functions=1 via=ecam ecam=0xb0000000", ecam
+    for bad in ("pci ecam=zz", "pci ecam=0", "pci bogus"):
+        r = vm.run(bad)
+        assert not r.ok and "usage: pci" in r.status_line, r
+
+
+def test_q35_without_acpi_uses_cf8(make_vm):
+    vm = make_vm(machine="q35,acpi=off")
+    vm.boot()
+    r = ok(vm.run("pci"))
+    assert pci_lines(r) == [HOST_BRIDGE], r
+    assert r.lines[-1] == "pci functions=1 via=cf8 ecam=0x0", r
 
 
 def test_q35_query_pci(make_vm):
@@ -68,10 +82,36 @@ def test_q35_query_pci(make_vm):
         "irq_pin": 0, "qdev_id": "", "regions": []}]}]
 
 
+@pytest.mark.parametrize("smp", [1, 2])
+def test_q35_acpi_tables(make_vm, smp):
+    """acpi=auto is on for q35: the guest finds RSDP, XSDT, a full FADT (with FACS and
+    DSDT), the MADT with the SCI's override and MCFG, every checksum right."""
+    vm = make_vm(smp=smp, **Q35)
+    vm.boot()
+    r = ok(vm.run("acpi"))
+    head = r.records[0][1]
+    assert head["rsdp"] == "0xe0000" and head["source"] == "bootparam", r.lines
+    tables = {kv["table"]: kv for tag, kv in r.records if tag == "acpi" and "table" in kv}
+    assert set(tables) == {"XSDT", "FACP", "FACS", "APIC", "MCFG", "DSDT"}, r.lines
+    # The FACS has no checksum field.
+    assert all(t["checksum"] == "ok" for sig, t in tables.items() if sig != "FACS"), r.lines
+    lapics = [l for l in r.lines if l.startswith("madt lapic ")]
+    assert len(lapics) == smp, r.lines
+    assert [l for l in r.lines if l.startswith("madt override ")] == \
+        ["madt override irq=3 gsi=3 flags=0x5"], r.lines
+
+
+def test_q35_acpi_off(make_vm):
+    vm = make_vm(machine="q35,acpi=off")
+    vm.boot()
+    r = vm.run("acpi")
+    assert r.status == "error" and r.msg == "no-rsdp", r
+
+
 def test_microvm_query_pci_is_empty(booted_vm):
     assert booted_vm.qmp.cmd("query-pci") == []
     r = ok(booted_vm.run("pci"))
-    assert pci_lines(r) == [] and r.lines[-1] == "pci functions=0 via=cf8", r
+    assert pci_lines(r) == [] and r.lines[-1] == "pci functions=0 via=cf8 ecam=0x0", r
 
 
 def test_q35_poweroff_and_reboot(make_vm):
@@ -123,8 +163,10 @@ def test_q35_host_bridge_same_on_qemu(make_vm, qemu_bin):
     vm = make_vm(cls=QemuVm, binary=qemu_bin, machine="q35")
     vm.boot()
     r = ok(vm.run("pci"))
-    # QEMU's q35 also has its ICH9 functions at slot 31; the host bridge is the same.
+    # QEMU's q35 also has its ICH9 functions at slot 31; the host bridge is the same,
+    # and its firmware's MCFG names the same ECAM window.
     assert pci_lines(r)[0] == HOST_BRIDGE, r
+    assert r.lines[-1].endswith(" via=mcfg ecam=0xb0000000"), r
 
 
 def test_q35_refuses_what_it_cannot_take(make_vm, tmp_path):

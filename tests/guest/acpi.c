@@ -139,6 +139,33 @@ static void fadt_children(const struct sdt_header *f)
 			*(const u32 *)phys(facs + 4));
 }
 
+u64 acpi_find_table(const char *sig)
+{
+	const char *source;
+	u64 addr = find_rsdp(&source);
+	const struct rsdp *r = addr ? phys(addr) : 0;
+	const struct sdt_header *h;
+	unsigned entry;
+	u64 root;
+
+	if (!r)
+		return 0;
+	entry = r->revision >= 2 && r->xsdt ? 8 : 4;
+	root = entry == 8 ? r->xsdt : r->rsdt;
+	h = phys(root);
+	if (!readable(root, sizeof(*h)) || !readable(root, h->length) || h->length < sizeof(*h))
+		return 0;
+	for (unsigned i = 0; i < (h->length - sizeof(*h)) / entry; i++) {
+		const u8 *e = (const u8 *)h + sizeof(*h) + i * entry;
+		u64 t = entry == 8 ? *(const u64 *)e : *(const u32 *)e;
+		const struct sdt_header *c = phys(t);
+		if (readable(t, sizeof(*c)) && !memcmp(c->sig, sig, 4) && readable(t, c->length) &&
+		    !sum(phys(t), c->length))
+			return t;
+	}
+	return 0;
+}
+
 void acpi_command(char *args)
 {
 	const char *source;

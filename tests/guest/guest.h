@@ -229,6 +229,8 @@ void lapic_timer_stop(void);
 
 /* acpi.c */
 void acpi_command(char *args);
+/* The guest-physical address of a table with a valid checksum (by signature), or 0. */
+u64 acpi_find_table(const char *sig);
 
 /* mptable.c */
 extern unsigned nr_cpus;

@@ -1,6 +1,7 @@
 /*
- * PCI configuration space from CPL3 (docs/guest-shell.md "pci"): the
- * legacy port pair 0xCF8/0xCFC, or an ECAM window the caller names. The
+ * PCI configuration space from CPL3 (docs/guest-shell.md "pci"): through
+ * the ECAM window ACPI's MCFG names (as an OS finds it), else the legacy
+ * port pair 0xCF8/0xCFC; either can be forced. The
  * guest keeps IOPL 3, so port I/O works without the kernel; ECAM is plain
  * MMIO below 4 GiB, already in the boot page tables.
  *
@@ -17,6 +18,17 @@ static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" : : "a
 static inline u32 inl(u16 port) { u32 v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 
 static u64 ecam_base;            /* 0: use the port pair */
+
+/* Segment 0's ECAM base from MCFG (its first allocation, at offset 44), or 0. */
+static u64 mcfg_ecam(void)
+{
+	u64 t = acpi_find_table("MCFG");
+	u32 len = t ? *(const u32 *)phys(t + 4) : 0;
+
+	if (len < 44 + 16 || *(const u16 *)phys(t + 52) != 0)
+		return 0;
+	return *(const u64 *)phys(t + 44);
+}
 
 static u32 conf_read32(u32 bus, u32 devfn, u32 reg)
 {
@@ -70,19 +82,29 @@ void pci_command(char *args)
 	u32 nbus = 1, count = 0;
 	char *w;
 
-	ecam_base = 0;
+	const char *via = "cf8";
+
+	ecam_base = mcfg_ecam();
+	if (ecam_base)
+		via = "mcfg";
 	while (*(w = arg_word(&args))) {
 		const char *end;
 		if (!strncmp(w, "ecam=", 5) && parse_u64(w + 5, &end, &ecam_base) && !*end &&
-		    ecam_base < 4 * GIB - (1 << 20)) {
+		    ecam_base && ecam_base < 4 * GIB - (1 << 20)) {
+			via = "ecam";
 			continue;
 		}
-		kprintf("status=error msg=usage: pci [ecam=ADDR]\r\n");
+		if (!strncmp(w, "cf8", 4)) {
+			ecam_base = 0;
+			via = "cf8";
+			continue;
+		}
+		kprintf("status=error msg=usage: pci [cf8|ecam=ADDR]\r\n");
 		return;
 	}
 	buses[0] = 0;
 	for (u32 i = 0; i < nbus && i < 256; i++)
 		count += scan_bus(buses[i], buses, &nbus);
-	kprintf("pci functions=%u via=%s\r\n", count, ecam_base ? "ecam" : "cf8");
+	kprintf("pci functions=%u via=%s ecam=0x%lx\r\n", count, via, ecam_base);
 	kprintf("status=ok\r\n");
 }

@@ -1,5 +1,6 @@
 /*
- * ACPI tables (hw/acpi/acpi-tables.h) and microvm's set (hw/x86/microvm-acpi.c):
+ * ACPI tables (hw/acpi/acpi-tables.h), microvm's set (hw/x86/microvm-acpi.c) and
+ * q35's (hw/x86/q35-acpi.c):
  * lengths, checksums, the fields each writer fills, the layout from the
  * RSDP down, and a 2-vCPU microvm with COM1 and several virtio transports.
  */
@@ -7,6 +8,7 @@
 
 #include "hw/acpi/acpi-tables.h"
 #include "hw/x86/microvm.h"
+#include "hw/x86/q35.h"
 #include "hw/misc/pm.h"
 
 static uint64_t le(const uint8_t *p, unsigned bytes)
@@ -340,6 +342,54 @@ static void test_microvm_max(void)
     g_byte_array_free(b, TRUE);
 }
 
+/* q35: full FADT over the PM1 block, FACS, MADT with the SCI override, MCFG, PCI0. */
+static void test_q35(void)
+{
+    Q35AcpiConfig c = { .ncpus = 2, .serial = true };
+    GByteArray *b = q35_acpi_build(&c);
+    const uint8_t *xsdt = at(b, le(b->data + 24, 8));
+    const uint8_t *fadt, *madt, *mcfg, *dsdt;
+    uint32_t dsdt_len;
+
+    g_assert_cmpuint(b->len, <=, Q35_ACPI_SIZE);
+    g_assert_cmpuint(sum(b->data, 36), ==, 0);
+    /* XSDT: FACP, APIC, MCFG. */
+    g_assert_cmpuint(le(xsdt + 4, 4), ==, 36 + 24);
+    fadt = at(b, le(xsdt + 36, 8));
+    madt = at(b, le(xsdt + 44, 8));
+    mcfg = at(b, le(xsdt + 52, 8));
+    g_assert_cmpmem(fadt, 4, "FACP", 4);
+    g_assert_cmpuint(sum(fadt, 276), ==, 0);
+    g_assert_cmphex(le(fadt + 112, 4) & (ACPI_FADT_HW_REDUCED | ACPI_FADT_PWR_BUTTON), ==, 0);
+    g_assert_cmphex(le(fadt + 112, 4) & ACPI_FADT_RESET_REG_SUP, !=, 0);
+    g_assert_cmpuint(le(fadt + 46, 2), ==, PM_SCI_GSI);
+    g_assert_cmphex(le(fadt + 56, 4), ==, PM1A_EVT_BASE);
+    g_assert_cmphex(le(fadt + 64, 4), ==, PM1A_CNT_BASE);
+    g_assert_cmpmem(at(b, le(fadt + 132, 8)), 4, "FACS", 4);
+    /* MADT: 2 LAPICs, the IOAPIC, the SCI's override (edge, high), the NMI. */
+    g_assert_cmpmem(madt, 4, "APIC", 4);
+    g_assert_cmpuint(le(madt + 4, 4), ==, 44 + 2 * 8 + 12 + 10 + 6);
+    g_assert_cmpuint(sum(madt, (size_t)le(madt + 4, 4)), ==, 0);
+    g_assert_cmpmem(madt + 72, 10, "\x02\x0a\x00\x03\x03\x00\x00\x00\x05\x00", 10);
+    /* MCFG: ECAM 0xB0000000 for segment 0, buses 0..255. */
+    g_assert_cmpmem(mcfg, 4, "MCFG", 4);
+    g_assert_cmphex(le(mcfg + 44, 8), ==, Q35_ECAM_BASE);
+    g_assert_cmpuint(mcfg[54], ==, 0);
+    g_assert_cmpuint(mcfg[55], ==, 255);
+    /* DSDT: PCI0 (PNP0A08 as EISA id 0x080AD041), its ECAM reservation, COM1, _S5. */
+    dsdt = at(b, le(fadt + 140, 8));
+    dsdt_len = (uint32_t)le(dsdt + 4, 4);
+    g_assert_cmpuint(sum(dsdt, dsdt_len), ==, 0);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "PCI0"), >=, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "\x0c\x41\xd0\x0a\x08"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "_PRT"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "_OSC"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "COM1"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "_S5_"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "ACPI0013"), ==, 0);
+    g_byte_array_free(b, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -354,5 +404,6 @@ int main(int argc, char **argv)
     g_test_add_func("/acpi/microvm/2-vcpus", test_microvm);
     g_test_add_func("/acpi/microvm/minimal", test_microvm_minimal);
     g_test_add_func("/acpi/microvm/max", test_microvm_max);
+    g_test_add_func("/acpi/q35/2-vcpus", test_q35);
     return g_test_run();
 }

@@ -8,26 +8,10 @@
  */
 #include "hw/x86/microvm.h"
 #include "hw/acpi/acpi-tables.h"
+#include "hw/x86/x86-acpi.h"
 #include "hw/misc/pm.h"
 
-#define LAPIC_ADDR 0xfee00000u
-#define COM1_PORT  0x3f8
-#define COM1_IRQ   4
-
 static const AmlInterruptFlags edge_high = { .consumer = true };
-
-static Aml *com1(void)
-{
-    Aml *dev = aml_device("COM1");
-    Aml *crs = aml_resource_template();
-
-    aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0501")));
-    aml_append(dev, aml_name_decl("_UID", aml_int(1)));
-    aml_append(crs, aml_io(COM1_PORT, COM1_PORT, 1, 8));
-    aml_append(crs, aml_irq_no_flags(COM1_IRQ));
-    aml_append(dev, aml_name_decl("_CRS", crs));
-    return dev;
-}
 
 /* One virtio-mmio transport: its register window and its edge interrupt. */
 static Aml *virtio_mmio_dev(unsigned index)
@@ -92,10 +76,9 @@ static GByteArray *dsdt(const MicrovmAcpiConfig *c)
 {
     Aml *body = aml_seq();
     Aml *sb = aml_scope("\\_SB");
-    Aml *s5 = aml_package();
 
     if (c->serial) {
-        aml_append(sb, com1());
+        aml_append(sb, x86_acpi_com1());
     }
     aml_append(sb, power_button());
     aml_append(sb, ged());
@@ -103,10 +86,7 @@ static GByteArray *dsdt(const MicrovmAcpiConfig *c)
         aml_append(sb, virtio_mmio_dev(i));
     }
     aml_append(body, sb);
-    /* S5 is SLP_TYP 0, what the PM block powers off on. */
-    aml_append(s5, aml_int(0));
-    aml_append(s5, aml_int(0));
-    aml_append(body, aml_name_decl("\\_S5", s5));
+    aml_append(body, x86_acpi_s5());
     return acpi_build_dsdt(body);
 }
 
@@ -131,29 +111,12 @@ static GByteArray *fadt(const MicrovmAcpiConfig *c, uint64_t dsdt_addr)
     return acpi_build_fadt(&d);
 }
 
-/*
- * ISA IRQs reach the IOAPIC pin of the same number (as in the MP table),
- * edge-triggered: no interrupt source overrides.
- */
-static GByteArray *madt(const MicrovmAcpiConfig *c)
-{
-    AcpiMadtDesc d = {
-        .ncpus = c->ncpus,
-        .lapic_addr = LAPIC_ADDR,
-        .ioapic_id = (uint8_t)(c->ncpus + 1),
-        .ioapic_addr = (uint32_t)MICROVM_IOAPIC_ADDR,
-        .pcat_compat = true,
-    };
-
-    return acpi_build_madt(&d);
-}
-
 GByteArray *microvm_acpi_build(const MicrovmAcpiConfig *c)
 {
     AcpiImage *img = acpi_image_new(MICROVM_ACPI_BASE);
     uint64_t dsdt_addr = acpi_image_add(img, dsdt(c), false);
 
     acpi_image_add(img, fadt(c, dsdt_addr), true);
-    acpi_image_add(img, madt(c), true);
+    acpi_image_add(img, x86_acpi_madt(c->ncpus, NULL, 0), true);
     return acpi_image_finish(img);
 }

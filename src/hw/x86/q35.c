@@ -50,6 +50,21 @@ static bool create_pci_host(Machine *m, Q35State *s, GError **err)
     return s->pci_mapped;
 }
 
+/* acpi=auto is on: q35 guests (Debian's kernels) find CPUs and PCI through ACPI. */
+static bool setup_acpi(Machine *m, Q35State *s, GError **err)
+{
+    Q35AcpiConfig c = {
+        .ncpus = m->cfg->smp.cpus,
+        .serial = m->cfg->serial_chardev != NULL,
+        .rtc = s->x86.rtc != NULL,
+    };
+
+    if (!x86_board_acpi_enabled(m, true)) {
+        return true;
+    }
+    return x86_board_set_acpi(&s->x86, q35_acpi_build(&c), Q35_ACPI_BASE, Q35_ACPI_SIZE, err);
+}
+
 static bool q35_init(Machine *m, GError **err)
 {
     Q35State *s = g_new0(Q35State, 1);
@@ -70,7 +85,8 @@ static bool q35_init(Machine *m, GError **err)
     }
     return x86_board_init_ram(m, &s->x86, err) && x86_board_create_devices(m, &s->x86, err) &&
            create_pci_host(m, s, err) && machine_open_drives(m, err) &&
-           machine_create_cli_devices(m, err) && x86_board_boot(m, &s->x86, NULL, err);
+           machine_create_cli_devices(m, err) && setup_acpi(m, s, err) &&
+           x86_board_boot(m, &s->x86, NULL, err);
 }
 
 static void q35_destroy(Machine *m)

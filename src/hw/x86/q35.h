@@ -17,6 +17,18 @@
 #define Q35_MMIO64_BASE    0x8000000000ULL
 #define Q35_MMIO64_SIZE    0x8000000000ULL
 
+/* ACPI tables (q35-acpi.c): in the e820-reserved BIOS area, RSDP first. */
+#define Q35_ACPI_BASE      0xE0000ULL
+#define Q35_ACPI_SIZE      0x10000
+
+typedef struct Q35AcpiConfig {
+    unsigned ncpus;
+    bool serial;                 /* COM1 exists */
+    bool rtc;                    /* the CMOS RTC exists */
+} Q35AcpiConfig;
+
+GByteArray *q35_acpi_build(const Q35AcpiConfig *c);
+
 extern const MachineClass q35_machine_class;
 
 #endif
