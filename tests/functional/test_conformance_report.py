@@ -71,11 +71,17 @@ def test_row_status_rules():
     assert rows[("option", "machine")]["reason"] == \
         "not applicable on this host: KVM-only test on a host without KVM: no /dev/kvm"
     assert rows[("device", "virtio-blk-device")]["status"] == "n/a"
-    assert rows[("command", "quit")]["status"] == "untested"
+    # a full run fails a row no test exercised (declared coverage of a test that
+    # ran does not count); a subset run reports it not run
+    assert rows[("command", "quit")]["status"] == "fail"
     assert rows[("event", "STOP")]["reason"] == "no test exercises it"
-    assert report.build_rows(REG, [], True)[0]["reason"] == \
-        "no selected test exercises it (subset run)"
-    assert report.counts(list(rows.values())) == {"pass": 3, "fail": 2, "n/a": 2, "untested": 4}
+    assert report.counts(list(rows.values())) == {"pass": 3, "fail": 6, "n/a": 2}
+    subset = report.build_rows(REG, tests, True)
+    assert {r["status"] for r in subset} == {"pass", "fail", "n/a"}
+    assert [r for r in subset if r["name"] == "quit"][0] == {
+        "category": "command", "name": "quit", "status": "n/a", "tests": [],
+        "reason": "not run: no test of this subset run exercises it"}
+    assert report.counts(subset) == {"pass": 3, "fail": 2, "n/a": 6}
 
 
 def test_plugin_sees_qmp_traffic():
@@ -99,6 +105,24 @@ def test_plugin_sees_qmp_traffic():
     assert e["argv"] == [["-m", "256"], ["-S"]]
 
 
+def test_qtest_qmp_trace(tmp_path):
+    """libstqtest's STRATUS_CONFORMANCE_QMP_TRACE lines -> the qtest program's
+    commands, device types and events."""
+    runner = load_runner()
+    trace = tmp_path / "qmp.log"
+    trace.write_bytes(b'< {"QMP":{"version":{},"capabilities":["oob"]}}\n'
+                      b'> {"execute":"qmp_capabilities"}\n'
+                      b'> {"execute": "device_add", "arguments": {"driver": "pvpanic"}}\n'
+                      b'< {"return":{}}\n'
+                      b'< {"event":"GUEST_PANICKED","data":{}}\n'
+                      b'garbage {"execute":"quit"}\n')
+    assert runner.qmp_trace_facts(trace) == {
+        "commands": ["device_add", "qmp_capabilities"], "events": ["GUEST_PANICKED"],
+        "types": ["pvpanic"]}
+    assert runner.qmp_trace_facts(tmp_path / "none.log") == {
+        "commands": [], "events": [], "types": []}
+
+
 def test_tap_parsing():
     runner = load_runner()
     cases = runner.parse_tap("1..4\nok 1 /a/b\nnot ok 2 /a/c\nok 3 /a/d # SKIP no kvm\n"
@@ -118,8 +142,9 @@ def test_report_files(tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert "| `stop` | FAIL | `b` | failed: b |" in md
     assert "| `-device` | N/A | `c` | not applicable on this host: no tun |" in md
-    assert "| `-machine` / `-M` | UNTESTED |  | no test exercises it |" in md
-    assert "- option `machine`" in md and "## Failed tests" in md
+    assert "| `-machine` / `-M` | FAIL |  | no test exercises it |" in md
+    assert "- option `machine`: FAIL" in md and "## Failed tests" in md
+    assert "| rows | pass | fail | n/a |" in md and "UNTESTED" not in md
     root = ET.parse(tmp_path / "r.xml").getroot()
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == ["QMP commands", "QMP events",
@@ -127,7 +152,7 @@ def test_report_files(tmp_path):
     stop = root.find("testsuite/testcase[@name='stop']")
     assert stop.find("properties/property").get("value") == "fail"
     assert stop.find("failure").get("message") == "failed: b"
-    assert suites[0].get("failures") == "1"
+    assert suites[0].get("failures") == "3"           # stop failed; cont, quit: no test
     dev = root.find("testsuite/testcase[@name='device']")
     assert dev.find("skipped").get("message") == "not applicable on this host: no tun"
     assert root.find("testsuite[@name='tests']/testcase[@name='b']/failure").text.endswith(

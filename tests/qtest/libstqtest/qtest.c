@@ -719,11 +719,36 @@ static char *qmp_vformat(const char *fmt, va_list ap)
     return g_strdup_vprintf(f, ap);
 }
 
+/*
+ * stratus-conformance's view of a qtest program's QMP traffic (its report
+ * rows for commands and events, docs/conformance.md): with
+ * STRATUS_CONFORMANCE_QMP_TRACE set, every message sent ("> ") and received
+ * ("< ") is appended to that file, one line each.
+ */
+static void trace_qmp(const char *dir, const char *text)
+{
+    const char *path = getenv("STRATUS_CONFORMANCE_QMP_TRACE");
+    g_autofree char *one_line = NULL;
+    FILE *f;
+
+    if (!path || !*path) {
+        return;
+    }
+    f = fopen(path, "a");
+    if (!f) {
+        g_error("%s: %s", path, g_strerror(errno));
+    }
+    one_line = g_strdelimit(g_strdup(text), "\r\n", ' ');
+    fprintf(f, "%s %s\n", dir, one_line);
+    fclose(f);
+}
+
 void qtest_qmp_send_raw(QTestState *s, const char *text)
 {
     if (getenv("QTEST_LOG")) {
         fprintf(stderr, "# qmp> %s\n", text);
     }
+    trace_qmp(">", text);
     send_all(s->qmp_fd, text, strlen(text));
 }
 
@@ -769,6 +794,7 @@ static JsonNode *qmp_read(QTestState *s, int tmo, bool fatal)
         if (getenv("QTEST_LOG")) {
             fprintf(stderr, "# qmp< %s\n", line);
         }
+        trace_qmp("<", line);
         if (!*line) {
             continue;
         }
@@ -858,6 +884,7 @@ JsonNode *qtest_qmp_fds(QTestState *s, int *fds, size_t fds_num, const char *fmt
     if (getenv("QTEST_LOG")) {
         fprintf(stderr, "# qmp> (%zu fds) %s\n", fds_num, text);
     }
+    trace_qmp(">", text);
     send_with_fds(s->qmp_fd, line, fds, fds_num);
     return qtest_qmp_receive_reply(s);
 }
