@@ -41,9 +41,10 @@ SCM_RIGHTS to the N-th request); images: NAME=SIZE[,NAME=SIZE] (sparse raw
 files created in the VM's socket directory before the replay; `/path/to/` in `<-`
 lines and in `args` is always that directory, and it is shown as /path/to in replies); exit: STATUS; console: REGEX (must appear on the
 guest console after the replay, e.g. the banner after system_reset); quiet: seconds;
-launch: config (machine, memory, vCPUs and kernel come from a `-config` JSON file, as the
-seeds 001/004 start StratoVirt) | config,api-channel (and the monitor is `-api-channel
-unix:PATH`, seed 001).
+launch: config (machine, memory, vCPUs, kernel and a plain `-device virtio-balloon-device`
+come from a `-config` JSON file, as the seeds 001/004 start StratoVirt; an -smp with a
+topology stays on the command line too and overrides the file) | config,api-channel
+(and the monitor is `-api-channel unix:PATH`, seed 001).
 
 STRATUS_GOLDEN_PRINT=1 prints the actual transcript of every file in golden form
 (to review a new file; never paste it in unreviewed).
@@ -255,11 +256,21 @@ class GoldenVm(Vm):
             m = re.match(r"^(\d+)([KMG]?)$", mem.upper())
             conf["machine-config"]["mem_size"] = int(m.group(1)) * SIZE_SUFFIX[m.group(2) or "M"]
         if smp:
-            assert smp.isdigit(), "launch: config takes a plain -smp N, not %r" % smp
-            conf["machine-config"]["vcpu_count"] = int(smp)
+            cpus = smp.split(",")[0].replace("cpus=", "")
+            assert cpus.isdigit(), "launch: config needs -smp N[,...], not %r" % smp
+            conf["machine-config"]["vcpu_count"] = int(cpus)
+            if smp != cpus:
+                # 0.x's file has no topology: the command line's -smp overrides
+                # the file's vcpu_count, as StratoVirt let it
+                args[:0] = ["-smp", smp]
         append = take_option(args, "-append")
         if append is not None:
             conf["boot-source"]["boot_args"] = append
+        for i in range(len(args) - 1):
+            if args[i:i + 2] == ["-device", "virtio-balloon-device"]:
+                conf["balloon"] = {}             # the file's balloon section
+                del args[i:i + 2]
+                break
         path = os.path.join(self.sockdir, "vm.json")
         with open(path, "w") as f:
             json.dump(conf, f, indent=4)
