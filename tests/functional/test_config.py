@@ -5,13 +5,15 @@ StratoVirt.
 * Every section the test guest can show: machine-config (vCPUs, memory in bytes),
   boot-source (kernel, command line), drive (a read-only disk with its serial),
   balloon; the monitor on -api-channel; the guest and QMP see exactly that.
-* The command line overrides the file (-m, and a -drive with the file's id).
+* The command line overrides the file (-m, -smp, -append, and a -drive with the
+  file's id), as StratoVirt 0.x's config guidebook says of the two.
 * A bad item stops start-up with one line naming the file and the key path,
   also when the error only shows when the device is created.
 """
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -67,10 +69,16 @@ def test_command_line_overrides_file(make_vm, bzimage, tmp_path):
     from_file = image(tmp_path, "file.img", 1 * MIB)
     from_argv = image(tmp_path, "argv.img", 3 * MIB)
     vm = config_vm(make_vm, bzimage, {
-        "machine-config": {"mem_size": 256 * MIB},
+        "machine-config": {"mem_size": 256 * MIB, "vcpu_count": 1},
+        "boot-source": {"boot_args": "console=ttyS0 from=file"},
         "drive": [{"drive_id": "d0", "path_on_host": from_file}]},
-        extra=["-m", "320M", "-drive", "id=d0,file=%s" % from_argv])
+        extra=["-m", "320M", "-drive", "id=d0,file=%s" % from_argv, "-smp", "2",
+               "-append", "console=ttyS0 from=argv"])
     vm.boot()
+    info = vm.info()
+    assert info["cpus"] == 2
+    assert info["cmdline"].startswith("console=ttyS0 from=argv"), info["cmdline"]
+    assert "from=file" not in info["cmdline"]
     e820 = vm.info()["e820"]
     assert sum(e["size"] for e in e820 if e["type"] == 1) <= 320 * MIB
     assert sum(e["size"] for e in e820 if e["type"] == 1) > 256 * MIB
@@ -93,3 +101,36 @@ def test_bad_config(stratus, bzimage, sockdir, conf, words):
         json.dump(conf, f)
     check_error_exit([str(stratus), "-accel", "emu", "-config", path,
                       "-api-channel", "unix:%s/qmp.sock" % sockdir], words)
+
+
+@pytest.mark.parametrize("text,error", [
+    ('{"machine-config": {"vcpu_count": "2"}}',
+     "machine-config.vcpu_count: expected a non-negative integer"),
+    ('{"boot-source": {"kernel_image_path": 7}}',
+     "boot-source.kernel_image_path: expected a string"),
+    ('{"serial": {"stdio": "yes"}}', "serial.stdio: expected true or false"),
+    ('{"machine_config": {}}', "unknown key 'machine_config'"),
+    ('{"drive": [{"drive_id": "d", "path_on_host": "/x", "cache": "none"}]}',
+     "unknown key 'drive[0].cache'"),
+    ('{"drive": {"drive_id": "d", "path_on_host": "/x"}}', "drive: expected an array"),
+    ('{"drive": [["d", "/x"]]}', "drive[0]: expected an object"),
+    ('{"machine-config": [{"vcpu_count": 1}]}', "machine-config: expected an object"),
+    ('{"net": [{"iface_id": "n", "host_dev_name": "t"}, {"iface_id": "n0"}]}',
+     "net[1].host_dev_name: missing"),
+    ('[{"machine-config": {}}]', "expected a JSON object"),
+    ('{"machine-config": {"vcpu_count": 1,}}', "1:36: Parse error"),
+], ids=["wrong-type-int", "wrong-type-string", "wrong-type-bool", "unknown-top-key",
+        "unknown-nested-key", "object-for-array", "array-for-object-item",
+        "array-for-object", "missing-key", "not-an-object", "json-syntax"])
+def test_bad_config_file_names_the_key(stratus, sockdir, text, error):
+    """The whole error is one line: `stratus: error: -config FILE: <key path>: ...`."""
+    path = os.path.join(sockdir, "vm.json")
+    with open(path, "w") as f:
+        f.write(text)
+    argv = [str(stratus), "-accel", "qtest", "-config", path, "-api-channel",
+            "unix:%s/qmp.sock" % sockdir]
+    check_error_exit(argv, [error])
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    line = p.stderr.decode()
+    assert line.startswith("stratus: error: -config %s: " % path), line
+    assert error in line, line
