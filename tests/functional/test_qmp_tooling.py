@@ -748,23 +748,6 @@ def qtest_vm(stratus, qmp_opts):
     return vm
 
 
-def test_strict_qtest_vm_has_no_rate_limit(stratus):
-    """QEMU-compatible mode under -accel qtest: 500 commands, then quit exits
-    (with the limiter on the virtual clock the 101st command and quit were
-    throttled for good)."""
-    vm = qtest_vm(stratus, ",qmp-mode=strict")
-    try:
-        qmp = LegacyQMP(vm.qmp_path)
-        qmp.connect()
-        for _ in range(500):
-            assert qmp.cmd("query-status")["running"] is True
-        assert qmp.cmd("quit") == {}
-        assert vm.wait(15) == 0
-        qmp.close()
-    finally:
-        vm.cleanup()
-
-
 def pipelined(qmp, n):
     """n query-status in one write; how many were answered OperationThrottled."""
     qmp.sock.sendall(b"".join(b'{"execute":"query-status","id":%d}' % i for i in range(n)))
@@ -799,6 +782,59 @@ def test_rate_limit_setting(stratus, opts, burst, limit):
         qmp.close()
     finally:
         vm.cleanup()
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+def test_qtest_vm_is_never_throttled_for_good(stratus, mode):
+    """Under -accel qtest nobody steps the virtual clock. Strict (QEMU) mode has
+    no limit: 500 commands, then quit exits. Lenient mode throttles a burst, and
+    a second of host time refills the bucket so that quit ends the VMM. (With
+    the limiter on the virtual clock the 101st command and quit were throttled
+    for good.)"""
+    vm = qtest_vm(stratus, ",qmp-mode=" + mode)
+    try:
+        qmp = LegacyQMP(vm.qmp_path)
+        qmp.connect()
+        if mode == "strict":
+            for _ in range(500):
+                assert qmp.cmd("query-status")["running"] is True
+        else:
+            assert pipelined(qmp, 150), "150 commands at once were not throttled"
+            time.sleep(1.1)
+            assert qmp.cmd("query-status")["running"] is True
+        assert qmp.cmd("quit") == {}
+        assert vm.wait(15) == 0
+        qmp.close()
+    finally:
+        vm.cleanup()
+
+
+def qmp_shell_banner(greeting):
+    """What qmp-shell prints once connected: the QEMU version it read from the
+    greeting's QMP.version.qemu (QMPShell.show_banner)."""
+    version = greeting["QMP"]["version"]["qemu"]
+    return "Connected to QEMU {major}.{minor}.{micro}".format(**version)
+
+
+def test_legacy_greeting_is_for_stratovirt_clients_only(stratus):
+    """docs/qmp.md "Greeting": qmp-greeting=legacy is StratoVirt 1.x's line;
+    qemu.qmp's checks pass but qmp-shell fails on the missing `qemu` key, while
+    the default greeting serves it."""
+    for opts, banner in [("", "Connected to QEMU 5.0.1"), (",qmp-greeting=legacy", None)]:
+        vm = qtest_vm(stratus, opts)
+        try:
+            qmp = LegacyQMP(vm.qmp_path)
+            greeting = qmp.connect()
+            if banner:
+                assert qmp_shell_banner(greeting) == banner
+            else:
+                assert json.dumps(greeting, separators=(",", ":")) == LEGACY_GREETING
+                with pytest.raises(KeyError, match="qemu"):
+                    qmp_shell_banner(greeting)
+            assert qmp.cmd("query-status")["status"] == "running"
+            qmp.close()
+        finally:
+            vm.cleanup()
 
 
 def test_hmp_info_network_tap(make_vm, tmp_path):
