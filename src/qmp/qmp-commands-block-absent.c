@@ -34,39 +34,39 @@ typedef struct {
     FindKind kind;
     const char *dev_arg;        /* NULL: none (shown as '') */
     const char *node_arg;       /* NULL: none */
-    const char *feature;        /* "Block jobs" -> "Block jobs are not supported" */
+    const char *feature;        /* "Block jobs are" -> "Block jobs are not supported" */
 } BlockAbsent;
 
 static const BlockAbsent block_absent[] = {
-    { "block-commit", FIND_DEVICE, "device", NULL, "Block jobs" },
-    { "block-stream", FIND_CANNOT_FIND, "device", "device", "Block jobs" },
-    { "blockdev-backup", FIND_CANNOT_FIND, "device", "device", "Block jobs" },
-    { "blockdev-mirror", FIND_CANNOT_FIND, "device", "device", "Block jobs" },
-    { "drive-backup", FIND_CANNOT_FIND, "device", "device", "Block jobs" },
-    { "drive-mirror", FIND_CANNOT_FIND, "device", "device", "Block jobs" },
-    { "x-blockdev-amend", FIND_CANNOT_FIND, NULL, "node-name", "Block jobs" },
-    { "block-dirty-bitmap-add", FIND_CANNOT_FIND, "node", "node", "Dirty bitmaps" },
-    { "block-dirty-bitmap-clear", FIND_NODE, NULL, "node", "Dirty bitmaps" },
-    { "block-dirty-bitmap-disable", FIND_NODE, NULL, "node", "Dirty bitmaps" },
-    { "block-dirty-bitmap-enable", FIND_NODE, NULL, "node", "Dirty bitmaps" },
-    { "block-dirty-bitmap-merge", FIND_NODE, NULL, "node", "Dirty bitmaps" },
-    { "block-dirty-bitmap-remove", FIND_NODE, NULL, "node", "Dirty bitmaps" },
-    { "x-debug-block-dirty-bitmap-sha256", FIND_NODE, NULL, "node", "Dirty bitmaps" },
-    { "block-export-add", FIND_CANNOT_FIND, NULL, "node-name", "Block exports" },
-    { "blockdev-snapshot", FIND_CANNOT_FIND, "node", "node", "External snapshots" },
+    { "block-commit", FIND_DEVICE, "device", NULL, "Block jobs are" },
+    { "block-stream", FIND_CANNOT_FIND, "device", "device", "Block jobs are" },
+    { "blockdev-backup", FIND_CANNOT_FIND, "device", "device", "Block jobs are" },
+    { "blockdev-mirror", FIND_CANNOT_FIND, "device", "device", "Block jobs are" },
+    { "drive-backup", FIND_CANNOT_FIND, "device", "device", "Block jobs are" },
+    { "drive-mirror", FIND_CANNOT_FIND, "device", "device", "Block jobs are" },
+    { "x-blockdev-amend", FIND_CANNOT_FIND, NULL, "node-name", "Block jobs are" },
+    { "block-dirty-bitmap-add", FIND_CANNOT_FIND, "node", "node", "Dirty bitmaps are" },
+    { "block-dirty-bitmap-clear", FIND_NODE, NULL, "node", "Dirty bitmaps are" },
+    { "block-dirty-bitmap-disable", FIND_NODE, NULL, "node", "Dirty bitmaps are" },
+    { "block-dirty-bitmap-enable", FIND_NODE, NULL, "node", "Dirty bitmaps are" },
+    { "block-dirty-bitmap-merge", FIND_NODE, NULL, "node", "Dirty bitmaps are" },
+    { "block-dirty-bitmap-remove", FIND_NODE, NULL, "node", "Dirty bitmaps are" },
+    { "x-debug-block-dirty-bitmap-sha256", FIND_NODE, NULL, "node", "Dirty bitmaps are" },
+    { "block-export-add", FIND_CANNOT_FIND, NULL, "node-name", "Block exports are" },
+    { "blockdev-snapshot", FIND_CANNOT_FIND, "node", "node", "External snapshots are" },
     { "blockdev-snapshot-sync", FIND_CANNOT_FIND, "device", "node-name",
-      "External snapshots" },
+      "External snapshots are" },
     { "blockdev-snapshot-internal-sync", FIND_CANNOT_FIND, "device", "device",
-      "Internal snapshots" },
+      "Internal snapshots are" },
     { "blockdev-snapshot-delete-internal-sync", FIND_CANNOT_FIND, "device", "device",
-      "Internal snapshots" },
-    { "change-backing-file", FIND_CANNOT_FIND, "device", "device", "Backing files" },
-    { "x-blockdev-change", FIND_CANNOT_FIND, "parent", "parent", "Quorum children" },
-    { "x-blockdev-set-iothread", FIND_FAILED, NULL, "node-name", "IOThreads" },
+      "Internal snapshots are" },
+    { "change-backing-file", FIND_CANNOT_FIND, "device", "device", "Backing files are" },
+    { "x-blockdev-change", FIND_CANNOT_FIND, "parent", "parent", "Quorum children are" },
+    { "x-blockdev-set-iothread", FIND_FAILED, NULL, "node-name", "IOThreads are" },
     { "block-set-write-threshold", FIND_DEVICE_GENERIC, NULL, "node-name",
-      "Write thresholds" },
-    { "block-latency-histogram-set", FIND_DEVICE, "id", NULL, "Latency histograms" },
-    { "block_resize", FIND_CANNOT_FIND, "device", "node-name", "Resizing a disk" },
+      "Write thresholds are" },
+    { "block-latency-histogram-set", FIND_DEVICE, "id", NULL, "Latency histograms are" },
+    { "block_resize", FIND_CANNOT_FIND, "device", "node-name", "Resizing a disk is" },
     { NULL }
 };
 
@@ -137,8 +137,7 @@ static bool qmp_block_absent(QmpCommandCtx *ctx, JsonObject *args, JsonNode **re
     for (const BlockAbsent *e = block_absent; e->cmd; e++) {
         if (!strcmp(e->cmd, ctx->cmd->name)) {
             if (!report_not_found(ctx->opaque, e, args, err)) {
-                qmp_error_set(err, STRATUS_ERROR_GENERIC, "%s %s not supported", e->feature,
-                              g_str_has_suffix(e->feature, "s") ? "are" : "is");
+                qmp_error_set(err, STRATUS_ERROR_GENERIC, "%s not supported", e->feature);
             }
             return false;
         }
