@@ -228,6 +228,27 @@ def test_help(stratus):
         assert opt in out, "-help does not mention %s" % opt
 
 
+@pytest.mark.parametrize("name,alias", [("-version", "-V"), ("-help", "-h")])
+def test_version_and_help_aliases(stratus, name, alias):
+    """-V and -h print exactly what -version and -help print."""
+    out = [subprocess.run([str(stratus), o], capture_output=True, timeout=10)
+           for o in (name, alias)]
+    assert [p.returncode for p in out] == [0, 0], out
+    assert out[0].stdout and out[0].stdout == out[1].stdout
+
+
+def test_display_options_are_accepted(make_vm, stratus):
+    """The display options QEMUMachine and older tooling pass (docs/command-line.md,
+    "Accepted for compatibility"): a guest boots with them; a display Stratus
+    cannot offer is one error line."""
+    vm = make_vm(extra_args=["-display", "none", "-vga", "none", "-nographic",
+                             "-no-user-config"])
+    vm.boot()
+    assert vm.qmp.cmd("query-status")["status"] == "running"
+    check_error_exit([str(stratus), "-accel", "qtest", "-vga", "std"], ["-vga"])
+    check_error_exit([str(stratus), "-accel", "qtest", "-display", "gtk"], ["-display"])
+
+
 @pytest.mark.parametrize("spelling", [["-machine", "help"], ["-M", "?"],
                                       ["-machine", "help,accel=kvm"]])
 def test_machine_help(stratus, spelling):
