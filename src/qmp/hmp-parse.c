@@ -237,54 +237,58 @@ static gint64 expr_unary(Expr *e)
     }
 }
 
-static gint64 expr_prod(Expr *e)
-{
-    gint64 v = expr_unary(e);
+/* QEMU's levels, loosest first: + -, then & | ^, then * / % (not C's order). */
+static const char *const expr_levels[] = { "+-", "&|^", "*/%" };
 
-    while (!e->failed && (*e->p == '*' || *e->p == '/' || *e->p == '%')) {
-        char op = *e->p;
-        gint64 w;
-        expr_next(e);
-        w = expr_unary(e);
-        if (op == '*') {
-            v = (gint64)((guint64)v * (guint64)w);
-        } else if (w == 0) {
-            expr_error(e, "division by zero", 0);
-        } else if (w == -1) {
-            v = op == '/' ? (gint64)(0 - (guint64)v) : 0;  /* no INT64_MIN / -1 trap */
-        } else {
-            v = op == '/' ? v / w : v % w;
-        }
+/* Wrapping arithmetic as QEMU's int64 expressions, without C's traps. */
+static gint64 expr_apply(Expr *e, char op, gint64 v, gint64 w)
+{
+    switch (op) {
+    case '+':
+        return (gint64)((guint64)v + (guint64)w);
+    case '-':
+        return (gint64)((guint64)v - (guint64)w);
+    case '*':
+        return (gint64)((guint64)v * (guint64)w);
+    case '&':
+        return v & w;
+    case '|':
+        return v | w;
+    case '^':
+        return v ^ w;
     }
-    return v;
+    if (w == 0) {
+        expr_error(e, "division by zero", 0);
+        return v;
+    }
+    if (w == -1) {
+        return op == '/' ? (gint64)(0 - (guint64)v) : 0;  /* no INT64_MIN / -1 trap */
+    }
+    return op == '/' ? v / w : v % w;
 }
 
-static gint64 expr_logic(Expr *e)
+static gint64 expr_level(Expr *e, size_t level)
 {
-    gint64 v = expr_prod(e);
+    gint64 v;
 
-    while (!e->failed && (*e->p == '&' || *e->p == '|' || *e->p == '^')) {
+    if (level == G_N_ELEMENTS(expr_levels)) {
+        return expr_unary(e);
+    }
+    v = expr_level(e, level + 1);
+    while (!e->failed && *e->p && strchr(expr_levels[level], *e->p)) {
         char op = *e->p;
         gint64 w;
+
         expr_next(e);
-        w = expr_prod(e);
-        v = op == '&' ? v & w : op == '|' ? v | w : v ^ w;
+        w = expr_level(e, level + 1);
+        v = expr_apply(e, op, v, w);
     }
     return v;
 }
 
 static gint64 expr_sum(Expr *e)
 {
-    gint64 v = expr_logic(e);
-
-    while (!e->failed && (*e->p == '+' || *e->p == '-')) {
-        char op = *e->p;
-        gint64 w;
-        expr_next(e);
-        w = expr_logic(e);
-        v = (gint64)(op == '+' ? (guint64)v + (guint64)w : (guint64)v - (guint64)w);
-    }
-    return v;
+    return expr_level(e, 0);
 }
 
 static bool get_expr(Hmp *h, gint64 *val, const char **pp)
