@@ -29,9 +29,11 @@ import socket
 import subprocess
 
 TRACE_ENV = "STRATUS_CONFORMANCE_TRACE"
-EXEC_RE = re.compile(rb'"(?:execute|exec-oob)"\s*:\s*"([^"\\]{1,80})"')
-EVENT_RE = re.compile(rb'"event"\s*:\s*"([A-Za-z0-9_-]{1,80})"')
-TYPE_RE = re.compile(rb'"(?:driver|typename)"\s*:\s*"([^"\\]{1,80})"')
+# Either quote: QMP takes QEMU's single-quoted strings too (docs/qmp.md, "Framing"),
+# which the qtest programs send.
+EXEC_RE = re.compile(rb'["\'](?:execute|exec-oob)["\']\s*:\s*["\']([^"\'\\]{1,80})["\']')
+EVENT_RE = re.compile(rb'["\']event["\']\s*:\s*["\']([A-Za-z0-9_-]{1,80})["\']')
+TYPE_RE = re.compile(rb'["\'](?:driver|typename)["\']\s*:\s*["\']([^"\'\\]{1,80})["\']')
 TYPE_COMMANDS = {"device_add", "device-list-properties", "qom-list-properties"}
 MAX_MESSAGE = 200       # lines of a failure report kept
 

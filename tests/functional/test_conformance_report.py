@@ -93,13 +93,15 @@ def test_plugin_sees_qmp_traffic():
     rec.sent(b'{"exec-oob":"query-status"}{"execute":"device-list-properties",'
              b'"arguments":{"typename":"pvpanic"}}')
     rec.sent(b'not json {"execute": "stop"')             # malformed input still says stop
+    rec.sent(b"{'execute': 'qom-set', 'arguments': {'path': '/machine'}}")  # QEMU's quotes
+    rec.sent(b"{'execute': 'device_add', 'arguments': {'driver': 'pvpanic'}}")
     rec.received(b'{"return":{}}\r\n{"event":"STOP","data":{},"timestamp":{}}\r\n')
     rec.spawned(["/usr/bin/stratus", "-m", "256"])
     rec.spawned("stratus-system-x86_64 -S")
     rec.spawned(["qemu-system-x86_64", "-m", "1G"])
     e = rec.dump()["t"]
     assert e["commands"] == ["blockdev-add", "device-list-properties", "device_add",
-                             "qmp_capabilities", "query-status", "stop"]
+                             "qmp_capabilities", "qom-set", "query-status", "stop"]
     assert e["types"] == ["pvpanic", "virtio-blk-mmio"]          # not blockdev-add's "file"
     assert e["events"] == ["STOP"]
     assert e["argv"] == [["-m", "256"], ["-S"]]
