@@ -13,10 +13,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
 import conformance_plugin as plugin  # noqa: E402
 import conformance_report as report  # noqa: E402
+from conftest import LAYOUT  # noqa: E402
 
 
 def load_runner():
-    path = Path(__file__).resolve().parent.parent / "conformance" / "stratus-conformance"
+    """The runner beside this suite: bin/ when installed, tests/conformance in tree."""
+    path = (LAYOUT["bindir"] if LAYOUT else
+            Path(__file__).resolve().parent.parent / "conformance") / "stratus-conformance"
     loader = importlib.machinery.SourceFileLoader("stratus_conformance", str(path))
     spec = importlib.util.spec_from_loader("stratus_conformance", loader)
     mod = importlib.util.module_from_spec(spec)
