@@ -863,7 +863,8 @@ static void test_code_same_block(Fx *f, gconstpointer data)
  */
 static void test_code_flush(Fx *f, gconstpointer data)
 {
-    enum { MAX_PAIRS = 11, ROUNDS = 2500 };
+    /* 2500 rounds per MiB of pool and code area (they scale together) */
+    enum { MAX_PAIRS = 11, ROUNDS = 2500 * (EMU_JIT_AREA >> 20) };
     EmuCpu *c = f->cpu;
     const uint64_t tail = KCODE + 0x440;     /* not the block cache entry of KCODE */
 
@@ -908,7 +909,7 @@ static void test_code_flush(Fx *f, gconstpointer data)
             flushes += c->pool_used < last_used;
             last_used = c->pool_used;
         }
-        /* 2500 rounds take megabytes of pool and of code: several flushes */
+        /* the rounds take several times the pool and the code area: several flushes */
         g_test_message("%s: %u flushes", stores ? "stores" : "moves", flushes);
         g_assert_cmpuint(flushes, >=, 2);
     }
