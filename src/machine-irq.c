@@ -4,13 +4,29 @@
  * prints), irqfds and ioeventfds. The accelerator does the delivery; the
  * machine only forwards and counts.
  */
+#include <inttypes.h>
+
 #include "machine.h"
 #include "accel/accel.h"
+#include "util/log.h"
 
 void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi)
 {
     irq->machine = m;
     irq->gsi = gsi;
+}
+
+void machine_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    uint32_t le = GUINT32_TO_LE(data);
+
+    if ((addr & ~0xfffffULL) == 0xfee00000ULL && m->accel_ops && m->accel_ops->send_msi) {
+        m->accel_ops->send_msi(m, addr, data);
+        return;
+    }
+    if (!guest_ram_write(&m->ram, addr, &le, sizeof(le))) {
+        log_debug("MSI write of 0x%x to 0x%" PRIx64 " outside RAM dropped", data, addr);
+    }
 }
 
 void machine_count_irq(Machine *m, unsigned gsi)

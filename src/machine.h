@@ -175,6 +175,13 @@ void machine_unlock(Machine *m);
 void machine_request_shutdown(Machine *m, ShutdownReason reason);
 /* An NMI to every vCPU (inject-nmi); lock held. Dropped when no vCPU runs (qtest). */
 void machine_inject_nmi(Machine *m);
+/*
+ * A device's MSI write (PCI MSI/MSI-X): to the APIC window it is an
+ * interrupt message for the accelerator; anywhere else (or with no vCPUs,
+ * under qtest) it is a 4-byte DMA write of data to guest memory, which is
+ * how QEMU's libqos observes MSI-X.
+ */
+void machine_send_msi(Machine *m, uint64_t addr, uint32_t data);
 /* Lifecycle for QMP (main loop, lock held). false + *err as QMP GenericError. */
 bool machine_pause(Machine *m, GError **err);
 bool machine_resume(Machine *m, GError **err);

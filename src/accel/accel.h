@@ -99,6 +99,13 @@ struct AccelOps {
      * runs (qtest): the NMI is dropped, as QEMU's qtest machine drops it.
      */
     void (*inject_nmi)(Machine *m);
+    /*
+     * An MSI write to the APIC window (addr 0xFEExxxxx: destination in bits
+     * 19:12, logical mode bit 2; data: vector 7:0, delivery mode 10:8,
+     * trigger 15), from any thread holding the machine lock. NULL (qtest):
+     * machine_send_msi writes the data to memory instead.
+     */
+    void (*send_msi)(Machine *m, uint64_t addr, uint32_t data);
     /* NULL when unsupported (see machine_add_irqfd). */
     bool (*add_irqfd)(Machine *m, unsigned gsi, int fd, GError **err);
     void (*remove_irqfd)(Machine *m, unsigned gsi, int fd);

@@ -577,6 +577,17 @@ static void kvm_inject_nmi(Machine *m)
     }
 }
 
+static void kvm_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    KvmState *s = kvm_state(m);
+    struct kvm_msi msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
+                           .data = data };
+
+    if (ioctl(s->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+        log_warn("KVM_SIGNAL_MSI: %s", g_strerror(errno));
+    }
+}
+
 static bool kvm_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err)
 {
     KvmState *s = kvm_state(m);
@@ -680,6 +691,7 @@ const AccelOps kvm_accel_ops = {
     .dirty_log_stop = kvm_dirty_log_stop,
     .set_irq = kvm_set_irq,
     .inject_nmi = kvm_inject_nmi,
+    .send_msi = kvm_send_msi,
     .add_irqfd = kvm_add_irqfd,
     .remove_irqfd = kvm_remove_irqfd,
     .add_ioeventfd = kvm_add_ioeventfd,

@@ -21,6 +21,8 @@ static const char *bus_type_name(DeviceBusType bus)
         return "virtio-bus";
     case DEVICE_BUS_VIRTIO_SERIAL:
         return "virtio-serial-bus";
+    case DEVICE_BUS_PCI:
+        return "PCI";
     case DEVICE_BUS_NONE:
         break;
     }

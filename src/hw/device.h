@@ -72,6 +72,7 @@ typedef enum {
     DEVICE_BUS_ISA,      /* fixed I/O ports and an ISA IRQ */
     DEVICE_BUS_VIRTIO,   /* a virtio transport (virtio-mmio on microvm) */
     DEVICE_BUS_VIRTIO_SERIAL,   /* a port of the virtio-serial device (it checks bus=) */
+    DEVICE_BUS_PCI,      /* a PCI function (q35: bus= names pcie.0, addr=slot[.fn]) */
 } DeviceBusType;
 
 struct DeviceClass {
@@ -101,6 +102,8 @@ struct DeviceClass {
      * after the slots) and takes the transport away at unplug.
      */
     struct VirtioDevice *(*virtio_device)(Device *d);
+    /* DEVICE_BUS_PCI virtio types: the function's class code (base << 16 | sub << 8). */
+    uint32_t pci_class;
     /* Guest-visible state for snapshots (migration/vmstate.h); NULL = none. */
     const VMStateDescription *vmsd;
     /* The state struct vmsd describes, when it is not the instance itself. */

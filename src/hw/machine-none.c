@@ -14,6 +14,7 @@ static const char *bus_name(DeviceBusType bus)
     case DEVICE_BUS_ISA: return "ISA";
     case DEVICE_BUS_VIRTIO: return "virtio-bus";
     case DEVICE_BUS_VIRTIO_SERIAL: return "virtio-serial-bus";
+    case DEVICE_BUS_PCI: return "PCI";
     default: return "System";
     }
 }

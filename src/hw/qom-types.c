@@ -25,6 +25,8 @@ static const QomType fixed_types[] = {
     { "fw_cfg", "sys-bus-device", true },
     { "virtio-device", "device", true },
     { "virtio-serial-port", "device", true },
+    { "pci-device", "device", true },
+    { "virtio-pci", "pci-device", true },
     { "cpu", "device", true },
     { "x86_64-cpu", "cpu", true },
     { "machine", "object", true },
@@ -49,6 +51,8 @@ static const char *device_parent(const DeviceClass *dc)
         return "virtio-device";
     case DEVICE_BUS_VIRTIO_SERIAL:
         return "virtio-serial-port";
+    case DEVICE_BUS_PCI:
+        return "pci-device";
     case DEVICE_BUS_NONE:
         break;
     }

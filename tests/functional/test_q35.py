@@ -62,6 +62,18 @@ def test_q35_pci_host_bridge_mcfg_cf8_and_ecam(make_vm):
         assert not r.ok and "usage: pci" in r.status_line, r
 
 
+def test_q35_virtio_rng_pci_seen_by_guest(make_vm):
+    vm = make_vm(extra_args=["-object", "rng-random,id=r0,filename=/dev/urandom",
+                             "-device", "virtio-rng-pci,rng=r0,id=rng0,bus=pcie.0,addr=0x3.0x0"],
+                 **Q35)
+    vm.boot()
+    r = ok(vm.run("pci"))
+    assert pci_lines(r) == [HOST_BRIDGE,
+                            "pci bdf=00:03.0 id=1af4:1044 class=00ff00 header=0 pin=1"], r
+    devs = vm.qmp.cmd("query-pci")[0]["devices"]
+    assert [(d["slot"], d["qdev_id"]) for d in devs] == [(0, ""), (3, "rng0")]
+
+
 def test_q35_without_acpi_uses_cf8(make_vm):
     vm = make_vm(machine="q35,acpi=off")
     vm.boot()
@@ -182,6 +194,9 @@ def test_q35_refuses_what_it_cannot_take(make_vm, tmp_path):
     (None, ["-device", "virtio-rng-device,rng=r0",
             "-object", "rng-random,id=r0,filename=/dev/urandom"],
      "Device 'virtio-rng-device' needs a virtio-mmio bus, which q35 does not have"),
+    (None, ["-device", "virtio-rng-pci,rng=r0,addr=0x0",
+            "-object", "rng-random,id=r0,filename=/dev/urandom"],
+     "PCI: slot 0 function 0 not available for virtio-rng-pci, in use by mch"),
     (None, ["-drive", "if=pflash,file=/dev/null"],
      "-drive if=pflash: firmware boot is not supported yet on q35 (use -kernel)"),
     ("-kernel", [],

@@ -172,6 +172,8 @@ BAD = [
     ("object-file", ["-object", "rng-random,id=r0,filename=/nonexistent/random"],
      "Could not open '/nonexistent/random': No such file or directory"),
     ("object-no-id", ["-object", "rng-random"], "-object: Parameter 'id' is missing"),
+    ("pci-on-microvm", OBJ + ["-device", "virtio-rng-pci,rng=r0"],
+     "No 'PCI' bus found for device 'virtio-rng-pci'"),
 ]
 
 

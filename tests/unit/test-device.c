@@ -615,6 +615,11 @@ static void test_state_roundtrip(void)
                            "and shares the one vsock per VM with virtio-vsock-device");
             continue;
         }
+        /* The -pci forms share their -device twin's state description; this machine is microvm. */
+        if ((*dc)->bus == DEVICE_BUS_PCI) {
+            g_test_message("%s: q35 only, same vmsd as its virtio-mmio form", (*dc)->name);
+            continue;
+        }
         if (!found) {
             g_test_message("no instance of %s in the state test machine", (*dc)->name);
         }

@@ -515,6 +515,17 @@ static void emu_inject_nmi(Machine *m)
     }
 }
 
+/* The MSI address/data format (Intel SDM vol. 3 §11.11) onto the APIC bus. */
+static void emu_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    EmuState *s = emu_state(m);
+
+    if (s && s->apic) {
+        emu_apic_bus_deliver(s->apic, (addr >> 12) & 0xff, addr & 4, (data >> 8) & 7,
+                             data & 0xff, data & 0x8000);
+    }
+}
+
 const AccelOps emu_accel_ops = {
     .name = "emu",
     .init = emu_init,
@@ -534,5 +545,6 @@ const AccelOps emu_accel_ops = {
     .dirty_log_stop = emu_dirty_log_stop,
     .set_irq = emu_set_irq,
     .inject_nmi = emu_inject_nmi,
+    .send_msi = emu_send_msi,
     /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
 };

@@ -210,6 +210,9 @@ uint32_t pci_config_read(PciDevice *d, uint32_t addr, unsigned len)
     if (!access_ok(d, addr, len)) {
         return 0;
     }
+    if (d->config_read && d->config_read(d, addr, len, &v)) {
+        return v;
+    }
     for (unsigned i = 0; i < len; i++) {
         v |= (uint32_t)d->config[addr + i] << (8 * i);
     }
@@ -236,6 +239,9 @@ void pci_config_write(PciDevice *d, uint32_t addr, uint32_t val, unsigned len)
     if (touches(addr, len, PCI_COMMAND, PCI_COMMAND + 2) ||
         touches(addr, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS)) {
         update_bars(d);
+    }
+    if (d->config_written) {
+        d->config_written(d, addr, val, len);
     }
 }
 

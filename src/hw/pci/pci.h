@@ -62,6 +62,14 @@ typedef struct PciDevice PciDevice;
  * `old` before. Called after the config write that changed it.
  */
 typedef void PciBarMapFn(PciDevice *d, int n, uint64_t old, uint64_t addr);
+/*
+ * Optional hooks for registers with side effects (MSI-X control, virtio's
+ * PCI-config access window): config_read may supply the value of an
+ * access (true) instead of the image; config_written runs after a write
+ * was stored through the masks.
+ */
+typedef bool PciConfigReadFn(PciDevice *d, uint32_t addr, unsigned len, uint32_t *val);
+typedef void PciConfigWrittenFn(PciDevice *d, uint32_t addr, uint32_t val, unsigned len);
 
 typedef struct PciBar {
     uint64_t size;               /* 0: not implemented */
@@ -79,6 +87,8 @@ struct PciDevice {
     uint16_t ext_cap_next;
     uint16_t ext_cap_last;               /* 0: no extended capability yet */
     PciBarMapFn *bar_map;
+    PciConfigReadFn *config_read;
+    PciConfigWrittenFn *config_written;
     void *opaque;
     struct Device *owner;                /* the registered device, NULL for board functions */
 };

@@ -490,6 +490,16 @@ static const VMStateDescription vmstate_virtio_rng = {
 
 static const char *const virtio_rng_aliases[] = { "virtio-rng-mmio", NULL };
 
+/* The same device on either transport; only the name, bus and parent differ. */
+#define VIRTIO_RNG_CLASS_BODY                \
+    .instance_size = sizeof(VirtioRng),      \
+    .props = virtio_rng_props,               \
+    .user_creatable = true,                  \
+    .realize = rng_realize,                  \
+    .unrealize = rng_unrealize,              \
+    .virtio_device = rng_virtio_device,      \
+    .vmsd = &vmstate_virtio_rng
+
 const DeviceClass virtio_rng_device_class = {
     .name = "virtio-rng-device",
     .aliases = virtio_rng_aliases,
@@ -497,13 +507,16 @@ const DeviceClass virtio_rng_device_class = {
     /* None, as QEMU: `-device help` prints its line without a desc. */
     .description = NULL,
     .bus = DEVICE_BUS_VIRTIO,
-    .instance_size = sizeof(VirtioRng),
-    .props = virtio_rng_props,
-    .user_creatable = true,
     /* StratoVirt's microvm does not hot-plug it: its window is fixed at boot. */
     .hotpluggable = false,
-    .realize = rng_realize,
-    .unrealize = rng_unrealize,
-    .virtio_device = rng_virtio_device,
-    .vmsd = &vmstate_virtio_rng,
+    VIRTIO_RNG_CLASS_BODY,
+};
+
+/* q35: virtio-pci (docs/q35.md); QEMU's class "Unclassified" 0x00ff. */
+const DeviceClass virtio_rng_pci_device_class = {
+    .name = "virtio-rng-pci",
+    .parent = "virtio-pci",
+    .bus = DEVICE_BUS_PCI,
+    .pci_class = 0x00ff00,
+    VIRTIO_RNG_CLASS_BODY,
 };

@@ -250,9 +250,16 @@ void virtio_queue_notify(VirtioDevice *vdev, unsigned n)
 
 void virtio_notify(VirtioDevice *vdev, VirtQueue *vq)
 {
-    if (virtqueue_should_notify(vq)) {
-        raise_irq(vdev, VIRTIO_INT_VRING);
+    if (!virtqueue_should_notify(vq)) {
+        return;
     }
+    /* A transport with per-queue vectors (virtio-pci's MSI-X) needs to know which. */
+    if (vdev->transport && vdev->transport->notify_queue) {
+        vdev->isr |= VIRTIO_INT_VRING;
+        vdev->transport->notify_queue(vdev->transport_opaque, (unsigned)(vq - vdev->vqs));
+        return;
+    }
+    raise_irq(vdev, VIRTIO_INT_VRING);
 }
 
 void virtio_notify_vring(VirtioDevice *vdev)

@@ -66,6 +66,11 @@ typedef struct VirtioTransportOps {
     void (*notify)(void *opaque, uint32_t cause);
     /* The queue the driver selected last (introspection). Optional. */
     uint32_t (*queue_sel)(void *opaque);
+    /*
+     * Optional: a used-buffer interrupt for queue `index` (vdev->isr has
+     * the VRING bit set); without it notify(VRING) is called.
+     */
+    void (*notify_queue)(void *opaque, unsigned index);
     /* Optional: vdev->nvqs changed (virtio_device_set_num_queues). */
     void (*queues_changed)(void *opaque);
 } VirtioTransportOps;

@@ -104,6 +104,7 @@ static bool bus_exists(const Device *d)
         return !strcmp(d->bus, "virtio-mmio-bus");
     case DEVICE_BUS_VIRTIO_SERIAL:
         return true;        /* the port's realize knows the serial device's bus names */
+    case DEVICE_BUS_PCI:
     case DEVICE_BUS_NONE:
         break;
     }
@@ -113,6 +114,11 @@ static bool bus_exists(const Device *d)
 static bool microvm_pre_plug(Machine *m, Device *d, GError **err)
 {
     (void)m;
+    if (d->klass->bus == DEVICE_BUS_PCI) {
+        /* QEMU's text for a PCI device on a machine without PCI. */
+        set_error(err, "No 'PCI' bus found for device '%s'", d->klass->name);
+        return false;
+    }
     /* StratoVirt's microvm hot-plugs nothing but its replaceable slots. */
     if (d->hotplugged && !d->klass->hotpluggable) {
         set_error(err, "Unsupported replaceable device type.");

@@ -13,6 +13,7 @@
 
 #include "hw/x86/q35.h"
 #include "hw/pci/pci-host.h"
+#include "hw/virtio/virtio-pci.h"
 #include "migration/vmstate.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -23,6 +24,15 @@
 /* QEMU's subsystem IDs for its chipset functions (Red Hat, QEMU). */
 #define PCI_SUBVENDOR_REDHAT    0x1af4
 #define PCI_SUBDEVICE_QEMU      0x1100
+
+/* Legacy INTx of bus 0: slot s's INTA on GSI 16 + s % 4 (the DSDT's _PRT says the same). */
+#define Q35_INTX_GSI(slot)  (16 + (slot) % 4)
+
+/* A -device on pcie.0: where it sits and its transport (Device.machine_data). */
+typedef struct Q35Slot {
+    uint8_t devfn;
+    VirtioPci *transport;
+} Q35Slot;
 
 typedef struct Q35State {
     X86Board x86;
@@ -105,19 +115,113 @@ static void q35_destroy(Machine *m)
     m->board = NULL;
 }
 
+/* The transports of the PCI devices, in creation order (reset, snapshots). */
+static GPtrArray *transports(Machine *m)
+{
+    GPtrArray *a = g_ptr_array_new();
+
+    for (guint i = 0; m->devices && i < m->devices->len; i++) {
+        Device *d = g_ptr_array_index(m->devices, i);
+        Q35Slot *slot = d->klass->bus == DEVICE_BUS_PCI ? d->machine_data : NULL;
+        if (slot && slot->transport) {
+            g_ptr_array_add(a, slot->transport);
+        }
+    }
+    return a;
+}
+
 static void q35_reset(Machine *m)
 {
     Q35State *s = state(m);
 
+    g_autoptr(GPtrArray) t = transports(m);
+
     /* The bridge's writable registers (command, latency) come back as at power-on. */
     pci_config_write(&s->host_bridge, PCI_COMMAND, 0, 2);
+    for (guint i = 0; i < t->len; i++) {
+        virtio_pci_reset(g_ptr_array_index(t, i));
+    }
     x86_board_reset(m, &s->x86);
 }
 
-/* The buses a -device may name: the ISA bus; PCI devices come with their own step. */
+/*
+ * addr=: QEMU's "slot[.function]", each part hex (a "0x" prefix allowed),
+ * slot 0..31, function 0..7.
+ */
+static bool parse_devfn(const char *addr, uint8_t *devfn)
+{
+    g_auto(GStrv) parts = g_strsplit(addr, ".", 3);
+    guint64 v[2] = { 0, 0 };
+    unsigned n = g_strv_length(parts);
+
+    if (n < 1 || n > 2) {
+        return false;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const char *p = parts[i];
+        if (g_str_has_prefix(p, "0x") || g_str_has_prefix(p, "0X")) {
+            p += 2;
+        }
+        if (!*p || !g_ascii_string_to_unsigned(p, 16, 0, i ? 7 : 31, &v[i], NULL)) {
+            return false;
+        }
+    }
+    *devfn = PCI_DEVFN(v[0], v[1]);
+    return true;
+}
+
+static const char *slot_user(Q35State *s, uint8_t devfn)
+{
+    PciDevice *f = pci_host_find(&s->pci, 0, devfn);
+
+    if (!f) {
+        return NULL;
+    }
+    return f->owner ? f->owner->klass->name : "mch";
+}
+
+/*
+ * Chooses the function of a PCI device: addr= or the first free slot of
+ * pcie.0. pre_plug checks it before realize; plug places the device there
+ * (nothing else is plugged in between).
+ */
+static bool place_pci(Machine *m, Device *d, uint8_t *out, GError **err)
+{
+    Q35State *s = state(m);
+    uint8_t devfn = 0;
+    const char *user;
+
+    if (d->bus && strcmp(d->bus, "pcie.0") != 0) {
+        set_error(err, "Bus '%s' not found", d->bus);
+        return false;
+    }
+    if (d->addr) {
+        if (!parse_devfn(d->addr, &devfn)) {
+            set_error(err, "Property '%s.addr' doesn't take value '%s'", d->klass->name,
+                      d->addr);
+            return false;
+        }
+        if ((user = slot_user(s, devfn))) {
+            set_error(err, "PCI: slot %u function %u not available for %s, in use by %s",
+                      devfn >> 3, devfn & 7, d->klass->name, user);
+            return false;
+        }
+    } else {
+        for (devfn = PCI_DEVFN(1, 0); devfn && slot_user(s, devfn); devfn += 8) {
+        }
+        if (!devfn) {
+            set_error(err, "PCI: no slot/function available for %s, all in use or reserved",
+                      d->klass->name);
+            return false;
+        }
+    }
+    *out = devfn;
+    return true;
+}
+
+/* The buses a -device may name: the ISA bus and pcie.0. */
 static bool q35_pre_plug(Machine *m, Device *d, GError **err)
 {
-    (void)m;
     if (d->klass->bus == DEVICE_BUS_VIRTIO) {
         set_error(err, "Device '%s' needs a virtio-mmio bus, which q35 does not have",
                   d->klass->name);
@@ -126,6 +230,10 @@ static bool q35_pre_plug(Machine *m, Device *d, GError **err)
     if (d->hotplugged) {
         set_error(err, "Device '%s' cannot be hot-plugged on q35", d->klass->name);
         return false;
+    }
+    if (d->klass->bus == DEVICE_BUS_PCI) {
+        uint8_t devfn;
+        return place_pci(m, d, &devfn, err);
     }
     if (d->bus && d->klass->bus == DEVICE_BUS_ISA && strcmp(d->bus, "isa.0") != 0) {
         set_error(err, "Bus '%s' not found", d->bus);
@@ -138,6 +246,49 @@ static bool q35_pre_plug(Machine *m, Device *d, GError **err)
     return true;
 }
 
+static bool q35_plug(Machine *m, Device *d, GError **err)
+{
+    Q35State *s = state(m);
+    VirtioDevice *vdev;
+    VirtioPci *t;
+    uint8_t devfn;
+
+    if (d->klass->bus != DEVICE_BUS_PCI) {
+        return true;
+    }
+    vdev = d->klass->virtio_device ? d->klass->virtio_device(d) : NULL;
+    if (!vdev) {
+        set_error(err, "'%s' has no virtio device to put on PCI", d->klass->name);
+        return false;
+    }
+    if (!place_pci(m, d, &devfn, err) ||
+        !(t = virtio_pci_new(m, vdev, d->klass->pci_class, Q35_INTX_GSI(devfn >> 3), err))) {
+        return false;
+    }
+    virtio_pci_function(t)->owner = d;
+    pci_host_plug(&s->pci, 0, devfn, virtio_pci_function(t));
+    d->machine_data = g_new0(Q35Slot, 1);
+    ((Q35Slot *)d->machine_data)->devfn = devfn;
+    ((Q35Slot *)d->machine_data)->transport = t;
+    return true;
+}
+
+static void q35_unplug(Machine *m, Device *d)
+{
+    Q35State *s = state(m);
+    Q35Slot *slot = d->machine_data;
+
+    if (d->klass->bus != DEVICE_BUS_PCI || !slot) {
+        return;
+    }
+    if (slot->transport) {
+        pci_host_unplug(&s->pci, 0, slot->devfn);
+        virtio_pci_free(slot->transport);
+    }
+    g_free(slot);
+    d->machine_data = NULL;
+}
+
 static PciHost *q35_pci_host(Machine *m)
 {
     Q35State *s = state(m);
@@ -147,15 +298,33 @@ static PciHost *q35_pci_host(Machine *m)
 
 static bool q35_save_state(Machine *m, GByteArray *out, GError **err)
 {
-    return vmstate_save(&vmstate_pci_device, &state(m)->host_bridge, out, err);
+    g_autoptr(GPtrArray) t = transports(m);
+
+    if (!vmstate_save(&vmstate_pci_device, &state(m)->host_bridge, out, err)) {
+        return false;
+    }
+    for (guint i = 0; i < t->len; i++) {
+        if (!virtio_pci_save(g_ptr_array_index(t, i), out, err)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool q35_load_state(Machine *m, const uint8_t *buf, size_t len, GError **err)
 {
+    g_autoptr(GPtrArray) t = transports(m);
     size_t used;
 
     if (!vmstate_load(&vmstate_pci_device, &state(m)->host_bridge, buf, len, &used, err)) {
         return false;
+    }
+    for (guint i = 0; i < t->len; i++) {
+        buf += used;
+        len -= used;
+        if (!virtio_pci_load(g_ptr_array_index(t, i), buf, len, &used, err)) {
+            return false;
+        }
     }
     if (used != len) {
         set_error(err, "q35: %zu bytes after the board's state", len - used);
@@ -175,6 +344,8 @@ const MachineClass q35_machine_class = {
     .destroy = q35_destroy,
     .reset = q35_reset,
     .pre_plug = q35_pre_plug,
+    .plug = q35_plug,
+    .unplug = q35_unplug,
     .pci_host = q35_pci_host,
     .save_state = q35_save_state,
     .load_state = q35_load_state,
