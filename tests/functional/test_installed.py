@@ -122,10 +122,12 @@ def test_installed_test_descriptions(install):
     meta = staged(dest, d["datadir"]) / "installed-tests" / "stratus"
     files = sorted(meta.glob("*.test"))
     runner = os.path.join(d["bindir"], "stratus-conformance")
-    modules = [p.stem for p in (ROOT / "tests" / "functional").glob("test_*.py")]
-    # the modules that need the source tree (this one among them) get none
-    expect = sorted(m for m in modules if m not in
-                    ("test_installed", "test_qtest_binary", "test_linux"))
+    modules = sorted((ROOT / "tests" / "functional").glob("test_*.py"))
+    # the modules marked as needing the source tree (this one among them) get none
+    tree_only = {p.stem for p in modules if re.search(
+        r"^pytestmark\s*=[^\n]*(?:\n[ \t]+[^\n]*)*?source_tree", p.read_text(), re.M)}
+    assert {"test_installed", "test_qtest_binary", "test_linux"} <= tree_only
+    expect = sorted(p.stem for p in modules if p.stem not in tree_only)
     assert sorted(p.stem for p in files if p.stem.startswith("functional-")) == \
         ["functional-" + m for m in expect]
     qtests = sorted(p.name for p in (staged(dest, d["libexecdir"]) / "installed-tests" /
