@@ -1703,6 +1703,109 @@ static void test_io_permission(Fx *f, gconstpointer data)
     expect_gp(c, user_io(f, IN_AL_DX, IO_PORT_OK, 0x202), 0);
 }
 
+/* ==== 6. verr/verw, tzcnt/lzcnt without BMI1/LZCNT, MSRs and CPUID ==== */
+
+/* verr ax (0f 00 e0) or verw ax (0f 00 e8) with sel in AX at rip; ZF afterwards. */
+static bool verify(Fx *f, uint64_t rip, uint16_t sel, bool write)
+{
+    EmuCpu *c = f->cpu;
+
+    put_code(f, rip, BYTES(0x0f, 0x00, write ? 0xe8 : 0xe0));
+    c->rip = rip;
+    c->gpr[R_AX] = sel;
+    c->rflags = 0x2 | (write ? 0 : FL_ZF);   /* ZF the opposite of no change */
+    g_assert_cmpint(step(c), ==, -1);
+    return c->rflags & FL_ZF;
+}
+
+static void test_verr_verw(Fx *f, gconstpointer data)
+{
+    (void)data;
+    g_assert_true(verify(f, KCODE, SEL_KDATA, true));
+    g_assert_true(verify(f, KCODE, SEL_KDATA, false));
+    g_assert_true(verify(f, KCODE, SEL_KCODE, false));        /* readable code */
+    g_assert_false(verify(f, KCODE, SEL_KCODE, true));        /* code is never writable */
+    g_assert_true(verify(f, KCODE, SEL_UDATA | 3, true));     /* DPL 3 >= CPL 0 and RPL 3 */
+    g_assert_false(verify(f, KCODE, 0, true));                /* null */
+    g_assert_false(verify(f, KCODE, SEL_TSS, false));         /* system descriptor */
+    g_assert_false(verify(f, KCODE, 0x80, true));             /* beyond the GDT: no fault */
+    to_user(f, UCODE, 0x202);
+    g_assert_false(verify(f, UCODE, SEL_KDATA, true));        /* DPL 0 < CPL 3 */
+    g_assert_true(verify(f, UCODE, SEL_UDATA | 3, true));
+}
+
+static void test_tzcnt_as_bsf(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    /* tzcnt rax, rcx = rep bsf: no CF, source 0 leaves the destination */
+    put_code(f, KCODE, BYTES(0xf3, 0x48, 0x0f, 0xbc, 0xc1));
+    c->rip = KCODE;
+    c->gpr[R_CX] = 0x50;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 4);
+    g_assert_false(c->rflags & (FL_ZF | FL_CF));
+    c->rip = KCODE;
+    c->gpr[R_CX] = 0;
+    c->gpr[R_AX] = 0x1234;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 0x1234);
+    g_assert_true(c->rflags & FL_ZF);
+    /* lzcnt eax, ecx = rep bsr: the index of the highest set bit */
+    put_code(f, KCODE, BYTES(0xf3, 0x0f, 0xbd, 0xc1));
+    c->rip = KCODE;
+    c->gpr[R_CX] = 0x50;
+    g_assert_cmpint(step(c), ==, -1);
+    g_assert_cmphex(c->gpr[R_AX], ==, 6);
+}
+
+static int wrmsr_catch(EmuCpu *c, uint32_t idx, uint64_t v)
+{
+    c->exc_vector = -1;
+    if (setjmp(c->jmp) == 0) {
+        emu_wrmsr(c, idx, v);
+        return -1;
+    }
+    return c->exc_vector;
+}
+
+static void test_msrs_cpuid(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t v = 0;
+    uint32_t r[4];
+
+    (void)data;
+    /* MTRRs: no ranges; after reset the default type is write-back and enabled (as
+     * firmware leaves it: a -kernel boot has none), and it is writable */
+    emu_reset_init(c);
+    NO_FAULT(c, v = emu_rdmsr(c, 0xFE));
+    g_assert_cmphex(v, ==, 0);
+    NO_FAULT(c, v = emu_rdmsr(c, 0x2FF));
+    g_assert_cmphex(v, ==, 0x806);
+    NO_FAULT(c, emu_wrmsr(c, 0x2FF, 0x800));
+    NO_FAULT(c, v = emu_rdmsr(c, 0x2FF));
+    g_assert_cmphex(v, ==, 0x800);
+    g_assert_cmpint(wrmsr_catch(c, 0x2FF, 0x1806), ==, EXC_GP);
+    /* IA32_ARCH_CAPABILITIES: RDCL_NO and MDS_NO among others; the microcode revision */
+    NO_FAULT(c, v = emu_rdmsr(c, 0x10A));
+    g_assert_cmphex(v & 0x21, ==, 0x21);
+    NO_FAULT(c, emu_wrmsr(c, 0x8B, 0));
+    NO_FAULT(c, v = emu_rdmsr(c, 0x8B));
+    g_assert_cmphex(v >> 32, !=, 0);
+    /* CPUID: FPU MMX FXSR SSE SSE2 and POPCNT CX16; no SSE3+, XSAVE, AVX, SMEP/SMAP */
+    emu_cpuid(c, 1, 0, r);
+    g_assert_cmphex(r[3] & 0x07800001u, ==, 0x07800001u);
+    g_assert_cmphex(r[2] & ((1u << 23) | (1u << 13)), ==, (1u << 23) | (1u << 13));
+    g_assert_cmphex(r[2] & ((1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 26) |
+                            (1u << 27) | (1u << 28)), ==, 0);
+    emu_cpuid(c, 7, 0, r);
+    g_assert_cmphex(r[1], ==, 0);                             /* no BMI, SMEP, SMAP, AVX2 */
+    g_assert_cmphex(r[2], ==, 0);                             /* no UMIP */
+    g_assert_cmphex(r[3], ==, 1u << 29);                      /* ARCH_CAPABILITIES */
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -1732,6 +1835,9 @@ int main(int argc, char **argv)
         { "/emu-system/syscall/syscall-sysret", test_syscall },
         { "/emu-system/syscall/sysret-rflags", test_sysret_rflags },
         { "/emu-system/io/permission", test_io_permission },
+        { "/emu-system/insn/verr-verw", test_verr_verw },
+        { "/emu-system/insn/tzcnt-as-bsf", test_tzcnt_as_bsf },
+        { "/emu-system/msr/msrs-cpuid", test_msrs_cpuid },
     };
 
     g_test_init(&argc, &argv, NULL);

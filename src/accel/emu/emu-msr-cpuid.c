@@ -1,7 +1,8 @@
 /*
  * The emu CPU's model-specific registers (RDMSR/WRMSR: the TSC, APIC_BASE,
  * TSC_DEADLINE, EFER, the SYSCALL and SYSENTER MSRs, FS/GS bases, PAT,
- * MISC_ENABLE), the TSC and the clock it counts, and CPUID. Modes, segments
+ * MISC_ENABLE, MTRRcap/MTRRdefType, ARCH_CAPABILITIES, the microcode
+ * revision), the TSC and the clock it counts, and CPUID. Modes, segments
  * and control registers are emu-system.c.
  */
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #define MSR_TSC            0x10
 #define MSR_APIC_BASE      0x1B
+#define MSR_UCODE_REV      0x8B
 #define MSR_MTRRCAP        0xFE
 #define MSR_ARCH_CAPABILITIES 0x10A
 #define MSR_MTRR_DEF_TYPE  0x2FF
@@ -95,6 +97,7 @@ void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v)
     case MSR_KERNEL_GS_BASE: c->kernel_gs_base = v; break;
     case MSR_TSC_AUX: c->tsc_aux = v; break;
     case MSR_PAT: c->pat = v; break;
+    case MSR_UCODE_REV: break;               /* Linux writes 0 before reading it */
     case MSR_MTRR_DEF_TYPE:
         /* E, FE (no fixed ranges to enable, but the bit is writable) and the type */
         if (v & ~0xCFFull) {
@@ -129,6 +132,7 @@ uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
     case MSR_PAT: return c->pat;
     /* no variable or fixed ranges, no write-combining: the default type is all */
     case MSR_MTRRCAP: return 0;
+    case MSR_UCODE_REV: return 1ull << 32;   /* microcode revision 1 (QEMU's TCG has it too) */
     case MSR_ARCH_CAPABILITIES: return EMU_ARCH_CAPABILITIES;
     case MSR_MTRR_DEF_TYPE: return c->mtrr_def_type;
     case MSR_MISC_ENABLE: return c->misc_enable;
