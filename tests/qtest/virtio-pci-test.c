@@ -7,9 +7,12 @@
  * completed with INTx (level until the ISR is read) and with MSI-X (the
  * message written to memory, masking latching the PBA bit, unmasking
  * delivering it), the PCI-config access window, hostile register use, and
- * placement errors on the command line and in query-pci.
+ * placement errors on the command line and in query-pci; and a virtio-blk-pci
+ * disk read and written through the same transport.
  */
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include "qtest.h"
 
 #define ECAM 0xB0000000ULL
@@ -140,6 +143,120 @@ static uint32_t request(Vpci *v)
         g_usleep(200);
     }
     return qtest_readl(v->s, v->used + 4 + 8 * ((want - 1) % 8) + 4);
+}
+
+/*
+ * One virtio-blk request (virtio 1.2 §5.2.6): header, data, status chained
+ * in descriptors 0..2. Returns the status byte; data in/out through buf.
+ */
+static uint8_t blk_request(Vpci *v, uint32_t type, uint64_t sector, uint8_t *buf)
+{
+    uint64_t hdr = guest_alloc0(v->s, &v->a, 16, 16);
+    uint64_t data = guest_alloc0(v->s, &v->a, 512, 16);
+    uint64_t st = guest_alloc0(v->s, &v->a, 1, 1);
+    uint16_t want = (uint16_t)(v->avail_idx + 1);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    const uint64_t addr[3] = { hdr, data, st };
+    const uint32_t len[3] = { 16, 512, 1 };
+    const uint16_t flags[3] = { 1, (uint16_t)(type == 0 ? 3 : 1), 2 };
+
+    qtest_writel(v->s, hdr, type);
+    qtest_writeq(v->s, hdr + 8, sector);
+    qtest_writeb(v->s, st, 0xff);
+    if (type == 1) {
+        qtest_bufwrite(v->s, data, buf, 512);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        qtest_writeq(v->s, v->desc + 16 * i, addr[i]);
+        qtest_writel(v->s, v->desc + 16 * i + 8, len[i]);
+        qtest_writew(v->s, v->desc + 16 * i + 12, flags[i]);
+        qtest_writew(v->s, v->desc + 16 * i + 14, (uint16_t)(i + 1));
+    }
+    qtest_writew(v->s, v->avail + 4 + 2 * (v->avail_idx % 8), 0);
+    qtest_writew(v->s, v->avail + 2, want);
+    v->avail_idx = want;
+    qtest_writew(v->s, BAR4_ADDR + 0x3000, 0);
+    while (qtest_readw(v->s, v->used + 2) != want) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(200);
+    }
+    if (type == 0) {
+        qtest_bufread(v->s, data, buf, 512);
+    }
+    return qtest_readb(v->s, st);
+}
+
+static void test_blk_pci(void)
+{
+    g_autofree char *img = qtest_tmp_path("vpci-blk.img");
+    uint8_t sector[512], back[512];
+    int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    QTestState *s;
+    Vpci v;
+
+    for (unsigned i = 0; i < sizeof(sector); i++) {
+        sector[i] = (uint8_t)(i * 13 + 1);
+    }
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, 1 << 20), ==, 0);
+    g_assert_cmpint(pwrite(fd, sector, sizeof(sector), 512), ==, (ssize_t)sizeof(sector));
+    close(fd);
+    s = qtest_initf("-machine q35 -drive if=none,id=d0,file=%s,format=raw,direct=off "
+                    "-device virtio-blk-pci,drive=d0,id=disk0,addr=0x3", img);
+    g_assert_cmphex(qtest_readl(s, cfg(0x00)), ==, 0x10421af4);
+    g_assert_cmphex(qtest_readl(s, cfg(0x08)) >> 8, ==, 0x010000);
+    setup(&v, s, 0xffff);
+    /* Capacity (device config 0) is 2048 sectors. */
+    g_assert_cmpuint(qtest_readq(s, BAR4_ADDR + 0x2000), ==, 2048);
+    g_assert_cmpuint(blk_request(&v, 0, 1, back), ==, 0);
+    g_assert_cmpmem(back, 512, sector, 512);
+    memset(sector, 0x5a, sizeof(sector));
+    g_assert_cmpuint(blk_request(&v, 1, 7, sector), ==, 0);
+    qtest_quit(s);
+    fd = open(img, O_RDONLY);
+    g_assert_cmpint(pread(fd, back, sizeof(back), 7 * 512), ==, (ssize_t)sizeof(back));
+    close(fd);
+    g_assert_cmpmem(back, 512, sector, 512);
+    unlink(img);
+}
+
+/* Every -pci form: 1AF4:1040+id, its class, one vector per queue plus one. */
+static void test_device_ids(void)
+{
+    static const struct { unsigned slot; uint32_t id, cls; unsigned vectors; } want[] = {
+        { 3, 0x10441af4, 0x00ff00, 2 },      /* rng: 1 queue */
+        { 4, 0x10421af4, 0x010000, 2 },      /* blk: 1 queue */
+        { 5, 0x10451af4, 0x00ff00, 4 },      /* balloon: inflate, deflate, stats (+ reporting if on) */
+        { 6, 0x10431af4, 0x078000, 0 },      /* serial: 2 + 2 per port (max_ports=2) */
+        { 7, 0x10531af4, 0x00ff00, 4 },      /* vsock: rx, tx, event */
+    };
+    g_autofree char *img = qtest_tmp_path("vpci-ids.img");
+    int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    QTestState *s;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, 1 << 20), ==, 0);
+    close(fd);
+    s = qtest_initf("-machine q35 -object rng-random,id=r0,filename=/dev/urandom "
+                    "-device virtio-rng-pci,rng=r0,addr=3 "
+                    "-drive if=none,id=d0,file=%s,format=raw -device virtio-blk-pci,drive=d0,addr=4 "
+                    "-device virtio-balloon-pci,addr=5 -device virtio-serial-pci,addr=6,max_ports=2 "
+                    "-device virtio-vsock-pci,guest-cid=3,uds-path=%s.vsock,addr=7", img, img);
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+        uint64_t c = ECAM + ((uint64_t)want[i].slot << 15);
+        uint8_t cap;
+        g_assert_cmphex(qtest_readl(s, c), ==, want[i].id);
+        g_assert_cmphex(qtest_readl(s, c + 8) >> 8, ==, want[i].cls);
+        for (cap = qtest_readb(s, c + 0x34); cap && qtest_readb(s, c + cap) != 0x11;
+             cap = qtest_readb(s, c + cap + 1)) {
+        }
+        g_assert_cmpuint(cap, !=, 0);
+        if (want[i].vectors) {
+            g_assert_cmpuint((qtest_readw(s, c + cap + 2) & 0x7ff) + 1, ==, want[i].vectors);
+        }
+    }
+    qtest_quit(s);
+    unlink(img);
 }
 
 static void test_identity_and_caps(void)
@@ -335,5 +452,7 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-pci/hostile", test_hostile);
     g_test_add_func("/virtio-pci/query-pci", test_query_pci);
     g_test_add_func("/virtio-pci/placement-errors", test_placement_errors);
+    g_test_add_func("/virtio-pci/blk", test_blk_pci);
+    g_test_add_func("/virtio-pci/device-ids", test_device_ids);
     return g_test_run();
 }

@@ -406,7 +406,7 @@ static Device *find_other(Machine *m, const Device *self)
 
     for (guint i = 0; devs && i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
-        if (d != self && d->klass == &virtio_balloon_device_class) {
+        if (d != self && virtio_balloon_is(d)) {
             return d;
         }
     }
@@ -423,7 +423,7 @@ void virtio_balloon_set_target(Device *d, uint64_t bytes)
     VirtioBalloon *s = (VirtioBalloon *)d;
     uint64_t ram = ram_size(d->machine);
 
-    g_assert(d->klass == &virtio_balloon_device_class);
+    g_assert(virtio_balloon_is(d));
     /* QEMU's rounding: the balloon never takes more than was asked for. */
     s->num_pages = (uint32_t)((ram - MIN(bytes, ram)) >> VIRTIO_BALLOON_PFN_SHIFT);
     log_debug("virtio-balloon: target %" G_GUINT64_FORMAT " bytes: balloon of %u pages",
@@ -434,7 +434,7 @@ void virtio_balloon_set_target(Device *d, uint64_t bytes)
 
 uint64_t virtio_balloon_actual_bytes(Device *d)
 {
-    g_assert(d->klass == &virtio_balloon_device_class);
+    g_assert(virtio_balloon_is(d));
     return actual_bytes((VirtioBalloon *)d);
 }
 
@@ -442,7 +442,7 @@ void virtio_balloon_counters(Device *d, VirtioBalloonCounters *out)
 {
     VirtioBalloon *s = (VirtioBalloon *)d;
 
-    g_assert(d->klass == &virtio_balloon_device_class);
+    g_assert(virtio_balloon_is(d));
     *out = s->c;
     out->num_pages = s->num_pages;
     out->actual = s->actual;
@@ -569,3 +569,24 @@ const DeviceClass virtio_balloon_device_class = {
     .virtio_device = balloon_virtio_device,
     .vmsd = &vmstate_virtio_balloon,
 };
+
+/* q35 (docs/q35.md "virtio-pci"): the same device on virtio-pci, QEMU's class 0x00ff. */
+const DeviceClass virtio_balloon_pci_device_class = {
+    .name = "virtio-balloon-pci",
+    .parent = "virtio-pci",
+    .bus = DEVICE_BUS_PCI,
+    .pci_class = 0x00ff00,
+    .instance_size = sizeof(VirtioBalloon),
+    .props = virtio_balloon_props,
+    .user_creatable = true,
+    .seccomp_needs = SECCOMP_NEED_BALLOON,     /* MADV_REMOVE on shared RAM */
+    .realize = balloon_realize,
+    .unrealize = balloon_unrealize,
+    .virtio_device = balloon_virtio_device,
+    .vmsd = &vmstate_virtio_balloon,
+};
+
+bool virtio_balloon_is(const Device *d)
+{
+    return d->klass == &virtio_balloon_device_class || d->klass == &virtio_balloon_pci_device_class;
+}

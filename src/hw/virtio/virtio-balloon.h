@@ -66,4 +66,9 @@ typedef struct VirtioBalloonCounters {
 } VirtioBalloonCounters;
 void virtio_balloon_counters(Device *d, VirtioBalloonCounters *out);
 
+extern const DeviceClass virtio_balloon_device_class;
+extern const DeviceClass virtio_balloon_pci_device_class;
+/* Either form (virtio-mmio or -pci). */
+bool virtio_balloon_is(const Device *d);
+
 #endif

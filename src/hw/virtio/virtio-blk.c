@@ -434,6 +434,7 @@ typedef struct VirtioBlkDevice {
     uint16_t queue_size;
     uint32_t bootindex;
     BlockBackend *bb;           /* resolved by realize; a reference */
+    VirtioBlk *vblk;            /* virtio-blk-pci: its own device (microvm's slots own theirs) */
 } VirtioBlkDevice;
 
 static bool blk_dev_realize(Device *d, GError **err)
@@ -471,14 +472,56 @@ static void blk_dev_unrealize(Device *d)
     g_clear_pointer(&b->bb, block_unref);
 }
 
+static bool is_blk_device(const Device *d)
+{
+    return d->klass == &virtio_blk_device_class || d->klass == &virtio_blk_pci_device_class;
+}
+
 BlockBackend *virtio_blk_device_backend(Device *d)
 {
-    return d->klass == &virtio_blk_device_class ? ((VirtioBlkDevice *)d)->bb : NULL;
+    return is_blk_device(d) ? ((VirtioBlkDevice *)d)->bb : NULL;
 }
 
 const char *virtio_blk_device_serial(Device *d)
 {
-    return d->klass == &virtio_blk_device_class ? ((VirtioBlkDevice *)d)->serial : NULL;
+    return is_blk_device(d) ? ((VirtioBlkDevice *)d)->serial : NULL;
+}
+
+/* virtio-blk-pci: the transport is the machine's; the device is this one's own. */
+static bool blk_pci_realize(Device *d, GError **err)
+{
+    VirtioBlkDevice *b = (VirtioBlkDevice *)d;
+
+    if (!blk_dev_realize(d, err)) {
+        return false;
+    }
+    b->vblk = virtio_blk_new(d->machine, d->id, b->bb, b->serial, false, err);
+    if (!b->vblk) {
+        blk_dev_unrealize(d);
+        return false;
+    }
+    return true;
+}
+
+static void blk_pci_unrealize(Device *d)
+{
+    VirtioBlkDevice *b = (VirtioBlkDevice *)d;
+
+    if (b->vblk) {
+        virtio_device_free(virtio_blk_vdev(b->vblk));
+        b->vblk = NULL;
+    }
+    blk_dev_unrealize(d);
+}
+
+static VirtioDevice *blk_pci_virtio_device(Device *d)
+{
+    return virtio_blk_vdev(((VirtioBlkDevice *)d)->vblk);
+}
+
+static void *blk_pci_vmstate_opaque(Device *d)
+{
+    return ((VirtioBlkDevice *)d)->vblk;
 }
 
 static const Property virtio_blk_props[] = {
@@ -511,6 +554,23 @@ const DeviceClass virtio_blk_device_class = {
     .hotpluggable = true,
     .realize = blk_dev_realize,
     .unrealize = blk_dev_unrealize,
+};
+
+/* q35 (docs/q35.md "virtio-pci"): QEMU's class 0x0100, "SCSI controller". */
+const DeviceClass virtio_blk_pci_device_class = {
+    .name = "virtio-blk-pci",
+    .parent = "virtio-pci",
+    .description = "Virtio block device",
+    .bus = DEVICE_BUS_PCI,
+    .pci_class = 0x010000,
+    .instance_size = sizeof(VirtioBlkDevice),
+    .props = virtio_blk_props,
+    .user_creatable = true,
+    .realize = blk_pci_realize,
+    .unrealize = blk_pci_unrealize,
+    .virtio_device = blk_pci_virtio_device,
+    .vmsd = &vmstate_virtio_blk,
+    .vmstate_opaque = blk_pci_vmstate_opaque,
 };
 
 /* ---- saved state (migration/vmstate.h) ---- */

@@ -85,6 +85,7 @@ bool virtio_blk_check_serial(const char *serial, GError **err);
  */
 #include "hw/device.h"
 extern const DeviceClass virtio_blk_device_class;
+extern const DeviceClass virtio_blk_pci_device_class;
 BlockBackend *virtio_blk_device_backend(Device *d);
 const char *virtio_blk_device_serial(Device *d);
 

@@ -326,7 +326,7 @@ static Device *find_other(Machine *m, const Device *self)
 
     for (guint i = 0; devs && i < devs->len; i++) {
         Device *d = g_ptr_array_index(devs, i);
-        if (d != self && d->klass == &virtio_serial_device_class) {
+        if (d != self && virtio_serial_is(d)) {
             return d;
         }
     }
@@ -343,7 +343,7 @@ bool virtio_serial_port_info(Device *d, uint32_t nr, VirtioSerialPortInfo *out)
     VirtioSerial *s = (VirtioSerial *)d;
     VirtioSerialPort *p;
 
-    g_assert(d->klass == &virtio_serial_device_class);
+    g_assert(virtio_serial_is(d));
     p = nr < VIRTIO_SERIAL_MAX_PORTS ? s->ports[nr] : NULL;
     if (!p) {
         return false;
@@ -463,3 +463,23 @@ const DeviceClass virtio_serial_device_class = {
     .virtio_device = serial_virtio_device,
     .vmsd = &vmstate_virtio_serial,
 };
+
+/* q35 (docs/q35.md "virtio-pci"): the same device on virtio-pci, QEMU's class 0x0780, a communication controller. */
+const DeviceClass virtio_serial_pci_device_class = {
+    .name = "virtio-serial-pci",
+    .parent = "virtio-pci",
+    .bus = DEVICE_BUS_PCI,
+    .pci_class = 0x078000,
+    .instance_size = sizeof(VirtioSerial),
+    .props = virtio_serial_props,
+    .user_creatable = true,
+    .realize = serial_realize,
+    .unrealize = serial_unrealize,
+    .virtio_device = serial_virtio_device,
+    .vmsd = &vmstate_virtio_serial,
+};
+
+bool virtio_serial_is(const Device *d)
+{
+    return d->klass == &virtio_serial_device_class || d->klass == &virtio_serial_pci_device_class;
+}

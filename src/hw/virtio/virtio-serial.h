@@ -69,4 +69,9 @@ Device *virtio_serial_find(Machine *m);
 /* Port nr's state; false if no port has that number. */
 bool virtio_serial_port_info(Device *serial, uint32_t nr, VirtioSerialPortInfo *out);
 
+extern const DeviceClass virtio_serial_device_class;
+extern const DeviceClass virtio_serial_pci_device_class;
+/* Either form (virtio-mmio or -pci). */
+bool virtio_serial_is(const Device *d);
+
 #endif

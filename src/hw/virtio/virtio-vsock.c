@@ -1097,6 +1097,26 @@ const DeviceClass virtio_vsock_device_class = {
     .vmsd = &vmstate_virtio_vsock,
 };
 
+/* q35 (docs/q35.md "virtio-pci"): the same device on virtio-pci, class 0x00ff. */
+const DeviceClass virtio_vsock_pci_device_class = {
+    .name = "virtio-vsock-pci",
+    .parent = "virtio-pci",
+    .bus = DEVICE_BUS_PCI,
+    .pci_class = 0x00ff00,
+    .instance_size = sizeof(VirtioVsock),
+    .props = virtio_vsock_props,
+    .user_creatable = true,
+    .realize = vsock_realize,
+    .unrealize = vsock_unrealize,
+    .virtio_device = vsock_virtio_device,
+    .vmsd = &vmstate_virtio_vsock,
+};
+
+bool virtio_vsock_is(const Device *d)
+{
+    return d->klass == &virtio_vsock_device_class || d->klass == &virtio_vsock_pci_device_class;
+}
+
 /* ---- shared with vhost-vsock-device ---- */
 
 extern const DeviceClass vhost_vsock_device_class;
@@ -1118,7 +1138,7 @@ bool vsock_check_common(Device *d, uint64_t guest_cid, GError **err)
     for (guint i = 0; devs && i < devs->len; i++) {
         Device *o = g_ptr_array_index(devs, i);
 
-        if (o != d && (o->klass == &virtio_vsock_device_class ||
+        if (o != d && (virtio_vsock_is(o) ||
                        o->klass == &vhost_vsock_device_class)) {
             set_error(err, "Only one vsock device is supported for each vm.");
             return false;

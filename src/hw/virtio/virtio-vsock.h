@@ -67,4 +67,9 @@ G_STATIC_ASSERT(sizeof(VsockHdr) == VSOCK_HDR_SIZE);
  */
 bool vsock_check_common(Device *d, uint64_t guest_cid, GError **err);
 
+extern const DeviceClass virtio_vsock_device_class;
+extern const DeviceClass virtio_vsock_pci_device_class;
+/* Either form (virtio-mmio or -pci). */
+bool virtio_vsock_is(const Device *d);
+
 #endif
