@@ -306,6 +306,7 @@ static void test_microvm(void)
     g_assert_cmpuint(count(dsdt, dsdt_len, "VR09"), ==, 1);
     g_assert_cmpuint(count(dsdt, dsdt_len, "VR0A"), ==, 0);
     g_assert_cmpuint(count(dsdt, dsdt_len, "COM1"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "RTC_"), ==, 0);
     g_assert_cmpuint(count(dsdt, dsdt_len, "ACPI0013"), ==, 1);
     g_assert_cmpuint(count(dsdt, dsdt_len, "_S5_"), ==, 1);
     /* Transport 9: Memory32Fixed(0xF0101200, 0x200) and Interrupt(){14}. */
@@ -327,6 +328,10 @@ static void test_microvm_minimal(void)
 
     g_assert_cmpuint(count(dsdt, dsdt_len, "COM1"), ==, 0);
     g_assert_cmpuint(count(dsdt, dsdt_len, "LNRO0005"), ==, 8);
+    /* Device(RTC_) PNP0B00 with IO(0x70, 0x70, 1, 8) and IRQNoFlags(){8} */
+    g_assert_cmpuint(count(dsdt, dsdt_len, "RTC_\x08_HID\x0c\x41\xd0\x0b\x00"), ==, 1);
+    g_assert_cmpuint(count(dsdt, dsdt_len, "\x47\x01\x70\x00\x70\x00\x01\x08\x22\x00\x01"),
+                     ==, 1);
     g_assert_cmphex(le(fadt + 109, 2), ==, ACPI_IAPC_NO_VGA);
     g_byte_array_free(b, TRUE);
 }

@@ -1,7 +1,7 @@
 /*
  * ACPI tables for `-machine microvm,acpi=on` (docs/microvm.md "ACPI"):
  * RSDP/XSDT, a hardware-reduced FADT whose sleep registers are bytes of the
- * PM1 block, a MADT for the vCPUs and the IOAPIC, and a DSDT with COM1,
+ * PM1 block, a MADT for the vCPUs and the IOAPIC, and a DSDT with COM1, the RTC,
  * every virtio-mmio transport (LNRO0005, as Linux's virtio_mmio driver
  * matches it) and a GED (ACPI0013) that turns the PM block's power-button
  * interrupt into Notify(PWRB, 0x80).
@@ -11,7 +11,23 @@
 #include "hw/x86/x86-acpi.h"
 #include "hw/misc/pm.h"
 
+#define RTC_PORT 0x70
+#define RTC_IRQ  8
+
 static const AmlInterruptFlags edge_high = { .consumer = true };
+
+/* The MC146818 RTC (-machine rtc=on), where Linux's rtc_cmos looks for it. */
+static Aml *rtc(void)
+{
+    Aml *dev = aml_device("RTC");
+    Aml *crs = aml_resource_template();
+
+    aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0B00")));
+    aml_append(crs, aml_io(RTC_PORT, RTC_PORT, 1, 8));
+    aml_append(crs, aml_irq_no_flags(RTC_IRQ));
+    aml_append(dev, aml_name_decl("_CRS", crs));
+    return dev;
+}
 
 /* One virtio-mmio transport: its register window and its edge interrupt. */
 static Aml *virtio_mmio_dev(unsigned index)
@@ -79,6 +95,9 @@ static GByteArray *dsdt(const MicrovmAcpiConfig *c)
 
     if (c->serial) {
         aml_append(sb, x86_acpi_com1());
+    }
+    if (c->rtc) {
+        aml_append(sb, rtc());
     }
     aml_append(sb, power_button());
     aml_append(sb, ged());
