@@ -71,6 +71,8 @@ typedef struct ChardevConfig {
     bool nowait;         /* server: do not wait for a client before starting */
     int fd;              /* socket,fd=N: an inherited connected socket, else -1 */
     unsigned reconnect;  /* client socket: seconds between connection attempts; 0 = never */
+    char *origin;        /* "-config FILE: console[0]" for a -config item, else NULL:
+                          * its open errors name the file's key */
 } ChardevConfig;
 
 typedef enum {

@@ -114,6 +114,9 @@ Chardev *chardev_new(const ChardevConfig *cfg, GMainContext *ctx, GError **err)
 
     Chardev *chr = chardev_alloc(cfg, klass, ctx);
     if (!open_fn(chr, cfg, err)) {
+        if (cfg->origin) {
+            g_prefix_error(err, "%s: ", cfg->origin);
+        }
         chardev_release(chr);
         return NULL;
     }

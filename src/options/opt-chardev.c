@@ -35,6 +35,7 @@ void opt_chardev_config_free(gpointer p)
     g_free(c->id);
     g_free(c->path);
     g_free(c->host);
+    g_free(c->origin);
     g_free(c);
 }
 
@@ -69,6 +70,7 @@ static bool get_chardev_ref(const char *opt, const char *value, char **out, GErr
 
 static void add_chardev(ParseCtx *ctx, ChardevConfig *c, const char *origin)
 {
+    c->origin = g_strdup(ctx->origin);
     g_ptr_array_add(ctx->cfg->chardevs, c);
     g_ptr_array_add(ctx->chardev_origin, (gpointer)origin);
 }

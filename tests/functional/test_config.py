@@ -3,8 +3,11 @@ started from StratoVirt 0.x's JSON description, as seeds 001 and 004 start
 StratoVirt.
 
 * Every section the test guest can show: machine-config (vCPUs, memory in bytes),
-  boot-source (kernel, command line), drive (a read-only disk with its serial),
-  balloon; the monitor on -api-channel; the guest and QMP see exactly that.
+  boot-source (kernel, command line), drive (a read-only disk with its serial and
+  an iothread), iothread, console (a listening virtconsole), balloon; the monitor
+  on -api-channel; the guest and QMP see exactly that. (net and vsock need a tap
+  and /dev/vhost-vsock: tests/unit/test-options-config.c maps them; here vsock's
+  creation error names its key.)
 * The command line overrides the file (-m, -smp, -append, and a -drive with the
   file's id), as StratoVirt 0.x's config guidebook says of the two.
 * A bad item stops start-up with one line naming the file and the key path,
@@ -18,6 +21,7 @@ import subprocess
 import pytest
 
 from test_block import blk_lines, ok
+from stratus_vm import connect_unix
 from test_cmdline import check_error_exit
 
 MIB = 1 << 20
@@ -46,13 +50,21 @@ def config_vm(make_vm, bzimage, conf, extra=()):
 
 def test_config_sections(make_vm, bzimage, tmp_path):
     disk = image(tmp_path, "disk.img", 2 * MIB)
+    console = str(tmp_path / "c0.sock")
     vm = config_vm(make_vm, bzimage, {
         "machine-config": {"type": "MicroVm", "vcpu_count": 2, "mem_size": 384 * MIB},
         "boot-source": {"boot_args": "console=ttyS0 cfg-test=1"},
         "drive": [{"drive_id": "rootfs", "path_on_host": disk, "serial_num": "cfg-sn",
-                   "read_only": True, "direct": False}],
+                   "read_only": True, "direct": False, "iothread": "io0"}],
+        "iothread": [{"id": "io0"}],
+        "console": [{"console_id": "c0", "socket_path": console}],
         "balloon": {"deflate_on_oom": True}})
     vm.boot()
+    # the console: its chardev listens, its virtconsole sits on the file's one bus
+    assert "c0" in [c["label"] for c in vm.qmp.cmd("query-chardev")]
+    connect_unix(console, 5.0).close()
+    assert {p["name"] for p in vm.qmp.cmd("qom-list", path="/machine/peripheral")} >= \
+        {"c0", "virtio-serial0", "rootfs"}
     assert len(vm.qmp.cmd("query-cpus-fast")) == 2
     assert vm.qmp.cmd("query-balloon") == {"actual": 384 * MIB}
     blocks = vm.qmp.cmd("query-block")
@@ -93,7 +105,10 @@ def test_command_line_overrides_file(make_vm, bzimage, tmp_path):
      ["/nonexistent/disk.img"]),
     ({"machine-config": {"vcpu_count": 255}}, ["machine-config.vcpu_count"]),
     ({"machine-config": {"vcpus": 1}}, ["unknown key 'machine-config.vcpus'"]),
-], ids=["device-error", "missing-image", "vcpus", "unknown-key"])
+    ({"console": [{"console_id": "c0", "socket_path": "/nonexistent/dir/c0.sock"}]},
+     ["console[0]: chardev 'c0': cannot bind unix socket /nonexistent/dir/c0.sock"]),
+    ({"vsock": {"vsock_id": "v0", "guest_cid": 2}}, ["vsock: "]),
+], ids=["device-error", "missing-image", "vcpus", "unknown-key", "console-socket", "vsock"])
 def test_bad_config(stratus, bzimage, sockdir, conf, words):
     conf.setdefault("boot-source", {})["kernel_image_path"] = str(bzimage)
     path = os.path.join(sockdir, "vm.json")
