@@ -12,6 +12,8 @@ test guest booted directly (-kernel) as on microvm.
   one clear line / QMP error, and the VM keeps running after the QMP ones.
 """
 
+import hashlib
+
 import pytest
 
 from stratus_vm import PROMPT, QemuVm
@@ -72,6 +74,37 @@ def test_q35_virtio_rng_pci_seen_by_guest(make_vm):
                             "pci bdf=00:03.0 id=1af4:1044 class=00ff00 header=0 pin=1"], r
     devs = vm.qmp.cmd("query-pci")[0]["devices"]
     assert [(d["slot"], d["qdev_id"]) for d in devs] == [(0, ""), (3, "rng0")]
+
+
+def test_q35_virtio_blk_pci_io(make_vm, tmp_path):
+    """The test guest's virtio-blk driver over virtio-pci (its BARs placed by the
+    guest, polling): write, verify, md5 against the host file, a flush."""
+    img = tmp_path / "disk.img"
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    vm = make_vm(extra_args=["-drive", "if=none,id=d0,file=%s,format=raw" % img,
+                             "-device", "virtio-blk-pci,drive=d0,id=disk0,addr=0x4"], **Q35)
+    vm.boot()
+    info = ok(vm.run("info"))
+    assert "virtio_pci index=0 bdf=00:04.0 irq=16 device_id=2 common=0xc0004000" in info.lines, info
+    lst = ok(vm.run("blk list"))
+    assert any("capacity=16384" in l and "state=ok" in l for l in lst.lines), lst
+    ok(vm.run("blk write 0 8 64 77"))
+    v = ok(vm.run("blk verify 0 8 64 77"))
+    assert "mismatches=0" in v.lines[0], v
+    ok(vm.run("blk flush 0"))
+    md5 = ok(vm.run("blk md5 0 8 64")).lines[0].split("md5=")[1]
+    with open(img, "rb") as f:
+        f.seek(8 * 512)
+        assert hashlib.md5(f.read(64 * 512)).hexdigest() == md5
+
+
+def test_q35_virtio_rng_pci_reads(make_vm):
+    vm = make_vm(extra_args=["-object", "rng-random,id=r0,filename=/dev/urandom",
+                             "-device", "virtio-rng-pci,rng=r0"], **Q35)
+    vm.boot()
+    a, b = ok(vm.run("rng 64")), ok(vm.run("rng 64"))
+    assert a.lines and a.lines != b.lines, (a, b)
 
 
 def test_q35_without_acpi_uses_cf8(make_vm):

@@ -117,10 +117,19 @@ struct range {
 	u64 size;
 };
 
+/*
+ * A virtio device the drivers may probe: a virtio-mmio window from the
+ * command line, or a virtio-pci function (pci_bdf != 0) found on bus 0 with
+ * its BARs placed by pci.c and its structures' addresses from its capabilities.
+ */
 struct virtio_mmio_dev {
 	u64 base;
 	u64 size;
 	u32 irq;
+	u32 pci_bdf;            /* bus << 8 | devfn, plus 1; 0 for virtio-mmio */
+	u32 pci_device_id;      /* the virtio device ID */
+	u64 common, isr, devcfg, notify;
+	u32 notify_mult;
 };
 
 /* Everything CPL3 needs from boot_params, copied before low memory is reused. */
@@ -281,6 +290,8 @@ void vcon_command(char *args);
 
 /* pci.c */
 void pci_command(char *args);
+/* Adds every modern virtio-pci function of bus 0 to bi.virtio, placing its BARs. */
+void virtio_pci_discover(void);
 
 /* md5.c */
 struct md5 {

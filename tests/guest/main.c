@@ -11,6 +11,7 @@ void cpl3_main(void)
 	time_init();
 	bootinfo_init();        /* before anything reuses low memory */
 	mptable_parse();
+	virtio_pci_discover();
 	apic_init();
 	smp_start_aps();
 	if (cmdline_has("guest.timing"))

@@ -86,6 +86,13 @@ static void info_virtio(void)
 	kprintf("virtio_mmio count=%u\r\n", bi.nr_virtio);
 	for (u32 i = 0; i < bi.nr_virtio; i++) {
 		const struct virtio_mmio_dev *d = &bi.virtio[i];
+
+		if (d->pci_bdf) {
+			kprintf("virtio_pci index=%u bdf=00:%02x.%x irq=%u device_id=%u common=0x%lx\r\n",
+				i, (d->pci_bdf - 1) >> 3, (d->pci_bdf - 1) & 7, d->irq, d->pci_device_id,
+				d->common);
+			continue;
+		}
 		int m = mmio_mapped(d->base);
 		u32 magic = m ? mmio_read32(d->base) : 0;
 		u32 version = m ? mmio_read32(d->base + 4) : 0;

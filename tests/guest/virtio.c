@@ -34,8 +34,71 @@
 #define INT_USED                1
 #define INT_CONFIG              2
 
-static u32 rd(struct virtio_dev *d, u32 off) { return mmio_read32(d->base + off); }
-static void wr(struct virtio_dev *d, u32 off, u32 v) { mmio_write32(d->base + off, v); }
+/*
+ * virtio-pci's common configuration (virtio 1.2 §4.1.4.3) by the
+ * virtio-mmio register it stands for: offset and width, 0 width = none.
+ */
+static const struct { u16 mmio, pci, width; } pci_regs[] = {
+	{ MMIO_DEVICE_FEATURES_SEL, 0x00, 4 }, { MMIO_DEVICE_FEATURES, 0x04, 4 },
+	{ MMIO_DRIVER_FEATURES_SEL, 0x08, 4 }, { MMIO_DRIVER_FEATURES, 0x0c, 4 },
+	{ MMIO_STATUS, 0x14, 1 }, { MMIO_CONFIG_GENERATION, 0x15, 1 },
+	{ MMIO_QUEUE_SEL, 0x16, 2 }, { MMIO_QUEUE_NUM_MAX, 0x18, 2 }, { MMIO_QUEUE_NUM, 0x18, 2 },
+	{ MMIO_QUEUE_READY, 0x1c, 2 },
+	{ MMIO_QUEUE_DESC_LOW, 0x20, 4 }, { MMIO_QUEUE_DESC_HIGH, 0x24, 4 },
+	{ MMIO_QUEUE_DRIVER_LOW, 0x28, 4 }, { MMIO_QUEUE_DRIVER_HIGH, 0x2c, 4 },
+	{ MMIO_QUEUE_DEVICE_LOW, 0x30, 4 }, { MMIO_QUEUE_DEVICE_HIGH, 0x34, 4 },
+};
+
+static int pci_reg(u32 off, u64 *at, u32 *width, const struct virtio_dev *d)
+{
+	for (unsigned i = 0; i < sizeof(pci_regs) / sizeof(pci_regs[0]); i++) {
+		if (pci_regs[i].mmio == off) {
+			*at = d->common + pci_regs[i].pci;
+			*width = pci_regs[i].width;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static u32 rd(struct virtio_dev *d, u32 off)
+{
+	u64 at;
+	u32 w;
+
+	if (!d->pci)
+		return mmio_read32(d->base + off);
+	if (off == MMIO_MAGIC)
+		return MMIO_MAGIC_VALUE;
+	if (off == MMIO_VERSION)
+		return 2;
+	if (off == MMIO_DEVICE_ID)
+		return d->device_id;
+	if (off == MMIO_INTERRUPT_STATUS)
+		return *(volatile u8 *)phys(d->isr);      /* reading acknowledges */
+	if (!pci_reg(off, &at, &w, d))
+		return 0;
+	return w == 4 ? mmio_read32(at) : w == 2 ? *(volatile u16 *)phys(at) : *(volatile u8 *)phys(at);
+}
+
+static void wr(struct virtio_dev *d, u32 off, u32 v)
+{
+	u64 at;
+	u32 w;
+
+	if (!d->pci) {
+		mmio_write32(d->base + off, v);
+		return;
+	}
+	if (!pci_reg(off, &at, &w, d))
+		return;                 /* InterruptACK: the ISR read acknowledged already */
+	if (w == 4)
+		mmio_write32(at, v);
+	else if (w == 2)
+		*(volatile u16 *)phys(at) = (u16)v;
+	else
+		*(volatile u8 *)phys(at) = (u8)v;
+}
 
 static inline void mb(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
@@ -66,6 +129,31 @@ int virtio_mmio_probe(struct virtio_dev *d, u64 base, u32 irq)
 	if (!d->device_id)
 		return -VIO_ENODEV;
 	return rd(d, MMIO_VERSION) == 2 ? 0 : -VIO_ELEGACY;
+}
+
+int virtio_probe(struct virtio_dev *d, const struct virtio_mmio_dev *e)
+{
+	if (!e->pci_bdf)
+		return virtio_mmio_probe(d, e->base, e->irq);
+	memset(d, 0, sizeof(*d));
+	d->pci = 1;
+	d->base = e->devcfg - MMIO_CONFIG;
+	d->irq = e->irq;
+	d->device_id = e->pci_device_id;
+	d->common = e->common;
+	d->isr = e->isr;
+	d->notify = e->notify;
+	d->notify_mult = e->notify_mult;
+	return 0;
+}
+
+u32 virtio_entry_device_id(const struct virtio_mmio_dev *e)
+{
+	if (e->pci_bdf)
+		return e->pci_device_id;
+	if (e->base < mmio_map_base || e->base + 0x200 > 4 * GIB)
+		return 0;
+	return mmio_read32(e->base + MMIO_DEVICE_ID);
 }
 
 u32 virtio_get_status(struct virtio_dev *d)
@@ -157,6 +245,10 @@ int virtio_queue_setup(struct virtio_dev *d, struct virtq *vq, u16 index, void *
 	wr(d, MMIO_QUEUE_DEVICE_LOW, (u32)used);
 	wr(d, MMIO_QUEUE_DEVICE_HIGH, (u32)(used >> 32));
 	wr(d, MMIO_QUEUE_READY, 1);
+	/* virtio-pci: the queue's notify_off (read with the queue selected) times the multiplier. */
+	vq->notify_addr = d->pci ? d->notify + (u64)*(volatile u16 *)phys(d->common + 0x1e) *
+					       d->notify_mult
+				 : d->base + MMIO_QUEUE_NOTIFY;
 	return rd(d, MMIO_QUEUE_READY) ? 0 : -VIO_EQUEUE;
 }
 
@@ -285,7 +377,10 @@ void vq_kick(struct virtq *vq)
 	}
 	if (notify) {
 		vq->notifies++;
-		mmio_write32(vq->dev->base + MMIO_QUEUE_NOTIFY, vq->index);
+		if (vq->dev->pci)
+			*(volatile u16 *)phys(vq->notify_addr) = vq->index;
+		else
+			mmio_write32(vq->notify_addr, vq->index);
 	} else {
 		vq->notifies_suppressed++;
 	}

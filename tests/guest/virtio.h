@@ -78,6 +78,7 @@ struct virtq {
 	u16 free_head, num_free;
 	u16 avail_shadow;        /* next avail->idx to publish */
 	u16 kicked;              /* avail idx at the last notify decision */
+	u64 notify_addr;         /* where a kick is written (index as 32 bits mmio, 16 pci) */
 	u16 last_used;           /* next used->idx entry to consume */
 	int event_idx;
 	int irq_off;              /* interrupts suppressed (see vq_set_interrupts) */
@@ -91,7 +92,10 @@ struct virtq {
 };
 
 struct virtio_dev {
-	u64 base;                /* virtio-mmio register base */
+	u64 base;                /* virtio-mmio register base (virtio-pci: device config - 0x100) */
+	int pci;                 /* virtio-pci: registers below are the structures' addresses */
+	u64 common, isr, notify;
+	u32 notify_mult;
 	u32 irq;                 /* IOAPIC pin; vector = 0x20 + irq */
 	u32 device_id;
 	u64 offered;             /* device features */
@@ -102,9 +106,18 @@ struct virtio_dev {
 	u64 irr_checks, irr_seen, irr_missing, irr_stuck, eois;
 };
 
-/* ---- virtio-mmio transport ---- */
+/* ---- transports ---- */
 /* 0, -VIO_ENODEV, or -VIO_ELEGACY (version 1; d->device_id is still set). */
 int virtio_mmio_probe(struct virtio_dev *d, u64 base, u32 irq);
+/*
+ * Either transport for an entry of bi.virtio (virtio-pci functions are
+ * found by pci.c). The drivers below do not see the difference: virtio-pci
+ * answers the virtio-mmio register offsets through its common
+ * configuration (virtio.c's register layer).
+ */
+int virtio_probe(struct virtio_dev *d, const struct virtio_mmio_dev *e);
+/* The entry's virtio device ID without side effects (one register read for mmio). */
+u32 virtio_entry_device_id(const struct virtio_mmio_dev *e);
 u32 virtio_get_status(struct virtio_dev *d);
 void virtio_reset(struct virtio_dev *d);
 /*

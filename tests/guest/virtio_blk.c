@@ -329,7 +329,7 @@ void blk_init(void)
 	done = 1;
 	for (u32 i = 0; i < bi.nr_virtio && nr_blks < BLK_MAX_DEVS; i++) {
 		struct blk_dev *b = &blks[nr_blks];
-		int r = virtio_mmio_probe(&b->vd, bi.virtio[i].base, bi.virtio[i].irq);
+		int r = virtio_probe(&b->vd, &bi.virtio[i]);
 
 		if ((r && r != -VIO_ELEGACY) || b->vd.device_id != VIRTIO_ID_BLOCK)
 			continue;

@@ -71,10 +71,9 @@ static void rng_init(void)
 		int e;
 
 		/* One register read per window before touching anything. */
-		if (d->base < mmio_map_base || d->base + 0x200 > 4 * GIB ||
-		    mmio_read32(d->base + 8) != VIRTIO_ID_RNG)
+		if (virtio_entry_device_id(d) != VIRTIO_ID_RNG)
 			continue;
-		e = virtio_mmio_probe(&r->vd, d->base, d->irq);
+		e = virtio_probe(&r->vd, d);
 		nr_rngs++;
 		if (e) {                /* listed, but never initialised */
 			r->state = ST_FAILED;
