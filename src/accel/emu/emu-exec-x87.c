@@ -2,17 +2,20 @@
  * The emu CPU's x87 FPU and the FPU state instructions: fninit, fnclex,
  * fwait, fnstcw/fldcw, fnstsw, fnstenv/fldenv, fxsave/fxrstor,
  * ldmxcsr/stmxcsr, emms, and the x87 data movement and arithmetic a
- * kernel and libc use (loads, stores, integer conversions, the four basic
- * operations, compares, fxch, fchs/fabs, constants).
+ * kernel and libc use (loads, stores, integer conversions, the six basic
+ * operations, compares, fxch, ffree, fchs/fabs, fsqrt, frndint, 0 and 1).
  *
  * The state is EmuFpu (emu-cpu.h), FXSAVE's image. Arithmetic runs on the
- * host's 80-bit long double with the guest's control word loaded into the
- * host x87 (exceptions masked), so rounding and precision control are the
- * hardware's own; the exception flags it raises are merged into the guest's
- * status word. On a host without an 80-bit long double the arithmetic is
- * not compiled and raises #UD (logged) like any unimplemented instruction.
+ * host x87 (x86 hosts; short inline assembly, the operation and then its
+ * status word) with the guest's control word loaded and every exception
+ * masked, so rounding and precision control are the hardware's own; the
+ * exception flags and C1 it gives are merged into the guest's status word.
+ * Elsewhere the arithmetic is not compiled and raises #UD (logged) like any
+ * unimplemented instruction. An unmasked exception sets ES and is taken as
+ * #MF by the next arithmetic instruction, as the x87 defers it.
  */
 #include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <Zydis/Zydis.h>
 
@@ -274,11 +277,503 @@ static void h_x87_control(EmuCpu *c, const EmuInsn *in)
 }
 
 /* ---- the x87 register stack and arithmetic ---- */
+#if LDBL_MANT_DIG == 64 && (defined(__x86_64__) || defined(__i386__))
+
+#define FSW_COND (FSW_C0 | FSW_C1 | FSW_C2 | FSW_C3)
+
+static unsigned x87_top(const EmuCpu *c)
+{
+    return (c->fpu.fsw >> FSW_TOP_SHIFT) & 7;
+}
+
+/* ST(i)'s physical register, its tag bit. */
+static uint8_t tag_bit(const EmuCpu *c, unsigned i)
+{
+    return (uint8_t)(1u << ((x87_top(c) + i) & 7));
+}
+
+static long double st_get(const EmuCpu *c, unsigned i)
+{
+    long double v = 0;
+
+    memcpy(&v, c->fpu.st[i], 10);
+    return v;
+}
+
+static void st_set(EmuCpu *c, unsigned i, long double v)
+{
+    memset(c->fpu.st[i], 0, 16);
+    memcpy(c->fpu.st[i], &v, 10);
+    c->fpu.ftw |= tag_bit(c, i);
+}
+
+/* The registers keep their contents as TOP moves: st[] rotates with it. */
+static void x87_push(EmuCpu *c, long double v)
+{
+    uint8_t last[16];
+
+    memcpy(last, c->fpu.st[7], 16);
+    memmove(c->fpu.st[1], c->fpu.st[0], 7 * 16);
+    memcpy(c->fpu.st[0], last, 16);
+    c->fpu.fsw = (uint16_t)((c->fpu.fsw & ~FSW_TOP) | ((x87_top(c) - 1) & 7) << FSW_TOP_SHIFT);
+    st_set(c, 0, v);
+}
+
+static void x87_pop(EmuCpu *c)
+{
+    uint8_t first[16];
+
+    c->fpu.ftw &= (uint8_t)~tag_bit(c, 0);
+    memcpy(first, c->fpu.st[0], 16);
+    memmove(c->fpu.st[0], c->fpu.st[1], 7 * 16);
+    memcpy(c->fpu.st[7], first, 16);
+    c->fpu.fsw = (uint16_t)((c->fpu.fsw & ~FSW_TOP) | ((x87_top(c) + 1) & 7) << FSW_TOP_SHIFT);
+}
+
+/*
+ * The host x87 runs the operation under the guest's control word with
+ * every exception masked; what it raises is merged into the guest's FSW
+ * (C1 too: for a rounded result it says the rounding went up).
+ */
+typedef struct HostX87 {
+    uint16_t saved_cw;
+} HostX87;
+
+static void host_begin(EmuCpu *c, HostX87 *h)
+{
+    uint16_t cw = c->fpu.fcw | 0x3F;
+
+    /* an unmasked exception of an earlier instruction is taken now */
+    if (c->fpu.fsw & FSW_ES) {
+        emu_raise(c, EXC_MF, 0, false);
+    }
+    __asm__ volatile("fnstcw %0" : "=m"(h->saved_cw));
+    __asm__ volatile("fnclex\n\tfldcw %0" : : "m"(cw));
+}
+
+/* op_sw: the status word right after the operation (arith, unary), or NULL: read it now. */
+static void host_end(EmuCpu *c, HostX87 *h, bool c1, const uint16_t *op_sw)
+{
+    uint16_t sw;
+
+    __asm__ volatile("fnstsw %0" : "=m"(sw));
+    if (op_sw) {
+        sw = *op_sw;
+    }
+    __asm__ volatile("fnclex\n\tfldcw %0" : : "m"(h->saved_cw));
+    c->fpu.fsw = (uint16_t)((c->fpu.fsw & ~(c1 ? FSW_C1 : 0)) | (sw & (0x3F | (c1 ? FSW_C1 : 0))));
+    fsw_summary(c);
+}
+
+/* Stack underflow (an empty register read): IE and SF; the result is the indefinite. */
+static bool underflow(EmuCpu *c, unsigned i)
+{
+    if (c->fpu.ftw & tag_bit(c, i)) {
+        return false;
+    }
+    c->fpu.fsw = (uint16_t)((c->fpu.fsw & ~FSW_C1) | FSW_IE | FSW_SF);
+    fsw_summary(c);
+    return true;
+}
+
+static long double indefinite(void)
+{
+    return -__builtin_nanl("");
+}
+
+/* A memory operand's bytes (read first: a fault must find the host x87 untouched). */
+static void mem_raw(EmuCpu *c, const EmuInsn *in, const EmuOp *o, uint8_t b[10])
+{
+    memset(b, 0, 10);
+    mem_read(c, emu_seg_lin(c, o->seg, op_ea(c, in, o), o->size, ACC_READ), b, o->size);
+}
+
+/*
+ * m32fp/m64fp/m80fp or m16/m32/m64 int as a long double, loaded by the
+ * host x87 itself (inside host_begin/end) so that the flags are fld's.
+ */
+static long double raw_value(const uint8_t b[10], unsigned size, bool integer)
+{
+    long double v = 0;
+
+    if (integer) {
+        switch (size) {
+        case 2: __asm__ volatile("filds %1\n\tfstpt %0" : "=m"(v) : "m"(*(const int16_t *)b)); break;
+        case 4: __asm__ volatile("fildl %1\n\tfstpt %0" : "=m"(v) : "m"(*(const int32_t *)b)); break;
+        default: __asm__ volatile("fildll %1\n\tfstpt %0" : "=m"(v) : "m"(*(const int64_t *)b)); break;
+        }
+        return v;
+    }
+    switch (size) {
+    case 4: __asm__ volatile("flds %1\n\tfstpt %0" : "=m"(v) : "m"(*(const float *)b)); break;
+    case 8: __asm__ volatile("fldl %1\n\tfstpt %0" : "=m"(v) : "m"(*(const double *)b)); break;
+    default: memcpy(&v, b, 10); break;
+    }
+    return v;
+}
+
+/* Writability of [lin, lin+size) before anything changes. */
+static void check_store(EmuCpu *c, uint64_t lin, unsigned size)
+{
+    emu_translate(c, lin, ACC_WRITE, false);
+    emu_translate(c, lin + size - 1, ACC_WRITE, false);
+}
+
+/* 80-bit NaNs: exponent all ones and a fraction below the integer bit; signaling without bit 62. */
+static bool ld_isnan(long double v)
+{
+    return v != v;
+}
+
+static bool ld_issnan(long double v)
+{
+    uint8_t b[10];
+
+    memcpy(b, &v, 10);
+    return ld_isnan(v) && !(b[7] & 0x40);
+}
+
+enum { XA_ADD, XA_SUB, XA_SUBR, XA_MUL, XA_DIV, XA_DIVR };
+
+/*
+ * One host x87 operation on st1 = a, st0 = b, the status word read right
+ * after it (C1 says how the result was rounded; a later instruction would
+ * overwrite it). Encoded as bytes: AT&T mnemonics swap fsub/fsubr.
+ */
+#define X87_OP2(bytes)                                                          \
+    __asm__ volatile("fldt %2\n\tfldt %3\n\t.byte " bytes "\n\tfnstsw %1\n\tfstpt %0" \
+                     : "=m"(r), "=m"(*sw) : "m"(a), "m"(b))
+
+static long double arith(int op, long double a, long double b, uint16_t *sw)
+{
+    long double r;
+
+    switch (op) {
+    case XA_ADD: X87_OP2("0xde, 0xc1"); break;      /* faddp: a + b */
+    case XA_SUB: X87_OP2("0xde, 0xe9"); break;      /* fsubp st1, st0: a - b */
+    case XA_SUBR: X87_OP2("0xde, 0xe1"); break;     /* fsubrp: b - a */
+    case XA_MUL: X87_OP2("0xde, 0xc9"); break;      /* fmulp */
+    case XA_DIV: X87_OP2("0xde, 0xf9"); break;      /* fdivp st1, st0: a / b */
+    default: X87_OP2("0xde, 0xf1"); break;          /* fdivrp: b / a */
+    }
+    return r;
+}
+
+/* fsqrt / frndint on the host, likewise. */
+static long double unary(bool sqrt_op, long double a, uint16_t *sw)
+{
+    long double r;
+
+    if (sqrt_op) {
+        __asm__ volatile("fldt %2\n\tfsqrt\n\tfnstsw %1\n\tfstpt %0"
+                         : "=m"(r), "=m"(*sw) : "m"(a));
+    } else {
+        __asm__ volatile("fldt %2\n\tfrndint\n\tfnstsw %1\n\tfstpt %0"
+                         : "=m"(r), "=m"(*sw) : "m"(a));
+    }
+    return r;
+}
+
+/* fadd..fdivr in their forms: st0 op m/int, st0 op st(i), st(i) op st0 (and pop). */
+static void exec_arith(EmuCpu *c, const EmuInsn *in, int op, bool integer, bool pop)
+{
+    bool mem = in->nops == 1 && in->op[0].kind == OPK_MEM;
+    unsigned dst = 0, src = 0;
+    uint8_t raw[10];
+    long double a, b = 0;
+    uint16_t sw;
+    HostX87 h;
+
+    if (mem) {
+        mem_raw(c, in, &in->op[0], raw);
+    } else {
+        dst = in->op[0].reg - EREG_ST;
+        src = in->nops > 1 ? in->op[1].reg - EREG_ST : 1;
+    }
+    if (underflow(c, dst) || (!mem && underflow(c, src))) {
+        st_set(c, dst, indefinite());
+    } else {
+        a = st_get(c, dst);
+        if (!mem) {
+            b = st_get(c, src);
+        }
+        host_begin(c, &h);
+        if (mem) {
+            b = raw_value(raw, in->op[0].size, integer);
+        }
+        a = arith(op, a, b, &sw);
+        host_end(c, &h, true, &sw);
+        st_set(c, dst, a);
+    }
+    if (pop) {
+        x87_pop(c);
+    }
+}
+
+/* Pushes v, or the indefinite on a stack overflow (IE, SF, C1). */
+static void push_checked(EmuCpu *c, long double v)
+{
+    c->fpu.fsw &= (uint16_t)~FSW_C1;
+    if (c->fpu.ftw & tag_bit(c, 7)) {
+        c->fpu.fsw |= FSW_IE | FSW_SF | FSW_C1;
+        fsw_summary(c);
+        v = indefinite();
+    }
+    x87_push(c, v);
+}
+
+/* fld/fild: push. */
+static void exec_load(EmuCpu *c, const EmuInsn *in, bool integer)
+{
+    long double v;
+    uint8_t raw[10];
+    HostX87 h;
+
+    if (in->op[0].kind == OPK_MEM) {
+        mem_raw(c, in, &in->op[0], raw);
+        if (c->fpu.ftw & tag_bit(c, 7)) {       /* overflow: the operand is not converted */
+            push_checked(c, 0);
+            return;
+        }
+        host_begin(c, &h);
+        v = raw_value(raw, in->op[0].size, integer);
+        host_end(c, &h, false, NULL);
+    } else {
+        unsigned i = in->op[0].reg - EREG_ST;
+
+        if (underflow(c, i)) {                  /* the indefinite, no overflow check */
+            x87_push(c, indefinite());
+            return;
+        }
+        v = st_get(c, i);
+    }
+    push_checked(c, v);
+}
+
+/* fst/fstp to memory (float formats) or ST(i). */
+static void exec_store(EmuCpu *c, const EmuInsn *in, bool pop)
+{
+    const EmuOp *o = &in->op[0];
+    long double v = underflow(c, 0) ? indefinite() : st_get(c, 0);
+    uint8_t b[10] = { 0 };
+    HostX87 h;
+
+    if (o->kind == OPK_MEM) {
+        uint64_t lin = emu_seg_lin(c, o->seg, op_ea(c, in, o), o->size, ACC_WRITE);
+
+        check_store(c, lin, o->size);
+        host_begin(c, &h);
+        switch (o->size) {
+        case 4: { volatile float f = (float)v; float g = f; memcpy(b, &g, 4); break; }
+        case 8: { volatile double d = (double)v; double e = d; memcpy(b, &e, 8); break; }
+        default: memcpy(b, &v, 10); break;
+        }
+        host_end(c, &h, true, NULL);
+        mem_write(c, lin, b, o->size);
+    } else {
+        st_set(c, o->reg - EREG_ST, v);
+    }
+    if (pop) {
+        x87_pop(c);
+    }
+}
+
+/* fist/fistp/fisttp: integers by the rounding mode (or truncated); indefinite when out of range. */
+static void exec_istore(EmuCpu *c, const EmuInsn *in, bool pop, bool chop)
+{
+    const EmuOp *o = &in->op[0];
+    uint64_t lin = emu_seg_lin(c, o->seg, op_ea(c, in, o), o->size, ACC_WRITE);
+    long double v = underflow(c, 0) ? indefinite() : st_get(c, 0);
+    long double lim = o->size == 2 ? 32768.0L : o->size == 4 ? 2147483648.0L : 9223372036854775808.0L;
+    volatile long double r;
+    uint64_t i = 1ull << (8 * o->size - 1);
+    HostX87 h;
+
+    uint16_t fsw;
+
+    check_store(c, lin, o->size);
+    fsw = c->fpu.fsw;
+    host_begin(c, &h);
+    r = chop ? truncl(v) : nearbyintl(v);
+    host_end(c, &h, false, NULL);
+    c->fpu.fsw = fsw;                           /* the flags are decided here */
+    if (r == r && r < lim && r >= -lim) {
+        i = (uint64_t)(int64_t)r;
+        c->fpu.fsw = (uint16_t)(c->fpu.fsw & ~FSW_C1);
+        if (r != v) {
+            c->fpu.fsw |= 0x20 | (fabsl(r) > fabsl(v) ? FSW_C1 : 0);   /* PE, rounded up */
+        }
+    } else {
+        c->fpu.fsw = (uint16_t)((c->fpu.fsw & ~FSW_C1) | FSW_IE);
+    }
+    fsw_summary(c);
+    emu_write_lin(c, lin, o->size, i & emu_mask(o->size), false);
+    if (pop) {
+        x87_pop(c);
+    }
+}
+
+/* fcom/fucom(p)(p) set C0 C2 C3; fcomi/fucomi(p) set ZF PF CF. */
+static void exec_compare(EmuCpu *c, const EmuInsn *in, bool to_eflags, bool quiet, int pops)
+{
+    const EmuOp *last = &in->op[in->nops ? in->nops - 1 : 0];
+    bool mem = in->nops && last->kind == OPK_MEM;
+    unsigned src = in->nops && last->kind == OPK_REG ? last->reg - EREG_ST : 1;
+    uint8_t raw[10];
+    long double a, b = 0;
+    unsigned res;                                 /* 0 >, 1 <, 2 =, 3 unordered */
+    HostX87 h;
+
+    if (mem) {
+        mem_raw(c, in, last, raw);
+    }
+    if (underflow(c, 0) || (!mem && underflow(c, src))) {
+        res = 3;
+    } else {
+        a = st_get(c, 0);
+        host_begin(c, &h);
+        b = mem ? raw_value(raw, last->size, false) : st_get(c, src);
+        host_end(c, &h, false, NULL);
+        /* NaNs decided here: any makes fcom(i) invalid, an SNaN fucom(i) too */
+        if (ld_isnan(a) || ld_isnan(b)) {
+            res = 3;
+            if (!quiet || ld_issnan(a) || ld_issnan(b)) {
+                c->fpu.fsw |= FSW_IE;
+                fsw_summary(c);
+            }
+        } else {
+            res = a < b ? 1 : a > b ? 0 : 2;
+        }
+    }
+    if (to_eflags) {
+        static const uint64_t fl[4] = { 0, FL_CF, FL_ZF, FL_ZF | FL_PF | FL_CF };
+
+        c->rflags = (c->rflags & ~(uint64_t)FL_ARITH) | fl[res];     /* OF SF AF clear */
+        c->fpu.fsw &= (uint16_t)~FSW_C1;
+    } else {
+        static const uint16_t cc[4] = { 0, FSW_C0, FSW_C3, FSW_C0 | FSW_C2 | FSW_C3 };
+
+        c->fpu.fsw = (uint16_t)((c->fpu.fsw & ~FSW_COND) | cc[res]);
+    }
+    while (pops-- > 0) {
+        x87_pop(c);
+    }
+}
+
+static void exec_unary(EmuCpu *c, const EmuInsn *in)
+{
+    long double v;
+    uint16_t sw;
+    HostX87 h;
+
+    if (underflow(c, 0)) {
+        st_set(c, 0, indefinite());
+        return;
+    }
+    v = st_get(c, 0);
+    if (in->mnem == ZYDIS_MNEMONIC_FCHS || in->mnem == ZYDIS_MNEMONIC_FABS) {
+        uint8_t *sign = &c->fpu.st[0][9];        /* exact, even for NaNs */
+
+        *sign = in->mnem == ZYDIS_MNEMONIC_FCHS ? *sign ^ 0x80 : *sign & 0x7F;
+        c->fpu.fsw &= (uint16_t)~FSW_C1;
+        return;
+    }
+    host_begin(c, &h);
+    v = unary(in->mnem == ZYDIS_MNEMONIC_FSQRT, v, &sw);
+    host_end(c, &h, true, &sw);
+    st_set(c, 0, v);
+}
+
+static void exec_fxch(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned i = in->op[in->nops - 1].reg - EREG_ST;
+    long double a = underflow(c, 0) ? indefinite() : st_get(c, 0);
+    long double b = underflow(c, i) ? indefinite() : st_get(c, i);
+
+    st_set(c, 0, b);
+    st_set(c, i, a);
+    c->fpu.fsw &= (uint16_t)~FSW_C1;
+}
+
+static void h_x87_arith(EmuCpu *c, const EmuInsn *in)
+{
+    x87_check(c);
+    switch (in->mnem) {
+    case ZYDIS_MNEMONIC_FLD: exec_load(c, in, false); break;
+    case ZYDIS_MNEMONIC_FILD: exec_load(c, in, true); break;
+    case ZYDIS_MNEMONIC_FLDZ: push_checked(c, 0.0L); break;
+    case ZYDIS_MNEMONIC_FLD1: push_checked(c, 1.0L); break;
+    case ZYDIS_MNEMONIC_FST: exec_store(c, in, false); break;
+    case ZYDIS_MNEMONIC_FSTP: exec_store(c, in, true); break;
+    case ZYDIS_MNEMONIC_FIST: exec_istore(c, in, false, false); break;
+    case ZYDIS_MNEMONIC_FISTP: exec_istore(c, in, true, false); break;
+    case ZYDIS_MNEMONIC_FISTTP: exec_istore(c, in, true, true); break;
+    case ZYDIS_MNEMONIC_FADD: exec_arith(c, in, XA_ADD, false, false); break;
+    case ZYDIS_MNEMONIC_FADDP: exec_arith(c, in, XA_ADD, false, true); break;
+    case ZYDIS_MNEMONIC_FIADD: exec_arith(c, in, XA_ADD, true, false); break;
+    case ZYDIS_MNEMONIC_FSUB: exec_arith(c, in, XA_SUB, false, false); break;
+    case ZYDIS_MNEMONIC_FSUBP: exec_arith(c, in, XA_SUB, false, true); break;
+    case ZYDIS_MNEMONIC_FISUB: exec_arith(c, in, XA_SUB, true, false); break;
+    case ZYDIS_MNEMONIC_FSUBR: exec_arith(c, in, XA_SUBR, false, false); break;
+    case ZYDIS_MNEMONIC_FSUBRP: exec_arith(c, in, XA_SUBR, false, true); break;
+    case ZYDIS_MNEMONIC_FISUBR: exec_arith(c, in, XA_SUBR, true, false); break;
+    case ZYDIS_MNEMONIC_FMUL: exec_arith(c, in, XA_MUL, false, false); break;
+    case ZYDIS_MNEMONIC_FMULP: exec_arith(c, in, XA_MUL, false, true); break;
+    case ZYDIS_MNEMONIC_FIMUL: exec_arith(c, in, XA_MUL, true, false); break;
+    case ZYDIS_MNEMONIC_FDIV: exec_arith(c, in, XA_DIV, false, false); break;
+    case ZYDIS_MNEMONIC_FDIVP: exec_arith(c, in, XA_DIV, false, true); break;
+    case ZYDIS_MNEMONIC_FIDIV: exec_arith(c, in, XA_DIV, true, false); break;
+    case ZYDIS_MNEMONIC_FDIVR: exec_arith(c, in, XA_DIVR, false, false); break;
+    case ZYDIS_MNEMONIC_FDIVRP: exec_arith(c, in, XA_DIVR, false, true); break;
+    case ZYDIS_MNEMONIC_FIDIVR: exec_arith(c, in, XA_DIVR, true, false); break;
+    case ZYDIS_MNEMONIC_FCOM: exec_compare(c, in, false, false, 0); break;
+    case ZYDIS_MNEMONIC_FCOMP: exec_compare(c, in, false, false, 1); break;
+    case ZYDIS_MNEMONIC_FCOMPP: exec_compare(c, in, false, false, 2); break;
+    case ZYDIS_MNEMONIC_FUCOM: exec_compare(c, in, false, true, 0); break;
+    case ZYDIS_MNEMONIC_FUCOMP: exec_compare(c, in, false, true, 1); break;
+    case ZYDIS_MNEMONIC_FUCOMPP: exec_compare(c, in, false, true, 2); break;
+    case ZYDIS_MNEMONIC_FCOMI: exec_compare(c, in, true, false, 0); break;
+    case ZYDIS_MNEMONIC_FCOMIP: exec_compare(c, in, true, false, 1); break;
+    case ZYDIS_MNEMONIC_FUCOMI: exec_compare(c, in, true, true, 0); break;
+    case ZYDIS_MNEMONIC_FUCOMIP: exec_compare(c, in, true, true, 1); break;
+    case ZYDIS_MNEMONIC_FXCH: exec_fxch(c, in); break;
+    case ZYDIS_MNEMONIC_FFREE:
+        c->fpu.ftw &= (uint8_t)~tag_bit(c, in->op[0].reg - EREG_ST);
+        break;
+    default: exec_unary(c, in); break;
+    }
+}
+
+static EmuHandler *x87_arith_for(unsigned mnemonic)
+{
+    switch (mnemonic) {
+    case ZYDIS_MNEMONIC_FLD: case ZYDIS_MNEMONIC_FILD: case ZYDIS_MNEMONIC_FLDZ:
+    case ZYDIS_MNEMONIC_FLD1: case ZYDIS_MNEMONIC_FST: case ZYDIS_MNEMONIC_FSTP:
+    case ZYDIS_MNEMONIC_FIST: case ZYDIS_MNEMONIC_FISTP: case ZYDIS_MNEMONIC_FISTTP:
+    case ZYDIS_MNEMONIC_FADD: case ZYDIS_MNEMONIC_FADDP: case ZYDIS_MNEMONIC_FIADD:
+    case ZYDIS_MNEMONIC_FSUB: case ZYDIS_MNEMONIC_FSUBP: case ZYDIS_MNEMONIC_FISUB:
+    case ZYDIS_MNEMONIC_FSUBR: case ZYDIS_MNEMONIC_FSUBRP: case ZYDIS_MNEMONIC_FISUBR:
+    case ZYDIS_MNEMONIC_FMUL: case ZYDIS_MNEMONIC_FMULP: case ZYDIS_MNEMONIC_FIMUL:
+    case ZYDIS_MNEMONIC_FDIV: case ZYDIS_MNEMONIC_FDIVP: case ZYDIS_MNEMONIC_FIDIV:
+    case ZYDIS_MNEMONIC_FDIVR: case ZYDIS_MNEMONIC_FDIVRP: case ZYDIS_MNEMONIC_FIDIVR:
+    case ZYDIS_MNEMONIC_FCOM: case ZYDIS_MNEMONIC_FCOMP: case ZYDIS_MNEMONIC_FCOMPP:
+    case ZYDIS_MNEMONIC_FUCOM: case ZYDIS_MNEMONIC_FUCOMP: case ZYDIS_MNEMONIC_FUCOMPP:
+    case ZYDIS_MNEMONIC_FCOMI: case ZYDIS_MNEMONIC_FCOMIP: case ZYDIS_MNEMONIC_FUCOMI:
+    case ZYDIS_MNEMONIC_FUCOMIP: case ZYDIS_MNEMONIC_FXCH: case ZYDIS_MNEMONIC_FFREE:
+    case ZYDIS_MNEMONIC_FCHS: case ZYDIS_MNEMONIC_FABS: case ZYDIS_MNEMONIC_FSQRT:
+    case ZYDIS_MNEMONIC_FRNDINT:
+        return h_x87_arith;
+    default:
+        return NULL;
+    }
+}
+#else
 static EmuHandler *x87_arith_for(unsigned mnemonic)
 {
     (void)mnemonic;
     return NULL;
 }
+#endif
 
 EmuHandler *emu_x87_handler_for(unsigned mnemonic)
 {
