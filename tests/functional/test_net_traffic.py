@@ -106,6 +106,19 @@ def test_ping_and_udp(ns, make_vm):
     assert link(vm, 1)["link"] == "down"
 
 
+def test_ping_and_udp_virtio_net_pci(ns, make_vm):
+    """The same traffic on q35 through virtio-net-pci (docs/q35.md "virtio-pci")."""
+    ns.add_tap("tap0")
+    vm = boot_in(ns, make_vm, ["-netdev", "tap,id=n0,ifname=tap0",
+                               "-device", "virtio-net-pci,netdev=n0,id=nic0,"
+                               "mac=52:54:00:aa:bb:02,addr=0x5"], machine="q35")
+    set_ips(vm)
+    d = link(vm)
+    assert (d["link"], d["mac"], d["state"]) == ("up", "52:54:00:aa:bb:02", "ok"), d
+    check_traffic(ns, vm, 0)
+    assert [x["qdev_id"] for x in vm.qmp.cmd("query-pci")[0]["devices"]] == ["", "nic0"]
+
+
 def plug(ns, vm, dev):
     q = vm.qmp
     tap = "tap%d" % dev

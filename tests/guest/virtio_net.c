@@ -155,11 +155,10 @@ static void vnet_init(void)
 		const struct virtio_mmio_dev *d = &bi.virtio[i];
 		struct vnet *n = &vnets[nr_vnets];
 
-		if (d->base < mmio_map_base || d->base + 0x200 > 4 * GIB ||
-		    mmio_read32(d->base + 8) != VIRTIO_ID_NET)
+		if (virtio_entry_device_id(d) != VIRTIO_ID_NET)
 			continue;
 		n->index = nr_vnets++;
-		if ((n->err = virtio_mmio_probe(&n->vd, d->base, d->irq))) {
+		if ((n->err = virtio_probe(&n->vd, d))) {
 			n->state = NET_FAILED;
 			continue;
 		}

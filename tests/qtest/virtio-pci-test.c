@@ -229,6 +229,7 @@ static void test_device_ids(void)
         { 5, 0x10451af4, 0x00ff00, 4 },      /* balloon: inflate, deflate, stats (+ reporting if on) */
         { 6, 0x10431af4, 0x078000, 0 },      /* serial: 2 + 2 per port (max_ports=2) */
         { 7, 0x10531af4, 0x00ff00, 4 },      /* vsock: rx, tx, event */
+        { 8, 0x10411af4, 0x020000, 4 },      /* net: rx, tx, ctrl */
     };
     g_autofree char *img = qtest_tmp_path("vpci-ids.img");
     int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -241,7 +242,8 @@ static void test_device_ids(void)
                     "-device virtio-rng-pci,rng=r0,addr=3 "
                     "-drive if=none,id=d0,file=%s,format=raw -device virtio-blk-pci,drive=d0,addr=4 "
                     "-device virtio-balloon-pci,addr=5 -device virtio-serial-pci,addr=6,max_ports=2 "
-                    "-device virtio-vsock-pci,guest-cid=3,uds-path=%s.vsock,addr=7", img, img);
+                    "-device virtio-vsock-pci,guest-cid=3,uds-path=%s.vsock,addr=7 "
+                    "-device virtio-net-pci,addr=8,mac=52:54:00:12:34:99", img, img);
     for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
         uint64_t c = ECAM + ((uint64_t)want[i].slot << 15);
         uint8_t cap;
@@ -255,6 +257,12 @@ static void test_device_ids(void)
             g_assert_cmpuint((qtest_readw(s, c + cap + 2) & 0x7ff) + 1, ==, want[i].vectors);
         }
     }
+    /* virtio-net's MAC is the first 6 bytes of its device configuration. */
+    qtest_writel(s, ECAM + (8 << 15) + 0x20, 0xc0000000);
+    qtest_writel(s, ECAM + (8 << 15) + 0x24, 0);
+    qtest_writew(s, ECAM + (8 << 15) + 0x04, 0x0002);
+    g_assert_cmphex(qtest_readl(s, 0xc0002000), ==, 0x12005452);
+    g_assert_cmphex(qtest_readw(s, 0xc0002004), ==, 0x9934);
     qtest_quit(s);
     unlink(img);
 }

@@ -1044,6 +1044,42 @@ static void *net_dev_vmstate_opaque(Device *d)
     return ((VirtioNetDevice *)d)->placed;
 }
 
+/* virtio-net-pci: the NIC is this device's own; the transport is the machine's. */
+static bool net_pci_realize(Device *d, GError **err)
+{
+    VirtioNetDevice *v = (VirtioNetDevice *)d;
+    VirtioNet *n;
+
+    if (!net_dev_realize(d, err)) {
+        return false;
+    }
+    n = virtio_net_new(d->machine, d->id, v->macaddr);
+    if (v->nc && !virtio_net_set_backend(n, d->id, v->nc, v->macaddr, v->mq, err)) {
+        virtio_device_free(virtio_net_vdev(n));
+        net_dev_unrealize(d);
+        return false;
+    }
+    v->placed = n;
+    return true;
+}
+
+static void net_pci_unrealize(Device *d)
+{
+    VirtioNetDevice *v = (VirtioNetDevice *)d;
+
+    if (v->placed) {
+        virtio_net_clear_backend(v->placed);
+        virtio_device_free(virtio_net_vdev(v->placed));
+        v->placed = NULL;
+    }
+    net_dev_unrealize(d);
+}
+
+static VirtioDevice *net_pci_virtio_device(Device *d)
+{
+    return virtio_net_vdev(((VirtioNetDevice *)d)->placed);
+}
+
 static const Property virtio_net_props[] = {
     DEFINE_PROP("netdev", PROP_STR, VirtioNetDevice, netdev, NULL,
                 "ID of a netdev to use as a backend"),
@@ -1141,6 +1177,24 @@ const DeviceClass virtio_net_device_class = {
     .hotpluggable = true,
     .realize = net_dev_realize,
     .unrealize = net_dev_unrealize,
+    .vmsd = &vmstate_virtio_net,
+    .vmstate_opaque = net_dev_vmstate_opaque,
+    .migration_blocker = net_dev_migration_blocker,
+};
+
+/* q35 (docs/q35.md "virtio-pci"): QEMU's class 0x0200, "Ethernet controller". */
+const DeviceClass virtio_net_pci_device_class = {
+    .name = "virtio-net-pci",
+    .parent = "virtio-pci",
+    .description = "Virtio network device",
+    .bus = DEVICE_BUS_PCI,
+    .pci_class = 0x020000,
+    .instance_size = sizeof(VirtioNetDevice),
+    .props = virtio_net_props,
+    .user_creatable = true,
+    .realize = net_pci_realize,
+    .unrealize = net_pci_unrealize,
+    .virtio_device = net_pci_virtio_device,
     .vmsd = &vmstate_virtio_net,
     .vmstate_opaque = net_dev_vmstate_opaque,
     .migration_blocker = net_dev_migration_blocker,

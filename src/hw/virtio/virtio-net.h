@@ -92,9 +92,11 @@ void virtio_net_generate_mac(const char *seed, uint8_t mac[6]);
 
 /* ---- the virtio-net-device type ---- */
 extern const DeviceClass virtio_net_device_class;
+extern const DeviceClass virtio_net_pci_device_class;
+/* Either form: virtio-net-device (microvm's slots) or virtio-net-pci (q35). */
 static inline bool virtio_net_device_is(const Device *d)
 {
-    return d->klass == &virtio_net_device_class;
+    return d->klass == &virtio_net_device_class || d->klass == &virtio_net_pci_device_class;
 }
 /* Its back end (NULL: none, link down) and address. */
 NetClient *virtio_net_device_backend(Device *d);
