@@ -46,6 +46,13 @@ def test_q35_boots_and_sees_its_memory(make_vm):
     assert vm.qmp.cmd("query-status")["status"] == "running"
 
 
+def test_q35_boots_vmlinux_bin(make_vm, vmlinux):
+    """Direct boot of a raw vmlinux.bin, as on microvm."""
+    vm = make_vm(kernel=vmlinux, **Q35)
+    vm.boot()
+    ok(vm.run("echo raw"))
+
+
 def test_q35_pci_host_bridge_mcfg_cf8_and_ecam(make_vm):
     vm = make_vm(**Q35)
     vm.boot()
