@@ -1804,6 +1804,28 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     g_assert_cmphex(r[1], ==, 0);                             /* no BMI, SMEP, SMAP, AVX2 */
     g_assert_cmphex(r[2], ==, 0);                             /* no UMIP */
     g_assert_cmphex(r[3], ==, 1u << 29);                      /* ARCH_CAPABILITIES */
+    /* The 1 GHz TSC as Linux's native_calibrate_tsc reads it: max basic leaf >= 0x16,
+     * leaf 0x15 crystal 1 GHz (also the LAPIC timer clock) x 1/1, leaf 0x16 1000 MHz */
+    emu_cpuid(c, 0, 0, r);
+    g_assert_cmphex(r[0], >=, 0x16);
+    emu_cpuid(c, 0x15, 0, r);
+    g_assert_cmpuint(r[0], ==, 1);
+    g_assert_cmpuint(r[1], ==, 1);
+    g_assert_cmpuint(r[2], ==, 1000000000u);
+    g_assert_cmpuint((uint64_t)r[2] / 1000 * r[1] / r[0], ==, 1000000);
+    emu_cpuid(c, 0x16, 0, r);
+    g_assert_cmpuint(r[0], ==, 1000);
+    g_assert_cmpuint(r[1], ==, 1000);
+    g_assert_cmpuint(r[2], ==, 1000);
+    /* the KVM/VMware-style leaf agrees */
+    emu_cpuid(c, 0x40000010, 0, r);
+    g_assert_cmpuint(r[0], ==, 1000000);
+    g_assert_cmpuint(r[1], ==, 1000000);
+    /* invariant TSC (it counts CLOCK_MONOTONIC), reachable from the max extended leaf */
+    emu_cpuid(c, 0x80000000, 0, r);
+    g_assert_cmphex(r[0], >=, 0x80000007);
+    emu_cpuid(c, 0x80000007, 0, r);
+    g_assert_cmphex(r[3], ==, 1u << 8);
 }
 
 int main(int argc, char **argv)

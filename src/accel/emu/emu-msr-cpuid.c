@@ -147,15 +147,23 @@ uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
 /*
  * CPUID: a plain x86-64 with the features this interpreter implements and
  * nothing else (x87, MMX, FXSR, SSE, SSE2, POPCNT; no XSAVE, no AVX, no
- * SSE3 and later), QEMU TCG's hypervisor signature, and the
- * TSC/APIC-bus frequency leaf that guests use instead of calibrating.
+ * SSE3 and later), QEMU TCG's hypervisor signature, and the TSC and
+ * APIC-bus frequencies that guests use instead of calibrating: Intel's
+ * leaves 0x15/0x16 (what Linux's native_calibrate_tsc reads whatever the
+ * hypervisor; it also takes the crystal as the LAPIC timer clock, which
+ * is why the crystal is the 1 GHz APIC bus with a 1:1 TSC ratio) and the
+ * KVM/VMware-style leaf 0x40000010. The TSC counts CLOCK_MONOTONIC, so it
+ * is invariant (0x80000007 EDX bit 8) whatever the guest does.
  */
+_Static_assert(EMU_TSC_KHZ % EMU_APIC_BUS_KHZ == 0 && EMU_APIC_BUS_KHZ * 1000 <= UINT32_MAX,
+               "leaf 0x15 needs an integer TSC/crystal ratio and a 32-bit crystal in Hz");
+
 void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
     memset(r, 0, 4 * sizeof(uint32_t));
     switch (leaf) {
     case 0:
-        r[0] = 0xB;
+        r[0] = 0x16;
         memcpy(&r[1], "Genu", 4);
         memcpy(&r[3], "ineI", 4);
         memcpy(&r[2], "ntel", 4);
@@ -187,6 +195,17 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
         }
         r[3] = c->index;
         break;
+    case 0x15:
+        /* TSC = crystal (ECX Hz) * EBX / EAX */
+        r[0] = 1;
+        r[1] = (uint32_t)(EMU_TSC_KHZ / EMU_APIC_BUS_KHZ);
+        r[2] = (uint32_t)(EMU_APIC_BUS_KHZ * 1000);
+        break;
+    case 0x16:
+        /* base, maximum and bus (reference) frequencies in MHz */
+        r[0] = r[1] = (uint32_t)(EMU_TSC_KHZ / 1000);
+        r[2] = (uint32_t)(EMU_APIC_BUS_KHZ / 1000);
+        break;
     case 0x40000000:
         r[0] = 0x40000010;
         memcpy(&r[1], "TCGT", 4);
@@ -199,6 +218,9 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
         break;
     case 0x80000000:
         r[0] = 0x80000008;
+        break;
+    case 0x80000007:
+        r[3] = 1u << 8;                          /* invariant TSC */
         break;
     case 0x80000001:
         /* LAHF/SAHF in 64-bit mode; SYSCALL, NX, 1 GiB pages, RDTSCP, LM. */
