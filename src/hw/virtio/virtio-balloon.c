@@ -551,6 +551,17 @@ static const VMStateDescription vmstate_virtio_balloon = {
 
 static const char *const virtio_balloon_aliases[] = { "virtio-balloon-mmio", NULL };
 
+/* The same device on either transport; only the name, bus and parent differ. */
+#define VIRTIO_BALLOON_CLASS_BODY \
+    .instance_size = sizeof(VirtioBalloon), \
+    .props = virtio_balloon_props, \
+    .user_creatable = true, \
+    .seccomp_needs = SECCOMP_NEED_BALLOON,  /* MADV_REMOVE on shared RAM */ \
+    .realize = balloon_realize, \
+    .unrealize = balloon_unrealize, \
+    .virtio_device = balloon_virtio_device, \
+    .vmsd = &vmstate_virtio_balloon
+
 const DeviceClass virtio_balloon_device_class = {
     .name = "virtio-balloon-device",
     .aliases = virtio_balloon_aliases,
@@ -558,16 +569,9 @@ const DeviceClass virtio_balloon_device_class = {
     /* None, as QEMU: `-device help` prints its line without a desc. */
     .description = NULL,
     .bus = DEVICE_BUS_VIRTIO,
-    .instance_size = sizeof(VirtioBalloon),
-    .props = virtio_balloon_props,
-    .user_creatable = true,
     /* StratoVirt's microvm does not hot-plug it; its window is fixed at boot. */
     .hotpluggable = false,
-    .seccomp_needs = SECCOMP_NEED_BALLOON,     /* MADV_REMOVE on shared RAM */
-    .realize = balloon_realize,
-    .unrealize = balloon_unrealize,
-    .virtio_device = balloon_virtio_device,
-    .vmsd = &vmstate_virtio_balloon,
+    VIRTIO_BALLOON_CLASS_BODY,
 };
 
 /* q35 (docs/q35.md "virtio-pci"): the same device on virtio-pci, QEMU's class 0x00ff. */
@@ -576,14 +580,7 @@ const DeviceClass virtio_balloon_pci_device_class = {
     .parent = "virtio-pci",
     .bus = DEVICE_BUS_PCI,
     .pci_class = 0x00ff00,
-    .instance_size = sizeof(VirtioBalloon),
-    .props = virtio_balloon_props,
-    .user_creatable = true,
-    .seccomp_needs = SECCOMP_NEED_BALLOON,     /* MADV_REMOVE on shared RAM */
-    .realize = balloon_realize,
-    .unrealize = balloon_unrealize,
-    .virtio_device = balloon_virtio_device,
-    .vmsd = &vmstate_virtio_balloon,
+    VIRTIO_BALLOON_CLASS_BODY,
 };
 
 bool virtio_balloon_is(const Device *d)

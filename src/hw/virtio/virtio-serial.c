@@ -446,6 +446,16 @@ static const VMStateDescription vmstate_virtio_serial = {
 
 static const char *const virtio_serial_aliases[] = { "virtio-serial-mmio", NULL };
 
+/* The same device on either transport; only the name, bus and parent differ. */
+#define VIRTIO_SERIAL_CLASS_BODY \
+    .instance_size = sizeof(VirtioSerial), \
+    .props = virtio_serial_props, \
+    .user_creatable = true, \
+    .realize = serial_realize, \
+    .unrealize = serial_unrealize, \
+    .virtio_device = serial_virtio_device, \
+    .vmsd = &vmstate_virtio_serial
+
 const DeviceClass virtio_serial_device_class = {
     .name = "virtio-serial-device",
     .aliases = virtio_serial_aliases,
@@ -453,15 +463,9 @@ const DeviceClass virtio_serial_device_class = {
     /* None, as QEMU: `-device help` prints its line without a desc. */
     .description = NULL,
     .bus = DEVICE_BUS_VIRTIO,
-    .instance_size = sizeof(VirtioSerial),
-    .props = virtio_serial_props,
-    .user_creatable = true,
     /* StratoVirt's microvm does not hot-plug it: its window is fixed at boot. */
     .hotpluggable = false,
-    .realize = serial_realize,
-    .unrealize = serial_unrealize,
-    .virtio_device = serial_virtio_device,
-    .vmsd = &vmstate_virtio_serial,
+    VIRTIO_SERIAL_CLASS_BODY,
 };
 
 /* q35 (docs/q35.md "virtio-pci"): the same device on virtio-pci, QEMU's class 0x0780, a communication controller. */
@@ -470,13 +474,7 @@ const DeviceClass virtio_serial_pci_device_class = {
     .parent = "virtio-pci",
     .bus = DEVICE_BUS_PCI,
     .pci_class = 0x078000,
-    .instance_size = sizeof(VirtioSerial),
-    .props = virtio_serial_props,
-    .user_creatable = true,
-    .realize = serial_realize,
-    .unrealize = serial_unrealize,
-    .virtio_device = serial_virtio_device,
-    .vmsd = &vmstate_virtio_serial,
+    VIRTIO_SERIAL_CLASS_BODY,
 };
 
 bool virtio_serial_is(const Device *d)

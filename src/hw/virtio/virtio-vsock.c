@@ -1081,20 +1081,24 @@ static const VMStateDescription vmstate_virtio_vsock = {
     },
 };
 
+/* The same device on either transport; only the name, bus and parent differ. */
+#define VIRTIO_VSOCK_CLASS_BODY \
+    .instance_size = sizeof(VirtioVsock), \
+    .props = virtio_vsock_props, \
+    .user_creatable = true, \
+    .realize = vsock_realize, \
+    .unrealize = vsock_unrealize, \
+    .virtio_device = vsock_virtio_device, \
+    .vmsd = &vmstate_virtio_vsock
+
 const DeviceClass virtio_vsock_device_class = {
     .name = "virtio-vsock-device",
     .parent = "virtio-device",
     .description = NULL,
     .bus = DEVICE_BUS_VIRTIO,
-    .instance_size = sizeof(VirtioVsock),
-    .props = virtio_vsock_props,
-    .user_creatable = true,
     /* Like vhost-vsock on StratoVirt's microvm: its window is fixed at boot. */
     .hotpluggable = false,
-    .realize = vsock_realize,
-    .unrealize = vsock_unrealize,
-    .virtio_device = vsock_virtio_device,
-    .vmsd = &vmstate_virtio_vsock,
+    VIRTIO_VSOCK_CLASS_BODY,
 };
 
 /* q35 (docs/q35.md "virtio-pci"): the same device on virtio-pci, class 0x00ff. */
@@ -1103,13 +1107,7 @@ const DeviceClass virtio_vsock_pci_device_class = {
     .parent = "virtio-pci",
     .bus = DEVICE_BUS_PCI,
     .pci_class = 0x00ff00,
-    .instance_size = sizeof(VirtioVsock),
-    .props = virtio_vsock_props,
-    .user_creatable = true,
-    .realize = vsock_realize,
-    .unrealize = vsock_unrealize,
-    .virtio_device = vsock_virtio_device,
-    .vmsd = &vmstate_virtio_vsock,
+    VIRTIO_VSOCK_CLASS_BODY,
 };
 
 bool virtio_vsock_is(const Device *d)
