@@ -76,6 +76,9 @@ static u32 scan_bus(u32 bus, u32 *buses, u32 *nbus)
 	return count;
 }
 
+static void conf_write32(u32 bus, u32 devfn, u32 reg, u32 v);
+static void pci_msix(char *args);
+
 void pci_command(char *args)
 {
 	static u32 buses[256];
@@ -87,6 +90,10 @@ void pci_command(char *args)
 	ecam_base = mcfg_ecam();
 	if (ecam_base)
 		via = "mcfg";
+	if (!strncmp(arg_skip(args), "msix ", 5)) {
+		pci_msix(arg_skip(args) + 5);
+		return;
+	}
 	while (*(w = arg_word(&args))) {
 		const char *end;
 		if (!strncmp(w, "ecam=", 5) && parse_u64(w + 5, &end, &ecam_base) && !*end &&
@@ -196,3 +203,59 @@ void virtio_pci_discover(void)
 		bi.virtio[bi.nr_virtio++] = e;
 	}
 }
+
+/*
+ * `pci msix <slot> <vector>`: MSI-X vector table entry 0 of the virtio-pci
+ * function in <slot> becomes a fixed, edge message of <vector> to APIC 0,
+ * queue 0 is pointed at it, and MSI-X is enabled. The driver must have set
+ * the device up first (a reset clears the queue's vector).
+ */
+static void pci_msix(char *args)
+{
+	u64 slot, vector, table;
+	u32 devfn, cap, bir, ctrl;
+	const struct virtio_mmio_dev *e = 0;
+
+	if (!arg_u64(&args, &slot) || !arg_u64(&args, &vector) || !arg_end(args) || slot > 31 ||
+	    vector < 0x20 || vector > 0xfe) {
+		kprintf("status=error msg=usage: pci msix <slot> <vector 0x20-0xfe>\r\n");
+		return;
+	}
+	devfn = (u32)slot << 3;
+	for (u32 i = 0; i < bi.nr_virtio; i++)
+		if (bi.virtio[i].pci_bdf == devfn + 1)
+			e = &bi.virtio[i];
+	if (!e) {
+		kprintf("status=error msg=no-virtio-pci\r\n");
+		return;
+	}
+	/* Bounded: a broken list must not hang the shell. */
+	cap = conf_read32(0, devfn, 0x34) & 0xfc;
+	for (u32 n = 0; cap && n < 48 && (conf_read32(0, devfn, cap) & 0xff) != 0x11; n++)
+		cap = (conf_read32(0, devfn, cap) >> 8) & 0xfc;
+	if (!cap || (conf_read32(0, devfn, cap) & 0xff) != 0x11) {
+		kprintf("status=error msg=no-msix\r\n");
+		return;
+	}
+	bir = conf_read32(0, devfn, cap + 4);
+	table = conf_read32(0, devfn, 0x10 + 4 * (bir & 7)) & ~0xfULL;
+	if ((conf_read32(0, devfn, 0x10 + 4 * (bir & 7)) & 6) == 4)
+		table |= (u64)conf_read32(0, devfn, 0x14 + 4 * (bir & 7)) << 32;
+	table += bir & ~7u;
+	mmio_write32(table + 0, 0xfee00000u);            /* destination APIC 0, physical */
+	mmio_write32(table + 4, 0);
+	mmio_write32(table + 8, (u32)vector);            /* fixed delivery, edge */
+	mmio_write32(table + 12, 0);                     /* unmasked */
+	*(volatile u16 *)phys(e->common + 0x16) = 0;     /* queue_select */
+	*(volatile u16 *)phys(e->common + 0x1a) = 0;     /* queue_msix_vector */
+	if (*(volatile u16 *)phys(e->common + 0x1a) != 0) {
+		kprintf("status=error msg=no-vector\r\n");
+		return;
+	}
+	ctrl = conf_read32(0, devfn, cap);
+	conf_write32(0, devfn, cap, ctrl | 0x80000000u);  /* MSI-X enable */
+	kprintf("msix slot=%lu vector=0x%lx table=0x%lx entries=%u\r\n", slot, vector, table,
+		((ctrl >> 16) & 0x7ff) + 1);
+	kprintf("status=ok\r\n");
+}
+
