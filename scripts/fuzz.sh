@@ -14,7 +14,9 @@
 # build or libFuzzer reports a crash, leak, timeout or sanitizer error.
 # Several targets run concurrently (each logs to $FUZZ_OUT/fuzz-TARGET.log);
 # a single target prints libFuzzer's output directly.
-# Environment: FUZZ_OUT (default build-fuzz), CLANG (default clang).
+# Environment: FUZZ_OUT (default build-fuzz), CLANG (default clang), FUZZ_SEED
+# (libFuzzer's -seed; unset means a new random seed each run, which explores
+# more; scripts/run-tests.sh fixes it so a test run is reproducible).
 # Reproduce a finding: $FUZZ_OUT/fuzz-TARGET $FUZZ_OUT/artifacts-TARGET/crash-...
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,7 +80,7 @@ run() {   # run TARGET [extra libFuzzer args...]
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$out/fuzz-$t" -runs="$runs" -max_len="$(max_len "$t")" -timeout=30 \
-        -rss_limit_mb=2560 -print_final_stats=1 \
+        -rss_limit_mb=2560 -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
         -artifact_prefix="$out/artifacts-$t/" "$@" "$corpus"
 }
 
@@ -121,6 +123,13 @@ else
             tail -n 80 "$out/fuzz-$t.log"
             echo "==== fuzz-$t: FAILED (log $out/fuzz-$t.log, reproducers in $out/artifacts-$t/)"
             failed="$failed $t"
+        fi
+    done
+    # CI logs are often read from the end: repeat each finding's summary last.
+    for t in $failed; do
+        if [ -f "$out/fuzz-$t.log" ]; then
+            echo "==== fuzz-$t finding:"
+            grep -E 'ERROR: |SUMMARY: |^Base64: |runtime error' "$out/fuzz-$t.log" | head -n 6
         fi
     done
 fi

@@ -124,6 +124,10 @@ bool opt_handle_machine(ParseCtx *ctx, const char *opt, const char *value, GErro
     }
     accel = optlist_get(l, "accel");
     if (accel) {
+        /* a later -machine accel= replaces an earlier one */
+        g_free(ctx->machine_accel);
+        g_free(ctx->machine_accel_origin);
+        ctx->machine_accel_origin = NULL;
         ctx->machine_accel = parse_accel_list(opt, "accel", accel, err);
         if (!ctx->machine_accel) {
             goto out;
