@@ -10,18 +10,17 @@ kernel does not boot in useful time).  CI allows both skips."""
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, LINUX_LANE_SKIP
+from linux_guest import PROMPT, READY, linux_guest_dir, sh_status  # noqa: F401
 
 pytestmark = [pytest.mark.kvm, pytest.mark.linux,
               pytest.mark.source_tree("scripts/build-linux-guest.sh, scripts/native-kvm-probe"),
               pytest.mark.covers(options=["accel", "kernel", "initrd", "append"])]
 
 LINUX_BOOT_TIMEOUT = 120
-SHELL_PROMPT = "linux# "
 
 
 @pytest.fixture(scope="session")
@@ -38,30 +37,10 @@ def native_cpl0():
 
 
 @pytest.fixture(scope="session")
-def linux_guest(native_cpl0, tmp_path_factory):
-    out = tmp_path_factory.mktemp("linux-guest")
-    p = subprocess.run(["bash", str(ROOT / "scripts/build-linux-guest.sh"), str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
-    return {"kernel": out / "vmlinuz", "initrd": out / "initramfs.cpio.gz",
-            "cmdline": (out / "cmdline").read_text().strip()}
-
-
-_seq = [0]
-
-
-def sh(vm, cmd, timeout=30):
-    """Run a shell command; return (exit status, output).  The markers are
-    written as __B_""N__ so the shell's echo of the command line (which line
-    editing may wrap and redraw) never matches them; only the output does."""
-    _seq[0] += 1
-    n = _seq[0]
-    vm.console.write('echo __B_""%d__; %s; echo __E_""%d__$?\n' % (n, cmd, n))
-    vm.console.read_until(r"__B_%d__\r?\n" % n, timeout)
-    out = vm.console.read_until(r"__E_%d__(\d+)" % n, timeout)
-    vm.console.read_until(re.escape(SHELL_PROMPT), timeout)
-    m = re.search(r"__E_%d__(\d+)$" % n, out)
-    return int(m.group(1)), out[:m.start()]
+def linux_guest(native_cpl0, linux_guest_dir):
+    return {"kernel": linux_guest_dir / "vmlinuz",
+            "initrd": linux_guest_dir / "initramfs.cpio.gz",
+            "cmdline": (linux_guest_dir / "cmdline").read_text().strip()}
 
 
 @pytest.mark.test_timeout(300)
@@ -70,11 +49,11 @@ def test_linux_boots_to_shell(make_vm, linux_guest):
     vm = make_vm(kernel=linux_guest["kernel"], initrd=linux_guest["initrd"],
                  append=linux_guest["cmdline"], mem="512M", smp=2, console="stdio")
     vm.launch()
-    vm.console.read_until(r"STRATUS-LINUX-GUEST-READY[^\n]*\n", LINUX_BOOT_TIMEOUT)
-    vm.console.read_until(re.escape(SHELL_PROMPT), 30)
-    status, out = sh(vm, "cat /proc/cpuinfo")
+    vm.console.read_until(READY, LINUX_BOOT_TIMEOUT)
+    vm.console.read_until(re.escape(PROMPT), 30)
+    status, out = sh_status(vm, "cat /proc/cpuinfo")
     assert status == 0, out
     assert len(re.findall(r"^processor\s*:", out, re.M)) == 2, out
-    status, out = sh(vm, "cat /proc/cmdline")
+    status, out = sh_status(vm, "cat /proc/cmdline")
     assert "console=ttyS0" in out
     assert vm.quit() == 0

@@ -12,42 +12,24 @@ control register (SHUTDOWN, exit status 0).
 About a minute on emu (68 s measured on a busy 2-core host)."""
 
 import re
-import subprocess
 
 import pytest
 
-from conftest import ROOT
+from linux_guest import PROMPT, READY, POWERBUTTON, linux_guest_dir, sh  # noqa: F401
 
 pytestmark = [pytest.mark.linux,
               pytest.mark.source_tree("scripts/build-linux-guest.sh")]
 
-PROMPT = "linux# "
 BOOT_TIMEOUT = 900
-
-
-@pytest.fixture(scope="module")
-def linux_guest(tmp_path_factory):
-    out = tmp_path_factory.mktemp("linux-guest")
-    p = subprocess.run(["bash", str(ROOT / "scripts/build-linux-guest.sh"), str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
-    return out
-
-
-def sh(vm, cmd, timeout=120):
-    """Output of one shell command (markers split with '' so the echo never matches)."""
-    vm.console.write("echo __B''__; %s; echo __E''__\n" % cmd)
-    vm.console.read_until(r"__B__\r?\n", timeout)
-    out = vm.console.read_until(r"__E__\r?\n", timeout)
-    return out[:out.rindex("__E__")].replace("\r", "")
 
 
 @pytest.mark.test_timeout(1500)
 @pytest.mark.parametrize("accel", ["emu"])
-def test_linux_microvm_acpi(make_vm, linux_guest, tmp_path):
+def test_linux_microvm_acpi(make_vm, linux_guest_dir, tmp_path):
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\0" * (8 << 20))
-    vm = make_vm(kernel=linux_guest / "vmlinuz", initrd=linux_guest / "initramfs.cpio.gz",
+    vm = make_vm(kernel=linux_guest_dir / "vmlinuz",
+                 initrd=linux_guest_dir / "initramfs.cpio.gz",
                  machine="microvm,acpi=on", mem="512M", smp=2,
                  append="console=ttyS0 reboot=k panic=-1",
                  extra_args=["-drive", "id=d0,file=%s,format=raw,if=none" % disk,
@@ -55,7 +37,7 @@ def test_linux_microvm_acpi(make_vm, linux_guest, tmp_path):
                              "-object", "rng-random,id=rng0,filename=/dev/urandom",
                              "-device", "virtio-rng-device,rng=rng0"])
     vm.launch()
-    boot = vm.console.read_until(r"STRATUS-LINUX-GUEST-READY[^\n]*\n", BOOT_TIMEOUT)
+    boot = vm.console.read_until(READY, BOOT_TIMEOUT)
     # No tsc_early_khz=: the kernel takes emu's 1 GHz TSC from CPUID 0x15/0x16 as a known
     # frequency: no PIT calibration (which fails on a busy host: "could not calculate TSC
     # khz" and the boot stops) and no later refinement
@@ -77,5 +59,5 @@ def test_linux_microvm_acpi(make_vm, linux_guest, tmp_path):
     assert "virtio8" in sh(vm, "ls /sys/bus/virtio/drivers/virtio_rng").split()
     assert "00:00" in sh(vm, "ls /sys/bus/pnp/devices").split()      # COM1, PNP0501
     assert vm.qmp.execute("system_powerdown") == {"return": {}}
-    vm.console.read_until(r"STRATUS-LINUX-GUEST-POWERBUTTON", 300)
+    vm.console.read_until(POWERBUTTON, 300)
     assert vm.wait(300) == 0

@@ -12,43 +12,22 @@ kernel cannot calibrate the TSC and stops early in boot; tsc_early_khz= gives it
 frequency (any value: it only scales delays here)."""
 
 import re
-import subprocess
 
 import pytest
 
-from conftest import ROOT
+from linux_guest import PROMPT, READY, POWERBUTTON, linux_guest_dir, sh  # noqa: F401
 from stratus_vm import QemuVm
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.source_tree("scripts/build-linux-guest.sh")]
 
-PROMPT = "linux# "
-
-
-@pytest.fixture(scope="module")
-def linux_guest(tmp_path_factory):
-    out = tmp_path_factory.mktemp("linux-guest")
-    p = subprocess.run(["bash", str(ROOT / "scripts/build-linux-guest.sh"), str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
-    return out
-
-
-def sh(vm, cmd, timeout=30):
-    """Output of one shell command (markers split with '' so the echo never matches)."""
-    vm.console.write("echo __B''__; %s; echo __E''__\n" % cmd)
-    vm.console.read_until(r"__B__\r?\n", timeout)
-    out = vm.console.read_until(r"__E__\r?\n", timeout)
-    return out[:out.rindex("__E__")].replace("\r", "")
-
-
 @pytest.mark.test_timeout(300)
 @pytest.mark.parametrize("accel", ["emu"])
-def test_linux_on_qemu_microvm_acpi(make_vm, qemu_bin, linux_guest, tmp_path):
+def test_linux_on_qemu_microvm_acpi(make_vm, qemu_bin, linux_guest_dir, tmp_path):
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\0" * (8 << 20))
-    vm = make_vm(cls=QemuVm, binary=qemu_bin, kernel=linux_guest / "vmlinuz",
-                 initrd=linux_guest / "initramfs.cpio.gz", machine="microvm,acpi=on",
+    vm = make_vm(cls=QemuVm, binary=qemu_bin, kernel=linux_guest_dir / "vmlinuz",
+                 initrd=linux_guest_dir / "initramfs.cpio.gz", machine="microvm,acpi=on",
                  mem="512", smp=2,
                  append="console=ttyS0 reboot=k panic=-1 tsc_early_khz=2000000",
                  extra_args=["-global", "virtio-mmio.force-legacy=false",
@@ -56,7 +35,7 @@ def test_linux_on_qemu_microvm_acpi(make_vm, qemu_bin, linux_guest, tmp_path):
                              "-device", "virtio-blk-device,drive=d0",
                              "-device", "virtio-rng-device"])
     vm.launch()
-    boot = vm.console.read_until(r"STRATUS-LINUX-GUEST-READY[^\n]*\n", 180)
+    boot = vm.console.read_until(READY, 180)
     assert re.search(r"modules: loaded (\d+) of \1\r?\n", boot), boot[-2000:]
     assert "cpus=2" in boot.splitlines()[-1]
     vm.console.read_until(re.escape(PROMPT), 30)
@@ -67,5 +46,5 @@ def test_linux_on_qemu_microvm_acpi(make_vm, qemu_bin, linux_guest, tmp_path):
     platform = sh(vm, "ls /sys/bus/platform/devices").split()
     assert {"LNRO0005:00", "LNRO0005:01", "ACPI0013:00", "PNP0C0C:00"} <= set(platform), platform
     assert vm.qmp.execute("system_powerdown") == {"return": {}}
-    vm.console.read_until(r"STRATUS-LINUX-GUEST-POWERBUTTON", 60)
+    vm.console.read_until(POWERBUTTON, 60)
     assert vm.wait(60) == 0
