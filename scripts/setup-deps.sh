@@ -22,6 +22,8 @@ PACKAGES=(
     clang
     # Linux guest lane: /boot/vmlinuz-*-cloud-amd64, busybox initramfs
     linux-image-cloud-amd64 busybox-static cpio
+    # the Linux lane's ext4 image (mkfs.ext4 -d, debugfs, e2fsck)
+    e2fsprogs
 )
 
 missing=()
