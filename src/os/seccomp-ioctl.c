@@ -22,6 +22,7 @@
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <linux/vhost.h>
+#include <linux/videodev2.h>
 #include <sys/syscall.h>
 
 #include "os/seccomp-internal.h"
@@ -106,6 +107,21 @@ static const AllowedIoctl requests[] = {
     R(VHOST_SET_VRING_KICK, K_VCPU, SECCOMP_NEED_VHOST),
     R(VHOST_SET_VRING_CALL, K_VCPU, SECCOMP_NEED_VHOST),
     R(VHOST_VSOCK_SET_RUNNING, K_VCPU, SECCOMP_NEED_VHOST),
+    /*
+     * camera back ends (backends/camera-v4l2.c), main loop only: cameradev_add
+     * probes a v4l2 node (QUERYCAP, ENUM_*); a stream maps and cycles buffers
+     */
+    R(VIDIOC_QUERYCAP, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_ENUM_FMT, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_ENUM_FRAMESIZES, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_ENUM_FRAMEINTERVALS, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_S_FMT, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_REQBUFS, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_QUERYBUF, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_QBUF, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_DQBUF, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_STREAMON, 0, SECCOMP_NEED_CAMERA),
+    R(VIDIOC_STREAMOFF, 0, SECCOMP_NEED_CAMERA),
 };
 
 static bool req_in_list(const AllowedIoctl *r, SeccompThread kind, unsigned needs)

@@ -390,6 +390,7 @@ static const char *const need_calls[] = {
     [2] = NULL,                                                   /* SECCOMP_NEED_KVM */
     [3] = NULL,                                                   /* SECCOMP_NEED_TAP */
     [4] = NULL,                                                   /* SECCOMP_NEED_VHOST */
+    [5] = NULL,                                                   /* SECCOMP_NEED_CAMERA */
 };
 
 bool seccomp_policy_check(const SeccompPolicy *p, unsigned needs, const char *what,

@@ -51,6 +51,7 @@ typedef enum {
     SECCOMP_NEED_KVM = 1u << 2,         /* -accel kvm: ioctl(KVM_RUN...) */
     SECCOMP_NEED_TAP = 1u << 3,         /* a tap netdev, or netdev_add: ioctl(TUNSETIFF...) */
     SECCOMP_NEED_VHOST = 1u << 4,       /* vhost-vsock-device, vhost-net: ioctl(VHOST_...) */
+    SECCOMP_NEED_CAMERA = 1u << 5,      /* -cameradev, cameradev_add: ioctl(VIDIOC_...) */
 } SeccompNeeds;
 
 /* What the machine installed; lives in the machine object. */

@@ -24,13 +24,14 @@
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <linux/vhost.h>
+#include <linux/videodev2.h>
 
 #include <glib.h>
 
 #include "os/seccomp.h"
 
 #define ALL_NEEDS (SECCOMP_NEED_IO_URING | SECCOMP_NEED_BALLOON | SECCOMP_NEED_KVM | \
-                   SECCOMP_NEED_TAP | SECCOMP_NEED_VHOST)
+                   SECCOMP_NEED_TAP | SECCOMP_NEED_VHOST | SECCOMP_NEED_CAMERA)
 #define MAX_NR 512
 #define HIGH (1ul << 32)
 
@@ -40,7 +41,7 @@ static const unsigned long reqs[] = {
     KVM_CREATE_VCPU, KVM_CREATE_VM, KVM_SET_CPUID2, KVM_CHECK_EXTENSION, TCGETS, TCSETS,
     TCSETSF, TIOCSTI, TIOCGPTPEER, BLKGETSIZE64, BLKSSZGET, BLKDISCARD, TUNSETIFF,
     TUNSETOFFLOAD, TUNSETVNETHDRSZ, TUNSETPERSIST, VHOST_SET_OWNER, VHOST_SET_MEM_TABLE,
-    VHOST_VSOCK_SET_RUNNING, 0, KVM_RUN | HIGH, TCGETS | HIGH, ~0ul,
+    VHOST_VSOCK_SET_RUNNING, VIDIOC_QUERYCAP, VIDIOC_DQBUF, VIDIOC_G_FMT, 0, KVM_RUN | HIGH, TCGETS | HIGH, ~0ul,
 };
 
 /* Runs prog on (nr, arg1, arg2) as the kernel would: LD|W|ABS, JEQ|K, JA, RET|K. */
@@ -212,6 +213,13 @@ static void test_ioctl_lists(void)
                             VHOST_SET_MEM_TABLE));
     g_assert_true(ioctl_ok(SECCOMP_THREAD_VCPU, SECCOMP_NEED_VHOST, VHOST_SET_MEM_TABLE));
     g_assert_true(ioctl_ok(SECCOMP_THREAD_ALL, SECCOMP_NEED_VHOST, VHOST_VSOCK_SET_RUNNING));
+    /* camera back ends: probed and streamed by the main loop, only with NEED_CAMERA */
+    g_assert_false(ioctl_ok(SECCOMP_THREAD_ALL, ALL_NEEDS & ~SECCOMP_NEED_CAMERA,
+                            VIDIOC_QUERYCAP));
+    g_assert_true(ioctl_ok(SECCOMP_THREAD_ALL, SECCOMP_NEED_CAMERA, VIDIOC_QUERYCAP));
+    g_assert_true(ioctl_ok(SECCOMP_THREAD_ALL, SECCOMP_NEED_CAMERA, VIDIOC_DQBUF));
+    g_assert_false(ioctl_ok(SECCOMP_THREAD_VCPU, ALL_NEEDS, VIDIOC_DQBUF));
+    g_assert_false(ioctl_ok(SECCOMP_THREAD_ALL, ALL_NEEDS, VIDIOC_G_FMT));
     /* the base: isatty() everywhere, terminals and block devices on the main loop */
     g_assert_true(ioctl_ok(SECCOMP_THREAD_IO, 0, TCGETS));
     g_assert_true(ioctl_ok(SECCOMP_THREAD_ALL, 0, TIOCGPTPEER));
