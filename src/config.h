@@ -180,6 +180,7 @@ typedef struct StratusConfig {
     GPtrArray *device_origins;
     GPtrArray *netdevs;          /* OptList* of each -netdev (implied key "type") */
     GPtrArray *objects;          /* OptList* of each -object (implied key "qom-type") */
+    GPtrArray *cameradevs;       /* OptList* of each -cameradev (implied key "driver") */
 
     char *name;
     char *uuid;

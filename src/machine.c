@@ -9,6 +9,7 @@
 
 #include "machine.h"
 #include "accel/accel.h"
+#include "backends/camera.h"
 #include "backends/object.h"
 #include "chardev/chardev.h"
 #include "cpus.h"
@@ -474,7 +475,8 @@ static bool create_netdevs(Machine *m, GError **err)
 unsigned machine_seccomp_needs(Machine *m)
 {
     GPtrArray *nodes = block_registry_list(m->block_nodes);
-    unsigned needs = m->accel_ops ? m->accel_ops->seccomp_needs : 0;
+    unsigned needs = (m->accel_ops ? m->accel_ops->seccomp_needs : 0) |
+                     machine_camera_seccomp_needs(m);
 
     if (g_hash_table_size(m->netdevs) || (m->cfg->monitors && m->cfg->monitors->len)) {
         /* A tap may come with vhost=on (netdev_add too): its /dev/vhost-net requests. */
@@ -615,7 +617,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
         goto fail;
     }
     if (!select_accel(m, err) || !create_chardevs(m, err) || !create_objects(m, err) ||
-        !m->machine_class->init(m, err)) {
+        !machine_create_cameras(m, err) || !m->machine_class->init(m, err)) {
         goto fail;
     }
     /*
@@ -659,6 +661,7 @@ Machine *machine_new(StratusConfig *cfg, GError **err)
     qmp_register_pci_commands(qmp_server_table(m->qmp));
     qmp_register_xen_commands(qmp_server_table(m->qmp));
     qmp_register_block_absent_commands(qmp_server_table(m->qmp));
+    qmp_register_camera_commands(qmp_server_table(m->qmp));
     log_info("machine created: %s, accel %s, %u vCPU(s), %" G_GUINT64_FORMAT " MiB",
              cfg->machine_type, m->accel_ops->name, cfg->smp.cpus, cfg->mem_size >> 20);
     machine_unlock(m);
@@ -776,6 +779,7 @@ void machine_free(Machine *m)
     /* After the devices: a NIC detaches from its back end at unrealize. */
     g_hash_table_destroy(m->netdevs);
     object_table_free(m->objects);
+    camera_table_free(m->cameras);
     g_hash_table_destroy(m->released_nodes);
     g_hash_table_destroy(m->chardevs);
     if (m->fdsets) {

@@ -27,6 +27,7 @@
 
 typedef struct BlockRegistry BlockRegistry;
 typedef struct ObjectTable ObjectTable;
+typedef struct CameraTable CameraTable;
 
 typedef struct Machine Machine;
 typedef struct Vcpu Vcpu;
@@ -125,6 +126,7 @@ struct Machine {
     GHashTable *netdevs;         /* -netdev / netdev_add back ends: id -> NetClient* (net/net.h) */
     uint64_t net_seq;            /* creation/attach order of back ends and NICs (info network) */
     ObjectTable *objects;        /* -object / object-add back ends by id (backends/object.h) */
+    CameraTable *cameras;        /* -cameradev / cameradev_add back ends (backends/camera.h) */
     /*
      * Node names device_del released (StratoVirt unregisters the drive with
      * the device): a following blockdev-del of the name (QEMU/libvirt's
@@ -161,6 +163,15 @@ typedef struct MachineNotifier {
 bool machine_open_drives(Machine *m, GError **err);
 /* The optional system calls (SeccompNeeds) the devices and block nodes use. */
 unsigned machine_seccomp_needs(Machine *m);
+
+/*
+ * machine-camera.c: camera back ends exist on every machine but microvm
+ * (StratoVirt's standard machine only); creates m->cameras and the
+ * -cameradev ones; the SeccompNeeds bit their VIDIOC requests need.
+ */
+bool machine_cameras_supported(Machine *m);
+bool machine_create_cameras(Machine *m, GError **err);
+unsigned machine_camera_seccomp_needs(Machine *m);
 
 /* Builds everything the config describes; nothing runs yet. */
 Machine *machine_new(StratusConfig *cfg, GError **err);

@@ -38,7 +38,7 @@ typedef enum {
     OPT_SERIAL, OPT_CHARDEV, OPT_QMP, OPT_MON,
     OPT_NAME, OPT_UUID, OPT_LOG, OPT_DAEMONIZE, OPT_PIDFILE, OPT_FREEZE,
     OPT_DRIVE, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QTEST_LOG,
-    OPT_NETDEV, OPT_INCOMING, OPT_FW_CFG,
+    OPT_NETDEV, OPT_INCOMING, OPT_FW_CFG, OPT_CAMERADEV,
     OPT_NODEFAULTS, OPT_NO_USER_CONFIG, OPT_NOGRAPHIC, OPT_NO_SHUTDOWN,
     OPT_DISPLAY, OPT_VGA,
     OPT_CONFIG, OPT_API_CHANNEL,
@@ -156,6 +156,8 @@ bool opt_handle_netdev(ParseCtx *ctx, const char *opt, const char *value, GError
 
 /* opt-object.c */
 bool opt_handle_object(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+/* opt-cameradev.c: -cameradev v4l2|demo,id=ID[,path=PATH]. */
+bool opt_handle_cameradev(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 /* opt-fwcfg.c */
 bool opt_handle_fw_cfg(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 void opt_fw_cfg_item_free(gpointer p);

@@ -47,6 +47,7 @@ static StratusConfig *config_new_default(void)
     cfg->device_origins = g_ptr_array_new_with_free_func(g_free);
     cfg->netdevs = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->objects = g_ptr_array_new_with_free_func(optlist_free_gp);
+    cfg->cameradevs = g_ptr_array_new_with_free_func(optlist_free_gp);
     cfg->rtc_base = g_strdup("utc");
     cfg->rtc_clock = g_strdup("host");
     cfg->fw_cfg_items = g_ptr_array_new_with_free_func(opt_fw_cfg_item_free);
@@ -72,6 +73,7 @@ void config_free(StratusConfig *cfg)
     g_ptr_array_unref(cfg->device_origins);
     g_ptr_array_unref(cfg->netdevs);
     g_ptr_array_unref(cfg->objects);
+    g_ptr_array_unref(cfg->cameradevs);
     g_ptr_array_unref(cfg->fw_cfg_items);
     g_free(cfg->name);
     g_free(cfg->uuid);
@@ -332,6 +334,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         return opt_handle_netdev(ctx, opt, value, err);
     case OPT_OBJECT:
         return opt_handle_object(ctx, opt, value, err);
+    case OPT_CAMERADEV:
+        return opt_handle_cameradev(ctx, opt, value, err);
     case OPT_QTEST:
         return opt_handle_qtest(ctx, opt, value, err);
     case OPT_QTEST_LOG:

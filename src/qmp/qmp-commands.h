@@ -88,6 +88,8 @@ struct BlockBackend *qmp_device_drive(Machine *m, struct Device *d);
 void qmp_register_block_absent_commands(QmpCommandTable *t);
 /* qmp-commands-cpu.c: query-cpu-definitions, query-cpu-model-expansion. */
 void qmp_register_cpu_commands(QmpCommandTable *t);
+/* qmp-commands-camera.c: cameradev_add, cameradev_del (backends/camera.h). */
+void qmp_register_camera_commands(QmpCommandTable *t);
 /* qmp-commands-chardev.c: chardev-add, chardev-remove (chardev/chardev.h). */
 void qmp_register_chardev_commands(QmpCommandTable *t);
 
