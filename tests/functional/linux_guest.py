@@ -7,12 +7,16 @@ Test modules take the fixture by importing it:
     from linux_guest import linux_guest_dir, sh, PROMPT   # noqa: F401 (fixture)
 """
 
+import hashlib
+import os
 import re
+import shutil
 import subprocess
 
 import pytest
 
 from conftest import ROOT
+from stratus_vm import tail
 
 PROMPT = "linux# "
 READY = r"STRATUS-LINUX-GUEST-READY[^\n]*\n"
@@ -28,6 +32,51 @@ def linux_guest_dir(tmp_path_factory):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
     return out
+
+
+# The files of the ext4 image the disk tests mount (name -> content)
+EXT4_FILES = {"small.txt": b"stratus linux guest\n",
+              "random.bin": os.urandom(300 << 10),
+              "dir/nested.bin": os.urandom(70 << 10)}
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_ext4_image(d, size="32M"):
+    """d/disk.ext4: an ext4 image holding EXT4_FILES (mkfs.ext4 -d, e2fsprogs >= 1.43)."""
+    src = d / "src"
+    for name, data in EXT4_FILES.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    img = d / "disk.ext4"
+    mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
+    assert os.path.exists(mkfs), "mkfs.ext4 missing: install e2fsprogs (scripts/setup-deps.sh)"
+    p = subprocess.run([mkfs, "-q", "-F", "-L", "stratus", "-d", str(src), str(img), size],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return img
+
+
+def check_ext4_files(vm, mnt="/mnt"):
+    """The guest's SHA-256 of every file of EXT4_FILES under mnt equals the host's."""
+    out = sh(vm, "(cd %s && sha256sum %s)" % (mnt, " ".join(sorted(EXT4_FILES))))
+    got = {name: digest for digest, name in (line.split() for line in out.splitlines())}
+    assert got == {name: sha256(data) for name, data in EXT4_FILES.items()}, out
+
+
+def print_diagnostics(request, vms):
+    """After a failed test: each VM's command line, exit status, stderr and
+    console tail (for the module-scoped VMs that make_vm does not own)."""
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    for v in vms:
+        if v is not None and v.proc is not None:
+            print("\n===== %s =====\n%s" % (v.name, v.describe()))
+            if v.console is not None:
+                print("--- console transcript (tail) ---\n" + tail(v.console.transcript, 80))
 
 
 _seq = [0]

@@ -26,10 +26,8 @@ thing; the last ones end it:
 
 Two vCPUs and system_powerdown are test_linux_acpi.py's."""
 
-import hashlib
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -38,9 +36,10 @@ import time
 import pytest
 
 import netns
-from linux_guest import PROMPT, READY, linux_guest_dir, sh  # noqa: F401 (fixture)
+from linux_guest import (PROMPT, READY, EXT4_FILES, check_ext4_files, linux_guest_dir,  # noqa: F401
+                         make_ext4_image, print_diagnostics, sh, sha256)
 from netns import HOST_IP, GUEST_IPS
-from stratus_vm import Vm, tail
+from stratus_vm import Vm
 
 pytestmark = [pytest.mark.linux, pytest.mark.test_timeout(600),
               pytest.mark.source_tree("scripts/build-linux-guest.sh")]
@@ -49,13 +48,6 @@ BOOT_TIMEOUT = 900
 MEM_MIB = 512
 BALLOON_MIB = 128
 TCP_BYTES = 1 << 20
-FILES = {"small.txt": b"stratus linux guest\n",
-         "random.bin": os.urandom(300 << 10),
-         "dir/nested.bin": os.urandom(70 << 10)}
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -65,24 +57,13 @@ def ns():
 
 @pytest.fixture(scope="module")
 def ext4_image(tmp_path_factory):
-    """A 32 MiB ext4 image holding FILES (mkfs.ext4 -d, e2fsprogs >= 1.43)."""
-    d = tmp_path_factory.mktemp("ext4")
-    src = d / "src"
-    for name, data in FILES.items():
-        (src / name).parent.mkdir(parents=True, exist_ok=True)
-        (src / name).write_bytes(data)
-    img = d / "disk.ext4"
-    mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
-    assert os.path.exists(mkfs), "mkfs.ext4 missing: install e2fsprogs"
-    p = subprocess.run([mkfs, "-q", "-F", "-L", "stratus", "-d", str(src), str(img), "32M"],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return img
+    return make_ext4_image(tmp_path_factory.mktemp("ext4"))
 
 
 class State:
     """What the tests of this module hand on to the next ones."""
     vm = None
+    boot = ""
     restored = None
     snapdir = None
     token = None
@@ -129,15 +110,8 @@ def guest(stratus, ns, linux_guest_dir, ext4_image, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def dump_on_failure(request):
-    """A failed test prints the VMs' command lines, stderr and console tails."""
     yield
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        for v in (State.vm, State.restored):
-            if v is not None and v.proc is not None:
-                print("\n===== %s =====\n%s" % (v.name, v.describe()))
-                if v.console is not None:
-                    print("--- console transcript (tail) ---\n" + tail(v.console.transcript, 80))
+    print_diagnostics(request, (State.vm, State.restored))
 
 
 def meminfo_kib(vm, key):
@@ -176,9 +150,7 @@ def test_serial_input(guest):
 def test_ext4_read(guest):
     sh(guest, "mkdir -p /mnt && mount -t ext4 /dev/vda /mnt")
     assert "/dev/vda /mnt ext4 rw" in sh(guest, "grep /dev/vda /proc/mounts")
-    out = sh(guest, "(cd /mnt && sha256sum %s)" % " ".join(sorted(FILES)))
-    got = {name: digest for digest, name in (l.split() for l in out.splitlines())}
-    assert got == {name: sha256(data) for name, data in FILES.items()}
+    check_ext4_files(guest)
 
 
 def test_ext4_write(guest, ext4_image, tmp_path):
@@ -315,7 +287,7 @@ def test_snapshot_restored_in_new_process(stratus, ns, linux_guest_dir, ext4_ima
     assert sh(vm, "nproc").split() == ["1"]
     sh(vm, "mount -o ro /dev/vda /mnt")
     out = sh(vm, "sha256sum /mnt/small.txt")
-    assert out.split()[0] == sha256(FILES["small.txt"])
+    assert out.split()[0] == sha256(EXT4_FILES["small.txt"])
     sh(vm, "umount /mnt")
 
 
