@@ -72,3 +72,18 @@ def test_cameradev_vm(make_vm):
     assert vm.qmp.cmd("cameradev_add", id="cam0", driver="demo") == {}
     assert vm.qmp.cmd("query-status")["status"] == "running"
     assert vm.run("echo alive").ok
+
+
+def test_cameradev_v4l2_fake_node(make_vm):
+    """-cameradev v4l2 on /dev/video0 made a capture node by tests/functional/fake-v4l2.c
+    (preloaded): the machine starts, the node is refused a second time under another
+    id, deleted, and taken again by cameradev_add."""
+    from test_golden import fake_v4l2_env
+    vm = make_vm(machine="q35", env=fake_v4l2_env("/dev/video0"),
+                 extra_args=["-cameradev", "v4l2,id=cam0,path=/dev/video0"])
+    vm.boot()
+    r = vm.qmp.execute("cameradev_add", {"id": "cam1", "driver": "v4l2", "path": "/dev/video0"})
+    assert r["error"]["desc"] == "another cameradev has the same backend device", r
+    assert vm.qmp.cmd("cameradev_del", id="cam0") == {}
+    assert vm.qmp.cmd("cameradev_add", id="cam1", driver="v4l2", path="/dev/video0") == {}
+    assert vm.qmp.cmd("query-status")["status"] == "running"

@@ -60,13 +60,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ACCELS
+from conftest import ACCELS, BUILD_DIR, INSTALLED
 from stratus_vm import Vm, PROMPT, connect_unix
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*.txt"))
 HEADER_KEYS = {"seed", "note", "accel", "args", "greeting", "mode", "rate-limit", "boot", "send", "input",
-               "scm-fd", "exit", "console", "quiet", "images", "launch"}
+               "scm-fd", "exit", "console", "quiet", "images", "launch", "fake-camera"}
 SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 PRINT = os.environ.get("STRATUS_GOLDEN_PRINT", "") not in ("", "0")
 
@@ -349,6 +349,19 @@ def render(v):
     return compact(v)
 
 
+def fake_v4l2_env(path):
+    """The environment that preloads tests/functional/fake-v4l2.c into the VMM,
+    making `path` a V4L2 capture node (`# fake-camera:` header). A sanitizer
+    runtime wants to be first in the library list; the shim needs no such order."""
+    here = Path(__file__).resolve().parent
+    lib = (here if INSTALLED else BUILD_DIR / "tests/functional") / \
+        "libstratus-fake-v4l2.so"
+    assert lib.exists(), "%s is not built (meson builds it with the VMM)" % lib
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"LD_PRELOAD": str(lib.resolve()), "STRATUS_FAKE_V4L2": path,
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+
+
 def run_golden(g, make_vm, vm_factory_kw=None):
     """Replays g; returns (vm, list of failure strings, actual transcript lines)."""
     opts = ""
@@ -374,6 +387,8 @@ def run_golden(g, make_vm, vm_factory_kw=None):
     freeze = "-S" in args
     if freeze:
         args.remove("-S")
+    if g.h("fake-camera"):
+        vm_factory_kw = dict(vm_factory_kw or {}, env=fake_v4l2_env(g.h("fake-camera")))
     vm = make_vm(cls=GoldenVm, qmp_opts=opts, launch=g.h("launch", ""), smp=smp,
                  freeze=freeze or boot == "frozen",
                  extra_args=args, connect_qmp=False, **(vm_factory_kw or {}))
