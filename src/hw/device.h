@@ -104,6 +104,13 @@ struct DeviceClass {
     struct VirtioDevice *(*virtio_device)(Device *d);
     /* DEVICE_BUS_PCI virtio types: the function's class code (base << 16 | sub << 8). */
     uint32_t pci_class;
+    /*
+     * DEVICE_BUS_PCI types that are a function of their own rather than a
+     * virtio device (vfio-pci): the function realize built, handed to the
+     * machine at plug with the GSI its INTA is routed to. The device keeps
+     * owning it; the machine only unplugs it from the bus.
+     */
+    struct PciDevice *(*pci_function)(Device *d, unsigned intx_gsi);
     /* Guest-visible state for snapshots (migration/vmstate.h); NULL = none. */
     const VMStateDescription *vmsd;
     /* The state struct vmsd describes, when it is not the instance itself. */

@@ -23,6 +23,7 @@
 #include <linux/seccomp.h>
 #include <linux/vhost.h>
 #include <linux/videodev2.h>
+#include <linux/vfio.h>
 #include <sys/syscall.h>
 
 #include "os/seccomp-internal.h"
@@ -122,6 +123,9 @@ static const AllowedIoctl requests[] = {
     R(VIDIOC_DQBUF, 0, SECCOMP_NEED_CAMERA),
     R(VIDIOC_STREAMON, 0, SECCOMP_NEED_CAMERA),
     R(VIDIOC_STREAMOFF, 0, SECCOMP_NEED_CAMERA),
+    /* vfio-pci: MSI/MSI-X enabled by a config write (vCPU), INTx unmask on a BAR access, FLR */
+    R(VFIO_DEVICE_SET_IRQS, K_VCPU, SECCOMP_NEED_VFIO),
+    R(VFIO_DEVICE_RESET, 0, SECCOMP_NEED_VFIO),
 };
 
 static bool req_in_list(const AllowedIoctl *r, SeccompThread kind, unsigned needs)

@@ -391,6 +391,7 @@ static const char *const need_calls[] = {
     [3] = NULL,                                                   /* SECCOMP_NEED_TAP */
     [4] = NULL,                                                   /* SECCOMP_NEED_VHOST */
     [5] = NULL,                                                   /* SECCOMP_NEED_CAMERA */
+    [6] = NULL,                                                   /* SECCOMP_NEED_VFIO */
 };
 
 bool seccomp_policy_check(const SeccompPolicy *p, unsigned needs, const char *what,

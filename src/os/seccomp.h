@@ -52,6 +52,7 @@ typedef enum {
     SECCOMP_NEED_TAP = 1u << 3,         /* a tap netdev, or netdev_add: ioctl(TUNSETIFF...) */
     SECCOMP_NEED_VHOST = 1u << 4,       /* vhost-vsock-device, vhost-net: ioctl(VHOST_...) */
     SECCOMP_NEED_CAMERA = 1u << 5,      /* -cameradev, cameradev_add: ioctl(VIDIOC_...) */
+    SECCOMP_NEED_VFIO = 1u << 6,        /* vfio-pci: ioctl(VFIO_DEVICE_SET_IRQS, _RESET) */
 } SeccompNeeds;
 
 /* What the machine installed; lives in the machine object. */

@@ -246,6 +246,23 @@ static bool q35_pre_plug(Machine *m, Device *d, GError **err)
     return true;
 }
 
+/* A device that is its own PCI function (vfio-pci): no transport to make. */
+static bool plug_function(Machine *m, Device *d, GError **err)
+{
+    PciDevice *f;
+    uint8_t devfn;
+
+    if (!place_pci(m, d, &devfn, err)) {
+        return false;
+    }
+    f = d->klass->pci_function(d, Q35_INTX_GSI(devfn >> 3));
+    f->owner = d;
+    pci_host_plug(&state(m)->pci, 0, devfn, f);
+    d->machine_data = g_new0(Q35Slot, 1);
+    ((Q35Slot *)d->machine_data)->devfn = devfn;
+    return true;
+}
+
 static bool q35_plug(Machine *m, Device *d, GError **err)
 {
     Q35State *s = state(m);
@@ -255,6 +272,9 @@ static bool q35_plug(Machine *m, Device *d, GError **err)
 
     if (d->klass->bus != DEVICE_BUS_PCI) {
         return true;
+    }
+    if (d->klass->pci_function) {
+        return plug_function(m, d, err);
     }
     vdev = d->klass->virtio_device ? d->klass->virtio_device(d) : NULL;
     if (!vdev) {
@@ -281,8 +301,8 @@ static void q35_unplug(Machine *m, Device *d)
     if (d->klass->bus != DEVICE_BUS_PCI || !slot) {
         return;
     }
+    pci_host_unplug(&s->pci, 0, slot->devfn);
     if (slot->transport) {
-        pci_host_unplug(&s->pci, 0, slot->devfn);
         virtio_pci_free(slot->transport);
     }
     g_free(slot);
