@@ -11,7 +11,8 @@
  * region and which stay in the VMM, BAR accesses through both region
  * paths, MSI-X (table, masking, PBA) and MSI and INTx forwarded from the
  * back end's eventfds, reset, hostile config writes (misaligned, read-only,
- * overlapping BARs), broken host functions, and the errors where the host
+ * overlapping BARs, past a conventional function's space, MSI-X table
+ * edges), broken host functions, and the errors where the host
  * has no VFIO (missing device, iommu_group, /dev/vfio/N) at start and over
  * device_add.
  */
@@ -492,6 +493,57 @@ static void bridge(uint8_t *c)
     c[0x0e] = 1;
 }
 
+/* A conventional function (256-byte config region): nothing answers above 0xff. */
+static void test_conventional(void)
+{
+    Fake *f = fake_new(NULL);
+    g_autofree char *cfgfile = fpath(f, "config");
+    QTestState *s;
+    struct stat st;
+
+    g_assert_cmpint(truncate(cfgfile, 256), ==, 0);
+    s = start(f, NULL);
+    g_assert_cmphex(qtest_readl(s, cfg(0x00)), ==, 0x10d38086);
+    g_assert_cmphex(qtest_readl(s, cfg(0x100)), ==, 0);
+    qtest_writel(s, cfg(0x100), 0xffffffff);
+    qtest_writel(s, cfg(0xffc), 0xffffffff);
+    g_assert_cmphex(qtest_readl(s, cfg(0xffc)), ==, 0);
+    g_assert_cmpint(stat(cfgfile, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 256);                   /* nothing written past it */
+    /* The last passed-through dword still works. */
+    qtest_writel(s, cfg(0xfc), 0x13572468);
+    g_assert_cmphex(file_l(f, "config", 0xfc), ==, 0x13572468);
+    qtest_quit(s);
+    fake_free(f);
+}
+
+/* MSI-X table accesses at its edges: qwords work, straddling or odd sizes are dropped. */
+static void test_msix_edges(void)
+{
+    Fake *f = fake_new(NULL);
+    QTestState *s = start(f, NULL);
+    uint64_t last = BAR3_ADDR + 3 * 16;
+
+    map_bars(s);
+    qtest_writeq(s, last, 0x00000000fee01000ULL);
+    g_assert_cmphex(qtest_readq(s, last), ==, 0x00000000fee01000ULL);
+    g_assert_cmphex(qtest_readl(s, last), ==, 0xfee01000);
+    qtest_writeq(s, last + 8, 0x0000000000000041ULL);          /* data, unmasked */
+    g_assert_cmphex(qtest_readl(s, last + 12), ==, 0);
+    qtest_writeq(s, last + 12, 0xffffffffffffffffULL);         /* straddles the table end */
+    g_assert_cmphex(qtest_readl(s, last + 12), ==, 0);
+    qtest_writeb(s, last + 12, 1);                             /* a byte: dropped */
+    g_assert_cmphex(qtest_readl(s, last + 12), ==, 0);
+    qtest_writel(s, last + 12, 0xffffffff);                    /* only the mask bit sticks */
+    g_assert_cmphex(qtest_readl(s, last + 12), ==, 1);
+    /* Past the table (and before the PBA) is the host's region again. */
+    qtest_writel(s, BAR3_ADDR + 0x40, 0x12121212);
+    g_assert_cmphex(file_l(f, "bar3", 0x40), ==, 0x12121212);
+    g_assert_cmphex(file_l(f, "bar3", 0x30), ==, 0);
+    qtest_quit(s);
+    fake_free(f);
+}
+
 static void test_broken_host(void)
 {
     Fake *f = fake_new(cap_loop);
@@ -582,6 +634,8 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-pci/intx", test_intx);
     g_test_add_func("/vfio-pci/reset", test_reset);
     g_test_add_func("/vfio-pci/bar-overlap", test_bar_overlap);
+    g_test_add_func("/vfio-pci/conventional", test_conventional);
+    g_test_add_func("/vfio-pci/msix-edges", test_msix_edges);
     g_test_add_func("/vfio-pci/broken-host", test_broken_host);
     g_test_add_func("/vfio-pci/missing-host", test_missing_host);
     g_test_add_func("/vfio-pci/device-add-error", test_device_add_error);
