@@ -74,6 +74,9 @@ def test_boot_two_vcpus(guest):
     assert re.search(r"modules: loaded (\d+) of \1\r?\n", State.boot), State.boot[-3000:]
     assert "cpus=2" in State.boot.strip().splitlines()[-1]
     assert sh(guest, "nproc").split() == ["2"]
+    assert "Marking TSC unstable" not in State.boot, State.boot[-3000:]
+    assert sh(guest, "cat /sys/devices/system/clocksource/clocksource0/current_clocksource"
+              ).split() == ["tsc"]
     ids = {}
     for dev in ("0000:00:00.0", "0000:00:03.0", "0000:00:04.0"):
         ids[dev] = sh(guest, "cat /sys/bus/pci/devices/%s/vendor "

@@ -1794,6 +1794,22 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     NO_FAULT(c, emu_wrmsr(c, 0x8B, 0));
     NO_FAULT(c, v = emu_rdmsr(c, 0x8B));
     g_assert_cmphex(v >> 32, !=, 0);
+    /* IA32_TSC_ADJUST: writing it moves the TSC by the difference; writing the TSC
+     * moves it by the TSC's change (so it reads back what it was plus that change) */
+    {
+        uint64_t t0, t1, a0;
+
+        NO_FAULT(c, a0 = emu_rdmsr(c, 0x3B));
+        NO_FAULT(c, t0 = emu_rdmsr(c, 0x10));
+        NO_FAULT(c, emu_wrmsr(c, 0x3B, a0 + (1ull << 40)));
+        NO_FAULT(c, t1 = emu_rdmsr(c, 0x10));
+        g_assert_cmpuint(t1 - t0, >=, 1ull << 40);
+        g_assert_cmpuint(t1 - t0, <, (1ull << 40) + (10ull << 30));   /* + < 10 s elapsed */
+        NO_FAULT(c, emu_wrmsr(c, 0x10, t1 - (1ull << 40)));
+        NO_FAULT(c, v = emu_rdmsr(c, 0x3B));
+        g_assert_cmpint((int64_t)(v - a0), <=, 0);
+        g_assert_cmpint((int64_t)(v - a0), >, -(int64_t)(10ull << 30));
+    }
     /* CPUID: FPU MMX FXSR SSE SSE2 and POPCNT CX16; no SSE3+, XSAVE, AVX, SMEP/SMAP */
     emu_cpuid(c, 1, 0, r);
     g_assert_cmphex(r[3] & 0x07800001u, ==, 0x07800001u);
@@ -1801,7 +1817,7 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     g_assert_cmphex(r[2] & ((1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 26) |
                             (1u << 27) | (1u << 28)), ==, 0);
     emu_cpuid(c, 7, 0, r);
-    g_assert_cmphex(r[1], ==, 0);                             /* no BMI, SMEP, SMAP, AVX2 */
+    g_assert_cmphex(r[1], ==, 1u << 1);           /* TSC_ADJUST; no BMI, SMEP, SMAP, AVX2 */
     g_assert_cmphex(r[2], ==, 0);                             /* no UMIP */
     g_assert_cmphex(r[3], ==, 1u << 29);                      /* ARCH_CAPABILITIES */
     /* The 1 GHz TSC as Linux's native_calibrate_tsc reads it: max basic leaf >= 0x16,

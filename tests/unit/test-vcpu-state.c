@@ -230,6 +230,7 @@ static void set_recognisable(TestCpu *t)
     c->fpu.mxcsr = 0x3F80;
     memset(c->fpu.xmm[15], 0xA5, 16);
     c->tsc_offset = -1234567;
+    c->tsc_adjust = -1234000;
     emu_lapic_set_tsc_offset(l, c->tsc_offset);
 
     /* LAPIC: enabled, TPR 3, a vector in service, one pending, a running timer. */
@@ -320,6 +321,7 @@ static void assert_cpus_equal(const EmuCpu *a, const EmuCpu *b)
     g_assert_cmphex(a->sysenter_eip, ==, b->sysenter_eip);
     g_assert_cmphex(a->misc_enable, ==, b->misc_enable);
     g_assert_cmphex(a->mtrr_def_type, ==, b->mtrr_def_type);
+    g_assert_cmpint(a->tsc_adjust, ==, b->tsc_adjust);
     g_assert_cmpmem(&a->fpu, sizeof(a->fpu), &b->fpu, sizeof(b->fpu));
     /* The TSC offsets differ by the host time between the two reads. */
     g_assert_cmpint(ABS(a->tsc_offset - b->tsc_offset), <, (int64_t)TSC_SLACK);
@@ -395,9 +397,11 @@ static void test_round_trip(void)
     g_assert_cmphex(sa->fpu[0] | sa->fpu[1] << 8, ==, 0x027F);  /* FCW */
     g_assert_cmphex(sa->fpu[24] | sa->fpu[25] << 8, ==, 0x3F80); /* MXCSR */
     g_assert_cmphex(sa->fpu[160 + 15 * 16], ==, 0xA5);          /* XMM15 */
-    g_assert_cmpuint(sa->n_msr_other, ==, 1);
+    g_assert_cmpuint(sa->n_msr_other, ==, 2);
     g_assert_cmphex(sa->msr_other[0].index, ==, 0x2FF);         /* MTRRdefType */
     g_assert_cmphex(sa->msr_other[0].value, ==, 0x806);
+    g_assert_cmphex(sa->msr_other[1].index, ==, 0x3B);          /* IA32_TSC_ADJUST */
+    g_assert_cmpint((int64_t)sa->msr_other[1].value, ==, -1234000);
     g_assert_cmpint(ABS((int64_t)(sa->tsc - emu_rdtsc(a.cpu))), <, (int64_t)TSC_SLACK);
     g_assert_true(x86_vcpu_state_check(sa, &err));
     g_assert_no_error(err);

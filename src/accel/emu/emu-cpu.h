@@ -290,6 +290,7 @@ struct EmuCpu {
     uint64_t misc_enable;
     uint64_t mtrr_def_type;
     int64_t tsc_offset;
+    int64_t tsc_adjust;          /* IA32_TSC_ADJUST: what guest writes moved the TSC by */
     EmuFpu fpu;
     bool halted;
     bool wait_sipi;              /* AP after INIT: waits for a SIPI */

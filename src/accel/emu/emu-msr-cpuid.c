@@ -12,6 +12,7 @@
 #include "accel/emu/emu-apic.h"
 
 #define MSR_TSC            0x10
+#define MSR_TSC_ADJUST     0x3B
 #define MSR_APIC_BASE      0x1B
 #define MSR_UCODE_REV      0x8B
 #define MSR_MTRRCAP        0xFE
@@ -64,13 +65,21 @@ uint64_t emu_rdtsc(EmuCpu *c)
 
 /* ---- MSRs ---- */
 
+/* Moves this vCPU's TSC by delta; IA32_TSC_ADJUST follows (SDM 17.17.3). */
+static void tsc_move(EmuCpu *c, int64_t delta)
+{
+    c->tsc_offset += delta;
+    c->tsc_adjust += delta;
+    if (c->lapic) {              /* (a CPU without one: the unit tests') */
+        emu_lapic_set_tsc_offset(c->lapic, c->tsc_offset);
+    }
+}
+
 void emu_wrmsr(EmuCpu *c, uint32_t idx, uint64_t v)
 {
     switch (idx) {
-    case MSR_TSC:
-        c->tsc_offset += (int64_t)(v - emu_rdtsc(c));
-        emu_lapic_set_tsc_offset(c->lapic, c->tsc_offset);
-        break;
+    case MSR_TSC: tsc_move(c, (int64_t)(v - emu_rdtsc(c))); break;
+    case MSR_TSC_ADJUST: tsc_move(c, (int64_t)v - c->tsc_adjust); break;
     case MSR_APIC_BASE:
         if (!emu_lapic_set_apic_base(c->lapic, v)) {
             emu_gp(c, 0);
@@ -118,6 +127,7 @@ uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
 {
     switch (idx) {
     case MSR_TSC: return emu_rdtsc(c);
+    case MSR_TSC_ADJUST: return (uint64_t)c->tsc_adjust;
     case MSR_APIC_BASE: return emu_lapic_get_apic_base(c->lapic);
     case MSR_TSC_DEADLINE: return emu_lapic_get_tsc_deadline(c->lapic);
     case MSR_EFER: return c->efer;
@@ -182,6 +192,11 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
         break;
     case 7:
         if (sub == 0) {
+            /* IA32_TSC_ADJUST: with the constant and invariant TSC it tells Linux
+             * the TSC needs no clocksource watchdog, which under emulation
+             * compares it with a jiffies count that lags whenever the host
+             * delays a tick and then marks the TSC unstable */
+            r[1] = 1u << 1;
             r[3] = 1u << 29;                     /* IA32_ARCH_CAPABILITIES */
         }
         break;

@@ -26,6 +26,7 @@
 #define APIC_BASE_BSP       (1ULL << 8)
 #define EFER_EMU_BITS       (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 #define MSR_MTRR_DEF_TYPE   0x2FF
+#define MSR_TSC_ADJUST      0x3B
 #define XSTATE_BV_OFFSET    512          /* in an XSAVE image's header */
 #define XSTATE_X87          1ull
 #define XSTATE_SSE          2ull
@@ -109,8 +110,9 @@ void emu_cpu_save_state(EmuCpu *c, X86VcpuState *st)
     st->sysenter_eip = c->sysenter_eip;
     st->misc_enable = c->misc_enable;
     st->tsc_deadline = ls.tsc_deadline;
-    st->n_msr_other = 1;
+    st->n_msr_other = 2;
     st->msr_other[0] = (X86Msr){ .index = MSR_MTRR_DEF_TYPE, .value = c->mtrr_def_type };
+    st->msr_other[1] = (X86Msr){ .index = MSR_TSC_ADJUST, .value = (uint64_t)c->tsc_adjust };
 
     memcpy(st->lapic, ls.regs, sizeof(st->lapic));
     st->cr8 = (x86_lapic_reg(st, APIC_TPR) >> 4) & 0xF;
@@ -200,7 +202,7 @@ static bool emu_check(const EmuCpu *c, const X86VcpuState *st, GError **err)
                           (guint64)st->msr_other[i].value);
                 return false;
             }
-        } else if (st->msr_other[i].value) {
+        } else if (st->msr_other[i].index != MSR_TSC_ADJUST && st->msr_other[i].value) {
             set_error(err, "emu: MSR 0x%x (0x%" G_GINT64_MODIFIER "x) has no emu equivalent",
                       st->msr_other[i].index, (guint64)st->msr_other[i].value);
             return false;
@@ -301,9 +303,12 @@ bool emu_cpu_load_state(EmuCpu *c, const X86VcpuState *st, GError **err)
     c->sysenter_eip = st->sysenter_eip;
     c->misc_enable = st->misc_enable;
     c->fpu = fpu;
+    c->tsc_adjust = 0;           /* a state without it (an older snapshot, kvm's) */
     for (uint32_t i = 0; i < st->n_msr_other; i++) {
         if (st->msr_other[i].index == MSR_MTRR_DEF_TYPE) {
             c->mtrr_def_type = st->msr_other[i].value;
+        } else if (st->msr_other[i].index == MSR_TSC_ADJUST) {
+            c->tsc_adjust = (int64_t)st->msr_other[i].value;
         }
     }
 

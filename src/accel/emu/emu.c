@@ -180,6 +180,7 @@ static bool emu_vcpu_reset(Vcpu *cpu, const X86BootState *boot, GError **err)
     emu_lapic_reset(c->lapic, cpu->apic_id, bsp);
     emu_reset_init(c);
     c->tsc_offset = 0;
+    c->tsc_adjust = 0;
     emu_lapic_set_tsc_offset(c->lapic, 0);
     if (bsp && boot) {
         boot_long_mode(c, boot);
