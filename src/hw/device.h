@@ -30,6 +30,8 @@
 typedef struct Device Device;
 typedef struct DeviceClass DeviceClass;
 typedef struct VMStateDescription VMStateDescription;   /* migration/vmstate.h */
+struct PciDevice;                                       /* hw/pci/pci.h */
+struct PciPlacement;
 
 /* ---- properties ---------------------------------------------------------- */
 
@@ -105,12 +107,10 @@ struct DeviceClass {
     /* DEVICE_BUS_PCI virtio types: the function's class code (base << 16 | sub << 8). */
     uint32_t pci_class;
     /*
-     * DEVICE_BUS_PCI types that are a function of their own rather than a
-     * virtio device (vfio-pci): the function realize built, handed to the
-     * machine at plug with the GSI its INTA is routed to. The device keeps
-     * owning it; the machine only unplugs it from the bus.
+     * DEVICE_BUS_PCI types that are not virtio (bridges, passthrough): the
+     * function realize built, which the machine plugs where `at` says.
      */
-    struct PciDevice *(*pci_function)(Device *d, unsigned intx_gsi);
+    struct PciDevice *(*pci_function)(Device *d, const struct PciPlacement *at);
     /* Guest-visible state for snapshots (migration/vmstate.h); NULL = none. */
     const VMStateDescription *vmsd;
     /* The state struct vmsd describes, when it is not the instance itself. */

@@ -14,15 +14,6 @@
 #include "qmp/qmp-commands.h"
 #include "qmp/qmp-dispatch.h"
 
-#define PCI_HEADER_TYPE_BRIDGE  1
-#define PCI_PRIMARY_BUS         0x18
-#define PCI_SECONDARY_BUS       0x19
-#define PCI_SUBORDINATE_BUS     0x1a
-#define PCI_IO_BASE             0x1c
-#define PCI_MEMORY_BASE         0x20
-#define PCI_PREF_MEMORY_BASE    0x24
-#define PCI_PREF_BASE_UPPER32   0x28
-#define PCI_IO_BASE_UPPER16     0x30
 
 static const QmpType any_list = QMP_ARRAY_TYPE(&qmp_type_any);
 static const QmpMember pci_info_m[] = {
@@ -93,10 +84,10 @@ static JsonNode *regions(const PciDevice *d)
     return json_node_init_array(json_node_alloc(), a);
 }
 
-static JsonNode *bus_devices(const PciHost *h, uint8_t bus, unsigned depth);
+static JsonNode *bus_devices(const PciBus *b, uint8_t number, unsigned depth);
 
 /* The bridge's windows as its registers decode them (PCI-to-PCI Bridge 1.2 §3.2.5). */
-static JsonNode *bridge_info(const PciHost *h, const PciDevice *d, unsigned depth)
+static JsonNode *bridge_info(const PciDevice *d, unsigned depth)
 {
     const uint8_t *c = d->config;
     JsonObject *info = json_object_new(), *bus = json_object_new();
@@ -118,14 +109,14 @@ static JsonNode *bridge_info(const PciHost *h, const PciDevice *d, unsigned dept
     json_object_set_member(bus, "prefetchable_range", range(pf_base, pf_limit));
     json_object_set_member(info, "bus", obj_node(bus));
     /* depth bounds a guest that numbers bridges in a loop. */
-    if (c[PCI_SECONDARY_BUS] && depth < PCI_MAX_BUSES && h->buses[c[PCI_SECONDARY_BUS]]) {
-        json_object_set_member(info, "devices", bus_devices(h, c[PCI_SECONDARY_BUS], depth + 1));
+    if (c[PCI_SECONDARY_BUS] && depth < PCI_MAX_BUSES && d->secondary) {
+        json_object_set_member(info, "devices",
+                               bus_devices(d->secondary, c[PCI_SECONDARY_BUS], depth + 1));
     }
     return obj_node(info);
 }
 
-static JsonNode *device_info(const PciHost *h, uint8_t bus, uint8_t devfn, const PciDevice *d,
-                             unsigned depth)
+static JsonNode *device_info(uint8_t bus, uint8_t devfn, const PciDevice *d, unsigned depth)
 {
     JsonObject *o = json_object_new(), *ci = json_object_new(), *id = json_object_new();
     uint16_t cls = pci_get_word(d, PCI_CLASS_DEVICE);
@@ -154,20 +145,20 @@ static JsonNode *device_info(const PciHost *h, uint8_t bus, uint8_t devfn, const
     json_object_set_int_member(o, "irq_pin", d->config[PCI_INTERRUPT_PIN]);
     json_object_set_string_member(o, "qdev_id", d->owner && d->owner->id ? d->owner->id : "");
     if (bridge) {
-        json_object_set_member(o, "pci_bridge", bridge_info(h, d, depth));
+        json_object_set_member(o, "pci_bridge", bridge_info(d, depth));
     }
     json_object_set_member(o, "regions", regions(d));
     return obj_node(o);
 }
 
-static JsonNode *bus_devices(const PciHost *h, uint8_t bus, unsigned depth)
+static JsonNode *bus_devices(const PciBus *b, uint8_t number, unsigned depth)
 {
     JsonArray *a = json_array_new();
 
     for (unsigned devfn = 0; devfn < 256; devfn++) {
-        const PciDevice *d = pci_host_find(h, bus, (uint8_t)devfn);
+        const PciDevice *d = b->fn[devfn];
         if (d) {
-            json_array_add_element(a, device_info(h, bus, (uint8_t)devfn, d, depth));
+            json_array_add_element(a, device_info(number, (uint8_t)devfn, d, depth));
         }
     }
     return json_node_init_array(json_node_alloc(), a);
@@ -184,7 +175,7 @@ static bool qmp_query_pci(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret, 
     if (h) {
         JsonObject *o = json_object_new();
         json_object_set_int_member(o, "bus", 0);
-        json_object_set_member(o, "devices", bus_devices(h, 0, 0));
+        json_object_set_member(o, "devices", bus_devices(&h->root, 0, 0));
         json_array_add_object_element(a, o);
     }
     *ret = json_node_init_array(json_node_alloc(), a);

@@ -186,7 +186,8 @@ static void test_host_bridge(void)
     g_autoptr(GError) err = NULL;
     IoBus pio, mmio;
     PciHost h;
-    PciDevice bridge, nic;
+    PciDevice bridge, port, nic;
+    PciBus sec = { 0 };
     MapLog l = { 0 };
 
     iobus_init(&pio, "pio", IOBUS_PORTS);
@@ -197,8 +198,16 @@ static void test_host_bridge(void)
     make(&nic, &l, true);
     pci_register_bar(&nic, 0, 0x4000, 0);
     g_assert_true(pci_host_plug(&h, 0, PCI_DEVFN(0, 0), &bridge));
+    /* Bus 1 exists once the bridge at 00:02.0 is numbered (here directly). */
+    pci_bridge_init(&port, &sec, 0x1b36, 0x000c, true);
+    g_assert_true(pci_host_plug(&h, 0, PCI_DEVFN(2, 0), &port));
+    g_assert_false(pci_host_plug(&h, 1, PCI_DEVFN(0, 0), &nic));       /* no bus 1 yet */
+    pci_config_write(&port, PCI_PRIMARY_BUS, 0x010100, 4);
     g_assert_true(pci_host_plug(&h, 1, PCI_DEVFN(0, 0), &nic));
     g_assert_false(pci_host_plug(&h, 1, PCI_DEVFN(0, 0), &bridge));     /* taken */
+    /* The window the nic's BAR below needs, memory decoding on. */
+    pci_config_write(&port, PCI_MEMORY_BASE, 0xc000c000, 4);
+    pci_config_write(&port, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
     /* CF8/CFC: dword address, then any-width data at CFC + (reg & 3). */
     pio_wr(&pio, 0xcf8, 0x80000000, 4);
     g_assert_cmphex(pio_rd(&pio, 0xcfc, 4), ==, 0x29c08086);
@@ -235,6 +244,69 @@ static void test_host_bridge(void)
     iobus_destroy(&mmio);
 }
 
+/*
+ * A function behind bridges decodes only inside every bridge's windows with
+ * the bridge's enables on; moving a window or an enable re-decodes it.
+ */
+static void test_bridge_windows(void)
+{
+    PciDevice top, port, nic;
+    PciBus root = { 0 }, mid = { 0 }, sec = { 0 };
+    MapLog l = { 0 };
+
+    pci_bridge_init(&top, &mid, 0x1b36, 0x0001, false);
+    pci_bridge_init(&port, &sec, 0x1b36, 0x000c, true);
+    g_assert_cmphex(pci_config_read(&port, PCI_REVISION_ID, 4), ==, 0x06040000);
+    g_assert_cmphex(pci_config_read(&port, PCI_HEADER_TYPE, 1), ==, PCI_HEADER_TYPE_BRIDGE);
+    g_assert_cmphex(pci_config_read(&port, PCI_PREF_MEMORY_BASE, 4), ==, 0x00010001);
+    make(&nic, &l, true);
+    pci_register_bar(&nic, 0, 0x4000, 0);
+    pci_register_bar(&nic, 2, 0x4000, PCI_BAR_MEM64 | PCI_BAR_PREFETCH);
+    g_assert_true(pci_bus_plug(&root, PCI_DEVFN(1, 0), &top));
+    g_assert_true(pci_bus_plug(&mid, PCI_DEVFN(0, 0), &port));
+    g_assert_true(pci_bus_plug(&sec, PCI_DEVFN(0, 0), &nic));
+    /* Numbering: 1 below top (subordinate 2), 2 below port. */
+    g_assert_null(pci_bus_find(&root, 1, 0));
+    pci_config_write(&top, PCI_PRIMARY_BUS, 0x020100, 4);
+    pci_config_write(&port, PCI_PRIMARY_BUS, 0x020201, 4);
+    g_assert_true(pci_bus_find(&root, 1, 0) == &mid);
+    g_assert_true(pci_bus_find(&root, 2, 0) == &sec);
+    g_assert_null(pci_bus_find(&root, 3, 0));
+    g_assert_cmpuint(pci_bus_number(&sec), ==, 2);
+    /* BAR 0 programmed and enabled on the nic: nothing until both bridges forward. */
+    pci_config_write(&nic, PCI_BASE_ADDRESS_0, 0xc0100000, 4);
+    pci_config_write(&nic, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    g_assert_cmphex(nic.bars[0].mapped, ==, PCI_BAR_UNMAPPED);
+    pci_config_write(&top, PCI_MEMORY_BASE, 0xc0f0c000, 4);       /* [0xc0000000, 0xc0ffffff] */
+    pci_config_write(&top, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    g_assert_cmphex(nic.bars[0].mapped, ==, PCI_BAR_UNMAPPED);    /* port still closed */
+    pci_config_write(&port, PCI_MEMORY_BASE, 0xc010c010, 4);      /* [0xc0100000, 0xc01fffff] */
+    pci_config_write(&port, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    g_assert_cmphex(nic.bars[0].mapped, ==, 0xc0100000);
+    g_assert_cmphex(l.now, ==, 0xc0100000);
+    /* The window moves away, then the upstream bridge stops decoding memory. */
+    pci_config_write(&port, PCI_MEMORY_BASE, 0xc020c020, 4);
+    g_assert_cmphex(nic.bars[0].mapped, ==, PCI_BAR_UNMAPPED);
+    pci_config_write(&port, PCI_MEMORY_BASE, 0xc010c010, 4);
+    g_assert_cmphex(nic.bars[0].mapped, ==, 0xc0100000);
+    pci_config_write(&top, PCI_COMMAND, 0, 2);
+    g_assert_cmphex(nic.bars[0].mapped, ==, PCI_BAR_UNMAPPED);
+    pci_config_write(&top, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    /* A 64-bit BAR above 4 GiB through the prefetchable windows. */
+    pci_config_write(&nic, PCI_BASE_ADDRESS_0 + 8, 0x0000000c, 4);
+    pci_config_write(&nic, PCI_BASE_ADDRESS_0 + 12, 0x80, 4);       /* 512 GiB */
+    g_assert_cmphex(nic.bars[2].mapped, ==, PCI_BAR_UNMAPPED);
+    for (PciDevice *b = &top; b; b = b == &top ? &port : NULL) {
+        pci_config_write(b, PCI_PREF_MEMORY_BASE, 0x00010001, 4);  /* [0, 1 MiB) of the 4 GiB block */
+        pci_config_write(b, PCI_PREF_BASE_UPPER32, 0x80, 4);
+        pci_config_write(b, PCI_PREF_LIMIT_UPPER32, 0x80, 4);
+    }
+    g_assert_cmphex(nic.bars[2].mapped, ==, 0x8000000000ULL);
+    pci_bus_unplug(&sec, PCI_DEVFN(0, 0));
+    g_assert_null(nic.bus);
+    g_assert_null(sec.fn[0]);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -244,5 +316,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pci/capabilities", test_capabilities);
     g_test_add_func("/pci/addressing", test_addressing);
     g_test_add_func("/pci/host-bridge", test_host_bridge);
+    g_test_add_func("/pci/bridge-windows", test_bridge_windows);
     return g_test_run();
 }

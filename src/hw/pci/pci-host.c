@@ -12,41 +12,37 @@ void pci_host_init(PciHost *h)
 
 void pci_host_cleanup(PciHost *h)
 {
-    for (unsigned i = 0; i < PCI_MAX_BUSES; i++) {
-        g_clear_pointer(&h->buses[i], g_free);
-    }
+    memset(&h->root, 0, sizeof(h->root));
 }
 
-PciBus *pci_host_bus(PciHost *h, uint8_t number)
+PciBus *pci_host_bus(const PciHost *h, uint8_t number)
 {
-    if (!h->buses[number]) {
-        h->buses[number] = g_new0(PciBus, 1);
-        h->buses[number]->number = number;
-    }
-    return h->buses[number];
+    PciBus *root = (PciBus *)&h->root;
+
+    return number ? pci_bus_find(root, number, 0) : root;
 }
 
 bool pci_host_plug(PciHost *h, uint8_t bus, uint8_t devfn, PciDevice *d)
 {
     PciBus *b = pci_host_bus(h, bus);
 
-    if (b->fn[devfn]) {
-        return false;
-    }
-    b->fn[devfn] = d;
-    return true;
+    return b && pci_bus_plug(b, devfn, d);
 }
 
 void pci_host_unplug(PciHost *h, uint8_t bus, uint8_t devfn)
 {
-    if (h->buses[bus]) {
-        h->buses[bus]->fn[devfn] = NULL;
+    PciBus *b = pci_host_bus(h, bus);
+
+    if (b) {
+        pci_bus_unplug(b, devfn);
     }
 }
 
 PciDevice *pci_host_find(const PciHost *h, uint8_t bus, uint8_t devfn)
 {
-    return h->buses[bus] ? h->buses[bus]->fn[devfn] : NULL;
+    PciBus *b = pci_host_bus(h, bus);
+
+    return b ? b->fn[devfn] : NULL;
 }
 
 uint32_t pci_host_config_read(PciHost *h, uint8_t bus, uint8_t devfn, uint16_t reg,

@@ -19,23 +19,17 @@
 #define PCI_HOST_CONFIG_DATA   0xcfc
 #define PCI_MAX_BUSES          256
 
-typedef struct PciBus {
-    uint8_t number;
-    PciDevice *fn[256];          /* by devfn; NULL: empty */
-} PciBus;
-
 typedef struct PciHost {
     uint32_t config_addr;        /* the last dword written to 0xCF8 */
-    PciBus *buses[PCI_MAX_BUSES];
+    PciBus root;                 /* bus 0; the others hang off bridges (pci.h) */
     uint64_t ecam_base, ecam_size;
 } PciHost;
 
 void pci_host_init(PciHost *h);
-/* Frees the buses (not the functions, which their devices own). */
 void pci_host_cleanup(PciHost *h);
-/* Bus `number`, created empty on first use. */
-PciBus *pci_host_bus(PciHost *h, uint8_t number);
-/* Plugs d at bus:devfn; false if the slot is taken. */
+/* Bus `number` as the guest has numbered the bridges now; 0 is the root. NULL: none. */
+PciBus *pci_host_bus(const PciHost *h, uint8_t number);
+/* Plugs d at bus:devfn; false if the slot is taken or the bus does not exist. */
 bool pci_host_plug(PciHost *h, uint8_t bus, uint8_t devfn, PciDevice *d);
 void pci_host_unplug(PciHost *h, uint8_t bus, uint8_t devfn);
 PciDevice *pci_host_find(const PciHost *h, uint8_t bus, uint8_t devfn);

@@ -140,6 +140,51 @@ uint16_t pci_add_ext_capability(PciDevice *d, uint16_t id, uint8_t version, uint
     return off;
 }
 
+static bool in_window(uint64_t addr, uint64_t size, uint64_t base, uint64_t limit)
+{
+    return base <= limit && addr >= base && addr + size - 1 <= limit;
+}
+
+/*
+ * Whether bridge br forwards [addr, addr + size) to its secondary side: the
+ * I/O window (16-bit decode) for I/O, the memory or the prefetchable
+ * window for memory, each only with the matching command enable.
+ */
+static bool bridge_forwards(const PciDevice *br, uint64_t addr, uint64_t size, bool io)
+{
+    uint16_t cmd = pci_get_word(br, PCI_COMMAND);
+    uint64_t base, limit;
+
+    if (io) {
+        base = (uint64_t)(br->config[PCI_IO_BASE] & 0xf0) << 8;
+        limit = (uint64_t)(br->config[PCI_IO_LIMIT] & 0xf0) << 8 | 0xfff;
+        return (cmd & PCI_COMMAND_IO) && in_window(addr, size, base, limit);
+    }
+    if (!(cmd & PCI_COMMAND_MEMORY)) {
+        return false;
+    }
+    base = (uint64_t)(pci_get_word(br, PCI_MEMORY_BASE) & 0xfff0) << 16;
+    limit = (uint64_t)(pci_get_word(br, PCI_MEMORY_LIMIT) & 0xfff0) << 16 | 0xfffff;
+    if (in_window(addr, size, base, limit)) {
+        return true;
+    }
+    base = (uint64_t)(pci_get_word(br, PCI_PREF_MEMORY_BASE) & 0xfff0) << 16 |
+           (uint64_t)pci_get_long(br, PCI_PREF_BASE_UPPER32) << 32;
+    limit = ((uint64_t)(pci_get_word(br, PCI_PREF_MEMORY_LIMIT) & 0xfff0) << 16 | 0xfffff) |
+            (uint64_t)pci_get_long(br, PCI_PREF_LIMIT_UPPER32) << 32;
+    return in_window(addr, size, base, limit);
+}
+
+static bool ancestors_forward(const PciDevice *d, uint64_t addr, uint64_t size, bool io)
+{
+    for (const PciBus *b = d->bus; b && b->bridge; b = b->bridge->bus) {
+        if (!bridge_forwards(b->bridge, addr, size, io)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* What BAR n decodes under the current command register, or PCI_BAR_UNMAPPED. */
 static uint64_t bar_decode(const PciDevice *d, int n)
 {
@@ -170,10 +215,24 @@ static uint64_t bar_decode(const PciDevice *d, int n)
      * last byte (as while the guest sizes the BAR with all ones), decodes
      * nothing.
      */
-    if (addr == 0 || addr + b->size <= addr || (limit && addr + b->size >= limit)) {
+    if (addr == 0 || addr + b->size <= addr || (limit && addr + b->size >= limit) ||
+        !ancestors_forward(d, addr, b->size, b->flags & PCI_BAR_IO)) {
         return PCI_BAR_UNMAPPED;
     }
     return addr;
+}
+
+static void update_bars(PciDevice *d);
+
+/* A bridge's windows or enables changed: everything below decodes anew. */
+static void update_secondary(PciDevice *br)
+{
+    for (unsigned devfn = 0; devfn < 256; devfn++) {
+        PciDevice *f = br->secondary->fn[devfn];
+        if (f) {
+            update_bars(f);
+        }
+    }
 }
 
 static void update_bars(PciDevice *d)
@@ -194,6 +253,9 @@ static void update_bars(PciDevice *d)
         if (d->bar_map) {
             d->bar_map(d, n, old, now);
         }
+    }
+    if (d->secondary) {
+        update_secondary(d);
     }
 }
 
@@ -237,12 +299,81 @@ void pci_config_write(PciDevice *d, uint32_t addr, uint32_t val, unsigned len)
         d->config[off] &= (uint8_t)~(b & d->w1cmask[off]);
     }
     if (touches(addr, len, PCI_COMMAND, PCI_COMMAND + 2) ||
-        touches(addr, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS)) {
+        touches(addr, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS) ||
+        (d->secondary && touches(addr, len, PCI_IO_BASE, PCI_IO_BASE_UPPER16 + 4))) {
         update_bars(d);
     }
     if (d->config_written) {
         d->config_written(d, addr, val, len);
     }
+}
+
+void pci_bridge_init(PciDevice *d, PciBus *secondary, uint16_t vendor, uint16_t device,
+                     bool pcie)
+{
+    pci_device_init(d, vendor, device, 0x060400, 0, pcie);
+    d->config[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_BRIDGE;
+    d->secondary = secondary;
+    secondary->bridge = d;
+    pci_set_wmask(d, PCI_PRIMARY_BUS, 0xffffff, 3);
+    d->wmask[PCI_IO_BASE] = 0xf0;
+    d->wmask[PCI_IO_LIMIT] = 0xf0;
+    pci_set_w1cmask(d, PCI_SEC_STATUS, PCI_STATUS_W1C, 2);
+    pci_set_wmask(d, PCI_MEMORY_BASE, 0xfff0fff0, 4);
+    pci_set_wmask(d, PCI_PREF_MEMORY_BASE, 0xfff0fff0, 4);
+    d->config[PCI_PREF_MEMORY_BASE] = PCI_PREF_RANGE_64;
+    d->config[PCI_PREF_MEMORY_LIMIT] = PCI_PREF_RANGE_64;
+    pci_set_wmask(d, PCI_PREF_BASE_UPPER32, 0xffffffff, 4);
+    pci_set_wmask(d, PCI_PREF_LIMIT_UPPER32, 0xffffffff, 4);
+    /* Parity and SERR response, ISA, VGA, VGA 16-bit, master abort, secondary reset. */
+    pci_set_wmask(d, PCI_BRIDGE_CONTROL, 0x007f, 2);
+}
+
+bool pci_bus_plug(PciBus *b, uint8_t devfn, PciDevice *d)
+{
+    if (b->fn[devfn]) {
+        return false;
+    }
+    b->fn[devfn] = d;
+    d->bus = b;
+    update_bars(d);
+    return true;
+}
+
+void pci_bus_unplug(PciBus *b, uint8_t devfn)
+{
+    if (b->fn[devfn]) {
+        b->fn[devfn]->bus = NULL;
+        b->fn[devfn] = NULL;
+    }
+}
+
+uint8_t pci_bus_number(const PciBus *b)
+{
+    return b->bridge ? b->bridge->config[PCI_SECONDARY_BUS] : 0;
+}
+
+PciBus *pci_bus_find(PciBus *b, uint8_t number, unsigned depth)
+{
+    for (unsigned devfn = 0; depth < 256 && devfn < 256; devfn++) {
+        PciDevice *f = b->fn[devfn];
+        uint8_t sec, sub;
+        PciBus *r;
+
+        if (!f || !f->secondary) {
+            continue;
+        }
+        sec = f->config[PCI_SECONDARY_BUS];
+        sub = f->config[PCI_SUBORDINATE_BUS];
+        if (sec && sec == number) {
+            return f->secondary;
+        }
+        if (sec && sec < number && number <= sub &&
+            (r = pci_bus_find(f->secondary, number, depth + 1))) {
+            return r;
+        }
+    }
+    return NULL;
 }
 
 bool pci_cf8_decode(uint32_t cf8, unsigned cfc_offset, uint8_t *bus, uint8_t *devfn,

@@ -36,6 +36,31 @@
 #define PCI_INTERRUPT_LINE     0x3c
 #define PCI_INTERRUPT_PIN      0x3d
 
+/* Type 1 (PCI-to-PCI bridge) header offsets (PCI-to-PCI Bridge 1.2 ch. 3) */
+#define PCI_PRIMARY_BUS        0x18
+#define PCI_SECONDARY_BUS      0x19
+#define PCI_SUBORDINATE_BUS    0x1a
+#define PCI_IO_BASE            0x1c
+#define PCI_IO_LIMIT           0x1d
+#define PCI_SEC_STATUS         0x1e
+#define PCI_MEMORY_BASE        0x20
+#define PCI_MEMORY_LIMIT       0x22
+#define PCI_PREF_MEMORY_BASE   0x24
+#define PCI_PREF_MEMORY_LIMIT  0x26
+#define PCI_PREF_BASE_UPPER32  0x28
+#define PCI_PREF_LIMIT_UPPER32 0x2c
+#define PCI_IO_BASE_UPPER16    0x30
+#define PCI_BRIDGE_CONTROL     0x3e
+#define PCI_HEADER_TYPE_BRIDGE 0x01
+#define PCI_HEADER_TYPE_MULTI  0x80
+#define PCI_PREF_RANGE_64      0x01
+
+/* Capability IDs */
+#define PCI_CAP_ID_MSI         0x05
+#define PCI_CAP_ID_VNDR        0x09
+#define PCI_CAP_ID_EXP         0x10
+#define PCI_CAP_ID_MSIX        0x11
+
 #define PCI_COMMAND_IO         0x0001
 #define PCI_COMMAND_MEMORY     0x0002
 #define PCI_COMMAND_MASTER     0x0004
@@ -56,6 +81,7 @@
 #define PCI_EXT_CAP_START      0x100
 
 typedef struct PciDevice PciDevice;
+typedef struct PciBus PciBus;
 
 /*
  * BAR n decodes `addr` now (PCI_BAR_UNMAPPED: it decodes nothing), and did
@@ -91,7 +117,49 @@ struct PciDevice {
     PciConfigWrittenFn *config_written;
     void *opaque;
     struct Device *owner;                /* the registered device, NULL for board functions */
+    PciBus *bus;                         /* where it is plugged (pci_bus_plug), or NULL */
+    PciBus *secondary;                   /* a bridge's own bus (pci_bridge_init), else NULL */
 };
+
+/*
+ * A bus: up to 32 devices of 8 functions. The root bus is the host's; any
+ * other belongs to a bridge (`bridge`), whose secondary/subordinate
+ * registers, as the guest programs them, give it its number. A function
+ * behind bridges decodes its BARs only inside every ancestor's forwarding
+ * windows, with the ancestor's I/O or memory enable set, as bridges
+ * forward.
+ */
+struct PciBus {
+    PciDevice *fn[256];          /* by devfn; NULL: empty */
+    PciDevice *bridge;           /* NULL: the root bus */
+};
+
+/* Where a machine placed a function (DeviceClass.pci_function). */
+typedef struct PciPlacement {
+    uint8_t devfn;
+    unsigned intx_gsi;           /* INTA's GSI after the bridges' swizzle */
+} PciPlacement;
+
+/* Plugs d at devfn of b (false if taken); its BARs decode as the bridges above allow. */
+bool pci_bus_plug(PciBus *b, uint8_t devfn, PciDevice *d);
+void pci_bus_unplug(PciBus *b, uint8_t devfn);
+/*
+ * The bus numbered `number` at or below b (a bridge's bus by its
+ * secondary register; deeper ones through the bridges whose
+ * [secondary, subordinate] range holds the number), or NULL.
+ */
+PciBus *pci_bus_find(PciBus *b, uint8_t number, unsigned depth);
+/* A bridge's bus number as the guest set it (0 for the root bus). */
+uint8_t pci_bus_number(const PciBus *b);
+
+/*
+ * A type 1 function (PCI-to-PCI bridge, class 0x0604): bus numbers,
+ * 16-bit I/O, 32-bit memory and 64-bit prefetchable windows and the
+ * bridge control register writable; `secondary` (owned by the caller)
+ * becomes its bus. pcie: 4 KiB space.
+ */
+void pci_bridge_init(PciDevice *d, PciBus *secondary, uint16_t vendor, uint16_t device,
+                     bool pcie);
 
 /*
  * A type 0 function: IDs, class (base << 16 | sub << 8 | prog-if),

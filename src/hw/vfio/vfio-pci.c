@@ -384,11 +384,11 @@ static bool vfio_pci_realize(Device *dev, GError **err)
 }
 
 /* The machine's GSI for INTA is known at plug: interrupts start then. */
-static PciDevice *vfio_pci_function(Device *dev, unsigned intx_gsi)
+static PciDevice *vfio_pci_function(Device *dev, const PciPlacement *at)
 {
     VfioPci *v = (VfioPci *)dev;
 
-    irq_line_init(&v->intx, dev->machine, intx_gsi);
+    irq_line_init(&v->intx, dev->machine, at->intx_gsi);
     vfio_irq_init(v, NULL);
     return &v->pci;
 }

@@ -566,6 +566,8 @@ const DeviceClass virtio_blk_pci_device_class = {
     .instance_size = sizeof(VirtioBlkDevice),
     .props = virtio_blk_props,
     .user_creatable = true,
+    /* below a pcie-root-port (q35.c); pcie.0 has no hot-plug */
+    .hotpluggable = true,
     .realize = blk_pci_realize,
     .unrealize = blk_pci_unrealize,
     .virtio_device = blk_pci_virtio_device,

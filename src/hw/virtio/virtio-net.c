@@ -1192,6 +1192,8 @@ const DeviceClass virtio_net_pci_device_class = {
     .instance_size = sizeof(VirtioNetDevice),
     .props = virtio_net_props,
     .user_creatable = true,
+    /* below a pcie-root-port (q35.c); pcie.0 has no hot-plug */
+    .hotpluggable = true,
     .realize = net_pci_realize,
     .unrealize = net_pci_unrealize,
     .virtio_device = net_pci_virtio_device,

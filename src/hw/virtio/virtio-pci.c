@@ -13,9 +13,6 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
-#define PCI_CAP_ID_VNDR    0x09
-#define PCI_CAP_ID_EXP     0x10
-#define PCI_CAP_ID_MSIX    0x11
 #define MSIX_CTRL_ENABLE   0x8000
 #define MSIX_CTRL_MASKALL  0x4000
 #define MSIX_ENTRY_MASKED  0x1

@@ -13,6 +13,7 @@
 
 #include "hw/x86/q35.h"
 #include "hw/pci/pci-host.h"
+#include "hw/pci/pcie-root-port.h"
 #include "hw/virtio/virtio-pci.h"
 #include "migration/vmstate.h"
 #include "util/log.h"
@@ -28,8 +29,9 @@
 /* Legacy INTx of bus 0: slot s's INTA on GSI 16 + s % 4 (the DSDT's _PRT says the same). */
 #define Q35_INTX_GSI(slot)  (16 + (slot) % 4)
 
-/* A -device on pcie.0: where it sits and its transport (Device.machine_data). */
+/* A PCI device: where it sits and, for virtio, its transport (Device.machine_data). */
 typedef struct Q35Slot {
+    PciBus *bus;
     uint8_t devfn;
     VirtioPci *transport;
 } Q35Slot;
@@ -170,9 +172,9 @@ static bool parse_devfn(const char *addr, uint8_t *devfn)
     return true;
 }
 
-static const char *slot_user(Q35State *s, uint8_t devfn)
+static const char *slot_user(PciBus *b, uint8_t devfn)
 {
-    PciDevice *f = pci_host_find(&s->pci, 0, devfn);
+    PciDevice *f = b->fn[devfn];
 
     if (!f) {
         return NULL;
@@ -181,33 +183,48 @@ static const char *slot_user(Q35State *s, uint8_t devfn)
 }
 
 /*
- * Chooses the function of a PCI device: addr= or the first free slot of
- * pcie.0. pre_plug checks it before realize; plug places the device there
- * (nothing else is plugged in between).
+ * bus=: pcie.0 (the default) or a pcie-root-port's id. Hot-plug goes only
+ * below root ports (pcie.0 has no hot-plug controller); device_add gets
+ * StratoVirt's text for a bus that does not exist, -device QEMU's.
  */
-static bool place_pci(Machine *m, Device *d, uint8_t *out, GError **err)
+static PciBus *find_bus(Machine *m, Device *d, GError **err)
 {
-    Q35State *s = state(m);
+    Device *port;
+
+    if (!d->bus || !strcmp(d->bus, "pcie.0")) {
+        if (d->hotplugged) {
+            set_error(err, "Bus 'pcie.0' does not support hotplugging");
+            return NULL;
+        }
+        return &state(m)->pci.root;
+    }
+    port = machine_find_device(m, d->bus);
+    if (!pcie_root_port_is(port)) {
+        if (d->hotplugged) {
+            set_error(err, "Failed to add device: Bus not found");
+        } else {
+            set_error(err, "Bus '%s' not found", d->bus);
+        }
+        return NULL;
+    }
+    return pcie_root_port_bus(port);
+}
+
+/* addr= or the first free slot; below a root port only slot 0 exists (PCIe). */
+static bool pick_devfn(Device *d, PciBus *b, uint8_t *out, GError **err)
+{
     uint8_t devfn = 0;
     const char *user;
 
-    if (d->bus && strcmp(d->bus, "pcie.0") != 0) {
-        set_error(err, "Bus '%s' not found", d->bus);
-        return false;
-    }
     if (d->addr) {
         if (!parse_devfn(d->addr, &devfn)) {
             set_error(err, "Property '%s.addr' doesn't take value '%s'", d->klass->name,
                       d->addr);
             return false;
         }
-        if ((user = slot_user(s, devfn))) {
-            set_error(err, "PCI: slot %u function %u not available for %s, in use by %s",
-                      devfn >> 3, devfn & 7, d->klass->name, user);
-            return false;
-        }
-    } else {
-        for (devfn = PCI_DEVFN(1, 0); devfn && slot_user(s, devfn); devfn += 8) {
+    } else if (!b->bridge) {
+        /* Slot 0 is the host bridge's; a uint8_t devfn wraps to 0 after slot 31. */
+        for (devfn = PCI_DEVFN(1, 0); devfn && slot_user(b, devfn); devfn += 8) {
         }
         if (!devfn) {
             set_error(err, "PCI: no slot/function available for %s, all in use or reserved",
@@ -215,11 +232,30 @@ static bool place_pci(Machine *m, Device *d, uint8_t *out, GError **err)
             return false;
         }
     }
+    if (b->bridge && devfn >> 3) {
+        if (d->hotplugged) {
+            set_error(err, "HotPlug is not supported for device with devfn %u", devfn);
+        } else {
+            set_error(err, "PCI: slot %u is not valid for %s, parent device only allows "
+                      "plugging into slot 0.", devfn >> 3, d->klass->name);
+        }
+        return false;
+    }
+    if ((user = slot_user(b, devfn))) {
+        set_error(err, "PCI: slot %u function %u not available for %s, in use by %s",
+                  devfn >> 3, devfn & 7, d->klass->name, user);
+        return false;
+    }
     *out = devfn;
     return true;
 }
 
-/* The buses a -device may name: the ISA bus and pcie.0. */
+static bool place_pci(Machine *m, Device *d, PciBus **bus, uint8_t *devfn, GError **err)
+{
+    return (*bus = find_bus(m, d, err)) && pick_devfn(d, *bus, devfn, err);
+}
+
+/* The buses a -device may name: the ISA bus, pcie.0 and the root ports' buses. */
 static bool q35_pre_plug(Machine *m, Device *d, GError **err)
 {
     if (d->klass->bus == DEVICE_BUS_VIRTIO) {
@@ -227,13 +263,14 @@ static bool q35_pre_plug(Machine *m, Device *d, GError **err)
                   d->klass->name);
         return false;
     }
+    if (d->klass->bus == DEVICE_BUS_PCI) {
+        PciBus *bus;
+        uint8_t devfn;
+        return place_pci(m, d, &bus, &devfn, err);
+    }
     if (d->hotplugged) {
         set_error(err, "Device '%s' cannot be hot-plugged on q35", d->klass->name);
         return false;
-    }
-    if (d->klass->bus == DEVICE_BUS_PCI) {
-        uint8_t devfn;
-        return place_pci(m, d, &devfn, err);
     }
     if (d->bus && d->klass->bus == DEVICE_BUS_ISA && strcmp(d->bus, "isa.0") != 0) {
         set_error(err, "Bus '%s' not found", d->bus);
@@ -246,67 +283,79 @@ static bool q35_pre_plug(Machine *m, Device *d, GError **err)
     return true;
 }
 
-/* A device that is its own PCI function (vfio-pci): no transport to make. */
-static bool plug_function(Machine *m, Device *d, GError **err)
+/* INTA of a function at devfn of b: bus 0's _PRT, else swizzled through the root port. */
+static unsigned intx_gsi(PciBus *b, uint8_t devfn)
 {
-    PciDevice *f;
-    uint8_t devfn;
+    Q35Slot *port = b->bridge ? b->bridge->owner->machine_data : NULL;
 
-    if (!place_pci(m, d, &devfn, err)) {
-        return false;
-    }
-    f = d->klass->pci_function(d, Q35_INTX_GSI(devfn >> 3));
-    f->owner = d;
-    pci_host_plug(&state(m)->pci, 0, devfn, f);
-    d->machine_data = g_new0(Q35Slot, 1);
-    ((Q35Slot *)d->machine_data)->devfn = devfn;
-    return true;
+    return Q35_INTX_GSI(port ? port->devfn >> 3 : devfn >> 3);
 }
 
-static bool q35_plug(Machine *m, Device *d, GError **err)
+static PciDevice *make_function(Machine *m, Device *d, Q35Slot *slot, GError **err)
 {
-    Q35State *s = state(m);
+    PciPlacement at = { .devfn = slot->devfn, .intx_gsi = intx_gsi(slot->bus, slot->devfn) };
     VirtioDevice *vdev;
-    VirtioPci *t;
-    uint8_t devfn;
 
-    if (d->klass->bus != DEVICE_BUS_PCI) {
-        return true;
-    }
     if (d->klass->pci_function) {
-        return plug_function(m, d, err);
+        return d->klass->pci_function(d, &at);
     }
     vdev = d->klass->virtio_device ? d->klass->virtio_device(d) : NULL;
     if (!vdev) {
         set_error(err, "'%s' has no virtio device to put on PCI", d->klass->name);
+        return NULL;
+    }
+    slot->transport = virtio_pci_new(m, vdev, d->klass->pci_class, at.intx_gsi, err);
+    return slot->transport ? virtio_pci_function(slot->transport) : NULL;
+}
+
+static bool q35_plug(Machine *m, Device *d, GError **err)
+{
+    Q35Slot slot = { 0 };
+    PciDevice *f;
+
+    if (d->klass->bus != DEVICE_BUS_PCI) {
+        return true;
+    }
+    if (!place_pci(m, d, &slot.bus, &slot.devfn, err) || !(f = make_function(m, d, &slot, err))) {
         return false;
     }
-    if (!place_pci(m, d, &devfn, err) ||
-        !(t = virtio_pci_new(m, vdev, d->klass->pci_class, Q35_INTX_GSI(devfn >> 3), err))) {
-        return false;
+    f->owner = d;
+    pci_bus_plug(slot.bus, slot.devfn, f);
+    d->machine_data = g_memdup2(&slot, sizeof(slot));
+    if (slot.bus->bridge) {
+        pcie_root_port_child_plugged(slot.bus->bridge->owner, d->hotplugged);
     }
-    virtio_pci_function(t)->owner = d;
-    pci_host_plug(&s->pci, 0, devfn, virtio_pci_function(t));
-    d->machine_data = g_new0(Q35Slot, 1);
-    ((Q35Slot *)d->machine_data)->devfn = devfn;
-    ((Q35Slot *)d->machine_data)->transport = t;
     return true;
 }
 
 static void q35_unplug(Machine *m, Device *d)
 {
-    Q35State *s = state(m);
     Q35Slot *slot = d->machine_data;
 
+    (void)m;
     if (d->klass->bus != DEVICE_BUS_PCI || !slot) {
         return;
     }
-    pci_host_unplug(&s->pci, 0, slot->devfn);
+    pci_bus_unplug(slot->bus, slot->devfn);
     if (slot->transport) {
         virtio_pci_free(slot->transport);
     }
     g_free(slot);
     d->machine_data = NULL;
+}
+
+/* device_del: below a root port the guest is asked (attention button); pcie.0 has no hot-plug. */
+static bool q35_unplug_request(Machine *m, Device *d, bool *pending, GError **err)
+{
+    Q35Slot *slot = d->machine_data;
+
+    (void)m;
+    if (!slot || !slot->bus->bridge) {
+        set_error(err, "Bus 'pcie.0' does not support hotplugging");
+        return false;
+    }
+    *pending = true;
+    return pcie_root_port_unplug_request(slot->bus->bridge->owner, d, err);
 }
 
 static PciHost *q35_pci_host(Machine *m)
@@ -366,6 +415,7 @@ const MachineClass q35_machine_class = {
     .pre_plug = q35_pre_plug,
     .plug = q35_plug,
     .unplug = q35_unplug,
+    .unplug_request = q35_unplug_request,
     .pci_host = q35_pci_host,
     .save_state = q35_save_state,
     .load_state = q35_load_state,
