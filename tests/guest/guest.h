@@ -292,6 +292,19 @@ void vcon_command(char *args);
 void pci_command(char *args);
 /* Adds every modern virtio-pci function of bus 0 to bi.virtio, placing its BARs. */
 void virtio_pci_discover(void);
+/* Config space of bus:devfn (ECAM from MCFG, else CF8/CFC), as `pci` reaches it. */
+u32 pci_conf_read32(u32 bus, u32 devfn, u32 reg);
+void pci_conf_write32(u32 bus, u32 devfn, u32 reg, u32 v);
+void pci_conf_write16(u32 bus, u32 devfn, u32 reg, u16 v);
+/*
+ * Adds the virtio-pci function at bus:devfn to bi.virtio (at index `reuse`
+ * if >= 0), its BARs placed from *next up to `end`; its index, or -1.
+ */
+int pci_add_virtio(u32 bus, u32 devfn, u64 *next, u64 end, u32 irq, int reuse);
+/* Root ports (pcie_hp.c): numbered and windowed at boot, then serviced from the idle loop. */
+void pcie_hp_init(void);
+void pcie_hp_poll(void);
+void pcie_hp_slots(void);
 
 /* md5.c */
 struct md5 {

@@ -30,13 +30,40 @@ static u64 mcfg_ecam(void)
 	return *(const u64 *)phys(t + 44);
 }
 
-static u32 conf_read32(u32 bus, u32 devfn, u32 reg)
+u32 pci_conf_read32(u32 bus, u32 devfn, u32 reg)
 {
 	if (ecam_base)
 		return mmio_read32(ecam_base + ((u64)bus << 20 | devfn << 12 | (reg & 0xffc)));
 	outl(PCI_CONF_ADDR, 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc));
 	return inl(PCI_CONF_DATA);
 }
+
+void pci_conf_write32(u32 bus, u32 devfn, u32 reg, u32 v)
+{
+	if (ecam_base) {
+		mmio_write32(ecam_base + ((u64)bus << 20 | devfn << 12 | (reg & 0xffc)), v);
+		return;
+	}
+	outl(PCI_CONF_ADDR, 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc));
+	outl(PCI_CONF_DATA, v);
+}
+
+/*
+ * A 16-bit write, for registers that share a dword with one whose write
+ * has side effects (a root port's slot status next to its slot control).
+ */
+void pci_conf_write16(u32 bus, u32 devfn, u32 reg, u16 v)
+{
+	if (ecam_base) {
+		*(volatile u16 *)phys(ecam_base + ((u64)bus << 20 | devfn << 12 | (reg & 0xffe))) = v;
+		return;
+	}
+	outl(PCI_CONF_ADDR, 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc));
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"((u16)(PCI_CONF_DATA + (reg & 2))));
+}
+
+#define conf_read32 pci_conf_read32
+#define conf_write32 pci_conf_write32
 
 static void list_function(u32 bus, u32 devfn, u32 id, u32 *buses, u32 *nbus)
 {
@@ -76,7 +103,6 @@ static u32 scan_bus(u32 bus, u32 *buses, u32 *nbus)
 	return count;
 }
 
-static void conf_write32(u32 bus, u32 devfn, u32 reg, u32 v);
 static void pci_msix(char *args);
 
 void pci_command(char *args)
@@ -92,6 +118,10 @@ void pci_command(char *args)
 		via = "mcfg";
 	if (!strncmp(arg_skip(args), "msix ", 5)) {
 		pci_msix(arg_skip(args) + 5);
+		return;
+	}
+	if (!strncmp(arg_skip(args), "slots", 6)) {
+		pcie_hp_slots();
 		return;
 	}
 	while (*(w = arg_word(&args))) {
@@ -120,59 +150,82 @@ void pci_command(char *args)
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define BAR_WINDOW_START  0xC0000000ULL   /* q35's 32-bit window, mapped UC at CPL3 */
-#define BAR_WINDOW_END    0xF0000000ULL
+#define BAR_WINDOW_END    0xE0000000ULL   /* above: the root ports' windows (pcie_hp.c) */
 
-static void conf_write32(u32 bus, u32 devfn, u32 reg, u32 v)
+/*
+ * Sizes memory BAR n of bus:devfn and places it at the next aligned
+ * address below `end`; 0 if none.
+ */
+static u64 place_bar(u32 bus, u32 devfn, unsigned n, u64 *next, u64 end)
 {
-	if (ecam_base) {
-		mmio_write32(ecam_base + ((u64)bus << 20 | devfn << 12 | (reg & 0xffc)), v);
-		return;
-	}
-	outl(PCI_CONF_ADDR, 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc));
-	outl(PCI_CONF_DATA, v);
-}
-
-/* Sizes memory BAR n and places it at the next aligned address of the window; 0 if none. */
-static u64 place_bar(u32 devfn, unsigned n, u64 *next)
-{
-	u32 reg = 0x10 + 4 * n, lo = conf_read32(0, devfn, reg);
+	u32 reg = 0x10 + 4 * n, lo = conf_read32(bus, devfn, reg);
 	int is64 = (lo & 6) == 4;
 	u64 size, addr;
 
 	if (lo & 1)
 		return 0;                         /* I/O BAR: not used by virtio 1.x */
-	conf_write32(0, devfn, reg, 0xffffffff);
-	size = ~(u64)(conf_read32(0, devfn, reg) & ~0xfu) + 1;
+	conf_write32(bus, devfn, reg, 0xffffffff);
+	size = ~(u64)(conf_read32(bus, devfn, reg) & ~0xfu) + 1;
 	size &= 0xffffffffULL;
 	if (!size || size > (1u << 30))
 		return 0;
 	addr = (*next + size - 1) & ~(size - 1);
-	if (addr + size > BAR_WINDOW_END)
+	if (addr + size > end)
 		return 0;
-	conf_write32(0, devfn, reg, (u32)addr | (lo & 0xf));
+	conf_write32(bus, devfn, reg, (u32)addr | (lo & 0xf));
 	if (is64)
-		conf_write32(0, devfn, reg + 4, 0);
+		conf_write32(bus, devfn, reg + 4, 0);
 	*next = addr + size;
 	return addr;
 }
 
-static void read_virtio_caps(u32 devfn, const u64 bar[6], struct virtio_mmio_dev *e)
+static void read_virtio_caps(u32 bus, u32 devfn, const u64 bar[6], struct virtio_mmio_dev *e)
 {
-	for (u32 c = conf_read32(0, devfn, 0x34) & 0xfc, n = 0; c && n < 48;
-	     c = (conf_read32(0, devfn, c) >> 8) & 0xfc, n++) {
-		u32 hdr = conf_read32(0, devfn, c);
-		u32 barno = conf_read32(0, devfn, c + 4) & 0xff;
-		u64 at = barno < 6 && bar[barno] ? bar[barno] + conf_read32(0, devfn, c + 8) : 0;
+	for (u32 c = conf_read32(bus, devfn, 0x34) & 0xfc, n = 0; c && n < 48;
+	     c = (conf_read32(bus, devfn, c) >> 8) & 0xfc, n++) {
+		u32 hdr = conf_read32(bus, devfn, c);
+		u32 barno = conf_read32(bus, devfn, c + 4) & 0xff;
+		u64 at = barno < 6 && bar[barno] ? bar[barno] + conf_read32(bus, devfn, c + 8) : 0;
 
 		if ((hdr & 0xff) != 0x09 || !at)
 			continue;
 		switch ((hdr >> 24) & 0xff) {
 		case 1: e->common = at; break;
-		case 2: e->notify = at; e->notify_mult = conf_read32(0, devfn, c + 16); break;
+		case 2: e->notify = at; e->notify_mult = conf_read32(bus, devfn, c + 16); break;
 		case 3: e->isr = at; break;
 		case 4: e->devcfg = at; break;
 		}
 	}
+}
+
+int pci_add_virtio(u32 bus, u32 devfn, u64 *next, u64 end, u32 irq, int reuse)
+{
+	u32 id = conf_read32(bus, devfn, 0);
+	struct virtio_mmio_dev e = { 0 };
+	u64 bar[6] = { 0 };
+
+	if ((id & 0xffff) != VIRTIO_PCI_VENDOR || (id >> 16) < 0x1040 || (id >> 16) > 0x107f)
+		return -1;
+	if (reuse < 0 && bi.nr_virtio >= MAX_VIRTIO_MMIO)
+		return -1;
+	for (unsigned n = 0; n < 6; n++) {
+		bar[n] = place_bar(bus, devfn, n, next, end);
+		if (bar[n] && (conf_read32(bus, devfn, 0x10 + 4 * n) & 6) == 4)
+			n++;                  /* the upper half of a 64-bit BAR */
+	}
+	conf_write32(bus, devfn, 0x04, 0x0006);   /* memory decoding, bus master */
+	read_virtio_caps(bus, devfn, bar, &e);
+	if (!e.common || !e.notify || !e.isr || !e.devcfg)
+		return -1;
+	e.pci_bdf = (bus << 8 | devfn) + 1;
+	e.pci_device_id = (id >> 16) - 0x1040;
+	e.irq = irq;
+	if (reuse >= 0) {
+		bi.virtio[reuse] = e;
+		return reuse;
+	}
+	bi.virtio[bi.nr_virtio] = e;
+	return (int)bi.nr_virtio++;
 }
 
 void virtio_pci_discover(void)
@@ -180,28 +233,11 @@ void virtio_pci_discover(void)
 	u64 next = BAR_WINDOW_START;
 
 	ecam_base = mcfg_ecam();
-	for (u32 devfn = 0; devfn < 256 && bi.nr_virtio < MAX_VIRTIO_MMIO; devfn += 8) {
-		u32 id = conf_read32(0, devfn, 0);
-		struct virtio_mmio_dev e = { 0 };
-		u64 bar[6] = { 0 };
-
-		if ((id & 0xffff) != VIRTIO_PCI_VENDOR || (id >> 16) < 0x1040 || (id >> 16) > 0x107f)
-			continue;
-		for (unsigned n = 0; n < 6; n++) {
-			bar[n] = place_bar(devfn, n, &next);
-			if (bar[n] && (conf_read32(0, devfn, 0x10 + 4 * n) & 6) == 4)
-				n++;                  /* the upper half of a 64-bit BAR */
-		}
-		conf_write32(0, devfn, 0x04, 0x0006);   /* memory decoding, bus master */
-		read_virtio_caps(devfn, bar, &e);
-		if (!e.common || !e.notify || !e.isr || !e.devcfg)
-			continue;
-		e.pci_bdf = devfn + 1;
-		e.pci_device_id = (id >> 16) - 0x1040;
+	for (u32 devfn = 0; devfn < 256; devfn += 8) {
 		/* INTA of bus 0, routed as the DSDT's _PRT says (q35: GSI 16 + slot mod 4). */
-		e.irq = 16 + (devfn >> 3) % 4;
-		bi.virtio[bi.nr_virtio++] = e;
+		pci_add_virtio(0, devfn, &next, BAR_WINDOW_END, 16 + (devfn >> 3) % 4, -1);
 	}
+	pcie_hp_init();
 }
 
 /*

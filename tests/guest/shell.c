@@ -88,8 +88,9 @@ static void info_virtio(void)
 		const struct virtio_mmio_dev *d = &bi.virtio[i];
 
 		if (d->pci_bdf) {
-			kprintf("virtio_pci index=%u bdf=00:%02x.%x irq=%u device_id=%u common=0x%lx\r\n",
-				i, (d->pci_bdf - 1) >> 3, (d->pci_bdf - 1) & 7, d->irq, d->pci_device_id,
+			kprintf("virtio_pci index=%u bdf=%02x:%02x.%x irq=%u device_id=%u common=0x%lx\r\n",
+				i, (d->pci_bdf - 1) >> 8, ((d->pci_bdf - 1) >> 3) & 0x1f, (d->pci_bdf - 1) & 7,
+				d->irq, d->pci_device_id,
 				d->common);
 			continue;
 		}
@@ -380,6 +381,7 @@ void shell_run(void)
 			poll_power_button();
 			balloon_idle();
 			net_idle();
+			pcie_hp_poll();
 			cpu_relax();
 			continue;
 		}
