@@ -91,12 +91,17 @@ static void setup_port(struct rport *p)
 
 void pcie_hp_init(void)
 {
+	/* Functions 1..7 only where function 0 says multi-function (few config exits on KVM). */
 	for (u32 devfn = 0; devfn < 256 && nports < MAX_PORTS; devfn++) {
 		u32 id = pci_conf_read32(0, devfn, 0), exp;
 		struct rport *p = &ports[nports];
 
-		if ((id & 0xffff) == 0xffff || (pci_conf_read32(0, devfn, 0x08) >> 8) != 0x060400)
+		if ((id & 0xffff) == 0xffff || (pci_conf_read32(0, devfn, 0x08) >> 8) != 0x060400) {
+			if (!(devfn & 7) && ((id & 0xffff) == 0xffff ||
+					     !(pci_conf_read32(0, devfn, 0x0c) & 0x800000)))
+				devfn += 7;
 			continue;
+		}
 		exp = find_exp_cap(devfn);
 		/* Root port (type 4) with a slot implemented (bit 8 of the capabilities). */
 		if (!exp || ((pci_conf_read32(0, devfn, exp) >> 16) & 0x1f0) != 0x140)
