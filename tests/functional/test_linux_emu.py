@@ -17,6 +17,9 @@ thing; the last ones end it:
 * the balloon: QMP `balloon` to 128 MiB less lowers the guest's MemTotal by that
   much (Linux takes inflated pages out of it without DEFLATE_ON_OOM), and
   deflating gives them back;
+* disk hot-plug, microvm style: blockdev-add + device_add fill the empty block
+  slot 1, Linux's vdb grows from 0 to the image's size (SHA-256 of /dev/vdb is the
+  image's), device_del (DEVICE_DELETED) shrinks it to 0 again;
 * a snapshot (`migrate file:`) of the booted guest, a file written just before it;
 * `reboot -f` in the guest (after `cont`) ends the VM with exit status 0, as the
   test guest's reboot does (reboot=k: the keyboard controller's reset line);
@@ -256,6 +259,35 @@ def test_balloon_changes_memtotal(guest):
     assert guest.qmp.execute("balloon", {"value": MEM_MIB << 20}) == {"return": {}}
     assert wait_for(actual, lambda a: a == MEM_MIB << 20) == MEM_MIB << 20
     assert wait_for(memtotal, lambda m: m >= before) == before
+
+
+def test_disk_hotplug_and_unplug(guest, tmp_path):
+    """The microvm way (docs/block.md "QMP hot-replace"): the DSDT describes six
+    block slots, Linux binds the empty ones as disks of capacity 0; blockdev-add +
+    device_add fill slot 1 and its config interrupt makes Linux read the new
+    capacity; device_del empties it again."""
+    data = os.urandom(2 << 20)
+    img = tmp_path / "hot.img"
+    img.write_bytes(data)
+    path = sh(guest, "readlink /sys/block/vdb")
+    assert "/LNRO0005:01/" in path, path            # slot 1, 0xf0100200
+    assert sh(guest, "cat /sys/block/vdb/size").split() == ["0"]
+    assert guest.qmp.execute("blockdev-add", {
+        "node-name": "hot1", "file": {"driver": "file", "filename": str(img)},
+        "cache": {"direct": False}, "read-only": False}) == {"return": {}}
+    assert guest.qmp.execute("device_add", {"id": "hot1", "driver": "virtio-blk-mmio",
+                                            "addr": "0x1"}) == {"return": {}}
+
+    def size():
+        return sh(guest, "cat /sys/block/vdb/size").split()
+
+    sectors = [str(len(data) >> 9)]
+    assert wait_for(size, lambda v: v == sectors) == sectors
+    assert sh(guest, "sha256sum /dev/vdb").split()[0] == sha256(data)
+    assert guest.qmp.execute("device_del", {"id": "hot1"}) == {"return": {}}
+    assert guest.qmp.wait_event("DEVICE_DELETED")["data"] == {"device": "hot1",
+                                                              "path": "hot1"}
+    assert wait_for(size, lambda v: v == ["0"]) == ["0"]
 
 
 def test_snapshot_of_booted_linux(guest):
