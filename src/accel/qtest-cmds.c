@@ -101,8 +101,7 @@ static void mem_access(Machine *m, uint64_t addr, void *buf, unsigned size, bool
  * otherwise, for short ranges, byte accesses on the MMIO bus, which must all
  * hit a device. Anything else is out of range.
  */
-static bool bulk_access(Machine *m, uint64_t addr, uint8_t *buf, uint64_t len, bool write,
-                        const char **why)
+static bool bulk_range_ok(Machine *m, uint64_t addr, uint64_t len, const char **why)
 {
     if (len == 0) {
         return true;
@@ -111,16 +110,28 @@ static bool bulk_access(Machine *m, uint64_t addr, uint8_t *buf, uint64_t len, b
         *why = "address range wraps around";
         return false;
     }
+    if (!guest_ram_ptr(&m->ram, addr, len) && len > QTEST_MAX_MMIO_BULK) {
+        *why = "address range is not guest RAM";
+        return false;
+    }
+    return true;
+}
+
+static bool bulk_access(Machine *m, uint64_t addr, uint8_t *buf, uint64_t len, bool write,
+                        const char **why)
+{
+    if (len == 0) {
+        return true;
+    }
+    if (!bulk_range_ok(m, addr, len, why)) {
+        return false;
+    }
     if (guest_ram_ptr(&m->ram, addr, len)) {
         if (write) {
             note_ram_write(m, addr, len);
             return guest_ram_write(&m->ram, addr, buf, len);
         }
         return guest_ram_read(&m->ram, addr, buf, len);
-    }
-    if (len > QTEST_MAX_MMIO_BULK) {
-        *why = "address range is not guest RAM";
-        return false;
     }
     for (uint64_t i = 0; i < len; i++) {
         bool ok = write ? iobus_write(&m->mmio, addr + i, buf + i, 1)
@@ -253,6 +264,11 @@ static void cmd_read(QtestState *s, char **w)
         !arg_bulk_size(s, w, 2, &len, false)) {
         return;
     }
+    /* The range first: a size up to the cap is allocated only for a range that can be read. */
+    if (!bulk_range_ok(s->m, addr, len, &why)) {
+        cmd_fail(s, "read: 0x%" PRIx64 "+0x%" PRIx64 ": %s", addr, len, why);
+        return;
+    }
     buf = g_malloc(len);
     if (!bulk_access(s->m, addr, buf, len, false, &why)) {
         cmd_fail(s, "read: 0x%" PRIx64 "+0x%" PRIx64 ": %s", addr, len, why);
@@ -289,6 +305,10 @@ static void cmd_write(QtestState *s, char **w)
         cmd_fail(s, "write: data must start with 0x");
         return;
     }
+    if (!bulk_range_ok(s->m, addr, len, &why)) {
+        cmd_fail(s, "write: 0x%" PRIx64 "+0x%" PRIx64 ": %s", addr, len, why);
+        return;
+    }
     buf = g_malloc0(len);
     for (uint64_t i = 0; i < len && 2 * i + 4 <= dlen; i++) {
         int hi = hexval(w[3][2 * i + 2]), lo = hexval(w[3][2 * i + 3]);
@@ -314,6 +334,10 @@ static void cmd_b64read(QtestState *s, char **w)
 
     if (!need_args(s, w, 2) || !arg_u64(s, w, 1, &addr) ||
         !arg_bulk_size(s, w, 2, &len, true)) {
+        return;
+    }
+    if (!bulk_range_ok(s->m, addr, len, &why)) {
+        cmd_fail(s, "b64read: 0x%" PRIx64 "+0x%" PRIx64 ": %s", addr, len, why);
         return;
     }
     buf = g_malloc(len ? len : 1);
@@ -365,6 +389,10 @@ static void cmd_memset(QtestState *s, char **w)
 
     if (!need_args(s, w, 3) || !arg_u64(s, w, 1, &addr) ||
         !arg_bulk_size(s, w, 2, &len, true) || !arg_u64(s, w, 3, &val)) {
+        return;
+    }
+    if (len && !bulk_range_ok(s->m, addr, len, &why)) {
+        cmd_fail(s, "memset: 0x%" PRIx64 "+0x%" PRIx64 ": %s", addr, len, why);
         return;
     }
     if (len) {
