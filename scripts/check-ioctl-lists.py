@@ -36,17 +36,6 @@ BEFORE_FILTER = {
     "KVM_CREATE_VCPU": "cpus_create(): vCPUs are not hot-plugged",
     "KVM_SET_CPUID2": "kvm_x86_vcpu_init(), from KVM_CREATE_VCPU's caller",
     "VHOST_VSOCK_SET_GUEST_CID": "vhost-vsock realize",
-    # vfio-pci realize (-device; q35 refuses its hot-plug until root ports exist)
-    "VFIO_GET_API_VERSION": "vfio-pci realize",
-    "VFIO_CHECK_EXTENSION": "vfio-pci realize",
-    "VFIO_GROUP_GET_STATUS": "vfio-pci realize",
-    "VFIO_GROUP_SET_CONTAINER": "vfio-pci realize",
-    "VFIO_SET_IOMMU": "vfio-pci realize",
-    "VFIO_IOMMU_MAP_DMA": "vfio-pci realize: all of guest RAM, once",
-    "VFIO_GROUP_GET_DEVICE_FD": "vfio-pci realize",
-    "VFIO_DEVICE_GET_INFO": "vfio-pci realize",
-    "VFIO_DEVICE_GET_REGION_INFO": "vfio-pci realize",
-    "VFIO_DEVICE_GET_IRQ_INFO": "vfio-pci realize",
 }
 
 # In the table though no code names them: glibc's isatty(), openpty(), tcsetattr().

@@ -482,6 +482,11 @@ unsigned machine_seccomp_needs(Machine *m)
         /* A tap may come with vhost=on (netdev_add too): its /dev/vhost-net requests. */
         needs |= SECCOMP_NEED_TAP | SECCOMP_NEED_VHOST;
     }
+    /* Likewise a monitor can device_add a vfio-pci on a machine with PCI (docs/vfio.md). */
+    if (m->cfg->monitors && m->cfg->monitors->len && m->machine_class &&
+        m->machine_class->pci_host) {
+        needs |= SECCOMP_NEED_VFIO;
+    }
 
     for (guint i = 0; i < m->devices->len; i++) {
         const Device *d = g_ptr_array_index(m->devices, i);

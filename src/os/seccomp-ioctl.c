@@ -126,6 +126,17 @@ static const AllowedIoctl requests[] = {
     /* vfio-pci: MSI/MSI-X enabled by a config write (vCPU), INTx unmask on a BAR access, FLR */
     R(VFIO_DEVICE_SET_IRQS, K_VCPU, SECCOMP_NEED_VFIO),
     R(VFIO_DEVICE_RESET, 0, SECCOMP_NEED_VFIO),
+    /* vfio-pci's realize, which device_add runs on the main loop (hw/vfio/vfio-host.c) */
+    R(VFIO_GET_API_VERSION, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_CHECK_EXTENSION, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_GROUP_GET_STATUS, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_GROUP_SET_CONTAINER, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_SET_IOMMU, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_IOMMU_MAP_DMA, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_GROUP_GET_DEVICE_FD, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_DEVICE_GET_INFO, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_DEVICE_GET_REGION_INFO, 0, SECCOMP_NEED_VFIO),
+    R(VFIO_DEVICE_GET_IRQ_INFO, 0, SECCOMP_NEED_VFIO),
 };
 
 static bool req_in_list(const AllowedIoctl *r, SeccompThread kind, unsigned needs)

@@ -9,6 +9,9 @@ host regions; tests/qtest/vfio-pci-test.c drives it register by register):
   addr= given, and query-pci names it;
 * migrate refuses the VM up front with QEMU's blocker text, and the VM
   keeps running;
+* hot-plug below a pcie-root-port with the seccomp sandbox on (the vfio
+  group comes with the monitor): the guest's slot sees the function, a
+  missing host device is a QMP error naming it, device_del completes;
 * on a real host path: the one-line start-up errors where the host has no
   VFIO (missing device, malformed host=, a sysfs-shaped directory without
   iommu_group, one whose group has no /dev/vfio/N), and device_add's QMP
@@ -20,6 +23,7 @@ import struct
 import pytest
 
 from test_cmdline import argv_of, base_opts, check_error_exit
+from test_q35_hotplug import PORT, unplug, wait_slot
 
 Q35 = dict(machine="q35")
 
@@ -106,3 +110,20 @@ def test_device_add_error_keeps_running(make_vm):
     assert resp["error"]["class"] == "GenericError", resp
     assert vm.qmp.cmd("query-status")["status"] == "running"
     ok(vm.run("echo still"))
+
+
+def test_hotplug_below_root_port(make_vm, tmp_path):
+    fake = fake_function(tmp_path / "fake")
+    vm = make_vm(machine="q35", extra_args=PORT + ["-sandbox", "on"])
+    vm.boot()
+    resp = vm.qmp.execute("device_add", {"driver": "vfio-pci", "id": "v1", "bus": "pcie.1",
+                                         "addr": "0x0", "host": "ffff:ff:1f.7"})
+    assert resp["error"]["desc"] == ("vfio-pci: host device ffff:ff:1f.7 not found "
+                                     "(no /sys/bus/pci/devices/ffff:ff:1f.7)"), resp
+    vm.qmp.cmd("device_add", id="vfio-0", driver="vfio-pci", bus="pcie.1", addr="0x0",
+               **{"x-fake-dir": str(fake)})
+    s = wait_slot(vm, present=1, power=1)
+    assert s["device"] == "8086:10d3", s
+    unplug(vm, "vfio-0")
+    wait_slot(vm, present=0)
+    assert vm.qmp.cmd("query-status")["status"] == "running"
