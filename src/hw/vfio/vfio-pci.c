@@ -164,7 +164,8 @@ static bool setup_caps(VfioPci *v, GError **err)
     }
     for (uint8_t c = d->config[PCI_CAPABILITY_LIST] & 0xfc; c >= 0x40 && hops < CAP_WALK_MAX;
          c = d->config[c + 1] & 0xfc, hops++) {
-        if (d->config[c] == PCI_CAP_ID_MSI && !v->msi_cap && c + 24 <= PCI_CONFIG_SIZE) {
+        if (d->config[c] == PCI_CAP_ID_MSI && !v->msi_cap &&
+            c + msi_cap_len(pci_get_word(d, c + 2)) <= PCI_CONFIG_SIZE) {
             setup_msi(v, c);
         } else if (d->config[c] == PCI_CAP_ID_MSIX && !v->msix.cap && c + 12 <= PCI_CONFIG_SIZE &&
                    !setup_msix(v, c, err)) {
