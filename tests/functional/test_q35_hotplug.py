@@ -230,3 +230,31 @@ def test_hotplug_same_on_qemu(make_vm, qemu_bin, tmp_path):
         ev = vm.qmp.wait_event("DEVICE_DELETED", timeout=10)
     assert ev["data"]["device"] == "drive-0", ev
     wait_slot(vm, present=0, power=0, unplugs=1)
+
+
+def test_snapshot_with_a_disk_behind_a_root_port(make_vm, tmp_path):
+    """migrate file: with a disk below a root port the guest numbered and uses, restored
+    in a new process: the port's bus number, window and slot state and the disk's
+    transport come back, and the guest's next I/O on it works."""
+    img = image(tmp_path)
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    args = PORT + ["-drive", "if=none,id=d0,file=%s,format=raw" % img,
+                   "-device", "virtio-blk-pci,drive=d0,id=disk0,bus=pcie.1,addr=0x0"]
+    src = make_vm(machine="q35", extra_args=args)
+    src.boot()
+    ok(src.run("blk write 0 0 16 3"))
+    before = slot(src)
+    assert src.qmp.execute("migrate", {"uri": "file:%s" % snap}) == {"return": {}}
+    src.kill()
+    dst = make_vm(machine="q35", extra_args=args + ["-incoming", "file:%s" % snap])
+    dst.launch()
+    dst.console.write("\n")
+    dst.console.read_until(PROMPT)
+    assert slot(dst) == before
+    assert "mismatches=0" in ok(dst.run("blk verify 0 0 16 3")).lines[0]
+    ok(dst.run("blk write 0 16 16 4"))
+    assert "mismatches=0" in ok(dst.run("blk verify 0 16 16 4")).lines[0]
+    port = [d for d in dst.qmp.cmd("query-pci")[0]["devices"] if d["slot"] == 1][0]
+    assert port["pci_bridge"]["bus"]["secondary"] == 1
+    assert [d["qdev_id"] for d in port["pci_bridge"]["devices"]] == ["disk0"]

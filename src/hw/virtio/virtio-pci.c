@@ -180,41 +180,38 @@ static VirtQueue *sel_vq(VirtioPci *t)
     return t->queue_sel < t->vdev->nvqs ? &t->vdev->vqs[t->queue_sel] : NULL;
 }
 
-/* The common configuration structure as the driver would read it. */
+static void put_le(uint8_t *img, unsigned off, uint64_t v, unsigned size)
+{
+    for (unsigned i = 0; i < size; i++) {
+        img[off + i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* The common configuration structure (virtio 1.2 §4.1.4.3) as the driver would read it. */
 static void common_image(VirtioPci *t, uint8_t img[0x40])
 {
     VirtioDevice *vdev = t->vdev;
     VirtQueue *vq = sel_vq(t);
-    uint32_t w[2] = { GUINT32_TO_LE(t->dfsel), GUINT32_TO_LE(virtio_device_features(vdev, t->dfsel)) };
-    uint64_t q[3] = { vq ? vq->desc : 0, vq ? vq->avail : 0, vq ? vq->used : 0 };
-    uint16_t h[7] = {
-        t->config_vector, (uint16_t)vdev->nvqs, 0, t->queue_sel,
-        vq ? (vq->num ? vq->num : vq->num_max) : 0,
-        vq && t->queue_sel < VIRTIO_PCI_MAX_VECTORS ? t->queue_vector[t->queue_sel]
-                                                    : VIRTIO_PCI_NO_VECTOR,
-        vq ? vq->ready : 0,
-    };
 
     memset(img, 0, 0x40);
-    memcpy(img, w, 8);
-    w[0] = GUINT32_TO_LE(t->gfsel);
-    w[1] = GUINT32_TO_LE(t->gfsel <= 1 ? (uint32_t)(vdev->guest_features >> (32 * t->gfsel)) : 0);
-    memcpy(img + 8, w, 8);
-    for (unsigned i = 0; i < 2; i++) {
-        uint16_t le = GUINT16_TO_LE(h[i]);
-        memcpy(img + 0x10 + 2 * i, &le, 2);
-    }
+    put_le(img, 0x00, t->dfsel, 4);
+    put_le(img, 0x04, virtio_device_features(vdev, t->dfsel), 4);
+    put_le(img, 0x08, t->gfsel, 4);
+    put_le(img, 0x0c, t->gfsel <= 1 ? (uint32_t)(vdev->guest_features >> (32 * t->gfsel)) : 0, 4);
+    put_le(img, 0x10, t->config_vector, 2);
+    put_le(img, 0x12, vdev->nvqs, 2);
     img[0x14] = vdev->status;
     img[0x15] = (uint8_t)vdev->config_generation;
-    for (unsigned i = 3; i < 7; i++) {
-        uint16_t le = GUINT16_TO_LE(h[i]);
-        memcpy(img + 0x16 + 2 * (i - 3), &le, 2);
-    }
-    h[0] = GUINT16_TO_LE(t->queue_sel);          /* queue_notify_off = the index */
-    memcpy(img + 0x1e, &h[0], 2);
-    for (unsigned i = 0; i < 3; i++) {
-        uint64_t le = GUINT64_TO_LE(q[i]);
-        memcpy(img + 0x20 + 8 * i, &le, 8);
+    put_le(img, 0x16, t->queue_sel, 2);
+    put_le(img, 0x1a, vq && t->queue_sel < VIRTIO_PCI_MAX_VECTORS ?
+                      t->queue_vector[t->queue_sel] : VIRTIO_PCI_NO_VECTOR, 2);
+    put_le(img, 0x1e, t->queue_sel, 2);          /* queue_notify_off = the index */
+    if (vq) {
+        put_le(img, 0x18, vq->num ? vq->num : vq->num_max, 2);
+        put_le(img, 0x1c, vq->ready, 2);
+        put_le(img, 0x20, vq->desc, 8);
+        put_le(img, 0x28, vq->avail, 8);
+        put_le(img, 0x30, vq->used, 8);
     }
 }
 
@@ -261,6 +258,8 @@ static void queue_write(VirtioPci *t, uint64_t off, uint64_t val, unsigned size)
     }
 }
 
+static void reset_registers(VirtioPci *t);
+
 static void common_write(VirtioPci *t, uint64_t off, uint64_t val, unsigned size)
 {
     switch (off) {
@@ -271,12 +270,7 @@ static void common_write(VirtioPci *t, uint64_t off, uint64_t val, unsigned size
     case 0x14:
         virtio_set_status(t->vdev, (uint8_t)val);
         if ((uint8_t)val == 0) {
-            t->queue_sel = 0;
-            t->dfsel = t->gfsel = 0;
-            t->config_vector = VIRTIO_PCI_NO_VECTOR;
-            for (unsigned q = 0; q < VIRTIO_PCI_MAX_VECTORS; q++) {
-                t->queue_vector[q] = VIRTIO_PCI_NO_VECTOR;
-            }
+            reset_registers(t);      /* a device reset leaves the MSI-X table alone */
             update_intx(t);
         }
         return;
@@ -335,11 +329,6 @@ static const IoRegionOps modern_ops = { .read = modern_read, .write = modern_wri
 
 /* ---- config space: capabilities and their side effects ---- */
 
-static void put_le32(PciDevice *d, uint32_t off, uint32_t v)
-{
-    pci_set_long(d, off, v);
-}
-
 static uint8_t add_virtio_cap(PciDevice *d, uint8_t type, uint8_t bar, uint32_t off,
                               uint32_t len, uint8_t cap_len)
 {
@@ -348,8 +337,8 @@ static uint8_t add_virtio_cap(PciDevice *d, uint8_t type, uint8_t bar, uint32_t 
     d->config[c + 2] = cap_len;
     d->config[c + 3] = type;
     d->config[c + 4] = bar;
-    put_le32(d, c + 8, off);
-    put_le32(d, c + 12, len);
+    pci_set_long(d, c + 8, off);
+    pci_set_long(d, c + 12, len);
     return c;
 }
 
@@ -364,7 +353,7 @@ static void build_caps(VirtioPci *t)
                    MAX(t->vdev->config_len, 4), 16);
     c = add_virtio_cap(d, CAP_NOTIFY, VIRTIO_PCI_MODERN_BAR, VIRTIO_PCI_NOTIFY_OFF,
                        MAX(t->vdev->nvqs, 1) * VIRTIO_PCI_NOTIFY_MULT, 20);
-    put_le32(d, c + 16, VIRTIO_PCI_NOTIFY_MULT);
+    pci_set_long(d, c + 16, VIRTIO_PCI_NOTIFY_MULT);
     /* The access window: bar, offset, length and data are the driver's to write. */
     t->cfg_cap = add_virtio_cap(d, CAP_PCI_CFG, 0, 0, 0, 20);
     pci_set_wmask(d, t->cfg_cap + 4, 0xff, 1);
@@ -375,8 +364,8 @@ static void build_caps(VirtioPci *t)
     t->msix_cap = pci_add_capability(d, PCI_CAP_ID_MSIX, 12);
     pci_set_word(d, t->msix_cap + 2, (uint16_t)(t->nvectors - 1));
     pci_set_wmask(d, t->msix_cap + 2, MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL, 2);
-    put_le32(d, t->msix_cap + 4, VIRTIO_PCI_MSIX_BAR);
-    put_le32(d, t->msix_cap + 8, VIRTIO_PCI_PBA_OFFSET | VIRTIO_PCI_MSIX_BAR);
+    pci_set_long(d, t->msix_cap + 4, VIRTIO_PCI_MSIX_BAR);
+    pci_set_long(d, t->msix_cap + 8, VIRTIO_PCI_PBA_OFFSET | VIRTIO_PCI_MSIX_BAR);
 
     /* A root-complex integrated endpoint (it sits on pcie.0), capability version 2. */
     c = pci_add_capability(d, PCI_CAP_ID_EXP, 0x3c);
@@ -474,7 +463,8 @@ static void init_function(VirtioPci *t, uint32_t class_code)
     build_caps(t);
 }
 
-static void reset_transport(VirtioPci *t)
+/* The common configuration's selectors and vectors. */
+static void reset_registers(VirtioPci *t)
 {
     t->dfsel = t->gfsel = 0;
     t->queue_sel = 0;
@@ -482,6 +472,12 @@ static void reset_transport(VirtioPci *t)
     for (unsigned q = 0; q < VIRTIO_PCI_MAX_VECTORS; q++) {
         t->queue_vector[q] = VIRTIO_PCI_NO_VECTOR;
     }
+}
+
+/* Registers plus the MSI-X table (every entry masked) and PBA: the power-on state. */
+static void reset_transport(VirtioPci *t)
+{
+    reset_registers(t);
     for (unsigned v = 0; v < VIRTIO_PCI_MAX_VECTORS; v++) {
         *entry(t, v) = (MsixEntry){ .ctrl = MSIX_ENTRY_MASKED };
     }
@@ -509,16 +505,23 @@ VirtioPci *virtio_pci_new(Machine *m, VirtioDevice *vdev, uint32_t class_code,
     return t;
 }
 
+/* Takes every decoded BAR's region off the bus; the BARs then decode nothing. */
+static void unmap_bars(VirtioPci *t)
+{
+    for (int n = 0; n < PCI_NUM_BARS; n++) {
+        if (t->pci.bars[n].size && t->pci.bars[n].mapped != PCI_BAR_UNMAPPED) {
+            iobus_remove(&t->m->mmio, t->pci.bars[n].mapped);
+            t->pci.bars[n].mapped = PCI_BAR_UNMAPPED;
+        }
+    }
+}
+
 void virtio_pci_free(VirtioPci *t)
 {
     if (!t) {
         return;
     }
-    for (int n = 0; n < PCI_NUM_BARS; n++) {
-        if (t->pci.bars[n].size && t->pci.bars[n].mapped != PCI_BAR_UNMAPPED) {
-            iobus_remove(&t->m->mmio, t->pci.bars[n].mapped);
-        }
-    }
+    unmap_bars(t);
     if (t->intx_level) {
         irq_set_level(&t->intx, false);
     }
@@ -587,11 +590,6 @@ bool virtio_pci_save(VirtioPci *t, GByteArray *out, GError **err)
 bool virtio_pci_load(VirtioPci *t, const uint8_t *buf, size_t len, size_t *used, GError **err)
 {
     /* The regions follow the loaded BARs: unmap what the pre-load image decoded. */
-    for (int n = 0; n < PCI_NUM_BARS; n++) {
-        if (t->pci.bars[n].size && t->pci.bars[n].mapped != PCI_BAR_UNMAPPED) {
-            iobus_remove(&t->m->mmio, t->pci.bars[n].mapped);
-            t->pci.bars[n].mapped = PCI_BAR_UNMAPPED;
-        }
-    }
+    unmap_bars(t);
     return vmstate_load(&vmstate_virtio_pci, t, buf, len, used, err);
 }
