@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -313,6 +314,18 @@ def qemu_bin():
     if not path:
         pytest.skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
     return path
+
+
+@pytest.fixture(scope="session")
+def linux_guest_dir(tmp_path_factory):
+    """The Linux lane's guest (test_linux*.py, helpers in linux_guest.py): the
+    directory scripts/build-linux-guest.sh wrote (vmlinuz, initramfs.cpio.gz,
+    cmdline), built once per session."""
+    out = tmp_path_factory.mktemp("linux-guest")
+    p = subprocess.run(["bash", str(ROOT / "scripts/build-linux-guest.sh"), str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
+    return out
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 scripts/build-linux-guest.sh (Debian's cloud kernel + the busybox initramfs),
 built once per session, and a way to run shell commands on its console.
 
-Test modules take the fixture by importing it:
-
-    from linux_guest import linux_guest_dir, sh, PROMPT   # noqa: F401 (fixture)
+The guest itself is conftest.py's session fixture `linux_guest_dir` (a fixture
+imported into several test modules would be one fixture per module, each building
+the guest again).
 """
 
 import hashlib
@@ -13,25 +13,11 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
-from conftest import ROOT
 from stratus_vm import tail
 
 PROMPT = "linux# "
 READY = r"STRATUS-LINUX-GUEST-READY[^\n]*\n"
 POWERBUTTON = "STRATUS-LINUX-GUEST-POWERBUTTON"
-
-
-@pytest.fixture(scope="session")
-def linux_guest_dir(tmp_path_factory):
-    """The directory build-linux-guest.sh wrote: vmlinuz, initramfs.cpio.gz,
-    cmdline.  Built once per session (a few seconds of gzip -9)."""
-    out = tmp_path_factory.mktemp("linux-guest")
-    p = subprocess.run(["bash", str(ROOT / "scripts/build-linux-guest.sh"), str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
-    return out
 
 
 # The files of the ext4 image the disk tests mount (name -> content)

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import ROOT, LINUX_LANE_SKIP
-from linux_guest import PROMPT, READY, linux_guest_dir, sh_status  # noqa: F401
+from linux_guest import PROMPT, READY, sh_status
 
 pytestmark = [pytest.mark.kvm, pytest.mark.linux,
               pytest.mark.source_tree("scripts/build-linux-guest.sh, scripts/native-kvm-probe"),

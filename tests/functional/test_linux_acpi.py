@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from linux_guest import PROMPT, READY, POWERBUTTON, linux_guest_dir, sh  # noqa: F401
+from linux_guest import PROMPT, READY, POWERBUTTON, sh
 
 pytestmark = [pytest.mark.linux,
               pytest.mark.source_tree("scripts/build-linux-guest.sh")]

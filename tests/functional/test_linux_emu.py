@@ -39,8 +39,8 @@ import time
 import pytest
 
 import netns
-from linux_guest import (PROMPT, READY, EXT4_FILES, check_ext4_files, linux_guest_dir,  # noqa: F401
-                         make_ext4_image, print_diagnostics, sh, sha256)
+from linux_guest import (PROMPT, READY, EXT4_FILES, check_ext4_files, make_ext4_image,
+                         print_diagnostics, sh, sha256)
 from netns import HOST_IP, GUEST_IPS
 from stratus_vm import Vm
 

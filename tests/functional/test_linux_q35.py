@@ -16,8 +16,8 @@ import re
 import pytest
 
 import netns
-from linux_guest import (POWERBUTTON, PROMPT, READY, check_ext4_files,  # noqa: F401
-                         linux_guest_dir, make_ext4_image, print_diagnostics, sh)
+from linux_guest import (POWERBUTTON, PROMPT, READY, check_ext4_files, make_ext4_image,
+                         print_diagnostics, sh)
 from netns import HOST_IP, GUEST_IPS
 from stratus_vm import Vm
 

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from linux_guest import PROMPT, READY, POWERBUTTON, linux_guest_dir, sh  # noqa: F401
+from linux_guest import PROMPT, READY, POWERBUTTON, sh
 from stratus_vm import QemuVm
 
 pytestmark = [pytest.mark.qemu,
