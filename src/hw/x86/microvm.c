@@ -58,6 +58,7 @@ static bool microvm_init(Machine *m, GError **err)
     m->board = s;
     s->x86.low_ram_limit = MICROVM_LOW_RAM_LIMIT;
     s->x86.pm_ged = x86_board_acpi_enabled(m, false);
+    s->x86.rtc_by_default = s->x86.pm_ged;   /* acpi=on: QEMU's microvm, which has one */
     for (guint i = 0; cfg->drives && i < cfg->drives->len; i++) {
         if (!g_strcmp0(optlist_get(g_ptr_array_index(cfg->drives, i), "if"), "pflash")) {
             log_warn("-drive if=pflash is ignored on microvm");

@@ -83,6 +83,7 @@ static bool q35_init(Machine *m, GError **err)
 
     m->board = s;
     s->x86.low_ram_limit = Q35_LOW_RAM_LIMIT;
+    s->x86.rtc_by_default = true;            /* a PC has one, QEMU's and StratoVirt's q35 too */
     for (guint i = 0; m->cfg->drives && i < m->cfg->drives->len; i++) {
         if (!g_strcmp0(optlist_get(g_ptr_array_index(m->cfg->drives, i), "if"), "pflash")) {
             set_error(err, "-drive if=pflash: firmware boot is not supported yet on q35 "

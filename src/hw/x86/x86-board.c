@@ -195,7 +195,7 @@ static bool create_legacy_devices(Machine *m, X86Board *s, GError **err)
 {
     bool user_files = m->cfg->fw_cfg_items && m->cfg->fw_cfg_items->len;
 
-    if (feature_on(m, m->cfg->machine_rtc, false)) {
+    if (feature_on(m, m->cfg->machine_rtc, s->rtc_by_default)) {
         DeviceCreateArgs a = { .driver = "mc146818rtc" };
         s->rtc = device_create(m, &a, err);
         if (!s->rtc) {

@@ -24,6 +24,12 @@ typedef struct X86Board {
     /* Set by the machine before x86_board_create_devices(): */
     bool pm_ged;                 /* the PM block pulses its SCI on every press (HW-reduced ACPI) */
     /*
+     * rtc=auto gives an RTC (besides under qtest): ACPI machines, whose
+     * guests (Linux) read the CMOS clock at boot and wait a second per try
+     * for a missing one, whatever the FADT says.
+     */
+    bool rtc_by_default;
+    /*
      * Set by the machine before x86_board_boot() (x86_board_set_acpi): the
      * ACPI tables, an image with the RSDP at its start, written at
      * acpi_base at boot and on every reset; the kernel is told where
