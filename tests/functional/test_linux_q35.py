@@ -8,10 +8,16 @@ queues interrupt through MSI-X.  One boot for the module:
 * virtio-blk-pci: the ext4 image of linux_guest.py mounted, its files' SHA-256s
   equal to the host's, and the queue's interrupt an MSI-X one;
 * virtio-net-pci on a tap in a network namespace: ping both ways;
+* a disk hot-plugged below a pcie-root-port (the seeds' blockdev-add + device_add
+  bus=pcie.1 addr=0x0): Linux's pciehp powers the slot and the disk appears in
+  /sys/block with the image's bytes; device_del: pciehp powers the slot off after
+  its 5-second attention-button grace, DEVICE_DELETED follows and the disk is gone;
 * system_powerdown: q35's fixed power button (PM1 PWRBTN_STS, the SCI) reaches the
   ACPI button driver and busybox acpid, which powers off (exit status 0)."""
 
+import hashlib
 import re
+import time
 
 import pytest
 
@@ -50,7 +56,9 @@ def guest(stratus, ns, linux_guest_dir, tmp_path_factory):
                                      "-device", "virtio-blk-pci,drive=d0,id=blk0,addr=0x3",
                                      "-netdev", "tap,id=n0,ifname=tap0",
                                      "-device", "virtio-net-pci,netdev=n0,id=nic0,addr=0x4,"
-                                     "mac=52:54:00:12:34:57"],
+                                     "mac=52:54:00:12:34:57",
+                                     "-device", "pcie-root-port,port=0x0,addr=0x5,bus=pcie.0,"
+                                     "id=pcie.1"],
                          workdir=work, name="linux-q35")
     State.vm = vm
     try:
@@ -105,6 +113,39 @@ def test_virtio_net_pci_ping(guest, ns):
     out = sh(guest, "ping -c 3 -W 10 %s" % HOST_IP, timeout=120)
     assert "3 packets transmitted, 3 packets received" in out, out
     assert ns.ping(GUEST_IPS[0], 3, timeout=10) == 3
+
+
+def wait_guest(vm, cmd, want, timeout=60):
+    """Runs cmd in the guest until its output contains want."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = sh(vm, cmd)
+        if want in out:
+            return out
+        assert time.monotonic() < deadline, "%r never showed %r: %r" % (cmd, want, out)
+        time.sleep(1)
+
+
+def test_root_port_hotplug_disk(guest, tmp_path):
+    img = tmp_path / "hot.img"
+    data = bytes((i * 7 + 3) & 0xff for i in range(1 << 20))
+    img.write_bytes(data)
+    assert guest.qmp.cmd("blockdev-add", **{"node-name": "drive-0",
+                                            "file": {"driver": "file", "filename": str(img)},
+                                            "cache": {"direct": False}, "read-only": False}) == {}
+    assert guest.qmp.cmd("device_add", id="drive-0", driver="virtio-blk-pci",
+                         drive="drive-0", addr="0x0", bus="pcie.1") == {}
+    wait_guest(guest, "ls /sys/block", "vdb")
+    assert sh(guest, "cat /sys/block/vdb/size").split() == ["2048"]
+    got = sh(guest, "sha256sum /dev/vdb").split()[0]
+    assert got == hashlib.sha256(data).hexdigest()
+    assert sh(guest, "ls /sys/bus/pci/slots").split()            # pciehp owns the slot
+    assert guest.qmp.cmd("device_del", id="drive-0") == {}
+    ev = guest.qmp.wait_event("DEVICE_DELETED", timeout=60)
+    assert ev["data"] == {"device": "drive-0", "path": "drive-0"}, ev
+    wait_guest(guest, "ls /sys/block; echo end", "end")
+    assert "vdb" not in sh(guest, "ls /sys/block")
+    assert guest.qmp.cmd("blockdev-del", **{"node-name": "drive-0"}) == {}
 
 
 def test_system_powerdown(guest):
