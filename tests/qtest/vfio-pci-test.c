@@ -172,17 +172,26 @@ static void trigger(Fake *f, uint8_t v)
     close(fd);
 }
 
-/* Polls guest memory until the VMM's main loop delivered the message (QTEST_TIMEOUT bounds it). */
-static uint32_t wait_msg(QTestState *s, uint64_t addr)
+/*
+ * Polls guest memory until one of `mask`'s bits is set there, that is until the
+ * VMM's main loop acted on an eventfd (QTEST_TIMEOUT bounds it); returns the value.
+ */
+static uint32_t wait_bits(QTestState *s, uint64_t addr, uint32_t mask)
 {
     for (unsigned i = 0; i < 20000; i++) {
         uint32_t v = qtest_readl(s, addr);
-        if (v) {
+        if (v & mask) {
             return v;
         }
         g_usleep(500);
     }
     return 0;
+}
+
+/* Until the message was delivered. */
+static uint32_t wait_msg(QTestState *s, uint64_t addr)
+{
+    return wait_bits(s, addr, UINT32_MAX);
 }
 
 static QTestState *start(Fake *f, const char *extra)
@@ -354,10 +363,7 @@ static void test_msix(void)
     g_assert_nonnull(strstr(log, "intx 0\nmsix 4\n"));
     /* Masked: the vector latches its PBA bit and sends nothing. */
     trigger(f, 1);
-    for (unsigned i = 0; i < 20000 && !(qtest_readl(s, BAR3_ADDR + 0x2000) & 2); i++) {
-        g_usleep(500);
-    }
-    g_assert_cmphex(qtest_readl(s, BAR3_ADDR + 0x2000), ==, 2);
+    g_assert_cmphex(wait_bits(s, BAR3_ADDR + 0x2000, 2), ==, 2);  /* vector 1 pending */
     g_assert_cmphex(qtest_readl(s, MSG_ADDR), ==, 0);
     qtest_writel(s, BAR3_ADDR + 0x2000, 0);                     /* the PBA is read-only */
     g_assert_cmphex(qtest_readl(s, BAR3_ADDR + 0x2000), ==, 2);
@@ -373,9 +379,7 @@ static void test_msix(void)
     qtest_writel(s, MSG_ADDR, 0);
     qtest_writew(s, cfg(0x72), 0xc000);
     trigger(f, 1);
-    for (unsigned i = 0; i < 20000 && !(qtest_readl(s, BAR3_ADDR + 0x2000) & 2); i++) {
-        g_usleep(500);
-    }
+    wait_bits(s, BAR3_ADDR + 0x2000, 2);                        /* vector 1 pending */
     g_assert_cmphex(qtest_readl(s, MSG_ADDR), ==, 0);
     qtest_writew(s, cfg(0x72), 0x8000);
     g_assert_cmphex(qtest_readl(s, MSG_ADDR), ==, 0x4321);

@@ -285,20 +285,42 @@ static bool in_range(uint64_t off, unsigned size, uint64_t lo, uint64_t len)
     return off >= lo && off + size <= lo + len;
 }
 
+static uint64_t pba_len(const VfioMsix *x)
+{
+    return (x->nvec + 63) / 64 * 8;
+}
+
+/* Whether an access of BAR n reaches the table at all (it is then the VMM's, never the host's). */
+static bool hits_table(const VfioMsix *x, int n, uint64_t off, unsigned size)
+{
+    return n == x->table_bar && touches((uint32_t)MIN(off, UINT32_MAX), size, x->table_off,
+                                        x->table_off + x->nvec * 16);
+}
+
+static bool hits_pba(const VfioMsix *x, int n, uint64_t off, unsigned size)
+{
+    return n == x->pba_bar && touches((uint32_t)MIN(off, UINT32_MAX), size, x->pba_off,
+                                      x->pba_off + pba_len(x));
+}
+
+/* Dword or qword, aligned, wholly inside the table (PCIe 6.1.4.2); anything else is dropped. */
+static bool table_access_ok(const VfioMsix *x, uint64_t off, unsigned size)
+{
+    return in_range(off, size, x->table_off, x->nvec * 16) && !((off - x->table_off) & 3) &&
+           (size == 4 || size == 8);
+}
+
 bool vfio_msix_read(VfioPci *v, int n, uint64_t off, unsigned size, uint64_t *val)
 {
     VfioMsix *x = &v->msix;
-    uint64_t pba_len = (x->nvec + 63) / 64 * 8;
 
     if (!x->cap) {
         return false;
     }
-    if (n == x->table_bar && touches((uint32_t)MIN(off, UINT32_MAX), size, x->table_off,
-                                     x->table_off + x->nvec * 16)) {
+    if (hits_table(x, n, off, size)) {
         uint64_t rel = off - x->table_off;
         *val = 0;
-        if (in_range(off, size, x->table_off, x->nvec * 16) && !(rel & 3) &&
-            (size == 4 || size == 8)) {
+        if (table_access_ok(x, off, size)) {
             *val = x->table[rel / 4];
             if (size == 8) {
                 *val |= (uint64_t)x->table[rel / 4 + 1] << 32;
@@ -306,10 +328,9 @@ bool vfio_msix_read(VfioPci *v, int n, uint64_t off, unsigned size, uint64_t *va
         }
         return true;
     }
-    if (n == x->pba_bar && touches((uint32_t)MIN(off, UINT32_MAX), size, x->pba_off,
-                                   x->pba_off + pba_len)) {
+    if (hits_pba(x, n, off, size)) {
         *val = 0;
-        for (unsigned i = 0; i < size && in_range(off + i, 1, x->pba_off, pba_len); i++) {
+        for (unsigned i = 0; i < size && in_range(off + i, 1, x->pba_off, pba_len(x)); i++) {
             uint64_t b = off + i - x->pba_off;
             *val |= ((x->pba[b / 8] >> (8 * (b % 8))) & 0xff) << (8 * i);
         }
@@ -332,17 +353,13 @@ static void table_write(VfioPci *v, uint64_t rel, uint32_t val)
 bool vfio_msix_write(VfioPci *v, int n, uint64_t off, uint64_t val, unsigned size)
 {
     VfioMsix *x = &v->msix;
-    uint64_t pba_len = (x->nvec + 63) / 64 * 8;
 
     if (!x->cap) {
         return false;
     }
-    if (n == x->table_bar && touches((uint32_t)MIN(off, UINT32_MAX), size, x->table_off,
-                                     x->table_off + x->nvec * 16)) {
+    if (hits_table(x, n, off, size)) {
         uint64_t rel = off - x->table_off;
-        /* Dword or qword, aligned (PCIe 6.1.4.2); anything else is dropped. */
-        if (in_range(off, size, x->table_off, x->nvec * 16) && !(rel & 3) &&
-            (size == 4 || size == 8)) {
+        if (table_access_ok(x, off, size)) {
             table_write(v, rel, (uint32_t)val);
             if (size == 8) {
                 table_write(v, rel + 4, (uint32_t)(val >> 32));
@@ -351,8 +368,7 @@ bool vfio_msix_write(VfioPci *v, int n, uint64_t off, uint64_t val, unsigned siz
         return true;
     }
     /* The PBA is read-only. */
-    return n == x->pba_bar && touches((uint32_t)MIN(off, UINT32_MAX), size, x->pba_off,
-                                      x->pba_off + pba_len);
+    return hits_pba(x, n, off, size);
 }
 
 /* ---- life cycle ---- */
