@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 
 #include "accel/kvm-internal.h"
+#include "util/fdutil.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -47,12 +48,7 @@ static int64_t host_monotonic_ns(void)
 static bool vm_ioctl(KvmState *s, unsigned long req, const char *name, void *arg,
                      GError **err)
 {
-    int r;
-
-    do {
-        r = ioctl(s->vm_fd, req, arg);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) {
+    if (fd_ioctl(s->vm_fd, req, arg) < 0) {
         set_error_errno(err, errno, "%s", name);
         return false;
     }

@@ -21,20 +21,11 @@
 
 #include "accel/accel.h"
 #include "accel/kvm-internal.h"
+#include "util/fdutil.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
 #define KVM_KICK_SIGNAL SIGUSR1
-
-static int kvm_ioctl_retry(int fd, unsigned long req, void *arg)
-{
-    int r;
-
-    do {
-        r = ioctl(fd, req, arg);
-    } while (r < 0 && errno == EINTR);
-    return r;
-}
 
 static void kick_signal_handler(int sig)
 {
@@ -593,7 +584,7 @@ static bool kvm_add_irqfd(Machine *m, unsigned gsi, int fd, GError **err)
     KvmState *s = kvm_state(m);
     struct kvm_irqfd irqfd = { .fd = fd, .gsi = gsi };
 
-    if (kvm_ioctl_retry(s->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+    if (fd_ioctl(s->vm_fd, KVM_IRQFD, &irqfd) < 0) {
         set_error_errno(err, errno, "KVM_IRQFD gsi %u", gsi);
         return false;
     }
@@ -617,7 +608,7 @@ static void kvm_remove_irqfd(Machine *m, unsigned gsi, int fd)
     if (s->dying) {
         return;
     }
-    if (kvm_ioctl_retry(s->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+    if (fd_ioctl(s->vm_fd, KVM_IRQFD, &irqfd) < 0) {
         log_warn("KVM_IRQFD deassign gsi %u: %s", gsi, g_strerror(errno));
     }
 }
@@ -645,7 +636,7 @@ static bool kvm_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size
     struct kvm_ioeventfd e;
 
     fill_ioeventfd(&e, pio, addr, size, datamatch, data, fd);
-    if (kvm_ioctl_retry(s->vm_fd, KVM_IOEVENTFD, &e) < 0) {
+    if (fd_ioctl(s->vm_fd, KVM_IOEVENTFD, &e) < 0) {
         set_error_errno(err, errno,
                         "KVM_IOEVENTFD %s 0x%" G_GINT64_MODIFIER "x size %u",
                         pio ? "pio" : "mmio", (guint64)addr, size);
@@ -665,7 +656,7 @@ static void kvm_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned s
     }
     fill_ioeventfd(&e, pio, addr, size, datamatch, data, fd);
     e.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
-    if (kvm_ioctl_retry(s->vm_fd, KVM_IOEVENTFD, &e) < 0) {
+    if (fd_ioctl(s->vm_fd, KVM_IOEVENTFD, &e) < 0) {
         log_warn("KVM_IOEVENTFD deassign %s 0x%" G_GINT64_MODIFIER "x: %s",
                  pio ? "pio" : "mmio", (guint64)addr, g_strerror(errno));
     }

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "backends/camera-internal.h"
+#include "util/fdutil.h"
 #include "util/strutil.h"
 
 struct CameraTable {
@@ -23,17 +24,6 @@ static int host_open(const char *path, int flags)
     return open(path, flags);
 }
 
-/* A signal during a V4L2 request: make it again (as libv4l2 does). */
-static int host_ioctl(int fd, unsigned long req, void *arg)
-{
-    int r;
-
-    do {
-        r = ioctl(fd, req, arg);
-    } while (r < 0 && errno == EINTR);
-    return r;
-}
-
 static void *host_mmap(size_t len, int fd, off_t offset)
 {
     return mmap(NULL, len, PROT_READ, MAP_SHARED, fd, offset);
@@ -43,7 +33,7 @@ static const CameraHostOps real_host = {
     .stat = stat,
     .open = host_open,
     .close = close,
-    .ioctl = host_ioctl,
+    .ioctl = fd_ioctl,           /* a signal during a request: made again, as libv4l2 does */
     .mmap = host_mmap,
     .munmap = munmap,
 };

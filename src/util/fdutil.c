@@ -1,6 +1,7 @@
 /* Descriptor I/O helpers (fdutil.h). */
 #include <errno.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,4 +46,14 @@ bool fd_pwrite_all(int fd, const void *buf, size_t n, off_t offset)
 bool fd_send_all(int fd, const void *buf, size_t n)
 {
     return write_loop(fd, buf, n, 0, VIA_SEND);
+}
+
+int fd_ioctl(int fd, unsigned long req, void *arg)
+{
+    int r;
+
+    do {
+        r = ioctl(fd, req, arg);
+    } while (r < 0 && errno == EINTR);
+    return r;
 }

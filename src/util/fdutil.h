@@ -18,5 +18,7 @@ bool fd_pwrite_all(int fd, const void *buf, size_t n, off_t offset);
  * not a SIGPIPE; a send timeout (SO_SNDTIMEO) is EAGAIN.
  */
 bool fd_send_all(int fd, const void *buf, size_t n);
+/* ioctl(2) made again while a signal interrupts it (EINTR); otherwise its result and errno. */
+int fd_ioctl(int fd, unsigned long req, void *arg);
 
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,11 +104,29 @@ static void test_pwrite(void)
     g_unlink(path);
 }
 
+/* fd_ioctl gives ioctl's result and errno back (EINTR, its retry, cannot be provoked here). */
+static void test_ioctl(void)
+{
+    int fds[2];
+    int n = -1;
+
+    g_assert_cmpint(pipe(fds), ==, 0);
+    g_assert_true(fd_write_all(fds[1], "abc", 3));
+    g_assert_cmpint(fd_ioctl(fds[0], FIONREAD, &n), ==, 0);
+    g_assert_cmpint(n, ==, 3);
+    close(fds[0]);
+    close(fds[1]);
+    errno = 0;
+    g_assert_cmpint(fd_ioctl(fds[0], FIONREAD, &n), ==, -1);
+    g_assert_cmpint(errno, ==, EBADF);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/fdutil/short-writes", test_short_writes);
     g_test_add_func("/fdutil/closed-peer", test_closed_peer);
     g_test_add_func("/fdutil/pwrite", test_pwrite);
+    g_test_add_func("/fdutil/ioctl", test_ioctl);
     return g_test_run();
 }
