@@ -79,6 +79,13 @@ def unplug(vm, id="drive-0"):
     assert ev["data"] == {"device": id, "path": id}, ev
 
 
+def booted(make_vm):
+    """A q35 guest with the empty root port, at its prompt."""
+    vm = make_vm(machine="q35", extra_args=PORT)
+    vm.boot()
+    return vm
+
+
 def md5_of(img, sector, count):
     with open(img, "rb") as f:
         f.seek(sector * 512)
@@ -112,8 +119,7 @@ def test_cold_plugged_disk_behind_root_port(make_vm, tmp_path):
 
 def test_hotplug_and_unplug_disk_seed_sequence(make_vm, tmp_path):
     img = image(tmp_path)
-    vm = make_vm(machine="q35", extra_args=PORT)
-    vm.boot()
+    vm = booted(make_vm)
     assert slot(vm)["present"] == "0"
     plug(vm, img)
     s = wait_slot(vm, present=1, power=1, plugs=1)
@@ -132,8 +138,7 @@ def test_hotplug_and_unplug_disk_seed_sequence(make_vm, tmp_path):
 
 def test_ten_plug_cycles(make_vm, tmp_path):
     img = image(tmp_path)
-    vm = make_vm(machine="q35", extra_args=PORT)
-    vm.boot()
+    vm = booted(make_vm)
     blockdev_add(vm, img)
     for i in range(1, 11):
         plug(vm)
@@ -149,8 +154,7 @@ def test_ten_plug_cycles(make_vm, tmp_path):
 
 def test_unplug_of_a_disk_in_use(make_vm, tmp_path):
     img = image(tmp_path)
-    vm = make_vm(machine="q35", extra_args=PORT)
-    vm.boot()
+    vm = booted(make_vm)
     plug(vm, img)
     wait_slot(vm, present=1, power=1)
     ok(vm.run("blk list"))
@@ -175,8 +179,7 @@ def test_unplug_of_a_disk_in_use(make_vm, tmp_path):
     ({"bus": "pcie.1", "addr": "0x2"}, "HotPlug is not supported for device with devfn 16"),
 ])
 def test_hotplug_errors(make_vm, tmp_path, args, desc):
-    vm = make_vm(machine="q35", extra_args=PORT)
-    vm.boot()
+    vm = booted(make_vm)
     blockdev_add(vm, image(tmp_path))
     resp = vm.qmp.execute("device_add", dict(id="d1", driver="virtio-blk-pci",
                                              drive="drive-0", **args))
@@ -186,8 +189,7 @@ def test_hotplug_errors(make_vm, tmp_path, args, desc):
 
 
 def test_occupied_port_and_pending_unplug(make_vm, tmp_path):
-    vm = make_vm(machine="q35", extra_args=PORT)
-    vm.boot()
+    vm = booted(make_vm)
     plug(vm, image(tmp_path))
     wait_slot(vm, present=1, power=1)
     blockdev_add(vm, image(tmp_path, "second.img"), "drive-1")
