@@ -33,6 +33,7 @@
 #define CTL_ENABLES 0x103b               /* ABPE PDCE CCIE HPIE DLLSCE */
 #define CTL_ON      0x01c0               /* power on, power indicator on, attention off */
 #define CTL_OFF     0x07c0               /* power off, power indicator off */
+#define DEL_DISK0 "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}"
 
 typedef struct Port {
     QTestState *s;
@@ -138,6 +139,12 @@ static void hotplug_disk(Port *p)
                              "'addr': '0x0'}}");
 }
 
+/* device_del's answer only: the device goes when the guest (or a reset) gives it up. */
+static void unplug_disk(Port *p)
+{
+    qtest_qmp_assert_success(p->s, DEL_DISK0);
+}
+
 static void test_identity(void)
 {
     Port p;
@@ -213,17 +220,17 @@ static void test_hotplug_unplug(void)
     g_assert_cmphex(ack(&p), ==, ST_PDS | ST_CC);
     g_assert_false(msi_seen(&p));
 
-    qtest_qmp_assert_success(p.s, "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+    unplug_disk(&p);
     g_assert_true(msi_seen(&p));
     g_assert_cmphex(ack(&p), ==, ST_PDS | ST_ABP);
     g_assert_null(qtest_qmp_event_ref(p.s, "DEVICE_DELETED"));
     qtest_qmp_assert_error(p.s, "GenericError", "Device 'disk0' is already in the process of unplug",
-                           "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+                           DEL_DISK0);
     /* pciehp blinks the power indicator first, then powers off with it off. */
     qtest_writew(p.s, pcfg(p.exp + SLTCTL), 0x0280 | CTL_ENABLES);
     g_assert_cmphex(ack(&p), ==, ST_PDS | ST_CC);
     qtest_qmp_assert_error(p.s, "GenericError", "Device 'disk0' is already in the process of unplug",
-                           "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+                           DEL_DISK0);
     qtest_writew(p.s, pcfg(p.exp + SLTCTL), 0x0480 | CTL_ENABLES);        /* power off, blinking */
     qtest_writew(p.s, pcfg(p.exp + SLTCTL), CTL_OFF | CTL_ENABLES);
     ev = qtest_qmp_eventwait_ref(p.s, "DEVICE_DELETED");
@@ -236,7 +243,7 @@ static void test_hotplug_unplug(void)
     g_assert_cmphex(qtest_readw(p.s, pcfg(p.exp + LNKSTA)) & 0x2000, ==, 0);
     g_assert_cmphex(qtest_readl(p.s, cfg(1, 0, 0)), ==, 0xffffffff);
     qtest_qmp_assert_error(p.s, "GenericError", "Device disk0 not found",
-                           "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+                           DEL_DISK0);
     /* The drive is free again: plug it a second time. */
     hotplug_disk(&p);
     g_assert_cmphex(ack(&p) & ST_PDS, ==, ST_PDS);
@@ -274,7 +281,7 @@ static void test_reset_completes_unplug(void)
 
     start(&p, "");
     hotplug_disk(&p);
-    qtest_qmp_assert_success(p.s, "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+    unplug_disk(&p);
     qtest_qmp_assert_success(p.s, "{'execute': 'system_reset'}");
     qtest_qmp_eventwait(p.s, "DEVICE_DELETED");
     g_assert_cmphex(slot_status(&p) & ST_PDS, ==, 0);
@@ -289,11 +296,11 @@ static void test_unplug_powered_off_slot(void)
 
     start(&p, "");
     hotplug_disk(&p);
-    qtest_qmp_assert_success(p.s, "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+    unplug_disk(&p);
     qtest_writew(p.s, pcfg(p.exp + SLTCTL), CTL_OFF);
     qtest_qmp_eventwait(p.s, "DEVICE_DELETED");
     hotplug_disk(&p);                 /* the slot stays off: nothing for the guest to confirm */
-    qtest_qmp_assert_success(p.s, "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+    unplug_disk(&p);
     qtest_qmp_eventwait(p.s, "DEVICE_DELETED");
     stop(&p);
 }
