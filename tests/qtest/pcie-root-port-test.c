@@ -345,6 +345,10 @@ static void test_placement_errors(void)
     qtest_expect_startup_error("-machine q35 -accel qtest -display none -object rng-random,id=r0,filename=/dev/urandom "
                                "-device virtio-rng-pci,rng=r0,bus=rp1",
                                "Bus 'rp1' not found");
+    /* A port below a port would be freed with the outer slot while it still held devices. */
+    qtest_expect_startup_error("-machine q35 -accel qtest -display none -device pcie-root-port,id=rp1,addr=0x2 "
+                               "-device pcie-root-port,id=rp2,bus=rp1,addr=0x0",
+                               "pcie-root-port: bus 'rp1' is a root port's; root ports go on pcie.0");
 }
 
 /*

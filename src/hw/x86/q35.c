@@ -251,9 +251,22 @@ static bool pick_devfn(Device *d, PciBus *b, uint8_t *out, GError **err)
     return true;
 }
 
+/*
+ * A root port goes on pcie.0 only: one below another would be freed with
+ * the outer slot's devices (guest power-off or device_del) while its own
+ * bus still held devices.
+ */
 static bool place_pci(Machine *m, Device *d, PciBus **bus, uint8_t *devfn, GError **err)
 {
-    return (*bus = find_bus(m, d, err)) && pick_devfn(d, *bus, devfn, err);
+    if (!(*bus = find_bus(m, d, err))) {
+        return false;
+    }
+    if ((*bus)->bridge && pcie_root_port_is(d)) {
+        set_error(err, "pcie-root-port: bus '%s' is a root port's; root ports go on pcie.0",
+                  d->bus);
+        return false;
+    }
+    return pick_devfn(d, *bus, devfn, err);
 }
 
 /* The buses a -device may name: the ISA bus, pcie.0 and the root ports' buses. */
