@@ -442,6 +442,31 @@ static void test_intx(void)
     fake_free(f);
 }
 
+/*
+ * A root port at slot 8 shares the function's GSI: a config write to the
+ * port (its own interrupt condition false) leaves the function's INTx up.
+ */
+static void test_intx_shared_with_port(void)
+{
+    Fake *f = fake_new(NULL);
+    QTestState *s = start(f, " -device pcie-root-port,id=rp1,addr=0x8");
+    uint64_t port_cmd = ECAM + (8ULL << 15) + 0x04;
+
+    qtest_irq_intercept_in(s, "ioapic");
+    map_bars(s);
+    trigger(f, 0);
+    for (unsigned i = 0; i < 20000 && !qtest_get_irq(s, GSI); i++) {
+        g_usleep(500);
+        qtest_readl(s, MSG_ADDR);                /* lets the main loop run */
+    }
+    g_assert_true(qtest_get_irq(s, GSI));
+    qtest_writew(s, port_cmd, 0x0006);
+    qtest_writew(s, port_cmd, 0x0406);
+    g_assert_true(qtest_get_irq(s, GSI));
+    qtest_quit(s);
+    fake_free(f);
+}
+
 static void test_reset(void)
 {
     Fake *f = fake_new(NULL);
@@ -636,6 +661,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-pci/msix", test_msix);
     g_test_add_func("/vfio-pci/msi", test_msi);
     g_test_add_func("/vfio-pci/intx", test_intx);
+    g_test_add_func("/vfio-pci/intx-shared-with-port", test_intx_shared_with_port);
     g_test_add_func("/vfio-pci/reset", test_reset);
     g_test_add_func("/vfio-pci/bar-overlap", test_bar_overlap);
     g_test_add_func("/vfio-pci/conventional", test_conventional);

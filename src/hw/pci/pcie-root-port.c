@@ -96,6 +96,7 @@ typedef struct PcieRootPort {
     uint8_t exp, msi;            /* capability offsets */
     IrqLine intx;
     bool intx_wired;
+    bool intx_level;             /* what the port drives on its GSI */
     bool notified;               /* the interrupt condition, as last signalled */
     bool unplug_pending;         /* attention pressed for a device_del */
     uint16_t sltctl;             /* slot control before the last write */
@@ -153,19 +154,32 @@ static bool msi_enabled(PcieRootPort *s)
     return pci_get_word(&s->pci, s->msi + MSI_FLAGS) & MSI_FLAGS_ENABLE;
 }
 
+/*
+ * The GSI is shared (the device below swizzles to the port's slot, and bus
+ * 0's slot + 4k): the port touches it only when its own level changes, or a
+ * config write to the port would lower another device's interrupt.
+ */
+static void update_intx(PcieRootPort *s, bool condition)
+{
+    bool level = condition && !msi_enabled(s) &&
+                 !(pci_get_word(&s->pci, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+
+    if (s->intx_wired && level != s->intx_level) {
+        s->intx_level = level;
+        irq_set_level(&s->intx, level);
+    }
+}
+
 /* MSI on the condition's rising edge; INTx follows it as a level while MSI is off. */
 static void update_interrupt(PcieRootPort *s)
 {
     bool now = hotplug_condition(s), rising = now && !s->notified;
-    uint16_t cmd = pci_get_word(&s->pci, PCI_COMMAND);
 
     s->notified = now;
-    if (rising && msi_enabled(s) && (cmd & PCI_COMMAND_MASTER)) {
+    if (rising && msi_enabled(s) && (pci_get_word(&s->pci, PCI_COMMAND) & PCI_COMMAND_MASTER)) {
         send_msi(s);
     }
-    if (s->intx_wired) {
-        irq_set_level(&s->intx, now && !msi_enabled(s) && !(cmd & PCI_COMMAND_INTX_DISABLE));
-    }
+    update_intx(s, now);
 }
 
 static void raise_events(PcieRootPort *s, uint16_t events)
@@ -428,9 +442,7 @@ static void rp_reset(Device *d)
     }
     reset_slot(s);
     s->notified = false;
-    if (s->intx_wired) {
-        irq_set_level(&s->intx, false);
-    }
+    update_intx(s, false);
 }
 
 static bool rp_post_load(void *opaque, uint32_t version, GError **err)
@@ -440,6 +452,8 @@ static bool rp_post_load(void *opaque, uint32_t version, GError **err)
     (void)version;
     (void)err;
     s->sltctl = exp_word(s, EXP_SLTCTL);
+    s->intx_level = false;          /* driven again from the loaded registers */
+    update_intx(s, s->notified);
     return true;
 }
 
