@@ -50,6 +50,7 @@ struct bln_stat {
 
 struct balloon {
 	struct virtio_dev vd;
+	const struct virtio_mmio_dev *entry;    /* where it was found (mmio window or PCI) */
 	struct virtq inflate_vq, deflate_vq, stats_vq, report_vq;
 	int state;
 	int err;                /* why ST_FAILED (-VIO_*) */
@@ -279,17 +280,17 @@ static int balloon_dev_init(struct balloon *b)
 	return 0;
 }
 
-/* The first window whose DeviceID is 5; one register read per window. */
+/* The first virtio device (window or PCI function) whose DeviceID is 5. */
 static void balloon_probe(struct balloon *b)
 {
 	b->state = ST_NODEV;
 	for (u32 i = 0; i < bi.nr_virtio; i++) {
 		const struct virtio_mmio_dev *d = &bi.virtio[i];
 
-		if (d->base < mmio_map_base || d->base + 0x200 > 4 * GIB ||
-		    mmio_read32(d->base + 8) != VIRTIO_ID_BALLOON)
+		if (virtio_entry_device_id(d) != VIRTIO_ID_BALLOON)
 			continue;
-		if (virtio_mmio_probe(&b->vd, d->base, d->irq)) {
+		b->entry = d;
+		if (virtio_probe(&b->vd, d)) {
 			b->state = ST_FAILED;
 			b->err = -VIO_ENODEV;
 			if (b->vd.device_id)
@@ -436,7 +437,7 @@ void balloon_command(char *args)
 		return;
 	}
 	if (is_word(args, "init", &rest) && !*arg_skip(rest)) {
-		virtio_mmio_probe(&b->vd, b->vd.base, b->vd.irq);
+		virtio_probe(&b->vd, b->entry);
 		if (balloon_dev_init(b)) {
 			fail(state_name(b));
 			return;

@@ -205,10 +205,9 @@ static int vcon_init(void)
 	for (u32 i = 0; i < bi.nr_virtio; i++) {
 		const struct virtio_mmio_dev *d = &bi.virtio[i];
 
-		if (d->base < mmio_map_base || d->base + 0x200 > 4 * GIB ||
-		    mmio_read32(d->base + 8) != VIRTIO_ID_CONSOLE)
+		if (virtio_entry_device_id(d) != VIRTIO_ID_CONSOLE)
 			continue;
-		vc.state = virtio_mmio_probe(&vc.vd, d->base, d->irq);
+		vc.state = virtio_probe(&vc.vd, d);
 		if (!vc.state)
 			vc.state = vcon_setup();
 		if (!vc.state)

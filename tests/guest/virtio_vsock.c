@@ -122,11 +122,10 @@ static void vsock_init(void)
 	for (u32 i = 0; i < bi.nr_virtio; i++) {
 		const struct virtio_mmio_dev *d = &bi.virtio[i];
 
-		if (d->base < mmio_map_base || d->base + 0x200 > 4 * GIB ||
-		    mmio_read32(d->base + 8) != VIRTIO_ID_VSOCK)
+		if (virtio_entry_device_id(d) != VIRTIO_ID_VSOCK)
 			continue;
 		vs.present = 1;
-		if (!virtio_mmio_probe(&vs.vd, d->base, d->irq))
+		if (!virtio_probe(&vs.vd, d))
 			dev_init();
 		return;
 	}
