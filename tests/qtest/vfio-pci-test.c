@@ -194,6 +194,16 @@ static uint32_t wait_msg(QTestState *s, uint64_t addr)
     return wait_bits(s, addr, UINT32_MAX);
 }
 
+/* Until the function's INTx reaches the IOAPIC (intercepted), as the main loop forwards it. */
+static void wait_intx(QTestState *s)
+{
+    for (unsigned i = 0; i < 20000 && !qtest_get_irq(s, GSI); i++) {
+        g_usleep(500);
+        qtest_readl(s, MSG_ADDR);                /* lets the main loop run */
+    }
+    g_assert_true(qtest_get_irq(s, GSI));
+}
+
 static QTestState *start(Fake *f, const char *extra)
 {
     return qtest_initf("-machine q35 -device vfio-pci,id=hostnic,addr=0x%x,x-fake-dir=%s%s",
@@ -423,11 +433,7 @@ static void test_intx(void)
     map_bars(s);
     g_assert_false(qtest_get_irq(s, GSI));
     trigger(f, 0);
-    for (unsigned i = 0; i < 20000 && !qtest_get_irq(s, GSI); i++) {
-        g_usleep(500);
-        qtest_readl(s, MSG_ADDR);                /* lets the main loop run */
-    }
-    g_assert_true(qtest_get_irq(s, GSI));
+    wait_intx(s);
     /* The driver's BAR access: end of interrupt, the host line unmasked. */
     qtest_readl(s, BAR0_ADDR);
     g_assert_false(qtest_get_irq(s, GSI));
@@ -455,11 +461,7 @@ static void test_intx_shared_with_port(void)
     qtest_irq_intercept_in(s, "ioapic");
     map_bars(s);
     trigger(f, 0);
-    for (unsigned i = 0; i < 20000 && !qtest_get_irq(s, GSI); i++) {
-        g_usleep(500);
-        qtest_readl(s, MSG_ADDR);                /* lets the main loop run */
-    }
-    g_assert_true(qtest_get_irq(s, GSI));
+    wait_intx(s);
     qtest_writew(s, port_cmd, 0x0006);
     qtest_writew(s, port_cmd, 0x0406);
     g_assert_true(qtest_get_irq(s, GSI));
