@@ -12,6 +12,7 @@
 #include "block/block.h"
 #include "hw/device.h"
 #include "hw/device-internal.h"
+#include "hw/pci/pci-host.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/x86/microvm.h"
@@ -757,6 +758,53 @@ static void test_migration_blocker(void)
                     "state the stream cannot carry");
 }
 
+/* The port's function: slot control (PCIe capability + 0x18) written as the guest does. */
+static void root_port_slot_control(Machine *m, uint16_t ctl)
+{
+    PciDevice *f = pci_host_find(m->machine_class->pci_host(m), 0, PCI_DEVFN(2, 0));
+    unsigned c = f->config[PCI_CAPABILITY_LIST];
+
+    while (c && f->config[c] != PCI_CAP_ID_EXP) {
+        c = f->config[c + 1];
+    }
+    g_assert_cmpuint(c, !=, 0);
+    pci_config_write(f, c + 0x18, ctl, 2);
+}
+
+/*
+ * A snapshot taken after the guest powered an occupied slot off, before the
+ * main loop removed the device: the loaded port still removes it.
+ */
+static void test_root_port_removal_in_snapshot(void)
+{
+    g_autofree char *img = make_image("rp.img");
+    g_autofree char *drive = g_strdup_printf("id=d0,file=%s,direct=off", img);
+    const char *const extra[] = { "-machine", "q35", "-drive", drive, "-device",
+                                  "pcie-root-port,id=rp1,addr=0x2", "-device",
+                                  "virtio-blk-pci,drive=d0,id=disk0,bus=rp1,addr=0x0", NULL };
+    g_autoptr(GError) err = NULL;
+    Machine *src = vm_new(extra, &err), *dst;
+    g_autoptr(GByteArray) state = NULL;
+
+    g_assert_no_error(err);
+    machine_lock(src);
+    root_port_slot_control(src, 0x07c0);                 /* power off, power indicator off */
+    state = save(machine_find_device(src, "rp1"));
+    machine_unlock(src);
+    machine_free(src);
+    dst = vm_new(extra, &err);
+    g_assert_no_error(err);
+    machine_lock(dst);
+    g_assert_true(device_load_state(machine_find_device(dst, "rp1"), state->data, state->len,
+                                    &err));
+    g_assert_no_error(err);
+    while (g_main_context_iteration(dst->ctx, FALSE)) {
+    }
+    g_assert_null(machine_find_device(dst, "disk0"));
+    machine_unlock(dst);
+    machine_free(dst);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -777,6 +825,7 @@ int main(int argc, char **argv)
     g_test_add_func("/device/teardown-with-driver", test_teardown_with_driver);
     g_test_add_func("/device/unmigratable", test_unmigratable);
     g_test_add_func("/device/migration-blocker", test_migration_blocker);
+    g_test_add_func("/device/root-port-removal-in-snapshot", test_root_port_removal_in_snapshot);
     ret = g_test_run();
     g_rmdir(tmpdir);
     g_free(tmpdir);

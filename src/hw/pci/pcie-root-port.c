@@ -98,7 +98,7 @@ typedef struct PcieRootPort {
     bool intx_wired;
     bool intx_level;             /* what the port drives on its GSI */
     bool notified;               /* the interrupt condition, as last signalled */
-    bool unplug_pending;         /* attention pressed for a device_del */
+    bool unplug_pending;         /* a removal is owed: device_del, or the slot powered off full */
     uint16_t sltctl;             /* slot control before the last write */
     GSource *removal;            /* scheduled removal of the slot's devices */
 } PcieRootPort;
@@ -302,11 +302,11 @@ bool pcie_root_port_unplug_request(Device *port, Device *child, GError **err)
         set_error(err, "Guest is still on the fly of another (un)plugging");
         return false;
     }
+    s->unplug_pending = true;
     if (slot_powered_off(ctl)) {
         schedule_removal(s);        /* nothing for the guest to confirm */
         return true;
     }
-    s->unplug_pending = true;
     raise_events(s, SLTSTA_ABP);
     return true;
 }
@@ -327,6 +327,7 @@ static void rp_config_written(PciDevice *d, uint32_t addr, uint32_t val, unsigne
         ctl = exp_word(s, EXP_SLTCTL);
         s->sltctl = ctl;
         if (slot_powered_off(ctl) && !slot_powered_off(old) && slot_occupied(s)) {
+            s->unplug_pending = true;       /* saved: a snapshot before the removal runs owes it */
             schedule_removal(s);
         }
         raise_events(s, SLTSTA_CC);
@@ -454,6 +455,10 @@ static bool rp_post_load(void *opaque, uint32_t version, GError **err)
     s->sltctl = exp_word(s, EXP_SLTCTL);
     s->intx_level = false;          /* driven again from the loaded registers */
     update_intx(s, s->notified);
+    /* Saved between the guest's power-off (or device_del of an off slot) and the removal. */
+    if (s->unplug_pending && slot_powered_off(s->sltctl)) {
+        schedule_removal(s);
+    }
     return true;
 }
 
