@@ -123,6 +123,11 @@ typedef struct FwCfgItemConfig {
     char *string;
 } FwCfgItemConfig;
 
+/* One -global (QEMU's GlobalProperty). */
+typedef struct GlobalProp {
+    char *driver, *property, *value;
+} GlobalProp;
+
 typedef struct StratusConfig {
     bool show_help;
     bool show_version;
@@ -153,6 +158,11 @@ typedef struct StratusConfig {
      */
     FeatureSwitch machine_acpi;
     GPtrArray *fw_cfg_items;     /* FwCfgItemConfig* of each -fw_cfg, in order */
+    /*
+     * -global DRIVER.PROP=VALUE: a default for PROP of every DRIVER device,
+     * applied after the class defaults and before the device's own values.
+     */
+    GPtrArray *globals;          /* GlobalProp*, in command-line order */
 
     SmpConfig smp;
     uint64_t mem_size;

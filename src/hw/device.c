@@ -133,6 +133,41 @@ static bool apply_props(Device *d, const DeviceCreateArgs *a, GError **err)
     return true;
 }
 
+/*
+ * -global values for this device's class (by name or alias), in command-line
+ * order, QEMU's texts: a property the class lacks or a bad value fails the
+ * device.
+ */
+static bool apply_globals(Device *d, GError **err)
+{
+    for (guint i = 0; d->machine->cfg->globals && i < d->machine->cfg->globals->len; i++) {
+        const GlobalProp *g = g_ptr_array_index(d->machine->cfg->globals, i);
+        const Property *p;
+        const char *value;
+        GError *local = NULL;
+
+        if (device_class_find(g->driver) != d->klass) {
+            continue;
+        }
+        p = device_class_find_prop(d->klass, g->property);
+        if (!p) {
+            set_error(err, "can't apply global %s.%s=%s: Property '%s.%s' not found", g->driver,
+                      g->property, g->value, d->klass->name, g->property);
+            return false;
+        }
+        /* StratoVirt's one documented global is a bool written 0|1 (fast-unplug=0|1). */
+        value = p->type == PROP_BOOL && !strcmp(g->value, "1") ? "on" :
+                p->type == PROP_BOOL && !strcmp(g->value, "0") ? "off" : g->value;
+        if (!device_prop_set_text(d, p, value, &local)) {
+            set_error(err, "can't apply global %s.%s=%s: %s", g->driver, g->property, g->value,
+                      local->message);
+            g_error_free(local);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool check_creatable(Machine *m, const DeviceCreateArgs *a, const DeviceClass *dc,
                             GError **err)
 {
@@ -194,7 +229,7 @@ Device *device_create(Machine *m, const DeviceCreateArgs *a, GError **err)
     d->addr = g_strdup(a->addr);
     d->user_created = a->user;
     d->hotplugged = a->hotplug;
-    if (!device_props_set_defaults(d, err) || !apply_props(d, a, err) ||
+    if (!device_props_set_defaults(d, err) || !apply_globals(d, err) || !apply_props(d, a, err) ||
         (mc && mc->pre_plug && !mc->pre_plug(m, d, err)) ||
         (a->hotplug && !seccomp_policy_check(&m->sandbox, dc->seccomp_needs, dc->name, err)) ||
         (dc->realize && !dc->realize(d, err))) {
@@ -330,6 +365,14 @@ Device *device_create_from_opts(Machine *m, const OptList *l, GError **err)
 bool machine_create_cli_devices(Machine *m, GError **err)
 {
     GPtrArray *devices = m->cfg->devices;
+
+    /* QEMU's warning: tooling passes globals for devices this VMM may not have. */
+    for (guint i = 0; m->cfg->globals && i < m->cfg->globals->len; i++) {
+        const GlobalProp *g = g_ptr_array_index(m->cfg->globals, i);
+        if (!device_class_find(g->driver)) {
+            log_warn("global %s.%s has invalid class name", g->driver, g->property);
+        }
+    }
 
     for (guint i = 0; devices && i < devices->len; i++) {
         const char *origin = m->cfg->device_origins ?

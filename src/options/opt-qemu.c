@@ -299,3 +299,49 @@ out:
     optlist_free(l);
     return ok;
 }
+
+void opt_global_free(gpointer p)
+{
+    GlobalProp *g = p;
+
+    g_free(g->driver);
+    g_free(g->property);
+    g_free(g->value);
+    g_free(g);
+}
+
+/*
+ * -global DRIVER.PROP=VALUE, or QEMU's keyed form driver=D,property=P,value=V.
+ * Whether DRIVER and PROP exist is the device model's business: QEMU's
+ * tooling passes globals for devices a machine may not have.
+ */
+bool opt_handle_global(ParseCtx *ctx, const char *opt, const char *value, GError **err)
+{
+    static const char *const keys[] = { "driver", "property", "value", NULL };
+    const char *dot = strchr(value, '.'), *eq = strchr(value, '=');
+    GlobalProp *g = g_new0(GlobalProp, 1);
+
+    if (g_str_has_prefix(value, "driver=")) {
+        OptList *l = opt_parse_params(opt, value, NULL, false, keys, err);
+        if (l) {
+            g->driver = g_strdup(optlist_get(l, "driver"));
+            g->property = g_strdup(optlist_get(l, "property"));
+            g->value = g_strdup(optlist_get(l, "value"));
+            optlist_free(l);
+        }
+    } else if (dot && eq && dot < eq) {
+        g->driver = g_strndup(value, (gsize)(dot - value));
+        g->property = g_strndup(dot + 1, (gsize)(eq - dot - 1));
+        g->value = g_strdup(eq + 1);
+    }
+    if (!g->driver || !*g->driver || !g->property || !*g->property || !g->value) {
+        if (err && !*err) {
+            set_error(err, "%s: invalid value '%s' (expected DRIVER.PROPERTY=VALUE)", opt,
+                      value);
+        }
+        opt_global_free(g);
+        return false;
+    }
+    g_ptr_array_add(ctx->cfg->globals, g);
+    return true;
+}

@@ -47,6 +47,8 @@ static const OptDef opt_defs[] = {
     { "mon", NULL, OPT_MON, ARG_REQUIRED, true,
       "[chardev=]ID[,id=ID][,mode=control][,pretty=on|off][,qmp-mode=..][,qmp-greeting=..][,rate-limit=..]",
       "QMP monitor on a -chardev socket" },
+    { "global", NULL, OPT_GLOBAL, ARG_REQUIRED, true, "DRIVER.PROP=VALUE",
+      "default value of PROP for every DRIVER device (also driver=,property=,value=)" },
     { "name", NULL, OPT_NAME, ARG_REQUIRED, false, "NAME", "guest name" },
     { "uuid", NULL, OPT_UUID, ARG_REQUIRED, false, "UUID", "guest UUID" },
     { "D", NULL, OPT_LOG, ARG_OPTIONAL, false, "[LOGFILE]",

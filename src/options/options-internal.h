@@ -38,7 +38,7 @@ typedef enum {
     OPT_SERIAL, OPT_CHARDEV, OPT_QMP, OPT_MON,
     OPT_NAME, OPT_UUID, OPT_LOG, OPT_DAEMONIZE, OPT_PIDFILE, OPT_FREEZE,
     OPT_DRIVE, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QTEST_LOG,
-    OPT_NETDEV, OPT_INCOMING, OPT_FW_CFG, OPT_CAMERADEV,
+    OPT_NETDEV, OPT_INCOMING, OPT_FW_CFG, OPT_CAMERADEV, OPT_GLOBAL,
     OPT_NODEFAULTS, OPT_NO_USER_CONFIG, OPT_NOGRAPHIC, OPT_NO_SHUTDOWN,
     OPT_DISPLAY, OPT_VGA,
     OPT_CONFIG, OPT_API_CHANNEL,
@@ -128,6 +128,8 @@ ChardevConfig *opt_chardev_config_new(void);
 void opt_chardev_config_free(gpointer p);
 void opt_monitor_config_free(gpointer p);
 bool opt_handle_serial(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+bool opt_handle_global(ParseCtx *ctx, const char *opt, const char *value, GError **err);
+void opt_global_free(gpointer p);
 bool opt_handle_chardev(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 bool opt_handle_qmp(ParseCtx *ctx, const char *opt, const char *value, GError **err);
 bool opt_handle_mon(ParseCtx *ctx, const char *opt, const char *value, GError **err);

@@ -51,6 +51,7 @@ static StratusConfig *config_new_default(void)
     cfg->rtc_base = g_strdup("utc");
     cfg->rtc_clock = g_strdup("host");
     cfg->fw_cfg_items = g_ptr_array_new_with_free_func(opt_fw_cfg_item_free);
+    cfg->globals = g_ptr_array_new_with_free_func(opt_global_free);
     return cfg;
 }
 
@@ -75,6 +76,7 @@ void config_free(StratusConfig *cfg)
     g_ptr_array_unref(cfg->objects);
     g_ptr_array_unref(cfg->cameradevs);
     g_ptr_array_unref(cfg->fw_cfg_items);
+    g_ptr_array_unref(cfg->globals);
     g_free(cfg->name);
     g_free(cfg->uuid);
     g_free(cfg->logfile);
@@ -307,6 +309,8 @@ static bool handle_option(ParseCtx *ctx, const OptDef *def, const char *opt,
         return opt_handle_name(ctx, opt, value, err);
     case OPT_UUID:
         return opt_handle_uuid(ctx, opt, value, err);
+    case OPT_GLOBAL:
+        return opt_handle_global(ctx, opt, value, err);
     case OPT_LOG:
         cfg->log_enabled = true;
         if (value) {

@@ -260,3 +260,19 @@ def test_snapshot_with_a_disk_behind_a_root_port(make_vm, tmp_path):
     port = [d for d in dst.qmp.cmd("query-pci")[0]["devices"] if d["slot"] == 1][0]
     assert port["pci_bridge"]["bus"]["secondary"] == 1
     assert [d["qdev_id"] for d in port["pci_bridge"]["devices"]] == ["disk0"]
+
+
+@pytest.mark.covers(options=["global"])
+def test_fast_unplug_global(make_vm, tmp_path):
+    """-global pcie-root-port.fast-unplug=1 (StratoVirt's option): device_del takes the
+    link down as well; a global for a class Stratus does not have (libvirt passes
+    kvm-pit's) is a warning in the log, as QEMU's, and the VM runs."""
+    vm = make_vm(machine="q35", log_file=tmp_path / "vmm.log", extra_args=PORT + [
+        "-global", "pcie-root-port.fast-unplug=1",
+        "-global", "kvm-pit.lost_tick_policy=delay"])
+    vm.boot()
+    assert "global kvm-pit.lost_tick_policy has invalid class name" in vm.log_text()
+    plug(vm, image(tmp_path))
+    wait_slot(vm, present=1, power=1)
+    unplug(vm)
+    wait_slot(vm, present=0, power=0, unplugs=1)

@@ -274,6 +274,43 @@ static void test_intx(void)
     stop(&p);
 }
 
+/*
+ * -global pcie-root-port.fast-unplug=1 (StratoVirt's spelling, 0|1): device_del
+ * also takes the link down and raises presence and link events, so a guest
+ * need not wait out the attention button's grace period. The keyed form works
+ * too; a bad global fails at start with QEMU's text.
+ */
+static void test_fast_unplug(void)
+{
+    Port p;
+
+    start(&p, "-global pcie-root-port.fast-unplug=1");
+    hotplug_disk(&p);
+    qtest_writew(p.s, pcfg(p.exp + SLTCTL), CTL_ON);
+    ack(&p);
+    qtest_qmp_assert_success(p.s, "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+    g_assert_cmphex(ack(&p), ==, ST_PDS | ST_ABP | ST_PDC | ST_DLLSC);
+    g_assert_cmphex(qtest_readw(p.s, pcfg(p.exp + LNKSTA)) & 0x2000, ==, 0);
+    qtest_writew(p.s, pcfg(p.exp + SLTCTL), CTL_OFF);
+    qtest_qmp_eventwait(p.s, "DEVICE_DELETED");
+    stop(&p);
+    start(&p, "-global driver=pcie-root-port,property=fast-unplug,value=on");
+    hotplug_disk(&p);
+    qtest_qmp_assert_success(p.s, "{'execute': 'device_del', 'arguments': {'id': 'disk0'}}");
+    g_assert_cmphex(ack(&p) & ST_PDC, ==, ST_PDC);
+    stop(&p);
+    qtest_expect_startup_error("-machine q35 -accel qtest -display none "
+                               "-global pcie-root-port.nope=1 -device pcie-root-port,id=rp1",
+                               "can't apply global pcie-root-port.nope=1: Property "
+                               "'pcie-root-port.nope' not found");
+    qtest_expect_startup_error("-machine q35 -accel qtest -display none "
+                               "-global pcie-root-port.fast-unplug=2 -device pcie-root-port,id=rp1",
+                               "can't apply global pcie-root-port.fast-unplug=2: ");
+    qtest_expect_startup_error("-machine q35 -accel qtest -display none -global fast-unplug",
+                               "-global: invalid value 'fast-unplug' (expected "
+                               "DRIVER.PROPERTY=VALUE)");
+}
+
 /* A reset completes an unplug the guest never answered; the slot powers up empty. */
 static void test_reset_completes_unplug(void)
 {
@@ -389,6 +426,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pcie-root-port/cold-plug-and-windows", test_cold_plug_and_windows);
     g_test_add_func("/pcie-root-port/hotplug-unplug", test_hotplug_unplug);
     g_test_add_func("/pcie-root-port/intx", test_intx);
+    g_test_add_func("/pcie-root-port/fast-unplug", test_fast_unplug);
     g_test_add_func("/pcie-root-port/reset-completes-unplug", test_reset_completes_unplug);
     g_test_add_func("/pcie-root-port/unplug-powered-off-slot", test_unplug_powered_off_slot);
     g_test_add_func("/pcie-root-port/placement-errors", test_placement_errors);

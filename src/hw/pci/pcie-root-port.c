@@ -91,6 +91,7 @@ typedef struct PcieRootPort {
     uint8_t port;                /* Link Capabilities port number */
     uint8_t chassis;             /* accepted, as StratoVirt does; no slot-numbering capability */
     bool multifunction;
+    bool fast_unplug;            /* StratoVirt's: the link drops at the request */
     PciDevice pci;
     PciBus bus;
     uint8_t exp, msi;            /* capability offsets */
@@ -307,6 +308,16 @@ bool pcie_root_port_unplug_request(Device *port, Device *child, GError **err)
         schedule_removal(s);        /* nothing for the guest to confirm */
         return true;
     }
+    if (s->fast_unplug) {
+        /*
+         * The link goes down with the button press, so the guest (Linux's
+         * pciehp) powers the slot off at once instead of waiting 5 s for a
+         * cancel.
+         */
+        exp_set(s, EXP_LNKSTA, LNKSTA_DLLLA, false);
+        raise_events(s, SLTSTA_ABP | SLTSTA_PDC | SLTSTA_DLLSC);
+        return true;
+    }
     raise_events(s, SLTSTA_ABP);
     return true;
 }
@@ -482,6 +493,9 @@ static const Property rp_props[] = {
                 "chassis number (with port, the slot's physical number)"),
     DEFINE_PROP("multifunction", PROP_BOOL, PcieRootPort, multifunction, "off",
                 "on: function 0 of a multi-function slot"),
+    /* StratoVirt documents it as -global pcie-root-port.fast-unplug=0|1. */
+    DEFINE_PROP("fast-unplug", PROP_BOOL, PcieRootPort, fast_unplug, "off",
+                "on: device_del also takes the link down (no guest grace period)"),
     DEFINE_PROP_END,
 };
 
