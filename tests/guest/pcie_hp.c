@@ -73,6 +73,13 @@ static void add_child(struct rport *p)
 		p->vidx = i;
 }
 
+/* The function went away: drivers probing afterwards must not find it. */
+static void child_gone(struct rport *p)
+{
+	if (p->vidx >= 0)
+		bi.virtio[p->vidx].pci_device_id = 0;
+}
+
 static void setup_port(struct rport *p)
 {
 	u32 win = (u32)p->window, last = (u32)(p->window + PORT_WINDOW_SIZE - 1);
@@ -124,9 +131,12 @@ static void service(struct rport *p)
 	pci_conf_write16(0, p->devfn, p->exp + SLTSTA, st & ST_ACK);
 	if ((st & ST_ABP) && p->powered) {
 		slot_control(p, CTL_OFF);
+		child_gone(p);
 		p->unplugs++;
 		return;
 	}
+	if ((st & ST_PDC) && !(st & ST_PDS))
+		child_gone(p);          /* removed without asking (a powered-off slot) */
 	if ((st & ST_PDC) && (st & ST_PDS) && !p->powered) {
 		slot_control(p, CTL_ON);
 		add_child(p);
