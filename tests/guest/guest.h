@@ -296,6 +296,8 @@ void virtio_pci_discover(void);
 u32 pci_conf_read32(u32 bus, u32 devfn, u32 reg);
 void pci_conf_write32(u32 bus, u32 devfn, u32 reg, u32 v);
 void pci_conf_write16(u32 bus, u32 devfn, u32 reg, u16 v);
+/* Offset of capability `id` in bus:devfn's list, 0 if absent. */
+u32 pci_find_cap(u32 bus, u32 devfn, u8 id);
 /*
  * Adds the virtio-pci function at bus:devfn to bi.virtio (at index `reuse`
  * if >= 0), its BARs placed from *next up to `end`; its index, or -1.

@@ -65,6 +65,16 @@ void pci_conf_write16(u32 bus, u32 devfn, u32 reg, u16 v)
 #define conf_read32 pci_conf_read32
 #define conf_write32 pci_conf_write32
 
+/* Bounded (48 entries fill the 256-byte space): a looping list must not hang the shell. */
+u32 pci_find_cap(u32 bus, u32 devfn, u8 id)
+{
+	for (u32 c = conf_read32(bus, devfn, 0x34) & 0xfc, n = 0; c && n < 48;
+	     c = (conf_read32(bus, devfn, c) >> 8) & 0xfc, n++)
+		if ((conf_read32(bus, devfn, c) & 0xff) == id)
+			return c;
+	return 0;
+}
+
 static void list_function(u32 bus, u32 devfn, u32 id, u32 *buses, u32 *nbus)
 {
 	u32 cls = conf_read32(bus, devfn, 0x08) >> 8;
@@ -265,11 +275,8 @@ static void pci_msix(char *args)
 		kprintf("status=error msg=no-virtio-pci\r\n");
 		return;
 	}
-	/* Bounded: a broken list must not hang the shell. */
-	cap = conf_read32(0, devfn, 0x34) & 0xfc;
-	for (u32 n = 0; cap && n < 48 && (conf_read32(0, devfn, cap) & 0xff) != 0x11; n++)
-		cap = (conf_read32(0, devfn, cap) >> 8) & 0xfc;
-	if (!cap || (conf_read32(0, devfn, cap) & 0xff) != 0x11) {
+	cap = pci_find_cap(0, devfn, 0x11);
+	if (!cap) {
 		kprintf("status=error msg=no-msix\r\n");
 		return;
 	}

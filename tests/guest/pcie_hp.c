@@ -42,15 +42,6 @@ static struct rport ports[MAX_PORTS];
 static u32 nports;
 static u64 next_poll;
 
-static u32 find_exp_cap(u32 devfn)
-{
-	for (u32 c = pci_conf_read32(0, devfn, 0x34) & 0xfc, n = 0; c && n < 48;
-	     c = (pci_conf_read32(0, devfn, c) >> 8) & 0xfc, n++)
-		if ((pci_conf_read32(0, devfn, c) & 0xff) == 0x10)
-			return c;
-	return 0;
-}
-
 static u16 slot_status(const struct rport *p)
 {
 	return (u16)(pci_conf_read32(0, p->devfn, p->exp + SLTCTL) >> 16);
@@ -109,7 +100,7 @@ void pcie_hp_init(void)
 				devfn += 7;
 			continue;
 		}
-		exp = find_exp_cap(devfn);
+		exp = pci_find_cap(0, devfn, 0x10);
 		/* Root port (type 4) with a slot implemented (bit 8 of the capabilities). */
 		if (!exp || ((pci_conf_read32(0, devfn, exp) >> 16) & 0x1f0) != 0x140)
 			continue;

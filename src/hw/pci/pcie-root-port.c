@@ -361,7 +361,7 @@ static void init_exp_cap(PcieRootPort *s)
                  (uint32_t)s->port << 24);
     pci_set_wmask(d, c + EXP_LNKCTL, 0x01c3, 2);
     pci_set_word(d, c + EXP_LNKSTA, LNK_SPEED_2_5 | LNK_WIDTH_X1);
-    /* A physical slot number per port: pciehp refuses two slots of one name. */
+    /* Distinct physical slot numbers name the slots apart (Linux suffixes duplicates). */
     pci_set_long(d, c + EXP_SLTCAP, SLTCAP_ABP | SLTCAP_PCP | SLTCAP_AIP | SLTCAP_PIP |
                  SLTCAP_HPC | (uint32_t)(s->chassis << 8 | s->port) << SLTCAP_PSN_SHIFT);
     pci_set_wmask(d, c + EXP_SLTCTL, SLTCTL_WRITABLE, 2);
