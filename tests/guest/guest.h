@@ -128,6 +128,7 @@ struct virtio_mmio_dev {
 	u32 irq;
 	u32 pci_bdf;            /* bus << 8 | devfn, plus 1; 0 for virtio-mmio */
 	u32 pci_device_id;      /* the virtio device ID */
+	u32 plugs;              /* bumped when a root port's function comes or goes */
 	u64 common, isr, devcfg, notify;
 	u32 notify_mult;
 };

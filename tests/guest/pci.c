@@ -231,6 +231,7 @@ int pci_add_virtio(u32 bus, u32 devfn, u64 *next, u64 end, u32 irq, int reuse)
 	e.pci_device_id = (id >> 16) - 0x1040;
 	e.irq = irq;
 	if (reuse >= 0) {
+		e.plugs = bi.virtio[reuse].plugs + 1;   /* drivers see a new function there */
 		bi.virtio[reuse] = e;
 		return reuse;
 	}

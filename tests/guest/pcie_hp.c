@@ -67,8 +67,10 @@ static void add_child(struct rport *p)
 /* The function went away: drivers probing afterwards must not find it. */
 static void child_gone(struct rport *p)
 {
-	if (p->vidx >= 0)
+	if (p->vidx >= 0) {
 		bi.virtio[p->vidx].pci_device_id = 0;
+		bi.virtio[p->vidx].plugs++;
+	}
 }
 
 static void setup_port(struct rport *p)

@@ -74,6 +74,7 @@ struct blk_dev {
 	struct virtio_dev vd;
 	struct virtq vq;
 	u32 slot;               /* index in bi.virtio */
+	u32 plugs;              /* bi.virtio[slot].plugs when taken in */
 	int state;
 	int err;                /* why ST_FAILED (-VIO_*) */
 	int event_idx_on;       /* driver option: accept EVENT_IDX when offered */
@@ -320,29 +321,61 @@ static int blk_dev_init(struct blk_dev *b)
 	return 0;
 }
 
+/*
+ * Takes in the block device now at bi.virtio[i] as b; 0 when it is not one
+ * (then b is left for the next).
+ */
+static int blk_take(struct blk_dev *b, u32 i)
+{
+	int r = virtio_probe(&b->vd, &bi.virtio[i]);
+
+	if ((r && r != -VIO_ELEGACY) || b->vd.device_id != VIRTIO_ID_BLOCK)
+		return 0;
+	b->slot = i;
+	b->plugs = bi.virtio[i].plugs;
+	if (r) {                /* listed, but never initialised */
+		b->state = ST_FAILED;
+		b->err = r;
+		return 1;
+	}
+	blk_dev_init(b);
+	return 1;
+}
+
+/*
+ * Called before every command: takes in block devices the first time, and
+ * again a function a root port plugged anew at an index already seen (its
+ * plugs count moved); a function that left stays listed with state off.
+ */
 void blk_init(void)
 {
-	static int done;
+	static u32 scanned, plugs_seen[MAX_VIRTIO_MMIO];
 
-	if (done)
-		return;
-	done = 1;
-	for (u32 i = 0; i < bi.nr_virtio && nr_blks < BLK_MAX_DEVS; i++) {
-		struct blk_dev *b = &blks[nr_blks];
-		int r = virtio_probe(&b->vd, &bi.virtio[i]);
+	for (u32 i = 0; i < nr_blks; i++) {
+		struct blk_dev *b = &blks[i];
 
-		if ((r && r != -VIO_ELEGACY) || b->vd.device_id != VIRTIO_ID_BLOCK)
+		if (bi.virtio[b->slot].plugs == b->plugs)
 			continue;
-		b->slot = i;
-		b->event_idx_on = 1;
-		nr_blks++;
-		if (r) {                /* listed, but never initialised */
-			b->state = ST_FAILED;
-			b->err = r;
-			continue;
+		plugs_seen[b->slot] = bi.virtio[b->slot].plugs;
+		if (!blk_take(b, b->slot)) {
+			b->plugs = bi.virtio[b->slot].plugs;
+			b->state = ST_OFF;
 		}
-		blk_dev_init(b);
 	}
+	for (u32 i = 0; i < bi.nr_virtio && nr_blks < BLK_MAX_DEVS; i++) {
+		int known = 0;
+
+		if (i < scanned && plugs_seen[i] == bi.virtio[i].plugs)
+			continue;
+		plugs_seen[i] = bi.virtio[i].plugs;
+		for (u32 j = 0; j < nr_blks; j++)
+			known |= blks[j].slot == i;
+		if (known)
+			continue;
+		blks[nr_blks].event_idx_on = 1;
+		nr_blks += blk_take(&blks[nr_blks], i);
+	}
+	scanned = bi.nr_virtio;
 }
 
 /* Interrupts requested from the device or not (polling works either way). */
