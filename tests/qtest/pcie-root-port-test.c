@@ -196,6 +196,42 @@ static void test_cold_plug_and_windows(void)
 }
 
 /*
+ * Secondary bus reset (bridge control bit 6): the function below goes back to
+ * its power-on state (decoding off, BARs unassigned, virtio status 0) while
+ * the port keeps its own numbers and windows.
+ */
+static void test_secondary_bus_reset(void)
+{
+    Port p;
+
+    start(&p, "-device virtio-blk-pci,drive=d0,id=disk0,bus=rp1,addr=0x0");
+    number_and_open(&p);
+    qtest_writel(p.s, cfg(1, 0, 0x20), (uint32_t)WINDOW);
+    qtest_writel(p.s, cfg(1, 0, 0x24), 0);
+    qtest_writew(p.s, cfg(1, 0, 0x04), 0x0006);
+    qtest_writeb(p.s, WINDOW + 0x14, 1);                                   /* ACKNOWLEDGE */
+    g_assert_cmpuint(qtest_readb(p.s, WINDOW + 0x14), ==, 1);
+    qtest_writew(p.s, pcfg(0x3e), 0x0040);
+    g_assert_cmphex(qtest_readw(p.s, cfg(1, 0, 0x04)) & 0x7, ==, 0);
+    g_assert_cmphex(qtest_readl(p.s, cfg(1, 0, 0x20)), ==, 0xc);           /* 64-bit, prefetch */
+    g_assert_cmpuint(qtest_readw(p.s, WINDOW + 0x12), !=, 1);               /* decodes nothing */
+    qtest_writew(p.s, pcfg(0x3e), 0x0000);
+    g_assert_cmphex(qtest_readl(p.s, pcfg(0x18)) & 0xffffff, ==, 0x010100);
+    g_assert_cmphex(qtest_readl(p.s, cfg(1, 0, 0)), ==, 0x10421af4);
+    qtest_writel(p.s, cfg(1, 0, 0x20), (uint32_t)WINDOW);
+    qtest_writew(p.s, cfg(1, 0, 0x04), 0x0002);
+    g_assert_cmpuint(qtest_readw(p.s, WINDOW + 0x12), ==, 1);
+    g_assert_cmpuint(qtest_readb(p.s, WINDOW + 0x14), ==, 0);               /* device reset */
+    /* Holding the bit, or writing it set again, resets nothing more. */
+    qtest_writew(p.s, pcfg(0x3e), 0x0040);
+    qtest_writew(p.s, cfg(1, 0, 0x04), 0x0002);
+    qtest_writel(p.s, cfg(1, 0, 0x20), (uint32_t)WINDOW);
+    qtest_writew(p.s, pcfg(0x3e), 0x0040);
+    g_assert_cmphex(qtest_readw(p.s, cfg(1, 0, 0x04)) & 0x7, ==, 0x2);
+    stop(&p);
+}
+
+/*
  * The seeds' standard-machine sequence, register by register: device_add
  * below the port, the guest powers the slot on; device_del presses the
  * attention button, the guest powers the slot off and DEVICE_DELETED comes.
@@ -425,6 +461,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pcie-root-port/identity", test_identity);
     g_test_add_func("/pcie-root-port/cold-plug-and-windows", test_cold_plug_and_windows);
     g_test_add_func("/pcie-root-port/hotplug-unplug", test_hotplug_unplug);
+    g_test_add_func("/pcie-root-port/secondary-bus-reset", test_secondary_bus_reset);
     g_test_add_func("/pcie-root-port/intx", test_intx);
     g_test_add_func("/pcie-root-port/fast-unplug", test_fast_unplug);
     g_test_add_func("/pcie-root-port/reset-completes-unplug", test_reset_completes_unplug);

@@ -488,6 +488,27 @@ static void test_reset(void)
     fake_free(f);
 }
 
+/* Below a root port, a secondary bus reset resets the function and the host device. */
+static void test_secondary_bus_reset(void)
+{
+    Fake *f = fake_new(NULL);
+    QTestState *s = qtest_initf("-machine q35 -device pcie-root-port,id=rp1,addr=0x8 "
+                                "-device vfio-pci,id=hostnic,bus=rp1,addr=0x0,x-fake-dir=%s",
+                                f->dir);
+    uint64_t port = ECAM + (8ULL << 15), fn = ECAM + (1ULL << 20);
+    g_autofree char *log = NULL;
+
+    qtest_writel(s, port + 0x18, 0x010100);
+    g_assert_cmphex(qtest_readw(s, fn), ==, 0x8086);
+    qtest_writew(s, fn + 0x04, 0x0002);
+    qtest_writew(s, port + 0x3e, 0x0040);
+    g_assert_cmphex(qtest_readw(s, fn + 0x04), ==, 0);
+    log = irq_log(f);
+    g_assert_true(g_str_has_suffix(log, "reset\n"));
+    qtest_quit(s);
+    fake_free(f);
+}
+
 /* BAR3 placed over BAR0 decodes nothing; BAR0 keeps working. */
 static void test_bar_overlap(void)
 {
@@ -665,6 +686,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-pci/intx", test_intx);
     g_test_add_func("/vfio-pci/intx-shared-with-port", test_intx_shared_with_port);
     g_test_add_func("/vfio-pci/reset", test_reset);
+    g_test_add_func("/vfio-pci/secondary-bus-reset", test_secondary_bus_reset);
     g_test_add_func("/vfio-pci/bar-overlap", test_bar_overlap);
     g_test_add_func("/vfio-pci/conventional", test_conventional);
     g_test_add_func("/vfio-pci/msix-edges", test_msix_edges);

@@ -259,6 +259,27 @@ static void update_bars(PciDevice *d)
     }
 }
 
+/*
+ * Secondary bus reset (bridge control bit 6 set): every function below the
+ * bridge, and below bridges under it, goes back to its power-on state as a
+ * system reset would put it (Linux's pci_reset_secondary_bus relies on it).
+ */
+static void reset_secondary(PciDevice *br)
+{
+    for (unsigned devfn = 0; devfn < 256; devfn++) {
+        PciDevice *f = br->secondary->fn[devfn];
+        if (!f) {
+            continue;
+        }
+        if (f->secondary) {
+            reset_secondary(f);
+        }
+        if (f->reset) {
+            f->reset(f);
+        }
+    }
+}
+
 static bool access_ok(const PciDevice *d, uint32_t addr, unsigned len)
 {
     return (len == 1 || len == 2 || len == 4) && !(addr & (len - 1)) &&
@@ -288,6 +309,8 @@ static bool touches(uint32_t addr, unsigned len, uint32_t lo, uint32_t hi)
 
 void pci_config_write(PciDevice *d, uint32_t addr, uint32_t val, unsigned len)
 {
+    uint8_t bctl = d->config[PCI_BRIDGE_CONTROL];
+
     if (!access_ok(d, addr, len)) {
         return;
     }
@@ -302,6 +325,9 @@ void pci_config_write(PciDevice *d, uint32_t addr, uint32_t val, unsigned len)
         touches(addr, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS) ||
         (d->secondary && touches(addr, len, PCI_IO_BASE, PCI_IO_BASE_UPPER16 + 4))) {
         update_bars(d);
+    }
+    if (d->secondary && (d->config[PCI_BRIDGE_CONTROL] & ~bctl & PCI_BRIDGE_CTL_BUS_RESET)) {
+        reset_secondary(d);
     }
     if (d->config_written) {
         d->config_written(d, addr, val, len);

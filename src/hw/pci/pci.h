@@ -51,6 +51,7 @@
 #define PCI_PREF_LIMIT_UPPER32 0x2c
 #define PCI_IO_BASE_UPPER16    0x30
 #define PCI_BRIDGE_CONTROL     0x3e
+#define PCI_BRIDGE_CTL_BUS_RESET 0x40    /* secondary bus reset */
 #define PCI_HEADER_TYPE_BRIDGE 0x01
 #define PCI_HEADER_TYPE_MULTI  0x80
 #define PCI_PREF_RANGE_64      0x01
@@ -96,6 +97,8 @@ typedef void PciBarMapFn(PciDevice *d, int n, uint64_t old, uint64_t addr);
  */
 typedef bool PciConfigReadFn(PciDevice *d, uint32_t addr, unsigned len, uint32_t *val);
 typedef void PciConfigWrittenFn(PciDevice *d, uint32_t addr, uint32_t val, unsigned len);
+/* The function back to its power-on state, config space and device alike. */
+typedef void PciResetFn(PciDevice *d);
 
 typedef struct PciBar {
     uint64_t size;               /* 0: not implemented */
@@ -115,6 +118,7 @@ struct PciDevice {
     PciBarMapFn *bar_map;
     PciConfigReadFn *config_read;
     PciConfigWrittenFn *config_written;
+    PciResetFn *reset;                   /* for a secondary bus reset above it; optional */
     void *opaque;
     struct Device *owner;                /* the registered device, NULL for board functions */
     PciBus *bus;                         /* where it is plugged (pci_bus_plug), or NULL */

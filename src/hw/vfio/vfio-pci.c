@@ -385,12 +385,20 @@ static bool vfio_pci_realize(Device *dev, GError **err)
 }
 
 /* The machine's GSI for INTA is known at plug: interrupts start then. */
+static void vfio_pci_reset(Device *dev);
+
+static void vfio_function_reset(PciDevice *d)
+{
+    vfio_pci_reset(&((VfioPci *)d->opaque)->parent);
+}
+
 static PciDevice *vfio_pci_function(Device *dev, const PciPlacement *at)
 {
     VfioPci *v = (VfioPci *)dev;
 
     irq_line_init(&v->intx, dev->machine, at->intx_gsi);
     vfio_irq_init(v, NULL);
+    v->pci.reset = vfio_function_reset;
     return &v->pci;
 }
 

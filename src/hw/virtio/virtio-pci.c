@@ -445,6 +445,11 @@ static void bar_map(PciDevice *d, int n, uint64_t old, uint64_t addr)
 
 /* ---- life cycle ---- */
 
+static void function_reset(PciDevice *d)
+{
+    virtio_pci_reset(d->opaque);
+}
+
 static void init_function(VirtioPci *t, uint32_t class_code)
 {
     PciDevice *d = &t->pci;
@@ -459,6 +464,7 @@ static void init_function(VirtioPci *t, uint32_t class_code)
     d->bar_map = bar_map;
     d->config_read = config_read;
     d->config_written = config_written;
+    d->reset = function_reset;
     d->opaque = t;
     build_caps(t);
 }
