@@ -485,3 +485,17 @@ void guest_ram_mark_dma(const GuestRam *ram, const void *hva, uint64_t len)
         }
     }
 }
+
+const uint8_t *iobus_direct_page(IoBus *bus, uint64_t addr, bool *rom)
+{
+    uint64_t page = addr & ~0xFFFull;
+    const IoRegion *r = find(bus, page, 1);
+
+    if (rom) {
+        *rom = r && r->ops->direct;
+    }
+    if (!r || !r->ops->direct || page - r->base + 4096 > r->size) {
+        return NULL;
+    }
+    return r->ops->direct(r->opaque, page - r->base);
+}

@@ -134,6 +134,13 @@ typedef struct IoRegionOps {
     /* size is 1, 2, 4 or 8; offset is relative to the region base. */
     uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
     void (*write)(void *opaque, uint64_t offset, uint64_t value, unsigned size);
+    /*
+     * Optional, for ROM-like devices (pflash in array mode): host bytes a CPU
+     * may read from offset to the end of its 4 KiB page instead of calling
+     * read, or NULL while reads must go through read. Never for writes: a
+     * write always reaches write, after which a CPU drops what it took.
+     */
+    const uint8_t *(*direct)(void *opaque, uint64_t offset);
 } IoRegionOps;
 
 typedef struct IoRegion {
@@ -174,5 +181,12 @@ bool iobus_remove(IoBus *bus, uint64_t base);
  */
 bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size);
 bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size);
+/*
+ * The direct-read bytes (IoRegionOps.direct) of the 4 KiB page holding
+ * addr, NULL if the page is not wholly inside one region that has them now.
+ * *rom (may be NULL) is set when that region has a direct op at all, so a
+ * caller knows a write there may change what later reads see.
+ */
+const uint8_t *iobus_direct_page(IoBus *bus, uint64_t addr, bool *rom);
 
 #endif

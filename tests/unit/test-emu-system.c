@@ -1794,6 +1794,10 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     NO_FAULT(c, emu_wrmsr(c, 0x8B, 0));
     NO_FAULT(c, v = emu_rdmsr(c, 0x8B));
     g_assert_cmphex(v >> 32, !=, 0);
+    /* IA32_PLATFORM_ID reads 0, as on KVM (OVMF's CpuMpPei reads it on Intel CPUs) */
+    v = 1;
+    NO_FAULT(c, v = emu_rdmsr(c, 0x17));
+    g_assert_cmphex(v, ==, 0);
     /* IA32_TSC_ADJUST: writing it moves the TSC by the difference; writing the TSC
      * moves it by the TSC's change (so it reads back what it was plus that change) */
     {

@@ -102,6 +102,56 @@ static void test_ram_unpopulated(void)
     guest_ram_destroy(&shared);
 }
 
+/* A ROM-like region: direct reads while `on`, from its 8 KiB buffer. */
+typedef struct Rom {
+    uint8_t bytes[8192];
+    bool on;
+} Rom;
+
+static uint64_t rom_read(void *o, uint64_t off, unsigned size)
+{
+    return ((Rom *)o)->bytes[off];
+}
+
+static const uint8_t *rom_direct(void *o, uint64_t off)
+{
+    Rom *r = o;
+
+    return r->on ? r->bytes + off : NULL;
+}
+
+static const IoRegionOps rom_ops = { .read = rom_read, .direct = rom_direct };
+
+static void test_bus_direct_page(void)
+{
+    IoBus bus;
+    static Rom rom;
+    Dev a = { 0 };
+    bool is_rom = false;
+
+    iobus_init(&bus, "mmio", IOBUS_MEMORY);
+    g_assert_true(iobus_add(&bus, 0x10000, sizeof(rom.bytes), &rom_ops, &rom, "rom", NULL));
+    g_assert_true(iobus_add(&bus, 0x20000, 0x1000, &dev_ops, &a, "dev", NULL));
+    g_assert_true(iobus_add(&bus, 0x30000, 0x800, &rom_ops, &rom, "half", NULL));
+    rom.on = true;
+    /* the page holding the address, whichever byte of it is asked */
+    g_assert_true(iobus_direct_page(&bus, 0x10000, &is_rom) == rom.bytes);
+    g_assert_true(is_rom);
+    g_assert_true(iobus_direct_page(&bus, 0x11FFF, NULL) == rom.bytes + 0x1000);
+    /* switched off: reads must go through read(), but it is still ROM */
+    rom.on = false;
+    g_assert_null(iobus_direct_page(&bus, 0x10010, &is_rom));
+    g_assert_true(is_rom);
+    rom.on = true;
+    /* plain devices, nothing, and a region smaller than a page have none */
+    g_assert_null(iobus_direct_page(&bus, 0x20000, &is_rom));
+    g_assert_false(is_rom);
+    g_assert_null(iobus_direct_page(&bus, 0x50000, &is_rom));
+    g_assert_false(is_rom);
+    g_assert_null(iobus_direct_page(&bus, 0x30000, NULL));
+    iobus_destroy(&bus);
+}
+
 static void test_bus_dispatch(void)
 {
     IoBus bus;
@@ -155,5 +205,6 @@ int main(int argc, char **argv)
     g_test_add_func("/memory/ram/bounds", test_ram_bounds);
     g_test_add_func("/memory/ram/unpopulated", test_ram_unpopulated);
     g_test_add_func("/memory/bus/dispatch", test_bus_dispatch);
+    g_test_add_func("/memory/bus/direct-page", test_bus_direct_page);
     return g_test_run();
 }

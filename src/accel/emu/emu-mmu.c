@@ -72,6 +72,7 @@ uint64_t emu_read_phys(EmuCpu *c, uint64_t pa, unsigned size)
 void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v)
 {
     uint8_t *p = guest_ram_ptr(c->ram, pa, size);
+    bool rom = false;
 
     if (p) {
         emu_st(p, size, v);
@@ -86,7 +87,28 @@ void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v)
     }
     machine_lock(c->machine);
     iobus_write(&c->machine->mmio, pa, &v, size);
+    iobus_direct_page(&c->machine->mmio, pa, &rom);
     machine_unlock(c->machine);
+    if (rom) {           /* a flash command: this vCPU's ROM pages may read differently now */
+        emu_tlb_flush(c);
+    }
+}
+
+/*
+ * A ROM page (pflash in array mode) reads from host memory like RAM; it is
+ * taken only for reads and fetches, so every write still reaches the device.
+ */
+static uint8_t *rom_page(EmuCpu *c, uint64_t ppage, int acc)
+{
+    const uint8_t *p;
+
+    if (acc == ACC_WRITE || !c->machine) {
+        return NULL;
+    }
+    machine_lock(c->machine);
+    p = iobus_direct_page(&c->machine->mmio, ppage, NULL);
+    machine_unlock(c->machine);
+    return (uint8_t *)p;
 }
 
 /* ---- dirty-page log (EmuDirtyLog in emu-cpu.h) ---- */
@@ -255,6 +277,9 @@ static EmuTlbEntry *tlb_fill(EmuCpu *c, uint64_t lin, int acc, bool sys)
     e->user_ok = w.user;
     /* A TLB hit may write only when the walk has already set the dirty bit. */
     e->write_ok = w.rw && w.dirty;
+    if (!e->hva && !lapic_page(c, e->ppage) && (e->hva = rom_page(c, e->ppage, acc))) {
+        e->write_ok = false;
+    }
     e->exec_ok = !w.nx;
     if (G_UNLIKELY(dirty_logging(c))) {
         /*

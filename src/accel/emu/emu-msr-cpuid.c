@@ -142,6 +142,7 @@ uint64_t emu_rdmsr(EmuCpu *c, uint32_t idx)
     case MSR_PAT: return c->pat;
     /* no variable or fixed ranges, no write-combining: the default type is all */
     case MSR_MTRRCAP: return 0;
+    case 0x17: return 0;     /* IA32_PLATFORM_ID: KVM's 0 (OVMF's microcode lookup reads it) */
     case MSR_UCODE_REV: return 1ull << 32;   /* microcode revision 1 (QEMU's TCG has it too) */
     case MSR_ARCH_CAPABILITIES: return EMU_ARCH_CAPABILITIES;
     case MSR_MTRR_DEF_TYPE: return c->mtrr_def_type;
