@@ -18,6 +18,8 @@ PACKAGES=(
     gnome-desktop-testing
     # QEMU cross-check and boot benchmark
     qemu-system-x86
+    # firmware boot on q35 (OVMF_CODE_4M.fd, OVMF_VARS_4M.fd)
+    ovmf
     # fuzzing
     clang
     # Linux guest lane: /boot/vmlinuz-*-cloud-amd64, busybox initramfs

@@ -84,19 +84,20 @@ static bool q35_init(Machine *m, GError **err)
     m->board = s;
     s->x86.low_ram_limit = Q35_LOW_RAM_LIMIT;
     s->x86.rtc_by_default = true;            /* a PC has one, QEMU's and StratoVirt's q35 too */
-    for (guint i = 0; m->cfg->drives && i < m->cfg->drives->len; i++) {
-        if (!g_strcmp0(optlist_get(g_ptr_array_index(m->cfg->drives, i), "if"), "pflash")) {
-            set_error(err, "-drive if=pflash: firmware boot is not supported yet on q35 "
-                      "(use -kernel)");
-            return false;
-        }
-    }
-    if (!m->cfg->kernel && strcmp(m->cfg->accel, "qtest") != 0) {
-        set_error(err, "-kernel: kernel file is required for q35 machine type until "
-                  "firmware boot exists");
+    if (!x86_board_init_ram(m, &s->x86, err) || !x86_firmware_create(m, &s->x86, err)) {
         return false;
     }
-    return x86_board_init_ram(m, &s->x86, err) && x86_board_create_devices(m, &s->x86, err) &&
+    if (s->x86.firmware && m->cfg->kernel) {
+        set_error(err, "-kernel: direct kernel boot through the firmware is not supported yet "
+                  "on q35 (drop -drive if=pflash, or boot the kernel from a disk)");
+        return false;
+    }
+    if (!s->x86.firmware && !m->cfg->kernel && strcmp(m->cfg->accel, "qtest") != 0) {
+        set_error(err, "-kernel: kernel file is required for q35 machine type without "
+                  "firmware (-drive if=pflash)");
+        return false;
+    }
+    return x86_board_create_devices(m, &s->x86, err) &&
            create_pci_host(m, s, err) && machine_open_drives(m, err) &&
            machine_create_cli_devices(m, err) && setup_acpi(m, s, err) &&
            x86_board_boot(m, &s->x86, NULL, err);

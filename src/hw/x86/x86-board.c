@@ -76,10 +76,11 @@ bool x86_board_acpi_enabled(const Machine *m, bool dflt)
     return f == FEATURE_ON || (f == FEATURE_AUTO && dflt);
 }
 
-static bool reset_vcpus(Machine *m, X86Board *s, GError **err)
+/* boot NULL: every vCPU as at power-on (the BSP at the reset vector). */
+static bool reset_vcpus(Machine *m, const X86BootState *boot, GError **err)
 {
     for (guint i = 0; i < m->vcpus->len; i++) {
-        if (!m->accel_ops->vcpu_reset(g_ptr_array_index(m->vcpus, i), &s->boot, err)) {
+        if (!m->accel_ops->vcpu_reset(g_ptr_array_index(m->vcpus, i), boot, err)) {
             return false;
         }
     }
@@ -95,10 +96,18 @@ void x86_board_reset(Machine *m, X86Board *s)
 {
     g_autoptr(GError) err = NULL;
 
+    if (s->firmware) {
+        /* The firmware starts again from the reset vector and finds its own way. */
+        if (!x86_firmware_reset(m, s, &err) || !reset_vcpus(m, NULL, &err)) {
+            log_error("system reset failed: %s", err->message);
+            machine_request_shutdown(m, SHUTDOWN_INTERNAL_ERROR);
+        }
+        return;
+    }
     if (!s->booted) {
         return;
     }
-    if (!write_acpi(m, s, &err) || !load_kernel(m, s, &err) || !reset_vcpus(m, s, &err)) {
+    if (!write_acpi(m, s, &err) || !load_kernel(m, s, &err) || !reset_vcpus(m, &s->boot, &err)) {
         log_error("system reset failed: %s", err->message);
         machine_request_shutdown(m, SHUTDOWN_INTERNAL_ERROR);
     }
@@ -203,7 +212,7 @@ static bool create_legacy_devices(Machine *m, X86Board *s, GError **err)
         }
         rtc_memory_sizes(m, s, s->rtc);
     }
-    if (feature_on(m, m->cfg->machine_fw_cfg, user_files)) {
+    if (feature_on(m, m->cfg->machine_fw_cfg, user_files || s->firmware)) {
         DeviceCreateArgs a = { .driver = "fw_cfg_io" };
         s->fw_cfg = device_create(m, &a, err);
         return s->fw_cfg && fw_cfg_e820(m, s, s->fw_cfg, err);
@@ -230,10 +239,10 @@ bool x86_board_boot(Machine *m, X86Board *s, const char *auto_params, GError **e
      * A restored machine starts where the snapshot left it (RAM and vCPU
      * state come from there); the kernel is only needed for a later reset.
      */
-    if (!restoring && !write_acpi(m, s, err)) {
+    if (!s->firmware && !restoring && !write_acpi(m, s, err)) {
         return false;
     }
-    if (m->cfg->kernel) {
+    if (m->cfg->kernel && !s->firmware) {
         if (!restoring && !load_kernel(m, s, err)) {
             return false;
         }
@@ -242,7 +251,10 @@ bool x86_board_boot(Machine *m, X86Board *s, const char *auto_params, GError **e
     if (!cpus_create(m, err)) {
         return false;
     }
-    return !s->booted || restoring || reset_vcpus(m, s, err);
+    if (s->firmware) {
+        return restoring || (x86_firmware_reset(m, s, err) && reset_vcpus(m, NULL, err));
+    }
+    return !s->booted || restoring || reset_vcpus(m, &s->boot, err);
 }
 
 bool x86_board_init_ram(Machine *m, X86Board *b, GError **err)

@@ -37,7 +37,12 @@ typedef struct X86Board {
      */
     GByteArray *acpi_tables;
     uint64_t acpi_base;
+    /* Firmware boot (x86-firmware.c): -drive if=pflash gave unit 0. */
+    bool firmware;
+    Device *pflash[2];           /* X86_PFLASH_UNITS: code, variable store */
 } X86Board;
+
+#define X86_PFLASH_UNITS 2
 
 /* Guest RAM below low_ram_limit, the rest from 4 GiB; mapped by the accelerator. */
 bool x86_board_init_ram(Machine *m, X86Board *b, GError **err);
@@ -60,6 +65,14 @@ bool x86_board_acpi_enabled(const Machine *m, bool dflt);
 /* system_reset: reload the kernel and restart the vCPUs at its entry. */
 void x86_board_reset(Machine *m, X86Board *b);
 void x86_board_cleanup(X86Board *b);
+/*
+ * Firmware boot (x86-firmware.c). create: the -drive if=pflash devices,
+ * before x86_board_create_devices (sets b->firmware when unit 0 is given;
+ * none is no error). reset: the BIOS-area copy of the code, at boot and on
+ * every reset, before the vCPUs start at the reset vector.
+ */
+bool x86_firmware_create(Machine *m, X86Board *b, GError **err);
+bool x86_firmware_reset(Machine *m, X86Board *b, GError **err);
 /* Creates a board device of `driver` with n properties (device_create). */
 Device *x86_board_device(Machine *m, const char *driver, const DevicePropValue *props,
                          unsigned n, GError **err);
