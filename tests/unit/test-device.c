@@ -622,6 +622,10 @@ static void test_state_roundtrip(void)
             continue;
         }
         /* The -pci forms share their -device twin's state description; this machine is microvm. */
+        if (!strcmp((*dc)->name, "cfi.pflash01")) {
+            g_test_message("cfi.pflash01: q35's -drive if=pflash, test_pflash_state");
+            continue;
+        }
         if ((*dc)->bus == DEVICE_BUS_PCI) {
             g_test_message("%s: q35 only, same vmsd as its virtio-mmio form", (*dc)->name);
             continue;
@@ -671,6 +675,54 @@ static void test_state_roundtrip(void)
     machine_free(m);
     unlink(img);
     unlink(log);
+}
+
+/*
+ * cfi.pflash01 (q35's -drive if=pflash): the command state saves, loads
+ * back to the same bytes, and truncated or impossible states are refused.
+ */
+static void test_pflash_state(void)
+{
+    g_autofree char *img = g_build_filename(tmpdir, "flash.fd", NULL);
+    g_autofree char *drive = NULL;
+    g_autofree uint8_t *zero = g_malloc0(8192);
+    g_autoptr(GError) err = NULL;
+    Machine *m;
+    Device *flash = NULL;
+    GPtrArray *devs;
+
+    g_assert_true(g_file_set_contents(img, (const char *)zero, 8192, NULL));
+    drive = g_strdup_printf("if=pflash,format=raw,file=%s", img);
+    m = vm_new((const char *const[]){ "-machine", "q35", "-drive", drive, NULL }, &err);
+    g_assert_no_error(err);
+    machine_lock(m);
+    devs = machine_devices(m);
+    for (guint i = 0; i < devs->len; i++) {
+        Device *d = g_ptr_array_index(devs, i);
+        flash = !strcmp(d->klass->name, "cfi.pflash01") ? d : flash;
+    }
+    g_assert_nonnull(flash);
+    {
+        g_autoptr(GByteArray) a = save(flash);
+        g_autoptr(GByteArray) b = NULL;
+        g_assert_cmpuint(a->len, >, 0);
+        g_assert_true(device_load_state(flash, a->data, a->len, &err));
+        g_assert_no_error(err);
+        b = save(flash);
+        g_assert_cmpmem(a->data, a->len, b->data, b->len);
+        for (guint cut = 0; cut < a->len; cut++) {
+            g_assert_false(device_load_state(flash, a->data, cut, &err));
+            g_clear_error(&err);
+        }
+        /* The mode is the section's first field byte: 9 is no mode. */
+        b->data[b->len - 3] = 9;
+        g_assert_false(device_load_state(flash, b->data, b->len, &err));
+        g_assert_nonnull(err);
+        g_clear_error(&err);
+    }
+    machine_unlock(m);
+    machine_free(m);
+    unlink(img);
 }
 
 /*
@@ -818,6 +870,7 @@ int main(int argc, char **argv)
     g_test_add_func("/device/microvm-slots", test_microvm_slots);
     g_test_add_func("/device/microvm-net-slots", test_microvm_net_slots);
     g_test_add_func("/device/state-roundtrip", test_state_roundtrip);
+    g_test_add_func("/device/pflash-state", test_pflash_state);
     g_test_add_func("/device/ids", test_ids);
     g_test_add_func("/device/placement", test_placement);
     g_test_add_func("/device/qmp-lun", test_qmp_lun);
