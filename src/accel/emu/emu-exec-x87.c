@@ -3,7 +3,9 @@
  * fwait, fnstcw/fldcw, fnstsw, fnstenv/fldenv, fxsave/fxrstor,
  * ldmxcsr/stmxcsr, emms, and the x87 data movement and arithmetic a
  * kernel and libc use (loads, stores, integer conversions, the six basic
- * operations, compares, fxch, ffree, fchs/fabs, fsqrt, frndint, 0 and 1).
+ * operations, compares, fxch, ffree, fcmovcc, fchs/fabs, fsqrt, frndint, 0
+ * and 1). Over 800 lines: every handler shares the stack, tag and status
+ * word helpers here, which a split would have to export.
  *
  * The state is EmuFpu (emu-cpu.h), FXSAVE's image. Arithmetic runs on the
  * host x87 (x86 hosts; short inline assembly, the operation and then its
@@ -695,6 +697,24 @@ static void exec_fxch(EmuCpu *c, const EmuInsn *in)
     c->fpu.fsw &= (uint16_t)~FSW_C1;
 }
 
+/* fcmovcc: ST(0) = ST(i) if the EFLAGS condition holds; an empty register is #IS. */
+static void exec_fcmov(EmuCpu *c, const EmuInsn *in)
+{
+    unsigned i = in->op[1].reg - EREG_ST, m = in->mnem, f = (unsigned)c->rflags;
+    bool cf = f & FL_CF, zf = f & FL_ZF, pf = f & FL_PF, take;
+
+    take = m == ZYDIS_MNEMONIC_FCMOVB ? cf : m == ZYDIS_MNEMONIC_FCMOVNB ? !cf
+         : m == ZYDIS_MNEMONIC_FCMOVE ? zf : m == ZYDIS_MNEMONIC_FCMOVNE ? !zf
+         : m == ZYDIS_MNEMONIC_FCMOVBE ? cf || zf : m == ZYDIS_MNEMONIC_FCMOVNBE ? !(cf || zf)
+         : m == ZYDIS_MNEMONIC_FCMOVU ? pf : !pf;
+    c->fpu.fsw &= (uint16_t)~FSW_C1;
+    if (underflow(c, 0) | underflow(c, i)) {
+        st_set(c, 0, indefinite());
+    } else if (take) {
+        st_set(c, 0, st_get(c, i));
+    }
+}
+
 static void h_x87_arith(EmuCpu *c, const EmuInsn *in)
 {
     x87_check(c);
@@ -737,9 +757,10 @@ static void h_x87_arith(EmuCpu *c, const EmuInsn *in)
     case ZYDIS_MNEMONIC_FUCOMI: exec_compare(c, in, true, true, 0); break;
     case ZYDIS_MNEMONIC_FUCOMIP: exec_compare(c, in, true, true, 1); break;
     case ZYDIS_MNEMONIC_FXCH: exec_fxch(c, in); break;
-    case ZYDIS_MNEMONIC_FFREE:
-        c->fpu.ftw &= (uint8_t)~tag_bit(c, in->op[0].reg - EREG_ST);
-        break;
+    case ZYDIS_MNEMONIC_FFREE: c->fpu.ftw &= (uint8_t)~tag_bit(c, in->op[0].reg - EREG_ST); break;
+    case ZYDIS_MNEMONIC_FCMOVB: case ZYDIS_MNEMONIC_FCMOVNB: case ZYDIS_MNEMONIC_FCMOVE:
+    case ZYDIS_MNEMONIC_FCMOVNE: case ZYDIS_MNEMONIC_FCMOVBE: case ZYDIS_MNEMONIC_FCMOVNBE:
+    case ZYDIS_MNEMONIC_FCMOVU: case ZYDIS_MNEMONIC_FCMOVNU: exec_fcmov(c, in); break;
     default: exec_unary(c, in); break;
     }
 }
@@ -761,7 +782,9 @@ static EmuHandler *x87_arith_for(unsigned mnemonic)
     case ZYDIS_MNEMONIC_FCOMI: case ZYDIS_MNEMONIC_FCOMIP: case ZYDIS_MNEMONIC_FUCOMI:
     case ZYDIS_MNEMONIC_FUCOMIP: case ZYDIS_MNEMONIC_FXCH: case ZYDIS_MNEMONIC_FFREE:
     case ZYDIS_MNEMONIC_FCHS: case ZYDIS_MNEMONIC_FABS: case ZYDIS_MNEMONIC_FSQRT:
-    case ZYDIS_MNEMONIC_FRNDINT:
+    case ZYDIS_MNEMONIC_FRNDINT: case ZYDIS_MNEMONIC_FCMOVB: case ZYDIS_MNEMONIC_FCMOVNB:
+    case ZYDIS_MNEMONIC_FCMOVE: case ZYDIS_MNEMONIC_FCMOVNE: case ZYDIS_MNEMONIC_FCMOVBE:
+    case ZYDIS_MNEMONIC_FCMOVNBE: case ZYDIS_MNEMONIC_FCMOVU: case ZYDIS_MNEMONIC_FCMOVNU:
         return h_x87_arith;
     default:
         return NULL;
