@@ -21,7 +21,7 @@
 # Boot:   build/stratus -machine microvm,acpi=on -m 512M -smp 2 -kernel OUTDIR/vmlinuz \
 #           -initrd OUTDIR/initramfs.cpio.gz -append "$(cat OUTDIR/cmdline)" \
 #           -serial stdio -qmp unix:/tmp/q.sock,server,nowait
-# Needs guest CPL0 at native speed to boot in useful time (see scripts/native-kvm-probe).
+# Exit status 2: a host package it needs is missing (the message names it); 1: other errors.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +38,7 @@ fi
 if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
     echo "build-linux-guest: no readable /boot/vmlinuz-*-cloud-amd64;" \
          "install linux-image-cloud-amd64 (scripts/setup-deps.sh)" >&2
-    exit 1
+    exit 2
 fi
 kver=$(basename "$kernel")
 kver=${kver#vmlinuz-}
@@ -46,19 +46,19 @@ moddir=${LINUX_GUEST_MODULES:-/lib/modules/$kver}
 if [ ! -r "$moddir/modules.dep" ]; then
     echo "build-linux-guest: no $moddir/modules.dep for kernel $kver;" \
          "install the matching linux-image package" >&2
-    exit 1
+    exit 2
 fi
 # (not "busybox --help | head": under pipefail its SIGPIPE would fail the check at random)
 bb_help=$("$BUSYBOX" --help 2>&1 || true)
 if [[ "$bb_help" != BusyBox* ]]; then
     echo "build-linux-guest: $BUSYBOX is not busybox; install busybox-static" >&2
-    exit 1
+    exit 2
 fi
 if file -L "$BUSYBOX" 2>/dev/null | grep -q "dynamically linked"; then
     echo "build-linux-guest: $BUSYBOX is dynamically linked; install busybox-static" >&2
-    exit 1
+    exit 2
 fi
-command -v cpio >/dev/null || { echo "build-linux-guest: cpio missing" >&2; exit 1; }
+command -v cpio >/dev/null || { echo "build-linux-guest: cpio missing; install cpio" >&2; exit 2; }
 
 mkdir -p "$OUT"
 stage=$(mktemp -d)

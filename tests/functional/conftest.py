@@ -61,6 +61,8 @@ def _installed_layout():
 
 
 LAYOUT = _installed_layout()
+# build-linux-guest.sh and native-kvm-probe: installed with the suite too
+SCRIPTS_DIR = LAYOUT["scriptsdir"] if LAYOUT else ROOT / "scripts"
 BUILD_DIR = Path(os.environ.get("STRATUS_BUILD_DIR", ROOT / "build"))
 CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 ACCELS = ("emu", "kvm")
@@ -322,8 +324,10 @@ def linux_guest_dir(tmp_path_factory):
     directory scripts/build-linux-guest.sh wrote (vmlinuz, initramfs.cpio.gz,
     cmdline), built once per session."""
     out = tmp_path_factory.mktemp("linux-guest")
-    p = subprocess.run(["bash", str(ROOT / "scripts/build-linux-guest.sh"), str(out)],
+    p = subprocess.run(["bash", str(SCRIPTS_DIR / "build-linux-guest.sh"), str(out)],
                        capture_output=True, text=True, timeout=300)
+    if p.returncode == 2:       # a host package is missing (CI's skip policy fails this)
+        pytest.skip("Linux guest prerequisites missing: %s" % p.stderr.strip())
     assert p.returncode == 0, "build-linux-guest.sh failed:\n%s%s" % (p.stdout, p.stderr)
     return out
 

@@ -13,11 +13,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, LINUX_LANE_SKIP
+from conftest import SCRIPTS_DIR, LINUX_LANE_SKIP
 from linux_guest import PROMPT, READY, sh_status
 
 pytestmark = [pytest.mark.kvm, pytest.mark.linux,
-              pytest.mark.source_tree("scripts/build-linux-guest.sh, scripts/native-kvm-probe"),
               pytest.mark.covers(options=["accel", "kernel", "initrd", "append"])]
 
 LINUX_BOOT_TIMEOUT = 120
@@ -25,7 +24,7 @@ LINUX_BOOT_TIMEOUT = 120
 
 @pytest.fixture(scope="session")
 def native_cpl0():
-    p = subprocess.run([sys.executable, str(ROOT / "scripts/native-kvm-probe")],
+    p = subprocess.run([sys.executable, str(SCRIPTS_DIR / "native-kvm-probe")],
                        capture_output=True,
                        text=True, timeout=60)
     line = (p.stdout.strip().splitlines() or [p.stderr.strip() or "probe printed nothing"])[0]

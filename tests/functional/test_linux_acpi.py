@@ -17,8 +17,7 @@ import pytest
 
 from linux_guest import PROMPT, READY, POWERBUTTON, sh
 
-pytestmark = [pytest.mark.linux,
-              pytest.mark.source_tree("scripts/build-linux-guest.sh")]
+pytestmark = [pytest.mark.linux]
 
 BOOT_TIMEOUT = 900
 

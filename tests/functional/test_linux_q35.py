@@ -27,8 +27,7 @@ from linux_guest import (POWERBUTTON, PROMPT, READY, check_ext4_files, make_ext4
 from netns import HOST_IP, GUEST_IPS
 from stratus_vm import Vm
 
-pytestmark = [pytest.mark.linux, pytest.mark.test_timeout(600),
-              pytest.mark.source_tree("scripts/build-linux-guest.sh")]
+pytestmark = [pytest.mark.linux, pytest.mark.test_timeout(600)]
 
 BOOT_TIMEOUT = 900
 

@@ -18,8 +18,7 @@ import pytest
 from linux_guest import PROMPT, READY, POWERBUTTON, sh
 from stratus_vm import QemuVm
 
-pytestmark = [pytest.mark.qemu,
-              pytest.mark.source_tree("scripts/build-linux-guest.sh")]
+pytestmark = [pytest.mark.qemu]
 
 @pytest.mark.test_timeout(300)
 @pytest.mark.parametrize("accel", ["emu"])
