@@ -116,7 +116,7 @@ def test_ping_and_udp_virtio_net_pci(ns, make_vm):
     d = link(vm)
     assert (d["link"], d["mac"], d["state"]) == ("up", "52:54:00:aa:bb:02", "ok"), d
     check_traffic(ns, vm, 0)
-    assert [x["qdev_id"] for x in vm.qmp.cmd("query-pci")[0]["devices"]] == ["", "nic0"]
+    assert [x["qdev_id"] for x in vm.qmp.cmd("query-pci")[0]["devices"]] == ["", "nic0", ""]
 
 
 def plug(ns, vm, dev):

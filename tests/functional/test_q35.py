@@ -4,7 +4,7 @@ test guest booted directly (-kernel) as on microvm.
 * The guest reaches its prompt and sees the vCPUs and RAM (RAM below 2 GiB,
   then from 4 GiB); poweroff and reboot behave as on microvm.
 * PCI: the guest's `pci` lists the host bridge 00:00.0 (8086:29c0, class
-  060000) the same through ECAM found by ACPI's MCFG (0xB0000000), the port
+  060000) and the ICH9 LPC 00:1f.0 (8086:2918, class 060100) the same through ECAM found by ACPI's MCFG (0xB0000000), the port
   pair (CF8/CFC) and a named ECAM base; query-pci answers in QEMU's shape.
 * ACPI (on by default): RSDP, XSDT, FADT with FACS and DSDT, MADT, MCFG.
 * The same image on QEMU's q35 lists the same host bridge function.
@@ -21,6 +21,7 @@ from test_cmdline import argv_of, base_opts, check_error_exit
 
 Q35 = dict(machine="q35")
 HOST_BRIDGE = "pci bdf=00:00.0 id=8086:29c0 class=060000 header=0 pin=0"
+LPC = "pci bdf=00:1f.0 id=8086:2918 class=060100 header=0 pin=0"   # ICH9 LPC, as QEMU's
 
 pytestmark = pytest.mark.covers(options=["machine"], commands=["query-pci"])
 
@@ -58,14 +59,14 @@ def test_q35_pci_host_bridge_mcfg_cf8_and_ecam(make_vm):
     vm.boot()
     # By default the guest takes the ECAM window from ACPI's MCFG, as an OS does.
     mcfg = ok(vm.run("pci"))
-    assert pci_lines(mcfg) == [HOST_BRIDGE], mcfg
-    assert mcfg.lines[-1] == "pci functions=1 via=mcfg ecam=0xb0000000", mcfg
+    assert pci_lines(mcfg) == [HOST_BRIDGE, LPC], mcfg
+    assert mcfg.lines[-1] == "pci functions=2 via=mcfg ecam=0xb0000000", mcfg
     cf8 = ok(vm.run("pci cf8"))
-    assert pci_lines(cf8) == [HOST_BRIDGE], cf8
-    assert cf8.lines[-1] == "pci functions=1 via=cf8 ecam=0x0", cf8
+    assert pci_lines(cf8) == [HOST_BRIDGE, LPC], cf8
+    assert cf8.lines[-1] == "pci functions=2 via=cf8 ecam=0x0", cf8
     ecam = ok(vm.run("pci ecam=0xb0000000"))
-    assert pci_lines(ecam) == [HOST_BRIDGE], ecam
-    assert ecam.lines[-1] == "pci functions=1 via=ecam ecam=0xb0000000", ecam
+    assert pci_lines(ecam) == [HOST_BRIDGE, LPC], ecam
+    assert ecam.lines[-1] == "pci functions=2 via=ecam ecam=0xb0000000", ecam
     for bad in ("pci ecam=zz", "pci ecam=0", "pci bogus"):
         r = vm.run(bad)
         assert not r.ok and "usage: pci" in r.status_line, r
@@ -78,9 +79,9 @@ def test_q35_virtio_rng_pci_seen_by_guest(make_vm):
     vm.boot()
     r = ok(vm.run("pci"))
     assert pci_lines(r) == [HOST_BRIDGE,
-                            "pci bdf=00:03.0 id=1af4:1044 class=00ff00 header=0 pin=1"], r
+                            "pci bdf=00:03.0 id=1af4:1044 class=00ff00 header=0 pin=1", LPC], r
     devs = vm.qmp.cmd("query-pci")[0]["devices"]
-    assert [(d["slot"], d["qdev_id"]) for d in devs] == [(0, ""), (3, "rng0")]
+    assert [(d["slot"], d["qdev_id"]) for d in devs] == [(0, ""), (3, "rng0"), (31, "")]
 
 
 def test_q35_virtio_blk_pci_io(make_vm, tmp_path):
@@ -161,8 +162,8 @@ def test_q35_without_acpi_uses_cf8(make_vm):
     vm = make_vm(machine="q35,acpi=off")
     vm.boot()
     r = ok(vm.run("pci"))
-    assert pci_lines(r) == [HOST_BRIDGE], r
-    assert r.lines[-1] == "pci functions=1 via=cf8 ecam=0x0", r
+    assert pci_lines(r) == [HOST_BRIDGE, LPC], r
+    assert r.lines[-1] == "pci functions=2 via=cf8 ecam=0x0", r
 
 
 def test_q35_query_pci(make_vm):
@@ -173,6 +174,11 @@ def test_q35_query_pci(make_vm):
         "bus": 0, "slot": 0, "function": 0,
         "class_info": {"class": 0x0600, "desc": "Host bridge"},
         "id": {"device": 0x29c0, "vendor": 0x8086, "subsystem": 0x1100,
+               "subsystem-vendor": 0x1af4},
+        "irq_pin": 0, "qdev_id": "", "regions": []}, {
+        "bus": 0, "slot": 31, "function": 0,
+        "class_info": {"class": 0x0601, "desc": "ISA bridge"},
+        "id": {"device": 0x2918, "vendor": 0x8086, "subsystem": 0x1100,
                "subsystem-vendor": 0x1af4},
         "irq_pin": 0, "qdev_id": "", "regions": []}]}]
 
@@ -237,7 +243,7 @@ def test_q35_snapshot_restores(make_vm, tmp_path):
     dst.console.write("\n")
     dst.console.read_until(PROMPT)
     r = ok(dst.run("pci ecam=0xb0000000"))
-    assert pci_lines(r) == [HOST_BRIDGE], r
+    assert pci_lines(r) == [HOST_BRIDGE, LPC], r
     assert dst.qmp.cmd("query-status")["status"] == "running"
 
 

@@ -112,7 +112,10 @@ static void test_query_pci(void)
         "[{\"bus\":0,\"devices\":[{\"bus\":0,\"class_info\":{\"class\":1536,\"desc\":"
         "\"Host bridge\"},\"function\":0,\"id\":{\"device\":10688,\"subsystem\":4352,"
         "\"subsystem-vendor\":6900,\"vendor\":32902},\"irq_pin\":0,\"qdev_id\":\"\","
-        "\"regions\":[],\"slot\":0}]}]");
+        "\"regions\":[],\"slot\":0},{\"bus\":0,\"class_info\":{\"class\":1537,\"desc\":"
+        "\"ISA bridge\"},\"function\":0,\"id\":{\"device\":10520,\"subsystem\":4352,"
+        "\"subsystem-vendor\":6900,\"vendor\":32902},\"irq_pin\":0,\"qdev_id\":\"\","
+        "\"regions\":[],\"slot\":31}]}]");
     g_free(text);
     json_node_unref(r);
     qtest_quit(s);

@@ -421,7 +421,7 @@ static void test_query_pci(void)
         "devices");
     JsonObject *d = json_array_get_object_element(devs, 1);
 
-    g_assert_cmpuint(json_array_get_length(devs), ==, 2);
+    g_assert_cmpuint(json_array_get_length(devs), ==, 3);     /* mch, rng0, the ICH9 LPC */
     g_assert_cmpint(json_object_get_int_member(d, "slot"), ==, SLOT);
     g_assert_cmpstr(json_object_get_string_member(d, "qdev_id"), ==, "rng0");
     g_assert_cmpint(json_object_get_int_member(d, "irq_pin"), ==, 1);

@@ -3,6 +3,7 @@
  * the boot-time marker port (see pm.h for the guest-visible contract).
  */
 #include "hw/misc/pm.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 struct PmState {
@@ -12,7 +13,9 @@ struct PmState {
     uint16_t en;
     uint16_t cnt;
     bool ged;           /* every press pulses the SCI (pm_set_ged) */
-    bool have_evt, have_cnt, have_kbd_data, have_kbd_cmd, have_boot_port;
+    bool have_evt, have_cnt, have_kbd_data, have_kbd_cmd, have_boot_port, have_tmr;
+    uint16_t base;      /* where the PM1a blocks decode now (pm_move), 0: nowhere */
+    bool logged_move;
     /*
      * Guest-triggered messages are logged once per machine reset, so a guest
      * writing the same port in a loop cannot flood the -D log (and the disk).
@@ -189,6 +192,82 @@ static const IoRegionOps boot_port_ops = {
     .write = boot_port_write,
 };
 
+/* ---- the ACPI PM timer (q35's ICH9 block): 3.579545 MHz, 24 bits, as QEMU's ---- */
+
+static uint64_t pm_tmr_read(void *opaque, uint64_t off, unsigned size)
+{
+    PmState *pm = opaque;
+    Machine *m = pm->machine;
+    int64_t ns = machine_clock_ns(machine_clock_get(&m->clock, m->ctx));
+    uint64_t ticks = (uint64_t)(ns / 1000000000) * PM_TIMER_HZ +
+                     (uint64_t)(ns % 1000000000) * PM_TIMER_HZ / 1000000000;
+    uint32_t v = (uint32_t)ticks & 0xFFFFFF;
+
+    return (v >> (8 * off)) & (size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1);
+}
+
+static void pm_tmr_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+    /* read-only */
+}
+
+static const IoRegionOps pm_tmr_ops = {
+    .read = pm_tmr_read,
+    .write = pm_tmr_write,
+};
+
+static void unmap_blocks(PmState *pm)
+{
+    IoBus *pio = &pm->machine->pio;
+
+    if (pm->have_evt) {
+        iobus_remove(pio, pm->base);
+    }
+    if (pm->have_cnt) {
+        iobus_remove(pio, pm->base + 4);
+    }
+    if (pm->have_tmr) {
+        iobus_remove(pio, pm->base + 8);
+    }
+    pm->have_evt = pm->have_cnt = pm->have_tmr = false;
+    pm->base = 0;
+}
+
+static bool map_blocks(PmState *pm, uint16_t base, bool timer, GError **err)
+{
+    IoBus *pio = &pm->machine->pio;
+
+    pm->base = base;
+    if (!(pm->have_evt = iobus_add(pio, base, 4, &pm_evt_ops, pm, "pm1a-evt", err)) ||
+        !(pm->have_cnt = iobus_add(pio, base + 4, 2, &pm_cnt_ops, pm, "pm1a-cnt", err)) ||
+        (timer && !(pm->have_tmr = iobus_add(pio, base + 8, 4, &pm_tmr_ops, pm, "pm-tmr",
+                                             err)))) {
+        unmap_blocks(pm);
+        return false;
+    }
+    return true;
+}
+
+void pm_move(PmState *pm, uint16_t base, bool timer)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (base == pm->base && timer == pm->have_tmr) {
+        return;
+    }
+    unmap_blocks(pm);
+    if (base && !map_blocks(pm, base, timer, &err) && !pm->logged_move) {
+        pm->logged_move = true;
+        log_warn("pm: the guest moved the PM block to port 0x%x, which is taken (%s); it "
+                 "decodes nowhere (logged once)", base, err->message);
+    }
+}
+
+uint16_t pm_base(const PmState *pm)
+{
+    return pm->base;
+}
+
 /* ---- lifecycle ---- */
 
 void pm_reset(PmState *pm)
@@ -197,6 +276,7 @@ void pm_reset(PmState *pm)
     pm->en = 0;
     pm->cnt = 0;
     pm->logged_bad_sleep = false;
+    pm->logged_move = false;
 }
 
 void pm_press_power_button(PmState *pm)
@@ -220,12 +300,7 @@ void pm_free(PmState *pm)
         return;
     }
     Machine *m = pm->machine;
-    if (pm->have_evt) {
-        iobus_remove(&m->pio, PM1A_EVT_BASE);
-    }
-    if (pm->have_cnt) {
-        iobus_remove(&m->pio, PM1A_CNT_BASE);
-    }
+    unmap_blocks(pm);
     if (pm->have_kbd_data) {
         iobus_remove(&m->pio, I8042_DATA_PORT);
     }
@@ -244,10 +319,7 @@ PmState *pm_new(Machine *m, bool boot_time_port, GError **err)
     pm->machine = m;
     irq_line_init(&pm->sci, m, PM_SCI_GSI);
 
-    if (!(pm->have_evt = iobus_add(&m->pio, PM1A_EVT_BASE, 4, &pm_evt_ops, pm,
-                                   "pm1a-evt", err)) ||
-        !(pm->have_cnt = iobus_add(&m->pio, PM1A_CNT_BASE, 2, &pm_cnt_ops, pm,
-                                   "pm1a-cnt", err)) ||
+    if (!map_blocks(pm, PM1A_EVT_BASE, false, err) ||
         !(pm->have_kbd_data = iobus_add(&m->pio, I8042_DATA_PORT, 1, &kbd_data_ops, pm,
                                         "i8042-data", err)) ||
         !(pm->have_kbd_cmd = iobus_add(&m->pio, I8042_CMD_PORT, 1, &kbd_cmd_ops, pm,
@@ -312,6 +384,11 @@ static const Property pm_props[] = {
                 "Pulse the SCI on every power-button press (the ACPI GED's interrupt, acpi=on)"),
     DEFINE_PROP_END,
 };
+
+PmState *microvm_pm_state(Device *d)
+{
+    return ((PmDevice *)d)->pm;
+}
 
 static void *microvm_pm_vmstate_opaque(Device *d)
 {

@@ -30,6 +30,7 @@
 #define I8042_CMD_PORT 0x64
 #define I8042_DATA_PORT 0x60
 #define BOOT_TIME_PORT 0x3ff
+#define PM_TIMER_HZ   3579545
 
 /* PM1 status/enable bits and PM1 control fields. */
 #define PM1_STS_PWRBTN  (1u << 8)
@@ -51,6 +52,17 @@ void pm_press_power_button(PmState *pm);
  * SCI as the interrupt of its Generic Event Device (microvm acpi=on).
  */
 void pm_set_ged(PmState *pm, bool on);
+/*
+ * q35's ICH9 LPC (PMBASE, ACPI_CNTL.ACPI_EN): the PM1a event and control
+ * blocks decode at base and base + 4, and with `timer` the ACPI PM timer
+ * (PM_TIMER_HZ, 24 bits) at base + 8; base 0 decodes none of them. A
+ * base whose ports are taken decodes nothing (logged once per reset).
+ * microvm keeps the power-on place, PM1A_EVT_BASE without a timer.
+ */
+void pm_move(PmState *pm, uint16_t base, bool timer);
+uint16_t pm_base(const PmState *pm);
+/* The PmState of a microvm-pm device. */
+PmState *microvm_pm_state(Device *d);
 void pm_reset(PmState *pm);
 void pm_free(PmState *pm);
 

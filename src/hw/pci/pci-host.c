@@ -68,13 +68,16 @@ void pci_host_config_write(PciHost *h, uint8_t bus, uint8_t devfn, uint16_t reg,
 
 /*
  * 0xCF8 latches only whole-dword writes: byte and word accesses there are
- * other (legacy) registers on real chipsets, which Stratus does not have.
+ * other (legacy) registers on real chipsets, the board's legacy_ops if any.
  */
 static uint64_t addr_read(void *opaque, uint64_t offset, unsigned size)
 {
     PciHost *h = opaque;
 
-    return offset == 0 && size == 4 ? h->config_addr : ~0ULL;
+    if (offset == 0 && size == 4) {
+        return h->config_addr;
+    }
+    return h->legacy_ops ? h->legacy_ops->read(h->legacy_opaque, offset, size) : ~0ULL;
 }
 
 static void addr_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
@@ -83,6 +86,8 @@ static void addr_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 
     if (offset == 0 && size == 4) {
         h->config_addr = (uint32_t)value;
+    } else if (h->legacy_ops) {
+        h->legacy_ops->write(h->legacy_opaque, offset, value, size);
     }
 }
 

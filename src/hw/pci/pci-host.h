@@ -23,6 +23,13 @@ typedef struct PciHost {
     uint32_t config_addr;        /* the last dword written to 0xCF8 */
     PciBus root;                 /* bus 0; the others hang off bridges (pci.h) */
     uint64_t ecam_base, ecam_size;
+    /*
+     * Optional: byte and word accesses to 0xCF8..0xCFB, which are other
+     * registers on real chipsets (q35: ICH9's reset control at 0xCF9).
+     * offset is from 0xCF8. Without it they read all ones and are dropped.
+     */
+    const IoRegionOps *legacy_ops;
+    void *legacy_opaque;
 } PciHost;
 
 void pci_host_init(PciHost *h);

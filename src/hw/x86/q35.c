@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hw/x86/q35.h"
+#include "hw/x86/q35-chipset.h"
 #include "hw/pci/pci-host.h"
 #include "hw/pci/pcie-root-port.h"
 #include "hw/virtio/virtio-pci.h"
@@ -40,6 +41,7 @@ typedef struct Q35State {
     X86Board x86;
     PciHost pci;
     PciDevice host_bridge;
+    Q35Chipset chipset;          /* MCH registers, the LPC at 00:1f.0, 0xCF9 */
     bool pci_mapped;
 } Q35State;
 
@@ -56,6 +58,10 @@ static bool create_pci_host(Machine *m, Q35State *s, GError **err)
     pci_set_subsystem(&s->host_bridge, PCI_SUBVENDOR_REDHAT, PCI_SUBDEVICE_QEMU);
     if (!pci_host_plug(&s->pci, 0, PCI_DEVFN(0, 0), &s->host_bridge)) {
         set_error(err, "q35: cannot plug the host bridge");
+        return false;
+    }
+    if (!q35_chipset_init(&s->chipset, m, &s->pci, &s->host_bridge,
+                          microvm_pm_state(s->x86.pm), s->x86.firmware, err)) {
         return false;
     }
     s->pci_mapped = pci_host_map(&s->pci, &m->pio, &m->mmio, Q35_ECAM_BASE, Q35_ECAM_SIZE, err);
@@ -142,6 +148,8 @@ static void q35_reset(Machine *m)
 
     /* The bridge's writable registers (command, latency) come back as at power-on. */
     pci_config_write(&s->host_bridge, PCI_COMMAND, 0, 2);
+    pci_config_write(&s->chipset.lpc, PCI_COMMAND, 0, 2);
+    q35_chipset_reset(&s->chipset);
     for (guint i = 0; i < t->len; i++) {
         virtio_pci_reset(g_ptr_array_index(t, i));
     }
@@ -181,7 +189,10 @@ static const char *slot_user(PciBus *b, uint8_t devfn)
     if (!f) {
         return NULL;
     }
-    return f->owner ? f->owner->klass->name : "mch";
+    if (f->owner) {
+        return f->owner->klass->name;
+    }
+    return devfn == Q35_LPC_DEVFN ? "ICH9-LPC" : "mch";   /* QEMU's names */
 }
 
 /*
@@ -384,7 +395,8 @@ static bool q35_save_state(Machine *m, GByteArray *out, GError **err)
 {
     g_autoptr(GPtrArray) t = transports(m);
 
-    if (!vmstate_save(&vmstate_pci_device, &state(m)->host_bridge, out, err)) {
+    if (!vmstate_save(&vmstate_pci_device, &state(m)->host_bridge, out, err) ||
+        !vmstate_save(&vmstate_pci_device, &state(m)->chipset.lpc, out, err)) {
         return false;
     }
     for (guint i = 0; i < t->len; i++) {
@@ -403,6 +415,12 @@ static bool q35_load_state(Machine *m, const uint8_t *buf, size_t len, GError **
     if (!vmstate_load(&vmstate_pci_device, &state(m)->host_bridge, buf, len, &used, err)) {
         return false;
     }
+    buf += used;
+    len -= used;
+    if (!vmstate_load(&vmstate_pci_device, &state(m)->chipset.lpc, buf, len, &used, err)) {
+        return false;
+    }
+    q35_chipset_post_load(&state(m)->chipset);
     for (guint i = 0; i < t->len; i++) {
         buf += used;
         len -= used;

@@ -140,7 +140,8 @@ static bool create_serial_and_pm(Machine *m, X86Board *b, GError **err)
         { .name = "boot-time-port", .text = serial_id ? "off" : "on" },
         { .name = "ged", .text = b->pm_ged ? "on" : "off" },
     };
-    return x86_board_device(m, "microvm-pm", pm, G_N_ELEMENTS(pm), err) != NULL;
+    b->pm = x86_board_device(m, "microvm-pm", pm, G_N_ELEMENTS(pm), err);
+    return b->pm != NULL;
 }
 
 /*

@@ -21,6 +21,7 @@ typedef struct X86Board {
     bool booted;                 /* a kernel was loaded (not with qtest and no -kernel) */
     Device *rtc;                 /* -machine rtc=on, else NULL */
     Device *fw_cfg;              /* -machine fw_cfg=on, else NULL */
+    Device *pm;                  /* the microvm-pm device (q35's LPC places its block) */
     /* Set by the machine before x86_board_create_devices(): */
     bool pm_ged;                 /* the PM block pulses its SCI on every press (HW-reduced ACPI) */
     /*
