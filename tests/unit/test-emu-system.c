@@ -939,8 +939,8 @@ static void test_jit_after(Fx *f, gconstpointer data)
             g_assert_cmpint(run_to_hlt(c, true), ==, -1);
             g_assert_cmphex(c->gpr[R_AX], ==, (run + code[3]) * (run + code[3]));
             g_assert_cmphex(rd64(f, SUP_PAGE), ==, c->gpr[R_AX]);
-            b = &c->blocks[(KCODE ^ (KCODE >> 12)) % EMU_BLOCK_CACHE];
-            g_assert_cmphex(b->pa, ==, KCODE);
+            b = emu_block_lookup(c, KCODE, MODE_64);
+            g_assert_nonnull(b);
 #if defined(__x86_64__)
             g_assert_true((b->jit != NULL) == (run >= EMU_JIT_AFTER));
 #endif

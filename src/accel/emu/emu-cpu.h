@@ -178,14 +178,17 @@ typedef struct EmuDecodeEntry {
  * Sized for a Linux kernel's working set: with 1024 blocks and 1 MiB areas
  * Debian's cloud kernel evicted and flushed so often that decoding and
  * refaulting the discarded pages took most of its boot (66 s of CPU to the
- * shell; 12 s now). The areas are reserved, not committed: a small guest
- * touches no more of them than before.
+ * shell). With 16384 direct-mapped blocks and a 16 MiB pool it still built
+ * 1.15 million blocks (conflicts, and 28 flushes of the full pool) for
+ * ~60000 distinct ones; 65536 blocks in 2-way sets and a 64 MiB pool build
+ * ~115000 and flush at most once. The areas are reserved, not committed:
+ * a small guest touches no more of them than before.
  */
 #define EMU_BLOCK_INSNS 24
 #define EMU_BLOCK_BYTES 128
-#define EMU_BLOCK_CACHE 16384
-#define EMU_BLOCK_POOL (16u << 20)    /* bytes of instructions and block bytes per vCPU */
-#define EMU_JIT_AREA   (16u << 20)    /* bytes of generated code per vCPU */
+#define EMU_BLOCK_CACHE 65536    /* 2-way: block i's set is blocks i & ~1 and i | 1 */
+#define EMU_BLOCK_POOL (64u << 20)    /* bytes of instructions and block bytes per vCPU */
+#define EMU_JIT_AREA   (32u << 20)    /* bytes of generated code per vCPU */
 #define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is interpreted */
 /*
  * A block is compiled when it starts for the EMU_JIT_AFTER-th time since it
@@ -209,6 +212,7 @@ typedef struct EmuBlock {
     uint16_t len;
     uint8_t succ_cpl;
     uint8_t runs;                /* interpreted starts, up to EmuCpu.jit_after */
+    bool older;                  /* the other block of its set was used more recently */
     EmuJitFn *jit;               /* host code for the block, NULL = interpret */
     EmuInsn *insn;               /* n instructions, then len bytes (the pool) */
     /*
@@ -234,7 +238,13 @@ typedef struct EmuTlbEntry {
     uint8_t user_ok, write_ok, exec_ok;
 } EmuTlbEntry;
 
-#define EMU_TLB_SIZE 256
+/*
+ * Direct-mapped, 4 KiB entries. 256 entries (1 MiB) made a Linux boot
+ * refill one every ~120 instructions; a flush clears only a TLB that was
+ * filled since the last one (Linux flushes global pages by toggling
+ * CR4.PGE: two flushes in a row), so a larger TLB costs little there.
+ */
+#define EMU_TLB_SIZE 1024
 
 /*
  * The dirty-page log (accel.h dirty_log_*), shared by a machine's vCPUs.
@@ -335,6 +345,7 @@ struct EmuCpu {
     const uint8_t *block_hva;    /* where emu_block_get found the current block */
     uint64_t block_lin, block_pa;
     uint64_t tlb_gen;            /* counts TLB flushes */
+    bool tlb_used;               /* an entry was filled since the last flush */
     void *decoders;              /* ZydisDecoder[3] */
 
     /* Environment. */
@@ -455,6 +466,8 @@ EmuBlock *emu_block_get(EmuCpu *c);
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b);
 /* Generates b's code (it just started for the jit_after-th time); NULL: use emu_step. */
 EmuBlock *emu_block_compile(EmuCpu *c, EmuBlock *b);
+/* The cached block that starts at physical address pa in mode (MODE_*), or NULL. */
+const EmuBlock *emu_block_lookup(const EmuCpu *c, uint64_t pa, int mode);
 /* Empties every block, the pool and the generated code (emu-cpu.h, EmuBlock). */
 void emu_block_flush(EmuCpu *c);
 

@@ -297,23 +297,34 @@ static inline void load16(const uint8_t *p, uint64_t w[2])
 
 const EmuInsn *emu_fetch_decode(EmuCpu *c)
 {
-    uint64_t lin = fetch_lin(c, c->rip), pa, w[2];
+    uint64_t lin = fetch_lin(c, c->rip), pa, w[2] = { 0, 0 };
     unsigned avail = 4096 - (unsigned)(lin & 0xFFF);
     const uint8_t *p;
     EmuDecodeEntry *e;
 
-    /* The fast path reads 16 bytes at once, so it needs them in this page. */
-    if (avail < 16 || !(p = fetch_ptr(c, lin, &pa))) {
+    if (!(p = fetch_ptr(c, lin, &pa))) {
         return decode_slow(c, lin, &c->slow_insn);
     }
+    /*
+     * The entry compares 16 bytes at once; near the end of the page only
+     * what is left of it (zero-padded) is loaded, and an instruction that
+     * does not fit in that rest continues on the next page: the slow path.
+     */
+    if (G_LIKELY(avail >= 16)) {
+        load16(p, w);
+    } else {
+        memcpy(w, p, avail);
+    }
     e = &c->dcache[(pa ^ (pa >> 13)) % EMU_DECODE_CACHE];
-    load16(p, w);
     if (G_LIKELY(e->pa == pa && e->mode == c->mode + 1 && (w[0] & e->mask[0]) == e->bytes[0] &&
                  (w[1] & e->mask[1]) == e->bytes[1])) {
         return &e->insn;
     }
-    if (!emu_decode_bytes(c->decoders, c->mode, p, 15, &e->insn)) {
+    if (!emu_decode_bytes(c->decoders, c->mode, p, MIN(15u, avail), &e->insn)) {
         e->mode = 0;
+        if (avail < 15) {
+            return decode_slow(c, lin, &c->slow_insn);
+        }
         undefined(c, p, 15);
     }
     e->pa = pa;
@@ -375,9 +386,13 @@ static void block_build(EmuCpu *c, EmuBlock *b, const uint8_t *p, uint64_t lin, 
     b->succ = NULL;
     b->runs = 0;
 
-    /* Each instruction is decoded from 15 bytes that must lie in this page. */
-    while (n < EMU_BLOCK_INSNS && off + 16 <= room && off + 15 <= EMU_BLOCK_BYTES &&
-           emu_decode_bytes(c->decoders, c->mode, p + off, 15, &insn[n])) {
+    /*
+     * Each instruction is decoded from the (up to 15) bytes left in this
+     * page: one that continues on the next page fails to decode here and
+     * ends the block before it (emu_step then runs it).
+     */
+    while (n < EMU_BLOCK_INSNS && off < room && off + 15 <= EMU_BLOCK_BYTES &&
+           emu_decode_bytes(c->decoders, c->mode, p + off, MIN(15u, room - off), &insn[n])) {
         off += insn[n].len;
         if (ends_block(insn[n++].mnem)) {
             break;
@@ -475,27 +490,65 @@ EmuBlock *emu_block_compile(EmuCpu *c, EmuBlock *b)
     return b;
 }
 
+/*
+ * The block of set for pa in the current mode, else the one to replace:
+ * an empty one, else the one used less recently. Replacing the older of
+ * two keeps a hot block that shares its set with another hot one (direct
+ * mapped, such pairs were rebuilt alternately all through a Linux boot).
+ */
+static EmuBlock *block_set(const EmuCpu *c, uint64_t pa)
+{
+    return &c->blocks[2 * ((pa ^ (pa >> 12)) % (EMU_BLOCK_CACHE / 2))];
+}
+
+const EmuBlock *emu_block_lookup(const EmuCpu *c, uint64_t pa, int mode)
+{
+    const EmuBlock *set = block_set(c, pa);
+
+    for (int i = 0; i < 2; i++) {
+        if (set[i].pa == pa && set[i].mode == mode + 1) {
+            return &set[i];
+        }
+    }
+    return NULL;
+}
+
+static EmuBlock *block_way(const EmuCpu *c, EmuBlock *set, uint64_t pa)
+{
+    for (int i = 0; i < 2; i++) {
+        if (set[i].pa == pa && set[i].mode == c->mode + 1) {
+            return &set[i];
+        }
+    }
+    if (!set[0].mode || !set[1].mode) {
+        return &set[!!set[0].mode];
+    }
+    return &set[set[0].older ? 0 : 1];
+}
+
 EmuBlock *emu_block_get(EmuCpu *c)
 {
     uint64_t lin, pa;
     const uint8_t *p;
-    EmuBlock *b = chained(c);
-    unsigned idx;
+    EmuBlock *b = chained(c), *set;
 
     if (b) {
         return b;
     }
     lin = fetch_lin(c, c->rip);
-    if (4096 - (lin & 0xFFF) < 16 || !(p = fetch_ptr(c, lin, &pa))) {
+    /* A block's generated code checks a short block's bytes as one 8-byte word. */
+    if (4096 - (lin & 0xFFF) < 8 || !(p = fetch_ptr(c, lin, &pa))) {
         c->prev_block = NULL;
         return NULL;
     }
     c->block_page = (uintptr_t)p & ~(uintptr_t)0xFFF;
-    idx = (unsigned)((pa ^ (pa >> 12)) % EMU_BLOCK_CACHE);
-    b = &c->blocks[idx];
+    set = block_set(c, pa);
     c->block_hva = p;
     c->block_lin = lin;
     c->block_pa = pa;
+    b = block_way(c, set, pa);
+    set[0].older = b != &set[0];
+    set[1].older = b != &set[1];
     if (!(b->pa == pa && b->mode == c->mode + 1 && (b->jit || same_bytes(b, p))) &&
         !emu_block_rebuild(c, b)) {
         return NULL;

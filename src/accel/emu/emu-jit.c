@@ -521,8 +521,8 @@ static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
 /*
  * The block's own validity test, before anything runs: its bytes against
  * guest memory at rsi, 8 at a time (the last word overlapping), unrolled.
- * Blocks shorter than 8 bytes compare a masked word: the decoder only
- * builds blocks with 16 readable bytes after each instruction start.
+ * Blocks shorter than 8 bytes compare a masked word: emu_block_get() only
+ * starts blocks at least 8 bytes before the end of their page.
  */
 static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK_BYTES / 8 + 2])
 {

@@ -203,7 +203,8 @@ static void lapic_regs_reset(EmuLapic *l)
 void emu_lapic_reset(EmuLapic *l, uint32_t apic_id, bool bsp)
 {
     g_mutex_lock(&l->lock);
-    l->apic_base = EMU_LAPIC_BASE | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0);
+    __atomic_store_n(&l->apic_base, EMU_LAPIC_BASE | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0),
+                     __ATOMIC_RELEASE);
     l->id = (apic_id & 0xFF) << 24;
     lapic_regs_reset(l);
     l->events = 0;
@@ -451,14 +452,13 @@ uint32_t emu_lapic_read(EmuLapic *l, uint32_t offset)
 
 /* ---- MSRs and CR8 ---- */
 
+/*
+ * Without the lock: every TLB fill asks (emu-mmu.c, lapic_page), and the
+ * writers below store it atomically under the lock.
+ */
 uint64_t emu_lapic_get_apic_base(EmuLapic *l)
 {
-    uint64_t v;
-
-    g_mutex_lock(&l->lock);
-    v = l->apic_base;
-    g_mutex_unlock(&l->lock);
-    return v;
+    return __atomic_load_n(&l->apic_base, __ATOMIC_ACQUIRE);
 }
 
 bool emu_lapic_set_apic_base(EmuLapic *l, uint64_t v)
@@ -471,7 +471,8 @@ bool emu_lapic_set_apic_base(EmuLapic *l, uint64_t v)
     }
     g_mutex_lock(&l->lock);
     was_enabled = hw_enabled(l);
-    l->apic_base = (v & ~APIC_BASE_BSP) | (l->apic_base & APIC_BASE_BSP);
+    __atomic_store_n(&l->apic_base, (v & ~APIC_BASE_BSP) | (l->apic_base & APIC_BASE_BSP),
+                     __ATOMIC_RELEASE);
     /* Global disable may lose all state (SDM 10.4.3): come back as at power-on. */
     if (was_enabled && !hw_enabled(l)) {
         lapic_regs_reset(l);
@@ -593,7 +594,7 @@ bool emu_lapic_load(EmuLapic *l, const EmuLapicState *s)
         return false;
     }
     g_mutex_lock(&l->lock);
-    l->apic_base = s->apic_base;
+    __atomic_store_n(&l->apic_base, s->apic_base, __ATOMIC_RELEASE);
     l->id = page_get(r, APIC_ID) & 0xFF000000;
     l->tpr = page_get(r, APIC_TPR) & 0xFF;
     l->ldr = page_get(r, APIC_LDR) & 0xFF000000;

@@ -30,7 +30,10 @@
 
 void emu_tlb_flush(EmuCpu *c)
 {
-    memset(c->tlb, 0, sizeof(c->tlb));
+    if (c->tlb_used) {
+        memset(c->tlb, 0, sizeof(c->tlb));
+        c->tlb_used = false;
+    }
     c->tlb_gen++;
     c->block_exit = true;
 }
@@ -271,6 +274,7 @@ static EmuTlbEntry *tlb_fill(EmuCpu *c, uint64_t lin, int acc, bool sys)
         set_pte_bits(c, w.leaf_pa, w.pae, PTE_D, w.leaf);
         w.dirty = true;
     }
+    c->tlb_used = true;
     e->vpage = vpage | 1;
     e->ppage = w.pa & ~0xFFFull;
     e->hva = lapic_page(c, e->ppage) ? NULL : guest_ram_ptr(c->ram, e->ppage, 4096);
