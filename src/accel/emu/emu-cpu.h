@@ -180,14 +180,15 @@ typedef struct EmuDecodeEntry {
  * refaulting the discarded pages took most of its boot (66 s of CPU to the
  * shell). With 16384 direct-mapped blocks and a 16 MiB pool it still built
  * 1.15 million blocks (conflicts, and 28 flushes of the full pool) for
- * ~60000 distinct ones; 65536 blocks in 2-way sets and a 64 MiB pool build
- * ~115000 and flush at most once. The areas are reserved, not committed:
- * a small guest touches no more of them than before.
+ * ~60000 distinct ones; 65536 blocks in 2-way sets and a 32 MiB pool build
+ * ~140000 and flush once (a 64 MiB pool saved that flush for ~50 MiB more
+ * RSS). The areas are reserved, not committed: a small guest touches no
+ * more of them than before.
  */
 #define EMU_BLOCK_INSNS 24
 #define EMU_BLOCK_BYTES 128
 #define EMU_BLOCK_CACHE 65536    /* 2-way: block i's set is blocks i & ~1 and i | 1 */
-#define EMU_BLOCK_POOL (64u << 20)    /* bytes of instructions and block bytes per vCPU */
+#define EMU_BLOCK_POOL (32u << 20)    /* bytes of instructions and block bytes per vCPU */
 #define EMU_JIT_AREA   (32u << 20)    /* bytes of generated code per vCPU */
 #define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is interpreted */
 /*
