@@ -5,7 +5,8 @@
  * names (mov, the ALU ops, test, imul, shifts by an immediate) become the
  * same host instruction working on the EmuCpu register array: guest and
  * host are both x86, so the host computes exactly the guest's result and
- * flags (captured with pushfq). Everything else becomes a call to the
+ * flags (captured with pushfq); emu-jit-ops.c has more such forms.
+ * Everything else becomes a call to the
  * instruction's interpreter handler, with the rip bookkeeping a handler
  * expects, followed by the same "leave the block?" test emu_run_block
  * makes. Native instructions touch only the EmuCpu, so they cannot fault;
@@ -26,88 +27,12 @@
 
 #include "accel/emu/emu-cpu.h"
 #include "accel/emu/emu-alu.h"
+#include "accel/emu/emu-jit-internal.h"
 #include "util/log.h"
 
 #if defined(__x86_64__)
 
 #define JIT_ALIGN 16             /* where each block's code starts */
-
-typedef struct Emit {
-    uint8_t *p, *end;
-    bool overflow;
-} Emit;
-
-static void b(Emit *e, uint8_t v)
-{
-    if (e->p < e->end) {
-        *e->p++ = v;
-    } else {
-        e->overflow = true;
-    }
-}
-
-static void b32(Emit *e, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        b(e, (uint8_t)(v >> (8 * i)));
-    }
-}
-
-static void b64(Emit *e, uint64_t v)
-{
-    b32(e, (uint32_t)v);
-    b32(e, (uint32_t)(v >> 32));
-}
-
-#define OFF(field) ((uint32_t)offsetof(EmuCpu, field))
-#define GPR(r) ((uint32_t)(offsetof(EmuCpu, gpr) + 8 * (r)))
-
-/* op reg, [rbx + disp32] with an optional REX.W; reg is 0..7 (rax..rdi). */
-static void rbx_mem(Emit *e, bool w, const uint8_t *op, int oplen, int reg, uint32_t disp)
-{
-    if (w) {
-        b(e, 0x48);
-    }
-    for (int i = 0; i < oplen; i++) {
-        b(e, op[i]);
-    }
-    b(e, (uint8_t)(0x80 | (reg << 3) | 3));
-    b32(e, disp);
-}
-
-static void load_rax(Emit *e, unsigned size, uint32_t disp)   /* mov rax|eax, [rbx+d] */
-{
-    static const uint8_t mov[] = { 0x8B };
-
-    rbx_mem(e, size == 8, mov, 1, 0, disp);
-}
-
-static void store_rax(Emit *e, uint32_t disp)                   /* mov [rbx+d], rax */
-{
-    static const uint8_t mov[] = { 0x89 };
-
-    rbx_mem(e, true, mov, 1, 0, disp);
-}
-
-/* rflags = (rflags & ~arith) | (host flags & arith): the flags just computed. */
-static void merge_flags(Emit *e)
-{
-    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
-
-    b(e, 0x9C);                                   /* pushfq */
-    b(e, 0x5A);                                   /* pop rdx */
-    rbx_mem(e, true, mov_ld, 1, 1, OFF(rflags));  /* mov rcx, [rbx+rflags] */
-    b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, (uint32_t)~FL_ARITH);   /* and rcx, ~arith */
-    b(e, 0x81); b(e, 0xE2); b32(e, FL_ARITH);     /* and edx, arith */
-    b(e, 0x48); b(e, 0x09); b(e, 0xD1);           /* or rcx, rdx */
-    rbx_mem(e, true, mov_st, 1, 1, OFF(rflags));  /* mov [rbx+rflags], rcx */
-}
-
-/* lea rax|rcx, [r12 + disp32] */
-static void lea_r12(Emit *e, int reg, int32_t disp)
-{
-    b(e, 0x49); b(e, 0x8D); b(e, (uint8_t)(0x84 | (reg << 3))); b(e, 0x24); b32(e, (uint32_t)disp);
-}
 
 static const uint8_t alu_rm_op[8] = {           /* op r, r/m by ALU_* */
     [ALU_ADD] = 0x03, [ALU_OR] = 0x0B, [ALU_AND] = 0x23, [ALU_SUB] = 0x2B,
@@ -118,12 +43,14 @@ static const uint8_t alu_imm_ext[8] = {         /* the /n of 81 /n by ALU_* */
 };
 
 /* What a block instruction does to the arithmetic flags, for liveness. */
-enum { FLAGS_READ, FLAGS_KEEP, FLAGS_WRITE };
 
 static int flag_effect(const EmuInsn *in)
 {
-    int aop = 0;
+    int aop = 0, fx = emu_jit_op_flags(in);
 
+    if (fx >= 0) {
+        return fx;
+    }
     switch (emu_insn_shape(in, &aop)) {
     case SHAPE_MOV_RR:
     case SHAPE_MOV_RI:
@@ -187,7 +114,7 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
             load_rax(e, size, GPR(d->reg));
             op[0] = 0x85;                         /* test [rbx+s], rax */
             rbx_mem(e, w, op, 1, 0, GPR(s->reg));
-            merge_flags(e);
+            emu_jit_merge_flags(e, FL_ARITH);
         }
         return true;
     case SHAPE_IMUL_RR:
@@ -213,7 +140,7 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
         return false;
     }
     if (flags_live) {
-        merge_flags(e);                           /* before the store: it does not touch flags */
+        emu_jit_merge_flags(e, FL_ARITH);                           /* before the store: it does not touch flags */
     }
     if (!(emu_insn_shape(in, &aop) == SHAPE_ALU_RR || emu_insn_shape(in, &aop) == SHAPE_ALU_RI) ||
         aop != ALU_CMP) {
@@ -222,8 +149,35 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
     return true;
 }
 
+void emu_jit_merge_flags(Emit *e, uint32_t mask)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+
+    b(e, 0x9C);                                   /* pushfq */
+    b(e, 0x5A);                                   /* pop rdx */
+    rbx_mem(e, true, mov_ld, 1, 1, OFF(rflags));  /* mov rcx, [rbx+rflags] */
+    b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, ~mask);   /* and rcx, ~mask */
+    b(e, 0x81); b(e, 0xE2); b32(e, mask);         /* and edx, mask */
+    b(e, 0x48); b(e, 0x09); b(e, 0xD1);           /* or rcx, rdx */
+    rbx_mem(e, true, mov_st, 1, 1, OFF(rflags));  /* mov [rbx+rflags], rcx */
+}
+
+/*
+ * popfq with only the arithmetic bits, so TF, DF and the rest keep their
+ * host values (clear, as the ABI has them); IF is not writable at CPL 3.
+ */
+void emu_jit_guest_flags(Emit *e)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+
+    rbx_mem(e, true, mov_ld, 1, 0, OFF(rflags));  /* mov rax, [rbx+rflags] */
+    b(e, 0x25); b32(e, FL_ARITH);                 /* and eax, arith */
+    b(e, 0x50);                                   /* push rax */
+    b(e, 0x9D);                                   /* popfq */
+}
+
 /* c->rip = rax; return count (the block is left after this many instructions). */
-static void emit_exit(Emit *e, unsigned count)
+void emu_jit_exit(Emit *e, unsigned count)
 {
     store_rax(e, OFF(rip));
     b(e, 0xB8); b32(e, count);                    /* mov eax, count */
@@ -233,45 +187,13 @@ static void emit_exit(Emit *e, unsigned count)
     b(e, 0xC3);                                   /* ret */
 }
 
-/* j<cc> rel32 / jmp rel32 to a label defined later by land(). */
-static uint8_t *jcc32(Emit *e, uint8_t cc)
-{
-    uint8_t *at;
-
-    b(e, 0x0F);
-    b(e, (uint8_t)(0x80 | cc));
-    at = e->p;
-    b32(e, 0);
-    return at;
-}
-
-static uint8_t *jmp32(Emit *e)
-{
-    uint8_t *at;
-
-    b(e, 0xE9);
-    at = e->p;
-    b32(e, 0);
-    return at;
-}
-
-static void land(Emit *e, uint8_t *at)
-{
-    if (!e->overflow && at) {
-        uint32_t d = (uint32_t)(e->p - (at + 4));
-
-        memcpy(at, &d, 4);
-    }
-}
-
-enum { CC_NE = 0x5, CC_E = 0x4, CC_A = 0x7 };
 
 /*
  * rax = the linear address of a memory operand that emu_insn_shape()
  * accepted (64-bit code, no FS/GS base, 64-bit addressing); false if this
  * operand's form is not handled here.
  */
-static bool emit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
+bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
 {
     static const uint8_t mov_ld[] = { 0x8B };
     int64_t disp = o->val;
@@ -309,7 +231,7 @@ static bool emit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
  * jump to `slow` (returned for patching) when it is not a plain RAM hit
  * for this access at the current CPL. Mirrors emu_lin_ptr_fast().
  */
-static void emit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
+void emu_jit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
 {
     b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
     b(e, 0x48); b(e, 0xC1); b(e, 0xE9); b(e, 12);                /* shr rcx, 12 */
@@ -341,11 +263,10 @@ static void emit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
     b(e, 0x48); b(e, 0x01); b(e, 0xC1);                          /* add rcx, rax */
 }
 
-static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count);
 
 /* emu_note_store() for the host address in rcx: a store into the running
  * block's code page ends the block. Clobbers rax. */
-static void emit_note_store(Emit *e)
+void emu_jit_note_store(Emit *e)
 {
     b(e, 0x48); b(e, 0x89); b(e, 0xC8);                          /* mov rax, rcx */
     b(e, 0x48); b(e, 0x25); b32(e, 0xFFFFF000u);                 /* and rax, ~0xfff */
@@ -364,13 +285,13 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
     uint8_t *slow[5], *done;
     Emit probe = *e;
 
-    if (!emit_ea(&probe, in, mem, next)) {        /* a dry run: only the test matters */
+    if (!emu_jit_ea(&probe, in, mem, next)) {        /* a dry run: only the test matters */
         return false;
     }
-    emit_ea(e, in, mem, next);
-    emit_tlb(e, size, store, slow);
+    emu_jit_ea(e, in, mem, next);
+    emu_jit_tlb(e, size, store, slow);
     if (store) {
-        emit_note_store(e);
+        emu_jit_note_store(e);
         rbx_mem(e, size == 8, mov_ld, 1, 0, GPR(reg->reg));      /* mov rax|eax, [rbx+reg] */
         if (size == 8) {
             b(e, 0x48);
@@ -379,7 +300,7 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
         b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);      /* cmp byte [rbx+block_exit], 0 */
         done = jcc32(e, CC_E);
         lea_r12(e, 0, next);                                     /* rip = next; leave */
-        emit_exit(e, count);
+        emu_jit_exit(e, count);
     } else {
         if (size == 8) {
             b(e, 0x48);
@@ -391,7 +312,7 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
-    emit_call(e, in, off, next, count);
+    emu_jit_call(e, in, off, next, count);
     land(e, done);
     return true;
 }
@@ -404,28 +325,24 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
  */
 static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
 {
-    static const uint8_t mov_ld[] = { 0x8B };
     int64_t target = (int64_t)next + in->op[0].val;
     uint8_t *jcc;
 
-    rbx_mem(e, true, mov_ld, 1, 0, OFF(rflags));  /* mov rax, [rbx+rflags] */
-    b(e, 0x25); b32(e, FL_ARITH);                 /* and eax, arith */
-    b(e, 0x50);                                   /* push rax */
-    b(e, 0x9D);                                   /* popfq */
+    emu_jit_guest_flags(e);
     b(e, (uint8_t)(0x70 | (in->opcode & 0xF)));   /* jcc taken (rel8) */
     jcc = e->p;
     b(e, 0);
     lea_r12(e, 0, next);
-    emit_exit(e, count);
+    emu_jit_exit(e, count);
     if (!e->overflow) {
         *jcc = (uint8_t)(e->p - (jcc + 1));
     }
     lea_r12(e, 0, (int32_t)target);
-    emit_exit(e, count);
+    emu_jit_exit(e, count);
 }
 
 /* A call to the handler, then leave the block unless it fell through. */
-static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
 {
     static const uint8_t mov_ld[] = { 0x8B };
     uint8_t *jne1, *jne2;
@@ -447,7 +364,7 @@ static void emit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, uns
     if (!e->overflow) {
         *jne1 = (uint8_t)(e->p - (jne1 + 1));
     }
-    emit_exit(e, count);
+    emu_jit_exit(e, count);
     if (!e->overflow) {
         *jne2 = (uint8_t)(e->p - (jne2 + 1));
     }
@@ -469,22 +386,22 @@ static void emit_call_rel(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     uint8_t *slow[5];
 
     if ((int64_t)(int32_t)target != target) {
-        emit_call(e, in, off, next, count);
+        emu_jit_call(e, in, off, next, count);
         return;
     }
     emit_rsp_minus8(e);
-    emit_tlb(e, 8, true, slow);
-    emit_note_store(e);
+    emu_jit_tlb(e, 8, true, slow);
+    emu_jit_note_store(e);
     lea_r12(e, 0, next);
     b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
     emit_rsp_minus8(e);
     store_rax(e, GPR(R_SP));
     lea_r12(e, 0, (int32_t)target);
-    emit_exit(e, count);
+    emu_jit_exit(e, count);
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
-    emit_call(e, in, off, next, count);
+    emu_jit_call(e, in, off, next, count);
 }
 
 /* Near ret (ends its block): pop the return address into rip. */
@@ -494,16 +411,16 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     uint8_t *slow[5];
 
     rbx_mem(e, true, mov_ld, 1, 0, GPR(R_SP));                   /* mov rax, [rbx+rsp] */
-    emit_tlb(e, 8, false, slow);
+    emu_jit_tlb(e, 8, false, slow);
     b(e, 0x48); b(e, 0x8B); b(e, 0x01);                          /* mov rax, [rcx] */
     rbx_mem(e, true, mov_ld, 1, 1, GPR(R_SP));                   /* mov rcx, [rbx+rsp] */
     b(e, 0x48); b(e, 0x83); b(e, 0xC1); b(e, 8);                 /* add rcx, 8 */
     rbx_mem(e, true, mov_st, 1, 1, GPR(R_SP));                   /* mov [rbx+rsp], rcx */
-    emit_exit(e, count);
+    emu_jit_exit(e, count);
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
-    emit_call(e, in, off, next, count);
+    emu_jit_call(e, in, off, next, count);
 }
 
 /* The "bytes changed" exit (return 0, nothing pushed yet), then the result. */
@@ -609,7 +526,8 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
             emit_call_rel(&e, in, off, next, i + 1);
         } else if (emu_insn_shape(in, &aop) == SHAPE_RET && i + 1 == bl->n) {
             emit_ret(&e, in, off, next, i + 1);
-        } else if (emit_native(&e, in, live[i])) {
+        } else if (emit_native(&e, in, live[i]) ||
+                   emu_jit_op(&e, in, live[i], off, next, i + 1)) {
             /* done */
         } else if ((emu_insn_shape(in, &aop) == SHAPE_MOV_RM ||
                     emu_insn_shape(in, &aop) == SHAPE_MOV_MR) &&
@@ -617,12 +535,12 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
                                 i + 1)) {
             /* done */
         } else {
-            emit_call(&e, in, off, next, i + 1);
+            emu_jit_call(&e, in, off, next, i + 1);
         }
         off = next;
     }
     lea_r12(&e, 0, off);                          /* fell through the whole block */
-    emit_exit(&e, bl->n);
+    emu_jit_exit(&e, bl->n);
     return finish(&e, start, bad, len);
 }
 

@@ -1,0 +1,142 @@
+/*
+ * The emu code generator's shared parts (emu-jit.c: blocks, the TLB path,
+ * handler calls; emu-jit-ops.c: more instruction forms): the byte emitter
+ * and the register conventions. rbx = the EmuCpu, r12 = the block's rip;
+ * rax, rcx, rdx are scratch. Only on x86-64 hosts.
+ */
+#ifndef STRATUS_EMU_JIT_INTERNAL_H
+#define STRATUS_EMU_JIT_INTERNAL_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "accel/emu/emu-cpu.h"
+
+typedef struct Emit {
+    uint8_t *p, *end;
+    bool overflow;
+} Emit;
+
+static inline void b(Emit *e, uint8_t v)
+{
+    if (e->p < e->end) {
+        *e->p++ = v;
+    } else {
+        e->overflow = true;
+    }
+}
+
+static inline void b32(Emit *e, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        b(e, (uint8_t)(v >> (8 * i)));
+    }
+}
+
+static inline void b64(Emit *e, uint64_t v)
+{
+    b32(e, (uint32_t)v);
+    b32(e, (uint32_t)(v >> 32));
+}
+
+#define OFF(field) ((uint32_t)offsetof(EmuCpu, field))
+#define GPR(r) ((uint32_t)(offsetof(EmuCpu, gpr) + 8 * (r)))
+
+/* op reg, [rbx + disp32] with an optional REX.W; reg is 0..7 (rax..rdi). */
+static inline void rbx_mem(Emit *e, bool w, const uint8_t *op, int oplen, int reg, uint32_t disp)
+{
+    if (w) {
+        b(e, 0x48);
+    }
+    for (int i = 0; i < oplen; i++) {
+        b(e, op[i]);
+    }
+    b(e, (uint8_t)(0x80 | (reg << 3) | 3));
+    b32(e, disp);
+}
+
+static inline void load_rax(Emit *e, unsigned size, uint32_t disp)   /* mov rax|eax, [rbx+d] */
+{
+    static const uint8_t mov[] = { 0x8B };
+
+    rbx_mem(e, size == 8, mov, 1, 0, disp);
+}
+
+static inline void store_rax(Emit *e, uint32_t disp)                   /* mov [rbx+d], rax */
+{
+    static const uint8_t mov[] = { 0x89 };
+
+    rbx_mem(e, true, mov, 1, 0, disp);
+}
+
+/* lea rax|rcx, [r12 + disp32] */
+static inline void lea_r12(Emit *e, int reg, int32_t disp)
+{
+    b(e, 0x49); b(e, 0x8D); b(e, (uint8_t)(0x84 | (reg << 3))); b(e, 0x24); b32(e, (uint32_t)disp);
+}
+
+
+/* j<cc> rel32 / jmp rel32 to a label defined later by land(). */
+static inline uint8_t *jcc32(Emit *e, uint8_t cc)
+{
+    uint8_t *at;
+
+    b(e, 0x0F);
+    b(e, (uint8_t)(0x80 | cc));
+    at = e->p;
+    b32(e, 0);
+    return at;
+}
+
+static inline uint8_t *jmp32(Emit *e)
+{
+    uint8_t *at;
+
+    b(e, 0xE9);
+    at = e->p;
+    b32(e, 0);
+    return at;
+}
+
+static inline void land(Emit *e, uint8_t *at)
+{
+    if (!e->overflow && at) {
+        uint32_t d = (uint32_t)(e->p - (at + 4));
+
+        memcpy(at, &d, 4);
+    }
+}
+
+enum { CC_NE = 0x5, CC_E = 0x4, CC_A = 0x7 };
+
+/* The byte of register r (an EmuOp.reg below EREG_SEG) in the EmuCpu: AH..BH are byte 1. */
+static inline uint32_t gpr_byte(unsigned r)
+{
+    return r >= EREG_HIGH8 ? GPR(r - EREG_HIGH8) + 1 : GPR(r);
+}
+
+/* rflags = (rflags & ~mask) | (host flags & mask): the flags just computed. */
+void emu_jit_merge_flags(Emit *e, uint32_t mask);
+/* The guest's arithmetic flags into the host's (for jcc, setcc, cmovcc, adc, sbb). */
+void emu_jit_guest_flags(Emit *e);
+/* c->rip = rax; return count. */
+void emu_jit_exit(Emit *e, unsigned count);
+/* rax = a memory operand's linear address; false if the form is not handled. */
+bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next);
+/* rcx = host address of [rax, rax+size) on a TLB hit; else jumps to slow[] (patch with land). */
+void emu_jit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5]);
+/* emu_note_store() for the host address in rcx (clobbers rax). */
+void emu_jit_note_store(Emit *e);
+/* Calls the instruction's handler, then leaves the block unless it fell through. */
+void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count);
+/*
+ * emu-jit-ops.c: the native form of in if it has one there (false: none);
+ * off/next/count as for emu_jit_call, which the memory forms fall back to.
+ */
+bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_t next,
+                unsigned count);
+/* What emu_jit_op's forms do to the arithmetic flags (FLAGS_*), -1: not one of them. */
+int emu_jit_op_flags(const EmuInsn *in);
+enum { FLAGS_READ, FLAGS_KEEP, FLAGS_WRITE };
+
+#endif

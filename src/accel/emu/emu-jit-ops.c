@@ -1,0 +1,297 @@
+/*
+ * More instruction forms for the code generator (emu-jit.c), the ones a
+ * Linux boot ran most through their handlers (counted per mnemonic and
+ * operand kinds): lea, movzx/movsx/movsxd, setcc, cmovcc, adc/sbb, rol/ror
+ * by an immediate, push/pop of a register, jmp rel and the nops.
+ *
+ * As in emu-jit.c, a register-only form is the same host instruction on
+ * the EmuCpu's registers, so result and flags are the host's, which is the
+ * guest's; a form that reads the guest flags first loads them into the
+ * host's. A form that touches guest memory takes the inline TLB path and
+ * falls back to the handler for anything else (a miss, MMIO, a page
+ * crossing, a fault), exactly as emit_mem_mov does.
+ */
+#include "accel/emu/emu-jit-internal.h"
+
+#include <Zydis/Zydis.h>
+
+#if defined(__x86_64__)
+
+typedef enum {
+    F_NONE, F_JMP, F_NOP, F_LEA, F_MOVX_RR, F_MOVX_RM, F_SETCC, F_CMOV, F_ADC, F_ROT,
+    F_PUSH, F_POP,
+} Form;
+
+static bool gpr(const EmuOp *o)             /* including AH..BH */
+{
+    return o->kind == OPK_REG && o->reg < EREG_SEG;
+}
+
+static bool gpr64(const EmuOp *o)           /* RAX..R15 (any width) */
+{
+    return o->kind == OPK_REG && o->reg < 16;
+}
+
+static bool imm32_ok(const EmuInsn *in)      /* the immediate fits an imm32 encoding */
+{
+    const EmuOp *s = &in->op[1];
+
+    return (int64_t)(int32_t)s->val == (int64_t)emu_sext((uint64_t)s->val, in->op[0].size);
+}
+
+static bool movx_src(const EmuInsn *in, const EmuOp *s)
+{
+    if (in->mnem == ZYDIS_MNEMONIC_MOVSXD) {
+        return in->op[0].size == 8 && s->size == 4 && (s->kind == OPK_MEM || gpr64(s));
+    }
+    return (s->size == 1 && (s->kind == OPK_MEM || gpr(s))) ||
+           (s->size == 2 && (s->kind == OPK_MEM || gpr64(s)));
+}
+
+static Form form(const EmuInsn *in)
+{
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    bool wide = gpr64(d) && (d->size == 4 || d->size == 8);
+
+    if (in->flags & (INSN_LOCK | INSN_REP | INSN_REPNE)) {
+        return F_NONE;
+    }
+    switch (in->mnem) {
+    case ZYDIS_MNEMONIC_JMP:
+        return in->nops == 1 && d->kind == OPK_IMM && !(in->flags & INSN_FAR) && in->opsize == 8
+               ? F_JMP : F_NONE;
+    case ZYDIS_MNEMONIC_NOP:
+        return F_NOP;
+    case ZYDIS_MNEMONIC_LEA:
+        return in->nops == 2 && wide && s->kind == OPK_MEM ? F_LEA : F_NONE;
+    case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX: case ZYDIS_MNEMONIC_MOVSXD:
+        if (in->nops != 2 || !wide || !movx_src(in, s)) {
+            return F_NONE;
+        }
+        return s->kind == OPK_MEM ? F_MOVX_RM : F_MOVX_RR;
+    case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
+        return in->nops == 2 && wide && ((gpr64(s) && s->size == d->size) ||
+                                         (s->kind == OPK_IMM && imm32_ok(in))) ? F_ADC : F_NONE;
+    case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
+        return in->nops == 2 && wide && s->kind == OPK_IMM &&
+               ((unsigned)s->val & (d->size == 8 ? 0x3F : 0x1F)) ? F_ROT : F_NONE;
+    case ZYDIS_MNEMONIC_PUSH:
+        return in->nops == 1 && gpr64(d) && d->size == 8 ? F_PUSH : F_NONE;
+    case ZYDIS_MNEMONIC_POP:
+        return in->nops == 1 && gpr64(d) && d->size == 8 ? F_POP : F_NONE;
+    default:
+        break;
+    }
+    if (in->opmap == ZYDIS_OPCODE_MAP_0F && in->opcode >= 0x90 && in->opcode <= 0x9F) {
+        return in->nops == 1 && gpr(d) && d->size == 1 ? F_SETCC : F_NONE;
+    }
+    if (in->opmap == ZYDIS_OPCODE_MAP_0F && in->opcode >= 0x40 && in->opcode <= 0x4F) {
+        return in->nops == 2 && wide && gpr64(s) && s->size == d->size ? F_CMOV : F_NONE;
+    }
+    return F_NONE;
+}
+
+int emu_jit_op_flags(const EmuInsn *in)
+{
+    switch (form(in)) {
+    case F_NONE:
+        return -1;
+    case F_NOP: case F_LEA: case F_MOVX_RR:
+        return FLAGS_KEEP;
+    default:
+        /* flag readers, partial writers (rol/ror), and what may fault */
+        return FLAGS_READ;
+    }
+}
+
+/* movzx/movsx/movsxd rax|eax, <source> (opcode bytes for a ModRM operand). */
+static void movx_op(const EmuInsn *in, uint8_t op[2], int *len, bool *w)
+{
+    unsigned ssize = in->op[1].size;
+
+    *w = in->mnem != ZYDIS_MNEMONIC_MOVZX && in->op[0].size == 8;
+    if (in->mnem == ZYDIS_MNEMONIC_MOVSXD) {
+        op[0] = 0x63;
+        *len = 1;
+        return;
+    }
+    op[0] = 0x0F;
+    op[1] = (uint8_t)((in->mnem == ZYDIS_MNEMONIC_MOVZX ? 0xB6 : 0xBE) + (ssize == 2));
+    *len = 2;
+}
+
+/* The slow paths of a memory form: the handler, then both paths meet. */
+static void slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *done,
+                      int32_t off, int32_t next, unsigned count)
+{
+    for (int i = 0; i < 5; i++) {
+        land(e, slow[i]);
+    }
+    emu_jit_call(e, in, off, next, count);
+    land(e, done);
+}
+
+static bool emit_movx_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t mov_st[] = { 0x89 };
+    uint8_t op[2], *slow[5];
+    Emit probe = *e;
+    int len;
+    bool w;
+
+    if (!emu_jit_ea(&probe, in, &in->op[1], next)) {    /* a dry run: only the test matters */
+        return false;
+    }
+    emu_jit_ea(e, in, &in->op[1], next);
+    emu_jit_tlb(e, in->op[1].size, false, slow);
+    movx_op(in, op, &len, &w);
+    if (w) {
+        b(e, 0x48);
+    }
+    for (int i = 0; i < len; i++) {
+        b(e, op[i]);
+    }
+    b(e, 0x01);                                          /* rax|eax, [rcx] */
+    rbx_mem(e, true, mov_st, 1, 0, GPR(in->op[0].reg));  /* 32-bit results are zero-extended */
+    slow_path(e, in, slow, jmp32(e), off, next, count);
+    return true;
+}
+
+/* push r64: [rsp - 8] = r, rsp -= 8; a store into this code page leaves the block. */
+static void emit_push(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+    uint8_t *slow[5], *done;
+
+    load_rax(e, 8, GPR(R_SP));
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+    emu_jit_tlb(e, 8, true, slow);
+    emu_jit_note_store(e);
+    load_rax(e, 8, GPR(in->op[0].reg));                          /* push rsp: the old value */
+    b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
+    rbx_mem(e, true, mov_ld, 1, 0, GPR(R_SP));
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+    store_rax(e, GPR(R_SP));
+    b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);    /* cmp byte [rbx+block_exit], 0 */
+    done = jcc32(e, CC_E);
+    lea_r12(e, 0, next);
+    emu_jit_exit(e, count);
+    slow_path(e, in, slow, done, off, next, count);
+}
+
+/* pop r64: r = [rsp], rsp += 8 (pop rsp: rsp = the value read). */
+static void emit_pop(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+    uint8_t *slow[5];
+
+    load_rax(e, 8, GPR(R_SP));
+    emu_jit_tlb(e, 8, false, slow);
+    b(e, 0x48); b(e, 0x8B); b(e, 0x01);                          /* mov rax, [rcx] */
+    rbx_mem(e, true, mov_ld, 1, 1, GPR(R_SP));                   /* mov rcx, [rbx+rsp] */
+    b(e, 0x48); b(e, 0x83); b(e, 0xC1); b(e, 8);                 /* add rcx, 8 */
+    rbx_mem(e, true, mov_st, 1, 1, GPR(R_SP));                   /* mov [rbx+rsp], rcx */
+    store_rax(e, GPR(in->op[0].reg));
+    slow_path(e, in, slow, jmp32(e), off, next, count);
+}
+
+/* The register-only forms that compute into rax: adc/sbb, rol/ror, cmovcc. */
+static void emit_alu_rax(Emit *e, const EmuInsn *in, Form f, bool flags_live)
+{
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    bool w = d->size == 8, adc = in->mnem == ZYDIS_MNEMONIC_ADC;
+    uint8_t op[2];
+
+    if (f != F_ROT) {
+        emu_jit_guest_flags(e);                   /* CF in, or the condition */
+    }
+    load_rax(e, d->size, GPR(d->reg));            /* mov does not touch the flags */
+    if (f == F_CMOV) {
+        op[0] = 0x0F; op[1] = (uint8_t)(0x40 | (in->opcode & 0xF));
+        rbx_mem(e, w, op, 2, 0, GPR(s->reg));     /* a 32-bit cmov zero-extends either way */
+    } else if (f == F_ADC && s->kind == OPK_REG) {
+        op[0] = adc ? 0x13 : 0x1B;
+        rbx_mem(e, w, op, 1, 0, GPR(s->reg));
+    } else {
+        unsigned ext = f == F_ROT ? (in->mnem == ZYDIS_MNEMONIC_ROL ? 0 : 1) : (adc ? 2 : 3);
+
+        if (w) {
+            b(e, 0x48);
+        }
+        b(e, f == F_ROT ? 0xC1 : 0x81);
+        b(e, (uint8_t)(0xC0 | (ext << 3)));
+        if (f == F_ROT) {
+            b(e, (uint8_t)((unsigned)s->val & (w ? 0x3F : 0x1F)));
+        } else {
+            b32(e, (uint32_t)s->val);
+        }
+    }
+    if (flags_live && f != F_CMOV) {
+        /* rotates write only CF and OF */
+        emu_jit_merge_flags(e, f == F_ROT ? FL_CF | FL_OF : FL_ARITH);
+    }
+    store_rax(e, GPR(d->reg));
+}
+
+bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_t next,
+                unsigned count)
+{
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    Form f = form(in);
+    uint8_t op[2];
+    int len;
+    bool w;
+
+    switch (f) {
+    case F_NONE:
+        return false;
+    case F_JMP: {
+        int64_t target = (int64_t)next + d->val;
+
+        if ((int64_t)(int32_t)target != target) {
+            return false;
+        }
+        lea_r12(e, 0, (int32_t)target);
+        emu_jit_exit(e, count);
+        return true;
+    }
+    case F_NOP:
+        return true;
+    case F_LEA: {
+        Emit probe = *e;
+
+        if (!emu_jit_ea(&probe, in, s, next)) {
+            return false;
+        }
+        emu_jit_ea(e, in, s, next);
+        if (d->size == 4) {
+            b(e, 0x89); b(e, 0xC0);               /* mov eax, eax: zero-extends */
+        }
+        store_rax(e, GPR(d->reg));
+        return true;
+    }
+    case F_MOVX_RR:
+        movx_op(in, op, &len, &w);
+        rbx_mem(e, w, op, len, 0, s->size == 1 ? gpr_byte(s->reg) : GPR(s->reg));
+        store_rax(e, GPR(d->reg));
+        return true;
+    case F_MOVX_RM:
+        return emit_movx_mem(e, in, off, next, count);
+    case F_SETCC:
+        emu_jit_guest_flags(e);
+        op[0] = 0x0F; op[1] = (uint8_t)(0x90 | (in->opcode & 0xF));
+        rbx_mem(e, false, op, 2, 0, gpr_byte(d->reg));      /* set<cc> byte [rbx+reg] */
+        return true;
+    case F_PUSH:
+        emit_push(e, in, off, next, count);
+        return true;
+    case F_POP:
+        emit_pop(e, in, off, next, count);
+        return true;
+    default:
+        emit_alu_rax(e, in, f, flags_live);
+        return true;
+    }
+}
+
+#endif
