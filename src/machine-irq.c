@@ -89,3 +89,27 @@ void machine_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size
         m->accel_ops->remove_ioeventfd(m, pio, addr, size, datamatch, data, fd);
     }
 }
+
+int machine_add_msi_route(Machine *m, uint64_t addr, uint32_t data, GError **err)
+{
+    if (!m->accel_ops->add_msi_route) {
+        return -1;
+    }
+    return m->accel_ops->add_msi_route(m, addr, data, err);
+}
+
+bool machine_update_msi_route(Machine *m, unsigned gsi, uint64_t addr, uint32_t data,
+                              GError **err)
+{
+    if (!m->accel_ops->update_msi_route) {
+        return true;
+    }
+    return m->accel_ops->update_msi_route(m, gsi, addr, data, err);
+}
+
+void machine_remove_msi_route(Machine *m, unsigned gsi)
+{
+    if (m->accel_ops->remove_msi_route) {
+        m->accel_ops->remove_msi_route(m, gsi);
+    }
+}

@@ -236,6 +236,18 @@ bool machine_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
                            bool datamatch, uint64_t data, int fd, GError **err);
 void machine_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
                               bool datamatch, uint64_t data, int fd);
+/*
+ * MSI routes for irqfds (KVM's GSI routing, docs/q35.md "virtio-pci"):
+ * add returns a GSI whose irqfd (machine_add_irqfd) delivers the MSI
+ * (addr, data), -1 without error where the accelerator has none (emu,
+ * qtest: the device calls machine_send_msi), -1 with *err when the table
+ * is full or the hypervisor refused. update points the route at a new
+ * message (no-op when unchanged); remove frees it (its irqfd removed first).
+ */
+int machine_add_msi_route(Machine *m, uint64_t addr, uint32_t data, GError **err);
+bool machine_update_msi_route(Machine *m, unsigned gsi, uint64_t addr, uint32_t data,
+                              GError **err);
+void machine_remove_msi_route(Machine *m, unsigned gsi);
 
 /* Guest-physical helpers for devices (bounds-checked, see memory.h). */
 static inline void *machine_gpa(Machine *m, uint64_t gpa, uint64_t len)

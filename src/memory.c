@@ -355,6 +355,8 @@ void iobus_init(IoBus *bus, const char *name, IoBusKind kind)
     bus->unassigned = kind == IOBUS_MEMORY ? 0x00 : 0xff;
     bus->regions = g_array_new(FALSE, TRUE, sizeof(IoRegion));
     g_array_set_clear_func(bus->regions, region_clear);
+    bus->eventfds = g_array_new(FALSE, TRUE, sizeof(IoEventfd));
+    bus->eventfd_hits = 0;
 }
 
 void iobus_destroy(IoBus *bus)
@@ -362,6 +364,10 @@ void iobus_destroy(IoBus *bus)
     if (bus->regions) {
         g_array_free(bus->regions, TRUE);
         bus->regions = NULL;
+    }
+    if (bus->eventfds) {
+        g_array_free(bus->eventfds, TRUE);
+        bus->eventfds = NULL;
     }
 }
 
@@ -455,17 +461,83 @@ bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size)
     return true;
 }
 
+/* Signals the eventfd a write of v matches; false when none does. */
+static bool eventfd_match(IoBus *bus, uint64_t addr, uint64_t v, unsigned size)
+{
+    for (guint i = 0; i < bus->eventfds->len; i++) {
+        const IoEventfd *e = &g_array_index(bus->eventfds, IoEventfd, i);
+        uint64_t one = 1;
+
+        if (e->addr != addr || (e->size && e->size != size) || (e->datamatch && e->data != v)) {
+            continue;
+        }
+        /* EAGAIN: the counter is saturated, the reader is woken anyway. */
+        if (write(e->fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+            return false;       /* a closed fd: the handler still works */
+        }
+        bus->eventfd_hits++;
+        return true;
+    }
+    return false;
+}
+
 bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size)
 {
-    const IoRegion *r = valid_size(size) ? find(bus, addr, size) : NULL;
+    const IoRegion *r;
     uint64_t v = 0;
 
-    if (!r || !r->ops->write) {
+    if (!valid_size(size)) {
         return false;
     }
     memcpy(&v, data, size);
-    r->ops->write(r->opaque, addr - r->base, GUINT64_FROM_LE(v), size);
+    v = GUINT64_FROM_LE(v);
+    /* No cost beyond this test unless some device asked for an eventfd. */
+    if (bus->eventfds && bus->eventfds->len && eventfd_match(bus, addr, v, size)) {
+        return true;
+    }
+    r = find(bus, addr, size);
+    if (!r || !r->ops->write) {
+        return false;
+    }
+    r->ops->write(r->opaque, addr - r->base, v, size);
     return true;
+}
+
+static bool same_trigger(const IoEventfd *a, const IoEventfd *b)
+{
+    return a->addr == b->addr && a->size == b->size && a->datamatch == b->datamatch &&
+           (!a->datamatch || a->data == b->data);
+}
+
+bool iobus_add_eventfd(IoBus *bus, const IoEventfd *e, GError **err)
+{
+    if (!(e->size ? valid_size(e->size) : !e->datamatch) || e->addr + e->size < e->addr ||
+        e->fd < 0) {
+        set_error(err, "%s ioeventfd at 0x%" G_GINT64_MODIFIER "x: invalid size or fd",
+                  bus->name, e->addr);
+        return false;
+    }
+    for (guint i = 0; i < bus->eventfds->len; i++) {
+        if (same_trigger(&g_array_index(bus->eventfds, IoEventfd, i), e)) {
+            set_error(err, "%s ioeventfd at 0x%" G_GINT64_MODIFIER "x: already registered",
+                      bus->name, e->addr);
+            return false;
+        }
+    }
+    g_array_append_val(bus->eventfds, *e);
+    return true;
+}
+
+void iobus_remove_eventfd(IoBus *bus, const IoEventfd *e)
+{
+    for (guint i = 0; bus->eventfds && i < bus->eventfds->len; i++) {
+        const IoEventfd *x = &g_array_index(bus->eventfds, IoEventfd, i);
+
+        if (same_trigger(x, e) && x->fd == e->fd) {
+            g_array_remove_index(bus->eventfds, i);
+            return;
+        }
+    }
 }
 
 void guest_ram_mark_dma(const GuestRam *ram, const void *hva, uint64_t len)

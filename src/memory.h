@@ -161,10 +161,27 @@ typedef enum {
     IOBUS_PORTS,         /* unassigned reads are all ones */
 } IoBusKind;
 
+/*
+ * An ioeventfd the bus itself matches (the emu accelerator's; KVM matches
+ * its own in the kernel): a write of exactly `size` bytes at `addr` (size
+ * 0: of any size, without datamatch; with datamatch, of the value `data`)
+ * adds 1 to the eventfd `fd` instead of reaching the region's handler, as
+ * KVM_IOEVENTFD does.
+ */
+typedef struct IoEventfd {
+    uint64_t addr;
+    uint64_t data;
+    unsigned size;
+    bool datamatch;
+    int fd;
+} IoEventfd;
+
 typedef struct IoBus {
     const char *name;    /* "mmio" or "pio", for messages */
     GArray *regions;     /* IoRegion sorted by base */
     uint8_t unassigned;  /* the byte an unassigned read returns */
+    GArray *eventfds;    /* IoEventfd, few (one per virtqueue): scanned only when non-empty */
+    uint64_t eventfd_hits;   /* writes that signalled an eventfd (tests, x-query-irq) */
 } IoBus;
 
 void iobus_init(IoBus *bus, const char *name, IoBusKind kind);
@@ -180,6 +197,7 @@ bool iobus_remove(IoBus *bus, uint64_t base);
  * data points to `size` bytes in little-endian order.
  */
 bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size);
+/* A write matching an eventfd (iobus_add_eventfd) signals it and reaches no region. */
 bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size);
 /*
  * The direct-read bytes (IoRegionOps.direct) of the 4 KiB page holding
@@ -188,5 +206,13 @@ bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size);
  * caller knows a write there may change what later reads see.
  */
 const uint8_t *iobus_direct_page(IoBus *bus, uint64_t addr, bool *rom);
+/*
+ * Bus-matched ioeventfds (IoEventfd), KVM_IOEVENTFD's rules: size 1, 2, 4
+ * or 8, or 0 without datamatch; registering the same (addr, size,
+ * datamatch, data) twice fails (*err, as KVM's EEXIST); remove takes the entry with every field equal
+ * and is a no-op when there is none. Lock held, like dispatch.
+ */
+bool iobus_add_eventfd(IoBus *bus, const IoEventfd *e, GError **err);
+void iobus_remove_eventfd(IoBus *bus, const IoEventfd *e);
 
 #endif

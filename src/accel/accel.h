@@ -113,6 +113,15 @@ struct AccelOps {
                           bool datamatch, uint64_t data, int fd, GError **err);
     void (*remove_ioeventfd)(Machine *m, bool pio, uint64_t addr, unsigned size,
                              bool datamatch, uint64_t data, int fd);
+    /*
+     * MSI routes (see machine_add_msi_route): a GSI above the IOAPIC's
+     * whose irqfd (add_irqfd) injects the message (addr, data). NULL where
+     * the accelerator has none (emu, qtest). Lock held, any thread.
+     */
+    int (*add_msi_route)(Machine *m, uint64_t addr, uint32_t data, GError **err);
+    bool (*update_msi_route)(Machine *m, unsigned gsi, uint64_t addr, uint32_t data,
+                             GError **err);
+    void (*remove_msi_route)(Machine *m, unsigned gsi);
 };
 
 extern const AccelOps kvm_accel_ops;

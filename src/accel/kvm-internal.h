@@ -15,6 +15,7 @@
 #include "machine.h"
 #include "accel/accel.h"
 #include "accel/x86-boot-state.h"
+#include "accel/kvm-irq-routes.h"
 
 /* Guest-physical addresses KVM needs for its VMX real-mode helpers (§2.8). */
 #define KVM_IDENTITY_MAP_ADDR 0xFEF0C000ULL
@@ -68,6 +69,7 @@ typedef struct KvmState {
      * irqfd/ioeventfd deassigns are then skipped (see kvm_remove_irqfd).
      */
     bool dying;
+    KvmRoutes *routes;           /* MSI routes (kvm-irq-routes.h); NULL until the first */
 } KvmState;
 
 typedef struct KvmVcpu {

@@ -73,6 +73,7 @@ static void kvm_destroy(Machine *m)
     }
     g_free(s->supported_cpuid);
     g_free(s->msr_index);
+    g_free(s->routes);
     g_free(s);
     m->accel = NULL;
 }
@@ -662,6 +663,60 @@ static void kvm_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned s
     }
 }
 
+/* The whole routing table to KVM: it replaces, never adds. */
+static bool commit_routes(KvmState *s, GError **err)
+{
+    g_autofree struct kvm_irq_routing *t = kvm_routes_encode(s->routes);
+
+    if (fd_ioctl(s->vm_fd, KVM_SET_GSI_ROUTING, t) < 0) {
+        set_error_errno(err, errno, "KVM_SET_GSI_ROUTING (%u entries)", t->nr);
+        return false;
+    }
+    return true;
+}
+
+static int kvm_add_msi_route(Machine *m, uint64_t addr, uint32_t data, GError **err)
+{
+    KvmState *s = kvm_state(m);
+    int gsi;
+
+    if (!s->routes) {
+        s->routes = g_new0(KvmRoutes, 1);
+    }
+    gsi = kvm_routes_add(s->routes, addr, data);
+    if (gsi < 0) {
+        set_error(err, "no free MSI route (%u in use)", KVM_ROUTES_MAX_MSI);
+        return -1;
+    }
+    if (!commit_routes(s, err)) {
+        kvm_routes_remove(s->routes, (unsigned)gsi);
+        return -1;
+    }
+    return gsi;
+}
+
+static bool kvm_update_msi_route(Machine *m, unsigned gsi, uint64_t addr, uint32_t data,
+                                 GError **err)
+{
+    KvmState *s = kvm_state(m);
+
+    return !s->routes || !kvm_routes_update(s->routes, gsi, addr, data) ||
+           commit_routes(s, err);
+}
+
+static void kvm_remove_msi_route(Machine *m, unsigned gsi)
+{
+    KvmState *s = kvm_state(m);
+    g_autoptr(GError) err = NULL;
+
+    if (!s->routes || !kvm_routes_remove(s->routes, gsi) || s->dying) {
+        return;     /* a dying VM's table goes with it (see kvm_remove_irqfd) */
+    }
+    if (!commit_routes(s, &err)) {
+        log_warn("%s", err->message);
+    }
+}
+
 const AccelOps kvm_accel_ops = {
     .name = "kvm",
     .seccomp_needs = SECCOMP_NEED_KVM,
@@ -687,4 +742,7 @@ const AccelOps kvm_accel_ops = {
     .remove_irqfd = kvm_remove_irqfd,
     .add_ioeventfd = kvm_add_ioeventfd,
     .remove_ioeventfd = kvm_remove_ioeventfd,
+    .add_msi_route = kvm_add_msi_route,
+    .update_msi_route = kvm_update_msi_route,
+    .remove_msi_route = kvm_remove_msi_route,
 };

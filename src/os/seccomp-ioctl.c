@@ -44,6 +44,7 @@ static const AllowedIoctl requests[] = {
     R(KVM_IRQ_LINE, K_VCPU, SECCOMP_NEED_KVM),      /* device interrupts */
     R(KVM_IRQFD, K_VCPU, SECCOMP_NEED_KVM),         /* virtio DRIVER_OK, reset */
     R(KVM_IOEVENTFD, K_VCPU, SECCOMP_NEED_KVM),
+    R(KVM_SET_GSI_ROUTING, K_VCPU, SECCOMP_NEED_KVM),   /* virtio-pci MSI-X table writes */
     R(KVM_GET_REGS, K_VCPU, SECCOMP_NEED_KVM),      /* the fatal-exit register dump */
     R(KVM_GET_SREGS, K_VCPU, SECCOMP_NEED_KVM),
     /* the main loop: system_reset, snapshots and migration with the vCPUs paused */

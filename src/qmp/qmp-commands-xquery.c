@@ -103,6 +103,15 @@ static bool qmp_x_query_irq(QmpCommandCtx *ctx, JsonObject *args, JsonNode **ret
                                    (guint64)m->irq_counts[gsi]);
         }
     }
+    /*
+     * Stratus's own line, only once there is something to say: guest
+     * writes the emu accelerator turned into ioeventfd signals (virtqueue
+     * kicks), so a test can tell the eventfd path from the handler's.
+     */
+    if (m->mmio.eventfd_hits || m->pio.eventfd_hits) {
+        g_string_append_printf(s, "ioeventfd signals: %" G_GUINT64_FORMAT "\n",
+                               (guint64)(m->mmio.eventfd_hits + m->pio.eventfd_hits));
+    }
     *ret = qmp_human_readable_text(s->str);
     return true;
 }

@@ -200,7 +200,23 @@ def irq_counts(vm):
     text = vm.qmp.cmd("x-query-irq")["human-readable-text"]
     lines = text.splitlines()
     assert lines[0] == "IRQ statistics for ioapic:", text
-    return {int(k): int(v) for k, v in (l.split(":") for l in lines[1:])}
+    return {int(k): int(v) for k, v in (l.split(":") for l in lines[1:]
+                                        if not l.startswith("ioeventfd signals:"))}
+
+
+def ioeventfd_signals(vm):
+    """Guest writes the emu accelerator turned into ioeventfd signals (x-query-irq's
+    last line, docs/qmp.md); 0 while there were none."""
+    text = vm.qmp.cmd("x-query-irq")["human-readable-text"]
+    for line in text.splitlines():
+        if line.startswith("ioeventfd signals: "):
+            return int(line.split(": ", 1)[1])
+    return 0
+
+
+def on_emu(vm):
+    """The VM runs on the software CPU (whose ioeventfds x-query-irq counts)."""
+    return not vm.qmp.cmd("query-kvm")["enabled"]
 
 
 def test_x_query_irq_counts_device_interrupts(make_vm, imgdir):

@@ -1,6 +1,7 @@
 /* Guest RAM bounds checks and I/O bus dispatch. */
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include "memory.h"
 
 #define MIB (1ULL << 20)
@@ -198,6 +199,94 @@ static void test_bus_dispatch(void)
     iobus_destroy(&bus);
 }
 
+/* Reads and resets an eventfd's counter; 0 when it was not signalled. */
+static uint64_t drain(int fd)
+{
+    uint64_t n = 0;
+
+    return read(fd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/* KVM_IOEVENTFD's matching, done by the bus (the emu accelerator's ioeventfds). */
+static void test_bus_eventfd(void)
+{
+    IoBus bus;
+    Dev d = { 0 };
+    int fd0 = eventfd(0, EFD_NONBLOCK), fd1 = eventfd(0, EFD_NONBLOCK);
+    IoEventfd q0 = { .addr = 0x1000, .size = 4, .datamatch = true, .data = 0, .fd = fd0 };
+    IoEventfd any = { .addr = 0x1004, .size = 2, .fd = fd1 };
+    uint32_t v = 0;
+    g_autoptr(GError) err = NULL;
+
+    iobus_init(&bus, "mmio", IOBUS_MEMORY);
+    g_assert_true(iobus_add(&bus, 0x1000, 0x10, &dev_ops, &d, "d", NULL));
+    g_assert_true(iobus_add_eventfd(&bus, &q0, NULL));
+    g_assert_true(iobus_add_eventfd(&bus, &any, NULL));
+    /* The matching write signals and never reaches the device. */
+    g_assert_true(iobus_write(&bus, 0x1000, &v, 4));
+    g_assert_cmpuint(drain(fd0), ==, 1);
+    g_assert_cmpuint(d.writes, ==, 0);
+    g_assert_cmpuint(bus.eventfd_hits, ==, 1);
+    /* Another value, another size or another address goes to the device. */
+    v = 1;
+    g_assert_true(iobus_write(&bus, 0x1000, &v, 4));
+    v = 0;
+    g_assert_true(iobus_write(&bus, 0x1000, &v, 2));
+    g_assert_true(iobus_write(&bus, 0x1008, &v, 4));
+    g_assert_cmpuint(d.writes, ==, 3);
+    g_assert_cmpuint(drain(fd0), ==, 0);
+    /* Without datamatch any value of the right size matches; reads are never matched. */
+    v = 0xbeef;
+    g_assert_true(iobus_write(&bus, 0x1004, &v, 2));
+    g_assert_true(iobus_read(&bus, 0x1004, &v, 2));
+    g_assert_cmpuint(drain(fd1), ==, 1);
+    g_assert_cmpuint(d.writes, ==, 3);
+    /* The same trigger twice is refused (KVM's EEXIST); another value is another trigger. */
+    g_assert_false(iobus_add_eventfd(&bus, &q0, &err));
+    g_assert_nonnull(strstr(err->message, "already registered"));
+    {
+        IoEventfd q1 = q0, bad = q0;
+
+        q1.data = 1;
+        g_assert_true(iobus_add_eventfd(&bus, &q1, NULL));
+        iobus_remove_eventfd(&bus, &q1);
+        bad.size = 3;
+        g_assert_false(iobus_add_eventfd(&bus, &bad, NULL));
+        bad.size = 0;           /* any size cannot match data */
+        g_assert_false(iobus_add_eventfd(&bus, &bad, NULL));
+    }
+    /* Removal needs the same fd; afterwards the device sees the write again. */
+    {
+        IoEventfd other = q0;
+
+        other.fd = fd1;
+        iobus_remove_eventfd(&bus, &other);
+        g_assert_cmpuint(bus.eventfds->len, ==, 2);
+    }
+    iobus_remove_eventfd(&bus, &q0);
+    iobus_remove_eventfd(&bus, &any);
+    g_assert_cmpuint(bus.eventfds->len, ==, 0);
+    /* Size 0 (KVM's any-length ioeventfd): a write of any width at the address. */
+    {
+        IoEventfd wide = { .addr = 0x100c, .size = 0, .fd = fd1 };
+
+        g_assert_true(iobus_add_eventfd(&bus, &wide, NULL));
+        g_assert_true(iobus_write(&bus, 0x100c, &v, 2));
+        g_assert_true(iobus_write(&bus, 0x100c, &v, 4));
+        g_assert_cmpuint(drain(fd1), ==, 2);
+        g_assert_true(iobus_write(&bus, 0x100e, &v, 2));    /* not its address */
+        g_assert_cmpuint(d.writes, ==, 4);
+        iobus_remove_eventfd(&bus, &wide);
+    }
+    v = 0;
+    g_assert_true(iobus_write(&bus, 0x1000, &v, 4));
+    g_assert_cmpuint(d.writes, ==, 5);
+    g_assert_cmpuint(drain(fd0), ==, 0);
+    iobus_destroy(&bus);
+    close(fd0);
+    close(fd1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -206,5 +295,6 @@ int main(int argc, char **argv)
     g_test_add_func("/memory/ram/unpopulated", test_ram_unpopulated);
     g_test_add_func("/memory/bus/dispatch", test_bus_dispatch);
     g_test_add_func("/memory/bus/direct-page", test_bus_direct_page);
+    g_test_add_func("/memory/bus/eventfd", test_bus_eventfd);
     return g_test_run();
 }

@@ -163,6 +163,7 @@ static void test_ioctl_lists(void)
 {
     static const unsigned long vcpu_kvm[] = {
         KVM_RUN, KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD, KVM_GET_REGS, KVM_GET_SREGS,
+        KVM_SET_GSI_ROUTING,
     };
     static const unsigned long main_kvm[] = {
         KVM_SET_REGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS, KVM_GET_XSAVE, KVM_SET_LAPIC,

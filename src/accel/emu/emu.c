@@ -527,6 +527,28 @@ static void emu_send_msi(Machine *m, uint64_t addr, uint32_t data)
     }
 }
 
+/*
+ * ioeventfd, emulated as QEMU does under TCG: the bus matches the write
+ * (iobus_write) and signals the eventfd instead of calling the device, so
+ * the device's main-loop handler does the work as it would under KVM.
+ * Called with the machine lock held, as the vCPUs' dispatch takes it.
+ */
+static bool emu_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                              bool datamatch, uint64_t data, int fd, GError **err)
+{
+    IoEventfd e = { .addr = addr, .size = size, .datamatch = datamatch, .data = data, .fd = fd };
+
+    return iobus_add_eventfd(pio ? &m->pio : &m->mmio, &e, err);
+}
+
+static void emu_remove_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
+                                 bool datamatch, uint64_t data, int fd)
+{
+    IoEventfd e = { .addr = addr, .size = size, .datamatch = datamatch, .data = data, .fd = fd };
+
+    iobus_remove_eventfd(pio ? &m->pio : &m->mmio, &e);
+}
+
 const AccelOps emu_accel_ops = {
     .name = "emu",
     .init = emu_init,
@@ -547,5 +569,7 @@ const AccelOps emu_accel_ops = {
     .set_irq = emu_set_irq,
     .inject_nmi = emu_inject_nmi,
     .send_msi = emu_send_msi,
-    /* irqfd/ioeventfd: NULL, devices use their MMIO handlers and irq_set_level. */
+    /* irqfd: NULL, devices call irq_set_level / machine_send_msi themselves. */
+    .add_ioeventfd = emu_add_ioeventfd,
+    .remove_ioeventfd = emu_remove_ioeventfd,
 };

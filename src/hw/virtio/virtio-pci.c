@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "hw/virtio/virtio-pci.h"
+#include "hw/virtio/virtio-pci-irqfd.h"
+#include "hw/virtio/virtio-pci-kick.h"
 #include "migration/vmstate.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -39,6 +41,8 @@ struct VirtioPci {
     uint32_t msix_table[VIRTIO_PCI_MAX_VECTORS * 4];   /* MsixEntry rows, as words */
     uint8_t pba[VIRTIO_PCI_MAX_VECTORS / 8];
     uint8_t msix_cap, cfg_cap;
+    VpciKicks *kicks;           /* notify ioeventfds (virtio-pci-kick.h) */
+    VpciIrqfds *irqfds;         /* MSI-X through irqfds (virtio-pci-irqfd.h) */
 };
 
 static MsixEntry *entry(VirtioPci *t, unsigned v)
@@ -81,7 +85,9 @@ static void msix_fire(VirtioPci *t, unsigned v)
         return;
     }
     t->pba[v / 8] &= (uint8_t)~(1u << (v % 8));
-    machine_send_msi(t->m, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+    if (!vpci_irqfds_send(t->irqfds, v, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data)) {
+        machine_send_msi(t->m, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+    }
 }
 
 /* Pending vectors whose mask was just lifted fire now. */
@@ -131,8 +137,29 @@ static uint32_t pci_queue_sel(void *opaque)
     return ((VirtioPci *)opaque)->queue_sel;
 }
 
+/* Where BAR4's notify area decodes now, for the ioeventfds. */
+static uint64_t notify_base(const VirtioPci *t)
+{
+    uint64_t bar = t->pci.bars[VIRTIO_PCI_MODERN_BAR].mapped;
+
+    return bar == PCI_BAR_UNMAPPED ? VPCI_KICKS_NO_BASE : bar + VIRTIO_PCI_NOTIFY_OFF;
+}
+
+/* Queue enables, BAR4 or the device state changed: move the ioeventfds along. */
+static void sync_kicks(VirtioPci *t)
+{
+    vpci_kicks_sync(t->kicks, notify_base(t));
+}
+
+/* The device's state was loaded (after the transport's): queues may be enabled now. */
+static void pci_loaded(void *opaque)
+{
+    sync_kicks(opaque);
+}
+
 static const VirtioTransportOps pci_transport_ops = {
     .notify = pci_notify,
+    .loaded = pci_loaded,
     .notify_queue = pci_notify_queue,
     .queue_sel = pci_queue_sel,
 };
@@ -167,6 +194,15 @@ static void msix_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
     t->msix_table[off / 4] = (uint32_t)val;
     if ((off & 15) == 12) {
         t->msix_table[off / 4] &= MSIX_ENTRY_MASKED;
+    }
+    if (!(entry(t, off / 16)->ctrl & MSIX_ENTRY_MASKED)) {
+        /* A live entry's route follows its message before anything is sent. */
+        MsixEntry *e = entry(t, off / 16);
+
+        vpci_irqfds_entry_changed(t->irqfds, off / 16, (uint64_t)e->addr_hi << 32 | e->addr_lo,
+                                  e->data);
+    }
+    if ((off & 15) == 12) {
         msix_flush_pending(t);
     }
 }
@@ -246,6 +282,7 @@ static void queue_write(VirtioPci *t, uint64_t off, uint64_t val, unsigned size)
                 vq->num = vq->num_max;
             }
             virtio_queue_enable(t->vdev, t->queue_sel);
+            sync_kicks(t);
         }
     } else if (vq->ready) {
         log_debug("virtio-pci %s: queue %u reconfigured while enabled, ignored",
@@ -272,6 +309,7 @@ static void common_write(VirtioPci *t, uint64_t off, uint64_t val, unsigned size
         if ((uint8_t)val == 0) {
             reset_registers(t);      /* a device reset leaves the MSI-X table alone */
             update_intx(t);
+            sync_kicks(t);           /* no queue is enabled any more */
         }
         return;
     case 0x16: t->queue_sel = (uint16_t)val; return;
@@ -441,6 +479,9 @@ static void bar_map(PciDevice *d, int n, uint64_t old, uint64_t addr)
         log_warn("%s: BAR%d at 0x%" PRIx64 " not mapped: %s", name, n, addr, err->message);
         d->bars[n].mapped = PCI_BAR_UNMAPPED;
     }
+    if (!msix) {
+        sync_kicks(t);
+    }
 }
 
 /* ---- life cycle ---- */
@@ -507,6 +548,8 @@ VirtioPci *virtio_pci_new(Machine *m, VirtioDevice *vdev, uint32_t class_code,
     irq_line_init(&t->intx, m, intx_gsi);
     reset_transport(t);
     init_function(t, class_code);
+    t->kicks = vpci_kicks_new(m, vdev, VIRTIO_PCI_NOTIFY_MULT);
+    t->irqfds = vpci_irqfds_new(m, t->nvectors, vdev->klass->name);
     virtio_device_set_transport(vdev, &pci_transport_ops, t);
     return t;
 }
@@ -527,6 +570,8 @@ void virtio_pci_free(VirtioPci *t)
     if (!t) {
         return;
     }
+    vpci_kicks_free(t->kicks);
+    vpci_irqfds_free(t->irqfds);
     unmap_bars(t);
     if (t->intx_level) {
         irq_set_level(&t->intx, false);
@@ -552,6 +597,7 @@ void virtio_pci_reset(VirtioPci *t)
     }
     pci_set_word(&t->pci, t->msix_cap + 2, (uint16_t)(t->nvectors - 1));
     update_intx(t);
+    sync_kicks(t);
 }
 
 /* ---- snapshots ---- */
@@ -567,6 +613,7 @@ static bool vpci_post_load(void *opaque, uint32_t version, GError **err)
     }
     t->intx_level = false;
     update_intx(t);
+    sync_kicks(t);
     return true;
 }
 

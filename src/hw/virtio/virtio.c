@@ -288,6 +288,9 @@ static bool virtio_device_post_load(void *opaque, uint32_t version, GError **err
                     unoffered, vdev->id);
         return false;
     }
+    if (vdev->transport && vdev->transport->loaded) {
+        vdev->transport->loaded(vdev->transport_opaque);
+    }
     return true;
 }
 

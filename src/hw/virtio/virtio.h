@@ -73,6 +73,11 @@ typedef struct VirtioTransportOps {
     void (*notify_queue)(void *opaque, unsigned index);
     /* Optional: vdev->nvqs changed (virtio_device_set_num_queues). */
     void (*queues_changed)(void *opaque);
+    /*
+     * Optional: the device's saved state was just loaded (its queues'
+     * enables with it), after the transport's own (boards load first).
+     */
+    void (*loaded)(void *opaque);
 } VirtioTransportOps;
 
 struct VirtioDevice {
