@@ -55,11 +55,13 @@ static uint32_t mmio_queue_sel(void *opaque)
 }
 
 static void mmio_queues_changed(void *opaque);
+static void mmio_loaded(void *opaque);
 
 static const VirtioTransportOps mmio_transport_ops = {
     .notify = mmio_notify,
     .queue_sel = mmio_queue_sel,
     .queues_changed = mmio_queues_changed,
+    .loaded = mmio_loaded,
 };
 
 static VirtQueue *cur_vq(VirtioMmio *t)
@@ -263,6 +265,24 @@ static bool setup_kicks(VirtioMmio *t, GError **err)
         g_source_attach(k->src, t->m->ctx);
     }
     return true;
+}
+
+/*
+ * A snapshot's queues arrived: look at each once, as if kicked. A kick the
+ * guest wrote just before the snapshot may still have been waiting in its
+ * eventfd, which did not travel; without this the request would wait for
+ * the guest's next kick.
+ */
+static void mmio_loaded(void *opaque)
+{
+    VirtioMmio *t = opaque;
+    uint64_t one = 1;
+
+    for (unsigned i = 0; t->kicks && i < t->nkicks; i++) {
+        if (t->kicks[i].src && write(t->kicks[i].fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+            log_debug("virtio-mmio@0x%" PRIx64 ": kick %u: %s", t->base, i, g_strerror(errno));
+        }
+    }
 }
 
 /* The device changed its queue count (before a driver uses it): one kick per queue again. */

@@ -82,9 +82,19 @@ static void unregister(VpciKicks *ks, VpciKick *k)
 static bool try_register(VpciKicks *ks, VpciKick *k, uint64_t addr)
 {
     g_autoptr(GError) err = NULL;
+    uint64_t one = 1;
 
     if (machine_add_ioeventfd(ks->m, false, addr, 0, false, 0, k->fd, &err)) {
         k->addr = addr;
+        /*
+         * One look at the queue as if kicked: a kick written while nothing
+         * was registered (BAR moving, a snapshot taken between the guest's
+         * kick and its processing) would otherwise wait for the next one.
+         */
+        if (write(k->fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+            log_debug("%s: queue %u: eventfd write: %s", ks->vdev->klass->name, k->index,
+                      g_strerror(errno));
+        }
         return true;
     }
     if (!err) {
