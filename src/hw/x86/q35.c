@@ -93,11 +93,6 @@ static bool q35_init(Machine *m, GError **err)
     if (!x86_board_init_ram(m, &s->x86, err) || !x86_firmware_create(m, &s->x86, err)) {
         return false;
     }
-    if (s->x86.firmware && m->cfg->kernel) {
-        set_error(err, "-kernel: direct kernel boot through the firmware is not supported yet "
-                  "on q35 (drop -drive if=pflash, or boot the kernel from a disk)");
-        return false;
-    }
     if (!s->x86.firmware && !m->cfg->kernel && strcmp(m->cfg->accel, "qtest") != 0) {
         set_error(err, "-kernel: kernel file is required for q35 machine type without "
                   "firmware (-drive if=pflash)");

@@ -243,6 +243,10 @@ bool x86_board_boot(Machine *m, X86Board *s, const char *auto_params, GError **e
     if (!s->firmware && !restoring && !write_acpi(m, s, err)) {
         return false;
     }
+    if (s->firmware && ((m->cfg->kernel && !x86_firmware_kernel(m, s, err)) ||
+                        !x86_firmware_acpi(m, s, err))) {
+        return false;
+    }
     if (m->cfg->kernel && !s->firmware) {
         if (!restoring && !load_kernel(m, s, err)) {
             return false;

@@ -74,6 +74,10 @@ void x86_board_cleanup(X86Board *b);
  */
 bool x86_firmware_create(Machine *m, X86Board *b, GError **err);
 bool x86_firmware_reset(Machine *m, X86Board *b, GError **err);
+/* -kernel / -initrd as fw_cfg items for the firmware's loader (needs b->fw_cfg). */
+bool x86_firmware_kernel(Machine *m, X86Board *b, GError **err);
+/* The ACPI tables (x86_board_set_acpi) as fw_cfg files and a table-loader script. */
+bool x86_firmware_acpi(Machine *m, X86Board *b, GError **err);
 /* Creates a board device of `driver` with n properties (device_create). */
 Device *x86_board_device(Machine *m, const char *driver, const DevicePropValue *props,
                          unsigned n, GError **err);

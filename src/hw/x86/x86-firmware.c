@@ -11,7 +11,30 @@
 
 #include "hw/x86/x86-board.h"
 #include "hw/block/pflash.h"
+#include "hw/nvram/fw_cfg.h"
 #include "util/strutil.h"
+
+/* QEMU's fw_cfg keys for -kernel / -initrd through firmware (docs/specs/fw_cfg.rst). */
+#define FW_CFG_KERNEL_SIZE  0x08
+#define FW_CFG_INITRD_SIZE  0x0b
+#define FW_CFG_KERNEL_DATA  0x11
+#define FW_CFG_INITRD_DATA  0x12
+#define FW_CFG_SETUP_SIZE   0x17
+#define FW_CFG_SETUP_DATA   0x18
+#define BZ_SETUP_SECTS      0x1f1
+#define BZ_MAGIC            0x202
+
+/* QEMU's etc/table-loader commands (128 bytes each), as OVMF and SeaBIOS run them. */
+#define LOADER_ENTRY        128
+#define LOADER_ALLOCATE     1
+#define LOADER_ADD_POINTER  2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH    1
+#define LOADER_ZONE_FSEG    2
+#define LOADER_FILE         56
+#define ACPI_TABLES_FILE    "etc/acpi/tables"
+#define ACPI_RSDP_FILE      "etc/acpi/rsdp"
+#define RSDP_LEN            36
 
 #define FOUR_GIB        (1ULL << 32)
 #define BIOS_ALIAS_END  0x100000ULL
@@ -137,4 +160,235 @@ bool x86_firmware_reset(Machine *m, X86Board *b, GError **err)
         return false;
     }
     return true;
+}
+
+static void set_blob(Device *fw, uint16_t size_key, uint16_t data_key, const void *p, size_t n)
+{
+    uint32_t le = GUINT32_TO_LE((uint32_t)n);
+
+    fw_cfg_set_bytes(fw, size_key, &le, sizeof(le));
+    fw_cfg_set_bytes(fw, data_key, p, n);
+}
+
+/*
+ * -kernel / -initrd through the firmware, as QEMU hands them to OVMF: the
+ * bzImage split into its setup (boot sector and real-mode part) and the
+ * rest, and the initrd, as fw_cfg items; OVMF's kernel loader joins them
+ * and starts the kernel's EFI stub. The command line is x86_board_boot's.
+ */
+bool x86_firmware_kernel(Machine *m, X86Board *b, GError **err)
+{
+    g_autofree char *k = NULL, *initrd = NULL;
+    gsize klen, ilen = 0;
+    g_autoptr(GError) e = NULL;
+    size_t setup;
+
+    if (!g_file_get_contents(m->cfg->kernel, &k, &klen, &e)) {
+        set_error(err, "-kernel: could not load kernel '%s': %s", m->cfg->kernel, e->message);
+        return false;
+    }
+    if (klen < BZ_MAGIC + 4 || memcmp(k + BZ_MAGIC, "HdrS", 4) != 0) {
+        set_error(err, "-kernel: '%s' is not a bzImage; booting through the firmware "
+                  "needs one", m->cfg->kernel);
+        return false;
+    }
+    setup = ((size_t)((uint8_t)k[BZ_SETUP_SECTS] ? (uint8_t)k[BZ_SETUP_SECTS] : 4) + 1) * 512;
+    if (setup >= klen) {
+        set_error(err, "-kernel: '%s' is truncated", m->cfg->kernel);
+        return false;
+    }
+    if (m->cfg->initrd && !g_file_get_contents(m->cfg->initrd, &initrd, &ilen, &e)) {
+        set_error(err, "-initrd: could not load initrd '%s': %s", m->cfg->initrd, e->message);
+        return false;
+    }
+    set_blob(b->fw_cfg, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA, k, setup);
+    set_blob(b->fw_cfg, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA, k + setup, klen - setup);
+    if (initrd) {
+        set_blob(b->fw_cfg, FW_CFG_INITRD_SIZE, FW_CFG_INITRD_DATA, initrd, ilen);
+    }
+    return true;
+}
+
+/* ---- ACPI through fw_cfg: etc/acpi/rsdp, etc/acpi/tables, etc/table-loader ---- */
+
+typedef struct Loader {
+    GByteArray *script;
+    uint8_t *tables;             /* the image, pointers rewritten to offsets in it */
+    uint8_t *rsdp;               /* its RSDP, the same */
+    size_t len;
+    uint64_t base;               /* where the image's absolute addresses assumed it */
+    bool ok;
+} Loader;
+
+static uint8_t *entry(Loader *l, uint32_t cmd)
+{
+    uint8_t e[LOADER_ENTRY] = { 0 };
+    uint32_t le = GUINT32_TO_LE(cmd);
+
+    memcpy(e, &le, 4);
+    g_byte_array_append(l->script, e, sizeof(e));
+    return l->script->data + l->script->len - LOADER_ENTRY;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = GUINT32_TO_LE(v);
+    memcpy(p, &v, 4);
+}
+
+static void allocate(Loader *l, const char *file, uint32_t align, uint8_t zone)
+{
+    uint8_t *e = entry(l, LOADER_ALLOCATE);
+
+    g_strlcpy((char *)e + 4, file, LOADER_FILE);
+    put32(e + 4 + LOADER_FILE, align);
+    e[8 + LOADER_FILE] = zone;
+}
+
+/* The firmware stores the checksum of the range there: the byte must be 0 beforehand. */
+static void checksum(Loader *l, const char *file, uint32_t at, uint32_t start, uint32_t len)
+{
+    uint8_t *e = entry(l, LOADER_ADD_CHECKSUM);
+
+    if (!strcmp(file, ACPI_TABLES_FILE)) {
+        l->tables[at] = 0;
+    } else {
+        l->rsdp[at] = 0;
+    }
+    g_strlcpy((char *)e + 4, file, LOADER_FILE);
+    put32(e + 4 + LOADER_FILE, at);
+    put32(e + 8 + LOADER_FILE, start);
+    put32(e + 12 + LOADER_FILE, len);
+}
+
+/*
+ * The `size`-byte pointer at `at` in `file` (data) holds an absolute address
+ * in the image: it becomes the offset into etc/acpi/tables, and the loader
+ * adds where the firmware put that file. Returns the offset (0: none, bad).
+ */
+static uint64_t pointer(Loader *l, const char *file, uint8_t *data, uint32_t at, unsigned size)
+{
+    uint64_t v = 0;
+    uint8_t *e;
+
+    memcpy(&v, data + at, size);
+    v = GUINT64_FROM_LE(v);
+    if (!v) {
+        return 0;
+    }
+    if (v < l->base || v - l->base >= l->len) {
+        l->ok = false;
+        return 0;
+    }
+    v = GUINT64_TO_LE(v - l->base);
+    memcpy(data + at, &v, size);
+    e = entry(l, LOADER_ADD_POINTER);
+    g_strlcpy((char *)e + 4, file, LOADER_FILE);
+    g_strlcpy((char *)e + 4 + LOADER_FILE, ACPI_TABLES_FILE, LOADER_FILE);
+    put32(e + 4 + 2 * LOADER_FILE, at);
+    e[8 + 2 * LOADER_FILE] = (uint8_t)size;
+    return GUINT64_FROM_LE(v);
+}
+
+static uint32_t table_len(Loader *l, uint64_t off)
+{
+    uint32_t n = 0;
+
+    if (off + 8 <= l->len) {
+        memcpy(&n, l->tables + off + 4, 4);
+        n = GUINT32_FROM_LE(n);
+    }
+    if (off + 36 > l->len || n < 36 || n > l->len - off) {
+        l->ok = false;
+        return 0;
+    }
+    return n;
+}
+
+/* The FADT's FACS and DSDT pointers, 32- and 64-bit; the FACS has no checksum. */
+static void fadt(Loader *l, uint64_t off, uint32_t len)
+{
+    static const struct { uint32_t at; unsigned size; } f[] = {
+        { 36, 4 }, { 40, 4 }, { 132, 8 }, { 140, 8 },
+    };
+
+    bool dsdt_done = false;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(f); i++) {
+        if (f[i].at + f[i].size <= len) {
+            uint64_t t = pointer(l, ACPI_TABLES_FILE, l->tables, (uint32_t)off + f[i].at,
+                                 f[i].size);
+            uint32_t tl = t ? table_len(l, t) : 0;
+            if (tl && !memcmp(l->tables + t, "DSDT", 4) && !dsdt_done) {
+                dsdt_done = true;
+                checksum(l, ACPI_TABLES_FILE, (uint32_t)t + 9, (uint32_t)t, tl);
+            }
+        }
+    }
+}
+
+/* XSDT entries, then each table's own pointers and its checksum (after them). */
+static void xsdt(Loader *l, uint64_t off)
+{
+    uint32_t len = table_len(l, off);
+
+    for (uint32_t at = 36; l->ok && at + 8 <= len; at += 8) {
+        uint64_t t = pointer(l, ACPI_TABLES_FILE, l->tables, (uint32_t)off + at, 8);
+        uint32_t tl = t ? table_len(l, t) : 0;
+        if (!tl) {
+            continue;
+        }
+        if (!memcmp(l->tables + t, "FACP", 4)) {
+            fadt(l, t, tl);
+        }
+        checksum(l, ACPI_TABLES_FILE, (uint32_t)t + 9, (uint32_t)t, tl);
+    }
+    if (len) {
+        checksum(l, ACPI_TABLES_FILE, (uint32_t)off + 9, (uint32_t)off, len);
+    }
+}
+
+/*
+ * The machine's ACPI tables for the firmware, as QEMU gives them: the image
+ * (its RSDP copy at the start is left unused) as etc/acpi/tables, the RSDP
+ * as etc/acpi/rsdp, and etc/table-loader telling the firmware to place both,
+ * patch the pointers and fix the checksums. OVMF installs the tables it
+ * finds through the pointers. The tables are built once, before the firmware
+ * places PCI BARs: the DSDT's windows are the machine's fixed ones.
+ */
+bool x86_firmware_acpi(Machine *m, X86Board *b, GError **err)
+{
+    g_autofree uint8_t *rsdp = NULL;
+    Loader l = { .script = g_byte_array_new(), .base = b->acpi_base, .ok = true };
+    uint64_t x;
+    bool ok;
+
+    (void)m;
+    if (!b->acpi_tables || !b->fw_cfg || b->acpi_tables->len < RSDP_LEN) {
+        g_byte_array_free(l.script, TRUE);
+        return true;
+    }
+    l.len = b->acpi_tables->len;
+    l.tables = g_memdup2(b->acpi_tables->data, l.len);
+    rsdp = g_memdup2(l.tables, RSDP_LEN);
+    l.rsdp = rsdp;
+    allocate(&l, ACPI_RSDP_FILE, 16, LOADER_ZONE_FSEG);
+    allocate(&l, ACPI_TABLES_FILE, 64, LOADER_ZONE_HIGH);
+    x = pointer(&l, ACPI_RSDP_FILE, rsdp, 24, 8);          /* XsdtAddress */
+    if (x) {
+        xsdt(&l, x);
+    }
+    checksum(&l, ACPI_RSDP_FILE, 8, 0, 20);
+    checksum(&l, ACPI_RSDP_FILE, 32, 0, RSDP_LEN);
+    ok = l.ok && x;
+    if (!ok) {
+        set_error(err, "ACPI tables: a pointer leaves the image at 0x%" G_GINT64_MODIFIER "x",
+                  b->acpi_base);
+    }
+    ok = ok && fw_cfg_add_file(b->fw_cfg, ACPI_TABLES_FILE, l.tables, l.len, err) &&
+         fw_cfg_add_file(b->fw_cfg, ACPI_RSDP_FILE, rsdp, RSDP_LEN, err) &&
+         fw_cfg_add_file(b->fw_cfg, "etc/table-loader", l.script->data, l.script->len, err);
+    g_free(l.tables);
+    g_byte_array_free(l.script, TRUE);
+    return ok;
 }
