@@ -6,6 +6,8 @@ src/hw/x86/x86-firmware.c, src/hw/x86/q35-chipset.c, docs/q35.md "Firmware boot"
   (-accel tcg) with the same images in the same test: both print the shell's
   banner and its `Shell>` prompt. The times to the prompt are printed (no timed
   assert; scripts/bench/boot-firmware compares them).
+* The variable store file gets OVMF's boot variables (BootOrder) on both VMMs;
+  system_reset restarts the firmware, which boots to its shell again.
 * -kernel through OVMF: Debian's kernel (EFI stub) started by OVMF from the
   fw_cfg kernel items, with the machine's ACPI tables installed by OVMF from
   etc/table-loader (FACP, DSDT, FACS, APIC, MCFG with Stratus's OEM id); it
@@ -15,9 +17,11 @@ src/hw/x86/x86-firmware.c, src/hw/x86/q35-chipset.c, docs/q35.md "Firmware boot"
   bzImage or is missing: each one `stratus: error:` line and exit status 1.
 """
 import glob
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -81,6 +85,12 @@ def test_ovmf_boots_to_shell_on_stratus_and_qemu(stratus, qemu_bin, tmp_path):
     for text in (out, qout):
         assert "UEFI Interactive Shell" in text, text[-2000:]
         assert "BdsDxe: starting Boot" in text and "EFI Internal Shell" in text, text[-2000:]
+    # Both firmwares wrote their boot variables to the user's variable store file.
+    pristine = open(OVMF_VARS, "rb").read()
+    for tag in ("stratus", "qemu"):
+        data = (tmp_path / ("vars-%s.fd" % tag)).read_bytes()
+        assert len(data) == len(pristine) and data != pristine, tag
+        assert "BootOrder".encode("utf-16-le") in data, tag
     print("\nOVMF to %r: Stratus %.1f s, QEMU %.1f s" % (MILESTONE, t_stratus, t_qemu))
 
 
@@ -162,3 +172,47 @@ def test_kernel_through_ovmf_on_stratus_and_qemu(stratus, qemu_bin, tmp_path):
     assert re.search(r"ACPI: FACS 0x[0-9A-F]+ 000040", out), out[-3000:]
     print("\nOVMF + Debian kernel to the no-root panic: Stratus %.1f s, QEMU %.1f s"
           % (t_stratus, t_qemu))
+
+
+def qmp(sock_path, command):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(sock_path))
+    f = s.makefile("rw")
+    f.readline()
+    for c in ({"execute": "qmp_capabilities"}, {"execute": command}):
+        f.write(json.dumps(c) + "\n")
+        f.flush()
+        reply = json.loads(f.readline())
+        while "event" in reply:
+            reply = json.loads(f.readline())
+        assert reply == {"return": {}}, reply
+    s.close()
+
+
+@pytest.mark.test_timeout(3 * BOOT_LIMIT)
+def test_system_reset_restarts_the_firmware(stratus, tmp_path):
+    """system_reset: the vCPU back at the reset vector, the chipset at power-on; OVMF
+    boots to its shell a second time (with the variables it wrote the first time)."""
+    serial = tmp_path / "serial.log"
+    argv = [str(stratus), "-machine", "q35", "-accel", "emu", "-m", "512M",
+            "-qmp", "unix:%s/qmp.sock,server,nowait" % tmp_path,
+            "-serial", "file,path=%s" % serial] + ovmf_images(tmp_path, "reset")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        for banners, reset in ((1, True), (2, False)):
+            start = time.monotonic()
+            while serial_count(serial, MILESTONE) < banners:
+                assert p.poll() is None and time.monotonic() - start < BOOT_LIMIT, \
+                    serial.read_text(errors="replace")[-2000:]
+                time.sleep(0.2)
+            if reset:
+                qmp(tmp_path / "qmp.sock", "system_reset")
+    finally:
+        p.kill()
+        p.wait()
+    assert serial_count(serial, "UEFI Interactive Shell") == 2
+
+
+def serial_count(serial, text):
+    return serial.read_text(errors="replace").count(text) if serial.exists() else 0
