@@ -335,6 +335,7 @@ struct EmuCpu {
     uint8_t *jit_code;           /* EMU_JIT_AREA bytes of host code, NULL = no JIT */
     size_t jit_used;
     unsigned jit_after;          /* EMU_JIT_AFTER (tests: 0, compile every block at once) */
+    bool jit_sahf;               /* the host has LAHF/SAHF in 64-bit mode (emu-jit.c) */
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or

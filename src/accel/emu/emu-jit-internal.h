@@ -15,6 +15,7 @@
 typedef struct Emit {
     uint8_t *p, *end;
     bool overflow;
+    bool sahf;                   /* the host has LAHF/SAHF in 64-bit mode (EmuCpu.jit_sahf) */
 } Emit;
 
 static inline void b(Emit *e, uint8_t v)
@@ -117,8 +118,12 @@ static inline uint32_t gpr_byte(unsigned r)
 
 /* rflags = (rflags & ~mask) | (host flags & mask): the flags just computed. */
 void emu_jit_merge_flags(Emit *e, uint32_t mask);
-/* The guest's arithmetic flags into the host's (for jcc, setcc, cmovcc, adc, sbb). */
-void emu_jit_guest_flags(Emit *e);
+/*
+ * The guest's arithmetic flags into the host's (for jcc, setcc, cmovcc, adc,
+ * sbb) for condition code cc (the low nibble of a jcc/setcc/cmovcc opcode;
+ * adc/sbb: 2, CF). Clobbers rax and rcx.
+ */
+void emu_jit_guest_flags(Emit *e, unsigned cc);
 /* c->rip = rax; return count. */
 void emu_jit_exit(Emit *e, unsigned count);
 /* rax = a memory operand's linear address; false if the form is not handled. */

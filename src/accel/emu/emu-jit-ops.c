@@ -203,7 +203,8 @@ static void emit_alu_rax(Emit *e, const EmuInsn *in, Form f, bool flags_live)
     uint8_t op[2];
 
     if (f != F_ROT) {
-        emu_jit_guest_flags(e);                   /* CF in, or the condition */
+        /* the condition, or CF in (cc 2: below) */
+        emu_jit_guest_flags(e, f == F_CMOV ? in->opcode & 0xFu : 2);
     }
     load_rax(e, d->size, GPR(d->reg));            /* mov does not touch the flags */
     if (f == F_CMOV) {
@@ -278,7 +279,7 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
     case F_MOVX_RM:
         return emit_movx_mem(e, in, off, next, count);
     case F_SETCC:
-        emu_jit_guest_flags(e);
+        emu_jit_guest_flags(e, in->opcode & 0xF);
         op[0] = 0x0F; op[1] = (uint8_t)(0x90 | (in->opcode & 0xF));
         rbx_mem(e, false, op, 2, 0, gpr_byte(d->reg));      /* set<cc> byte [rbx+reg] */
         return true;
