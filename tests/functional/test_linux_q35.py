@@ -13,7 +13,11 @@ queues interrupt through MSI-X.  One boot for the module:
   /sys/block with the image's bytes; device_del: pciehp powers the slot off after
   its 5-second attention-button grace, DEVICE_DELETED follows and the disk is gone;
 * system_powerdown: q35's fixed power button (PM1 PWRBTN_STS, the SCI) reaches the
-  ACPI button driver and busybox acpid, which powers off (exit status 0)."""
+  ACPI button driver and busybox acpid, which powers off (exit status 0).
+
+And a second, bare boot with 1 vCPU (issue 15: q35 with 1 and 2 vCPUs): the READY
+line's cpus=1 and `nproc` = 1, every module loaded, and `poweroff -f` from the
+guest ends the VM with exit status 0."""
 
 import hashlib
 import re
@@ -151,3 +155,27 @@ def test_system_powerdown(guest):
     assert guest.qmp.execute("system_powerdown") == {"return": {}}
     guest.console.read_until(POWERBUTTON, 300)
     assert guest.wait(300) == 0
+
+
+@pytest.fixture
+def one_vcpu(stratus, linux_guest_dir, tmp_path, request):
+    vm = Vm(stratus, accel="emu", machine="q35", smp=1, mem="256M",
+            kernel=linux_guest_dir / "vmlinuz", initrd=linux_guest_dir / "initramfs.cpio.gz",
+            append="console=ttyS0 reboot=k panic=-1", workdir=tmp_path,
+            name="linux-q35-1cpu")
+    yield vm
+    print_diagnostics(request, (vm,))
+    vm.cleanup()
+
+
+def test_one_vcpu_boot_and_poweroff(one_vcpu):
+    vm = one_vcpu
+    vm.launch()
+    boot = vm.console.read_until(READY, BOOT_TIMEOUT)
+    vm.console.read_until(re.escape(PROMPT), 60)
+    assert re.search(r"modules: loaded (\d+) of \1\r?\n", boot), boot[-3000:]
+    assert "cpus=1" in boot.strip().splitlines()[-1]
+    assert sh(vm, "nproc").split() == ["1"]
+    vm.console.write("poweroff -f\n")
+    vm.console.read_until(r"reboot: Power down", 120)
+    assert vm.wait(120) == 0
