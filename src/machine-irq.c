@@ -14,6 +14,7 @@ void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi)
 {
     irq->machine = m;
     irq->gsi = gsi;
+    irq->level = false;
 }
 
 void machine_send_msi(Machine *m, uint64_t addr, uint32_t data)
@@ -36,19 +37,41 @@ void machine_count_irq(Machine *m, unsigned gsi)
     }
 }
 
+/* The wired-OR of gsi's sources after this one moved to `level`. */
+static bool shared_line(Machine *m, IrqLine *irq, bool level)
+{
+    uint32_t bit = 1u << irq->gsi;
+    bool line;
+
+    if (level != irq->level) {
+        irq->level = level;
+        if (level) {
+            m->irq_high[irq->gsi]++;
+        } else if (m->irq_high[irq->gsi]) {
+            m->irq_high[irq->gsi]--;
+        }
+    }
+    line = m->irq_high[irq->gsi] != 0;
+    if (line && !(m->irq_levels & bit)) {
+        m->irq_counts[irq->gsi]++;
+    }
+    m->irq_levels = line ? m->irq_levels | bit : m->irq_levels & ~bit;
+    return line;
+}
+
 void irq_set_level(IrqLine *irq, bool level)
 {
     Machine *m = irq->machine;
+    bool line = level;
 
-    if (m && irq->gsi < MACHINE_MAX_GSI) {
-        uint32_t bit = 1u << irq->gsi;
-        if (level && !(m->irq_levels & bit)) {
-            m->irq_counts[irq->gsi]++;
-        }
-        m->irq_levels = level ? m->irq_levels | bit : m->irq_levels & ~bit;
+    if (!m) {
+        return;
     }
-    if (m && m->accel_ops && m->accel_ops->set_irq) {
-        m->accel_ops->set_irq(m, irq->gsi, level);
+    if (irq->gsi < MACHINE_MAX_GSI) {
+        line = shared_line(m, irq, level);
+    }
+    if (m->accel_ops && m->accel_ops->set_irq) {
+        m->accel_ops->set_irq(m, irq->gsi, line);
     }
 }
 

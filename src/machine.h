@@ -80,10 +80,16 @@ struct Vcpu {
 /* GSIs the machine's IOAPIC has (pins 0-23). */
 #define MACHINE_MAX_GSI 24
 
-/* An interrupt line wired to a GSI (IOAPIC pin). */
+/*
+ * An interrupt source wired to a GSI (IOAPIC pin). Several sources may share
+ * one GSI (q35's PCI INTx: 16 + (slot + pin) mod 4, bridges and the
+ * functions below them): the GSI is their wired-OR, high while any source
+ * is (Machine.irq_high), as on a shared level-triggered PCI line.
+ */
 typedef struct IrqLine {
     Machine *machine;
     unsigned gsi;
+    bool level;                  /* this source's own level (irq_set_level) */
 } IrqLine;
 
 struct Machine {
@@ -143,6 +149,12 @@ struct Machine {
      */
     uint64_t irq_counts[MACHINE_MAX_GSI];
     uint32_t irq_levels;
+    /*
+     * Sources (IrqLine) high on each GSI: the line the accelerator sees is
+     * high while this is non-zero. Not saved: each device drives its line
+     * again from its own state when a snapshot loads.
+     */
+    uint16_t irq_high[MACHINE_MAX_GSI];
     /* dump-guest-memory's last run (qmp/qmp-commands-dump.c, query-dump) */
     struct {
         uint8_t status;          /* none, active, completed, failed */
@@ -221,6 +233,10 @@ void machine_emit_event(Machine *m, const char *name, JsonNode *data);
 
 /* Interrupts: devices never talk to the accelerator directly. */
 void irq_line_init(IrqLine *irq, Machine *m, unsigned gsi);
+/*
+ * This source's level; the GSI gets the OR of its sources' (the
+ * accelerator is told on every call, so a source re-asserting reaches it).
+ */
 void irq_set_level(IrqLine *irq, bool level);
 void irq_pulse(IrqLine *irq);    /* edge: raise then lower */
 /* An interrupt went to `gsi` by another path (irqfd): counted for x-query-irq. */

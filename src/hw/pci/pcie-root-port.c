@@ -95,9 +95,8 @@ typedef struct PcieRootPort {
     PciDevice pci;
     PciBus bus;
     uint8_t exp, msi;            /* capability offsets */
-    IrqLine intx;
+    IrqLine intx;                /* intx.level: what the port drives on its GSI */
     bool intx_wired;
-    bool intx_level;             /* what the port drives on its GSI */
     bool notified;               /* the interrupt condition, as last signalled */
     bool unplug_pending;         /* a removal is owed: device_del, or the slot powered off full */
     uint16_t sltctl;             /* slot control before the last write */
@@ -157,16 +156,15 @@ static bool msi_enabled(PcieRootPort *s)
 
 /*
  * The GSI is shared (the device below swizzles to the port's slot, and bus
- * 0's slot + 4k): the port touches it only when its own level changes, or a
- * config write to the port would lower another device's interrupt.
+ * 0's slot + 4k): the port drives only its own source, which the machine
+ * ORs with the others' (machine.h, IrqLine).
  */
 static void update_intx(PcieRootPort *s, bool condition)
 {
     bool level = condition && !msi_enabled(s) &&
                  !(pci_get_word(&s->pci, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
 
-    if (s->intx_wired && level != s->intx_level) {
-        s->intx_level = level;
+    if (s->intx_wired && level != s->intx.level) {
         irq_set_level(&s->intx, level);
     }
 }
@@ -464,8 +462,7 @@ static bool rp_post_load(void *opaque, uint32_t version, GError **err)
     (void)version;
     (void)err;
     s->sltctl = exp_word(s, EXP_SLTCTL);
-    s->intx_level = false;          /* driven again from the loaded registers */
-    update_intx(s, s->notified);
+    update_intx(s, s->notified);    /* driven again from the loaded registers */
     /* Saved between the guest's power-off (or device_del of an off slot) and the removal. */
     if (s->unplug_pending && slot_powered_off(s->sltctl)) {
         schedule_removal(s);

@@ -31,8 +31,7 @@ struct VirtioPci {
     PciDevice pci;
     Machine *m;
     VirtioDevice *vdev;
-    IrqLine intx;
-    bool intx_level;
+    IrqLine intx;               /* INTA; intx.level is this function's own */
     uint32_t dfsel, gfsel;
     uint16_t queue_sel;
     uint16_t config_vector;
@@ -70,8 +69,7 @@ static void update_intx(VirtioPci *t)
 
     pci_set_word(&t->pci, PCI_STATUS,
                  level ? st | PCI_STATUS_INTERRUPT : st & ~PCI_STATUS_INTERRUPT);
-    if (level != t->intx_level) {
-        t->intx_level = level;
+    if (level != t->intx.level) {
         irq_set_level(&t->intx, level);
     }
 }
@@ -151,9 +149,14 @@ static void sync_kicks(VirtioPci *t)
     vpci_kicks_sync(t->kicks, notify_base(t));
 }
 
-/* The device's state was loaded (after the transport's): queues may be enabled now. */
+/*
+ * The device's state was loaded (after the transport's): queues may be
+ * enabled now, and its ISR decides INTA, which the transport's own load
+ * could not see yet.
+ */
 static void pci_loaded(void *opaque)
 {
+    update_intx(opaque);
     sync_kicks(opaque);
 }
 
@@ -573,7 +576,7 @@ void virtio_pci_free(VirtioPci *t)
     vpci_kicks_free(t->kicks);
     vpci_irqfds_free(t->irqfds);
     unmap_bars(t);
-    if (t->intx_level) {
+    if (t->intx.level) {
         irq_set_level(&t->intx, false);
     }
     virtio_device_set_transport(t->vdev, NULL, NULL);
@@ -611,7 +614,6 @@ static bool vpci_post_load(void *opaque, uint32_t version, GError **err)
         set_error(err, "virtio-pci: the vector count changed");
         return false;
     }
-    t->intx_level = false;
     update_intx(t);
     sync_kicks(t);
     return true;
