@@ -2,7 +2,9 @@
  * More instruction forms for the code generator (emu-jit.c), the ones a
  * Linux boot ran most through their handlers (counted per mnemonic and
  * operand kinds): lea, movzx/movsx/movsxd, setcc, cmovcc, adc/sbb, rol/ror
- * by an immediate, push/pop of a register, jmp rel and the nops.
+ * by an immediate, push/pop of a register, jmp rel, the nops, cmp/test of
+ * byte and word registers (and test with an immediate), and
+ * add/sub/and/or/xor/cmp of a register with memory.
  *
  * As in emu-jit.c, a register-only form is the same host instruction on
  * the EmuCpu's registers, so result and flags are the host's, which is the
@@ -19,7 +21,7 @@
 
 typedef enum {
     F_NONE, F_JMP, F_NOP, F_LEA, F_MOVX_RR, F_MOVX_RM, F_SETCC, F_CMOV, F_ADC, F_ROT,
-    F_PUSH, F_POP,
+    F_PUSH, F_POP, F_CMPTEST, F_ALU_RM,
 } Form;
 
 static bool gpr(const EmuOp *o)             /* including AH..BH */
@@ -46,6 +48,15 @@ static bool movx_src(const EmuInsn *in, const EmuOp *s)
     }
     return (s->size == 1 && (s->kind == OPK_MEM || gpr(s))) ||
            (s->size == 2 && (s->kind == OPK_MEM || gpr64(s)));
+}
+
+/* cmp/test reg, reg|imm of one size (AH..BH only as bytes). */
+static bool cmptest_ops(const EmuOp *d, const EmuOp *s)
+{
+    if (!(d->size == 1 ? gpr(d) : gpr64(d)) || s->kind == OPK_MEM) {
+        return false;
+    }
+    return s->kind == OPK_IMM || (s->size == d->size && (d->size == 1 ? gpr(s) : gpr64(s)));
 }
 
 static Form form(const EmuInsn *in)
@@ -75,6 +86,16 @@ static Form form(const EmuInsn *in)
     case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
         return in->nops == 2 && wide && s->kind == OPK_IMM &&
                ((unsigned)s->val & (d->size == 8 ? 0x3F : 0x1F)) ? F_ROT : F_NONE;
+    case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
+        if (in->nops == 2 && cmptest_ops(d, s) &&
+            (s->kind == OPK_REG || d->size < 8 || imm32_ok(in))) {
+            return F_CMPTEST;
+        }
+        __attribute__((fallthrough));             /* cmp r, m */
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_XOR:
+        return in->mnem != ZYDIS_MNEMONIC_TEST && in->nops == 2 && wide &&
+               s->kind == OPK_MEM && s->size == d->size ? F_ALU_RM : F_NONE;
     case ZYDIS_MNEMONIC_PUSH:
         return in->nops == 1 && gpr64(d) && d->size == 8 ? F_PUSH : F_NONE;
     case ZYDIS_MNEMONIC_POP:
@@ -98,6 +119,8 @@ int emu_jit_op_flags(const EmuInsn *in)
         return -1;
     case F_NOP: case F_LEA: case F_MOVX_RR:
         return FLAGS_KEEP;
+    case F_CMPTEST:
+        return FLAGS_WRITE;
     default:
         /* flag readers, partial writers (rol/ror), and what may fault */
         return FLAGS_READ;
@@ -195,6 +218,80 @@ static void emit_pop(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     slow_path(e, in, slow, jmp32(e), off, next, count);
 }
 
+/*
+ * cmp/test of a register with a register or an immediate, any size: only
+ * the flags, so nothing at all when no one reads them.
+ */
+static void emit_cmptest(Emit *e, const EmuInsn *in, bool flags_live)
+{
+    static const uint8_t ld[4][2] = { { 0x0F, 0xB6 }, { 0x0F, 0xB7 }, { 0x8B }, { 0x8B } };
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    unsigned sz = d->size, k = sz == 1 ? 0 : sz == 2 ? 1 : sz == 4 ? 2 : 3;
+    bool test = in->mnem == ZYDIS_MNEMONIC_TEST, w = sz == 8;
+    uint8_t op[1];
+
+    if (!flags_live) {
+        return;
+    }
+    rbx_mem(e, w, ld[k], k < 2 ? 2 : 1, 0, sz == 1 ? gpr_byte(d->reg) : GPR(d->reg));
+    if (sz == 2) {
+        b(e, 0x66);
+    }
+    if (s->kind == OPK_REG) {                     /* cmp al|ax|eax|rax, [reg]; test [reg], ... */
+        op[0] = (uint8_t)((test ? 0x84 : 0x3A) + (sz > 1));
+        rbx_mem(e, w, op, 1, 0, sz == 1 ? gpr_byte(s->reg) : GPR(s->reg));
+    } else {                                      /* cmp|test al|ax|eax|rax, imm */
+        if (w) {
+            b(e, 0x48);
+        }
+        b(e, (uint8_t)((test ? 0xA8 : 0x3C) + (sz > 1)));
+        if (sz == 1) {
+            b(e, (uint8_t)s->val);
+        } else if (sz == 2) {
+            b(e, (uint8_t)s->val); b(e, (uint8_t)(s->val >> 8));
+        } else {
+            b32(e, (uint32_t)s->val);
+        }
+    }
+    emu_jit_merge_flags(e, FL_ARITH);
+}
+
+/* add/sub/and/or/xor/cmp r32|r64, [mem] through the inline TLB. */
+static bool emit_alu_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_t next,
+                         unsigned count)
+{
+    const EmuOp *d = &in->op[0];
+    uint8_t op[1], *slow[5];
+    Emit probe = *e;
+
+    switch (in->mnem) {
+    case ZYDIS_MNEMONIC_ADD: op[0] = 0x03; break;
+    case ZYDIS_MNEMONIC_OR: op[0] = 0x0B; break;
+    case ZYDIS_MNEMONIC_AND: op[0] = 0x23; break;
+    case ZYDIS_MNEMONIC_SUB: op[0] = 0x2B; break;
+    case ZYDIS_MNEMONIC_XOR: op[0] = 0x33; break;
+    default: op[0] = 0x3B; break;                 /* cmp */
+    }
+    if (!emu_jit_ea(&probe, in, &in->op[1], next)) {
+        return false;
+    }
+    emu_jit_ea(e, in, &in->op[1], next);
+    emu_jit_tlb(e, d->size, false, slow);
+    load_rax(e, d->size, GPR(d->reg));
+    if (d->size == 8) {
+        b(e, 0x48);
+    }
+    b(e, op[0]); b(e, 0x01);                      /* op rax|eax, [rcx] */
+    if (flags_live) {
+        emu_jit_merge_flags(e, FL_ARITH);
+    }
+    if (in->mnem != ZYDIS_MNEMONIC_CMP) {
+        store_rax(e, GPR(d->reg));                /* 32-bit results are zero-extended */
+    }
+    slow_path(e, in, slow, jmp32(e), off, next, count);
+    return true;
+}
+
 /* The register-only forms that compute into rax: adc/sbb, rol/ror, cmovcc. */
 static void emit_alu_rax(Emit *e, const EmuInsn *in, Form f, bool flags_live)
 {
@@ -283,6 +380,11 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
         op[0] = 0x0F; op[1] = (uint8_t)(0x90 | (in->opcode & 0xF));
         rbx_mem(e, false, op, 2, 0, gpr_byte(d->reg));      /* set<cc> byte [rbx+reg] */
         return true;
+    case F_CMPTEST:
+        emit_cmptest(e, in, flags_live);
+        return true;
+    case F_ALU_RM:
+        return emit_alu_mem(e, in, flags_live, off, next, count);
     case F_PUSH:
         emit_push(e, in, off, next, count);
         return true;
