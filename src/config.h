@@ -153,6 +153,11 @@ typedef struct StratusConfig {
     FeatureSwitch machine_rtc;
     FeatureSwitch machine_fw_cfg;
     /*
+     * -accel emu,ioeventfd=on|off (or tcg,): whether the software CPU
+     * matches ioeventfds (docs/accelerators.md); on unless off.
+     */
+    FeatureSwitch emu_ioeventfd;
+    /*
      * -machine acpi=on|off|auto: ACPI tables (docs/microvm.md "ACPI"); auto
      * is off on microvm (StratoVirt's microvm has none).
      */

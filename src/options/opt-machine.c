@@ -158,15 +158,49 @@ out:
 }
 
 /*
+ * QEMU's "-accel tcg,PROP=VALUE" for the one property emu has: ioeventfd=
+ * on|off (bool spellings). Returns the accelerator's name alone, or NULL.
+ */
+static const char *emu_props(ParseCtx *ctx, const char *opt, const char *value, GError **err)
+{
+    const char *rest = strchr(value, ',') + 1;
+    g_auto(GStrv) props = g_strsplit(rest, ",", -1);
+
+    if (!*rest) {
+        set_error(err, "%s: '': emu takes only ioeventfd=on|off", opt);
+        return NULL;
+    }
+    for (char **p = props; *p; p++) {
+        const char *v = g_str_has_prefix(*p, "ioeventfd=") ? *p + strlen("ioeventfd=") : NULL;
+        bool b;
+
+        if (!v || !parse_bool(v, &b)) {
+            set_error(err, "%s: '%s': emu takes only ioeventfd=on|off", opt, *p);
+            return NULL;
+        }
+        ctx->cfg->emu_ioeventfd = b ? FEATURE_ON : FEATURE_OFF;
+    }
+    return "emu";
+}
+
+/*
  * A repeated -accel adds to the list: QEMU tries repeated -accel options in
  * order, so "-accel kvm -accel tcg" is "-accel kvm:tcg". Each value is
  * checked alone first, so that a bad one is named as it was given.
  */
 bool opt_handle_accel(ParseCtx *ctx, const char *opt, const char *value, GError **err)
 {
-    g_autofree char *alone = parse_accel_list(opt, "accelerator", value, err);
+    g_autofree char *alone = NULL;
     g_autofree char *joined = NULL;
     char *list, *origin;
+
+    if (g_str_has_prefix(value, "emu,") || g_str_has_prefix(value, "tcg,")) {
+        value = emu_props(ctx, opt, value, err);
+        if (!value) {
+            return false;
+        }
+    }
+    alone = parse_accel_list(opt, "accelerator", value, err);
 
     if (!alone) {
         return false;

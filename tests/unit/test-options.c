@@ -271,6 +271,8 @@ static void test_machine(void)
         { BASE "-machine accel=qtest -accel kvm", "microvm", "kvm", true, false },
         { BASE "-machine accel=qtest -enable-kvm", "microvm", "kvm", true, false },
         { BASE "-enable-kvm -accel kvm", "microvm", "kvm", true, false },
+        { BASE "-accel tcg,ioeventfd=off", "microvm", "emu", true, false },
+        { BASE "-accel emu -accel emu,ioeventfd=on", "microvm", "emu", true, false },
         { "-machine q35 -qmp unix:/q,server,nowait", "q35", "kvm:emu", true, false },
     };
     static const FailCase fails[] = {
@@ -295,6 +297,10 @@ static void test_machine(void)
         { BASE "-accel hvf", "-accel: unsupported accelerator 'hvf' (expected kvm, emu, "
           "tcg or qtest, or a list such as kvm:tcg)" },
         { BASE "-accel kvm,thread=single", "unsupported accelerator" },
+        { BASE "-accel emu,thread=single", "-accel: 'thread=single': emu takes only "
+          "ioeventfd=on|off" },
+        { BASE "-accel tcg,ioeventfd=maybe", "emu takes only ioeventfd=on|off" },
+        { BASE "-accel emu,", "-accel: '': emu takes only ioeventfd=on|off" },
         { BASE "-accel qtest -enable-kvm", "-enable-kvm conflicts with -accel qtest" },
         { BASE "-accel kvm -accel qtest", "-accel: qtest cannot be combined with other "
           "accelerators ('kvm:qtest')" },
@@ -312,6 +318,18 @@ static void test_machine(void)
         config_free(cfg);
     }
     run_fail_table(fails, G_N_ELEMENTS(fails));
+    {
+        StratusConfig *cfg = parse_ok(BASE "-accel tcg,ioeventfd=off");
+
+        g_assert_cmpint(cfg->emu_ioeventfd, ==, FEATURE_OFF);
+        config_free(cfg);
+        cfg = parse_ok(BASE "-accel emu");
+        g_assert_cmpint(cfg->emu_ioeventfd, ==, FEATURE_AUTO);
+        config_free(cfg);
+        cfg = parse_ok(BASE "-accel emu,ioeventfd=yes");
+        g_assert_cmpint(cfg->emu_ioeventfd, ==, FEATURE_ON);
+        config_free(cfg);
+    }
 }
 
 /* acpi=: on, off (and bool spellings), auto; the default is auto (off on microvm). */

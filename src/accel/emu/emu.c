@@ -538,6 +538,9 @@ static bool emu_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size
 {
     IoEventfd e = { .addr = addr, .size = size, .datamatch = datamatch, .data = data, .fd = fd };
 
+    if (m->cfg && m->cfg->emu_ioeventfd == FEATURE_OFF) {
+        return false;       /* -accel emu,ioeventfd=off: devices use their handlers */
+    }
     return iobus_add_eventfd(pio ? &m->pio : &m->mmio, &e, err);
 }
 
