@@ -21,7 +21,7 @@
 
 typedef enum {
     F_NONE, F_JMP, F_NOP, F_LEA, F_MOVX_RR, F_MOVX_RM, F_SETCC, F_CMOV, F_ADC, F_ROT,
-    F_PUSH, F_POP, F_CMPTEST, F_ALU_RM,
+    F_PUSH, F_POP, F_CMPTEST, F_ALU_RM, F_CMPTEST_MI,
 } Form;
 
 static bool gpr(const EmuOp *o)             /* including AH..BH */
@@ -90,6 +90,10 @@ static Form form(const EmuInsn *in)
         if (in->nops == 2 && cmptest_ops(d, s) &&
             (s->kind == OPK_REG || d->size < 8 || imm32_ok(in))) {
             return F_CMPTEST;
+        }
+        if (in->nops == 2 && d->kind == OPK_MEM && s->kind == OPK_IMM &&
+            (d->size < 8 || imm32_ok(in))) {
+            return F_CMPTEST_MI;
         }
         __attribute__((fallthrough));             /* cmp r, m */
     case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_AND:
@@ -256,6 +260,50 @@ static void emit_cmptest(Emit *e, const EmuInsn *in, bool flags_live)
     emu_jit_merge_flags(e, FL_ARITH);
 }
 
+/* cmp|test [mem], imm through the inline TLB (the probe even when the flags are dead). */
+static bool emit_cmptest_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t off,
+                             int32_t next, unsigned count)
+{
+    static const uint8_t ld[4][2] = { { 0x0F, 0xB6 }, { 0x0F, 0xB7 }, { 0x8B }, { 0x8B } };
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    unsigned sz = d->size, k = sz == 1 ? 0 : sz == 2 ? 1 : sz == 4 ? 2 : 3;
+    bool test = in->mnem == ZYDIS_MNEMONIC_TEST;
+    uint8_t *slow[5];
+    Emit probe = *e;
+
+    if (!emu_jit_ea(&probe, in, d, next)) {
+        return false;
+    }
+    emu_jit_ea(e, in, d, next);
+    emu_jit_tlb(e, sz, false, slow);
+    if (flags_live) {
+        if (sz == 8) {
+            b(e, 0x48);
+        }
+        for (int i = 0; i < (k < 2 ? 2 : 1); i++) {
+            b(e, ld[k][i]);
+        }
+        b(e, 0x01);                               /* movzx|mov eax|rax, [rcx] */
+        if (sz == 2) {
+            b(e, 0x66);
+        }
+        if (sz == 8) {
+            b(e, 0x48);
+        }
+        b(e, (uint8_t)((test ? 0xA8 : 0x3C) + (sz > 1)));   /* cmp|test al|ax|eax|rax, imm */
+        if (sz == 1) {
+            b(e, (uint8_t)s->val);
+        } else if (sz == 2) {
+            b(e, (uint8_t)s->val); b(e, (uint8_t)(s->val >> 8));
+        } else {
+            b32(e, (uint32_t)s->val);
+        }
+        emu_jit_merge_flags(e, FL_ARITH);
+    }
+    slow_path(e, in, slow, jmp32(e), off, next, count);
+    return true;
+}
+
 /* add/sub/and/or/xor/cmp r32|r64, [mem] through the inline TLB. */
 static bool emit_alu_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_t next,
                          unsigned count)
@@ -385,6 +433,8 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
         return true;
     case F_ALU_RM:
         return emit_alu_mem(e, in, flags_live, off, next, count);
+    case F_CMPTEST_MI:
+        return emit_cmptest_mem(e, in, flags_live, off, next, count);
     case F_PUSH:
         emit_push(e, in, off, next, count);
         return true;
