@@ -107,11 +107,13 @@ def test_ping_and_udp(ns, make_vm):
     assert link(vm, 1)["link"] == "down"
 
 
-def test_ping_and_udp_virtio_net_pci(ns, make_vm):
+def test_ping_and_udp_virtio_net_pci(ns, make_vm, accel):
     """The same traffic on q35 through virtio-net-pci (docs/q35.md "virtio-pci");
-    on emu the guest's transmit kicks arrive through the queues' ioeventfds."""
+    on emu with ioeventfd=on the guest's transmit kicks arrive through the queues'
+    ioeventfds."""
     ns.add_tap("tap0")
-    vm = boot_in(ns, make_vm, ["-netdev", "tap,id=n0,ifname=tap0",
+    evfd = ["-accel", "emu,ioeventfd=on"] if accel == "emu" else []
+    vm = boot_in(ns, make_vm, evfd + ["-netdev", "tap,id=n0,ifname=tap0",
                                "-device", "virtio-net-pci,netdev=n0,id=nic0,"
                                "mac=52:54:00:aa:bb:02,addr=0x5"], machine="q35")
     set_ips(vm)

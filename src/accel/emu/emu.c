@@ -528,18 +528,21 @@ static void emu_send_msi(Machine *m, uint64_t addr, uint32_t data)
 }
 
 /*
- * ioeventfd, emulated as QEMU does under TCG: the bus matches the write
- * (iobus_write) and signals the eventfd instead of calling the device, so
- * the device's main-loop handler does the work as it would under KVM.
- * Called with the machine lock held, as the vCPUs' dispatch takes it.
+ * ioeventfd, emulated as QEMU's memory core can under TCG: the bus matches
+ * the write (iobus_write) and signals the eventfd instead of calling the
+ * device, so the device's main-loop handler does the work as it would under
+ * KVM. Only with -accel emu,ioeventfd=on: QEMU's virtio devices take no
+ * ioeventfds under TCG, and a kick handled on the vCPU is cheaper
+ * (docs/accelerators.md "ioeventfd" has the figures). Called with the machine
+ * lock held, as the vCPUs' dispatch takes it.
  */
 static bool emu_add_ioeventfd(Machine *m, bool pio, uint64_t addr, unsigned size,
                               bool datamatch, uint64_t data, int fd, GError **err)
 {
     IoEventfd e = { .addr = addr, .size = size, .datamatch = datamatch, .data = data, .fd = fd };
 
-    if (m->cfg && m->cfg->emu_ioeventfd == FEATURE_OFF) {
-        return false;       /* -accel emu,ioeventfd=off: devices use their handlers */
+    if (!m->cfg || m->cfg->emu_ioeventfd != FEATURE_ON) {
+        return false;       /* the default: devices use their write handlers */
     }
     return iobus_add_eventfd(pio ? &m->pio : &m->mmio, &e, err);
 }
