@@ -175,6 +175,11 @@ static void test_acpi_through_fw_cfg(void)
     memcpy(&dsdt, fadt + 140, 8);
     table_at(&b[1], facs, "FACS");
     table_at(&b[1], dsdt, "DSDT");
+    /* S0 and S5 available; S3 (SLP_TYP 1) and S4 (2) listed but unavailable. */
+    g_free(script);
+    script = get_file(s, "etc/system-states", &len);
+    g_assert_cmpuint(len, ==, 6);
+    g_assert_cmpmem(script, 6, ((const uint8_t[6]){ 0x80, 0, 0, 0x01, 0x02, 0x80 }), 6);
     qtest_quit(s);
     unlink(code);
     g_free(b[0].data);
@@ -188,6 +193,7 @@ static void test_no_loader_without_firmware(void)
     uint32_t size = 0;
 
     g_assert_cmpuint(find_file(s, "etc/table-loader", &size), ==, 0);
+    g_assert_cmpuint(find_file(s, "etc/system-states", &size), ==, 0);
     qtest_quit(s);
 }
 

@@ -356,6 +356,20 @@ static void xsdt(Loader *l, uint64_t off)
  * finds through the pointers. The tables are built once, before the firmware
  * places PCI BARs: the DSDT's windows are the machine's fixed ones.
  */
+/*
+ * etc/system-states, in QEMU's format: one byte per sleep state S0..S5, bit 7
+ * "available" and bits 0-2 the SLP_TYP value. OVMF enables its S3 support
+ * (boot script, lock box) only when S3 is offered. Stratus implements S5 alone
+ * (the DSDT has only \_S5), so it gives what QEMU's q35 gives with
+ * ICH9-LPC.disable_s3=1 and disable_s4=1: S3 and S4 listed but unavailable.
+ */
+static bool system_states(X86Board *b, GError **err)
+{
+    static const uint8_t states[6] = { 0x80, 0, 0, 0x01, 0x02, 0x80 };
+
+    return fw_cfg_add_file(b->fw_cfg, "etc/system-states", states, sizeof(states), err);
+}
+
 bool x86_firmware_acpi(Machine *m, X86Board *b, GError **err)
 {
     g_autofree uint8_t *rsdp = NULL;
@@ -387,7 +401,8 @@ bool x86_firmware_acpi(Machine *m, X86Board *b, GError **err)
     }
     ok = ok && fw_cfg_add_file(b->fw_cfg, ACPI_TABLES_FILE, l.tables, l.len, err) &&
          fw_cfg_add_file(b->fw_cfg, ACPI_RSDP_FILE, rsdp, RSDP_LEN, err) &&
-         fw_cfg_add_file(b->fw_cfg, "etc/table-loader", l.script->data, l.script->len, err);
+         fw_cfg_add_file(b->fw_cfg, "etc/table-loader", l.script->data, l.script->len, err) &&
+         system_states(b, err);
     g_free(l.tables);
     g_byte_array_free(l.script, TRUE);
     return ok;
