@@ -222,6 +222,22 @@ static void emit_pop(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     slow_path(e, in, slow, jmp32(e), off, next, count);
 }
 
+/* cmp|test al|ax|eax|rax, imm (the operand-size prefix 0x66 already emitted for words) */
+static void emit_acc_imm(Emit *e, bool test, unsigned sz, uint64_t val)
+{
+    if (sz == 8) {
+        b(e, 0x48);
+    }
+    b(e, (uint8_t)((test ? 0xA8 : 0x3C) + (sz > 1)));
+    if (sz == 1) {
+        b(e, (uint8_t)val);
+    } else if (sz == 2) {
+        b(e, (uint8_t)val); b(e, (uint8_t)(val >> 8));
+    } else {
+        b32(e, (uint32_t)val);
+    }
+}
+
 /*
  * cmp/test of a register with a register or an immediate, any size: only
  * the flags, so nothing at all when no one reads them.
@@ -244,18 +260,8 @@ static void emit_cmptest(Emit *e, const EmuInsn *in, bool flags_live)
     if (s->kind == OPK_REG) {                     /* cmp al|ax|eax|rax, [reg]; test [reg], ... */
         op[0] = (uint8_t)((test ? 0x84 : 0x3A) + (sz > 1));
         rbx_mem(e, w, op, 1, 0, sz == 1 ? gpr_byte(s->reg) : GPR(s->reg));
-    } else {                                      /* cmp|test al|ax|eax|rax, imm */
-        if (w) {
-            b(e, 0x48);
-        }
-        b(e, (uint8_t)((test ? 0xA8 : 0x3C) + (sz > 1)));
-        if (sz == 1) {
-            b(e, (uint8_t)s->val);
-        } else if (sz == 2) {
-            b(e, (uint8_t)s->val); b(e, (uint8_t)(s->val >> 8));
-        } else {
-            b32(e, (uint32_t)s->val);
-        }
+    } else {
+        emit_acc_imm(e, test, sz, s->val);
     }
     emu_jit_merge_flags(e, FL_ARITH);
 }
@@ -287,17 +293,7 @@ static bool emit_cmptest_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_
         if (sz == 2) {
             b(e, 0x66);
         }
-        if (sz == 8) {
-            b(e, 0x48);
-        }
-        b(e, (uint8_t)((test ? 0xA8 : 0x3C) + (sz > 1)));   /* cmp|test al|ax|eax|rax, imm */
-        if (sz == 1) {
-            b(e, (uint8_t)s->val);
-        } else if (sz == 2) {
-            b(e, (uint8_t)s->val); b(e, (uint8_t)(s->val >> 8));
-        } else {
-            b32(e, (uint32_t)s->val);
-        }
+        emit_acc_imm(e, test, sz, s->val);
         emu_jit_merge_flags(e, FL_ARITH);
     }
     slow_path(e, in, slow, jmp32(e), off, next, count);
