@@ -29,6 +29,7 @@ struct vnet {
 	unsigned pairs;                 /* pairs in use: 1, or NET_PAIRS after VQ_PAIRS_SET */
 	unsigned txp;                   /* the pair vnet_tx_buf()/vnet_tx_commit() use */
 	unsigned index;
+	u32 slot;                       /* index in bi.virtio */
 	int state;                      /* NET_OFF / NET_OK / NET_FAILED */
 	int err;                        /* -VIO_* when NET_FAILED */
 	u8 mac[6];

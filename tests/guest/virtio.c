@@ -156,6 +156,21 @@ u32 virtio_entry_device_id(const struct virtio_mmio_dev *e)
 	return mmio_read32(e->base + MMIO_DEVICE_ID);
 }
 
+int virtio_watch_next(struct virtio_watch *w, u32 *pos)
+{
+	for (u32 i = *pos; i < bi.nr_virtio; i++) {
+		if (i < w->scanned && w->plugs[i] == bi.virtio[i].plugs)
+			continue;
+		w->plugs[i] = bi.virtio[i].plugs;
+		if (i >= w->scanned)
+			w->scanned = i + 1;
+		*pos = i + 1;
+		return (int)i;
+	}
+	*pos = bi.nr_virtio;
+	return -1;
+}
+
 u32 virtio_get_status(struct virtio_dev *d)
 {
 	return rd(d, MMIO_STATUS);

@@ -119,6 +119,17 @@ int virtio_probe(struct virtio_dev *d, const struct virtio_mmio_dev *e);
 /* The entry's virtio device ID without side effects (one register read for mmio). */
 u32 virtio_entry_device_id(const struct virtio_mmio_dev *e);
 u32 virtio_get_status(struct virtio_dev *d);
+/*
+ * What a driver has seen of bi.virtio: a root port bumps an entry's plug
+ * count when its function comes or goes, so a driver that compares counts
+ * before each command takes a re-plugged function in again by itself.
+ */
+struct virtio_watch {
+	u32 plugs[MAX_VIRTIO_MMIO];     /* each entry's count when last looked at */
+	u32 scanned;                    /* entries looked at so far */
+};
+/* The next entry from *pos on that is new or whose count moved (now seen), or -1. */
+int virtio_watch_next(struct virtio_watch *w, u32 *pos);
 void virtio_reset(struct virtio_dev *d);
 /*
  * Reset, ACKNOWLEDGE, DRIVER, read the offered features, write

@@ -74,7 +74,6 @@ struct blk_dev {
 	struct virtio_dev vd;
 	struct virtq vq;
 	u32 slot;               /* index in bi.virtio */
-	u32 plugs;              /* bi.virtio[slot].plugs when taken in */
 	int state;
 	int err;                /* why ST_FAILED (-VIO_*) */
 	int event_idx_on;       /* driver option: accept EVENT_IDX when offered */
@@ -332,7 +331,6 @@ static int blk_take(struct blk_dev *b, u32 i)
 	if ((r && r != -VIO_ELEGACY) || b->vd.device_id != VIRTIO_ID_BLOCK)
 		return 0;
 	b->slot = i;
-	b->plugs = bi.virtio[i].plugs;
 	if (r) {                /* listed, but never initialised */
 		b->state = ST_FAILED;
 		b->err = r;
@@ -344,38 +342,28 @@ static int blk_take(struct blk_dev *b, u32 i)
 
 /*
  * Called before every command: takes in block devices the first time, and
- * again a function a root port plugged anew at an index already seen (its
- * plugs count moved); a function that left stays listed with state off.
+ * again a function a root port plugged anew at an index already seen; a
+ * function that left stays listed with state off.
  */
 void blk_init(void)
 {
-	static u32 scanned, plugs_seen[MAX_VIRTIO_MMIO];
+	static struct virtio_watch watch;
+	u32 pos = 0;
+	int i;
 
-	for (u32 i = 0; i < nr_blks; i++) {
-		struct blk_dev *b = &blks[i];
+	while ((i = virtio_watch_next(&watch, &pos)) >= 0) {
+		struct blk_dev *b = NULL;
 
-		if (bi.virtio[b->slot].plugs == b->plugs)
-			continue;
-		plugs_seen[b->slot] = bi.virtio[b->slot].plugs;
-		if (!blk_take(b, b->slot)) {
-			b->plugs = bi.virtio[b->slot].plugs;
-			b->state = ST_OFF;
+		for (u32 j = 0; j < nr_blks && !b; j++)
+			b = blks[j].slot == (u32)i ? &blks[j] : NULL;
+		if (b) {
+			if (!blk_take(b, (u32)i))
+				b->state = ST_OFF;
+		} else if (nr_blks < BLK_MAX_DEVS) {
+			blks[nr_blks].event_idx_on = 1;
+			nr_blks += blk_take(&blks[nr_blks], (u32)i);
 		}
 	}
-	for (u32 i = 0; i < bi.nr_virtio && nr_blks < BLK_MAX_DEVS; i++) {
-		int known = 0;
-
-		if (i < scanned && plugs_seen[i] == bi.virtio[i].plugs)
-			continue;
-		plugs_seen[i] = bi.virtio[i].plugs;
-		for (u32 j = 0; j < nr_blks; j++)
-			known |= blks[j].slot == i;
-		if (known)
-			continue;
-		blks[nr_blks].event_idx_on = 1;
-		nr_blks += blk_take(&blks[nr_blks], i);
-	}
-	scanned = bi.nr_virtio;
 }
 
 /* Interrupts requested from the device or not (polling works either way). */

@@ -143,26 +143,44 @@ static int vnet_dev_init(struct vnet *n)
 	return 0;
 }
 
-/* On first use: every window whose DeviceID is 1, in command-line order. */
+/* Takes in the NIC now at bi.virtio[i] as n; 0 when it is not one. */
+static int vnet_take(struct vnet *n, u32 i)
+{
+	if (virtio_entry_device_id(&bi.virtio[i]) != VIRTIO_ID_NET)
+		return 0;
+	n->slot = i;
+	if ((n->err = virtio_probe(&n->vd, &bi.virtio[i]))) {
+		n->state = NET_FAILED;
+		return 1;
+	}
+	vnet_dev_init(n);
+	return 1;
+}
+
+/*
+ * Every window whose DeviceID is 1, in command-line order, on first use; then
+ * before every command and while idle, a function a root port plugged anew
+ * at an index already seen is taken in again (its address and counters
+ * kept), and one that left is listed off.
+ */
 static void vnet_init(void)
 {
-	static int done;
+	static struct virtio_watch watch;
+	u32 pos = 0;
+	int i;
 
-	if (done)
-		return;
-	done = 1;
-	for (u32 i = 0; i < bi.nr_virtio && nr_vnets < NET_MAX_DEVS; i++) {
-		const struct virtio_mmio_dev *d = &bi.virtio[i];
-		struct vnet *n = &vnets[nr_vnets];
+	while ((i = virtio_watch_next(&watch, &pos)) >= 0) {
+		struct vnet *n = NULL;
 
-		if (virtio_entry_device_id(d) != VIRTIO_ID_NET)
-			continue;
-		n->index = nr_vnets++;
-		if ((n->err = virtio_probe(&n->vd, d))) {
-			n->state = NET_FAILED;
-			continue;
+		for (unsigned j = 0; j < nr_vnets && !n; j++)
+			n = vnets[j].slot == (u32)i ? &vnets[j] : NULL;
+		if (n) {
+			if (!vnet_take(n, (u32)i))
+				n->state = NET_OFF;
+		} else if (nr_vnets < NET_MAX_DEVS) {
+			vnets[nr_vnets].index = nr_vnets;
+			nr_vnets += vnet_take(&vnets[nr_vnets], (u32)i);
 		}
-		vnet_dev_init(n);
 	}
 }
 
@@ -292,6 +310,8 @@ unsigned vnet_poll(struct vnet *n, unsigned budget)
 
 void net_idle(void)
 {
+	if (nr_vnets)
+		vnet_init();    /* only once a command took the NICs in */
 	for (unsigned i = 0; i < nr_vnets; i++)
 		vnet_poll(&vnets[i], POLL_BUDGET);
 }
@@ -540,7 +560,8 @@ static void cmd_init(void)
 	int e = 0;
 
 	for (unsigned i = 0; i < nr_vnets; i++) {
-		if (vnets[i].err == -VIO_ELEGACY || vnets[i].err == -VIO_ENODEV)
+		if (vnets[i].state == NET_OFF || vnets[i].err == -VIO_ELEGACY ||
+		    vnets[i].err == -VIO_ENODEV)
 			continue;
 		if (vnet_dev_init(&vnets[i]) && !e)
 			e = vnets[i].err;
