@@ -107,14 +107,16 @@ static const uint64_t gdt[] = {
     0, 0,                            /* 0x30 TSS (16 bytes, filled in) */
 };
 
-typedef struct Fx {
+typedef struct Fx Fx;
+struct Fx {
     GuestRam ram;
     Machine *m;
     EmuCpu *cpu;
     /* the test port device */
     uint64_t io_last_write;
     unsigned io_writes;
-} Fx;
+    void (*on_io_write)(Fx *f);  /* called after each write, when set */
+};
 
 /* ---- guest memory ---- */
 
@@ -369,6 +371,9 @@ static void port_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
     (void)size;
     f->io_last_write = v | off << 32;
     f->io_writes++;
+    if (f->on_io_write) {
+        f->on_io_write(f);
+    }
 }
 
 static const IoRegionOps port_ops = { .read = port_read, .write = port_write };
@@ -945,6 +950,128 @@ static void test_jit_after(Fx *f, gconstpointer data)
             g_assert_true((b->jit != NULL) == (run >= EMU_JIT_AFTER));
 #endif
         }
+    }
+}
+
+/*
+ * Chaining (emu_jit_goto): blocks that jump to each other within a page run
+ * from one emu_run_block call, at most EMU_CHAIN_INSNS instructions plus
+ * one block, which is how often the dispatch loop gets to interrupts,
+ * timers and kicks. run_chain() runs blocks until hlt and returns how many
+ * emu_run_block calls that took.
+ */
+static unsigned run_counted(EmuCpu *c)
+{
+    volatile unsigned n = 0;
+
+    c->exc_vector = -1;
+    if (setjmp(c->jmp) == 0) {
+        n = emu_run_block(c);
+    }
+    g_assert_cmpint(c->exc_vector, ==, -1);
+    g_assert_cmpuint(n, <=, EMU_CHAIN_INSNS + EMU_BLOCK_INSNS);
+    return n;
+}
+
+static unsigned run_chain(EmuCpu *c, uint64_t *insns)
+{
+    unsigned calls = 0;
+
+    c->halted = false;
+    *insns = 0;
+    while (!c->halted) {
+        *insns += run_counted(c);
+        g_assert_cmpuint(++calls, <, 100000);
+    }
+    return calls;
+}
+
+/* The port write hook of test_chain_rewrite: the 50th write makes B add 3. */
+static void rewrite_b(Fx *f)
+{
+    if (f->io_writes == 50) {
+        put_code(f, KCODE + 0x43, BYTES(3));
+    }
+}
+
+/*
+ * A: add rbx, 1; mov edx, port; out dx, al; jmp B
+ * B: add rsi, 1; cmp rbx, rcx; jb A; hlt
+ * The host rewrites B's immediate from A's out (the 50th), while A's jump to
+ * B is linked: B's code must notice at its entry and be decoded again.
+ */
+static void test_chain_rewrite(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t insns;
+    unsigned calls;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc3, 0x01, 0xba, LE32(IO_PORT_OK), 0xee,
+                             0xe9, LE32(0x40 - 15)));
+    put_code(f, KCODE + 0x40, BYTES(0x48, 0x83, 0xc6, 0x01, 0x48, 0x39, 0xcb,
+                                    0x0f, 0x82, LE32((uint32_t)(0 - 0x4d)), 0xf4));
+    f->on_io_write = rewrite_b;
+    c->gpr[R_BX] = c->gpr[R_SI] = 0;
+    c->gpr[R_CX] = 100;
+    c->rip = KCODE;
+    calls = run_chain(c, &insns);
+    g_assert_cmpuint(c->gpr[R_BX], ==, 100);
+    g_assert_cmpuint(c->gpr[R_SI], ==, 49 + 51 * 3);
+    g_assert_cmpuint(insns, ==, 100 * 7 + 1);
+    g_assert_cmphex(c->rip, ==, KCODE + 0x4e);
+    g_test_message("%u emu_run_block calls for 201 blocks", calls);
+#if defined(__x86_64__)
+    g_assert_cmpuint(calls, <, 40);            /* chained, not one call per block */
+#endif
+}
+
+/*
+ * An endless loop of two chained blocks (L: add rsi, 1; jmp M  M: add rdi, 1;
+ * jmp L) comes back to the dispatch loop within the bound, every call
+ * counting what ran; an interrupt delivered between two calls (as
+ * take_events does) runs its handler and returns into the loop, which goes
+ * on chaining; after a flush of all code (no slot kept) it is chained again.
+ */
+static void test_chain_bound(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t total = 0;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xeb, 0x7a));          /* M = +0x80 */
+    put_code(f, KCODE + 0x80, BYTES(0x48, 0x83, 0xc7, 0x01, 0xe9, LE32((uint32_t)(0 - 0x89))));
+    put_code(f, handler(0x82), BYTES(0x49, 0x83, 0xc0, 0x01, 0x48, 0xcf));  /* add r8,1; iretq */
+    c->gpr[R_SI] = c->gpr[R_DI] = c->gpr[8] = 0;
+    c->rip = KCODE;
+    c->rflags |= FL_IF;
+    for (unsigned call = 0; call < 60; call++) {
+        unsigned n;
+
+        if (call == 30) {
+            uint64_t at = c->rip;
+
+            emu_deliver(c, 0x82, false, 0, false, c->rip);
+            g_assert_cmphex(c->rip, ==, handler(0x82));
+            g_assert_true(at == KCODE || at == KCODE + 0x80);
+            total += run_counted(c);                 /* the handler, back to `at` */
+            g_assert_cmphex(c->rip, ==, at);
+            g_assert_cmpuint(c->gpr[8], ==, 1);
+            total -= 2;
+        }
+        if (call == 40) {
+            emu_block_flush(c);
+            g_assert_null(c->link_slot);
+        }
+        n = run_counted(c);
+#if defined(__x86_64__)
+        if (call >= 5 && call != 30 && (call < 40 || call > 42)) {
+            g_assert_cmpuint(n, >=, EMU_CHAIN_INSNS);    /* the whole budget, chained */
+        }
+#endif
+        total += n;
+        g_assert_cmpuint(2 * (c->gpr[R_SI] + c->gpr[R_DI]), ==, total);   /* whole blocks */
+        g_assert_cmpuint(c->gpr[R_SI] - c->gpr[R_DI], <=, 1);              /* alternating */
     }
 }
 
@@ -1864,6 +1991,8 @@ int main(int argc, char **argv)
         { "/emu-system/code/same-block", test_code_same_block },
         { "/emu-system/code/flush", test_code_flush },
         { "/emu-system/code/jit-after", test_jit_after },
+        { "/emu-system/code/chain-rewrite", test_chain_rewrite },
+        { "/emu-system/code/chain-bound", test_chain_bound },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

@@ -198,11 +198,18 @@ typedef struct EmuDecodeEntry {
  * compiling them, and no code-area memory.
  */
 #define EMU_JIT_AFTER 8
+/*
+ * Generated code jumps from block to block within a page (chaining)
+ * until this many instructions have run, then returns to the dispatch
+ * loop, which looks at interrupts, timers and kicks.
+ */
+#define EMU_CHAIN_INSNS 256
 
 /*
  * Generated host code for a block. code = the host address of the block's
  * first byte: the code checks its bytes are still there, returns 0 if not
- * (nothing executed), else runs the block and returns how many ran.
+ * (nothing executed), else runs the block (and the blocks it is chained
+ * to, EMU_CHAIN_INSNS) and returns how many instructions ran.
  */
 typedef unsigned EmuJitFn(EmuCpu *c, const uint8_t *code);
 
@@ -337,6 +344,15 @@ struct EmuCpu {
     unsigned jit_after;          /* EMU_JIT_AFTER (tests: 0, compile every block at once) */
     bool jit_sahf;               /* the host has LAHF/SAHF in 64-bit mode (emu-jit.c) */
     /*
+     * Chaining (emu-jit.c, emu_jit_link): jit_slot is the jump that
+     * generated code last went through towards guest rip jit_slot_rip (set
+     * by the code; NULL before each call). When a call returns at that rip,
+     * link_slot/link_rip keep it until the block there is known, and the
+     * jump is then pointed at that block's code. A flush clears both.
+     */
+    uint8_t *jit_slot, *link_slot;
+    uint64_t jit_slot_rip, link_rip;
+    /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or
      * paging change, a store into the code page, hlt.
@@ -453,6 +469,8 @@ void emu_jit_destroy(EmuCpu *c);
 bool emu_jit_has_room(const EmuCpu *c);
 /* Forgets all generated code (every block's jit pointer must be dropped too). */
 void emu_jit_reset(EmuCpu *c);
+/* Points the exit jump slot (EmuCpu.link_slot) at fn's block, skipping the return. */
+void emu_jit_link(uint8_t *slot, EmuJitFn *fn);
 /* Compiles b at the end of the code area; NULL when it cannot (b then runs interpreted). */
 EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *b);
 /* Executes one instruction at c->rip (fetch, decode, execute). */

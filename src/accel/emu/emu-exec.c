@@ -561,6 +561,32 @@ void emu_step(EmuCpu *c)
     exec_one(c, in, rip_mask(c));
 }
 
+/*
+ * Runs b's generated code. If the last code to run left through a chain
+ * slot towards this very rip, the slot now jumps to b's code (emu_jit_goto);
+ * a slot kept from before an exception or a delivered interrupt is
+ * dropped unless the rip is its target still (the target's code then
+ * checks its own bytes, so even a different mapping is safe).
+ */
+static unsigned run_jit(EmuCpu *c, EmuBlock *b)
+{
+    unsigned n;
+
+    if (c->link_slot) {
+        if (c->link_rip == c->rip) {
+            emu_jit_link(c->link_slot, b->jit);
+        }
+        c->link_slot = NULL;
+    }
+    c->jit_slot = NULL;
+    n = b->jit(c, c->block_hva);
+    if (c->jit_slot && c->jit_slot_rip == c->rip) {
+        c->link_slot = c->jit_slot;
+        c->link_rip = c->rip;
+    }
+    return n;
+}
+
 unsigned emu_run_block(EmuCpu *c)
 {
     EmuBlock *b;
@@ -580,7 +606,7 @@ unsigned emu_run_block(EmuCpu *c)
      * between blocks. */
     c->sti_shadow = false;
     if (b->jit) {
-        unsigned n = b->jit(c, c->block_hva);
+        unsigned n = run_jit(c, b);
 
         if (n) {
             return n;
@@ -599,8 +625,9 @@ unsigned emu_run_block(EmuCpu *c)
         return 1;
     }
     if (b->jit) {
-        return b->jit(c, c->block_hva);
+        return run_jit(c, b);
     }
+    c->link_slot = NULL;
     for (i = 0; i < b->n;) {
         uint64_t fall = exec_one(c, &b->insn[i++], ripmask);
 

@@ -1,8 +1,10 @@
 /*
  * The emu code generator's shared parts (emu-jit.c: blocks, the TLB path,
  * handler calls; emu-jit-ops.c: more instruction forms): the byte emitter
- * and the register conventions. rbx = the EmuCpu, r12 = the block's rip;
- * rax, rcx, rdx are scratch. Only on x86-64 hosts.
+ * and the register conventions. rbx = the EmuCpu, r12 = the block's rip,
+ * r13 = the host address of its first byte, r14d = the instructions the
+ * blocks before it in this call ran (chaining); rax, rcx, rdx are scratch.
+ * Only on x86-64 hosts.
  */
 #ifndef STRATUS_EMU_JIT_INTERNAL_H
 #define STRATUS_EMU_JIT_INTERNAL_H
@@ -16,6 +18,7 @@ typedef struct Emit {
     uint8_t *p, *end;
     bool overflow;
     bool sahf;                   /* the host has LAHF/SAHF in 64-bit mode (EmuCpu.jit_sahf) */
+    unsigned page_off;           /* the block's offset in its page (chaining stays in it) */
 } Emit;
 
 static inline void b(Emit *e, uint8_t v)
@@ -124,8 +127,14 @@ void emu_jit_merge_flags(Emit *e, uint32_t mask);
  * adc/sbb: 2, CF). Clobbers rax and rcx.
  */
 void emu_jit_guest_flags(Emit *e, unsigned cc);
-/* c->rip = rax; return count. */
+/* c->rip = rax; return count (plus r14d). */
 void emu_jit_exit(Emit *e, unsigned count);
+/*
+ * Leave the block for the guest rip r12 + target after count instructions:
+ * into the code of the block there when that is in this page and has been
+ * linked (emu_jit_link), else back to the dispatch loop.
+ */
+void emu_jit_goto(Emit *e, int32_t target, unsigned count);
 /* rax = a memory operand's linear address; false if the form is not handled. */
 bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next);
 /* rcx = host address of [rax, rax+size) on a TLB hit; else jumps to slow[] (patch with land). */

@@ -393,8 +393,7 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
         if ((int64_t)(int32_t)target != target) {
             return false;
         }
-        lea_r12(e, 0, (int32_t)target);
-        emu_jit_exit(e, count);
+        emu_jit_goto(e, (int32_t)target, count);
         return true;
     }
     case F_NOP:

@@ -13,8 +13,10 @@
  * a handler that faults longjmps out of the generated code, which keeps
  * nothing on its stack that needs unwinding.
  *
- * Generated function: unsigned fn(EmuCpu *c) -> instructions executed;
- * it leaves c->rip at the next instruction. rbx = c, r12 = the block's rip.
+ * Generated function: unsigned fn(EmuCpu *c, code) -> instructions executed;
+ * it leaves c->rip at the next instruction. rbx = c, r12 = the block's rip,
+ * r13 = code. Exits to a known rip in the same page can be chained
+ * (emu_jit_goto): the code of the next block runs without a return.
  *
  * Code is appended to the vCPU's code area (a block takes what it needs,
  * typically a few hundred bytes); the area is emptied only as a whole, with
@@ -33,6 +35,7 @@
 #if defined(__x86_64__)
 
 #define JIT_ALIGN 16             /* where each block's code starts */
+#define JIT_PROLOGUE 27          /* bytes of a block's code before its chain entry */
 
 static const uint8_t alu_rm_op[8] = {           /* op r, r/m by ALU_* */
     [ALU_ADD] = 0x03, [ALU_OR] = 0x0B, [ALU_AND] = 0x23, [ALU_SUB] = 0x2B,
@@ -201,15 +204,67 @@ static bool host_has_sahf(void)
     return cx & 1;
 }
 
+static void epilogue(Emit *e)
+{
+    b(e, 0x48); b(e, 0x83); b(e, 0xC4); b(e, 0x08);   /* add rsp, 8 */
+    b(e, 0x41); b(e, 0x5E);                       /* pop r14 */
+    b(e, 0x41); b(e, 0x5D);                       /* pop r13 */
+    b(e, 0x41); b(e, 0x5C);                       /* pop r12 */
+    b(e, 0x5B);                                   /* pop rbx */
+    b(e, 0xC3);                                   /* ret */
+}
+
 /* c->rip = rax; return count (the block is left after this many instructions). */
 void emu_jit_exit(Emit *e, unsigned count)
 {
     store_rax(e, OFF(rip));
-    b(e, 0xB8); b32(e, count);                    /* mov eax, count */
-    b(e, 0x48); b(e, 0x83); b(e, 0xC4); b(e, 0x08);   /* add rsp, 8 */
-    b(e, 0x41); b(e, 0x5C);                       /* pop r12 */
-    b(e, 0x5B);                                   /* pop rbx */
-    b(e, 0xC3);                                   /* ret */
+    b(e, 0x41); b(e, 0x8D); b(e, 0x86); b32(e, count);   /* lea eax, [r14+count] */
+    epilogue(e);
+}
+
+/*
+ * Chaining, as QEMU's goto_tb: the exit to a known guest rip in the same
+ * page jumps straight to that block's code once emu_jit_link() has patched
+ * the slot (a jmp rel32 that first points at the return below). Only in
+ * the same page: its translation is the current block's, so r13 moves by
+ * the same offset as r12, and the target's own byte check (against r13)
+ * decides whether its code still applies. The code area is emptied only
+ * as a whole, so a patched jump never outlives the code it points at. The
+ * slot and target are recorded for the dispatch loop to link it, and the
+ * chain returns after EMU_CHAIN_INSNS instructions.
+ */
+void emu_jit_goto(Emit *e, int32_t target, unsigned count)
+{
+    int64_t in_page = (int64_t)e->page_off + target;
+    uint8_t *to_slot;
+
+    if (in_page < 0 || in_page > 4096 - 8) {     /* no block starts in the last 7 bytes */
+        lea_r12(e, 0, target);
+        emu_jit_exit(e, count);
+        return;
+    }
+    b(e, 0x4D); b(e, 0x8D); b(e, 0xA4); b(e, 0x24); b32(e, (uint32_t)target);   /* lea r12, [r12+t] */
+    b(e, 0x4D); b(e, 0x8D); b(e, 0xAD); b32(e, (uint32_t)target);   /* lea r13, [r13+t] */
+    b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
+    b(e, 0x48); b(e, 0x8D); b(e, 0x05);                             /* lea rax, [rip+slot] */
+    to_slot = e->p;
+    b32(e, 0);
+    store_rax(e, OFF(jit_slot));
+    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(jit_slot_rip));  /* mov [rbx+slot_rip], r12 */
+    b(e, 0x41); b(e, 0x81); b(e, 0xFE); b32(e, EMU_CHAIN_INSNS);    /* cmp r14d, max */
+    b(e, 0x73); b(e, 5);                                            /* jae return */
+    land(e, to_slot);
+    b(e, 0xE9); b32(e, 0);                                          /* slot: jmp return */
+    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(rip));           /* return: mov [rbx+rip], r12 */
+    b(e, 0x44); b(e, 0x89); b(e, 0xF0);                             /* mov eax, r14d */
+    epilogue(e);
+}
+
+void emu_jit_link(uint8_t *slot, EmuJitFn *fn)
+{
+    int32_t rel = (int32_t)((uint8_t *)(void *)fn + JIT_PROLOGUE - (slot + 5));
+
+    memcpy(slot + 1, &rel, 4);
 }
 
 
@@ -354,16 +409,10 @@ static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
     uint8_t *jcc;
 
     emu_jit_guest_flags(e, in->opcode & 0xF);
-    b(e, (uint8_t)(0x70 | (in->opcode & 0xF)));   /* jcc taken (rel8) */
-    jcc = e->p;
-    b(e, 0);
-    lea_r12(e, 0, next);
-    emu_jit_exit(e, count);
-    if (!e->overflow) {
-        *jcc = (uint8_t)(e->p - (jcc + 1));
-    }
-    lea_r12(e, 0, (int32_t)target);
-    emu_jit_exit(e, count);
+    jcc = jcc32(e, in->opcode & 0xF);             /* jcc taken */
+    emu_jit_goto(e, next, count);
+    land(e, jcc);
+    emu_jit_goto(e, (int32_t)target, count);
 }
 
 /* A call to the handler, then leave the block unless it fell through. */
@@ -421,8 +470,7 @@ static void emit_call_rel(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
     emit_rsp_minus8(e);
     store_rax(e, GPR(R_SP));
-    lea_r12(e, 0, (int32_t)target);
-    emu_jit_exit(e, count);
+    emu_jit_goto(e, (int32_t)target, count);
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
@@ -448,21 +496,26 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     emu_jit_call(e, in, off, next, count);
 }
 
-/* The "bytes changed" exit (return 0, nothing pushed yet), then the result. */
+/*
+ * The "bytes changed" exit: return what the blocks before this one in the
+ * chain ran (0 when called directly: the block is decoded again), at this
+ * block's rip. Then the result.
+ */
 static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
 {
     for (int i = 0; bad[i]; i++) {
         land(e, bad[i]);
     }
-    b(e, 0x31); b(e, 0xC0);                       /* xor eax, eax */
-    b(e, 0xC3);                                   /* ret */
+    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(rip));   /* mov [rbx+rip], r12 */
+    b(e, 0x44); b(e, 0x89); b(e, 0xF0);                     /* mov eax, r14d */
+    epilogue(e);
     *len = (size_t)(e->p - start);
     return e->overflow ? NULL : (EmuJitFn *)(void *)start;
 }
 
 /*
  * The block's own validity test, before anything runs: its bytes against
- * guest memory at rsi, 8 at a time (the last word overlapping), unrolled.
+ * guest memory at r13, 8 at a time (the last word overlapping), unrolled.
  * Blocks shorter than 8 bytes compare a masked word: emu_block_get() only
  * starts blocks at least 8 bytes before the end of their page.
  */
@@ -474,7 +527,7 @@ static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK
     if (n < 8) {
         memcpy(&w, emu_block_bytes(bl), n);
         w &= (1ull << (8 * n)) - 1;
-        b(e, 0x48); b(e, 0x8B); b(e, 0x06);              /* mov rax, [rsi] */
+        b(e, 0x49); b(e, 0x8B); b(e, 0x45); b(e, 0);     /* mov rax, [r13+0] */
         b(e, 0x48); b(e, 0xB9); b64(e, (1ull << (8 * n)) - 1);   /* mov rcx, mask */
         b(e, 0x48); b(e, 0x21); b(e, 0xC8);              /* and rax, rcx */
         b(e, 0x48); b(e, 0xB9); b64(e, w);               /* mov rcx, bytes */
@@ -489,7 +542,7 @@ static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK
         }
         memcpy(&w, emu_block_bytes(bl) + k, 8);
         b(e, 0x48); b(e, 0xB8); b64(e, w);               /* mov rax, bytes */
-        b(e, 0x48); b(e, 0x3B); b(e, 0x46); b(e, (uint8_t)k);   /* cmp rax, [rsi+k] */
+        b(e, 0x49); b(e, 0x3B); b(e, 0x45); b(e, (uint8_t)k);   /* cmp rax, [r13+k] */
         bad[i++] = jcc32(e, CC_NE);
         if (k + 8 >= n) {
             break;
@@ -511,23 +564,32 @@ void emu_jit_reset(EmuCpu *c)
         /* Give the pages back: the next blocks touch only what they use. */
         (void)madvise(c->jit_code, EMU_JIT_AREA, MADV_DONTNEED);
     }
+    c->jit_slot = c->link_slot = NULL;   /* they pointed into the old code */
 }
 
 /* Emits the block at the end of the area (emu_jit_has_room() held). */
 static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
 {
-    Emit e = { .p = c->jit_code + c->jit_used, .sahf = c->jit_sahf };
+    Emit e = { .p = c->jit_code + c->jit_used, .sahf = c->jit_sahf,
+               .page_off = (unsigned)(bl->pa & 0xFFF) };
     uint8_t *start = e.p;
     uint8_t *bad[EMU_BLOCK_BYTES / 8 + 2];
     int32_t off = 0;
 
     e.end = start + EMU_JIT_BLOCK_MAX;
-    emit_check_bytes(&e, bl, bad);
     b(&e, 0x53);                                  /* push rbx */
     b(&e, 0x41); b(&e, 0x54);                     /* push r12 */
+    b(&e, 0x41); b(&e, 0x55);                     /* push r13 */
+    b(&e, 0x41); b(&e, 0x56);                     /* push r14 */
     b(&e, 0x48); b(&e, 0x83); b(&e, 0xEC); b(&e, 0x08);   /* sub rsp, 8: calls stay aligned */
     b(&e, 0x48); b(&e, 0x89); b(&e, 0xFB);        /* mov rbx, rdi */
     b(&e, 0x4C); b(&e, 0x8B); b(&e, 0xA3); b32(&e, OFF(rip));   /* mov r12, [rbx+rip] */
+    b(&e, 0x49); b(&e, 0x89); b(&e, 0xF5);        /* mov r13, rsi */
+    b(&e, 0x45); b(&e, 0x31); b(&e, 0xF6);        /* xor r14d, r14d */
+    if (e.p != start + JIT_PROLOGUE) {            /* the chain entry emu_jit_link() uses */
+        return NULL;
+    }
+    emit_check_bytes(&e, bl, bad);
     bool live[EMU_BLOCK_INSNS];
 
     /* flags live after each instruction: at the end, and before a reader */
@@ -564,8 +626,7 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
         }
         off = next;
     }
-    lea_r12(&e, 0, off);                          /* fell through the whole block */
-    emu_jit_exit(&e, bl->n);
+    emu_jit_goto(&e, off, bl->n);                 /* fell through the whole block */
     return finish(&e, start, bad, len);
 }
 
