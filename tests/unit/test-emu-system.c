@@ -1026,6 +1026,43 @@ static void test_chain_rewrite(Fx *f, gconstpointer data)
 #endif
 }
 
+/* The port write hook of test_chain_smc: M's add goes back to 1. */
+static void reset_m(Fx *f)
+{
+    put_code(f, handler(0xE0) + 10, BYTES(1));
+}
+
+/*
+ * L: add rsi, 1; mov edx, port; out dx, al; jmp M (another page)
+ * M: mov byte [rip+3], 5 (the immediate of:) add rdi, 1; cmp rsi, rcx; jb L; hlt
+ * The host makes M's add an add of 1 again from L's out; M's store into its
+ * own page must end M where it is chained to from L too (the code page that
+ * stores are compared with follows the chain), so every add is of 5.
+ */
+static void test_chain_smc(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    const uint64_t m = handler(0xE0);
+    uint64_t insns;
+    unsigned calls;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xba, LE32(IO_PORT_OK), 0xee,
+                             0xe9, LE32((uint32_t)(m - (KCODE + 15)))));
+    put_code(f, m, BYTES(0xc6, 0x05, LE32(3), 5, 0x48, 0x83, 0xc7, 0x01, 0x48, 0x39, 0xce,
+                         0x0f, 0x82, LE32((uint32_t)(KCODE - (m + 20))), 0xf4));
+    f->on_io_write = reset_m;
+    c->gpr[R_SI] = c->gpr[R_DI] = 0;
+    c->gpr[R_CX] = 100;
+    c->rip = KCODE;
+    calls = run_chain(c, &insns);
+    g_assert_cmphex(c->rip, ==, m + 21);
+    g_assert_cmpuint(c->gpr[R_SI], ==, 100);
+    g_assert_cmpuint(c->gpr[R_DI], ==, 500);
+    g_assert_cmpuint(insns, ==, 100 * 8 + 1);
+    g_test_message("%u emu_run_block calls", calls);
+}
+
 /*
  * An endless loop of two chained blocks (L: add rsi, 1; jmp M  M: add rdi, 1;
  * jmp L) comes back to the dispatch loop within the bound, every call
@@ -1033,14 +1070,13 @@ static void test_chain_rewrite(Fx *f, gconstpointer data)
  * take_events does) runs its handler and returns into the loop, which goes
  * on chaining; after a flush of all code (no slot kept) it is chained again.
  */
-static void test_chain_bound(Fx *f, gconstpointer data)
+static void chain_bound(Fx *f, uint64_t m)
 {
     EmuCpu *c = f->cpu;
     uint64_t total = 0;
 
-    (void)data;
-    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xeb, 0x7a));          /* M = +0x80 */
-    put_code(f, KCODE + 0x80, BYTES(0x48, 0x83, 0xc7, 0x01, 0xe9, LE32((uint32_t)(0 - 0x89))));
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xe9, LE32((uint32_t)(m - (KCODE + 9)))));
+    put_code(f, m, BYTES(0x48, 0x83, 0xc7, 0x01, 0xe9, LE32((uint32_t)(KCODE - (m + 9)))));
     put_code(f, handler(0x82), BYTES(0x49, 0x83, 0xc0, 0x01, 0x48, 0xcf));  /* add r8,1; iretq */
     c->gpr[R_SI] = c->gpr[R_DI] = c->gpr[8] = 0;
     c->rip = KCODE;
@@ -1053,7 +1089,7 @@ static void test_chain_bound(Fx *f, gconstpointer data)
 
             emu_deliver(c, 0x82, false, 0, false, c->rip);
             g_assert_cmphex(c->rip, ==, handler(0x82));
-            g_assert_true(at == KCODE || at == KCODE + 0x80);
+            g_assert_true(at == KCODE || at == m);
             total += run_counted(c);                 /* the handler, back to `at` */
             g_assert_cmphex(c->rip, ==, at);
             g_assert_cmpuint(c->gpr[8], ==, 1);
@@ -1073,6 +1109,19 @@ static void test_chain_bound(Fx *f, gconstpointer data)
         g_assert_cmpuint(2 * (c->gpr[R_SI] + c->gpr[R_DI]), ==, total);   /* whole blocks */
         g_assert_cmpuint(c->gpr[R_SI] - c->gpr[R_DI], <=, 1);              /* alternating */
     }
+}
+
+static void test_chain_bound(Fx *f, gconstpointer data)
+{
+    (void)data;
+    chain_bound(f, KCODE + 0x80);
+}
+
+/* The same with the second block in another page: its host address from the TLB. */
+static void test_chain_bound_pages(Fx *f, gconstpointer data)
+{
+    (void)data;
+    chain_bound(f, handler(0xE0));
 }
 
 /* ==== 3. exceptions and interrupts through the IDT ==== */
@@ -1993,6 +2042,8 @@ int main(int argc, char **argv)
         { "/emu-system/code/jit-after", test_jit_after },
         { "/emu-system/code/chain-rewrite", test_chain_rewrite },
         { "/emu-system/code/chain-bound", test_chain_bound },
+        { "/emu-system/code/chain-bound-pages", test_chain_bound_pages },
+        { "/emu-system/code/chain-smc", test_chain_smc },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

@@ -223,28 +223,26 @@ void emu_jit_exit(Emit *e, unsigned count)
 }
 
 /*
- * Chaining, as QEMU's goto_tb: the exit to a known guest rip in the same
- * page jumps straight to that block's code once emu_jit_link() has patched
- * the slot (a jmp rel32 that first points at the return below). Only in
- * the same page: its translation is the current block's, so r13 moves by
- * the same offset as r12, and the target's own byte check (against r13)
- * decides whether its code still applies. The code area is emptied only
- * as a whole, so a patched jump never outlives the code it points at. The
- * slot and target are recorded for the dispatch loop to link it, and the
- * chain returns after EMU_CHAIN_INSNS instructions.
+ * Chaining, as QEMU's goto_tb: the exit to a known guest rip jumps straight
+ * to that block's code once emu_jit_link() has patched the slot (a jmp
+ * rel32 that first points at the return below). In the same page the
+ * translation is the current block's, so r13 moves by the same offset as
+ * r12; into another page r13 comes from the TLB (a hit for an executable
+ * RAM page at this CPL, else the return), and block_page follows for the
+ * self-modifying-code test. Either way the target's own byte check
+ * (against r13) decides whether its code applies to what is there now.
+ * The code area is emptied only as a whole, so a patched jump never
+ * outlives the code it points at. The slot and target are recorded for
+ * the dispatch loop to link it, and the chain returns after
+ * EMU_CHAIN_INSNS instructions.
  */
 void emu_jit_goto(Emit *e, int32_t target, unsigned count)
 {
     int64_t in_page = (int64_t)e->page_off + target;
-    uint8_t *to_slot;
+    bool same_page = in_page >= 0 && in_page < 4096;
+    uint8_t *to_slot, *ret[7] = { NULL };
 
-    if (in_page < 0 || in_page > 4096 - 8) {     /* no block starts in the last 7 bytes */
-        lea_r12(e, 0, target);
-        emu_jit_exit(e, count);
-        return;
-    }
     b(e, 0x4D); b(e, 0x8D); b(e, 0xA4); b(e, 0x24); b32(e, (uint32_t)target);   /* lea r12, [r12+t] */
-    b(e, 0x4D); b(e, 0x8D); b(e, 0xAD); b32(e, (uint32_t)target);   /* lea r13, [r13+t] */
     b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
     b(e, 0x48); b(e, 0x8D); b(e, 0x05);                             /* lea rax, [rip+slot] */
     to_slot = e->p;
@@ -252,9 +250,23 @@ void emu_jit_goto(Emit *e, int32_t target, unsigned count)
     store_rax(e, OFF(jit_slot));
     b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(jit_slot_rip));  /* mov [rbx+slot_rip], r12 */
     b(e, 0x41); b(e, 0x81); b(e, 0xFE); b32(e, EMU_CHAIN_INSNS);    /* cmp r14d, max */
-    b(e, 0x73); b(e, 5);                                            /* jae return */
+    ret[0] = jcc32(e, 0x3);                                         /* jae return */
+    if (same_page) {
+        b(e, 0x4D); b(e, 0x8D); b(e, 0xAD); b32(e, (uint32_t)target);   /* lea r13, [r13+t] */
+    } else {
+        b(e, 0x4C); b(e, 0x89); b(e, 0xE0);                         /* mov rax, r12 */
+        emu_jit_tlb(e, 1, false, &ret[1]);                          /* rcx = host address */
+        b(e, 0x80); b(e, 0x7A); b(e, (uint8_t)offsetof(EmuTlbEntry, exec_ok)); b(e, 0);
+        ret[6] = jcc32(e, CC_E);                                    /* not executable */
+        b(e, 0x49); b(e, 0x89); b(e, 0xCD);                         /* mov r13, rcx */
+        b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, 0xFFFFF000u);    /* and rcx, ~0xfff */
+        b(e, 0x48); b(e, 0x89); b(e, 0x8B); b32(e, OFF(block_page));   /* mov [rbx+page], rcx */
+    }
     land(e, to_slot);
     b(e, 0xE9); b32(e, 0);                                          /* slot: jmp return */
+    for (int i = 0; i < 7; i++) {
+        land(e, ret[i]);
+    }
     b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(rip));           /* return: mov [rbx+rip], r12 */
     b(e, 0x44); b(e, 0x89); b(e, 0xF0);                             /* mov eax, r14d */
     epilogue(e);
