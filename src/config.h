@@ -246,6 +246,7 @@ typedef struct StratusConfig {
     int64_t boot_splash_time;    /* ms; -1 = not given */
     int64_t boot_reboot_timeout; /* ms; -1 = not given (QEMU's default) */
     char *boot_order;            /* order=; NULL = not given */
+    bool boot_strict;            /* strict=on: fw_cfg "bootorder" ends with HALT */
 } StratusConfig;
 
 /*

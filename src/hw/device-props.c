@@ -20,6 +20,7 @@ const char *prop_type_name(PropType t)
     case PROP_U32: return "uint32";
     case PROP_U64: return "uint64";
     case PROP_SIZE: return "size";
+    case PROP_I32: return "int32";
     }
     return "unknown";
 }
@@ -31,6 +32,7 @@ static const char *prop_c_type(PropType t)
     case PROP_U8: return "uint8_t";
     case PROP_U16: return "uint16_t";
     case PROP_U32: return "uint32_t";
+    case PROP_I32: return "int32_t";
     default: return "uint64_t";
     }
 }
@@ -72,6 +74,47 @@ static bool store_uint(Device *d, const Property *p, uint64_t v, GError **err)
     default: *(uint64_t *)f = v; break;
     }
     return true;
+}
+
+/* PROP_I32: QEMU's visitor texts, "expects int32_t" for a number out of range. */
+static bool store_int(Device *d, const Property *p, int64_t v, GError **err)
+{
+    if (v < G_MININT32 || v > G_MAXINT32) {
+        set_error(err, "Parameter '%s' expects %s", p->name, prop_c_type(p->type));
+        return false;
+    }
+    *(int32_t *)field(d, p) = (int32_t)v;
+    return true;
+}
+
+/* Decimal or 0x-hex with an optional '-'; a magnitude past int64 counts as out of range. */
+static bool parse_int_text(const char *text, int64_t *out, bool *overflow)
+{
+    bool neg = text[0] == '-';
+    uint64_t u;
+
+    if (!parse_uint(text + neg, &u)) {
+        return false;
+    }
+    *overflow = u > (uint64_t)G_MAXINT64;
+    *out = *overflow ? 0 : (neg ? -(int64_t)u : (int64_t)u);
+    return true;
+}
+
+static bool set_int_text(Device *d, const Property *p, const char *text, GError **err)
+{
+    int64_t v;
+    bool overflow;
+
+    if (!parse_int_text(text, &v, &overflow)) {
+        set_error(err, "Parameter '%s' expects integer", p->name);
+        return false;
+    }
+    if (overflow) {
+        set_error(err, "Parameter '%s' expects %s", p->name, prop_c_type(p->type));
+        return false;
+    }
+    return store_int(d, p, v, err);
 }
 
 static void store_str(Device *d, const Property *p, const char *s)
@@ -123,6 +166,8 @@ bool device_prop_set_text(Device *d, const Property *p, const char *text, GError
         }
         return store_uint(d, p, v, err);
     }
+    case PROP_I32:
+        return set_int_text(d, p, text, err);
     default:
         if (!parse_uint(text, &v)) {
             /* QEMU: junk "expects integer", a number out of range the C type. */
@@ -159,6 +204,9 @@ bool device_prop_set_json(Device *d, const Property *p, JsonNode *n, GError **er
     default:
         if (vt != G_TYPE_INT64) {
             return json_type_error(p, "integer", err);
+        }
+        if (p->type == PROP_I32) {
+            return store_int(d, p, json_node_get_int(n), err);
         }
         if (json_node_get_int(n) < 0) {
             set_error(err, "Parameter '%s' expects %s", p->name, prop_c_type(p->type));
@@ -198,6 +246,9 @@ JsonNode *device_prop_get_json(const Device *d, const Property *p)
     case PROP_BOOL:
         json_node_set_boolean(n, *(const bool *)field(d, p));
         break;
+    case PROP_I32:
+        json_node_set_int(n, *(const int32_t *)field(d, p));
+        break;
     default:
         json_node_set_int(n, (gint64)get_uint(d, p));
         break;
@@ -214,6 +265,8 @@ char *device_prop_get_text(const Device *d, const Property *p)
     }
     case PROP_BOOL:
         return g_strdup(*(const bool *)field(d, p) ? "on" : "off");
+    case PROP_I32:
+        return g_strdup_printf("%" G_GINT32_FORMAT, *(const int32_t *)field(d, p));
     default:
         return g_strdup_printf("%" PRIu64, get_uint(d, p));
     }
@@ -269,7 +322,7 @@ JsonNode *device_class_properties_json(const DeviceClass *dc)
         if (p->description) {
             json_object_set_string_member(o, "description", p->description);
         }
-        if (p->defval) {
+        if (p->defval && !p->hide_default) {
             json_object_set_member(o, "default-value", device_prop_get_json(fresh, p));
         }
         json_array_add_object_element(a, o);

@@ -6,6 +6,7 @@
 
 #include "hw/device.h"
 #include "hw/device-internal.h"
+#include "hw/bootorder.h"
 #include "hw/device-list.h"
 #include "config.h"
 #include "migration/vmstate.h"
@@ -230,7 +231,7 @@ Device *device_create(Machine *m, const DeviceCreateArgs *a, GError **err)
     d->user_created = a->user;
     d->hotplugged = a->hotplug;
     if (!device_props_set_defaults(d, err) || !apply_globals(d, err) || !apply_props(d, a, err) ||
-        (mc && mc->pre_plug && !mc->pre_plug(m, d, err)) ||
+        !bootindex_check(m, d, err) || (mc && mc->pre_plug && !mc->pre_plug(m, d, err)) ||
         (a->hotplug && !seccomp_policy_check(&m->sandbox, dc->seccomp_needs, dc->name, err)) ||
         (dc->realize && !dc->realize(d, err))) {
         device_free(d);

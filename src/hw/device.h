@@ -43,6 +43,7 @@ typedef enum {
     PROP_U32,        /* uint32_t; "uint32" */
     PROP_U64,        /* uint64_t; "uint64" */
     PROP_SIZE,       /* uint64_t, accepts 4K/1M/2G suffixes; "size" */
+    PROP_I32,        /* int32_t, a '-' sign allowed; "int32" */
 } PropType;
 
 typedef struct Property {
@@ -53,6 +54,11 @@ typedef struct Property {
     const char *description;   /* device-list-properties "description" */
     /* Integers: inclusive limits unless both are 0 (then the type's range). */
     uint64_t min, max;
+    /*
+     * device-list-properties shows no default-value (defval still applies):
+     * QEMU adds such properties (bootindex) outside its qdev tables.
+     */
+    bool hide_default;
 } Property;
 
 #define DEFINE_PROP(_name, _type, _state, _field, _def, _desc) \
@@ -61,6 +67,10 @@ typedef struct Property {
 #define DEFINE_PROP_RANGE(_name, _type, _state, _field, _def, _min, _max, _desc) \
     { .name = (_name), .type = (_type), .offset = offsetof(_state, _field), \
       .defval = (_def), .description = (_desc), .min = (_min), .max = (_max) }
+/* QEMU's "bootindex" (int32, -1 = none, no default or description listed). */
+#define DEFINE_PROP_BOOTINDEX(_state, _field) \
+    { .name = "bootindex", .type = PROP_I32, .offset = offsetof(_state, _field), \
+      .defval = "-1", .hide_default = true }
 #define DEFINE_PROP_END { .name = NULL }
 
 /* QEMU's property type names ("str", "bool", "uint32", "size", ...). */
@@ -111,6 +121,12 @@ struct DeviceClass {
      * function realize built, which the machine plugs where `at` says.
      */
     struct PciDevice *(*pci_function)(Device *d, const struct PciPlacement *at);
+    /*
+     * Types with a "bootindex" property (DEFINE_PROP_BOOTINDEX): what QEMU
+     * appends to the device's firmware path in fw_cfg "bootorder" (the
+     * disk or PHY below the controller), e.g. "/disk@0,0" (hw/bootorder.h).
+     */
+    const char *boot_suffix;
     /* Guest-visible state for snapshots (migration/vmstate.h); NULL = none. */
     const VMStateDescription *vmsd;
     /* The state struct vmsd describes, when it is not the instance itself. */
@@ -283,6 +299,12 @@ typedef struct MachineClass {
     bool (*load_state)(Machine *m, const uint8_t *buf, size_t len, GError **err);
     /* The PCI host (hw/pci/pci-host.h) for query-pci and lspci-like views; NULL: no PCI. */
     struct PciHost *(*pci_host)(Machine *m);
+    /*
+     * The OpenFirmware-style path QEMU's firmware reads for a placed device
+     * (fw_cfg "bootorder", hw/bootorder.h), e.g. "/pci@i0cf8/scsi@1", newly
+     * allocated; NULL when the device has none (not placed, no transport).
+     */
+    char *(*fw_dev_path)(Machine *m, const Device *d);
 } MachineClass;
 
 const MachineClass *machine_class_find(const char *name);

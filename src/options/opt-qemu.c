@@ -271,7 +271,7 @@ bool opt_handle_boot(ParseCtx *ctx, const char *opt, const char *value, GError *
     StratusConfig *cfg = ctx->cfg;
     OptList *l = opt_parse_params(opt, value, "order", false, keys, err);
     const char *order, *once;
-    bool strict = false, ok = false;
+    bool ok = false;
 
     if (!l) {
         return false;
@@ -281,7 +281,7 @@ bool opt_handle_boot(ParseCtx *ctx, const char *opt, const char *value, GError *
     if ((order && !boot_devices_ok(opt, order, err)) ||
         (once && !boot_devices_ok(opt, once, err)) ||
         !boot_onoff(opt, l, "menu", &cfg->boot_menu, err) ||
-        !boot_onoff(opt, l, "strict", &strict, err) ||
+        !boot_onoff(opt, l, "strict", &cfg->boot_strict, err) ||
         !boot_time(opt, l, "splash-time", 0, &cfg->boot_splash_time, err) ||
         !boot_time(opt, l, "reboot-timeout", -1, &cfg->boot_reboot_timeout, err)) {
         goto out;

@@ -113,8 +113,8 @@ static const OptDef opt_defs[] = {
       "RTC start time and clock (for the RTC device where the machine has one)" },
     { "boot", NULL, OPT_BOOT, ARG_REQUIRED, true,
       "[order=DRIVES][,once=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS][,strict=on|off]",
-      "firmware boot settings, passed in fw_cfg (menu, etc/boot-menu-wait, etc/boot-fail-wait); "
-      "Stratus itself boots -kernel directly, so order=, once= and strict= change nothing" },
+      "firmware boot settings, passed in fw_cfg (menu, etc/boot-menu-wait, etc/boot-fail-wait; "
+      "strict=on ends bootorder with HALT); order= and once= are checked and stored only" },
     { "action", NULL, OPT_ACTION, ARG_REQUIRED, true,
       "[reboot=reset|shutdown][,shutdown=poweroff|pause][,panic=pause|shutdown|exit-failure|none][,watchdog=ACTION]",
       "shutdown=pause is -no-shutdown; reboot=, panic= and watchdog= are checked and "

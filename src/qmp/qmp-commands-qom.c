@@ -542,6 +542,8 @@ static char *qtree_value(const Device *d, const Property *p)
         return g_strdup_printf("%" G_GUINT64_FORMAT " (%s)",
                                (guint64)json_node_get_int(v), unit);
     }
+    case PROP_I32:
+        return g_strdup_printf("%" G_GINT64_FORMAT, (gint64)json_node_get_int(v));
     default:
         u = (uint64_t)json_node_get_int(v);
         return g_strdup_printf("%" G_GUINT64_FORMAT " (0x%" G_GINT64_MODIFIER "x)",

@@ -111,6 +111,11 @@ def zero_of(prop_type):
     return {"str": "", "bool": False}.get(prop_type, 0)
 
 
+# Properties QEMU lists without a default though they have one (bootindex is a QOM
+# property added outside qdev's tables): what qom-get reads when not given.
+UNLISTED_DEFAULTS = {"bootindex": -1}
+
+
 def typed(prop_type, text):
     """A -device value as qom-get returns it."""
     if prop_type == "str":
@@ -227,7 +232,7 @@ def check_device(vm, path, typename, given=None):
             assert type(got) is type(zero_of(p["type"])), (path, p, got)
             continue
         want = typed(p["type"], given[p["name"]]) if p["name"] in given \
-            else p.get("default-value", zero_of(p["type"]))
+            else p.get("default-value", UNLISTED_DEFAULTS.get(p["name"], zero_of(p["type"])))
         assert got == want, (path, p)
 
 

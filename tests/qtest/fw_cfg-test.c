@@ -128,16 +128,16 @@ static void test_user_files(void)
     s = qtest_initf("-fw_cfg name=opt/org.test/blob,file=%s "
                     "-fw_cfg name=opt/org.test/a-string,string=hello", path);
     /*
-     * Sorted by name, selects from 0x20: etc/boot-fail-wait, etc/e820,
-     * opt/.../a-string, opt/.../blob.
+     * Sorted by name, selects from 0x20: bootorder, etc/boot-fail-wait,
+     * etc/e820, opt/.../a-string, opt/.../blob.
      */
     sel = fw_find_file(s, "opt/org.test/blob", &size);
     g_assert_cmpuint(size, ==, sizeof(blob));
-    g_assert_cmphex(sel, ==, 0x23);
+    g_assert_cmphex(sel, ==, 0x24);
     fw_get(s, sel, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), blob, sizeof(blob));
     sel = fw_find_file(s, "opt/org.test/a-string", &size);
-    g_assert_cmphex(sel, ==, 0x22);
+    g_assert_cmphex(sel, ==, 0x23);
     /* The string without its NUL. */
     g_assert_cmpuint(size, ==, 5);
     fw_get(s, sel, text, 5);
@@ -145,7 +145,7 @@ static void test_user_files(void)
     /* The board's own file: one RAM range below 3 GiB. */
     sel = fw_find_file(s, "etc/e820", &size);
     g_assert_cmpuint(size, ==, 20);
-    g_assert_cmphex(sel, ==, 0x21);
+    g_assert_cmphex(sel, ==, 0x22);
     g_assert_cmpuint(fw_find_file(s, "opt/none", &size), ==, 0);
     qtest_quit(s);
     unlink(path);

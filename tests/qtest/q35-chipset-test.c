@@ -115,16 +115,9 @@ static void test_pm_block_and_timer(void)
 /* Firmware boot: power-on values, and the firmware's own programming. */
 static void test_firmware_power_on(void)
 {
-    g_autofree char *code = NULL;
-    g_autoptr(GError) err = NULL;
-    g_autofree uint8_t *ff = g_malloc(65536);
-    int fd = g_file_open_tmp("chipset-code-XXXXXX", &code, &err);
+    g_autofree char *code = qtest_blank_flash_image(65536);
     QTestState *s;
 
-    g_assert_no_error(err);
-    memset(ff, 0xff, 65536);
-    g_assert_cmpint(write(fd, ff, 65536), ==, 65536);
-    close(fd);
     s = qtest_initf("-machine q35 -drive if=pflash,format=raw,readonly=on,file=%s", code);
     g_assert_cmphex(cfg_read(s, LPC, 0x40, 4), ==, 0x1);
     g_assert_cmphex(cfg_read(s, LPC, 0x44, 1), ==, 0x00);

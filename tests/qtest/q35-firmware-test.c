@@ -11,8 +11,6 @@
 
 #include "qtest.h"
 
-#define CTL  0x510
-#define DATA 0x511
 #define ENTRY 128
 #define FNAME 56
 
@@ -23,38 +21,11 @@ typedef struct Blob {
     uint64_t addr;                 /* where the "firmware" put it */
 } Blob;
 
-static uint16_t find_file(QTestState *s, const char *name, uint32_t *size)
-{
-    uint32_t count = 0;
-
-    qtest_outw(s, CTL, 0x19);
-    for (int i = 0; i < 4; i++) {
-        count = count << 8 | qtest_inb(s, DATA);
-    }
-    for (uint32_t i = 0; i < count; i++) {
-        uint8_t e[64];
-        for (int k = 0; k < 64; k++) {
-            e[k] = qtest_inb(s, DATA);
-        }
-        if (!strcmp((char *)e + 8, name)) {
-            *size = (uint32_t)e[0] << 24 | e[1] << 16 | e[2] << 8 | e[3];
-            return (uint16_t)(e[4] << 8 | e[5]);
-        }
-    }
-    return 0;
-}
-
 static uint8_t *get_file(QTestState *s, const char *name, uint32_t *size)
 {
-    uint16_t key = find_file(s, name, size);
-    uint8_t *p;
+    uint8_t *p = qtest_fw_cfg_file(s, name, size);
 
-    g_assert_cmpuint(key, !=, 0);
-    p = g_malloc(*size);
-    qtest_outw(s, CTL, key);
-    for (uint32_t i = 0; i < *size; i++) {
-        p[i] = qtest_inb(s, DATA);
-    }
+    g_assert_nonnull(p);
     return p;
 }
 
@@ -133,11 +104,8 @@ static const uint8_t *table_at(Blob *tables, uint64_t addr, const char *sig)
 
 static void test_acpi_through_fw_cfg(void)
 {
-    g_autofree char *code = NULL;
-    g_autoptr(GError) err = NULL;
-    g_autofree uint8_t *ff = g_malloc(65536);
+    g_autofree char *code = qtest_blank_flash_image(65536);
     g_autofree uint8_t *script = NULL;
-    int fd = g_file_open_tmp("q35fw-code-XXXXXX", &code, &err);
     Blob b[2] = { { .name = "etc/acpi/rsdp", .addr = 0xf5a10 },
                   { .name = "etc/acpi/tables", .addr = 0x1fb78000 } };
     uint32_t len, n = 0;
@@ -145,10 +113,6 @@ static void test_acpi_through_fw_cfg(void)
     const uint8_t *x, *fadt = NULL;
     QTestState *s;
 
-    g_assert_no_error(err);
-    memset(ff, 0xff, 65536);
-    g_assert_cmpint(write(fd, ff, 65536), ==, 65536);
-    close(fd);
     s = qtest_initf("-machine q35 -drive if=pflash,format=raw,readonly=on,file=%s", code);
     script = get_file(s, "etc/table-loader", &len);
     b[0].data = get_file(s, "etc/acpi/rsdp", &b[0].size);
@@ -192,8 +156,8 @@ static void test_no_loader_without_firmware(void)
     QTestState *s = qtest_init("-machine q35");
     uint32_t size = 0;
 
-    g_assert_cmpuint(find_file(s, "etc/table-loader", &size), ==, 0);
-    g_assert_cmpuint(find_file(s, "etc/system-states", &size), ==, 0);
+    g_assert_cmpuint(qtest_fw_cfg_find(s, "etc/table-loader", &size), ==, 0);
+    g_assert_cmpuint(qtest_fw_cfg_find(s, "etc/system-states", &size), ==, 0);
     qtest_quit(s);
 }
 

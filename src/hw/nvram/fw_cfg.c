@@ -97,6 +97,23 @@ bool fw_cfg_add_file(Device *d, const char *name, const void *data, size_t len,
     return true;
 }
 
+bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t len,
+                        GError **err)
+{
+    FwCfgState *s = (FwCfgState *)d;
+
+    for (guint i = 0; i < s->files->len; i++) {
+        FwCfgFile *f = g_ptr_array_index(s->files, i);
+        if (!strcmp(f->name, name)) {
+            g_bytes_unref(f->data);
+            f->data = g_bytes_new(data, len);
+            return true;
+        }
+    }
+    set_error(err, "fw_cfg: no file %s to modify", name);
+    return false;
+}
+
 /* The directory as the guest reads it, built on selection (files may be added late). */
 static GBytes *file_dir(FwCfgState *s)
 {

@@ -52,5 +52,12 @@ void fw_cfg_set_bytes(Device *d, uint16_t key, const void *data, size_t len);
  */
 bool fw_cfg_add_file(Device *d, const char *name, const void *data, size_t len,
                      GError **err);
+/*
+ * Replaces an existing file's contents (copied; its select key stays), as
+ * QEMU's fw_cfg_modify_file() does for "bootorder" at each reset. A guest in
+ * the middle of reading it sees the new bytes from its offset on.
+ */
+bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t len,
+                        GError **err);
 
 #endif

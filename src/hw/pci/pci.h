@@ -153,6 +153,12 @@ void pci_bus_unplug(PciBus *b, uint8_t devfn);
  * [secondary, subordinate] range holds the number), or NULL.
  */
 PciBus *pci_bus_find(PciBus *b, uint8_t number, unsigned depth);
+/*
+ * QEMU's firmware path of a plugged function below the root bus, bridges
+ * first: "/pci-bridge@3/scsi@0", "/ethernet@5,1" (pci-fw-path.c); the
+ * host bridge's part is the machine's. NULL when not plugged.
+ */
+char *pci_fw_path(const PciDevice *d);
 /* A bridge's bus number as the guest set it (0 for the root bus). */
 uint8_t pci_bus_number(const PciBus *b);
 

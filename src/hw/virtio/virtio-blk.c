@@ -432,7 +432,7 @@ typedef struct VirtioBlkDevice {
     char *iothread;
     uint16_t num_queues;
     uint16_t queue_size;
-    uint32_t bootindex;
+    int32_t bootindex;
     BlockBackend *bb;           /* resolved by realize; a reference */
     VirtioBlk *vblk;            /* virtio-blk-pci: its own device (microvm's slots own theirs) */
 } VirtioBlkDevice;
@@ -535,8 +535,7 @@ static const Property virtio_blk_props[] = {
                       "Number of request queues (one on microvm)"),
     DEFINE_PROP_RANGE("queue-size", PROP_U16, VirtioBlkDevice, queue_size, "256", 256, 256,
                       "Size of the request queue"),
-    DEFINE_PROP("bootindex", PROP_U32, VirtioBlkDevice, bootindex, NULL,
-                "Accepted for compatibility; direct kernel boot has no boot order"),
+    DEFINE_PROP_BOOTINDEX(VirtioBlkDevice, bootindex),
     DEFINE_PROP_END,
 };
 
@@ -550,6 +549,7 @@ const DeviceClass virtio_blk_device_class = {
     .bus = DEVICE_BUS_VIRTIO,
     .instance_size = sizeof(VirtioBlkDevice),
     .props = virtio_blk_props,
+    .boot_suffix = "/disk@0,0",
     .user_creatable = true,
     .hotpluggable = true,
     .realize = blk_dev_realize,
@@ -565,6 +565,7 @@ const DeviceClass virtio_blk_pci_device_class = {
     .pci_class = 0x010000,
     .instance_size = sizeof(VirtioBlkDevice),
     .props = virtio_blk_props,
+    .boot_suffix = "/disk@0,0",
     .user_creatable = true,
     /* below a pcie-root-port (q35.c); pcie.0 has no hot-plug */
     .hotpluggable = true,

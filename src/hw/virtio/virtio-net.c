@@ -957,6 +957,7 @@ typedef struct VirtioNetDevice {
     char *netdev;
     char *mac;
     uint16_t queue_size;
+    int32_t bootindex;          /* fw_cfg "bootorder" (hw/bootorder.h) */
     bool mq;                    /* a queue pair per back-end queue (MQ offered) */
     NetClient *nc;              /* resolved by realize; owned by m->netdevs */
     uint8_t macaddr[6];
@@ -1089,6 +1090,7 @@ static const Property virtio_net_props[] = {
                 "One rx/tx queue pair per back-end queue (VIRTIO_NET_F_MQ)"),
     DEFINE_PROP_RANGE("queue-size", PROP_U16, VirtioNetDevice, queue_size, "256", 256, 256,
                       "Size of the rx and tx queues"),
+    DEFINE_PROP_BOOTINDEX(VirtioNetDevice, bootindex),
     DEFINE_PROP_END,
 };
 
@@ -1173,6 +1175,7 @@ const DeviceClass virtio_net_device_class = {
     .bus = DEVICE_BUS_VIRTIO,
     .instance_size = sizeof(VirtioNetDevice),
     .props = virtio_net_props,
+    .boot_suffix = "/ethernet-phy@0",
     .user_creatable = true,
     .hotpluggable = true,
     .realize = net_dev_realize,
@@ -1191,6 +1194,7 @@ const DeviceClass virtio_net_pci_device_class = {
     .pci_class = 0x020000,
     .instance_size = sizeof(VirtioNetDevice),
     .props = virtio_net_props,
+    .boot_suffix = "/ethernet-phy@0",
     .user_creatable = true,
     /* below a pcie-root-port (q35.c); pcie.0 has no hot-plug */
     .hotpluggable = true,

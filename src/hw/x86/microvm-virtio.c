@@ -127,6 +127,22 @@ unsigned microvm_virtio_transports(MicrovmVirtio *s)
     return s->next_index;
 }
 
+uint64_t microvm_virtio_device_base(MicrovmVirtio *s, const Device *d)
+{
+    for (unsigned i = 0; i < MICROVM_SLOTS; i++) {
+        if (s->slots[i].dev == d) {
+            return virtio_mmio_base(s->slots[i].mmio);
+        }
+    }
+    for (guint i = 0; i < s->extra->len; i++) {
+        MicrovmExtra *e = g_ptr_array_index(s->extra, i);
+        if (e->dev == d) {
+            return virtio_mmio_base(e->mmio);
+        }
+    }
+    return 0;
+}
+
 VirtioDevice *microvm_virtio_blk_slot(MicrovmVirtio *s, unsigned slot)
 {
     return slot < MICROVM_BLK_SLOTS ? s->slots[slot].vdev : NULL;

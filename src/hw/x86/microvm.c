@@ -195,6 +195,15 @@ VirtioDevice *microvm_blk_slot_device(Machine *m, unsigned slot)
     return s && s->virtio ? microvm_virtio_blk_slot(s->virtio, slot) : NULL;
 }
 
+/* QEMU's microvm: the transport's sysbus path, "/virtio-mmio@<16 hex digits of its base>". */
+static char *microvm_fw_dev_path(Machine *m, const Device *d)
+{
+    MicrovmState *s = state(m);
+    uint64_t base = s && s->virtio ? microvm_virtio_device_base(s->virtio, d) : 0;
+
+    return base ? g_strdup_printf("/virtio-mmio@%016" G_GINT64_MODIFIER "x", base) : NULL;
+}
+
 static bool microvm_save_state(Machine *m, GByteArray *out, GError **err)
 {
     return microvm_virtio_save(state(m)->virtio, out, err);
@@ -222,4 +231,5 @@ const MachineClass microvm_machine_class = {
     .plug = microvm_plug,
     .unplug = microvm_unplug,
     .unplug_request = microvm_unplug_request,
+    .fw_dev_path = microvm_fw_dev_path,
 };

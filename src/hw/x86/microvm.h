@@ -49,6 +49,8 @@ bool microvm_virtio_plug(MicrovmVirtio *s, Device *d, GError **err);
 /* Empties the slot holding d (in-flight I/O drained, config-change interrupt). */
 void microvm_virtio_unplug(MicrovmVirtio *s, Device *d);
 VirtioDevice *microvm_virtio_blk_slot(MicrovmVirtio *s, unsigned slot);
+/* The base of the transport holding d (its slot or its own), 0 if none. */
+uint64_t microvm_virtio_device_base(MicrovmVirtio *s, const Device *d);
 /*
  * Snapshot state the slots hold outside registered devices: every
  * transport's registers, each block slot's device and each empty net slot's

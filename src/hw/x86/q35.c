@@ -379,6 +379,19 @@ static bool q35_unplug_request(Machine *m, Device *d, bool *pending, GError **er
     return pcie_root_port_unplug_request(slot->bus->bridge->owner, d, err);
 }
 
+/* QEMU's q35 names its host bridge by its CF8 port: "/pci@i0cf8", then the function's path. */
+static char *q35_fw_dev_path(Machine *m, const Device *d)
+{
+    const Q35Slot *slot = d->klass->bus == DEVICE_BUS_PCI ? d->machine_data : NULL;
+    g_autofree char *below = NULL;
+
+    (void)m;
+    if (!slot || !(below = pci_fw_path(slot->bus->fn[slot->devfn]))) {
+        return NULL;
+    }
+    return g_strdup_printf("/pci@i0cf8%s", below);
+}
+
 static PciHost *q35_pci_host(Machine *m)
 {
     Q35State *s = state(m);
@@ -445,6 +458,7 @@ const MachineClass q35_machine_class = {
     .unplug = q35_unplug,
     .unplug_request = q35_unplug_request,
     .pci_host = q35_pci_host,
+    .fw_dev_path = q35_fw_dev_path,
     .save_state = q35_save_state,
     .load_state = q35_load_state,
 };

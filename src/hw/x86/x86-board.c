@@ -6,6 +6,7 @@
 #include "hw/x86/x86-board.h"
 #include "accel/accel.h"
 #include "cpus.h"
+#include "hw/bootorder.h"
 #include "hw/char/serial.h"
 #include "hw/nvram/fw_cfg.h"
 #include "hw/rtc/mc146818rtc.h"
@@ -87,6 +88,22 @@ static bool reset_vcpus(Machine *m, const X86BootState *boot, GError **err)
     return true;
 }
 
+/* fw_cfg "bootorder" from the devices there are now: at start and at each reset, as QEMU. */
+static void update_bootorder(Machine *m, X86Board *s)
+{
+    g_autoptr(GError) err = NULL;
+    GByteArray *b;
+
+    if (!s->fw_cfg) {
+        return;
+    }
+    b = bootorder_build(m);
+    if (!fw_cfg_modify_file(s->fw_cfg, "bootorder", b->data, b->len, &err)) {
+        log_error("%s", err->message);
+    }
+    g_byte_array_free(b, TRUE);
+}
+
 /*
  * system_reset, after every device's reset: the guest may have overwritten
  * its kernel, so load it again (as a reboot through firmware would) and
@@ -96,6 +113,7 @@ void x86_board_reset(Machine *m, X86Board *s)
 {
     g_autoptr(GError) err = NULL;
 
+    update_bootorder(m, s);
     if (s->firmware) {
         /* The firmware starts again from the reset vector and finds its own way. */
         if (!x86_firmware_reset(m, s, &err) || !reset_vcpus(m, NULL, &err)) {
@@ -216,7 +234,9 @@ static bool create_legacy_devices(Machine *m, X86Board *s, GError **err)
     if (feature_on(m, m->cfg->machine_fw_cfg, user_files || s->firmware)) {
         DeviceCreateArgs a = { .driver = "fw_cfg_io" };
         s->fw_cfg = device_create(m, &a, err);
-        return s->fw_cfg && fw_cfg_e820(m, s, s->fw_cfg, err);
+        /* "bootorder" is filled in once the -device devices exist (x86_board_boot). */
+        return s->fw_cfg && fw_cfg_e820(m, s, s->fw_cfg, err) &&
+               fw_cfg_add_file(s->fw_cfg, "bootorder", NULL, 0, err);
     }
     if (user_files) {
         set_error(err, "-fw_cfg: fw_cfg device not available (-machine fw_cfg=off)");
@@ -230,6 +250,7 @@ bool x86_board_boot(Machine *m, X86Board *s, const char *auto_params, GError **e
     bool restoring = m->cfg->incoming != NULL || m->cfg->incoming_uri != NULL;
 
     s->cmdline = build_cmdline(m->cfg, auto_params);
+    update_bootorder(m, s);
     if (s->fw_cfg) {
         uint32_t size = GUINT32_TO_LE((uint32_t)strlen(s->cmdline) + 1);
         /* QEMU's pair: the size with the NUL, then the NUL-terminated text. */

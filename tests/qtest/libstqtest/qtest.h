@@ -164,6 +164,19 @@ const char *qmp_error_desc(JsonNode *reply);
 JsonObject *qmp_return_obj(JsonNode *reply);           /* asserts {"return":{...}} */
 const char *qmp_get_str(JsonObject *o, const char *member);   /* NULL if absent */
 
+/* ---- firmware (firmware.c) ------------------------------------------------ */
+
+/* A fw_cfg file's select key and size, from the directory at 0x510/0x511; 0 if absent. */
+uint16_t qtest_fw_cfg_find(QTestState *s, const char *name, uint32_t *size);
+/* Its contents (g_free; one spare byte after them), or NULL if absent. */
+uint8_t *qtest_fw_cfg_file(QTestState *s, const char *name, uint32_t *size);
+/*
+ * A temporary file of `size` bytes 0xFF (erased flash, no firmware code):
+ * enough for -drive if=pflash to switch q35 to firmware boot under qtest,
+ * where nothing executes it. The path is the caller's to unlink and g_free.
+ */
+char *qtest_blank_flash_image(size_t size);
+
 /* ---- Extra sockets (e.g. -serial socket,path=P) --------------------------- */
 
 /* A unique path in the test's private temporary directory (g_free). */
