@@ -1063,6 +1063,50 @@ static void test_chain_smc(Fx *f, gconstpointer data)
     g_test_message("%u emu_run_block calls", calls);
 }
 
+/* The port write hook of test_chain_ret: the 50th write makes R add 3. */
+static void rewrite_r(Fx *f)
+{
+    if (f->io_writes == 50) {
+        put_code(f, KCODE + 12, BYTES(3));
+    }
+}
+
+/*
+ * L: add rsi, 1; call F (another page)
+ * R: add rbx, 1; cmp rsi, rcx; jb L; hlt
+ * F: mov edx, port; out dx, al; add rdi, 1; ret
+ * F's ret goes to R through the jump cache; the host rewrites R from F's
+ * out (the 50th): R's code must notice at its entry and be decoded again.
+ */
+static void test_chain_ret(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    const uint64_t fn = handler(0xE0);
+    uint64_t insns;
+    unsigned calls;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xe8, LE32((uint32_t)(fn - (KCODE + 9))),
+                             0x48, 0x83, 0xc3, 0x01, 0x48, 0x39, 0xce,
+                             0x0f, 0x82, LE32((uint32_t)(0 - 22)), 0xf4));
+    put_code(f, fn, BYTES(0xba, LE32(IO_PORT_OK), 0xee, 0x48, 0x83, 0xc7, 0x01, 0xc3));
+    f->on_io_write = rewrite_r;
+    c->gpr[R_SI] = c->gpr[R_DI] = c->gpr[R_BX] = 0;
+    c->gpr[R_CX] = 100;
+    c->rip = KCODE;
+    calls = run_chain(c, &insns);
+    g_assert_cmphex(c->rip, ==, KCODE + 23);
+    g_assert_cmpuint(c->gpr[R_SI], ==, 100);
+    g_assert_cmpuint(c->gpr[R_DI], ==, 100);
+    g_assert_cmpuint(c->gpr[R_BX], ==, 49 + 51 * 3);
+    g_assert_cmpuint(c->gpr[R_SP], ==, KSTACK);
+    g_assert_cmpuint(insns, ==, 100 * 9 + 1);
+    g_test_message("%u emu_run_block calls for 300 blocks", calls);
+#if defined(__x86_64__)
+    g_assert_cmpuint(calls, <, 40);            /* ret chained through the jump cache */
+#endif
+}
+
 /*
  * An endless loop of two chained blocks (L: add rsi, 1; jmp M  M: add rdi, 1;
  * jmp L) comes back to the dispatch loop within the bound, every call
@@ -2044,6 +2088,7 @@ int main(int argc, char **argv)
         { "/emu-system/code/chain-bound", test_chain_bound },
         { "/emu-system/code/chain-bound-pages", test_chain_bound_pages },
         { "/emu-system/code/chain-smc", test_chain_smc },
+        { "/emu-system/code/chain-ret", test_chain_ret },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

@@ -239,6 +239,17 @@ static inline const uint8_t *emu_block_bytes(const EmuBlock *b)
     return (const uint8_t *)(b->insn + b->n);
 }
 
+/*
+ * The jump cache: for a guest rip, the chain entry of the generated code
+ * last run there (emu-jit-chain.c), for a ret's target. Keyed by rip only
+ * and filled on every dispatch; emptied by the flush.
+ */
+#define EMU_JCACHE 1024
+typedef struct EmuJcacheEntry {
+    uint64_t rip;
+    const uint8_t *entry;        /* NULL: empty */
+} EmuJcacheEntry;
+
 typedef struct EmuTlbEntry {
     uint64_t vpage;              /* linear page | 1 (valid); 0 = empty */
     uint64_t ppage;
@@ -352,6 +363,7 @@ struct EmuCpu {
      */
     uint8_t *jit_slot, *link_slot;
     uint64_t jit_slot_rip, link_rip;
+    EmuJcacheEntry jcache[EMU_JCACHE];
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or
@@ -471,6 +483,8 @@ bool emu_jit_has_room(const EmuCpu *c);
 void emu_jit_reset(EmuCpu *c);
 /* Points the exit jump slot (EmuCpu.link_slot) at fn's block, skipping the return. */
 void emu_jit_link(uint8_t *slot, EmuJitFn *fn);
+/* Records fn as the code at c->rip in the jump cache. */
+void emu_jit_remember(EmuCpu *c, EmuJitFn *fn);
 /* Compiles b at the end of the code area; NULL when it cannot (b then runs interpreted). */
 EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *b);
 /* Executes one instruction at c->rip (fetch, decode, execute). */

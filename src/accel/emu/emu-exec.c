@@ -579,6 +579,7 @@ static unsigned run_jit(EmuCpu *c, EmuBlock *b)
         c->link_slot = NULL;
     }
     c->jit_slot = NULL;
+    emu_jit_remember(c, b->jit);
     n = b->jit(c, c->block_hva);
     if (c->jit_slot && c->jit_slot_rip == c->rip) {
         c->link_slot = c->jit_slot;

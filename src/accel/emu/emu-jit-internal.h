@@ -127,6 +127,11 @@ void emu_jit_merge_flags(Emit *e, uint32_t mask);
  * adc/sbb: 2, CF). Clobbers rax and rcx.
  */
 void emu_jit_guest_flags(Emit *e, unsigned cc);
+/* The bytes of a block's code before its chain entry (the prologue, emu-jit.c). */
+#define JIT_PROLOGUE 27
+
+/* Restores the callee-saved registers and returns (eax: the count). */
+void emu_jit_epilogue(Emit *e);
 /* c->rip = rax; return count (plus r14d). */
 void emu_jit_exit(Emit *e, unsigned count);
 /*
@@ -135,6 +140,8 @@ void emu_jit_exit(Emit *e, unsigned count);
  * linked (emu_jit_link), else back to the dispatch loop.
  */
 void emu_jit_goto(Emit *e, int32_t target, unsigned count);
+/* The same for the rip in rax (ret): through the jump cache (EmuCpu.jcache). */
+void emu_jit_goto_dyn(Emit *e, unsigned count);
 /* rax = a memory operand's linear address; false if the form is not handled. */
 bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next);
 /* rcx = host address of [rax, rax+size) on a TLB hit; else jumps to slow[] (patch with land). */

@@ -15,8 +15,8 @@
  *
  * Generated function: unsigned fn(EmuCpu *c, code) -> instructions executed;
  * it leaves c->rip at the next instruction. rbx = c, r12 = the block's rip,
- * r13 = code. Exits to a known rip in the same page can be chained
- * (emu_jit_goto): the code of the next block runs without a return.
+ * r13 = code. Exits to a known rip can be chained (emu-jit-chain.c): the
+ * code of the next block runs without a return.
  *
  * Code is appended to the vCPU's code area (a block takes what it needs,
  * typically a few hundred bytes); the area is emptied only as a whole, with
@@ -35,7 +35,6 @@
 #if defined(__x86_64__)
 
 #define JIT_ALIGN 16             /* where each block's code starts */
-#define JIT_PROLOGUE 27          /* bytes of a block's code before its chain entry */
 
 static const uint8_t alu_rm_op[8] = {           /* op r, r/m by ALU_* */
     [ALU_ADD] = 0x03, [ALU_OR] = 0x0B, [ALU_AND] = 0x23, [ALU_SUB] = 0x2B,
@@ -204,7 +203,7 @@ static bool host_has_sahf(void)
     return cx & 1;
 }
 
-static void epilogue(Emit *e)
+void emu_jit_epilogue(Emit *e)
 {
     b(e, 0x48); b(e, 0x83); b(e, 0xC4); b(e, 0x08);   /* add rsp, 8 */
     b(e, 0x41); b(e, 0x5E);                       /* pop r14 */
@@ -219,65 +218,9 @@ void emu_jit_exit(Emit *e, unsigned count)
 {
     store_rax(e, OFF(rip));
     b(e, 0x41); b(e, 0x8D); b(e, 0x86); b32(e, count);   /* lea eax, [r14+count] */
-    epilogue(e);
+    emu_jit_epilogue(e);
 }
 
-/*
- * Chaining, as QEMU's goto_tb: the exit to a known guest rip jumps straight
- * to that block's code once emu_jit_link() has patched the slot (a jmp
- * rel32 that first points at the return below). In the same page the
- * translation is the current block's, so r13 moves by the same offset as
- * r12; into another page r13 comes from the TLB (a hit for an executable
- * RAM page at this CPL, else the return), and block_page follows for the
- * self-modifying-code test. Either way the target's own byte check
- * (against r13) decides whether its code applies to what is there now.
- * The code area is emptied only as a whole, so a patched jump never
- * outlives the code it points at. The slot and target are recorded for
- * the dispatch loop to link it, and the chain returns after
- * EMU_CHAIN_INSNS instructions.
- */
-void emu_jit_goto(Emit *e, int32_t target, unsigned count)
-{
-    int64_t in_page = (int64_t)e->page_off + target;
-    bool same_page = in_page >= 0 && in_page < 4096;
-    uint8_t *to_slot, *ret[7] = { NULL };
-
-    b(e, 0x4D); b(e, 0x8D); b(e, 0xA4); b(e, 0x24); b32(e, (uint32_t)target);   /* lea r12, [r12+t] */
-    b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
-    b(e, 0x48); b(e, 0x8D); b(e, 0x05);                             /* lea rax, [rip+slot] */
-    to_slot = e->p;
-    b32(e, 0);
-    store_rax(e, OFF(jit_slot));
-    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(jit_slot_rip));  /* mov [rbx+slot_rip], r12 */
-    b(e, 0x41); b(e, 0x81); b(e, 0xFE); b32(e, EMU_CHAIN_INSNS);    /* cmp r14d, max */
-    ret[0] = jcc32(e, 0x3);                                         /* jae return */
-    if (same_page) {
-        b(e, 0x4D); b(e, 0x8D); b(e, 0xAD); b32(e, (uint32_t)target);   /* lea r13, [r13+t] */
-    } else {
-        b(e, 0x4C); b(e, 0x89); b(e, 0xE0);                         /* mov rax, r12 */
-        emu_jit_tlb(e, 1, false, &ret[1]);                          /* rcx = host address */
-        b(e, 0x80); b(e, 0x7A); b(e, (uint8_t)offsetof(EmuTlbEntry, exec_ok)); b(e, 0);
-        ret[6] = jcc32(e, CC_E);                                    /* not executable */
-        b(e, 0x49); b(e, 0x89); b(e, 0xCD);                         /* mov r13, rcx */
-        b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, 0xFFFFF000u);    /* and rcx, ~0xfff */
-        b(e, 0x48); b(e, 0x89); b(e, 0x8B); b32(e, OFF(block_page));   /* mov [rbx+page], rcx */
-    }
-    land(e, to_slot);
-    b(e, 0xE9); b32(e, 0);                                          /* slot: jmp return */
-    for (int i = 0; i < 7; i++) {
-        land(e, ret[i]);
-    }
-    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(rip));           /* return: mov [rbx+rip], r12 */
-    b(e, 0x44); b(e, 0x89); b(e, 0xF0);                             /* mov eax, r14d */
-    epilogue(e);
-}
-
-void emu_jit_link(uint8_t *slot, EmuJitFn *fn)
-{
-    int32_t rel = (int32_t)((uint8_t *)(void *)fn + JIT_PROLOGUE - (slot + 5));
-
-    memcpy(slot + 1, &rel, 4);
-}
 
 
 /*
@@ -501,7 +444,7 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     rbx_mem(e, true, mov_ld, 1, 1, GPR(R_SP));                   /* mov rcx, [rbx+rsp] */
     b(e, 0x48); b(e, 0x83); b(e, 0xC1); b(e, 8);                 /* add rcx, 8 */
     rbx_mem(e, true, mov_st, 1, 1, GPR(R_SP));                   /* mov [rbx+rsp], rcx */
-    emu_jit_exit(e, count);
+    emu_jit_goto_dyn(e, count);
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
@@ -520,7 +463,7 @@ static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
     }
     b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(rip));   /* mov [rbx+rip], r12 */
     b(e, 0x44); b(e, 0x89); b(e, 0xF0);                     /* mov eax, r14d */
-    epilogue(e);
+    emu_jit_epilogue(e);
     *len = (size_t)(e->p - start);
     return e->overflow ? NULL : (EmuJitFn *)(void *)start;
 }
@@ -577,6 +520,7 @@ void emu_jit_reset(EmuCpu *c)
         (void)madvise(c->jit_code, EMU_JIT_AREA, MADV_DONTNEED);
     }
     c->jit_slot = c->link_slot = NULL;   /* they pointed into the old code */
+    memset(c->jcache, 0, sizeof(c->jcache));
 }
 
 /* Emits the block at the end of the area (emu_jit_has_room() held). */
