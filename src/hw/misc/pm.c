@@ -138,9 +138,23 @@ static const IoRegionOps pm_cnt_ops = {
 
 /* ---- i8042: just enough for reboot=k ---- */
 
+/*
+ * Status: both buffers empty, so reboot=k's wait for the input buffer ends
+ * at once; and the parity and time-out error bits, which say no keyboard
+ * answers: firmware that probes the controller (OVMF's Ps2KeyboardDxe reads
+ * PARE|TIM as "no controller") gives up after one read instead of running
+ * its whole reset sequence into time-outs, seconds on a software CPU.
+ */
+#define I8042_STS_NO_DEVICE 0xC0
+
+static uint64_t kbd_status_read(void *opaque, uint64_t off, unsigned size)
+{
+    return I8042_STS_NO_DEVICE;
+}
+
 static uint64_t kbd_read(void *opaque, uint64_t off, unsigned size)
 {
-    return 0;           /* data: nothing; status: both buffers empty */
+    return 0;           /* data: nothing */
 }
 
 static void kbd_data_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
@@ -167,7 +181,7 @@ static const IoRegionOps kbd_data_ops = {
 };
 
 static const IoRegionOps kbd_cmd_ops = {
-    .read = kbd_read,
+    .read = kbd_status_read,
     .write = kbd_cmd_write,
 };
 
