@@ -120,6 +120,11 @@ struct Machine {
 
     const MachineClass *machine_class;   /* hw/device.h */
     GPtrArray *devices;          /* Device*, creation order (hw/device.h) */
+    /*
+     * What holds bootindex 0 in fw_cfg "bootorder" besides the devices (QEMU's
+     * linuxboot option ROM path with -kernel), or NULL (hw/bootorder.h).
+     */
+    const char *boot_rom;
     unsigned n_peripheral_anon;  /* next /machine/peripheral-anon/device[N] */
     unsigned n_unattached;       /* next board device after the CPUs in /machine/unattached */
     GSList *powerdown_notifiers; /* MachineNotifier*: system_powerdown reaches the guest */

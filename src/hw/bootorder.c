@@ -23,6 +23,10 @@ bool bootindex_check(Machine *m, const Device *d, GError **err)
     int32_t idx = device_bootindex(d);
     GPtrArray *devs = machine_devices(m);
 
+    if (idx == 0 && m->boot_rom) {
+        set_error(err, "The bootindex 0 has already been used");
+        return false;
+    }
     for (guint i = 0; idx >= 0 && devs && i < devs->len; i++) {
         const Device *o = g_ptr_array_index(devs, i);
         if (o != d && device_bootindex(o) == idx) {
@@ -55,6 +59,9 @@ GByteArray *bootorder_build(Machine *m)
         }
     }
     g_ptr_array_sort(boot, by_bootindex);
+    if (m->boot_rom) {
+        g_string_append_printf(s, "%s\n", m->boot_rom);
+    }
     for (guint i = 0; mc && mc->fw_dev_path && i < boot->len; i++) {
         Device *d = g_ptr_array_index(boot, i);
         g_autofree char *path = mc->fw_dev_path(m, d);

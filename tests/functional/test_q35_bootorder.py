@@ -8,7 +8,9 @@ same bytes: virtio-blk-pci on pcie.0 and below a pcie-root-port, virtio-net-pci,
 a function other than 0, hex and negative indexes, none at all (empty file), and
 `-boot strict=on` (HALT). On microvm the transports sit at other addresses on the
 two VMMs, so the 16-digit base is masked before comparing.
-The refusals (a taken index, junk, out of int32 range) must give QEMU's texts.
+With -kernel, QEMU's linuxboot option ROM heads the list and holds index 0 (also on
+microvm, where fw_cfg is on under qtest). The refusals (a taken index, index 0 with
+-kernel, junk, out of int32 range) must give QEMU's texts.
 """
 import os
 import re
@@ -44,8 +46,12 @@ class FwCfg:
         return out
 
     def item(self, key, n):
-        r = self._batch(["outw 0x510 0x%x" % key] + ["inb 0x511"] * n)
-        return bytes(int(x[1], 16) for x in r[1:])
+        self._batch(["outw 0x510 0x%x" % key])
+        data = b""
+        while len(data) < n:        # in chunks: both pipes must not fill up
+            r = self._batch(["inb 0x511"] * min(1024, n - len(data)))
+            data += bytes(int(x[1], 16) for x in r)
+        return data
 
     def file(self, name):
         count = int.from_bytes(self.item(0x19, 4), "big")
@@ -139,6 +145,28 @@ def test_bootorder_microvm_form(stratus, qemu_bin, disks, net_fd):
     assert mask.sub(b"@X/", ours) == mask.sub(b"@X/", theirs), (ours, theirs)
 
 
+KERNEL_CASES = [
+    ("q35", ["virtio-blk-pci,drive=d0,bootindex=1"], []),
+    ("q35-no-dma", [], ["-global", "fw_cfg_io.dma_enabled=off"]),
+    ("q35-strict", ["virtio-blk-pci,drive=d0,bootindex=3"], ["-boot", "strict=on"]),
+    ("microvm", ["virtio-blk-device,drive=d0,bootindex=2"], []),
+]
+
+
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
+def test_bootorder_with_kernel_as_qemu(stratus, qemu_bin, bzimage, disks, net_fd, case):
+    """-kernel: QEMU's linuxboot option ROM holds bootindex 0 and heads the list."""
+    name, devices, extra = case
+    args = machine_args(disks, net_fd, name.split("-")[0], devices) + \
+        ["-kernel", str(bzimage)] + extra
+    ours = bootorder([str(stratus)] + STRATUS_QTEST + args, net_fd)
+    theirs = bootorder([qemu_bin] + QEMU_QTEST + args, net_fd)
+    rom = b"/rom@genroms/linuxboot%s.bin" % (b"" if "no-dma" in name else b"_dma")
+    assert ours.startswith(rom), ours
+    mask = re.compile(rb"@[0-9a-f]{16}/")
+    assert mask.sub(b"@X/", ours) == mask.sub(b"@X/", theirs), (ours, theirs)
+
+
 ERROR_CASES = [("taken", "1"), ("junk", "abc"), ("empty", ""),
                ("over", "2147483648"), ("under", "-2147483649")]
 
@@ -157,3 +185,16 @@ def test_bootindex_errors_as_qemu(stratus, qemu_bin, disks, net_fd, value):
     assert texts[0].startswith("stratus: error: "), texts
     # QEMU names the option it refuses ("-device ...: "); the message after it must match.
     assert texts[1].endswith(": " + texts[0][len("stratus: error: "):]), texts
+
+
+def test_bootindex_0_taken_by_kernel_as_qemu(stratus, qemu_bin, bzimage, disks, net_fd):
+    args = machine_args(disks, net_fd, "q35", ["virtio-blk-pci,drive=d0,bootindex=0"]) + \
+        ["-kernel", str(bzimage)]
+    texts = []
+    for argv in ([str(stratus)] + STRATUS_QTEST + args, [qemu_bin] + QEMU_QTEST + args):
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30, pass_fds=(net_fd,))
+        assert p.returncode == 1, (argv[0], p.stderr)
+        texts.append(p.stderr.strip())
+    assert texts[0] == "stratus: error: The bootindex 0 has already been used", texts
+    assert texts[1].endswith(": The bootindex 0 has already been used"), texts

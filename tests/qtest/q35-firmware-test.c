@@ -144,6 +144,11 @@ static void test_acpi_through_fw_cfg(void)
     script = get_file(s, "etc/system-states", &len);
     g_assert_cmpuint(len, ==, 6);
     g_assert_cmpmem(script, 6, ((const uint8_t[6]){ 0x80, 0, 0, 0x01, 0x02, 0x80 }), 6);
+    /* No -kernel: no command line items (QEMU's pc boards give none), size reads 0. */
+    qtest_outw(s, 0x510, 0x14);
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmphex(qtest_inb(s, 0x511), ==, 0);
+    }
     qtest_quit(s);
     unlink(code);
     g_free(b[0].data);

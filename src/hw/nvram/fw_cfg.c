@@ -114,6 +114,11 @@ bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t le
     return false;
 }
 
+bool fw_cfg_dma_enabled(Device *d)
+{
+    return ((FwCfgState *)d)->dma_enabled;
+}
+
 /* The directory as the guest reads it, built on selection (files may be added late). */
 static GBytes *file_dir(FwCfgState *s)
 {

@@ -60,4 +60,7 @@ bool fw_cfg_add_file(Device *d, const char *name, const void *data, size_t len,
 bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t len,
                         GError **err);
 
+/* Whether the DMA interface is on (property dma_enabled; QEMU's option ROM name follows it). */
+bool fw_cfg_dma_enabled(Device *d);
+
 #endif

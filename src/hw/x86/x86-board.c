@@ -234,6 +234,16 @@ static bool create_legacy_devices(Machine *m, X86Board *s, GError **err)
     if (feature_on(m, m->cfg->machine_fw_cfg, user_files || s->firmware)) {
         DeviceCreateArgs a = { .driver = "fw_cfg_io" };
         s->fw_cfg = device_create(m, &a, err);
+        /*
+         * QEMU's x86 boards load -kernel through an option ROM at bootindex 0,
+         * named in bootorder, so a device cannot take 0 there. Stratus has no
+         * such ROM, but keeps QEMU's bytes and refusal wherever a firmware could
+         * read them (fw_cfg on; without it, StratoVirt's microvm takes 0).
+         */
+        if (s->fw_cfg && m->cfg->kernel) {
+            m->boot_rom = fw_cfg_dma_enabled(s->fw_cfg) ? "/rom@genroms/linuxboot_dma.bin"
+                                                        : "/rom@genroms/linuxboot.bin";
+        }
         /* "bootorder" is filled in once the -device devices exist (x86_board_boot). */
         return s->fw_cfg && fw_cfg_e820(m, s, s->fw_cfg, err) &&
                fw_cfg_add_file(s->fw_cfg, "bootorder", NULL, 0, err);
@@ -251,7 +261,8 @@ bool x86_board_boot(Machine *m, X86Board *s, const char *auto_params, GError **e
 
     s->cmdline = build_cmdline(m->cfg, auto_params);
     update_bootorder(m, s);
-    if (s->fw_cfg) {
+    /* Firmware without -kernel gets no command line, as from QEMU's pc boards. */
+    if (s->fw_cfg && (m->cfg->kernel || !s->firmware)) {
         uint32_t size = GUINT32_TO_LE((uint32_t)strlen(s->cmdline) + 1);
         /* QEMU's pair: the size with the NUL, then the NUL-terminated text. */
         fw_cfg_set_bytes(s->fw_cfg, FW_CFG_CMDLINE_SIZE, &size, sizeof(size));
