@@ -364,6 +364,7 @@ struct EmuCpu {
     uint8_t *jit_slot, *link_slot;
     uint64_t jit_slot_rip, link_rip;
     EmuJcacheEntry jcache[EMU_JCACHE];
+    uint8_t *jit_stub[4];        /* the code blocks share (emu-jit-internal.h, STUB_*) */
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or

@@ -18,7 +18,8 @@ typedef struct Emit {
     uint8_t *p, *end;
     bool overflow;
     bool sahf;                   /* the host has LAHF/SAHF in 64-bit mode (EmuCpu.jit_sahf) */
-    unsigned page_off;           /* the block's offset in its page (chaining stays in it) */
+    unsigned page_off;           /* the block's offset in its page */
+    uint8_t **stub;              /* EmuCpu.jit_stub: the shared code (STUB_*) */
 } Emit;
 
 static inline void b(Emit *e, uint8_t v)
@@ -127,10 +128,40 @@ void emu_jit_merge_flags(Emit *e, uint32_t mask);
  * adc/sbb: 2, CF). Clobbers rax and rcx.
  */
 void emu_jit_guest_flags(Emit *e, unsigned cc);
+/* rel32 to an absolute address (the last 4 bytes of the instruction). */
+static inline void rel_to(Emit *e, const uint8_t *target)
+{
+    b32(e, (uint32_t)(target - (e->p + 4)));
+}
+
+static inline void jmp_to(Emit *e, const uint8_t *target)
+{
+    b(e, 0xE9);
+    rel_to(e, target);
+}
+
+static inline void call_to(Emit *e, const uint8_t *target)
+{
+    b(e, 0xE8);
+    rel_to(e, target);
+}
+
+static inline void jcc_to(Emit *e, uint8_t cc, const uint8_t *target)
+{
+    b(e, 0x0F);
+    b(e, (uint8_t)(0x80 | cc));
+    rel_to(e, target);
+}
+
+/* The shared code at the start of the code area (emu_jit_stubs, EmuCpu.jit_stub). */
+enum { STUB_EPI, STUB_RET, STUB_PROBE, STUB_DYN };
+/* Emits it at c->jit_code; returns its length. */
+size_t emu_jit_stubs(EmuCpu *c);
+
 /* The bytes of a block's code before its chain entry (the prologue, emu-jit.c). */
 #define JIT_PROLOGUE 27
 
-/* Restores the callee-saved registers and returns (eax: the count). */
+/* Restores the callee-saved registers and returns (eax: the count): STUB_EPI. */
 void emu_jit_epilogue(Emit *e);
 /* c->rip = rax; return count (plus r14d). */
 void emu_jit_exit(Emit *e, unsigned count);

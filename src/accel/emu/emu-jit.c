@@ -205,12 +205,7 @@ static bool host_has_sahf(void)
 
 void emu_jit_epilogue(Emit *e)
 {
-    b(e, 0x48); b(e, 0x83); b(e, 0xC4); b(e, 0x08);   /* add rsp, 8 */
-    b(e, 0x41); b(e, 0x5E);                       /* pop r14 */
-    b(e, 0x41); b(e, 0x5D);                       /* pop r13 */
-    b(e, 0x41); b(e, 0x5C);                       /* pop r12 */
-    b(e, 0x5B);                                   /* pop rbx */
-    b(e, 0xC3);                                   /* ret */
+    jmp_to(e, e->stub[STUB_EPI]);
 }
 
 /* c->rip = rax; return count (the block is left after this many instructions). */
@@ -461,9 +456,7 @@ static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
     for (int i = 0; bad[i]; i++) {
         land(e, bad[i]);
     }
-    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(rip));   /* mov [rbx+rip], r12 */
-    b(e, 0x44); b(e, 0x89); b(e, 0xF0);                     /* mov eax, r14d */
-    emu_jit_epilogue(e);
+    jmp_to(e, e->stub[STUB_RET]);                 /* c->rip = r12, return r14d */
     *len = (size_t)(e->p - start);
     return e->overflow ? NULL : (EmuJitFn *)(void *)start;
 }
@@ -515,9 +508,9 @@ bool emu_jit_has_room(const EmuCpu *c)
 void emu_jit_reset(EmuCpu *c)
 {
     if (c->jit_code) {
-        c->jit_used = 0;
         /* Give the pages back: the next blocks touch only what they use. */
         (void)madvise(c->jit_code, EMU_JIT_AREA, MADV_DONTNEED);
+        c->jit_used = (emu_jit_stubs(c) + JIT_ALIGN - 1) & ~(size_t)(JIT_ALIGN - 1);
     }
     c->jit_slot = c->link_slot = NULL;   /* they pointed into the old code */
     memset(c->jcache, 0, sizeof(c->jcache));
@@ -527,7 +520,7 @@ void emu_jit_reset(EmuCpu *c)
 static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
 {
     Emit e = { .p = c->jit_code + c->jit_used, .sahf = c->jit_sahf,
-               .page_off = (unsigned)(bl->pa & 0xFFF) };
+               .page_off = (unsigned)(bl->pa & 0xFFF), .stub = c->jit_stub };
     uint8_t *start = e.p;
     uint8_t *bad[EMU_BLOCK_BYTES / 8 + 2];
     int32_t off = 0;
@@ -614,8 +607,8 @@ bool emu_jit_init(EmuCpu *c)
         return false;
     }
     c->jit_code = p;
-    c->jit_used = 0;
     c->jit_sahf = host_has_sahf();
+    c->jit_used = (emu_jit_stubs(c) + JIT_ALIGN - 1) & ~(size_t)(JIT_ALIGN - 1);
     return true;
 }
 
