@@ -12,7 +12,6 @@ With -kernel, QEMU's linuxboot option ROM heads the list and holds index 0 (also
 microvm, where fw_cfg is on under qtest). The refusals (a taken index, index 0 with
 -kernel, junk, out of int32 range) must give QEMU's texts.
 """
-import os
 import re
 import socket
 import subprocess

@@ -10,12 +10,10 @@ transport (src/hw/virtio/virtio-pci.c).
   the guest's port.
 """
 
-import os
-
 import pytest
 
 from test_balloon import MIB, RAM, balloon_to, guest_balloon, no_more_events
-from test_vcon import connect, read_exact
+from test_vcon import console_vm, ping_pong
 from test_vsock import GUEST_CID, run_echo
 
 pytestmark = pytest.mark.covers(devices=["virtio-balloon-pci", "virtio-vsock-pci",
@@ -48,18 +46,7 @@ def test_vsock_pci_echo(make_vm, tmp_path):
 
 
 def test_serial_pci_console_both_ways(make_vm):
-    vm = make_vm(machine="q35", extra_args=[])
-    path = os.path.join(vm.sockdir, "vcon0.sock")
-    vm.extra_args = ["-chardev", "socket,id=vc0,path=%s,server,nowait" % path,
-                     "-device", "virtio-serial-pci,id=vser,max_ports=4,addr=0x7",
-                     "-device", "virtconsole,chardev=vc0,id=con0,name=org.stratus.console"]
-    vm.launch()
-    host = connect(path)
-    vm.console.wait_prompt()
-    ok(vm.run("vcon open 0"))
-    host.sendall(b"ping")
-    r = ok(vm.run("vcon recv 0 4", timeout=60))
-    assert r.get("hex") == b"ping".hex(), r
-    ok(vm.run("vcon write 0 pong"))
-    assert read_exact(host, 5) == b"pong\n"
+    vm, _, host = console_vm(make_vm, machine="q35",
+                             serial="virtio-serial-pci,id=vser,max_ports=4,addr=0x7")
+    ping_pong(vm, host)
     host.close()

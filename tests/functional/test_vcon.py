@@ -65,17 +65,32 @@ def read_exact(sock, n, timeout=120.0):
     return bytes(buf)
 
 
-def console_vm(make_vm, extra=()):
-    vm = make_vm(extra_args=[])
+def console_vm(make_vm, extra=(), serial="virtio-serial-device,id=vser,max_ports=4",
+               **vm_kw):
+    """A VM whose serial device `serial` has a virtconsole on a unix socket; returns the
+    VM at its prompt, the socket's path and the host's connected end. vm_kw go to
+    make_vm (machine="q35" with a virtio-serial-pci `serial` for the -pci form)."""
+    vm = make_vm(extra_args=[], **vm_kw)
     path = os.path.join(vm.sockdir, "vcon0.sock")
     vm.extra_args = ["-chardev", "socket,id=vc0,path=%s,server,nowait" % path,
-                     "-device", "virtio-serial-device,id=vser,max_ports=4",
+                     "-device", serial,
                      "-device", "virtconsole,chardev=vc0,id=con0,name=org.stratus.console"] + \
         list(extra)
     vm.launch()
     host = connect(path)
     vm.console.wait_prompt()
     return vm, path, host
+
+
+def ping_pong(vm, host):
+    """The guest opens port 0, reads the host's "ping" and writes "pong" back (the
+    guest's `vcon write` adds a newline), the host reads it."""
+    ok(vm.run("vcon open 0"))
+    host.sendall(b"ping")
+    r = ok(vm.run("vcon recv 0 4", timeout=60))
+    assert r.get("hex") == b"ping".hex(), r
+    ok(vm.run("vcon write 0 pong"))
+    assert read_exact(host, 5) == b"pong\n"
 
 
 def test_vcon_ports(make_vm):
@@ -93,12 +108,7 @@ def test_vcon_ports(make_vm):
 
 def test_vcon_both_directions_1mib(make_vm):
     vm, _, host = console_vm(make_vm)
-    ok(vm.run("vcon open 0"))
-    host.sendall(b"ping")
-    r = ok(vm.run("vcon recv 0 4", timeout=60))
-    assert r.get("hex") == b"ping".hex(), r
-    ok(vm.run("vcon write 0 pong"))
-    assert read_exact(host, 5) == b"pong\n"
+    ping_pong(vm, host)
 
     # guest -> host: the host reads while the guest writes (the device waits for it)
     got = {}
