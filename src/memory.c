@@ -357,6 +357,7 @@ void iobus_init(IoBus *bus, const char *name, IoBusKind kind)
     g_array_set_clear_func(bus->regions, region_clear);
     bus->eventfds = g_array_new(FALSE, TRUE, sizeof(IoEventfd));
     bus->eventfd_hits = 0;
+    bus->lockless = NULL;
 }
 
 void iobus_destroy(IoBus *bus)
@@ -369,6 +370,7 @@ void iobus_destroy(IoBus *bus)
         g_array_free(bus->eventfds, TRUE);
         bus->eventfds = NULL;
     }
+    bus->lockless = NULL;
 }
 
 /* Index of the first region whose end is above addr (binary search). */
@@ -458,6 +460,23 @@ bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size)
     v = r->ops->read(r->opaque, addr - r->base, size);
     v = GUINT64_TO_LE(v);
     memcpy(data, &v, size);
+    return true;
+}
+
+void iobus_set_lockless_read(IoBus *bus, const IoLocklessRead *r)
+{
+    __atomic_store_n(&bus->lockless, r, __ATOMIC_RELEASE);
+}
+
+bool iobus_read_lockless(IoBus *bus, uint64_t addr, unsigned size, uint64_t *val)
+{
+    const IoLocklessRead *r = __atomic_load_n(&bus->lockless, __ATOMIC_ACQUIRE);
+
+    /* addr is the one field an owner may change (moving it while withdrawn) */
+    if (!r || __atomic_load_n(&r->addr, __ATOMIC_RELAXED) != addr || r->size != size) {
+        return false;
+    }
+    *val = r->read(r->opaque);
     return true;
 }
 

@@ -176,12 +176,27 @@ typedef struct IoEventfd {
     int fd;
 } IoEventfd;
 
+/*
+ * A read a CPU may serve without the machine lock (iobus_read_lockless):
+ * one register whose value is a pure function of things readable from any
+ * thread (the ACPI PM timer: the machine clock), so taking the lock for it
+ * only makes every polling read pay a lock round trip and contend with the
+ * main loop and the other vCPUs.
+ */
+typedef struct IoLocklessRead {
+    uint64_t addr;       /* atomic: an owner may move it while withdrawn */
+    unsigned size;       /* only reads of exactly this size match */
+    uint64_t (*read)(void *opaque);
+    void *opaque;
+} IoLocklessRead;
+
 typedef struct IoBus {
     const char *name;    /* "mmio" or "pio", for messages */
     GArray *regions;     /* IoRegion sorted by base */
     uint8_t unassigned;  /* the byte an unassigned read returns */
     GArray *eventfds;    /* IoEventfd, few (one per virtqueue): scanned only when non-empty */
     uint64_t eventfd_hits;   /* writes that signalled an eventfd (tests, x-query-irq) */
+    const IoLocklessRead *lockless;   /* atomic; iobus_set_lockless_read */
 } IoBus;
 
 void iobus_init(IoBus *bus, const char *name, IoBusKind kind);
@@ -199,6 +214,20 @@ bool iobus_remove(IoBus *bus, uint64_t base);
 bool iobus_read(IoBus *bus, uint64_t addr, void *data, unsigned size);
 /* A write matching an eventfd (iobus_add_eventfd) signals it and reaches no region. */
 bool iobus_write(IoBus *bus, uint64_t addr, const void *data, unsigned size);
+/*
+ * Publishes r as the bus's lock-free read (NULL withdraws it), lock held.
+ * The owner publishes it while its region decodes r->addr and withdraws it
+ * with the region. A CPU that loaded r just before the withdrawal may still
+ * call r->read once after it, which reads as if it came first: r and its
+ * opaque must live until no vCPU runs (machine_free joins them before it
+ * frees devices).
+ */
+void iobus_set_lockless_read(IoBus *bus, const IoLocklessRead *r);
+/*
+ * Any thread, no lock: the published read's value in *val when it matches
+ * addr and size exactly, else false (the caller dispatches as usual).
+ */
+bool iobus_read_lockless(IoBus *bus, uint64_t addr, unsigned size, uint64_t *val);
 /*
  * The direct-read bytes (IoRegionOps.direct) of the 4 KiB page holding
  * addr, NULL if the page is not wholly inside one region that has them now.

@@ -7,6 +7,7 @@
 #include "fake-machine.h"
 #include "hw/char/serial.h"
 #include "hw/misc/pm.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include <glib/gstdio.h>
 
@@ -263,11 +264,54 @@ static void test_guest_log_flood(void)
     g_rmdir(dir);
 }
 
+static bool in_lockless(Machine *m, uint16_t port, unsigned size, uint64_t *v)
+{
+    return iobus_read_lockless(&m->pio, port, size, v);
+}
+
+/*
+ * q35's ACPI PM timer: the dword read is published for lock-free reads
+ * where the timer decodes, and only there; both paths read the same
+ * clock-derived value.
+ */
+static void test_timer_lockless(void)
+{
+    Machine *m = machine_fake();
+    PmState *pm = pm_fake(m);
+    MachineClock *clk = machine_clock_get(&m->clock, m->ctx);
+    uint64_t v = 0;
+
+    machine_clock_use_virtual(clk);
+    machine_clock_advance_to(clk, CLOCK_NS_PER_SEC + 1000);
+    g_assert_false(in_lockless(m, PM1A_EVT_BASE + 8, 4, &v));   /* microvm: no timer */
+    pm_move(pm, 0x600, true);
+    g_assert_true(in_lockless(m, 0x608, 4, &v));
+    g_assert_cmphex(v, ==, (PM_TIMER_HZ + 3) & 0xFFFFFF);           /* 1 s + 1 us */
+    g_assert_cmphex(in(m, 0x608, 4), ==, v);
+    g_assert_false(in_lockless(m, 0x608, 2, &v));                  /* other sizes: locked */
+    g_assert_false(in_lockless(m, 0x60C, 4, &v));
+    g_assert_false(in_lockless(m, 0x604, 4, &v));
+    machine_clock_advance_to(clk, 2 * CLOCK_NS_PER_SEC);
+    pm_move(pm, 0xB000, true);                                     /* PMBASE moved */
+    g_assert_false(in_lockless(m, 0x608, 4, &v));
+    g_assert_true(in_lockless(m, 0xB008, 4, &v));
+    g_assert_cmphex(v, ==, (2 * PM_TIMER_HZ) & 0xFFFFFF);
+    g_assert_cmphex(in(m, 0xB008, 4), ==, v);
+    pm_move(pm, 0xB000, false);                                    /* timer off */
+    g_assert_false(in_lockless(m, 0xB008, 4, &v));
+    pm_move(pm, 0xB000, true);
+    pm_move(pm, 0, true);                                          /* ACPI_EN clear */
+    g_assert_false(in_lockless(m, 0xB008, 4, &v));
+    pm_free(pm);
+    fake_machine_free(m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/pm/s5-poweroff", test_s5_poweroff);
     g_test_add_func("/pm/i8042-reset", test_i8042_reset);
+    g_test_add_func("/pm/timer-lockless", test_timer_lockless);
     g_test_add_func("/pm/power-button", test_power_button);
     g_test_add_func("/pm/ged-sleep-registers", test_ged_and_sleep_registers);
     g_test_add_func("/pm/boot-port-sharing", test_boot_port_sharing);

@@ -211,6 +211,9 @@ static inline uint64_t io_in(EmuCpu *c, uint16_t port, unsigned size)
 {
     uint64_t v = 0;
 
+    if (iobus_read_lockless(&c->machine->pio, port, size, &v)) {
+        return v & emu_mask(size);
+    }
     machine_lock(c->machine);
     iobus_read(&c->machine->pio, port, &v, size);
     machine_unlock(c->machine);

@@ -16,6 +16,7 @@ struct PmState {
     bool have_evt, have_cnt, have_kbd_data, have_kbd_cmd, have_boot_port, have_tmr;
     uint16_t base;      /* where the PM1a blocks decode now (pm_move), 0: nowhere */
     bool logged_move;
+    IoLocklessRead tmr_lockless;   /* published while the timer decodes */
     /*
      * Guest-triggered messages are logged once per machine reset, so a guest
      * writing the same port in a loop cannot flood the -D log (and the disk).
@@ -208,16 +209,34 @@ static const IoRegionOps boot_port_ops = {
 
 /* ---- the ACPI PM timer (q35's ICH9 block): 3.579545 MHz, 24 bits, as QEMU's ---- */
 
+static uint32_t pm_tmr_value(Machine *m)
+{
+    /*
+     * Also runs without the machine lock (pm_tmr_lockless): the clock
+     * pointer is set once and machine_clock_ns() only reads it, and a
+     * virtual clock (qtest) is chosen before anything runs.
+     */
+    int64_t ns = machine_clock_ns(__atomic_load_n(&m->clock, __ATOMIC_ACQUIRE));
+    uint64_t ticks = (uint64_t)(ns / 1000000000) * PM_TIMER_HZ +
+                     (uint64_t)(ns % 1000000000) * PM_TIMER_HZ / 1000000000;
+
+    return (uint32_t)ticks & 0xFFFFFF;
+}
+
 static uint64_t pm_tmr_read(void *opaque, uint64_t off, unsigned size)
 {
     PmState *pm = opaque;
-    Machine *m = pm->machine;
-    int64_t ns = machine_clock_ns(machine_clock_get(&m->clock, m->ctx));
-    uint64_t ticks = (uint64_t)(ns / 1000000000) * PM_TIMER_HZ +
-                     (uint64_t)(ns % 1000000000) * PM_TIMER_HZ / 1000000000;
-    uint32_t v = (uint32_t)ticks & 0xFFFFFF;
+    uint32_t v = pm_tmr_value(pm->machine);
 
     return (v >> (8 * off)) & (size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1);
+}
+
+/* The dword read firmware delay loops poll, millions a second: lock-free. */
+static uint64_t pm_tmr_lockless(void *opaque)
+{
+    PmState *pm = opaque;
+
+    return pm_tmr_value(pm->machine);
 }
 
 static void pm_tmr_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
@@ -241,6 +260,7 @@ static void unmap_blocks(PmState *pm)
         iobus_remove(pio, pm->base + 4);
     }
     if (pm->have_tmr) {
+        iobus_set_lockless_read(pio, NULL);
         iobus_remove(pio, pm->base + 8);
     }
     pm->have_evt = pm->have_cnt = pm->have_tmr = false;
@@ -258,6 +278,11 @@ static bool map_blocks(PmState *pm, uint16_t base, bool timer, GError **err)
                                              err)))) {
         unmap_blocks(pm);
         return false;
+    }
+    if (timer) {
+        /* atomic: a vCPU that loaded it before a move may still look (memory.h) */
+        __atomic_store_n(&pm->tmr_lockless.addr, base + 8, __ATOMIC_RELAXED);
+        iobus_set_lockless_read(pio, &pm->tmr_lockless);
     }
     return true;
 }
@@ -332,6 +357,7 @@ PmState *pm_new(Machine *m, bool boot_time_port, GError **err)
     PmState *pm = g_new0(PmState, 1);
     pm->machine = m;
     irq_line_init(&pm->sci, m, PM_SCI_GSI);
+    pm->tmr_lockless = (IoLocklessRead){ .size = 4, .read = pm_tmr_lockless, .opaque = pm };
 
     if (!map_blocks(pm, PM1A_EVT_BASE, false, err) ||
         !(pm->have_kbd_data = iobus_add(&m->pio, I8042_DATA_PORT, 1, &kbd_data_ops, pm,
