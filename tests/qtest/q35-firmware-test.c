@@ -155,6 +155,73 @@ static void test_acpi_through_fw_cfg(void)
     g_free(b[1].data);
 }
 
+/* The 64-bit window of PCI0's _CRS: the tables' one QWordMemory descriptor. */
+static void window64(const uint8_t *t, uint32_t len, uint64_t *min, uint64_t *max)
+{
+    for (uint32_t i = 0; i + 46 <= len; i++) {
+        if (t[i] == 0x8a && t[i + 1] == 0x2b && t[i + 2] == 0 && t[i + 3] == 0) {
+            memcpy(min, t + i + 14, 8);
+            memcpy(max, t + i + 22, 8);
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static uint64_t ecam(unsigned slot, unsigned reg)
+{
+    return 0xB0000000ULL + ((uint64_t)slot << 15) + reg;
+}
+
+/* Reads etc/acpi/tables and returns its 64-bit window; the size never changes. */
+static uint64_t first_byte_of_window64(QTestState *s, uint32_t want_len)
+{
+    uint32_t len;
+    g_autofree uint8_t *t = get_file(s, "etc/acpi/tables", &len);
+    uint64_t min, max;
+
+    g_assert_cmpuint(len, ==, want_len);
+    window64(t, len, &min, &max);
+    g_assert_cmphex(max, ==, 0xffffffffffULL);
+    return min;
+}
+
+/*
+ * As QEMU: the tables are built again at the firmware's first read after a
+ * reset, from the BARs it placed. OVMF's 64-bit aperture starts at 32 GiB;
+ * the window grows down to cover a BAR placed there, later moves count only
+ * after the next reset, and the layout (sizes, loader script) stays.
+ */
+static void test_tables_follow_placed_bars(void)
+{
+    g_autofree char *code = qtest_blank_flash_image(65536);
+    g_autofree char *disk = qtest_blank_flash_image(1 << 20);
+    g_autofree uint8_t *script = NULL, *script2 = NULL;
+    uint32_t len, len2, tables_len;
+    QTestState *s = qtest_initf("-machine q35 -drive if=pflash,format=raw,readonly=on,file=%s "
+                                "-drive if=none,id=d0,file=%s,format=raw,direct=off "
+                                "-device virtio-blk-pci,drive=d0,addr=0x4", code, disk);
+
+    g_assert_cmpuint(qtest_fw_cfg_find(s, "etc/acpi/tables", &tables_len), !=, 0);
+    script = get_file(s, "etc/table-loader", &len);  /* the first read: nothing placed */
+    g_assert_cmphex(first_byte_of_window64(s, tables_len), ==, 0x8000000000ULL);
+    qtest_qmp_assert_success(s, "{'execute': 'system_reset'}");
+    /* BAR 4 (64-bit) where OVMF puts it here, then the first read */
+    qtest_writel(s, ecam(4, 0x20), 0);
+    qtest_writel(s, ecam(4, 0x24), 0x8);
+    g_assert_cmphex(first_byte_of_window64(s, tables_len), ==, 0x800000000ULL);
+    qtest_writel(s, ecam(4, 0x24), 0x2);
+    g_assert_cmphex(first_byte_of_window64(s, tables_len), ==, 0x800000000ULL);
+    script2 = get_file(s, "etc/table-loader", &len2);
+    g_assert_cmpmem(script, len, script2, len2);
+    qtest_qmp_assert_success(s, "{'execute': 'system_reset'}");
+    qtest_writel(s, ecam(4, 0x24), 0x2);
+    g_assert_cmphex(first_byte_of_window64(s, tables_len), ==, 0x200000000ULL);
+    qtest_quit(s);
+    unlink(code);
+    unlink(disk);
+}
+
 /* Direct kernel boot writes the tables into RAM itself: no loader script. */
 static void test_no_loader_without_firmware(void)
 {
@@ -171,5 +238,6 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/q35-firmware/acpi-through-fw-cfg", test_acpi_through_fw_cfg);
     g_test_add_func("/q35-firmware/no-loader-without-firmware", test_no_loader_without_firmware);
+    g_test_add_func("/q35-firmware/tables-follow-placed-bars", test_tables_follow_placed_bars);
     return g_test_run();
 }

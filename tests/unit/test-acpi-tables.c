@@ -350,7 +350,7 @@ static void test_microvm_max(void)
 /* q35: full FADT over the PM1 block, FACS, MADT with the SCI override, MCFG, PCI0. */
 static void test_q35(void)
 {
-    Q35AcpiConfig c = { .ncpus = 2, .serial = true };
+    Q35AcpiConfig c = q35_acpi_config(2, true, false);
     GByteArray *b = q35_acpi_build(&c);
     const uint8_t *xsdt = at(b, le(b->data + 24, 8));
     const uint8_t *fadt, *madt, *mcfg, *dsdt;

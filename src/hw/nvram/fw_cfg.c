@@ -31,6 +31,8 @@
 typedef struct FwCfgFile {
     char name[FW_CFG_MAX_FILE_PATH];
     GBytes *data;
+    FwCfgSelectFn *on_select;    /* optional (fw_cfg_set_select_cb) */
+    void *on_select_opaque;
 } FwCfgFile;
 
 typedef struct FwCfgState {
@@ -114,6 +116,21 @@ bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t le
     return false;
 }
 
+bool fw_cfg_set_select_cb(Device *d, const char *name, FwCfgSelectFn *fn, void *opaque)
+{
+    FwCfgState *s = (FwCfgState *)d;
+
+    for (guint i = 0; i < s->files->len; i++) {
+        FwCfgFile *f = g_ptr_array_index(s->files, i);
+        if (!strcmp(f->name, name)) {
+            f->on_select = fn;
+            f->on_select_opaque = opaque;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool fw_cfg_dma_enabled(Device *d)
 {
     return ((FwCfgState *)d)->dma_enabled;
@@ -176,8 +193,17 @@ static void read_item(FwCfgState *s, uint8_t *buf, uint32_t len)
 
 static void select_key(FwCfgState *s, uint16_t key)
 {
+    uint16_t k = key & ~FW_CFG_WRITE_CHANNEL;
+
     s->cur_key = key;
     s->cur_offset = 0;
+    if (k >= FW_CFG_FILE_FIRST && k < FW_CFG_ARCH_LOCAL &&
+        (guint)(k - FW_CFG_FILE_FIRST) < s->files->len) {
+        FwCfgFile *f = g_ptr_array_index(s->files, k - FW_CFG_FILE_FIRST);
+        if (f->on_select) {
+            f->on_select(f->on_select_opaque);
+        }
+    }
 }
 
 /* ---- DMA ------------------------------------------------------------------- */

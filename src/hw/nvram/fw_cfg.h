@@ -60,6 +60,14 @@ bool fw_cfg_add_file(Device *d, const char *name, const void *data, size_t len,
 bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t len,
                         GError **err);
 
+/*
+ * fn(opaque) runs whenever the guest selects the file (port or DMA), before
+ * it reads: QEMU's select callback, with which a board refreshes contents
+ * (fw_cfg_modify_file, same size) that depend on what the firmware did.
+ */
+typedef void FwCfgSelectFn(void *opaque);
+bool fw_cfg_set_select_cb(Device *d, const char *name, FwCfgSelectFn *fn, void *opaque);
+
 /* Whether the DMA interface is on (property dma_enabled; QEMU's option ROM name follows it). */
 bool fw_cfg_dma_enabled(Device *d);
 

@@ -2,7 +2,8 @@
  * OpenFirmware-style names of PCI functions, as QEMU writes them into fw_cfg
  * "bootorder" (hw/bootorder.h) and SeaBIOS/OVMF match against their own
  * device paths: each function is "<name>@<slot>" (",<function>" when not 0),
- * the name from the class code, else "pci<vendor>,<device>".
+ * the name from the class code, else "pci<vendor>,<device>". And the span
+ * of the BARs a firmware placed, which q35's ACPI windows follow.
  */
 #include "hw/pci/pci.h"
 
@@ -73,4 +74,44 @@ char *pci_fw_path(const PciDevice *d)
         return g_strdup_printf("%s/%s@%x,%x", above ? above : "", name, devfn >> 3, devfn & 7);
     }
     return g_strdup_printf("%s/%s@%x", above ? above : "", name, devfn >> 3);
+}
+
+/* The span of placed memory BARs below b (its bridges' buses too), for the ACPI windows. */
+static void mem_span(const PciBus *b, bool is64, uint64_t *lo, uint64_t *hi, unsigned depth)
+{
+    for (unsigned fn = 0; fn < 256 && depth < 8; fn++) {
+        const PciDevice *d = b->fn[fn];
+        if (!d) {
+            continue;
+        }
+        for (int n = 0; n < PCI_NUM_BARS; n++) {
+            const PciBar *bar = &d->bars[n];
+            uint32_t off = PCI_BASE_ADDRESS_0 + 4 * n;
+            uint64_t at;
+            if (!bar->size || (bar->flags & PCI_BAR_IO) ||
+                !!(bar->flags & PCI_BAR_MEM64) != is64) {
+                continue;
+            }
+            /* Where the firmware put it, decoding or not (the OS turns decoding on later). */
+            at = pci_get_long(d, off) & ~0xfULL;
+            if (is64) {
+                at |= (uint64_t)pci_get_long(d, off + 4) << 32;
+            }
+            if (at) {
+                *lo = MIN(*lo, at);
+                *hi = MAX(*hi, at + bar->size - 1);
+            }
+        }
+        if (d->secondary) {
+            mem_span(d->secondary, is64, lo, hi, depth + 1);
+        }
+    }
+}
+
+bool pci_bus_mem_span(const PciBus *b, bool is64, uint64_t *lo, uint64_t *hi)
+{
+    *lo = UINT64_MAX;
+    *hi = 0;
+    mem_span(b, is64, lo, hi, 0);
+    return *lo <= *hi;
 }

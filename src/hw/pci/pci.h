@@ -159,6 +159,12 @@ PciBus *pci_bus_find(PciBus *b, uint8_t number, unsigned depth);
  * host bridge's part is the machine's. NULL when not plugged.
  */
 char *pci_fw_path(const PciDevice *d);
+/*
+ * The lowest and highest byte of the memory BARs placed (non-zero, decoding
+ * or not) on b and the buses below its bridges: the 64-bit ones (is64) or
+ * the 32-bit ones. False when there are none (pci-fw-path.c).
+ */
+bool pci_bus_mem_span(const PciBus *b, bool is64, uint64_t *lo, uint64_t *hi);
 /* A bridge's bus number as the guest set it (0 for the root bus). */
 uint8_t pci_bus_number(const PciBus *b);
 

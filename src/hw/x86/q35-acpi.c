@@ -14,7 +14,7 @@
 /* Legacy INTx: slot s, pin p (INTA = 0) on GSI 16 + (s + p) % 4, QEMU's PIRQ swizzle. */
 #define Q35_INTX_GSI_BASE 16
 
-static Aml *pci_host(void)
+static Aml *pci_host(const Q35AcpiConfig *c)
 {
     static const AcpiRange io[] = { { 0x0000, 0x0cf7 }, { 0x0d00, 0xffff } };
     uint32_t gsi[ACPI_PCI_SLOTS][4];
@@ -26,8 +26,8 @@ static Aml *pci_host(void)
         .ecam_size = Q35_ECAM_SIZE,
         .io = io,
         .n_io = G_N_ELEMENTS(io),
-        .mmio32 = { Q35_MMIO32_BASE, Q35_MMIO32_END - 1 },
-        .mmio64 = { Q35_MMIO64_BASE, Q35_MMIO64_BASE + Q35_MMIO64_SIZE - 1 },
+        .mmio32 = { c->mmio32[0], c->mmio32[1] },
+        .mmio64 = { c->mmio64[0], c->mmio64[1] },
         .gsi = (const uint32_t (*)[4])gsi,
         .n_slots = ACPI_PCI_SLOTS,
         .osc_control = ACPI_OSC_NATIVE_HOTPLUG | ACPI_OSC_PME | ACPI_OSC_AER |
@@ -47,7 +47,7 @@ static GByteArray *dsdt(const Q35AcpiConfig *c)
     Aml *body = aml_seq();
     Aml *sb = aml_scope("\\_SB");
 
-    aml_append(sb, pci_host());
+    aml_append(sb, pci_host(c));
     if (c->serial) {
         aml_append(sb, x86_acpi_com1());
     }
@@ -71,6 +71,18 @@ static GByteArray *fadt(const Q35AcpiConfig *c, uint64_t dsdt_addr, uint64_t fac
     };
 
     return acpi_build_fadt(&d);
+}
+
+/* The windows are the machine's fixed ones (docs/q35.md's layout). */
+Q35AcpiConfig q35_acpi_config(unsigned ncpus, bool serial, bool rtc)
+{
+    return (Q35AcpiConfig){
+        .ncpus = ncpus,
+        .serial = serial,
+        .rtc = rtc,
+        .mmio32 = { Q35_MMIO32_BASE, Q35_MMIO32_END - 1 },
+        .mmio64 = { Q35_MMIO64_BASE, Q35_MMIO64_BASE + Q35_MMIO64_SIZE - 1 },
+    };
 }
 
 GByteArray *q35_acpi_build(const Q35AcpiConfig *c)

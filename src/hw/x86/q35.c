@@ -68,18 +68,46 @@ static bool create_pci_host(Machine *m, Q35State *s, GError **err)
     return s->pci_mapped;
 }
 
+static Q35AcpiConfig acpi_config(Machine *m, Q35State *s)
+{
+    return q35_acpi_config(m->cfg->smp.cpus, m->cfg->serial_chardev != NULL, s->x86.rtc != NULL);
+}
+
+/*
+ * For the firmware's first read (X86Board.acpi_rebuild): the windows widened
+ * over the BARs it placed. OVMF puts 64-bit BARs in its own aperture (from
+ * 32 GiB with this CPU's address width), not the machine's at 512 GiB; an OS
+ * finding them outside _CRS would move them. QEMU also builds its _CRS
+ * windows from the placed BARs. A 32-bit window grows only up to the IOAPIC
+ * (never over ECAM or the chipset's ranges).
+ */
+static GByteArray *acpi_rebuild(Machine *m)
+{
+    Q35State *s = state(m);
+    Q35AcpiConfig c = acpi_config(m, s);
+    uint64_t lo, hi;
+
+    if (pci_bus_mem_span(&s->pci.root, false, &lo, &hi) &&
+        lo >= Q35_ECAM_BASE + Q35_ECAM_SIZE && hi < X86_IOAPIC_ADDR) {
+        c.mmio32[0] = MIN(c.mmio32[0], lo);
+        c.mmio32[1] = MAX(c.mmio32[1], hi);
+    }
+    if (pci_bus_mem_span(&s->pci.root, true, &lo, &hi)) {
+        c.mmio64[0] = MIN(c.mmio64[0], lo);
+        c.mmio64[1] = MAX(c.mmio64[1], hi);
+    }
+    return q35_acpi_build(&c);
+}
+
 /* acpi=auto is on: q35 guests (Debian's kernels) find CPUs and PCI through ACPI. */
 static bool setup_acpi(Machine *m, Q35State *s, GError **err)
 {
-    Q35AcpiConfig c = {
-        .ncpus = m->cfg->smp.cpus,
-        .serial = m->cfg->serial_chardev != NULL,
-        .rtc = s->x86.rtc != NULL,
-    };
+    Q35AcpiConfig c = acpi_config(m, s);
 
     if (!x86_board_acpi_enabled(m, true)) {
         return true;
     }
+    s->x86.acpi_rebuild = acpi_rebuild;
     return x86_board_set_acpi(&s->x86, q35_acpi_build(&c), Q35_ACPI_BASE, Q35_ACPI_SIZE, err);
 }
 

@@ -25,9 +25,13 @@ typedef struct Q35AcpiConfig {
     unsigned ncpus;
     bool serial;                 /* COM1 exists */
     bool rtc;                    /* the CMOS RTC exists */
+    /* The host bridge's memory windows in _CRS, first and last byte. */
+    uint64_t mmio32[2], mmio64[2];
 } Q35AcpiConfig;
 
 GByteArray *q35_acpi_build(const Q35AcpiConfig *c);
+/* A configuration with the machine's fixed PCI windows. */
+Q35AcpiConfig q35_acpi_config(unsigned ncpus, bool serial, bool rtc);
 
 extern const MachineClass q35_machine_class;
 

@@ -114,6 +114,7 @@ void x86_board_reset(Machine *m, X86Board *s)
     g_autoptr(GError) err = NULL;
 
     update_bootorder(m, s);
+    s->acpi_rebuilt = false;
     if (s->firmware) {
         /* The firmware starts again from the reset vector and finds its own way. */
         if (!x86_firmware_reset(m, s, &err) || !reset_vcpus(m, NULL, &err)) {
@@ -314,5 +315,9 @@ void x86_board_cleanup(X86Board *b)
     if (b->acpi_tables) {
         g_byte_array_free(b->acpi_tables, TRUE);
         b->acpi_tables = NULL;
+    }
+    if (b->acpi_loader) {
+        g_byte_array_free(b->acpi_loader, TRUE);
+        b->acpi_loader = NULL;
     }
 }

@@ -40,6 +40,16 @@ typedef struct X86Board {
     uint64_t acpi_base;
     /* Firmware boot (x86-firmware.c): -drive if=pflash gave unit 0. */
     bool firmware;
+    /*
+     * Firmware boot, set by the machine: its ACPI tables built again from the
+     * PCI state now (q35: the windows widened over the BARs the firmware
+     * placed), for the firmware's first read of the ACPI files after each
+     * reset, as QEMU rebuilds its tables then. NULL: they never change.
+     */
+    GByteArray *(*acpi_rebuild)(Machine *m);
+    bool acpi_rebuilt;           /* since the last reset */
+    GByteArray *acpi_loader;     /* the etc/table-loader given at start */
+    Machine *machine;            /* for the fw_cfg select callback */
     Device *pflash[2];           /* X86_PFLASH_UNITS: code, variable store */
 } X86Board;
 

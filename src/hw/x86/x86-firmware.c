@@ -12,6 +12,7 @@
 #include "hw/x86/x86-board.h"
 #include "hw/block/pflash.h"
 #include "hw/nvram/fw_cfg.h"
+#include "util/log.h"
 #include "util/strutil.h"
 
 /* QEMU's fw_cfg keys for -kernel / -initrd through firmware (docs/specs/fw_cfg.rst). */
@@ -353,8 +354,9 @@ static void xsdt(Loader *l, uint64_t off)
  * (its RSDP copy at the start is left unused) as etc/acpi/tables, the RSDP
  * as etc/acpi/rsdp, and etc/table-loader telling the firmware to place both,
  * patch the pointers and fix the checksums. OVMF installs the tables it
- * finds through the pointers. The tables are built once, before the firmware
- * places PCI BARs: the DSDT's windows are the machine's fixed ones.
+ * finds through the pointers. The machine's acpi_rebuild hook gives them
+ * again at the firmware's first read after each reset (acpi_first_read),
+ * once it has placed the PCI BARs.
  */
 /*
  * etc/system-states, in QEMU's format: one byte per sleep state S0..S5, bit 7
@@ -370,40 +372,103 @@ static bool system_states(X86Board *b, GError **err)
     return fw_cfg_add_file(b->fw_cfg, "etc/system-states", states, sizeof(states), err);
 }
 
-bool x86_firmware_acpi(Machine *m, X86Board *b, GError **err)
+/*
+ * The firmware's view of `tables` (an image assuming b->acpi_base): l gets
+ * the image with its pointers turned into offsets and the loader script,
+ * *rsdp the RSDP. False (err set) if a pointer leaves the image.
+ */
+static bool loader_build(X86Board *b, const GByteArray *tables, Loader *l, uint8_t **rsdp,
+                         GError **err)
 {
-    g_autofree uint8_t *rsdp = NULL;
-    Loader l = { .script = g_byte_array_new(), .base = b->acpi_base, .ok = true };
     uint64_t x;
-    bool ok;
 
-    (void)m;
-    if (!b->acpi_tables || !b->fw_cfg || b->acpi_tables->len < RSDP_LEN) {
-        g_byte_array_free(l.script, TRUE);
-        return true;
-    }
-    l.len = b->acpi_tables->len;
-    l.tables = g_memdup2(b->acpi_tables->data, l.len);
-    rsdp = g_memdup2(l.tables, RSDP_LEN);
-    l.rsdp = rsdp;
-    allocate(&l, ACPI_RSDP_FILE, 16, LOADER_ZONE_FSEG);
-    allocate(&l, ACPI_TABLES_FILE, 64, LOADER_ZONE_HIGH);
-    x = pointer(&l, ACPI_RSDP_FILE, rsdp, 24, 8);          /* XsdtAddress */
+    *l = (Loader){ .script = g_byte_array_new(), .base = b->acpi_base, .ok = true };
+    l->len = tables->len;
+    l->tables = g_memdup2(tables->data, l->len);
+    *rsdp = g_memdup2(l->tables, RSDP_LEN);
+    l->rsdp = *rsdp;
+    allocate(l, ACPI_RSDP_FILE, 16, LOADER_ZONE_FSEG);
+    allocate(l, ACPI_TABLES_FILE, 64, LOADER_ZONE_HIGH);
+    x = pointer(l, ACPI_RSDP_FILE, *rsdp, 24, 8);          /* XsdtAddress */
     if (x) {
-        xsdt(&l, x);
+        xsdt(l, x);
     }
-    checksum(&l, ACPI_RSDP_FILE, 8, 0, 20);
-    checksum(&l, ACPI_RSDP_FILE, 32, 0, RSDP_LEN);
-    ok = l.ok && x;
-    if (!ok) {
+    checksum(l, ACPI_RSDP_FILE, 8, 0, 20);
+    checksum(l, ACPI_RSDP_FILE, 32, 0, RSDP_LEN);
+    if (!l->ok || !x) {
         set_error(err, "ACPI tables: a pointer leaves the image at 0x%" G_GINT64_MODIFIER "x",
                   b->acpi_base);
+        return false;
     }
-    ok = ok && fw_cfg_add_file(b->fw_cfg, ACPI_TABLES_FILE, l.tables, l.len, err) &&
+    return true;
+}
+
+static void loader_free(Loader *l, uint8_t *rsdp)
+{
+    g_free(l->tables);
+    g_byte_array_free(l->script, TRUE);
+    g_free(rsdp);
+}
+
+/*
+ * The firmware selected an ACPI file for the first time since the reset:
+ * the machine's tables again from the PCI state now, given in place of the
+ * start ones when they keep the same layout (same sizes, same loader
+ * script: the firmware has read the directory and may have read the
+ * script already). Else the start tables stay, with a warning.
+ */
+static void acpi_first_read(void *opaque)
+{
+    X86Board *b = opaque;
+    g_autoptr(GError) err = NULL;
+    GByteArray *tables;
+    uint8_t *rsdp = NULL;
+    Loader l;
+
+    if (b->acpi_rebuilt || !b->acpi_rebuild) {
+        return;
+    }
+    b->acpi_rebuilt = true;
+    tables = b->acpi_rebuild(b->machine);
+    if (!tables) {
+        return;
+    }
+    if (!loader_build(b, tables, &l, &rsdp, &err) || tables->len != b->acpi_tables->len ||
+        l.script->len != b->acpi_loader->len ||
+        memcmp(l.script->data, b->acpi_loader->data, l.script->len) != 0) {
+        log_warn("ACPI tables rebuilt for the firmware changed layout (%s); it gets the "
+                 "start ones", err ? err->message : "sizes differ");
+    } else {
+        fw_cfg_modify_file(b->fw_cfg, ACPI_TABLES_FILE, l.tables, l.len, NULL);
+        fw_cfg_modify_file(b->fw_cfg, ACPI_RSDP_FILE, rsdp, RSDP_LEN, NULL);
+    }
+    loader_free(&l, rsdp);
+    g_byte_array_free(tables, TRUE);
+}
+
+bool x86_firmware_acpi(Machine *m, X86Board *b, GError **err)
+{
+    static const char *const files[] = { ACPI_TABLES_FILE, ACPI_RSDP_FILE, "etc/table-loader" };
+    uint8_t *rsdp = NULL;
+    Loader l;
+    bool ok;
+
+    if (!b->acpi_tables || !b->fw_cfg || b->acpi_tables->len < RSDP_LEN) {
+        return true;
+    }
+    ok = loader_build(b, b->acpi_tables, &l, &rsdp, err) &&
+         fw_cfg_add_file(b->fw_cfg, ACPI_TABLES_FILE, l.tables, l.len, err) &&
          fw_cfg_add_file(b->fw_cfg, ACPI_RSDP_FILE, rsdp, RSDP_LEN, err) &&
          fw_cfg_add_file(b->fw_cfg, "etc/table-loader", l.script->data, l.script->len, err) &&
          system_states(b, err);
-    g_free(l.tables);
-    g_byte_array_free(l.script, TRUE);
+    if (ok) {
+        b->machine = m;
+        b->acpi_loader = g_byte_array_new();
+        g_byte_array_append(b->acpi_loader, l.script->data, l.script->len);
+        for (unsigned i = 0; i < G_N_ELEMENTS(files); i++) {
+            fw_cfg_set_select_cb(b->fw_cfg, files[i], acpi_first_read, b);
+        }
+    }
+    loader_free(&l, rsdp);
     return ok;
 }
