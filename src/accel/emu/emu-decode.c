@@ -441,8 +441,14 @@ static EmuBlock *chained(EmuCpu *c)
 {
     EmuBlock *prev = c->prev_block, *b;
 
+    /*
+     * Only while the TLB still has the page: generated code chains into it
+     * through the TLB (emu-jit-chain.c), and this path would never refill
+     * an entry that data accesses evicted, so every chain would stop there.
+     */
     if (!prev || !(b = prev->succ) || prev->succ_rip != c->rip || !c->long64 ||
         prev->succ_gen != c->tlb_gen || prev->succ_cpl != c->cpl ||
+        c->tlb[(c->rip >> 12) % EMU_TLB_SIZE].vpage != ((c->rip & ~0xFFFull) | 1) ||
         b->pa != prev->succ_pa || b->mode != c->mode + 1 ||
         (!b->jit && !same_bytes(b, prev->succ_hva))) {
         return NULL;

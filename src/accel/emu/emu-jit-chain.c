@@ -140,11 +140,20 @@ void emu_jit_remember(EmuCpu *c, EmuJitFn *fn)
     j->entry = (const uint8_t *)(void *)fn + JIT_PROLOGUE;
 }
 
+/*
+ * Only when the jump changes: a write into code the host CPU may have
+ * cached costs it a pipeline flush (self-modifying code), and a chain
+ * that ran out of its budget through a linked slot asks for the same
+ * link again.
+ */
 void emu_jit_link(uint8_t *slot, EmuJitFn *fn)
 {
-    int32_t rel = (int32_t)((uint8_t *)(void *)fn + JIT_PROLOGUE - (slot + 5));
+    int32_t rel = (int32_t)((uint8_t *)(void *)fn + JIT_PROLOGUE - (slot + 5)), old;
 
-    memcpy(slot + 1, &rel, 4);
+    memcpy(&old, slot + 1, 4);
+    if (old != rel) {
+        memcpy(slot + 1, &rel, 4);
+    }
 }
 
 #else   /* not an x86-64 host: there is no generated code to link */
