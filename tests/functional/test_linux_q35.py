@@ -97,6 +97,15 @@ def test_boot_two_vcpus(guest):
                    "0000:00:04.0": ["0x1af4", "0x1041"]}      # virtio-net, modern
 
 
+def test_64bit_window_within_address_width(guest):
+    """The DSDT's 64-bit window (512 GiB - 1 TiB) is usable: Linux clips root bus
+    windows to the CPU's physical address width (CPUID 0x80000008, 40 bits as
+    QEMU's TCG) and keeps this one whole."""
+    assert "address sizes\t: 40 bits physical, 48 bits virtual" in sh(guest, "cat /proc/cpuinfo")
+    res = sh(guest, "dmesg | grep 'root bus resource'")
+    assert "[mem 0x8000000000-0xffffffffff pref window]" in res, res
+
+
 def test_virtio_blk_pci_ext4(guest):
     drv = sh(guest, "readlink /sys/bus/pci/devices/0000:00:03.0/driver")
     assert drv.strip().endswith("/virtio-pci"), drv

@@ -2070,6 +2070,9 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     g_assert_cmphex(r[0], >=, 0x80000007);
     emu_cpuid(c, 0x80000007, 0, r);
     g_assert_cmphex(r[3], ==, 1u << 8);
+    /* 40 physical address bits (QEMU TCG's; q35's 64-bit window ends at 2^40), 48 linear */
+    emu_cpuid(c, 0x80000008, 0, r);
+    g_assert_cmphex(r[0] & 0xffff, ==, 0x3028);
 }
 
 int main(int argc, char **argv)

@@ -244,7 +244,12 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
         r[3] = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
         break;
     case 0x80000008:
-        r[0] = 0x3027;                           /* 39-bit physical, 48-bit linear */
+        /*
+         * 40-bit physical as QEMU's TCG CPUs and the APIC base MSR's check
+         * (EMU_APIC_PHYS_BITS): q35's 64-bit PCI window at 512 GiB must lie
+         * below it, as guests clip windows to this width.
+         */
+        r[0] = 0x3000 | EMU_APIC_PHYS_BITS;      /* 48-bit linear */
         break;
     default:
         break;
