@@ -1,6 +1,6 @@
 /*
  * fw_cfg "bootorder" (hw/bootorder.h): learnt from what QEMU 7.2's q35 and
- * microvm serve for the same devices (tests/functional/test_bootorder.py
+ * microvm serve for the same devices (tests/functional/test_q35_bootorder.py
  * compares the bytes).
  */
 #include <string.h>

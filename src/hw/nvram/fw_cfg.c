@@ -99,36 +99,52 @@ bool fw_cfg_add_file(Device *d, const char *name, const void *data, size_t len,
     return true;
 }
 
-bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t len,
-                        GError **err)
+static FwCfgFile *file_by_name(FwCfgState *s, const char *name)
 {
-    FwCfgState *s = (FwCfgState *)d;
-
     for (guint i = 0; i < s->files->len; i++) {
         FwCfgFile *f = g_ptr_array_index(s->files, i);
         if (!strcmp(f->name, name)) {
-            g_bytes_unref(f->data);
-            f->data = g_bytes_new(data, len);
-            return true;
+            return f;
         }
     }
-    set_error(err, "fw_cfg: no file %s to modify", name);
-    return false;
+    return NULL;
+}
+
+/* The file a selector key names (its index in the sorted directory), or NULL. */
+static FwCfgFile *file_by_key(FwCfgState *s, uint16_t key)
+{
+    guint i = key - FW_CFG_FILE_FIRST;
+
+    if (key < FW_CFG_FILE_FIRST || key >= FW_CFG_ARCH_LOCAL || i >= s->files->len) {
+        return NULL;
+    }
+    return g_ptr_array_index(s->files, i);
+}
+
+bool fw_cfg_modify_file(Device *d, const char *name, const void *data, size_t len,
+                        GError **err)
+{
+    FwCfgFile *f = file_by_name((FwCfgState *)d, name);
+
+    if (!f) {
+        set_error(err, "fw_cfg: no file %s to modify", name);
+        return false;
+    }
+    g_bytes_unref(f->data);
+    f->data = g_bytes_new(data, len);
+    return true;
 }
 
 bool fw_cfg_set_select_cb(Device *d, const char *name, FwCfgSelectFn *fn, void *opaque)
 {
-    FwCfgState *s = (FwCfgState *)d;
+    FwCfgFile *f = file_by_name((FwCfgState *)d, name);
 
-    for (guint i = 0; i < s->files->len; i++) {
-        FwCfgFile *f = g_ptr_array_index(s->files, i);
-        if (!strcmp(f->name, name)) {
-            f->on_select = fn;
-            f->on_select_opaque = opaque;
-            return true;
-        }
+    if (!f) {
+        return false;
     }
-    return false;
+    f->on_select = fn;
+    f->on_select_opaque = opaque;
+    return true;
 }
 
 bool fw_cfg_dma_enabled(Device *d)
@@ -161,15 +177,15 @@ static GBytes *file_dir(FwCfgState *s)
 static GBytes *current_item(FwCfgState *s)
 {
     uint16_t key = s->cur_key & ~FW_CFG_WRITE_CHANNEL;
+    FwCfgFile *f;
     GBytes *b;
 
     if (key == FW_CFG_FILE_DIR) {
         return file_dir(s);
     }
     if (key >= FW_CFG_FILE_FIRST && key < FW_CFG_ARCH_LOCAL) {
-        guint i = key - FW_CFG_FILE_FIRST;
-        return i < s->files->len ?
-               g_bytes_ref(((FwCfgFile *)g_ptr_array_index(s->files, i))->data) : NULL;
+        f = file_by_key(s, key);
+        return f ? g_bytes_ref(f->data) : NULL;
     }
     b = g_hash_table_lookup(s->items, GUINT_TO_POINTER(key));
     return b ? g_bytes_ref(b) : NULL;
@@ -193,16 +209,12 @@ static void read_item(FwCfgState *s, uint8_t *buf, uint32_t len)
 
 static void select_key(FwCfgState *s, uint16_t key)
 {
-    uint16_t k = key & ~FW_CFG_WRITE_CHANNEL;
+    FwCfgFile *f = file_by_key(s, key & ~FW_CFG_WRITE_CHANNEL);
 
     s->cur_key = key;
     s->cur_offset = 0;
-    if (k >= FW_CFG_FILE_FIRST && k < FW_CFG_ARCH_LOCAL &&
-        (guint)(k - FW_CFG_FILE_FIRST) < s->files->len) {
-        FwCfgFile *f = g_ptr_array_index(s->files, k - FW_CFG_FILE_FIRST);
-        if (f->on_select) {
-            f->on_select(f->on_select_opaque);
-        }
+    if (f && f->on_select) {
+        f->on_select(f->on_select_opaque);
     }
 }
 
