@@ -990,6 +990,30 @@ static void gen_string(GRand *r, Case *c, unsigned i)
     }
 }
 
+/*
+ * rep movs / rep stos over runs of up to 4 KiB, across pages of the scratch,
+ * either DF; movs with the destination often just above or below the source
+ * (an overlap: copying forward element by element replicates the pattern).
+ */
+static void gen_string_long(GRand *r, Case *c, unsigned i)
+{
+    unsigned size = sizes[i % 4], movs = (i / 4) % 2;
+    unsigned src = 4096 + 128 + rnd(r, SCRATCH_SIZE - 8192 - 256), dst;
+
+    c->mem = true;
+    c->gpr[R_CX] = rnd(r, 4096 / size + 1);
+    dst = coin(r) ? src + rnd(r, 33) - 16 : 4096 + 128 + rnd(r, SCRATCH_SIZE - 8192 - 256);
+    c->gpr[R_DI] = dst;
+    c->ptr_regs |= 1u << R_DI;
+    if (movs) {
+        c->gpr[R_SI] = src;
+        c->ptr_regs |= 1u << R_SI;
+    }
+    put(c, 0xF3);
+    emit_plain_prefix(r, c, size, 0);
+    put(c, (uint8_t)((movs ? 0xA4 : 0xAA) + (size > 1)));
+}
+
 /* ---- running a case ---- */
 
 typedef struct Env {
@@ -1255,6 +1279,7 @@ static const Family families[] = {
     { "lea", gen_lea, 4500 * CASE_SCALE },
     { "convert", gen_convert, 1800 * CASE_SCALE }, /* cbw..cqo, lahf sahf */
     { "string", gen_string, 3000 * CASE_SCALE }, /* movs stos lods cmps scas */
+    { "string-long", gen_string_long, 400 * CASE_SCALE }, /* rep movs/stos, runs of pages */
 };
 
 static void test_family(gconstpointer data)

@@ -261,22 +261,103 @@ static bool str_once(EmuCpu *c, const EmuInsn *in)
     return (in->flags & INSN_REP) ? (c->rflags & FL_ZF) != 0 : !(c->rflags & FL_ZF);
 }
 
+static bool str_is_movs(const EmuInsn *in)
+{
+    return in->mnem == ZYDIS_MNEMONIC_MOVSB || in->mnem == ZYDIS_MNEMONIC_MOVSW ||
+           in->mnem == ZYDIS_MNEMONIC_MOVSD || in->mnem == ZYDIS_MNEMONIC_MOVSQ;
+}
+
+static bool str_is_stos(const EmuInsn *in)
+{
+    return in->mnem == ZYDIS_MNEMONIC_STOSB || in->mnem == ZYDIS_MNEMONIC_STOSW ||
+           in->mnem == ZYDIS_MNEMONIC_STOSD || in->mnem == ZYDIS_MNEMONIC_STOSQ;
+}
+
+static void str_fill(uint8_t *d, uint64_t k, unsigned n, uint64_t v)
+{
+    if (n == 1 || !(v & emu_mask(n))) {
+        memset(d, (int)(v & 0xFF), k * n);
+        return;
+    }
+    for (uint64_t i = 0; i < k; i++) {
+        emu_st(d + i * n, n, v);
+    }
+}
+
+/*
+ * rep movs/stos in 64-bit code with df=0, one run of elements at a time:
+ * the elements that lie within one page of the destination (and of the
+ * source) are moved with one memmove or fill once both pages are
+ * translated, so a fault still comes before any store of its run and
+ * leaves rcx/rsi/rdi at the element that faulted, as element by element.
+ * Returns how many elements it moved; 0: go element by element (not RAM,
+ * an element across a page, or a forward overlap, where copying element
+ * by element replicates the pattern and memmove would not).
+ */
+static uint64_t str_run(EmuCpu *c, const EmuInsn *in, uint64_t cnt)
+{
+    unsigned n = str_elem(in);
+    int src_seg = in->seg_override != S_NONE ? in->seg_override : S_DS;
+    uint64_t dlin = emu_seg_lin(c, S_ES, c->gpr[R_DI], n, ACC_WRITE), slin = 0;
+    uint64_t k = MIN(cnt, (4096 - (dlin & 0xFFF)) / n);
+    uint8_t *d, *s = NULL;
+
+    if (str_is_movs(in)) {
+        slin = emu_seg_lin(c, src_seg, c->gpr[R_SI], n, ACC_READ);
+        k = MIN(k, (4096 - (slin & 0xFFF)) / n);
+    }
+    if (k < 2) {
+        return 0;
+    }
+    if (str_is_movs(in) && !(s = emu_lin_ptr(c, slin, k * n, ACC_READ, false, NULL))) {
+        return 0;
+    }
+    if (!(d = emu_lin_ptr(c, dlin, k * n, ACC_WRITE, false, NULL)) ||
+        (s && d > s && d < s + k * n)) {
+        return 0;
+    }
+    emu_note_store(c, d);
+    if (s) {
+        memmove(d, s, k * n);
+        c->gpr[R_SI] += k * n;
+    } else {
+        str_fill(d, k, n, c->gpr[R_AX]);
+    }
+    c->gpr[R_DI] += k * n;
+    c->gpr[R_CX] = cnt - k;
+    return k;
+}
+
 /* A rep prefix runs a bounded batch, then restarts the instruction so that
  * kicks and interrupts are seen during long copies. */
 #define REP_BATCH 4096
+#define REP_RUN_BYTES 65536
 
 static void exec_string(EmuCpu *c, const EmuInsn *in)
 {
+    bool runs = c->long64 && in->addrsize == 8 && !(c->rflags & FL_DF) &&
+                (in->flags & INSN_REP) && (str_is_movs(in) || str_is_stos(in));
+    uint64_t run_bytes = 0;
+
     if (!(in->flags & (INSN_REP | INSN_REPNE))) {
         str_once(c, in);
         return;
     }
     for (unsigned i = 0; i < REP_BATCH; i++) {
-        uint64_t cnt = str_reg(c, in, R_CX);
+        uint64_t cnt = str_reg(c, in, R_CX), k;
         bool go_on;
 
         if (!cnt) {
             return;
+        }
+        if (runs && (k = str_run(c, in, cnt))) {
+            if (k == cnt) {
+                return;
+            }
+            if ((run_bytes += k * str_elem(in)) >= REP_RUN_BYTES) {
+                break;
+            }
+            continue;
         }
         go_on = str_once(c, in);      /* false only for a cmps/scas that ends */
         reg_write(c, R_CX, in->addrsize, cnt - 1);
