@@ -79,6 +79,7 @@
 #define PG_A   0x20ull
 #define PG_D   0x40ull
 #define PG_PS  0x80ull
+#define PG_G   0x100ull
 #define PG_NX  (1ull << 63)
 
 /* #PF error code bits */
@@ -736,6 +737,55 @@ static void test_tlb_stale(Fx *f, gconstpointer data)
     c->rip = KCODE + 0x100;
     g_assert_cmpint(run_to_hlt(c, false), ==, -1);
     expect_pf(c, do_access(f, TLB_LIN + 8, ACC_READ), TLB_LIN + 8, 0);
+}
+
+/*
+ * With CR4.PGE a CR3 load drops the TLB's entries but the global ones (a
+ * global page's changed PTE stays unseen until invlpg or a CR4.PGE toggle);
+ * without CR4.PGE the G bit means nothing.
+ */
+static void test_tlb_global(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    static const uint8_t reload_cr3[] = { 0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8, 0xf4 };
+    static const uint8_t toggle_pge[] = {
+        0x0f, 0x20, 0xe0, 0x48, 0x35, LE32(CR4_PGE), 0x0f, 0x22, 0xe0,   /* cr4 ^= PGE */
+        0x48, 0x35, LE32(CR4_PGE), 0x0f, 0x22, 0xe0, 0xf4                /* and back; hlt */
+    };
+
+    (void)data;
+    put_code(f, KCODE + 0x300, reload_cr3, sizeof(reload_cr3));
+    put_code(f, KCODE + 0x380, toggle_pge, sizeof(toggle_pge));
+    wr64(f, TLB_PA_A, 0xAAAA);
+    wr64(f, TLB_PA_B, 0xBBBB);
+    wr64(f, MAP4K_PA, 0x4444);
+    c->cr4 |= CR4_PGE;
+    set_pte(f, TLB_LIN, TLB_PA_A | PG_P | PG_RW | PG_G);
+    set_pte(f, MAP4K_LIN, MAP4K_PA | PG_P | PG_RW);
+    emu_tlb_flush(c);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xAAAA);
+    g_assert_cmphex(read_at(f, MAP4K_LIN), ==, 0x4444);
+
+    set_pte(f, TLB_LIN, TLB_PA_B | PG_P | PG_RW | PG_G);
+    set_pte(f, MAP4K_LIN, TLB_PA_B | PG_P | PG_RW);
+    c->rip = KCODE + 0x300;
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xAAAA);        /* global: kept */
+    g_assert_cmphex(read_at(f, MAP4K_LIN), ==, 0xBBBB);      /* not global: walked again */
+    c->rip = KCODE + 0x380;
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+    g_assert_cmphex(c->cr4 & CR4_PGE, ==, CR4_PGE);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xBBBB);
+
+    /* CR4.PGE clear: a CR3 load drops G entries too */
+    c->cr4 &= ~CR4_PGE;
+    set_pte(f, TLB_LIN, TLB_PA_A | PG_P | PG_RW | PG_G);
+    emu_tlb_flush(c);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xAAAA);
+    set_pte(f, TLB_LIN, TLB_PA_B | PG_P | PG_RW | PG_G);
+    c->rip = KCODE + 0x300;
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+    g_assert_cmphex(read_at(f, TLB_LIN), ==, 0xBBBB);
 }
 
 /* ==== 2. code that changes ==== */
@@ -2087,6 +2137,7 @@ int main(int argc, char **argv)
         { "/emu-system/paging/protection", test_protection },
         { "/emu-system/paging/nx", test_nx },
         { "/emu-system/paging/tlb-stale", test_tlb_stale },
+        { "/emu-system/paging/tlb-global", test_tlb_global },
         { "/emu-system/code/host-write", test_code_host_write },
         { "/emu-system/code/same-block", test_code_same_block },
         { "/emu-system/code/flush", test_code_flush },

