@@ -739,6 +739,49 @@ static void gen_alu_pair(GRand *r, Case *c, unsigned i)
     }
 }
 
+/*
+ * add or sub, then (or after) one of the generated code's forms that write
+ * the flags in part or not at all (inc, dec, not, bswap, bt: CF only, shifts
+ * by cl: nothing for a count of 0) or all of them (neg): in a block the
+ * flags the first one leaves must be kept exactly where the second one
+ * does not write them, and may be dropped where it does.
+ */
+static void gen_flags_pair(GRand *r, Case *c, unsigned i)
+{
+    static const uint8_t regs[] = { R_AX, R_CX, R_DX, R_BP, R_SI, R_DI };   /* not rsp/rbx */
+    static const uint32_t undef[8] = {
+        [2] = FL_AF | FL_OF, [4] = FL_OF | FL_SF | FL_AF | FL_PF, [7] = FL_AF | FL_OF,
+    };
+    unsigned k = i % 8, w = (i / 16) & 1, reg = regs[rnd(r, 6)], rm = regs[rnd(r, 6)];
+    bool form_first = (i / 8) & 1;
+
+    for (unsigned n = 0; n < 2; n++) {
+        if (n == (form_first ? 1u : 0u)) {        /* add|sub r/m, r */
+            if (w) {
+                put(c, 0x48);
+            }
+            put(c, coin(r) ? 0x01 : 0x29);
+            put(c, (uint8_t)(0xC0 | reg << 3 | rm));
+            continue;
+        }
+        if (w) {
+            put(c, 0x48);
+        }
+        switch (k) {
+        case 0: case 1: put(c, 0xFF); put(c, (uint8_t)(0xC0 | k << 3 | rm)); break;   /* inc dec */
+        case 2: put(c, 0xD3); put(c, (uint8_t)(0xE0 | rm)); break;                    /* shl r, cl */
+        case 3: put(c, 0xF7); put(c, (uint8_t)(0xD0 | rm)); break;                    /* not */
+        case 4: put(c, 0x0F); put(c, 0xBA); put(c, (uint8_t)(0xE0 | rm));             /* bt r, imm8 */
+                put(c, (uint8_t)rnd(r, 256)); break;
+        case 5: put(c, 0x0F); put(c, (uint8_t)(0xC8 | rm)); break;                    /* bswap */
+        case 6: put(c, 0xF7); put(c, (uint8_t)(0xD8 | rm)); break;                    /* neg */
+        default: put(c, 0xD3); put(c, (uint8_t)(0xF8 | rm)); break;                   /* sar r, cl */
+        }
+    }
+    /* the flags compared are the last instruction's, with the first one's under them */
+    c->undef = form_first ? 0 : undef[k];
+}
+
 /* jcc over `inc eax`: eax says whether it was taken (short and near forms). */
 static void gen_jcc(GRand *r, Case *c, unsigned i)
 {
@@ -806,6 +849,26 @@ static void gen_bswap(GRand *r, Case *c, unsigned i)
 
     put(c, 0x0F);
     put(c, (uint8_t)(0xC8 + (n & 7)));
+}
+
+/* the hints the interpreter runs as nops: prefetch*, pause, lfence, sfence, endbr64 */
+static void gen_hint(GRand *r, Case *c, unsigned i)
+{
+    static const uint8_t plain[4][4] = {
+        { 0xF3, 0x90 }, { 0x0F, 0xAE, 0xE8 }, { 0x0F, 0xAE, 0xF8 }, { 0xF3, 0x0F, 0x1E, 0xFA },
+    };
+    static const unsigned plain_len[4] = { 2, 3, 3, 4 };
+    unsigned k = i % 9;
+
+    if (k >= 5) {
+        for (unsigned j = 0; j < plain_len[k - 5]; j++) {
+            put(c, plain[k - 5][j]);
+        }
+        return;
+    }
+    put(c, 0x0F);                  /* 0F 18 /0../3 prefetchnta..t2 [mem], 0F 0D /1 prefetchw */
+    put(c, k == 4 ? 0x0D : 0x18);
+    emit_mem(r, c, k == 4 ? 1 : k, 1);
 }
 
 /* movzx movsx (0F B6/B7/BE/BF), movsxd (63, also without REX.W and with 66) */
@@ -1252,7 +1315,7 @@ typedef struct Family {
 } Family;
 
 /* Case counts are multiples of each family's enumeration period; with
- * CASE_SCALE 16 the default run has 672,064 cases (about 2 s, 6 s under
+ * CASE_SCALE 16 the default run has 676,448 cases (about 2 s, 6 s under
  * ASan+UBSan on 2 cores). */
 #define CASE_SCALE 16
 
@@ -1272,10 +1335,13 @@ static const Family families[] = {
     { "cc", gen_cc, 2400 * CASE_SCALE },        /* cmovcc setcc */
     { "jcc", gen_jcc, 320 * CASE_SCALE },       /* jcc rel8 and rel32 */
     { "alu2", gen_alu_pair, 256 * CASE_SCALE }, /* two ALU instructions in one block */
+    /* add|sub and inc dec not bswap bt shl/sar-by-cl neg, both orders, 32/64-bit */
+    { "flags2", gen_flags_pair, 256 * CASE_SCALE },
     { "xchg", gen_xchg, 2400 * CASE_SCALE },    /* xchg xadd cmpxchg */
     { "bswap", gen_bswap, 500 * CASE_SCALE },
     { "movx", gen_movx, 1500 * CASE_SCALE },    /* movzx movsx movsxd */
     { "mov", gen_mov, 1000 * CASE_SCALE },
+    { "hint", gen_hint, 18 * CASE_SCALE },      /* prefetch pause lfence sfence endbr64 */
     { "lea", gen_lea, 4500 * CASE_SCALE },
     { "convert", gen_convert, 1800 * CASE_SCALE }, /* cbw..cqo, lahf sahf */
     { "string", gen_string, 3000 * CASE_SCALE }, /* movs stos lods cmps scas */

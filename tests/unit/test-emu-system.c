@@ -875,6 +875,13 @@ static void test_code_same_block(Fx *f, gconstpointer data)
         { "lock cmpxchg8b [rip+0]", { 0xf0, 0x0f, 0xc7, 0x0d, LE32(0) }, 8, 0x1b8, 0x9090f412,
           0x12345678 },
         { "stosb (rdi = the immediate, al = 7)", { 0xaa }, 1, 7, 0, 7 },
+        /* the generated code's other store forms (emu-jit-ops2.c) */
+        { "inc byte [rip+1]", { 0xfe, 0x05, LE32(1) }, 6, 0, 0, 2 },
+        { "neg byte [rip+1]", { 0xf6, 0x1d, LE32(1) }, 6, 0, 0, 0xff },
+        { "mov word [rip+1],cx", { 0x66, 0x89, 0x0d, LE32(1) }, 7, 0, 7, 7 },
+        { "xor byte [rip+1],cl", { 0x30, 0x0d, LE32(1) }, 6, 0, 6, 7 },
+        { "sub dword [rip+1],ecx", { 0x29, 0x0d, LE32(1) }, 6, 0, 0xFFFFFFFA, 7 },
+        { "bts dword [rip+1],2", { 0x0f, 0xba, 0x2d, LE32(1), 2 }, 8, 0, 0, 5 },
         /* through another linear alias of the same page (the 1 GiB mapping) */
         { "mov byte [alias],7", { 0xc6, 0x04, 0x25, LE32(MAP1G_LIN + KCODE + 9), 0x07 }, 8, 0, 0,
           7 },
@@ -902,6 +909,90 @@ static void test_code_same_block(Fx *f, gconstpointer data)
             g_assert_cmphex(c->gpr[R_AX], ==, k->want_eax);
             g_assert_cmphex(c->rip, ==, KCODE + k->len + 6);
         }
+    }
+}
+
+/*
+ * The generated code's memory forms (emu-jit.c, emu-jit-ops*.c) where the
+ * inline TLB path must give way to the handler or must add a segment base:
+ * GS-relative loads, read-modify-writes and stores in a loop (its later
+ * iterations hit the TLB), a GS-relative address that is not canonical
+ * (#GP), a read-modify-write of a read-only page whose read the TLB holds
+ * (#PF, the instruction not executed), and of a page whose dirty bit is
+ * clear (the handler sets it; then the inline path writes).
+ */
+static void test_native_mem(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    /* GS.base 0x100: without it the same page would be hit, at other data */
+    const uint64_t d = SUP_PAGE + 8, v = SUP_PAGE + 0x108;
+
+    (void)data;
+    /* mov ecx,3; L: mov rax,gs:[d]; inc dword gs:[d+8]; add gs:[d+0x10],rax;
+     * mov byte gs:[d+0x18],0x5a; dec ecx; jnz L; hlt */
+    put_code(f, KCODE, BYTES(0xb9, LE32(3),
+                             0x65, 0x48, 0x8b, 0x04, 0x25, LE32(d),
+                             0x65, 0xff, 0x04, 0x25, LE32(d + 8),
+                             0x65, 0x48, 0x01, 0x04, 0x25, LE32(d + 0x10),
+                             0x65, 0xc6, 0x04, 0x25, LE32(d + 0x18), 0x5a,
+                             0xff, 0xc9, 0x75, 0xd9, 0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        for (unsigned i = 0; i < 4; i++) {
+            wr64(f, d + 8 * i, 0xdead);           /* what a missing base would see */
+        }
+        wr64(f, v, 0x1111);
+        wr64(f, v + 8, 0xFFFFFFFF00000005ull);
+        wr64(f, v + 0x10, 100);
+        wr64(f, v + 0x18, 0);
+        c->seg[S_GS].base = 0x100;
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_AX], ==, 0x1111);
+        g_assert_cmphex(rd64(f, v + 8), ==, 0xFFFFFFFF00000008ull);
+        g_assert_cmphex(rd64(f, v + 0x10), ==, 100 + 3 * 0x1111);
+        g_assert_cmphex(rd64(f, v + 0x18), ==, 0x5a);
+        for (unsigned i = 0; i < 4; i++) {
+            g_assert_cmphex(rd64(f, d + 8 * i), ==, 0xdead);
+        }
+    }
+
+    /* inc dword gs:[0x1000] with GS.base 0x7ffffffff000: #GP(0), not executed */
+    put_code(f, KCODE, BYTES(0x65, 0xff, 0x04, 0x25, LE32(0x1000), 0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        c->seg[S_GS].base = 0x00007FFFFFFFF000ull;
+        c->rip = KCODE;
+        expect_gp(c, run_to_hlt(c, blocks), 0);
+        g_assert_cmphex(c->insn_rip, ==, KCODE);
+    }
+    c->seg[S_GS].base = 0;
+
+    /* mov eax,[ro]; add dword [ro],1; hlt: the read fills the TLB, the write faults */
+    wr64(f, S_RO_PAGE + 8, 41);
+    put_code(f, KCODE, BYTES(0x8b, 0x04, 0x25, LE32(S_RO_PAGE + 8),
+                             0x83, 0x04, 0x25, LE32(S_RO_PAGE + 8), 1, 0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        c->rip = KCODE;
+        c->gpr[R_AX] = 0;
+        expect_pf(c, run_to_hlt(c, blocks), S_RO_PAGE + 8, PF_P | PF_W);
+        g_assert_cmphex(c->insn_rip, ==, KCODE + 7);      /* where #PF is delivered */
+        g_assert_cmphex(c->gpr[R_AX], ==, 41);
+        g_assert_cmphex(rd64(f, S_RO_PAGE + 8), ==, 41);
+    }
+
+    /* mov eax,[ad]; inc byte [ad]; hlt with D clear: the first store sets it */
+    for (int blocks = 0; blocks < 2; blocks++) {
+        set_pte(f, AD_PAGE, AD_PAGE | PG_P | PG_RW);
+        emu_tlb_flush(c);
+        wr64(f, AD_PAGE, 7);
+        put_code(f, KCODE, BYTES(0x8b, 0x04, 0x25, LE32(AD_PAGE),
+                                 0xfe, 0x04, 0x25, LE32(AD_PAGE), 0xf4));
+        for (int run = 0; run < 3; run++) {
+            c->rip = KCODE;
+            g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        }
+        g_assert_cmphex(rd64(f, pte_addr(AD_PAGE)), ==,
+                        AD_PAGE | PG_P | PG_RW | PG_A | PG_D);
+        g_assert_cmphex(rd64(f, AD_PAGE), ==, 10);
     }
 }
 
@@ -2140,6 +2231,7 @@ int main(int argc, char **argv)
         { "/emu-system/paging/tlb-global", test_tlb_global },
         { "/emu-system/code/host-write", test_code_host_write },
         { "/emu-system/code/same-block", test_code_same_block },
+        { "/emu-system/code/native-mem", test_native_mem },
         { "/emu-system/code/flush", test_code_flush },
         { "/emu-system/code/jit-after", test_jit_after },
         { "/emu-system/code/chain-rewrite", test_chain_rewrite },

@@ -190,5 +190,9 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
 /* What emu_jit_op's forms do to the arithmetic flags (FLAGS_*), -1: not one of them. */
 int emu_jit_op_flags(const EmuInsn *in);
 enum { FLAGS_READ, FLAGS_KEEP, FLAGS_WRITE };
+/* emu-jit-ops2.c: the same for the forms there (emu_jit_op falls back to them). */
+bool emu_jit_op2(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_t next,
+                 unsigned count);
+int emu_jit_op2_flags(const EmuInsn *in);
 
 #endif

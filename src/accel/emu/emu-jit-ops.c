@@ -120,7 +120,7 @@ int emu_jit_op_flags(const EmuInsn *in)
 {
     switch (form(in)) {
     case F_NONE:
-        return -1;
+        return emu_jit_op2_flags(in);
     case F_NOP: case F_LEA: case F_MOVX_RR:
         return FLAGS_KEEP;
     case F_CMPTEST:
@@ -386,7 +386,7 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
 
     switch (f) {
     case F_NONE:
-        return false;
+        return emu_jit_op2(e, in, flags_live, off, next, count);
     case F_JMP: {
         int64_t target = (int64_t)next + d->val;
 

@@ -219,16 +219,31 @@ void emu_jit_exit(Emit *e, unsigned count)
 
 
 /*
- * rax = the linear address of a memory operand that emu_insn_shape()
- * accepted (64-bit code, no FS/GS base, 64-bit addressing); false if this
- * operand's form is not handled here.
+ * add rax, the FS or GS base (read as the code runs: wrgsbase, swapgs and
+ * the MSRs change it); the other segments' bases are 0 in 64-bit code.
+ * A non-canonical sum matches no TLB entry, so the handler raises #GP.
+ */
+static void seg_base(Emit *e, unsigned seg)
+{
+    static const uint8_t add[] = { 0x03 };
+
+    if (seg == S_FS || seg == S_GS) {
+        rbx_mem(e, true, add, 1, 0,
+                (uint32_t)(offsetof(EmuCpu, seg) + seg * sizeof(EmuSeg) + offsetof(EmuSeg, base)));
+    }
+}
+
+/*
+ * rax = the linear address of a memory operand in 64-bit code with 64-bit
+ * addressing (the FS/GS base added); false if this operand's form is not
+ * handled here.
  */
 bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
 {
     static const uint8_t mov_ld[] = { 0x8B };
     int64_t disp = o->val;
 
-    if (in->addrsize != 8 || o->seg == S_FS || o->seg == S_GS || o->scale > 8) {
+    if (in->addrsize != 8 || o->scale > 8) {
         return false;
     }
     if (o->base == EREG_RIP) {
@@ -236,6 +251,7 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
             return false;
         }
         lea_r12(e, 0, (int32_t)(next + disp));
+        seg_base(e, o->seg);
         return true;
     }
     if (o->base != EREG_NONE) {
@@ -253,6 +269,7 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
     } else if (disp) {
         b(e, 0x48); b(e, 0x05); b32(e, (uint32_t)disp);          /* add rax, imm32 */
     }
+    seg_base(e, o->seg);
     return true;
 }
 
