@@ -3,8 +3,10 @@
  * Linux boot ran most through their handlers (counted per mnemonic and
  * operand kinds): lea, movzx/movsx/movsxd, setcc, cmovcc, adc/sbb, rol/ror
  * by an immediate, push/pop of a register, jmp rel, the nops, cmp/test of
- * byte and word registers (and test with an immediate), and
- * add/sub/and/or/xor/cmp of a register with memory.
+ * byte and word registers (and test with an immediate),
+ * add/sub/and/or/xor/cmp of a register with memory, and the one-operand
+ * mul/imul of a 32/64-bit register (the bignum loops of the kernel's
+ * module signature check).
  *
  * As in emu-jit.c, a register-only form is the same host instruction on
  * the EmuCpu's registers, so result and flags are the host's, which is the
@@ -21,7 +23,7 @@
 
 typedef enum {
     F_NONE, F_JMP, F_NOP, F_LEA, F_MOVX_RR, F_MOVX_RM, F_SETCC, F_CMOV, F_ADC, F_ROT,
-    F_PUSH, F_POP, F_CMPTEST, F_ALU_RM, F_CMPTEST_MI,
+    F_PUSH, F_POP, F_CMPTEST, F_ALU_RM, F_CMPTEST_MI, F_MUL1,
 } Form;
 
 static bool gpr(const EmuOp *o)             /* including AH..BH */
@@ -100,6 +102,8 @@ static Form form(const EmuInsn *in)
     case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_XOR:
         return in->mnem != ZYDIS_MNEMONIC_TEST && in->nops == 2 && wide &&
                s->kind == OPK_MEM && s->size == d->size ? F_ALU_RM : F_NONE;
+    case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_IMUL:    /* one operand: rdx:rax = rax * r */
+        return in->nops == 1 && wide ? F_MUL1 : F_NONE;
     case ZYDIS_MNEMONIC_PUSH:
         return in->nops == 1 && gpr64(d) && d->size == 8 ? F_PUSH : F_NONE;
     case ZYDIS_MNEMONIC_POP:
@@ -123,7 +127,7 @@ int emu_jit_op_flags(const EmuInsn *in)
         return emu_jit_op2_flags(in);
     case F_NOP: case F_LEA: case F_MOVX_RR:
         return FLAGS_KEEP;
-    case F_CMPTEST:
+    case F_CMPTEST: case F_MUL1:
         return FLAGS_WRITE;
     default:
         /* flag readers, partial writers (rol/ror), and what may fault */
@@ -398,6 +402,25 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
     }
     case F_NOP:
         return true;
+    case F_MUL1: {
+        /*
+         * The host's mul/imul on the guest's rax and source slot: a 32-bit
+         * one zero-extends both halves, as the guest's does. The undefined
+         * flags (SF, ZF, AF, PF) are the host's, which is what this CPU's
+         * guests would see on the host itself.
+         */
+        static const uint8_t mul[] = { 0xF7 };
+        static const uint8_t mov_st[] = { 0x89 };
+
+        load_rax(e, d->size, GPR(R_AX));
+        rbx_mem(e, d->size == 8, mul, 1, in->mnem == ZYDIS_MNEMONIC_MUL ? 4 : 5, GPR(d->reg));
+        store_rax(e, GPR(R_AX));                  /* the stores leave the flags alone */
+        rbx_mem(e, true, mov_st, 1, 2, GPR(R_DX)); /* mov [rbx+rdx], rdx */
+        if (flags_live) {
+            emu_jit_merge_flags(e, FL_ARITH);
+        }
+        return true;
+    }
     case F_LEA: {
         Emit probe = *e;
 
