@@ -918,8 +918,9 @@ static void test_code_same_block(Fx *f, gconstpointer data)
  * GS-relative loads, read-modify-writes and stores in a loop (its later
  * iterations hit the TLB), a GS-relative address that is not canonical
  * (#GP), a read-modify-write of a read-only page whose read the TLB holds
- * (#PF, the instruction not executed), and of a page whose dirty bit is
- * clear (the handler sets it; then the inline path writes).
+ * (#PF, the instruction not executed), of a page whose dirty bit is
+ * clear (the handler sets it; then the inline path writes), and loads and
+ * read-modify-writes across a page boundary (the handler's).
  */
 static void test_native_mem(Fx *f, gconstpointer data)
 {
@@ -993,6 +994,33 @@ static void test_native_mem(Fx *f, gconstpointer data)
         g_assert_cmphex(rd64(f, pte_addr(AD_PAGE)), ==,
                         AD_PAGE | PG_P | PG_RW | PG_A | PG_D);
         g_assert_cmphex(rd64(f, AD_PAGE), ==, 10);
+    }
+
+    /*
+     * Accesses across the end of AD_PAGE into MAP4K_LIN, which maps a page
+     * that is not the next one in host memory (where a decoy is): mov ecx,3;
+     * L: mov rdx,[MAP4K_LIN-4]; add dword [MAP4K_LIN-2],0x01010101; dec ecx;
+     * jnz L; hlt. The later iterations find both pages in the TLB.
+     */
+    put_code(f, KCODE, BYTES(0xb9, LE32(3),
+                             0x48, 0x8b, 0x14, 0x25, LE32(MAP4K_LIN - 4),
+                             0x81, 0x04, 0x25, LE32(MAP4K_LIN - 2), LE32(0x01010101),
+                             0xff, 0xc9, 0x75, 0xe9, 0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        set_pte(f, AD_PAGE, AD_PAGE | PG_P | PG_RW | PG_A | PG_D);
+        emu_tlb_flush(c);
+        wr(f, AD_PAGE + 0xFFC, BYTES(0x44, 0x33, 0x22, 0x11));
+        wr(f, MAP4K_PA, BYTES(0x88, 0x77, 0x66, 0x55));
+        wr(f, MAP4K_LIN, BYTES(0xef, 0xbe, 0xad, 0xde));     /* physical, after AD_PAGE */
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        /* the dword was 0x77881122, then +0x01010101 three times */
+        g_assert_cmphex(c->gpr[R_DX], ==, 0x5566798A13243344ull);
+        g_assert_cmphex(rd8(f, AD_PAGE + 0xFFE), ==, 0x25);
+        g_assert_cmphex(rd8(f, AD_PAGE + 0xFFF), ==, 0x14);
+        g_assert_cmphex(rd8(f, MAP4K_PA), ==, 0x8B);
+        g_assert_cmphex(rd8(f, MAP4K_PA + 1), ==, 0x7A);
+        g_assert_cmphex(rd8(f, MAP4K_LIN), ==, 0xef);
     }
 }
 

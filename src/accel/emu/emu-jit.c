@@ -281,19 +281,19 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
 void emu_jit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
 {
     b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
-    b(e, 0x48); b(e, 0xC1); b(e, 0xE9); b(e, 12);                /* shr rcx, 12 */
-    b(e, 0x81); b(e, 0xE1); b32(e, EMU_TLB_SIZE - 1);            /* and ecx, size-1 */
-    b(e, 0x48); b(e, 0xC1); b(e, 0xE1); b(e, 5);                 /* shl rcx, 5 (32-byte entries) */
+    b(e, 0x48); b(e, 0xC1); b(e, 0xE9); b(e, 12 - 5);            /* shr rcx, 7 */
+    b(e, 0x81); b(e, 0xE1); b32(e, (EMU_TLB_SIZE - 1) << 5);     /* and ecx: index * 32 (bytes) */
     b(e, 0x48); b(e, 0x8D); b(e, 0x94); b(e, 0x0B); b32(e, OFF(tlb));   /* lea rdx, [rbx+rcx+tlb] */
-    b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
+    /*
+     * The page of the last byte against the entry's: an access into the
+     * next page misses too (that page's entry has the next index).
+     */
+    b(e, 0x48); b(e, 0x8D); b(e, 0x48); b(e, (uint8_t)(size - 1));   /* lea rcx, [rax+size-1] */
     b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, 0xFFFFF000u);     /* and rcx, ~0xfff */
     b(e, 0x48); b(e, 0x83); b(e, 0xC9); b(e, 0x01);              /* or rcx, 1 */
     b(e, 0x48); b(e, 0x3B); b(e, 0x0A);                          /* cmp rcx, [rdx] (vpage) */
     slow[0] = jcc32(e, CC_NE);
-    b(e, 0x89); b(e, 0xC1);                                      /* mov ecx, eax */
-    b(e, 0x81); b(e, 0xE1); b32(e, 0xFFF);                       /* and ecx, 0xfff */
-    b(e, 0x81); b(e, 0xF9); b32(e, 4096 - size);                 /* cmp ecx, 4096-size */
-    slow[1] = jcc32(e, CC_A);
+    slow[1] = NULL;
     b(e, 0x83); b(e, 0xBB); b32(e, OFF(cpl)); b(e, 3);           /* cmp dword [rbx+cpl], 3 */
     b(e, 0x75); b(e, 10);                                        /* jne +10: skip the check */
     b(e, 0x80); b(e, 0x7A); b(e, (uint8_t)offsetof(EmuTlbEntry, user_ok)); b(e, 0);   /* cmp byte [rdx+user_ok], 0 */
