@@ -1276,6 +1276,56 @@ static void test_chain_ret(Fx *f, gconstpointer data)
 #endif
 }
 
+/* The port write hook of test_chain_indirect: R adds 3 from the 50th, F adds 2 from the 70th. */
+static void rewrite_r_f(Fx *f)
+{
+    if (f->io_writes == 50) {
+        put_code(f, KCODE + 15, BYTES(3));
+    }
+    if (f->io_writes == 70) {
+        put_code(f, handler(0xE0) + 3, BYTES(2));
+    }
+}
+
+/*
+ * L: add rsi, 1; mov edx, port; out dx, al; call rax (F, another page)
+ * R: add rbx, 1; cmp rsi, rcx; jb L; hlt
+ * F: add rdi, 1; pop rdx; jmp rdx (to R)
+ * The indirect call and jmp go on through the jump cache; the host
+ * rewrites R (reached by the jmp) and F (by the call) from L's out: each
+ * must notice at its entry and be decoded again.
+ */
+static void test_chain_indirect(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    const uint64_t fn = handler(0xE0);
+    uint64_t insns;
+    unsigned calls;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xba, LE32(IO_PORT_OK), 0xee, 0xff, 0xd0,
+                             0x48, 0x83, 0xc3, 0x01, 0x48, 0x39, 0xce,
+                             0x0f, 0x82, LE32((uint32_t)(0 - 25)), 0xf4));
+    put_code(f, fn, BYTES(0x48, 0x83, 0xc7, 0x01, 0x5a, 0xff, 0xe2));
+    f->on_io_write = rewrite_r_f;
+    c->gpr[R_SI] = c->gpr[R_DI] = c->gpr[R_BX] = 0;
+    c->gpr[R_AX] = fn;
+    c->gpr[R_CX] = 100;
+    c->rip = KCODE;
+    calls = run_chain(c, &insns);
+    g_assert_cmphex(c->rip, ==, KCODE + 26);
+    g_assert_cmpuint(c->gpr[R_SI], ==, 100);
+    g_assert_cmpuint(c->gpr[R_BX], ==, 49 + 51 * 3);
+    g_assert_cmpuint(c->gpr[R_DI], ==, 69 + 31 * 2);
+    g_assert_cmphex(c->gpr[R_DX], ==, KCODE + 12);
+    g_assert_cmpuint(c->gpr[R_SP], ==, KSTACK);
+    g_assert_cmpuint(insns, ==, 100 * 10 + 1);
+    g_test_message("%u emu_run_block calls for 300 blocks", calls);
+#if defined(__x86_64__)
+    g_assert_cmpuint(calls, <, 40);            /* call and jmp chained through the jump cache */
+#endif
+}
+
 /*
  * An endless loop of two chained blocks (L: add rsi, 1; jmp M  M: add rdi, 1;
  * jmp L) comes back to the dispatch loop within the bound, every call
@@ -1283,13 +1333,20 @@ static void test_chain_ret(Fx *f, gconstpointer data)
  * take_events does) runs its handler and returns into the loop, which goes
  * on chaining; after a flush of all code (no slot kept) it is chained again.
  */
-static void chain_bound(Fx *f, uint64_t m)
+static void chain_bound(Fx *f, uint64_t m, bool indirect)
 {
     EmuCpu *c = f->cpu;
     uint64_t total = 0;
 
-    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xe9, LE32((uint32_t)(m - (KCODE + 9)))));
-    put_code(f, m, BYTES(0x48, 0x83, 0xc7, 0x01, 0xe9, LE32((uint32_t)(KCODE - (m + 9)))));
+    if (indirect) {              /* L: ...; jmp rdx (M)  M: ...; jmp [rip+0x40] (L) */
+        put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xff, 0xe2));
+        put_code(f, m, BYTES(0x48, 0x83, 0xc7, 0x01, 0xff, 0x25, LE32(0x40 - 10)));
+        put_code(f, m + 0x40, BYTES(LE64(KCODE)));
+        c->gpr[R_DX] = m;
+    } else {
+        put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xe9, LE32((uint32_t)(m - (KCODE + 9)))));
+        put_code(f, m, BYTES(0x48, 0x83, 0xc7, 0x01, 0xe9, LE32((uint32_t)(KCODE - (m + 9)))));
+    }
     put_code(f, handler(0x82), BYTES(0x49, 0x83, 0xc0, 0x01, 0x48, 0xcf));  /* add r8,1; iretq */
     c->gpr[R_SI] = c->gpr[R_DI] = c->gpr[8] = 0;
     c->rip = KCODE;
@@ -1331,14 +1388,21 @@ static void chain_bound(Fx *f, uint64_t m)
 static void test_chain_bound(Fx *f, gconstpointer data)
 {
     (void)data;
-    chain_bound(f, KCODE + 0x80);
+    chain_bound(f, KCODE + 0x80, false);
 }
 
 /* The same with the second block in another page: its host address from the TLB. */
 static void test_chain_bound_pages(Fx *f, gconstpointer data)
 {
     (void)data;
-    chain_bound(f, handler(0xE0));
+    chain_bound(f, handler(0xE0), false);
+}
+
+/* The same through indirect jumps (a register, memory), which chain through the jump cache. */
+static void test_chain_bound_indirect(Fx *f, gconstpointer data)
+{
+    (void)data;
+    chain_bound(f, handler(0xE0), true);
 }
 
 /* ==== 3. exceptions and interrupts through the IDT ==== */
@@ -2267,6 +2331,8 @@ int main(int argc, char **argv)
         { "/emu-system/code/chain-bound-pages", test_chain_bound_pages },
         { "/emu-system/code/chain-smc", test_chain_smc },
         { "/emu-system/code/chain-ret", test_chain_ret },
+        { "/emu-system/code/chain-indirect", test_chain_indirect },
+        { "/emu-system/code/chain-bound-indirect", test_chain_bound_indirect },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <Zydis/Zydis.h>
 
 #include "accel/emu/emu-cpu.h"
 #include "accel/emu/emu-alu.h"
@@ -382,11 +383,10 @@ static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
     emu_jit_goto(e, (int32_t)target, count);
 }
 
-/* A call to the handler, then leave the block unless it fell through. */
-void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+/* The handler call with the rip bookkeeping it expects; then rax = c->next_rip. */
+static void call_handler(Emit *e, const EmuInsn *in, int32_t off, int32_t next)
 {
     static const uint8_t mov_ld[] = { 0x8B };
-    uint8_t *jne1, *jne2;
 
     lea_r12(e, 0, off);
     store_rax(e, OFF(insn_rip));
@@ -397,6 +397,14 @@ void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigne
     b(e, 0x48); b(e, 0xB8); b64(e, (uint64_t)(uintptr_t)in->fn);    /* mov rax, fn */
     b(e, 0xFF); b(e, 0xD0);                       /* call rax */
     rbx_mem(e, true, mov_ld, 1, 0, OFF(next_rip));   /* mov rax, [rbx+next_rip] */
+}
+
+/* A call to the handler, then leave the block unless it fell through. */
+void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    uint8_t *jne1, *jne2;
+
+    call_handler(e, in, off, next);
     lea_r12(e, 1, next);                          /* lea rcx, [r12+next] */
     b(e, 0x48); b(e, 0x39); b(e, 0xC8);           /* cmp rax, rcx */
     b(e, 0x75); jne1 = e->p; b(e, 0);             /* jne exit (rel8) */
@@ -409,6 +417,40 @@ void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigne
     if (!e->overflow) {
         *jne2 = (uint8_t)(e->p - (jne2 + 1));
     }
+}
+
+/*
+ * A near jmp or call whose target is computed (through a register or
+ * memory; also call rel and ret where their inline TLB path missed) or ret
+ * imm16, always the last instruction of its block: near branches change
+ * neither mode nor CPL, so unless the handler's stores hit this code page
+ * (block_exit) the chain goes on through the jump cache as a ret does
+ * (QEMU's lookup_and_goto_ptr), where an indirect call or jmp used to
+ * return to the dispatch loop every time.
+ */
+static bool near_branch(const EmuInsn *in)
+{
+    switch (in->mnem) {
+    case ZYDIS_MNEMONIC_JMP:
+    case ZYDIS_MNEMONIC_CALL:
+        return !(in->flags & INSN_FAR);
+    case ZYDIS_MNEMONIC_RET:
+        return in->opcode == 0xC2 || in->opcode == 0xC3;
+    default:
+        return false;
+    }
+}
+
+static void emit_branch_dyn(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    uint8_t *go;
+
+    call_handler(e, in, off, next);               /* rax = the target */
+    b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);   /* cmp byte [rbx+block_exit], 0 */
+    go = jcc32(e, CC_E);
+    emu_jit_exit(e, count);
+    land(e, go);
+    emu_jit_goto_dyn(e, count);
 }
 
 /* The store of a return address / load of one, through the inline TLB. */
@@ -427,7 +469,7 @@ static void emit_call_rel(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     uint8_t *slow[5];
 
     if ((int64_t)(int32_t)target != target) {
-        emu_jit_call(e, in, off, next, count);
+        emit_branch_dyn(e, in, off, next, count);
         return;
     }
     emit_rsp_minus8(e);
@@ -441,7 +483,7 @@ static void emit_call_rel(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
-    emu_jit_call(e, in, off, next, count);
+    emit_branch_dyn(e, in, off, next, count);
 }
 
 /* Near ret (ends its block): pop the return address into rip. */
@@ -460,7 +502,7 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
-    emu_jit_call(e, in, off, next, count);
+    emit_branch_dyn(e, in, off, next, count);
 }
 
 /*
@@ -582,6 +624,8 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
         } else if (emit_native(&e, in, live[i]) ||
                    emu_jit_op(&e, in, live[i], off, next, i + 1)) {
             /* done */
+        } else if (i + 1 == bl->n && near_branch(in)) {
+            emit_branch_dyn(&e, in, off, next, i + 1);
         } else if ((emu_insn_shape(in, &aop) == SHAPE_MOV_RM ||
                     emu_insn_shape(in, &aop) == SHAPE_MOV_MR) &&
                    emit_mem_mov(&e, in, emu_insn_shape(in, &aop) == SHAPE_MOV_MR, off, next,
