@@ -1405,6 +1405,47 @@ static void test_chain_bound_indirect(Fx *f, gconstpointer data)
     chain_bound(f, handler(0xE0), true);
 }
 
+/* The port write hook of test_chain_stop: what emu_wake does when an interrupt arrives. */
+static void stop_chain(Fx *f)
+{
+    emu_chain_stop(f->cpu);
+}
+
+/*
+ * L: add rsi, 1; mov edx, port; out dx, al; jmp M  M: add rdi, 1; jmp L,
+ * an endless chained loop, with an interrupt (say) arriving at every out:
+ * each call returns at the next exit to another block (after L's jmp), not
+ * after EMU_CHAIN_INSNS, and the next call chains as far as the next out.
+ */
+static void test_chain_stop(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    const uint64_t m = KCODE + 0x80;
+    uint64_t total = 0;
+
+    (void)data;
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xba, LE32(IO_PORT_OK), 0xee,
+                             0xe9, LE32((uint32_t)(m - (KCODE + 15)))));
+    put_code(f, m, BYTES(0x48, 0x83, 0xc7, 0x01, 0xe9, LE32((uint32_t)(KCODE - (m + 9)))));
+    f->on_io_write = stop_chain;
+    c->gpr[R_SI] = c->gpr[R_DI] = 0;
+    c->rip = KCODE;
+    for (unsigned call = 0; call < 50; call++) {
+        unsigned n = run_counted(c);
+
+        total += n;
+        g_assert_cmpuint(n, <=, 6);                  /* M, then L up to its out */
+        g_assert_cmpuint(f->io_writes, ==, c->gpr[R_SI]);
+        g_assert_cmpuint(4 * c->gpr[R_SI] + 2 * c->gpr[R_DI], ==, total);
+    }
+    g_assert_cmphex(c->rip, ==, m);
+    f->on_io_write = NULL;
+    total = run_counted(c);
+#if defined(__x86_64__)
+    g_assert_cmpuint(total, >=, EMU_CHAIN_INSNS);    /* not stopped: the whole budget */
+#endif
+}
+
 /* ==== 3. exceptions and interrupts through the IDT ==== */
 
 /* The 64-bit frame at RSP: [error code,] RIP, CS, RFLAGS, RSP, SS. */
@@ -2333,6 +2374,7 @@ int main(int argc, char **argv)
         { "/emu-system/code/chain-ret", test_chain_ret },
         { "/emu-system/code/chain-indirect", test_chain_indirect },
         { "/emu-system/code/chain-bound-indirect", test_chain_bound_indirect },
+        { "/emu-system/code/chain-stop", test_chain_stop },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/ist", test_ist },

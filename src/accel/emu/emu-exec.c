@@ -580,6 +580,7 @@ static unsigned run_jit(EmuCpu *c, EmuBlock *b)
     }
     c->jit_slot = NULL;
     emu_jit_remember(c, b->jit);
+    __atomic_store_n(&c->chain_max, EMU_CHAIN_INSNS, __ATOMIC_RELAXED);
     n = b->jit(c, c->block_hva);
     if (c->jit_slot && c->jit_slot_rip == c->rip) {
         c->link_slot = c->jit_slot;

@@ -21,7 +21,7 @@
  * applies to what is there now. The code area is emptied only as a whole,
  * so a patched jump never outlives the code it points at. The slot and
  * target are recorded for the dispatch loop to link it, and the chain
- * returns after EMU_CHAIN_INSNS instructions.
+ * returns after EmuCpu.chain_max instructions (emu_chain_stop: at once).
  */
 void emu_jit_goto(Emit *e, int32_t target, unsigned count)
 {
@@ -35,7 +35,7 @@ void emu_jit_goto(Emit *e, int32_t target, unsigned count)
     b32(e, 0);
     store_rax(e, OFF(jit_slot));
     b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(jit_slot_rip));  /* mov [rbx+slot_rip], r12 */
-    b(e, 0x41); b(e, 0x81); b(e, 0xFE); b32(e, EMU_CHAIN_INSNS);    /* cmp r14d, max */
+    b(e, 0x44); b(e, 0x3B); b(e, 0xB3); b32(e, OFF(chain_max));     /* cmp r14d, [rbx+max] */
     jcc_to(e, 0x3, e->stub[STUB_RET]);                              /* jae return */
     if (in_page >= 0 && in_page < 4096) {
         b(e, 0x4D); b(e, 0x8D); b(e, 0xAD); b32(e, (uint32_t)target);   /* lea r13, [r13+t] */
@@ -51,7 +51,7 @@ void emu_jit_goto_dyn(Emit *e, unsigned count)
 {
     b(e, 0x49); b(e, 0x89); b(e, 0xC4);                             /* mov r12, rax */
     b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
-    b(e, 0x41); b(e, 0x81); b(e, 0xFE); b32(e, EMU_CHAIN_INSNS);    /* cmp r14d, max */
+    b(e, 0x44); b(e, 0x3B); b(e, 0xB3); b32(e, OFF(chain_max));     /* cmp r14d, [rbx+max] */
     jcc_to(e, 0x3, e->stub[STUB_RET]);                              /* jae return */
     jmp_to(e, e->stub[STUB_DYN]);
 }

@@ -109,6 +109,7 @@ static void emu_wake(void *opaque)
 {
     EmuVcpu *v = opaque;
 
+    emu_chain_stop(&v->cpu);     /* running: the chain returns to the loop's checks */
     g_mutex_lock(&v->lock);
     v->woken = true;
     g_cond_signal(&v->cond);
