@@ -376,7 +376,7 @@ struct EmuCpu {
      */
     uint32_t chain_max;
     EmuJcacheEntry jcache[EMU_JCACHE];
-    uint8_t *jit_stub[4];        /* the code blocks share (emu-jit-internal.h, STUB_*) */
+    uint8_t *jit_stub[6];        /* the code blocks share (emu-jit-internal.h, STUB_*) */
     /*
      * While a block runs: its code page (host address), and block_exit, set
      * by what makes the rest of the block stale or premature: a mode or

@@ -14,27 +14,24 @@
 /*
  * Chaining, as QEMU's goto_tb: the exit to a known guest rip jumps straight
  * to that block's code once emu_jit_link() has patched the slot (a jmp
- * rel32 that first points at the return stub). In the same page the
+ * rel32 that first points at STUB_UNLINKED, which records the slot, in
+ * rdx, and its target for the dispatch loop to link it, and returns; a
+ * linked exit stores nothing). The target's code gets the slot in rdx
+ * too: when its bytes no longer match, it records the slot the same way,
+ * so the loop links it to the code decoded again. In the same page the
  * translation is the current block's, so r13 moves by the same offset as
  * r12; into another page r13 comes from the TLB (STUB_PROBE). Either way
  * the target's own byte check (against r13) decides whether its code
  * applies to what is there now. The code area is emptied only as a whole,
- * so a patched jump never outlives the code it points at. The slot and
- * target are recorded for the dispatch loop to link it, and the chain
+ * so a patched jump never outlives the code it points at. The chain
  * returns after EmuCpu.chain_max instructions (emu_chain_stop: at once).
  */
 void emu_jit_goto(Emit *e, int32_t target, unsigned count)
 {
     int64_t in_page = (int64_t)e->page_off + target;
-    uint8_t *to_slot;
 
     b(e, 0x4D); b(e, 0x8D); b(e, 0xA4); b(e, 0x24); b32(e, (uint32_t)target);   /* lea r12, [r12+t] */
     b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
-    b(e, 0x48); b(e, 0x8D); b(e, 0x05);                             /* lea rax, [rip+slot] */
-    to_slot = e->p;
-    b32(e, 0);
-    store_rax(e, OFF(jit_slot));
-    b(e, 0x4C); b(e, 0x89); b(e, 0xA3); b32(e, OFF(jit_slot_rip));  /* mov [rbx+slot_rip], r12 */
     b(e, 0x44); b(e, 0x3B); b(e, 0xB3); b32(e, OFF(chain_max));     /* cmp r14d, [rbx+max] */
     jcc_to(e, 0x3, e->stub[STUB_RET]);                              /* jae return */
     if (in_page >= 0 && in_page < 4096) {
@@ -42,8 +39,8 @@ void emu_jit_goto(Emit *e, int32_t target, unsigned count)
     } else {
         call_to(e, e->stub[STUB_PROBE]);
     }
-    land(e, to_slot);
-    jmp_to(e, e->stub[STUB_RET]);                                   /* slot */
+    b(e, 0x48); b(e, 0x8D); b(e, 0x15); b32(e, 0);                  /* lea rdx, [rip+0]: the slot */
+    jmp_to(e, e->stub[STUB_UNLINKED]);                              /* slot */
 }
 
 /* The exit to the rip in rax (ret): STUB_DYN, through the jump cache. */
@@ -101,13 +98,16 @@ static void emit_dyn(Emit *e)
     b(e, 0x48); b(e, 0x8B); b(e, 0x84); b(e, 0x0B); b32(e, OFF(jcache) + 8);   /* mov rax, [..entry] */
     b(e, 0x48); b(e, 0x85); b(e, 0xC0);                             /* test rax, rax */
     jcc_to(e, CC_E, e->stub[STUB_RET]);
+    b(e, 0x31); b(e, 0xD2);                                         /* xor edx, edx: no slot */
     b(e, 0xFF); b(e, 0xE0);                                         /* jmp rax */
 }
 
 /*
  * The code every block shares, at the start of the code area: the
  * epilogue (restore, return eax), the chain's return (c->rip = r12, return
- * r14d), the TLB probe and the jump-cache lookup. Returns its length.
+ * r14d) and the same recording the slot in rdx for linking (STUB_UNLINKED,
+ * STUB_BAD when a block's bytes changed), the TLB probe and the jump-cache
+ * lookup. Returns its length.
  */
 size_t emu_jit_stubs(EmuCpu *c)
 {
@@ -121,10 +121,17 @@ size_t emu_jit_stubs(EmuCpu *c)
     b(&e, 0x41); b(&e, 0x5C);                                       /* pop r12 */
     b(&e, 0x5B);                                                    /* pop rbx */
     b(&e, 0xC3);                                                    /* ret */
-    c->jit_stub[STUB_RET] = e.p;
+    c->jit_stub[STUB_UNLINKED] = e.p;
+    b(&e, 0x48); b(&e, 0x89); b(&e, 0x93); b32(&e, OFF(jit_slot));       /* mov [rbx+slot], rdx */
+    b(&e, 0x4C); b(&e, 0x89); b(&e, 0xA3); b32(&e, OFF(jit_slot_rip));   /* mov [rbx+slot_rip], r12 */
+    c->jit_stub[STUB_RET] = e.p;                                    /* (falls through) */
     b(&e, 0x4C); b(&e, 0x89); b(&e, 0xA3); b32(&e, OFF(rip));       /* mov [rbx+rip], r12 */
     b(&e, 0x44); b(&e, 0x89); b(&e, 0xF0);                          /* mov eax, r14d */
     jmp_to(&e, c->jit_stub[STUB_EPI]);
+    c->jit_stub[STUB_BAD] = e.p;
+    b(&e, 0x48); b(&e, 0x85); b(&e, 0xD2);                          /* test rdx, rdx */
+    jcc_to(&e, CC_NE, c->jit_stub[STUB_UNLINKED]);                  /* entered through a slot */
+    jmp_to(&e, c->jit_stub[STUB_RET]);
     c->jit_stub[STUB_PROBE] = e.p;
     emit_probe(&e);
     c->jit_stub[STUB_DYN] = e.p;

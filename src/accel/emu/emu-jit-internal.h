@@ -3,7 +3,9 @@
  * handler calls; emu-jit-ops.c: more instruction forms): the byte emitter
  * and the register conventions. rbx = the EmuCpu, r12 = the block's rip,
  * r13 = the host address of its first byte, r14d = the instructions the
- * blocks before it in this call ran (chaining); rax, rcx, rdx are scratch.
+ * blocks before it in this call ran (chaining); rax, rcx, rdx are scratch,
+ * except that rdx holds the chain slot a block was entered through (0:
+ * none) until its byte check is done.
  * Only on x86-64 hosts.
  */
 #ifndef STRATUS_EMU_JIT_INTERNAL_H
@@ -154,12 +156,12 @@ static inline void jcc_to(Emit *e, uint8_t cc, const uint8_t *target)
 }
 
 /* The shared code at the start of the code area (emu_jit_stubs, EmuCpu.jit_stub). */
-enum { STUB_EPI, STUB_RET, STUB_PROBE, STUB_DYN };
+enum { STUB_EPI, STUB_UNLINKED, STUB_RET, STUB_BAD, STUB_PROBE, STUB_DYN };
 /* Emits it at c->jit_code; returns its length. */
 size_t emu_jit_stubs(EmuCpu *c);
 
 /* The bytes of a block's code before its chain entry (the prologue, emu-jit.c). */
-#define JIT_PROLOGUE 27
+#define JIT_PROLOGUE 29
 
 /* Restores the callee-saved registers and returns (eax: the count): STUB_EPI. */
 void emu_jit_epilogue(Emit *e);

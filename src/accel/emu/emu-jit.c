@@ -508,14 +508,15 @@ static void emit_ret(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
 /*
  * The "bytes changed" exit: return what the blocks before this one in the
  * chain ran (0 when called directly: the block is decoded again), at this
- * block's rip. Then the result.
+ * block's rip, recording the slot it came through (rdx) for the loop to
+ * link to the new code (STUB_BAD). Then the result.
  */
 static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
 {
     for (int i = 0; bad[i]; i++) {
         land(e, bad[i]);
     }
-    jmp_to(e, e->stub[STUB_RET]);                 /* c->rip = r12, return r14d */
+    jmp_to(e, e->stub[STUB_BAD]);                 /* c->rip = r12, return r14d */
     *len = (size_t)(e->p - start);
     return e->overflow ? NULL : (EmuJitFn *)(void *)start;
 }
@@ -594,6 +595,7 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
     b(&e, 0x4C); b(&e, 0x8B); b(&e, 0xA3); b32(&e, OFF(rip));   /* mov r12, [rbx+rip] */
     b(&e, 0x49); b(&e, 0x89); b(&e, 0xF5);        /* mov r13, rsi */
     b(&e, 0x45); b(&e, 0x31); b(&e, 0xF6);        /* xor r14d, r14d */
+    b(&e, 0x31); b(&e, 0xD2);                     /* xor edx, edx: not entered through a slot */
     if (e.p != start + JIT_PROLOGUE) {            /* the chain entry emu_jit_link() uses */
         return NULL;
     }
