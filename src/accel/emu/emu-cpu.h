@@ -261,7 +261,7 @@ typedef struct EmuTlbEntry {
     uint8_t user_ok, write_ok, exec_ok;
     uint8_t global;              /* from a global leaf with CR4.PGE: kept by CR3 loads */
 } EmuTlbEntry;
-G_STATIC_ASSERT(sizeof(EmuTlbEntry) == 32);     /* the generated code's TLB probe: shl 5 */
+G_STATIC_ASSERT(sizeof(EmuTlbEntry) == 32);     /* the generated code indexes by (rax >> 7) & 0x7fe0 */
 
 /*
  * Direct-mapped, 4 KiB entries. 256 entries (1 MiB) made a Linux boot

@@ -5,8 +5,7 @@
  * by an immediate, push/pop of a register, jmp rel, the nops, cmp/test of
  * byte and word registers (and test with an immediate),
  * add/sub/and/or/xor/cmp of a register with memory, and the one-operand
- * mul/imul of a 32/64-bit register (the bignum loops of the kernel's
- * module signature check).
+ * mul/imul of a 32/64-bit register.
  *
  * As in emu-jit.c, a register-only form is the same host instruction on
  * the EmuCpu's registers, so result and flags are the host's, which is the
