@@ -920,7 +920,8 @@ static void test_code_same_block(Fx *f, gconstpointer data)
  * (#GP), a read-modify-write of a read-only page whose read the TLB holds
  * (#PF, the instruction not executed), of a page whose dirty bit is
  * clear (the handler sets it; then the inline path writes), and loads and
- * read-modify-writes across a page boundary (the handler's).
+ * read-modify-writes across a page boundary (the handler's); push of an
+ * immediate and mov from a segment register (not in the host oracle).
  */
 static void test_native_mem(Fx *f, gconstpointer data)
 {
@@ -1021,6 +1022,24 @@ static void test_native_mem(Fx *f, gconstpointer data)
         g_assert_cmphex(rd8(f, MAP4K_PA), ==, 0x8B);
         g_assert_cmphex(rd8(f, MAP4K_PA + 1), ==, 0x7A);
         g_assert_cmphex(rd8(f, MAP4K_LIN), ==, 0xef);
+    }
+
+    /* mov ecx,3; L: push -2; push 0x12345678; mov eax,ss; mov bx,ds; pop rdx; pop rsi;
+     * dec ecx; jnz L; hlt (push of an immediate and mov from a segment register) */
+    put_code(f, KCODE, BYTES(0xb9, LE32(3), 0x6a, 0xfe, 0x68, LE32(0x12345678),
+                             0x8c, 0xd0, 0x66, 0x8c, 0xdb, 0x5a, 0x5e,
+                             0xff, 0xc9, 0x75, 0xee, 0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        c->gpr[R_SP] = KSTACK;
+        c->gpr[R_AX] = c->gpr[R_BX] = ~0ull;
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_SP], ==, KSTACK);
+        g_assert_cmphex(c->gpr[R_DX], ==, 0x12345678);
+        g_assert_cmphex(c->gpr[R_SI], ==, ~1ull);
+        g_assert_cmphex(rd64(f, KSTACK - 8), ==, ~1ull);
+        g_assert_cmphex(c->gpr[R_AX], ==, c->seg[S_SS].sel);        /* zero-extended */
+        g_assert_cmphex(c->gpr[R_BX], ==, 0xFFFFFFFFFFFF0000ull | c->seg[S_DS].sel);
     }
 }
 

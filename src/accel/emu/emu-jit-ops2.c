@@ -6,7 +6,9 @@
  * not and shifts by cl of a register, add/or/and/sub/xor/cmp/test with a
  * memory destination (read-modify-write) or a byte/word register one,
  * inc/dec/neg/not of memory, bt/bts/btr/btc with an immediate, bswap and
- * the hint instructions (prefetch, pause, fences but mfence, endbr).
+ * the hint instructions (prefetch, pause, fences but mfence, endbr); then
+ * div, setcc of memory, push of an immediate, cdqe, mov from a segment
+ * register, and ALU ops and shifts by an immediate of byte/word registers.
  *
  * Register forms run the same host instruction on the EmuCpu's register
  * slot (a byte or word operation leaves the rest of the slot alone, as the
@@ -27,7 +29,7 @@
 
 typedef enum {
     G_NONE, G_NOP, G_STORE, G_LOAD, G_UNARY_R, G_UNARY_M, G_SHIFT_CL, G_ALU_M, G_ALU_RM,
-    G_BT_R, G_BT_M, G_BSWAP,
+    G_BT_R, G_BT_M, G_BSWAP, G_DIV, G_SETCC_M, G_PUSH_I, G_CDQE, G_MOV_SREG, G_ALU_RR, G_SHIFT_RI,
 } Form2;
 
 static bool gpr(const EmuOp *o)               /* a GPR of its size, AH..BH as bytes */
@@ -98,6 +100,42 @@ static bool is_hint(unsigned mnem)
     }
 }
 
+/* The forms the first count left at 0.1-0.9 M handler calls per boot each. */
+static Form2 form2_more(const EmuInsn *in)
+{
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    uint8_t rm_op;
+
+    switch (in->mnem) {
+    case ZYDIS_MNEMONIC_DIV:                      /* rdx:rax / r|m: explicit operand only */
+        return in->nops == 1 && (d->size == 4 || d->size == 8) &&
+               (d->kind == OPK_MEM || gpr(d)) ? G_DIV : G_NONE;
+    case ZYDIS_MNEMONIC_PUSH:
+        return in->nops == 1 && d->kind == OPK_IMM && in->opsize == 8 ? G_PUSH_I : G_NONE;
+    case ZYDIS_MNEMONIC_CDQE:
+        return G_CDQE;
+    case ZYDIS_MNEMONIC_MOV:
+        return in->nops == 2 && gpr(d) && d->size >= 2 && s->kind == OPK_REG &&
+               s->reg >= EREG_SEG && s->reg < EREG_SEG + 6 ? G_MOV_SREG : G_NONE;
+    case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+        /* bytes and words (emu-jit.c has the others); a count of 0: the handler's */
+        return in->nops == 2 && gpr(d) && d->size <= 2 && s->kind == OPK_IMM &&
+               ((unsigned)s->val & 0x1F) ? G_SHIFT_RI : G_NONE;
+    default:
+        break;
+    }
+    if (in->opmap == ZYDIS_OPCODE_MAP_0F && in->opcode >= 0x90 && in->opcode <= 0x9F) {
+        return in->nops == 1 && d->kind == OPK_MEM && d->size == 1 ? G_SETCC_M : G_NONE;
+    }
+    /* add/or/and/sub/xor of byte and word registers (cmp/test: emu-jit-ops.c) */
+    if (alu_ext(in->mnem, &rm_op) >= 0 && in->mnem != ZYDIS_MNEMONIC_CMP &&
+        in->mnem != ZYDIS_MNEMONIC_TEST && in->nops == 2 && gpr(d) && d->size <= 2 &&
+        (s->kind == OPK_IMM || (gpr(s) && s->size == d->size))) {
+        return G_ALU_RR;
+    }
+    return G_NONE;
+}
+
 static Form2 form2(const EmuInsn *in)
 {
     const EmuOp *d = &in->op[0], *s = &in->op[1];
@@ -114,7 +152,9 @@ static Form2 form2(const EmuInsn *in)
         if (mem && (imm_ok(s, d->size) || (gpr(s) && s->size <= 2))) {
             return G_STORE;                       /* r32/r64: emit_mem_mov */
         }
-        return gpr(d) && d->size <= 2 && s->kind == OPK_MEM ? G_LOAD : G_NONE;
+        if (gpr(d) && d->size <= 2 && s->kind == OPK_MEM) {
+            return G_LOAD;
+        }
     }
     if (unary_ext(in->mnem) >= 0 && in->nops == 1) {
         return mem ? G_UNARY_M : gpr(d) ? G_UNARY_R : G_NONE;
@@ -129,8 +169,9 @@ static Form2 form2(const EmuInsn *in)
             return G_ALU_M;
         }
         /* r32/r64 with memory: emu-jit-ops.c (F_ALU_RM) */
-        return gpr(d) && d->size <= 2 && s->kind == OPK_MEM && s->size == d->size
-               ? G_ALU_RM : G_NONE;
+        if (gpr(d) && d->size <= 2 && s->kind == OPK_MEM && s->size == d->size) {
+            return G_ALU_RM;
+        }
     }
     if (bt_ext(in->mnem) >= 0 && in->nops == 2 && s->kind == OPK_IMM) {
         return mem ? G_BT_M : gpr(d) ? G_BT_R : G_NONE;
@@ -138,7 +179,7 @@ static Form2 form2(const EmuInsn *in)
     if (in->mnem == ZYDIS_MNEMONIC_BSWAP && in->nops == 1 && gpr(d) && d->size >= 4) {
         return G_BSWAP;
     }
-    return G_NONE;
+    return form2_more(in);
 }
 
 int emu_jit_op2_flags(const EmuInsn *in)
@@ -146,8 +187,10 @@ int emu_jit_op2_flags(const EmuInsn *in)
     switch (form2(in)) {
     case G_NONE:
         return -1;
-    case G_NOP: case G_BSWAP:
+    case G_NOP: case G_BSWAP: case G_CDQE: case G_MOV_SREG:
         return FLAGS_KEEP;
+    case G_ALU_RR: case G_SHIFT_RI:
+        return FLAGS_WRITE;
     case G_UNARY_R:
         return in->mnem == ZYDIS_MNEMONIC_NOT ? FLAGS_KEEP
                : in->mnem == ZYDIS_MNEMONIC_NEG ? FLAGS_WRITE : FLAGS_READ;   /* inc/dec keep CF */
@@ -487,6 +530,117 @@ static bool emit_bt_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t off
     return true;
 }
 
+/*
+ * div r|m (32/64-bit): the host's div when it cannot raise #DE (the high
+ * half of the dividend below the divisor, which also excludes 0), else the
+ * handler raises it. The flags stay as they were, as the interpreter
+ * leaves them.
+ */
+static bool emit_div(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+    const EmuOp *d = &in->op[0];
+    bool w = d->size == 8;
+    uint8_t *slow[6] = { NULL }, *done;
+
+    if (d->kind == OPK_MEM) {
+        if (!mem_begin(e, in, d, false, next, slow)) {
+            return false;
+        }
+        if (w) {
+            b(e, 0x48);
+        }
+        b(e, 0x8B); b(e, 0x31);                   /* mov rsi|esi, [rcx] */
+    } else {
+        rbx_mem(e, w, mov_ld, 1, 6, GPR(d->reg)); /* mov rsi|esi, [rbx+reg] */
+    }
+    rbx_mem(e, w, mov_ld, 1, 2, GPR(R_DX));       /* mov rdx|edx, [rbx+rdx] */
+    if (w) {
+        b(e, 0x48);
+    }
+    b(e, 0x39); b(e, 0xF2);                       /* cmp rdx|edx, rsi|esi */
+    slow[5] = jcc32(e, 0x3);                      /* jae: the quotient does not fit, or / 0 */
+    load_rax(e, d->size, GPR(R_AX));
+    if (w) {
+        b(e, 0x48);
+    }
+    b(e, 0xF7); b(e, 0xF6);                       /* div rsi|esi (32-bit: zero-extends both) */
+    store_rax(e, GPR(R_AX));
+    b(e, 0x48); b(e, 0x89); b(e, 0x93); b32(e, GPR(R_DX));   /* mov [rbx+rdx], rdx */
+    done = jmp32(e);
+    for (int i = 0; i < 6; i++) {
+        land(e, slow[i]);
+    }
+    emu_jit_call(e, in, off, next, count);
+    land(e, done);
+    return true;
+}
+
+/* set<cc> byte [mem]: the guest's flags into the host's around the store. */
+static bool emit_setcc_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
+                           unsigned count)
+{
+    uint8_t *slow[5];
+
+    if (!mem_begin(e, in, &in->op[0], true, next, slow)) {
+        return false;
+    }
+    b(e, 0x48); b(e, 0x89); b(e, 0xCA);           /* mov rdx, rcx */
+    emu_jit_guest_flags(e, in->opcode & 0xF);     /* clobbers rax, rcx */
+    b(e, 0x0F); b(e, (uint8_t)(0x90 | (in->opcode & 0xF))); b(e, 0x02);   /* set<cc> [rdx] */
+    mem_end(e, in, true, slow, off, next, count);
+    return true;
+}
+
+/* push imm (64-bit): [rsp - 8] = the sign-extended immediate, rsp -= 8. */
+static void emit_push_imm(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    const EmuOp *d = &in->op[0];
+    int64_t v = (int64_t)emu_sext((uint64_t)d->val, d->size ? d->size : 4);
+    uint8_t *slow[5];
+
+    load_rax(e, 8, GPR(R_SP));
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+    emu_jit_tlb(e, 8, true, slow);
+    emu_jit_note_store(e);
+    b(e, 0x48); b(e, 0xC7); b(e, 0x01); b32(e, (uint32_t)v);     /* mov qword [rcx], imm32 */
+    load_rax(e, 8, GPR(R_SP));
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+    store_rax(e, GPR(R_SP));
+    mem_end(e, in, true, slow, off, next, count);
+}
+
+/* add/or/and/sub/xor r8|r16, r|imm; shl/shr/sar r8|r16, imm (through al|ax). */
+static void emit_alu_small(Emit *e, const EmuInsn *in, Form2 f, bool flags_live)
+{
+    static const uint8_t shift_ext[3] = { 4, 5, 7 };
+    const EmuOp *d = &in->op[0], *s = &in->op[1];
+    uint8_t rm_op = 0, op[1];
+    int ext = alu_ext(in->mnem, &rm_op);
+
+    load_src(e, d);                               /* eax = the destination, zero-extended */
+    if (f == G_SHIFT_RI) {
+        ext = shift_ext[in->mnem == ZYDIS_MNEMONIC_SHL ? 0 : in->mnem == ZYDIS_MNEMONIC_SHR ? 1 : 2];
+        op_sized(e, d->size, 0xC0);               /* shift al|ax, imm8 */
+        b(e, (uint8_t)(0xC0 | ext << 3));
+        b(e, (uint8_t)s->val);
+    } else if (s->kind == OPK_IMM) {
+        op_sized(e, d->size, 0x80);               /* op al|ax, imm */
+        b(e, (uint8_t)(0xC0 | ext << 3));
+        imm_sized(e, d->size, s->val);
+    } else {
+        op[0] = (uint8_t)(rm_op + 2 + (d->size > 1));   /* op al|ax, [rbx+slot] */
+        if (d->size == 2) {
+            b(e, 0x66);
+        }
+        rbx_mem(e, false, op, 1, 0, slot(s));
+    }
+    if (flags_live) {
+        emu_jit_merge_flags(e, FL_ARITH);
+    }
+    store_dst(e, d);
+}
+
 bool emu_jit_op2(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_t next,
                  unsigned count)
 {
@@ -523,6 +677,32 @@ bool emu_jit_op2(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32
         size_prefix(e, d->size);
         b(e, 0x0F); b(e, 0xC8);                   /* bswap eax|rax */
         store_rax(e, GPR(d->reg));
+        return true;
+    case G_DIV:
+        return emit_div(e, in, off, next, count);
+    case G_SETCC_M:
+        return emit_setcc_mem(e, in, off, next, count);
+    case G_PUSH_I:
+        emit_push_imm(e, in, off, next, count);
+        return true;
+    case G_CDQE: {
+        static const uint8_t movsxd[] = { 0x63 };
+
+        rbx_mem(e, true, movsxd, 1, 0, GPR(R_AX));   /* movsxd rax, dword [rbx+rax] */
+        store_rax(e, GPR(R_AX));
+        return true;
+    }
+    case G_MOV_SREG: {
+        static const uint8_t movzx16[] = { 0x0F, 0xB7 };
+        unsigned sr = in->op[1].reg - EREG_SEG;
+
+        rbx_mem(e, false, movzx16, 2, 0,
+                (uint32_t)(offsetof(EmuCpu, seg) + sr * sizeof(EmuSeg) + offsetof(EmuSeg, sel)));
+        store_dst(e, d);                          /* a word, or zero-extended */
+        return true;
+    }
+    case G_ALU_RR: case G_SHIFT_RI:
+        emit_alu_small(e, in, form2(in), flags_live);
         return true;
     }
     return false;
