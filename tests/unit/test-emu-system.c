@@ -921,7 +921,8 @@ static void test_code_same_block(Fx *f, gconstpointer data)
  * (#PF, the instruction not executed), of a page whose dirty bit is
  * clear (the handler sets it; then the inline path writes), and loads and
  * read-modify-writes across a page boundary (the handler's); push of an
- * immediate and mov from a segment register (not in the host oracle).
+ * immediate, mov from a segment register, pushfq, cli and sti (not in the
+ * host oracle: they touch the stack or need CPL 0).
  */
 static void test_native_mem(Fx *f, gconstpointer data)
 {
@@ -1040,6 +1041,39 @@ static void test_native_mem(Fx *f, gconstpointer data)
         g_assert_cmphex(rd64(f, KSTACK - 8), ==, ~1ull);
         g_assert_cmphex(c->gpr[R_AX], ==, c->seg[S_SS].sel);        /* zero-extended */
         g_assert_cmphex(c->gpr[R_BX], ==, 0xFFFFFFFFFFFF0000ull | c->seg[S_DS].sel);
+    }
+
+    /* pushfq; cli; pushfq; sti; pop rdx; pop rsi; hlt: RF is not pushed, the
+     * second pushfq sees IF clear, sti (ending the block) sets it again */
+    put_code(f, KCODE, BYTES(0x9c, 0xfa, 0x9c, 0xfb, 0x5a, 0x5e, 0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        c->gpr[R_SP] = KSTACK;
+        c->rflags = FL_RF | FL_IF | FL_ZF | FL_CF | 2;
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_DX], ==, FL_ZF | FL_CF | 2);
+        g_assert_cmphex(c->gpr[R_SI], ==, FL_IF | FL_ZF | FL_CF | 2);
+        g_assert_true(c->rflags & FL_IF);
+        g_assert_cmphex(c->gpr[R_SP], ==, KSTACK);
+    }
+    /* the block ends after the sti, in its interrupt shadow */
+    c->gpr[R_SP] = KSTACK;
+    c->rflags = FL_IF | 2;
+    c->rip = KCODE;
+    g_assert_cmpint(run_block(c), ==, -1);
+    g_assert_cmphex(c->rip, ==, KCODE + 4);
+    g_assert_true(c->sti_shadow);
+    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+
+    /* at CPL 3 with IOPL 0, cli and sti raise #GP(0) and change nothing */
+    put_code(f, UCODE, BYTES(0x90, 0xfa, 0xfb, 0xf4));
+    for (int k = 0; k < 2; k++) {
+        for (int blocks = 0; blocks < 2; blocks++) {
+            to_user(f, UCODE + 2 * k, 0x202);       /* nop; cli, or sti */
+            expect_gp(c, run_to_hlt(c, blocks), 0);
+            g_assert_cmphex(c->insn_rip, ==, UCODE + 1 + k);
+            g_assert_cmphex(c->rflags, ==, 0x202);
+        }
     }
 }
 

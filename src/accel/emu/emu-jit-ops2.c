@@ -8,7 +8,8 @@
  * inc/dec/neg/not of memory, bt/bts/btr/btc with an immediate, bswap and
  * the hint instructions (prefetch, pause, fences but mfence, endbr); then
  * div, setcc of memory, push of an immediate, cdqe, mov from a segment
- * register, and ALU ops and shifts by an immediate of byte/word registers.
+ * register, ALU ops and shifts by an immediate of byte/word registers,
+ * pushfq, cli and sti.
  *
  * Register forms run the same host instruction on the EmuCpu's register
  * slot (a byte or word operation leaves the rest of the slot alone, as the
@@ -30,6 +31,7 @@
 typedef enum {
     G_NONE, G_NOP, G_STORE, G_LOAD, G_UNARY_R, G_UNARY_M, G_SHIFT_CL, G_ALU_M, G_ALU_RM,
     G_BT_R, G_BT_M, G_BSWAP, G_DIV, G_SETCC_M, G_PUSH_I, G_CDQE, G_MOV_SREG, G_ALU_RR, G_SHIFT_RI,
+    G_PUSHFQ, G_CLI, G_STI,
 } Form2;
 
 static bool gpr(const EmuOp *o)               /* a GPR of its size, AH..BH as bytes */
@@ -114,6 +116,12 @@ static Form2 form2_more(const EmuInsn *in)
         return in->nops == 1 && d->kind == OPK_IMM && in->opsize == 8 ? G_PUSH_I : G_NONE;
     case ZYDIS_MNEMONIC_CDQE:
         return G_CDQE;
+    case ZYDIS_MNEMONIC_PUSHFQ:
+        return in->opsize == 8 ? G_PUSHFQ : G_NONE;
+    case ZYDIS_MNEMONIC_CLI:
+        return G_CLI;
+    case ZYDIS_MNEMONIC_STI:
+        return G_STI;
     case ZYDIS_MNEMONIC_MOV:
         return in->nops == 2 && gpr(d) && d->size >= 2 && s->kind == OPK_REG &&
                s->reg >= EREG_SEG && s->reg < EREG_SEG + 6 ? G_MOV_SREG : G_NONE;
@@ -610,6 +618,57 @@ static void emit_push_imm(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     mem_end(e, in, true, slow, off, next, count);
 }
 
+/* pushfq: [rsp - 8] = rflags without VM and RF, rsp -= 8 (it reads the flags: FLAGS_READ). */
+static void emit_pushfq(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    uint8_t *slow[5];
+
+    load_rax(e, 8, GPR(R_SP));
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+    emu_jit_tlb(e, 8, true, slow);
+    emu_jit_note_store(e);
+    load_rax(e, 8, OFF(rflags));
+    b(e, 0x48); b(e, 0x25); b32(e, ~(uint32_t)(FL_VM | FL_RF));  /* and rax, ~(VM|RF) */
+    b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
+    load_rax(e, 8, GPR(R_SP));
+    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
+    store_rax(e, GPR(R_SP));
+    mem_end(e, in, true, slow, off, next, count);
+}
+
+/*
+ * cli/sti where CPL <= IOPL (in 64-bit code CR0.PE is set); else the
+ * handler raises #GP. An sti that sets IF starts the interrupt shadow and
+ * leaves the block after it, as the handler does.
+ */
+static void emit_cli_sti(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+{
+    static const uint8_t cmp[] = { 0x39 };
+    uint8_t *gp, *done, *was_set = NULL;
+
+    load_rax(e, 4, OFF(rflags));
+    b(e, 0xC1); b(e, 0xE8); b(e, 12);                            /* shr eax, 12 */
+    b(e, 0x83); b(e, 0xE0); b(e, 3);                             /* and eax, 3: IOPL */
+    rbx_mem(e, false, cmp, 1, 0, OFF(cpl));                      /* cmp [rbx+cpl], eax */
+    gp = jcc32(e, 0xF);                                          /* jg: CPL > IOPL */
+    if (in->mnem == ZYDIS_MNEMONIC_CLI) {
+        b(e, 0x81); b(e, 0xA3); b32(e, OFF(rflags)); b32(e, ~(uint32_t)FL_IF);   /* and */
+    } else {
+        b(e, 0xF7); b(e, 0x83); b32(e, OFF(rflags)); b32(e, FL_IF);   /* test [rflags], IF */
+        was_set = jcc32(e, CC_NE);
+        b(e, 0x81); b(e, 0x8B); b32(e, OFF(rflags)); b32(e, FL_IF);   /* or [rflags], IF */
+        b(e, 0xC6); b(e, 0x83); b32(e, OFF(sti_shadow)); b(e, 1);
+        b(e, 0xC6); b(e, 0x83); b32(e, OFF(block_exit)); b(e, 1);
+        lea_r12(e, 0, next);
+        emu_jit_exit(e, count);
+    }
+    land(e, was_set);
+    done = jmp32(e);
+    land(e, gp);
+    emu_jit_call(e, in, off, next, count);
+    land(e, done);
+}
+
 /* add/or/and/sub/xor r8|r16, r|imm; shl/shr/sar r8|r16, imm (through al|ax). */
 static void emit_alu_small(Emit *e, const EmuInsn *in, Form2 f, bool flags_live)
 {
@@ -703,6 +762,12 @@ bool emu_jit_op2(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32
     }
     case G_ALU_RR: case G_SHIFT_RI:
         emit_alu_small(e, in, form2(in), flags_live);
+        return true;
+    case G_PUSHFQ:
+        emit_pushfq(e, in, off, next, count);
+        return true;
+    case G_CLI: case G_STI:
+        emit_cli_sti(e, in, off, next, count);
         return true;
     }
     return false;
