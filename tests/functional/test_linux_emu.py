@@ -143,6 +143,11 @@ def test_boot_one_vcpu(guest):
     assert "Marking TSC unstable" not in State.boot, State.boot[-3000:]
     assert sh(guest, "cat /sys/devices/system/clocksource/clocksource0/current_clocksource"
               ).split() == ["tsc"]
+    # IA32_MISC_ENABLE has fast strings on and CPUID has ERMS: Linux copies and clears
+    # with rep movs/stos (emu moves them a page run at a time)
+    assert sh(guest, "dmesg | grep -c 'Disabled fast string' || true").split() == ["0"]
+    flags = sh(guest, "grep -m1 '^flags' /proc/cpuinfo").split()
+    assert "rep_good" in flags and "erms" in flags, flags
 
 
 def test_serial_input(guest):

@@ -2379,6 +2379,9 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     NO_FAULT(c, emu_wrmsr(c, 0x8B, 0));
     NO_FAULT(c, v = emu_rdmsr(c, 0x8B));
     g_assert_cmphex(v >> 32, !=, 0);
+    /* IA32_MISC_ENABLE: fast strings on after reset (Linux keeps REP_GOOD and ERMS) */
+    NO_FAULT(c, v = emu_rdmsr(c, 0x1A0));
+    g_assert_cmphex(v, ==, 1);
     /* IA32_PLATFORM_ID reads 0, as on KVM (OVMF's CpuMpPei reads it on Intel CPUs) */
     v = 1;
     NO_FAULT(c, v = emu_rdmsr(c, 0x17));
@@ -2406,7 +2409,7 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     g_assert_cmphex(r[2] & ((1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 26) |
                             (1u << 27) | (1u << 28)), ==, 0);
     emu_cpuid(c, 7, 0, r);
-    g_assert_cmphex(r[1], ==, 1u << 1);           /* TSC_ADJUST; no BMI, SMEP, SMAP, AVX2 */
+    g_assert_cmphex(r[1], ==, (1u << 1) | (1u << 9));   /* TSC_ADJUST, ERMS; no BMI, SMEP, AVX2 */
     g_assert_cmphex(r[2], ==, 0);                             /* no UMIP */
     g_assert_cmphex(r[3], ==, 1u << 29);                      /* ARCH_CAPABILITIES */
     /* The 1 GHz TSC as Linux's native_calibrate_tsc reads it: max basic leaf >= 0x16,

@@ -277,6 +277,8 @@ G_STATIC_ASSERT(sizeof(EmuTlbEntry) == 32);     /* the generated code indexes by
  */
 #define EMU_TLB_SIZE 1024
 
+#define MSR_MISC_ENABLE_FAST_STRING 0x1ull
+
 /*
  * The dirty-page log (accel.h dirty_log_*), shared by a machine's vCPUs.
  * While it is on, a TLB entry lets stores through only if it was filled
@@ -328,7 +330,7 @@ struct EmuCpu {
     uint64_t dr[8];
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, pat;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
-    uint64_t misc_enable;
+    uint64_t misc_enable;        /* IA32_MISC_ENABLE: reset to MSR_MISC_ENABLE_FAST_STRING */
     uint64_t mtrr_def_type;
     int64_t tsc_offset;
     int64_t tsc_adjust;          /* IA32_TSC_ADJUST: what guest writes moved the TSC by */

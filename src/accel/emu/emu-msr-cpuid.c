@@ -198,6 +198,9 @@ void emu_cpuid(EmuCpu *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
              * compares it with a jiffies count that lags whenever the host
              * delays a tick and then marks the TSC unstable */
             r[1] = 1u << 1;
+            /* ERMS: rep movsb/stosb run a page at a time (emu-exec-data.c), so
+             * Linux's memcpy/memset/clear_page may use them */
+            r[1] |= 1u << 9;
             r[3] = 1u << 29;                     /* IA32_ARCH_CAPABILITIES */
         }
         break;

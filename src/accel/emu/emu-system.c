@@ -751,6 +751,13 @@ void emu_reset_init(EmuCpu *c)
     c->dr[6] = 0xFFFF0FF0;
     c->dr[7] = 0x400;
     c->pat = 0x0007040600070406ull;
+    /*
+     * Fast strings on, as QEMU's and real CPUs' reset value: with the bit
+     * clear Linux drops REP_GOOD and ERMS and copies and clears pages with
+     * unrolled loops instead of the rep movs/stos this CPU moves a page
+     * run at a time.
+     */
+    c->misc_enable = MSR_MISC_ENABLE_FAST_STRING;
     /* as firmware leaves them (a -kernel boot has none): MTRRs on, all write-back */
     c->mtrr_def_type = 0x806;
     emu_fpu_reset(c);
