@@ -959,6 +959,20 @@ static void test_native_mem(Fx *f, gconstpointer data)
         }
     }
 
+    /* lea rax,gs:[rdx+8]; lea rcx,fs:[rip]; hlt: lea adds no segment base */
+    put_code(f, KCODE, BYTES(0x65, 0x48, 0x8d, 0x42, 0x08, 0x64, 0x48, 0x8d, 0x0d, LE32(0),
+                             0xf4));
+    for (int blocks = 0; blocks < 2; blocks++) {
+        c->seg[S_GS].base = 0x100;
+        c->seg[S_FS].base = 0x200;
+        c->gpr[R_DX] = 0x1000;
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_AX], ==, 0x1008);
+        g_assert_cmphex(c->gpr[R_CX], ==, KCODE + 13);
+    }
+    c->seg[S_FS].base = 0;
+
     /* inc dword gs:[0x1000] with GS.base 0x7ffffffff000: #GP(0), not executed */
     put_code(f, KCODE, BYTES(0x65, 0xff, 0x04, 0x25, LE32(0x1000), 0xf4));
     for (int blocks = 0; blocks < 2; blocks++) {

@@ -423,7 +423,8 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
     case F_LEA: {
         Emit probe = *e;
 
-        if (!emu_jit_ea(&probe, in, s, next)) {
+        /* lea is the offset alone: emu_jit_ea would add an FS/GS base */
+        if (s->seg == S_FS || s->seg == S_GS || !emu_jit_ea(&probe, in, s, next)) {
             return false;
         }
         emu_jit_ea(e, in, s, next);
