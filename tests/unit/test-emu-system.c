@@ -1666,6 +1666,40 @@ static void test_pf_fetch_rip(Fx *f, gconstpointer data)
     }
 }
 
+/*
+ * An instruction across the end of a page (mov rax, imm64 with its last 6
+ * bytes on the next page) runs from both pages' current bytes, the host
+ * rewriting the second part between runs; across into a not-present page
+ * it raises #PF for that page at the instruction, which has not run.
+ */
+static void test_pf_fetch_cross(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    const uint64_t at = HANDLERS - 4;
+
+    (void)data;
+    for (int blocks = 0; blocks < 2; blocks++) {
+        put_code(f, at, BYTES(0x48, 0xb8, LE64(0x1122334455667788ull), 0xf4));
+        c->rip = at;
+        c->gpr[R_SP] = KSTACK;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_AX], ==, 0x1122334455667788ull);
+        put_code(f, HANDLERS, BYTES(0x99, 0xaa, 0xbb, 0xcc));    /* bytes 2..5 of the imm64 */
+        c->rip = at;
+        g_assert_cmpint(run_to_hlt(c, blocks), ==, -1);
+        g_assert_cmphex(c->gpr[R_AX], ==, 0x1122ccbbaa997788ull);
+
+        put_code(f, NP_PAGE - 4, BYTES(0x48, 0xb8, 0x88, 0x77));
+        c->rip = NP_PAGE - 4;
+        c->gpr[R_AX] = 5;
+        expect_pf(c, blocks ? run_block(c) : step(c), NP_PAGE, PF_I);
+        g_assert_cmphex(c->gpr[R_AX], ==, 5);
+        deliver_clean(c);
+        g_assert_cmphex(c->rip, ==, handler(EXC_PF));
+        g_assert_cmphex(rd64(f, c->gpr[R_SP] + 8), ==, NP_PAGE - 4);
+    }
+}
+
 /* IST gates switch stacks even without a privilege change; SS changes only with one. */
 static void test_ist(Fx *f, gconstpointer data)
 {
@@ -2482,6 +2516,7 @@ int main(int argc, char **argv)
         { "/emu-system/code/chain-stop", test_chain_stop },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
+        { "/emu-system/intr/pf-fetch-cross", test_pf_fetch_cross },
         { "/emu-system/intr/ist", test_ist },
         { "/emu-system/intr/int-gates", test_int_gates },
         { "/emu-system/intr/iret-checks", test_iret_checks },

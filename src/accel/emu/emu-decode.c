@@ -290,6 +290,34 @@ fetch_ptr(EmuCpu *c, uint64_t lin, uint64_t *pa)
     return emu_lin_ptr(c, lin, 1, ACC_EXEC, false, pa);
 }
 
+/*
+ * An instruction that did not decode from the avail (< 15) bytes left in
+ * its page at p continues on the next page, which is fetched now (a #PF
+ * there is this instruction's): a block cannot hold it, so this runs each
+ * time it executes (a Linux boot: ~90,000 times), and it takes each page's
+ * bytes as one copy where decode_slow translates and reads byte by byte.
+ */
+static const EmuInsn *decode_cross(EmuCpu *c, uint64_t lin, const uint8_t *p, unsigned avail,
+                                   EmuInsn *scratch)
+{
+    uint8_t buf[15];
+    uint64_t pa;
+    const uint8_t *q = fetch_ptr(c, lin + avail, &pa);
+
+    memcpy(buf, p, avail);
+    if (q) {
+        memcpy(buf + avail, q, 15 - avail);
+    } else {
+        for (unsigned i = avail; i < 15; i++) {
+            buf[i] = (uint8_t)emu_read_phys(c, emu_translate(c, lin + i, ACC_EXEC, false), 1);
+        }
+    }
+    if (!emu_decode_bytes(c->decoders, c->mode, buf, 15, scratch)) {
+        undefined(c, buf, 15);
+    }
+    return scratch;
+}
+
 static inline void load16(const uint8_t *p, uint64_t w[2])
 {
     memcpy(w, p, 16);
@@ -323,7 +351,7 @@ const EmuInsn *emu_fetch_decode(EmuCpu *c)
     if (!emu_decode_bytes(c->decoders, c->mode, p, MIN(15u, avail), &e->insn)) {
         e->mode = 0;
         if (avail < 15) {
-            return decode_slow(c, lin, &c->slow_insn);
+            return decode_cross(c, lin, p, avail, &c->slow_insn);
         }
         undefined(c, p, 15);
     }
