@@ -1157,39 +1157,6 @@ static void test_code_flush(Fx *f, gconstpointer data)
 }
 
 /*
- * A block of EMU_BLOCK_INSNS instructions of a form with long code (add
- * [rsi+d8], rax: the inline TLB path, the handler call for a miss, the
- * flags) gets code too: with 4 KiB of code at most per block, such blocks
- * stayed interpreted, and a Linux boot ran 11 million instructions of them
- * in the interpreter, returning to the dispatch loop after each.
- */
-static void test_jit_long_block(Fx *f, gconstpointer data)
-{
-    EmuCpu *c = f->cpu;
-    uint8_t code[4 * EMU_BLOCK_INSNS + 1];
-    const EmuBlock *b;
-
-    (void)data;
-    for (unsigned i = 0; i < EMU_BLOCK_INSNS; i++) {
-        memcpy(code + 4 * i, BYTES(0x48, 0x01, 0x46, (uint8_t)(8 * (i % 16))));
-    }
-    code[4 * EMU_BLOCK_INSNS] = 0xf4;
-    put_code(f, KCODE, code, sizeof(code));
-    wr64(f, SUP_PAGE, 0);
-    c->gpr[R_SI] = SUP_PAGE;
-    c->gpr[R_AX] = 3;
-    c->rip = KCODE;
-    g_assert_cmpint(run_to_hlt(c, true), ==, -1);
-    g_assert_cmpuint(rd64(f, SUP_PAGE), ==, 3 * 2);       /* offset 0: i = 0 and 16 */
-    b = emu_block_lookup(c, KCODE, MODE_64);
-    g_assert_nonnull(b);
-    g_assert_cmpuint(b->n, ==, EMU_BLOCK_INSNS);
-#if defined(__x86_64__)
-    g_assert_nonnull(b->jit);
-#endif
-}
-
-/*
  * With the default jit_after, a block is interpreted when it first runs and
  * gets its code on its EMU_JIT_AFTER-th start, with the same results; a
  * block the host rewrites starts over.
@@ -2505,7 +2472,6 @@ int main(int argc, char **argv)
         { "/emu-system/code/native-mem", test_native_mem },
         { "/emu-system/code/flush", test_code_flush },
         { "/emu-system/code/jit-after", test_jit_after },
-        { "/emu-system/code/jit-long-block", test_jit_long_block },
         { "/emu-system/code/chain-rewrite", test_chain_rewrite },
         { "/emu-system/code/chain-bound", test_chain_bound },
         { "/emu-system/code/chain-bound-pages", test_chain_bound_pages },

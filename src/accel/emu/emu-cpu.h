@@ -190,13 +190,7 @@ typedef struct EmuDecodeEntry {
 #define EMU_BLOCK_CACHE 65536    /* 2-way: block i's set is blocks i & ~1 and i | 1 */
 #define EMU_BLOCK_POOL (32u << 20)    /* bytes of instructions and block bytes per vCPU */
 #define EMU_JIT_AREA   (32u << 20)    /* bytes of generated code per vCPU */
-/*
- * A block whose code is longer is interpreted. 24 memory-operand
- * instructions (inline TLB path, handler call for a miss) take more than
- * 4 KiB: with 4096, 520,000 runs of such blocks in a Linux boot were
- * interpreted (11 million instructions); with 8192, none.
- */
-#define EMU_JIT_BLOCK_MAX 8192
+#define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is interpreted */
 /*
  * A block is compiled when it starts for the EMU_JIT_AFTER-th time since it
  * was built (EmuCpu.jit_after; 0: when built): most of a boot's blocks run
