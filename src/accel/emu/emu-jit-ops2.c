@@ -31,7 +31,7 @@
 typedef enum {
     G_NONE, G_NOP, G_STORE, G_LOAD, G_UNARY_R, G_UNARY_M, G_SHIFT_CL, G_ALU_M, G_ALU_RM,
     G_BT_R, G_BT_M, G_BSWAP, G_DIV, G_SETCC_M, G_PUSH_I, G_CDQE, G_MOV_SREG, G_ALU_RR, G_SHIFT_RI,
-    G_PUSHFQ, G_CLI, G_STI,
+    G_PUSHFQ, G_CLI, G_STI, G_CMPXCHG,
 } Form2;
 
 static bool gpr(const EmuOp *o)               /* a GPR of its size, AH..BH as bytes */
@@ -69,24 +69,14 @@ static int alu_ext(unsigned mnem, uint8_t *rm_op)
 /* The /n of the unary group (FE/FF: inc 0, dec 1; F6/F7: not 2, neg 3), -1: not one. */
 static int unary_ext(unsigned mnem)
 {
-    switch (mnem) {
-    case ZYDIS_MNEMONIC_INC: return 0;
-    case ZYDIS_MNEMONIC_DEC: return 1;
-    case ZYDIS_MNEMONIC_NOT: return 2;
-    case ZYDIS_MNEMONIC_NEG: return 3;
-    default: return -1;
-    }
+    return mnem == ZYDIS_MNEMONIC_INC ? 0 : mnem == ZYDIS_MNEMONIC_DEC ? 1 :
+           mnem == ZYDIS_MNEMONIC_NOT ? 2 : mnem == ZYDIS_MNEMONIC_NEG ? 3 : -1;
 }
 
 static int bt_ext(unsigned mnem)              /* 0F BA /n */
 {
-    switch (mnem) {
-    case ZYDIS_MNEMONIC_BT: return 4;
-    case ZYDIS_MNEMONIC_BTS: return 5;
-    case ZYDIS_MNEMONIC_BTR: return 6;
-    case ZYDIS_MNEMONIC_BTC: return 7;
-    default: return -1;
-    }
+    return mnem == ZYDIS_MNEMONIC_BT ? 4 : mnem == ZYDIS_MNEMONIC_BTS ? 5 :
+           mnem == ZYDIS_MNEMONIC_BTR ? 6 : mnem == ZYDIS_MNEMONIC_BTC ? 7 : -1;
 }
 
 static bool is_hint(unsigned mnem)
@@ -150,6 +140,10 @@ static Form2 form2(const EmuInsn *in)
     bool mem = d->kind == OPK_MEM;
     uint8_t rm_op;
 
+    if (in->mnem == ZYDIS_MNEMONIC_CMPXCHG && !(in->flags & (INSN_REP | INSN_REPNE)) &&
+        in->nops == 2 && mem && (d->size == 4 || d->size == 8) && gpr(s) && s->size == d->size) {
+        return G_CMPXCHG;                         /* locked or not: a host lock cmpxchg */
+    }
     if (in->flags & (INSN_LOCK | INSN_REP | INSN_REPNE)) {
         return G_NONE;
     }
@@ -555,23 +549,17 @@ static bool emit_div(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
         if (!mem_begin(e, in, d, false, next, slow)) {
             return false;
         }
-        if (w) {
-            b(e, 0x48);
-        }
+        size_prefix(e, d->size);
         b(e, 0x8B); b(e, 0x31);                   /* mov rsi|esi, [rcx] */
     } else {
         rbx_mem(e, w, mov_ld, 1, 6, GPR(d->reg)); /* mov rsi|esi, [rbx+reg] */
     }
     rbx_mem(e, w, mov_ld, 1, 2, GPR(R_DX));       /* mov rdx|edx, [rbx+rdx] */
-    if (w) {
-        b(e, 0x48);
-    }
+    size_prefix(e, d->size);
     b(e, 0x39); b(e, 0xF2);                       /* cmp rdx|edx, rsi|esi */
     slow[5] = jcc32(e, 0x3);                      /* jae: the quotient does not fit, or / 0 */
     load_rax(e, d->size, GPR(R_AX));
-    if (w) {
-        b(e, 0x48);
-    }
+    size_prefix(e, d->size);
     b(e, 0xF7); b(e, 0xF6);                       /* div rsi|esi (32-bit: zero-extends both) */
     store_rax(e, GPR(R_AX));
     b(e, 0x48); b(e, 0x89); b(e, 0x93); b32(e, GPR(R_DX));   /* mov [rbx+rdx], rdx */
@@ -600,36 +588,28 @@ static bool emit_setcc_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next
     return true;
 }
 
-/* push imm (64-bit): [rsp - 8] = the sign-extended immediate, rsp -= 8. */
-static void emit_push_imm(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
+/*
+ * push imm (64-bit: the immediate sign-extended) and pushfq (rflags
+ * without VM and RF; it reads the flags: FLAGS_READ): [rsp - 8] = the
+ * value, rsp -= 8.
+ */
+static void emit_push_val(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
 {
     const EmuOp *d = &in->op[0];
-    int64_t v = (int64_t)emu_sext((uint64_t)d->val, d->size ? d->size : 4);
     uint8_t *slow[5];
 
     load_rax(e, 8, GPR(R_SP));
     b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
     emu_jit_tlb(e, 8, true, slow);
     emu_jit_note_store(e);
-    b(e, 0x48); b(e, 0xC7); b(e, 0x01); b32(e, (uint32_t)v);     /* mov qword [rcx], imm32 */
-    load_rax(e, 8, GPR(R_SP));
-    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
-    store_rax(e, GPR(R_SP));
-    mem_end(e, in, true, slow, off, next, count);
-}
-
-/* pushfq: [rsp - 8] = rflags without VM and RF, rsp -= 8 (it reads the flags: FLAGS_READ). */
-static void emit_pushfq(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
-{
-    uint8_t *slow[5];
-
-    load_rax(e, 8, GPR(R_SP));
-    b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
-    emu_jit_tlb(e, 8, true, slow);
-    emu_jit_note_store(e);
-    load_rax(e, 8, OFF(rflags));
-    b(e, 0x48); b(e, 0x25); b32(e, ~(uint32_t)(FL_VM | FL_RF));  /* and rax, ~(VM|RF) */
-    b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
+    if (in->mnem == ZYDIS_MNEMONIC_PUSHFQ) {
+        load_rax(e, 8, OFF(rflags));
+        b(e, 0x48); b(e, 0x25); b32(e, ~(uint32_t)(FL_VM | FL_RF));   /* and rax, ~(VM|RF) */
+        b(e, 0x48); b(e, 0x89); b(e, 0x01);                      /* mov [rcx], rax */
+    } else {
+        b(e, 0x48); b(e, 0xC7); b(e, 0x01);                      /* mov qword [rcx], imm32 */
+        b32(e, (uint32_t)emu_sext((uint64_t)d->val, d->size ? d->size : 4));
+    }
     load_rax(e, 8, GPR(R_SP));
     b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
     store_rax(e, GPR(R_SP));
@@ -667,6 +647,48 @@ static void emit_cli_sti(Emit *e, const EmuInsn *in, int32_t off, int32_t next, 
     land(e, gp);
     emu_jit_call(e, in, off, next, count);
     land(e, done);
+}
+
+/*
+ * cmpxchg [mem], r32|r64, with or without lock: the host's lock cmpxchg on
+ * an aligned operand, as the handler's host compare-and-swap (the handler
+ * takes the unaligned ones). rax goes back whole: a failed 32-bit one
+ * zero-extends it, a successful one leaves it, on the host as in the guest.
+ */
+static bool emit_cmpxchg(Emit *e, const EmuInsn *in, bool flags_live, int32_t off,
+                         int32_t next, unsigned count)
+{
+    static const uint8_t mov_ld[] = { 0x8B };
+    const EmuOp *d = &in->op[0];
+    bool w = d->size == 8;
+    uint8_t *slow[6], *done;
+
+    if (!mem_begin(e, in, d, true, next, slow)) {
+        return false;
+    }
+    b(e, 0xF6); b(e, 0xC1); b(e, (uint8_t)(d->size - 1));      /* test cl, size-1 */
+    slow[5] = jcc32(e, CC_NE);
+    rbx_mem(e, w, mov_ld, 1, 2, GPR(in->op[1].reg));            /* mov rdx|edx, [rbx+src] */
+    load_rax(e, 8, GPR(R_AX));
+    b(e, 0xF0);
+    if (w) {
+        b(e, 0x48);
+    }
+    b(e, 0x0F); b(e, 0xB1); b(e, 0x11);                         /* lock cmpxchg [rcx], rdx|edx */
+    if (flags_live) {
+        emu_jit_merge_flags(e, FL_ARITH);
+    }
+    store_rax(e, GPR(R_AX));
+    b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);   /* cmp byte [rbx+block_exit], 0 */
+    done = jcc32(e, CC_E);
+    lea_r12(e, 0, next);
+    emu_jit_exit(e, count);
+    for (int i = 0; i < 6; i++) {                 /* a miss, MMIO, a crossing, unaligned */
+        land(e, slow[i]);
+    }
+    emu_jit_call(e, in, off, next, count);
+    land(e, done);
+    return true;
 }
 
 /* add/or/and/sub/xor r8|r16, r|imm; shl/shr/sar r8|r16, imm (through al|ax). */
@@ -741,8 +763,8 @@ bool emu_jit_op2(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32
         return emit_div(e, in, off, next, count);
     case G_SETCC_M:
         return emit_setcc_mem(e, in, off, next, count);
-    case G_PUSH_I:
-        emit_push_imm(e, in, off, next, count);
+    case G_PUSH_I: case G_PUSHFQ:
+        emit_push_val(e, in, off, next, count);
         return true;
     case G_CDQE: {
         static const uint8_t movsxd[] = { 0x63 };
@@ -763,12 +785,11 @@ bool emu_jit_op2(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32
     case G_ALU_RR: case G_SHIFT_RI:
         emit_alu_small(e, in, form2(in), flags_live);
         return true;
-    case G_PUSHFQ:
-        emit_pushfq(e, in, off, next, count);
-        return true;
     case G_CLI: case G_STI:
         emit_cli_sti(e, in, off, next, count);
         return true;
+    case G_CMPXCHG:
+        return emit_cmpxchg(e, in, flags_live, off, next, count);
     }
     return false;
 }
