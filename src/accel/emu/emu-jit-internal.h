@@ -124,6 +124,12 @@ static inline uint32_t gpr_byte(unsigned r)
 
 /* rflags = (rflags & ~mask) | (host flags & mask): the flags just computed. */
 void emu_jit_merge_flags(Emit *e, uint32_t mask);
+/* The same with the host flags already in rdx (pushfq; pop rdx done). */
+void emu_jit_merge_rdx(Emit *e, uint32_t mask);
+/* A memory form's slow path: the jumps in slow[] land on a handler call;
+ * done (the fast path's jump past it) lands after. */
+void emu_jit_slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *done,
+                       int32_t off, int32_t next, unsigned count);
 /*
  * The guest's arithmetic flags into the host's (for jcc, setcc, cmovcc, adc,
  * sbb) for condition code cc (the low nibble of a jcc/setcc/cmovcc opcode;

@@ -150,17 +150,6 @@ static void movx_op(const EmuInsn *in, uint8_t op[2], int *len, bool *w)
     *len = 2;
 }
 
-/* The slow paths of a memory form: the handler, then both paths meet. */
-static void slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *done,
-                      int32_t off, int32_t next, unsigned count)
-{
-    for (int i = 0; i < 5; i++) {
-        land(e, slow[i]);
-    }
-    emu_jit_call(e, in, off, next, count);
-    land(e, done);
-}
-
 static bool emit_movx_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
 {
     static const uint8_t mov_st[] = { 0x89 };
@@ -183,7 +172,7 @@ static bool emit_movx_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     }
     b(e, 0x01);                                          /* rax|eax, [rcx] */
     rbx_mem(e, true, mov_st, 1, 0, GPR(in->op[0].reg));  /* 32-bit results are zero-extended */
-    slow_path(e, in, slow, jmp32(e), off, next, count);
+    emu_jit_slow_path(e, in, slow, jmp32(e), off, next, count);
     return true;
 }
 
@@ -206,7 +195,7 @@ static void emit_push(Emit *e, const EmuInsn *in, int32_t off, int32_t next, uns
     done = jcc32(e, CC_E);
     lea_r12(e, 0, next);
     emu_jit_exit(e, count);
-    slow_path(e, in, slow, done, off, next, count);
+    emu_jit_slow_path(e, in, slow, done, off, next, count);
 }
 
 /* pop r64: r = [rsp], rsp += 8 (pop rsp: rsp = the value read). */
@@ -222,7 +211,7 @@ static void emit_pop(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsi
     b(e, 0x48); b(e, 0x83); b(e, 0xC1); b(e, 8);                 /* add rcx, 8 */
     rbx_mem(e, true, mov_st, 1, 1, GPR(R_SP));                   /* mov [rbx+rsp], rcx */
     store_rax(e, GPR(in->op[0].reg));
-    slow_path(e, in, slow, jmp32(e), off, next, count);
+    emu_jit_slow_path(e, in, slow, jmp32(e), off, next, count);
 }
 
 /* cmp|test al|ax|eax|rax, imm (the operand-size prefix 0x66 already emitted for words) */
@@ -299,7 +288,7 @@ static bool emit_cmptest_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_
         emit_acc_imm(e, test, sz, s->val);
         emu_jit_merge_flags(e, FL_ARITH);
     }
-    slow_path(e, in, slow, jmp32(e), off, next, count);
+    emu_jit_slow_path(e, in, slow, jmp32(e), off, next, count);
     return true;
 }
 
@@ -335,7 +324,7 @@ static bool emit_alu_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t of
     if (in->mnem != ZYDIS_MNEMONIC_CMP) {
         store_rax(e, GPR(d->reg));                /* 32-bit results are zero-extended */
     }
-    slow_path(e, in, slow, jmp32(e), off, next, count);
+    emu_jit_slow_path(e, in, slow, jmp32(e), off, next, count);
     return true;
 }
 

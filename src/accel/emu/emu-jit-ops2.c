@@ -266,18 +266,6 @@ static void store_dst(Emit *e, const EmuOp *o)
     }
 }
 
-/* rflags = (rflags & ~mask) | (rdx & mask): rdx holds the host flags (pushfq; pop rdx). */
-static void merge_rdx(Emit *e, uint32_t mask)
-{
-    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
-
-    rbx_mem(e, true, mov_ld, 1, 1, OFF(rflags));  /* mov rcx, [rbx+rflags] */
-    b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, ~mask);   /* and rcx, ~mask */
-    b(e, 0x81); b(e, 0xE2); b32(e, mask);         /* and edx, mask */
-    b(e, 0x48); b(e, 0x09); b(e, 0xD1);           /* or rcx, rdx */
-    rbx_mem(e, true, mov_st, 1, 1, OFF(rflags));  /* mov [rbx+rflags], rcx */
-}
-
 /*
  * The start of a memory form: rax = the operand's address, rcx = its host
  * address on a TLB hit (slow[]: the jumps to the handler). A writing form
@@ -317,11 +305,7 @@ static void mem_end(Emit *e, const EmuInsn *in, bool write, uint8_t *slow[5], in
     } else {
         done = jmp32(e);
     }
-    for (int i = 0; i < 5; i++) {
-        land(e, slow[i]);
-    }
-    emu_jit_call(e, in, off, next, count);
-    land(e, done);
+    emu_jit_slow_path(e, in, slow, done, off, next, count);
 }
 
 /* mov [mem], r8|r16|imm; mov r8|r16, [mem]. */
@@ -424,7 +408,7 @@ static void emit_shift_cl(Emit *e, const EmuInsn *in, bool flags_live)
         b(e, 0x9C); b(e, 0x5A);                   /* pushfq; pop rdx */
         b(e, 0xF6); b(e, 0xC1); b(e, d->size == 8 ? 0x3F : 0x1F);   /* test cl, count mask */
         zero = jcc32(e, CC_E);
-        merge_rdx(e, FL_ARITH);
+        emu_jit_merge_rdx(e, FL_ARITH);
         land(e, zero);
     }
     if (d->size == 4) {

@@ -154,10 +154,15 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
 
 void emu_jit_merge_flags(Emit *e, uint32_t mask)
 {
-    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
-
     b(e, 0x9C);                                   /* pushfq */
     b(e, 0x5A);                                   /* pop rdx */
+    emu_jit_merge_rdx(e, mask);
+}
+
+void emu_jit_merge_rdx(Emit *e, uint32_t mask)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+
     rbx_mem(e, true, mov_ld, 1, 1, OFF(rflags));  /* mov rcx, [rbx+rflags] */
     b(e, 0x48); b(e, 0x81); b(e, 0xE1); b32(e, ~mask);   /* and rcx, ~mask */
     b(e, 0x81); b(e, 0xE2); b32(e, mask);         /* and edx, mask */
@@ -357,11 +362,7 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
         rbx_mem(e, true, mov_st, 1, 0, GPR(reg->reg));           /* 32-bit loads zero-extend */
         done = jmp32(e);                                         /* jmp done */
     }
-    for (int i = 0; i < 5; i++) {
-        land(e, slow[i]);
-    }
-    emu_jit_call(e, in, off, next, count);
-    land(e, done);
+    emu_jit_slow_path(e, in, slow, done, off, next, count);
     return true;
 }
 
@@ -397,6 +398,16 @@ static void call_handler(Emit *e, const EmuInsn *in, int32_t off, int32_t next)
     b(e, 0x48); b(e, 0xB8); b64(e, (uint64_t)(uintptr_t)in->fn);    /* mov rax, fn */
     b(e, 0xFF); b(e, 0xD0);                       /* call rax */
     rbx_mem(e, true, mov_ld, 1, 0, OFF(next_rip));   /* mov rax, [rbx+next_rip] */
+}
+
+void emu_jit_slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *done,
+                       int32_t off, int32_t next, unsigned count)
+{
+    for (int i = 0; i < 5; i++) {
+        land(e, slow[i]);
+    }
+    emu_jit_call(e, in, off, next, count);
+    land(e, done);
 }
 
 /* A call to the handler, then leave the block unless it fell through. */
