@@ -96,7 +96,7 @@ typedef struct Case Case;
 typedef void PatchFn(uint8_t *scratch, const Case *c);
 
 struct Case {
-    uint8_t code[16];
+    uint8_t code[64];              /* one instruction, or a sequence (flagseq) */
     unsigned len;
     uint64_t gpr[16];              /* inputs; ptr_regs hold scratch offsets */
     uint64_t flags;
@@ -200,7 +200,7 @@ static void case_init(GRand *r, Case *c)
 
 static void put(Case *c, uint8_t v)
 {
-    g_assert_cmpuint(c->len, <, 15);
+    g_assert_cmpuint(c->len, <, sizeof(c->code));
     c->code[c->len++] = v;
 }
 
@@ -800,6 +800,215 @@ static void gen_jcc(GRand *r, Case *c, unsigned i)
     put(c, 0xC0);
 }
 
+/* ---- flagseq: sequences of flag producers, consumers and what lies between ---- */
+
+/* The flags condition cc reads (adc/sbb: CF, as cc 2). */
+static uint32_t seq_cc_reads(unsigned cc)
+{
+    static const uint32_t rd[8] = {
+        FL_OF, FL_CF, FL_ZF, FL_CF | FL_ZF, FL_SF, FL_PF, FL_SF | FL_OF, FL_ZF | FL_SF | FL_OF,
+    };
+
+    return rd[(cc >> 1) & 7];
+}
+
+/* A condition that reads no flag in undef; -1 if there is none. */
+static int seq_cc(GRand *r, uint32_t undef)
+{
+    unsigned cc = rnd(r, 16);
+
+    for (unsigned k = 0; k < 16; k++, cc = (cc + 1) % 16) {
+        if (!(seq_cc_reads(cc) & undef)) {
+            return (int)cc;
+        }
+    }
+    return -1;
+}
+
+/* Registers of a sequence: not rsp, not rbx (the scratch pointer). */
+static unsigned seq_reg(GRand *r)
+{
+    static const uint8_t regs[] = { 0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+    return regs[rnd(r, G_N_ELEMENTS(regs))];
+}
+
+/* [66] REX (always: byte registers are then SPL..DIL, never AH..BH) opcode. */
+static void seq_op(Case *c, unsigned size, unsigned reg, unsigned rm, uint32_t opcode, unsigned n)
+{
+    if (size == 2) {
+        put(c, 0x66);
+    }
+    put(c, (uint8_t)(0x40 | (size == 8 ? 8 : 0) | (reg & 8 ? 4 : 0) | (rm & 8 ? 1 : 0)));
+    put_opcode(c, opcode, n);
+}
+
+/* op reg, rm (register operands), opcode for bytes + 1 for the other sizes when `sized` */
+static void seq_rr(Case *c, unsigned size, uint8_t op, bool sized, unsigned reg, unsigned rm)
+{
+    seq_op(c, size, reg, rm, (uint8_t)(op + (sized && size > 1)), 1);
+    put(c, (uint8_t)(0xC0 | (reg & 7) << 3 | (rm & 7)));
+}
+
+/* op with a [rbx + disp8] operand (disp within the scratch buffer). */
+static void seq_mem(GRand *r, Case *c, unsigned size, uint8_t op, unsigned reg)
+{
+    seq_op(c, size, reg, 0, (uint8_t)(op + (size > 1)), 1);
+    put(c, (uint8_t)(0x40 | (reg & 7) << 3 | R_BX));
+    put(c, (uint8_t)(int8_t)((int)rnd(r, 32) * 8 - 128));
+    c->mem = true;
+}
+
+/*
+ * One instruction of a sequence: what undef (the flags whose value the
+ * SDM leaves open at this point) becomes. A consumer reads no open flag.
+ */
+static uint32_t seq_insn(GRand *r, Case *c, uint32_t undef, bool mem)
+{
+    unsigned size = sizes[rnd(r, 4)], a = seq_reg(r), b = seq_reg(r), op = rnd(r, 8);
+    int cc = seq_cc(r, undef);
+
+    switch (rnd(r, mem ? 16 : 12)) {
+    case 0: case 1:                                   /* ALU r, r: adc/sbb chains too */
+        if ((op == 2 || op == 3) && (undef & FL_CF)) {
+            op = op == 2 ? 0 : 5;
+        }
+        seq_rr(c, size, (uint8_t)(op * 8), true, b, a);
+        return op == 1 || op == 4 || op == 6 ? FL_AF : 0;
+    case 2:                                           /* ALU r, imm8 */
+        if ((op == 2 || op == 3) && (undef & FL_CF)) {
+            op = op == 2 ? 0 : 5;
+        }
+        seq_op(c, size, 0, a, size == 1 ? 0x80 : 0x83, 1);
+        put(c, (uint8_t)(0xC0 | op << 3 | (a & 7)));
+        put(c, (uint8_t)rnd_val(r));
+        return op == 1 || op == 4 || op == 6 ? FL_AF : 0;
+    case 3:                                           /* inc dec neg not */
+        seq_rr(c, size, size == 1 ? 0xFE : 0xFF, false, op & 1, a);
+        if (op & 2) {
+            c->code[c->len - 2] = size == 1 ? 0xF6 : 0xF7;
+            c->code[c->len - 1] = (uint8_t)(0xC0 | (op & 1 ? 2 : 3) << 3 | (a & 7));
+            return op & 1 ? undef : 0;                /* not: nothing; neg: all */
+        }
+        return undef & FL_CF;
+    case 4:                                           /* setcc r8, cmovcc r, r */
+        if (cc < 0) {
+            return undef;
+        }
+        if (op & 1) {
+            seq_op(c, 1, 0, a, 0x0F90u + (unsigned)cc, 2);
+            put(c, (uint8_t)(0xC0 | (a & 7)));
+        } else {
+            seq_op(c, size < 4 ? 4 : size, b, a, 0x0F40u + (unsigned)cc, 2);
+            put(c, (uint8_t)(0xC0 | (b & 7) << 3 | (a & 7)));
+        }
+        return undef;
+    case 5: {                                         /* shl shr sar rol ror r, imm8 */
+        static const unsigned ext[5] = { 4, 5, 7, 0, 1 };
+        unsigned k = rnd(r, 5), n = 1 + rnd(r, size == 1 ? 7 : 15);
+
+        seq_op(c, size, 0, a, size == 1 ? 0xC0 : 0xC1, 1);
+        put(c, (uint8_t)(0xC0 | ext[k] << 3 | (a & 7)));
+        put(c, (uint8_t)n);
+        if (k >= 3) {                                 /* CF, OF; OF open for n > 1 */
+            return (undef & ~(FL_CF | FL_OF)) | (n > 1 ? FL_OF : 0);
+        }
+        return shift_undef(ext[k], n, size);
+    }
+    case 6:                                           /* test r, r; cmp r, r */
+        seq_rr(c, size, op & 1 ? 0x38 : 0x84, true, b, a);
+        return op & 1 ? 0 : FL_AF;
+    case 7:                                           /* mov r, r; lea r, [r + d8] */
+        if (op & 1 || size < 4 || (a & 7) == 4) {
+            seq_rr(c, size, 0x88, true, b, a);
+        } else {
+            seq_op(c, size, b, a, 0x8D, 1);
+            put(c, (uint8_t)(0x40 | (b & 7) << 3 | (a & 7)));
+            put(c, (uint8_t)rnd(r, 256));
+        }
+        return undef;
+    case 8:                                           /* mul r; imul r, r */
+        if (size < 4) {
+            return undef;
+        }
+        if (op & 1) {
+            seq_rr(c, size, 0xF7, false, 4, a);
+        } else {
+            seq_op(c, size, b, a, 0x0FAF, 2);
+            put(c, (uint8_t)(0xC0 | (b & 7) << 3 | (a & 7)));
+        }
+        return undef_flags[UF_MUL].mask;
+    case 9:                                           /* bt r, imm8 (CF; ZF kept) */
+        if (size < 2) {
+            size = 4;
+        }
+        seq_op(c, size, 0, a, 0x0FBA, 2);
+        put(c, (uint8_t)(0xE0 | (a & 7)));
+        put(c, (uint8_t)rnd(r, 256));
+        return (undef & ~FL_CF) | undef_flags[UF_BT].mask;
+    case 10: {                                        /* mov ecx, n; shl|shr|sar r, cl */
+        static const unsigned ext[3] = { 4, 5, 7 };
+        unsigned k = rnd(r, 3), n = rnd(r, 4) == 0 ? 0 : 1 + rnd(r, 7);
+
+        put(c, 0xB9);
+        put_imm(c, n, 4);
+        seq_op(c, size, 0, a, size == 1 ? 0xD2 : 0xD3, 1);
+        put(c, (uint8_t)(0xC0 | ext[k] << 3 | (a & 7)));
+        return n ? shift_undef(ext[k], n, size) : undef;
+    }
+    case 11:                                          /* adc|sbb r, r (a chain) */
+        if (undef & FL_CF) {
+            return undef;
+        }
+        seq_rr(c, size, op & 1 ? 0x10 : 0x18, true, b, a);
+        return 0;
+    case 12:                                          /* mov r, [m]; mov [m], r */
+        seq_mem(r, c, size, op & 1 ? 0x88 : 0x8A, a);
+        return undef;
+    case 13:                                          /* add|cmp|adc|sub r, [m] */
+        op &= 3;
+        if (op == 2 && (undef & FL_CF)) {
+            op = 0;
+        }
+        seq_mem(r, c, size, (uint8_t)(op == 0 ? 0x02 : op == 1 ? 0x3A : op == 2 ? 0x12 : 0x2A), a);
+        return 0;
+    case 14:                                          /* add|or [m], r */
+        seq_mem(r, c, size, op & 1 ? 0x08 : 0x00, a);
+        return op & 1 ? FL_AF : 0;
+    default:                                          /* inc|dec [m] */
+        seq_mem(r, c, size, 0xFE, op & 1);
+        return undef & FL_CF;
+    }
+}
+
+/*
+ * Random sequences of flag producers (full and partial: inc/dec keep CF,
+ * rotates write CF/OF, bt CF), consumers (setcc, cmovcc, adc/sbb) and
+ * instructions between (mov, lea, not; half the sequences also memory
+ * forms, whose TLB probes change the host's flags), most ending in a jcc
+ * over `inc eax`: the generated code keeps the flags in the host's
+ * between instructions and must store them wherever they leave it.
+ */
+static void gen_flag_seq(GRand *r, Case *c, unsigned i)
+{
+    uint32_t undef = 0;
+    bool mem = i & 1;
+    int cc;
+
+    c->gpr[R_BX] = SCRATCH_MID;
+    c->ptr_regs |= 1u << R_BX;
+    while (c->len < 40) {
+        undef = seq_insn(r, c, undef, mem);
+    }
+    if ((i / 2) % 4 != 0 && (cc = seq_cc(r, undef)) >= 0) {
+        put(c, (uint8_t)(0x70 + cc));                 /* jcc +2 */
+        put(c, 2);
+        put(c, 0xFF);                                 /* inc eax */
+        put(c, 0xC0);
+    }
+    c->undef = undef;
+}
+
 /* cmpxchg: half the time the accumulator equals the destination. */
 static void cmpxchg_match(GRand *r, Case *c, const ModRM *m, unsigned size)
 {
@@ -1154,7 +1363,7 @@ static int step_catch(EmuCpu *cpu)
         uint64_t start = cpu->rip;
 
         emu_step(cpu);
-        for (int n = 0; n < 4 && cpu->rip > start && cpu->rip < env.code_end; n++) {
+        for (int n = 0; n < 40 && cpu->rip > start && cpu->rip < env.code_end; n++) {
             emu_step(cpu);
         }
         return -1;
@@ -1173,7 +1382,7 @@ static int block_catch(EmuCpu *cpu, const Case *c)
     cpu->halted = false;
     if (setjmp(cpu->jmp) == 0) {
         /* a branch ends its block: go on (boundedly) until the hlt */
-        for (int n = 0; n < 4 && !cpu->halted; n++) {
+        for (int n = 0; n < 8 && !cpu->halted; n++) {
             emu_run_block(cpu);
         }
         if (cpu->halted) {
@@ -1337,6 +1546,8 @@ static const Family families[] = {
     { "alu2", gen_alu_pair, 256 * CASE_SCALE }, /* two ALU instructions in one block */
     /* add|sub and inc dec not bswap bt shl/sar-by-cl neg, both orders, 32/64-bit */
     { "flags2", gen_flags_pair, 256 * CASE_SCALE },
+    /* producer/consumer sequences with and without memory forms, most ending in a jcc */
+    { "flagseq", gen_flag_seq, 256 * CASE_SCALE },
     { "xchg", gen_xchg, 2400 * CASE_SCALE },    /* xchg xadd cmpxchg */
     { "bswap", gen_bswap, 500 * CASE_SCALE },
     { "movx", gen_movx, 1500 * CASE_SCALE },    /* movzx movsx movsxd */

@@ -22,6 +22,13 @@ typedef struct Emit {
     bool sahf;                   /* the host has LAHF/SAHF in 64-bit mode (EmuCpu.jit_sahf) */
     unsigned page_off;           /* the block's offset in its page */
     uint8_t **stub;              /* EmuCpu.jit_stub: the shared code (STUB_*) */
+    /*
+     * The guest's arithmetic flags between generated instructions
+     * (emu-jit-flags.c): hflags, the FL_* bits the host's flags hold now
+     * (as the guest has them); stale, those of them that c->rflags does
+     * not have yet (a subset of hflags). Both describe the code at e->p.
+     */
+    uint32_t hflags, stale;
 } Emit;
 
 static inline void b(Emit *e, uint8_t v)
@@ -136,6 +143,30 @@ void emu_jit_slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *do
  * adc/sbb: 2, CF). Clobbers rax and rcx.
  */
 void emu_jit_guest_flags(Emit *e, unsigned cc);
+/*
+ * emu-jit-flags.c: the flags kept in the host's (Emit.hflags, .stale).
+ * Settle before code that changes the host's flags or lets anything read
+ * c->rflags: c->rflags gets the stale bits (pushfq; pop rdx; merge:
+ * clobbers rcx, rdx and the host's flags), and the host holds none.
+ */
+void emu_jit_settle(Emit *e);
+/* A consumer: the host's flags hold what condition cc reads (may clobber rax, rcx, rdx). */
+void emu_jit_flags_in(Emit *e, unsigned cc);
+/*
+ * A producer just wrote the bits in mask into the host's flags, leaving
+ * the others as they were; live: some later reader may see them (else no
+ * flag is live until the next full writer, and nothing is kept).
+ */
+void emu_jit_flags_out(Emit *e, uint32_t mask, bool live);
+/*
+ * A label reached from code in state (h, s) and from the code just
+ * emitted: the state both guarantee. A state no path can give (stale bits
+ * that one path no longer holds) makes the block's code unusable.
+ */
+void emu_jit_join(Emit *e, uint32_t h, uint32_t s);
+/* Instructions whose emitters keep the flags state themselves (the rest are settled before). */
+bool emu_jit_op_tracks(const EmuInsn *in);
+bool emu_jit_op2_tracks(const EmuInsn *in);
 /* rel32 to an absolute address (the last 4 bytes of the instruction). */
 static inline void rel_to(Emit *e, const uint8_t *target)
 {

@@ -134,6 +134,25 @@ int emu_jit_op_flags(const EmuInsn *in)
     }
 }
 
+/*
+ * The forms whose code keeps the flags state (emu-jit-flags.c): register
+ * only, no flag changes but their own, consumers through emu_jit_flags_in;
+ * jmp and lea leave through emu_jit_goto or the handler call when they
+ * have no form, which settle.
+ */
+bool emu_jit_op_tracks(const EmuInsn *in)
+{
+    switch (form(in)) {
+    case F_NONE:
+        return emu_jit_op2_tracks(in);
+    case F_JMP: case F_NOP: case F_LEA: case F_MOVX_RR: case F_SETCC: case F_CMOV: case F_ADC:
+    case F_ROT: case F_CMPTEST: case F_MUL1:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* movzx/movsx/movsxd rax|eax, <source> (opcode bytes for a ModRM operand). */
 static void movx_op(const EmuInsn *in, uint8_t op[2], int *len, bool *w)
 {
@@ -243,6 +262,7 @@ static void emit_cmptest(Emit *e, const EmuInsn *in, bool flags_live)
     uint8_t op[1];
 
     if (!flags_live) {
+        emu_jit_flags_out(e, FL_ARITH, false);
         return;
     }
     rbx_mem(e, w, ld[k], k < 2 ? 2 : 1, 0, sz == 1 ? gpr_byte(d->reg) : GPR(d->reg));
@@ -255,7 +275,7 @@ static void emit_cmptest(Emit *e, const EmuInsn *in, bool flags_live)
     } else {
         emit_acc_imm(e, test, sz, s->val);
     }
-    emu_jit_merge_flags(e, FL_ARITH);
+    emu_jit_flags_out(e, FL_ARITH, true);
 }
 
 /* cmp|test [mem], imm through the inline TLB (the probe even when the flags are dead). */
@@ -337,7 +357,7 @@ static void emit_alu_rax(Emit *e, const EmuInsn *in, Form f, bool flags_live)
 
     if (f != F_ROT) {
         /* the condition, or CF in (cc 2: below) */
-        emu_jit_guest_flags(e, f == F_CMOV ? in->opcode & 0xFu : 2);
+        emu_jit_flags_in(e, f == F_CMOV ? in->opcode & 0xFu : 2);
     }
     load_rax(e, d->size, GPR(d->reg));            /* mov does not touch the flags */
     if (f == F_CMOV) {
@@ -360,9 +380,9 @@ static void emit_alu_rax(Emit *e, const EmuInsn *in, Form f, bool flags_live)
             b32(e, (uint32_t)s->val);
         }
     }
-    if (flags_live && f != F_CMOV) {
-        /* rotates write only CF and OF */
-        emu_jit_merge_flags(e, f == F_ROT ? FL_CF | FL_OF : FL_ARITH);
+    if (f != F_CMOV) {
+        /* rotates write only CF and OF (the host's leave the rest, as the guest's) */
+        emu_jit_flags_out(e, f == F_ROT ? FL_CF | FL_OF : FL_ARITH, flags_live);
     }
     store_rax(e, GPR(d->reg));
 }
@@ -404,9 +424,7 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
         rbx_mem(e, d->size == 8, mul, 1, in->mnem == ZYDIS_MNEMONIC_MUL ? 4 : 5, GPR(d->reg));
         store_rax(e, GPR(R_AX));                  /* the stores leave the flags alone */
         rbx_mem(e, true, mov_st, 1, 2, GPR(R_DX)); /* mov [rbx+rdx], rdx */
-        if (flags_live) {
-            emu_jit_merge_flags(e, FL_ARITH);
-        }
+        emu_jit_flags_out(e, FL_ARITH, flags_live);
         return true;
     }
     case F_LEA: {
@@ -431,7 +449,7 @@ bool emu_jit_op(Emit *e, const EmuInsn *in, bool flags_live, int32_t off, int32_
     case F_MOVX_RM:
         return emit_movx_mem(e, in, off, next, count);
     case F_SETCC:
-        emu_jit_guest_flags(e, in->opcode & 0xF);
+        emu_jit_flags_in(e, in->opcode & 0xF);
         op[0] = 0x0F; op[1] = (uint8_t)(0x90 | (in->opcode & 0xF));
         rbx_mem(e, false, op, 2, 0, gpr_byte(d->reg));      /* set<cc> byte [rbx+reg] */
         return true;

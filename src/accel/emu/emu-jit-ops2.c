@@ -202,6 +202,18 @@ int emu_jit_op2_flags(const EmuInsn *in)
     }
 }
 
+/* The forms whose code keeps the flags state (emu_jit_op_tracks): register only. */
+bool emu_jit_op2_tracks(const EmuInsn *in)
+{
+    switch (form2(in)) {
+    case G_NOP: case G_UNARY_R: case G_BSWAP: case G_CDQE: case G_MOV_SREG: case G_ALU_RR:
+    case G_SHIFT_RI:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* The slot of a GPR operand in the EmuCpu (AH..BH: byte 1 of theirs). */
 static uint32_t slot(const EmuOp *o)
 {
@@ -354,8 +366,8 @@ static void emit_unary_reg(Emit *e, const EmuInsn *in, bool flags_live)
         }
         rbx_mem(e, d->size == 8, op, 1, ext, slot(d));  /* op [rbx+slot] */
     }
-    if (flags_live && ext != 2) {
-        emu_jit_merge_flags(e, ext < 2 ? FL_ARITH & ~FL_CF : FL_ARITH);
+    if (ext != 2) {                               /* inc/dec leave CF, on the host too */
+        emu_jit_flags_out(e, ext < 2 ? FL_ARITH & ~FL_CF : FL_ARITH, flags_live);
     }
     if (d->size == 4) {
         store_rax(e, GPR(d->reg));
@@ -700,9 +712,7 @@ static void emit_alu_small(Emit *e, const EmuInsn *in, Form2 f, bool flags_live)
         }
         rbx_mem(e, false, op, 1, 0, slot(s));
     }
-    if (flags_live) {
-        emu_jit_merge_flags(e, FL_ARITH);
-    }
+    emu_jit_flags_out(e, FL_ARITH, flags_live);
     store_dst(e, d);
 }
 

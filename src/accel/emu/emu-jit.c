@@ -75,6 +75,25 @@ static int flag_effect(const EmuInsn *in)
     }
 }
 
+/* emit_native() has a form for in, and it keeps the flags state (Emit.hflags). */
+static bool native_tracks(const EmuInsn *in)
+{
+    int aop = 0;
+
+    switch (emu_insn_shape(in, &aop)) {
+    case SHAPE_MOV_RR: case SHAPE_MOV_RI: case SHAPE_ALU_RR: case SHAPE_TEST_RR:
+    case SHAPE_IMUL_RR:
+        return true;
+    case SHAPE_ALU_RI:                            /* an imm32 encoding (else no form) */
+        return (int64_t)(int32_t)in->op[1].val ==
+               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size);
+    case SHAPE_SHIFT_RI:                          /* a count of 0: no form */
+        return (unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F);
+    default:
+        return false;
+    }
+}
+
 /*
  * Emits the native form; false if this instance has no native form.
  * flags_live: some later instruction (or the block's end, or a fault) may
@@ -117,8 +136,8 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
             load_rax(e, size, GPR(d->reg));
             op[0] = 0x85;                         /* test [rbx+s], rax */
             rbx_mem(e, w, op, 1, 0, GPR(s->reg));
-            emu_jit_merge_flags(e, FL_ARITH);
         }
+        emu_jit_flags_out(e, FL_ARITH, flags_live);
         return true;
     case SHAPE_IMUL_RR:
         load_rax(e, size, GPR(d->reg));
@@ -142,9 +161,7 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
     default:
         return false;
     }
-    if (flags_live) {
-        emu_jit_merge_flags(e, FL_ARITH);                           /* before the store: it does not touch flags */
-    }
+    emu_jit_flags_out(e, FL_ARITH, flags_live);   /* kept in the host's: the store leaves them */
     if (!(emu_insn_shape(in, &aop) == SHAPE_ALU_RR || emu_insn_shape(in, &aop) == SHAPE_ALU_RI) ||
         aop != ALU_CMP) {
         store_rax(e, GPR(d->reg));                /* 32-bit results are already zero-extended */
@@ -217,6 +234,7 @@ void emu_jit_epilogue(Emit *e)
 /* c->rip = rax; return count (the block is left after this many instructions). */
 void emu_jit_exit(Emit *e, unsigned count)
 {
+    emu_jit_settle(e);                            /* c->rflags as the dispatch loop reads it */
     store_rax(e, OFF(rip));
     b(e, 0x41); b(e, 0x8D); b(e, 0x86); b32(e, count);   /* lea eax, [r14+count] */
     emu_jit_epilogue(e);
@@ -231,18 +249,20 @@ void emu_jit_exit(Emit *e, unsigned count)
  */
 static void seg_base(Emit *e, unsigned seg)
 {
-    static const uint8_t add[] = { 0x03 };
+    static const uint8_t mov_ld[] = { 0x8B };
 
     if (seg == S_FS || seg == S_GS) {
-        rbx_mem(e, true, add, 1, 0,
+        rbx_mem(e, true, mov_ld, 1, 1,
                 (uint32_t)(offsetof(EmuCpu, seg) + seg * sizeof(EmuSeg) + offsetof(EmuSeg, base)));
+        b(e, 0x48); b(e, 0x8D); b(e, 0x04); b(e, 0x08);          /* lea rax, [rax+rcx] */
     }
 }
 
 /*
  * rax = the linear address of a memory operand in 64-bit code with 64-bit
  * addressing (the FS/GS base added); false if this operand's form is not
- * handled here.
+ * handled here. Clobbers rcx; mov and lea only, so the host's flags stay
+ * (lea keeps the guest's in them).
  */
 bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
 {
@@ -263,7 +283,7 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
     if (o->base != EREG_NONE) {
         rbx_mem(e, true, mov_ld, 1, 0, GPR(o->base));            /* mov rax, [base] */
     } else {
-        b(e, 0x31); b(e, 0xC0);                                  /* xor eax, eax */
+        b(e, 0xB8); b32(e, 0);                                   /* mov eax, 0 */
     }
     if (o->index != EREG_NONE) {
         static const uint8_t sib_scale[9] = { 0, 0, 1, 0, 2, 0, 0, 0, 3 };
@@ -273,7 +293,7 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
         b(e, (uint8_t)(sib_scale[o->scale ? o->scale : 1] << 6 | 1 << 3 | 0));
         b32(e, (uint32_t)disp);
     } else if (disp) {
-        b(e, 0x48); b(e, 0x05); b32(e, (uint32_t)disp);          /* add rax, imm32 */
+        b(e, 0x48); b(e, 0x8D); b(e, 0x80); b32(e, (uint32_t)disp);   /* lea rax, [rax+d32] */
     }
     seg_base(e, o->seg);
     return true;
@@ -286,6 +306,7 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
  */
 void emu_jit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
 {
+    emu_jit_settle(e);                                           /* its compares clobber them */
     b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
     b(e, 0x48); b(e, 0xC1); b(e, 0xE9); b(e, 12 - 5);            /* shr rcx, 7 */
     b(e, 0x81); b(e, 0xE1); b32(e, (EMU_TLB_SIZE - 1) << 5);     /* and ecx: index * 32 (bytes) */
@@ -367,21 +388,33 @@ static bool emit_mem_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, in
 }
 
 /*
- * A conditional jump (the last instruction of its block): the guest's
- * arithmetic flags go into the host's (popfq with only those bits, so
- * TF, DF and the rest keep their host values) and the same jcc picks the
- * exit address.
+ * A conditional jump (the last instruction of its block): the same jcc on
+ * the host's flags (the guest's, kept there or loaded) picks the exit.
+ * Stale flags are taken (pushfq; pop rdx) before it and merged into
+ * c->rflags on each side, after it.
  */
 static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
 {
     int64_t target = (int64_t)next + in->op[0].val;
+    uint32_t stale;
     uint8_t *jcc;
 
-    emu_jit_guest_flags(e, in->opcode & 0xF);
+    emu_jit_flags_in(e, in->opcode & 0xF);
+    stale = e->stale;
+    if (stale) {
+        b(e, 0x9C); b(e, 0x5A);                   /* pushfq; pop rdx: the flags stay */
+    }
     jcc = jcc32(e, in->opcode & 0xF);             /* jcc taken */
-    emu_jit_goto(e, next, count);
-    land(e, jcc);
-    emu_jit_goto(e, (int32_t)target, count);
+    for (int taken = 0; taken < 2; taken++) {
+        if (taken) {
+            land(e, jcc);
+        }
+        if (stale) {
+            emu_jit_merge_rdx(e, stale);
+        }
+        e->hflags = e->stale = 0;
+        emu_jit_goto(e, taken ? (int32_t)target : next, count);
+    }
 }
 
 /* The handler call with the rip bookkeeping it expects; then rax = c->next_rip. */
@@ -389,6 +422,7 @@ static void call_handler(Emit *e, const EmuInsn *in, int32_t off, int32_t next)
 {
     static const uint8_t mov_ld[] = { 0x8B };
 
+    emu_jit_settle(e);                            /* the handler reads and writes c->rflags */
     lea_r12(e, 0, off);
     store_rax(e, OFF(insn_rip));
     lea_r12(e, 0, next);
@@ -403,11 +437,15 @@ static void call_handler(Emit *e, const EmuInsn *in, int32_t off, int32_t next)
 void emu_jit_slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *done,
                        int32_t off, int32_t next, unsigned count)
 {
+    uint32_t h = e->hflags, s = e->stale;         /* the fast path's, at done */
+
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
+    e->hflags = e->stale = 0;                     /* the probe settled, then clobbered them */
     emu_jit_call(e, in, off, next, count);
     land(e, done);
+    emu_jit_join(e, h, s);
 }
 
 /* A call to the handler, then leave the block unless it fell through. */
@@ -630,6 +668,11 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
             emit_jcc(&e, in, next, i + 1);
             return finish(&e, start, bad, len);
         }
+        bool tracks = native_tracks(in) || emu_jit_op_tracks(in);
+
+        if (!tracks) {
+            emu_jit_settle(&e);                   /* its code may clobber or read them */
+        }
         if (emu_insn_shape(in, &aop) == SHAPE_CALL_REL && i + 1 == bl->n) {
             emit_call_rel(&e, in, off, next, i + 1);
         } else if (emu_insn_shape(in, &aop) == SHAPE_RET && i + 1 == bl->n) {
@@ -646,6 +689,9 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
             /* done */
         } else {
             emu_jit_call(&e, in, off, next, i + 1);
+        }
+        if (!tracks) {
+            e.hflags = e.stale = 0;               /* whatever it did to the host's flags */
         }
         off = next;
     }
