@@ -106,6 +106,7 @@ struct Case {
     int code_reg;                  /* holds an address relative to the code, or -1 */
     uint64_t code_mask;            /* ... in these bits (RIP-relative LEA) */
     bool mem;                      /* touches the scratch buffer */
+    bool tlb_cold;                 /* the TLB is flushed first (memory forms take their slow paths) */
     bool rex;                      /* encoded with REX (selects SPL..DIL over AH..BH) */
     unsigned pool_off;             /* scratch contents: pool + pool_off */
     unsigned mem_off;              /* scratch offset of the ModRM memory operand */
@@ -985,9 +986,11 @@ static uint32_t seq_insn(GRand *r, Case *c, uint32_t undef, bool mem)
  * Random sequences of flag producers (full and partial: inc/dec keep CF,
  * rotates write CF/OF, bt CF), consumers (setcc, cmovcc, adc/sbb) and
  * instructions between (mov, lea, not; half the sequences also memory
- * forms, whose TLB probes change the host's flags), most ending in a jcc
- * over `inc eax`: the generated code keeps the flags in the host's
- * between instructions and must store them wherever they leave it.
+ * forms, whose TLB probes change the host's flags, and half of those with
+ * the TLB flushed first, so the first access to each page takes the
+ * handler), most ending in a jcc over `inc eax`: the generated code keeps
+ * the flags in the host's between instructions (or spilled around memory
+ * forms) and must store them wherever they leave it.
  */
 static void gen_flag_seq(GRand *r, Case *c, unsigned i)
 {
@@ -997,6 +1000,7 @@ static void gen_flag_seq(GRand *r, Case *c, unsigned i)
 
     c->gpr[R_BX] = SCRATCH_MID;
     c->ptr_regs |= 1u << R_BX;
+    c->tlb_cold = (i / 8) & 1;                        /* rbx-128 and rbx+120 are two pages */
     while (c->len < 40) {
         undef = seq_insn(r, c, undef, mem);
     }
@@ -1409,6 +1413,9 @@ static void run_emu(const Case *c, Result *res, bool by_block)
         fill_scratch(scratch, c);
     }
     env.code_end = CODE_GPA + c->len;
+    if (c->tlb_cold) {
+        emu_tlb_flush(cpu);
+    }
     res->exc = by_block ? block_catch(cpu, c) : step_catch(cpu);
     memcpy(res->gpr, cpu->gpr, sizeof(res->gpr));
     res->flags = cpu->rflags;

@@ -386,6 +386,7 @@ struct EmuCpu {
      */
     uintptr_t block_page;
     bool block_exit;
+    uint64_t jit_flags;          /* generated code's spilled host flags (emu-jit-flags.c) */
     EmuBlock *prev_block;        /* the block that ran last (for succ) */
     const uint8_t *block_hva;    /* where emu_block_get found the current block */
     uint64_t block_lin, block_pa;

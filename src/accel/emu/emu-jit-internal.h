@@ -16,19 +16,26 @@
 
 #include "accel/emu/emu-cpu.h"
 
+/*
+ * The guest's arithmetic flags between generated instructions
+ * (emu-jit-flags.c), for the code at Emit.p: host, the FL_* bits the
+ * host's flags hold (as the guest has them); slot, those EmuCpu.jit_flags
+ * holds (a pushfq image, "spilled"; then host is 0); stale, those of them
+ * c->rflags does not have yet (a subset of slot if that is in use, else of
+ * host).
+ */
+typedef struct JitFlags {
+    uint32_t host, slot, stale;
+} JitFlags;
+
 typedef struct Emit {
     uint8_t *p, *end;
     bool overflow;
     bool sahf;                   /* the host has LAHF/SAHF in 64-bit mode (EmuCpu.jit_sahf) */
     unsigned page_off;           /* the block's offset in its page */
     uint8_t **stub;              /* EmuCpu.jit_stub: the shared code (STUB_*) */
-    /*
-     * The guest's arithmetic flags between generated instructions
-     * (emu-jit-flags.c): hflags, the FL_* bits the host's flags hold now
-     * (as the guest has them); stale, those of them that c->rflags does
-     * not have yet (a subset of hflags). Both describe the code at e->p.
-     */
-    uint32_t hflags, stale;
+    JitFlags fl;                 /* the flags state at p */
+    JitFlags probe_fl;           /* at the last TLB probe: its slow path's */
 } Emit;
 
 static inline void b(Emit *e, uint8_t v)
@@ -144,29 +151,44 @@ void emu_jit_slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *do
  */
 void emu_jit_guest_flags(Emit *e, unsigned cc);
 /*
- * emu-jit-flags.c: the flags kept in the host's (Emit.hflags, .stale).
- * Settle before code that changes the host's flags or lets anything read
- * c->rflags: c->rflags gets the stale bits (pushfq; pop rdx; merge:
- * clobbers rcx, rdx and the host's flags), and the host holds none.
+ * emu-jit-flags.c: the flags kept in the host's (Emit.fl).
+ * settle: before code that can read c->rflags (handlers, exits): it gets
+ * the stale bits (pushfq; pop rdx, or the slot; merge: clobbers rcx, rdx
+ * and the host's flags). spill: before code that only clobbers the host's
+ * flags (memory forms): the stale ones go to the slot (pushfq; pop).
  */
 void emu_jit_settle(Emit *e);
+void emu_jit_spill(Emit *e);
 /* A consumer: the host's flags hold what condition cc reads (may clobber rax, rcx, rdx). */
 void emu_jit_flags_in(Emit *e, unsigned cc);
 /*
- * A producer just wrote the bits in mask into the host's flags, leaving
- * the others as they were; live: some later reader may see them (else no
- * flag is live until the next full writer, and nothing is kept).
+ * A producer of the bits in mask that leaves the others: before its code
+ * (brings spilled bits it does not write back into the host's flags;
+ * clobbers rax, rcx), and after (live: some later reader may see them;
+ * else no flag is live until the next full writer, and nothing is kept).
  */
+void emu_jit_flags_pre(Emit *e, uint32_t mask);
 void emu_jit_flags_out(Emit *e, uint32_t mask, bool live);
 /*
- * A label reached from code in state (h, s) and from the code just
- * emitted: the state both guarantee. A state no path can give (stale bits
- * that one path no longer holds) makes the block's code unusable.
+ * The slow path of a memory form, after its handler call: the state the
+ * fast path has at the join (fast), made true here too (clobbers rax, rcx).
  */
-void emu_jit_join(Emit *e, uint32_t h, uint32_t s);
-/* Instructions whose emitters keep the flags state themselves (the rest are settled before). */
-bool emu_jit_op_tracks(const EmuInsn *in);
-bool emu_jit_op2_tracks(const EmuInsn *in);
+void emu_jit_flags_match(Emit *e, JitFlags fast);
+/*
+ * A label reached from code in state o and from the code just emitted:
+ * the state both guarantee. States no join can give (stale bits one path
+ * no longer holds) make the block's code unusable (it is interpreted).
+ */
+void emu_jit_join(Emit *e, JitFlags o);
+/*
+ * The instructions whose emitters keep the flags state themselves:
+ * TRACK_REG register-only ones (no flag changes but their own), TRACK_MEM
+ * memory forms (spilled first; they clobber the host's flags but read no
+ * guest flag); the rest (TRACK_NO) are settled before.
+ */
+enum { TRACK_NO, TRACK_REG, TRACK_MEM };
+int emu_jit_op_tracks(const EmuInsn *in);
+int emu_jit_op2_tracks(const EmuInsn *in);
 /* rel32 to an absolute address (the last 4 bytes of the instruction). */
 static inline void rel_to(Emit *e, const uint8_t *target)
 {

@@ -135,21 +135,23 @@ int emu_jit_op_flags(const EmuInsn *in)
 }
 
 /*
- * The forms whose code keeps the flags state (emu-jit-flags.c): register
- * only, no flag changes but their own, consumers through emu_jit_flags_in;
+ * The forms whose code keeps the flags state (emu-jit-flags.c, TRACK_*):
+ * consumers through emu_jit_flags_in, producers through emu_jit_flags_out;
  * jmp and lea leave through emu_jit_goto or the handler call when they
- * have no form, which settle.
+ * have no form, which settle. The memory forms read no guest flag.
  */
-bool emu_jit_op_tracks(const EmuInsn *in)
+int emu_jit_op_tracks(const EmuInsn *in)
 {
     switch (form(in)) {
     case F_NONE:
         return emu_jit_op2_tracks(in);
     case F_JMP: case F_NOP: case F_LEA: case F_MOVX_RR: case F_SETCC: case F_CMOV: case F_ADC:
     case F_ROT: case F_CMPTEST: case F_MUL1:
-        return true;
+        return TRACK_REG;
+    case F_MOVX_RM: case F_PUSH: case F_POP: case F_ALU_RM: case F_CMPTEST_MI:
+        return TRACK_MEM;
     default:
-        return false;
+        return TRACK_NO;
     }
 }
 
@@ -306,8 +308,8 @@ static bool emit_cmptest_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_
             b(e, 0x66);
         }
         emit_acc_imm(e, test, sz, s->val);
-        emu_jit_merge_flags(e, FL_ARITH);
     }
+    emu_jit_flags_out(e, FL_ARITH, flags_live);   /* kept in the host's */
     emu_jit_slow_path(e, in, slow, jmp32(e), off, next, count);
     return true;
 }
@@ -338,9 +340,7 @@ static bool emit_alu_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t of
         b(e, 0x48);
     }
     b(e, op[0]); b(e, 0x01);                      /* op rax|eax, [rcx] */
-    if (flags_live) {
-        emu_jit_merge_flags(e, FL_ARITH);
-    }
+    emu_jit_flags_out(e, FL_ARITH, flags_live);   /* kept in the host's */
     if (in->mnem != ZYDIS_MNEMONIC_CMP) {
         store_rax(e, GPR(d->reg));                /* 32-bit results are zero-extended */
     }
@@ -358,6 +358,8 @@ static void emit_alu_rax(Emit *e, const EmuInsn *in, Form f, bool flags_live)
     if (f != F_ROT) {
         /* the condition, or CF in (cc 2: below) */
         emu_jit_flags_in(e, f == F_CMOV ? in->opcode & 0xFu : 2);
+    } else {
+        emu_jit_flags_pre(e, FL_CF | FL_OF);
     }
     load_rax(e, d->size, GPR(d->reg));            /* mov does not touch the flags */
     if (f == F_CMOV) {

@@ -202,15 +202,18 @@ int emu_jit_op2_flags(const EmuInsn *in)
     }
 }
 
-/* The forms whose code keeps the flags state (emu_jit_op_tracks): register only. */
-bool emu_jit_op2_tracks(const EmuInsn *in)
+/* The forms whose code keeps the flags state (emu_jit_op_tracks). */
+int emu_jit_op2_tracks(const EmuInsn *in)
 {
     switch (form2(in)) {
     case G_NOP: case G_UNARY_R: case G_BSWAP: case G_CDQE: case G_MOV_SREG: case G_ALU_RR:
     case G_SHIFT_RI:
-        return true;
+        return TRACK_REG;
+    case G_STORE: case G_LOAD: case G_ALU_M: case G_ALU_RM:
+    case G_PUSH_I:                                /* not G_PUSHFQ: it reads c->rflags */
+        return TRACK_MEM;
     default:
-        return false;
+        return TRACK_NO;
     }
 }
 
@@ -310,6 +313,7 @@ static void mem_end(Emit *e, const EmuInsn *in, bool write, uint8_t *slow[5], in
     uint8_t *done;
 
     if (write) {
+        emu_jit_spill(e);                         /* the compare clobbers the host's flags */
         b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);   /* cmp byte [rbx+block_exit], 0 */
         done = jcc32(e, CC_E);
         lea_r12(e, 0, next);
@@ -357,6 +361,7 @@ static void emit_unary_reg(Emit *e, const EmuInsn *in, bool flags_live)
     uint8_t op8 = ext < 2 ? 0xFE : 0xF6;
     uint8_t op[1] = { (uint8_t)(d->size == 1 ? op8 : op8 + 1) };
 
+    emu_jit_flags_pre(e, ext < 2 ? FL_ARITH & ~FL_CF : FL_ARITH);
     if (d->size == 4) {
         load_rax(e, 4, GPR(d->reg));
         b(e, op[0]); b(e, (uint8_t)(0xC0 | ext << 3));   /* op eax */
@@ -450,9 +455,7 @@ static bool emit_alu_m(Emit *e, const EmuInsn *in, bool flags_live, int32_t off,
         op_sized(e, d->size, rm_op);              /* op [rcx], al|ax|eax|rax */
         b(e, 0x01);
     }
-    if (flags_live) {
-        emu_jit_merge_flags(e, FL_ARITH);
-    }
+    emu_jit_flags_out(e, FL_ARITH, flags_live);   /* spilled again if it writes */
     mem_end(e, in, write, slow, off, next, count);
     return true;
 }
@@ -471,9 +474,7 @@ static bool emit_alu_rm(Emit *e, const EmuInsn *in, bool flags_live, int32_t off
     load_src(e, d);
     op_sized(e, d->size, (uint8_t)(rm_op + 2));   /* op al|ax, [rcx] */
     b(e, 0x01);
-    if (flags_live) {
-        emu_jit_merge_flags(e, FL_ARITH);
-    }
+    emu_jit_flags_out(e, FL_ARITH, flags_live);
     if (in->mnem != ZYDIS_MNEMONIC_CMP) {
         store_dst(e, d);
     }

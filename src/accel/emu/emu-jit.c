@@ -75,22 +75,28 @@ static int flag_effect(const EmuInsn *in)
     }
 }
 
-/* emit_native() has a form for in, and it keeps the flags state (Emit.hflags). */
-static bool native_tracks(const EmuInsn *in)
+/*
+ * emit_native() (or emit_mem_mov) has a form for in that keeps the flags
+ * state (Emit.fl): TRACK_REG, TRACK_MEM (emu_jit_op_tracks); else TRACK_NO.
+ */
+static int native_tracks(const EmuInsn *in)
 {
     int aop = 0;
 
     switch (emu_insn_shape(in, &aop)) {
     case SHAPE_MOV_RR: case SHAPE_MOV_RI: case SHAPE_ALU_RR: case SHAPE_TEST_RR:
     case SHAPE_IMUL_RR:
-        return true;
+        return TRACK_REG;
     case SHAPE_ALU_RI:                            /* an imm32 encoding (else no form) */
         return (int64_t)(int32_t)in->op[1].val ==
-               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size);
+               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size) ? TRACK_REG : TRACK_NO;
     case SHAPE_SHIFT_RI:                          /* a count of 0: no form */
-        return (unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F);
+        return (unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F) ? TRACK_REG
+                                                                            : TRACK_NO;
+    case SHAPE_MOV_RM: case SHAPE_MOV_MR:
+        return TRACK_MEM;
     default:
-        return false;
+        return TRACK_NO;
     }
 }
 
@@ -187,36 +193,6 @@ void emu_jit_merge_rdx(Emit *e, uint32_t mask)
     rbx_mem(e, true, mov_st, 1, 1, OFF(rflags));  /* mov [rbx+rflags], rcx */
 }
 
-/*
- * SAHF loads SF, ZF, AF, PF and CF from AH, which is where they sit in the
- * low byte of RFLAGS; OF, which only jo/jno/jl/jge/jle/jg (and their setcc
- * and cmovcc) read, comes from a subtraction that overflows exactly when
- * it is set: 0x80 - 1 does, 0 - 1 does not. popfq costs ~15 ns on this
- * project's hosts, this ~1 ns. Without LAHF/SAHF in 64-bit mode: popfq
- * with only the arithmetic bits, so TF, DF and the rest keep their host
- * values (clear, as the ABI has them); IF is not writable at CPL 3.
- */
-void emu_jit_guest_flags(Emit *e, unsigned cc)
-{
-    static const uint8_t mov_ld[] = { 0x8B };
-
-    rbx_mem(e, false, mov_ld, 1, 0, OFF(rflags)); /* mov eax, [rbx+rflags] */
-    if (!e->sahf) {
-        b(e, 0x25); b32(e, FL_ARITH);             /* and eax, arith */
-        b(e, 0x50);                               /* push rax */
-        b(e, 0x9D);                               /* popfq */
-        return;
-    }
-    if (cc <= 1 || cc >= 0xC) {
-        b(e, 0x89); b(e, 0xC1);                   /* mov ecx, eax */
-        b(e, 0xC1); b(e, 0xE9); b(e, 4);          /* shr ecx, 4: OF (bit 11) to bit 7 */
-        b(e, 0x80); b(e, 0xE1); b(e, 0x80);       /* and cl, 0x80 */
-        b(e, 0x80); b(e, 0xE9); b(e, 1);          /* sub cl, 1: OF = guest OF */
-    }
-    b(e, 0x88); b(e, 0xC4);                       /* mov ah, al */
-    b(e, 0x9E);                                   /* sahf */
-}
-
 /* CPUID.80000001H:ECX.LAHF-SAHF[bit 0]: sahf is valid in 64-bit mode. */
 static bool host_has_sahf(void)
 {
@@ -234,10 +210,13 @@ void emu_jit_epilogue(Emit *e)
 /* c->rip = rax; return count (the block is left after this many instructions). */
 void emu_jit_exit(Emit *e, unsigned count)
 {
+    JitFlags keep = e->fl;                        /* for the code after: not this path's */
+
     emu_jit_settle(e);                            /* c->rflags as the dispatch loop reads it */
     store_rax(e, OFF(rip));
     b(e, 0x41); b(e, 0x8D); b(e, 0x86); b32(e, count);   /* lea eax, [r14+count] */
     emu_jit_epilogue(e);
+    e->fl = keep;
 }
 
 
@@ -306,7 +285,8 @@ bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next)
  */
 void emu_jit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5])
 {
-    emu_jit_settle(e);                                           /* its compares clobber them */
+    emu_jit_spill(e);                                            /* its compares clobber them */
+    e->probe_fl = e->fl;                                         /* its slow path's */
     b(e, 0x48); b(e, 0x89); b(e, 0xC1);                          /* mov rcx, rax */
     b(e, 0x48); b(e, 0xC1); b(e, 0xE9); b(e, 12 - 5);            /* shr rcx, 7 */
     b(e, 0x81); b(e, 0xE1); b32(e, (EMU_TLB_SIZE - 1) << 5);     /* and ecx: index * 32 (bytes) */
@@ -399,8 +379,8 @@ static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
     uint32_t stale;
     uint8_t *jcc;
 
-    emu_jit_flags_in(e, in->opcode & 0xF);
-    stale = e->stale;
+    emu_jit_flags_in(e, in->opcode & 0xF);        /* the host has them (not spilled) */
+    stale = e->fl.stale;
     if (stale) {
         b(e, 0x9C); b(e, 0x5A);                   /* pushfq; pop rdx: the flags stay */
     }
@@ -412,7 +392,7 @@ static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
         if (stale) {
             emu_jit_merge_rdx(e, stale);
         }
-        e->hflags = e->stale = 0;
+        e->fl = (JitFlags){ 0 };
         emu_jit_goto(e, taken ? (int32_t)target : next, count);
     }
 }
@@ -437,15 +417,16 @@ static void call_handler(Emit *e, const EmuInsn *in, int32_t off, int32_t next)
 void emu_jit_slow_path(Emit *e, const EmuInsn *in, uint8_t *slow[5], uint8_t *done,
                        int32_t off, int32_t next, unsigned count)
 {
-    uint32_t h = e->hflags, s = e->stale;         /* the fast path's, at done */
+    JitFlags fast = e->fl;                        /* the fast path's, at done */
 
     for (int i = 0; i < 5; i++) {
         land(e, slow[i]);
     }
-    e->hflags = e->stale = 0;                     /* the probe settled, then clobbered them */
-    emu_jit_call(e, in, off, next, count);
+    e->fl = e->probe_fl;                          /* as the probe left them */
+    emu_jit_call(e, in, off, next, count);        /* settles */
+    emu_jit_flags_match(e, fast);
     land(e, done);
-    emu_jit_join(e, h, s);
+    emu_jit_join(e, fast);
 }
 
 /* A call to the handler, then leave the block unless it fell through. */
@@ -668,10 +649,15 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
             emit_jcc(&e, in, next, i + 1);
             return finish(&e, start, bad, len);
         }
-        bool tracks = native_tracks(in) || emu_jit_op_tracks(in);
+        int tracks = native_tracks(in);
 
-        if (!tracks) {
-            emu_jit_settle(&e);                   /* its code may clobber or read them */
+        if (tracks == TRACK_NO) {
+            tracks = emu_jit_op_tracks(in);
+        }
+        if (tracks == TRACK_NO) {
+            emu_jit_settle(&e);                   /* its code may read c->rflags */
+        } else if (tracks == TRACK_MEM) {
+            emu_jit_spill(&e);                    /* its code clobbers the host's flags */
         }
         if (emu_insn_shape(in, &aop) == SHAPE_CALL_REL && i + 1 == bl->n) {
             emit_call_rel(&e, in, off, next, i + 1);
@@ -690,8 +676,8 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
         } else {
             emu_jit_call(&e, in, off, next, i + 1);
         }
-        if (!tracks) {
-            e.hflags = e.stale = 0;               /* whatever it did to the host's flags */
+        if (tracks == TRACK_NO) {
+            e.fl = (JitFlags){ 0 };               /* whatever it did to the host's flags */
         }
         off = next;
     }
