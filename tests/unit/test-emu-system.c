@@ -1157,6 +1157,56 @@ static void test_code_flush(Fx *f, gconstpointer data)
 }
 
 /*
+ * A block of EMU_BLOCK_INSNS instructions of a form with long code (add
+ * [rsi+d8], rax: the inline TLB path, the handler call for a miss, the
+ * flags) exceeds EMU_JIT_BLOCK_MAX: it is cut until its code fits, and the
+ * rest becomes the block at the cut, with code of its own (interpreted,
+ * such blocks made a Linux boot run 9.5 million instructions in the
+ * interpreter, returning to the dispatch loop after each block). Both
+ * still see the host rewriting their bytes.
+ */
+static void test_jit_long_block(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint8_t code[4 * EMU_BLOCK_INSNS + 1];
+    const EmuBlock *b, *rest;
+
+    (void)data;
+    for (unsigned i = 0; i < EMU_BLOCK_INSNS; i++) {
+        memcpy(code + 4 * i, BYTES(0x48, 0x01, 0x46, (uint8_t)(8 * (i % 16))));
+    }
+    code[4 * EMU_BLOCK_INSNS] = 0xf4;
+    for (unsigned run = 0; run < 3; run++) {
+        if (run == 2) {              /* the last add (i = 23): to offset 8 * 15 */
+            code[4 * (EMU_BLOCK_INSNS - 1) + 3] = 8 * 15;
+        }
+        put_code(f, KCODE, code, sizeof(code));
+        wr64(f, SUP_PAGE, 0);
+        wr64(f, SUP_PAGE + 8 * 7, 0);
+        wr64(f, SUP_PAGE + 8 * 15, 0);
+        c->gpr[R_SI] = SUP_PAGE;
+        c->gpr[R_AX] = 3;
+        c->rip = KCODE;
+        g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+        g_assert_cmphex(c->rip, ==, KCODE + sizeof(code));
+        g_assert_cmpuint(rd64(f, SUP_PAGE), ==, 3 * 2);       /* i = 0 and 16 */
+        g_assert_cmpuint(rd64(f, SUP_PAGE + 8 * 7), ==, run == 2 ? 3 : 3 * 2);  /* i = 7, 23 */
+        g_assert_cmpuint(rd64(f, SUP_PAGE + 8 * 15), ==, run == 2 ? 3 * 2 : 3);  /* i = 15 */
+        b = emu_block_lookup(c, KCODE, MODE_64);
+        g_assert_nonnull(b);
+#if defined(__x86_64__)
+        g_assert_nonnull(b->jit);
+        g_assert_cmpuint(b->n, <, EMU_BLOCK_INSNS);
+        rest = emu_block_lookup(c, KCODE + 4 * b->n, MODE_64);
+        g_assert_nonnull(rest);
+        g_assert_nonnull(rest->jit);
+#else
+        (void)rest;
+#endif
+    }
+}
+
+/*
  * With the default jit_after, a block is interpreted when it first runs and
  * gets its code on its EMU_JIT_AFTER-th start, with the same results; a
  * block the host rewrites starts over.
@@ -1512,6 +1562,44 @@ static void test_chain_stop(Fx *f, gconstpointer data)
 #if defined(__x86_64__)
     g_assert_cmpuint(total, >=, EMU_CHAIN_INSNS);    /* not stopped: the whole budget */
 #endif
+}
+
+/*
+ * The instruction after sti (which ends its block) runs alone, interpreted
+ * or from generated code, so the loop can take a pending interrupt right
+ * after it: as the first block of a chain, up to EMU_CHAIN_INSNS more ran
+ * first (a Linux guest looping with interrupts off but for the sti of each
+ * spin_unlock_irq, in try_to_generate_entropy(), never took its timer
+ * interrupt again). The next call runs blocks again.
+ */
+static void test_sti_shadow(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    /* sti; add rsi, 1; add rdi, 1; add rdi, 1; hlt */
+    put_code(f, KCODE, BYTES(0xfb, 0x48, 0x83, 0xc6, 0x01, 0x48, 0x83, 0xc7, 0x01,
+                             0x48, 0x83, 0xc7, 0x01, 0xf4));
+    for (unsigned after = 0; after <= EMU_JIT_AFTER; after += EMU_JIT_AFTER) {
+        for (unsigned run = 0; run < EMU_JIT_AFTER + 1; run++) {
+            c->jit_after = after;                        /* 0: generated code at once */
+            c->rflags = 2;
+            c->gpr[R_SI] = c->gpr[R_DI] = 0;
+            c->rip = KCODE;
+            c->halted = false;
+            g_assert_cmpint(run_block(c), ==, -1);
+            g_assert_cmphex(c->rip, ==, KCODE + 1);
+            g_assert_true(c->sti_shadow && (c->rflags & FL_IF));
+            g_assert_cmpint(run_block(c), ==, -1);       /* the shadow: one instruction */
+            g_assert_cmphex(c->rip, ==, KCODE + 5);
+            g_assert_false(c->sti_shadow);
+            g_assert_cmpuint(c->gpr[R_SI], ==, 1);
+            g_assert_cmpuint(c->gpr[R_DI], ==, 0);
+            g_assert_cmpint(run_block(c), ==, -1);       /* the rest: a block */
+            g_assert_true(c->halted);
+            g_assert_cmpuint(c->gpr[R_DI], ==, 2);
+        }
+    }
 }
 
 /* ==== 3. exceptions and interrupts through the IDT ==== */
@@ -2472,6 +2560,8 @@ int main(int argc, char **argv)
         { "/emu-system/code/native-mem", test_native_mem },
         { "/emu-system/code/flush", test_code_flush },
         { "/emu-system/code/jit-after", test_jit_after },
+        { "/emu-system/code/jit-long-block", test_jit_long_block },
+        { "/emu-system/code/sti-shadow", test_sti_shadow },
         { "/emu-system/code/chain-rewrite", test_chain_rewrite },
         { "/emu-system/code/chain-bound", test_chain_bound },
         { "/emu-system/code/chain-bound-pages", test_chain_bound_pages },

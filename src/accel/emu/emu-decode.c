@@ -489,6 +489,39 @@ static EmuBlock *chained(EmuCpu *c)
     return b;
 }
 
+/*
+ * Keeps b's first n instructions (and their bytes, which follow them in the
+ * pool). The rest start a block of their own at the next rip.
+ */
+static void block_truncate(EmuBlock *b, unsigned n)
+{
+    unsigned len = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        len += b->insn[i].len;
+    }
+    memmove(b->insn + n, emu_block_bytes(b), len);
+    b->n = (uint8_t)n;
+    b->len = (uint16_t)len;
+}
+
+/*
+ * b's code. A block whose code would exceed EMU_JIT_BLOCK_MAX (a long run of
+ * memory-operand instructions, each with its inline TLB path and handler
+ * call) is cut in half until it fits: interpreted whole, a Linux boot ran
+ * 9.5 million instructions of such blocks, each run a return to the loop.
+ */
+static EmuJitFn *block_code(EmuCpu *c, EmuBlock *b)
+{
+    EmuJitFn *fn = emu_jit_compile(c, b);
+
+    while (!fn && b->n > 1 && b->mode == MODE_64 + 1 && emu_jit_has_room(c) && c->jit_code) {
+        block_truncate(b, b->n / 2u);
+        fn = emu_jit_compile(c, b);
+    }
+    return fn;
+}
+
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)
 {
     /*
@@ -504,7 +537,7 @@ EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)
         return NULL;     /* undecodable first instruction: emu_step raises #UD */
     }
     if (!c->jit_after) {
-        b->jit = emu_jit_compile(c, b);
+        b->jit = block_code(c, b);
     }
     return b;
 }
@@ -512,14 +545,14 @@ EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)
 EmuBlock *emu_block_compile(EmuCpu *c, EmuBlock *b)
 {
     if (emu_jit_has_room(c)) {
-        b->jit = emu_jit_compile(c, b);
+        b->jit = block_code(c, b);
         return b;
     }
     /* The flush empties b as well: build it again, and compile it at once. */
     b = emu_block_rebuild(c, b);
     if (b) {
         b->runs = (uint8_t)c->jit_after;
-        b->jit = emu_jit_compile(c, b);
+        b->jit = block_code(c, b);
     }
     return b;
 }

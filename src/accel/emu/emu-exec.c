@@ -594,6 +594,18 @@ unsigned emu_run_block(EmuCpu *c)
     EmuBlock *b;
 
     c->insn_rip = c->rip;        /* a fetch or decode fault reports this instruction */
+    /*
+     * The instruction in an sti or mov/pop ss shadow runs alone, so that
+     * the loop takes a pending interrupt right after it. As the first block
+     * of a chain it let up to EMU_CHAIN_INSNS more run first: Linux's loop
+     * in try_to_generate_entropy() (irqs off but for the sti of each
+     * spin_unlock_irq) then ended every chain with IF clear and never took
+     * its timer interrupt again.
+     */
+    if (G_UNLIKELY(c->sti_shadow)) {
+        emu_step(c);
+        return 1;
+    }
     b = emu_block_get(c);
     uint64_t ripmask = rip_mask(c);
     unsigned i;
@@ -603,10 +615,6 @@ unsigned emu_run_block(EmuCpu *c)
         return 1;
     }
     c->block_exit = false;
-    /* sti and mov/pop ss end their block, so a shadow they set covers
-     * exactly this block's first instruction: interrupts are only taken
-     * between blocks. */
-    c->sti_shadow = false;
     if (b->jit) {
         unsigned n = run_jit(c, b);
 
