@@ -869,7 +869,7 @@ static uint32_t seq_insn(GRand *r, Case *c, uint32_t undef, bool mem)
     unsigned size = sizes[rnd(r, 4)], a = seq_reg(r), b = seq_reg(r), op = rnd(r, 8);
     int cc = seq_cc(r, undef);
 
-    switch (rnd(r, mem ? 16 : 12)) {
+    switch (rnd(r, mem ? 19 : 12)) {
     case 0: case 1:                                   /* ALU r, r: adc/sbb chains too */
         if ((op == 2 || op == 3) && (undef & FL_CF)) {
             op = op == 2 ? 0 : 5;
@@ -976,9 +976,26 @@ static uint32_t seq_insn(GRand *r, Case *c, uint32_t undef, bool mem)
     case 14:                                          /* add|or [m], r */
         seq_mem(r, c, size, op & 1 ? 0x08 : 0x00, a);
         return op & 1 ? FL_AF : 0;
-    default:                                          /* inc|dec [m] */
+    case 15:                                          /* inc|dec [m] */
         seq_mem(r, c, size, 0xFE, op & 1);
         return undef & FL_CF;
+    case 16:                                          /* cmp [m], imm8; test [m], imm */
+        seq_mem(r, c, size, op & 1 ? 0x80 : 0xF6, op & 1 ? 7 : 0);
+        if (op & 1 && size > 1) {
+            c->code[c->len - 3] = 0x83;               /* cmp r/m, imm8 (sign-extended) */
+        }
+        put_imm(c, rnd_val(r), op & 1 ? 1 : imm_size(size));
+        return op & 1 ? 0 : FL_AF;
+    case 17:                                          /* movzx r32, byte|word [m] */
+        seq_op(c, 4, a, 0, size == 1 ? 0x0FB6u : 0x0FB7u, 2);
+        put(c, (uint8_t)(0x40 | (a & 7) << 3 | R_BX));
+        put(c, (uint8_t)(int8_t)((int)rnd(r, 32) * 8 - 128));
+        c->mem = true;
+        return undef;
+    default:                                          /* push a; pop b (rsp balanced) */
+        seq_op(c, 4, 0, a, (uint8_t)(0x50 | (a & 7)), 1);
+        seq_op(c, 4, 0, b, (uint8_t)(0x58 | (b & 7)), 1);
+        return undef;
     }
 }
 
