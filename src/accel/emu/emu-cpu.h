@@ -190,7 +190,8 @@ typedef struct EmuDecodeEntry {
 #define EMU_BLOCK_CACHE 65536    /* 2-way: block i's set is blocks i & ~1 and i | 1 */
 #define EMU_BLOCK_POOL (32u << 20)    /* bytes of instructions and block bytes per vCPU */
 #define EMU_JIT_AREA   (32u << 20)    /* bytes of generated code per vCPU */
-#define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is interpreted */
+#define EMU_JIT_BLOCK_MAX 4096       /* a block whose code is longer is cut (emu_block_compile) */
+#define EMU_JIT_SLACK 4096           /* free past it: the emitter checks the end per instruction */
 /*
  * A block is compiled when it starts for the EMU_JIT_AFTER-th time since it
  * was built (EmuCpu.jit_after; 0: when built): most of a boot's blocks run
@@ -496,7 +497,7 @@ EmuShape emu_insn_shape(const EmuInsn *in, int *aop);
 /* ---- emu-jit.c: host code for decoded blocks (x86-64 hosts) ---- */
 bool emu_jit_init(EmuCpu *c);
 void emu_jit_destroy(EmuCpu *c);
-/* Room for one more block's code (EMU_JIT_BLOCK_MAX bytes); true without a JIT. */
+/* Room for one more block's code (EMU_JIT_BLOCK_MAX + EMU_JIT_SLACK bytes); true without a JIT. */
 bool emu_jit_has_room(const EmuCpu *c);
 /* Forgets all generated code (every block's jit pointer must be dropped too). */
 void emu_jit_reset(EmuCpu *c);

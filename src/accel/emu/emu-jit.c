@@ -548,7 +548,7 @@ static EmuJitFn *finish(Emit *e, uint8_t *start, uint8_t **bad, size_t *len)
     }
     jmp_to(e, e->stub[STUB_BAD]);                 /* c->rip = r12, return r14d */
     *len = (size_t)(e->p - start);
-    return e->overflow ? NULL : (EmuJitFn *)(void *)start;
+    return emu_jit_fits(e) ? (EmuJitFn *)(void *)start : NULL;
 }
 
 /*
@@ -592,7 +592,7 @@ static void emit_check_bytes(Emit *e, const EmuBlock *bl, uint8_t *bad[EMU_BLOCK
 
 bool emu_jit_has_room(const EmuCpu *c)
 {
-    return !c->jit_code || c->jit_used + EMU_JIT_BLOCK_MAX <= EMU_JIT_AREA;
+    return !c->jit_code || c->jit_used + EMU_JIT_BLOCK_MAX + EMU_JIT_SLACK <= EMU_JIT_AREA;
 }
 
 void emu_jit_reset(EmuCpu *c)
@@ -641,6 +641,7 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
     }
     for (unsigned i = 0; i < bl->n; i++) {
         const EmuInsn *in = &bl->insn[i];
+        const uint8_t *insn_code = e.p;
         int32_t next = off + in->len;
         int aop;
 
@@ -680,6 +681,13 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
             e.fl = (JitFlags){ 0 };               /* whatever it did to the host's flags */
         }
         off = next;
+        if (e.p - insn_code > EMU_JIT_SLACK / 2) {  /* long before it would overrun */
+            g_critical("emu JIT: %td bytes of code for one instruction", e.p - insn_code);
+            return NULL;
+        }
+        if (!emu_jit_fits(&e)) {
+            return NULL;                          /* the caller cuts the block */
+        }
     }
     emu_jit_goto(&e, off, bl->n);                 /* fell through the whole block */
     return finish(&e, start, bad, len);
