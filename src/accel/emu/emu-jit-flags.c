@@ -31,14 +31,15 @@
 #if defined(__x86_64__)
 
 /*
- * A state the emitters should never reach: the block is interpreted
- * instead (its code is dropped like one that overflows), and the message
- * fails any test that compiles it (GLib tests make criticals fatal).
+ * A state the emitters should never reach: the block's code is dropped as
+ * one that does not fit is (block_code cuts the block, down to single
+ * instructions), and the message fails any test that compiles it (GLib
+ * tests make criticals fatal).
  */
 static void flags_bug(Emit *e, const char *what)
 {
     e->overflow = true;
-    g_critical("emu JIT: flags state: %s; block interpreted", what);
+    g_critical("emu JIT: flags state: %s; the block's code is dropped", what);
 }
 
 void emu_jit_settle(Emit *e)

@@ -189,7 +189,7 @@ void emu_jit_flags_match(Emit *e, JitFlags fast);
 /*
  * A label reached from code in state o and from the code just emitted:
  * the state both guarantee. States no join can give (stale bits one path
- * no longer holds) make the block's code unusable (it is interpreted).
+ * no longer holds) make the block's code unusable (emu-jit-flags.c: flags_bug).
  */
 void emu_jit_join(Emit *e, JitFlags o);
 /*
