@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "accel/emu/emu-cpu.h"
+#include "emu-bare-cpu.h"
 #include "emu-func-kernels.h"
 
 #define HLT_GPA    0x8000ull
@@ -284,26 +285,12 @@ static void test_kernel(gconstpointer data)
     g_assert_cmpuint(bad, ==, 0);
 }
 
-/* A bare CPU in 64-bit mode without paging (CR0.PG=0: linear = physical). */
 static void env_init(void)
 {
-    EmuSeg data = { .sel = 0x10, .limit = 0xFFFFFFFF, .attr = SEG_P | SEG_S | 3 | SEG_DB };
     static const uint8_t hlt = 0xF4;
-    EmuCpu *cpu = g_new0(EmuCpu, 1);
+    EmuCpu *cpu = emu_bare_cpu64(&env.ram, RAM_SIZE);
     size_t code_len = (size_t)(__stop_emufunc - __start_emufunc);
 
-    g_assert_true(guest_ram_init(&env.ram, RAM_SIZE, RAM_SIZE, false, false, NULL));
-    g_assert_true(emu_decode_init(cpu));
-    cpu->ram = &env.ram;
-    cpu->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    cpu->cr0 = CR0_PE | CR0_ET;
-    cpu->cr4 = CR4_OSFXSR;
-    cpu->efer = EFER_LME | EFER_LMA;
-    cpu->seg[S_CS] = (EmuSeg){ .sel = 0x8, .limit = 0xFFFFFFFF,
-                               .attr = SEG_P | SEG_S | 0xB | SEG_L };
-    cpu->seg[S_SS] = cpu->seg[S_DS] = cpu->seg[S_ES] = cpu->seg[S_FS] = cpu->seg[S_GS] = data;
-    emu_update_mode(cpu);
-    g_assert_true(cpu->long64);
     g_assert_cmpuint(code_len, >, 0);
     g_assert_cmpuint(code_len, <, STACK_TOP - 0x10000 - CODE_GPA);
     g_assert_true(guest_ram_write(&env.ram, CODE_GPA, __start_emufunc, code_len));
@@ -317,10 +304,7 @@ static void env_destroy(void)
 {
     g_free(env.host);
     g_free(env.init);
-    g_hash_table_destroy(env.cpu->ud_logged);
-    emu_decode_destroy(env.cpu);
-    g_free(env.cpu);
-    guest_ram_destroy(&env.ram);
+    emu_bare_cpu_free(env.cpu, &env.ram);
 }
 
 int main(int argc, char **argv)

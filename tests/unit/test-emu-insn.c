@@ -28,6 +28,7 @@
 #include <Zydis/Zydis.h>
 
 #include "accel/emu/emu-cpu.h"
+#include "emu-bare-cpu.h"
 
 #define CODE_GPA     0x1000ull
 #define SCRATCH_GPA  0x10000ull
@@ -1711,23 +1712,9 @@ static void test_unimplemented_ud(void)
 /* A bare CPU in 64-bit mode without paging (CR0.PG=0: linear = physical). */
 static void env_init(void)
 {
-    EmuSeg data = { .sel = 0x10, .limit = 0xFFFFFFFF, .attr = SEG_P | SEG_S | 3 | SEG_DB };
     g_autoptr(GRand) r = g_rand_new_with_seed(0x9001u);
-    EmuCpu *cpu = g_new0(EmuCpu, 1);
+    EmuCpu *cpu = emu_bare_cpu64(&env.ram, RAM_SIZE);   /* "as a block": generated code */
 
-    g_assert_true(guest_ram_init(&env.ram, RAM_SIZE, RAM_SIZE, false, false, NULL));
-    g_assert_true(emu_decode_init(cpu));
-    cpu->jit_after = 0;          /* "as a block" runs each case's generated code */
-    cpu->ram = &env.ram;
-    cpu->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    cpu->cr0 = CR0_PE | CR0_ET;
-    cpu->cr4 = CR4_OSFXSR;       /* SSE enabled: what is unimplemented is logged */
-    cpu->efer = EFER_LME | EFER_LMA;
-    cpu->seg[S_CS] = (EmuSeg){ .sel = 0x8, .limit = 0xFFFFFFFF,
-                               .attr = SEG_P | SEG_S | 0xB | SEG_L };
-    cpu->seg[S_SS] = cpu->seg[S_DS] = cpu->seg[S_ES] = cpu->seg[S_FS] = cpu->seg[S_GS] = data;
-    emu_update_mode(cpu);
-    g_assert_true(cpu->long64);
     env.cpu = cpu;
     env.code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1749,10 +1736,7 @@ static void env_destroy(void)
     }
     g_free(env.scratch);
     g_free(env.pool);
-    g_hash_table_destroy(env.cpu->ud_logged);
-    emu_decode_destroy(env.cpu);
-    g_free(env.cpu);
-    guest_ram_destroy(&env.ram);
+    emu_bare_cpu_free(env.cpu, &env.ram);
 }
 
 int main(int argc, char **argv)

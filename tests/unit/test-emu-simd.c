@@ -23,6 +23,7 @@
 #include <Zydis/Zydis.h>
 
 #include "accel/emu/emu-cpu.h"
+#include "emu-bare-cpu.h"
 
 #define CODE_GPA     0x1000ull
 #define SCRATCH_GPA  0x10000ull
@@ -699,20 +700,10 @@ static void test_faults(void)
 
 static void env_init(void)
 {
-    EmuSeg data = { .sel = 0x10, .limit = 0xFFFFFFFF, .attr = SEG_P | SEG_S | 3 | SEG_DB };
-    EmuCpu *cpu = g_new0(EmuCpu, 1);
+    EmuCpu *cpu = emu_bare_cpu64(&env.ram, RAM_SIZE);
 
-    g_assert_true(guest_ram_init(&env.ram, RAM_SIZE, RAM_SIZE, false, false, NULL));
-    g_assert_true(emu_decode_init(cpu));
-    cpu->jit_after = 0;
-    cpu->ram = &env.ram;
-    cpu->ud_logged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    cpu->cr0 = CR0_PE | CR0_ET | CR0_MP | CR0_NE;
-    cpu->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-    cpu->efer = EFER_LME | EFER_LMA;
-    cpu->seg[S_CS] = (EmuSeg){ .sel = 0x8, .limit = 0xFFFFFFFF,
-                               .attr = SEG_P | SEG_S | 0xB | SEG_L };
-    cpu->seg[S_SS] = cpu->seg[S_DS] = cpu->seg[S_ES] = cpu->seg[S_FS] = cpu->seg[S_GS] = data;
+    cpu->cr0 |= CR0_MP | CR0_NE;
+    cpu->cr4 |= CR4_PAE | CR4_OSXMMEXCPT;
     emu_update_mode(cpu);
     emu_fpu_reset(cpu);
     env.cpu = cpu;
@@ -739,9 +730,6 @@ int main(int argc, char **argv)
     rc = g_test_run();
     munmap(env.code, 4096);
     g_aligned_free(env.scratch);
-    g_hash_table_destroy(env.cpu->ud_logged);
-    emu_decode_destroy(env.cpu);
-    g_free(env.cpu);
-    guest_ram_destroy(&env.ram);
+    emu_bare_cpu_free(env.cpu, &env.ram);
     return rc;
 }
