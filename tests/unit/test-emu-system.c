@@ -1602,6 +1602,43 @@ static void test_sti_shadow(Fx *f, gconstpointer data)
     }
 }
 
+/*
+ * A popf that sets IF ends its block, so interrupts pending are taken right
+ * after it instead of when a chain of generated code ends (up to 4096
+ * instructions later); one that leaves IF as it was does not.
+ */
+static void test_popf_if(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    /* push 0x202; popfq; add rsi, 1; add rdi, 1; hlt */
+    put_code(f, KCODE, BYTES(0x68, 0x02, 0x02, 0x00, 0x00, 0x9d, 0x48, 0x83, 0xc6, 0x01,
+                             0x48, 0x83, 0xc7, 0x01, 0xf4));
+    for (unsigned after = 0; after <= EMU_JIT_AFTER; after += EMU_JIT_AFTER) {
+        for (unsigned run = 0; run < EMU_JIT_AFTER + 1; run++) {
+            for (int was_on = 0; was_on < 2; was_on++) {
+                c->jit_after = after;                    /* 0: generated code at once */
+                c->rflags = was_on ? 0x202 : 2;
+                c->gpr[R_SI] = c->gpr[R_DI] = 0;
+                c->gpr[R_SP] = KSTACK;
+                c->rip = KCODE;
+                c->halted = false;
+                g_assert_cmpint(run_block(c), ==, -1);
+                g_assert_true(c->rflags & FL_IF);
+                if (!was_on) {
+                    g_assert_cmphex(c->rip, ==, KCODE + 6);   /* right after popf */
+                    g_assert_cmpuint(c->gpr[R_SI], ==, 0);
+                    g_assert_cmpint(run_block(c), ==, -1);
+                }
+                g_assert_true(c->halted);
+                g_assert_cmpuint(c->gpr[R_SI] + c->gpr[R_DI], ==, 2);
+                g_assert_cmphex(c->gpr[R_SP], ==, KSTACK);
+            }
+        }
+    }
+}
+
 /* ==== 3. exceptions and interrupts through the IDT ==== */
 
 /* The 64-bit frame at RSP: [error code,] RIP, CS, RFLAGS, RSP, SS. */
@@ -2562,6 +2599,7 @@ int main(int argc, char **argv)
         { "/emu-system/code/jit-after", test_jit_after },
         { "/emu-system/code/jit-long-block", test_jit_long_block },
         { "/emu-system/code/sti-shadow", test_sti_shadow },
+        { "/emu-system/code/popf-if", test_popf_if },
         { "/emu-system/code/chain-rewrite", test_chain_rewrite },
         { "/emu-system/code/chain-bound", test_chain_bound },
         { "/emu-system/code/chain-bound-pages", test_chain_bound_pages },

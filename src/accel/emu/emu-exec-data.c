@@ -47,6 +47,10 @@ static void exec_popf(EmuCpu *c, uint64_t v, unsigned size)
         mask |= FL_IOPL | FL_IF;
     }
     mask &= emu_mask(size);
+    if (mask & v & ~c->rflags & FL_IF) {
+        /* interrupts pending are taken here, not when a chain of blocks ends (as after sti) */
+        c->block_exit = true;
+    }
     c->rflags = (c->rflags & ~mask) | (v & mask) | 2;
 }
 
