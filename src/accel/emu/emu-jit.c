@@ -45,30 +45,43 @@ static const uint8_t alu_imm_ext[8] = {         /* the /n of 81 /n by ALU_* */
     [ALU_ADD] = 0, [ALU_OR] = 1, [ALU_AND] = 4, [ALU_SUB] = 5, [ALU_XOR] = 6, [ALU_CMP] = 7,
 };
 
+/*
+ * emit_native() has a form for this instance of its shape: an immediate
+ * the host's imm32 encodes, a shift count that is not 0 (which changes no
+ * flag, so pushfq would lie).
+ */
+static bool native_instance(const EmuInsn *in, int shape)
+{
+    switch (shape) {
+    case SHAPE_ALU_RI:
+        return (int64_t)(int32_t)in->op[1].val ==
+               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size);
+    case SHAPE_SHIFT_RI:
+        return ((unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F)) != 0;
+    default:
+        return true;
+    }
+}
+
 /* What a block instruction does to the arithmetic flags, for liveness. */
 
 static int flag_effect(const EmuInsn *in)
 {
-    int aop = 0, fx = emu_jit_op_flags(in);
+    int aop = 0, fx = emu_jit_op_flags(in), shape;
 
     if (fx >= 0) {
         return fx;
     }
-    switch (emu_insn_shape(in, &aop)) {
+    switch (shape = emu_insn_shape(in, &aop)) {
     case SHAPE_MOV_RR:
     case SHAPE_MOV_RI:
         return FLAGS_KEEP;
     case SHAPE_ALU_RR:
     case SHAPE_TEST_RR:
     case SHAPE_IMUL_RR:
-        return FLAGS_WRITE;
     case SHAPE_ALU_RI:
-        return (int64_t)(int32_t)in->op[1].val ==
-               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size) ? FLAGS_WRITE
-                                                                          : FLAGS_READ;
     case SHAPE_SHIFT_RI:
-        return ((unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F)) ? FLAGS_WRITE
-                                                                               : FLAGS_READ;
+        return native_instance(in, shape) ? FLAGS_WRITE : FLAGS_READ;
     default:
         /* handlers, jcc, and anything that may fault (RFLAGS is then pushed) */
         return FLAGS_READ;
@@ -81,18 +94,12 @@ static int flag_effect(const EmuInsn *in)
  */
 static int native_tracks(const EmuInsn *in)
 {
-    int aop = 0;
+    int aop = 0, shape;
 
-    switch (emu_insn_shape(in, &aop)) {
+    switch (shape = emu_insn_shape(in, &aop)) {
     case SHAPE_MOV_RR: case SHAPE_MOV_RI: case SHAPE_ALU_RR: case SHAPE_TEST_RR:
-    case SHAPE_IMUL_RR:
-        return TRACK_REG;
-    case SHAPE_ALU_RI:                            /* an imm32 encoding (else no form) */
-        return (int64_t)(int32_t)in->op[1].val ==
-               (int64_t)emu_sext((uint64_t)in->op[1].val, in->op[0].size) ? TRACK_REG : TRACK_NO;
-    case SHAPE_SHIFT_RI:                          /* a count of 0: no form */
-        return (unsigned)in->op[1].val & (in->op[0].size == 8 ? 0x3F : 0x1F) ? TRACK_REG
-                                                                            : TRACK_NO;
+    case SHAPE_IMUL_RR: case SHAPE_ALU_RI: case SHAPE_SHIFT_RI:
+        return native_instance(in, shape) ? TRACK_REG : TRACK_NO;
     case SHAPE_MOV_RM: case SHAPE_MOV_MR:
         return TRACK_MEM;
     default:
@@ -110,10 +117,13 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
     const EmuOp *d = &in->op[0], *s = &in->op[1];
     unsigned size = d->size;
     bool w = size == 8;
-    int aop = 0;
+    int aop = 0, shape = emu_insn_shape(in, &aop);
     uint8_t op[2];
 
-    switch (emu_insn_shape(in, &aop)) {
+    if (!native_instance(in, shape)) {
+        return false;
+    }
+    switch (shape) {
     case SHAPE_MOV_RR:
         load_rax(e, size, GPR(s->reg));           /* a 32-bit load zero-extends */
         store_rax(e, GPR(d->reg));
@@ -128,9 +138,6 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
         rbx_mem(e, w, op, 1, 0, GPR(s->reg));
         break;
     case SHAPE_ALU_RI:
-        if ((int64_t)(int32_t)s->val != (int64_t)emu_sext((uint64_t)s->val, size)) {
-            return false;                         /* not an imm32 encoding */
-        }
         load_rax(e, size, GPR(d->reg));
         if (w) {
             b(e, 0x48);
@@ -151,11 +158,8 @@ static bool emit_native(Emit *e, const EmuInsn *in, bool flags_live)
         rbx_mem(e, w, op, 2, 0, GPR(s->reg));
         break;
     case SHAPE_SHIFT_RI: {
-        unsigned cnt = (unsigned)s->val & (w ? 0x3F : 0x1F);
+        unsigned cnt = (unsigned)s->val & (w ? 0x3F : 0x1F);   /* not 0: native_instance */
 
-        if (!cnt) {
-            return false;                         /* flags unchanged: pushfq would lie */
-        }
         load_rax(e, size, GPR(d->reg));
         if (w) {
             b(e, 0x48);
