@@ -16,6 +16,29 @@ static void add_block(GuestRam *ram, uint64_t gpa, uint64_t size, uint8_t *hva)
     g_array_append_val(ram->blocks, b);
 }
 
+/*
+ * An anonymous mapping whose start is aligned to 2 MiB, so that huge pages
+ * can back it from its first byte (mmap aligns only to 4 KiB): map 2 MiB
+ * more and unmap the ends.
+ */
+static void *map_aligned(uint64_t size, int flags)
+{
+    const uintptr_t align = 2u << 20;
+    uint8_t *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE, flags, -1, 0);
+    uintptr_t start, head;
+
+    if (p == MAP_FAILED) {
+        return p;
+    }
+    start = ((uintptr_t)p + align - 1) & ~(align - 1);
+    head = start - (uintptr_t)p;
+    if (head) {
+        munmap(p, head);
+    }
+    munmap((uint8_t *)start + size, align - head);
+    return (void *)start;
+}
+
 bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
                     bool share, bool dump, GError **err)
 {
@@ -29,12 +52,19 @@ bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
         set_error(err, "invalid guest memory size %" G_GUINT64_FORMAT, size);
         return false;
     }
-    p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    p = map_aligned(size, flags);
     if (p == MAP_FAILED) {
         set_error(err, "cannot allocate %" G_GUINT64_FORMAT " MiB of guest memory: %s",
                   size >> 20, g_strerror(errno));
         return false;
     }
+    /*
+     * Transparent huge pages where the host allows them (as QEMU asks for its
+     * RAM): a boot touches most of guest RAM, and 2 MiB pages take 512 times
+     * fewer host page faults and far fewer host TLB misses for the software
+     * CPU's accesses through host pointers.
+     */
+    madvise(p, size, MADV_HUGEPAGE);
     if (!dump) {
         madvise(p, size, MADV_DONTDUMP);
     }

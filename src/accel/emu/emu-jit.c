@@ -724,6 +724,12 @@ bool emu_jit_init(EmuCpu *c)
         c->jit_code = NULL;
         return false;
     }
+    /*
+     * Huge pages for the code (filled from its start, so at most one 2 MiB
+     * page is partly used): a boot's generated code spans megabytes, which
+     * 4 KiB pages spread over hundreds of host TLB entries.
+     */
+    madvise(p, EMU_JIT_AREA, MADV_HUGEPAGE);
     c->jit_code = p;
     c->jit_sahf = host_has_sahf();
     c->jit_used = (emu_jit_stubs(c) + JIT_ALIGN - 1) & ~(size_t)(JIT_ALIGN - 1);
