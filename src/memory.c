@@ -39,6 +39,13 @@ static void *map_aligned(uint64_t size, int flags)
     return (void *)start;
 }
 
+static void mark_dma_log(const GuestRam *ram, const void *hva, uint64_t len);
+
+static size_t code_gen_bytes(uint64_t size)
+{
+    return (size_t)((size + GUEST_PAGE_SIZE - 1) >> GUEST_PAGE_SHIFT) * sizeof(uint32_t);
+}
+
 bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
                     bool share, bool dump, GError **err)
 {
@@ -71,6 +78,10 @@ bool guest_ram_init(GuestRam *ram, uint64_t size, uint64_t low_limit,
     ram->mapping = p;
     ram->mapping_size = size;
     ram->shared = share;
+    /* Reserved, not committed: only the pages of words a CPU arms are touched. */
+    void *gen = mmap(NULL, code_gen_bytes(size), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ram->code_gen = gen == MAP_FAILED ? NULL : gen;
     add_block(ram, 0, low, p);
     if (size > low) {
         add_block(ram, HIGH_RAM_START, size - low, (uint8_t *)p + low);
@@ -82,6 +93,9 @@ void guest_ram_destroy(GuestRam *ram)
 {
     if (ram->mapping) {
         munmap(ram->mapping, ram->mapping_size);
+    }
+    if (ram->code_gen) {
+        munmap(ram->code_gen, code_gen_bytes(ram->mapping_size));
     }
     if (ram->blocks) {
         g_array_free(ram->blocks, TRUE);
@@ -208,13 +222,18 @@ bool guest_ram_discard(const GuestRam *ram, void *hva, uint64_t len)
      * the destination would keep what they held (marked first, so a sync
      * running meanwhile cannot miss them).
      */
-    guest_ram_mark_dma(ram, (void *)start, end - start);
+    mark_dma_log(ram, (void *)start, end - start);
     /*
      * Private anonymous memory is freed by DONTNEED (the next access faults
      * in a zero page); shared memory is shmem, where DONTNEED only unmaps
-     * the page from this process and REMOVE frees it.
+     * the page from this process and REMOVE frees it. Code translated from
+     * the pages goes stale only now: their generations move after it.
      */
-    return madvise((void *)start, end - start, ram->shared ? MADV_REMOVE : MADV_DONTNEED) == 0;
+    bool ok = madvise((void *)start, end - start,
+                      ram->shared ? MADV_REMOVE : MADV_DONTNEED) == 0;
+
+    guest_ram_code_written(ram, (void *)start, end - start);
+    return ok;
 }
 
 /* ---- dirty-page bitmap ---- */
@@ -589,7 +608,29 @@ void iobus_remove_eventfd(IoBus *bus, const IoEventfd *e)
     }
 }
 
+void guest_ram_code_written(const GuestRam *ram, const void *hva, uint64_t len)
+{
+    uintptr_t base = (uintptr_t)ram->mapping, off = (uintptr_t)hva - base, end;
+
+    if (!ram->code_gen || !len || off >= ram->mapping_size) {
+        return;
+    }
+    end = MIN((uint64_t)ram->mapping_size, off + len);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);      /* the data before the words (see memory.h) */
+    for (uintptr_t p = off >> GUEST_PAGE_SHIFT; p <= (end - 1) >> GUEST_PAGE_SHIFT; p++) {
+        if (__atomic_load_n(&ram->code_gen[p], __ATOMIC_RELAXED) & 1) {
+            guest_ram_code_bump(&ram->code_gen[p]);
+        }
+    }
+}
+
 void guest_ram_mark_dma(const GuestRam *ram, const void *hva, uint64_t len)
+{
+    guest_ram_code_written(ram, hva, len);
+    mark_dma_log(ram, hva, len);
+}
+
+static void mark_dma_log(const GuestRam *ram, const void *hva, uint64_t len)
 {
     DirtyBitmap *d = __atomic_load_n(&ram->dma_log, __ATOMIC_ACQUIRE);
     const uint8_t *p = hva;

@@ -39,6 +39,12 @@ typedef struct GuestRam {
      * cleared under the machine lock.
      */
     struct DirtyBitmap *dma_log;
+    /*
+     * Code generations (guest_ram_code_*): one word per 4 KiB page of the
+     * mapping, for a software CPU's translated code; NULL if it could not
+     * be reserved (then no code may rely on it).
+     */
+    uint32_t *code_gen;
 } GuestRam;
 
 /*
@@ -127,8 +133,55 @@ void dirty_bitmap_or_block(DirtyBitmap *d, guint b, const uint64_t *words);
  * marked meanwhile ends up in one of the two. Same shape required.
  */
 void dirty_bitmap_take(DirtyBitmap *dst, DirtyBitmap *src);
-/* Records a device's write of [hva, hva + len) in ram->dma_log, if one is set. */
+/*
+ * After the VMM wrote [hva, hva + len) on the guest's behalf (the data is in
+ * memory): records it in ram->dma_log, if one is set, and gives the armed
+ * pages among them a new code generation (guest_ram_code_written).
+ */
 void guest_ram_mark_dma(const GuestRam *ram, const void *hva, uint64_t len);
+
+/*
+ * Code generations, for an accelerator that translates guest code (emu's
+ * generated code; docs/accelerators.md, "Generated code"). Each 4 KiB page
+ * of the mapping has a word shared by every vCPU; bit 0 set = "armed": some
+ * translation of the page's bytes relies on the word changing when the
+ * page is written. A translator arms the page (guest_ram_code_arm: an
+ * atomic OR, a full fence), then compares its saved bytes with memory, and
+ * keeps the armed value it got; the translation is valid while the word
+ * still holds it. Every writer tests the bit AFTER its store is made and,
+ * when it is set, bumps the word (guest_ram_code_bump: a compare-and-swap
+ * to the next, disarmed value, so later stores to the page skip this): a
+ * value a translation kept never comes back (but after 2^31 re-arms of
+ * the page, which only the guest's own code could be misled by).
+ */
+static inline uint32_t *guest_ram_code_gen(const GuestRam *ram, const void *hva)
+{
+    uintptr_t off = (uintptr_t)hva - (uintptr_t)ram->mapping;
+
+    return ram->code_gen && off < ram->mapping_size ? &ram->code_gen[off >> 12] : NULL;
+}
+
+static inline uint32_t guest_ram_code_arm(uint32_t *gen)
+{
+    return __atomic_or_fetch(gen, 1u, __ATOMIC_SEQ_CST);
+}
+
+/* The slow path of a store into an armed page: the next generation, disarmed. */
+static inline void guest_ram_code_bump(uint32_t *gen)
+{
+    uint32_t v = __atomic_load_n(gen, __ATOMIC_RELAXED);
+
+    while ((v & 1) && !__atomic_compare_exchange_n(gen, &v, v + 1, false, __ATOMIC_SEQ_CST,
+                                                   __ATOMIC_RELAXED)) {
+    }
+}
+
+/*
+ * Bumps the armed pages [hva, hva + len) touches, after a full fence (the
+ * writes before it are visible to a translator that arms a page after
+ * this looked at it); outside the mapping nothing. Any thread.
+ */
+void guest_ram_code_written(const GuestRam *ram, const void *hva, uint64_t len);
 
 typedef struct IoRegionOps {
     /* size is 1, 2, 4 or 8; offset is relative to the region base. */

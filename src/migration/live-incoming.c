@@ -90,6 +90,7 @@ static bool apply_page(uint64_t gpa, const uint8_t *data, void *opaque, GError *
     } else if (memcmp(p, zero, sizeof(zero))) {
         memset(p, 0, GUEST_PAGE_SIZE);
     }
+    guest_ram_code_written(&lm->m->ram, p, GUEST_PAGE_SIZE);   /* no vCPU runs; cheap anyway */
     return true;
 }
 

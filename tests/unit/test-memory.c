@@ -103,6 +103,59 @@ static void test_ram_unpopulated(void)
     guest_ram_destroy(&shared);
 }
 
+/*
+ * Code generations: arming makes a page's word odd; a write into an armed
+ * page (guest_ram_write, guest_ram_mark_dma, guest_ram_discard) moves it to
+ * the next, disarmed value; writes into disarmed pages and outside RAM
+ * leave the words alone.
+ */
+static void test_ram_code_gen(void)
+{
+    GuestRam ram;
+    uint8_t *base, byte = 1;
+    uint32_t *w[4], g;
+
+    g_assert_true(guest_ram_init(&ram, 4 * GUEST_PAGE_SIZE, 4 * GUEST_PAGE_SIZE, false, true,
+                                 NULL));
+    base = ram.mapping;
+    for (int i = 0; i < 4; i++) {
+        w[i] = guest_ram_code_gen(&ram, base + i * GUEST_PAGE_SIZE + 5);
+        g_assert_nonnull(w[i]);
+        g_assert_cmpuint(*w[i], ==, 0);
+    }
+    g_assert_true(w[1] == w[0] + 1);
+    g_assert_null(guest_ram_code_gen(&ram, base + 4 * GUEST_PAGE_SIZE));
+    g_assert_null(guest_ram_code_gen(&ram, base - 1));
+
+    g = guest_ram_code_arm(w[1]);
+    g_assert_cmpuint(g, ==, 1);
+    g_assert_cmpuint(guest_ram_code_arm(w[1]), ==, 1);       /* armed stays armed */
+    g_assert_true(guest_ram_write(&ram, 0, &byte, 1));       /* page 0: not armed */
+    g_assert_cmpuint(*w[0], ==, 0);
+    g_assert_cmpuint(*w[1], ==, 1);
+    g_assert_true(guest_ram_write(&ram, GUEST_PAGE_SIZE + 9, &byte, 1));
+    g_assert_cmpuint(*w[1], ==, 2);                          /* bumped, disarmed */
+    g_assert_true(guest_ram_write(&ram, GUEST_PAGE_SIZE + 9, &byte, 1));
+    g_assert_cmpuint(*w[1], ==, 2);                          /* disarmed: no more */
+    g_assert_cmpuint(guest_ram_code_arm(w[1]), ==, 3);
+
+    /* a range over pages 1-3, from the end of page 0 (mark_dma after a device's write) */
+    guest_ram_code_arm(w[3]);
+    guest_ram_mark_dma(&ram, base + GUEST_PAGE_SIZE - 1, 2 * GUEST_PAGE_SIZE + 2);
+    g_assert_cmpuint(*w[0], ==, 0);
+    g_assert_cmpuint(*w[1], ==, 4);
+    g_assert_cmpuint(*w[2], ==, 0);
+    g_assert_cmpuint(*w[3], ==, 2);
+    guest_ram_mark_dma(&ram, base + 4 * GUEST_PAGE_SIZE, 8);    /* outside: nothing */
+    guest_ram_code_written(&ram, base - GUEST_PAGE_SIZE, 8);
+
+    /* the balloon's discard */
+    guest_ram_code_arm(w[2]);
+    g_assert_true(guest_ram_discard(&ram, base + 2 * GUEST_PAGE_SIZE, GUEST_PAGE_SIZE));
+    g_assert_cmpuint(*w[2], ==, 2);
+    guest_ram_destroy(&ram);
+}
+
 /* A ROM-like region: direct reads while `on`, from its 8 KiB buffer. */
 typedef struct Rom {
     uint8_t bytes[8192];
@@ -293,6 +346,7 @@ int main(int argc, char **argv)
     g_test_add_func("/memory/ram/split", test_ram_split_at_hole);
     g_test_add_func("/memory/ram/bounds", test_ram_bounds);
     g_test_add_func("/memory/ram/unpopulated", test_ram_unpopulated);
+    g_test_add_func("/memory/ram/code-gen", test_ram_code_gen);
     g_test_add_func("/memory/bus/dispatch", test_bus_dispatch);
     g_test_add_func("/memory/bus/direct-page", test_bus_direct_page);
     g_test_add_func("/memory/bus/eventfd", test_bus_eventfd);

@@ -295,22 +295,17 @@ fail:
 }
 
 /*
- * For a live migration's dirty log: what a completed element wrote (its
- * device-writable buffers) and the used ring entry and index.
+ * What a completed element wrote (its device-writable buffers) and its used
+ * ring entry (the index is marked after its store), all in memory by now:
+ * for a live migration's dirty log, and for code translated from those
+ * pages (guest_ram_mark_dma).
  */
-static void mark_written(const VirtQueue *vq, const VirtQueueElement *elem, const uint8_t *ent,
-                         const uint8_t *idxp)
+static void mark_written(const VirtQueue *vq, const VirtQueueElement *elem, const uint8_t *ent)
 {
-    if (!vq->ram->dma_log) {
-        return;
-    }
     for (unsigned i = 0; i < elem->in_num; i++) {
         guest_ram_mark_dma(vq->ram, elem->in_sg[i].iov_base, elem->in_sg[i].iov_len);
     }
     guest_ram_mark_dma(vq->ram, ent, 8);
-    if (idxp) {
-        guest_ram_mark_dma(vq->ram, idxp, 2);
-    }
 }
 
 void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
@@ -329,9 +324,10 @@ void virtqueue_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
     uint32_t id = htole32(elem->head), l = htole32(len);
     memcpy(ent, &id, 4);
     memcpy(ent + 4, &l, 4);
-    mark_written(vq, elem, ent, idxp);
+    mark_written(vq, elem, ent);
     /* The element before the index (release store). */
     store16(idxp, new_idx);
+    guest_ram_mark_dma(vq->ram, idxp, 2);
     vq->used_idx = new_idx;
     /* 2^16 pushes without a notification make signalled_used meaningless. */
     if ((uint16_t)(new_idx - vq->signalled_used) < (uint16_t)(new_idx - old)) {
@@ -358,7 +354,7 @@ void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, u
     uint32_t id = htole32(elem->head), l = htole32(len);
     memcpy(ent, &id, 4);
     memcpy(ent + 4, &l, 4);
-    mark_written(vq, elem, ent, NULL);
+    mark_written(vq, elem, ent);
 }
 
 void virtqueue_flush(VirtQueue *vq, unsigned count)

@@ -178,7 +178,11 @@ static bool read_into_guest(GuestRam *ram, int fd, uint64_t off, uint64_t gpa,
                     "x) does not fit in guest RAM", what, path, len, gpa);
         return false;
     }
-    return read_exact(fd, off, dst, len, what, path, err);
+    if (!read_exact(fd, off, dst, len, what, path, err)) {
+        return false;
+    }
+    guest_ram_mark_dma(ram, dst, len);    /* a system reset loads again: code translated there */
+    return true;
 }
 
 /* End of the RAM block that starts at guest address 0 (RAM below the hole). */
