@@ -1565,6 +1565,60 @@ static void test_chain_stop(Fx *f, gconstpointer data)
 }
 
 /*
+ * A spin-wait: a run of pauses that lasts c->spin_ns ends the chain at the
+ * instruction after a pause with spin_yield set, for the vCPU loop to give
+ * its host CPU away (emu.c), interpreted or from generated code; the same
+ * loop with a nop runs its whole budget every call and never asks, and so
+ * does the pause loop with spin_ns 0 (no yield: the bare CPUs' default).
+ */
+static unsigned calls_to_spin_yield(EmuCpu *c, unsigned max, uint64_t *insns)
+{
+    unsigned calls = 0;
+
+    c->spin_yield = false;
+    c->rip = KCODE;
+    while (!c->spin_yield && calls < max) {
+        *insns += run_counted(c);
+        calls++;
+    }
+    return calls;
+}
+
+static void test_spin_yield(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t insns = 0;
+
+    (void)data;
+    /* L: add rsi, 1; pause; jmp L */
+    put_code(f, KCODE, BYTES(0x48, 0x83, 0xc6, 0x01, 0xf3, 0x90, 0xeb, 0xf8));
+    for (unsigned after = 0; after <= EMU_JIT_AFTER; after += EMU_JIT_AFTER) {
+        c->jit_after = after;                        /* 0: generated code at once */
+        c->spin_ns = 1;
+        c->gpr[R_SI] = 0;
+        insns = 0;
+        g_assert_cmpuint(calls_to_spin_yield(c, 10000, &insns), <, 10000);
+        g_assert_true(c->spin_yield);
+        g_assert_cmphex(c->rip, ==, KCODE + 6);          /* after the pause */
+        g_assert_cmpuint(3 * c->gpr[R_SI] - 1, ==, insns);   /* left right after it */
+        c->spin_ns = 0;
+        insns = 0;
+        g_assert_cmpuint(calls_to_spin_yield(c, 20, &insns), ==, 20);
+        g_assert_false(c->spin_yield);
+    }
+    c->spin_ns = 1;
+    put_code(f, KCODE + 4, BYTES(0x66, 0x90));       /* nop instead of the pause */
+    c->jit_after = 0;
+    calls_to_spin_yield(c, 2, &insns);               /* rebuilt, then linked */
+    insns = 0;
+    g_assert_cmpuint(calls_to_spin_yield(c, 20, &insns), ==, 20);
+    g_assert_false(c->spin_yield);
+#if defined(__x86_64__)
+    g_assert_cmpuint(insns, >=, 20 * EMU_CHAIN_INSNS);   /* each call its whole budget */
+#endif
+}
+
+/*
  * The instruction after sti (which ends its block) runs alone, interpreted
  * or from generated code, so the loop can take a pending interrupt right
  * after it: as the first block of a chain, up to EMU_CHAIN_INSNS more ran
@@ -2608,6 +2662,7 @@ int main(int argc, char **argv)
         { "/emu-system/code/chain-indirect", test_chain_indirect },
         { "/emu-system/code/chain-bound-indirect", test_chain_bound_indirect },
         { "/emu-system/code/chain-stop", test_chain_stop },
+        { "/emu-system/code/spin-yield", test_spin_yield },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/pf-fetch-cross", test_pf_fetch_cross },

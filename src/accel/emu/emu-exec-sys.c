@@ -310,7 +310,10 @@ static bool exec_sys(EmuCpu *c, const EmuInsn *in)
     case ZYDIS_MNEMONIC_LES: exec_load_far_ptr(c, in, S_ES); return true;
     case ZYDIS_MNEMONIC_LFS: exec_load_far_ptr(c, in, S_FS); return true;
     case ZYDIS_MNEMONIC_LGS: exec_load_far_ptr(c, in, S_GS); return true;
-    case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_PAUSE: case ZYDIS_MNEMONIC_MFENCE:
+    case ZYDIS_MNEMONIC_PAUSE:
+        emu_pause(c);
+        return true;
+    case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_MFENCE:
     case ZYDIS_MNEMONIC_LFENCE: case ZYDIS_MNEMONIC_SFENCE: case ZYDIS_MNEMONIC_ENDBR64:
     case ZYDIS_MNEMONIC_ENDBR32: case ZYDIS_MNEMONIC_PREFETCHT0: case ZYDIS_MNEMONIC_PREFETCHT1:
     case ZYDIS_MNEMONIC_PREFETCHT2: case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHW:
@@ -324,6 +327,27 @@ static bool exec_sys(EmuCpu *c, const EmuInsn *in)
         return true;
     default:
         return false;
+    }
+}
+
+/*
+ * A pause: a hint to the CPU, but for us the sign of a spin-wait. A run of
+ * them that lasts c->spin_ns ends the block (generated code leaves its
+ * chain through the handler exit) so that the vCPU loop yields the host
+ * CPU; the next run starts after it.
+ */
+void emu_pause(EmuCpu *c)
+{
+    uint64_t now = emu_clock_ns(NULL);
+
+    if (now - c->pause_last_ns > EMU_SPIN_GAP_NS) {
+        c->spin_start_ns = now;
+    }
+    c->pause_last_ns = now;
+    if (c->spin_ns && now - c->spin_start_ns >= c->spin_ns) {
+        c->spin_start_ns = now;
+        c->spin_yield = true;
+        c->block_exit = true;
     }
 }
 

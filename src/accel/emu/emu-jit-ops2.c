@@ -6,7 +6,8 @@
  * not and shifts by cl of a register, add/or/and/sub/xor/cmp/test with a
  * memory destination (read-modify-write) or a byte/word register one,
  * inc/dec/neg/not of memory, bt/bts/btr/btc with an immediate, bswap and
- * the hint instructions (prefetch, pause, fences but mfence, endbr); then
+ * the hint instructions (prefetch, fences but mfence, endbr: pause is a
+ * handler call, emu_pause watches for spin-waits); then
  * div, setcc of memory, push of an immediate, cdqe, mov from a segment
  * register, ALU ops and shifts by an immediate of byte/word registers,
  * pushfq, cli and sti.
@@ -84,7 +85,7 @@ static bool is_hint(unsigned mnem)
     switch (mnem) {
     case ZYDIS_MNEMONIC_PREFETCHT0: case ZYDIS_MNEMONIC_PREFETCHT1:
     case ZYDIS_MNEMONIC_PREFETCHT2: case ZYDIS_MNEMONIC_PREFETCHNTA:
-    case ZYDIS_MNEMONIC_PREFETCHW: case ZYDIS_MNEMONIC_PREFETCH: case ZYDIS_MNEMONIC_PAUSE:
+    case ZYDIS_MNEMONIC_PREFETCHW: case ZYDIS_MNEMONIC_PREFETCH:
     case ZYDIS_MNEMONIC_LFENCE: case ZYDIS_MNEMONIC_SFENCE: case ZYDIS_MNEMONIC_ENDBR64:
         return true;
     default:

@@ -10,6 +10,7 @@
  * it from hlt through its condition variable; the LAPIC wakes it the same
  * way when an interrupt or INIT/SIPI arrives.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "accel/accel.h"
@@ -140,6 +141,7 @@ static bool emu_vcpu_init(Vcpu *cpu, GError **err)
         return false;
     }
     emu_lapic_set_waker(c->lapic, emu_wake, v);
+    c->spin_ns = EMU_SPIN_NS;
     return true;
 }
 
@@ -320,12 +322,20 @@ static bool emu_vcpu_run(Vcpu *cpu)
             halt_wait(v, bus);
             continue;
         }
+        if (c->spin_yield) {
+            /* The guest spins (emu_pause): most often for a vCPU whose thread
+             * waits for a host CPU, maybe this one. */
+            c->spin_yield = false;
+            c->spin_yields++;
+            sched_yield();
+            continue;
+        }
         for (unsigned i = 0; i < EMU_TIMER_POLL_INSNS;) {
             i += emu_run_block(c);
             /* With IF=0 a pending IRR bit (the test guest polls them) is no
              * reason to stop; INIT/SIPI/NMI wait for the next timer poll. */
             if (G_UNLIKELY(((c->rflags & FL_IF) && emu_lapic_has_events(c->lapic)) ||
-                           c->halted || __atomic_load_n(&v->kick, __ATOMIC_RELAXED))) {
+                           c->halted || c->spin_yield || __atomic_load_n(&v->kick, __ATOMIC_RELAXED))) {
                 if (!c->sti_shadow) {
                     break;
                 }
