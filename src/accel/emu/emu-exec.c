@@ -581,7 +581,9 @@ static unsigned run_jit(EmuCpu *c, EmuBlock *b)
     c->jit_slot = NULL;
     emu_jit_remember(c, b->jit);
     __atomic_store_n(&c->chain_max, EMU_CHAIN_INSNS, __ATOMIC_RELAXED);
+    c->jit_flags = c->rflags;    /* blocks pass the flags on in the slot (emu-jit-flags.c) */
     n = b->jit(c, c->block_hva);
+    c->rflags = (c->rflags & ~(uint64_t)FL_ARITH) | (c->jit_flags & FL_ARITH);
     if (c->jit_slot && c->jit_slot_rip == c->rip) {
         c->link_slot = c->jit_slot;
         c->link_rip = c->rip;

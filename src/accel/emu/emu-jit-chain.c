@@ -31,7 +31,7 @@ void emu_jit_goto(Emit *e, int32_t target, unsigned count)
     int64_t in_page = (int64_t)e->page_off + target;
     JitFlags keep = e->fl;                                          /* for the code after */
 
-    emu_jit_settle(e);                                              /* the next block reads c->rflags */
+    emu_jit_to_slot(e);                                             /* where the next block has them */
     b(e, 0x4D); b(e, 0x8D); b(e, 0xA4); b(e, 0x24); b32(e, (uint32_t)target);   /* lea r12, [r12+t] */
     b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
     b(e, 0x44); b(e, 0x3B); b(e, 0xB3); b32(e, OFF(chain_max));     /* cmp r14d, [rbx+max] */
@@ -51,7 +51,7 @@ void emu_jit_goto_dyn(Emit *e, unsigned count)
 {
     JitFlags keep = e->fl;                                          /* for the code after */
 
-    emu_jit_settle(e);
+    emu_jit_to_slot(e);
     b(e, 0x49); b(e, 0x89); b(e, 0xC4);                             /* mov r12, rax */
     b(e, 0x41); b(e, 0x81); b(e, 0xC6); b32(e, count);              /* add r14d, count */
     b(e, 0x44); b(e, 0x3B); b(e, 0xB3); b32(e, OFF(chain_max));     /* cmp r14d, [rbx+max] */

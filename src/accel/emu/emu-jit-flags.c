@@ -21,9 +21,19 @@
  * carries stale bits. A block-ending jcc branches on the host's flags and
  * merges them on each side (emit_jcc).
  *
+ * Between blocks the slot, not c->rflags, has the arithmetic flags: a
+ * block starts in the state "the slot holds them all, c->rflags may lack
+ * them", and every exit (emu_jit_goto, emu_jit_goto_dyn, emu_jit_exit, a
+ * block-ending jcc) makes that true again (emu_jit_to_slot: usually one
+ * pushfq; pop, where settling took a read-modify-write of c->rflags on
+ * every block's way out). The dispatch loop copies c->rflags into the slot
+ * before it runs a block's code and takes them back when that code
+ * returns (run_jit); an exception raised by a handler leaves by longjmp
+ * after the handler's call settled, so c->rflags is whole then.
+ *
  * The state is that of the code at e->p, in emission order. An exit is a
- * jump away: it settles on its own path and leaves the state as it was
- * for the code after it. Code reached by a jump (a slow path, a join)
+ * jump away: it moves the flags on its own path and leaves the state as it
+ * was for the code after it. Code reached by a jump (a slow path, a join)
  * sets or joins the state explicitly (emu_jit_slow_path, emu_jit_join).
  */
 #include "accel/emu/emu-jit-internal.h"
@@ -54,6 +64,26 @@ void emu_jit_settle(Emit *e)
     }
     /* the merge's and/or leave the host's flags meaningless */
     e->fl = (JitFlags){ 0 };
+}
+
+void emu_jit_to_slot(Emit *e)
+{
+    static const uint8_t mov_ld[] = { 0x8B }, mov_st[] = { 0x89 };
+
+    if (e->fl.stale && (e->fl.slot & FL_ARITH) == FL_ARITH) {
+        return;                                   /* the slot has them all */
+    }
+    if (e->fl.stale && !e->fl.slot && (e->fl.host & FL_ARITH) == FL_ARITH) {
+        b(e, 0x9C);                               /* pushfq */
+        b(e, 0x8F); b(e, 0x83); b32(e, OFF(jit_flags));   /* pop qword [rbx+jit_flags] */
+        e->fl.slot = e->fl.host;
+        e->fl.host = 0;
+        return;
+    }
+    emu_jit_settle(e);                            /* some in c->rflags, some elsewhere */
+    rbx_mem(e, true, mov_ld, 1, 1, OFF(rflags));  /* mov rcx, [rbx+rflags] */
+    rbx_mem(e, true, mov_st, 1, 1, OFF(jit_flags));   /* mov [rbx+jit_flags], rcx */
+    e->fl = (JitFlags){ .slot = FL_ARITH, .stale = FL_ARITH };
 }
 
 void emu_jit_spill(Emit *e)

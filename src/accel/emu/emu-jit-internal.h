@@ -171,6 +171,14 @@ void emu_jit_guest_flags(Emit *e, unsigned cc);
  */
 void emu_jit_settle(Emit *e);
 void emu_jit_spill(Emit *e);
+/*
+ * Before an exit: all the arithmetic flags into the slot, where the next
+ * block or the dispatch loop takes them (keeps rax and the host's flags
+ * when they hold them all; else clobbers rcx, rdx and the host's flags).
+ */
+void emu_jit_to_slot(Emit *e);
+/* A block's code starts with the flags in the slot (emu-jit-flags.c). */
+#define JIT_FLAGS_ENTRY ((JitFlags){ .slot = FL_ARITH, .stale = FL_ARITH })
 /* A consumer: the host's flags hold what condition cc reads (may clobber rax, rcx, rdx). */
 void emu_jit_flags_in(Emit *e, unsigned cc);
 /*

@@ -216,7 +216,7 @@ void emu_jit_exit(Emit *e, unsigned count)
 {
     JitFlags keep = e->fl;                        /* for the code after: not this path's */
 
-    emu_jit_settle(e);                            /* c->rflags as the dispatch loop reads it */
+    emu_jit_to_slot(e);                           /* where the dispatch loop takes them */
     store_rax(e, OFF(rip));
     b(e, 0x41); b(e, 0x8D); b(e, 0x86); b32(e, count);   /* lea eax, [r14+count] */
     emu_jit_epilogue(e);
@@ -381,22 +381,29 @@ static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
 {
     int64_t target = (int64_t)next + in->op[0].val;
     uint32_t stale;
+    bool whole;
+    JitFlags fl;
     uint8_t *jcc;
 
     emu_jit_flags_in(e, in->opcode & 0xF);        /* the host has them (not spilled) */
     stale = e->fl.stale;
-    if (stale) {
+    whole = stale && !e->fl.slot && (e->fl.host & FL_ARITH) == FL_ARITH;
+    if (whole) {
+        emu_jit_to_slot(e);                       /* pushfq; pop: the flags stay */
+    } else if (stale) {
         b(e, 0x9C); b(e, 0x5A);                   /* pushfq; pop rdx: the flags stay */
     }
+    fl = e->fl;
     jcc = jcc32(e, in->opcode & 0xF);             /* jcc taken */
     for (int taken = 0; taken < 2; taken++) {
         if (taken) {
             land(e, jcc);
         }
-        if (stale) {
+        e->fl = fl;
+        if (stale && !whole) {
             emu_jit_merge_rdx(e, stale);
+            e->fl = (JitFlags){ 0 };
         }
-        e->fl = (JitFlags){ 0 };
         emu_jit_goto(e, taken ? (int32_t)target : next, count);
     }
 }
@@ -634,6 +641,7 @@ static EmuJitFn *compile(EmuCpu *c, const EmuBlock *bl, size_t *len)
         return NULL;
     }
     emit_check_bytes(&e, bl, bad);
+    e.fl = JIT_FLAGS_ENTRY;
     bool live[EMU_BLOCK_INSNS];
 
     /* flags live after each instruction: at the end, and before a reader */
