@@ -2633,6 +2633,227 @@ static void test_msrs_cpuid(Fx *f, gconstpointer data)
     g_assert_cmphex(r[0] & 0xffff, ==, 0x3028);
 }
 
+/*
+ * Code generations (memory.h guest_ram_code_*): generated code checks on
+ * entry only that its page's generation word still holds the armed value it
+ * was translated (or last checked) with, so every writer must bump the word
+ * of an armed page. CG_X is a compiled block (mov eax, imm32; hlt); each
+ * test changes its immediate through one kind of writer and runs it again:
+ * the new value must show (the block checked, found changed and decoded
+ * again). Each fails when its writer's bump is left out.
+ */
+#define CG_X  (SUP_PAGE + 3)         /* its immediate at +1: 4-byte aligned */
+#define CG_Y  KCODE                  /* the storing code, another page */
+
+static void cg_run(EmuCpu *c, uint64_t rip, unsigned times)
+{
+    for (unsigned i = 0; i < times; i++) {
+        c->rip = rip;
+        g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+    }
+}
+
+/* CG_X with immediate imm, compiled the way a boot compiles it (EMU_JIT_AFTER runs). */
+static void cg_compile_x(Fx *f, uint32_t imm)
+{
+    EmuCpu *c = f->cpu;
+
+    c->jit_after = EMU_JIT_AFTER;
+    put_code(f, CG_X, BYTES(0xb8, LE32(imm), 0xf4));
+    cg_run(c, CG_X, EMU_JIT_AFTER + 1);
+    g_assert_cmphex(c->gpr[R_AX], ==, imm);
+#if defined(__x86_64__)
+    g_assert_nonnull(emu_block_lookup(c, CG_X, MODE_64)->jit);
+#endif
+}
+
+static uint32_t *cg_word(Fx *f, uint64_t gpa)
+{
+    return guest_ram_code_gen(&f->ram, guest_ram_ptr(&f->ram, gpa, 1));
+}
+
+/* Runs CG_X; its eax must be want, and the block compiled again by the end. */
+static void cg_expect_x(Fx *f, uint32_t want)
+{
+    cg_run(f->cpu, CG_X, EMU_JIT_AFTER + 1);
+    g_assert_cmphex(f->cpu->gpr[R_AX], ==, want);
+}
+
+/*
+ * (1) The generated code's inline store path (mov byte [CG_X+1], cl,
+ * compiled, its TLB entry warm): into an armed page it takes the handler,
+ * which bumps. Stores of the byte that is there already first: the block
+ * is checked again and keeps its code.
+ */
+static void test_codegen_jit_store(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu;
+    uint64_t failed;
+
+    (void)data;
+    cg_compile_x(f, 1);
+    put_code(f, CG_Y, BYTES(0x88, 0x0c, 0x25, LE32(CG_X + 1), 0xf4));
+    c->gpr[R_CX] = 1;
+    cg_run(c, CG_Y, EMU_JIT_AFTER + 1);       /* compiled; the same byte stored */
+    failed = c->jit_rechecks_failed;
+    cg_expect_x(f, 1);
+#if defined(__x86_64__)
+    g_assert_nonnull(emu_block_lookup(c, CG_Y, MODE_64)->jit);
+    g_assert_cmpuint(c->jit_rechecks_failed, ==, failed);   /* checked, the same: kept */
+    g_assert_true(*cg_word(f, CG_X) & 1);     /* armed again by that check */
+#endif
+    c->gpr[R_CX] = 7;
+    cg_run(c, CG_Y, 1);
+    g_assert_false(*cg_word(f, CG_X) & 1);
+    cg_expect_x(f, 7);
+#if defined(__x86_64__)
+    g_assert_cmpuint(c->jit_rechecks_failed, ==, failed + 1);
+#endif
+}
+
+typedef struct CgStore {
+    const char *name;
+    uint8_t code[16];
+    unsigned len;
+    uint64_t rax, rcx, rdi;
+    uint32_t want;
+} CgStore;
+
+/*
+ * (2) The interpreter's handlers (what generated code calls for these):
+ * rep stosb's page fill, xchg's host atomic (aligned), lock cmpxchg
+ * unaligned (the handler's read and write), push through an alias of the
+ * page, and emu_write_phys (a store across a page end, byte by byte).
+ */
+static void test_codegen_handler_store(Fx *f, gconstpointer data)
+{
+    static const CgStore cases[] = {
+        { "rep stosb", { 0xf3, 0xaa }, 2, 7, 4, CG_X + 1, 0x07070707 },
+        { "xchg [x+1],ecx", { 0x87, 0x0c, 0x25, LE32(CG_X + 1) }, 7, 0, 9, 0, 9 },
+        { "lock cmpxchg [x+2],cx", { 0xf0, 0x66, 0x0f, 0xb1, 0x0c, 0x25, LE32(CG_X + 2) }, 10,
+          0, 0x0505, 0, 0x050501 },
+        /* the pushed bytes: 3 before CG_X, then mov eax, 0x11 */
+        { "push rcx (rsp = x+5 via the 1 GiB alias)", { 0x51 }, 1, 0, 0x00000011B8000000ull, 0,
+          0x11 },
+        /* through the 1 GiB alias (the page before is read-only): rcx's top
+         * two bytes land on CG_X's opcode and immediate */
+        { "mov [x-6],rcx (across a page end)", { 0x48, 0x89, 0x0c, 0x25,
+          LE32(MAP1G_LIN + CG_X - 6) }, 8, 0, 0x44B8000000000000ull, 0, 0x44 },
+    };
+    EmuCpu *c = f->cpu;
+
+    (void)data;
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const CgStore *k = &cases[i];
+        uint8_t code[24];
+
+        g_test_message("%s", k->name);
+        cg_compile_x(f, 1);
+        memcpy(code, k->code, k->len);
+        code[k->len] = 0xf4;
+        put_code(f, CG_Y, code, k->len + 1);
+        c->gpr[R_AX] = k->rax;
+        c->gpr[R_CX] = k->rcx;
+        c->gpr[R_DI] = k->rdi;
+        c->gpr[R_SP] = k->code[0] == 0x51 ? MAP1G_LIN + CG_X + 5 : KSTACK;
+        c->rflags = 2;
+        c->rip = CG_Y;
+        g_assert_cmpint(run_to_hlt(c, true), ==, -1);
+        cg_expect_x(f, k->want);
+        c->gpr[R_SP] = KSTACK;
+    }
+}
+
+/* (3) The VMM's writes: guest_ram_write, guest_ram_mark_dma after a device's own write, discard. */
+static void test_codegen_vmm_write(Fx *f, gconstpointer data)
+{
+    uint8_t *p = guest_ram_ptr(&f->ram, CG_X + 1, 1);
+    uint32_t *word = cg_word(f, CG_X), g;
+
+    (void)data;
+    cg_compile_x(f, 1);
+    g_assert_true(guest_ram_write(&f->ram, CG_X + 1, &(uint8_t){ 6 }, 1));
+    cg_expect_x(f, 6);
+    *p = 8;                                   /* a device's DMA into a buffer ... */
+    guest_ram_mark_dma(&f->ram, p, 1);        /* ... marked at completion */
+    cg_expect_x(f, 8);
+    g = *word;
+    g_assert_true(g & 1);
+    g_assert_true(guest_ram_discard(&f->ram, (uint8_t *)p - ((CG_X + 1) & 0xFFF), 4096));
+    g_assert_cmpuint(*word, ==, g + 1);       /* the next generation, disarmed */
+    *word = 0;
+    guest_ram_code_written(&f->ram, p, 1);    /* a disarmed page keeps its word */
+    g_assert_cmpuint(*word, ==, 0);
+}
+
+typedef struct CgThread {
+    EmuCpu *c;
+    uint64_t rip;
+    unsigned times;
+} CgThread;
+
+static gpointer cg_thread(gpointer opaque)
+{
+    CgThread *t = opaque;
+
+    cg_run(t->c, t->rip, t->times);
+    return NULL;
+}
+
+/* A second vCPU for the same machine: the first's state, caches of its own. */
+static EmuCpu *cg_second_cpu(EmuCpu *c)
+{
+    EmuCpu *c2 = g_memdup2(c, sizeof(*c));
+
+    c2->dcache = NULL;
+    c2->blocks = NULL;
+    c2->pool = NULL;
+    c2->jit_code = NULL;
+    c2->prev_block = NULL;
+    c2->jit_slot = c2->link_slot = NULL;
+    memset(c2->jcache, 0, sizeof(c2->jcache));
+    g_assert_true(emu_decode_init(c2));
+    c2->jit_after = EMU_JIT_AFTER;
+    emu_tlb_flush(c2);
+    return c2;
+}
+
+/*
+ * (4) Another vCPU on its own thread stores into the page (its generated
+ * code's inline path, compiled and warm, then a handler's rep stosb): the
+ * first vCPU's code for CG_X sees the new bytes.
+ */
+static void test_codegen_other_cpu(Fx *f, gconstpointer data)
+{
+    EmuCpu *c = f->cpu, *c2;
+    CgThread t;
+    GThread *th;
+
+    (void)data;
+    cg_compile_x(f, 1);
+    c2 = cg_second_cpu(c);
+    put_code(f, CG_Y, BYTES(0x88, 0x0c, 0x25, LE32(CG_X + 1), 0xf4));
+    c2->gpr[R_CX] = 1;
+    t = (CgThread){ c2, CG_Y, EMU_JIT_AFTER + 1 };
+    th = g_thread_new("cg", cg_thread, &t);
+    g_thread_join(th);
+    cg_expect_x(f, 1);                        /* armed again */
+    c2->gpr[R_CX] = 3;
+    t.times = 1;
+    th = g_thread_new("cg", cg_thread, &t);
+    g_thread_join(th);
+    cg_expect_x(f, 3);
+    put_code(f, CG_Y, BYTES(0xf3, 0xaa, 0xf4));    /* rep stosb */
+    c2->gpr[R_AX] = 4;
+    c2->gpr[R_CX] = 2;
+    c2->gpr[R_DI] = CG_X + 1;
+    th = g_thread_new("cg", cg_thread, &t);
+    g_thread_join(th);
+    cg_expect_x(f, 0x0404);
+    emu_decode_destroy(c2);
+    g_free(c2);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -2663,6 +2884,10 @@ int main(int argc, char **argv)
         { "/emu-system/code/chain-bound-indirect", test_chain_bound_indirect },
         { "/emu-system/code/chain-stop", test_chain_stop },
         { "/emu-system/code/spin-yield", test_spin_yield },
+        { "/emu-system/codegen/jit-store", test_codegen_jit_store },
+        { "/emu-system/codegen/handler-store", test_codegen_handler_store },
+        { "/emu-system/codegen/vmm-write", test_codegen_vmm_write },
+        { "/emu-system/codegen/other-cpu", test_codegen_other_cpu },
         { "/emu-system/intr/pf-user-to-kernel", test_pf_user_to_kernel },
         { "/emu-system/intr/pf-fetch-rip", test_pf_fetch_rip },
         { "/emu-system/intr/pf-fetch-cross", test_pf_fetch_cross },

@@ -224,9 +224,12 @@ typedef struct EmuDecodeEntry {
 
 /*
  * Generated host code for a block. code = the host address of the block's
- * first byte: the code checks its bytes are still there, returns 0 if not
- * (nothing executed), else runs the block (and the blocks it is chained
- * to, EMU_CHAIN_INSNS) and returns how many instructions ran.
+ * first byte: the code checks that it is the one it was translated from
+ * and that the page's code generation is still the one it was translated
+ * (or last checked) for, returns 0 if not (nothing executed; the caller
+ * compares the bytes, emu_block_recheck), else runs the block (and the
+ * blocks it is chained to, EMU_CHAIN_INSNS) and returns how many
+ * instructions ran.
  */
 typedef unsigned EmuJitFn(EmuCpu *c, const uint8_t *code);
 
@@ -243,7 +246,7 @@ typedef struct EmuBlock {
     /*
      * The block that last followed this one (64-bit code): where it starts,
      * its host address, and the TLB generation and CPL (succ_cpl) the
-     * translation was made under. Saves the lookup, never the byte check.
+     * translation was made under. Saves the lookup, never the entry check.
      */
     struct EmuBlock *succ;
     uint64_t succ_rip, succ_pa, succ_gen;
@@ -400,6 +403,13 @@ struct EmuCpu {
     uintptr_t block_page;
     bool block_exit;
     uint64_t jit_flags;          /* generated code's spilled host flags (emu-jit-flags.c) */
+    /*
+     * For generated code: the code generation word of the page at host
+     * address hva is at code_gen_bias + (hva >> 12) * 4 (ram->code_gen
+     * biased by the mapping's page number; set by emu_jit_compile).
+     */
+    uintptr_t code_gen_bias;
+    uint64_t jit_rechecks, jit_rechecks_failed;   /* entry checks failed, bytes then changed */
     EmuBlock *prev_block;        /* the block that ran last (for succ) */
     const uint8_t *block_hva;    /* where emu_block_get found the current block */
     uint64_t block_lin, block_pa;
@@ -530,8 +540,14 @@ void emu_jit_reset(EmuCpu *c);
 void emu_jit_link(uint8_t *slot, EmuJitFn *fn);
 /* Records fn as the code at c->rip in the jump cache. */
 void emu_jit_remember(EmuCpu *c, EmuJitFn *fn);
-/* Compiles b at the end of the code area; NULL when it cannot (b then runs interpreted). */
-EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *b);
+/*
+ * Compiles b (at host address hva) at the end of the code area, for the
+ * code generation gen (armed: emu_block_compile); NULL when it cannot (b
+ * then runs interpreted).
+ */
+EmuJitFn *emu_jit_compile(EmuCpu *c, const EmuBlock *b, const uint8_t *hva, uint32_t gen);
+/* The generation fn's entry check compares with (it was checked again). */
+void emu_jit_set_gen(EmuJitFn *fn, uint32_t gen);
 /* Executes one instruction at c->rip (fetch, decode, execute). */
 void emu_step(EmuCpu *c);
 /* Executes the block at c->rip (or one instruction); returns how many ran. */
@@ -539,10 +555,17 @@ unsigned emu_run_block(EmuCpu *c);
 /*
  * The block at c->rip, decoded or from the cache; NULL: use emu_step. A
  * block with generated code is returned unchecked (its code checks its
- * bytes); emu_block_rebuild() re-decodes it when that check fails.
+ * page's code generation; then emu_block_recheck compares its bytes, and
+ * emu_block_rebuild() re-decodes it when they differ).
  */
 EmuBlock *emu_block_get(EmuCpu *c);
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b);
+/*
+ * b's code (at c->block_hva) failed its entry check: arms the page again
+ * and compares b's bytes; true (the code records the new generation) if
+ * they are the same, false if b must be decoded again.
+ */
+bool emu_block_recheck(EmuCpu *c, EmuBlock *b);
 /* Generates b's code (it just started for the jit_after-th time); NULL: use emu_step. */
 EmuBlock *emu_block_compile(EmuCpu *c, EmuBlock *b);
 /* The cached block that starts at physical address pa in mode (MODE_*), or NULL. */
@@ -550,11 +573,23 @@ const EmuBlock *emu_block_lookup(const EmuCpu *c, uint64_t pa, int mode);
 /* Empties every block, the pool and the generated code (emu-cpu.h, EmuBlock). */
 void emu_block_flush(EmuCpu *c);
 
-/* Stores into the running block's code page end the block (self-modifying code). */
+/*
+ * After every store of a vCPU into guest RAM at hva (one page): a store into
+ * the running block's code page ends the block (self-modifying code), and
+ * an armed page (generated code was translated from it) gets a new code
+ * generation, so that code is checked again before it runs (memory.h
+ * guest_ram_code_*, emu-jit.c). After the store, not before: a vCPU that
+ * arms the page meanwhile then sees the new bytes or the bump.
+ */
 static inline void emu_note_store(EmuCpu *c, const void *hva)
 {
+    uint32_t *gen = guest_ram_code_gen(c->ram, hva);
+
     if (__builtin_expect(((uintptr_t)hva & ~(uintptr_t)0xFFF) == c->block_page, 0)) {
         c->block_exit = true;
+    }
+    if (gen && __builtin_expect(__atomic_load_n(gen, __ATOMIC_RELAXED) & 1, 0)) {
+        guest_ram_code_bump(gen);
     }
 }
 

@@ -515,13 +515,65 @@ static void block_truncate(EmuBlock *b, unsigned n)
  */
 static EmuJitFn *block_code(EmuCpu *c, EmuBlock *b)
 {
-    EmuJitFn *fn = emu_jit_compile(c, b);
+    uint32_t *word = guest_ram_code_gen(c->ram, c->block_hva), gen;
+    EmuJitFn *fn;
 
-    while (!fn && b->n > 1 && b->mode == MODE_64 + 1 && emu_jit_has_room(c) && c->jit_code) {
-        block_truncate(b, b->n / 2u);
-        fn = emu_jit_compile(c, b);
+    /*
+     * Arm the page, then compare (see emu_block_recheck). The bytes were
+     * compared before (the block was just built or interpreted), but a
+     * store that came in between without seeing the page armed is caught
+     * only by comparing after arming.
+     */
+    if (!word || !c->jit_code) {
+        return NULL;
     }
-    return fn;
+    gen = guest_ram_code_arm(word);
+    if (!same_bytes(b, c->block_hva)) {
+        return NULL;             /* interpreted this time, decoded again at the next */
+    }
+    fn = emu_jit_compile(c, b, c->block_hva, gen);
+    while (!fn && b->n > 1 && b->mode == MODE_64 + 1 && emu_jit_has_room(c)) {
+        block_truncate(b, b->n / 2u);
+        fn = emu_jit_compile(c, b, c->block_hva, gen);
+    }
+    /*
+     * Once more after compiling (microseconds later): narrows the one
+     * window the generation leaves (emu_block_recheck) to stores that were
+     * still not visible to this thread after that long.
+     */
+    return fn && same_bytes(b, c->block_hva) ? fn : NULL;
+}
+
+/*
+ * The generation protocol (memory.h guest_ram_code_*, docs/accelerators.md):
+ * arm, a full fence (the atomic OR), compare the bytes, keep the armed
+ * value. A writer stores, then tests the armed bit and, if set, bumps the
+ * word. Either the writer's test comes after the arm in the word's order
+ * (it bumps: the kept value is stale, the block is checked again at its
+ * next entry) or before it; then, if its store had become visible before
+ * its test, the compare after the arm sees it. What is left: a store of
+ * another vCPU still in its store buffer while its own test (a plain load,
+ * not fenced) already found the page disarmed, and this vCPU arms and
+ * compares before the store lands. Then the code runs the old bytes until
+ * the page is next written (QEMU's MTTCG has the same window with
+ * TLB_NOTDIRTY). The VMM's writers fence before their test
+ * (guest_ram_code_written), so they do not leave it.
+ */
+bool emu_block_recheck(EmuCpu *c, EmuBlock *b)
+{
+    uint32_t *word = guest_ram_code_gen(c->ram, c->block_hva), gen;
+
+    c->jit_rechecks++;
+    if (!word) {
+        return false;
+    }
+    gen = guest_ram_code_arm(word);
+    if (!same_bytes(b, c->block_hva)) {
+        c->jit_rechecks_failed++;
+        return false;
+    }
+    emu_jit_set_gen(b->jit, gen);
+    return true;
 }
 
 EmuBlock *emu_block_rebuild(EmuCpu *c, EmuBlock *b)

@@ -320,13 +320,13 @@ static uint64_t str_run(EmuCpu *c, const EmuInsn *in, uint64_t cnt)
         (s && d > s && d < s + k * n)) {
         return 0;
     }
-    emu_note_store(c, d);
     if (s) {
         memmove(d, s, k * n);
         c->gpr[R_SI] += k * n;
     } else {
         str_fill(d, k, n, c->gpr[R_AX]);
     }
+    emu_note_store(c, d);                /* one page: k elements fit in it */
     c->gpr[R_DI] += k * n;
     c->gpr[R_CX] = cnt - k;
     return k;

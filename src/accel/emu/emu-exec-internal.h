@@ -106,8 +106,8 @@ static inline void loc_write(EmuCpu *c, const Loc *l, uint64_t v)
     if (!l->mem) {
         reg_write(c, l->reg, l->size, v);
     } else if (l->hva) {
-        emu_note_store(c, l->hva);
         emu_st(l->hva, l->size, v);
+        emu_note_store(c, l->hva);
     } else {
         emu_write_lin(c, l->lin, l->size, v, false);
     }

@@ -125,8 +125,8 @@ void emu_vec_put(EmuCpu *c, const EmuInsn *in, int i, const Vec *v, unsigned siz
         lin = vmem_lin(c, in, o, size, ACC_WRITE);
         p = emu_lin_ptr_fast(c, lin, size, ACC_WRITE);
         if (p) {
-            emu_note_store(c, p);
             memcpy(p, v, size);
+            emu_note_store(c, p);
             return;
         }
         emu_translate(c, lin, ACC_WRITE, false);

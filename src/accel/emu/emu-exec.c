@@ -314,8 +314,8 @@ static void h_mov_mr(EmuCpu *c, const EmuInsn *in)
         emu_h_mov(c, in);
         return;
     }
-    emu_note_store(c, p);
     emu_st(p, s, c->gpr[in->op[1].reg]);
+    emu_note_store(c, p);
 }
 
 #define ALU_FAST(name, aop)                                                          \
@@ -398,8 +398,8 @@ static void h_call_rel64(EmuCpu *c, const EmuInsn *in)
         emu_h_flow(c, in);
         return;
     }
-    emu_note_store(c, p);
     emu_st(p, 8, c->next_rip);
+    emu_note_store(c, p);
     c->gpr[R_SP] = sp;
     c->next_rip += (uint64_t)in->op[0].val;
 }
@@ -566,7 +566,8 @@ void emu_step(EmuCpu *c)
  * slot towards this very rip, the slot now jumps to b's code (emu_jit_goto);
  * a slot kept from before an exception or a delivered interrupt is
  * dropped unless the rip is its target still (the target's code then
- * checks its own bytes, so even a different mapping is safe).
+ * checks its host address and code generation, so even a different
+ * mapping is safe).
  */
 static unsigned run_jit(EmuCpu *c, EmuBlock *b)
 {
@@ -621,6 +622,10 @@ unsigned emu_run_block(EmuCpu *c)
         unsigned n = run_jit(c, b);
 
         if (n) {
+            return n;
+        }
+        /* The page was written since: the code goes on if the bytes are the same. */
+        if (emu_block_recheck(c, b) && (n = run_jit(c, b))) {
             return n;
         }
         /* memory no longer holds the block's bytes: decode it again */

@@ -17,12 +17,12 @@
  * rel32 that first points at STUB_UNLINKED, which records the slot, in
  * rdx, and its target for the dispatch loop to link it, and returns; a
  * linked exit stores nothing). The target's code gets the slot in rdx
- * too: when its bytes no longer match, it records the slot the same way,
- * so the loop links it to the code decoded again. In the same page the
+ * too: when its entry check fails, it records the slot the same way, so
+ * the loop links it to the code it runs there after checking the bytes. In the same page the
  * translation is the current block's, so r13 moves by the same offset as
  * r12; into another page r13 comes from the TLB (STUB_PROBE). Either way
- * the target's own byte check (against r13) decides whether its code
- * applies to what is there now. The code area is emptied only as a whole,
+ * the target's own entry check (r13 against its host address, its page's
+ * code generation) decides whether its code applies to what is there now. The code area is emptied only as a whole,
  * so a patched jump never outlives the code it points at. The chain
  * returns after EmuCpu.chain_max instructions (emu_chain_stop: at once).
  */
@@ -88,7 +88,7 @@ static void emit_probe(Emit *e)
  * STUB_DYN: the jump cache (EmuCpu.jcache, filled by the dispatch loop)
  * gives the code of the block last run at rip r12, QEMU's
  * lookup_and_goto_ptr. Found by rip alone, it may be another address
- * space's block: its byte check against r13 (this rip's translation now)
+ * space's block: its entry check against r13 (this rip's translation now)
  * decides, as for any chain.
  */
 static void emit_dyn(Emit *e)

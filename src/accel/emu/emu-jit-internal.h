@@ -5,7 +5,7 @@
  * r13 = the host address of its first byte, r14d = the instructions the
  * blocks before it in this call ran (chaining); rax, rcx, rdx are scratch,
  * except that rdx holds the chain slot a block was entered through (0:
- * none) until its byte check is done.
+ * none) until its entry check is done.
  * Only on x86-64 hosts.
  */
 #ifndef STRATUS_EMU_JIT_INTERNAL_H
@@ -241,6 +241,8 @@ size_t emu_jit_stubs(EmuCpu *c);
 
 /* The bytes of a block's code before its chain entry (the prologue, emu-jit.c). */
 #define JIT_PROLOGUE 29
+/* Where the generation a block's entry check compares with is, after it (emu_jit_set_gen). */
+#define JIT_GEN_IMM (JIT_PROLOGUE + 29)
 
 /* Restores the callee-saved registers and returns (eax: the count): STUB_EPI. */
 void emu_jit_epilogue(Emit *e);
@@ -258,8 +260,13 @@ void emu_jit_goto_dyn(Emit *e, unsigned count);
 bool emu_jit_ea(Emit *e, const EmuInsn *in, const EmuOp *o, int32_t next);
 /* rcx = host address of [rax, rax+size) on a TLB hit; else jumps to slow[] (patch with land). */
 void emu_jit_tlb(Emit *e, unsigned size, bool write, uint8_t *slow[5]);
-/* emu_note_store() for the host address in rcx (clobbers rax). */
-void emu_jit_note_store(Emit *e);
+/*
+ * Before a store to the host address in rcx (after its TLB probe): a jump
+ * to *slow (the handler, which stores and then calls emu_note_store) when
+ * the page is armed, so code translated from it gets a new generation and
+ * a store into the running block's page ends the block. Clobbers rax.
+ */
+void emu_jit_store_check(Emit *e, uint8_t **slow);
 /* Calls the instruction's handler, then leaves the block unless it fell through. */
 void emu_jit_call(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count);
 /*

@@ -197,7 +197,7 @@ static bool emit_movx_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     return true;
 }
 
-/* push r64: [rsp - 8] = r, rsp -= 8; a store into this code page leaves the block. */
+/* push r64: [rsp - 8] = r, rsp -= 8 (an armed page: the handler, emu_jit_store_check). */
 static void emit_push(Emit *e, const EmuInsn *in, int32_t off, int32_t next, unsigned count)
 {
     static const uint8_t mov_ld[] = { 0x8B };
@@ -206,16 +206,13 @@ static void emit_push(Emit *e, const EmuInsn *in, int32_t off, int32_t next, uns
     load_rax(e, 8, GPR(R_SP));
     b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
     emu_jit_tlb(e, 8, true, slow);
-    emu_jit_note_store(e);
+    emu_jit_store_check(e, &slow[1]);
     load_rax(e, 8, GPR(in->op[0].reg));                          /* push rsp: the old value */
     b(e, 0x48); b(e, 0x89); b(e, 0x01);                          /* mov [rcx], rax */
     rbx_mem(e, true, mov_ld, 1, 0, GPR(R_SP));
     b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
     store_rax(e, GPR(R_SP));
-    b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);    /* cmp byte [rbx+block_exit], 0 */
-    done = jcc32(e, CC_E);
-    lea_r12(e, 0, next);
-    emu_jit_exit(e, count);
+    done = jmp32(e);
     emu_jit_slow_path(e, in, slow, done, off, next, count);
 }
 

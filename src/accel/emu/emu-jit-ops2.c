@@ -19,8 +19,9 @@
  * anything that writes: dirty logging and write protection are the TLB's
  * write_ok) and fall back to the handler on anything else (a miss, MMIO,
  * a page crossing, a fault), so a fault is raised by the handler with the
- * state precise. A store notes its page first (a store into the running
- * block's code page ends the block after it, as emu_note_store does).
+ * state precise. A store into a page code was translated from (armed) takes
+ * the handler too (emu_jit_store_check), which ends the block if it is the
+ * running block's page.
  * Locked forms keep their handler.
  */
 #include "accel/emu/emu-jit-internal.h"
@@ -285,7 +286,7 @@ static void store_dst(Emit *e, const EmuOp *o)
 /*
  * The start of a memory form: rax = the operand's address, rcx = its host
  * address on a TLB hit (slow[]: the jumps to the handler). A writing form
- * notes the store first (clobbers rax). False (nothing emitted) if the
+ * takes the handler for an armed page too (emu_jit_store_check, clobbers rax). False (nothing emitted) if the
  * operand's addressing has no inline form.
  */
 static bool mem_begin(Emit *e, const EmuInsn *in, const EmuOp *m, bool write, int32_t next,
@@ -299,30 +300,19 @@ static bool mem_begin(Emit *e, const EmuInsn *in, const EmuOp *m, bool write, in
     emu_jit_ea(e, in, m, next);
     emu_jit_tlb(e, m->size, write, slow);
     if (write) {
-        emu_jit_note_store(e);
+        emu_jit_store_check(e, &slow[1]);
     }
     return true;
 }
 
 /*
- * The end of a memory form: after a store into the block's code page the
- * block is left at the next instruction; the slow path is the handler.
+ * The end of a memory form: the slow path is the handler (which also takes
+ * the stores into an armed page, so the fast path never ends the block).
  */
-static void mem_end(Emit *e, const EmuInsn *in, bool write, uint8_t *slow[5], int32_t off,
-                    int32_t next, unsigned count)
+static void mem_end(Emit *e, const EmuInsn *in, uint8_t *slow[5], int32_t off, int32_t next,
+                    unsigned count)
 {
-    uint8_t *done;
-
-    if (write) {
-        emu_jit_spill(e);                         /* the compare clobbers the host's flags */
-        b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);   /* cmp byte [rbx+block_exit], 0 */
-        done = jcc32(e, CC_E);
-        lea_r12(e, 0, next);
-        emu_jit_exit(e, count);
-    } else {
-        done = jmp32(e);
-    }
-    emu_jit_slow_path(e, in, slow, done, off, next, count);
+    emu_jit_slow_path(e, in, slow, jmp32(e), off, next, count);
 }
 
 /* mov [mem], r8|r16|imm; mov r8|r16, [mem]. */
@@ -350,7 +340,7 @@ static bool emit_mov(Emit *e, const EmuInsn *in, bool store, int32_t off, int32_
         op_sized(e, d->size, 0x88);               /* mov [rcx], al|ax */
         b(e, 0x01);
     }
-    mem_end(e, in, store, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
     return true;
 }
 
@@ -396,7 +386,7 @@ static bool emit_unary_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t 
     if (flags_live && ext != 2) {
         emu_jit_merge_flags(e, ext < 2 ? FL_ARITH & ~FL_CF : FL_ARITH);
     }
-    mem_end(e, in, true, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
     return true;
 }
 
@@ -457,7 +447,7 @@ static bool emit_alu_m(Emit *e, const EmuInsn *in, bool flags_live, int32_t off,
         b(e, 0x01);
     }
     emu_jit_flags_out(e, FL_ARITH, flags_live);   /* spilled again if it writes */
-    mem_end(e, in, write, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
     return true;
 }
 
@@ -479,7 +469,7 @@ static bool emit_alu_rm(Emit *e, const EmuInsn *in, bool flags_live, int32_t off
     if (in->mnem != ZYDIS_MNEMONIC_CMP) {
         store_dst(e, d);
     }
-    mem_end(e, in, false, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
     return true;
 }
 
@@ -526,7 +516,7 @@ static bool emit_bt_mem(Emit *e, const EmuInsn *in, bool flags_live, int32_t off
     if (flags_live) {
         emu_jit_merge_flags(e, FL_CF);
     }
-    mem_end(e, in, ext != 4, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
     return true;
 }
 
@@ -582,7 +572,7 @@ static bool emit_setcc_mem(Emit *e, const EmuInsn *in, int32_t off, int32_t next
     b(e, 0x48); b(e, 0x89); b(e, 0xCA);           /* mov rdx, rcx */
     emu_jit_guest_flags(e, in->opcode & 0xF);     /* clobbers rax, rcx */
     b(e, 0x0F); b(e, (uint8_t)(0x90 | (in->opcode & 0xF))); b(e, 0x02);   /* set<cc> [rdx] */
-    mem_end(e, in, true, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
     return true;
 }
 
@@ -599,7 +589,7 @@ static void emit_push_val(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     load_rax(e, 8, GPR(R_SP));
     b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
     emu_jit_tlb(e, 8, true, slow);
-    emu_jit_note_store(e);
+    emu_jit_store_check(e, &slow[1]);
     if (in->mnem == ZYDIS_MNEMONIC_PUSHFQ) {
         load_rax(e, 8, OFF(rflags));
         b(e, 0x48); b(e, 0x25); b32(e, ~(uint32_t)(FL_VM | FL_RF));   /* and rax, ~(VM|RF) */
@@ -611,7 +601,7 @@ static void emit_push_val(Emit *e, const EmuInsn *in, int32_t off, int32_t next,
     load_rax(e, 8, GPR(R_SP));
     b(e, 0x48); b(e, 0x83); b(e, 0xE8); b(e, 8);                 /* sub rax, 8 */
     store_rax(e, GPR(R_SP));
-    mem_end(e, in, true, slow, off, next, count);
+    mem_end(e, in, slow, off, next, count);
 }
 
 /*
@@ -677,10 +667,7 @@ static bool emit_cmpxchg(Emit *e, const EmuInsn *in, bool flags_live, int32_t of
         emu_jit_merge_flags(e, FL_ARITH);
     }
     store_rax(e, GPR(R_AX));
-    b(e, 0x80); b(e, 0xBB); b32(e, OFF(block_exit)); b(e, 0);   /* cmp byte [rbx+block_exit], 0 */
-    done = jcc32(e, CC_E);
-    lea_r12(e, 0, next);
-    emu_jit_exit(e, count);
+    done = jmp32(e);
     for (int i = 0; i < 6; i++) {                 /* a miss, MMIO, a crossing, unaligned */
         land(e, slow[i]);
     }

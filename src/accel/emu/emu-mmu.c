@@ -105,6 +105,7 @@ void emu_write_phys(EmuCpu *c, uint64_t pa, unsigned size, uint64_t v)
 
     if (p) {
         emu_st(p, size, v);
+        emu_note_store(c, p);
         return;
     }
     if (lapic_page(c, pa)) {
@@ -186,6 +187,7 @@ static void set_pte_bits(EmuCpu *c, uint64_t pa, bool pae, uint64_t bits, uint64
     } else {
         __atomic_fetch_or((uint32_t *)p, (uint32_t)bits, __ATOMIC_RELAXED);
     }
+    emu_note_store(c, p);               /* a page table in a code page, however unlikely */
 }
 
 typedef struct Walk {
@@ -393,8 +395,8 @@ void emu_write_lin(EmuCpu *c, uint64_t lin, unsigned size, uint64_t v, bool sys)
     uint8_t *p = emu_lin_ptr(c, lin, size, ACC_WRITE, sys, &pa);
 
     if (G_LIKELY(p)) {
-        emu_note_store(c, p);
         emu_st(p, size, v);
+        emu_note_store(c, p);
         return;
     }
     if ((lin & 0xFFF) + size <= 4096) {
