@@ -657,7 +657,11 @@ EmuBlock *emu_block_get(EmuCpu *c)
         return b;
     }
     lin = fetch_lin(c, c->rip);
-    /* A block's generated code checks a short block's bytes as one 8-byte word. */
+    /*
+     * Code in the last 7 bytes of a page runs by single steps: blocks there
+     * needed 8 bytes for the generated code's old byte compare. Its code
+     * generation check does not; starting blocks there is left to measure.
+     */
     if (4096 - (lin & 0xFFF) < 8 || !(p = fetch_ptr(c, lin, &pa))) {
         c->prev_block = NULL;
         return NULL;
