@@ -52,6 +52,18 @@ def pattern_base(vm):
     return parse_info(ok(vm.run("info")))["ram_free"][0]["base"]
 
 
+def churn_passes(vm, base, length, seconds, at_least):
+    """Passes of `mem churn` over `length` bytes that take about `seconds` on
+    this VM (timed on a few): with a fixed count, a faster CPU could end the
+    churn before the migration did, and the destination then never printed
+    `churned=` (a hang, not a failure)."""
+    probe = max(1, (200 * MIB) // length)
+    t0 = time.monotonic()
+    ok(vm.run("mem churn %d 0x%x 0x%x %d" % (probe, base, length, SEED)))
+    rate = probe / max(time.monotonic() - t0, 1e-3)
+    return max(at_least, int(rate * seconds))
+
+
 def uri_for(kind, tmp):
     if kind == "unix":
         return "unix:%s" % os.path.join(tmp, "mig.sock")
@@ -85,15 +97,17 @@ def test_live_migration_while_dirtying(make_vm, sockdir, kind):
     st = dst.qmp.cmd("query-status")
     assert (st["status"], st["running"]) == ("inmigrate", False)
     base = pattern_base(src)
-    src.console.write("mem churn 40 0x%x 0x%x %d\n" % (base, PATTERN_LEN, SEED))
+    passes = churn_passes(src, base, PATTERN_LEN, 4.0, 40)
+    src.console.write("mem churn %d 0x%x 0x%x %d\n" % (passes, base, PATTERN_LEN, SEED))
     src.console.read_until("mem churn", timeout=10)
     assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
     src.qmp.wait_event("STOP", timeout=120)
+    assert "churned=" not in src.console.drain(), "the churn ended before the migration"
     shutdown = src.qmp.wait_event("SHUTDOWN", timeout=60)
     assert shutdown["data"] == {"guest": False, "reason": "host-qmp-quit"}, shutdown
     assert src.wait(30) == 0
     dst.qmp.wait_event("RESUME", timeout=60)
-    dst.console.read_until(r"churned=40", timeout=120)
+    dst.console.read_until(r"churned=%d" % passes, timeout=120)
     assert dst.qmp.cmd("query-status")["status"] == "running"
     assert dst.qmp.cmd("query-migrate")["status"] == "completed"
     ok(dst.run("mem check 0x%x 0x%x %d" % (base, PATTERN_LEN, SEED)))
@@ -307,9 +321,10 @@ def test_non_converging_guest_stops_after_30_rounds(make_vm, sockdir):
     pre-copy rounds the VM is stopped anyway and the migration completes."""
     src, dst, uri = start_pair(make_vm, sockdir, "unix", src_kw={"extra_args": ["-no-shutdown"]})
     base = pattern_base(src)
+    passes = churn_passes(src, base, MIB, 12.0, 2000)
     # 8 MiB/s: a round of the 1 MiB region takes ~125 ms, in which the guest rewrites it all.
     src.qmp.cmd("migrate-set-parameters", **{"downtime-limit": 0, "max-bandwidth": 8 * MIB})
-    src.console.write("mem churn 2000 0x%x 0x%x %d\n" % (base, MIB, SEED))
+    src.console.write("mem churn %d 0x%x 0x%x %d\n" % (passes, base, MIB, SEED))
     src.console.read_until("mem churn", timeout=10)
     time.sleep(0.2)
     assert src.qmp.execute("migrate", {"uri": uri}) == {"return": {}}
@@ -317,8 +332,10 @@ def test_non_converging_guest_stops_after_30_rounds(make_vm, sockdir):
     assert info["status"] == "completed", info
     # First pass, then a sync per round 0..30, then the final one.
     assert info["ram"]["dirty-sync-count"] == 32, info
+    # The guest was still churning when the source stopped: it finishes on the destination.
+    assert "churned=" not in src.console.drain(), "the churn ended before the migration"
     dst.qmp.wait_event("RESUME", timeout=60)
-    dst.console.read_until(r"churned=2000", timeout=300)
+    dst.console.read_until(r"churned=%d" % passes, timeout=300)
     ok(dst.run("mem check 0x%x 0x%x %d" % (base, MIB, SEED)))
     assert src.quit() == 0 and dst.quit() == 0
 
