@@ -508,6 +508,22 @@ static void block_truncate(EmuBlock *b, unsigned n)
 }
 
 /*
+ * The generation protocol's first half (emu_block_recheck): arms b's page
+ * (at c->block_hva), then compares b's bytes with it; true and *gen (the
+ * armed value code from b may keep) if they are the same.
+ */
+static bool arm_same(EmuCpu *c, const EmuBlock *b, uint32_t *gen)
+{
+    uint32_t *word = guest_ram_code_gen(c->ram, c->block_hva);
+
+    if (!word) {
+        return false;
+    }
+    *gen = guest_ram_code_arm(word);
+    return same_bytes(b, c->block_hva);
+}
+
+/*
  * b's code. A block whose code would exceed EMU_JIT_BLOCK_MAX (a long run of
  * memory-operand instructions, each with its inline TLB path and handler
  * call) is cut in half until it fits: interpreted whole, a Linux boot ran
@@ -515,21 +531,17 @@ static void block_truncate(EmuBlock *b, unsigned n)
  */
 static EmuJitFn *block_code(EmuCpu *c, EmuBlock *b)
 {
-    uint32_t *word = guest_ram_code_gen(c->ram, c->block_hva), gen;
+    uint32_t gen;
     EmuJitFn *fn;
 
     /*
-     * Arm the page, then compare (see emu_block_recheck). The bytes were
-     * compared before (the block was just built or interpreted), but a
-     * store that came in between without seeing the page armed is caught
-     * only by comparing after arming.
+     * The bytes were compared before (the block was just built or
+     * interpreted), but a store that came in between without seeing the
+     * page armed is caught only by comparing after arming. If they differ
+     * it is interpreted this time and decoded again at the next.
      */
-    if (!word || !c->jit_code) {
+    if (!c->jit_code || !arm_same(c, b, &gen)) {
         return NULL;
-    }
-    gen = guest_ram_code_arm(word);
-    if (!same_bytes(b, c->block_hva)) {
-        return NULL;             /* interpreted this time, decoded again at the next */
     }
     fn = emu_jit_compile(c, b, c->block_hva, gen);
     while (!fn && b->n > 1 && b->mode == MODE_64 + 1 && emu_jit_has_room(c)) {
@@ -561,14 +573,10 @@ static EmuJitFn *block_code(EmuCpu *c, EmuBlock *b)
  */
 bool emu_block_recheck(EmuCpu *c, EmuBlock *b)
 {
-    uint32_t *word = guest_ram_code_gen(c->ram, c->block_hva), gen;
+    uint32_t gen;
 
     c->jit_rechecks++;
-    if (!word) {
-        return false;
-    }
-    gen = guest_ram_code_arm(word);
-    if (!same_bytes(b, c->block_hva)) {
+    if (!arm_same(c, b, &gen)) {
         c->jit_rechecks_failed++;
         return false;
     }

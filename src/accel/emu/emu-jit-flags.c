@@ -73,7 +73,7 @@ void emu_jit_to_slot(Emit *e)
     if (e->fl.stale && (e->fl.slot & FL_ARITH) == FL_ARITH) {
         return;                                   /* the slot has them all */
     }
-    if (e->fl.stale && !e->fl.slot && (e->fl.host & FL_ARITH) == FL_ARITH) {
+    if (emu_jit_flags_whole_in_host(e)) {
         b(e, 0x9C);                               /* pushfq */
         b(e, 0x8F); b(e, 0x83); b32(e, OFF(jit_flags));   /* pop qword [rbx+jit_flags] */
         e->fl.slot = e->fl.host;

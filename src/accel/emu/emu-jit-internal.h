@@ -177,6 +177,11 @@ void emu_jit_spill(Emit *e);
  * when they hold them all; else clobbers rcx, rdx and the host's flags).
  */
 void emu_jit_to_slot(Emit *e);
+/* The host's flags hold all the stale ones and no slot is in use: emu_jit_to_slot keeps them. */
+static inline bool emu_jit_flags_whole_in_host(const Emit *e)
+{
+    return e->fl.stale && !e->fl.slot && (e->fl.host & FL_ARITH) == FL_ARITH;
+}
 /* A block's code starts with the flags in the slot (emu-jit-flags.c). */
 #define JIT_FLAGS_ENTRY ((JitFlags){ .slot = FL_ARITH, .stale = FL_ARITH })
 /* A consumer: the host's flags hold what condition cc reads (may clobber rax, rcx, rdx). */

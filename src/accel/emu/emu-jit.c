@@ -396,7 +396,7 @@ static void emit_jcc(Emit *e, const EmuInsn *in, int32_t next, unsigned count)
 
     emu_jit_flags_in(e, in->opcode & 0xF);        /* the host has them (not spilled) */
     stale = e->fl.stale;
-    whole = stale && !e->fl.slot && (e->fl.host & FL_ARITH) == FL_ARITH;
+    whole = emu_jit_flags_whole_in_host(e);
     if (whole) {
         emu_jit_to_slot(e);                       /* pushfq; pop: the flags stay */
     } else if (stale) {
